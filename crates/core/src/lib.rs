@@ -1,0 +1,68 @@
+//! # quorum-core: the shared, sans-IO vocabulary of quorum
+//!
+//! Every protocol in quorum is a plain deterministic struct implementing
+//! [`Protocol`]. It never reads a clock, opens a socket, touches a file or
+//! spawns a task. A *driver* — the simulator (`quorum-sim`) or the tokio
+//! runtime (`quorum-runtime`) — feeds it inputs (`on_message`, `on_timer`,
+//! `propose`, `read`, `on_persisted`, `on_link_down`, `on_snapshot`), each with
+//! the current [`Instant`], and carries out the [`Effects`] it returns: sends,
+//! durable writes, committed entries, read answers. Randomness comes from a
+//! seed in [`Init`], so the same inputs give the same outputs, always.
+//!
+//! The durability rule (Raft thesis §3.8, applied to every protocol): nothing
+//! that depends on a write leaves the node before the write is durable. A
+//! protocol expresses this with [`Effects::send_durable`]; the driver holds
+//! such a message in a [`DurabilityGate`] until every write issued before it
+//! is on disk. A leader may use [`Effects::send`] to replicate entries while
+//! its own write is in flight, counting itself only after `on_persisted`.
+//!
+//! ## How the four protocols map onto the trait
+//!
+//! | | Basic Paxos | Multi-Paxos | Raft | Zab |
+//! |---|---|---|---|---|
+//! | [`Stamp`] | accepted ballot `(round, node)` per slot | ballot `(round, node)` | `(term, 0)` | zxid `(epoch, counter)` |
+//! | log shape | independent slots; `Entry` per slot in storage | sparse window above a contiguous committed prefix | contiguous [`Log`] after the snapshot | contiguous [`Log`] (history) |
+//! | hard state ([`WriteBatch::hard_state`]) | per-slot promises live in entries' metadata or hard state | promised ballot | term, vote | acceptedEpoch, currentEpoch |
+//! | [`Protocol::next_timer`] drives | proposer retry with backoff | heartbeats; follower suspicion → Phase 1 | randomized election, heartbeat, check-quorum | election rounds, pings, sync limits |
+//! | `propose` on a non-leader | accepted: any node proposes | `NotLeader { leader_hint }` | `NotLeader { leader_hint }` | `NotLeader { leader_hint }` |
+//! | linearizable [`Protocol::read`] | `Unsupported`: read through the log | through the log | ReadIndex → `ReadReady { index }` | sync → `ReadReady { index }` |
+//! | [`Protocol::LINKS`] | `Datagram` | `Datagram` | `Datagram` | `Fifo`: `on_link_down` sends a follower back to recovery |
+//! | [`Status::term`] | highest ballot round seen | ballot round | term | epoch |
+//!
+//! Commands leave a protocol only as [`Effect::Commit`] entries, in index
+//! order, once each. The driver applies them to its [`StateMachine`] (the
+//! [`KvStore`] in every test and benchmark) and answers the client waiting on
+//! this node. A read served outside the log comes back as
+//! [`Effect::ReadReady`] `{ index }` and is answered once the state machine
+//! has applied `index`.
+//!
+//! Protocol-specific safety properties (one leader per term, one value chosen
+//! per slot, Zab's primary order) are [`Invariant`]s that a protocol crate
+//! returns from [`Protocol::invariants`]; the simulator checks them after
+//! every step, beside its own protocol-independent checks.
+#![deny(missing_docs)]
+
+mod command;
+mod effects;
+mod ids;
+mod log;
+mod protocol;
+mod rng;
+mod state_machine;
+mod storage;
+mod time;
+mod transport;
+
+pub use command::Command;
+pub use effects::{DurabilityGate, Effect, Effects, ReadId};
+pub use ids::{majority, ClientId, NodeId};
+pub use log::{Entry, Log, Membership, Payload, Stamp};
+pub use protocol::{Init, Invariant, LinkKind, NotLeader, Protocol, ReadError, Role, Status};
+pub use rng::Rng;
+pub use state_machine::{KvOp, KvResult, KvStore, SnapshotError, StateMachine};
+pub use storage::{MemStorage, Snapshot, Storage, StorageError, Stored, StoredState, WriteBatch};
+pub use time::{Duration, Instant};
+pub use transport::{ChannelNetwork, ChannelTransport, Incoming, Transport, TransportError};
+
+/// Re-exported so protocol crates and drivers agree on one version.
+pub use bytes::Bytes;

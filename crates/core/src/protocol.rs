@@ -1,0 +1,176 @@
+//! The sans-IO `Protocol` trait that every consensus protocol implements.
+
+use crate::{Command, Effects, Instant, NodeId, ReadId, Stored};
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fmt::{self, Debug};
+
+/// What a node is doing right now.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Leads: orders commands for the cluster.
+    Leader,
+    /// Trying to become leader (Raft candidate, Zab LOOKING, Paxos Phase 1).
+    Candidate,
+    /// Follows a leader, or waits for one.
+    Follower,
+    /// Receives the log without voting.
+    Learner,
+    /// A leaderless peer that proposes, accepts and learns (Basic Paxos).
+    Peer,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Role::Leader => "leader",
+            Role::Candidate => "candidate",
+            Role::Follower => "follower",
+            Role::Learner => "learner",
+            Role::Peer => "peer",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A summary of a node for tools, clients and the simulator. Cheap to compute.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Raft term, ballot round, or Zab epoch.
+    pub term: u64,
+    /// The leader this node believes in, if any.
+    pub leader: Option<NodeId>,
+    /// The highest index known committed.
+    pub commit_index: u64,
+    /// The highest index in this node's log.
+    pub last_index: u64,
+}
+
+/// The weakest kind of link a protocol is correct over.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LinkKind {
+    /// Messages may be lost, duplicated and reordered.
+    Datagram,
+    /// Order is kept and nothing is duplicated; a broken connection loses what
+    /// was in flight and the driver reports it with `on_link_down` (TCP).
+    Fifo,
+}
+
+/// A proposal or read reached a node that cannot order it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct NotLeader {
+    /// The node this one believes is leader, if it knows one.
+    pub leader_hint: Option<NodeId>,
+}
+
+impl fmt::Display for NotLeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.leader_hint {
+            Some(leader) => write!(f, "not the leader: send this request to {leader}"),
+            None => write!(f, "not the leader, and no leader is known yet: retry shortly"),
+        }
+    }
+}
+
+/// Why a `read` was not accepted.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// This node cannot serve it; see the hint.
+    #[error(transparent)]
+    NotLeader(#[from] NotLeader),
+    /// The protocol has no read path outside the log: propose the read as a command.
+    #[error("this protocol serves linearizable reads through the log only")]
+    Unsupported,
+}
+
+/// Everything a protocol needs to start (or restart after a crash).
+#[derive(Clone, Debug)]
+pub struct Init<C> {
+    /// This node.
+    pub id: NodeId,
+    /// Every voting member at start-up, this node included, in ascending order.
+    pub members: Vec<NodeId>,
+    /// Protocol settings.
+    pub config: C,
+    /// What storage recovered (empty on first start).
+    pub stored: Stored,
+    /// Seed for the protocol's random choices (election timeouts, backoff).
+    pub seed: u64,
+    /// The time of start-up.
+    pub now: Instant,
+}
+
+/// A consensus protocol as a deterministic state machine. It never reads a clock,
+/// touches a socket or a file, or spawns a task: a driver feeds it inputs and
+/// carries out the [`Effects`] it asks for. Same inputs, same outputs.
+pub trait Protocol: Sized + 'static {
+    /// The messages nodes exchange.
+    type Message: Clone + Debug + Serialize + DeserializeOwned + Send + 'static;
+    /// Settings, with sensible defaults.
+    type Config: Clone + Debug + Default + Send + 'static;
+
+    /// A short lowercase name: `raft`, `zab`, `paxos`, `multipaxos`.
+    const NAME: &'static str;
+    /// The weakest links the protocol is correct over.
+    const LINKS: LinkKind;
+
+    /// Starts a node, from scratch or from what storage recovered.
+    fn new(init: Init<Self::Config>) -> Self;
+
+    /// A message from a peer arrived.
+    fn on_message(&mut self, now: Instant, from: NodeId, msg: Self::Message, out: &mut Effects<Self::Message>);
+
+    /// The time reported by [`Protocol::next_timer`] has come.
+    fn on_timer(&mut self, now: Instant, out: &mut Effects<Self::Message>);
+
+    /// When `on_timer` wants to run next. The driver may call it late, never early.
+    fn next_timer(&self) -> Option<Instant>;
+
+    /// A client command to order. Fails fast on a node that cannot order it.
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Self::Message>) -> Result<(), NotLeader>;
+
+    /// A linearizable read outside the log (ReadIndex, sync). Answered later by
+    /// `ReadReady`/`ReadFailed`. The default says: read through the log instead.
+    fn read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Self::Message>) -> Result<(), ReadError> {
+        let _ = (now, id, out);
+        Err(ReadError::Unsupported)
+    }
+
+    /// The write with this tag, and every write before it, is durable.
+    fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Self::Message>);
+
+    /// The FIFO link to `peer` broke: messages in flight on it may be lost.
+    fn on_link_down(&mut self, now: Instant, peer: NodeId, out: &mut Effects<Self::Message>) {
+        let _ = (now, peer, out);
+    }
+
+    /// The driver snapshotted its state machine after applying `index`; the
+    /// protocol may compact its log up to there.
+    fn on_snapshot(&mut self, now: Instant, index: u64, data: Bytes, out: &mut Effects<Self::Message>) {
+        let _ = (now, index, data, out);
+    }
+
+    /// Role, term, leader and commit index.
+    fn status(&self) -> Status;
+
+    /// Safety checks this protocol adds to the simulator's own.
+    fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
+        Vec::new()
+    }
+}
+
+/// A cluster-wide safety property, checked by the simulator after every step.
+/// It may keep state across steps (for example, the leader seen for each term),
+/// so it can catch a violation that spans crashes.
+pub trait Invariant<P>: Send {
+    /// A short name for reports.
+    fn name(&self) -> &'static str;
+
+    /// Checks the cluster after `stepped` handled an input. `nodes[i]` is node
+    /// `i + 1`, or `None` while it is crashed.
+    fn check(&mut self, now: Instant, stepped: NodeId, nodes: &[Option<P>]) -> Result<(), String>;
+}

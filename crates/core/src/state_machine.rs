@@ -1,0 +1,295 @@
+//! The replicated state machine, and the key-value store every test, example
+//! and benchmark uses.
+
+use crate::{ClientId, Command};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// What a protocol replicates: a deterministic machine fed committed commands in order.
+pub trait StateMachine {
+    /// Applies the command committed at `index`, returning the client's answer.
+    /// A duplicate (client, seq) must not change the state again.
+    fn apply(&mut self, index: u64, cmd: &Command) -> Bytes;
+
+    /// The state as bytes, for a snapshot.
+    fn snapshot(&self) -> Bytes;
+
+    /// Replaces the state with a snapshot's bytes.
+    fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError>;
+}
+
+/// A snapshot could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("snapshot is not a valid key-value store image: {0}")]
+pub struct SnapshotError(pub String);
+
+/// An operation on the key-value store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KvOp {
+    /// Read a key.
+    Get {
+        /// The key.
+        key: Bytes,
+    },
+    /// Set a key.
+    Put {
+        /// The key.
+        key: Bytes,
+        /// Its new value.
+        value: Bytes,
+    },
+    /// Delete a key.
+    Del {
+        /// The key.
+        key: Bytes,
+    },
+    /// Set `key` to `new` only if its value is `expected` (`None`: absent).
+    Cas {
+        /// The key.
+        key: Bytes,
+        /// The value the key must hold.
+        expected: Option<Bytes>,
+        /// The value to set.
+        new: Bytes,
+    },
+}
+
+impl KvOp {
+    /// The key this operation touches.
+    pub fn key(&self) -> &Bytes {
+        match self {
+            KvOp::Get { key } | KvOp::Put { key, .. } | KvOp::Del { key } | KvOp::Cas { key, .. } => key,
+        }
+    }
+
+    /// True for a read that changes nothing.
+    pub fn is_read(&self) -> bool {
+        matches!(self, KvOp::Get { .. })
+    }
+
+    /// Encodes the operation as command bytes.
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(postcard::to_allocvec(self).expect("encoding a KvOp cannot fail"))
+    }
+
+    /// Decodes command bytes.
+    pub fn decode(data: &[u8]) -> Result<KvOp, postcard::Error> {
+        postcard::from_bytes(data)
+    }
+}
+
+/// The answer to a [`KvOp`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KvResult {
+    /// The value read (`None`: absent).
+    Value(Option<Bytes>),
+    /// A put was applied.
+    Done,
+    /// A delete was applied; true if the key existed.
+    Deleted(bool),
+    /// A compare-and-set: true if it took effect.
+    Swapped(bool),
+    /// The command could not be decoded.
+    Invalid(String),
+    /// The client already moved past this sequence number; its result is gone.
+    Stale,
+}
+
+impl KvResult {
+    /// Encodes the result as response bytes.
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(postcard::to_allocvec(self).expect("encoding a KvResult cannot fail"))
+    }
+
+    /// Decodes response bytes.
+    pub fn decode(data: &[u8]) -> Result<KvResult, postcard::Error> {
+        postcard::from_bytes(data)
+    }
+}
+
+/// The last command applied for one client and its answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Session {
+    seq: u64,
+    response: Bytes,
+}
+
+/// A key-value store with GET, PUT, DEL and CAS that applies each (client, seq)
+/// at most once: a duplicate of the client's latest command is answered with
+/// the first result. Clients have one command outstanding at a time, so the
+/// latest one is all that must be remembered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvStore {
+    data: BTreeMap<Bytes, Bytes>,
+    sessions: HashMap<ClientId, Session>,
+    applied_index: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KvImage {
+    data: Vec<(Bytes, Bytes)>,
+    sessions: Vec<(ClientId, Session)>,
+    applied_index: u64,
+}
+
+impl KvStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads a key directly (for reads served outside the log, once the store
+    /// has applied the index the protocol named).
+    pub fn get(&self, key: &[u8]) -> Option<&Bytes> {
+        self.data.get(key)
+    }
+
+    /// The index of the last command applied.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when no key is set.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The recorded answer if `(client, seq)` was already applied.
+    pub fn cached_response(&self, client: ClientId, seq: u64) -> Option<Bytes> {
+        let session = self.sessions.get(&client)?;
+        if seq == session.seq {
+            Some(session.response.clone())
+        } else if seq < session.seq {
+            Some(KvResult::Stale.encode())
+        } else {
+            None
+        }
+    }
+
+    fn execute(&mut self, op: KvOp) -> KvResult {
+        match op {
+            KvOp::Get { key } => KvResult::Value(self.data.get(&key).cloned()),
+            KvOp::Put { key, value } => {
+                self.data.insert(key, value);
+                KvResult::Done
+            }
+            KvOp::Del { key } => KvResult::Deleted(self.data.remove(&key).is_some()),
+            KvOp::Cas { key, expected, new } => {
+                let swapped = self.data.get(&key) == expected.as_ref();
+                if swapped {
+                    self.data.insert(key, new);
+                }
+                KvResult::Swapped(swapped)
+            }
+        }
+    }
+}
+
+impl StateMachine for KvStore {
+    fn apply(&mut self, index: u64, cmd: &Command) -> Bytes {
+        assert!(index > self.applied_index, "apply out of order: index {index} after {}", self.applied_index);
+        self.applied_index = index;
+        if let Some(cached) = self.cached_response(cmd.client, cmd.seq) {
+            return cached;
+        }
+        let result = match KvOp::decode(&cmd.data) {
+            Ok(op) => self.execute(op),
+            Err(e) => KvResult::Invalid(format!("undecodable command: {e}")),
+        };
+        let response = result.encode();
+        self.sessions.insert(cmd.client, Session { seq: cmd.seq, response: response.clone() });
+        response
+    }
+
+    fn snapshot(&self) -> Bytes {
+        let mut sessions: Vec<_> = self.sessions.iter().map(|(c, s)| (*c, s.clone())).collect();
+        sessions.sort_by_key(|(c, _)| *c);
+        let image = KvImage {
+            data: self.data.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            sessions,
+            applied_index: self.applied_index,
+        };
+        Bytes::from(postcard::to_allocvec(&image).expect("encoding a snapshot cannot fail"))
+    }
+
+    fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
+        let image: KvImage = postcard::from_bytes(data).map_err(|e| SnapshotError(e.to_string()))?;
+        self.data = image.data.into_iter().collect();
+        self.sessions = image.sessions.into_iter().collect();
+        self.applied_index = image.applied_index;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(client: u64, seq: u64, op: KvOp) -> Command {
+        Command::new(ClientId(client), seq, op.encode())
+    }
+
+    fn put(key: &str, value: &str) -> KvOp {
+        KvOp::Put { key: Bytes::copy_from_slice(key.as_bytes()), value: Bytes::copy_from_slice(value.as_bytes()) }
+    }
+
+    fn result(bytes: Bytes) -> KvResult {
+        KvResult::decode(&bytes).unwrap()
+    }
+
+    #[test]
+    fn get_put_del_cas() {
+        let mut kv = KvStore::new();
+        let k = Bytes::from_static(b"k");
+        assert_eq!(result(kv.apply(1, &cmd(1, 1, KvOp::Get { key: k.clone() }))), KvResult::Value(None));
+        assert_eq!(result(kv.apply(2, &cmd(1, 2, put("k", "a")))), KvResult::Done);
+        let cas = |expected: Option<&'static [u8]>, new: &'static [u8]| KvOp::Cas {
+            key: Bytes::from_static(b"k"),
+            expected: expected.map(Bytes::from_static),
+            new: Bytes::from_static(new),
+        };
+        assert_eq!(result(kv.apply(3, &cmd(1, 3, cas(Some(b"x"), b"b")))), KvResult::Swapped(false));
+        assert_eq!(result(kv.apply(4, &cmd(1, 4, cas(Some(b"a"), b"b")))), KvResult::Swapped(true));
+        assert_eq!(kv.get(b"k"), Some(&Bytes::from_static(b"b")));
+        assert_eq!(result(kv.apply(5, &cmd(1, 5, KvOp::Del { key: k.clone() }))), KvResult::Deleted(true));
+        assert_eq!(result(kv.apply(6, &cmd(1, 6, KvOp::Del { key: k }))), KvResult::Deleted(false));
+    }
+
+    #[test]
+    fn a_duplicate_is_applied_once_and_answered_with_the_first_result() {
+        let mut kv = KvStore::new();
+        let swap = KvOp::Cas { key: Bytes::from_static(b"k"), expected: None, new: Bytes::from_static(b"v") };
+        assert_eq!(result(kv.apply(1, &cmd(7, 1, swap.clone()))), KvResult::Swapped(true));
+        // The retry would fail if executed again; it must get the first answer.
+        assert_eq!(result(kv.apply(2, &cmd(7, 1, swap))), KvResult::Swapped(true));
+        kv.apply(3, &cmd(7, 2, put("k", "w")));
+        assert_eq!(result(kv.apply(4, &cmd(7, 1, put("k", "old")))), KvResult::Stale);
+        assert_eq!(kv.get(b"k"), Some(&Bytes::from_static(b"w")));
+    }
+
+    #[test]
+    fn snapshot_and_restore_round_trip_including_sessions() {
+        let mut kv = KvStore::new();
+        kv.apply(1, &cmd(1, 1, put("a", "1")));
+        kv.apply(2, &cmd(2, 1, put("b", "2")));
+        let mut copy = KvStore::new();
+        copy.restore(&kv.snapshot()).unwrap();
+        assert_eq!(copy, kv);
+        assert_eq!(result(copy.apply(3, &cmd(1, 1, put("a", "again")))), KvResult::Done);
+        assert_eq!(copy.get(b"a"), Some(&Bytes::from_static(b"1")));
+        assert!(KvStore::new().restore(b"\xff\xff\xff").is_err());
+    }
+
+    #[test]
+    fn garbage_commands_get_an_invalid_answer() {
+        let mut kv = KvStore::new();
+        let r = result(kv.apply(1, &Command::new(ClientId(1), 1, Bytes::from_static(b"\xff\xff\xff\xff\xff"))));
+        assert!(matches!(r, KvResult::Invalid(_)), "{r:?}");
+    }
+}
