@@ -1,0 +1,357 @@
+//! Phase 3: Broadcast. The established leader proposes transactions with
+//! consecutive zxids `(e, 1), (e, 2), ...`, batched and pipelined; a follower
+//! logs them in order and acknowledges once durable; the leader commits an
+//! index once a quorum holds it. Pings keep both sides honest about liveness
+//! and confirm leadership for `sync` reads. Snapshots compact the history.
+
+use crate::message::{Message, Zxid};
+use crate::state::{FollowerPhase, LeaderPhase, PendingRead, ReadOrigin, Stage, State};
+use crate::Zab;
+use quorum_core::{
+    Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, ReadError, ReadId, Snapshot,
+};
+use tracing::debug;
+
+impl Zab {
+    /// The hint a non-leader gives a client.
+    fn not_leader(&self) -> NotLeader {
+        let leader_hint = match &self.state {
+            State::Following(f) => Some(f.leader),
+            _ => None,
+        };
+        NotLeader { leader_hint }
+    }
+
+    /// A client command: queue it on the established leader and flush.
+    pub(crate) fn leader_propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+        let delay = self.config.batch_delay;
+        let State::Leading(l) = &mut self.state else { return Err(self.not_leader()) };
+        if l.phase != LeaderPhase::Broadcast {
+            return Err(NotLeader { leader_hint: None });
+        }
+        l.queue.push_back(cmd);
+        if delay > quorum_core::Duration::ZERO && l.queue.len() < self.config.max_batch_entries {
+            l.batch_deadline.get_or_insert(now + delay);
+            return Ok(());
+        }
+        self.flush_queue(now, out);
+        Ok(())
+    }
+
+    /// Proposes queued commands in batches, within the pipeline's limit.
+    pub(crate) fn flush_queue(&mut self, _now: Instant, out: &mut Effects<Message>) {
+        loop {
+            let in_flight = self.log.last_index() - self.commit_index;
+            let room = self.config.max_inflight_entries.saturating_sub(in_flight) as usize;
+            let State::Leading(l) = &mut self.state else { return };
+            l.batch_deadline = None;
+            let take = l.queue.len().min(self.config.max_batch_entries).min(room);
+            if l.phase != LeaderPhase::Broadcast || take == 0 {
+                return;
+            }
+            let epoch = l.epoch();
+            let mut entries = Vec::with_capacity(take);
+            for cmd in l.queue.drain(..take) {
+                l.counter += 1;
+                let entry = Entry {
+                    index: self.log.last_index() + 1,
+                    stamp: Zxid::new(epoch, l.counter),
+                    payload: Payload::Command(cmd),
+                };
+                self.log.append(entry.clone());
+                entries.push(entry);
+            }
+            let streamed: Vec<NodeId> = l.learners.iter().filter(|(_, x)| x.in_stream()).map(|(p, _)| *p).collect();
+            // The leader sends before its own write is durable (it counts itself
+            // only after `on_persisted`).
+            for peer in streamed {
+                out.send(peer, Message::Proposal { epoch, entries: entries.clone() });
+            }
+            let mut batch = self.batch();
+            batch.entries = entries;
+            self.persist(batch, out);
+        }
+    }
+
+    /// PROPOSAL: log in order, acknowledge once durable.
+    pub(crate) fn on_proposal(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        entries: Vec<Entry>,
+        out: &mut Effects<Message>,
+    ) {
+        let State::Following(f) = &mut self.state else { return };
+        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
+            return;
+        }
+        f.last_heard = now;
+        let Some(first) = entries.first() else { return };
+        if first.index != self.log.last_index() + 1 {
+            // FIFO links never skip: a gap means the stream broke. Re-synchronise.
+            debug!(node = self.id.0, expected = self.log.last_index() + 1, got = first.index, "gap in proposals");
+            return self.become_looking(now, out);
+        }
+        for e in &entries {
+            assert_eq!(e.stamp.major, epoch, "a leader proposes only in its own epoch");
+            assert!(e.stamp > self.log.last_stamp(), "zxids increase along the history");
+            self.log.append(e.clone());
+        }
+        let index = self.log.last_index();
+        let mut batch = self.batch();
+        batch.entries = entries;
+        self.persist(batch, out);
+        out.send_durable(from, Message::Ack { epoch, index });
+    }
+
+    /// ACK: count it and commit what a quorum holds.
+    pub(crate) fn on_ack(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Effects<Message>) {
+        let State::Leading(l) = &mut self.state else { return };
+        if l.epoch != Some(epoch) {
+            return;
+        }
+        let Some(learner) = l.learners.get_mut(&from) else { return };
+        learner.last_heard = now;
+        if learner.stage == Stage::Active {
+            learner.acked = learner.acked.max(index);
+            self.try_commit(now, out);
+        }
+    }
+
+    /// Commits the highest index a quorum acknowledged durably in this epoch.
+    pub(crate) fn try_commit(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let quorum = self.quorum();
+        let own = if self.durable_hard.current_epoch == self.hard.current_epoch { self.durable_index } else { 0 };
+        let State::Leading(l) = &mut self.state else { return };
+        if l.phase != LeaderPhase::Broadcast {
+            return;
+        }
+        let mut acks: Vec<u64> = l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.acked).collect();
+        acks.push(own);
+        acks.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&agreed) = acks.get(quorum - 1) else { return };
+        if agreed <= self.commit_index {
+            return;
+        }
+        assert!(agreed >= l.established_index, "the initial history is committed before any proposal");
+        let epoch = l.epoch();
+        let streamed: Vec<NodeId> = l.learners.iter().filter(|(_, x)| x.in_stream()).map(|(p, _)| *p).collect();
+        self.advance_commit(agreed, out);
+        for peer in streamed {
+            out.send(peer, Message::Commit { epoch, index: agreed });
+        }
+        self.flush_queue(now, out);
+    }
+
+    /// COMMIT: deliver in order up to `index`.
+    pub(crate) fn on_commit(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Effects<Message>) {
+        let State::Following(f) = &mut self.state else { return };
+        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
+            return;
+        }
+        f.last_heard = now;
+        assert!(index <= self.log.last_index(), "COMMIT follows its PROPOSAL on a FIFO link");
+        self.advance_commit(index, out);
+    }
+
+    /// PING: the leader is alive; answer so it knows we follow it.
+    pub(crate) fn on_ping(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        round: u64,
+        commit: u64,
+        out: &mut Effects<Message>,
+    ) {
+        let State::Following(f) = &mut self.state else { return };
+        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
+            return;
+        }
+        f.last_heard = now;
+        if f.up_to_date {
+            self.advance_commit(commit, out);
+        }
+        out.send(from, Message::PingAck { epoch, round });
+    }
+
+    /// PING answered: the follower is alive and still ours.
+    pub(crate) fn on_ping_ack(&mut self, now: Instant, from: NodeId, epoch: u64, round: u64, out: &mut Effects<Message>) {
+        let State::Leading(l) = &mut self.state else { return };
+        if l.epoch != Some(epoch) {
+            return;
+        }
+        let Some(learner) = l.learners.get_mut(&from) else { return };
+        learner.last_heard = now;
+        learner.ping_acked = learner.ping_acked.max(round);
+        self.serve_reads(out);
+    }
+
+    /// Leader timer: pings, liveness of the quorum, phase deadlines, batches.
+    pub(crate) fn leader_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let quorum = self.quorum();
+        let (init_limit, sync_limit, tick) = (self.config.init_limit(), self.config.sync_limit(), self.config.tick);
+        let State::Leading(l) = &mut self.state else { return };
+        if l.phase != LeaderPhase::Broadcast && now >= l.deadline {
+            debug!(node = self.id.0, "no quorum within initLimit");
+            return self.become_looking(now, out);
+        }
+        if l.batch_deadline.is_some_and(|d| now >= d) {
+            self.flush_queue(now, out);
+        }
+        let State::Leading(l) = &mut self.state else { return };
+        if now < l.next_ping {
+            return;
+        }
+        l.next_ping = now + tick;
+        // Drop learners silent for too long (ZooKeeper's LearnerHandler timeout).
+        l.learners.retain(|_, x| {
+            let limit = if x.in_stream() { sync_limit } else { init_limit };
+            now.saturating_since(x.last_heard) <= limit
+        });
+        if l.phase == LeaderPhase::Broadcast {
+            let live = l.learners.values().filter(|x| x.stage == Stage::Active).count();
+            if live + 1 < quorum {
+                debug!(node = self.id.0, live, "lost the quorum");
+                return self.become_looking(now, out);
+            }
+        }
+        self.ping_round(now, out);
+    }
+
+    /// Sends a ping round to every learner in the stream.
+    fn ping_round(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let commit = self.commit_index;
+        let State::Leading(l) = &mut self.state else { return };
+        let Some(epoch) = l.epoch else { return };
+        l.ping_round += 1;
+        l.ping_round_started = now;
+        for (peer, x) in &l.learners {
+            if x.in_stream() {
+                out.send(*peer, Message::Ping { epoch, round: l.ping_round, commit });
+            }
+        }
+    }
+
+    /// Follower timer: `initLimit` during discovery and sync, `syncLimit` after.
+    pub(crate) fn follower_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let State::Following(f) = &self.state else { return };
+        let expired = match f.phase {
+            FollowerPhase::Broadcast => now >= f.last_heard + self.config.sync_limit(),
+            _ => now >= f.deadline,
+        };
+        if expired {
+            debug!(node = self.id.0, leader = f.leader.0, phase = ?f.phase, "leader silent");
+            self.become_looking(now, out);
+        }
+    }
+
+    /// `sync` + read: the read point is the leader's commit index, confirmed by
+    /// a quorum of followers answering a ping sent after the read arrived.
+    pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
+        match &mut self.state {
+            State::Leading(l) if l.phase == LeaderPhase::Broadcast => {
+                self.register_read(now, ReadOrigin::Local(id), out);
+                Ok(())
+            }
+            State::Following(f) if f.phase == FollowerPhase::Broadcast && f.up_to_date => {
+                f.reads.insert(id);
+                out.send(f.leader, Message::SyncRequest { epoch: f.epoch, read: id });
+                Ok(())
+            }
+            _ => Err(ReadError::NotLeader(self.not_leader())),
+        }
+    }
+
+    fn register_read(&mut self, now: Instant, origin: ReadOrigin, out: &mut Effects<Message>) {
+        let index = self.commit_index;
+        let State::Leading(l) = &mut self.state else { return };
+        if l.ping_round_started != now || l.ping_round == 0 {
+            self.ping_round(now, out);
+        }
+        let State::Leading(l) = &mut self.state else { return };
+        l.reads.push(PendingRead { origin, index, round: l.ping_round });
+        self.serve_reads(out);
+    }
+
+    /// SYNC from a follower: confirm like a local read, then answer it.
+    pub(crate) fn on_sync_request(&mut self, now: Instant, from: NodeId, epoch: u64, read: ReadId, out: &mut Effects<Message>) {
+        let State::Leading(l) = &self.state else { return };
+        if l.epoch != Some(epoch) || l.phase != LeaderPhase::Broadcast {
+            return;
+        }
+        if l.learners.get(&from).is_some_and(|x| x.in_stream()) {
+            self.register_read(now, ReadOrigin::Remote(from, read), out);
+        }
+    }
+
+    /// SYNC answered: serve the read once `index` is applied here.
+    pub(crate) fn on_sync_reply(&mut self, now: Instant, from: NodeId, epoch: u64, read: ReadId, index: u64, out: &mut Effects<Message>) {
+        let State::Following(f) = &mut self.state else { return };
+        if from != f.leader || epoch != f.epoch {
+            return;
+        }
+        f.last_heard = now;
+        if f.reads.remove(&read) {
+            out.read_ready(read, index);
+        }
+    }
+
+    /// Answers reads whose ping round a quorum has confirmed.
+    fn serve_reads(&mut self, out: &mut Effects<Message>) {
+        let quorum = self.quorum();
+        let State::Leading(l) = &mut self.state else { return };
+        let mut rounds: Vec<u64> = l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.ping_acked).collect();
+        rounds.push(l.ping_round);
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&confirmed) = rounds.get(quorum - 1) else { return };
+        let epoch = l.epoch();
+        l.reads.retain(|r| {
+            if r.round > confirmed {
+                return true;
+            }
+            match r.origin {
+                ReadOrigin::Local(id) => out.read_ready(id, r.index),
+                ReadOrigin::Remote(peer, read) => out.send(peer, Message::SyncReply { epoch, read, index: r.index }),
+            }
+            false
+        });
+    }
+
+    /// Leaving a role: every read waiting on it fails.
+    pub(crate) fn fail_reads(&mut self, out: &mut Effects<Message>) {
+        let reason = NotLeader { leader_hint: None };
+        match &mut self.state {
+            State::Leading(l) => {
+                for r in l.reads.drain(..) {
+                    if let ReadOrigin::Local(id) = r.origin {
+                        out.read_failed(id, reason);
+                    }
+                }
+            }
+            State::Following(f) => {
+                for id in std::mem::take(&mut f.reads) {
+                    out.read_failed(id, reason);
+                }
+            }
+            State::Looking => {}
+        }
+    }
+
+    /// The driver snapshotted its state machine at `index`: compact the history
+    /// and keep the snapshot for SNAP synchronisation.
+    pub(crate) fn take_snapshot(&mut self, _now: Instant, index: u64, data: bytes::Bytes, out: &mut Effects<Message>) {
+        assert!(index <= self.commit_index, "only committed state is snapshotted");
+        if index <= self.log.offset() {
+            return;
+        }
+        let stamp = self.log.stamp_at(index).expect("a committed index above the offset is held");
+        let snapshot = Snapshot { index, stamp, meta: bytes::Bytes::new(), data };
+        self.log.compact_to(index, stamp);
+        self.snapshot = Some(snapshot.clone());
+        let mut batch = self.batch();
+        batch.snapshot = Some(snapshot);
+        self.persist(batch, out);
+    }
+}

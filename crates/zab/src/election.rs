@@ -1,0 +1,169 @@
+//! Phase 0: Fast Leader Election (ZooKeeper's `FastLeaderElection`).
+//!
+//! A LOOKING node votes for itself, `(currentEpoch, last zxid, id)`, and
+//! broadcasts the vote with its logical clock (round). It adopts any better
+//! vote of its round, and jumps to a higher round when it sees one. Once a
+//! quorum of its round agrees with its vote, it waits `finalize_wait` for a
+//! better vote; if none comes, it settles: LEADING if the vote names itself,
+//! FOLLOWING otherwise. Peers that already follow or lead answer a LOOKING node
+//! with their leader, so a node joining a running ensemble settles on the
+//! established leader once a quorum of them names it and the leader itself
+//! says LEADING (ZooKeeper's `outofelection` set and `checkLeader`).
+//!
+//! Election only picks who tries to lead: safety rests on discovery's checks.
+
+use crate::message::{Message, Notification, PeerState};
+use crate::state::State;
+use crate::Zab;
+use quorum_core::{Effects, Instant, NodeId};
+use tracing::debug;
+
+impl Zab {
+    /// Enters LOOKING: a new round, voting for itself (`lookForLeader`).
+    pub(crate) fn become_looking(&mut self, now: Instant, out: &mut Effects<Message>) {
+        debug!(node = self.id.0, epoch = self.hard.current_epoch, round = self.election.round + 1, "LOOKING");
+        self.fail_reads(out);
+        self.set_state(State::Looking);
+        let e = &mut self.election;
+        e.round += 1;
+        e.received.clear();
+        e.out_of_election.clear();
+        e.finalize_at = None;
+        e.resend_ticks = 1;
+        self.election.vote = self.own_vote();
+        self.broadcast_vote(now, out);
+        self.check_quorum_for_vote(now);
+    }
+
+    fn notification(&self) -> Notification {
+        Notification { round: self.election.round, state: self.peer_state(), vote: self.election.vote }
+    }
+
+    /// Sends this node's vote to every peer and schedules the next re-send.
+    fn broadcast_vote(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let n = self.notification();
+        for peer in self.peers().collect::<Vec<_>>() {
+            out.send(peer, Message::Notification(n));
+        }
+        let jitter = self.rng.range(0, self.config.tick.as_nanos() / 4 + 1);
+        self.election.resend_at =
+            now + self.config.tick * self.election.resend_ticks + quorum_core::Duration::from_nanos(jitter);
+    }
+
+    /// A notification arrived.
+    pub(crate) fn on_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Effects<Message>) {
+        match &mut self.state {
+            State::Looking => self.looking_notification(now, from, n, out),
+            State::Following(f) => {
+                // Our leader went back to LOOKING after it led us: it gave up.
+                if from == f.leader && n.state == PeerState::Looking && f.phase != crate::state::FollowerPhase::Discovery
+                {
+                    self.become_looking(now, out);
+                    self.looking_notification(now, from, n, out);
+                } else if n.state == PeerState::Looking {
+                    out.send(from, Message::Notification(self.notification()));
+                }
+            }
+            State::Leading(l) => {
+                if n.state == PeerState::Looking {
+                    // A learner that is LOOKING again abandoned its session.
+                    l.learners.remove(&from);
+                    out.send(from, Message::Notification(self.notification()));
+                }
+            }
+        }
+    }
+
+    fn looking_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Effects<Message>) {
+        if n.state == PeerState::Looking {
+            let e = &mut self.election;
+            if n.round > e.round {
+                // A newer round: join it, starting again from our own vote.
+                e.round = n.round;
+                e.received.clear();
+                e.finalize_at = None;
+                let own = self.own_vote();
+                self.election.vote = if n.vote.beats(&own) { n.vote } else { own };
+                self.broadcast_vote(now, out);
+            } else if n.round < e.round {
+                // A straggler: tell it about our round.
+                out.send(from, Message::Notification(self.notification()));
+                return;
+            } else if n.vote.beats(&e.vote) {
+                e.vote = n.vote;
+                e.finalize_at = None;
+                self.broadcast_vote(now, out);
+            }
+            self.election.received.insert(from, (n.round, n.vote));
+            self.check_quorum_for_vote(now);
+            return;
+        }
+        // The sender follows or leads already.
+        if n.round == self.election.round {
+            self.election.received.insert(from, (n.round, n.vote));
+            if self.agreeing(n.vote.leader, true) >= self.quorum() && self.check_leader(n.vote.leader, n.round) {
+                self.election.vote = n.vote;
+                return self.settle(now, out);
+            }
+        }
+        self.election.out_of_election.insert(from, (n.round, n.state, n.vote));
+        let agreeing = self.election.out_of_election.values().filter(|(_, _, v)| v.leader == n.vote.leader).count();
+        if n.vote.leader != self.id && agreeing >= self.quorum() && self.check_leader(n.vote.leader, n.round) {
+            self.election.round = n.round;
+            self.election.vote = n.vote;
+            self.settle(now, out);
+        }
+    }
+
+    /// ZooKeeper's `checkLeader`: never follow a leader that does not say it leads.
+    fn check_leader(&self, leader: NodeId, round: u64) -> bool {
+        if leader == self.id {
+            return round == self.election.round;
+        }
+        self.election.out_of_election.get(&leader).is_some_and(|(_, state, _)| *state == PeerState::Leading)
+    }
+
+    /// How many members of this round vote for `leader` (this node included if `with_self`
+    /// and its own vote names `leader`).
+    fn agreeing(&self, leader: NodeId, with_self: bool) -> usize {
+        let round = self.election.round;
+        let others = self.election.received.values().filter(|(r, v)| *r == round && v.leader == leader).count();
+        others + usize::from(with_self && self.election.vote.leader == leader)
+    }
+
+    /// Once a quorum agrees with our vote, start the finalize wait.
+    fn check_quorum_for_vote(&mut self, now: Instant) {
+        let leader = self.election.vote.leader;
+        if self.agreeing(leader, true) >= self.quorum() && self.election.finalize_at.is_none() {
+            self.election.finalize_at = Some(now + self.config.finalize_wait);
+        }
+    }
+
+    /// Re-sends the vote, or settles once the finalize wait passed.
+    pub(crate) fn election_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        if let Some(at) = self.election.finalize_at {
+            if now >= at {
+                if self.agreeing(self.election.vote.leader, true) >= self.quorum() {
+                    return self.settle(now, out);
+                }
+                self.election.finalize_at = None;
+            }
+        }
+        if now >= self.election.resend_at {
+            self.election.resend_ticks = (self.election.resend_ticks * 2).min(self.config.max_notification_ticks);
+            self.broadcast_vote(now, out);
+        }
+    }
+
+    /// Leaves LOOKING for the leader in our vote.
+    fn settle(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let leader = self.election.vote.leader;
+        debug!(node = self.id.0, leader = leader.0, round = self.election.round, "settled");
+        self.election.finalize_at = None;
+        if leader == self.id {
+            self.become_leader(now, out);
+        } else {
+            self.become_follower(now, leader, out);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Zab's safety properties (DSN 2011, §III), checked by the simulator after
+//! every step. Each looks only at the node that just stepped, at what it
+//! delivered since the last check (its commit index moved) and, for a leader,
+//! at what it proposed; state kept across steps lets a check span crashes.
+//!
+//! - [`OneEstablishedLeaderPerEpoch`]: at most one leader establishes an epoch.
+//! - [`Integrity`]: a delivered transaction was broadcast by its epoch's leader
+//!   with that very payload.
+//! - [`TotalOrder`]: a node delivers zxids in increasing order, and one zxid is
+//!   delivered at one log position everywhere.
+//! - [`Agreement`]: two nodes that deliver at one index deliver the same transaction.
+//! - [`LocalPrimaryOrder`]: a node delivers one leader's proposals in the order
+//!   proposed, without a gap: within an epoch, counters are consecutive from 1.
+//! - [`GlobalPrimaryOrder`]: transactions of an older epoch are delivered
+//!   before those of a newer one.
+//! - [`PrimaryIntegrity`]: an established leader of epoch `e` holds, in its
+//!   initial history, every transaction of an older epoch that anyone delivers.
+
+use crate::{Zab, Zxid};
+use quorum_core::{Entry, Instant, Invariant, NodeId, Payload};
+use std::collections::{BTreeMap, HashMap};
+
+/// Every invariant, fresh.
+pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
+    vec![
+        Box::new(OneEstablishedLeaderPerEpoch::default()),
+        Box::new(Integrity::default()),
+        Box::new(TotalOrder::default()),
+        Box::new(Agreement::default()),
+        Box::new(LocalPrimaryOrder::default()),
+        Box::new(GlobalPrimaryOrder::default()),
+        Box::new(PrimaryIntegrity::default()),
+    ]
+}
+
+/// The node that stepped, if it is up.
+fn stepped_node(stepped: NodeId, nodes: &[Option<Zab>]) -> Option<&Zab> {
+    nodes.get(stepped.0.checked_sub(1)? as usize)?.as_ref()
+}
+
+/// Per node, how far its deliveries were checked; hands out the new ones with
+/// the zxid delivered just before each (when still held).
+#[derive(Default, Debug)]
+struct Cursor {
+    checked: BTreeMap<NodeId, u64>,
+}
+
+impl Cursor {
+    fn fresh<'a>(&mut self, node: &'a Zab) -> Vec<(Option<Zxid>, &'a Entry)> {
+        let seen = self.checked.entry(node.id()).or_insert(0);
+        if node.commit_index() < *seen {
+            // A restart: this incarnation delivers from its snapshot again.
+            *seen = node.history().offset();
+        }
+        let log = node.history();
+        let from = (*seen + 1).max(log.first_index());
+        let fresh = (from..=node.commit_index()).filter_map(|i| log.get(i).map(|e| (log.stamp_at(i - 1), e))).collect();
+        *seen = node.commit_index();
+        fresh
+    }
+}
+
+/// At most one established leader per epoch.
+#[derive(Default, Debug)]
+pub struct OneEstablishedLeaderPerEpoch {
+    leaders: HashMap<u64, NodeId>,
+}
+
+impl Invariant<Zab> for OneEstablishedLeaderPerEpoch {
+    fn name(&self) -> &'static str {
+        "zab: one established leader per epoch"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        let Some(epoch) = node.established_epoch() else { return Ok(()) };
+        let first = *self.leaders.entry(epoch).or_insert(node.id());
+        if first != node.id() {
+            return Err(format!("epoch {epoch} established by both {first} and {}", node.id()));
+        }
+        Ok(())
+    }
+}
+
+/// Delivered transactions were broadcast, with that payload, by their epoch's leader.
+#[derive(Default, Debug)]
+pub struct Integrity {
+    proposed: HashMap<Zxid, Payload>,
+    scanned: HashMap<u64, u64>,
+    delivered: Cursor,
+}
+
+impl Integrity {
+    fn record_proposals(&mut self, node: &Zab) {
+        let (Some(epoch), Some(initial)) = (node.established_epoch(), node.established_index()) else { return };
+        let log = node.history();
+        let scanned = self.scanned.entry(epoch).or_insert(initial);
+        for i in (*scanned + 1).max(log.first_index())..=log.last_index() {
+            let e = log.get(i).expect("held");
+            self.proposed.entry(e.stamp).or_insert_with(|| e.payload.clone());
+        }
+        *scanned = (*scanned).max(log.last_index());
+    }
+}
+
+impl Invariant<Zab> for Integrity {
+    fn name(&self) -> &'static str {
+        "zab: integrity"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        self.record_proposals(node);
+        for (_, e) in self.delivered.fresh(node) {
+            match self.proposed.get(&e.stamp) {
+                Some(p) if *p == e.payload => {}
+                Some(p) => return Err(format!("{} delivered {e:?} but its leader proposed {p:?}", node.id())),
+                None => return Err(format!("{} delivered {e:?}, which no leader proposed", node.id())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Zxids are delivered in increasing order, each at one position everywhere.
+#[derive(Default, Debug)]
+pub struct TotalOrder {
+    position: HashMap<Zxid, u64>,
+    delivered: Cursor,
+}
+
+impl Invariant<Zab> for TotalOrder {
+    fn name(&self) -> &'static str {
+        "zab: total order"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        for (prev, e) in self.delivered.fresh(node) {
+            if prev.is_some_and(|p| p >= e.stamp) {
+                return Err(format!("{} delivered {e:?} after zxid {:?}", node.id(), prev.unwrap()));
+            }
+            let at = *self.position.entry(e.stamp).or_insert(e.index);
+            if at != e.index {
+                return Err(format!("zxid {:?} delivered at index {at} and at {} (by {})", e.stamp, e.index, node.id()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Nodes deliver the same transaction at the same index.
+#[derive(Default, Debug)]
+pub struct Agreement {
+    at: HashMap<u64, (Zxid, Payload)>,
+    delivered: Cursor,
+}
+
+impl Invariant<Zab> for Agreement {
+    fn name(&self) -> &'static str {
+        "zab: agreement"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        for (_, e) in self.delivered.fresh(node) {
+            let first = self.at.entry(e.index).or_insert_with(|| (e.stamp, e.payload.clone()));
+            if first.0 != e.stamp || first.1 != e.payload {
+                return Err(format!("{} delivered {e:?} where another delivered {:?}", node.id(), first.0));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Within an epoch, delivery follows the leader's proposal order without gaps.
+#[derive(Default, Debug)]
+pub struct LocalPrimaryOrder {
+    delivered: Cursor,
+}
+
+impl Invariant<Zab> for LocalPrimaryOrder {
+    fn name(&self) -> &'static str {
+        "zab: local primary order"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        for (prev, e) in self.delivered.fresh(node) {
+            let Some(prev) = prev else { continue };
+            let expected = if prev.major == e.stamp.major { prev.minor + 1 } else { 1 };
+            if e.stamp.minor != expected {
+                return Err(format!("{} delivered {e:?} right after zxid {prev:?}: a proposal was skipped", node.id()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Older epochs' transactions are delivered before newer epochs' ones.
+#[derive(Default, Debug)]
+pub struct GlobalPrimaryOrder {
+    delivered: Cursor,
+}
+
+impl Invariant<Zab> for GlobalPrimaryOrder {
+    fn name(&self) -> &'static str {
+        "zab: global primary order"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        for (prev, e) in self.delivered.fresh(node) {
+            if prev.is_some_and(|p| p.major > e.stamp.major) {
+                return Err(format!("{} delivered {e:?} of an older epoch after {:?}", node.id(), prev.unwrap()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An established leader's initial history holds every older-epoch
+/// transaction that any node delivers, before or after it was established.
+#[derive(Default, Debug)]
+pub struct PrimaryIntegrity {
+    /// Per established epoch: its leader's initial history (offset, zxids after it).
+    initial: BTreeMap<u64, (u64, Vec<Zxid>)>,
+    delivered_zxids: BTreeMap<u64, Zxid>,
+    delivered: Cursor,
+}
+
+impl PrimaryIntegrity {
+    fn holds(&self, epoch: u64, index: u64, zxid: Zxid) -> Result<(), String> {
+        let (offset, zxids) = &self.initial[&epoch];
+        if index <= *offset {
+            return Ok(()); // In its snapshot: committed before, checked then.
+        }
+        match zxids.get((index - offset - 1) as usize) {
+            Some(z) if *z == zxid => Ok(()),
+            other => Err(format!(
+                "zxid {zxid:?} at index {index} was delivered, but epoch {epoch}'s leader began with {other:?} there"
+            )),
+        }
+    }
+}
+
+impl Invariant<Zab> for PrimaryIntegrity {
+    fn name(&self) -> &'static str {
+        "zab: primary integrity"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        if let (Some(epoch), Some(initial)) = (node.established_epoch(), node.established_index()) {
+            if !self.initial.contains_key(&epoch) {
+                let log = node.history();
+                let zxids = log.slice(log.first_index(), initial, usize::MAX).iter().map(|e| e.stamp).collect();
+                self.initial.insert(epoch, (log.offset(), zxids));
+                for (&i, &z) in self.delivered_zxids.iter().filter(|(_, z)| z.major < epoch) {
+                    self.holds(epoch, i, z)?;
+                }
+            }
+        }
+        for (_, e) in self.delivered.fresh(node) {
+            self.delivered_zxids.insert(e.index, e.stamp);
+            for (&epoch, _) in self.initial.range(e.stamp.major + 1..) {
+                self.holds(epoch, e.index, e.stamp)?;
+            }
+        }
+        Ok(())
+    }
+}

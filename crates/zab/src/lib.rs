@@ -1,0 +1,405 @@
+//! # quorum-zab: ZooKeeper Atomic Broadcast
+//!
+//! Zab (Junqueira, Reed, Serafini, DSN 2011; Medeiros 2012 on ZooKeeper's
+//! implementation) is a primary-backup protocol: one leader orders every
+//! state change as a *transaction* with a zxid `(epoch, counter)`, and
+//! followers log them in zxid order over FIFO links. A leader's term is an
+//! *epoch*; a new leader goes through four phases:
+//!
+//! 0. **Fast Leader Election** ([`election`](crate::election)): LOOKING nodes
+//!    exchange votes `(epoch, last zxid, id)` in logical rounds and adopt the
+//!    best one; a node settles once a quorum agrees with its vote and no better
+//!    vote arrives within `finalize_wait`. A node that joins an ensemble which
+//!    already has a leader learns it from the FOLLOWING/LEADING peers' answers.
+//! 1. **Discovery** ([`discovery`](crate::discovery)): followers send
+//!    FOLLOWERINFO (CEPOCH) with their accepted epoch; the leader proposes
+//!    NEWEPOCH `e` = max + 1; a follower persists `acceptedEpoch = e` and answers
+//!    ACKEPOCH (durably) with its current epoch and history.
+//! 2. **Synchronization** ([`sync`](crate::sync)): per follower, DIFF, TRUNC or
+//!    SNAP, then NEWLEADER. The follower persists the synchronised history and
+//!    `currentEpoch = e` in *one* write and answers ACK(NEWLEADER) once it is
+//!    durable. A quorum of those acks *establishes* the epoch: the leader's
+//!    history is committed and UPTODATE tells the followers.
+//! 3. **Broadcast** ([`broadcast`](crate::broadcast)): PROPOSAL, ACK (sent only
+//!    once the proposal is durable), COMMIT, strictly in zxid order, batched and
+//!    pipelined. A follower that joins later goes through phases 1–2 with the
+//!    running leader, which then streams it every later proposal.
+//!
+//! ## Why it is safe
+//!
+//! - *One leader per epoch.* An epoch is established by a quorum of ACKEPOCH,
+//!   and a node acknowledges NEWEPOCH(e) only if `e` is above its accepted epoch,
+//!   or equal to it *and from the same leader* (the promise is durable, with the
+//!   leader's id). Two quorums intersect, so two leaders never both gather one.
+//! - *A new epoch starts from every committed transaction.* A transaction is
+//!   committed once a quorum holds it durably. The ACKEPOCH quorum intersects
+//!   that quorum, and ACKEPOCH reports a history that is durable (it leaves
+//!   after every earlier write). We do what ZooKeeper does: the leader keeps
+//!   leading only if its own `(currentEpoch, last zxid)` is at least that of
+//!   every follower in its ACKEPOCH quorum, otherwise it gives up and goes back
+//!   to LOOKING (FLE then prefers the more up-to-date node). Among histories,
+//!   one with a higher current epoch or, for equal epochs, a higher last zxid
+//!   contains every committed transaction of a lower one (histories with equal
+//!   current epochs are prefixes of one leader's history), so the leader's
+//!   history holds every committed transaction. This check does not rely on
+//!   FLE: any elected node is safe, FLE only makes it likely to succeed.
+//! - *Followers never hold a history that mixes epochs wrongly.* Synchronisation
+//!   data is applied only at NEWLEADER, in one atomic write together with
+//!   `currentEpoch` (the cause of ZooKeeper bugs ZOOKEEPER-4643/4646 was
+//!   updating the epoch and the history in separate steps). TRUNC and DIFF are
+//!   computed from a summary of the follower's whole history, not guessed from
+//!   its last zxid, and the follower asserts that the leader's view matches.
+//! - *Order.* Proposals travel over one FIFO link per follower and carry
+//!   consecutive indexes; a gap, a broken link (`on_link_down`) or silence
+//!   sends the follower back to LOOKING and through synchronisation again: it
+//!   never skips a zxid. A leader commits index `i` once a quorum acknowledged
+//!   it durably in the current epoch, and commits in index order.
+//!
+//! ## Reads
+//!
+//! - Through the log (propose a GET): linearizable.
+//! - [`Protocol::read`] (ZooKeeper's `sync` followed by a read): linearizable.
+//!   The leader takes its commit index as the read point, confirms with a
+//!   quorum of its followers (a ping round sent after the read arrived) that it
+//!   is still their leader, and answers `ReadReady { index }`. On a follower
+//!   the read is forwarded to the leader as SYNC and answered the same way.
+//! - Local reads of a replica's state machine without `sync` (what a ZooKeeper
+//!   client gets by default): sequentially consistent only — a client sees
+//!   writes in order, but may see a stale state. The driver serves those; the
+//!   protocol is not involved.
+#![deny(missing_docs)]
+
+mod broadcast;
+mod config;
+mod discovery;
+mod election;
+mod invariants;
+mod message;
+mod state;
+mod sync;
+
+pub use config::ZabConfig;
+pub use invariants::{
+    Agreement, GlobalPrimaryOrder, Integrity, LocalPrimaryOrder, OneEstablishedLeaderPerEpoch, PrimaryIntegrity,
+    TotalOrder,
+};
+pub use message::{HistorySummary, Message, Notification, PeerState, Vote, Zxid};
+
+use quorum_core::{
+    majority, Command, Effects, Entry, Init, Instant, Invariant, LinkKind, Log, NodeId, NotLeader, Protocol, ReadError,
+    ReadId, Role, Snapshot, Status, WriteBatch,
+};
+use state::{Election, HardState, LeaderPhase, State};
+use std::collections::{BTreeMap, VecDeque};
+use tracing::{debug, trace};
+
+/// What a write changes durably, kept until the driver reports it persisted.
+#[derive(Copy, Clone, Debug)]
+struct WriteMark {
+    tag: u64,
+    last_index: u64,
+    hard: HardState,
+}
+
+/// One Zab node.
+#[derive(Clone, Debug)]
+pub struct Zab {
+    id: NodeId,
+    members: Vec<NodeId>,
+    config: ZabConfig,
+    rng: quorum_core::Rng,
+    /// acceptedEpoch (with its leader) and currentEpoch, as last written.
+    hard: HardState,
+    /// The history: every transaction this node logged, after its snapshot.
+    log: Log,
+    /// The latest snapshot (its point is the log's offset), sent by SNAP.
+    snapshot: Option<Snapshot>,
+    /// The highest committed index handed to the driver in this incarnation.
+    commit_index: u64,
+    state: State,
+    election: Election,
+    /// FOLLOWERINFO received while LOOKING, used if this node becomes leader.
+    early_infos: BTreeMap<NodeId, (u64, u64)>,
+    /// The follower session counter (one per attempt to follow a leader).
+    session: u64,
+    next_tag: u64,
+    writes: VecDeque<WriteMark>,
+    /// What is known durable: the state as of the last persisted write.
+    durable_index: u64,
+    durable_hard: HardState,
+}
+
+impl Zab {
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The node's history (after its snapshot).
+    pub fn history(&self) -> &Log {
+        &self.log
+    }
+
+    /// The highest committed index this node knows.
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+
+    /// The epoch this node last promised to (acceptedEpoch).
+    pub fn accepted_epoch(&self) -> u64 {
+        self.hard.accepted_epoch
+    }
+
+    /// The epoch of the last NEWLEADER this node accepted (currentEpoch).
+    pub fn current_epoch(&self) -> u64 {
+        self.hard.current_epoch
+    }
+
+    /// The epoch this node leads, if it is an established leader.
+    pub fn established_epoch(&self) -> Option<u64> {
+        match &self.state {
+            State::Leading(l) if l.phase == LeaderPhase::Broadcast => l.epoch,
+            _ => None,
+        }
+    }
+
+    /// The last index of the initial history of the epoch this node leads.
+    pub fn established_index(&self) -> Option<u64> {
+        match &self.state {
+            State::Leading(l) if l.phase == LeaderPhase::Broadcast => Some(l.established_index),
+            _ => None,
+        }
+    }
+
+    /// The node's FLE state as others see it.
+    pub fn peer_state(&self) -> PeerState {
+        match self.state {
+            State::Looking => PeerState::Looking,
+            State::Following(_) => PeerState::Following,
+            State::Leading(_) => PeerState::Leading,
+        }
+    }
+
+    fn quorum(&self) -> usize {
+        majority(self.members.len())
+    }
+
+    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members.iter().copied().filter(move |m| *m != self.id)
+    }
+
+    /// This node's own FLE vote.
+    fn own_vote(&self) -> Vote {
+        Vote { leader: self.id, zxid: self.log.last_stamp(), epoch: self.hard.current_epoch }
+    }
+
+    /// Starts a write batch with the next tag.
+    fn batch(&mut self) -> WriteBatch {
+        self.next_tag += 1;
+        WriteBatch::new(self.next_tag)
+    }
+
+    /// Issues a write and remembers what it will make durable.
+    fn persist(&mut self, mut batch: WriteBatch, out: &mut Effects<Message>) {
+        if batch.hard_state.is_some() {
+            batch.hard_state = Some(self.hard.encode());
+        }
+        if batch.is_empty() {
+            return;
+        }
+        self.writes.push_back(WriteMark { tag: batch.tag, last_index: self.log.last_index(), hard: self.hard });
+        out.persist(batch);
+    }
+
+    /// Writes the hard state as it is now.
+    fn persist_hard_state(&mut self, out: &mut Effects<Message>) {
+        let mut batch = self.batch();
+        batch.hard_state = Some(self.hard.encode());
+        self.persist(batch, out);
+    }
+
+    /// Hands every entry up to `index` to the driver, in order, once each.
+    fn advance_commit(&mut self, index: u64, out: &mut Effects<Message>) {
+        let index = index.min(self.log.last_index());
+        while self.commit_index < index {
+            let next = self.commit_index + 1;
+            let entry: Entry = self.log.get(next).cloned().expect("committed entries are held until compacted");
+            assert_eq!(entry.index, next, "commits leave in index order");
+            out.commit(entry);
+            self.commit_index = next;
+        }
+    }
+
+    /// Changes role; every path out of a role goes through here or `become_looking`.
+    fn set_state(&mut self, state: State) {
+        self.state = state;
+    }
+}
+
+impl Protocol for Zab {
+    type Message = Message;
+    type Config = ZabConfig;
+
+    const NAME: &'static str = "zab";
+    const LINKS: LinkKind = LinkKind::Fifo;
+
+    fn new(init: Init<ZabConfig>) -> Self {
+        let hard = init.stored.hard_state.as_deref().map(HardState::decode).unwrap_or_default();
+        assert!(hard.accepted_epoch >= hard.current_epoch, "acceptedEpoch >= currentEpoch");
+        let (offset, offset_stamp) = init.stored.snapshot.as_ref().map_or((0, Zxid::ZERO), |s| (s.index, s.stamp));
+        let log = Log::recover(offset, offset_stamp, init.stored.entries).expect("stored Zab history is contiguous");
+        let mut zab = Zab {
+            id: init.id,
+            members: init.members,
+            rng: quorum_core::Rng::new(init.seed),
+            hard,
+            log,
+            snapshot: init.stored.snapshot,
+            commit_index: offset,
+            state: State::Looking,
+            election: Election {
+                round: 0,
+                vote: Vote { leader: init.id, zxid: Zxid::ZERO, epoch: 0 },
+                received: BTreeMap::new(),
+                out_of_election: BTreeMap::new(),
+                finalize_at: None,
+                resend_at: init.now,
+                resend_ticks: 1,
+            },
+            config: init.config,
+            early_infos: BTreeMap::new(),
+            session: 0,
+            next_tag: 0,
+            writes: VecDeque::new(),
+            durable_index: 0,
+            durable_hard: hard,
+        };
+        zab.durable_index = zab.log.last_index();
+        let mut out = Effects::new();
+        zab.become_looking(init.now, &mut out);
+        // Nothing can be sent before the driver runs us: the first votes leave
+        // at once from the first timer.
+        zab.election.resend_at = init.now;
+        zab
+    }
+
+    fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
+        if !self.members.contains(&from) || from == self.id {
+            return;
+        }
+        trace!(node = self.id.0, epoch = self.hard.current_epoch, from = from.0, kind = msg.kind(), "receive");
+        match msg {
+            Message::Notification(n) => self.on_notification(now, from, n, out),
+            Message::FollowerInfo { session, accepted_epoch } => {
+                self.on_follower_info(now, from, session, accepted_epoch, out)
+            }
+            Message::NewEpoch { session, epoch } => self.on_new_epoch(now, from, session, epoch, out),
+            Message::AckEpoch { epoch, current_epoch, summary } => {
+                self.on_ack_epoch(now, from, epoch, current_epoch, summary, out)
+            }
+            Message::Diff { .. } | Message::Trunc { .. } | Message::Snap { .. } => self.on_sync_data(now, from, msg),
+            Message::NewLeader { epoch, last_index, last_zxid } => {
+                self.on_new_leader(now, from, epoch, last_index, last_zxid, out)
+            }
+            Message::AckNewLeader { epoch, index } => self.on_ack_new_leader(now, from, epoch, index, out),
+            Message::UpToDate { epoch, commit } => self.on_up_to_date(now, from, epoch, commit, out),
+            Message::Proposal { epoch, entries } => self.on_proposal(now, from, epoch, entries, out),
+            Message::Ack { epoch, index } => self.on_ack(now, from, epoch, index, out),
+            Message::Commit { epoch, index } => self.on_commit(now, from, epoch, index, out),
+            Message::Ping { epoch, round, commit } => self.on_ping(now, from, epoch, round, commit, out),
+            Message::PingAck { epoch, round } => self.on_ping_ack(now, from, epoch, round, out),
+            Message::SyncRequest { epoch, read } => self.on_sync_request(now, from, epoch, read, out),
+            Message::SyncReply { epoch, read, index } => self.on_sync_reply(now, from, epoch, read, index, out),
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        match &self.state {
+            State::Looking => self.election_timer(now, out),
+            State::Following(_) => self.follower_timer(now, out),
+            State::Leading(_) => self.leader_timer(now, out),
+        }
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        match &self.state {
+            State::Looking => {
+                let resend = self.election.resend_at;
+                Some(self.election.finalize_at.map_or(resend, |f| f.min(resend)))
+            }
+            State::Following(f) => Some(match f.phase {
+                state::FollowerPhase::Broadcast => f.last_heard + self.config.sync_limit(),
+                _ => f.deadline,
+            }),
+            State::Leading(l) => {
+                let mut t = l.next_ping;
+                if l.phase != LeaderPhase::Broadcast {
+                    t = t.min(l.deadline);
+                }
+                if let Some(b) = l.batch_deadline {
+                    t = t.min(b);
+                }
+                Some(t)
+            }
+        }
+    }
+
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+        self.leader_propose(now, cmd, out)
+    }
+
+    fn read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
+        self.start_read(now, id, out)
+    }
+
+    fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
+        while self.writes.front().is_some_and(|w| w.tag <= tag) {
+            let w = self.writes.pop_front().expect("checked non-empty");
+            self.durable_index = w.last_index;
+            assert!(w.hard.current_epoch >= self.durable_hard.current_epoch, "currentEpoch never moves back");
+            self.durable_hard = w.hard;
+        }
+        if let State::Leading(_) = self.state {
+            self.leader_on_durable(now, out);
+        }
+    }
+
+    fn on_link_down(&mut self, now: Instant, peer: NodeId, out: &mut Effects<Message>) {
+        debug!(node = self.id.0, peer = peer.0, "link down");
+        self.early_infos.remove(&peer);
+        match &mut self.state {
+            // The leader's stream to us may have lost messages: re-synchronise.
+            State::Following(f) if f.leader == peer => self.become_looking(now, out),
+            State::Leading(l) => {
+                l.learners.remove(&peer);
+                l.reads.retain(|r| !matches!(r.origin, state::ReadOrigin::Remote(p, _) if p == peer));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_snapshot(&mut self, now: Instant, index: u64, data: bytes::Bytes, out: &mut Effects<Message>) {
+        self.take_snapshot(now, index, data, out);
+    }
+
+    fn status(&self) -> Status {
+        let (role, leader) = match &self.state {
+            State::Looking => (Role::Candidate, None),
+            State::Following(f) => (Role::Follower, Some(f.leader)),
+            State::Leading(l) if l.phase == LeaderPhase::Broadcast => (Role::Leader, Some(self.id)),
+            State::Leading(_) => (Role::Candidate, None),
+        };
+        Status {
+            id: self.id,
+            role,
+            term: self.hard.current_epoch,
+            leader,
+            commit_index: self.commit_index,
+            last_index: self.log.last_index(),
+        }
+    }
+
+    fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
+        invariants::all()
+    }
+}

@@ -1,0 +1,178 @@
+//! The node's roles and the durable hard state.
+
+use crate::message::{HistorySummary, Vote, Zxid};
+use bytes::Bytes;
+use quorum_core::{Command, Entry, Instant, NodeId, ReadId, Snapshot};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// What Zab keeps in `WriteBatch::hard_state`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HardState {
+    /// The last epoch this node promised to (the paper's `acceptedEpoch`)...
+    pub accepted_epoch: u64,
+    /// ...and the leader it promised it to: one promise per epoch, so two
+    /// leaders can never both gather a quorum of ACKEPOCH for one epoch.
+    pub accepted_leader: u64,
+    /// The epoch of the last NEWLEADER accepted (the paper's `currentEpoch`).
+    pub current_epoch: u64,
+}
+
+impl HardState {
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(postcard::to_allocvec(self).expect("encoding the hard state cannot fail"))
+    }
+
+    pub fn decode(data: &[u8]) -> Self {
+        postcard::from_bytes(data).expect("stored Zab hard state is corrupt")
+    }
+}
+
+/// Fast Leader Election's state; it survives role changes (the round and the
+/// vote are announced to LOOKING peers while following or leading).
+#[derive(Clone, Debug)]
+pub(crate) struct Election {
+    /// The logical clock.
+    pub round: u64,
+    /// This node's current vote (its leader once it settles).
+    pub vote: Vote,
+    /// Votes received in this round, by sender.
+    pub received: BTreeMap<NodeId, (u64, Vote)>,
+    /// Votes of peers that are already following or leading, by sender.
+    pub out_of_election: BTreeMap<NodeId, (u64, crate::message::PeerState, Vote)>,
+    /// When to settle, once a quorum agrees with this node's vote.
+    pub finalize_at: Option<Instant>,
+    /// When to re-send this node's vote.
+    pub resend_at: Instant,
+    /// The current re-send interval (doubles up to a cap).
+    pub resend_ticks: u64,
+}
+
+/// A follower's progress through the phases with one leader.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FollowerPhase {
+    /// FOLLOWERINFO sent; waiting for NEWEPOCH.
+    Discovery,
+    /// ACKEPOCH sent; collecting DIFF/TRUNC/SNAP until NEWLEADER.
+    Sync,
+    /// NEWLEADER accepted: taking proposals and commits.
+    Broadcast,
+}
+
+/// How the leader told a follower to reach its history, held until NEWLEADER.
+#[derive(Clone, Debug)]
+pub(crate) enum SyncKind {
+    Diff { prev_index: u64, prev_zxid: Zxid },
+    Trunc { index: u64, zxid: Zxid },
+    Snap(Snapshot),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Following {
+    pub leader: NodeId,
+    pub session: u64,
+    pub phase: FollowerPhase,
+    /// The epoch accepted from this leader (set by NEWEPOCH).
+    pub epoch: u64,
+    /// Discovery and sync must be over by then (`initLimit`).
+    pub deadline: Instant,
+    /// The last time anything arrived from the leader.
+    pub last_heard: Instant,
+    /// Synchronization data received, applied atomically at NEWLEADER.
+    pub pending: Option<(SyncKind, Vec<Entry>)>,
+    /// UPTODATE received.
+    pub up_to_date: bool,
+    /// Reads forwarded to the leader as SYNC.
+    pub reads: BTreeSet<ReadId>,
+}
+
+/// Where the leader is with one learner (ZooKeeper's `LearnerHandler`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// FOLLOWERINFO received; NEWEPOCH not sent yet (epoch not chosen).
+    Info,
+    /// NEWEPOCH sent.
+    EpochSent,
+    /// ACKEPOCH received during discovery; waiting for the quorum to sync.
+    AckedEpoch(HistorySummary),
+    /// Sync data and NEWLEADER sent: proposals and commits now flow to it.
+    Synced,
+    /// ACK of NEWLEADER received: its acks count.
+    Active,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Learner {
+    pub session: u64,
+    pub accepted_epoch: u64,
+    pub stage: Stage,
+    /// The highest index it acknowledged as durable in this epoch.
+    pub acked: u64,
+    pub last_heard: Instant,
+    /// The highest ping round it answered.
+    pub ping_acked: u64,
+}
+
+impl Learner {
+    /// True once NEWLEADER was sent: the learner receives the proposal stream.
+    pub fn in_stream(&self) -> bool {
+        matches!(self.stage, Stage::Synced | Stage::Active)
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LeaderPhase {
+    Discovery,
+    Sync,
+    Broadcast,
+}
+
+/// Who waits for a read confirmed by a quorum.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ReadOrigin {
+    Local(ReadId),
+    Remote(NodeId, ReadId),
+}
+
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct PendingRead {
+    pub origin: ReadOrigin,
+    pub index: u64,
+    pub round: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Leading {
+    /// The epoch proposed in NEWEPOCH, once chosen.
+    pub epoch: Option<u64>,
+    pub phase: LeaderPhase,
+    pub learners: BTreeMap<NodeId, Learner>,
+    /// Discovery and sync must be over by then (`initLimit`).
+    pub deadline: Instant,
+    /// The last index of the epoch's initial history.
+    pub established_index: u64,
+    /// The counter of the last zxid proposed in this epoch.
+    pub counter: u64,
+    pub next_ping: Instant,
+    pub ping_round: u64,
+    pub ping_round_started: Instant,
+    pub reads: Vec<PendingRead>,
+    /// Proposals waiting for a batch or for room in the pipeline.
+    pub queue: VecDeque<Command>,
+    pub batch_deadline: Option<Instant>,
+}
+
+impl Leading {
+    /// The epoch, once chosen.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.expect("the leader chose its epoch before this phase")
+    }
+}
+
+/// The node's role.
+#[derive(Clone, Debug)]
+pub(crate) enum State {
+    Looking,
+    Following(Box<Following>),
+    Leading(Box<Leading>),
+}

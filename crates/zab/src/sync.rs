@@ -1,0 +1,334 @@
+//! Phase 2: Synchronization. The leader brings each follower of its quorum
+//! to its own history with DIFF (append), TRUNC (cut a divergent suffix, then
+//! append) or SNAP (install the leader's snapshot, then append), then sends
+//! NEWLEADER. The follower applies all of it, with `currentEpoch`, in one
+//! durable write, and acknowledges. A quorum of acknowledgements establishes
+//! the epoch and commits the leader's history (UPTODATE).
+
+use crate::message::{HistorySummary, Message, Zxid};
+use crate::state::{FollowerPhase, LeaderPhase, Stage, State, SyncKind};
+use crate::Zab;
+use quorum_core::{Effects, Entry, Instant, Log, NodeId};
+use tracing::debug;
+
+/// How far the follower's history agrees with the leader's, exactly: the
+/// largest index at which both hold the same zxid, or `None` when that point
+/// lies in the leader's compacted prefix and cannot be checked.
+///
+/// Histories are runs of entries with one epoch each, and a run of epoch `e`
+/// holds consecutive counters of the epoch-`e` leader's proposals; two
+/// histories that share a zxid agree on everything before it. So agreement is
+/// prefix-closed: find the last run end the leader also holds, then walk the
+/// next run while the leader's zxids match.
+pub(crate) fn common_prefix(log: &Log, s: &HistorySummary) -> Option<u64> {
+    let holds = |index: u64, zxid: Zxid| log.stamp_at(index) == Some(zxid);
+    let matched = s.segments.iter().rposition(|&(i, z)| holds(i, z));
+    let (mut agreed, next) = match matched {
+        Some(k) => (s.segments[k].0, s.segments.get(k + 1)),
+        None if holds(s.base_index, s.base_zxid) => (s.base_index, s.segments.first()),
+        None => return None,
+    };
+    if let Some(&(end, zxid)) = next {
+        // Inside one run, the follower's zxid at index i is (e, c - (end - i)).
+        while agreed < end {
+            let i = agreed + 1;
+            let theirs = Zxid::new(zxid.major, zxid.minor - (end - i));
+            if !holds(i, theirs) {
+                break;
+            }
+            agreed = i;
+        }
+    }
+    Some(agreed)
+}
+
+impl Zab {
+    /// A quorum promised the epoch: become its leader's history's owner.
+    pub(crate) fn start_sync(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let State::Leading(l) = &mut self.state else { return };
+        l.phase = LeaderPhase::Sync;
+        let epoch = l.epoch();
+        let ready: Vec<(NodeId, HistorySummary)> = l
+            .learners
+            .iter()
+            .filter_map(|(p, x)| match &x.stage {
+                Stage::AckedEpoch(s) => Some((*p, s.clone())),
+                _ => None,
+            })
+            .collect();
+        debug!(node = self.id.0, epoch, followers = ready.len(), "synchronising");
+        // Our history is the epoch's initial history: currentEpoch = e, durably.
+        // We count as one ACK of NEWLEADER once this is durable.
+        assert!(epoch > self.hard.current_epoch, "a new epoch is above the current one");
+        self.hard.current_epoch = epoch;
+        self.persist_hard_state(out);
+        for (peer, summary) in ready {
+            self.sync_learner(now, peer, &summary, out);
+        }
+    }
+
+    /// Sends DIFF, TRUNC or SNAP, then NEWLEADER, to one follower, in one go,
+    /// so nothing interleaves; from here on it receives the proposal stream.
+    pub(crate) fn sync_learner(&mut self, now: Instant, peer: NodeId, s: &HistorySummary, out: &mut Effects<Message>) {
+        assert!(s.base_index <= self.log.last_index(), "a follower's snapshot holds only committed entries");
+        let epoch = match &self.state {
+            State::Leading(l) => l.epoch(),
+            _ => return,
+        };
+        let last = self.log.last_index();
+        let entries_after = |from: u64| -> Vec<Entry> { self.log.slice(from + 1, last, usize::MAX) };
+        let msg = match common_prefix(&self.log, s) {
+            Some(p) if p >= self.log.offset() && p == s.last_index() => {
+                Message::Diff { epoch, prev_index: p, prev_zxid: self.log.stamp_at(p).unwrap(), entries: entries_after(p) }
+            }
+            Some(p) if p >= self.log.offset() => {
+                Message::Trunc { epoch, index: p, zxid: self.log.stamp_at(p).unwrap(), entries: entries_after(p) }
+            }
+            _ => {
+                let snapshot = self.snapshot.clone().expect("a compacted history has a snapshot");
+                assert_eq!(snapshot.index, self.log.offset(), "the snapshot is the log's compaction point");
+                Message::Snap { epoch, entries: entries_after(snapshot.index), snapshot }
+            }
+        };
+        debug!(node = self.id.0, peer = peer.0, kind = msg.kind(), "sync");
+        out.send(peer, msg);
+        out.send(peer, Message::NewLeader { epoch, last_index: last, last_zxid: self.log.last_stamp() });
+        let established = match &mut self.state {
+            State::Leading(l) => {
+                let learner = l.learners.get_mut(&peer).expect("syncing a known learner");
+                learner.stage = Stage::Synced;
+                learner.last_heard = now;
+                (l.phase == LeaderPhase::Broadcast).then_some(l.epoch())
+            }
+            _ => None,
+        };
+        if let Some(epoch) = established {
+            out.send(peer, Message::UpToDate { epoch, commit: self.commit_index });
+        }
+    }
+
+    /// DIFF, TRUNC or SNAP: hold it until NEWLEADER (applied atomically then).
+    pub(crate) fn on_sync_data(&mut self, now: Instant, from: NodeId, msg: Message) {
+        let State::Following(f) = &mut self.state else { return };
+        if from != f.leader || f.phase != FollowerPhase::Sync {
+            return;
+        }
+        let (epoch, kind, entries) = match msg {
+            Message::Diff { epoch, prev_index, prev_zxid, entries } => {
+                (epoch, SyncKind::Diff { prev_index, prev_zxid }, entries)
+            }
+            Message::Trunc { epoch, index, zxid, entries } => (epoch, SyncKind::Trunc { index, zxid }, entries),
+            Message::Snap { epoch, snapshot, entries } => (epoch, SyncKind::Snap(snapshot), entries),
+            _ => unreachable!("only sync data is routed here"),
+        };
+        if epoch != f.epoch {
+            return;
+        }
+        f.last_heard = now;
+        f.pending = Some((kind, entries));
+    }
+
+    /// NEWLEADER: apply the sync data and `currentEpoch = e` in one durable
+    /// write (ZOOKEEPER-4643/4646), then ACK once it is durable.
+    pub(crate) fn on_new_leader(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        last_index: u64,
+        last_zxid: Zxid,
+        out: &mut Effects<Message>,
+    ) {
+        let State::Following(f) = &mut self.state else { return };
+        if from != f.leader || f.phase != FollowerPhase::Sync || epoch != f.epoch {
+            return;
+        }
+        let Some((kind, entries)) = f.pending.take() else {
+            debug!(node = self.id.0, "NEWLEADER without sync data");
+            return self.become_looking(now, out);
+        };
+        f.phase = FollowerPhase::Broadcast;
+        f.last_heard = now;
+        let mut batch = self.batch();
+        match kind {
+            SyncKind::Diff { prev_index, prev_zxid } => {
+                assert_eq!(prev_index, self.log.last_index(), "DIFF continues our history");
+                assert_eq!(self.log.stamp_at(prev_index), Some(prev_zxid), "DIFF agrees with our history");
+            }
+            SyncKind::Trunc { index, zxid } => {
+                assert_eq!(self.log.stamp_at(index), Some(zxid), "TRUNC point is in our history");
+                assert!(index >= self.commit_index, "TRUNC never removes a committed transaction");
+                self.log.truncate_from(index + 1);
+                batch.truncate_from = Some(index + 1);
+            }
+            SyncKind::Snap(snapshot) => {
+                assert!(snapshot.index >= self.commit_index, "SNAP never moves the commit point back");
+                self.log = Log::new(snapshot.index, snapshot.stamp);
+                batch.truncate_from = Some(snapshot.index + 1);
+                batch.snapshot = Some(snapshot.clone());
+                self.commit_index = snapshot.index;
+                self.snapshot = Some(snapshot.clone());
+                out.install_snapshot(snapshot);
+            }
+        }
+        for e in &entries {
+            self.log.append(e.clone());
+        }
+        batch.entries = entries;
+        assert_eq!((self.log.last_index(), self.log.last_stamp()), (last_index, last_zxid), "synced to NEWLEADER");
+        assert!(epoch > self.hard.current_epoch || epoch == self.hard.current_epoch, "currentEpoch never moves back");
+        self.hard.current_epoch = epoch;
+        batch.hard_state = Some(self.hard.encode());
+        self.persist(batch, out);
+        debug!(node = self.id.0, epoch, last_index, "NEWLEADER accepted");
+        out.send_durable(from, Message::AckNewLeader { epoch, index: last_index });
+    }
+
+    /// ACK of NEWLEADER: the learner's acks count from now on.
+    pub(crate) fn on_ack_new_leader(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        index: u64,
+        out: &mut Effects<Message>,
+    ) {
+        let State::Leading(l) = &mut self.state else { return };
+        if l.epoch != Some(epoch) {
+            return;
+        }
+        let Some(learner) = l.learners.get_mut(&from) else { return };
+        if learner.stage != Stage::Synced {
+            return;
+        }
+        learner.stage = Stage::Active;
+        learner.acked = index;
+        learner.last_heard = now;
+        match l.phase {
+            LeaderPhase::Sync => self.maybe_establish(now, out),
+            LeaderPhase::Broadcast => self.try_commit(now, out),
+            LeaderPhase::Discovery => unreachable!("no learner is synced during discovery"),
+        }
+    }
+
+    /// Our own writes became durable: they may complete a quorum.
+    pub(crate) fn leader_on_durable(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let phase = match &self.state {
+            State::Leading(l) => l.phase,
+            _ => return,
+        };
+        match phase {
+            LeaderPhase::Discovery => self.maybe_start_sync(now, out),
+            LeaderPhase::Sync => self.maybe_establish(now, out),
+            LeaderPhase::Broadcast => self.try_commit(now, out),
+        }
+    }
+
+    /// A quorum (us included, once currentEpoch is durable) acknowledged NEWLEADER.
+    fn maybe_establish(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let quorum = self.quorum();
+        let own = self.durable_hard.current_epoch;
+        let State::Leading(l) = &mut self.state else { return };
+        let epoch = l.epoch();
+        if l.phase != LeaderPhase::Sync || own != epoch {
+            return;
+        }
+        let active = l.learners.values().filter(|x| x.stage == Stage::Active).count();
+        if active + 1 < quorum {
+            return;
+        }
+        // DSN 2011, Phase 2 step l.2.2: the epoch is established and the
+        // initial history is committed.
+        l.phase = LeaderPhase::Broadcast;
+        l.established_index = self.log.last_index();
+        l.counter = 0;
+        l.next_ping = now;
+        let streamed: Vec<NodeId> = l.learners.iter().filter(|(_, x)| x.in_stream()).map(|(p, _)| *p).collect();
+        debug!(node = self.id.0, epoch, index = self.log.last_index(), "epoch established");
+        self.advance_commit(self.log.last_index(), out);
+        for peer in streamed {
+            out.send(peer, Message::UpToDate { epoch, commit: self.commit_index });
+        }
+        self.flush_queue(now, out);
+    }
+
+    /// UPTODATE: the epoch is established; commit up to the leader's point.
+    pub(crate) fn on_up_to_date(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        commit: u64,
+        out: &mut Effects<Message>,
+    ) {
+        let State::Following(f) = &mut self.state else { return };
+        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
+            return;
+        }
+        f.up_to_date = true;
+        f.last_heard = now;
+        assert!(commit <= self.log.last_index(), "UPTODATE follows the history it commits");
+        self.advance_commit(commit, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quorum_core::{Payload, Stamp};
+
+    fn log_of(offset: u64, stamps: &[(u64, u64)]) -> Log {
+        let offset_stamp = if offset == 0 { Stamp::ZERO } else { Stamp::new(stamps[0].0, stamps[0].1) };
+        let mut log = Log::new(0, Stamp::ZERO);
+        for (i, (e, c)) in stamps.iter().enumerate() {
+            log.append(Entry { index: i as u64 + 1, stamp: Stamp::new(*e, *c), payload: Payload::Noop });
+        }
+        if offset > 0 {
+            let st = log.stamp_at(offset).unwrap();
+            let _ = offset_stamp;
+            log.compact_to(offset, st);
+        }
+        log
+    }
+
+    #[test]
+    fn prefix_follower_gets_a_diff_point_at_its_end() {
+        let leader = log_of(0, &[(1, 1), (1, 2), (2, 1), (2, 2)]);
+        let follower = log_of(0, &[(1, 1), (1, 2)]);
+        assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), Some(2));
+    }
+
+    #[test]
+    fn uncommitted_old_epoch_suffix_is_cut_at_the_divergence() {
+        // The follower logged (1,3) and (1,4) that epoch 2's leader never saw.
+        let leader = log_of(0, &[(1, 1), (1, 2), (2, 1), (2, 2)]);
+        let follower = log_of(0, &[(1, 1), (1, 2), (1, 3), (1, 4)]);
+        assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), Some(2));
+    }
+
+    #[test]
+    fn divergence_behind_a_later_run_is_found_exactly() {
+        // Zxid order alone would keep (1,2),(1,3) of the leader: the follower
+        // lacks them. The run summary finds the real divergence at index 1.
+        let leader = log_of(0, &[(1, 1), (1, 2), (1, 3), (3, 1)]);
+        let follower = log_of(0, &[(1, 1), (2, 1)]);
+        assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), Some(1));
+    }
+
+    #[test]
+    fn divergence_inside_the_leaders_compacted_prefix_is_unknown() {
+        let leader = log_of(3, &[(1, 1), (1, 2), (2, 1), (2, 2)]);
+        let follower = log_of(0, &[(1, 1), (1, 2), (1, 3)]);
+        assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), None);
+        let behind = log_of(0, &[(1, 1)]);
+        assert_eq!(common_prefix(&leader, &HistorySummary::of(&behind)), None);
+        let at_point = log_of(0, &[(1, 1), (1, 2), (2, 1)]);
+        assert_eq!(common_prefix(&leader, &HistorySummary::of(&at_point)), Some(3));
+    }
+
+    #[test]
+    fn empty_follower_agrees_at_zero() {
+        let leader = log_of(0, &[(1, 1)]);
+        assert_eq!(common_prefix(&leader, &HistorySummary::of(&Log::default())), Some(0));
+    }
+}
