@@ -7,9 +7,7 @@
 use crate::message::{Message, Zxid};
 use crate::state::{FollowerPhase, LeaderPhase, PendingRead, ReadOrigin, Stage, State};
 use crate::Zab;
-use quorum_core::{
-    Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, ReadError, ReadId, Snapshot,
-};
+use quorum_core::{Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, ReadError, ReadId, Snapshot};
 use tracing::debug;
 
 impl Zab {
@@ -23,7 +21,12 @@ impl Zab {
     }
 
     /// A client command: queue it on the established leader and flush.
-    pub(crate) fn leader_propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+    pub(crate) fn leader_propose(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+        out: &mut Effects<Message>,
+    ) -> Result<(), NotLeader> {
         let delay = self.config.batch_delay;
         let State::Leading(l) = &mut self.state else { return Err(self.not_leader()) };
         if l.phase != LeaderPhase::Broadcast {
@@ -151,7 +154,12 @@ impl Zab {
             return;
         }
         f.last_heard = now;
-        assert!(index <= self.log.last_index(), "COMMIT follows its PROPOSAL on a FIFO link");
+        if index > self.log.last_index() {
+            // COMMIT follows its PROPOSAL on a FIFO link; a missing proposal
+            // means the connection broke and was re-opened: re-synchronise.
+            debug!(node = self.id.0, index, last = self.log.last_index(), "COMMIT without its PROPOSAL");
+            return self.become_looking(now, out);
+        }
         self.advance_commit(index, out);
     }
 
@@ -177,7 +185,14 @@ impl Zab {
     }
 
     /// PING answered: the follower is alive and still ours.
-    pub(crate) fn on_ping_ack(&mut self, now: Instant, from: NodeId, epoch: u64, round: u64, out: &mut Effects<Message>) {
+    pub(crate) fn on_ping_ack(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        round: u64,
+        out: &mut Effects<Message>,
+    ) {
         let State::Leading(l) = &mut self.state else { return };
         if l.epoch != Some(epoch) {
             return;
@@ -276,7 +291,14 @@ impl Zab {
     }
 
     /// SYNC from a follower: confirm like a local read, then answer it.
-    pub(crate) fn on_sync_request(&mut self, now: Instant, from: NodeId, epoch: u64, read: ReadId, out: &mut Effects<Message>) {
+    pub(crate) fn on_sync_request(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        read: ReadId,
+        out: &mut Effects<Message>,
+    ) {
         let State::Leading(l) = &self.state else { return };
         if l.epoch != Some(epoch) || l.phase != LeaderPhase::Broadcast {
             return;
@@ -287,7 +309,15 @@ impl Zab {
     }
 
     /// SYNC answered: serve the read once `index` is applied here.
-    pub(crate) fn on_sync_reply(&mut self, now: Instant, from: NodeId, epoch: u64, read: ReadId, index: u64, out: &mut Effects<Message>) {
+    pub(crate) fn on_sync_reply(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        read: ReadId,
+        index: u64,
+        out: &mut Effects<Message>,
+    ) {
         let State::Following(f) = &mut self.state else { return };
         if from != f.leader || epoch != f.epoch {
             return;
@@ -302,7 +332,8 @@ impl Zab {
     fn serve_reads(&mut self, out: &mut Effects<Message>) {
         let quorum = self.quorum();
         let State::Leading(l) = &mut self.state else { return };
-        let mut rounds: Vec<u64> = l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.ping_acked).collect();
+        let mut rounds: Vec<u64> =
+            l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.ping_acked).collect();
         rounds.push(l.ping_round);
         rounds.sort_unstable_by(|a, b| b.cmp(a));
         let Some(&confirmed) = rounds.get(quorum - 1) else { return };

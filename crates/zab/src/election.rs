@@ -56,7 +56,9 @@ impl Zab {
             State::Looking => self.looking_notification(now, from, n, out),
             State::Following(f) => {
                 // Our leader went back to LOOKING after it led us: it gave up.
-                if from == f.leader && n.state == PeerState::Looking && f.phase != crate::state::FollowerPhase::Discovery
+                if from == f.leader
+                    && n.state == PeerState::Looking
+                    && f.phase != crate::state::FollowerPhase::Discovery
                 {
                     self.become_looking(now, out);
                     self.looking_notification(now, from, n, out);

@@ -142,7 +142,12 @@ impl Invariant<Zab> for TotalOrder {
             }
             let at = *self.position.entry(e.stamp).or_insert(e.index);
             if at != e.index {
-                return Err(format!("zxid {:?} delivered at index {at} and at {} (by {})", e.stamp, e.index, node.id()));
+                return Err(format!(
+                    "zxid {:?} delivered at index {at} and at {} (by {})",
+                    e.stamp,
+                    e.index,
+                    node.id()
+                ));
             }
         }
         Ok(())
@@ -252,10 +257,10 @@ impl Invariant<Zab> for PrimaryIntegrity {
     fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         if let (Some(epoch), Some(initial)) = (node.established_epoch(), node.established_index()) {
-            if !self.initial.contains_key(&epoch) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.initial.entry(epoch) {
                 let log = node.history();
                 let zxids = log.slice(log.first_index(), initial, usize::MAX).iter().map(|e| e.stamp).collect();
-                self.initial.insert(epoch, (log.offset(), zxids));
+                slot.insert((log.offset(), zxids));
                 for (&i, &z) in self.delivered_zxids.iter().filter(|(_, z)| z.major < epoch) {
                     self.holds(epoch, i, z)?;
                 }

@@ -18,28 +18,29 @@ use tracing::debug;
 /// Histories are runs of entries with one epoch each, and a run of epoch `e`
 /// holds consecutive counters of the epoch-`e` leader's proposals; two
 /// histories that share a zxid agree on everything before it. So agreement is
-/// prefix-closed: find the last run end the leader also holds, then walk the
-/// next run while the leader's zxids match.
+/// prefix-closed: find the last run end the leader also holds, then search the
+/// next run, from its end down, for the last zxid the leader holds.
 pub(crate) fn common_prefix(log: &Log, s: &HistorySummary) -> Option<u64> {
     let holds = |index: u64, zxid: Zxid| log.stamp_at(index) == Some(zxid);
     let matched = s.segments.iter().rposition(|&(i, z)| holds(i, z));
-    let (mut agreed, next) = match matched {
-        Some(k) => (s.segments[k].0, s.segments.get(k + 1)),
-        None if holds(s.base_index, s.base_zxid) => (s.base_index, s.segments.first()),
-        None => return None,
+    let (agreed, next) = match matched {
+        Some(k) => (Some(s.segments[k].0), s.segments.get(k + 1)),
+        None => (holds(s.base_index, s.base_zxid).then_some(s.base_index), s.segments.first()),
     };
+    let run_start = agreed.unwrap_or(s.base_index) + 1;
     if let Some(&(end, zxid)) = next {
         // Inside one run, the follower's zxid at index i is (e, c - (end - i)).
-        while agreed < end {
-            let i = agreed + 1;
-            let theirs = Zxid::new(zxid.major, zxid.minor - (end - i));
-            if !holds(i, theirs) {
-                break;
+        let mut i = end.min(log.last_index());
+        while i >= run_start {
+            let Some(ours) = log.stamp_at(i) else { break }; // compacted: cannot tell
+            let theirs = zxid.minor.checked_sub(end - i).map(|c| Zxid::new(zxid.major, c));
+            if Some(ours) == theirs {
+                return Some(i);
             }
-            agreed = i;
+            i -= 1;
         }
     }
-    Some(agreed)
+    agreed
 }
 
 impl Zab {
@@ -78,9 +79,12 @@ impl Zab {
         let last = self.log.last_index();
         let entries_after = |from: u64| -> Vec<Entry> { self.log.slice(from + 1, last, usize::MAX) };
         let msg = match common_prefix(&self.log, s) {
-            Some(p) if p >= self.log.offset() && p == s.last_index() => {
-                Message::Diff { epoch, prev_index: p, prev_zxid: self.log.stamp_at(p).unwrap(), entries: entries_after(p) }
-            }
+            Some(p) if p >= self.log.offset() && p == s.last_index() => Message::Diff {
+                epoch,
+                prev_index: p,
+                prev_zxid: self.log.stamp_at(p).unwrap(),
+                entries: entries_after(p),
+            },
             Some(p) if p >= self.log.offset() => {
                 Message::Trunc { epoch, index: p, zxid: self.log.stamp_at(p).unwrap(), entries: entries_after(p) }
             }
@@ -176,7 +180,7 @@ impl Zab {
         }
         batch.entries = entries;
         assert_eq!((self.log.last_index(), self.log.last_stamp()), (last_index, last_zxid), "synced to NEWLEADER");
-        assert!(epoch > self.hard.current_epoch || epoch == self.hard.current_epoch, "currentEpoch never moves back");
+        assert!(epoch >= self.hard.current_epoch, "currentEpoch never moves back");
         self.hard.current_epoch = epoch;
         batch.hard_state = Some(self.hard.encode());
         self.persist(batch, out);
@@ -267,7 +271,9 @@ impl Zab {
         }
         f.up_to_date = true;
         f.last_heard = now;
-        assert!(commit <= self.log.last_index(), "UPTODATE follows the history it commits");
+        if commit > self.log.last_index() {
+            return self.become_looking(now, out);
+        }
         self.advance_commit(commit, out);
     }
 }
@@ -278,14 +284,12 @@ mod tests {
     use quorum_core::{Payload, Stamp};
 
     fn log_of(offset: u64, stamps: &[(u64, u64)]) -> Log {
-        let offset_stamp = if offset == 0 { Stamp::ZERO } else { Stamp::new(stamps[0].0, stamps[0].1) };
         let mut log = Log::new(0, Stamp::ZERO);
         for (i, (e, c)) in stamps.iter().enumerate() {
             log.append(Entry { index: i as u64 + 1, stamp: Stamp::new(*e, *c), payload: Payload::Noop });
         }
         if offset > 0 {
             let st = log.stamp_at(offset).unwrap();
-            let _ = offset_stamp;
             log.compact_to(offset, st);
         }
         log
@@ -322,6 +326,12 @@ mod tests {
         assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), None);
         let behind = log_of(0, &[(1, 1)]);
         assert_eq!(common_prefix(&leader, &HistorySummary::of(&behind)), None);
+        // The follower's own snapshot point is below the leader's, but its run
+        // reaches past the leader's compaction point: found by searching down.
+        let mut snapshotted = log_of(0, &[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5)]);
+        snapshotted.compact_to(1, Stamp::new(1, 1));
+        let leader2 = log_of(3, &[(1, 1), (1, 2), (1, 3), (1, 4), (2, 1)]);
+        assert_eq!(common_prefix(&leader2, &HistorySummary::of(&snapshotted)), Some(4));
         let at_point = log_of(0, &[(1, 1), (1, 2), (2, 1)]);
         assert_eq!(common_prefix(&leader, &HistorySummary::of(&at_point)), Some(3));
     }
