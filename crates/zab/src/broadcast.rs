@@ -386,3 +386,222 @@ impl Zab {
         self.persist(batch, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::message::{Message, PeerState};
+    use crate::testkit::*;
+    use quorum_core::{
+        Bytes, ClientId, Command, Effect, Effects, Entry, NodeId, Payload, Protocol, ReadError, Role, Stamp,
+    };
+
+    fn cmd(seq: u64) -> Command {
+        Command::new(ClientId(1), seq, Bytes::from_static(b"x"))
+    }
+
+    fn proposal(stamps: &[(u64, u64)], first_index: u64) -> Vec<Entry> {
+        stamps
+            .iter()
+            .enumerate()
+            .map(|(i, (e, c))| Entry {
+                index: first_index + i as u64,
+                stamp: Stamp::new(*e, *c),
+                payload: Payload::Command(cmd(*c)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_follower_acknowledges_a_proposal_only_once_it_is_durable() {
+        let mut z = follower_in_broadcast();
+        let mut out = Effects::new();
+        let entries = proposal(&[(1, 1), (1, 2)], 1);
+        z.on_message(at(10), NodeId(1), Message::Proposal { epoch: 1, entries }, &mut out);
+        let effects = out.as_slice();
+        assert!(matches!(&effects[0], Effect::Persist(b) if b.entries.len() == 2));
+        assert!(matches!(effects[1], Effect::SendDurable { msg: Message::Ack { epoch: 1, index: 2 }, .. }));
+        assert!(commits(&out).is_empty(), "logged is not committed");
+        let mut out = Effects::new();
+        z.on_message(at(11), NodeId(1), Message::Commit { epoch: 1, index: 2 }, &mut out);
+        assert_eq!(commits(&out), vec![1, 2], "COMMIT delivers in zxid order");
+    }
+
+    #[test]
+    fn a_gap_in_the_proposal_stream_sends_the_follower_back_through_recovery() {
+        let mut z = follower_in_broadcast();
+        let mut out = Effects::new();
+        let skipped = proposal(&[(1, 2)], 2);
+        z.on_message(at(10), NodeId(1), Message::Proposal { epoch: 1, entries: skipped }, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking, "never skip a zxid");
+        assert_eq!(z.history().last_index(), 0);
+        let mut z = follower_in_broadcast();
+        let mut out = Effects::new();
+        z.on_message(at(10), NodeId(1), Message::Commit { epoch: 1, index: 1 }, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking, "a COMMIT without its PROPOSAL is a broken stream");
+        assert!(commits(&out).is_empty());
+    }
+
+    #[test]
+    fn a_broken_link_to_the_leader_sends_the_follower_back_through_recovery() {
+        let mut z = follower_in_broadcast();
+        let mut out = Effects::new();
+        z.on_link_down(at(10), NodeId(3), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following, "another peer's link does not matter");
+        z.on_link_down(at(10), NodeId(1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking);
+    }
+
+    #[test]
+    fn a_silent_leader_is_abandoned_after_the_sync_limit() {
+        let mut z = follower_in_broadcast();
+        let deadline = z.next_timer().unwrap();
+        assert_eq!(deadline, at(3) + z.config.sync_limit());
+        let mut out = Effects::new();
+        z.on_message(at(50), NodeId(1), Message::Ping { epoch: 1, round: 1, commit: 0 }, &mut out);
+        assert!(sent(&out).iter().any(|(_, m, _)| matches!(m, Message::PingAck { epoch: 1, round: 1 })));
+        z.on_timer(deadline, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following, "the ping moved the deadline");
+        z.on_timer(at(50) + z.config.sync_limit(), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking);
+    }
+
+    #[test]
+    fn only_the_established_leader_accepts_proposals_and_others_name_it() {
+        let mut z = follower_in_broadcast();
+        let mut out = Effects::new();
+        assert_eq!(z.propose(at(10), cmd(1), &mut out).unwrap_err().leader_hint, Some(NodeId(1)));
+        let mut looking = node(3, 3);
+        assert_eq!(looking.propose(at(10), cmd(1), &mut out).unwrap_err().leader_hint, None);
+        let leader = established_leader();
+        assert_eq!(leader.status().role, Role::Leader);
+        assert_eq!(leader.status().term, 1);
+    }
+
+    #[test]
+    fn the_leader_proposes_consecutive_zxids_and_commits_once_a_quorum_holds_them_durably() {
+        let mut z = established_leader();
+        let mut out = Effects::new();
+        z.propose(at(200), cmd(1), &mut out).unwrap();
+        z.propose(at(200), cmd(2), &mut out).unwrap();
+        let stamps: Vec<Stamp> = z.history().iter().map(|e| e.stamp).collect();
+        assert_eq!(stamps, vec![Stamp::new(1, 1), Stamp::new(1, 2)], "counter restarts at 1 in epoch 1");
+        assert_eq!(sent(&out).len(), 2, "one PROPOSAL each to the active follower, pipelined");
+        let mut out = Effects::new();
+        z.on_message(at(201), NodeId(2), Message::Ack { epoch: 1, index: 2 }, &mut out);
+        assert!(commits(&out).is_empty(), "the leader's own copy is not durable yet");
+        persist_all(&mut z, at(202), &mut out);
+        assert_eq!(commits(&out), vec![1, 2]);
+        assert!(sent(&out).iter().any(|(to, m, _)| *to == NodeId(2) && matches!(m, Message::Commit { index: 2, .. })));
+    }
+
+    #[test]
+    fn an_ack_of_another_epoch_is_ignored() {
+        let mut z = established_leader();
+        let mut out = Effects::new();
+        z.propose(at(200), cmd(1), &mut out).unwrap();
+        persist_all(&mut z, at(200), &mut out);
+        let mut out = Effects::new();
+        z.on_message(at(201), NodeId(2), Message::Ack { epoch: 0, index: 1 }, &mut out);
+        assert!(commits(&out).is_empty());
+    }
+
+    #[test]
+    fn batching_holds_proposals_until_the_batch_delay_or_a_full_batch() {
+        let mut z = established_leader();
+        z.config.batch_delay = quorum_core::Duration::from_millis(1);
+        z.config.max_batch_entries = 3;
+        let mut out = Effects::new();
+        z.propose(at(200), cmd(1), &mut out).unwrap();
+        z.propose(at(200), cmd(2), &mut out).unwrap();
+        assert!(sent(&out).is_empty(), "held for the batch");
+        assert!(z.next_timer().unwrap() <= at(201));
+        let mut out = Effects::new();
+        z.on_timer(at(201), &mut out);
+        let proposals: Vec<usize> = sent(&out)
+            .iter()
+            .filter_map(|(_, m, _)| match m {
+                Message::Proposal { entries, .. } => Some(entries.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(proposals, vec![2], "one message carries the batch");
+    }
+
+    #[test]
+    fn the_pipeline_is_bounded_by_max_inflight_entries() {
+        let mut z = established_leader();
+        z.config.max_inflight_entries = 2;
+        let mut out = Effects::new();
+        for seq in 1..=5 {
+            z.propose(at(200), cmd(seq), &mut out).unwrap();
+        }
+        assert_eq!(z.history().last_index(), 2, "three wait in the queue");
+        z.on_message(at(201), NodeId(2), Message::Ack { epoch: 1, index: 2 }, &mut out);
+        persist_all(&mut z, at(201), &mut out);
+        assert_eq!(z.history().last_index(), 4, "commits make room");
+    }
+
+    #[test]
+    fn a_leader_read_waits_for_a_quorum_to_confirm_a_ping_sent_after_it() {
+        let mut z = established_leader();
+        let mut out = Effects::new();
+        z.read(at(300), 9, &mut out).unwrap();
+        let round = sent(&out)
+            .iter()
+            .find_map(|(_, m, _)| match m {
+                Message::Ping { round, .. } => Some(*round),
+                _ => None,
+            })
+            .expect("the read starts a ping round");
+        assert!(!out.as_slice().iter().any(|e| matches!(e, Effect::ReadReady { .. })));
+        let mut out = Effects::new();
+        z.on_message(at(301), NodeId(2), Message::PingAck { epoch: 1, round }, &mut out);
+        assert!(out.as_slice().iter().any(|e| matches!(e, Effect::ReadReady { id: 9, index: 0 })));
+    }
+
+    #[test]
+    fn a_follower_read_is_a_sync_through_the_leader() {
+        let mut z = follower_in_broadcast();
+        let mut out = Effects::new();
+        z.read(at(10), 4, &mut out).unwrap();
+        assert!(matches!(sent(&out)[0].1, Message::SyncRequest { epoch: 1, read: 4 }));
+        let mut out = Effects::new();
+        z.on_message(at(11), NodeId(1), Message::SyncReply { epoch: 1, read: 4, index: 0 }, &mut out);
+        assert!(out.as_slice().iter().any(|e| matches!(e, Effect::ReadReady { id: 4, index: 0 })));
+        // Reads pending when the follower leaves its leader fail.
+        z.read(at(12), 5, &mut out).unwrap();
+        let mut out = Effects::new();
+        z.on_link_down(at(13), NodeId(1), &mut out);
+        assert!(out.as_slice().iter().any(|e| matches!(e, Effect::ReadFailed { id: 5, .. })));
+        assert!(matches!(z.read(at(14), 6, &mut out), Err(ReadError::NotLeader(_))));
+    }
+
+    #[test]
+    fn a_snapshot_compacts_the_history_and_is_persisted() {
+        let mut z = established_leader();
+        let mut out = Effects::new();
+        for seq in 1..=3 {
+            z.propose(at(200), cmd(seq), &mut out).unwrap();
+        }
+        z.on_message(at(201), NodeId(2), Message::Ack { epoch: 1, index: 3 }, &mut out);
+        persist_all(&mut z, at(201), &mut out);
+        let mut out = Effects::new();
+        z.on_snapshot(at(202), 2, Bytes::from_static(b"sm"), &mut out);
+        assert_eq!(z.history().offset(), 2);
+        assert_eq!(z.history().offset_stamp(), Stamp::new(1, 2));
+        assert!(matches!(&writes(&out)[0].snapshot, Some(s) if s.index == 2));
+    }
+
+    #[test]
+    fn the_leader_gives_up_when_its_quorum_goes_silent() {
+        let mut z = established_leader();
+        let mut out = Effects::new();
+        let mut now = at(102);
+        while z.peer_state() == PeerState::Leading {
+            now = z.next_timer().unwrap();
+            z.on_timer(now, &mut out);
+        }
+        assert!(now.saturating_since(at(102)) > z.config.sync_limit(), "gave up at {now:?}");
+        assert!(now.saturating_since(at(102)) <= z.config.sync_limit() + z.config.tick * 2);
+    }
+}

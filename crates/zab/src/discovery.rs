@@ -185,3 +185,112 @@ impl Zab {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::message::{HistorySummary, Message, PeerState};
+    use crate::state::{HardState, State};
+    use crate::testkit::*;
+    use quorum_core::{Effect, Effects, Log, NodeId, Protocol, Stamp};
+
+    /// Node 2 of 3 from `stored`, following node 1 in discovery (session 1).
+    fn follower_in_discovery(s: quorum_core::Stored) -> crate::Zab {
+        let mut z = node_from(2, 3, s);
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
+        z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following);
+        z
+    }
+
+    #[test]
+    fn newepoch_is_promised_durably_before_ackepoch_leaves() {
+        let mut z = follower_in_discovery(stored((2, 3), 2, &[(1, 1), (2, 1)]));
+        let mut out = Effects::new();
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 3 }, &mut out);
+        let effects = out.as_slice();
+        let Effect::Persist(batch) = &effects[0] else { panic!("the promise is written first: {effects:?}") };
+        let hard = HardState::decode(batch.hard_state.as_ref().unwrap());
+        assert_eq!((hard.accepted_epoch, hard.accepted_leader, hard.current_epoch), (3, 1, 2));
+        let Effect::SendDurable { to, msg: Message::AckEpoch { epoch, current_epoch, summary } } = &effects[1] else {
+            panic!("then ACKEPOCH, durably: {effects:?}")
+        };
+        assert_eq!((*to, *epoch, *current_epoch), (NodeId(1), 3, 2));
+        assert_eq!(summary.last_zxid(), Stamp::new(2, 1));
+    }
+
+    #[test]
+    fn newepoch_below_the_promise_or_promised_to_another_leader_is_refused() {
+        let mut z = follower_in_discovery(stored((5, 3), 4, &[]));
+        let mut out = Effects::new();
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 4 }, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking);
+        assert!(writes(&out).is_empty() && !sent(&out).iter().any(|(_, m, _)| matches!(m, Message::AckEpoch { .. })));
+        // Epoch 5 was promised to node 3: node 1 cannot have it too.
+        let mut z = follower_in_discovery(stored((5, 3), 4, &[]));
+        let mut out = Effects::new();
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 5 }, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking);
+        // The same promise to the same leader (after a restart) is repeated.
+        let mut z = follower_in_discovery(stored((5, 1), 4, &[]));
+        let mut out = Effects::new();
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 5 }, &mut out);
+        assert!(sent(&out).iter().any(|(_, m, durable)| *durable && matches!(m, Message::AckEpoch { .. })));
+    }
+
+    #[test]
+    fn a_newepoch_of_an_old_session_is_ignored() {
+        let mut z = follower_in_discovery(stored((1, 1), 1, &[]));
+        let mut out = Effects::new();
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 0, epoch: 2 }, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_leader_proposes_one_above_the_highest_accepted_epoch_of_its_quorum() {
+        let mut z = node_from(1, 5, stored((2, 1), 2, &[]));
+        let mut out = Effects::new();
+        for peer in [2, 3] {
+            z.on_message(at(1), NodeId(peer), vote_note(1, PeerState::Looking, 1), &mut out);
+        }
+        let f = z.election.finalize_at.unwrap();
+        z.on_timer(f, &mut out);
+        let mut out = Effects::new();
+        z.on_message(at(20), NodeId(2), Message::FollowerInfo { session: 1, accepted_epoch: 7 }, &mut out);
+        assert!(sent(&out).is_empty(), "2 of 5 is not a quorum yet");
+        z.on_message(at(21), NodeId(3), Message::FollowerInfo { session: 1, accepted_epoch: 4 }, &mut out);
+        let epochs: Vec<u64> = sent(&out)
+            .iter()
+            .filter_map(|(_, m, _)| match m {
+                Message::NewEpoch { epoch, .. } => Some(*epoch),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(epochs, vec![8, 8]);
+        assert_eq!(z.accepted_epoch(), 8, "the leader promises its own epoch");
+        // A late joiner gets the chosen epoch at once.
+        let mut out = Effects::new();
+        z.on_message(at(22), NodeId(4), Message::FollowerInfo { session: 3, accepted_epoch: 1 }, &mut out);
+        assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 3, epoch: 8 }));
+    }
+
+    #[test]
+    fn the_leader_gives_up_when_a_follower_of_its_quorum_is_more_up_to_date() {
+        let mut z = node_from(1, 3, stored((1, 1), 1, &[(1, 1)]));
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
+        let f = z.election.finalize_at.unwrap();
+        z.on_timer(f, &mut out);
+        z.on_message(at(20), NodeId(2), Message::FollowerInfo { session: 1, accepted_epoch: 1 }, &mut out);
+        persist_all(&mut z, at(20), &mut out);
+        let mut ahead = Log::default();
+        for e in history(&[(1, 1), (1, 2)]) {
+            ahead.append(e);
+        }
+        let summary = HistorySummary::of(&ahead);
+        let mut out = Effects::new();
+        z.on_message(at(21), NodeId(2), Message::AckEpoch { epoch: 2, current_epoch: 1, summary }, &mut out);
+        assert!(matches!(z.state, State::Looking), "follower (1,2) is ahead of leader (1,1)");
+        assert_eq!(z.current_epoch(), 1, "nothing was established");
+    }
+}

@@ -169,3 +169,113 @@ impl Zab {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::message::{Message, Notification, PeerState, Vote};
+    use crate::testkit::*;
+    use quorum_core::{Effects, NodeId, Protocol, Role, Stamp};
+
+    fn votes_sent(out: &Effects<Message>) -> Vec<(NodeId, Notification)> {
+        sent(out)
+            .into_iter()
+            .filter_map(|(to, m, _)| match m {
+                Message::Notification(n) => Some((to, n)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fresh_node_is_looking_and_votes_for_itself_with_its_epoch_and_last_zxid() {
+        let mut z = node_from(2, 3, stored((3, 1), 3, &[(3, 1), (3, 2)]));
+        assert_eq!(z.status().role, Role::Candidate);
+        let mut out = Effects::new();
+        z.on_timer(at(0), &mut out);
+        let votes = votes_sent(&out);
+        assert_eq!(votes.len(), 2, "one vote to each peer");
+        assert_eq!(votes[0].1.vote, Vote { leader: NodeId(2), zxid: Stamp::new(3, 2), epoch: 3 });
+        assert_eq!(votes[0].1.state, PeerState::Looking);
+    }
+
+    #[test]
+    fn fle_adopts_a_better_vote_of_its_round_and_announces_it() {
+        let mut z = node_from(3, 3, stored((1, 1), 1, &[(1, 1)]));
+        let mut out = Effects::new();
+        let better = Vote { leader: NodeId(1), zxid: Stamp::new(1, 5), epoch: 1 };
+        let n = Notification { round: 1, state: PeerState::Looking, vote: better };
+        z.on_message(at(1), NodeId(1), Message::Notification(n), &mut out);
+        assert_eq!(z.election.vote, better);
+        assert!(votes_sent(&out).iter().all(|(_, n)| n.vote == better));
+        // A worse vote changes nothing.
+        let mut out = Effects::new();
+        let worse = Notification { round: 1, state: PeerState::Looking, vote: Vote { leader: NodeId(2), ..better } };
+        let worse = Notification { vote: Vote { zxid: Stamp::new(1, 1), ..worse.vote }, ..worse };
+        z.on_message(at(2), NodeId(2), Message::Notification(worse), &mut out);
+        assert_eq!(z.election.vote, better);
+    }
+
+    #[test]
+    fn fle_jumps_to_a_higher_round_and_answers_a_lower_one() {
+        let mut z = node(1, 3);
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(2), vote_note(7, PeerState::Looking, 2), &mut out);
+        assert_eq!(z.election.round, 7);
+        let mut out = Effects::new();
+        z.on_message(at(2), NodeId(3), vote_note(3, PeerState::Looking, 3), &mut out);
+        let replies = votes_sent(&out);
+        assert_eq!(replies.len(), 1);
+        assert_eq!((replies[0].0, replies[0].1.round), (NodeId(3), 7), "the straggler learns our round");
+    }
+
+    #[test]
+    fn fle_settles_only_after_the_finalize_wait_once_a_quorum_agrees() {
+        let mut z = node(3, 3);
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Looking, 3), &mut out);
+        assert!(z.election.finalize_at.is_some(), "a quorum (2 of 3) agrees on node 3");
+        assert_eq!(z.peer_state(), PeerState::Looking, "it waits for a better vote first");
+        let at_finalize = z.election.finalize_at.unwrap();
+        let mut out = Effects::new();
+        z.on_timer(at_finalize, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Leading);
+    }
+
+    #[test]
+    fn a_better_vote_during_the_finalize_wait_cancels_settling() {
+        let mut z = node(2, 3);
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Looking, 2), &mut out);
+        assert!(z.election.finalize_at.is_some());
+        z.on_message(at(2), NodeId(3), vote_note(1, PeerState::Looking, 3), &mut out);
+        assert_eq!(z.election.vote.leader, NodeId(3));
+        assert_eq!(z.agreeing(NodeId(3), true), 2);
+        // Node 3's vote plus ours is a quorum for 3: finalize restarts for it.
+        let f = z.election.finalize_at.expect("a quorum agrees on node 3 now");
+        z.on_timer(f, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following);
+    }
+
+    #[test]
+    fn a_joiner_follows_an_established_leader_named_by_a_quorum_of_non_looking_peers() {
+        let mut z = node(3, 3);
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(2), vote_note(4, PeerState::Following, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking, "the leader itself has not said it leads");
+        z.on_message(at(1), NodeId(1), vote_note(4, PeerState::Leading, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following);
+        assert_eq!(z.election.round, 4);
+        assert!(sent(&out).iter().any(|(to, m, _)| *to == NodeId(1) && matches!(m, Message::FollowerInfo { .. })));
+    }
+
+    #[test]
+    fn followers_and_leaders_answer_looking_peers_with_their_leader() {
+        let mut z = follower_in_broadcast();
+        let mut out = Effects::new();
+        z.on_message(at(10), NodeId(3), vote_note(9, PeerState::Looking, 3), &mut out);
+        let replies = votes_sent(&out);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].1.state, PeerState::Following);
+        assert_eq!(replies[0].1.vote.leader, NodeId(1));
+    }
+}

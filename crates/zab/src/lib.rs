@@ -77,6 +77,8 @@ mod invariants;
 mod message;
 mod state;
 mod sync;
+#[cfg(test)]
+mod testkit;
 
 pub use config::ZabConfig;
 pub use invariants::{

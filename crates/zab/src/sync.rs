@@ -342,3 +342,114 @@ mod tests {
         assert_eq!(common_prefix(&leader, &HistorySummary::of(&Log::default())), Some(0));
     }
 }
+
+#[cfg(test)]
+mod phase_tests {
+    use crate::message::{HistorySummary, Message, PeerState};
+    use crate::state::HardState;
+    use crate::testkit::*;
+    use quorum_core::{Bytes, Effect, Effects, NodeId, Protocol, Snapshot, Stamp};
+
+    /// Node 2 of 3 from `stored`, following node 1, having acked epoch `epoch`.
+    fn follower_in_sync(s: quorum_core::Stored, epoch: u64) -> crate::Zab {
+        let mut z = node_from(2, 3, s);
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
+        z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch }, &mut out);
+        persist_all(&mut z, at(2), &mut out);
+        z
+    }
+
+    #[test]
+    fn newleader_writes_history_and_current_epoch_in_one_batch_before_acking() {
+        // ZOOKEEPER-4643/4646: the epoch must never be durable without the history.
+        let mut z = follower_in_sync(stored((1, 1), 1, &[(1, 1)]), 2);
+        let mut out = Effects::new();
+        let entries = history(&[(1, 1), (1, 2), (1, 3)])[1..].to_vec();
+        let diff = Message::Diff { epoch: 2, prev_index: 1, prev_zxid: Stamp::new(1, 1), entries };
+        z.on_message(at(3), NodeId(1), diff, &mut out);
+        assert!(out.is_empty(), "sync data is held until NEWLEADER");
+        assert_eq!(z.history().last_index(), 1);
+        let nl = Message::NewLeader { epoch: 2, last_index: 3, last_zxid: Stamp::new(1, 3) };
+        z.on_message(at(3), NodeId(1), nl, &mut out);
+        let effects = out.as_slice();
+        assert_eq!(effects.len(), 2, "{effects:?}");
+        let Effect::Persist(batch) = &effects[0] else { panic!("{effects:?}") };
+        assert_eq!(batch.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(HardState::decode(batch.hard_state.as_ref().unwrap()).current_epoch, 2);
+        assert!(matches!(effects[1], Effect::SendDurable { msg: Message::AckNewLeader { epoch: 2, index: 3 }, .. }));
+        assert!(commits(&out).is_empty(), "nothing is committed before UPTODATE");
+    }
+
+    #[test]
+    fn trunc_cuts_an_uncommitted_suffix_of_an_old_epoch_and_appends_the_leaders() {
+        let mut z = follower_in_sync(stored((1, 1), 1, &[(1, 1), (1, 2), (1, 3)]), 3);
+        let mut out = Effects::new();
+        let leader_history = history(&[(1, 1), (2, 1)]);
+        let trunc = Message::Trunc { epoch: 3, index: 1, zxid: Stamp::new(1, 1), entries: leader_history[1..].to_vec() };
+        z.on_message(at(3), NodeId(1), trunc, &mut out);
+        let nl = Message::NewLeader { epoch: 3, last_index: 2, last_zxid: Stamp::new(2, 1) };
+        z.on_message(at(3), NodeId(1), nl, &mut out);
+        let batch = &writes(&out)[0];
+        assert_eq!(batch.truncate_from, Some(2));
+        let stamps: Vec<Stamp> = z.history().iter().map(|e| e.stamp).collect();
+        assert_eq!(stamps, vec![Stamp::new(1, 1), Stamp::new(2, 1)]);
+    }
+
+    #[test]
+    fn snap_replaces_the_state_machine_then_appends() {
+        let mut z = follower_in_sync(stored((1, 1), 1, &[(1, 1)]), 2);
+        let mut out = Effects::new();
+        let snapshot = Snapshot { index: 5, stamp: Stamp::new(1, 5), meta: Bytes::new(), data: Bytes::from_static(b"kv") };
+        let entries = history(&[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6)])[5..].to_vec();
+        z.on_message(at(3), NodeId(1), Message::Snap { epoch: 2, snapshot, entries }, &mut out);
+        let nl = Message::NewLeader { epoch: 2, last_index: 6, last_zxid: Stamp::new(1, 6) };
+        z.on_message(at(3), NodeId(1), nl, &mut out);
+        assert!(out.as_slice().iter().any(|e| matches!(e, Effect::InstallSnapshot(s) if s.index == 5)));
+        assert_eq!(z.commit_index(), 5);
+        assert_eq!((z.history().offset(), z.history().last_index()), (5, 6));
+        let mut out = Effects::new();
+        z.on_message(at(4), NodeId(1), Message::UpToDate { epoch: 2, commit: 6 }, &mut out);
+        assert_eq!(commits(&out), vec![6]);
+    }
+
+    #[test]
+    fn a_newleader_without_its_sync_data_sends_the_follower_back_to_looking() {
+        let mut z = follower_in_sync(stored((1, 1), 1, &[]), 2);
+        let mut out = Effects::new();
+        let nl = Message::NewLeader { epoch: 2, last_index: 0, last_zxid: Stamp::ZERO };
+        z.on_message(at(3), NodeId(1), nl, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking);
+    }
+
+    #[test]
+    fn the_leader_syncs_each_follower_by_diff_trunc_or_snap_then_newleader() {
+        let mut z = node_from(1, 3, stored((2, 1), 2, &[(1, 1), (1, 2), (2, 1)]));
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
+        let f = z.election.finalize_at.unwrap();
+        z.on_timer(f, &mut out);
+        z.on_message(at(20), NodeId(2), Message::FollowerInfo { session: 1, accepted_epoch: 2 }, &mut out);
+        persist_all(&mut z, at(20), &mut out);
+        let mut behind = quorum_core::Log::default();
+        for e in history(&[(1, 1), (1, 2), (1, 3)]) {
+            behind.append(e);
+        }
+        let mut out = Effects::new();
+        let ack = Message::AckEpoch { epoch: 3, current_epoch: 1, summary: HistorySummary::of(&behind) };
+        z.on_message(at(21), NodeId(2), ack, &mut out);
+        let msgs: Vec<Message> = sent(&out).into_iter().map(|(_, m, _)| m).collect();
+        assert!(matches!(&msgs[0], Message::Trunc { index: 2, entries, .. } if entries.len() == 1), "{msgs:?}");
+        assert!(matches!(msgs[1], Message::NewLeader { epoch: 3, last_index: 3, .. }));
+        assert_eq!(z.current_epoch(), 3);
+        // The epoch is established once our epoch write and node 2's ack are in.
+        z.on_message(at(22), NodeId(2), Message::AckNewLeader { epoch: 3, index: 3 }, &mut out);
+        assert_eq!(z.established_epoch(), None, "our own currentEpoch is not durable yet");
+        let mut out = Effects::new();
+        persist_all(&mut z, at(22), &mut out);
+        assert_eq!(z.established_epoch(), Some(3));
+        assert_eq!(commits(&out), vec![1, 2, 3], "the initial history is committed");
+        assert!(sent(&out).iter().any(|(_, m, _)| matches!(m, Message::UpToDate { epoch: 3, commit: 3 })));
+    }
+}

@@ -1,0 +1,122 @@
+//! Helpers for unit tests that drive one Zab node by hand (etcd's
+//! `raft_paper_test` style): craft inputs, inspect the effects.
+
+use crate::message::{Message, Notification, PeerState, Vote};
+use crate::state::HardState;
+use crate::{Zab, ZabConfig};
+use quorum_core::{Effect, Effects, Entry, Init, Instant, NodeId, Payload, Protocol, Stamp, Stored, WriteBatch};
+
+pub(crate) fn at(ms: u64) -> Instant {
+    Instant::from_nanos(ms * 1_000_000)
+}
+
+pub(crate) fn history(stamps: &[(u64, u64)]) -> Vec<Entry> {
+    stamps
+        .iter()
+        .enumerate()
+        .map(|(i, (e, c))| Entry { index: i as u64 + 1, stamp: Stamp::new(*e, *c), payload: Payload::Noop })
+        .collect()
+}
+
+pub(crate) fn stored(accepted: (u64, u64), current_epoch: u64, stamps: &[(u64, u64)]) -> Stored {
+    let hard = HardState { accepted_epoch: accepted.0, accepted_leader: accepted.1, current_epoch };
+    Stored { hard_state: Some(hard.encode()), entries: history(stamps), snapshot: None }
+}
+
+/// Node `id` of a cluster of `n`, started at time 0 from `stored`.
+pub(crate) fn node_from(id: u64, n: u64, stored: Stored) -> Zab {
+    Zab::new(Init {
+        id: NodeId(id),
+        members: (1..=n).map(NodeId).collect(),
+        config: ZabConfig::default(),
+        stored,
+        seed: id,
+        now: at(0),
+    })
+}
+
+pub(crate) fn node(id: u64, n: u64) -> Zab {
+    node_from(id, n, Stored::default())
+}
+
+/// Messages sent, with whether they wait for durability.
+pub(crate) fn sent(out: &Effects<Message>) -> Vec<(NodeId, Message, bool)> {
+    out.as_slice()
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { to, msg } => Some((*to, msg.clone(), false)),
+            Effect::SendDurable { to, msg } => Some((*to, msg.clone(), true)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) fn writes(out: &Effects<Message>) -> Vec<WriteBatch> {
+    out.as_slice()
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) fn commits(out: &Effects<Message>) -> Vec<u64> {
+    out.as_slice()
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Commit(e) => Some(e.index),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) fn vote_note(round: u64, state: PeerState, leader: u64) -> Message {
+    Message::Notification(Notification {
+        round,
+        state,
+        vote: Vote { leader: NodeId(leader), zxid: Stamp::ZERO, epoch: 0 },
+    })
+}
+
+/// Reports every write issued so far as durable.
+pub(crate) fn persist_all(z: &mut Zab, now: Instant, out: &mut Effects<Message>) {
+    if let Some(last) = z.writes.back().map(|w| w.tag) {
+        z.on_persisted(now, last, out);
+    }
+}
+
+/// Node 2 of 3, following node 1 (the running leader of epoch 1), synced
+/// with an empty history and up to date.
+pub(crate) fn follower_in_broadcast() -> Zab {
+    let mut z = node(2, 3);
+    let mut out = Effects::new();
+    z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
+    z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
+    assert_eq!(z.peer_state(), PeerState::Following);
+    z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 1 }, &mut out);
+    let diff = Message::Diff { epoch: 1, prev_index: 0, prev_zxid: Stamp::ZERO, entries: vec![] };
+    z.on_message(at(3), NodeId(1), diff, &mut out);
+    let nl = Message::NewLeader { epoch: 1, last_index: 0, last_zxid: Stamp::ZERO };
+    z.on_message(at(3), NodeId(1), nl, &mut out);
+    z.on_message(at(3), NodeId(1), Message::UpToDate { epoch: 1, commit: 0 }, &mut out);
+    persist_all(&mut z, at(3), &mut out);
+    z
+}
+
+/// Node 1 of 3, established leader of epoch 1 with node 2 active (node 3 silent).
+pub(crate) fn established_leader() -> Zab {
+    let mut z = node(1, 3);
+    let mut out = Effects::new();
+    z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
+    z.on_timer(at(100), &mut out);
+    assert_eq!(z.peer_state(), PeerState::Leading);
+    z.on_message(at(100), NodeId(2), Message::FollowerInfo { session: 1, accepted_epoch: 0 }, &mut out);
+    persist_all(&mut z, at(100), &mut out);
+    let summary = crate::HistorySummary::of(&quorum_core::Log::default());
+    z.on_message(at(101), NodeId(2), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
+    persist_all(&mut z, at(101), &mut out);
+    z.on_message(at(102), NodeId(2), Message::AckNewLeader { epoch: 1, index: 0 }, &mut out);
+    assert_eq!(z.established_epoch(), Some(1));
+    z
+}
