@@ -275,3 +275,124 @@ impl Invariant<Zab> for PrimaryIntegrity {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::*;
+    use quorum_core::{Bytes, ClientId, Command, Effects, Log, Protocol, Stamp};
+
+    /// A node whose history is `stamps` and which delivered all of it.
+    fn delivered(id: u64, stamps: &[(u64, u64)]) -> Zab {
+        let mut z = node_from(id, 3, stored((9, 1), 9, &[]));
+        z.log = Log::default();
+        for (i, (e, c)) in stamps.iter().enumerate() {
+            let payload = Payload::Command(Command::new(ClientId(1), *c, Bytes::from(format!("{e}.{c}"))));
+            z.log.append(Entry { index: i as u64 + 1, stamp: Stamp::new(*e, *c), payload });
+        }
+        z.commit_index = z.log.last_index();
+        z
+    }
+
+    fn run(inv: &mut dyn Invariant<Zab>, nodes: &[Option<Zab>]) -> Result<(), String> {
+        for i in 0..nodes.len() {
+            inv.check(at(1), NodeId(i as u64 + 1), nodes)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn one_established_leader_per_epoch_catches_two_leaders_of_one_epoch() {
+        let mut inv = OneEstablishedLeaderPerEpoch::default();
+        let first = established_leader();
+        let mut second = established_leader();
+        assert_eq!(run(&mut inv, &[Some(first.clone()), None, None]), Ok(()));
+        second.id = NodeId(2);
+        let err = run(&mut inv, &[Some(first), Some(second), None]).unwrap_err();
+        assert!(err.contains("epoch 1 established by both n1 and n2"), "{err}");
+    }
+
+    #[test]
+    fn integrity_catches_a_delivery_nobody_proposed_or_with_another_payload() {
+        let mut leader = established_leader();
+        let mut out = Effects::new();
+        leader.propose(at(200), Command::new(ClientId(1), 1, Bytes::from_static(b"original")), &mut out).unwrap();
+        let mut inv = Integrity::default();
+        let faithful = {
+            let mut z = delivered(2, &[]);
+            z.log.append(leader.log.get(1).unwrap().clone());
+            z.commit_index = 1;
+            z
+        };
+        assert_eq!(run(&mut inv, &[Some(leader.clone()), Some(faithful), None]), Ok(()));
+        let forged = delivered(3, &[(1, 1)]); // same zxid, another payload
+        let err = run(&mut inv, &[Some(leader.clone()), None, Some(forged)]).unwrap_err();
+        assert!(err.contains("its leader proposed"), "{err}");
+        let mut inv = Integrity::default();
+        let invented = delivered(3, &[(7, 1)]);
+        let err = run(&mut inv, &[Some(leader), None, Some(invented)]).unwrap_err();
+        assert!(err.contains("no leader proposed"), "{err}");
+    }
+
+    #[test]
+    fn total_order_catches_a_zxid_delivered_at_two_positions_or_out_of_order() {
+        let mut inv = TotalOrder::default();
+        let a = delivered(1, &[(1, 1), (1, 2)]);
+        let b = delivered(2, &[(1, 2)]);
+        let err = run(&mut inv, &[Some(a), Some(b), None]).unwrap_err();
+        assert!(err.contains("delivered at index 2 and at 1"), "{err}");
+        let mut inv = TotalOrder::default();
+        let backwards = delivered(1, &[(2, 1), (1, 1)]);
+        assert!(run(&mut inv, &[Some(backwards), None, None]).unwrap_err().contains("after zxid"));
+    }
+
+    #[test]
+    fn agreement_catches_two_transactions_delivered_at_one_index() {
+        let mut inv = Agreement::default();
+        let a = delivered(1, &[(1, 1), (1, 2)]);
+        let b = delivered(2, &[(1, 1), (2, 1)]);
+        let err = run(&mut inv, &[Some(a), Some(b), None]).unwrap_err();
+        assert!(err.contains("n2 delivered 2@2.1"), "{err}");
+    }
+
+    #[test]
+    fn local_primary_order_catches_a_skipped_proposal() {
+        let mut inv = LocalPrimaryOrder::default();
+        let ok = delivered(1, &[(1, 1), (1, 2), (3, 1), (3, 2)]);
+        assert_eq!(run(&mut inv, &[Some(ok), None, None]), Ok(()));
+        let mut inv = LocalPrimaryOrder::default();
+        let skipped = delivered(1, &[(1, 1), (1, 3)]);
+        assert!(run(&mut inv, &[Some(skipped), None, None]).unwrap_err().contains("a proposal was skipped"));
+        let mut inv = LocalPrimaryOrder::default();
+        let headless = delivered(1, &[(1, 1), (2, 2)]);
+        assert!(run(&mut inv, &[Some(headless), None, None]).is_err());
+    }
+
+    #[test]
+    fn global_primary_order_catches_an_older_epoch_delivered_after_a_newer_one() {
+        let mut inv = GlobalPrimaryOrder::default();
+        let z = delivered(1, &[(1, 1), (2, 1), (1, 2)]);
+        let err = run(&mut inv, &[Some(z), None, None]).unwrap_err();
+        assert!(err.contains("of an older epoch"), "{err}");
+    }
+
+    #[test]
+    fn primary_integrity_catches_a_new_leader_missing_a_delivered_transaction() {
+        let mut inv = PrimaryIntegrity::default();
+        let old = delivered(2, &[(1, 1)]);
+        let mut leader = established_leader(); // epoch 1, empty initial history
+        assert_eq!(run(&mut inv, &[Some(leader.clone()), Some(old.clone()), None]), Ok(()), "same epoch");
+        // Epoch 2's leader began without (1,1), which node 2 delivered.
+        if let crate::state::State::Leading(l) = &mut leader.state {
+            l.epoch = Some(2);
+        }
+        let mut inv = PrimaryIntegrity::default();
+        let err = run(&mut inv, &[Some(leader.clone()), Some(old), None]).unwrap_err();
+        assert!(err.contains("epoch 2's leader began with None"), "{err}");
+        // And a delivery after establishment is checked too.
+        let mut inv = PrimaryIntegrity::default();
+        assert_eq!(run(&mut inv, &[Some(leader.clone()), None, None]), Ok(()));
+        let late = delivered(3, &[(1, 1)]);
+        assert!(run(&mut inv, &[Some(leader), None, Some(late)]).is_err());
+    }
+}

@@ -387,7 +387,8 @@ mod phase_tests {
         let mut z = follower_in_sync(stored((1, 1), 1, &[(1, 1), (1, 2), (1, 3)]), 3);
         let mut out = Effects::new();
         let leader_history = history(&[(1, 1), (2, 1)]);
-        let trunc = Message::Trunc { epoch: 3, index: 1, zxid: Stamp::new(1, 1), entries: leader_history[1..].to_vec() };
+        let trunc =
+            Message::Trunc { epoch: 3, index: 1, zxid: Stamp::new(1, 1), entries: leader_history[1..].to_vec() };
         z.on_message(at(3), NodeId(1), trunc, &mut out);
         let nl = Message::NewLeader { epoch: 3, last_index: 2, last_zxid: Stamp::new(2, 1) };
         z.on_message(at(3), NodeId(1), nl, &mut out);
@@ -401,7 +402,8 @@ mod phase_tests {
     fn snap_replaces_the_state_machine_then_appends() {
         let mut z = follower_in_sync(stored((1, 1), 1, &[(1, 1)]), 2);
         let mut out = Effects::new();
-        let snapshot = Snapshot { index: 5, stamp: Stamp::new(1, 5), meta: Bytes::new(), data: Bytes::from_static(b"kv") };
+        let snapshot =
+            Snapshot { index: 5, stamp: Stamp::new(1, 5), meta: Bytes::new(), data: Bytes::from_static(b"kv") };
         let entries = history(&[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6)])[5..].to_vec();
         z.on_message(at(3), NodeId(1), Message::Snap { epoch: 2, snapshot, entries }, &mut out);
         let nl = Message::NewLeader { epoch: 2, last_index: 6, last_zxid: Stamp::new(1, 6) };
