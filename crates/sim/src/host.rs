@@ -82,6 +82,7 @@ impl<P: Protocol> Sim<P> {
         let host = &mut self.hosts[i];
         host.kv = KvStore::new();
         host.applied_index = 0;
+        host.last_snapshot = 0;
         host.applied.clear();
         if let Some(snap) = &stored.snapshot {
             if let Err(e) = host.kv.restore(&snap.data) {
@@ -125,10 +126,12 @@ impl<P: Protocol> Sim<P> {
         host.last_role = None;
         self.trace.mix_u64s(&[1, self.now.as_nanos(), id.0]);
         self.trace.record(self.now, || What::Crash { node: id.0 });
-        // A killed process's sockets close: every peer's connection to it breaks.
+        // A killed process's sockets close: every peer's connection to it
+        // breaks, and the peers notice, whatever kind of link the protocol assumes.
         for peer in 0..self.hosts.len() {
             if peer != i {
-                self.break_link(i, peer);
+                self.net.break_link(i, peer);
+                self.notify_link_down(peer, i);
             }
         }
     }
@@ -147,13 +150,17 @@ impl<P: Protocol> Sim<P> {
     /// Breaks the connection between two nodes; on fifo links, tells the live ends.
     pub(crate) fn break_link(&mut self, a: usize, b: usize) {
         if self.net.break_link(a, b) {
-            for (node, peer) in [(a, b), (b, a)] {
-                if self.protos[node].is_some() {
-                    let at = self.now + self.net.sample(&mut self.rng);
-                    let incarnation = self.hosts[node].incarnation;
-                    self.queue.push(at, Event::LinkDown { node, peer, incarnation });
-                }
-            }
+            self.notify_link_down(a, b);
+            self.notify_link_down(b, a);
+        }
+    }
+
+    /// Tells `node`, if it is up, that its connection to `peer` broke (after one network delay).
+    fn notify_link_down(&mut self, node: usize, peer: usize) {
+        if self.protos[node].is_some() {
+            let at = self.now + self.net.sample(&mut self.rng);
+            let incarnation = self.hosts[node].incarnation;
+            self.queue.push(at, Event::LinkDown { node, peer, incarnation });
         }
     }
 
@@ -333,12 +340,15 @@ impl<P: Protocol> Sim<P> {
                 self.metrics.commits += 1;
             }
             Some((other_fp, other)) if other_fp != fp => {
-                let check = if self.acked[slot] { "acknowledged write lost" } else { "state machine safety" };
                 let detail = format!(
                     "{id} applied {:?} at index {index}, but {other} applied something else there",
                     entry.payload
                 );
-                self.violation(check, detail);
+                if self.acked[slot] {
+                    // The first command there was acknowledged to its client.
+                    self.violation("acknowledged write lost", detail.clone());
+                }
+                self.violation("state machine safety", detail);
             }
             Some(_) => {}
         }

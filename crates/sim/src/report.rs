@@ -3,6 +3,7 @@
 use crate::config::SimConfig;
 use crate::history::Outcome;
 use crate::sim::Sim;
+use crate::trace::Trace;
 use quorum_core::{Duration, Instant, NodeId, Protocol};
 use serde::Serialize;
 use std::fmt;
@@ -64,6 +65,8 @@ pub struct Report {
     pub trace_hash: u64,
     /// Metrics.
     pub metrics: Metrics,
+    /// The trace (its events are kept only if the run was configured with `trace`).
+    pub trace: Trace,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -86,6 +89,7 @@ impl<P: Protocol> Sim<P> {
             virtual_time: self.now,
             wall,
             trace_hash: self.trace.hash(),
+            trace: std::mem::replace(&mut self.trace, Trace::new(false)),
             violations: std::mem::take(&mut self.violations),
             metrics: std::mem::take(&mut self.metrics),
         }

@@ -31,10 +31,7 @@ fn acknowledging_before_a_majority_has_it_is_caught_as_a_lost_write() {
     let summary = sweep(Faults::Crash, Some(PlantedBug::AckBeforeMajority), 0..200);
     let fired = checks_that_fired(&summary);
     assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
-    assert!(
-        fired.iter().any(|c| c == "acknowledged write lost" || c == "linearizability"),
-        "expected a lost-write or linearizability violation, got {fired:?}"
-    );
+    assert!(fired.iter().any(|c| c == "acknowledged write lost"), "expected a lost write to be caught, got {fired:?}");
 }
 
 #[test]
