@@ -62,6 +62,7 @@ fn history(ops: usize, keys: u64, clients: usize) -> Vec<Operation> {
             op,
             invoked: Instant::from_nanos(invoked * 1000),
             outcome: Outcome::Ok { at: Instant::from_nanos(completed * 1000), result },
+            answered_by: None,
         });
     }
     out

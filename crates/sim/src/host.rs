@@ -39,6 +39,9 @@ pub(crate) struct Host<M> {
     pub(crate) waiting: HashMap<(ClientId, u64), usize>,
     pub(crate) reads: HashMap<ReadId, PendingRead>,
     pub(crate) last_role: Option<(Role, u64, Option<NodeId>)>,
+    /// A frozen node handles nothing; events for it wait in `held`.
+    pub(crate) frozen: bool,
+    pub(crate) held: Vec<crate::sim::Event<M>>,
 }
 
 impl<M> Host<M> {
@@ -60,6 +63,8 @@ impl<M> Host<M> {
             waiting: HashMap::new(),
             reads: HashMap::new(),
             last_role: None,
+            frozen: false,
+            held: Vec::new(),
         }
     }
 }
@@ -124,6 +129,8 @@ impl<P: Protocol> Sim<P> {
         host.waiting.clear();
         host.reads.clear();
         host.last_role = None;
+        host.frozen = false;
+        host.held.clear();
         self.trace.mix_u64s(&[1, self.now.as_nanos(), id.0]);
         self.trace.record(self.now, || What::Crash { node: id.0 });
         // A killed process's sockets close: every peer's connection to it
@@ -538,6 +545,7 @@ impl<P: Protocol> Sim<P> {
         let seq = cmd.seq;
         match p.propose(now, cmd, &mut out) {
             Ok(()) => {
+                self.last_proposer = Some(self.hosts[i].id);
                 self.hosts[i].waiting.insert(id, req.client);
             }
             Err(nl) => self.reply(i, req.client, seq, Answer::NotLeader(nl.leader_hint)),
