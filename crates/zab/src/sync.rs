@@ -16,31 +16,37 @@ use tracing::debug;
 /// lies in the leader's compacted prefix and cannot be checked.
 ///
 /// Histories are runs of entries with one epoch each, and a run of epoch `e`
-/// holds consecutive counters of the epoch-`e` leader's proposals; two
-/// histories that share a zxid agree on everything before it. So agreement is
-/// prefix-closed: find the last run end the leader also holds, then search the
-/// next run, from its end down, for the last zxid the leader holds.
+/// holds consecutive counters of the epoch-`e` leader's proposals, so the
+/// summary gives the follower's zxid at every index. Two histories that share
+/// a zxid agree on everything before it, so agreement is prefix-closed: the
+/// answer is the highest index, searching down from the shorter history's
+/// end, where the zxids match. (ZooKeeper derives TRUNC from the follower's
+/// last zxid alone and relies on zxid order; a summary is exact even when the
+/// follower's history skips a run of the leader's.)
 pub(crate) fn common_prefix(log: &Log, s: &HistorySummary) -> Option<u64> {
-    let holds = |index: u64, zxid: Zxid| log.stamp_at(index) == Some(zxid);
-    let matched = s.segments.iter().rposition(|&(i, z)| holds(i, z));
-    let (agreed, next) = match matched {
-        Some(k) => (Some(s.segments[k].0), s.segments.get(k + 1)),
-        None => (holds(s.base_index, s.base_zxid).then_some(s.base_index), s.segments.first()),
-    };
-    let run_start = agreed.unwrap_or(s.base_index) + 1;
-    if let Some(&(end, zxid)) = next {
-        // Inside one run, the follower's zxid at index i is (e, c - (end - i)).
-        let mut i = end.min(log.last_index());
-        while i >= run_start {
-            let Some(ours) = log.stamp_at(i) else { break }; // compacted: cannot tell
-            let theirs = zxid.minor.checked_sub(end - i).map(|c| Zxid::new(zxid.major, c));
-            if Some(ours) == theirs {
-                return Some(i);
-            }
-            i -= 1;
+    let lowest = s.base_index.max(log.offset());
+    let mut i = s.last_index().min(log.last_index());
+    while i >= lowest {
+        if log.stamp_at(i).is_some() && log.stamp_at(i) == follower_zxid_at(s, i) {
+            return Some(i);
         }
+        if i == 0 {
+            break;
+        }
+        i -= 1;
     }
-    agreed
+    None
+}
+
+/// The follower's zxid at `index`, from its summary.
+fn follower_zxid_at(s: &HistorySummary, index: u64) -> Option<Zxid> {
+    if index == s.base_index {
+        return Some(s.base_zxid);
+    }
+    let k = s.segments.partition_point(|&(end, _)| end < index);
+    let &(end, zxid) = s.segments.get(k)?;
+    // Inside one run, the zxid at index i is (e, c - (end - i)).
+    zxid.minor.checked_sub(end - index).map(|c| Zxid::new(zxid.major, c))
 }
 
 impl Zab {
@@ -166,7 +172,7 @@ impl Zab {
                 batch.truncate_from = Some(index + 1);
             }
             SyncKind::Snap(snapshot) => {
-                assert!(snapshot.index >= self.commit_index, "SNAP never moves the commit point back");
+                assert!(snapshot.index >= self.commit_index, "SNAP never moves the commit point back: {} got snapshot {} with commit {}", self.id, snapshot.index, self.commit_index);
                 self.log = Log::new(snapshot.index, snapshot.stamp);
                 batch.truncate_from = Some(snapshot.index + 1);
                 batch.snapshot = Some(snapshot.clone());
@@ -332,6 +338,12 @@ mod tests {
         snapshotted.compact_to(1, Stamp::new(1, 1));
         let leader2 = log_of(3, &[(1, 1), (1, 2), (1, 3), (1, 4), (2, 1)]);
         assert_eq!(common_prefix(&leader2, &HistorySummary::of(&snapshotted)), Some(4));
+        // Seed 2895: the follower's earlier runs lie in the leader's compacted
+        // prefix; the agreement point is inside its last run.
+        let mut follower = log_of(0, &[(2, 1), (2, 2), (4, 1), (4, 2), (5, 1), (5, 2), (5, 3), (5, 4)]);
+        follower.compact_to(2, Stamp::new(2, 2));
+        let leader3 = log_of(5, &[(2, 1), (2, 2), (4, 1), (4, 2), (5, 1), (5, 2), (5, 3)]);
+        assert_eq!(common_prefix(&leader3, &HistorySummary::of(&follower)), Some(7));
         let at_point = log_of(0, &[(1, 1), (1, 2), (2, 1)]);
         assert_eq!(common_prefix(&leader, &HistorySummary::of(&at_point)), Some(3));
     }
