@@ -172,7 +172,13 @@ impl Zab {
                 batch.truncate_from = Some(index + 1);
             }
             SyncKind::Snap(snapshot) => {
-                assert!(snapshot.index >= self.commit_index, "SNAP never moves the commit point back: {} got snapshot {} with commit {}", self.id, snapshot.index, self.commit_index);
+                assert!(
+                    snapshot.index >= self.commit_index,
+                    "SNAP never moves the commit point back: {} got snapshot {} with commit {}",
+                    self.id,
+                    snapshot.index,
+                    self.commit_index
+                );
                 self.log = Log::new(snapshot.index, snapshot.stamp);
                 batch.truncate_from = Some(snapshot.index + 1);
                 batch.snapshot = Some(snapshot.clone());
