@@ -95,6 +95,11 @@ impl Zab {
                 e.vote = n.vote;
                 e.finalize_at = None;
                 self.broadcast_vote(now, out);
+            } else if e.vote.beats(&n.vote) {
+                // The sender has not seen our better vote (it may have arrived
+                // before the sender was LOOKING): tell it now rather than at
+                // our next re-send. Its vote only improves, so this ends.
+                out.send(from, Message::Notification(self.notification()));
             }
             self.election.received.insert(from, (n.round, n.vote));
             self.check_quorum_for_vote(now);
