@@ -5,14 +5,14 @@
 //! and confirm leadership for `sync` reads. Snapshots compact the history.
 
 use crate::message::{Message, Zxid};
-use crate::state::{FollowerPhase, LeaderPhase, PendingRead, ReadOrigin, Stage, State};
+use crate::state::{FollowerPhase, LeaderPhase, Stage, State};
 use crate::Zab;
-use quorum_core::{Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, ReadError, ReadId, Snapshot};
+use quorum_core::{Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, Snapshot};
 use tracing::debug;
 
 impl Zab {
     /// The hint a non-leader gives a client.
-    fn not_leader(&self) -> NotLeader {
+    pub(crate) fn not_leader(&self) -> NotLeader {
         let leader_hint = match &self.state {
             State::Following(f) => Some(f.leader),
             _ => None,
@@ -236,7 +236,7 @@ impl Zab {
     }
 
     /// Sends a ping round to every learner in the stream.
-    fn ping_round(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn ping_round(&mut self, now: Instant, out: &mut Effects<Message>) {
         let commit = self.commit_index;
         let State::Leading(l) = &mut self.state else { return };
         let Some(epoch) = l.epoch else { return };
@@ -262,114 +262,6 @@ impl Zab {
         }
     }
 
-    /// `sync` + read: the read point is the leader's commit index, confirmed by
-    /// a quorum of followers answering a ping sent after the read arrived.
-    pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
-        match &mut self.state {
-            State::Leading(l) if l.phase == LeaderPhase::Broadcast => {
-                self.register_read(now, ReadOrigin::Local(id), out);
-                Ok(())
-            }
-            State::Following(f) if f.phase == FollowerPhase::Broadcast && f.up_to_date => {
-                f.reads.insert(id);
-                out.send(f.leader, Message::SyncRequest { epoch: f.epoch, read: id });
-                Ok(())
-            }
-            _ => Err(ReadError::NotLeader(self.not_leader())),
-        }
-    }
-
-    fn register_read(&mut self, now: Instant, origin: ReadOrigin, out: &mut Effects<Message>) {
-        let index = self.commit_index;
-        let State::Leading(l) = &mut self.state else { return };
-        if l.ping_round_started != now || l.ping_round == 0 {
-            self.ping_round(now, out);
-        }
-        let State::Leading(l) = &mut self.state else { return };
-        l.reads.push(PendingRead { origin, index, round: l.ping_round });
-        self.serve_reads(out);
-    }
-
-    /// SYNC from a follower: confirm like a local read, then answer it.
-    pub(crate) fn on_sync_request(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        read: ReadId,
-        out: &mut Effects<Message>,
-    ) {
-        let State::Leading(l) = &self.state else { return };
-        if l.epoch != Some(epoch) || l.phase != LeaderPhase::Broadcast {
-            return;
-        }
-        if l.learners.get(&from).is_some_and(|x| x.in_stream()) {
-            self.register_read(now, ReadOrigin::Remote(from, read), out);
-        }
-    }
-
-    /// SYNC answered: serve the read once `index` is applied here.
-    pub(crate) fn on_sync_reply(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        read: ReadId,
-        index: u64,
-        out: &mut Effects<Message>,
-    ) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || epoch != f.epoch {
-            return;
-        }
-        f.last_heard = now;
-        if f.reads.remove(&read) {
-            out.read_ready(read, index);
-        }
-    }
-
-    /// Answers reads whose ping round a quorum has confirmed.
-    fn serve_reads(&mut self, out: &mut Effects<Message>) {
-        let quorum = self.quorum();
-        let State::Leading(l) = &mut self.state else { return };
-        let mut rounds: Vec<u64> =
-            l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.ping_acked).collect();
-        rounds.push(l.ping_round);
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&confirmed) = rounds.get(quorum - 1) else { return };
-        let epoch = l.epoch();
-        l.reads.retain(|r| {
-            if r.round > confirmed {
-                return true;
-            }
-            match r.origin {
-                ReadOrigin::Local(id) => out.read_ready(id, r.index),
-                ReadOrigin::Remote(peer, read) => out.send(peer, Message::SyncReply { epoch, read, index: r.index }),
-            }
-            false
-        });
-    }
-
-    /// Leaving a role: every read waiting on it fails.
-    pub(crate) fn fail_reads(&mut self, out: &mut Effects<Message>) {
-        let reason = NotLeader { leader_hint: None };
-        match &mut self.state {
-            State::Leading(l) => {
-                for r in l.reads.drain(..) {
-                    if let ReadOrigin::Local(id) = r.origin {
-                        out.read_failed(id, reason);
-                    }
-                }
-            }
-            State::Following(f) => {
-                for id in std::mem::take(&mut f.reads) {
-                    out.read_failed(id, reason);
-                }
-            }
-            State::Looking => {}
-        }
-    }
-
     /// The driver snapshotted its state machine at `index`: compact the history
     /// and keep the snapshot for SNAP synchronisation.
     pub(crate) fn take_snapshot(&mut self, _now: Instant, index: u64, data: bytes::Bytes, out: &mut Effects<Message>) {
@@ -391,9 +283,7 @@ impl Zab {
 mod tests {
     use crate::message::{Message, PeerState};
     use crate::testkit::*;
-    use quorum_core::{
-        Bytes, ClientId, Command, Effect, Effects, Entry, NodeId, Payload, Protocol, ReadError, Role, Stamp,
-    };
+    use quorum_core::{Bytes, ClientId, Command, Effect, Effects, Entry, NodeId, Payload, Protocol, Role, Stamp};
 
     fn cmd(seq: u64) -> Command {
         Command::new(ClientId(1), seq, Bytes::from_static(b"x"))
@@ -539,41 +429,6 @@ mod tests {
         z.on_message(at(201), NodeId(2), Message::Ack { epoch: 1, index: 2 }, &mut out);
         persist_all(&mut z, at(201), &mut out);
         assert_eq!(z.history().last_index(), 4, "commits make room");
-    }
-
-    #[test]
-    fn a_leader_read_waits_for_a_quorum_to_confirm_a_ping_sent_after_it() {
-        let mut z = established_leader();
-        let mut out = Effects::new();
-        z.read(at(300), 9, &mut out).unwrap();
-        let round = sent(&out)
-            .iter()
-            .find_map(|(_, m, _)| match m {
-                Message::Ping { round, .. } => Some(*round),
-                _ => None,
-            })
-            .expect("the read starts a ping round");
-        assert!(!out.as_slice().iter().any(|e| matches!(e, Effect::ReadReady { .. })));
-        let mut out = Effects::new();
-        z.on_message(at(301), NodeId(2), Message::PingAck { epoch: 1, round }, &mut out);
-        assert!(out.as_slice().iter().any(|e| matches!(e, Effect::ReadReady { id: 9, index: 0 })));
-    }
-
-    #[test]
-    fn a_follower_read_is_a_sync_through_the_leader() {
-        let mut z = follower_in_broadcast();
-        let mut out = Effects::new();
-        z.read(at(10), 4, &mut out).unwrap();
-        assert!(matches!(sent(&out)[0].1, Message::SyncRequest { epoch: 1, read: 4 }));
-        let mut out = Effects::new();
-        z.on_message(at(11), NodeId(1), Message::SyncReply { epoch: 1, read: 4, index: 0 }, &mut out);
-        assert!(out.as_slice().iter().any(|e| matches!(e, Effect::ReadReady { id: 4, index: 0 })));
-        // Reads pending when the follower leaves its leader fail.
-        z.read(at(12), 5, &mut out).unwrap();
-        let mut out = Effects::new();
-        z.on_link_down(at(13), NodeId(1), &mut out);
-        assert!(out.as_slice().iter().any(|e| matches!(e, Effect::ReadFailed { id: 5, .. })));
-        assert!(matches!(z.read(at(14), 6, &mut out), Err(ReadError::NotLeader(_))));
     }
 
     #[test]

@@ -67,6 +67,27 @@
 //!   client gets by default): sequentially consistent only — a client sees
 //!   writes in order, but may see a stale state. The driver serves those; the
 //!   protocol is not involved.
+//!
+//! ## Using it
+//!
+//! [`Zab`] is a [`quorum_core::Protocol`]: a driver (the simulator, the tokio
+//! runtime) feeds it messages, timers and durability notices. In the simulator:
+//!
+//! ```
+//! use quorum_core::{ClientId, Command, Duration, NodeId};
+//! use quorum_sim::{Sim, SimConfig};
+//! use quorum_zab::{Zab, ZabConfig};
+//!
+//! let mut cfg = SimConfig::new(3, 42);
+//! cfg.clients.count = 0;
+//! let mut sim = Sim::<Zab>::new(cfg, ZabConfig::default());
+//! assert!(sim.run_until(Duration::from_secs(1), |s| s.leader().is_some()));
+//! let leader = sim.leader().unwrap();
+//! let zab = sim.node(leader).unwrap();
+//! assert_eq!(zab.established_epoch(), Some(1));
+//! sim.propose(leader, Command::new(ClientId(1), 1, &b"set x"[..])).unwrap();
+//! assert!(sim.run_until(Duration::from_secs(1), |s| s.applied_index(NodeId(1)) == 1));
+//! ```
 #![deny(missing_docs)]
 
 mod broadcast;
@@ -75,6 +96,7 @@ mod discovery;
 mod election;
 mod invariants;
 mod message;
+mod read;
 mod state;
 mod sync;
 #[cfg(test)]
@@ -209,6 +231,11 @@ impl Zab {
         if batch.is_empty() {
             return;
         }
+        assert!(self.hard.accepted_epoch >= self.hard.current_epoch, "acceptedEpoch >= currentEpoch");
+        if let Some(prev) = self.writes.back() {
+            assert!(prev.hard.current_epoch <= self.hard.current_epoch, "currentEpoch never decreases");
+            assert!(prev.hard.accepted_epoch <= self.hard.accepted_epoch, "acceptedEpoch never decreases");
+        }
         self.writes.push_back(WriteMark { tag: batch.tag, last_index: self.log.last_index(), hard: self.hard });
         out.persist(batch);
     }
@@ -223,6 +250,7 @@ impl Zab {
     /// Hands every entry up to `index` to the driver, in order, once each.
     fn advance_commit(&mut self, index: u64, out: &mut Effects<Message>) {
         let index = index.min(self.log.last_index());
+        assert!(self.commit_index >= self.log.offset(), "everything compacted was committed");
         while self.commit_index < index {
             let next = self.commit_index + 1;
             let entry: Entry = self.log.get(next).cloned().expect("committed entries are held until compacted");
@@ -289,7 +317,8 @@ impl Protocol for Zab {
         if !self.members.contains(&from) || from == self.id {
             return;
         }
-        trace!(node = self.id.0, epoch = self.hard.current_epoch, from = from.0, kind = msg.kind(), "receive");
+        let _step = tracing::debug_span!("zab", node = self.id.0, epoch = self.hard.current_epoch).entered();
+        trace!(from = from.0, kind = msg.kind(), "receive");
         match msg {
             Message::Notification(n) => self.on_notification(now, from, n, out),
             Message::FollowerInfo { session, accepted_epoch } => {
@@ -316,6 +345,7 @@ impl Protocol for Zab {
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let _step = tracing::debug_span!("zab", node = self.id.0, epoch = self.hard.current_epoch).entered();
         match &self.state {
             State::Looking => self.election_timer(now, out),
             State::Following(_) => self.follower_timer(now, out),
