@@ -472,4 +472,54 @@ mod phase_tests {
         assert_eq!(commits(&out), vec![1, 2, 3], "the initial history is committed");
         assert!(sent(&out).iter().any(|(_, m, _)| matches!(m, Message::UpToDate { epoch: 3, commit: 3 })));
     }
+
+    #[test]
+    fn a_late_joiner_gets_uncommitted_proposals_in_its_diff_and_its_ack_counts_for_them() {
+        // The leader is broadcasting with (1,1) and (1,2) proposed but not committed.
+        let mut z = established_leader();
+        let mut out = Effects::new();
+        for seq in 1..=2 {
+            let cmd = quorum_core::Command::new(quorum_core::ClientId(1), seq, Bytes::from_static(b"w"));
+            z.propose(at(200), cmd, &mut out).unwrap();
+        }
+        persist_all(&mut z, at(200), &mut out);
+        assert_eq!(z.commit_index(), 0, "node 2's acks have not come");
+        // Node 3 joins: FOLLOWERINFO, NEWEPOCH, ACKEPOCH with an empty history.
+        let mut out = Effects::new();
+        z.on_message(at(201), NodeId(3), Message::FollowerInfo { session: 1, accepted_epoch: 0 }, &mut out);
+        assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 1, epoch: 1 }));
+        let mut out = Effects::new();
+        let summary = HistorySummary::of(&quorum_core::Log::default());
+        z.on_message(at(202), NodeId(3), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
+        let msgs: Vec<Message> = sent(&out).into_iter().map(|(_, m, _)| m).collect();
+        assert!(matches!(&msgs[0], Message::Diff { prev_index: 0, entries, .. } if entries.len() == 2), "{msgs:?}");
+        assert!(matches!(msgs[1], Message::NewLeader { epoch: 1, last_index: 2, .. }));
+        assert!(matches!(msgs[2], Message::UpToDate { epoch: 1, commit: 0 }));
+        // Later proposals stream to it too, after NEWLEADER on the same link.
+        let mut out = Effects::new();
+        let cmd = quorum_core::Command::new(quorum_core::ClientId(1), 3, Bytes::from_static(b"w"));
+        z.propose(at(203), cmd, &mut out).unwrap();
+        assert!(sent(&out).iter().any(|(to, m, _)| *to == NodeId(3) && matches!(m, Message::Proposal { .. })));
+        // Its ACK of NEWLEADER (index 2) makes a quorum with the leader for 1..=2.
+        let mut out = Effects::new();
+        z.on_message(at(204), NodeId(3), Message::AckNewLeader { epoch: 1, index: 2 }, &mut out);
+        assert_eq!(commits(&out), vec![1, 2]);
+    }
+
+    #[test]
+    fn proposals_and_commits_between_newleader_and_uptodate_are_handled_in_order() {
+        // ZOOKEEPER-4394: DIFF, NEWLEADER, PROPOSAL, COMMIT, UPTODATE interleave.
+        let mut z = follower_in_sync(stored((1, 1), 1, &[(1, 1)]), 1);
+        let mut out = Effects::new();
+        let h = history(&[(1, 1), (1, 2), (1, 3)]);
+        let diff = Message::Diff { epoch: 1, prev_index: 1, prev_zxid: Stamp::new(1, 1), entries: h[1..2].to_vec() };
+        z.on_message(at(3), NodeId(1), diff, &mut out);
+        let nl = Message::NewLeader { epoch: 1, last_index: 2, last_zxid: Stamp::new(1, 2) };
+        z.on_message(at(3), NodeId(1), nl, &mut out);
+        z.on_message(at(4), NodeId(1), Message::Proposal { epoch: 1, entries: h[2..].to_vec() }, &mut out);
+        z.on_message(at(4), NodeId(1), Message::Commit { epoch: 1, index: 3 }, &mut out);
+        z.on_message(at(5), NodeId(1), Message::UpToDate { epoch: 1, commit: 2 }, &mut out);
+        assert_eq!(commits(&out), vec![1, 2, 3], "each once, in order");
+        assert_eq!(z.commit_index(), 3, "a late UPTODATE never moves the commit point back");
+    }
 }
