@@ -196,6 +196,9 @@ impl Raft {
         self.lead = LeaderState {
             heartbeat_deadline: now + self.config.heartbeat_interval(),
             check_quorum_deadline: now + self.config.election_timeout_min(),
+            // The first appends open round 1, so their answers can start a lease.
+            round: 1,
+            rounds: [(1, now)].into(),
             ..LeaderState::default()
         };
         self.sync_progress(now);

@@ -245,3 +245,90 @@ impl Invariant<Raft> for StateMachineSafety {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paper_tests::{config, make_leader, node, node_with};
+
+    fn check(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>]) -> Result<(), String> {
+        inv.check(Instant::ZERO, NodeId(stepped), nodes)
+    }
+
+    #[test]
+    fn election_safety_catches_two_leaders_in_one_term() {
+        let mut a = node(1, 3);
+        make_leader(&mut a);
+        let mut inv = ElectionSafety::default();
+        let mut nodes = vec![Some(a), Some(node(2, 3)), None];
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        let mut b = node(2, 3);
+        make_leader(&mut b); // planted: a second leader of term 1
+        nodes[1] = Some(b);
+        let err = check(&mut inv, 2, &nodes).unwrap_err();
+        assert!(err.contains("two leaders in term 1"), "{err}");
+    }
+
+    #[test]
+    fn leader_append_only_catches_a_leader_truncating_its_log() {
+        let mut a = node_with(1, 3, 1, &[1, 1], config());
+        make_leader(&mut a);
+        let mut inv = LeaderAppendOnly::default();
+        let mut nodes = vec![Some(a), None, None];
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        nodes[0].as_mut().unwrap().log.truncate_from(2); // planted: bypasses Raft::truncate's assertion
+        let err = check(&mut inv, 1, &nodes).unwrap_err();
+        assert!(err.contains("shrank its log"), "{err}");
+    }
+
+    #[test]
+    fn log_matching_catches_same_index_and_term_with_different_history() {
+        let a = node_with(1, 3, 2, &[1, 2], config());
+        let b = node_with(2, 3, 2, &[2, 2], config()); // planted: entry 2@2 preceded by 1@2, not 1@1
+        let mut inv = LogMatching::default();
+        let nodes = vec![Some(a), Some(b), None];
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        let err = check(&mut inv, 2, &nodes).unwrap_err();
+        assert!(err.contains("differs from another log"), "{err}");
+    }
+
+    #[test]
+    fn leader_completeness_catches_a_leader_missing_a_committed_entry() {
+        let mut a = node_with(1, 3, 1, &[1, 1], config());
+        a.commit = 2; // planted: entry 2@1 committed
+        let mut b = node_with(2, 3, 2, &[1], config());
+        let mut inv = LeaderCompleteness::default();
+        let mut nodes = vec![Some(a), None, None];
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        make_leader(&mut b); // a term-3 leader whose index 2 is its no-op, not 2@1
+        nodes[1] = Some(b);
+        let err = check(&mut inv, 2, &nodes).unwrap_err();
+        assert!(err.contains("lacks committed entry 2 of term 1"), "{err}");
+    }
+
+    #[test]
+    fn state_machine_safety_catches_two_nodes_applying_different_entries() {
+        let mut a = node_with(1, 3, 2, &[1, 1], config());
+        let mut b = node_with(2, 3, 2, &[1, 2], config());
+        (a.commit, a.applied, b.commit, b.applied) = (2, 2, 2, 2); // planted
+        let mut inv = StateMachineSafety::default();
+        let nodes = vec![Some(a), Some(b), None];
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        let err = check(&mut inv, 2, &nodes).unwrap_err();
+        assert!(err.contains("applied entry 2 of term 2"), "{err}");
+    }
+
+    #[test]
+    fn a_healthy_cluster_passes_every_invariant() {
+        let mut c = crate::cluster::Cluster::new(3, RaftConfig::default(), 3);
+        assert!(c.run_until(quorum_core::Duration::from_secs(2), |c| c.leader().is_some()));
+        let leader = c.leader().unwrap();
+        for i in 0..20 {
+            c.propose(leader, vec![i]).unwrap();
+        }
+        c.run_for(quorum_core::Duration::from_millis(200));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+    }
+
+    use crate::RaftConfig;
+}

@@ -71,6 +71,9 @@ mod read;
 mod replication;
 mod snapshot;
 
+#[cfg(test)]
+mod paper_tests;
+
 pub use config::{RaftConfig, ReadMode};
 pub use membership::ChangeError;
 pub use message::{Append, AppendReply, Message, Reject, SnapshotChunk, SnapshotReply, VoteReply, VoteRequest};
