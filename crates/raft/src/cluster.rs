@@ -53,6 +53,14 @@ pub struct Cluster {
     violations: Vec<String>,
     next_client_seq: u64,
     restarts: u64,
+    chaos: Option<Chaos>,
+}
+
+/// Random message loss, duplication and reordering.
+struct Chaos {
+    rng: quorum_core::Rng,
+    loss: f64,
+    duplicate: f64,
 }
 
 impl Cluster {
@@ -73,6 +81,7 @@ impl Cluster {
             violations: Vec::new(),
             next_client_seq: 0,
             restarts: 0,
+            chaos: None,
         };
         for id in members {
             c.hosts.push(Host::default());
@@ -227,7 +236,26 @@ impl Cluster {
                 return;
             }
         }
+        if let Some(chaos) = self.chaos.as_mut() {
+            if chaos.rng.chance(chaos.loss) {
+                return;
+            }
+            if chaos.rng.chance(chaos.duplicate) {
+                self.network.push_back((from, to, msg.clone()));
+            }
+        }
         self.network.push_back((from, to, msg));
+    }
+
+    /// Back to a perfect network (messages already queued stay queued).
+    pub fn clear_chaos(&mut self) {
+        self.chaos = None;
+    }
+
+    /// From now on, loses and duplicates messages with these probabilities and
+    /// delivers them in random order (all decided by `seed`).
+    pub fn set_chaos(&mut self, seed: u64, loss: f64, duplicate: f64) {
+        self.chaos = Some(Chaos { rng: quorum_core::Rng::new(seed), loss, duplicate });
     }
 
     /// Carries out one pending disk sync or message delivery; false if there was none.
@@ -245,7 +273,11 @@ impl Cluster {
             }
             return true;
         }
-        let Some((from, to, msg)) = self.network.pop_front() else { return false };
+        let pick = match self.chaos.as_mut() {
+            Some(chaos) if !self.network.is_empty() => chaos.rng.index(self.network.len()),
+            _ => 0,
+        };
+        let Some((from, to, msg)) = self.network.swap_remove_back(pick) else { return false };
         if self.rafts[(to.0 - 1) as usize].is_some() && !self.blocked.contains(&(from, to)) {
             self.act(to, |r, now, out| r.on_message(now, from, msg, out));
         }

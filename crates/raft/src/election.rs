@@ -69,7 +69,7 @@ impl Raft {
     /// The election timer fired (§5.2): campaign, via a pre-vote if enabled.
     pub(crate) fn on_election_timeout(&mut self, now: Instant, out: &mut Effects<Message>) {
         self.reset_election_timer(now);
-        if !self.is_voter() {
+        if !self.can_campaign() {
             return; // learners and removed nodes never campaign
         }
         if self.config.pre_vote {
@@ -110,7 +110,7 @@ impl Raft {
     /// §5.2: increment the term, vote for self, ask every voter. The vote
     /// requests leave only once the new term and vote are durable.
     pub(crate) fn become_candidate(&mut self, now: Instant, transfer: bool, out: &mut Effects<Message>) {
-        assert!(self.is_voter(), "only voters campaign");
+        assert!(self.can_campaign(), "only voters campaign");
         self.term += 1;
         self.vote = Some(self.id);
         self.persist_hard_state();

@@ -72,6 +72,11 @@ impl Configs {
         self.history.last().expect("there is always a configuration").0
     }
 
+    /// The configuration before the newest one, if the log still holds both.
+    pub fn previous(&self) -> Option<&Membership> {
+        self.history.len().checked_sub(2).map(|i| &self.history[i].1)
+    }
+
     /// The configuration in force at `index`.
     pub fn at(&self, index: u64) -> &Membership {
         let pos = self.history.iter().rposition(|(i, _)| *i <= index).unwrap_or(0);
@@ -315,7 +320,7 @@ mod ops {
 
         /// TimeoutNow from our leader: campaign now, past any lease.
         pub(crate) fn on_timeout_now(&mut self, now: Instant, out: &mut Effects<Message>) {
-            if self.state == State::Leader || !self.is_voter() {
+            if self.state == State::Leader || !self.can_campaign() {
                 return;
             }
             self.become_candidate(now, true, out);

@@ -197,6 +197,20 @@ impl Raft {
         is_voter(self.configs.current(), self.id)
     }
 
+    /// True if this node may start an election: it votes in its newest
+    /// configuration, or that configuration (which removes it) is not known
+    /// committed and it voted in the one before. Without the second case a
+    /// cluster can deadlock: the only node holding an uncommitted removal of
+    /// itself refuses to vote for the others (its log is longer) and would
+    /// never campaign. Winning is safe either way: a candidate counts votes
+    /// of its newest configuration, and then manages it without being part
+    /// of it until the change commits (thesis §4.2.2).
+    pub(crate) fn can_campaign(&self) -> bool {
+        self.is_voter()
+            || (self.configs.current_index() > self.commit
+                && self.configs.previous().is_some_and(|m| is_voter(m, self.id)))
+    }
+
     /// Hands committed entries to the driver, in order, once each (Figure 2: "if commitIndex > lastApplied").
     pub(crate) fn apply_committed(&mut self, out: &mut Effects<Message>) {
         assert!(self.commit <= self.log.last_index(), "commit index beyond the log");
