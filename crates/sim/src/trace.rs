@@ -174,11 +174,7 @@ impl Trace {
 
     /// One line per event.
     pub fn to_text(&self) -> String {
-        let mut s = String::new();
-        for e in &self.events {
-            let _ = writeln!(s, "{:>10.3}ms  {}", e.at_ns as f64 / 1e6, describe(&e.what));
-        }
-        s
+        render_text(&self.events)
     }
 
     /// A Mermaid `sequenceDiagram` of the run: deliveries as arrows, losses as
@@ -216,6 +212,20 @@ fn label(s: &str) -> String {
         out = out.chars().take(87).collect::<String>() + "...";
     }
     out
+}
+
+/// Renders any list of events (for example, a filtered trace) as one line each.
+pub fn render_text(events: &[TraceEvent]) -> String {
+    let mut s = String::new();
+    for e in events {
+        let _ = writeln!(s, "{:>10.3}ms  {}", e.at_ns as f64 / 1e6, describe(&e.what));
+    }
+    s
+}
+
+/// Renders any list of events (for example, a filtered trace) as a Mermaid `sequenceDiagram`.
+pub fn render_mermaid(events: &[TraceEvent], nodes: usize) -> String {
+    mermaid(events, nodes)
 }
 
 fn mermaid(events: &[TraceEvent], nodes: usize) -> String {
