@@ -6,6 +6,7 @@
 
 use crate::message::{Message, Zxid};
 use crate::state::{FollowerPhase, LeaderPhase, Stage, State};
+use crate::PlantedBug;
 use crate::Zab;
 use quorum_core::{Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, Snapshot};
 use tracing::debug;
@@ -105,7 +106,11 @@ impl Zab {
         let mut batch = self.batch();
         batch.entries = entries;
         self.persist(batch, out);
-        out.send_durable(from, Message::Ack { epoch, index });
+        if self.config.planted_bug == Some(PlantedBug::AckBeforeDurable) {
+            out.send(from, Message::Ack { epoch, index });
+        } else {
+            out.send_durable(from, Message::Ack { epoch, index });
+        }
     }
 
     /// ACK: count it and commit what a quorum holds.
@@ -133,7 +138,8 @@ impl Zab {
         let mut acks: Vec<u64> = l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.acked).collect();
         acks.push(own);
         acks.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&agreed) = acks.get(quorum - 1) else { return };
+        let needed = if self.config.planted_bug == Some(PlantedBug::CommitWithoutQuorum) { 2 } else { quorum };
+        let Some(&agreed) = acks.get(needed.min(acks.len()) - 1) else { return };
         if agreed <= self.commit_index {
             return;
         }

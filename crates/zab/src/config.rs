@@ -29,6 +29,19 @@ pub struct ZabConfig {
     /// At most this many proposed but uncommitted entries in the pipeline;
     /// further proposals wait in the leader's queue.
     pub max_inflight_entries: u64,
+    /// A deliberate bug, to show that the simulator's checks catch it. Never
+    /// set outside such tests.
+    pub planted_bug: Option<PlantedBug>,
+}
+
+/// Deliberate protocol bugs, each one a rule of the paper broken on purpose.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A follower ACKs a proposal before it is durable (breaks the durability
+    /// rule: a crash can lose a "committed" transaction).
+    AckBeforeDurable,
+    /// The leader commits as soon as one follower acknowledges, without a quorum.
+    CommitWithoutQuorum,
 }
 
 impl Default for ZabConfig {
@@ -42,6 +55,7 @@ impl Default for ZabConfig {
             max_batch_entries: 64,
             batch_delay: Duration::ZERO,
             max_inflight_entries: 1024,
+            planted_bug: None,
         }
     }
 }

@@ -102,7 +102,7 @@ mod sync;
 #[cfg(test)]
 mod testkit;
 
-pub use config::ZabConfig;
+pub use config::{PlantedBug, ZabConfig};
 pub use invariants::{
     Agreement, GlobalPrimaryOrder, Integrity, LocalPrimaryOrder, OneEstablishedLeaderPerEpoch, PrimaryIntegrity,
     TotalOrder,
