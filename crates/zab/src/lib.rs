@@ -6,24 +6,30 @@
 //! followers log them in zxid order over FIFO links. A leader's term is an
 //! *epoch*; a new leader goes through four phases:
 //!
-//! 0. **Fast Leader Election** ([`election`](crate::election)): LOOKING nodes
+//! 0. **Fast Leader Election** (`election.rs`): LOOKING nodes
 //!    exchange votes `(epoch, last zxid, id)` in logical rounds and adopt the
 //!    best one; a node settles once a quorum agrees with its vote and no better
 //!    vote arrives within `finalize_wait`. A node that joins an ensemble which
 //!    already has a leader learns it from the FOLLOWING/LEADING peers' answers.
-//! 1. **Discovery** ([`discovery`](crate::discovery)): followers send
+//! 1. **Discovery** (`discovery.rs`): followers send
 //!    FOLLOWERINFO (CEPOCH) with their accepted epoch; the leader proposes
 //!    NEWEPOCH `e` = max + 1; a follower persists `acceptedEpoch = e` and answers
 //!    ACKEPOCH (durably) with its current epoch and history.
-//! 2. **Synchronization** ([`sync`](crate::sync)): per follower, DIFF, TRUNC or
+//! 2. **Synchronization** (`sync.rs`): per follower, DIFF, TRUNC or
 //!    SNAP, then NEWLEADER. The follower persists the synchronised history and
 //!    `currentEpoch = e` in *one* write and answers ACK(NEWLEADER) once it is
 //!    durable. A quorum of those acks *establishes* the epoch: the leader's
 //!    history is committed and UPTODATE tells the followers.
-//! 3. **Broadcast** ([`broadcast`](crate::broadcast)): PROPOSAL, ACK (sent only
+//! 3. **Broadcast** (`broadcast.rs`): PROPOSAL, ACK (sent only
 //!    once the proposal is durable), COMMIT, strictly in zxid order, batched and
 //!    pipelined. A follower that joins later goes through phases 1–2 with the
 //!    running leader, which then streams it every later proposal.
+//!
+//! Durable state: `acceptedEpoch` (with the leader it was promised to) and
+//! `currentEpoch` in the hard state, the history as log entries (TRUNC is a
+//! `truncate_from`), and the latest snapshot, which compacts the history and is
+//! what SNAP sends. A restarted node recovers all of it from `Init::stored`,
+//! starts LOOKING, and re-learns what is committed from the leader it joins.
 //!
 //! ## Why it is safe
 //!
@@ -34,15 +40,15 @@
 //! - *A new epoch starts from every committed transaction.* A transaction is
 //!   committed once a quorum holds it durably. The ACKEPOCH quorum intersects
 //!   that quorum, and ACKEPOCH reports a history that is durable (it leaves
-//!   after every earlier write). We do what ZooKeeper does: the leader keeps
-//!   leading only if its own `(currentEpoch, last zxid)` is at least that of
-//!   every follower in its ACKEPOCH quorum, otherwise it gives up and goes back
-//!   to LOOKING (FLE then prefers the more up-to-date node). Among histories,
-//!   one with a higher current epoch or, for equal epochs, a higher last zxid
-//!   contains every committed transaction of a lower one (histories with equal
-//!   current epochs are prefixes of one leader's history), so the leader's
-//!   history holds every committed transaction. This check does not rely on
-//!   FLE: any elected node is safe, FLE only makes it likely to succeed.
+//!   after every earlier write). Histories are ranked by `(currentEpoch, last
+//!   zxid)`: a node with current epoch `e` holds epoch `e`'s initial history
+//!   (which holds everything committed before `e`) followed by a prefix of the
+//!   epoch-`e` leader's proposals, so the top-ranked history of a quorum holds
+//!   every committed transaction. We do what ZooKeeper does: the leader keeps
+//!   leading only if its own rank is at least that of every follower in its
+//!   ACKEPOCH quorum, otherwise it goes back to LOOKING (FLE then prefers the
+//!   more up-to-date node). This check does not rely on FLE: any elected node
+//!   is safe, FLE only makes it likely to succeed.
 //! - *Followers never hold a history that mixes epochs wrongly.* Synchronisation
 //!   data is applied only at NEWLEADER, in one atomic write together with
 //!   `currentEpoch` (the cause of ZooKeeper bugs ZOOKEEPER-4643/4646 was
