@@ -115,6 +115,29 @@ fn discovery_adopts_an_epoch_above_every_accepted_epoch_and_all_adopt_it() {
 }
 
 #[test]
+fn an_epoch_promised_but_never_established_is_skipped_by_the_next_leader() {
+    // Every NEWLEADER is lost: leaders gather ACKEPOCH quorums (nodes promise
+    // their epochs) but never establish them, and give up after initLimit.
+    let mut sim = cluster(3, 7, None);
+    sim.set_drop_filter(|_, _, m| matches!(m, Message::NewLeader { .. }));
+    sim.run_for(Duration::from_millis(500));
+    assert_eq!(sim.leader(), None, "no epoch can be established");
+    let promised = |s: &Sim<Zab>| s.members().iter().map(|m| s.node(*m).unwrap().accepted_epoch()).max().unwrap();
+    let before = promised(&sim);
+    assert!(before >= 2, "several epochs were promised: {before}");
+    for m in sim.members().to_vec() {
+        assert_eq!(sim.node(m).unwrap().established_epoch(), None);
+    }
+    sim.clear_drop_filter();
+    let leader = elect(&mut sim);
+    let epoch = sim.status(leader).unwrap().term;
+    assert!(epoch > before, "the new epoch {epoch} is above every promised epoch ({before})");
+    let all = sim.members().to_vec();
+    commit(&mut sim, leader, 1..=2, &all);
+    assert_clean(&sim);
+}
+
+#[test]
 fn a_follower_that_missed_commits_is_synchronised_by_diff() {
     let mut sim = cluster(3, 3, None);
     let leader = elect(&mut sim);
