@@ -1,15 +1,8 @@
 //! `quorum sim` as a user runs it: summaries, JSON, exit codes, replays.
 
-use std::process::Command;
+mod common;
 
-fn quorum(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quorum")).args(args).output().expect("quorum runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::quorum;
 
 #[test]
 fn a_clean_sweep_exits_zero_and_reports_json() {
