@@ -294,6 +294,20 @@ fn sync_reads_on_leader_and_followers_are_linearizable_under_partitions() {
 }
 
 #[test]
+fn a_single_node_cluster_leads_itself_and_survives_restarts() {
+    let mut sim = cluster(1, 8, Some(3));
+    let leader = elect(&mut sim);
+    commit(&mut sim, leader, 1..=5, &[leader]);
+    sim.crash(leader);
+    sim.restart(leader);
+    let leader = elect(&mut sim);
+    assert_eq!(sim.status(leader).unwrap().term, 2);
+    commit(&mut sim, leader, 6..=7, &[leader]);
+    assert_eq!(sim.applied_index(leader), 7);
+    assert_clean(&sim);
+}
+
+#[test]
 fn zab_declares_fifo_links() {
     assert_eq!(Zab::LINKS, quorum_core::LinkKind::Fifo);
     assert_eq!(Zab::NAME, "zab");
