@@ -90,6 +90,11 @@ pub struct PaxosConfig {
     pub fill_hole_after: Duration,
     /// Most decided values in one catch-up answer.
     pub catch_up_batch: usize,
+    /// A deliberately planted bug, for tests that show the checkers catch it:
+    /// Phase 2 proposes the proposer's own value, ignoring what the promises
+    /// reported (breaks P2c). Never set it outside such a test.
+    #[doc(hidden)]
+    pub planted_bug_ignore_promised_values: bool,
 }
 
 impl Default for PaxosConfig {
@@ -103,6 +108,7 @@ impl Default for PaxosConfig {
             catch_up_after: Duration::from_millis(20),
             fill_hole_after: Duration::from_millis(60),
             catch_up_batch: 64,
+            planted_bug_ignore_promised_values: false,
         }
     }
 }
@@ -322,8 +328,12 @@ impl Paxos {
     }
 
     fn unblock_deadline(&self) -> Option<Instant> {
-        let (_, since) = self.stalled?;
+        let (committed, since) = self.stalled?;
         let catch_up = (since + self.config.catch_up_after).max(self.last_catch_up + self.config.catch_up_after);
+        if self.proposer.instances.contains_key(&(committed + 1)) {
+            // Already fighting for the hole: only the catch-up timer matters.
+            return Some(catch_up);
+        }
         Some(catch_up.min(since + self.hole_delay))
     }
 }

@@ -109,7 +109,10 @@ impl Paxos {
         }
         // P2c: the value of the highest-numbered proposal accepted by any promiser,
         // or, if none accepted anything, the value this proposer wants.
-        let adopted = promises.values().flatten().max_by_key(|a| a.ballot).map(|a| a.value.clone());
+        let mut adopted = promises.values().flatten().max_by_key(|a| a.ballot).map(|a| a.value.clone());
+        if self.config.planted_bug_ignore_promised_values {
+            adopted = None;
+        }
         let value = adopted.unwrap_or_else(|| instance.own.clone());
         trace!(node = self.id.0, slot, ?ballot, ?value, "phase 2a: accept");
         instance.phase = Phase::Accepting { value: value.clone(), tally: Tally::new(ballot, self.members.len()) };
