@@ -41,7 +41,12 @@ impl MultiPaxos {
         self.state = State::Candidate(Candidate { ballot, from, promises: BTreeMap::new() });
         self.leader = None;
         self.election_deadline = self.random_election_deadline();
-        self.broadcast(Message::Prepare { ballot, from }, true);
+        // Our own acceptor first, in this step, so that its promise is in this
+        // step's write and the Prepares below leave only once it is durable.
+        self.on_prepare(self.id, ballot, from);
+        for to in self.peers() {
+            self.outbox.send_durable(to, Message::Prepare { ballot, from });
+        }
     }
 
     /// Phase 1b arrived. With a majority, take over.
@@ -102,7 +107,10 @@ impl MultiPaxos {
                 continue;
             }
             // A slot nobody reported was never chosen (a majority answered): a no-op fills it.
-            let value = highest.remove(&slot).map_or(Payload::Noop, |a| a.value);
+            let mut value = highest.remove(&slot).map_or(Payload::Noop, |a| a.value);
+            if self.config.planted_bug_ignore_promised_values {
+                value = Payload::Noop;
+            }
             leader.add_proposal(slot, value, self.members.len(), self.now);
         }
         info!(node = self.id.0, ?ballot, reproposed = leader.proposals.len(), "leading");

@@ -86,6 +86,11 @@ pub struct MultiPaxosConfig {
     pub catch_up_after: Duration,
     /// Most chosen values in one catch-up answer.
     pub catch_up_batch: usize,
+    /// A deliberately planted bug, for tests that show the checkers catch it:
+    /// a new leader fills every uncommitted slot with a no-op, ignoring the
+    /// values the promises reported (breaks P2c). Never set it outside such a test.
+    #[doc(hidden)]
+    pub planted_bug_ignore_promised_values: bool,
 }
 
 impl Default for MultiPaxosConfig {
@@ -98,6 +103,7 @@ impl Default for MultiPaxosConfig {
             max_batch: 64,
             catch_up_after: Duration::from_millis(10),
             catch_up_batch: 256,
+            planted_bug_ignore_promised_values: false,
         }
     }
 }

@@ -227,3 +227,29 @@ fn the_checker_catches_two_values_chosen_in_one_slot() {
     let err = Invariant::<MultiPaxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes).unwrap_err();
     assert!(err.contains("two values chosen"), "{err}");
 }
+
+#[test]
+fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
+    let init = Init {
+        id: NodeId(1),
+        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        config: MultiPaxosConfig::default(),
+        stored: Default::default(),
+        seed: 1,
+        now: Instant::ZERO,
+    };
+    let mut node = MultiPaxos::new(init);
+    let mut out = Effects::new();
+    let at = node.next_timer().unwrap();
+    node.on_timer(at, &mut out);
+    let effects = out.as_slice();
+    let write = effects.iter().position(|e| matches!(e, Effect::Persist(_))).expect("a write");
+    let prepares: Vec<usize> = effects
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Effect::SendDurable { msg: Message::Prepare { .. }, .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(prepares.len(), 2, "{effects:?}");
+    assert!(prepares.iter().all(|&i| i > write), "a crash cannot make us reuse the ballot: {effects:?}");
+}

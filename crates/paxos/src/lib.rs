@@ -175,7 +175,7 @@ impl Paxos {
         self.acceptor.plant_vote(vote);
     }
 
-    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+    pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.members.iter().copied().filter(move |&m| m != self.id)
     }
 
@@ -251,7 +251,7 @@ impl Paxos {
     }
 
     /// Acceptor, Phase 1b.
-    fn on_prepare(&mut self, from: NodeId, slot: u64, ballot: Ballot) {
+    pub(crate) fn on_prepare(&mut self, from: NodeId, slot: u64, ballot: Ballot) {
         self.saw(slot, ballot);
         if self.answer_decided(from, slot) {
             return;

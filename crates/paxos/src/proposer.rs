@@ -90,7 +90,10 @@ impl Paxos {
         instance.phase = Phase::Preparing { promises: BTreeMap::new() };
         instance.deadline = deadline;
         debug!(node = self.id.0, slot, ?ballot, "phase 1a: prepare");
-        for to in self.members.clone() {
+        // Our own acceptor first, in this step, so that its promise is in this
+        // step's write and the Prepares below leave only once it is durable.
+        self.on_prepare(self.id, slot, ballot);
+        for to in self.peers().collect::<Vec<_>>() {
             self.outbox.send_durable(to, Message::Prepare { slot, ballot });
         }
     }

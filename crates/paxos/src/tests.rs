@@ -265,3 +265,28 @@ fn real_runs_feed_the_checker_votes_that_add_up() {
     }
     assert_eq!(checker.chosen_slots(), 5);
 }
+
+#[test]
+fn a_proposers_own_promise_is_written_before_its_prepares_leave() {
+    let init = Init {
+        id: NodeId(1),
+        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        config: PaxosConfig::default(),
+        stored: Default::default(),
+        seed: 1,
+        now: Instant::ZERO,
+    };
+    let mut node = Paxos::new(init);
+    let mut out = Effects::new();
+    node.propose(Instant::ZERO, cmd(1, 1), &mut out).unwrap();
+    let effects = out.as_slice();
+    let write = effects.iter().position(|e| matches!(e, quorum_core::Effect::Persist(_))).expect("a write");
+    let prepares: Vec<usize> = effects
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, quorum_core::Effect::SendDurable { msg: Message::Prepare { .. }, .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(prepares.len(), 2, "{effects:?}");
+    assert!(prepares.iter().all(|&i| i > write), "a crash cannot make us reuse the ballot: {effects:?}");
+}

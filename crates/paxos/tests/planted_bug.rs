@@ -27,5 +27,6 @@ fn the_checker_catches_proposers_that_ignore_reported_values() {
         }
     }
     let _ = std::panic::take_hook();
+    println!("caught by the checker in {caught_by_checker} seeds");
     assert!(caught_by_checker >= 10, "the checker fired in only {caught_by_checker} of 100 seeds");
 }
