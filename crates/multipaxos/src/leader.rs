@@ -52,7 +52,7 @@ impl MultiPaxos {
     }
 
     /// Assigns slots to queued values while the window has room and sends them.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         let size = self.members.len();
         let (now, window) = (self.now, self.config.window);
         let State::Leader(leader) = &mut self.state else { return };

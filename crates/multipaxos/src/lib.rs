@@ -202,6 +202,9 @@ impl MultiPaxos {
     fn step(&mut self, now: Instant, out: &mut Effects<Message>, input: impl FnOnce(&mut Self)) {
         assert!(now >= self.now, "time went backwards");
         self.now = now;
+        let span = tracing::debug_span!("multipaxos", node = self.id.0, ballot = ?self.leader_ballot);
+        let _entered = span.enter();
+        let (committed_before, promised_before) = (self.learner.committed(), self.acceptor.promised_all());
         input(self);
         loop {
             while let Some(msg) = self.outbox.next_local() {
@@ -217,6 +220,8 @@ impl MultiPaxos {
                 break;
             }
         }
+        assert!(self.learner.committed() >= committed_before, "the commit point moved back");
+        assert!(self.acceptor.promised_all() >= promised_before, "a promise was withdrawn");
     }
 
     fn take_batch(&mut self) -> Option<WriteBatch> {
@@ -258,6 +263,7 @@ impl MultiPaxos {
                 for c in chosen {
                     self.decide(c.slot, c.ballot, c.value);
                 }
+                self.pump();
             }
             Message::InstallSnapshot { snapshot } => self.on_install_snapshot(snapshot),
         }

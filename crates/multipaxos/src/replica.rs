@@ -3,7 +3,7 @@
 
 use crate::{Message, MultiPaxos};
 use quorum_core::{NodeId, Payload};
-use quorum_paxos::Ballot;
+use quorum_paxos::{Ballot, Chosen};
 use tracing::trace;
 
 impl MultiPaxos {
@@ -40,15 +40,24 @@ impl MultiPaxos {
         self.follow(ballot);
         let committed = self.learner.committed();
         let mut slots = Vec::with_capacity(entries.len());
+        let mut decided = Vec::new();
         for (slot, value) in entries {
             if slot > committed {
                 // Paxos Made Simple §2.3 (2b): accept unless a higher ballot was promised.
                 self.acceptor.accept(slot, ballot, value).expect("the promise was raised to this ballot just above");
+                slots.push(slot);
+            } else if let Some((chosen_in, chosen)) = self.learner.chosen(slot) {
+                // Already committed here: tell the leader the decision rather than
+                // vote (it may have been chosen in a ballot above this leader's).
+                decided.push(Chosen { slot, ballot: chosen_in, value: chosen.clone() });
             }
-            // A committed slot holds the chosen value, which every later ballot proposes too.
-            slots.push(slot);
         }
-        self.outbox.send_durable(from, Message::Accepted { ballot, slots });
+        if !slots.is_empty() {
+            self.outbox.send_durable(from, Message::Accepted { ballot, slots });
+        }
+        if !decided.is_empty() {
+            self.outbox.send(from, Message::Decided { chosen: decided });
+        }
         self.learn_commit(from, ballot, commit);
     }
 

@@ -183,6 +183,9 @@ impl Paxos {
     fn step(&mut self, now: Instant, out: &mut Effects<Message>, input: impl FnOnce(&mut Self)) {
         assert!(now >= self.now, "time went backwards");
         self.now = now;
+        let span = tracing::debug_span!("paxos", node = self.id.0, round = self.max_round);
+        let _entered = span.enter();
+        let (committed_before, promised_before) = (self.learner.committed(), self.acceptor.promised_all());
         input(self);
         loop {
             while let Some(msg) = self.outbox.next_local() {
@@ -196,6 +199,8 @@ impl Paxos {
             }
         }
         self.track_stall();
+        assert!(self.learner.committed() >= committed_before, "the commit point moved back");
+        assert!(self.acceptor.promised_all() >= promised_before, "a promise was withdrawn");
     }
 
     fn take_batch(&mut self) -> Option<WriteBatch> {
