@@ -1,5 +1,6 @@
 //! The `quorum` command line.
 
+mod bench_cmd;
 mod protocols;
 mod sim_cmd;
 
@@ -15,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Compare the protocols under one workload and one fault plan.
+    Bench(bench_cmd::BenchArgs),
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
 }
@@ -22,6 +25,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
     };
     match result {

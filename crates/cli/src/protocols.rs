@@ -1,25 +1,39 @@
-//! The one place that names every protocol: maps a `--protocol` name to its type.
+//! The one place that names every protocol: maps a `--protocol` name to its
+//! type and settings.
 
 use quorum_core::Protocol;
-use quorum_sim::baseline::PrimaryBackup;
+use quorum_raft::Raft;
+use quorum_sim::baseline::{PlantedBug, PrimaryBackup, PrimaryBackupConfig};
 
 /// Something to do with a protocol type chosen at run time.
 pub trait WithProtocol {
     /// The result.
     type Output;
-    /// Does it with protocol `P`.
-    fn run<P: Protocol>(self) -> Self::Output
+    /// Does it with protocol `P` and settings `config`.
+    fn run<P: Protocol>(self, config: P::Config) -> Self::Output
     where
         P::Config: Sync;
 }
 
-/// Every protocol name the CLI accepts.
-pub const NAMES: &[&str] = &["primary-backup"];
+/// The protocols a user compares.
+pub const NAMES: &[&str] = &["raft", "primary-backup"];
 
-/// Calls `job.run::<P>()` for the protocol named `name`.
+/// Deliberately broken variants of the baseline, to see the checkers fire.
+pub const PLANTED: &[&str] = &["planted-lost-write", "planted-divergence", "planted-stale-read"];
+
+/// Calls `job.run::<P>(config)` for the protocol named `name`.
 pub fn dispatch<J: WithProtocol>(name: &str, job: J) -> Result<J::Output, String> {
+    let planted = |bug| PrimaryBackupConfig { bug: Some(bug), ..Default::default() };
     match name {
-        "primary-backup" => Ok(job.run::<PrimaryBackup>()),
-        other => Err(format!("unknown protocol '{other}': choose one of {}", NAMES.join(", "))),
+        "raft" => Ok(job.run::<Raft>(Default::default())),
+        "primary-backup" => Ok(job.run::<PrimaryBackup>(Default::default())),
+        "planted-lost-write" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::AckBeforeMajority))),
+        "planted-divergence" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::DivergentApply))),
+        "planted-stale-read" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::StaleLocalRead))),
+        other => Err(format!(
+            "unknown protocol '{other}': choose one of {} (or a checker demo: {})",
+            NAMES.join(", "),
+            PLANTED.join(", ")
+        )),
     }
 }

@@ -96,13 +96,13 @@ struct SimJob(SimArgs);
 
 impl WithProtocol for SimJob {
     type Output = i32;
-    fn run<P: Protocol>(self) -> i32
+    fn run<P: Protocol>(self, config: P::Config) -> i32
     where
         P::Config: Sync,
     {
         match self.0.seed {
-            Some(seed) => one_seed::<P>(&self.0, seed),
-            None => many_seeds::<P>(&self.0),
+            Some(seed) => one_seed::<P>(&self.0, config, seed),
+            None => many_seeds::<P>(&self.0, config),
         }
     }
 }
@@ -118,16 +118,12 @@ fn replay_command(args: &SimArgs, seed: u64) -> String {
     .replace("--faults All", "--faults all")
 }
 
-fn one_seed<P: Protocol>(args: &SimArgs, seed: u64) -> i32 {
+fn one_seed<P: Protocol>(args: &SimArgs, protocol: P::Config, seed: u64) -> i32 {
     let mut config = args.config(seed);
     config.trace = args.trace.is_some();
     let nodes = config.nodes;
-    let mut sim = Sim::<P>::new(config, P::Config::default());
-    sim.start_workload();
-    let end = sim.now() + sim.config().duration + sim.config().drain;
-    sim.run_until_time(end);
-    let trace = sim.trace().clone();
-    let report = sim.run_finish();
+    let report = Sim::<P>::new(config, protocol).run();
+    let trace = &report.trace;
     match args.trace {
         Some(TraceFormat::Mermaid) => print!("{}", trace.to_mermaid(nodes)),
         Some(TraceFormat::Json) => print!("{}", trace.to_json()),
@@ -141,24 +137,25 @@ fn one_seed<P: Protocol>(args: &SimArgs, seed: u64) -> i32 {
         s
     };
     if args.json {
-        println!("{}", json_summary(P::NAME, &summary, Some(report.trace_hash)));
+        println!("{}", json_summary(&args.protocol, &summary, Some(report.trace_hash)));
     } else {
-        eprintln!("{}: seed {seed}: {summary}", P::NAME);
+        eprintln!("{}: seed {seed}: {summary}", args.protocol);
         eprintln!("trace hash {:016x}", report.trace_hash);
     }
     i32::from(!report.violations.is_empty())
 }
 
-fn many_seeds<P: Protocol>(args: &SimArgs) -> i32
+fn many_seeds<P: Protocol>(args: &SimArgs, protocol: P::Config) -> i32
 where
     P::Config: Sync,
 {
     let seeds = args.seed_start..args.seed_start + args.seeds;
     let total = args.seeds;
     let show_progress = !args.json && total >= 20;
-    let summary = check_seeds_with_progress::<P>(&args.config(0), &P::Config::default(), seeds, |done| {
+    let protocol_name = &args.protocol;
+    let summary = check_seeds_with_progress::<P>(&args.config(0), &protocol, seeds, |done| {
         if show_progress && (done % (total / 20).max(1) == 0 || done == total) {
-            eprint!("\r{}: {done}/{total} seeds", P::NAME);
+            eprint!("\r{}: {done}/{total} seeds", protocol_name);
             let _ = std::io::stderr().flush();
         }
     });
@@ -166,10 +163,10 @@ where
         eprintln!();
     }
     if args.json {
-        println!("{}", json_summary(P::NAME, &summary, None));
+        println!("{}", json_summary(&args.protocol, &summary, None));
     } else {
         let secs = summary.wall.as_secs_f64();
-        println!("protocol     {}", P::NAME);
+        println!("protocol     {}", args.protocol);
         println!("seeds        {} (from {})", summary.seeds, args.seed_start);
         println!("faults       {:?}", args.faults);
         println!("ops ok       {}", summary.ops_ok);

@@ -51,6 +51,22 @@ fn client_id(c: usize) -> u64 {
 }
 
 impl<P: Protocol> Sim<P> {
+    /// Open loop: a request arrives; an idle client session takes it.
+    pub(crate) fn arrival(&mut self) {
+        if !self.load_running {
+            return;
+        }
+        let idle = (0..self.clients.len()).find(|c| self.clients[*c].in_flight.is_none());
+        let c = idle.unwrap_or_else(|| {
+            self.clients.push(Client::new(self.clients.len(), self.config.nodes));
+            self.clients.len() - 1
+        });
+        self.client_next(c);
+        let rate = self.config.clients.rate.expect("arrivals only in open loop");
+        let gap = -(self.rng.unit().max(1e-12).ln()) / rate;
+        self.queue.push(self.now + Duration::from_nanos((gap * 1e9) as u64), Event::Arrival);
+    }
+
     /// Starts the client's next operation (if the load is still running).
     pub(crate) fn client_next(&mut self, c: usize) {
         if !self.load_running || self.clients[c].in_flight.is_some() {
@@ -66,6 +82,7 @@ impl<P: Protocol> Sim<P> {
             op: op.clone(),
             invoked: self.now,
             outcome: Outcome::Unknown,
+            answered_by: None,
         });
         let history_index = self.history.len() - 1;
         self.clients[c].in_flight = Some(InFlight { seq, op, history_index, attempt: 0 });
@@ -73,8 +90,8 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn random_op(&mut self, c: usize) -> KvOp {
+        let key = Bytes::from(format!("k{}", self.random_key()));
         let cfg = &self.config.clients;
-        let key = Bytes::from(format!("k{}", self.rng.range(0, cfg.keys.max(1) as u64)));
         // Values are unique per write, so the checker can tell writes apart.
         let client = &self.clients[c];
         let mut value = format!("c{}.{}", client.id.0, client.seq + 1).into_bytes();
@@ -93,6 +110,14 @@ impl<P: Protocol> Sim<P> {
         } else {
             KvOp::Put { key, value }
         }
+    }
+
+    fn random_key(&mut self) -> usize {
+        if self.key_cdf.is_empty() {
+            return self.rng.index(self.config.clients.keys.max(1));
+        }
+        let u = self.rng.unit();
+        self.key_cdf.partition_point(|p| *p < u).min(self.key_cdf.len() - 1)
     }
 
     fn last_written(&self, key: &Bytes) -> Option<Bytes> {
@@ -140,9 +165,12 @@ impl<P: Protocol> Sim<P> {
                 self.metrics.latencies.push(self.now - invoked);
                 self.metrics.completions.push(self.now);
                 self.history[index].outcome = Outcome::Ok { at: self.now, result };
+                self.history[index].answered_by = Some(NodeId(node as u64 + 1));
                 self.clients[c].in_flight = None;
-                let next = self.now + self.config.clients.think_time;
-                self.queue.push(next, Event::ClientNext { client: c });
+                if self.config.clients.rate.is_none() {
+                    let next = self.now + self.config.clients.think_time;
+                    self.queue.push(next, Event::ClientNext { client: c });
+                }
             }
             Answer::NotLeader(hint) => {
                 self.trace.record(self.now, || What::Reply {
@@ -190,6 +218,7 @@ impl<P: Protocol> Sim<P> {
         self.heal();
         self.net.set_loss(0.0, 0.0);
         for id in self.members.clone() {
+            self.thaw(id);
             self.restart(id);
         }
     }

@@ -71,11 +71,27 @@ pub enum ReadPath {
     Protocol,
 }
 
-/// Closed-loop clients running a key-value workload.
+/// How keys are chosen.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum KeyDistribution {
+    /// Every key equally likely.
+    Uniform,
+    /// Zipfian with this exponent (about 1.0: a few hot keys).
+    Zipf(f64),
+}
+
+/// Clients running a key-value workload: closed-loop (each waits for its
+/// answer before the next request) unless `rate` is set.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClientConfig {
-    /// Number of clients (0: no workload, for scripted tests).
+    /// Number of clients (0: no workload, for scripted tests). Ignored when `rate` is set.
     pub count: usize,
+    /// Open loop: this many requests per second in total, arriving as a Poisson
+    /// process whatever the answers, so latency under a fixed load is free of
+    /// coordinated omission. Each request takes an idle client session.
+    pub rate: Option<f64>,
+    /// How keys are chosen.
+    pub key_distribution: KeyDistribution,
     /// Number of distinct keys.
     pub keys: usize,
     /// Bytes per written value (at least 8: values are unique per write).
@@ -98,6 +114,8 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             count: 4,
+            rate: None,
+            key_distribution: KeyDistribution::Uniform,
             keys: 5,
             value_size: 8,
             read_ratio: 0.4,

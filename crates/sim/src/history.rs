@@ -30,6 +30,8 @@ pub struct Operation {
     pub invoked: Instant,
     /// How it ended.
     pub outcome: Outcome,
+    /// The node that answered, if one did.
+    pub answered_by: Option<quorum_core::NodeId>,
 }
 
 impl Operation {

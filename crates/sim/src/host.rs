@@ -39,6 +39,9 @@ pub(crate) struct Host<M> {
     pub(crate) waiting: HashMap<(ClientId, u64), usize>,
     pub(crate) reads: HashMap<ReadId, PendingRead>,
     pub(crate) last_role: Option<(Role, u64, Option<NodeId>)>,
+    /// A frozen node handles nothing; events for it wait in `held`.
+    pub(crate) frozen: bool,
+    pub(crate) held: Vec<crate::sim::Event<M>>,
 }
 
 impl<M> Host<M> {
@@ -60,6 +63,8 @@ impl<M> Host<M> {
             waiting: HashMap::new(),
             reads: HashMap::new(),
             last_role: None,
+            frozen: false,
+            held: Vec::new(),
         }
     }
 }
@@ -82,6 +87,7 @@ impl<P: Protocol> Sim<P> {
         let host = &mut self.hosts[i];
         host.kv = KvStore::new();
         host.applied_index = 0;
+        host.last_snapshot = 0;
         host.applied.clear();
         if let Some(snap) = &stored.snapshot {
             if let Err(e) = host.kv.restore(&snap.data) {
@@ -123,12 +129,16 @@ impl<P: Protocol> Sim<P> {
         host.waiting.clear();
         host.reads.clear();
         host.last_role = None;
+        host.frozen = false;
+        host.held.clear();
         self.trace.mix_u64s(&[1, self.now.as_nanos(), id.0]);
         self.trace.record(self.now, || What::Crash { node: id.0 });
-        // A killed process's sockets close: every peer's connection to it breaks.
+        // A killed process's sockets close: every peer's connection to it
+        // breaks, and the peers notice, whatever kind of link the protocol assumes.
         for peer in 0..self.hosts.len() {
             if peer != i {
-                self.break_link(i, peer);
+                self.net.break_link(i, peer);
+                self.notify_link_down(peer, i);
             }
         }
     }
@@ -147,13 +157,17 @@ impl<P: Protocol> Sim<P> {
     /// Breaks the connection between two nodes; on fifo links, tells the live ends.
     pub(crate) fn break_link(&mut self, a: usize, b: usize) {
         if self.net.break_link(a, b) {
-            for (node, peer) in [(a, b), (b, a)] {
-                if self.protos[node].is_some() {
-                    let at = self.now + self.net.sample(&mut self.rng);
-                    let incarnation = self.hosts[node].incarnation;
-                    self.queue.push(at, Event::LinkDown { node, peer, incarnation });
-                }
-            }
+            self.notify_link_down(a, b);
+            self.notify_link_down(b, a);
+        }
+    }
+
+    /// Tells `node`, if it is up, that its connection to `peer` broke (after one network delay).
+    fn notify_link_down(&mut self, node: usize, peer: usize) {
+        if self.protos[node].is_some() {
+            let at = self.now + self.net.sample(&mut self.rng);
+            let incarnation = self.hosts[node].incarnation;
+            self.queue.push(at, Event::LinkDown { node, peer, incarnation });
         }
     }
 
@@ -333,12 +347,15 @@ impl<P: Protocol> Sim<P> {
                 self.metrics.commits += 1;
             }
             Some((other_fp, other)) if other_fp != fp => {
-                let check = if self.acked[slot] { "acknowledged write lost" } else { "state machine safety" };
                 let detail = format!(
                     "{id} applied {:?} at index {index}, but {other} applied something else there",
                     entry.payload
                 );
-                self.violation(check, detail);
+                if self.acked[slot] {
+                    // The first command there was acknowledged to its client.
+                    self.violation("acknowledged write lost", detail.clone());
+                }
+                self.violation("state machine safety", detail);
             }
             Some(_) => {}
         }
@@ -464,9 +481,10 @@ impl<P: Protocol> Sim<P> {
         let s = p.status();
         let now_role = Some((s.role, s.term, s.leader));
         if self.hosts[i].last_role != now_role {
-            if s.role == Role::Leader
-                && self.hosts[i].last_role.is_none_or(|(r, t, _)| r != Role::Leader || t != s.term)
-            {
+            // A leader of a (node, term) pair not seen before: a restarted node
+            // resuming the same term (a fixed primary) is not a new election.
+            let seen = self.metrics.leader_changes.iter().any(|(_, id, t)| *id == s.id && *t == s.term);
+            if s.role == Role::Leader && !seen {
                 self.metrics.elections += 1;
                 self.metrics.leader_changes.push((self.now, s.id, s.term));
             }
@@ -528,6 +546,7 @@ impl<P: Protocol> Sim<P> {
         let seq = cmd.seq;
         match p.propose(now, cmd, &mut out) {
             Ok(()) => {
+                self.last_proposer = Some(self.hosts[i].id);
                 self.hosts[i].waiting.insert(id, req.client);
             }
             Err(nl) => self.reply(i, req.client, seq, Answer::NotLeader(nl.leader_hint)),

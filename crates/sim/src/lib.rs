@@ -54,7 +54,9 @@ mod report;
 mod sim;
 mod trace;
 
-pub use config::{ClientConfig, DiskConfig, FaultConfig, Faults, Latency, NetworkConfig, ReadPath, SimConfig};
+pub use config::{
+    ClientConfig, DiskConfig, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath, SimConfig,
+};
 pub use history::{Operation, Outcome};
 pub use report::{check_seeds, check_seeds_with_progress, FailedSeed, Metrics, Report, Summary, Violation};
 pub use sim::{DropFilter, Sim};

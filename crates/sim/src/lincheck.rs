@@ -293,6 +293,7 @@ mod tests {
                 Some(to) => Outcome::Ok { at: t(to), result },
                 None => Outcome::Unknown,
             },
+            answered_by: None,
         }
     }
 

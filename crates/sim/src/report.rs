@@ -3,6 +3,7 @@
 use crate::config::SimConfig;
 use crate::history::Outcome;
 use crate::sim::Sim;
+use crate::trace::Trace;
 use quorum_core::{Duration, Instant, NodeId, Protocol};
 use serde::Serialize;
 use std::fmt;
@@ -64,6 +65,10 @@ pub struct Report {
     pub trace_hash: u64,
     /// Metrics.
     pub metrics: Metrics,
+    /// The trace (its events are kept only if the run was configured with `trace`).
+    pub trace: Trace,
+    /// The client history.
+    pub history: Vec<crate::history::Operation>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -86,6 +91,8 @@ impl<P: Protocol> Sim<P> {
             virtual_time: self.now,
             wall,
             trace_hash: self.trace.hash(),
+            trace: std::mem::replace(&mut self.trace, Trace::new(false)),
+            history: std::mem::take(&mut self.history),
             violations: std::mem::take(&mut self.violations),
             metrics: std::mem::take(&mut self.metrics),
         }
@@ -202,6 +209,7 @@ where
                 let report = Sim::<P>::new(config, protocol.clone()).run();
                 let mut slim = report;
                 slim.metrics = Metrics::default();
+                slim.history = Vec::new();
                 reports.lock().expect("report lock").push(slim);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             });

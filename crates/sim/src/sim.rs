@@ -23,6 +23,7 @@ pub(crate) enum Event<M> {
     Answer { node: usize, client: usize, seq: u64, answer: Answer },
     ClientRetry { client: usize, seq: u64, attempt: u32, retarget: bool },
     ClientNext { client: usize },
+    Arrival,
     Fault(FaultEvent),
     EndOfLoad,
 }
@@ -62,6 +63,9 @@ pub struct Sim<P: Protocol> {
     pub(crate) drop_filter: Option<DropFilter<P::Message>>,
     pub(crate) load_running: bool,
     pub(crate) next_read_id: u64,
+    /// Cumulative probabilities of the keys (empty: uniform).
+    pub(crate) key_cdf: Vec<f64>,
+    pub(crate) last_proposer: Option<NodeId>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -93,6 +97,8 @@ impl<P: Protocol> Sim<P> {
             drop_filter: None,
             load_running: false,
             next_read_id: 0,
+            key_cdf: Vec::new(),
+            last_proposer: None,
             rng,
             config,
             protocol_config,
@@ -262,11 +268,27 @@ impl<P: Protocol> Sim<P> {
     pub fn start_workload(&mut self) {
         let start = self.now;
         self.load_running = true;
-        for c in 0..self.config.clients.count {
-            self.clients.push(Client::new(c, self.config.nodes));
-            // Stagger the clients a little so they do not all fire at one instant.
-            let jitter = Duration::from_micros(self.rng.range(0, 1000));
-            self.queue.push(start + jitter, Event::ClientNext { client: c });
+        if let crate::config::KeyDistribution::Zipf(s) = self.config.clients.key_distribution {
+            let weights: Vec<f64> = (1..=self.config.clients.keys.max(1)).map(|k| 1.0 / (k as f64).powf(s)).collect();
+            let total: f64 = weights.iter().sum();
+            let mut acc = 0.0;
+            self.key_cdf = weights
+                .iter()
+                .map(|w| {
+                    acc += w / total;
+                    acc
+                })
+                .collect();
+        }
+        if self.config.clients.rate.is_some() {
+            self.queue.push(start, Event::Arrival);
+        } else {
+            for c in 0..self.config.clients.count {
+                self.clients.push(Client::new(c, self.config.nodes));
+                // Stagger the clients a little so they do not all fire at one instant.
+                let jitter = Duration::from_micros(self.rng.range(0, 1000));
+                self.queue.push(start + jitter, Event::ClientNext { client: c });
+            }
         }
         self.schedule_faults(start);
         self.queue.push(start + self.config.duration, Event::EndOfLoad);
@@ -298,7 +320,54 @@ impl<P: Protocol> Sim<P> {
         self.violations.push(Violation { at: self.now, check: check.to_string(), detail });
     }
 
+    /// Freezes a node like a stopped process (SIGSTOP): it handles nothing —
+    /// no messages, timers or disk completions — but its connections stay open,
+    /// so only timeouts can tell. Everything addressed to it waits for [`Sim::thaw`].
+    pub fn freeze(&mut self, id: NodeId) {
+        let i = self.index(id);
+        self.hosts[i].frozen = true;
+        self.trace.mix_u64s(&[12, self.now.as_nanos(), id.0]);
+        self.trace.record(self.now, || What::Partition { cut: format!("{id} frozen") });
+    }
+
+    /// Resumes a frozen node; what waited for it is handled now, in order.
+    pub fn thaw(&mut self, id: NodeId) {
+        let i = self.index(id);
+        if !self.hosts[i].frozen {
+            return;
+        }
+        self.hosts[i].frozen = false;
+        self.trace.mix_u64s(&[13, self.now.as_nanos(), id.0]);
+        self.trace.record(self.now, || What::Partition { cut: format!("{id} thawed") });
+        for event in std::mem::take(&mut self.hosts[i].held) {
+            self.queue.push(self.now, event);
+        }
+    }
+
+    /// The node that most recently accepted a client command (who to crash in
+    /// a leaderless protocol).
+    pub fn last_proposer(&self) -> Option<NodeId> {
+        self.last_proposer
+    }
+
+    fn target_node(event: &Event<P::Message>) -> Option<usize> {
+        match event {
+            Event::Deliver { to, .. } => Some(*to),
+            Event::LinkDown { node, .. }
+            | Event::Timer { node, .. }
+            | Event::DiskSynced { node, .. }
+            | Event::Request { node, .. } => Some(*node),
+            _ => None,
+        }
+    }
+
     fn dispatch(&mut self, event: Event<P::Message>) {
+        if let Some(node) = Self::target_node(&event) {
+            if self.hosts[node].frozen {
+                self.hosts[node].held.push(event);
+                return;
+            }
+        }
         match event {
             Event::Deliver { from, to, msg, epoch } => self.deliver(from, to, msg, epoch),
             Event::LinkDown { node, peer, incarnation } => self.link_down(node, peer, incarnation),
@@ -308,6 +377,7 @@ impl<P: Protocol> Sim<P> {
             Event::Answer { node, client, seq, answer } => self.answer(node, client, seq, answer),
             Event::ClientRetry { client, seq, attempt, retarget } => self.client_retry(client, seq, attempt, retarget),
             Event::ClientNext { client } => self.client_next(client),
+            Event::Arrival => self.arrival(),
             Event::Fault(f) => self.fault(f),
             Event::EndOfLoad => self.end_of_load(),
         }

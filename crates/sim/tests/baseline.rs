@@ -31,10 +31,7 @@ fn acknowledging_before_a_majority_has_it_is_caught_as_a_lost_write() {
     let summary = sweep(Faults::Crash, Some(PlantedBug::AckBeforeMajority), 0..200);
     let fired = checks_that_fired(&summary);
     assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
-    assert!(
-        fired.iter().any(|c| c == "acknowledged write lost" || c == "linearizability"),
-        "expected a lost-write or linearizability violation, got {fired:?}"
-    );
+    assert!(fired.iter().any(|c| c == "acknowledged write lost"), "expected a lost write to be caught, got {fired:?}");
 }
 
 #[test]
@@ -112,4 +109,35 @@ fn a_minority_partition_does_not_stop_commits_and_a_majority_partition_does() {
     assert_eq!(sim.status(NodeId(1)).unwrap().commit_index, 1, "two of five is not a majority");
     sim.heal();
     assert!(sim.run_until(Duration::from_millis(500), |s| s.status(NodeId(1)).unwrap().commit_index == 2));
+}
+
+#[test]
+fn a_frozen_primary_stalls_commits_without_breaking_links_and_resumes_when_thawed() {
+    let mut cfg = SimConfig::new(3, 4);
+    cfg.clients.count = 0;
+    cfg.trace = true;
+    let mut sim = Sim::<PrimaryBackup>::new(cfg, Default::default());
+    sim.run_for(Duration::from_millis(50));
+    sim.freeze(NodeId(1));
+    sim.propose(NodeId(1), Command::new(ClientId(1), 1, &b"a"[..])).unwrap();
+    sim.run_for(Duration::from_millis(300));
+    assert_eq!(sim.applied_index(NodeId(2)), 0, "a frozen primary replicates nothing");
+    let link_downs =
+        sim.trace().events().iter().filter(|e| matches!(e.what, quorum_sim::What::LinkDown { .. })).count();
+    assert_eq!(link_downs, 0, "a frozen process keeps its connections open");
+    sim.thaw(NodeId(1));
+    assert!(sim.run_until(Duration::from_millis(300), |s| s.applied_index(NodeId(2)) == 1));
+}
+
+#[test]
+fn open_loop_clients_keep_the_offered_rate_whatever_the_answers() {
+    let mut cfg = SimConfig::new(3, 2);
+    cfg.clients.rate = Some(2000.0);
+    cfg.duration = Duration::from_secs(1);
+    cfg.clients.key_distribution = quorum_sim::KeyDistribution::Zipf(1.0);
+    cfg.clients.keys = 100;
+    let report = Sim::<PrimaryBackup>::new(cfg, Default::default()).run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    let ops = report.ops_ok + report.ops_unknown;
+    assert!((1800..2200).contains(&ops), "about 2000 requests in one second at 2000/s, got {ops}");
 }
