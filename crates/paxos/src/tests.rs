@@ -82,24 +82,50 @@ fn competing_proposers_converge_on_one_value_per_slot() {
     }
 }
 
-#[test]
-fn a_value_accepted_by_a_minority_before_a_crash_is_kept_by_the_next_ballot() {
-    let mut net: Net<Paxos> = Net::new(5, PaxosConfig::default(), 3);
+/// Node 1 gets `v` accepted by itself and node 2 only (2 of 5), then crashes.
+fn minority_accepts_then_proposer_crashes(net: &mut Net<Paxos>) {
     net.propose(NodeId(1), cmd(1, 1)).unwrap();
-    // Phase 1 completes everywhere; Phase 2 reaches node 2 only (with node 1: 2 of 5).
     while net.deliver_first(is_phase1) {}
     assert!(net.deliver_first(|e| e.to == NodeId(2) && matches!(e.msg, Message::Accept { .. })));
     net.crash(NodeId(1));
     net.drop_where(|_| true);
-    // Node 3 gets a command; slot 1 is a hole it must fill before committing.
+}
+
+#[test]
+fn a_value_accepted_by_a_minority_before_a_crash_is_kept_by_the_next_ballot() {
+    let mut net: Net<Paxos> = Net::new(5, PaxosConfig::default(), 3);
+    minority_accepts_then_proposer_crashes(&mut net);
+    // With node 5 down too, every majority includes node 2: the next proposer
+    // hears of v and cannot rule out that it was chosen (by {1, 2, 5}, for all
+    // it knows), so P2c makes it propose v.
+    net.crash(NodeId(5));
     net.propose(NodeId(3), cmd(3, 1)).unwrap();
-    // Phase 1 for the hole must hear from node 2 first: its promise carries v.
+    let live = [2, 3, 4];
     let done = net.run_until(Duration::from_secs(2), |net| {
-        (2..=5).all(|id| net.node(NodeId(id)).unwrap().learner().committed() >= 2)
+        live.iter().all(|&id| net.node(NodeId(id)).unwrap().learner().committed() >= 2)
     });
     assert!(done, "the hole and the new command are committed");
-    for id in 2..=5 {
+    for id in live {
         assert_eq!(committed_values(&net, id), vec![value(1, 1), value(3, 1)], "node {id}");
+    }
+}
+
+#[test]
+fn a_minority_value_no_majority_reports_was_never_chosen_and_may_be_replaced() {
+    let mut net: Net<Paxos> = Net::new(5, PaxosConfig::default(), 3);
+    minority_accepts_then_proposer_crashes(&mut net);
+    // With node 2 down, the next majority is {3, 4, 5}: nobody reports v, which
+    // therefore was not chosen (a majority without it exists), and the hole is
+    // filled with a no-op.
+    net.crash(NodeId(2));
+    net.propose(NodeId(3), cmd(3, 1)).unwrap();
+    let live = [3, 4, 5];
+    let done = net.run_until(Duration::from_secs(2), |net| {
+        live.iter().all(|&id| net.node(NodeId(id)).unwrap().learner().committed() >= 2)
+    });
+    assert!(done, "the hole and the new command are committed");
+    for id in live {
+        assert_eq!(committed_values(&net, id), vec![Payload::Noop, value(3, 1)], "node {id}");
     }
 }
 
