@@ -144,6 +144,9 @@ impl MultiPaxos {
             self.leader_ballot = ballot;
             self.leader = ballot.owner();
         }
+        if ballot == self.leader_ballot {
+            self.last_leader_contact = self.now;
+        }
         self.election_deadline = self.random_election_deadline();
     }
 

@@ -7,6 +7,7 @@
 //! `max_batch` slots per message. The commit point rides on every Accept and
 //! heartbeat. Unanswered Accepts are sent again on the heartbeat tick.
 
+use crate::read::Lease;
 use crate::{Message, MultiPaxos, State};
 use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Ballot, Tally};
@@ -29,11 +30,24 @@ pub(crate) struct Leader {
     pub(crate) proposals: BTreeMap<u64, Proposal>,
     queue: VecDeque<Payload>,
     pub(crate) heartbeat_due: Instant,
+    pub(crate) lease: Lease,
 }
 
 impl Leader {
     pub(crate) fn new(ballot: Ballot, next_slot: u64, now: Instant) -> Self {
-        Leader { ballot, next_slot, proposals: BTreeMap::new(), queue: VecDeque::new(), heartbeat_due: now }
+        Leader {
+            ballot,
+            next_slot,
+            proposals: BTreeMap::new(),
+            queue: VecDeque::new(),
+            heartbeat_due: now,
+            lease: Lease::default(),
+        }
+    }
+
+    /// The last slot this leader has given a value (its own or re-proposed).
+    pub(crate) fn last_proposed(&self) -> u64 {
+        self.next_slot - 1
     }
 
     pub(crate) fn add_proposal(&mut self, slot: u64, value: Payload, cluster_size: usize, now: Instant) {
@@ -80,7 +94,7 @@ impl MultiPaxos {
                 None => self.broadcast(msg, false),
             }
         }
-        if only.is_none() {
+        if only.is_none() && !self.config.read_lease {
             if let State::Leader(leader) = &mut self.state {
                 // Every peer just heard the commit point: the next heartbeat can wait.
                 leader.heartbeat_due = self.now + self.config.heartbeat_interval;
@@ -139,10 +153,19 @@ impl MultiPaxos {
                 resend.entry(peer).or_default().push((slot, proposal.value.clone()));
             }
         }
+        let lease = self.config.read_lease;
+        if lease {
+            self.lease_round_started();
+        }
         for peer in peers {
-            match resend.remove(&peer) {
-                Some(entries) => self.send_accepts(entries, Some(peer)),
-                None => self.outbox.send(peer, Message::Heartbeat { ballot, commit }),
+            let resent = resend.remove(&peer);
+            let has_resend = resent.is_some();
+            if let Some(entries) = resent {
+                self.send_accepts(entries, Some(peer));
+            }
+            // With leases, every round needs heartbeats to collect acknowledgements.
+            if lease || !has_resend {
+                self.outbox.send(peer, Message::Heartbeat { ballot, commit, sent_at: now });
             }
         }
     }

@@ -23,7 +23,8 @@
 //! in slot order: one round trip. Heartbeats carry the commit point when there
 //! is nothing to send and keep followers from starting elections; a leader
 //! refused with a higher ballot steps down. Non-leaders answer `propose` with
-//! `NotLeader { leader_hint }`. Reads go through the log.
+//! `NotLeader { leader_hint }`. Reads go through the log, or, with
+//! `read_lease` on, are served by a leader holding a lease (`read.rs`).
 //!
 //! **Replicas that fall behind (`catchup.rs`, `snapshot.rs`).** A follower
 //! commits a slot the leader reports committed when it accepted that slot in
@@ -52,6 +53,7 @@ mod catchup;
 mod election;
 mod leader;
 mod message;
+mod read;
 mod replica;
 mod snapshot;
 
@@ -60,8 +62,8 @@ pub use message::Message;
 use election::Candidate;
 use leader::Leader;
 use quorum_core::{
-    Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, Rng, Role,
-    Snapshot, Status, WriteBatch,
+    Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, ReadError,
+    Rng, Role, Snapshot, Status, WriteBatch,
 };
 use quorum_paxos::outbox::Outbox;
 use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
@@ -86,6 +88,9 @@ pub struct MultiPaxosConfig {
     pub catch_up_after: Duration,
     /// Most chosen values in one catch-up answer.
     pub catch_up_batch: usize,
+    /// Leader leases: serve linearizable reads at the leader without the log
+    /// (see the `read` module docs for the clock assumption). Off by default.
+    pub read_lease: bool,
     /// A deliberately planted bug, for tests that show the checkers catch it:
     /// a new leader fills every uncommitted slot with a no-op, ignoring the
     /// values the promises reported (breaks P2c). Never set it outside such a test.
@@ -103,6 +108,7 @@ impl Default for MultiPaxosConfig {
             max_batch: 64,
             catch_up_after: Duration::from_millis(10),
             catch_up_batch: 256,
+            read_lease: false,
             planted_bug_ignore_promised_values: false,
         }
     }
@@ -146,6 +152,8 @@ pub struct MultiPaxos {
     /// A follower or candidate starts a new Phase 1 at this time.
     election_deadline: Instant,
     last_catch_up: Option<Instant>,
+    /// When this node last heard from the leader it follows (or booted).
+    last_leader_contact: Instant,
     /// The latest snapshot (own or installed), served to lagging replicas.
     snapshot: Option<Snapshot>,
     snapshot_to_write: Option<Snapshot>,
@@ -257,7 +265,8 @@ impl MultiPaxos {
             Message::Accept { ballot, entries, commit } => self.on_accept(from, ballot, entries, commit),
             Message::Accepted { ballot, slots } => self.on_accepted(from, ballot, slots),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised),
-            Message::Heartbeat { ballot, commit } => self.on_heartbeat(from, ballot, commit),
+            Message::Heartbeat { ballot, commit, sent_at } => self.on_heartbeat(from, ballot, commit, sent_at),
+            Message::HeartbeatAck { ballot, sent_at } => self.on_heartbeat_ack(from, ballot, sent_at),
             Message::CatchUp { from: first } => self.on_catch_up(from, first),
             Message::Decided { chosen } => {
                 for c in chosen {
@@ -349,6 +358,8 @@ impl Protocol for MultiPaxos {
             max_round,
             election_deadline,
             last_catch_up: None,
+            // A restarted node may have heard from a leader just before it crashed.
+            last_leader_contact: init.now,
             snapshot: init.stored.snapshot,
             snapshot_to_write: None,
             install: None,
@@ -388,6 +399,10 @@ impl Protocol for MultiPaxos {
         }
         self.step(now, out, |node| node.enqueue(Payload::Command(cmd)));
         Ok(())
+    }
+
+    fn read(&mut self, now: Instant, id: quorum_core::ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
+        self.lease_read(now, id, out)
     }
 
     fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {

@@ -1,6 +1,6 @@
 //! The messages of Multi-Paxos.
 
-use quorum_core::{Payload, Snapshot};
+use quorum_core::{Instant, Payload, Snapshot};
 use quorum_paxos::{Accepted, Ballot, Chosen};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,15 @@ pub enum Message {
         ballot: Ballot,
         /// The leader's commit point.
         commit: u64,
+        /// The leader's clock when it sent this (echoed back for leases).
+        sent_at: Instant,
+    },
+    /// A replica accepted the heartbeat sent at `sent_at` (leases only).
+    HeartbeatAck {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The echoed send time.
+        sent_at: Instant,
     },
     /// A lagging replica asks for the chosen values from `from` on.
     CatchUp {

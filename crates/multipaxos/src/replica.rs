@@ -2,7 +2,7 @@
 //! and committing what the leader reports committed.
 
 use crate::{Message, MultiPaxos};
-use quorum_core::{NodeId, Payload};
+use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Ballot, Chosen};
 use tracing::trace;
 
@@ -10,6 +10,9 @@ impl MultiPaxos {
     /// Phase 1b: promise `ballot` for every slot and report what we know from `first` on.
     pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: u64) {
         self.saw(ballot);
+        if self.lease_blocks_promise(from, ballot) {
+            return; // a leader may hold a lease on our promise: stay silent
+        }
         let committed = self.learner.committed();
         match self.acceptor.prepare_all(ballot, first.max(committed + 1)) {
             Ok(accepted) => {
@@ -62,13 +65,16 @@ impl MultiPaxos {
     }
 
     /// The leader is alive and reports its commit point.
-    pub(crate) fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, commit: u64) {
+    pub(crate) fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, commit: u64, sent_at: Instant) {
         self.saw(ballot);
         if let Err(promised) = self.acceptor.follow(ballot) {
             self.outbox.send(from, Message::Nack { ballot, promised });
             return;
         }
         self.follow(ballot);
+        if self.config.read_lease {
+            self.outbox.send(from, Message::HeartbeatAck { ballot, sent_at });
+        }
         self.learn_commit(from, ballot, commit);
     }
 

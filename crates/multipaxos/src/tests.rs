@@ -1,7 +1,7 @@
 //! Tests that drive Multi-Paxos nodes directly on the hand-driven network.
 
 use super::*;
-use quorum_core::{Bytes, ClientId, Effect};
+use quorum_core::{Bytes, ClientId, Effect, ReadError};
 use quorum_paxos::testkit::{Envelope, Net};
 
 fn cmd(client: u64, seq: u64) -> Command {
@@ -252,4 +252,63 @@ fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
         .collect();
     assert_eq!(prepares.len(), 2, "{effects:?}");
     assert!(prepares.iter().all(|&i| i > write), "a crash cannot make us reuse the ballot: {effects:?}");
+}
+
+fn lease_config() -> MultiPaxosConfig {
+    MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() }
+}
+
+#[test]
+fn a_leader_serves_local_reads_only_while_a_majority_backs_its_lease() {
+    let mut net: Net<MultiPaxos> = Net::new(3, lease_config(), 10);
+    let leader = elect(&mut net);
+    let read = |net: &mut Net<MultiPaxos>, id: NodeId| {
+        let mut ready = None;
+        let result = net.with_node(id, |node, now, out| {
+            let r = node.read(now, 7, out);
+            ready = out.as_slice().iter().find_map(|e| match e {
+                Effect::ReadReady { id: 7, index } => Some(*index),
+                _ => None,
+            });
+            r
+        });
+        (result.unwrap(), ready)
+    };
+    // Heartbeats are out but not yet acknowledged: no lease, read through the log.
+    while net.deliver_at(0) {}
+    net.fire_timers();
+    assert!(net.in_flight.iter().any(|e| matches!(e.msg, Message::Heartbeat { .. })));
+    assert_eq!(read(&mut net, leader).0, Err(ReadError::Unsupported));
+    while net.deliver_first(|e| matches!(e.msg, Message::Heartbeat { .. } | Message::HeartbeatAck { .. })) {}
+    net.propose(leader, cmd(1, 1)).unwrap();
+    let (result, index) = read(&mut net, leader);
+    assert_eq!(result, Ok(()));
+    assert_eq!(index, Some(1), "the read waits for the write proposed before it");
+    let follower = NodeId(leader.0 % 3 + 1);
+    assert!(matches!(read(&mut net, follower).0, Err(ReadError::NotLeader(_))));
+    // The lease runs out when the acknowledgements stop.
+    net.drop_where(|_| true);
+    net.now += Duration::from_millis(80);
+    assert_eq!(read(&mut net, leader).0, Err(ReadError::Unsupported));
+}
+
+#[test]
+fn with_leases_a_replica_that_heard_the_leader_refuses_other_candidates() {
+    let mut net: Net<MultiPaxos> = Net::new(3, lease_config(), 11);
+    let leader = elect(&mut net);
+    while net.deliver_at(0) {}
+    net.fire_timers();
+    assert!(net.in_flight.iter().any(|e| matches!(e.msg, Message::Heartbeat { .. })));
+    while net.deliver_at(0) {}
+    let (a, b) = (NodeId(leader.0 % 3 + 1), NodeId((leader.0 + 1) % 3 + 1));
+    let ballot = Ballot::new(1_000, a);
+    net.with_node(b, |node, now, out| node.on_message(now, a, Message::Prepare { ballot, from: 1 }, out));
+    assert!(net.in_flight.iter().all(|e| e.from != b), "no promise while the leader's lease may hold");
+    // Without leases the same Prepare is promised at once.
+    let mut plain: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 11);
+    let leader = elect(&mut plain);
+    let (a, b) = (NodeId(leader.0 % 3 + 1), NodeId((leader.0 + 1) % 3 + 1));
+    plain.in_flight.clear();
+    plain.with_node(b, |node, now, out| node.on_message(now, a, Message::Prepare { ballot, from: 1 }, out));
+    assert!(plain.in_flight.iter().any(|e| e.from == b && matches!(e.msg, Message::Promise { .. })));
 }

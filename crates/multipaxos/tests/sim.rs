@@ -124,3 +124,13 @@ fn seed_sweep_all_faults_five_nodes() {
     let summary = check_seeds::<MultiPaxos>(&base, &MultiPaxosConfig::default(), 0..500);
     assert_eq!(summary.violation_count(), 0, "{summary}");
 }
+
+#[test]
+fn seed_sweep_all_faults_with_lease_reads() {
+    // Clients read through `Protocol::read` (the default read path): a leader
+    // with a lease answers locally, and the history must stay linearizable.
+    let base = SimConfig::quick(0, Faults::All);
+    let config = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
+    let summary = check_seeds::<MultiPaxos>(&base, &config, 0..2000);
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+}
