@@ -47,6 +47,7 @@
 
 mod acceptor;
 mod ballot;
+mod catchup;
 mod invariant;
 mod learner;
 mod message;
@@ -67,7 +68,7 @@ use quorum_core::{
     Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
-use tracing::{debug, trace};
+use tracing::trace;
 
 /// Settings for Basic Paxos.
 #[derive(Clone, Debug)]
@@ -238,12 +239,7 @@ impl Paxos {
                     self.decide(c.slot, c.ballot, c.value, false);
                 }
             }
-            Message::CatchUp { from: first } => {
-                let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
-                if !chosen.is_empty() {
-                    self.outbox.send(from, Message::Decided { chosen });
-                }
-            }
+            Message::CatchUp { from: first } => self.on_catch_up(from, first),
         }
     }
 
@@ -301,45 +297,6 @@ impl Paxos {
             }
         }
         self.instance_decided(slot, &value);
-    }
-
-    /// Notes whether the next slot is stuck while later slots are in use.
-    fn track_stall(&mut self) {
-        let committed = self.learner.committed();
-        if self.highest_slot_seen <= committed {
-            self.stalled = None;
-        } else if self.stalled.is_none_or(|(at, _)| at != committed) {
-            self.stalled = Some((committed, self.now));
-            self.hole_delay = self.config.fill_hole_after
-                + Duration::from_nanos(self.rng.range(0, self.config.fill_hole_after.as_nanos() + 1));
-        }
-    }
-
-    /// Catch-up, then hole filling, for a stuck next slot.
-    fn unblock(&mut self) {
-        let Some((committed, since)) = self.stalled else { return };
-        let next = committed + 1;
-        if self.now >= since + self.config.catch_up_after && self.now >= self.last_catch_up + self.config.catch_up_after
-        {
-            self.last_catch_up = self.now;
-            for to in self.peers().collect::<Vec<_>>() {
-                self.outbox.send(to, Message::CatchUp { from: next });
-            }
-        }
-        if self.now >= since + self.hole_delay && !self.proposer.instances.contains_key(&next) {
-            debug!(node = self.id.0, slot = next, "filling a hole with a no-op");
-            self.start_instance(next, Payload::Noop);
-        }
-    }
-
-    fn unblock_deadline(&self) -> Option<Instant> {
-        let (committed, since) = self.stalled?;
-        let catch_up = (since + self.config.catch_up_after).max(self.last_catch_up + self.config.catch_up_after);
-        if self.proposer.instances.contains_key(&(committed + 1)) {
-            // Already fighting for the hole: only the catch-up timer matters.
-            return Some(catch_up);
-        }
-        Some(catch_up.min(since + self.hole_delay))
     }
 }
 
