@@ -47,6 +47,24 @@
 //! each slot's accepted `(ballot, value)` (overwritten with the chosen value
 //! once committed). Snapshots: `WriteBatch::snapshot`, which drops the entries
 //! it covers. A restart resumes committing after the snapshot.
+//!
+//! ```
+//! use quorum_core::{ClientId, Command, Duration, NodeId, Protocol};
+//! use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig};
+//! use quorum_sim::{Sim, SimConfig};
+//!
+//! let mut cfg = SimConfig::new(3, 1);
+//! cfg.clients.count = 0;
+//! let mut sim = Sim::<MultiPaxos>::new(cfg, MultiPaxosConfig::default());
+//! assert!(sim.run_until(Duration::from_secs(1), |s| s.leader().is_some()));
+//! let leader = sim.leader().unwrap();
+//! let follower = NodeId(leader.0 % 3 + 1);
+//! sim.run_for(Duration::from_millis(50)); // a heartbeat tells the follower who leads
+//! let cmd = Command::new(ClientId(1), 1, &b"x"[..]);
+//! assert_eq!(sim.propose(follower, cmd.clone()).unwrap_err().leader_hint, Some(leader));
+//! sim.propose(leader, cmd).unwrap();
+//! assert!(sim.run_until(Duration::from_secs(1), |s| (1..=3).all(|n| s.applied_index(NodeId(n)) == 1)));
+//! ```
 #![deny(missing_docs)]
 
 mod catchup;

@@ -43,6 +43,20 @@
 //! restarted node re-emits its committed prefix at once (the driver skips what
 //! it already applied) and recovers its promises and votes. Basic Paxos keeps
 //! the whole log: it does not compact.
+//!
+//! ```
+//! use quorum_core::{ClientId, Command, Duration, NodeId};
+//! use quorum_paxos::{Paxos, PaxosConfig};
+//! use quorum_sim::{Sim, SimConfig};
+//!
+//! let mut cfg = SimConfig::new(3, 1);
+//! cfg.clients.count = 0;
+//! let mut sim = Sim::<Paxos>::new(cfg, PaxosConfig::default());
+//! // Any node proposes; every node commits the value in slot 1.
+//! sim.propose(NodeId(2), Command::new(ClientId(1), 1, &b"x"[..])).unwrap();
+//! assert!(sim.run_until(Duration::from_secs(1), |s| (1..=3).all(|n| s.applied_index(NodeId(n)) == 1)));
+//! assert!(sim.violations().is_empty());
+//! ```
 #![deny(missing_docs)]
 
 mod acceptor;
