@@ -21,6 +21,15 @@ pub(crate) struct PromiseBody {
     accepted: Vec<(u64, Accepted)>,
 }
 
+/// How far a promiser's knowledge goes, to tell whether its promise is complete.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct PromiseKnown {
+    /// The promiser's snapshot point: values at or below it are not reported.
+    pub(crate) snapshot_index: u64,
+    /// The promiser's commit point.
+    pub(crate) committed: u64,
+}
+
 /// A node running Phase 1.
 #[derive(Debug)]
 pub(crate) struct Candidate {
@@ -56,17 +65,19 @@ impl MultiPaxos {
         ballot: Ballot,
         chosen: Vec<Chosen>,
         accepted: Vec<(u64, Accepted)>,
-        snapshot_index: u64,
+        known: PromiseKnown,
     ) {
         let quorum = majority(self.members.len());
         let State::Candidate(candidate) = &mut self.state else { return };
         if candidate.ballot != ballot {
             return;
         }
-        if snapshot_index >= candidate.from {
-            // The promiser folded slots we lack into a snapshot: its promise
-            // cannot tell us their values. Catch up first; a later ballot will do.
-            debug!(node = self.id.0, %from, snapshot_index, "behind a peer's snapshot: catching up first");
+        let reported_upto = chosen.last().map_or(candidate.from - 1, |c| c.slot);
+        if known.snapshot_index >= candidate.from || known.committed > reported_upto {
+            // The promiser committed (and may have forgotten the votes of) slots
+            // whose values this promise does not carry: in its snapshot, or past
+            // the capped list. Catch up first; a later ballot will do.
+            debug!(node = self.id.0, %from, ?known, "behind a peer: catching up first");
             self.request_catch_up(from);
             return;
         }

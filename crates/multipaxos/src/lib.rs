@@ -77,7 +77,7 @@ mod snapshot;
 
 pub use message::Message;
 
-use election::Candidate;
+use election::{Candidate, PromiseKnown};
 use leader::Leader;
 use quorum_core::{
     Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, ReadError,
@@ -277,8 +277,9 @@ impl MultiPaxos {
     fn handle(&mut self, from: NodeId, msg: Message) {
         match msg {
             Message::Prepare { ballot, from: first } => self.on_prepare(from, ballot, first),
-            Message::Promise { ballot, chosen, accepted, snapshot_index } => {
-                self.on_promise(from, ballot, chosen, accepted, snapshot_index)
+            Message::Promise { ballot, chosen, accepted, snapshot_index, committed } => {
+                let known = PromiseKnown { snapshot_index, committed };
+                self.on_promise(from, ballot, chosen, accepted, known)
             }
             Message::Accept { ballot, entries, commit } => self.on_accept(from, ballot, entries, commit),
             Message::Accepted { ballot, slots } => self.on_accepted(from, ballot, slots),

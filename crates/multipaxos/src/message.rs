@@ -25,6 +25,9 @@ pub enum Message {
         /// Slots up to here are folded into this node's snapshot: their values
         /// are not in this promise.
         snapshot_index: u64,
+        /// This node's commit point. If `chosen` stops short of it (the list
+        /// is capped), the candidate must catch up before it can lead.
+        committed: u64,
     },
     /// Phase 2a for a batch of slots, with the leader's commit point piggybacked.
     Accept {

@@ -16,7 +16,7 @@ impl MultiPaxos {
         let committed = self.learner.committed();
         match self.acceptor.prepare_all(ballot, first.max(committed + 1)) {
             Ok(accepted) => {
-                let chosen = self.learner.chosen_from(first, usize::MAX);
+                let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
                 let accepted = accepted.into_iter().filter(|(slot, _)| self.learner.chosen(*slot).is_none()).collect();
                 let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.index);
                 if self.own_ballot().is_some_and(|own| own < ballot) {
@@ -26,7 +26,7 @@ impl MultiPaxos {
                     // Give the candidate time to win before suspecting it in turn.
                     self.election_deadline = self.random_election_deadline();
                 }
-                let promise = Message::Promise { ballot, chosen, accepted, snapshot_index };
+                let promise = Message::Promise { ballot, chosen, accepted, snapshot_index, committed };
                 self.outbox.send_durable(from, promise);
             }
             Err(promised) => self.outbox.send(from, Message::Nack { ballot, promised }),

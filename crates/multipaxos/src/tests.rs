@@ -312,3 +312,33 @@ fn with_leases_a_replica_that_heard_the_leader_refuses_other_candidates() {
     plain.with_node(b, |node, now, out| node.on_message(now, a, Message::Prepare { ballot, from: 1 }, out));
     assert!(plain.in_flight.iter().any(|e| e.from == b && matches!(e.msg, Message::Promise { .. })));
 }
+
+#[test]
+fn a_candidate_behind_a_promisers_capped_report_catches_up_instead_of_leading() {
+    let config = MultiPaxosConfig { catch_up_batch: 8, ..MultiPaxosConfig::default() };
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 12);
+    let leader = elect(&mut net);
+    let behind = NodeId(leader.0 % 3 + 1);
+    let other = NodeId(6 - leader.0 - behind.0);
+    net.crash(behind);
+    for seq in 1..=30 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(1), |net| net.node(other).unwrap().learner().committed() >= 30));
+    // The leader dies; the node that missed everything comes back and campaigns first.
+    net.crash(leader);
+    net.restart(behind);
+    net.with_node(behind, |node, now, out| {
+        node.election_deadline = now;
+        node.on_timer(now, out)
+    });
+    assert!(net.node(behind).unwrap().status().role == Role::Candidate);
+    while net.deliver_at(0) {}
+    assert_ne!(net.node(behind).unwrap().status().role, Role::Leader, "a promise it cannot see through");
+    net.restart(leader);
+    assert!(net.run_until(Duration::from_secs(3), all_committed(30)));
+    let expected: Vec<Payload> = (1..=30).map(|s| value(1, s)).collect();
+    for id in 1..=3 {
+        assert_eq!(committed_values(&net, NodeId(id))[..30], expected[..], "node {id}");
+    }
+}
