@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod protocols;
 mod sim_cmd;
+mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
+    /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
+    Trace(trace_cmd::TraceArgs),
 }
 
 fn main() {
@@ -27,6 +30,7 @@ fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Trace(args) => trace_cmd::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),
