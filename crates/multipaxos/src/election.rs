@@ -1,0 +1,169 @@
+//! Phase 1 for every slot at once: failure detection, candidacy, taking over.
+//!
+//! A follower that hears no leader for a randomized timeout becomes a candidate
+//! with a ballot above every round it has seen and sends `Prepare(b, from)`.
+//! With promises from a majority it becomes leader and re-proposes, in its own
+//! ballot, every uncommitted slot any promiser reported: the value of the
+//! highest-ballot proposal reported for the slot ("Paxos Made Simple" P2c), or
+//! a no-op where nobody accepted anything, which fills the old leader's holes.
+
+use crate::leader::Leader;
+use crate::{Message, MultiPaxos, State};
+use quorum_core::{majority, Instant, NodeId, Payload};
+use quorum_paxos::{Accepted, Ballot, Chosen};
+use std::collections::BTreeMap;
+use tracing::{debug, info};
+
+/// What a promiser told the candidate.
+#[derive(Clone, Debug)]
+pub(crate) struct PromiseBody {
+    chosen: Vec<Chosen>,
+    accepted: Vec<(u64, Accepted)>,
+}
+
+/// How far a promiser's knowledge goes, to tell whether its promise is complete.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct PromiseKnown {
+    /// The promiser's snapshot point: values at or below it are not reported.
+    pub(crate) snapshot_index: u64,
+    /// The promiser's commit point.
+    pub(crate) committed: u64,
+}
+
+/// A node running Phase 1.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub(crate) ballot: Ballot,
+    /// The first slot this candidate does not know committed.
+    from: u64,
+    promises: BTreeMap<NodeId, PromiseBody>,
+}
+
+impl MultiPaxos {
+    /// Phase 1a: a fresh ballot, promised by our own acceptor before the
+    /// Prepares leave (durable), so the ballot is never reused after a crash.
+    pub(crate) fn start_election(&mut self) {
+        let ballot = Ballot::next_above(self.max_round, self.id);
+        self.max_round = ballot.round;
+        let from = self.learner.committed() + 1;
+        info!(node = self.id.0, ?ballot, from, "suspecting the leader: phase 1");
+        self.state = State::Candidate(Candidate { ballot, from, promises: BTreeMap::new() });
+        self.leader = None;
+        self.election_deadline = self.random_election_deadline();
+        // Our own acceptor first, in this step, so that its promise is in this
+        // step's write and the Prepares below leave only once it is durable.
+        self.on_prepare(self.id, ballot, from);
+        for to in self.peers() {
+            self.outbox.send_durable(to, Message::Prepare { ballot, from });
+        }
+    }
+
+    /// Phase 1b arrived. With a majority, take over.
+    pub(crate) fn on_promise(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        chosen: Vec<Chosen>,
+        accepted: Vec<(u64, Accepted)>,
+        known: PromiseKnown,
+    ) {
+        let quorum = majority(self.members.len());
+        let State::Candidate(candidate) = &mut self.state else { return };
+        if candidate.ballot != ballot {
+            return;
+        }
+        let reported_upto = chosen.last().map_or(candidate.from - 1, |c| c.slot);
+        if known.snapshot_index >= candidate.from || known.committed > reported_upto {
+            // The promiser committed (and may have forgotten the votes of) slots
+            // whose values this promise does not carry: in its snapshot, or past
+            // the capped list. Catch up first; a later ballot will do.
+            debug!(node = self.id.0, %from, ?known, "behind a peer: catching up first");
+            self.request_catch_up(from);
+            return;
+        }
+        candidate.promises.insert(from, PromiseBody { chosen, accepted });
+        if candidate.promises.len() >= quorum {
+            self.become_leader();
+        }
+    }
+
+    /// Phase 1 succeeded: learn what is known chosen, re-propose the rest.
+    fn become_leader(&mut self) {
+        let State::Candidate(candidate) = std::mem::replace(&mut self.state, State::Follower) else {
+            unreachable!("only a candidate becomes leader")
+        };
+        let ballot = candidate.ballot;
+        self.state = State::Candidate(Candidate { ballot, from: candidate.from, promises: BTreeMap::new() });
+        let mut highest: BTreeMap<u64, Accepted> = BTreeMap::new();
+        let mut last_slot = self.learner.committed();
+        for body in candidate.promises.into_values() {
+            for c in body.chosen {
+                last_slot = last_slot.max(c.slot);
+                self.decide(c.slot, c.ballot, c.value);
+            }
+            for (slot, accepted) in body.accepted {
+                last_slot = last_slot.max(slot);
+                // P2c: keep the highest-ballot proposal reported for each slot.
+                if highest.get(&slot).is_none_or(|h| accepted.ballot > h.ballot) {
+                    highest.insert(slot, accepted);
+                }
+            }
+        }
+        if self.own_ballot() != Some(ballot) || self.acceptor.promised_all() != ballot {
+            return; // a higher ballot showed up meanwhile
+        }
+        let mut leader = Leader::new(ballot, last_slot + 1, self.now);
+        for slot in self.learner.committed() + 1..=last_slot {
+            if self.learner.chosen(slot).is_some() {
+                continue;
+            }
+            // A slot nobody reported was never chosen (a majority answered): a no-op fills it.
+            let mut value = highest.remove(&slot).map_or(Payload::Noop, |a| a.value);
+            if self.config.planted_bug_ignore_promised_values {
+                value = Payload::Noop;
+            }
+            leader.add_proposal(slot, value, self.members.len(), self.now);
+        }
+        info!(node = self.id.0, ?ballot, reproposed = leader.proposals.len(), "leading");
+        let resend: Vec<(u64, Payload)> = leader.proposals.iter().map(|(&s, p)| (s, p.value.clone())).collect();
+        self.state = State::Leader(leader);
+        self.leader = Some(self.id);
+        self.leader_ballot = ballot;
+        self.send_accepts(resend, None);
+    }
+
+    /// Leaves candidacy or leadership for a higher ballot; follows `leader` if known.
+    pub(crate) fn step_down(&mut self, leader: Option<NodeId>) {
+        if !matches!(self.state, State::Follower) {
+            debug!(node = self.id.0, ?leader, "stepping down");
+        }
+        self.state = State::Follower;
+        self.leader = leader.filter(|&l| l != self.id);
+        self.election_deadline = self.random_election_deadline();
+    }
+
+    /// A message from the leader of `ballot` (accepted by our acceptor): follow it.
+    pub(crate) fn follow(&mut self, ballot: Ballot) {
+        self.saw(ballot);
+        if self.own_ballot().is_some_and(|own| own == ballot) {
+            return;
+        }
+        if self.own_ballot().is_some() {
+            self.step_down(ballot.owner());
+        }
+        if ballot >= self.leader_ballot {
+            self.leader_ballot = ballot;
+            self.leader = ballot.owner();
+        }
+        if ballot == self.leader_ballot {
+            self.last_leader_contact = self.now;
+        }
+        self.election_deadline = self.random_election_deadline();
+    }
+
+    /// For tests: when this node would start an election if it hears nothing.
+    #[allow(dead_code)]
+    pub(crate) fn election_deadline(&self) -> Instant {
+        self.election_deadline
+    }
+}

@@ -1,0 +1,172 @@
+//! Phase 2 at the leader: slots, the in-flight window, batches, commit, heartbeats.
+//!
+//! The leader gives each command the next slot and sends `Accept` for it at
+//! once, with up to `window` slots in flight: acceptors may answer out of
+//! order, and the learner still commits in slot order. Commands that arrive
+//! while the window is full wait and leave together, in batches of up to
+//! `max_batch` slots per message. The commit point rides on every Accept and
+//! heartbeat. Unanswered Accepts are sent again on the heartbeat tick.
+
+use crate::read::Lease;
+use crate::{Message, MultiPaxos, State};
+use quorum_core::{Instant, NodeId, Payload};
+use quorum_paxos::{Ballot, Tally};
+use std::collections::{BTreeMap, VecDeque};
+use tracing::trace;
+
+/// One slot the leader has proposed and not yet seen chosen.
+#[derive(Clone, Debug)]
+pub(crate) struct Proposal {
+    pub(crate) value: Payload,
+    tally: Tally,
+    sent_at: Instant,
+}
+
+/// The leader's Phase 2 state.
+#[derive(Debug)]
+pub(crate) struct Leader {
+    pub(crate) ballot: Ballot,
+    next_slot: u64,
+    pub(crate) proposals: BTreeMap<u64, Proposal>,
+    queue: VecDeque<Payload>,
+    pub(crate) heartbeat_due: Instant,
+    pub(crate) lease: Lease,
+}
+
+impl Leader {
+    pub(crate) fn new(ballot: Ballot, next_slot: u64, now: Instant) -> Self {
+        Leader {
+            ballot,
+            next_slot,
+            proposals: BTreeMap::new(),
+            queue: VecDeque::new(),
+            heartbeat_due: now,
+            lease: Lease::default(),
+        }
+    }
+
+    /// The last slot this leader has given a value (its own or re-proposed).
+    pub(crate) fn last_proposed(&self) -> u64 {
+        self.next_slot - 1
+    }
+
+    pub(crate) fn add_proposal(&mut self, slot: u64, value: Payload, cluster_size: usize, now: Instant) {
+        let proposal = Proposal { value, tally: Tally::new(self.ballot, cluster_size), sent_at: now };
+        let previous = self.proposals.insert(slot, proposal);
+        assert!(previous.is_none(), "slot {slot} proposed twice in one ballot");
+    }
+}
+
+impl MultiPaxos {
+    /// A client command (or no-op) for the log: queued, then sent when the window allows.
+    pub(crate) fn enqueue(&mut self, value: Payload) {
+        let State::Leader(leader) = &mut self.state else { unreachable!("only a leader enqueues") };
+        leader.queue.push_back(value);
+        self.pump();
+    }
+
+    /// Assigns slots to queued values while the window has room and sends them.
+    pub(crate) fn pump(&mut self) {
+        let size = self.members.len();
+        let (now, window) = (self.now, self.config.window);
+        let State::Leader(leader) = &mut self.state else { return };
+        let mut fresh = Vec::new();
+        while leader.proposals.len() < window {
+            let Some(value) = leader.queue.pop_front() else { break };
+            let slot = leader.next_slot;
+            leader.next_slot += 1;
+            leader.add_proposal(slot, value.clone(), size, now);
+            fresh.push((slot, value));
+        }
+        if !fresh.is_empty() {
+            self.send_accepts(fresh, None);
+        }
+    }
+
+    /// Sends Accepts for `entries` in batches, to `only` or to every member (ourselves included).
+    pub(crate) fn send_accepts(&mut self, entries: Vec<(u64, Payload)>, only: Option<NodeId>) {
+        let Some(ballot) = self.leading_ballot() else { return };
+        let commit = self.learner.committed();
+        for chunk in entries.chunks(self.config.max_batch.max(1)) {
+            let msg = Message::Accept { ballot, entries: chunk.to_vec(), commit };
+            match only {
+                Some(to) => self.outbox.send(to, msg),
+                None => self.broadcast(msg, false),
+            }
+        }
+        if only.is_none() && !self.config.read_lease {
+            if let State::Leader(leader) = &mut self.state {
+                // Every peer just heard the commit point: the next heartbeat can wait.
+                leader.heartbeat_due = self.now + self.config.heartbeat_interval;
+            }
+        }
+    }
+
+    /// Phase 2b arrived: count it; a majority in our ballot means chosen.
+    pub(crate) fn on_accepted(&mut self, from: NodeId, ballot: Ballot, slots: Vec<u64>) {
+        self.saw(ballot);
+        let State::Leader(leader) = &mut self.state else { return };
+        if leader.ballot != ballot {
+            return;
+        }
+        let mut chosen = Vec::new();
+        for slot in slots {
+            let Some(proposal) = leader.proposals.get_mut(&slot) else { continue };
+            if proposal.tally.add(ballot, from) {
+                let proposal = leader.proposals.remove(&slot).expect("just found");
+                chosen.push((slot, proposal.value));
+            }
+        }
+        for (slot, value) in chosen {
+            trace!(node = self.id.0, slot, ?ballot, "chosen");
+            self.decide(slot, ballot, value);
+        }
+        self.pump();
+    }
+
+    /// A refusal: a higher ballot exists, so our candidacy or leadership is over.
+    pub(crate) fn on_nack(&mut self, ballot: Ballot, promised: Ballot) {
+        self.saw(promised);
+        if self.own_ballot() == Some(ballot) && promised > ballot {
+            self.step_down(promised.owner());
+        }
+    }
+
+    /// The leader's timer: heartbeats with the commit point, and retransmission.
+    pub(crate) fn leader_tick(&mut self) {
+        let (now, retransmit_after) = (self.now, self.config.retransmit_after);
+        let peers = self.peers();
+        let commit = self.learner.committed();
+        let State::Leader(leader) = &mut self.state else { return };
+        if now < leader.heartbeat_due {
+            return;
+        }
+        leader.heartbeat_due = now + self.config.heartbeat_interval;
+        let ballot = leader.ballot;
+        let mut resend: BTreeMap<NodeId, Vec<(u64, Payload)>> = BTreeMap::new();
+        for (&slot, proposal) in leader.proposals.iter_mut() {
+            if proposal.sent_at + retransmit_after > now {
+                continue;
+            }
+            proposal.sent_at = now;
+            for &peer in peers.iter().filter(|p| !proposal.tally.voters().contains(p)) {
+                resend.entry(peer).or_default().push((slot, proposal.value.clone()));
+            }
+        }
+        let lease = self.config.read_lease;
+        if lease {
+            self.lease_round_started();
+        }
+        for peer in peers {
+            let resent = resend.remove(&peer);
+            let has_resend = resent.is_some();
+            if let Some(entries) = resent {
+                self.send_accepts(entries, Some(peer));
+            }
+            // With leases, every round needs heartbeats to collect acknowledgements.
+            if lease || !has_resend {
+                self.outbox.send(peer, Message::Heartbeat { ballot, commit, sent_at: now });
+            }
+        }
+    }
+}

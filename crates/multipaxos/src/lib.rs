@@ -1,0 +1,471 @@
+//! # quorum-multipaxos: Multi-Paxos with a stable leader
+//!
+//! Basic Paxos pays two round trips per command. Multi-Paxos ("Paxos Made
+//! Simple" §3; "Paxos Made Moderately Complex") runs Phase 1 once, for every
+//! slot at once, and then only Phase 2 while the leader lasts.
+//!
+//! **Leader election (Phase 1, `election.rs`).** A node that hears nothing from
+//! a leader for a randomized election timeout picks a ballot `(round, node)`
+//! above every round it has seen and sends `Prepare(b, from)`, where `from` is
+//! its first uncommitted slot. An acceptor promises `b` for *every* slot and
+//! reports what it knows from `from` on: values it knows are chosen, and the
+//! `(ballot, value)` it accepted in each other slot. With promises from a
+//! majority the candidate leads: for each uncommitted slot up to the highest
+//! reported it proposes the value of the highest-ballot proposal reported
+//! (P2c), or a no-op if none was, so holes left by the old leader are filled.
+//!
+//! **Steady state (Phase 2, `leader.rs`, `replica.rs`).** The leader assigns a
+//! client command the next slot and sends `Accept(b, entries, commit)`: up to a
+//! window of slots are in flight at once (pipelining), many slots ride in one
+//! message (batching), and the leader's commit point rides along. Acceptors
+//! accept unless they promised a higher ballot and answer once the accept is
+//! durable; a majority of answers makes a slot chosen, and the leader commits
+//! in slot order: one round trip. Heartbeats carry the commit point when there
+//! is nothing to send and keep followers from starting elections; a leader
+//! refused with a higher ballot steps down. Non-leaders answer `propose` with
+//! `NotLeader { leader_hint }`. Reads go through the log, or, with
+//! `read_lease` on, are served by a leader holding a lease (`read.rs`).
+//!
+//! **Replicas that fall behind (`catchup.rs`, `snapshot.rs`).** A follower
+//! commits a slot the leader reports committed when it accepted that slot in
+//! the leader's own ballot (the leader proposes one value per slot per ballot);
+//! otherwise it asks for the chosen values. A node whose driver snapshotted its
+//! state machine drops the log below the snapshot; a replica asking for slots
+//! below it receives the snapshot (`InstallSnapshot`) and then the rest.
+//!
+//! **Why it is safe.** Every slot is a Basic Paxos instance, and the acceptor is
+//! Basic Paxos's ([`quorum_paxos::Acceptor`]): a promise for all slots is a
+//! promise for each, so the Synod argument holds slot by slot. Promises and
+//! accepts are durable before any answer leaves; a candidate's own promise is
+//! durable before its Prepares leave, so no ballot is reused after a crash. A
+//! leader that learns of a decision in a higher ballot steps down, so the commit
+//! point it reports only covers slots it proposed, or learned, at or below its
+//! own ballot — which is what lets followers trust their own accepted value.
+//! The simulator checks [`quorum_paxos::OneValuePerSlot`] on the acceptors' votes.
+//!
+//! **Storage.** Hard state: the promised ballot and the commit point. Entries:
+//! each slot's accepted `(ballot, value)` (overwritten with the chosen value
+//! once committed). Snapshots: `WriteBatch::snapshot`, which drops the entries
+//! it covers. A restart resumes committing after the snapshot.
+//!
+//! ```
+//! use quorum_core::{ClientId, Command, Duration, NodeId, Protocol};
+//! use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig};
+//! use quorum_sim::{Sim, SimConfig};
+//!
+//! let mut cfg = SimConfig::new(3, 1);
+//! cfg.clients.count = 0;
+//! let mut sim = Sim::<MultiPaxos>::new(cfg, MultiPaxosConfig::default());
+//! assert!(sim.run_until(Duration::from_secs(1), |s| s.leader().is_some()));
+//! let leader = sim.leader().unwrap();
+//! let follower = NodeId(leader.0 % 3 + 1);
+//! sim.run_for(Duration::from_millis(50)); // a heartbeat tells the follower who leads
+//! let cmd = Command::new(ClientId(1), 1, &b"x"[..]);
+//! assert_eq!(sim.propose(follower, cmd.clone()).unwrap_err().leader_hint, Some(leader));
+//! sim.propose(leader, cmd).unwrap();
+//! assert!(sim.run_until(Duration::from_secs(1), |s| (1..=3).all(|n| s.applied_index(NodeId(n)) == 1)));
+//! ```
+#![deny(missing_docs)]
+
+mod catchup;
+mod election;
+mod leader;
+mod message;
+mod read;
+mod replica;
+mod snapshot;
+
+pub use message::Message;
+
+use election::{Candidate, PromiseKnown};
+use leader::Leader;
+use quorum_core::{
+    Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, ReadError,
+    Rng, Role, Snapshot, Status, WriteBatch,
+};
+use quorum_paxos::outbox::Outbox;
+use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
+use serde::{Deserialize, Serialize};
+use tracing::trace;
+
+/// Settings for Multi-Paxos.
+#[derive(Clone, Debug)]
+pub struct MultiPaxosConfig {
+    /// How often a leader sends heartbeats (and retransmits unanswered Accepts).
+    pub heartbeat_interval: Duration,
+    /// A follower that hears no leader for this long (plus a random part as
+    /// long) starts Phase 1; also the time a candidate waits for promises.
+    pub election_timeout: Duration,
+    /// An Accept unanswered for this long is sent again to the acceptors that did not answer.
+    pub retransmit_after: Duration,
+    /// Most slots a leader has in flight (proposed, not yet chosen).
+    pub window: usize,
+    /// Most slots in one Accept message.
+    pub max_batch: usize,
+    /// Least time between two catch-up requests.
+    pub catch_up_after: Duration,
+    /// Most chosen values in one catch-up answer.
+    pub catch_up_batch: usize,
+    /// Leader leases: serve linearizable reads at the leader without the log
+    /// (see the `read` module docs for the clock assumption). Off by default.
+    pub read_lease: bool,
+    /// A deliberately planted bug, for tests that show the checkers catch it:
+    /// a new leader fills every uncommitted slot with a no-op, ignoring the
+    /// values the promises reported (breaks P2c). Never set it outside such a test.
+    #[doc(hidden)]
+    pub planted_bug_ignore_promised_values: bool,
+}
+
+impl Default for MultiPaxosConfig {
+    fn default() -> Self {
+        MultiPaxosConfig {
+            heartbeat_interval: Duration::from_millis(20),
+            election_timeout: Duration::from_millis(100),
+            retransmit_after: Duration::from_millis(40),
+            window: 128,
+            max_batch: 64,
+            catch_up_after: Duration::from_millis(10),
+            catch_up_batch: 256,
+            read_lease: false,
+            planted_bug_ignore_promised_values: false,
+        }
+    }
+}
+
+/// What Multi-Paxos keeps in the hard state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct HardState {
+    /// The ballot promised for every slot.
+    promised: Ballot,
+    /// Every slot up to here is committed and its stored entry holds the chosen value.
+    committed: u64,
+}
+
+/// What a node is doing.
+#[derive(Debug)]
+enum State {
+    Follower,
+    Candidate(Candidate),
+    Leader(Leader),
+}
+
+/// One Multi-Paxos node.
+#[derive(Debug)]
+pub struct MultiPaxos {
+    id: NodeId,
+    members: Vec<NodeId>,
+    config: MultiPaxosConfig,
+    acceptor: Acceptor,
+    learner: Learner,
+    outbox: Outbox<Message>,
+    rng: Rng,
+    now: Instant,
+    boot: u64,
+    state: State,
+    /// The leader this node follows (itself when leading) and its ballot.
+    leader: Option<NodeId>,
+    leader_ballot: Ballot,
+    /// The highest ballot round seen anywhere.
+    max_round: u64,
+    /// A follower or candidate starts a new Phase 1 at this time.
+    election_deadline: Instant,
+    last_catch_up: Option<Instant>,
+    /// When this node last heard from the leader it follows (or booted).
+    last_leader_contact: Instant,
+    /// The latest snapshot (own or installed), served to lagging replicas.
+    snapshot: Option<Snapshot>,
+    snapshot_to_write: Option<Snapshot>,
+    /// A snapshot received this step, to hand to the driver.
+    install: Option<Snapshot>,
+    persisted_commit: u64,
+}
+
+impl MultiPaxos {
+    /// This node's acceptor (for checkers and tests).
+    pub fn acceptor(&self) -> &Acceptor {
+        &self.acceptor
+    }
+
+    /// This node's learner (for checkers and tests).
+    pub fn learner(&self) -> &Learner {
+        &self.learner
+    }
+
+    /// The ballot this node leads with, if it is the leader.
+    pub fn leading_ballot(&self) -> Option<Ballot> {
+        match &self.state {
+            State::Leader(leader) => Some(leader.ballot),
+            _ => None,
+        }
+    }
+
+    /// The latest snapshot this node holds.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Test hook: plants a durable vote in this node's acceptor journal.
+    #[doc(hidden)]
+    pub fn plant_vote(&mut self, vote: Vote) {
+        self.acceptor.plant_vote(vote);
+    }
+
+    fn peers(&self) -> Vec<NodeId> {
+        self.members.iter().copied().filter(|&m| m != self.id).collect()
+    }
+
+    fn broadcast(&mut self, msg: Message, durable: bool) {
+        for to in self.members.clone() {
+            if durable {
+                self.outbox.send_durable(to, msg.clone());
+            } else {
+                self.outbox.send(to, msg.clone());
+            }
+        }
+    }
+
+    /// Runs one input to completion: local deliveries, one write, the sends, the commits.
+    fn step(&mut self, now: Instant, out: &mut Effects<Message>, input: impl FnOnce(&mut Self)) {
+        assert!(now >= self.now, "time went backwards");
+        self.now = now;
+        let span = tracing::debug_span!("multipaxos", node = self.id.0, ballot = ?self.leader_ballot);
+        let _entered = span.enter();
+        let (committed_before, promised_before) = (self.learner.committed(), self.acceptor.promised_all());
+        input(self);
+        loop {
+            while let Some(msg) = self.outbox.next_local() {
+                self.handle(self.id, msg);
+            }
+            if let Some(snapshot) = self.install.take() {
+                out.install_snapshot(snapshot);
+            }
+            self.commit_ready(out);
+            let batch = self.take_batch();
+            self.outbox.finish(batch, out);
+            if !self.outbox.has_local_work() {
+                break;
+            }
+        }
+        assert!(self.learner.committed() >= committed_before, "the commit point moved back");
+        assert!(self.acceptor.promised_all() >= promised_before, "a promise was withdrawn");
+    }
+
+    fn take_batch(&mut self) -> Option<WriteBatch> {
+        let commit_moved = self.learner.committed() != self.persisted_commit;
+        if !self.acceptor.is_dirty() && !commit_moved && self.snapshot_to_write.is_none() {
+            return None;
+        }
+        let tag = self.outbox.next_tag();
+        let (promise_changed, entries) = self.acceptor.flush(tag);
+        let hard_state = (promise_changed || commit_moved).then(|| {
+            self.persisted_commit = self.learner.committed();
+            let hs = HardState { promised: self.acceptor.promised_all(), committed: self.persisted_commit };
+            postcard::to_allocvec(&hs).expect("hard state encodes").into()
+        });
+        let snapshot = self.snapshot_to_write.take();
+        Some(WriteBatch { tag, hard_state, entries, snapshot, ..Default::default() })
+    }
+
+    fn commit_ready(&mut self, out: &mut Effects<Message>) {
+        let emitted = self.learner.commit_ready(out);
+        if let Some(last) = emitted.last() {
+            trace!(node = self.id.0, upto = last.index, "committed");
+            self.acceptor.forget_upto(last.index);
+        }
+    }
+
+    fn handle(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            Message::Prepare { ballot, from: first } => self.on_prepare(from, ballot, first),
+            Message::Promise { ballot, chosen, accepted, snapshot_index, committed } => {
+                let known = PromiseKnown { snapshot_index, committed };
+                self.on_promise(from, ballot, chosen, accepted, known)
+            }
+            Message::Accept { ballot, entries, commit } => self.on_accept(from, ballot, entries, commit),
+            Message::Accepted { ballot, slots } => self.on_accepted(from, ballot, slots),
+            Message::Nack { ballot, promised } => self.on_nack(ballot, promised),
+            Message::Heartbeat { ballot, commit, sent_at } => self.on_heartbeat(from, ballot, commit, sent_at),
+            Message::HeartbeatAck { ballot, sent_at } => self.on_heartbeat_ack(from, ballot, sent_at),
+            Message::CatchUp { from: first } => self.on_catch_up(from, first),
+            Message::Decided { chosen } => {
+                for c in chosen {
+                    self.decide(c.slot, c.ballot, c.value);
+                }
+                self.pump();
+            }
+            Message::InstallSnapshot { snapshot } => self.on_install_snapshot(snapshot),
+        }
+    }
+
+    fn saw(&mut self, ballot: Ballot) {
+        self.max_round = self.max_round.max(ballot.round);
+    }
+
+    /// Learner: `value` is chosen for `slot` in `ballot`.
+    fn decide(&mut self, slot: u64, ballot: Ballot, value: Payload) {
+        self.saw(ballot);
+        if slot <= self.learner.committed() {
+            return;
+        }
+        if self.learner.learn(slot, ballot, value.clone()) {
+            self.acceptor.learn(slot, ballot, &value);
+        }
+        // A decision in a higher ballot means a newer leader exists: our commit
+        // point could otherwise cover a slot where followers hold our older value.
+        if self.own_ballot().is_some_and(|own| ballot > own) {
+            self.step_down(ballot.owner());
+        }
+        if let State::Leader(leader) = &mut self.state {
+            leader.proposals.remove(&slot);
+        }
+    }
+
+    /// The ballot this node is leading or campaigning with.
+    fn own_ballot(&self) -> Option<Ballot> {
+        match &self.state {
+            State::Follower => None,
+            State::Candidate(c) => Some(c.ballot),
+            State::Leader(l) => Some(l.ballot),
+        }
+    }
+
+    fn random_election_deadline(&mut self) -> Instant {
+        let timeout = self.config.election_timeout.as_nanos();
+        self.now + Duration::from_nanos(self.rng.range(timeout, 2 * timeout))
+    }
+}
+
+impl Protocol for MultiPaxos {
+    type Message = Message;
+    type Config = MultiPaxosConfig;
+    const NAME: &'static str = "multipaxos";
+    const LINKS: LinkKind = LinkKind::Datagram;
+
+    fn new(init: Init<MultiPaxosConfig>) -> Self {
+        assert!(init.members.contains(&init.id), "a node must be a member of its cluster");
+        let hard: HardState = init
+            .stored
+            .hard_state
+            .as_ref()
+            .map(|b| postcard::from_bytes(b).expect("stored hard state decodes"))
+            .unwrap_or_default();
+        let base = init.stored.snapshot.as_ref().map_or(0, |s| s.index);
+        let committed = hard.committed.max(base);
+        let mut learner = Learner::starting_after(base);
+        let (chosen, open): (Vec<_>, Vec<_>) = init.stored.entries.iter().cloned().partition(|e| e.index <= committed);
+        for e in chosen.iter().filter(|e| e.index > base) {
+            learner.learn(e.index, Ballot::from_stamp(e.stamp), e.payload.clone());
+        }
+        let acceptor = Acceptor::recover(hard.promised, &[], &open);
+        let max_round = open.iter().map(|e| e.stamp.major).chain([hard.promised.round]).max().unwrap_or(0);
+        let mut rng = Rng::new(init.seed);
+        let timeout = init.config.election_timeout.as_nanos();
+        let election_deadline = init.now + Duration::from_nanos(rng.range(timeout, 2 * timeout));
+        MultiPaxos {
+            id: init.id,
+            members: init.members,
+            config: init.config,
+            acceptor,
+            learner,
+            outbox: Outbox::new(init.id),
+            rng,
+            now: init.now,
+            boot: init.seed ^ init.now.as_nanos().rotate_left(32),
+            state: State::Follower,
+            leader: None,
+            leader_ballot: Ballot::ZERO,
+            max_round,
+            election_deadline,
+            last_catch_up: None,
+            // A restarted node may have heard from a leader just before it crashed.
+            last_leader_contact: init.now,
+            snapshot: init.stored.snapshot,
+            snapshot_to_write: None,
+            install: None,
+            persisted_commit: hard.committed,
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
+        self.step(now, out, |node| node.handle(from, msg));
+    }
+
+    fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        self.step(now, out, |node| match node.state {
+            State::Leader(_) => node.leader_tick(),
+            State::Follower | State::Candidate(_) => {
+                if node.now >= node.election_deadline {
+                    node.start_election();
+                }
+            }
+        });
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        if self.learner.has_ready() {
+            return Some(self.now);
+        }
+        match &self.state {
+            State::Leader(leader) => Some(leader.heartbeat_due),
+            State::Follower | State::Candidate(_) => Some(self.election_deadline),
+        }
+    }
+
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+        if !matches!(self.state, State::Leader(_)) {
+            let leader_hint = self.leader.filter(|&l| l != self.id);
+            return Err(NotLeader { leader_hint });
+        }
+        self.step(now, out, |node| node.enqueue(Payload::Command(cmd)));
+        Ok(())
+    }
+
+    fn read(&mut self, now: Instant, id: quorum_core::ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
+        self.lease_read(now, id, out)
+    }
+
+    fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
+        self.step(now, out, |node| {
+            node.acceptor.persisted(tag);
+            node.outbox.persisted(tag);
+        });
+    }
+
+    fn on_snapshot(&mut self, now: Instant, index: u64, data: quorum_core::Bytes, out: &mut Effects<Message>) {
+        self.step(now, out, |node| node.take_snapshot(index, data));
+    }
+
+    fn status(&self) -> Status {
+        let role = match self.state {
+            State::Follower => Role::Follower,
+            State::Candidate(_) => Role::Candidate,
+            State::Leader(_) => Role::Leader,
+        };
+        let term = self.own_ballot().map_or(self.leader_ballot.round, |b| b.round);
+        Status {
+            id: self.id,
+            role,
+            term,
+            leader: self.leader,
+            commit_index: self.learner.committed(),
+            last_index: self.acceptor.last_slot().max(self.learner.highest_chosen()),
+        }
+    }
+
+    fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
+        vec![Box::new(OneValuePerSlot::new())]
+    }
+}
+
+impl HasAcceptor for MultiPaxos {
+    fn acceptor(&self) -> &Acceptor {
+        &self.acceptor
+    }
+
+    fn boot_id(&self) -> u64 {
+        self.boot
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! The messages of Multi-Paxos.
+
+use quorum_core::{Instant, Payload, Snapshot};
+use quorum_paxos::{Accepted, Ballot, Chosen};
+use serde::{Deserialize, Serialize};
+
+/// A Multi-Paxos message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Phase 1a for every slot from `from` on: "promise me `ballot`".
+    Prepare {
+        /// The candidate's ballot.
+        ballot: Ballot,
+        /// The first slot the candidate does not know committed.
+        from: u64,
+    },
+    /// Phase 1b: the promise, with what the acceptor knows at or above `from`.
+    Promise {
+        /// The ballot promised.
+        ballot: Ballot,
+        /// Slots this node knows are chosen (the candidate learns them as they are).
+        chosen: Vec<Chosen>,
+        /// Every other slot this acceptor accepted, with the ballot it accepted it in.
+        accepted: Vec<(u64, Accepted)>,
+        /// Slots up to here are folded into this node's snapshot: their values
+        /// are not in this promise.
+        snapshot_index: u64,
+        /// This node's commit point. If `chosen` stops short of it (the list
+        /// is capped), the candidate must catch up before it can lead.
+        committed: u64,
+    },
+    /// Phase 2a for a batch of slots, with the leader's commit point piggybacked.
+    Accept {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// Slots and the values proposed for them.
+        entries: Vec<(u64, Payload)>,
+        /// Every slot up to here is chosen.
+        commit: u64,
+    },
+    /// Phase 2b: the acceptor accepted these slots in `ballot`.
+    Accepted {
+        /// The ballot.
+        ballot: Ballot,
+        /// The slots accepted.
+        slots: Vec<u64>,
+    },
+    /// A Prepare, Accept or Heartbeat refused: the acceptor promised a higher ballot.
+    Nack {
+        /// The ballot refused.
+        ballot: Ballot,
+        /// The higher ballot promised.
+        promised: Ballot,
+    },
+    /// The leader is alive; every slot up to `commit` is chosen.
+    Heartbeat {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The leader's commit point.
+        commit: u64,
+        /// The leader's clock when it sent this (echoed back for leases).
+        sent_at: Instant,
+    },
+    /// A replica accepted the heartbeat sent at `sent_at` (leases only).
+    HeartbeatAck {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The echoed send time.
+        sent_at: Instant,
+    },
+    /// A lagging replica asks for the chosen values from `from` on.
+    CatchUp {
+        /// The first slot it is missing.
+        from: u64,
+    },
+    /// Chosen values, in slot order.
+    Decided {
+        /// The values.
+        chosen: Vec<Chosen>,
+    },
+    /// The sender's snapshot, for a replica behind its compaction point.
+    InstallSnapshot {
+        /// The snapshot.
+        snapshot: Snapshot,
+    },
+}

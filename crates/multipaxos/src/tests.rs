@@ -1,0 +1,344 @@
+//! Tests that drive Multi-Paxos nodes directly on the hand-driven network.
+
+use super::*;
+use quorum_core::{Bytes, ClientId, Effect, ReadError};
+use quorum_paxos::testkit::{Envelope, Net};
+
+fn cmd(client: u64, seq: u64) -> Command {
+    Command::new(ClientId(client), seq, format!("c{client}-{seq}").into_bytes())
+}
+
+fn value(client: u64, seq: u64) -> Payload {
+    Payload::Command(cmd(client, seq))
+}
+
+fn leader_of(net: &Net<MultiPaxos>) -> Option<NodeId> {
+    net.nodes.iter().flatten().find(|n| n.leading_ballot().is_some()).map(|n| n.status().id)
+}
+
+fn elect(net: &mut Net<MultiPaxos>) -> NodeId {
+    assert!(net.run_until(Duration::from_secs(2), |net| leader_of(net).is_some()), "a leader is elected");
+    leader_of(net).unwrap()
+}
+
+fn committed_values(net: &Net<MultiPaxos>, id: NodeId) -> Vec<Payload> {
+    net.committed[(id.0 - 1) as usize].iter().map(|e| e.payload.clone()).collect()
+}
+
+fn all_committed(n: u64) -> impl Fn(&Net<MultiPaxos>) -> bool {
+    move |net| net.nodes.iter().flatten().all(|node| node.learner().committed() >= n)
+}
+
+#[test]
+fn one_phase_1_elects_a_leader_and_non_leaders_redirect_to_it() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 1);
+    let leader = elect(&mut net);
+    // Let a heartbeat reach everyone, then ask a follower.
+    net.run_until(Duration::from_millis(50), |_| false);
+    let follower = NodeId(leader.0 % 3 + 1);
+    let err = net.propose(follower, cmd(1, 1)).unwrap_err();
+    assert_eq!(err, NotLeader { leader_hint: Some(leader) });
+    assert_eq!(net.node(follower).unwrap().status().role, Role::Follower);
+    assert_eq!(net.node(leader).unwrap().status().role, Role::Leader);
+}
+
+#[test]
+fn steady_state_is_phase_2_only_one_round_trip() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 2);
+    let leader = elect(&mut net);
+    assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
+    let before = net.delivered;
+    net.propose(leader, cmd(1, 1)).unwrap();
+    let kinds: Vec<&'static str> = net
+        .in_flight
+        .iter()
+        .map(|e| match e.msg {
+            Message::Accept { .. } => "accept",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["accept", "accept"], "no Prepare in steady state");
+    // Deliver Accepts and Accepteds only: the leader commits after one round trip.
+    while net.deliver_first(|e| matches!(e.msg, Message::Accept { .. } | Message::Accepted { .. })) {}
+    assert_eq!(net.node(leader).unwrap().learner().committed(), 1);
+    assert_eq!(net.delivered - before, 4);
+    assert_eq!(committed_values(&net, leader), vec![value(1, 1)]);
+}
+
+#[test]
+fn followers_learn_the_commit_point_from_the_next_accept_or_heartbeat() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 3);
+    let leader = elect(&mut net);
+    net.propose(leader, cmd(1, 1)).unwrap();
+    assert!(net.run_until(Duration::from_millis(100), all_committed(1)));
+    for id in 1..=3 {
+        assert_eq!(committed_values(&net, NodeId(id)), vec![value(1, 1)]);
+    }
+}
+
+#[test]
+fn pipelining_keeps_a_window_in_flight_and_batches_the_rest() {
+    let config = MultiPaxosConfig { window: 4, ..MultiPaxosConfig::default() };
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 4);
+    let leader = elect(&mut net);
+    assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
+    for seq in 1..=20 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    let accepts_to_2: Vec<usize> = net
+        .in_flight
+        .iter()
+        .filter_map(|e| match &e.msg {
+            Message::Accept { entries, .. } if e.to != leader => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepts_to_2, vec![1; 8], "4 slots in flight, sent one by one to each of 2 peers");
+    // Answers arrive out of order (newest first); commits still leave in slot order.
+    while let Some(pos) = net.in_flight.iter().rposition(|e| matches!(e.msg, Message::Accepted { .. })) {
+        net.deliver_at(pos);
+        if net.in_flight.iter().all(|e| !matches!(e.msg, Message::Accepted { .. })) {
+            let _ = net.deliver_first(|e| matches!(e.msg, Message::Accept { .. }));
+        }
+    }
+    assert!(net.run_until(Duration::from_secs(1), all_committed(20)));
+    let expected: Vec<Payload> = (1..=20).map(|s| value(1, s)).collect();
+    assert_eq!(committed_values(&net, leader), expected);
+    assert!(net.delivered < 20 * 4 + 30, "queued commands left in batches ({} messages delivered)", net.delivered);
+}
+
+fn is_accept_from(env: &Envelope<Message>, from: NodeId) -> bool {
+    env.from == from && matches!(env.msg, Message::Accept { .. })
+}
+
+#[test]
+fn a_new_leader_fills_holes_with_noops_and_keeps_accepted_values() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 5);
+    let old = elect(&mut net);
+    assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
+    // Slots 1..=3 proposed; the Accepts for slot 2 never leave the old leader.
+    for seq in 1..=3 {
+        net.propose(old, cmd(1, seq)).unwrap();
+    }
+    net.drop_where(|e| matches!(&e.msg, Message::Accept { entries, .. } if entries.iter().any(|(s, _)| *s == 2)));
+    // Slots 1 and 3 reach one follower only, and nothing comes back.
+    let follower = NodeId(old.0 % 3 + 1);
+    while net.deliver_first(|e| is_accept_from(e, old) && e.to == follower) {}
+    net.drop_where(|_| true);
+    net.crash(old);
+    let new = elect(&mut net);
+    assert_ne!(new, old);
+    assert!(net
+        .run_until(Duration::from_secs(1), |net| { net.nodes.iter().flatten().all(|n| n.learner().committed() >= 3) }));
+    assert_eq!(committed_values(&net, new), vec![value(1, 1), Payload::Noop, value(1, 3)]);
+    net.assert_logs_agree();
+}
+
+#[test]
+fn an_old_leaders_late_accepts_are_rejected_and_it_steps_down() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 6);
+    let old = elect(&mut net);
+    assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
+    net.propose(old, cmd(1, 1)).unwrap();
+    let late: Vec<Envelope<Message>> = net.in_flight.drain(..).collect();
+    // Meanwhile another node takes over with a higher ballot.
+    let other = NodeId(old.0 % 3 + 1);
+    net.with_node(other, |node, _, _| node.election_deadline = Instant::ZERO);
+    net.fire_timers();
+    while net.deliver_first(|e| e.to != old) {}
+    assert!(net.node(other).unwrap().leading_ballot().is_some(), "the new leader is up");
+    // The old leader's Accepts arrive late: refused with the new promise.
+    let third = NodeId(6 - old.0 - other.0);
+    for env in late.into_iter().filter(|e| e.to == third) {
+        net.in_flight.push_back(env);
+        net.deliver_at(net.in_flight.len() - 1);
+    }
+    let reply = net.in_flight.iter().find(|e| e.from == third && e.to == old).expect("an answer to the old leader");
+    let new_ballot = net.node(other).unwrap().leading_ballot().unwrap();
+    assert!(matches!(reply.msg, Message::Nack { promised, .. } if promised == new_ballot), "{reply:?}");
+    let position = net.in_flight.iter().position(|e| e.from == third && e.to == old).unwrap();
+    net.deliver_at(position);
+    assert_eq!(net.node(old).unwrap().status().role, Role::Follower);
+    assert_eq!(net.propose(old, cmd(1, 2)), Err(NotLeader { leader_hint: Some(other) }));
+}
+
+#[test]
+fn a_lagging_replica_catches_up_and_gets_a_snapshot_below_the_compaction_point() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 7);
+    let leader = elect(&mut net);
+    let lagging = NodeId(leader.0 % 3 + 1);
+    net.crash(lagging);
+    for seq in 1..=30 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(1), |net| net.node(leader).unwrap().learner().committed() >= 30));
+    // The leader's driver snapshots at 20: slots 1..=20 leave its log.
+    net.with_node(leader, |node, now, out| node.on_snapshot(now, 20, Bytes::from_static(b"state@20"), out));
+    let snapshot = net.node(leader).unwrap().snapshot().cloned().unwrap();
+    assert_eq!(snapshot.index, 20);
+    net.restart(lagging);
+    let mut installed = None;
+    let done = net.run_until(Duration::from_secs(1), |net| net.node(lagging).unwrap().learner().committed() >= 30);
+    assert!(done, "the lagging replica caught up");
+    if let Some(s) = net.node(lagging).unwrap().snapshot() {
+        installed = Some(s.index);
+    }
+    assert_eq!(installed, Some(20), "it installed the leader's snapshot");
+    let tail: Vec<Payload> = committed_values(&net, lagging)[20..].to_vec();
+    assert_eq!(tail, (21..=30).map(|s| value(1, s)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_snapshot_is_persisted_and_a_restart_resumes_after_it() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 8);
+    let leader = elect(&mut net);
+    for seq in 1..=10 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(1), all_committed(10)));
+    let node = NodeId(leader.0 % 3 + 1);
+    let mut effects = Vec::new();
+    net.with_node(node, |n, now, out| {
+        n.on_snapshot(now, 6, Bytes::from_static(b"s"), out);
+        effects = out.as_slice().iter().map(|e| matches!(e, Effect::Persist(b) if b.snapshot.is_some())).collect();
+    });
+    assert!(effects.contains(&true), "the snapshot is written");
+    net.crash(node);
+    net.restart(node);
+    let restarted = net.node(node).unwrap();
+    assert_eq!(restarted.snapshot().map(|s| s.index), Some(6));
+    assert_eq!(restarted.learner().committed(), 6, "resumes after the snapshot; 7..=10 are re-emitted");
+    assert!(net.run_until(Duration::from_millis(10), |net| net.node(node).unwrap().learner().committed() >= 10));
+}
+
+#[test]
+fn the_checker_catches_two_values_chosen_in_one_slot() {
+    let net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 9);
+    let mut nodes = net.nodes;
+    let (b1, b2) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(2)));
+    let mut checker = OneValuePerSlot::new();
+    nodes[0].as_mut().unwrap().plant_vote(Vote { slot: 3, ballot: b1, value: Payload::Noop });
+    nodes[1].as_mut().unwrap().plant_vote(Vote { slot: 3, ballot: b1, value: Payload::Noop });
+    nodes[2].as_mut().unwrap().plant_vote(Vote { slot: 3, ballot: b2, value: value(1, 1) });
+    nodes[1].as_mut().unwrap().plant_vote(Vote { slot: 3, ballot: b2, value: value(1, 1) });
+    for id in [1, 3] {
+        assert_eq!(Invariant::<MultiPaxos>::check(&mut checker, Instant::ZERO, NodeId(id), &nodes), Ok(()));
+    }
+    let err = Invariant::<MultiPaxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes).unwrap_err();
+    assert!(err.contains("two values chosen"), "{err}");
+}
+
+#[test]
+fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
+    let init = Init {
+        id: NodeId(1),
+        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        config: MultiPaxosConfig::default(),
+        stored: Default::default(),
+        seed: 1,
+        now: Instant::ZERO,
+    };
+    let mut node = MultiPaxos::new(init);
+    let mut out = Effects::new();
+    let at = node.next_timer().unwrap();
+    node.on_timer(at, &mut out);
+    let effects = out.as_slice();
+    let write = effects.iter().position(|e| matches!(e, Effect::Persist(_))).expect("a write");
+    let prepares: Vec<usize> = effects
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Effect::SendDurable { msg: Message::Prepare { .. }, .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(prepares.len(), 2, "{effects:?}");
+    assert!(prepares.iter().all(|&i| i > write), "a crash cannot make us reuse the ballot: {effects:?}");
+}
+
+fn lease_config() -> MultiPaxosConfig {
+    MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() }
+}
+
+#[test]
+fn a_leader_serves_local_reads_only_while_a_majority_backs_its_lease() {
+    let mut net: Net<MultiPaxos> = Net::new(3, lease_config(), 10);
+    let leader = elect(&mut net);
+    let read = |net: &mut Net<MultiPaxos>, id: NodeId| {
+        let mut ready = None;
+        let result = net.with_node(id, |node, now, out| {
+            let r = node.read(now, 7, out);
+            ready = out.as_slice().iter().find_map(|e| match e {
+                Effect::ReadReady { id: 7, index } => Some(*index),
+                _ => None,
+            });
+            r
+        });
+        (result.unwrap(), ready)
+    };
+    // Heartbeats are out but not yet acknowledged: no lease, read through the log.
+    while net.deliver_at(0) {}
+    net.fire_timers();
+    assert!(net.in_flight.iter().any(|e| matches!(e.msg, Message::Heartbeat { .. })));
+    assert_eq!(read(&mut net, leader).0, Err(ReadError::Unsupported));
+    while net.deliver_first(|e| matches!(e.msg, Message::Heartbeat { .. } | Message::HeartbeatAck { .. })) {}
+    net.propose(leader, cmd(1, 1)).unwrap();
+    let (result, index) = read(&mut net, leader);
+    assert_eq!(result, Ok(()));
+    assert_eq!(index, Some(1), "the read waits for the write proposed before it");
+    let follower = NodeId(leader.0 % 3 + 1);
+    assert!(matches!(read(&mut net, follower).0, Err(ReadError::NotLeader(_))));
+    // The lease runs out when the acknowledgements stop.
+    net.drop_where(|_| true);
+    net.now += Duration::from_millis(80);
+    assert_eq!(read(&mut net, leader).0, Err(ReadError::Unsupported));
+}
+
+#[test]
+fn with_leases_a_replica_that_heard_the_leader_refuses_other_candidates() {
+    let mut net: Net<MultiPaxos> = Net::new(3, lease_config(), 11);
+    let leader = elect(&mut net);
+    while net.deliver_at(0) {}
+    net.fire_timers();
+    assert!(net.in_flight.iter().any(|e| matches!(e.msg, Message::Heartbeat { .. })));
+    while net.deliver_at(0) {}
+    let (a, b) = (NodeId(leader.0 % 3 + 1), NodeId((leader.0 + 1) % 3 + 1));
+    let ballot = Ballot::new(1_000, a);
+    net.with_node(b, |node, now, out| node.on_message(now, a, Message::Prepare { ballot, from: 1 }, out));
+    assert!(net.in_flight.iter().all(|e| e.from != b), "no promise while the leader's lease may hold");
+    // Without leases the same Prepare is promised at once.
+    let mut plain: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 11);
+    let leader = elect(&mut plain);
+    let (a, b) = (NodeId(leader.0 % 3 + 1), NodeId((leader.0 + 1) % 3 + 1));
+    plain.in_flight.clear();
+    plain.with_node(b, |node, now, out| node.on_message(now, a, Message::Prepare { ballot, from: 1 }, out));
+    assert!(plain.in_flight.iter().any(|e| e.from == b && matches!(e.msg, Message::Promise { .. })));
+}
+
+#[test]
+fn a_candidate_behind_a_promisers_capped_report_catches_up_instead_of_leading() {
+    let config = MultiPaxosConfig { catch_up_batch: 8, ..MultiPaxosConfig::default() };
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 12);
+    let leader = elect(&mut net);
+    let behind = NodeId(leader.0 % 3 + 1);
+    let other = NodeId(6 - leader.0 - behind.0);
+    net.crash(behind);
+    for seq in 1..=30 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(1), |net| net.node(other).unwrap().learner().committed() >= 30));
+    // The leader dies; the node that missed everything comes back and campaigns first.
+    net.crash(leader);
+    net.restart(behind);
+    net.with_node(behind, |node, now, out| {
+        node.election_deadline = now;
+        node.on_timer(now, out)
+    });
+    assert!(net.node(behind).unwrap().status().role == Role::Candidate);
+    while net.deliver_at(0) {}
+    assert_ne!(net.node(behind).unwrap().status().role, Role::Leader, "a promise it cannot see through");
+    net.restart(leader);
+    assert!(net.run_until(Duration::from_secs(3), all_committed(30)));
+    let expected: Vec<Payload> = (1..=30).map(|s| value(1, s)).collect();
+    for id in 1..=3 {
+        assert_eq!(committed_values(&net, NodeId(id))[..30], expected[..], "node {id}");
+    }
+}

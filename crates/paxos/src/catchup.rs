@@ -1,0 +1,63 @@
+//! Catching up and filling holes.
+//!
+//! Commits leave strictly in slot order, so one undecided slot blocks every
+//! later one. A node notices when its next slot stays unknown while later
+//! slots are in use. It first asks its peers for decided values (`CatchUp`,
+//! answered with `Decided`): the slot may be decided and the news lost. If the
+//! slot is still unknown a little later (randomized, so that nodes rarely
+//! compete), it proposes a no-op there. Phase 1 then finds any value that may
+//! have been chosen and proposes it instead (P2c); otherwise the no-op fills
+//! the hole left by a proposer that crashed or gave up.
+
+use crate::{Message, Paxos};
+use quorum_core::{Duration, Instant, NodeId, Payload};
+use tracing::debug;
+
+impl Paxos {
+    /// Answers a catch-up request with the decided values from `first` on.
+    pub(crate) fn on_catch_up(&mut self, asker: NodeId, first: u64) {
+        let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
+        if !chosen.is_empty() {
+            self.outbox.send(asker, Message::Decided { chosen });
+        }
+    }
+
+    /// Notes whether the next slot is stuck while later slots are in use.
+    pub(crate) fn track_stall(&mut self) {
+        let committed = self.learner.committed();
+        if self.highest_slot_seen <= committed {
+            self.stalled = None;
+        } else if self.stalled.is_none_or(|(at, _)| at != committed) {
+            self.stalled = Some((committed, self.now));
+            self.hole_delay = self.config.fill_hole_after
+                + Duration::from_nanos(self.rng.range(0, self.config.fill_hole_after.as_nanos() + 1));
+        }
+    }
+
+    /// Catch-up, then hole filling, for a stuck next slot.
+    pub(crate) fn unblock(&mut self) {
+        let Some((committed, since)) = self.stalled else { return };
+        let next = committed + 1;
+        if self.now >= since + self.config.catch_up_after && self.now >= self.last_catch_up + self.config.catch_up_after
+        {
+            self.last_catch_up = self.now;
+            for to in self.peers().collect::<Vec<_>>() {
+                self.outbox.send(to, Message::CatchUp { from: next });
+            }
+        }
+        if self.now >= since + self.hole_delay && !self.proposer.instances.contains_key(&next) {
+            debug!(node = self.id.0, slot = next, "filling a hole with a no-op");
+            self.start_instance(next, Payload::Noop);
+        }
+    }
+
+    pub(crate) fn unblock_deadline(&self) -> Option<Instant> {
+        let (committed, since) = self.stalled?;
+        let catch_up = (since + self.config.catch_up_after).max(self.last_catch_up + self.config.catch_up_after);
+        if self.proposer.instances.contains_key(&(committed + 1)) {
+            // Already fighting for the hole: only the catch-up timer matters.
+            return Some(catch_up);
+        }
+        Some(catch_up.min(since + self.hole_delay))
+    }
+}

@@ -1,0 +1,179 @@
+//! The learner: finds out which values are chosen and hands them over in slot order.
+//!
+//! "Paxos Made Simple" §2.4: a value is chosen once a majority of acceptors
+//! accepted it in one ballot. [`Tally`] counts the `Accepted` answers of one
+//! ballot; a proposer that completes a tally has learned the value and spreads
+//! it (`Decided`), so other learners need not count. [`Learner`] keeps what is
+//! known chosen and emits `Effect::Commit` strictly in slot order, each slot
+//! once per incarnation, holding back slots behind a hole until it is filled.
+
+use crate::{message::Chosen, Ballot};
+use quorum_core::{majority, Effects, Entry, NodeId, Payload};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The acceptors that accepted one value in one ballot.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    ballot: Ballot,
+    voters: BTreeSet<NodeId>,
+    cluster_size: usize,
+}
+
+impl Tally {
+    /// An empty count for `ballot` in a cluster of `cluster_size` acceptors.
+    pub fn new(ballot: Ballot, cluster_size: usize) -> Self {
+        Tally { ballot, voters: BTreeSet::new(), cluster_size }
+    }
+
+    /// Counts `voter` (once, however often its answer is duplicated); true
+    /// once a majority accepted in this ballot.
+    pub fn add(&mut self, ballot: Ballot, voter: NodeId) -> bool {
+        assert_eq!(ballot, self.ballot, "votes of different ballots never add up");
+        self.voters.insert(voter);
+        self.is_majority()
+    }
+
+    /// True once a majority voted.
+    pub fn is_majority(&self) -> bool {
+        self.voters.len() >= majority(self.cluster_size)
+    }
+
+    /// Who voted so far.
+    pub fn voters(&self) -> &BTreeSet<NodeId> {
+        &self.voters
+    }
+}
+
+/// What one node knows is chosen, and how far it has handed it over.
+#[derive(Clone, Debug, Default)]
+pub struct Learner {
+    chosen: BTreeMap<u64, (Ballot, Payload)>,
+    committed: u64,
+    first_held: u64,
+}
+
+impl Learner {
+    /// A learner that knows nothing; the first slot is 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A learner that will hand over nothing at or below `base` (a snapshot
+    /// covers it) and resumes at `base + 1`.
+    pub fn starting_after(base: u64) -> Self {
+        Learner { chosen: BTreeMap::new(), committed: base, first_held: base + 1 }
+    }
+
+    /// Records that `value` was chosen for `slot` in `ballot`. Returns true if
+    /// this is news. Two different values for one slot is the one thing Paxos
+    /// exists to prevent, so it panics.
+    pub fn learn(&mut self, slot: u64, ballot: Ballot, value: Payload) -> bool {
+        if slot <= self.committed && slot < self.first_held {
+            return false;
+        }
+        if let Some((_, known)) = self.chosen.get(&slot) {
+            assert_eq!(*known, value, "slot {slot}: two different values chosen");
+            return false;
+        }
+        assert!(slot > self.committed, "slot {slot} committed without being learned");
+        self.chosen.insert(slot, (ballot, value));
+        true
+    }
+
+    /// The value chosen for `slot`, if known here.
+    pub fn chosen(&self, slot: u64) -> Option<(Ballot, &Payload)> {
+        self.chosen.get(&slot).map(|(b, v)| (*b, v))
+    }
+
+    /// The highest slot handed over: every slot up to it is chosen and known.
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    /// The highest slot known chosen (there may be holes below it).
+    pub fn highest_chosen(&self) -> u64 {
+        self.chosen.keys().next_back().copied().unwrap_or(0).max(self.committed)
+    }
+
+    /// True when the next slot is known and can be handed over.
+    pub fn has_ready(&self) -> bool {
+        self.chosen.contains_key(&(self.committed + 1))
+    }
+
+    /// Emits every slot that is now contiguous with the committed prefix, in
+    /// order; returns the entries emitted.
+    pub fn commit_ready<M>(&mut self, out: &mut Effects<M>) -> Vec<Entry> {
+        let mut emitted = Vec::new();
+        while let Some((ballot, value)) = self.chosen.get(&(self.committed + 1)) {
+            self.committed += 1;
+            let entry = Entry { index: self.committed, stamp: ballot.stamp(), payload: value.clone() };
+            out.commit(entry.clone());
+            emitted.push(entry);
+        }
+        emitted
+    }
+
+    /// Up to `max` chosen values from `from` on that this learner still holds.
+    pub fn chosen_from(&self, from: u64, max: usize) -> Vec<Chosen> {
+        self.chosen
+            .range(from..)
+            .take(max)
+            .map(|(&slot, (ballot, value))| Chosen { slot, ballot: *ballot, value: value.clone() })
+            .collect()
+    }
+
+    /// Forgets values at or below `slot` (they are in a snapshot). Only
+    /// committed slots may be forgotten.
+    pub fn forget_upto(&mut self, slot: u64) {
+        assert!(slot <= self.committed, "cannot forget slot {slot} above the commit point {}", self.committed);
+        self.chosen = self.chosen.split_off(&(slot + 1));
+        self.first_held = self.first_held.max(slot + 1);
+    }
+
+    /// Jumps the committed prefix to `index` (a snapshot was installed).
+    pub fn skip_to(&mut self, index: u64) {
+        assert!(index >= self.committed, "commit point never moves back");
+        self.committed = index;
+        self.first_held = index + 1;
+        self.chosen = self.chosen.split_off(&(index + 1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_leave_in_slot_order_and_wait_for_holes() {
+        let mut learner = Learner::new();
+        let mut out: Effects<()> = Effects::new();
+        let b = Ballot::new(1, NodeId(1));
+        learner.learn(2, b, Payload::Noop);
+        assert!(learner.commit_ready(&mut out).is_empty());
+        learner.learn(1, b, Payload::Noop);
+        let emitted = learner.commit_ready(&mut out);
+        assert_eq!(emitted.iter().map(|e| e.index).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(!learner.learn(2, b, Payload::Noop), "a duplicate is not news");
+        assert!(learner.commit_ready(&mut out).is_empty());
+    }
+
+    #[test]
+    fn a_tally_needs_a_majority_of_distinct_voters() {
+        let b = Ballot::new(1, NodeId(1));
+        let mut tally = Tally::new(b, 5);
+        assert!(!tally.add(b, NodeId(1)));
+        assert!(!tally.add(b, NodeId(1)));
+        assert!(!tally.add(b, NodeId(2)));
+        assert!(tally.add(b, NodeId(3)));
+    }
+
+    #[test]
+    #[should_panic(expected = "two different values chosen")]
+    fn learning_two_values_for_one_slot_panics() {
+        let mut learner = Learner::new();
+        let b = Ballot::new(1, NodeId(1));
+        learner.learn(1, b, Payload::Noop);
+        let cmd = quorum_core::Command::new(quorum_core::ClientId(1), 1, &b"x"[..]);
+        learner.learn(1, b, Payload::Command(cmd));
+    }
+}

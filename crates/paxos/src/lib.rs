@@ -1,0 +1,423 @@
+//! # quorum-paxos: Basic Paxos, one Synod instance per slot
+//!
+//! Lamport's single-decree Synod ("Paxos Made Simple", 2001), run as a
+//! replicated log the way a textbook would: every slot of the log is an
+//! independent instance, every node is proposer, acceptor and learner, and
+//! every command pays for a full Phase 1 and Phase 2. There is no leader; this
+//! crate is the baseline whose cost `quorum-multipaxos` removes.
+//!
+//! **The algorithm.** A proposer picks a ballot `(round, node)` above every
+//! round it has seen and sends `Prepare(b)` for a slot (Phase 1a). An acceptor
+//! that promised nothing higher promises `b` and returns the highest-ballot
+//! proposal it accepted (1b); otherwise it answers `Nack` with its promise.
+//! With promises from a majority, the proposer sends `Accept(b, v)` (2a),
+//! where `v` is the value of the highest-ballot proposal among the promises, or
+//! its own command if there was none. An acceptor accepts unless it promised
+//! higher (2b). A value accepted by a majority in one ballot is chosen; the
+//! proposer that sees the majority spreads it with `Decided`, and every node
+//! commits decided slots strictly in slot order. A command whose slot was won
+//! by another value is proposed again in a later slot.
+//!
+//! **Why only one value is chosen per slot.** Any two majorities share an
+//! acceptor. Suppose `v` is chosen in ballot `b`. A proposer with a higher
+//! ballot `b'` must first hear from a majority, and one of them accepted `v` in
+//! `b` and, having promised `b'`, accepted nothing between `b` and `b'` except
+//! proposals that (by induction) also carry `v`. So the highest-ballot proposal
+//! it hears of carries `v`, and it proposes `v`. This needs acceptors never to
+//! forget a promise or an acceptance: both are durable before the answer
+//! leaves (`send_durable`), and a proposer's own promise for its ballot is
+//! durable before its Prepares leave, so no ballot is reused after a crash.
+//!
+//! **Liveness.** Two proposers can preempt each other forever. After a
+//! rejection a proposer waits a random time that doubles with each rejection
+//! ([`PaxosConfig::backoff`]). Lost messages are covered by a phase timeout. A
+//! slot left undecided by a crashed proposer would block every later commit, so
+//! a node that sees later slots in use while its next slot stays unknown first
+//! asks its peers for decided values (`CatchUp`) and then proposes a no-op
+//! there, which Phase 1 turns into the chosen value if there was one.
+//!
+//! **Storage.** Each slot's accepted `(ballot, value)` is an entry
+//! `{ index: slot, stamp: ballot, payload: value }`. The hard state holds the
+//! per-slot promises of undecided slots and `chosen_upto`, the committed
+//! prefix; a committed slot's entry is overwritten with the chosen value, so a
+//! restarted node re-emits its committed prefix at once (the driver skips what
+//! it already applied) and recovers its promises and votes. Basic Paxos keeps
+//! the whole log: it does not compact.
+//!
+//! ```
+//! use quorum_core::{ClientId, Command, Duration, NodeId};
+//! use quorum_paxos::{Paxos, PaxosConfig};
+//! use quorum_sim::{Sim, SimConfig};
+//!
+//! let mut cfg = SimConfig::new(3, 1);
+//! cfg.clients.count = 0;
+//! let mut sim = Sim::<Paxos>::new(cfg, PaxosConfig::default());
+//! // Any node proposes; every node commits the value in slot 1.
+//! sim.propose(NodeId(2), Command::new(ClientId(1), 1, &b"x"[..])).unwrap();
+//! assert!(sim.run_until(Duration::from_secs(1), |s| (1..=3).all(|n| s.applied_index(NodeId(n)) == 1)));
+//! assert!(sim.violations().is_empty());
+//! ```
+#![deny(missing_docs)]
+
+mod acceptor;
+mod ballot;
+mod catchup;
+mod invariant;
+mod learner;
+mod message;
+pub mod outbox;
+mod proposer;
+pub mod testkit;
+
+pub use acceptor::{Accepted, Acceptor, Vote, VoteJournal};
+pub use ballot::Ballot;
+pub use invariant::{HasAcceptor, OneValuePerSlot};
+pub use learner::{Learner, Tally};
+pub use message::{Chosen, Message};
+
+use outbox::Outbox;
+use proposer::Proposer;
+use quorum_core::{
+    Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, Rng, Role,
+    Status, WriteBatch,
+};
+use serde::{Deserialize, Serialize};
+use tracing::trace;
+
+/// Settings for Basic Paxos.
+#[derive(Clone, Debug)]
+pub struct PaxosConfig {
+    /// A phase that has not reached a majority by then starts over with a higher ballot.
+    pub retry_timeout: Duration,
+    /// Randomized exponential backoff after a rejection. Off: retry at once
+    /// (dueling proposers may then livelock; kept to show it).
+    pub backoff: bool,
+    /// The backoff window after the first rejection; it doubles with each one.
+    pub backoff_base: Duration,
+    /// The largest backoff window.
+    pub backoff_max: Duration,
+    /// Slots this node fights for at once.
+    pub max_in_flight: usize,
+    /// How long the next slot may stay unknown, while later ones are in use,
+    /// before asking peers for decided values.
+    pub catch_up_after: Duration,
+    /// How long before proposing a no-op in that slot (plus a random part as long).
+    pub fill_hole_after: Duration,
+    /// Most decided values in one catch-up answer.
+    pub catch_up_batch: usize,
+    /// A deliberately planted bug, for tests that show the checkers catch it:
+    /// Phase 2 proposes the proposer's own value, ignoring what the promises
+    /// reported (breaks P2c). Never set it outside such a test.
+    #[doc(hidden)]
+    pub planted_bug_ignore_promised_values: bool,
+}
+
+impl Default for PaxosConfig {
+    fn default() -> Self {
+        PaxosConfig {
+            retry_timeout: Duration::from_millis(50),
+            backoff: true,
+            backoff_base: Duration::from_millis(4),
+            backoff_max: Duration::from_millis(200),
+            max_in_flight: 16,
+            catch_up_after: Duration::from_millis(20),
+            fill_hole_after: Duration::from_millis(60),
+            catch_up_batch: 64,
+            planted_bug_ignore_promised_values: false,
+        }
+    }
+}
+
+/// What Basic Paxos keeps in the hard state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct HardState {
+    /// Promises of undecided slots.
+    promises: Vec<(u64, Ballot)>,
+    /// Every slot up to here is committed and its stored entry holds the chosen value.
+    chosen_upto: u64,
+}
+
+/// One Basic Paxos node: proposer, acceptor and learner of every slot.
+#[derive(Debug)]
+pub struct Paxos {
+    id: NodeId,
+    members: Vec<NodeId>,
+    config: PaxosConfig,
+    acceptor: Acceptor,
+    learner: Learner,
+    proposer: Proposer,
+    outbox: Outbox<Message>,
+    rng: Rng,
+    now: Instant,
+    boot: u64,
+    /// The highest ballot round seen anywhere (the status "term").
+    max_round: u64,
+    /// The highest slot seen in use by anyone.
+    highest_slot_seen: u64,
+    /// The commit point written to the hard state.
+    persisted_commit: u64,
+    /// Since when the next slot has been unknown while later ones are in use.
+    stalled: Option<(u64, Instant)>,
+    last_catch_up: Instant,
+    hole_delay: Duration,
+}
+
+impl Paxos {
+    /// This node's acceptor (for checkers and tests).
+    pub fn acceptor(&self) -> &Acceptor {
+        &self.acceptor
+    }
+
+    /// This node's learner (for checkers and tests).
+    pub fn learner(&self) -> &Learner {
+        &self.learner
+    }
+
+    /// Commands waiting for a slot or being proposed here.
+    pub fn pending_commands(&self) -> usize {
+        self.proposer.queue.len()
+            + self.proposer.instances.values().filter(|i| matches!(i.own, Payload::Command(_))).count()
+    }
+
+    /// The ballot this node is trying in `slot`, if it is proposing there.
+    pub fn ballot_in(&self, slot: u64) -> Option<Ballot> {
+        self.proposer.instances.get(&slot).map(|i| i.ballot)
+    }
+
+    /// Test hook: plants a durable vote in this node's acceptor journal.
+    #[doc(hidden)]
+    pub fn plant_vote(&mut self, vote: Vote) {
+        self.acceptor.plant_vote(vote);
+    }
+
+    pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members.iter().copied().filter(move |&m| m != self.id)
+    }
+
+    /// Runs one input to completion: local deliveries, one write, the sends, the commits.
+    fn step(&mut self, now: Instant, out: &mut Effects<Message>, input: impl FnOnce(&mut Self)) {
+        assert!(now >= self.now, "time went backwards");
+        self.now = now;
+        let span = tracing::debug_span!("paxos", node = self.id.0, round = self.max_round);
+        let _entered = span.enter();
+        let (committed_before, promised_before) = (self.learner.committed(), self.acceptor.promised_all());
+        input(self);
+        loop {
+            while let Some(msg) = self.outbox.next_local() {
+                self.handle(self.id, msg);
+            }
+            self.commit_ready(out);
+            let batch = self.take_batch();
+            self.outbox.finish(batch, out);
+            if !self.outbox.has_local_work() {
+                break;
+            }
+        }
+        self.track_stall();
+        assert!(self.learner.committed() >= committed_before, "the commit point moved back");
+        assert!(self.acceptor.promised_all() >= promised_before, "a promise was withdrawn");
+    }
+
+    fn take_batch(&mut self) -> Option<WriteBatch> {
+        let commit_moved = self.learner.committed() != self.persisted_commit;
+        if !self.acceptor.is_dirty() && !commit_moved {
+            return None;
+        }
+        let tag = self.outbox.next_tag();
+        let (promises_changed, entries) = self.acceptor.flush(tag);
+        let hard_state = (promises_changed || commit_moved).then(|| {
+            self.persisted_commit = self.learner.committed();
+            let hs = HardState { promises: self.acceptor.slot_promises(), chosen_upto: self.persisted_commit };
+            postcard::to_allocvec(&hs).expect("hard state encodes").into()
+        });
+        Some(WriteBatch { tag, hard_state, entries, ..Default::default() })
+    }
+
+    fn commit_ready(&mut self, out: &mut Effects<Message>) {
+        let emitted = self.learner.commit_ready(out);
+        if let Some(last) = emitted.last() {
+            trace!(node = self.id.0, upto = last.index, "committed");
+            self.acceptor.forget_upto(last.index);
+        }
+    }
+
+    fn handle(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            Message::Prepare { slot, ballot } => self.on_prepare(from, slot, ballot),
+            Message::Promise { slot, ballot, accepted } => self.on_promise(from, slot, ballot, accepted),
+            Message::Accept { slot, ballot, value } => self.on_accept(from, slot, ballot, value),
+            Message::Accepted { slot, ballot } => self.on_accepted(from, slot, ballot),
+            Message::Nack { slot, ballot, promised } => self.on_nack(slot, ballot, promised),
+            Message::Decided { chosen } => {
+                for c in chosen {
+                    self.decide(c.slot, c.ballot, c.value, false);
+                }
+            }
+            Message::CatchUp { from: first } => self.on_catch_up(from, first),
+        }
+    }
+
+    /// Answers for a slot already decided here: the decision itself.
+    fn answer_decided(&mut self, to: NodeId, slot: u64) -> bool {
+        let Some((ballot, value)) = self.learner.chosen(slot) else { return false };
+        let chosen = vec![Chosen { slot, ballot, value: value.clone() }];
+        self.outbox.send(to, Message::Decided { chosen });
+        true
+    }
+
+    /// Acceptor, Phase 1b.
+    pub(crate) fn on_prepare(&mut self, from: NodeId, slot: u64, ballot: Ballot) {
+        self.saw(slot, ballot);
+        if self.answer_decided(from, slot) {
+            return;
+        }
+        match self.acceptor.prepare_slot(slot, ballot) {
+            Ok(accepted) => self.outbox.send_durable(from, Message::Promise { slot, ballot, accepted }),
+            Err(promised) => self.outbox.send(from, Message::Nack { slot, ballot, promised }),
+        }
+    }
+
+    /// Acceptor, Phase 2b.
+    fn on_accept(&mut self, from: NodeId, slot: u64, ballot: Ballot, value: Payload) {
+        self.saw(slot, ballot);
+        if self.answer_decided(from, slot) {
+            return;
+        }
+        match self.acceptor.accept(slot, ballot, value) {
+            Ok(()) => self.outbox.send_durable(from, Message::Accepted { slot, ballot }),
+            Err(promised) => self.outbox.send(from, Message::Nack { slot, ballot, promised }),
+        }
+    }
+
+    fn saw(&mut self, slot: u64, ballot: Ballot) {
+        self.highest_slot_seen = self.highest_slot_seen.max(slot);
+        self.max_round = self.max_round.max(ballot.round);
+    }
+
+    /// Learner: `value` is chosen for `slot`. `spread` when this node counted the
+    /// majority itself and must tell the others.
+    fn decide(&mut self, slot: u64, ballot: Ballot, value: Payload, spread: bool) {
+        self.highest_slot_seen = self.highest_slot_seen.max(slot);
+        if !self.learner.learn(slot, ballot, value.clone()) {
+            return;
+        }
+        if slot > self.learner.committed() {
+            self.acceptor.learn(slot, ballot, &value);
+        }
+        if spread {
+            let chosen = vec![Chosen { slot, ballot, value: value.clone() }];
+            for to in self.peers().collect::<Vec<_>>() {
+                self.outbox.send(to, Message::Decided { chosen: chosen.clone() });
+            }
+        }
+        self.instance_decided(slot, &value);
+    }
+}
+
+impl Protocol for Paxos {
+    type Message = Message;
+    type Config = PaxosConfig;
+    const NAME: &'static str = "paxos";
+    const LINKS: LinkKind = LinkKind::Datagram;
+
+    fn new(init: Init<PaxosConfig>) -> Self {
+        assert!(init.members.contains(&init.id), "a node must be a member of its cluster");
+        let hard: HardState = init
+            .stored
+            .hard_state
+            .as_ref()
+            .map(|b| postcard::from_bytes(b).expect("stored hard state decodes"))
+            .unwrap_or_default();
+        let acceptor = Acceptor::recover(Ballot::ZERO, &hard.promises, &init.stored.entries);
+        let mut learner = Learner::new();
+        for e in init.stored.entries.iter().take_while(|e| e.index <= hard.chosen_upto) {
+            learner.learn(e.index, Ballot::from_stamp(e.stamp), e.payload.clone());
+        }
+        let max_round = init
+            .stored
+            .entries
+            .iter()
+            .map(|e| e.stamp.major)
+            .chain(hard.promises.iter().map(|(_, b)| b.round))
+            .max()
+            .unwrap_or(0);
+        let highest_slot_seen = init.stored.entries.last().map_or(0, |e| e.index).max(acceptor.last_slot());
+        Paxos {
+            id: init.id,
+            members: init.members,
+            config: init.config,
+            acceptor,
+            learner,
+            proposer: Proposer::default(),
+            outbox: Outbox::new(init.id),
+            rng: Rng::new(init.seed),
+            now: init.now,
+            boot: init.seed ^ init.now.as_nanos().rotate_left(32),
+            max_round,
+            highest_slot_seen,
+            persisted_commit: hard.chosen_upto,
+            stalled: None,
+            last_catch_up: Instant::ZERO,
+            hole_delay: Duration::ZERO,
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
+        self.step(now, out, |node| node.handle(from, msg));
+    }
+
+    fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        self.step(now, out, |node| {
+            node.proposer_timers();
+            node.unblock();
+        });
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        if self.learner.has_ready() {
+            return Some(self.now);
+        }
+        [self.proposer_deadline(), self.unblock_deadline()].into_iter().flatten().min()
+    }
+
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+        // Any node proposes: there is no leader in Basic Paxos.
+        self.step(now, out, |node| node.enqueue(cmd));
+        Ok(())
+    }
+
+    fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
+        self.step(now, out, |node| {
+            node.acceptor.persisted(tag);
+            node.outbox.persisted(tag);
+        });
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: Role::Peer,
+            term: self.max_round,
+            leader: None,
+            commit_index: self.learner.committed(),
+            last_index: self.highest_slot_seen.max(self.learner.committed()),
+        }
+    }
+
+    fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
+        vec![Box::new(OneValuePerSlot::new())]
+    }
+}
+
+impl HasAcceptor for Paxos {
+    fn acceptor(&self) -> &Acceptor {
+        &self.acceptor
+    }
+
+    fn boot_id(&self) -> u64 {
+        self.boot
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! The outbox: one write and the sends that follow it, per protocol step.
+//!
+//! A node handles an input, possibly changing durable state and queueing
+//! messages. At the end of the step [`Outbox::finish`] issues at most one
+//! [`WriteBatch`] and then every queued send, so a durable send always comes
+//! after the write it depends on. Messages a node sends to itself (a proposer
+//! asking its own acceptor) never touch the driver: they are delivered through
+//! [`Outbox::next_local`], and a durable one only once the write it follows is
+//! reported by `on_persisted` — the same rule the driver applies to peers.
+
+use quorum_core::{Effects, NodeId, WriteBatch};
+use std::collections::VecDeque;
+
+/// Sends and local deliveries queued by one node.
+#[derive(Debug)]
+pub struct Outbox<M> {
+    id: NodeId,
+    sends: Vec<(NodeId, M, bool)>,
+    local_ready: VecDeque<M>,
+    local_durable: Vec<M>,
+    local_held: VecDeque<(u64, M)>,
+    last_tag: u64,
+    persisted_tag: u64,
+}
+
+impl<M> Outbox<M> {
+    /// An empty outbox for node `id`; write tags start after zero.
+    pub fn new(id: NodeId) -> Self {
+        Outbox {
+            id,
+            sends: Vec::new(),
+            local_ready: VecDeque::new(),
+            local_durable: Vec::new(),
+            local_held: VecDeque::new(),
+            last_tag: 0,
+            persisted_tag: 0,
+        }
+    }
+
+    /// Sends `msg` now (to itself: delivered within this step).
+    pub fn send(&mut self, to: NodeId, msg: M) {
+        if to == self.id {
+            self.local_ready.push_back(msg);
+        } else {
+            self.sends.push((to, msg, false));
+        }
+    }
+
+    /// Sends `msg` once every write issued so far, and this step's, is durable.
+    pub fn send_durable(&mut self, to: NodeId, msg: M) {
+        if to == self.id {
+            self.local_durable.push(msg);
+        } else {
+            self.sends.push((to, msg, true));
+        }
+    }
+
+    /// The next message this node sent itself that may be handled now.
+    pub fn next_local(&mut self) -> Option<M> {
+        self.local_ready.pop_front()
+    }
+
+    /// Ends a step: issues `batch` (if any) with the next tag, then the sends.
+    /// `batch` is built by the caller only if [`Outbox::next_tag`] is used as its tag.
+    pub fn finish(&mut self, batch: Option<WriteBatch>, out: &mut Effects<M>) {
+        if let Some(batch) = batch {
+            assert_eq!(batch.tag, self.last_tag + 1, "write tags must follow one another");
+            self.last_tag = batch.tag;
+            out.persist(batch);
+        }
+        let gate = self.last_tag;
+        for msg in self.local_durable.drain(..) {
+            if gate > self.persisted_tag {
+                self.local_held.push_back((gate, msg));
+            } else {
+                self.local_ready.push_back(msg);
+            }
+        }
+        for (to, msg, durable) in self.sends.drain(..) {
+            if durable {
+                out.send_durable(to, msg);
+            } else {
+                out.send(to, msg);
+            }
+        }
+    }
+
+    /// The tag the next write must carry.
+    pub fn next_tag(&self) -> u64 {
+        self.last_tag + 1
+    }
+
+    /// True while some local delivery waits (ready now or held for a write).
+    pub fn has_local_work(&self) -> bool {
+        !self.local_ready.is_empty() || !self.local_durable.is_empty()
+    }
+
+    /// Write `tag` and every write before it are durable: releases the local
+    /// deliveries that waited for them.
+    pub fn persisted(&mut self, tag: u64) {
+        assert!(tag <= self.last_tag, "write {tag} reported durable but only {} issued", self.last_tag);
+        assert!(tag >= self.persisted_tag, "durability went backwards: {tag} after {}", self.persisted_tag);
+        self.persisted_tag = tag;
+        while self.local_held.front().is_some_and(|(t, _)| *t <= tag) {
+            let (_, msg) = self.local_held.pop_front().expect("checked non-empty");
+            self.local_ready.push_back(msg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quorum_core::Effect;
+
+    #[test]
+    fn durable_sends_follow_the_write_and_local_ones_wait_for_it() {
+        let mut outbox: Outbox<&str> = Outbox::new(NodeId(1));
+        let mut out = Effects::new();
+        outbox.send_durable(NodeId(2), "promise-to-2");
+        outbox.send_durable(NodeId(1), "promise-to-self");
+        outbox.send(NodeId(1), "now-to-self");
+        let batch = WriteBatch { tag: outbox.next_tag(), hard_state: Some(Default::default()), ..Default::default() };
+        outbox.finish(Some(batch), &mut out);
+        assert!(matches!(out.as_slice()[0], Effect::Persist(_)));
+        assert!(matches!(out.as_slice()[1], Effect::SendDurable { to: NodeId(2), .. }));
+        assert_eq!(outbox.next_local(), Some("now-to-self"));
+        assert_eq!(outbox.next_local(), None);
+        outbox.persisted(1);
+        assert_eq!(outbox.next_local(), Some("promise-to-self"));
+    }
+}

@@ -1,0 +1,186 @@
+//! The proposer: runs Phase 1 and Phase 2 of one Synod instance per slot.
+//!
+//! Each client command gets a slot of its own and a full Synod run: Phase 1
+//! (`Prepare`/`Promise`) with a fresh ballot, then Phase 2 (`Accept`/`Accepted`)
+//! with the value-adoption rule of "Paxos Made Simple" §2.2 (P2c): propose the
+//! value of the highest-ballot proposal any promiser reported, and only if
+//! there is none, our own. If the slot ends up chosen with another value, the
+//! command is proposed again in a later slot.
+//!
+//! Rejections carry the higher promise. Two proposers that keep preempting one
+//! another can go on forever (the FLP livelock, "Paxos Made Simple" §2.4): after
+//! a rejection a proposer waits a random, exponentially growing time before its
+//! next ballot. `PaxosConfig::backoff = false` retries at once, to show the livelock.
+
+use crate::{message::Message, Accepted, Ballot, Paxos, Tally};
+use quorum_core::{majority, Command, Duration, Instant, NodeId, Payload};
+use std::collections::{BTreeMap, VecDeque};
+use tracing::{debug, trace};
+
+/// Where one slot's run stands.
+#[derive(Clone, Debug)]
+pub(crate) enum Phase {
+    /// Rejected: waiting until the deadline before trying a higher ballot.
+    Backoff,
+    /// Phase 1: promises gathered so far, with what each promiser had accepted.
+    Preparing { promises: BTreeMap<NodeId, Option<Accepted>> },
+    /// Phase 2: the value proposed in this ballot and who accepted it.
+    Accepting { value: Payload, tally: Tally },
+}
+
+/// This node's attempt to get a value chosen in one slot.
+#[derive(Clone, Debug)]
+pub(crate) struct Instance {
+    /// What this node wants in the slot: a client command, or a no-op to fill a hole.
+    pub(crate) own: Payload,
+    /// The ballot of the current attempt.
+    pub(crate) ballot: Ballot,
+    pub(crate) phase: Phase,
+    /// When the current phase gives up (or the backoff ends).
+    pub(crate) deadline: Instant,
+    /// Rejections so far: the backoff doubles with each.
+    pub(crate) rejections: u32,
+}
+
+/// Commands waiting for a slot, and the slots being fought for.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Proposer {
+    pub(crate) queue: VecDeque<Command>,
+    pub(crate) instances: BTreeMap<u64, Instance>,
+}
+
+impl Paxos {
+    /// Queues a client command and starts instances while the window allows.
+    pub(crate) fn enqueue(&mut self, cmd: Command) {
+        self.proposer.queue.push_back(cmd);
+        self.start_instances();
+    }
+
+    /// Gives queued commands fresh slots, up to `max_in_flight` at once.
+    pub(crate) fn start_instances(&mut self) {
+        while self.proposer.instances.len() < self.config.max_in_flight {
+            let Some(cmd) = self.proposer.queue.pop_front() else { break };
+            // A fresh slot above every slot seen in use, so that proposers on
+            // different nodes rarely collide; holes left by dead proposers are
+            // filled with no-ops by the hole timer.
+            let slot = self.highest_slot_seen.max(self.learner.highest_chosen()) + 1;
+            self.start_instance(slot, Payload::Command(cmd));
+        }
+    }
+
+    /// Starts fighting for `slot` with `own` as the value we would like.
+    pub(crate) fn start_instance(&mut self, slot: u64, own: Payload) {
+        assert!(self.learner.chosen(slot).is_none(), "slot {slot} is already decided");
+        assert!(!self.proposer.instances.contains_key(&slot), "slot {slot} already has an instance here");
+        self.highest_slot_seen = self.highest_slot_seen.max(slot);
+        let instance = Instance { own, ballot: Ballot::ZERO, phase: Phase::Backoff, deadline: self.now, rejections: 0 };
+        self.proposer.instances.insert(slot, instance);
+        self.prepare(slot);
+    }
+
+    /// Phase 1a: a ballot above every round seen, sent to every acceptor.
+    /// Our own acceptor promises it first and the Prepares leave only once that
+    /// promise is durable, so after a crash we never reuse the ballot.
+    fn prepare(&mut self, slot: u64) {
+        let ballot = Ballot::next_above(self.max_round, self.id);
+        self.max_round = ballot.round;
+        let deadline = self.now + self.config.retry_timeout;
+        let instance = self.proposer.instances.get_mut(&slot).expect("prepare needs an instance");
+        instance.ballot = ballot;
+        instance.phase = Phase::Preparing { promises: BTreeMap::new() };
+        instance.deadline = deadline;
+        debug!(node = self.id.0, slot, ?ballot, "phase 1a: prepare");
+        // Our own acceptor first, in this step, so that its promise is in this
+        // step's write and the Prepares below leave only once it is durable.
+        self.on_prepare(self.id, slot, ballot);
+        for to in self.peers().collect::<Vec<_>>() {
+            self.outbox.send_durable(to, Message::Prepare { slot, ballot });
+        }
+    }
+
+    /// Phase 1b arrived. With a majority of promises, pick the value (P2c) and start Phase 2.
+    pub(crate) fn on_promise(&mut self, from: NodeId, slot: u64, ballot: Ballot, accepted: Option<Accepted>) {
+        let quorum = majority(self.members.len());
+        let Some(instance) = self.proposer.instances.get_mut(&slot) else { return };
+        let Phase::Preparing { promises } = &mut instance.phase else { return };
+        if instance.ballot != ballot {
+            return;
+        }
+        promises.insert(from, accepted);
+        if promises.len() < quorum {
+            return;
+        }
+        // P2c: the value of the highest-numbered proposal accepted by any promiser,
+        // or, if none accepted anything, the value this proposer wants.
+        let mut adopted = promises.values().flatten().max_by_key(|a| a.ballot).map(|a| a.value.clone());
+        if self.config.planted_bug_ignore_promised_values {
+            adopted = None;
+        }
+        let value = adopted.unwrap_or_else(|| instance.own.clone());
+        trace!(node = self.id.0, slot, ?ballot, ?value, "phase 2a: accept");
+        instance.phase = Phase::Accepting { value: value.clone(), tally: Tally::new(ballot, self.members.len()) };
+        instance.deadline = self.now + self.config.retry_timeout;
+        for to in self.members.clone() {
+            self.outbox.send(to, Message::Accept { slot, ballot, value: value.clone() });
+        }
+    }
+
+    /// Phase 2b arrived. A majority in this ballot means the value is chosen.
+    pub(crate) fn on_accepted(&mut self, from: NodeId, slot: u64, ballot: Ballot) {
+        let Some(instance) = self.proposer.instances.get_mut(&slot) else { return };
+        let Phase::Accepting { value, tally } = &mut instance.phase else { return };
+        if instance.ballot != ballot || !tally.add(ballot, from) {
+            return;
+        }
+        let value = value.clone();
+        debug!(node = self.id.0, slot, ?ballot, ?value, "chosen");
+        self.decide(slot, ballot, value, true);
+    }
+
+    /// A Prepare or Accept of ours was refused: back off, then try a higher ballot.
+    pub(crate) fn on_nack(&mut self, slot: u64, ballot: Ballot, promised: Ballot) {
+        self.max_round = self.max_round.max(promised.round);
+        let Some(instance) = self.proposer.instances.get_mut(&slot) else { return };
+        if instance.ballot != ballot || matches!(instance.phase, Phase::Backoff) {
+            return;
+        }
+        instance.rejections += 1;
+        if !self.config.backoff {
+            // No backoff: straight back in with a higher ballot (livelock-prone).
+            self.prepare(slot);
+            return;
+        }
+        let exponent = instance.rejections.min(16);
+        let ceiling = (self.config.backoff_base * (1u64 << exponent)).min(self.config.backoff_max);
+        let wait = Duration::from_nanos(self.rng.range(ceiling.as_nanos() / 4, ceiling.as_nanos() + 1));
+        instance.phase = Phase::Backoff;
+        instance.deadline = self.now + wait;
+        trace!(node = self.id.0, slot, ?promised, ?wait, "rejected: backing off");
+    }
+
+    /// `slot` is decided: our instance there ends; a command that lost the slot goes round again.
+    pub(crate) fn instance_decided(&mut self, slot: u64, value: &Payload) {
+        let Some(instance) = self.proposer.instances.remove(&slot) else { return };
+        if let Payload::Command(cmd) = instance.own {
+            if *value != Payload::Command(cmd.clone()) {
+                debug!(node = self.id.0, slot, "lost the slot: proposing again later");
+                self.proposer.queue.push_front(cmd);
+            }
+        }
+        self.start_instances();
+    }
+
+    /// Restarts every instance whose phase timed out or whose backoff ended.
+    pub(crate) fn proposer_timers(&mut self) {
+        let due: Vec<u64> =
+            self.proposer.instances.iter().filter(|(_, i)| i.deadline <= self.now).map(|(&slot, _)| slot).collect();
+        for slot in due {
+            self.prepare(slot);
+        }
+    }
+
+    /// The earliest proposer deadline.
+    pub(crate) fn proposer_deadline(&self) -> Option<Instant> {
+        self.proposer.instances.values().map(|i| i.deadline).min()
+    }
+}

@@ -1,0 +1,318 @@
+//! Tests that drive Basic Paxos nodes directly on the hand-driven network,
+//! each named after the property of "Paxos Made Simple" it checks.
+
+use super::*;
+use crate::testkit::{Envelope, Net};
+use quorum_core::{ClientId, Command, Duration};
+
+fn cmd(client: u64, seq: u64) -> Command {
+    Command::new(ClientId(client), seq, format!("c{client}-{seq}").into_bytes())
+}
+
+fn value(client: u64, seq: u64) -> Payload {
+    Payload::Command(cmd(client, seq))
+}
+
+fn committed_values(net: &Net<Paxos>, id: u64) -> Vec<Payload> {
+    net.committed[(id - 1) as usize].iter().map(|e| e.payload.clone()).collect()
+}
+
+fn all_committed(_net: &Net<Paxos>, n: usize) -> impl Fn(&Net<Paxos>) -> bool {
+    move |net| net.nodes.iter().flatten().all(|node| node.learner().committed() as usize >= n)
+}
+
+fn is_phase1(env: &Envelope<Message>) -> bool {
+    matches!(env.msg, Message::Prepare { .. } | Message::Promise { .. } | Message::Nack { .. })
+}
+
+#[test]
+fn one_proposer_gets_its_value_chosen_in_two_round_trips() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 1);
+    net.propose(NodeId(1), cmd(1, 1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), all_committed(&net, 1)));
+    for id in 1..=3 {
+        assert_eq!(committed_values(&net, id), vec![value(1, 1)]);
+    }
+    // Prepare and Promise with each peer, Accept and Accepted, then Decided: 2 x 5.
+    assert_eq!(net.delivered, 10);
+    assert_eq!(net.now, Instant::ZERO, "no timer was needed");
+}
+
+#[test]
+fn any_node_proposes_and_commands_fill_slots_in_order() {
+    let mut net: Net<Paxos> = Net::new(5, PaxosConfig::default(), 2);
+    for seq in 1..=3 {
+        for id in 1..=5 {
+            net.propose(NodeId(id), cmd(id, seq)).unwrap();
+        }
+    }
+    assert!(net.run_until(Duration::from_secs(5), all_committed(&net, 15)));
+    net.assert_logs_agree();
+    let mut log = committed_values(&net, 1);
+    assert_eq!(log.len(), 15);
+    log.sort_by_key(|v| format!("{v:?}"));
+    log.dedup();
+    assert_eq!(log.len(), 15, "every command committed exactly once");
+}
+
+#[test]
+fn competing_proposers_converge_on_one_value_per_slot() {
+    for seed in 0..50 {
+        let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), seed);
+        net.propose(NodeId(1), cmd(1, 1)).unwrap();
+        net.propose(NodeId(2), cmd(2, 1)).unwrap();
+        net.propose(NodeId(3), cmd(3, 1)).unwrap();
+        // Shuffle delivery: always deliver a pseudo-random in-flight message.
+        let mut rng = Rng::new(seed);
+        let mut steps = 0;
+        while !all_committed(&net, 3)(&net) {
+            steps += 1;
+            assert!(steps < 100_000, "seed {seed}: no progress");
+            if net.in_flight.is_empty() {
+                assert!(net.fire_timers(), "seed {seed}: stuck with nothing to do");
+            } else {
+                let i = rng.index(net.in_flight.len());
+                net.deliver_at(i);
+            }
+        }
+        net.assert_logs_agree();
+        let mut log = committed_values(&net, 1);
+        log.sort_by_key(|v| format!("{v:?}"));
+        assert_eq!(log, vec![value(1, 1), value(2, 1), value(3, 1)], "seed {seed}");
+    }
+}
+
+/// Node 1 gets `v` accepted by itself and node 2 only (2 of 5), then crashes.
+fn minority_accepts_then_proposer_crashes(net: &mut Net<Paxos>) {
+    net.propose(NodeId(1), cmd(1, 1)).unwrap();
+    while net.deliver_first(is_phase1) {}
+    assert!(net.deliver_first(|e| e.to == NodeId(2) && matches!(e.msg, Message::Accept { .. })));
+    net.crash(NodeId(1));
+    net.drop_where(|_| true);
+}
+
+#[test]
+fn a_value_accepted_by_a_minority_before_a_crash_is_kept_by_the_next_ballot() {
+    let mut net: Net<Paxos> = Net::new(5, PaxosConfig::default(), 3);
+    minority_accepts_then_proposer_crashes(&mut net);
+    // With node 5 down too, every majority includes node 2: the next proposer
+    // hears of v and cannot rule out that it was chosen (by {1, 2, 5}, for all
+    // it knows), so P2c makes it propose v.
+    net.crash(NodeId(5));
+    net.propose(NodeId(3), cmd(3, 1)).unwrap();
+    let live = [2, 3, 4];
+    let done = net.run_until(Duration::from_secs(2), |net| {
+        live.iter().all(|&id| net.node(NodeId(id)).unwrap().learner().committed() >= 2)
+    });
+    assert!(done, "the hole and the new command are committed");
+    for id in live {
+        assert_eq!(committed_values(&net, id), vec![value(1, 1), value(3, 1)], "node {id}");
+    }
+}
+
+#[test]
+fn a_minority_value_no_majority_reports_was_never_chosen_and_may_be_replaced() {
+    let mut net: Net<Paxos> = Net::new(5, PaxosConfig::default(), 3);
+    minority_accepts_then_proposer_crashes(&mut net);
+    // With node 2 down, the next majority is {3, 4, 5}: nobody reports v, which
+    // therefore was not chosen (a majority without it exists), and the hole is
+    // filled with a no-op.
+    net.crash(NodeId(2));
+    net.propose(NodeId(3), cmd(3, 1)).unwrap();
+    let live = [3, 4, 5];
+    let done = net.run_until(Duration::from_secs(2), |net| {
+        live.iter().all(|&id| net.node(NodeId(id)).unwrap().learner().committed() >= 2)
+    });
+    assert!(done, "the hole and the new command are committed");
+    for id in live {
+        assert_eq!(committed_values(&net, id), vec![Payload::Noop, value(3, 1)], "node {id}");
+    }
+}
+
+#[test]
+fn a_value_chosen_then_every_acceptor_but_one_crashes_survives_restart() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 4);
+    net.propose(NodeId(1), cmd(1, 1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), all_committed(&net, 1)));
+    for id in 1..=3 {
+        net.crash(NodeId(id));
+    }
+    for id in 1..=3 {
+        net.restart(NodeId(id));
+    }
+    net.propose(NodeId(2), cmd(2, 1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(2), all_committed(&net, 2)));
+    for id in 1..=3 {
+        assert_eq!(committed_values(&net, id), vec![value(1, 1), value(2, 1)]);
+    }
+}
+
+/// Delivers Phase 1 traffic before any Phase 2 traffic: each proposer's
+/// Prepare overtakes the other's Accepts ("Paxos Made Simple" §2.4).
+fn run_dueling(net: &mut Net<Paxos>, max_steps: usize) -> bool {
+    net.propose(NodeId(1), cmd(1, 1)).unwrap();
+    net.propose(NodeId(2), cmd(2, 1)).unwrap();
+    for _ in 0..max_steps {
+        if net.nodes.iter().flatten().any(|n| n.learner().committed() >= 1) {
+            return true;
+        }
+        if net.deliver_first(is_phase1) || net.deliver_at(0) {
+            continue;
+        }
+        if !net.fire_timers() {
+            return false;
+        }
+    }
+    false
+}
+
+#[test]
+fn dueling_proposers_livelock_without_backoff() {
+    let config = PaxosConfig { backoff: false, ..PaxosConfig::default() };
+    let mut net: Net<Paxos> = Net::new(3, config, 5);
+    assert!(!run_dueling(&mut net, 20_000), "nothing may be chosen under this schedule");
+    let round = net.node(NodeId(1)).unwrap().status().term;
+    assert!(round > 1_000, "ballots keep rising (round {round})");
+    assert_eq!(net.now, Instant::ZERO, "no timer ever fired: the proposers preempt each other forever");
+}
+
+#[test]
+fn dueling_proposers_terminate_with_randomized_backoff() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 5);
+    assert!(run_dueling(&mut net, 20_000), "backoff lets one proposer finish");
+    assert!(net.run_until(Duration::from_secs(2), all_committed(&net, 2)));
+    net.assert_logs_agree();
+}
+
+#[test]
+fn an_acceptor_refuses_a_lower_ballot_and_names_its_promise() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 6);
+    let high = Ballot::new(7, NodeId(3));
+    let low = Ballot::new(2, NodeId(1));
+    net.with_node(NodeId(2), |node, now, out| {
+        node.on_message(now, NodeId(3), Message::Prepare { slot: 1, ballot: high }, out)
+    });
+    net.in_flight.clear();
+    net.with_node(NodeId(2), |node, now, out| {
+        node.on_message(now, NodeId(1), Message::Accept { slot: 1, ballot: low, value: Payload::Noop }, out)
+    });
+    let reply = net.in_flight.pop_front().unwrap();
+    assert_eq!(reply.msg, Message::Nack { slot: 1, ballot: low, promised: high });
+}
+
+#[test]
+fn a_promise_leaves_only_after_the_acceptor_wrote_it() {
+    let config = PaxosConfig::default();
+    let stored = Default::default();
+    let init = Init {
+        id: NodeId(2),
+        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        config,
+        stored,
+        seed: 1,
+        now: Instant::ZERO,
+    };
+    let mut node = Paxos::new(init);
+    let mut out = Effects::new();
+    node.on_message(
+        Instant::ZERO,
+        NodeId(1),
+        Message::Prepare { slot: 1, ballot: Ballot::new(1, NodeId(1)) },
+        &mut out,
+    );
+    let effects = out.as_slice();
+    assert!(matches!(effects[0], quorum_core::Effect::Persist(_)));
+    assert!(matches!(effects[1], quorum_core::Effect::SendDurable { to: NodeId(1), msg: Message::Promise { .. } }));
+}
+
+#[test]
+fn a_lagging_node_catches_up_from_its_peers() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 7);
+    net.crash(NodeId(3));
+    for seq in 1..=20 {
+        net.propose(NodeId(1), cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(2), |net| net.node(NodeId(1)).unwrap().learner().committed() >= 20));
+    net.restart(NodeId(3));
+    net.propose(NodeId(2), cmd(2, 1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(2), all_committed(&net, 21)));
+    assert_eq!(committed_values(&net, 3), committed_values(&net, 1));
+}
+
+#[test]
+fn the_checker_catches_two_values_chosen_in_one_slot() {
+    let net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 8);
+    let mut nodes = net.nodes;
+    let v = value(1, 1);
+    let w = value(2, 1);
+    let (b1, b2) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(3)));
+    let vote = |ballot, value: &Payload| Vote { slot: 1, ballot, value: value.clone() };
+    let mut checker = OneValuePerSlot::new();
+    nodes[0].as_mut().unwrap().plant_vote(vote(b1, &v));
+    nodes[1].as_mut().unwrap().plant_vote(vote(b1, &v));
+    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(1), &nodes), Ok(()));
+    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes), Ok(()));
+    assert_eq!(checker.chosen_slots(), 1);
+    // A later ballot re-choosing the same value is fine...
+    nodes[2].as_mut().unwrap().plant_vote(vote(b2, &v));
+    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(3), &nodes), Ok(()));
+    // ...a different value reaching a majority is not.
+    let b3 = Ballot::new(3, NodeId(2));
+    nodes[1].as_mut().unwrap().plant_vote(vote(b3, &w));
+    nodes[2].as_mut().unwrap().plant_vote(vote(b3, &w));
+    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes), Ok(()));
+    let err = Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(3), &nodes).unwrap_err();
+    assert!(err.contains("two values chosen"), "{err}");
+}
+
+#[test]
+fn the_checker_catches_one_ballot_carrying_two_values() {
+    let net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 9);
+    let mut nodes = net.nodes;
+    let b1 = Ballot::new(1, NodeId(1));
+    nodes[0].as_mut().unwrap().plant_vote(Vote { slot: 4, ballot: b1, value: value(1, 1) });
+    nodes[1].as_mut().unwrap().plant_vote(Vote { slot: 4, ballot: b1, value: value(1, 2) });
+    let mut checker = OneValuePerSlot::new();
+    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(1), &nodes), Ok(()));
+    let err = Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes).unwrap_err();
+    assert!(err.contains("two values"), "{err}");
+}
+
+#[test]
+fn real_runs_feed_the_checker_votes_that_add_up() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 10);
+    let mut checker = OneValuePerSlot::new();
+    for seq in 1..=5 {
+        net.propose(NodeId(1 + seq % 3), cmd(9, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(2), all_committed(&net, 5)));
+    for id in 1..=3 {
+        Invariant::<Paxos>::check(&mut checker, net.now, NodeId(id), &net.nodes).unwrap();
+    }
+    assert_eq!(checker.chosen_slots(), 5);
+}
+
+#[test]
+fn a_proposers_own_promise_is_written_before_its_prepares_leave() {
+    let init = Init {
+        id: NodeId(1),
+        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        config: PaxosConfig::default(),
+        stored: Default::default(),
+        seed: 1,
+        now: Instant::ZERO,
+    };
+    let mut node = Paxos::new(init);
+    let mut out = Effects::new();
+    node.propose(Instant::ZERO, cmd(1, 1), &mut out).unwrap();
+    let effects = out.as_slice();
+    let write = effects.iter().position(|e| matches!(e, quorum_core::Effect::Persist(_))).expect("a write");
+    let prepares: Vec<usize> = effects
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, quorum_core::Effect::SendDurable { msg: Message::Prepare { .. }, .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(prepares.len(), 2, "{effects:?}");
+    assert!(prepares.iter().all(|&i| i > write), "a crash cannot make us reuse the ballot: {effects:?}");
+}
