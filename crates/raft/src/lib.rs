@@ -7,7 +7,7 @@
 //! replicates them with AppendEntries; an entry is *committed* once stored on
 //! a majority, and committed entries are applied in index order on every node.
 //!
-//! - **Election** ([`election`](crate::Raft)): a follower that hears nothing
+//! - **Election**: a follower that hears nothing
 //!   for a randomized timeout (150–300 ms) first asks for *pre-votes* (would
 //!   you vote for me?), then raises its term and asks for votes. A voter grants
 //!   one vote per term, only to a candidate whose log is at least as
@@ -21,9 +21,21 @@
 //!   `max_inflight` batches per follower and commits the highest index held by
 //!   a majority *if that entry is from its own term* (§5.4.2); each new leader
 //!   appends a no-op so earlier entries commit with it.
-//! - **Reads** use ReadIndex (or an optional clock-based lease): see [`read`](crate::ReadMode).
+//! - **Reads** use ReadIndex (or an optional clock-based lease, [`ReadMode`]):
+//!   the leader confirms with a heartbeat round that it still leads, then
+//!   answers `ReadReady { index }`; no log write.
 //! - **Snapshots** replace a log prefix; a lagging follower receives one in chunks.
-//! - **Membership** changes one voter at a time; learners catch up first.
+//! - **Membership** changes one voter at a time ([`Raft::propose_membership`],
+//!   [`Raft::add_learner`], [`Raft::promote`], [`Raft::remove_node`]);
+//!   learners catch up first; a leader may remove itself.
+//! - **Leadership transfer** ([`Raft::transfer_leadership`]) catches the
+//!   target up, then tells it to campaign at once (TimeoutNow).
+//!
+//! Source map: `election.rs` (terms, votes, PreVote, CheckQuorum),
+//! `replication.rs` (AppendEntries, commit rule), `progress.rs` (per-follower
+//! windows), `read.rs`, `snapshot.rs`, `membership.rs` (changes and transfer),
+//! `node.rs` (state, durable writes, role switches), `invariants.rs`, and
+//! [`cluster`], an in-memory driver for tests, examples and benchmarks.
 //!
 //! ## Why it is safe
 //!
