@@ -92,3 +92,15 @@ fn the_sweep_configuration_really_exercises_elections_snapshots_and_repairs() {
     assert!(rejections.get() > 0, "no log ever needed repair");
     assert!(ops > 20 * 100);
 }
+
+/// Slow fsyncs and frequent crashes widen the window between issuing a write
+/// and its durability, where durability bugs (a vote or an ack sent too early,
+/// a leader counting its own undurable entries) lose committed data.
+#[test]
+fn seed_sweep_slow_disks_and_frequent_crashes() {
+    let mut base = SimConfig::quick(0, Faults::All);
+    base.disk.fsync = Duration::from_millis(15);
+    base.faults.mean_interval = Duration::from_millis(60);
+    base.faults.max_outage = Duration::from_millis(200);
+    sweep(base, RaftConfig::default(), seeds(4000));
+}
