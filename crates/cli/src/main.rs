@@ -1,7 +1,9 @@
 //! The `quorum` command line.
 
+mod bench_cmd;
 mod protocols;
 mod sim_cmd;
+mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -15,14 +17,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Compare the protocols under one workload and one fault plan.
+    Bench(bench_cmd::BenchArgs),
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
+    /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
+    Trace(trace_cmd::TraceArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Trace(args) => trace_cmd::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

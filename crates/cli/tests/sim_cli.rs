@@ -72,3 +72,18 @@ fn bad_input_gets_a_clear_error() {
     assert_ne!(code, 0);
     assert!(stderr.contains("sometimes"), "{stderr}");
 }
+
+#[test]
+fn trace_prints_a_scenario_and_refuses_a_mismatched_protocol() {
+    let (code, mermaid, stderr) =
+        quorum(&["trace", "--protocol", "raft", "--scenario", "raft-election", "--format", "mermaid"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(mermaid.starts_with("sequenceDiagram"), "{mermaid}");
+    assert!(mermaid.contains("candidate (term 1)"), "the split vote's candidates are drawn");
+    let (code, _, stderr) = quorum(&["trace", "--protocol", "zab", "--scenario", "raft-election"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("runs raft, not zab"), "{stderr}");
+    let (code, list, _) = quorum(&["trace", "--protocol", "raft", "--list"]);
+    assert_eq!(code, 0);
+    assert!(list.contains("majority-overlap"));
+}
