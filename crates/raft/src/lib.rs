@@ -69,6 +69,25 @@
 //! [`ProposeError`]. Through the `Protocol` trait, whose error type is
 //! `NotLeader`, an overloaded leader answers `NotLeader { leader_hint:
 //! Some(itself) }`: "retry here, later"; a transferring one names the target.
+//!
+//! ## Choices and limitations
+//!
+//! - The commit index is not persisted: after a restart a node hands out
+//!   `Effect::Commit` again from its snapshot index + 1, as soon as it learns
+//!   (from a leader, or by winning) that entries are committed; the driver
+//!   skips indexes it already applied.
+//! - Membership changes are single-server only (no joint consensus). A
+//!   configuration is in force as soon as it is in the log. The leader stops
+//!   replicating to a removed node at once, so the node may never learn it was
+//!   removed; it then only sends pre-votes, which every node hearing from the
+//!   leader refuses. A node whose own removal it holds uncommitted may still
+//!   campaign (see `Raft::can_campaign`), which avoids a deadlock.
+//! - Log compaction folds exactly up to the driver's snapshot index; a slower
+//!   follower then gets the snapshot. The leader keeps only its newest
+//!   snapshot in memory and sends it stop-and-wait, one chunk per round trip.
+//! - Lease reads need CheckQuorum and a bound on clock *rate* drift
+//!   ([`ReadMode::Lease`]); after a TimeoutNow the leader serves none.
+//! - Flow control counts only command bytes of the leader's own term.
 #![deny(missing_docs)]
 
 pub mod cluster;
@@ -122,17 +141,6 @@ impl fmt::Display for ProposeError {
 }
 
 impl std::error::Error for ProposeError {}
-
-impl From<ProposeError> for NotLeader {
-    fn from(e: ProposeError) -> NotLeader {
-        let leader_hint = match e {
-            ProposeError::NotLeader(hint) => hint,
-            ProposeError::Overloaded => None,
-            ProposeError::Transferring(to) => Some(to),
-        };
-        NotLeader { leader_hint }
-    }
-}
 
 impl Raft {
     /// Proposes a command; returns the index it will have if committed.
@@ -314,11 +322,15 @@ impl Protocol for Raft {
     }
 
     fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
-        match self.try_propose(now, cmd, out) {
-            Ok(_) => Ok(()),
-            Err(ProposeError::Overloaded) => Err(NotLeader { leader_hint: Some(self.id) }),
-            Err(e) => Err(e.into()),
-        }
+        // The trait's only refusal is NotLeader: an overloaded leader names
+        // itself ("retry here, later"), a transferring one names its successor.
+        let leader_hint = match self.try_propose(now, cmd, out) {
+            Ok(_) => return Ok(()),
+            Err(ProposeError::NotLeader(hint)) => hint,
+            Err(ProposeError::Overloaded) => Some(self.id),
+            Err(ProposeError::Transferring(to)) => Some(to),
+        };
+        Err(NotLeader { leader_hint })
     }
 
     fn read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
