@@ -2,7 +2,7 @@
 //! (thesis §9.6), CheckQuorum and leases on votes (thesis §6.2, §4.2.3), and
 //! the term rules every message goes through.
 
-use crate::message::{Append, AppendReply, Message, Reject, VoteReply, VoteRequest};
+use crate::message::{Append, AppendReply, Message, Reject, SnapshotReply, VoteReply, VoteRequest};
 use crate::node::{LeaderState, State};
 use crate::progress::Progress;
 use crate::Raft;
@@ -54,9 +54,13 @@ impl Raft {
                     };
                     self.send_durable(from, Message::AppendReply(reply), out);
                 }
-                Message::Snapshot(_) | Message::Vote(_) => {
-                    let pre_vote = matches!(msg, Message::Vote(v) if v.pre_vote);
-                    let reply = VoteReply { term: self.term, granted: false, pre_vote };
+                Message::Snapshot(c) => {
+                    let reply =
+                        SnapshotReply { term: self.term, index: c.index, next_offset: 0, done: false, round: c.round };
+                    self.send_durable(from, Message::SnapshotReply(reply), out);
+                }
+                Message::Vote(v) => {
+                    let reply = VoteReply { term: self.term, granted: false, pre_vote: v.pre_vote };
                     self.send_durable(from, Message::VoteReply(reply), out);
                 }
                 _ => {}
@@ -132,7 +136,10 @@ impl Raft {
         // §5.4.1: grant only if the candidate's log is at least as up-to-date as ours.
         let up_to_date = (req.last_term, req.last_index) >= (self.log.last_stamp().major, self.log.last_index());
         if req.pre_vote {
-            let granted = req.term > self.term && up_to_date;
+            // Thesis §9.6: no pre-vote while a leader is heard from (with or without CheckQuorum).
+            let hears_leader = self.state == State::Leader
+                || self.heard_leader_at.is_some_and(|t| now < t + self.config.election_timeout_min());
+            let granted = req.term > self.term && up_to_date && !hears_leader;
             let term = if granted { req.term } else { self.term };
             out.send(from, Message::VoteReply(VoteReply { term, granted, pre_vote: true }));
             return;

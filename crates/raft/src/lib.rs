@@ -7,7 +7,7 @@
 //! replicates them with AppendEntries; an entry is *committed* once stored on
 //! a majority, and committed entries are applied in index order on every node.
 //!
-//! - **Election** ([`election`](crate::Raft)): a follower that hears nothing
+//! - **Election**: a follower that hears nothing
 //!   for a randomized timeout (150–300 ms) first asks for *pre-votes* (would
 //!   you vote for me?), then raises its term and asks for votes. A voter grants
 //!   one vote per term, only to a candidate whose log is at least as
@@ -21,9 +21,21 @@
 //!   `max_inflight` batches per follower and commits the highest index held by
 //!   a majority *if that entry is from its own term* (§5.4.2); each new leader
 //!   appends a no-op so earlier entries commit with it.
-//! - **Reads** use ReadIndex (or an optional clock-based lease): see [`read`](crate::ReadMode).
+//! - **Reads** use ReadIndex (or an optional clock-based lease, [`ReadMode`]):
+//!   the leader confirms with a heartbeat round that it still leads, then
+//!   answers `ReadReady { index }`; no log write.
 //! - **Snapshots** replace a log prefix; a lagging follower receives one in chunks.
-//! - **Membership** changes one voter at a time; learners catch up first.
+//! - **Membership** changes one voter at a time ([`Raft::propose_membership`],
+//!   [`Raft::add_learner`], [`Raft::promote`], [`Raft::remove_node`]);
+//!   learners catch up first; a leader may remove itself.
+//! - **Leadership transfer** ([`Raft::transfer_leadership`]) catches the
+//!   target up, then tells it to campaign at once (TimeoutNow).
+//!
+//! Source map: `election.rs` (terms, votes, PreVote, CheckQuorum),
+//! `replication.rs` (AppendEntries, commit rule), `progress.rs` (per-follower
+//! windows), `read.rs`, `snapshot.rs`, `membership.rs` (changes and transfer),
+//! `node.rs` (state, durable writes, role switches), `invariants.rs`, and
+//! [`cluster`], an in-memory driver for tests, examples and benchmarks.
 //!
 //! ## Why it is safe
 //!
@@ -57,6 +69,25 @@
 //! [`ProposeError`]. Through the `Protocol` trait, whose error type is
 //! `NotLeader`, an overloaded leader answers `NotLeader { leader_hint:
 //! Some(itself) }`: "retry here, later"; a transferring one names the target.
+//!
+//! ## Choices and limitations
+//!
+//! - The commit index is not persisted: after a restart a node hands out
+//!   `Effect::Commit` again from its snapshot index + 1, as soon as it learns
+//!   (from a leader, or by winning) that entries are committed; the driver
+//!   skips indexes it already applied.
+//! - Membership changes are single-server only (no joint consensus). A
+//!   configuration is in force as soon as it is in the log. The leader stops
+//!   replicating to a removed node at once, so the node may never learn it was
+//!   removed; it then only sends pre-votes, which every node hearing from the
+//!   leader refuses. A node whose own removal it holds uncommitted may still
+//!   campaign (see `Raft::can_campaign`), which avoids a deadlock.
+//! - Log compaction folds exactly up to the driver's snapshot index; a slower
+//!   follower then gets the snapshot. The leader keeps only its newest
+//!   snapshot in memory and sends it stop-and-wait, one chunk per round trip.
+//! - Lease reads need CheckQuorum and a bound on clock *rate* drift
+//!   ([`ReadMode::Lease`]); after a TimeoutNow the leader serves none.
+//! - Flow control counts only command bytes of the leader's own term.
 #![deny(missing_docs)]
 
 pub mod cluster;
@@ -110,17 +141,6 @@ impl fmt::Display for ProposeError {
 }
 
 impl std::error::Error for ProposeError {}
-
-impl From<ProposeError> for NotLeader {
-    fn from(e: ProposeError) -> NotLeader {
-        let leader_hint = match e {
-            ProposeError::NotLeader(hint) => hint,
-            ProposeError::Overloaded => None,
-            ProposeError::Transferring(to) => Some(to),
-        };
-        NotLeader { leader_hint }
-    }
-}
 
 impl Raft {
     /// Proposes a command; returns the index it will have if committed.
@@ -302,11 +322,15 @@ impl Protocol for Raft {
     }
 
     fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
-        match self.try_propose(now, cmd, out) {
-            Ok(_) => Ok(()),
-            Err(ProposeError::Overloaded) => Err(NotLeader { leader_hint: Some(self.id) }),
-            Err(e) => Err(e.into()),
-        }
+        // The trait's only refusal is NotLeader: an overloaded leader names
+        // itself ("retry here, later"), a transferring one names its successor.
+        let leader_hint = match self.try_propose(now, cmd, out) {
+            Ok(_) => return Ok(()),
+            Err(ProposeError::NotLeader(hint)) => hint,
+            Err(ProposeError::Overloaded) => Some(self.id),
+            Err(ProposeError::Transferring(to)) => Some(to),
+        };
+        Err(NotLeader { leader_hint })
     }
 
     fn read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {

@@ -276,6 +276,7 @@ mod ops {
                 .max_by_key(|(_, p)| p.match_index)
                 .map(|(id, _)| *id);
             if let Some(to) = successor {
+                self.lead.lease_revoked = true;
                 out.send(to, Message::TimeoutNow { term: self.term });
             }
             tracing::info!(node = self.id.0, term = self.term, "removed from the configuration: stepping down");
@@ -314,6 +315,7 @@ mod ops {
             let Some((target, _)) = self.lead.transfer else { return };
             let caught_up = self.lead.progress.get(&peer).is_some_and(|p| p.match_index == self.log.last_index());
             if target == peer && caught_up {
+                self.lead.lease_revoked = true;
                 out.send(target, Message::TimeoutNow { term: self.term });
             }
         }

@@ -56,6 +56,9 @@ pub(crate) struct LeaderState {
     pub transfer: Option<(NodeId, Instant)>,
     /// Command bytes appended in this term and not yet committed (flow control).
     pub uncommitted_bytes: u64,
+    /// A TimeoutNow was sent: the target may win past every lease, so this
+    /// leader serves no more lease reads.
+    pub lease_revoked: bool,
 }
 
 /// A Raft node: a deterministic state machine driven through `quorum_core::Protocol`.

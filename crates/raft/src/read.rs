@@ -67,7 +67,8 @@ impl Raft {
 
     /// True while the leader's lease holds (see the module docs).
     pub(crate) fn lease_valid(&self, now: Instant) -> bool {
-        if self.config.read_mode != ReadMode::Lease || !self.config.check_quorum || self.lead.transfer.is_some() {
+        let transferring = self.lead.transfer.is_some() || self.lead.lease_revoked;
+        if self.config.read_mode != ReadMode::Lease || !self.config.check_quorum || transferring {
             return false;
         }
         let confirmed = self.confirmed_round();

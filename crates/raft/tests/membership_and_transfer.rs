@@ -37,6 +37,11 @@ fn thesis_4_2_1_a_learner_catches_up_before_it_is_promoted_to_voter() {
     c.heal();
     c.run_for(Duration::from_millis(100));
     assert_eq!(c.node(NodeId(4)).unwrap().status().role, Role::Learner);
+    let progress = c.node(leader).unwrap().progress();
+    let learner = progress.iter().find(|p| p.id == NodeId(4)).expect("the leader tracks its learner");
+    assert!(!learner.voter);
+    assert_eq!(learner.match_index, c.node(leader).unwrap().log().last_index());
+    assert_eq!(progress.iter().filter(|p| p.voter).count(), 2, "{progress:?}");
     let index = c.act(leader, |r, now, out| r.promote(now, NodeId(4), out)).unwrap();
     c.run_for(Duration::from_millis(100));
     for id in c.ids() {

@@ -56,3 +56,51 @@ fn seed_sweep_tiny_batches_windows_and_snapshot_chunks() {
         quorum_sim::Latency::LongTail { median: Duration::from_millis(2), p99: Duration::from_millis(40) };
     sweep(base, config, seeds(500));
 }
+
+#[test]
+fn the_sweep_configuration_really_exercises_elections_snapshots_and_repairs() {
+    use quorum_raft::Message;
+    use quorum_sim::Sim;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let (mut elections, mut ops) = (0, 0);
+    let chunks = Rc::new(Cell::new(0u64));
+    let rejections = Rc::new(Cell::new(0u64));
+    for seed in 0..20 {
+        let mut sim = Sim::<Raft>::new(SimConfig::quick(seed, Faults::All), RaftConfig::default());
+        let (c, r) = (chunks.clone(), rejections.clone());
+        sim.set_drop_filter(move |_, _, msg: &Message| {
+            match msg {
+                Message::Snapshot(_) => c.set(c.get() + 1),
+                Message::AppendReply(a) if a.result.is_err() => r.set(r.get() + 1),
+                _ => {}
+            }
+            false
+        });
+        let report = sim.run();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        elections += report.metrics.elections;
+        ops += report.ops_ok;
+    }
+    eprintln!(
+        "20 seeds: {elections} elections, {ops} ops, {} snapshot chunks, {} rejections",
+        chunks.get(),
+        rejections.get()
+    );
+    assert!(elections > 20, "only {elections} elections in 20 faulty runs: faults should force re-elections");
+    assert!(chunks.get() > 0, "no snapshot was ever sent");
+    assert!(rejections.get() > 0, "no log ever needed repair");
+    assert!(ops > 20 * 100);
+}
+
+/// Slow fsyncs and frequent crashes widen the window between issuing a write
+/// and its durability, where durability bugs (a vote or an ack sent too early,
+/// a leader counting its own undurable entries) lose committed data.
+#[test]
+fn seed_sweep_slow_disks_and_frequent_crashes() {
+    let mut base = SimConfig::quick(0, Faults::All);
+    base.disk.fsync = Duration::from_millis(15);
+    base.faults.mean_interval = Duration::from_millis(60);
+    base.faults.max_outage = Duration::from_millis(200);
+    sweep(base, RaftConfig::default(), seeds(4000));
+}
