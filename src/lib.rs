@@ -7,11 +7,15 @@
 //! - [`core`]: the vocabulary every protocol shares (the [`core::Protocol`]
 //!   trait, effects, log, storage, transport, state machine).
 //! - [`sim`]: the deterministic simulator with fault injection and checkers.
-//! - [`raft`], Raft as a library.
+//! - [`paxos`], [`multipaxos`], [`raft`] and [`zab`]: the protocols, each
+//!   usable alone as a library.
 #![deny(missing_docs)]
 
 pub use quorum_core as core;
+pub use quorum_multipaxos as multipaxos;
+pub use quorum_paxos as paxos;
 pub use quorum_raft as raft;
 pub use quorum_sim as sim;
+pub use quorum_zab as zab;
 
 pub mod scenarios;

@@ -2,8 +2,11 @@
 //! type and settings.
 
 use quorum_core::Protocol;
+use quorum_multipaxos::MultiPaxos;
+use quorum_paxos::Paxos;
 use quorum_raft::Raft;
 use quorum_sim::baseline::{PlantedBug, PrimaryBackup, PrimaryBackupConfig};
+use quorum_zab::Zab;
 
 /// Something to do with a protocol type chosen at run time.
 pub trait WithProtocol {
@@ -16,7 +19,7 @@ pub trait WithProtocol {
 }
 
 /// The protocols a user compares.
-pub const NAMES: &[&str] = &["raft", "primary-backup"];
+pub const NAMES: &[&str] = &["paxos", "multipaxos", "raft", "zab", "primary-backup"];
 
 /// Deliberately broken variants of the baseline, to see the checkers fire.
 pub const PLANTED: &[&str] = &["planted-lost-write", "planted-divergence", "planted-stale-read"];
@@ -25,7 +28,10 @@ pub const PLANTED: &[&str] = &["planted-lost-write", "planted-divergence", "plan
 pub fn dispatch<J: WithProtocol>(name: &str, job: J) -> Result<J::Output, String> {
     let planted = |bug| PrimaryBackupConfig { bug: Some(bug), ..Default::default() };
     match name {
+        "paxos" => Ok(job.run::<Paxos>(Default::default())),
+        "multipaxos" => Ok(job.run::<MultiPaxos>(Default::default())),
         "raft" => Ok(job.run::<Raft>(Default::default())),
+        "zab" => Ok(job.run::<Zab>(Default::default())),
         "primary-backup" => Ok(job.run::<PrimaryBackup>(Default::default())),
         "planted-lost-write" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::AckBeforeMajority))),
         "planted-divergence" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::DivergentApply))),
