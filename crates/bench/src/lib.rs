@@ -7,6 +7,8 @@
 //!
 //! In sim mode ([`run_sim`]) a run is deterministic: virtual time, so the cost
 //! shows up in message delays and fsyncs, not in the speed of this machine.
+//! In real mode ([`run_real`]) the same workload drives `quorum node`
+//! processes over TCP on loopback with fsync'd logs; a crash is `kill -9`.
 //! Several seeds ([`aggregate`]) give a median and spread. Output: a terminal
 //! [`table`], [`json`], and a [`markdown`] report with SVG [`charts`].
 #![deny(missing_docs)]
@@ -15,11 +17,13 @@ mod aggregate;
 pub mod charts;
 mod metrics;
 mod output;
+mod real_mode;
 mod sim_mode;
 mod workload;
 
 pub use aggregate::{aggregate, spread, ProtocolResult, Spread, Spreads};
 pub use metrics::{summarize, Latencies, RunData, RunResult, BUCKET};
 pub use output::{json, markdown, table};
+pub use real_mode::{current_exe, run_real, RealOptions};
 pub use sim_mode::{run_sim, sim_config};
 pub use workload::{FaultKind, FaultPlan, Workload};

@@ -5,7 +5,16 @@ use crate::workload::{FaultPlan, Workload};
 use std::fmt::Write;
 
 fn opt(v: Option<f64>) -> String {
-    v.map_or("-".to_string(), |x| format!("{x:.1}"))
+    v.filter(|x| x.is_finite()).map_or("-".to_string(), |x| format!("{x:.1}"))
+}
+
+/// A number, or `-` where it was not measured (NaN).
+fn num(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "-".to_string()
+    }
 }
 
 /// A fixed-width table for the terminal.
@@ -29,7 +38,7 @@ pub fn table(results: &[ProtocolResult]) -> String {
     for r in results {
         let _ = writeln!(
             s,
-            "{:<15} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>11} {:>10} {:>9.1} {:>10.0} {:>5.0}",
+            "{:<15} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>11} {:>10} {:>9} {:>10} {:>5.0}",
             r.protocol,
             r.throughput_ops,
             r.latency_ms.p50,
@@ -38,8 +47,8 @@ pub fn table(results: &[ProtocolResult]) -> String {
             r.latency_ms.max,
             opt(r.recovery_ms),
             opt(r.recovery_to_90pct_ms),
-            r.msgs_per_commit,
-            r.bytes_per_commit,
+            num(r.msgs_per_commit, 1),
+            num(r.bytes_per_commit, 0),
             r.elections
         );
     }
@@ -82,7 +91,7 @@ pub fn markdown(results: &[ProtocolResult], workload: &Workload, plan: &FaultPla
     for r in results {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.1} | {:.0} | {:.0} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {:.0} | {} |",
             r.protocol,
             r.repeats,
             r.throughput_ops,
@@ -93,8 +102,8 @@ pub fn markdown(results: &[ProtocolResult], workload: &Workload, plan: &FaultPla
             r.latency_ms.max,
             opt(r.recovery_ms),
             opt(r.recovery_to_90pct_ms),
-            r.msgs_per_commit,
-            r.bytes_per_commit,
+            num(r.msgs_per_commit, 1),
+            num(r.bytes_per_commit, 0),
             r.elections,
             r.violations
         );

@@ -2,7 +2,7 @@
 
 use crate::protocols::{dispatch, WithProtocol, NAMES};
 use clap::{Args, ValueEnum};
-use quorum_bench::{aggregate, FaultKind, FaultPlan, ProtocolResult, RunResult, Workload};
+use quorum_bench::{aggregate, FaultKind, FaultPlan, ProtocolResult, RealOptions, RunResult, Workload};
 use quorum_core::{Duration, Protocol};
 use quorum_sim::{KeyDistribution, Latency};
 use std::io::Write;
@@ -157,9 +157,6 @@ impl WithProtocol for SimJob<'_> {
 /// Runs `quorum bench`; returns the exit code.
 pub fn run(args: BenchArgs) -> Result<i32, String> {
     args.validate()?;
-    if args.mode == Mode::Real {
-        return Err("--mode real needs the quorum runtime, which is not part of this build yet; use --mode sim".into());
-    }
     let protocols: Vec<String> =
         if args.protocols.is_empty() { NAMES.iter().map(|s| s.to_string()).collect() } else { args.protocols.clone() };
     let workload = args.workload();
@@ -174,7 +171,17 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
                 eprint!("\r[{}/{total}] {name} seed {seed}          ", done + 1);
                 let _ = std::io::stderr().flush();
             }
-            runs.push(dispatch(name, SimJob { workload: &workload, plan: &plan, seed })?);
+            let run = match args.mode {
+                Mode::Sim => dispatch(name, SimJob { workload: &workload, plan: &plan, seed })?,
+                Mode::Real => {
+                    if !NAMES.contains(&name.as_str()) {
+                        return Err(format!("unknown protocol '{name}': choose one of {}", NAMES.join(", ")));
+                    }
+                    let opts = RealOptions { exe: quorum_bench::current_exe()?, protocol: name.clone() };
+                    quorum_bench::run_real(&workload, &plan, seed, &opts)?
+                }
+            };
+            runs.push(run);
             done += 1;
         }
         results.push(aggregate(runs));
@@ -186,7 +193,7 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
         println!("{}", quorum_bench::json(&results));
     } else {
         println!(
-            "{} nodes, {}, fault: {} at {:.1}s undone at {:.1}s, {} run(s) each, sim mode\n",
+            "{} nodes, {}, fault: {} at {:.1}s undone at {:.1}s, {} run(s) each, {} mode\n",
             args.nodes,
             match args.rate {
                 Some(r) => format!("open loop {r:.0}/s"),
@@ -195,7 +202,8 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
             args.fault,
             args.fault_at,
             args.fault_until,
-            args.repeat
+            args.repeat,
+            if args.mode == Mode::Sim { "sim" } else { "real" }
         );
         print!("{}", quorum_bench::table(&results));
     }
