@@ -20,6 +20,14 @@
 //! [`cli`] holds the `quorum node` and `quorum cluster` commands.
 #![deny(missing_docs)]
 
+pub mod node;
+pub mod server;
+pub mod storage_thread;
+pub mod tcp;
 pub mod wal;
+pub mod wire;
+
+pub use node::{Node, NodeConfig, NodeHandle};
+pub use tcp::{TcpConfig, TcpTransport};
 
 pub use wal::Wal;
