@@ -124,3 +124,31 @@ fn snapshots_compact_the_log_and_a_lagging_follower_gets_one() {
         .count();
     assert_eq!(segments, 1, "old segments are deleted after a snapshot");
 }
+
+#[test]
+fn garbage_on_the_client_port_gets_a_protocol_error_and_only_that_connection_closes() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::new(1, true, 0);
+    let addr = cluster.members[&NodeId(1)].client_addr;
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b"\x16\x03\x01 not resp at all\r\n").unwrap();
+    let mut reply = Vec::new();
+    raw.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("-ERR Protocol error"), "{reply}");
+    // A RESP frame that is not a command array: an error, and the connection goes on.
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b":42\r\n*1\r\n$4\r\nPING\r\n").unwrap();
+    let mut buf = [0u8; 128];
+    let mut got = String::new();
+    while !got.contains("+PONG") {
+        let n = raw.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.starts_with("-ERR"), "{got}");
+    let mut conn = cluster.client(NodeId(1));
+    let _: () = conn.set("k", "v").unwrap();
+}
