@@ -1,0 +1,211 @@
+//! `quorum sim`: run many checked seeds, or one seed with its trace.
+
+use crate::protocols::{dispatch, WithProtocol};
+use clap::{Args, ValueEnum};
+use quorum_core::Protocol;
+use quorum_sim::{check_seeds_with_progress, Faults, Sim, SimConfig, Summary};
+use std::io::Write;
+
+/// Arguments of `quorum sim`.
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Protocol to run.
+    #[arg(long, short)]
+    pub protocol: String,
+    /// Cluster size.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Number of seeds to run.
+    #[arg(long, default_value_t = 100)]
+    pub seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed_start: u64,
+    /// Run one seed (with --trace to print it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Faults to inject.
+    #[arg(long, default_value = "all")]
+    pub faults: FaultsArg,
+    /// Virtual seconds of load per seed.
+    #[arg(long, default_value_t = 2.0)]
+    pub duration: f64,
+    /// Closed-loop clients.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// With --seed: print the run's trace in this format.
+    #[arg(long)]
+    pub trace: Option<TraceFormat>,
+}
+
+/// Fault sets on the command line.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum FaultsArg {
+    /// No faults.
+    None,
+    /// Crashes and restarts.
+    Crash,
+    /// Partitions.
+    Partition,
+    /// Crashes, partitions, loss and duplication.
+    All,
+}
+
+/// Trace formats.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum TraceFormat {
+    /// Mermaid sequenceDiagram.
+    Mermaid,
+    /// JSON array of events.
+    Json,
+    /// One line per event.
+    Text,
+}
+
+impl SimArgs {
+    fn config(&self, seed: u64) -> SimConfig {
+        let faults = match self.faults {
+            FaultsArg::None => Faults::None,
+            FaultsArg::Crash => Faults::Crash,
+            FaultsArg::Partition => Faults::Partition,
+            FaultsArg::All => Faults::All,
+        };
+        let mut c = SimConfig::new(self.nodes, seed).with_faults(faults);
+        c.duration = quorum_core::Duration::from_nanos((self.duration * 1e9) as u64);
+        c.clients.count = self.clients;
+        c
+    }
+}
+
+/// Runs `quorum sim`; returns the process exit code.
+pub fn run(args: SimArgs) -> Result<i32, String> {
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        return Err("--duration must be a positive number of seconds".into());
+    }
+    let protocol = args.protocol.clone();
+    dispatch(&protocol, SimJob(args))
+}
+
+struct SimJob(SimArgs);
+
+impl WithProtocol for SimJob {
+    type Output = i32;
+    fn run<P: Protocol>(self, config: P::Config) -> i32
+    where
+        P::Config: Sync,
+    {
+        match self.0.seed {
+            Some(seed) => one_seed::<P>(&self.0, config, seed),
+            None => many_seeds::<P>(&self.0, config),
+        }
+    }
+}
+
+fn replay_command(args: &SimArgs, seed: u64) -> String {
+    format!(
+        "quorum sim --protocol {} --nodes {} --faults {:?} --duration {} --clients {} --seed {seed} --trace text",
+        args.protocol, args.nodes, args.faults, args.duration, args.clients
+    )
+    .replace("--faults None", "--faults none")
+    .replace("--faults Crash", "--faults crash")
+    .replace("--faults Partition", "--faults partition")
+    .replace("--faults All", "--faults all")
+}
+
+fn one_seed<P: Protocol>(args: &SimArgs, protocol: P::Config, seed: u64) -> i32 {
+    let mut config = args.config(seed);
+    config.trace = args.trace.is_some();
+    let nodes = config.nodes;
+    let report = Sim::<P>::new(config, protocol).run();
+    let trace = &report.trace;
+    match args.trace {
+        Some(TraceFormat::Mermaid) => print!("{}", trace.to_mermaid(nodes)),
+        Some(TraceFormat::Json) => print!("{}", trace.to_json()),
+        Some(TraceFormat::Text) => print!("{}", trace.to_text()),
+        None => {}
+    }
+    let summary = {
+        let mut s = Summary::default();
+        s.add(&report);
+        s.wall = report.wall;
+        s
+    };
+    if args.json {
+        println!("{}", json_summary(&args.protocol, &summary, Some(report.trace_hash)));
+    } else {
+        eprintln!("{}: seed {seed}: {summary}", args.protocol);
+        eprintln!("trace hash {:016x}", report.trace_hash);
+    }
+    i32::from(!report.violations.is_empty())
+}
+
+fn many_seeds<P: Protocol>(args: &SimArgs, protocol: P::Config) -> i32
+where
+    P::Config: Sync,
+{
+    let seeds = args.seed_start..args.seed_start + args.seeds;
+    let total = args.seeds;
+    let show_progress = !args.json && total >= 20;
+    let protocol_name = &args.protocol;
+    let summary = check_seeds_with_progress::<P>(&args.config(0), &protocol, seeds, |done| {
+        if show_progress && (done % (total / 20).max(1) == 0 || done == total) {
+            eprint!("\r{}: {done}/{total} seeds", protocol_name);
+            let _ = std::io::stderr().flush();
+        }
+    });
+    if show_progress {
+        eprintln!();
+    }
+    if args.json {
+        println!("{}", json_summary(&args.protocol, &summary, None));
+    } else {
+        let secs = summary.wall.as_secs_f64();
+        println!("protocol     {}", args.protocol);
+        println!("seeds        {} (from {})", summary.seeds, args.seed_start);
+        println!("faults       {:?}", args.faults);
+        println!("ops ok       {}", summary.ops_ok);
+        println!("unanswered   {}", summary.ops_unknown);
+        println!("events       {} ({:.2} M/s)", summary.events, summary.events as f64 / secs / 1e6);
+        println!("violations   {}", summary.violation_count());
+        if let Some((seed, wall)) = summary.slowest {
+            println!("slowest seed {seed} ({:.1} ms)", wall.as_secs_f64() * 1e3);
+        }
+        println!("wall time    {secs:.1} s");
+        for fail in &summary.failures {
+            println!("\nFAILED seed {}:", fail.seed);
+            for v in fail.violations.iter().take(5) {
+                println!("  {v}");
+            }
+            println!("  replay: {}", replay_command(args, fail.seed));
+        }
+    }
+    i32::from(!summary.failures.is_empty())
+}
+
+fn json_summary(protocol: &str, s: &Summary, trace_hash: Option<u64>) -> String {
+    let failures: Vec<_> = s
+        .failures
+        .iter()
+        .map(|f| serde_json::json!({"seed": f.seed, "violations": f.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>()}))
+        .collect();
+    let mut v = serde_json::json!({
+        "protocol": protocol,
+        "seeds": s.seeds,
+        "ops_ok": s.ops_ok,
+        "ops_unanswered": s.ops_unknown,
+        "events": s.events,
+        "violations": s.violation_count(),
+        "failures": failures,
+        "wall_s": s.wall.as_secs_f64(),
+    });
+    if let Some(h) = trace_hash {
+        v["trace_hash"] = serde_json::json!(format!("{h:016x}"));
+    }
+    v.to_string()
+}

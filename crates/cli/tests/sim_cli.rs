@@ -1,0 +1,74 @@
+//! `quorum sim` as a user runs it: summaries, JSON, exit codes, replays.
+
+use std::process::Command;
+
+fn quorum(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_quorum")).args(args).output().expect("quorum runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_clean_sweep_exits_zero_and_reports_json() {
+    let (code, stdout, _) =
+        quorum(&["sim", "--protocol", "primary-backup", "--nodes", "3", "--seeds", "30", "--faults", "all", "--json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["protocol"], "primary-backup");
+    assert_eq!(v["seeds"], 30);
+    assert_eq!(v["violations"], 0);
+    assert!(v["ops_ok"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_violation_exits_non_zero_naming_the_seed_and_the_replay_command() {
+    let (code, stdout, _) =
+        quorum(&["sim", "--protocol", "planted-divergence", "--nodes", "3", "--seeds", "40", "--faults", "all"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAILED seed"), "{stdout}");
+    let replay = stdout.lines().find_map(|l| l.trim().strip_prefix("replay: ")).expect("a replay command");
+    assert!(replay.starts_with("quorum sim --protocol planted-divergence"), "{replay}");
+    // The replay command reproduces the failure.
+    let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    let (code, trace, _) = quorum(&args);
+    assert_eq!(code, 1);
+    assert!(trace.contains("VIOLATION state machine safety"), "the trace shows the violation");
+}
+
+#[test]
+fn one_seed_twice_prints_the_same_trace_hash_and_mermaid_renders() {
+    let args = ["sim", "--protocol", "primary-backup", "--seed", "11", "--json"];
+    let (_, a, _) = quorum(&args);
+    let (_, b, _) = quorum(&args);
+    let hash = |s: &str| serde_json::from_str::<serde_json::Value>(s.trim()).unwrap()["trace_hash"].clone();
+    assert_eq!(hash(&a), hash(&b));
+    let (code, mermaid, _) = quorum(&[
+        "sim",
+        "--protocol",
+        "primary-backup",
+        "--nodes",
+        "3",
+        "--seed",
+        "1",
+        "--duration",
+        "0.05",
+        "--trace",
+        "mermaid",
+    ]);
+    assert_eq!(code, 0);
+    assert!(mermaid.starts_with("sequenceDiagram\n    participant C1"), "{}", &mermaid[..200.min(mermaid.len())]);
+    assert!(mermaid.contains("N1->>N2: Replicate"));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "rafft"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown protocol 'rafft'"), "{stderr}");
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "primary-backup", "--faults", "sometimes"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("sometimes"), "{stderr}");
+}

@@ -1,0 +1,225 @@
+//! Closed-loop clients: each has one operation outstanding, sends it to the node
+//! it believes leads, follows leader hints, and on a timeout retries elsewhere
+//! with the same (client, seq) so that the command is applied at most once.
+
+use crate::history::{Operation, Outcome};
+use crate::lincheck::{show_op, show_result};
+use crate::sim::{Event, Sim};
+use crate::trace::What;
+use bytes::Bytes;
+use quorum_core::{ClientId, Command, Duration, KvOp, KvResult, NodeId, Protocol};
+
+/// A request on its way to a node.
+pub(crate) struct Request {
+    pub(crate) client: usize,
+    pub(crate) cmd: Command,
+    /// Set for a read that may use the protocol's own read path.
+    pub(crate) read_key: Option<Bytes>,
+}
+
+/// A node's answer to a client.
+#[derive(Clone, Debug)]
+pub(crate) enum Answer {
+    Ok(KvResult),
+    NotLeader(Option<NodeId>),
+}
+
+struct InFlight {
+    seq: u64,
+    op: KvOp,
+    history_index: usize,
+    attempt: u32,
+}
+
+pub(crate) struct Client {
+    id: ClientId,
+    seq: u64,
+    target: usize,
+    nodes: usize,
+    in_flight: Option<InFlight>,
+}
+
+impl Client {
+    pub(crate) fn new(index: usize, nodes: usize) -> Self {
+        Client { id: ClientId(index as u64 + 1), seq: 0, target: index % nodes, in_flight: None, nodes }
+    }
+}
+
+/// Client ids in traces are numbered from 1.
+fn client_id(c: usize) -> u64 {
+    c as u64 + 1
+}
+
+impl<P: Protocol> Sim<P> {
+    /// Open loop: a request arrives; an idle client session takes it.
+    pub(crate) fn arrival(&mut self) {
+        if !self.load_running {
+            return;
+        }
+        let idle = (0..self.clients.len()).find(|c| self.clients[*c].in_flight.is_none());
+        let c = idle.unwrap_or_else(|| {
+            self.clients.push(Client::new(self.clients.len(), self.config.nodes));
+            self.clients.len() - 1
+        });
+        self.client_next(c);
+        let rate = self.config.clients.rate.expect("arrivals only in open loop");
+        let gap = -(self.rng.unit().max(1e-12).ln()) / rate;
+        self.queue.push(self.now + Duration::from_nanos((gap * 1e9) as u64), Event::Arrival);
+    }
+
+    /// Starts the client's next operation (if the load is still running).
+    pub(crate) fn client_next(&mut self, c: usize) {
+        if !self.load_running || self.clients[c].in_flight.is_some() {
+            return;
+        }
+        let op = self.random_op(c);
+        let client = &mut self.clients[c];
+        client.seq += 1;
+        let seq = client.seq;
+        self.history.push(Operation {
+            client: client.id,
+            seq,
+            op: op.clone(),
+            invoked: self.now,
+            outcome: Outcome::Unknown,
+            answered_by: None,
+        });
+        let history_index = self.history.len() - 1;
+        self.clients[c].in_flight = Some(InFlight { seq, op, history_index, attempt: 0 });
+        self.client_send(c);
+    }
+
+    fn random_op(&mut self, c: usize) -> KvOp {
+        let key = Bytes::from(format!("k{}", self.random_key()));
+        let cfg = &self.config.clients;
+        // Values are unique per write, so the checker can tell writes apart.
+        let client = &self.clients[c];
+        let mut value = format!("c{}.{}", client.id.0, client.seq + 1).into_bytes();
+        value.resize(cfg.value_size.max(value.len()), b'.');
+        let value = Bytes::from(value);
+        let roll = self.rng.unit();
+        let (read, cas, del) = (cfg.read_ratio, cfg.cas_ratio, cfg.delete_ratio);
+        if roll < read {
+            KvOp::Get { key }
+        } else if roll < read + cas {
+            // Expect the value most recently written by anyone we know of, or absence.
+            let expected = self.last_written(&key);
+            KvOp::Cas { key, expected, new: value }
+        } else if roll < read + cas + del {
+            KvOp::Del { key }
+        } else {
+            KvOp::Put { key, value }
+        }
+    }
+
+    fn random_key(&mut self) -> usize {
+        if self.key_cdf.is_empty() {
+            return self.rng.index(self.config.clients.keys.max(1));
+        }
+        let u = self.rng.unit();
+        self.key_cdf.partition_point(|p| *p < u).min(self.key_cdf.len() - 1)
+    }
+
+    fn last_written(&self, key: &Bytes) -> Option<Bytes> {
+        self.history.iter().rev().find_map(|o| match (&o.op, &o.outcome) {
+            (KvOp::Put { key: k, value }, Outcome::Ok { .. }) if k == key => Some(value.clone()),
+            _ => None,
+        })
+    }
+
+    /// Sends the in-flight operation to the client's current target and arms its timeout.
+    fn client_send(&mut self, c: usize) {
+        let client = &mut self.clients[c];
+        let Some(f) = client.in_flight.as_mut() else { return };
+        f.attempt += 1;
+        let (seq, attempt, op) = (f.seq, f.attempt, f.op.clone());
+        let node = client.target;
+        let cmd = Command::new(client.id, seq, op.encode());
+        let read_key = match (&op, self.config.clients.reads) {
+            (KvOp::Get { key }, crate::config::ReadPath::Protocol) => Some(key.clone()),
+            _ => None,
+        };
+        self.trace.mix_u64s(&[7, self.now.as_nanos(), c as u64, seq, node as u64]);
+        self.trace.record(self.now, || What::Request { client: client_id(c), node: node as u64 + 1, op: show_op(&op) });
+        let at = self.now + self.net.sample(&mut self.rng);
+        self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_key } });
+        let timeout = self.now + self.config.clients.timeout;
+        self.queue.push(timeout, Event::ClientRetry { client: c, seq, attempt, retarget: true });
+    }
+
+    pub(crate) fn answer(&mut self, node: usize, c: usize, seq: u64, answer: Answer) {
+        let Some(f) = self.clients[c].in_flight.as_ref() else { return };
+        if f.seq != seq {
+            return; // a late answer to an operation already finished
+        }
+        self.trace.mix_u64s(&[8, self.now.as_nanos(), c as u64, seq]);
+        match answer {
+            Answer::Ok(result) => {
+                let index = f.history_index;
+                self.trace.record(self.now, || What::Reply {
+                    client: client_id(c),
+                    node: node as u64 + 1,
+                    result: show_result(&result),
+                });
+                let invoked = self.history[index].invoked;
+                self.metrics.latencies.push(self.now - invoked);
+                self.metrics.completions.push(self.now);
+                self.history[index].outcome = Outcome::Ok { at: self.now, result };
+                self.history[index].answered_by = Some(NodeId(node as u64 + 1));
+                self.clients[c].in_flight = None;
+                if self.config.clients.rate.is_none() {
+                    let next = self.now + self.config.clients.think_time;
+                    self.queue.push(next, Event::ClientNext { client: c });
+                }
+            }
+            Answer::NotLeader(hint) => {
+                self.trace.record(self.now, || What::Reply {
+                    client: client_id(c),
+                    node: node as u64 + 1,
+                    result: match hint {
+                        Some(l) => format!("not leader, try {l}"),
+                        None => "not leader".into(),
+                    },
+                });
+                let client = &mut self.clients[c];
+                client.target = match hint {
+                    Some(l) if (l.0 as usize - 1) != node => l.0 as usize - 1,
+                    _ => (node + 1) % client.nodes,
+                };
+                // Back off a little when no leader is known, so a leaderless
+                // cluster is not flooded with requests.
+                let pause = if hint.is_some() { Duration::ZERO } else { Duration::from_millis(5) };
+                let f = client.in_flight.as_mut().expect("checked above");
+                f.attempt += 1; // cancels the pending timeout of the attempt just answered
+                let attempt = f.attempt;
+                self.queue.push(self.now + pause, Event::ClientRetry { client: c, seq, attempt, retarget: false });
+            }
+        }
+    }
+
+    /// Sends the in-flight operation again: after a timeout to the next node
+    /// (`retarget`), after a redirect to the node already chosen.
+    pub(crate) fn client_retry(&mut self, c: usize, seq: u64, attempt: u32, retarget: bool) {
+        let client = &mut self.clients[c];
+        let Some(f) = client.in_flight.as_ref() else { return };
+        if f.seq != seq || f.attempt != attempt {
+            return; // answered, or superseded by a newer attempt
+        }
+        if retarget {
+            client.target = (client.target + 1) % client.nodes;
+        }
+        self.client_send(c);
+    }
+
+    /// The load phase is over: heal, restart, stop injecting faults, and let
+    /// clients finish (but not start) operations.
+    pub(crate) fn end_of_load(&mut self) {
+        self.load_running = false;
+        self.heal();
+        self.net.set_loss(0.0, 0.0);
+        for id in self.members.clone() {
+            self.thaw(id);
+            self.restart(id);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! What a simulated run looks like: cluster, network, disk, clients and faults.
+
+use quorum_core::{Duration, LinkKind};
+use serde::{Deserialize, Serialize};
+
+/// One-way message delay.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Latency {
+    /// Always the same.
+    Constant(Duration),
+    /// Uniform between two bounds.
+    Uniform {
+        /// Smallest delay.
+        min: Duration,
+        /// Largest delay.
+        max: Duration,
+    },
+    /// Log-normal with the given median and 99th percentile: mostly fast, sometimes very slow.
+    LongTail {
+        /// Median delay.
+        median: Duration,
+        /// 99th-percentile delay.
+        p99: Duration,
+    },
+}
+
+/// The network between nodes (and between clients and nodes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    /// One-way delay of every link.
+    pub latency: Latency,
+    /// Probability that a message is lost (datagram links), or that a message
+    /// breaks its connection (fifo links, which never lose silently).
+    pub loss: f64,
+    /// Probability that a message is delivered twice (datagram links only).
+    pub duplicate: f64,
+    /// Link kind; `None` means the weakest kind the protocol declares it tolerates.
+    pub links: Option<LinkKind>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            latency: Latency::Uniform { min: Duration::from_micros(500), max: Duration::from_millis(2) },
+            loss: 0.0,
+            duplicate: 0.0,
+            links: None,
+        }
+    }
+}
+
+/// The simulated disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DiskConfig {
+    /// Time for one fsync; writes issued while one is running share the next (group commit).
+    pub fsync: Duration,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        DiskConfig { fsync: Duration::from_micros(200) }
+    }
+}
+
+/// How clients read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadPath {
+    /// Every read is a command through the log.
+    Log,
+    /// Use the protocol's own linearizable read (`Protocol::read`) where it has one.
+    Protocol,
+}
+
+/// How keys are chosen.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum KeyDistribution {
+    /// Every key equally likely.
+    Uniform,
+    /// Zipfian with this exponent (about 1.0: a few hot keys).
+    Zipf(f64),
+}
+
+/// Clients running a key-value workload: closed-loop (each waits for its
+/// answer before the next request) unless `rate` is set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// Number of clients (0: no workload, for scripted tests). Ignored when `rate` is set.
+    pub count: usize,
+    /// Open loop: this many requests per second in total, arriving as a Poisson
+    /// process whatever the answers, so latency under a fixed load is free of
+    /// coordinated omission. Each request takes an idle client session.
+    pub rate: Option<f64>,
+    /// How keys are chosen.
+    pub key_distribution: KeyDistribution,
+    /// Number of distinct keys.
+    pub keys: usize,
+    /// Bytes per written value (at least 8: values are unique per write).
+    pub value_size: usize,
+    /// Fraction of operations that are reads.
+    pub read_ratio: f64,
+    /// Fraction that are compare-and-set.
+    pub cas_ratio: f64,
+    /// Fraction that are deletes.
+    pub delete_ratio: f64,
+    /// How long a client waits for an answer before retrying elsewhere.
+    pub timeout: Duration,
+    /// Pause between one answer and the next request.
+    pub think_time: Duration,
+    /// How reads are served.
+    pub reads: ReadPath,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            count: 4,
+            rate: None,
+            key_distribution: KeyDistribution::Uniform,
+            keys: 5,
+            value_size: 8,
+            read_ratio: 0.4,
+            cas_ratio: 0.1,
+            delete_ratio: 0.05,
+            timeout: Duration::from_millis(150),
+            think_time: Duration::from_millis(1),
+            reads: ReadPath::Protocol,
+        }
+    }
+}
+
+/// Which faults to inject.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Faults {
+    /// A perfect run.
+    None,
+    /// Nodes crash (losing unsynced writes) and restart.
+    Crash,
+    /// Partitions (any split, and one-way cuts) come and go.
+    Partition,
+    /// Crashes, partitions, message loss and duplication together.
+    All,
+}
+
+impl std::str::FromStr for Faults {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Faults::None),
+            "crash" => Ok(Faults::Crash),
+            "partition" => Ok(Faults::Partition),
+            "all" => Ok(Faults::All),
+            other => Err(format!("unknown fault set '{other}': use none, crash, partition or all")),
+        }
+    }
+}
+
+/// Rates and durations of injected faults.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FaultConfig {
+    /// Which faults.
+    pub kind: Faults,
+    /// Mean time between fault events.
+    pub mean_interval: Duration,
+    /// Longest a crashed node stays down or a partition lasts.
+    pub max_outage: Duration,
+    /// Message loss probability used when `kind` is `All`.
+    pub loss: f64,
+    /// Duplication probability used when `kind` is `All`.
+    pub duplicate: f64,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            kind: Faults::None,
+            mean_interval: Duration::from_millis(300),
+            max_outage: Duration::from_millis(600),
+            loss: 0.05,
+            duplicate: 0.05,
+        }
+    }
+}
+
+/// Everything that defines a run, apart from the protocol and its settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Cluster size.
+    pub nodes: usize,
+    /// The seed: a run is a pure function of (protocol, config, seed).
+    pub seed: u64,
+    /// How long clients issue requests and faults are injected.
+    pub duration: Duration,
+    /// After `duration`: faults stop, everything heals and restarts, and clients
+    /// get this long to finish what they started.
+    pub drain: Duration,
+    /// Network model.
+    pub network: NetworkConfig,
+    /// Disk model.
+    pub disk: DiskConfig,
+    /// Workload.
+    pub clients: ClientConfig,
+    /// Fault injection.
+    pub faults: FaultConfig,
+    /// The driver snapshots each node's state machine every this many applied entries.
+    pub snapshot_every: Option<u64>,
+    /// Record a full trace (sends, deliveries, drops, crashes, role changes).
+    pub trace: bool,
+    /// Stop after this many events (a guard against livelock in a buggy protocol).
+    pub max_events: u64,
+}
+
+impl SimConfig {
+    /// Defaults for a cluster of `nodes` and a seed.
+    pub fn new(nodes: usize, seed: u64) -> Self {
+        assert!(nodes >= 1, "a cluster needs at least one node");
+        SimConfig {
+            nodes,
+            seed,
+            duration: Duration::from_secs(2),
+            drain: Duration::from_secs(1),
+            network: NetworkConfig::default(),
+            disk: DiskConfig::default(),
+            clients: ClientConfig::default(),
+            faults: FaultConfig::default(),
+            snapshot_every: Some(200),
+            trace: false,
+            max_events: 20_000_000,
+        }
+    }
+
+    /// The same config with a fault set.
+    pub fn with_faults(mut self, kind: Faults) -> Self {
+        self.faults.kind = kind;
+        self
+    }
+
+    /// A short run for sweeping thousands of seeds: 3 nodes, 1 s of load.
+    pub fn quick(seed: u64, kind: Faults) -> Self {
+        let mut c = SimConfig::new(3, seed).with_faults(kind);
+        c.duration = Duration::from_secs(1);
+        c.drain = Duration::from_millis(800);
+        c.clients.count = 3;
+        c.faults.mean_interval = Duration::from_millis(150);
+        c.faults.max_outage = Duration::from_millis(400);
+        c.snapshot_every = Some(50);
+        c
+    }
+}

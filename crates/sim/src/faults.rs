@@ -1,0 +1,162 @@
+//! Fault injection: crashes and restarts, partitions (any split, one-way cuts)
+//! that come and go, drawn from the run's seed.
+
+use crate::config::Faults;
+use crate::sim::{Event, Sim};
+use crate::trace::What;
+use quorum_core::{Duration, Instant, NodeId, Protocol};
+
+/// A scheduled fault.
+#[derive(Clone, Debug)]
+pub(crate) enum FaultEvent {
+    /// Pick and inject the next random fault.
+    Next,
+    Restart(usize),
+    Heal,
+}
+
+impl<P: Protocol> Sim<P> {
+    /// Splits the network into groups: nodes talk only within their group.
+    /// Nodes not named form one more group.
+    pub fn partition(&mut self, groups: &[&[NodeId]]) {
+        let n = self.hosts.len();
+        let mut group_of = vec![usize::MAX; n];
+        for (g, members) in groups.iter().enumerate() {
+            for id in members.iter() {
+                group_of[self.index(*id)] = g;
+            }
+        }
+        for a in 0..n {
+            for b in 0..n {
+                if a != b && group_of[a] != group_of[b] {
+                    self.cut_link(a, b);
+                }
+            }
+        }
+        let describe: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{{{}}}", g.iter().map(|id| id.0.to_string()).collect::<Vec<_>>().join(",")))
+            .collect();
+        let cut = describe.join(" | ");
+        self.trace.mix_u64s(&[9, self.now.as_nanos()]);
+        self.trace.record(self.now, || What::Partition { cut });
+    }
+
+    /// Cuts the link from `from` to `to` only (messages the other way still flow).
+    pub fn cut_one_way(&mut self, from: NodeId, to: NodeId) {
+        let (a, b) = (self.index(from), self.index(to));
+        self.cut_link(a, b);
+        self.trace.mix_u64s(&[10, self.now.as_nanos(), a as u64, b as u64]);
+        self.trace.record(self.now, || What::Partition { cut: format!("{} -> {} cut", from.0, to.0) });
+    }
+
+    fn cut_link(&mut self, a: usize, b: usize) {
+        if self.net.cut(a, b) {
+            // A fifo connection cannot survive losing one direction.
+            self.break_link(a, b);
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        if self.net.partitioned() {
+            self.net.heal();
+            self.trace.mix_u64s(&[11, self.now.as_nanos()]);
+            self.trace.record(self.now, || What::Heal);
+        }
+    }
+
+    pub(crate) fn schedule_faults(&mut self, start: Instant) {
+        let f = &self.config.faults;
+        if f.kind == Faults::None {
+            return;
+        }
+        if f.kind == Faults::All {
+            let (loss, dup) = (f.loss.max(self.config.network.loss), f.duplicate.max(self.config.network.duplicate));
+            self.net.set_loss(loss, dup);
+        }
+        let first = start + self.exponential(self.config.faults.mean_interval);
+        self.queue.push(first, Event::Fault(FaultEvent::Next));
+    }
+
+    fn exponential(&mut self, mean: Duration) -> Duration {
+        let u = self.rng.unit().max(1e-9);
+        Duration::from_nanos((-(u.ln()) * mean.as_nanos() as f64) as u64)
+    }
+
+    fn outage(&mut self) -> Duration {
+        Duration::from_nanos(
+            self.rng.range(Duration::from_millis(5).as_nanos(), self.config.faults.max_outage.as_nanos()),
+        )
+    }
+
+    pub(crate) fn fault(&mut self, event: FaultEvent) {
+        match event {
+            FaultEvent::Restart(i) => {
+                if self.load_running {
+                    self.restart(self.members[i]);
+                }
+            }
+            FaultEvent::Heal => {
+                if self.load_running {
+                    self.heal();
+                }
+            }
+            FaultEvent::Next => {
+                if !self.load_running {
+                    return;
+                }
+                self.inject_random_fault();
+                let next = self.now + self.exponential(self.config.faults.mean_interval);
+                self.queue.push(next, Event::Fault(FaultEvent::Next));
+            }
+        }
+    }
+
+    fn inject_random_fault(&mut self) {
+        let crash = match self.config.faults.kind {
+            Faults::None => return,
+            Faults::Crash => true,
+            Faults::Partition => false,
+            Faults::All => self.rng.chance(0.5),
+        };
+        if crash {
+            let up: Vec<usize> = (0..self.hosts.len()).filter(|i| self.protos[*i].is_some()).collect();
+            if up.is_empty() {
+                return;
+            }
+            let victim = up[self.rng.index(up.len())];
+            self.crash(self.members[victim]);
+            let back = self.now + self.outage();
+            self.queue.push(back, Event::Fault(FaultEvent::Restart(victim)));
+        } else {
+            if self.net.partitioned() {
+                return; // one partition at a time; it heals on its own schedule
+            }
+            let n = self.hosts.len();
+            if self.rng.chance(0.25) && n > 1 {
+                let from = self.rng.index(n);
+                let to = (from + 1 + self.rng.index(n - 1)) % n;
+                self.cut_one_way(self.members[from], self.members[to]);
+            } else {
+                let mut side: Vec<NodeId> = Vec::new();
+                let mut rest: Vec<NodeId> = Vec::new();
+                for id in self.members.clone() {
+                    if self.rng.chance(0.5) {
+                        side.push(id);
+                    } else {
+                        rest.push(id);
+                    }
+                }
+                if side.is_empty() || rest.is_empty() {
+                    let i = self.rng.index(n);
+                    side = vec![self.members[i]];
+                    rest = self.members.iter().copied().filter(|m| *m != side[0]).collect();
+                }
+                self.partition(&[&side, &rest]);
+            }
+            let heal = self.now + self.outage();
+            self.queue.push(heal, Event::Fault(FaultEvent::Heal));
+        }
+    }
+}

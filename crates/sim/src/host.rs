@@ -1,0 +1,562 @@
+//! The driver half of a simulated node: its disk, durability gate, state
+//! machine, waiting clients and timer, and how the simulator carries out the
+//! effects its protocol emits.
+
+use crate::client::{Answer, Request};
+use crate::network::Fate;
+use crate::sim::{Event, Sim};
+use crate::trace::What;
+use quorum_core::{
+    ClientId, DurabilityGate, Effect, Entry, Init, Instant, KvResult, KvStore, MemStorage, NodeId, Payload, Protocol,
+    ReadId, Rng, Role, StateMachine,
+};
+use std::collections::HashMap;
+
+/// A read waiting for the protocol, then for the state machine to catch up.
+pub(crate) struct PendingRead {
+    pub(crate) client: usize,
+    pub(crate) seq: u64,
+    pub(crate) key: bytes::Bytes,
+    pub(crate) index: Option<u64>,
+}
+
+pub(crate) struct Host<M> {
+    pub(crate) id: NodeId,
+    pub(crate) rng: Rng,
+    pub(crate) storage: MemStorage,
+    pub(crate) gate: DurabilityGate<M>,
+    /// Writes staged but not yet covered by a running fsync.
+    pub(crate) unsynced: usize,
+    /// Writes covered by the fsync in progress (0: the disk is idle).
+    pub(crate) syncing: usize,
+    pub(crate) incarnation: u64,
+    pub(crate) timer_at: Option<Instant>,
+    pub(crate) timer_generation: u64,
+    pub(crate) kv: KvStore,
+    pub(crate) applied_index: u64,
+    pub(crate) applied: Vec<Entry>,
+    pub(crate) last_snapshot: u64,
+    pub(crate) waiting: HashMap<(ClientId, u64), usize>,
+    pub(crate) reads: HashMap<ReadId, PendingRead>,
+    pub(crate) last_role: Option<(Role, u64, Option<NodeId>)>,
+    /// A frozen node handles nothing; events for it wait in `held`.
+    pub(crate) frozen: bool,
+    pub(crate) held: Vec<crate::sim::Event<M>>,
+}
+
+impl<M> Host<M> {
+    pub(crate) fn new(id: NodeId, rng: Rng) -> Self {
+        Host {
+            id,
+            rng,
+            storage: MemStorage::new(),
+            gate: DurabilityGate::new(),
+            unsynced: 0,
+            syncing: 0,
+            incarnation: 0,
+            timer_at: None,
+            timer_generation: 0,
+            kv: KvStore::new(),
+            applied_index: 0,
+            applied: Vec::new(),
+            last_snapshot: 0,
+            waiting: HashMap::new(),
+            reads: HashMap::new(),
+            last_role: None,
+            frozen: false,
+            held: Vec::new(),
+        }
+    }
+}
+
+/// A fingerprint of a payload, to compare what nodes applied at an index.
+/// FNV-1a over its postcard bytes: stable across machines and Rust releases.
+fn fingerprint(payload: &Payload) -> u64 {
+    let bytes = postcard::to_allocvec(payload).expect("payloads serialize");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl<P: Protocol> Sim<P> {
+    /// Starts (or restarts) node `i` from what its disk holds.
+    pub(crate) fn boot(&mut self, i: usize) {
+        let stored = self.hosts[i].storage.durable().to_stored();
+        let host = &mut self.hosts[i];
+        host.kv = KvStore::new();
+        host.applied_index = 0;
+        host.last_snapshot = 0;
+        host.applied.clear();
+        if let Some(snap) = &stored.snapshot {
+            if let Err(e) = host.kv.restore(&snap.data) {
+                let detail = format!("node {} could not restore its own snapshot: {e}", host.id);
+                self.violation("snapshot", detail);
+            }
+            let host = &mut self.hosts[i];
+            host.applied_index = snap.index;
+            host.last_snapshot = snap.index;
+        }
+        let host = &mut self.hosts[i];
+        let init = Init {
+            id: host.id,
+            members: self.members.clone(),
+            config: self.protocol_config.clone(),
+            stored,
+            seed: host.rng.next_u64(),
+            now: self.now,
+        };
+        self.protos[i] = Some(P::new(init));
+        self.after_step(i);
+    }
+
+    /// Crashes node `id`: unsynced writes, held messages and volatile state are lost.
+    pub fn crash(&mut self, id: NodeId) {
+        let i = self.index(id);
+        if self.protos[i].is_none() {
+            return;
+        }
+        self.protos[i] = None;
+        let host = &mut self.hosts[i];
+        host.storage.crash();
+        host.gate.crash();
+        host.unsynced = 0;
+        host.syncing = 0;
+        host.incarnation += 1;
+        host.timer_generation += 1;
+        host.timer_at = None;
+        host.waiting.clear();
+        host.reads.clear();
+        host.last_role = None;
+        host.frozen = false;
+        host.held.clear();
+        self.trace.mix_u64s(&[1, self.now.as_nanos(), id.0]);
+        self.trace.record(self.now, || What::Crash { node: id.0 });
+        // A killed process's sockets close: every peer's connection to it
+        // breaks, and the peers notice, whatever kind of link the protocol assumes.
+        for peer in 0..self.hosts.len() {
+            if peer != i {
+                self.net.break_link(i, peer);
+                self.notify_link_down(peer, i);
+            }
+        }
+    }
+
+    /// Restarts a crashed node from its durable state.
+    pub fn restart(&mut self, id: NodeId) {
+        let i = self.index(id);
+        if self.protos[i].is_some() {
+            return;
+        }
+        self.trace.mix_u64s(&[2, self.now.as_nanos(), id.0]);
+        self.trace.record(self.now, || What::Restart { node: id.0 });
+        self.boot(i);
+    }
+
+    /// Breaks the connection between two nodes; on fifo links, tells the live ends.
+    pub(crate) fn break_link(&mut self, a: usize, b: usize) {
+        if self.net.break_link(a, b) {
+            self.notify_link_down(a, b);
+            self.notify_link_down(b, a);
+        }
+    }
+
+    /// Tells `node`, if it is up, that its connection to `peer` broke (after one network delay).
+    fn notify_link_down(&mut self, node: usize, peer: usize) {
+        if self.protos[node].is_some() {
+            let at = self.now + self.net.sample(&mut self.rng);
+            let incarnation = self.hosts[node].incarnation;
+            self.queue.push(at, Event::LinkDown { node, peer, incarnation });
+        }
+    }
+
+    pub(crate) fn link_down(&mut self, node: usize, peer: usize, incarnation: u64) {
+        if self.hosts[node].incarnation != incarnation {
+            return;
+        }
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(p) = self.protos[node].as_mut() {
+            self.trace.mix_u64s(&[3, now.as_nanos(), node as u64, peer as u64]);
+            self.trace.record(now, || What::LinkDown { node: node as u64 + 1, peer: peer as u64 + 1 });
+            p.on_link_down(now, NodeId(peer as u64 + 1), &mut out);
+        }
+        self.out = out;
+        self.after_step(node);
+    }
+
+    pub(crate) fn deliver(&mut self, from: usize, to: usize, msg: P::Message, epoch: u64) {
+        let (from_id, to_id) = (NodeId(from as u64 + 1), NodeId(to as u64 + 1));
+        let refused = if self.protos[to].is_none() { Err("crashed") } else { self.net.deliverable(from, to, epoch) };
+        if let Err(reason) = refused {
+            self.trace.mix_u64s(&[4, self.now.as_nanos(), from as u64, to as u64]);
+            self.trace.record(self.now, || What::Drop {
+                from: from_id.0,
+                to: to_id.0,
+                msg: format!("{msg:?}"),
+                reason: reason.to_string(),
+            });
+            return;
+        }
+        self.trace.mix_u64s(&[5, self.now.as_nanos(), from as u64, to as u64]);
+        self.trace.record(self.now, || What::Deliver { from: from_id.0, to: to_id.0, msg: format!("{msg:?}") });
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(p) = self.protos[to].as_mut() {
+            p.on_message(now, from_id, msg, &mut out);
+        }
+        self.out = out;
+        self.after_step(to);
+    }
+
+    pub(crate) fn timer(&mut self, node: usize, generation: u64) {
+        if self.hosts[node].timer_generation != generation {
+            return;
+        }
+        self.hosts[node].timer_at = None;
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(p) = self.protos[node].as_mut() {
+            p.on_timer(now, &mut out);
+        }
+        self.out = out;
+        self.after_step(node);
+    }
+
+    /// The fsync in progress finished: every write it covered is durable.
+    pub(crate) fn disk_synced(&mut self, node: usize, incarnation: u64) {
+        if self.hosts[node].incarnation != incarnation {
+            return;
+        }
+        let count = std::mem::take(&mut self.hosts[node].syncing);
+        let mut last_tag = None;
+        for _ in 0..count {
+            let host = &mut self.hosts[node];
+            last_tag = host.storage.sync_next();
+            for (to, msg) in host.gate.write_durable() {
+                self.net_send(node, to, msg);
+            }
+        }
+        let tag = last_tag.expect("an fsync completed with nothing to sync");
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(p) = self.protos[node].as_mut() {
+            p.on_persisted(now, tag, &mut out);
+        }
+        self.out = out;
+        self.start_sync_if_idle(node);
+        self.after_step(node);
+    }
+
+    /// Group commit: one fsync covers every write staged when it starts.
+    fn start_sync_if_idle(&mut self, node: usize) {
+        let host = &mut self.hosts[node];
+        if host.syncing == 0 && host.unsynced > 0 {
+            host.syncing = std::mem::take(&mut host.unsynced);
+            let incarnation = host.incarnation;
+            self.queue.push(self.now + self.config.disk.fsync, Event::DiskSynced { node, incarnation });
+        }
+    }
+
+    /// Carries out the effects of the step node `i` just took, then runs the
+    /// checks and re-arms its timer. Effects that feed back into the protocol
+    /// (a snapshot) loop until the protocol asks for nothing more.
+    pub(crate) fn after_step(&mut self, i: usize) {
+        let mut out = std::mem::take(&mut self.out);
+        loop {
+            for effect in out.drain() {
+                self.apply_effect(i, effect);
+            }
+            if !self.maybe_snapshot(i, &mut out) {
+                break;
+            }
+        }
+        self.out = out;
+        self.start_sync_if_idle(i);
+        self.check_invariants(i);
+        self.track_role(i);
+        self.arm_timer(i);
+    }
+
+    fn apply_effect(&mut self, i: usize, effect: Effect<P::Message>) {
+        match effect {
+            Effect::Send { to, msg } => self.net_send(i, to, msg),
+            Effect::SendDurable { to, msg } => {
+                if let Some((to, msg)) = self.hosts[i].gate.send(to, msg) {
+                    self.net_send(i, to, msg);
+                }
+            }
+            Effect::Persist(batch) => {
+                let host = &mut self.hosts[i];
+                host.gate.write_issued();
+                host.storage.stage(batch);
+                host.unsynced += 1;
+            }
+            Effect::Commit(entry) => self.apply_entry(i, entry),
+            Effect::InstallSnapshot(snap) => {
+                let host = &mut self.hosts[i];
+                if snap.index > host.applied_index {
+                    if let Err(e) = host.kv.restore(&snap.data) {
+                        let detail = format!("node {} got an unreadable snapshot: {e}", host.id);
+                        self.violation("snapshot", detail);
+                        return;
+                    }
+                    host.applied_index = snap.index;
+                    host.last_snapshot = snap.index;
+                    host.applied.clear();
+                    self.serve_ready_reads(i);
+                }
+            }
+            Effect::ReadReady { id, index } => {
+                if let Some(read) = self.hosts[i].reads.get_mut(&id) {
+                    read.index = Some(index);
+                }
+                self.serve_ready_reads(i);
+            }
+            Effect::ReadFailed { id, reason } => {
+                if let Some(read) = self.hosts[i].reads.remove(&id) {
+                    self.reply(i, read.client, read.seq, Answer::NotLeader(reason.leader_hint));
+                }
+            }
+        }
+    }
+
+    /// Applies one committed entry and checks it against what other nodes applied there.
+    fn apply_entry(&mut self, i: usize, entry: Entry) {
+        let host = &self.hosts[i];
+        let id = host.id;
+        let index = entry.index;
+        if index <= host.applied_index {
+            return; // re-emitted after a restart or below a snapshot: already applied
+        }
+        if index != host.applied_index + 1 {
+            let detail = format!("{id} was handed index {index} to apply after {}: a gap", host.applied_index);
+            self.violation("in-order apply", detail);
+            return;
+        }
+        let fp = fingerprint(&entry.payload);
+        let slot = index as usize;
+        if self.applied_at.len() <= slot {
+            self.applied_at.resize(slot + 1, None);
+            self.acked.resize(slot + 1, false);
+        }
+        match self.applied_at[slot] {
+            None => {
+                self.applied_at[slot] = Some((fp, id));
+                self.metrics.commits += 1;
+            }
+            Some((other_fp, other)) if other_fp != fp => {
+                let detail = format!(
+                    "{id} applied {:?} at index {index}, but {other} applied something else there",
+                    entry.payload
+                );
+                if self.acked[slot] {
+                    // The first command there was acknowledged to its client.
+                    self.violation("acknowledged write lost", detail.clone());
+                }
+                self.violation("state machine safety", detail);
+            }
+            Some(_) => {}
+        }
+        self.trace.mix_u64s(&[6, index, fp, i as u64]);
+        self.trace.record(self.now, || What::Commit { node: id.0, index, entry: format!("{:?}", entry.payload) });
+        let host = &mut self.hosts[i];
+        host.applied_index = index;
+        if let Payload::Command(cmd) = &entry.payload {
+            let response = host.kv.apply(index, cmd);
+            if let Some(client) = host.waiting.remove(&cmd.id()) {
+                let result = KvResult::decode(&response).unwrap_or_else(|e| KvResult::Invalid(e.to_string()));
+                self.acked[slot] = true;
+                self.reply(i, client, cmd.seq, Answer::Ok(result));
+            }
+        }
+        self.hosts[i].applied.push(entry);
+        self.serve_ready_reads(i);
+    }
+
+    /// Answers reads whose index the state machine has reached.
+    fn serve_ready_reads(&mut self, i: usize) {
+        let applied = self.hosts[i].applied_index;
+        let ready: Vec<ReadId> = self.hosts[i]
+            .reads
+            .iter()
+            .filter(|(_, r)| r.index.is_some_and(|idx| idx <= applied))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut ready = ready;
+        ready.sort_unstable(); // HashMap order is not deterministic
+        for id in ready {
+            let read = self.hosts[i].reads.remove(&id).expect("listed above");
+            let value = self.hosts[i].kv.get(&read.key).cloned();
+            self.reply(i, read.client, read.seq, Answer::Ok(KvResult::Value(value)));
+        }
+    }
+
+    /// The driver's snapshot policy: every `snapshot_every` applied entries.
+    fn maybe_snapshot(&mut self, i: usize, out: &mut quorum_core::Effects<P::Message>) -> bool {
+        let Some(every) = self.config.snapshot_every else { return false };
+        let host = &mut self.hosts[i];
+        if host.applied_index < host.last_snapshot + every {
+            return false;
+        }
+        host.last_snapshot = host.applied_index;
+        let (index, data) = (host.applied_index, host.kv.snapshot());
+        let now = self.now;
+        match self.protos[i].as_mut() {
+            Some(p) => {
+                p.on_snapshot(now, index, data, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hands a message to the network.
+    pub(crate) fn net_send(&mut self, from: usize, to: quorum_core::NodeId, msg: P::Message) {
+        let to_i = self.index(to);
+        let mut buf = std::mem::take(&mut self.encode_buf);
+        buf.clear();
+        buf = postcard::to_extend(&msg, buf).expect("protocol messages must serialize");
+        self.metrics.messages += 1;
+        self.metrics.bytes += buf.len() as u64;
+        self.trace.mix(&buf);
+        self.encode_buf = buf;
+        let from_id = NodeId(from as u64 + 1);
+        if let Some(filter) = self.drop_filter.as_mut() {
+            if filter(from_id, to, &msg) {
+                self.trace.record(self.now, || What::Drop {
+                    from: from_id.0,
+                    to: to.0,
+                    msg: format!("{msg:?}"),
+                    reason: "dropped by the scenario".into(),
+                });
+                return;
+            }
+        }
+        match self.net.send(self.now, from, to_i, &mut self.rng) {
+            Fate::Deliver { at, again, epoch } => {
+                if let Some(again) = again {
+                    self.queue.push(again, Event::Deliver { from, to: to_i, msg: msg.clone(), epoch });
+                }
+                self.queue.push(at, Event::Deliver { from, to: to_i, msg, epoch });
+            }
+            Fate::Dropped(reason) => {
+                self.trace.record(self.now, || What::Drop {
+                    from: from_id.0,
+                    to: to.0,
+                    msg: format!("{msg:?}"),
+                    reason: reason.to_string(),
+                });
+            }
+            Fate::Broke => {
+                self.trace.record(self.now, || What::Drop {
+                    from: from_id.0,
+                    to: to.0,
+                    msg: format!("{msg:?}"),
+                    reason: "connection reset".into(),
+                });
+                self.break_link(from, to_i);
+            }
+        }
+    }
+
+    fn check_invariants(&mut self, i: usize) {
+        if self.invariants.is_empty() {
+            return;
+        }
+        let id = NodeId(i as u64 + 1);
+        let mut invariants = std::mem::take(&mut self.invariants);
+        for inv in invariants.iter_mut() {
+            if let Err(detail) = inv.check(self.now, id, &self.protos) {
+                let name = inv.name();
+                self.violation(name, detail);
+            }
+        }
+        self.invariants = invariants;
+    }
+
+    fn track_role(&mut self, i: usize) {
+        let Some(p) = self.protos[i].as_ref() else { return };
+        let s = p.status();
+        let now_role = Some((s.role, s.term, s.leader));
+        if self.hosts[i].last_role != now_role {
+            if s.role == Role::Leader
+                && self.hosts[i].last_role.is_none_or(|(r, t, _)| r != Role::Leader || t != s.term)
+            {
+                self.metrics.elections += 1;
+                self.metrics.leader_changes.push((self.now, s.id, s.term));
+            }
+            self.hosts[i].last_role = now_role;
+            self.trace.record(self.now, || What::Role {
+                node: s.id.0,
+                role: s.role.to_string(),
+                term: s.term,
+                leader: s.leader.map(|l| l.0),
+            });
+        }
+    }
+
+    fn arm_timer(&mut self, i: usize) {
+        let next = self.protos[i].as_ref().and_then(|p| p.next_timer());
+        let host = &mut self.hosts[i];
+        if next != host.timer_at {
+            host.timer_at = next;
+            host.timer_generation += 1;
+            if let Some(at) = next {
+                let generation = host.timer_generation;
+                self.queue.push(at.max(self.now), Event::Timer { node: i, generation });
+            }
+        }
+    }
+
+    /// A client's request reached node `i`.
+    pub(crate) fn request(&mut self, i: usize, req: Request) {
+        let Some(p) = self.protos[i].as_mut() else { return };
+        let cmd = req.cmd;
+        let now = self.now;
+        if let Some(cached) = self.hosts[i].kv.cached_response(cmd.client, cmd.seq) {
+            let result = KvResult::decode(&cached).unwrap_or_else(|e| KvResult::Invalid(e.to_string()));
+            self.reply(i, req.client, cmd.seq, Answer::Ok(result));
+            return;
+        }
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(key) = req.read_key {
+            self.next_read_id += 1;
+            let id = self.next_read_id;
+            match p.read(now, id, &mut out) {
+                Ok(()) => {
+                    let read = PendingRead { client: req.client, seq: cmd.seq, key, index: None };
+                    self.hosts[i].reads.insert(id, read);
+                    self.out = out;
+                    self.after_step(i);
+                    return;
+                }
+                Err(quorum_core::ReadError::NotLeader(nl)) => {
+                    self.out = out;
+                    self.reply(i, req.client, cmd.seq, Answer::NotLeader(nl.leader_hint));
+                    self.after_step(i);
+                    return;
+                }
+                Err(quorum_core::ReadError::Unsupported) => {}
+            }
+        }
+        let id = cmd.id();
+        let seq = cmd.seq;
+        match p.propose(now, cmd, &mut out) {
+            Ok(()) => {
+                self.last_proposer = Some(self.hosts[i].id);
+                self.hosts[i].waiting.insert(id, req.client);
+            }
+            Err(nl) => self.reply(i, req.client, seq, Answer::NotLeader(nl.leader_hint)),
+        }
+        self.out = out;
+        self.after_step(i);
+    }
+
+    /// Sends an answer from node `i` back to a client.
+    pub(crate) fn reply(&mut self, i: usize, client: usize, seq: u64, answer: Answer) {
+        let at = self.now + self.net.sample(&mut self.rng);
+        self.queue.push(at, Event::Answer { node: i, client, seq, answer });
+    }
+}

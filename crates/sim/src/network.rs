@@ -1,0 +1,212 @@
+//! The network model: per-link delay, loss, duplication, partitions, and the two
+//! kinds of link.
+//!
+//! A `datagram` link may lose, duplicate and reorder. A `fifo` link behaves like
+//! a TCP connection: messages arrive in the order sent and never twice; the
+//! only way to lose one is for the connection to break (a partition, a crash,
+//! or a random reset standing in for loss), and then everything in flight on it
+//! is lost and both ends are told.
+
+use crate::config::{Latency, NetworkConfig};
+use quorum_core::{Duration, Instant, LinkKind, Rng};
+
+/// What happens to one message handed to the network.
+pub(crate) enum Fate {
+    /// Deliver at these times (two for a duplicate), tagged with the link's epoch.
+    Deliver { at: Instant, again: Option<Instant>, epoch: u64 },
+    /// Dropped at once.
+    Dropped(&'static str),
+    /// The send broke a fifo connection: the message and all in flight are lost.
+    Broke,
+}
+
+pub(crate) struct Network {
+    n: usize,
+    kind: LinkKind,
+    latency: Latency,
+    loss: f64,
+    duplicate: f64,
+    /// `cut[from * n + to]`: messages from `from` to `to` are dropped.
+    cut: Vec<bool>,
+    /// Connection epoch per directed link; bumped when a fifo connection breaks.
+    epoch: Vec<u64>,
+    /// Latest delivery time scheduled per directed link (fifo ordering).
+    last_delivery: Vec<Instant>,
+    /// Extra one-way delay on every message to or from a node (a slow node).
+    extra: Vec<Duration>,
+}
+
+impl Network {
+    pub(crate) fn new(n: usize, kind: LinkKind, config: &NetworkConfig) -> Self {
+        Network {
+            n,
+            kind,
+            latency: config.latency,
+            loss: config.loss,
+            duplicate: config.duplicate,
+            cut: vec![false; n * n],
+            epoch: vec![0; n * n],
+            last_delivery: vec![Instant::ZERO; n * n],
+            extra: vec![Duration::ZERO; n],
+        }
+    }
+
+    pub(crate) fn set_loss(&mut self, loss: f64, duplicate: f64) {
+        self.loss = loss;
+        self.duplicate = duplicate;
+    }
+
+    pub(crate) fn set_extra_delay(&mut self, node: usize, delay: Duration) {
+        self.extra[node] = delay;
+    }
+
+    /// One sample of the configured one-way delay.
+    pub(crate) fn sample(&self, rng: &mut Rng) -> Duration {
+        sample_latency(self.latency, rng)
+    }
+
+    /// Decides the fate of a message sent now from `from` to `to`.
+    pub(crate) fn send(&mut self, now: Instant, from: usize, to: usize, rng: &mut Rng) -> Fate {
+        let link = from * self.n + to;
+        if self.cut[link] {
+            return Fate::Dropped("partitioned");
+        }
+        let delay = self.sample(rng) + self.extra[from] + self.extra[to];
+        match self.kind {
+            LinkKind::Datagram => {
+                if rng.chance(self.loss) {
+                    return Fate::Dropped("lost");
+                }
+                let again =
+                    rng.chance(self.duplicate).then(|| now + self.sample(rng) + self.extra[from] + self.extra[to]);
+                Fate::Deliver { at: now + delay, again, epoch: self.epoch[link] }
+            }
+            LinkKind::Fifo => {
+                // A reset is rarer than a lost datagram: TCP retransmits most losses.
+                if rng.chance(self.loss / 4.0) {
+                    return Fate::Broke;
+                }
+                let at = (now + delay).max(self.last_delivery[link]);
+                self.last_delivery[link] = at;
+                Fate::Deliver { at, again: None, epoch: self.epoch[link] }
+            }
+        }
+    }
+
+    /// Whether a message sent with `epoch` may still be delivered now.
+    pub(crate) fn deliverable(&self, from: usize, to: usize, epoch: u64) -> Result<(), &'static str> {
+        let link = from * self.n + to;
+        if self.cut[link] {
+            return Err("partitioned");
+        }
+        if self.kind == LinkKind::Fifo && self.epoch[link] != epoch {
+            return Err("connection reset");
+        }
+        Ok(())
+    }
+
+    /// Breaks the connection between `a` and `b` (both directions): messages in
+    /// flight are lost. Returns true if the links are fifo (ends must be told).
+    pub(crate) fn break_link(&mut self, a: usize, b: usize) -> bool {
+        self.epoch[a * self.n + b] += 1;
+        self.epoch[b * self.n + a] += 1;
+        self.kind == LinkKind::Fifo
+    }
+
+    /// Cuts `from → to`. Returns true if this changed anything.
+    pub(crate) fn cut(&mut self, from: usize, to: usize) -> bool {
+        let link = from * self.n + to;
+        let changed = !self.cut[link];
+        self.cut[link] = true;
+        changed
+    }
+
+    /// Restores every link.
+    pub(crate) fn heal(&mut self) {
+        self.cut.iter_mut().for_each(|c| *c = false);
+    }
+
+    /// True if any link is cut.
+    pub(crate) fn partitioned(&self) -> bool {
+        self.cut.iter().any(|c| *c)
+    }
+}
+
+/// Draws a delay from a latency distribution.
+pub(crate) fn sample_latency(latency: Latency, rng: &mut Rng) -> Duration {
+    match latency {
+        Latency::Constant(d) => d,
+        Latency::Uniform { min, max } => Duration::from_nanos(rng.range(min.as_nanos(), max.as_nanos() + 1)),
+        Latency::LongTail { median, p99 } => {
+            // Log-normal: ln(delay) ~ N(mu, sigma) with e^mu = median and
+            // e^(mu + 2.326 sigma) = p99. Box–Muller for the normal draw.
+            let mu = (median.as_nanos().max(1) as f64).ln();
+            let sigma = ((p99.as_nanos().max(1) as f64).ln() - mu).max(0.0) / 2.326;
+            let u1 = rng.unit().max(f64::MIN_POSITIVE);
+            let u2 = rng.unit();
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            // Cap the tail at 20x the p99 so one draw cannot stall a run.
+            let cap = p99.as_nanos().saturating_mul(20) as f64;
+            Duration::from_nanos((mu + sigma * z).exp().min(cap) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_tail_has_the_requested_median_and_p99() {
+        let mut rng = Rng::new(1);
+        let lat = Latency::LongTail { median: Duration::from_millis(1), p99: Duration::from_millis(10) };
+        let mut xs: Vec<u64> = (0..20_000).map(|_| sample_latency(lat, &mut rng).as_micros()).collect();
+        xs.sort_unstable();
+        let median = xs[xs.len() / 2];
+        let p99 = xs[xs.len() * 99 / 100];
+        assert!((900..1100).contains(&median), "median {median}us");
+        assert!((8_500..11_500).contains(&p99), "p99 {p99}us");
+    }
+
+    #[test]
+    fn fifo_links_keep_order_and_resets_invalidate_in_flight_messages() {
+        let cfg = NetworkConfig {
+            latency: Latency::Uniform { min: Duration::from_millis(1), max: Duration::from_millis(9) },
+            ..Default::default()
+        };
+        let mut net = Network::new(2, LinkKind::Fifo, &cfg);
+        let mut rng = Rng::new(3);
+        let mut last = Instant::ZERO;
+        let mut epoch0 = 0;
+        for i in 0..200 {
+            match net.send(Instant::from_nanos(i * 1000), 0, 1, &mut rng) {
+                Fate::Deliver { at, again, epoch } => {
+                    assert!(at >= last, "fifo order broken");
+                    assert!(again.is_none());
+                    last = at;
+                    epoch0 = epoch;
+                }
+                _ => panic!("no loss configured"),
+            }
+        }
+        assert!(net.break_link(0, 1));
+        assert_eq!(net.deliverable(0, 1, epoch0), Err("connection reset"));
+    }
+
+    #[test]
+    fn datagram_links_reorder_under_jitter() {
+        let cfg = NetworkConfig {
+            latency: Latency::Uniform { min: Duration::from_millis(1), max: Duration::from_millis(9) },
+            ..Default::default()
+        };
+        let mut net = Network::new(2, LinkKind::Datagram, &cfg);
+        let mut rng = Rng::new(3);
+        let times: Vec<Instant> = (0..50)
+            .map(|i| match net.send(Instant::from_nanos(i * 1000), 0, 1, &mut rng) {
+                Fate::Deliver { at, .. } => at,
+                _ => panic!("no loss configured"),
+            })
+            .collect();
+        assert!(times.windows(2).any(|w| w[1] < w[0]), "expected some reordering");
+    }
+}

@@ -1,0 +1,222 @@
+//! What a run found: violations, operations, metrics; and sweeps over many seeds.
+
+use crate::config::SimConfig;
+use crate::history::Outcome;
+use crate::sim::Sim;
+use crate::trace::Trace;
+use quorum_core::{Duration, Instant, NodeId, Protocol};
+use serde::Serialize;
+use std::fmt;
+
+/// A broken safety property.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// When it was seen.
+    pub at: Instant,
+    /// Which check failed.
+    pub check: String,
+    /// What the check saw.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] at {}: {}", self.check, self.at, self.detail)
+    }
+}
+
+/// Counters and samples a run collects (used by the benchmark driver too).
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    /// Messages handed to the network.
+    pub messages: u64,
+    /// Their encoded bytes.
+    pub bytes: u64,
+    /// Distinct log indexes applied somewhere.
+    pub commits: u64,
+    /// Times a node became leader of a new term.
+    pub elections: u64,
+    /// (when, who, term) for each new leader.
+    pub leader_changes: Vec<(Instant, NodeId, u64)>,
+    /// Client-observed latency of each answered operation.
+    pub latencies: Vec<Duration>,
+    /// When each answered operation completed.
+    pub completions: Vec<Instant>,
+}
+
+/// The outcome of one run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// Operations answered.
+    pub ops_ok: u64,
+    /// Operations never answered (counted as possibly applied).
+    pub ops_unknown: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Virtual time at the end.
+    pub virtual_time: Instant,
+    /// Wall-clock time the run took.
+    pub wall: std::time::Duration,
+    /// Every violation found.
+    pub violations: Vec<Violation>,
+    /// The trace hash.
+    pub trace_hash: u64,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The trace (its events are kept only if the run was configured with `trace`).
+    pub trace: Trace,
+}
+
+impl<P: Protocol> Sim<P> {
+    /// Runs the final checks now (after a run driven step by step) and reports.
+    pub fn run_finish(self) -> Report {
+        self.finish(std::time::Duration::ZERO)
+    }
+
+    /// Final checks (linearizability of the history) and the report.
+    pub(crate) fn finish(mut self, wall: std::time::Duration) -> Report {
+        if let Err(e) = crate::lincheck::check(&self.history) {
+            self.violation("linearizability", e.to_string());
+        }
+        let ops_ok = self.history.iter().filter(|o| matches!(o.outcome, Outcome::Ok { .. })).count() as u64;
+        Report {
+            seed: self.config.seed,
+            ops_ok,
+            ops_unknown: self.history.len() as u64 - ops_ok,
+            events: self.events,
+            virtual_time: self.now,
+            wall,
+            trace_hash: self.trace.hash(),
+            trace: std::mem::replace(&mut self.trace, Trace::new(false)),
+            violations: std::mem::take(&mut self.violations),
+            metrics: std::mem::take(&mut self.metrics),
+        }
+    }
+}
+
+/// A run that broke something.
+#[derive(Clone, Debug)]
+pub struct FailedSeed {
+    /// The seed that reproduces it.
+    pub seed: u64,
+    /// What broke.
+    pub violations: Vec<Violation>,
+}
+
+/// The outcome of many seeds.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Operations answered, over all seeds.
+    pub ops_ok: u64,
+    /// Operations never answered.
+    pub ops_unknown: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Seeds with violations.
+    pub failures: Vec<FailedSeed>,
+    /// The slowest seed and its wall time.
+    pub slowest: Option<(u64, std::time::Duration)>,
+    /// Wall time of the whole sweep.
+    pub wall: std::time::Duration,
+}
+
+impl Summary {
+    /// Folds one run in.
+    pub fn add(&mut self, r: &Report) {
+        self.seeds += 1;
+        self.ops_ok += r.ops_ok;
+        self.ops_unknown += r.ops_unknown;
+        self.events += r.events;
+        if self.slowest.is_none_or(|(_, w)| r.wall > w) {
+            self.slowest = Some((r.seed, r.wall));
+        }
+        if !r.violations.is_empty() {
+            self.failures.push(FailedSeed { seed: r.seed, violations: r.violations.clone() });
+        }
+    }
+
+    /// Total violations.
+    pub fn violation_count(&self) -> usize {
+        self.failures.iter().map(|f| f.violations.len()).sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} seeds, {} ops ok, {} unanswered, {} events, {} violations in {} seeds",
+            self.seeds,
+            self.ops_ok,
+            self.ops_unknown,
+            self.events,
+            self.violation_count(),
+            self.failures.len()
+        )?;
+        for fail in self.failures.iter().take(5) {
+            write!(f, "\n  seed {}:", fail.seed)?;
+            for v in fail.violations.iter().take(3) {
+                write!(f, "\n    {v}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `base` once per seed (the seed replaces `base.seed`), on every core,
+/// checking each run. Results are gathered in seed order, so the summary is
+/// the same however the seeds were spread over threads.
+pub fn check_seeds<P: Protocol>(base: &SimConfig, protocol: &P::Config, seeds: std::ops::Range<u64>) -> Summary
+where
+    P::Config: Sync,
+{
+    check_seeds_with_progress::<P>(base, protocol, seeds, |_| {})
+}
+
+/// [`check_seeds`], calling `progress(done)` after each seed finishes.
+pub fn check_seeds_with_progress<P: Protocol>(
+    base: &SimConfig,
+    protocol: &P::Config,
+    seeds: std::ops::Range<u64>,
+    progress: impl Fn(u64) + Sync,
+) -> Summary
+where
+    P::Config: Sync,
+{
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    let started = std::time::Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let next = AtomicU64::new(seeds.start);
+    let done = AtomicU64::new(0);
+    let reports: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds.end {
+                    break;
+                }
+                let mut config = base.clone();
+                config.seed = seed;
+                let report = Sim::<P>::new(config, protocol.clone()).run();
+                let mut slim = report;
+                slim.metrics = Metrics::default();
+                reports.lock().expect("report lock").push(slim);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            });
+        }
+    });
+    let mut reports = reports.into_inner().expect("report lock");
+    reports.sort_by_key(|r| r.seed);
+    let mut summary = Summary::default();
+    for r in &reports {
+        summary.add(r);
+    }
+    summary.wall = started.elapsed();
+    summary
+}

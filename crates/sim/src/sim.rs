@@ -1,0 +1,385 @@
+//! The simulator: one event loop over virtual time.
+
+use crate::client::{Answer, Client, Request};
+use crate::config::SimConfig;
+use crate::faults::FaultEvent;
+use crate::history::Operation;
+use crate::host::Host;
+use crate::network::Network;
+use crate::queue::EventQueue;
+use crate::report::{Metrics, Report, Violation};
+use crate::trace::{Trace, What};
+use quorum_core::{
+    Command, Duration, Effects, Entry, Instant, Invariant, KvStore, NodeId, NotLeader, Protocol, Rng, Role, Status,
+};
+
+/// Everything that can happen at an instant.
+pub(crate) enum Event<M> {
+    Deliver { from: usize, to: usize, msg: M, epoch: u64 },
+    LinkDown { node: usize, peer: usize, incarnation: u64 },
+    Timer { node: usize, generation: u64 },
+    DiskSynced { node: usize, incarnation: u64 },
+    Request { node: usize, req: Request },
+    Answer { node: usize, client: usize, seq: u64, answer: Answer },
+    ClientRetry { client: usize, seq: u64, attempt: u32, retarget: bool },
+    ClientNext { client: usize },
+    Arrival,
+    Fault(FaultEvent),
+    EndOfLoad,
+}
+
+/// A drop filter for crafted schedules: return true to drop the message.
+pub type DropFilter<M> = Box<dyn FnMut(NodeId, NodeId, &M) -> bool>;
+
+/// A deterministic simulation of one cluster running protocol `P`.
+///
+/// Build it with [`Sim::new`], then either call [`Sim::run`] for a whole
+/// configured run (workload, faults, drain, final checks) or script a scenario
+/// with [`Sim::run_for`], [`Sim::crash`], [`Sim::partition`], [`Sim::propose`]
+/// and friends, inspecting nodes with [`Sim::node`] and [`Sim::status`].
+pub struct Sim<P: Protocol> {
+    pub(crate) config: SimConfig,
+    pub(crate) protocol_config: P::Config,
+    pub(crate) now: Instant,
+    pub(crate) rng: Rng,
+    pub(crate) queue: EventQueue<Event<P::Message>>,
+    pub(crate) protos: Vec<Option<P>>,
+    pub(crate) hosts: Vec<Host<P::Message>>,
+    pub(crate) members: Vec<NodeId>,
+    pub(crate) net: Network,
+    pub(crate) clients: Vec<Client>,
+    pub(crate) history: Vec<Operation>,
+    pub(crate) invariants: Vec<Box<dyn Invariant<P>>>,
+    /// For each log index, the payload fingerprint applied there first, and by whom.
+    pub(crate) applied_at: Vec<Option<(u64, NodeId)>>,
+    /// Log indexes whose command was acknowledged to a client.
+    pub(crate) acked: Vec<bool>,
+    pub(crate) violations: Vec<Violation>,
+    pub(crate) trace: Trace,
+    pub(crate) metrics: Metrics,
+    pub(crate) out: Effects<P::Message>,
+    pub(crate) encode_buf: Vec<u8>,
+    pub(crate) events: u64,
+    pub(crate) drop_filter: Option<DropFilter<P::Message>>,
+    pub(crate) load_running: bool,
+    pub(crate) next_read_id: u64,
+    /// Cumulative probabilities of the keys (empty: uniform).
+    pub(crate) key_cdf: Vec<f64>,
+    pub(crate) last_proposer: Option<NodeId>,
+}
+
+impl<P: Protocol> Sim<P> {
+    /// A cluster of `config.nodes` fresh nodes at time zero. No workload or
+    /// faults run until [`Sim::run`] or [`Sim::start_workload`].
+    pub fn new(config: SimConfig, protocol_config: P::Config) -> Self {
+        let mut rng = Rng::new(config.seed);
+        let n = config.nodes;
+        let kind = config.network.links.unwrap_or(P::LINKS);
+        let members: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
+        let mut sim = Sim {
+            net: Network::new(n, kind, &config.network),
+            trace: Trace::new(config.trace),
+            hosts: (0..n).map(|i| Host::new(members[i], rng.fork(i as u64))).collect(),
+            protos: (0..n).map(|_| None).collect(),
+            members,
+            now: Instant::ZERO,
+            queue: EventQueue::new(),
+            clients: Vec::new(),
+            history: Vec::new(),
+            invariants: P::invariants(),
+            applied_at: Vec::new(),
+            acked: Vec::new(),
+            violations: Vec::new(),
+            metrics: Metrics::default(),
+            out: Effects::new(),
+            encode_buf: Vec::new(),
+            events: 0,
+            drop_filter: None,
+            load_running: false,
+            next_read_id: 0,
+            key_cdf: Vec::new(),
+            last_proposer: None,
+            rng,
+            config,
+            protocol_config,
+        };
+        for i in 0..n {
+            sim.boot(i);
+        }
+        sim
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The protocol state of a live node (`None` while it is crashed).
+    pub fn node(&self, id: NodeId) -> Option<&P> {
+        self.protos.get(self.index(id))?.as_ref()
+    }
+
+    /// Status of a live node.
+    pub fn status(&self, id: NodeId) -> Option<Status> {
+        self.node(id).map(|p| p.status())
+    }
+
+    /// The live leader with the highest term, if any node thinks it leads.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.protos
+            .iter()
+            .flatten()
+            .map(|p| p.status())
+            .filter(|s| s.role == Role::Leader)
+            .max_by_key(|s| (s.term, s.id))
+            .map(|s| s.id)
+    }
+
+    /// Every member id.
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
+    }
+
+    /// True if the node is up.
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.node(id).is_some()
+    }
+
+    /// Entries the node has applied since it last (re)started, in index order.
+    /// After a snapshot install the list restarts above the snapshot.
+    pub fn committed(&self, id: NodeId) -> &[Entry] {
+        &self.hosts[self.index(id)].applied
+    }
+
+    /// The highest index the node has applied.
+    pub fn applied_index(&self, id: NodeId) -> u64 {
+        self.hosts[self.index(id)].applied_index
+    }
+
+    /// The node's key-value store.
+    pub fn kv(&self, id: NodeId) -> &KvStore {
+        &self.hosts[self.index(id)].kv
+    }
+
+    /// Safety violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// The trace (events are kept only with `config.trace`; the hash always).
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Counters and latencies so far.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The client history so far.
+    pub fn history(&self) -> &[Operation] {
+        &self.history
+    }
+
+    /// Drops every message for which `filter(from, to, msg)` returns true, until cleared.
+    pub fn set_drop_filter(&mut self, filter: impl FnMut(NodeId, NodeId, &P::Message) -> bool + 'static) {
+        self.drop_filter = Some(Box::new(filter));
+    }
+
+    /// Removes the drop filter.
+    pub fn clear_drop_filter(&mut self) {
+        self.drop_filter = None;
+    }
+
+    /// Adds `delay` to every message to or from `id` (a slow node).
+    pub fn set_node_delay(&mut self, id: NodeId, delay: Duration) {
+        let i = self.index(id);
+        self.net.set_extra_delay(i, delay);
+    }
+
+    /// Hands a command to a node as if a client had sent it (no reply is tracked).
+    pub fn propose(&mut self, id: NodeId, cmd: Command) -> Result<(), NotLeader> {
+        let i = self.index(id);
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        let result = match self.protos[i].as_mut() {
+            Some(p) => p.propose(now, cmd, &mut out),
+            None => Err(NotLeader { leader_hint: None }),
+        };
+        self.out = out;
+        self.after_step(i);
+        result
+    }
+
+    /// Runs one event. Returns false when nothing is left to run.
+    pub fn step(&mut self) -> bool {
+        let Some((at, event)) = self.queue.pop() else { return false };
+        debug_assert!(at >= self.now, "time went backwards");
+        self.now = at;
+        self.events += 1;
+        self.dispatch(event);
+        true
+    }
+
+    /// Runs every event up to and including `deadline`, then sets the clock to it.
+    pub fn run_until_time(&mut self, deadline: Instant) {
+        while self.queue.peek_time().is_some_and(|t| t <= deadline) && self.events < self.config.max_events {
+            self.step();
+        }
+        self.now = self.now.max(deadline);
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until_time(self.now + d);
+    }
+
+    /// Runs until `cond` holds (checked after every event) or `limit` passes.
+    /// Returns whether `cond` held.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
+        let deadline = self.now + limit;
+        loop {
+            if cond(self) {
+                return true;
+            }
+            match self.queue.peek_time() {
+                Some(t) if t <= deadline && self.events < self.config.max_events => {
+                    self.step();
+                }
+                _ => {
+                    self.now = self.now.max(deadline);
+                    return cond(self);
+                }
+            }
+        }
+    }
+
+    /// Starts the configured workload and fault plan from now on.
+    pub fn start_workload(&mut self) {
+        let start = self.now;
+        self.load_running = true;
+        if let crate::config::KeyDistribution::Zipf(s) = self.config.clients.key_distribution {
+            let weights: Vec<f64> = (1..=self.config.clients.keys.max(1)).map(|k| 1.0 / (k as f64).powf(s)).collect();
+            let total: f64 = weights.iter().sum();
+            let mut acc = 0.0;
+            self.key_cdf = weights
+                .iter()
+                .map(|w| {
+                    acc += w / total;
+                    acc
+                })
+                .collect();
+        }
+        if self.config.clients.rate.is_some() {
+            self.queue.push(start, Event::Arrival);
+        } else {
+            for c in 0..self.config.clients.count {
+                self.clients.push(Client::new(c, self.config.nodes));
+                // Stagger the clients a little so they do not all fire at one instant.
+                let jitter = Duration::from_micros(self.rng.range(0, 1000));
+                self.queue.push(start + jitter, Event::ClientNext { client: c });
+            }
+        }
+        self.schedule_faults(start);
+        self.queue.push(start + self.config.duration, Event::EndOfLoad);
+    }
+
+    /// A whole run: workload and faults for `duration`, then heal, restart
+    /// everything and drain for `drain`, then the final checks.
+    pub fn run(mut self) -> Report {
+        let started = std::time::Instant::now();
+        self.start_workload();
+        let end = self.now + self.config.duration + self.config.drain;
+        self.run_until_time(end);
+        if self.events >= self.config.max_events {
+            let detail = format!("stopped after {} events at {}: a livelock or message storm", self.events, self.now);
+            self.violation("event budget", detail);
+        }
+        self.finish(started.elapsed())
+    }
+
+    pub(crate) fn index(&self, id: NodeId) -> usize {
+        let i = id.0.checked_sub(1).expect("node ids start at 1") as usize;
+        assert!(i < self.hosts.len(), "no node {id} in a cluster of {}", self.hosts.len());
+        i
+    }
+
+    pub(crate) fn violation(&mut self, check: &str, detail: String) {
+        tracing::warn!(check, %detail, at = %self.now, "safety violation");
+        self.trace.record(self.now, || What::Violation { check: check.to_string(), detail: detail.clone() });
+        self.violations.push(Violation { at: self.now, check: check.to_string(), detail });
+    }
+
+    /// Freezes a node like a stopped process (SIGSTOP): it handles nothing —
+    /// no messages, timers or disk completions — but its connections stay open,
+    /// so only timeouts can tell. Everything addressed to it waits for [`Sim::thaw`].
+    pub fn freeze(&mut self, id: NodeId) {
+        let i = self.index(id);
+        self.hosts[i].frozen = true;
+        self.trace.mix_u64s(&[12, self.now.as_nanos(), id.0]);
+        self.trace.record(self.now, || What::Partition { cut: format!("{id} frozen") });
+    }
+
+    /// Resumes a frozen node; what waited for it is handled now, in order.
+    pub fn thaw(&mut self, id: NodeId) {
+        let i = self.index(id);
+        if !self.hosts[i].frozen {
+            return;
+        }
+        self.hosts[i].frozen = false;
+        self.trace.mix_u64s(&[13, self.now.as_nanos(), id.0]);
+        self.trace.record(self.now, || What::Partition { cut: format!("{id} thawed") });
+        for event in std::mem::take(&mut self.hosts[i].held) {
+            self.queue.push(self.now, event);
+        }
+    }
+
+    /// The node that most recently accepted a client command (who to crash in
+    /// a leaderless protocol).
+    pub fn last_proposer(&self) -> Option<NodeId> {
+        self.last_proposer
+    }
+
+    fn target_node(event: &Event<P::Message>) -> Option<usize> {
+        match event {
+            Event::Deliver { to, .. } => Some(*to),
+            Event::LinkDown { node, .. }
+            | Event::Timer { node, .. }
+            | Event::DiskSynced { node, .. }
+            | Event::Request { node, .. } => Some(*node),
+            _ => None,
+        }
+    }
+
+    fn dispatch(&mut self, event: Event<P::Message>) {
+        if let Some(node) = Self::target_node(&event) {
+            if self.hosts[node].frozen {
+                self.hosts[node].held.push(event);
+                return;
+            }
+        }
+        match event {
+            Event::Deliver { from, to, msg, epoch } => self.deliver(from, to, msg, epoch),
+            Event::LinkDown { node, peer, incarnation } => self.link_down(node, peer, incarnation),
+            Event::Timer { node, generation } => self.timer(node, generation),
+            Event::DiskSynced { node, incarnation } => self.disk_synced(node, incarnation),
+            Event::Request { node, req } => self.request(node, req),
+            Event::Answer { node, client, seq, answer } => self.answer(node, client, seq, answer),
+            Event::ClientRetry { client, seq, attempt, retarget } => self.client_retry(client, seq, attempt, retarget),
+            Event::ClientNext { client } => self.client_next(client),
+            Event::Arrival => self.arrival(),
+            Event::Fault(f) => self.fault(f),
+            Event::EndOfLoad => self.end_of_load(),
+        }
+    }
+}
