@@ -1,5 +1,6 @@
 //! The `quorum` command line.
 
+mod node_cmd;
 mod protocols;
 mod sim_cmd;
 
@@ -17,12 +18,18 @@ struct Cli {
 enum Command {
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
+    /// Run one node of a cluster (Redis protocol on --client).
+    Node(quorum_runtime::cli::NodeArgs),
+    /// Start a local cluster of nodes as child processes.
+    Cluster(quorum_runtime::cli::ClusterArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Node(args) => node_cmd::node(args),
+        Command::Cluster(args) => node_cmd::cluster(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

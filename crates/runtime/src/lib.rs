@@ -20,6 +20,7 @@
 //! [`cli`] holds the `quorum node` and `quorum cluster` commands.
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod node;
 pub mod server;
 pub mod storage_thread;
