@@ -74,6 +74,14 @@ async fn cluster(args: ClusterArgs) -> Result<i32, String> {
             .arg(dir.join(format!("n{i}")))
             .args(["--cluster-id", &args.cluster_id])
             .kill_on_drop(true);
+        // SAFETY: prctl(2) only sets a flag of the new process between fork and exec.
+        // If `quorum cluster` itself dies (even by SIGKILL), its nodes get SIGTERM.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         if args.redirect {
             cmd.arg("--redirect");
         }
