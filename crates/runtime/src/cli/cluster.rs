@@ -36,6 +36,9 @@ pub struct ClusterArgs {
     /// Snapshot every N applied entries.
     #[arg(long)]
     pub snapshot_every: Option<u64>,
+    /// Nodes skip fsync (benchmarks of everything but the disk only).
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
 }
 
 /// Starts the cluster, prints its client endpoints and waits for Ctrl-C or
@@ -87,6 +90,9 @@ async fn cluster(args: ClusterArgs) -> Result<i32, String> {
         }
         if args.local_reads {
             cmd.arg("--local-reads");
+        }
+        if args.unsafe_no_fsync {
+            cmd.arg("--unsafe-no-fsync");
         }
         if let Some(n) = args.snapshot_every {
             cmd.args(["--snapshot-every", &n.to_string()]);

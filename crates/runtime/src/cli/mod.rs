@@ -12,7 +12,7 @@ use crate::server::{self, ServerConfig};
 use crate::tcp::PeerDirectory;
 use crate::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
 use quorum_core::{NodeId, Protocol};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Sends logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -65,7 +65,11 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
     tcp.max_frame_bytes = s.max_frame_bytes;
     let transport = TcpTransport::start(peer_listener, tcp, directory.clone())
         .map_err(|e| format!("cannot start the peer transport: {e}"))?;
-    let wal = Wal::open(&s.data_dir).map_err(|e| format!("cannot open {}: {e}", s.data_dir.display()))?;
+    let mut wal = Wal::open(&s.data_dir).map_err(|e| format!("cannot open {}: {e}", s.data_dir.display()))?;
+    if s.unsafe_no_fsync {
+        warn!("--unsafe-no-fsync: the log is not synced; a machine crash may lose acknowledged writes");
+        wal.set_unsafe_no_sync(true);
+    }
     let mut config = NodeConfig::new(id, s.peers.keys().copied().collect());
     config.forward = !s.redirect;
     config.local_reads = s.local_reads;

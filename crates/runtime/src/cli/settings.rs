@@ -42,6 +42,10 @@ pub struct NodeArgs {
     /// The largest peer frame accepted, in bytes.
     #[arg(long)]
     pub max_frame_bytes: Option<usize>,
+    /// Do not fsync the log: a machine crash may lose acknowledged writes.
+    /// For benchmarks of everything but the disk only.
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
 }
 
 /// The same settings, as a TOML file holds them.
@@ -58,6 +62,7 @@ struct NodeFile {
     local_reads: Option<bool>,
     snapshot_every: Option<u64>,
     max_frame_bytes: Option<usize>,
+    unsafe_no_fsync: Option<bool>,
 }
 
 /// Settings with every value decided.
@@ -83,6 +88,8 @@ pub struct NodeSettings {
     pub snapshot_every: u64,
     /// Peer frame size limit.
     pub max_frame_bytes: usize,
+    /// Skip fsync (benchmarks only).
+    pub unsafe_no_fsync: bool,
 }
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
@@ -129,6 +136,7 @@ impl NodeArgs {
             local_reads: self.local_reads || file.local_reads.unwrap_or(false),
             snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(10_000),
             max_frame_bytes: self.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(16 << 20),
+            unsafe_no_fsync: self.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
         })
     }
 

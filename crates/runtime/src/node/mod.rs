@@ -305,9 +305,12 @@ where
                     }
                 }
                 Effect::Commit(entry) => self.apply(entry).await,
+                Effect::InstallSnapshot(snapshot) if snapshot.index <= self.applied => {
+                    debug!(index = snapshot.index, applied = self.applied, "ignoring a snapshot older than the store");
+                }
                 Effect::InstallSnapshot(snapshot) => {
                     self.kv.restore(&snapshot.data).map_err(|e| NodeError::Snapshot(e.to_string()))?;
-                    self.applied = self.applied.max(snapshot.index);
+                    self.applied = snapshot.index;
                     self.last_snapshot = self.last_snapshot.max(snapshot.index);
                     info!(index = snapshot.index, "installed a snapshot from the leader");
                     self.release_reads().await;

@@ -64,6 +64,7 @@ pub struct Wal {
     durable: StoredState,
     snapshot_index: Option<u64>,
     buf: Vec<u8>,
+    sync: bool,
 }
 
 impl Wal {
@@ -100,12 +101,29 @@ impl Wal {
         let active = fs::OpenOptions::new().append(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
         let active_bytes = active.metadata().map_err(|e| io_error(e, "reading size of", &path))?.len();
         info!(dir = %dir.display(), segments = segments.len(), entries = durable.entry_count(), "write-ahead log recovered");
-        Ok(Wal { dir, segments, active, active_bytes, segment_bytes, durable, snapshot_index, buf: Vec::new() })
+        Ok(Wal {
+            dir,
+            segments,
+            active,
+            active_bytes,
+            segment_bytes,
+            durable,
+            snapshot_index,
+            buf: Vec::new(),
+            sync: true,
+        })
     }
 
     /// The directory this log lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// With `false`, appends are not synced: a crash of the machine (not just
+    /// the process) may lose acknowledged writes. For benchmarks that want to
+    /// measure everything but the disk; never for data that matters.
+    pub fn set_unsafe_no_sync(&mut self, no_sync: bool) {
+        self.sync = !no_sync;
     }
 
     /// Number of segment files on disk.
@@ -119,7 +137,9 @@ impl Wal {
         }
         let path = || self.dir.join(segment_name(*self.segments.last().expect("a segment")));
         self.active.write_all(&self.buf).map_err(|e| io_error(e, "appending to", &path()))?;
-        self.active.sync_data().map_err(|e| io_error(e, "syncing", &path()))?;
+        if self.sync {
+            self.active.sync_data().map_err(|e| io_error(e, "syncing", &path()))?;
+        }
         self.active_bytes += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
