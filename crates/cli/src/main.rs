@@ -1,5 +1,6 @@
 //! The `quorum` command line.
 
+mod bench_cmd;
 mod node_cmd;
 mod protocols;
 mod sim_cmd;
@@ -16,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Compare the protocols under one workload and one fault plan.
+    Bench(bench_cmd::BenchArgs),
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
     /// Run one node of a cluster (Redis protocol on --client).
@@ -27,6 +30,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Node(args) => node_cmd::node(args),
         Command::Cluster(args) => node_cmd::cluster(args),

@@ -2,6 +2,7 @@
 //! type and settings.
 
 use quorum_core::Protocol;
+use quorum_raft::Raft;
 use quorum_sim::baseline::{PlantedBug, PrimaryBackup, PrimaryBackupConfig};
 
 /// Something to do with a protocol type chosen at run time.
@@ -15,7 +16,7 @@ pub trait WithProtocol {
 }
 
 /// The protocols a user compares.
-pub const NAMES: &[&str] = &["primary-backup"];
+pub const NAMES: &[&str] = &["raft", "primary-backup"];
 
 /// Deliberately broken variants of the baseline, to see the checkers fire.
 pub const PLANTED: &[&str] = &["planted-lost-write", "planted-divergence", "planted-stale-read"];
@@ -24,6 +25,7 @@ pub const PLANTED: &[&str] = &["planted-lost-write", "planted-divergence", "plan
 pub fn dispatch<J: WithProtocol>(name: &str, job: J) -> Result<J::Output, String> {
     let planted = |bug| PrimaryBackupConfig { bug: Some(bug), ..Default::default() };
     match name {
+        "raft" => Ok(job.run::<Raft>(Default::default())),
         "primary-backup" => Ok(job.run::<PrimaryBackup>(Default::default())),
         "planted-lost-write" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::AckBeforeMajority))),
         "planted-divergence" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::DivergentApply))),

@@ -74,6 +74,11 @@ impl Duration {
         self.0 / 1_000_000
     }
 
+    /// `self - other`, or zero if `other` is longer.
+    pub fn saturating_sub(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_sub(other.0))
+    }
+
     /// Milliseconds as a float, for reports.
     pub fn as_millis_f64(self) -> f64 {
         self.0 as f64 / 1e6

@@ -481,9 +481,10 @@ impl<P: Protocol> Sim<P> {
         let s = p.status();
         let now_role = Some((s.role, s.term, s.leader));
         if self.hosts[i].last_role != now_role {
-            if s.role == Role::Leader
-                && self.hosts[i].last_role.is_none_or(|(r, t, _)| r != Role::Leader || t != s.term)
-            {
+            // A leader of a (node, term) pair not seen before: a restarted node
+            // resuming the same term (a fixed primary) is not a new election.
+            let seen = self.metrics.leader_changes.iter().any(|(_, id, t)| *id == s.id && *t == s.term);
+            if s.role == Role::Leader && !seen {
                 self.metrics.elections += 1;
                 self.metrics.leader_changes.push((self.now, s.id, s.term));
             }

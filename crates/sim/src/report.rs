@@ -67,6 +67,8 @@ pub struct Report {
     pub metrics: Metrics,
     /// The trace (its events are kept only if the run was configured with `trace`).
     pub trace: Trace,
+    /// The client history.
+    pub history: Vec<crate::history::Operation>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -90,6 +92,7 @@ impl<P: Protocol> Sim<P> {
             wall,
             trace_hash: self.trace.hash(),
             trace: std::mem::replace(&mut self.trace, Trace::new(false)),
+            history: std::mem::take(&mut self.history),
             violations: std::mem::take(&mut self.violations),
             metrics: std::mem::take(&mut self.metrics),
         }
@@ -206,6 +209,7 @@ where
                 let report = Sim::<P>::new(config, protocol.clone()).run();
                 let mut slim = report;
                 slim.metrics = Metrics::default();
+                slim.history = Vec::new();
                 reports.lock().expect("report lock").push(slim);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             });

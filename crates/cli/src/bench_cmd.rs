@@ -1,0 +1,215 @@
+//! `quorum bench`: every protocol under one workload and one fault plan.
+
+use crate::protocols::{dispatch, WithProtocol, NAMES};
+use clap::{Args, ValueEnum};
+use quorum_bench::{aggregate, FaultKind, FaultPlan, ProtocolResult, RunResult, Workload};
+use quorum_core::{Duration, Protocol};
+use quorum_sim::{KeyDistribution, Latency};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Arguments of `quorum bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Protocols to compare (repeat the flag); default: all of them.
+    #[arg(long = "protocol", short)]
+    pub protocols: Vec<String>,
+    /// Where to run: the deterministic simulator, or real processes.
+    #[arg(long, default_value = "sim")]
+    pub mode: Mode,
+    /// Cluster size.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Closed-loop clients.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Open loop instead: requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Number of keys.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: usize,
+    /// Zipfian key choice with this exponent (default: uniform).
+    #[arg(long)]
+    pub zipf: Option<f64>,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 128)]
+    pub value_size: usize,
+    /// Fraction of reads (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub read_ratio: f64,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 6.0)]
+    pub duration: f64,
+    /// Seconds of warm-up not measured.
+    #[arg(long, default_value_t = 0.5)]
+    pub warmup: f64,
+    /// The fault to inject.
+    #[arg(long, default_value = "leader-crash")]
+    pub fault: FaultKind,
+    /// Seconds into the load when the fault hits.
+    #[arg(long, default_value_t = 2.0)]
+    pub fault_at: f64,
+    /// Seconds into the load when it is undone (restart, thaw, heal).
+    #[arg(long, default_value_t = 4.0)]
+    pub fault_until: f64,
+    /// Simulator: one-way delay in ms (constant unless --latency-max-ms is given).
+    #[arg(long, default_value_t = 1.0)]
+    pub latency_ms: f64,
+    /// Simulator: upper bound for a uniform one-way delay in ms.
+    #[arg(long)]
+    pub latency_max_ms: Option<f64>,
+    /// Simulator: message loss probability.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Runs per protocol, each with its own seed; the report gives medians.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u64,
+    /// First seed (the same seeds are used for every protocol).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a Markdown report and SVG charts into this directory.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// Where the benchmark runs.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Virtual time in the deterministic simulator.
+    Sim,
+    /// Real processes over TCP on loopback with fsync.
+    Real,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_nanos((s * 1e9) as u64)
+}
+
+impl BenchArgs {
+    fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 {
+            return Err("--nodes must be at least 1".into());
+        }
+        if self.duration <= 0.0 || self.warmup < 0.0 || self.warmup >= self.duration {
+            return Err("--duration must be positive and longer than --warmup".into());
+        }
+        if self.fault != FaultKind::None && !(self.fault_at < self.fault_until && self.fault_until <= self.duration) {
+            return Err("the fault must satisfy --fault-at < --fault-until <= --duration".into());
+        }
+        if !(0.0..=1.0).contains(&self.read_ratio) || !(0.0..1.0).contains(&self.loss) {
+            return Err("--read-ratio must be in 0..1 and --loss in 0..1".into());
+        }
+        if self.repeat == 0 {
+            return Err("--repeat must be at least 1".into());
+        }
+        if self.rate.is_some_and(|r| r <= 0.0) || (self.rate.is_none() && self.clients == 0) {
+            return Err("give a positive --rate or at least one --clients".into());
+        }
+        Ok(())
+    }
+
+    fn workload(&self) -> Workload {
+        let min = Duration::from_nanos((self.latency_ms * 1e6) as u64);
+        Workload {
+            nodes: self.nodes,
+            clients: self.clients,
+            rate: self.rate,
+            keys: self.keys,
+            key_distribution: self.zipf.map_or(KeyDistribution::Uniform, KeyDistribution::Zipf),
+            value_size: self.value_size,
+            read_ratio: self.read_ratio,
+            duration: secs(self.duration),
+            warmup: secs(self.warmup),
+            latency: match self.latency_max_ms {
+                Some(max) => Latency::Uniform { min, max: Duration::from_nanos((max * 1e6) as u64) },
+                None => Latency::Constant(min),
+            },
+            loss: self.loss,
+            ..Workload::default()
+        }
+    }
+
+    fn plan(&self) -> FaultPlan {
+        FaultPlan { kind: self.fault, at: secs(self.fault_at), until: secs(self.fault_until) }
+    }
+}
+
+struct SimJob<'a> {
+    workload: &'a Workload,
+    plan: &'a FaultPlan,
+    seed: u64,
+}
+
+impl WithProtocol for SimJob<'_> {
+    type Output = RunResult;
+    fn run<P: Protocol>(self, config: P::Config) -> RunResult
+    where
+        P::Config: Sync,
+    {
+        quorum_bench::run_sim::<P>(self.workload, self.plan, self.seed, config)
+    }
+}
+
+/// Runs `quorum bench`; returns the exit code.
+pub fn run(args: BenchArgs) -> Result<i32, String> {
+    args.validate()?;
+    if args.mode == Mode::Real {
+        return Err("--mode real needs the quorum runtime, which is not part of this build yet; use --mode sim".into());
+    }
+    let protocols: Vec<String> =
+        if args.protocols.is_empty() { NAMES.iter().map(|s| s.to_string()).collect() } else { args.protocols.clone() };
+    let workload = args.workload();
+    let plan = args.plan();
+    let total = protocols.len() as u64 * args.repeat;
+    let mut done = 0;
+    let mut results: Vec<ProtocolResult> = Vec::new();
+    for name in &protocols {
+        let mut runs = Vec::new();
+        for seed in args.seed..args.seed + args.repeat {
+            if !args.json {
+                eprint!("\r[{}/{total}] {name} seed {seed}          ", done + 1);
+                let _ = std::io::stderr().flush();
+            }
+            runs.push(dispatch(name, SimJob { workload: &workload, plan: &plan, seed })?);
+            done += 1;
+        }
+        results.push(aggregate(runs));
+    }
+    if !args.json {
+        eprintln!("\r{:60}", "");
+    }
+    if args.json {
+        println!("{}", quorum_bench::json(&results));
+    } else {
+        println!(
+            "{} nodes, {}, fault: {} at {:.1}s undone at {:.1}s, {} run(s) each, sim mode\n",
+            args.nodes,
+            match args.rate {
+                Some(r) => format!("open loop {r:.0}/s"),
+                None => format!("{} closed-loop clients", args.clients),
+            },
+            args.fault,
+            args.fault_at,
+            args.fault_until,
+            args.repeat
+        );
+        print!("{}", quorum_bench::table(&results));
+    }
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let md = quorum_bench::markdown(&results, &workload, &plan, &command);
+        let path = dir.join("README.md");
+        std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        quorum_bench::charts::write_all(&results, dir).map_err(|e| format!("cannot draw charts: {e}"))?;
+        if !args.json {
+            println!("report written to {}", path.display());
+        }
+    }
+    let violations: usize = results.iter().map(|r| r.violations).sum();
+    Ok(i32::from(violations > 0))
+}

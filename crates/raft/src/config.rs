@@ -1,0 +1,111 @@
+//! Settings, with the defaults of the Raft paper.
+
+use quorum_core::Duration;
+
+/// How `Protocol::read` confirms that the leader may serve a linearizable read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// ReadIndex (Raft thesis §6.4): the leader notes its commit index, then
+    /// confirms with a heartbeat round that a quorum still follows it. Safe
+    /// with any clocks; costs one round trip per batch of reads.
+    ReadIndex,
+    /// Lease reads (thesis §6.4.1): while a quorum acknowledged a heartbeat
+    /// round sent less than `election_timeout_min * (1 - max_clock_drift)`
+    /// ago, no other leader can exist, so the leader answers at once.
+    ///
+    /// **Clock assumption**: every node's clock runs at a rate within
+    /// `max_clock_drift_ppm` of every other's (no bound on offset is needed,
+    /// only on rate). Also needs `check_quorum`, because that is what makes
+    /// followers refuse votes for `election_timeout_min` after hearing from
+    /// the leader; without it lease reads fall back to ReadIndex.
+    Lease,
+}
+
+/// Raft settings. `RaftConfig::default()` gives the paper's timings
+/// (election 150–300 ms, heartbeat 50 ms) with PreVote and CheckQuorum on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftConfig {
+    /// Lower bound of the randomized election timeout.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound (exclusive) of the randomized election timeout.
+    pub election_timeout_max_ms: u64,
+    /// How often a leader sends heartbeats (and retries stalled replication).
+    pub heartbeat_interval_ms: u64,
+    /// Ask for pre-votes before raising the term (thesis §9.6), so that a node
+    /// rejoining after a partition cannot depose a healthy leader.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a quorum for an election timeout steps
+    /// down, and followers ignore vote requests while they hear from a leader
+    /// (thesis §6.2 and §4.2.3).
+    pub check_quorum: bool,
+    /// How linearizable reads outside the log are confirmed.
+    pub read_mode: ReadMode,
+    /// Bound on the relative clock rate difference between nodes, in parts per
+    /// million, used to shorten leases.
+    pub max_clock_drift_ppm: u64,
+    /// At most this many entries in one AppendEntries message.
+    pub max_entries_per_message: usize,
+    /// At most this many payload bytes in one AppendEntries message (at least one entry is always sent).
+    pub max_bytes_per_message: usize,
+    /// At most this many AppendEntries messages in flight to one follower.
+    pub max_inflight: usize,
+    /// The leader refuses proposals while its uncommitted entries hold more
+    /// than this many command bytes (flow control).
+    pub max_uncommitted_bytes: u64,
+    /// Size of one InstallSnapshot chunk.
+    pub snapshot_chunk_bytes: usize,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+            heartbeat_interval_ms: 50,
+            pre_vote: true,
+            check_quorum: true,
+            read_mode: ReadMode::ReadIndex,
+            max_clock_drift_ppm: 10_000,
+            max_entries_per_message: 64,
+            max_bytes_per_message: 1 << 20,
+            max_inflight: 8,
+            max_uncommitted_bytes: 64 << 20,
+            snapshot_chunk_bytes: 64 << 10,
+        }
+    }
+}
+
+impl RaftConfig {
+    /// The lower bound of the election timeout.
+    pub fn election_timeout_min(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_min_ms)
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    /// How long a quorum's acknowledgement of a round keeps the lease valid.
+    pub fn lease_duration(&self) -> Duration {
+        let min_ns = self.election_timeout_min().as_nanos();
+        let drift_ns = (u128::from(min_ns) * u128::from(self.max_clock_drift_ppm) / 1_000_000) as u64;
+        Duration::from_nanos(min_ns.saturating_sub(drift_ns))
+    }
+
+    /// Panics with a readable message on settings that cannot work.
+    pub fn validate(&self) {
+        assert!(self.heartbeat_interval_ms > 0, "heartbeat_interval_ms must be positive");
+        assert!(
+            self.election_timeout_min_ms > self.heartbeat_interval_ms,
+            "election_timeout_min_ms must exceed heartbeat_interval_ms"
+        );
+        assert!(
+            self.election_timeout_max_ms > self.election_timeout_min_ms,
+            "election_timeout_max_ms must exceed election_timeout_min_ms"
+        );
+        assert!(self.max_entries_per_message > 0, "max_entries_per_message must be positive");
+        assert!(self.max_inflight > 0, "max_inflight must be positive");
+        assert!(self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive");
+    }
+}

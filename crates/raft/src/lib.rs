@@ -1,0 +1,351 @@
+//! # quorum-raft: Raft as a sans-IO state machine
+//!
+//! Raft (Ongaro and Ousterhout, "In Search of an Understandable Consensus
+//! Algorithm", 2014, and Ongaro's thesis, 2014) keeps a replicated log. Time
+//! is divided into *terms*; each term has at most one leader, elected by a
+//! majority of voters. The leader appends client commands to its log and
+//! replicates them with AppendEntries; an entry is *committed* once stored on
+//! a majority, and committed entries are applied in index order on every node.
+//!
+//! - **Election** ([`election`](crate::Raft)): a follower that hears nothing
+//!   for a randomized timeout (150–300 ms) first asks for *pre-votes* (would
+//!   you vote for me?), then raises its term and asks for votes. A voter grants
+//!   one vote per term, only to a candidate whose log is at least as
+//!   up-to-date as its own (§5.4.1), and only after its term and vote are
+//!   durable. With CheckQuorum, a leader that stops hearing from a majority
+//!   steps down, and followers that hear from a leader ignore vote requests.
+//! - **Replication**: AppendEntries carries the index and term of the entry
+//!   before the new ones; a follower refuses if it does not hold that entry,
+//!   answering with the conflicting term and its first index, so the leader
+//!   skips a whole term per round trip. The leader pipelines up to
+//!   `max_inflight` batches per follower and commits the highest index held by
+//!   a majority *if that entry is from its own term* (§5.4.2); each new leader
+//!   appends a no-op so earlier entries commit with it.
+//! - **Reads** use ReadIndex (or an optional clock-based lease): see [`read`](crate::ReadMode).
+//! - **Snapshots** replace a log prefix; a lagging follower receives one in chunks.
+//! - **Membership** changes one voter at a time; learners catch up first.
+//!
+//! ## Why it is safe
+//!
+//! *One leader per term*: a leader needs votes from a majority, two majorities
+//! share a node, and a node votes once per term (its vote is on disk before
+//! the vote leaves). *Log matching*: a leader creates at most one entry per
+//! index in its term and never changes it, and a follower accepts entries only
+//! after its log matches the leader's just before them, so by induction two
+//! logs with the same (index, term) agree on everything up to there.
+//! *Leader completeness*: an entry is committed only once a majority stores
+//! it and the leader counts only entries of its own term; any later leader
+//! won votes from a majority, one of which holds the entry, and that voter
+//! only votes for logs at least as up-to-date as its own, so the new leader
+//! has the entry. *State machine safety* follows: every node applies the same
+//! entry at each committed index. A single-server membership change keeps
+//! old and new majorities overlapping, so these arguments survive it.
+//!
+//! The [`invariants`] module checks these properties on every simulated step.
+//!
+//! ## Durability
+//!
+//! Term, vote and log are written through `Effect::Persist` batches. Votes
+//! and all follower answers leave with `send_durable`, after the writes
+//! they depend on. A leader sends entries while its own write is in flight
+//! but counts itself towards a majority only after `on_persisted`.
+//!
+//! ## Flow control
+//!
+//! When the leader's uncommitted entries exceed `max_uncommitted_bytes`, or a
+//! leadership transfer is in progress, [`Raft::try_propose`] refuses with a
+//! [`ProposeError`]. Through the `Protocol` trait, whose error type is
+//! `NotLeader`, an overloaded leader answers `NotLeader { leader_hint:
+//! Some(itself) }`: "retry here, later"; a transferring one names the target.
+#![deny(missing_docs)]
+
+pub mod cluster;
+mod config;
+mod election;
+pub mod invariants;
+mod membership;
+mod message;
+mod node;
+mod progress;
+mod read;
+mod replication;
+mod snapshot;
+
+#[cfg(test)]
+mod paper_tests;
+
+pub use config::{RaftConfig, ReadMode};
+pub use membership::ChangeError;
+pub use message::{Append, AppendReply, Message, Reject, SnapshotChunk, SnapshotReply, VoteReply, VoteRequest};
+pub use node::Raft;
+pub use progress::{PeerProgress, ReplicationMode};
+
+use membership::{Configs, SnapshotMeta};
+use node::{HardState, LeaderState, State};
+use quorum_core::{
+    Command, Effects, Init, Instant, Invariant, LinkKind, Log, Membership, NodeId, NotLeader, Payload, Protocol,
+    ReadError, ReadId, Rng, Role, Status,
+};
+use std::fmt;
+
+/// Why a proposal was refused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    /// Not the leader; try the hinted node.
+    NotLeader(Option<NodeId>),
+    /// Too many uncommitted bytes: retry on this node shortly.
+    Overloaded,
+    /// Leadership is moving to this node.
+    Transferring(NodeId),
+}
+
+impl fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposeError::NotLeader(hint) => fmt::Display::fmt(&NotLeader { leader_hint: *hint }, f),
+            ProposeError::Overloaded => write!(f, "the leader has too many uncommitted entries: retry shortly"),
+            ProposeError::Transferring(to) => write!(f, "leadership is moving to {to}: send the request there"),
+        }
+    }
+}
+
+impl std::error::Error for ProposeError {}
+
+impl From<ProposeError> for NotLeader {
+    fn from(e: ProposeError) -> NotLeader {
+        let leader_hint = match e {
+            ProposeError::NotLeader(hint) => hint,
+            ProposeError::Overloaded => None,
+            ProposeError::Transferring(to) => Some(to),
+        };
+        NotLeader { leader_hint }
+    }
+}
+
+impl Raft {
+    /// Proposes a command; returns the index it will have if committed.
+    pub fn try_propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<u64, ProposeError> {
+        if self.state != State::Leader {
+            return Err(ProposeError::NotLeader(self.leader));
+        }
+        if let Some((target, _)) = self.lead.transfer {
+            return Err(ProposeError::Transferring(target));
+        }
+        let bytes = cmd.data.len() as u64 + 24;
+        if self.lead.uncommitted_bytes > 0 && self.lead.uncommitted_bytes + bytes > self.config.max_uncommitted_bytes {
+            return Err(ProposeError::Overloaded);
+        }
+        self.lead.uncommitted_bytes += bytes;
+        let index = self.append_new(Payload::Command(cmd));
+        self.broadcast_append(now, out);
+        self.finish(now, out);
+        Ok(index)
+    }
+
+    /// Each follower's replication progress (leader only; empty otherwise).
+    pub fn progress(&self) -> Vec<PeerProgress> {
+        if self.state != State::Leader {
+            return Vec::new();
+        }
+        let voters = &self.configs.current().voters;
+        self.lead
+            .progress
+            .iter()
+            .map(|(id, p)| PeerProgress {
+                id: *id,
+                match_index: p.match_index,
+                next_index: p.next_index,
+                mode: p.mode,
+                voter: voters.contains(id),
+            })
+            .collect()
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// The log (entries above the snapshot).
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The last index handed to the driver as committed.
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+
+    fn recover(init: &Init<RaftConfig>) -> (HardState, Log, Configs, Option<quorum_core::Snapshot>) {
+        let stored = &init.stored;
+        let hard: HardState = stored
+            .hard_state
+            .as_ref()
+            .map(|b| postcard::from_bytes(b).expect("stored hard state decodes"))
+            .unwrap_or_default();
+        let initial = Membership { voters: init.members.clone(), learners: Vec::new() };
+        let (offset, stamp, base) = match &stored.snapshot {
+            Some(s) => {
+                let meta: SnapshotMeta = postcard::from_bytes(&s.meta).expect("stored snapshot metadata decodes");
+                (s.index, s.stamp, meta.membership)
+            }
+            None => (0, quorum_core::Stamp::ZERO, initial),
+        };
+        let log = Log::recover(offset, stamp, stored.entries.iter().cloned()).expect("stored log is contiguous");
+        let mut configs = Configs::new(offset, base);
+        for e in log.iter() {
+            if let Payload::Membership(m) = &e.payload {
+                configs.push(e.index, m.clone());
+            }
+        }
+        (hard, log, configs, stored.snapshot.clone())
+    }
+}
+
+impl Protocol for Raft {
+    type Message = Message;
+    type Config = RaftConfig;
+
+    const NAME: &'static str = "raft";
+    const LINKS: LinkKind = LinkKind::Datagram;
+
+    fn new(init: Init<RaftConfig>) -> Self {
+        init.config.validate();
+        let (hard, log, configs, snapshot) = Self::recover(&init);
+        let offset = log.offset();
+        let durable_index = log.last_index();
+        let mut raft = Raft {
+            id: init.id,
+            config: init.config.clone(),
+            rng: Rng::new(init.seed ^ init.id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ init.now.as_nanos()),
+            incarnation: init.now,
+            term: hard.term,
+            vote: hard.vote,
+            log,
+            snapshot,
+            state: State::Follower,
+            leader: None,
+            configs,
+            commit: offset,
+            applied: offset,
+            votes: Default::default(),
+            rejections: Default::default(),
+            election_deadline: init.now,
+            // As if a leader was just heard: a restarted node must not help
+            // depose a leader whose lease it may have vouched for (read.rs).
+            heard_leader_at: Some(init.now),
+            incoming: None,
+            failed_reads: Vec::new(),
+            pending: Default::default(),
+            next_tag: 1,
+            writes_in_flight: Default::default(),
+            durable_index,
+            lead: LeaderState::default(),
+        };
+        raft.reset_election_timer(init.now);
+        raft
+    }
+
+    fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
+        let _span = tracing::trace_span!("raft", node = self.id.0, term = self.term).entered();
+        if self.step_term(now, from, &msg, out) {
+            match msg {
+                Message::Vote(m) => self.on_vote_request(now, from, m, out),
+                Message::VoteReply(m) => self.on_vote_reply(now, from, m, out),
+                Message::Append(m) => self.on_append(now, from, m, out),
+                Message::AppendReply(m) => self.on_append_reply(now, from, m, out),
+                Message::Snapshot(m) => self.on_snapshot_chunk(now, from, m, out),
+                Message::SnapshotReply(m) => self.on_snapshot_reply(now, from, m, out),
+                Message::TimeoutNow { .. } => self.on_timeout_now(now, out),
+            }
+        }
+        self.finish(now, out);
+    }
+
+    fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+        let _span = tracing::trace_span!("raft", node = self.id.0, term = self.term).entered();
+        if self.state == State::Leader {
+            if self.lead.transfer.is_some_and(|(_, deadline)| now >= deadline) {
+                tracing::info!(node = self.id.0, "leadership transfer timed out");
+                self.lead.transfer = None;
+            }
+            if self.config.check_quorum && now >= self.lead.check_quorum_deadline {
+                self.check_quorum(now);
+            }
+            if self.state == State::Leader && now >= self.lead.heartbeat_deadline {
+                self.on_heartbeat_timer(now, out);
+            }
+        } else if now >= self.election_deadline {
+            self.on_election_timeout(now, out);
+        }
+        self.finish(now, out);
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        if self.state == State::Leader {
+            let mut t = self.lead.heartbeat_deadline;
+            if self.config.check_quorum {
+                t = t.min(self.lead.check_quorum_deadline);
+            }
+            if let Some((_, deadline)) = self.lead.transfer {
+                t = t.min(deadline);
+            }
+            Some(t)
+        } else {
+            Some(self.election_deadline)
+        }
+    }
+
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+        match self.try_propose(now, cmd, out) {
+            Ok(_) => Ok(()),
+            Err(ProposeError::Overloaded) => Err(NotLeader { leader_hint: Some(self.id) }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
+        let result = self.start_read(now, id, out);
+        self.finish(now, out);
+        result
+    }
+
+    fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
+        while self.writes_in_flight.front().is_some_and(|(t, _)| *t <= tag) {
+            let (_, upto) = self.writes_in_flight.pop_front().expect("checked");
+            self.durable_index = upto;
+        }
+        self.finish(now, out);
+    }
+
+    fn on_snapshot(&mut self, now: Instant, index: u64, data: bytes::Bytes, out: &mut Effects<Message>) {
+        self.compact(index, data);
+        self.finish(now, out);
+    }
+
+    fn status(&self) -> Status {
+        let role = match self.state {
+            State::Leader => Role::Leader,
+            State::Candidate | State::PreCandidate => Role::Candidate,
+            State::Follower if self.configs.current().learners.contains(&self.id) => Role::Learner,
+            State::Follower => Role::Follower,
+        };
+        Status {
+            id: self.id,
+            role,
+            term: self.term,
+            leader: self.leader,
+            commit_index: self.commit,
+            last_index: self.log.last_index(),
+        }
+    }
+
+    fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
+        invariants::all()
+    }
+}
