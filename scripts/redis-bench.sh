@@ -6,7 +6,7 @@
 #
 # Installs redis-tools through apt if redis-benchmark is missing, builds the
 # release binary, starts `quorum cluster` on ports 27001.. (peers) and 26379..
-# (clients), sends the requests to node 1 (the leader of a fresh cluster), and
+# (clients), sends the requests to the leader's client port, and
 # stops the cluster at the end. Env: REQUESTS (default 200000), NODES (3),
 # FSYNC=0 to run the nodes with --unsafe-no-fsync (measures the runtime alone,
 # without the disk; never for real data).
@@ -42,13 +42,18 @@ cleanup() {
 trap cleanup EXIT
 
 for _ in $(seq 100); do
-    if redis-cli -p "$client_port" SET ready 1 >/dev/null 2>&1; then break; fi
+    if redis-cli -p "$client_port" SET ready 1 2>/dev/null | grep -q OK; then break; fi
     sleep 0.1
 done
+# Send to the leader (a follower would forward every request: one more hop).
+port="$client_port"
+for i in $(seq 0 $((nodes - 1))); do
+    if redis-cli -p $((client_port + i)) INFO 2>/dev/null | grep -q "^role:leader"; then port=$((client_port + i)); fi
+done
 
-echo "protocol=$protocol nodes=$nodes requests=$requests (data in $dir, $sync_note)"
+echo "protocol=$protocol nodes=$nodes requests=$requests leader port=$port ($sync_note)"
 printf '%-8s %-4s %12s %10s %10s %10s\n' clients test "ops/s" "p50 ms" "p99 ms" "max ms"
 for clients in 1 32; do
-    redis-benchmark -p "$client_port" -t set,get -n "$requests" -r 1000 -d 128 -c "$clients" --csv 2>/dev/null \
+    redis-benchmark -p "$port" -t set,get -n "$requests" -r 1000 -d 128 -c "$clients" --csv 2>/dev/null \
         | awk -F',' -v c="$clients" 'NR > 1 { gsub(/"/, ""); printf "%-8s %-4s %12s %10s %10s %10s\n", c, $1, $2, $5, $7, $8 }'
 done
