@@ -4,6 +4,7 @@ mod bench_cmd;
 mod node_cmd;
 mod protocols;
 mod sim_cmd;
+mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ enum Command {
     Node(quorum_runtime::cli::NodeArgs),
     /// Start a local cluster of nodes as child processes.
     Cluster(quorum_runtime::cli::ClusterArgs),
+    /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
+    Trace(trace_cmd::TraceArgs),
 }
 
 fn main() {
@@ -34,6 +37,7 @@ fn main() {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Node(args) => node_cmd::node(args),
         Command::Cluster(args) => node_cmd::cluster(args),
+        Command::Trace(args) => trace_cmd::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

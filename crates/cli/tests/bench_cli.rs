@@ -1,15 +1,8 @@
 //! `quorum bench` as a user runs it.
 
-use std::process::Command;
+mod common;
 
-fn quorum(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quorum")).args(args).output().expect("quorum runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::quorum;
 
 #[test]
 fn json_output_has_every_promised_field_for_every_protocol() {

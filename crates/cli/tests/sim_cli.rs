@@ -1,15 +1,8 @@
 //! `quorum sim` as a user runs it: summaries, JSON, exit codes, replays.
 
-use std::process::Command;
+mod common;
 
-fn quorum(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quorum")).args(args).output().expect("quorum runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::quorum;
 
 #[test]
 fn a_clean_sweep_exits_zero_and_reports_json() {
@@ -71,4 +64,19 @@ fn bad_input_gets_a_clear_error() {
     let (code, _, stderr) = quorum(&["sim", "--protocol", "primary-backup", "--faults", "sometimes"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("sometimes"), "{stderr}");
+}
+
+#[test]
+fn trace_prints_a_scenario_and_refuses_a_mismatched_protocol() {
+    let (code, mermaid, stderr) =
+        quorum(&["trace", "--protocol", "raft", "--scenario", "raft-election", "--format", "mermaid"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(mermaid.starts_with("sequenceDiagram"), "{mermaid}");
+    assert!(mermaid.contains("candidate (term 1)"), "the split vote's candidates are drawn");
+    let (code, _, stderr) = quorum(&["trace", "--protocol", "zab", "--scenario", "raft-election"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("runs raft, not zab"), "{stderr}");
+    let (code, list, _) = quorum(&["trace", "--protocol", "raft", "--list"]);
+    assert_eq!(code, 0);
+    assert!(list.contains("majority-overlap"));
 }

@@ -60,4 +60,4 @@ pub use config::{
 pub use history::{Operation, Outcome};
 pub use report::{check_seeds, check_seeds_with_progress, FailedSeed, Metrics, Report, Summary, Violation};
 pub use sim::{DropFilter, Sim};
-pub use trace::{describe, Trace, TraceEvent, What};
+pub use trace::{describe, render_mermaid, render_text, Trace, TraceEvent, What};

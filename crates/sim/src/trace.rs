@@ -174,11 +174,7 @@ impl Trace {
 
     /// One line per event.
     pub fn to_text(&self) -> String {
-        let mut s = String::new();
-        for e in &self.events {
-            let _ = writeln!(s, "{:>10.3}ms  {}", e.at_ns as f64 / 1e6, describe(&e.what));
-        }
-        s
+        render_text(&self.events)
     }
 
     /// A Mermaid `sequenceDiagram` of the run: deliveries as arrows, losses as
@@ -209,13 +205,58 @@ pub fn describe(what: &What) -> String {
     }
 }
 
+/// Shortens a message's `Debug` text for a diagram: `Vote(VoteRequest { .. })`
+/// becomes `VoteRequest { .. }`, and `field: false` pairs are left out.
+pub fn compact(msg: &str) -> String {
+    let mut s = msg.to_string();
+    if let Some(open) = s.find('(') {
+        let inner = &s[open + 1..];
+        let starts_struct =
+            inner.split_whitespace().next().is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
+                && inner.contains(" {");
+        if starts_struct && s.ends_with(')') && !s[..open].contains(' ') {
+            s = inner[..inner.len() - 1].to_string();
+        }
+    }
+    const FLAG: &str = ": false";
+    while let Some(pos) = s.find(FLAG) {
+        let name_start = s[..pos].rfind([' ', '{', '(']).map_or(0, |p| p + 1);
+        let flag_end = pos + FLAG.len();
+        // Take the separating ", " with the pair: the one before it if there is one.
+        let (from, to) = if s[..name_start].ends_with(", ") {
+            (name_start - 2, flag_end)
+        } else if s[flag_end..].starts_with(", ") {
+            (name_start, flag_end + 2)
+        } else {
+            (name_start, flag_end)
+        };
+        s.replace_range(from..to, "");
+    }
+    s.replace("  ", " ").replace("{ }", "{}")
+}
+
 /// Mermaid treats `;` and `#` specially inside message text.
 fn label(s: &str) -> String {
+    let s = compact(s);
     let mut out: String = s.chars().map(|c| if matches!(c, ';' | '#') { ',' } else { c }).collect();
     if out.chars().count() > 90 {
         out = out.chars().take(87).collect::<String>() + "...";
     }
     out
+}
+
+/// Renders any list of events (for example, a filtered trace) as one line each.
+pub fn render_text(events: &[TraceEvent]) -> String {
+    let mut s = String::new();
+    for e in events {
+        let _ = writeln!(s, "{:>10.3}ms  {}", e.at_ns as f64 / 1e6, describe(&e.what));
+    }
+    s
+}
+
+/// Renders any list of events (for example, a filtered trace) as a Mermaid `sequenceDiagram`.
+pub fn render_mermaid(events: &[TraceEvent], nodes: usize) -> String {
+    mermaid(events, nodes)
 }
 
 fn mermaid(events: &[TraceEvent], nodes: usize) -> String {
@@ -269,6 +310,20 @@ mod tests {
         let mut c = Trace::new(true);
         c.mix_u64s(&[1, 2]);
         assert_eq!(a.hash(), c.hash(), "keeping the trace must not change the hash");
+    }
+
+    #[test]
+    fn compact_unwraps_the_variant_and_drops_false_flags() {
+        assert_eq!(
+            compact("Vote(VoteRequest { term: 1, last_index: 0, pre_vote: false, transfer: false })"),
+            "VoteRequest { term: 1, last_index: 0 }"
+        );
+        assert_eq!(
+            compact("VoteReply(VoteReply { term: 1, granted: false, pre_vote: false })"),
+            "VoteReply { term: 1 }"
+        );
+        assert_eq!(compact("Ack { last: 3 }"), "Ack { last: 3 }");
+        assert_eq!(compact("TimeoutNow { term: 2 }"), "TimeoutNow { term: 2 }");
     }
 
     #[test]

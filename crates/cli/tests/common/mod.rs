@@ -1,0 +1,13 @@
+//! Runs the `quorum` binary the way a user would.
+
+use std::process::Command;
+
+/// Runs `quorum ARGS`; returns (exit code, stdout, stderr).
+pub fn quorum(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_quorum")).args(args).output().expect("quorum runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

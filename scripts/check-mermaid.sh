@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Parses every scenario's Mermaid diagram with the real Mermaid parser (npm).
+# Usage: scripts/check-mermaid.sh   (needs node and npm; installs mermaid and jsdom into a temp dir)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cargo build --quiet --release -p quorum-cli --manifest-path "$root/Cargo.toml"
+quorum="$root/target/release/quorum"
+"$quorum" trace --protocol raft --list | while read -r name protocol _; do
+  "$quorum" trace --protocol "$protocol" --scenario "$name" --format mermaid > "$work/$name.mmd"
+done
+cp "$root/scripts/check-mermaid.mjs" "$work/"
+(cd "$work" && npm install --silent --no-audit --no-fund mermaid@11 jsdom >/dev/null && node check-mermaid.mjs ./*.mmd)
