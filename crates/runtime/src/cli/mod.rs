@@ -43,8 +43,9 @@ pub async fn shutdown_signal() {
 pub fn run_node<P: Protocol>(args: NodeArgs, protocol_config: P::Config) -> Result<i32, String> {
     init_tracing();
     let settings = args.resolve()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs the node task, the transport and the client sessions: no
+    // cross-thread wake-ups on the request path (the storage thread is apart).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
