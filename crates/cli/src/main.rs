@@ -1,6 +1,7 @@
 //! The `quorum` command line.
 
 mod bench_cmd;
+mod node_cmd;
 mod protocols;
 mod sim_cmd;
 mod trace_cmd;
@@ -21,6 +22,10 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
+    /// Run one node of a cluster (Redis protocol on --client).
+    Node(quorum_runtime::cli::NodeArgs),
+    /// Start a local cluster of nodes as child processes.
+    Cluster(quorum_runtime::cli::ClusterArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
     Trace(trace_cmd::TraceArgs),
 }
@@ -30,6 +35,8 @@ fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Node(args) => node_cmd::node(args),
+        Command::Cluster(args) => node_cmd::cluster(args),
         Command::Trace(args) => trace_cmd::run(args),
     };
     match result {

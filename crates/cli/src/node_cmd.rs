@@ -1,0 +1,41 @@
+//! `quorum node` and `quorum cluster`: the runtime's commands, with the
+//! protocol chosen by name through [`crate::protocols::dispatch`].
+
+use crate::protocols::{dispatch, WithProtocol};
+use quorum_core::Protocol;
+use quorum_runtime::cli::{run_cluster, run_node, ClusterArgs, NodeArgs};
+
+struct RunNode(NodeArgs);
+
+impl WithProtocol for RunNode {
+    type Output = Result<i32, String>;
+    fn run<P: Protocol>(self, config: P::Config) -> Self::Output
+    where
+        P::Config: Sync,
+    {
+        run_node::<P>(self.0, config)
+    }
+}
+
+/// Runs one node of the protocol its arguments name.
+pub fn node(args: NodeArgs) -> Result<i32, String> {
+    let name = args.protocol_name()?;
+    dispatch(&name, RunNode(args))?
+}
+
+/// Runs a local cluster (after checking the protocol name).
+pub fn cluster(args: ClusterArgs) -> Result<i32, String> {
+    dispatch(&args.protocol, CheckName)?;
+    run_cluster(args)
+}
+
+struct CheckName;
+
+impl WithProtocol for CheckName {
+    type Output = ();
+    fn run<P: Protocol>(self, _config: P::Config) -> Self::Output
+    where
+        P::Config: Sync,
+    {
+    }
+}

@@ -1,0 +1,189 @@
+//! Real `quorum node` processes on 127.0.0.1, killed on drop.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_quorum");
+
+/// A free 127.0.0.1 address.
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A child process killed (SIGKILL) and reaped on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct ProcCluster {
+    pub protocol: String,
+    pub peers: BTreeMap<u64, SocketAddr>,
+    pub clients: BTreeMap<u64, SocketAddr>,
+    pub dir: tempfile::TempDir,
+    pub procs: BTreeMap<u64, Proc>,
+}
+
+impl ProcCluster {
+    pub fn start(protocol: &str, n: u64) -> ProcCluster {
+        let mut cluster = ProcCluster {
+            protocol: protocol.to_string(),
+            peers: (1..=n).map(|i| (i, free_addr())).collect(),
+            clients: (1..=n).map(|i| (i, free_addr())).collect(),
+            dir: tempfile::tempdir().unwrap(),
+            procs: BTreeMap::new(),
+        };
+        for i in 1..=n {
+            cluster.start_node(i);
+        }
+        for i in 1..=n {
+            cluster.wait_ready(i);
+        }
+        cluster
+    }
+
+    pub fn peers_arg(&self) -> String {
+        self.peers.iter().map(|(i, a)| format!("{i}={a}")).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn log_path(&self, i: u64) -> PathBuf {
+        self.dir.path().join(format!("n{i}.log"))
+    }
+
+    pub fn log(&self, i: u64) -> String {
+        std::fs::read_to_string(self.log_path(i)).unwrap_or_default()
+    }
+
+    pub fn start_node(&mut self, i: u64) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(i)).unwrap();
+        let child = Command::new(BIN)
+            .args(["node", "--protocol", &self.protocol, "--id", &i.to_string(), "--peers", &self.peers_arg()])
+            .args(["--client", &self.clients[&i].to_string()])
+            .arg("--data-dir")
+            .arg(self.dir.path().join(format!("n{i}")))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.procs.insert(i, Proc(child));
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill9(&mut self, i: u64) {
+        drop(self.procs.remove(&i).expect("running"));
+    }
+
+    pub fn wait_ready(&self, i: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut conn) = self.try_client(i) {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "node {i} did not come up; log:\n{}", self.log(i));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn try_client(&self, i: u64) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(format!("redis://{}/", self.clients[&i]))?;
+        let conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(conn)
+    }
+
+    pub fn client(&self, i: u64) -> redis::Connection {
+        self.try_client(i).unwrap()
+    }
+
+    pub fn info(&self, i: u64, field: &str) -> String {
+        let info: String = redis::cmd("INFO").query(&mut self.client(i)).unwrap();
+        info.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).unwrap_or_default().to_string()
+    }
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client writing `w<n> = n` in a loop through one node, remembering what was acknowledged.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    pub acked: Arc<Mutex<Vec<u64>>>,
+    pub errors: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(addr: SocketAddr, prefix: &'static str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(AtomicU64::new(0));
+        let (s, a, e) = (stop.clone(), acked.clone(), errors.clone());
+        let thread = std::thread::spawn(move || {
+            let mut conn = None;
+            let mut n = 0u64;
+            while !s.load(Ordering::Relaxed) {
+                if conn.is_none() {
+                    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+                    conn = client.get_connection_with_timeout(Duration::from_millis(500)).ok();
+                    if let Some(c) = &conn {
+                        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    } else {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                }
+                n += 1;
+                let result: redis::RedisResult<()> =
+                    redis::cmd("SET").arg(format!("{prefix}{n}")).arg(n).query(conn.as_mut().unwrap());
+                match result {
+                    Ok(()) => a.lock().unwrap().push(n),
+                    Err(err) => {
+                        e.fetch_add(1, Ordering::Relaxed);
+                        if err.is_io_error() || err.is_unrecoverable_error() {
+                            conn = None;
+                        }
+                    }
+                }
+            }
+        });
+        Load { stop, acked, errors, thread: Some(thread) }
+    }
+
+    pub fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Stops the load and returns what was acknowledged.
+    pub fn finish(mut self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

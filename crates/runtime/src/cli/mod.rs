@@ -1,0 +1,99 @@
+//! The `quorum node` and `quorum cluster` commands: argument structs (clap
+//! derive) and what they do. The binary maps a protocol name to its type and
+//! calls [`run_node`] with it; everything else lives here.
+
+mod cluster;
+mod settings;
+
+pub use cluster::{run_cluster, ClusterArgs};
+pub use settings::{parse_peers, NodeArgs, NodeSettings};
+
+use crate::server::{self, ServerConfig};
+use crate::tcp::PeerDirectory;
+use crate::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
+use quorum_core::{NodeId, Protocol};
+use tracing::{error, info, warn};
+
+/// Sends logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("Ctrl-C: shutting down"),
+        _ = sigterm => info!("SIGTERM: shutting down"),
+    }
+}
+
+/// Runs one node of protocol `P` until Ctrl-C or SIGTERM. Returns the exit code.
+pub fn run_node<P: Protocol>(args: NodeArgs, protocol_config: P::Config) -> Result<i32, String> {
+    init_tracing();
+    let settings = args.resolve()?;
+    // One thread runs the node task, the transport and the client sessions: no
+    // cross-thread wake-ups on the request path (the storage thread is apart).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(serve_node::<P>(settings, protocol_config))?;
+    Ok(0)
+}
+
+async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) -> Result<(), String> {
+    let id = NodeId(s.id);
+    let peer_addr = *s.peers.get(&id).ok_or(format!("--peers has no address for this node's id {}", s.id))?;
+    let peer_listener =
+        tokio::net::TcpListener::bind(peer_addr).await.map_err(|e| format!("cannot listen on {peer_addr}: {e}"))?;
+    let client_listener =
+        tokio::net::TcpListener::bind(s.client).await.map_err(|e| format!("cannot listen on {}: {e}", s.client))?;
+    let directory = PeerDirectory::default();
+    let mut tcp = TcpConfig::new(id, &s.cluster_id, P::NAME, s.peers.clone());
+    tcp.client_addr = s.client.to_string();
+    tcp.max_frame_bytes = s.max_frame_bytes;
+    let transport = TcpTransport::start(peer_listener, tcp, directory.clone())
+        .map_err(|e| format!("cannot start the peer transport: {e}"))?;
+    let mut wal = Wal::open(&s.data_dir).map_err(|e| format!("cannot open {}: {e}", s.data_dir.display()))?;
+    if s.unsafe_no_fsync {
+        warn!("--unsafe-no-fsync: the log is not synced; a machine crash may lose acknowledged writes");
+        wal.set_unsafe_no_sync(true);
+    }
+    let mut config = NodeConfig::new(id, s.peers.keys().copied().collect());
+    config.forward = !s.redirect;
+    config.local_reads = s.local_reads;
+    config.snapshot_every = s.snapshot_every;
+    config.directory = directory;
+    config.seed = seed(s.id);
+    let (node, handle) = Node::<P, _>::new(config, protocol_config, transport, wal).map_err(|e| e.to_string())?;
+    let server = tokio::spawn(server::serve(client_listener, handle, ServerConfig::default()));
+    info!(
+        id = s.id, protocol = P::NAME, peer = %peer_addr, client = %s.client, data_dir = %s.data_dir.display(),
+        "node started"
+    );
+    let result = node.run(shutdown_signal()).await;
+    server.abort();
+    result.map_err(|e| {
+        error!(error = %e, "node failed");
+        e.to_string()
+    })
+}
+
+/// A different seed on every start: the protocol's random choices (election
+/// timeouts) must differ between nodes and between runs.
+fn seed(id: u64) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    (nanos as u64) ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id())
+}

@@ -1,0 +1,184 @@
+//! `quorum node` settings, from flags and an optional TOML file.
+
+use quorum_core::NodeId;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// `quorum node`: run one node of a cluster.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NodeArgs {
+    /// The protocol to run.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// This node's id (a member of --peers).
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// Every member's peer address: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`.
+    #[arg(long)]
+    pub peers: Option<String>,
+    /// The address of the Redis-protocol client port.
+    #[arg(long)]
+    pub client: Option<SocketAddr>,
+    /// Where the write-ahead log and snapshots live.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// A TOML file with any of these settings (flags win).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Peers with another cluster id are refused.
+    #[arg(long)]
+    pub cluster_id: Option<String>,
+    /// Followers answer `-MOVED 0 host:port` instead of forwarding to the leader.
+    #[arg(long)]
+    pub redirect: bool,
+    /// Serve GET from the local store (fast, not linearizable).
+    #[arg(long)]
+    pub local_reads: bool,
+    /// Snapshot the state machine every N applied entries (0: never).
+    #[arg(long)]
+    pub snapshot_every: Option<u64>,
+    /// The largest peer frame accepted, in bytes.
+    #[arg(long)]
+    pub max_frame_bytes: Option<usize>,
+    /// Do not fsync the log: a machine crash may lose acknowledged writes.
+    /// For benchmarks of everything but the disk only.
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
+}
+
+/// The same settings, as a TOML file holds them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    protocol: Option<String>,
+    id: Option<u64>,
+    peers: Option<String>,
+    client: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    cluster_id: Option<String>,
+    redirect: Option<bool>,
+    local_reads: Option<bool>,
+    snapshot_every: Option<u64>,
+    max_frame_bytes: Option<usize>,
+    unsafe_no_fsync: Option<bool>,
+}
+
+/// Settings with every value decided.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    /// The protocol's name.
+    pub protocol: String,
+    /// This node.
+    pub id: u64,
+    /// Every member's peer address.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// The client port.
+    pub client: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The cluster id.
+    pub cluster_id: String,
+    /// Redirect instead of forwarding.
+    pub redirect: bool,
+    /// Local (non-linearizable) reads.
+    pub local_reads: bool,
+    /// Snapshot interval in applied entries.
+    pub snapshot_every: u64,
+    /// Peer frame size limit.
+    pub max_frame_bytes: usize,
+    /// Skip fsync (benchmarks only).
+    pub unsafe_no_fsync: bool,
+}
+
+/// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item.split_once('=').ok_or(format!("peer '{item}' is not of the form ID=HOST:PORT"))?;
+        let id: u64 = id.trim().parse().map_err(|_| format!("peer id '{id}' is not a number"))?;
+        let addr: SocketAddr = addr.trim().parse().map_err(|e| format!("peer address '{addr}': {e}"))?;
+        if id == 0 || peers.insert(NodeId(id), addr).is_some() {
+            return Err(format!("peer id {id} is zero or given twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("--peers lists no member".into());
+    }
+    Ok(peers)
+}
+
+impl NodeArgs {
+    /// Merges the flags over the config file and checks the result.
+    pub fn resolve(self) -> Result<NodeSettings, String> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str::<NodeFile>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => NodeFile::default(),
+        };
+        let missing = |what: &str| format!("missing --{what} (or `{what}` in --config)");
+        let id = self.id.or(file.id).ok_or_else(|| missing("id"))?;
+        let peers = parse_peers(&self.peers.or(file.peers).ok_or_else(|| missing("peers"))?)?;
+        if !peers.contains_key(&NodeId(id)) {
+            return Err(format!("node id {id} is not in --peers"));
+        }
+        Ok(NodeSettings {
+            protocol: self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?,
+            id,
+            peers,
+            client: self.client.or(file.client).ok_or_else(|| missing("client"))?,
+            data_dir: self.data_dir.or(file.data_dir).ok_or_else(|| missing("data-dir"))?,
+            cluster_id: self.cluster_id.or(file.cluster_id).unwrap_or_else(|| "quorum".into()),
+            redirect: self.redirect || file.redirect.unwrap_or(false),
+            local_reads: self.local_reads || file.local_reads.unwrap_or(false),
+            snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(10_000),
+            max_frame_bytes: self.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(16 << 20),
+            unsafe_no_fsync: self.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
+        })
+    }
+
+    /// The protocol name, from the flag or the config file.
+    pub fn protocol_name(&self) -> Result<String, String> {
+        if let Some(name) = &self.protocol {
+            return Ok(name.clone());
+        }
+        let settings = self.clone().resolve()?;
+        Ok(settings.protocol)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("quorum-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("node.toml");
+        std::fs::write(
+            &path,
+            "protocol = \"raft\"\nid = 2\npeers = \"1=127.0.0.1:7001,2=127.0.0.1:7002\"\n\
+             client = \"127.0.0.1:6380\"\ndata_dir = \"/tmp/n2\"\nsnapshot_every = 5\n",
+        )
+        .unwrap();
+        let args = NodeArgs { config: Some(path), snapshot_every: Some(9), ..Default::default() };
+        let s = args.resolve().unwrap();
+        assert_eq!((s.protocol.as_str(), s.id, s.snapshot_every), ("raft", 2, 9));
+        assert_eq!(s.peers.len(), 2);
+        assert_eq!(s.cluster_id, "quorum");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_peer_lists_are_explained() {
+        assert!(parse_peers("1=127.0.0.1:1,1=127.0.0.1:2").unwrap_err().contains("twice"));
+        assert!(parse_peers("x=127.0.0.1:1").unwrap_err().contains("not a number"));
+        assert!(parse_peers("1:127.0.0.1").unwrap_err().contains("ID=HOST:PORT"));
+        let err = NodeArgs { id: Some(3), peers: Some("1=127.0.0.1:1".into()), ..Default::default() }.resolve();
+        assert!(err.unwrap_err().contains("node id 3 is not in --peers"));
+    }
+}

@@ -1,0 +1,378 @@
+//! The node driver: one task that owns the protocol.
+//!
+//! Every input — a peer message, a timer, a client request, a write made
+//! durable — is handed to the protocol, and the [`Effects`] it returns are
+//! carried out in order:
+//!
+//! - `Send` leaves at once; `SendDurable` waits in a [`DurabilityGate`] until
+//!   every write issued before it is on disk (Raft thesis §3.8).
+//! - `Persist` goes to the storage thread, which group-commits whatever is
+//!   queued with one fsync while this task goes on: the leader's own write runs
+//!   in parallel with sending the same entries to followers (thesis §10.2.1).
+//! - `Commit` is applied to the [`KvStore`] (indexes already applied are
+//!   skipped: a restarted node may be handed its snapshot's entries again), and
+//!   the client waiting on that `(client, seq)` is answered.
+//! - `ReadReady { index }` answers a read once the store has applied `index`.
+//!
+//! Client requests that arrive together are proposed together, so their
+//! entries share messages and fsyncs. Every `snapshot_every` applied entries
+//! the store is snapshotted and handed to the protocol (`on_snapshot`).
+
+mod handle;
+mod requests;
+
+pub use handle::{NodeHandle, NodeStatus, Request};
+
+use crate::storage_thread::{Durable, StorageThread};
+use crate::tcp::PeerDirectory;
+use crate::wire::{Outcome, Wire};
+use quorum_core::{
+    Bytes, ClientId, DurabilityGate, Effect, Effects, Entry, Incoming, Init, Instant, KvStore, NodeId, Payload,
+    Protocol, ReadId, StateMachine, Storage, StorageError, Transport,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+/// Client requests drained from the queue before the effects are carried out.
+const MAX_REQUESTS_PER_STEP: usize = 512;
+/// Client requests queued for the node task before clients wait.
+const REQUEST_QUEUE: usize = 8192;
+
+/// Settings of a node driver.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Every voting member, this node included.
+    pub members: Vec<NodeId>,
+    /// Snapshot the state machine every this many applied entries (0: never).
+    pub snapshot_every: u64,
+    /// A follower forwards client requests to the leader (`true`) or answers
+    /// with a redirect naming it (`false`).
+    pub forward: bool,
+    /// Serve GET from the local store without the protocol (not linearizable).
+    pub local_reads: bool,
+    /// A request not answered within this time gets a retryable error.
+    pub request_timeout: Duration,
+    /// Client addresses of peers, for redirects (filled by the transport).
+    pub directory: PeerDirectory,
+    /// Seed for the protocol's random choices.
+    pub seed: u64,
+}
+
+impl NodeConfig {
+    /// Defaults for everything but the membership.
+    pub fn new(id: NodeId, members: Vec<NodeId>) -> Self {
+        NodeConfig {
+            id,
+            members,
+            snapshot_every: 10_000,
+            forward: true,
+            local_reads: false,
+            request_timeout: Duration::from_secs(2),
+            directory: PeerDirectory::default(),
+            seed: id.0,
+        }
+    }
+}
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage failed; running on could lose acknowledged data.
+    #[error("storage failed: {0}")]
+    Storage(#[from] StorageError),
+    /// The snapshot in storage is not a valid store image.
+    #[error("snapshot cannot be restored: {0}")]
+    Snapshot(String),
+    /// The transport closed.
+    #[error("the peer transport closed")]
+    TransportClosed,
+}
+
+/// Who waits for an answer.
+enum Waiter {
+    /// A client connected to this node.
+    Local(oneshot::Sender<Outcome>),
+    /// A client of a follower that forwarded the request here.
+    Remote { from: NodeId, id: u64 },
+}
+
+/// A read waiting for the protocol's `ReadReady`.
+struct PendingRead {
+    key: Bytes,
+    client: ClientId,
+    seq: u64,
+    waiter: Waiter,
+    deadline: tokio::time::Instant,
+}
+
+/// A running node: the protocol, its storage, its transport and its state machine.
+pub struct Node<P: Protocol, T> {
+    config: NodeConfig,
+    protocol: P,
+    transport: T,
+    storage: StorageThread,
+    durable_rx: mpsc::UnboundedReceiver<Durable>,
+    requests: mpsc::Receiver<Request>,
+    kv: KvStore,
+    applied: u64,
+    last_snapshot: u64,
+    gate: DurabilityGate<P::Message>,
+    out: Effects<P::Message>,
+    queue: VecDeque<Effect<P::Message>>,
+    epoch: tokio::time::Instant,
+    pending: HashMap<(ClientId, u64), (Waiter, tokio::time::Instant)>,
+    reads: HashMap<ReadId, PendingRead>,
+    ready_reads: BTreeMap<u64, Vec<(Bytes, Waiter)>>,
+    forwards: HashMap<u64, (NodeId, oneshot::Sender<Outcome>, tokio::time::Instant)>,
+    next_id: u64,
+    was_leader: bool,
+}
+
+impl<P, T> Node<P, T>
+where
+    P: Protocol,
+    T: Transport<Wire<P::Message>>,
+{
+    /// Recovers a node from `storage` and prepares it to run.
+    pub fn new<S: Storage + Send + 'static>(
+        config: NodeConfig,
+        protocol_config: P::Config,
+        transport: T,
+        storage: S,
+    ) -> Result<(Self, NodeHandle), NodeError> {
+        let stored = storage.load()?;
+        let mut kv = KvStore::new();
+        let mut applied = 0;
+        if let Some(snapshot) = &stored.snapshot {
+            kv.restore(&snapshot.data).map_err(|e| NodeError::Snapshot(e.to_string()))?;
+            applied = snapshot.index;
+        }
+        info!(id = %config.id, protocol = P::NAME, entries = stored.entries.len(), applied, "node recovered");
+        let epoch = tokio::time::Instant::now();
+        let init = Init {
+            id: config.id,
+            members: config.members.clone(),
+            config: protocol_config,
+            stored,
+            seed: config.seed,
+            now: Instant::ZERO,
+        };
+        let protocol = P::new(init);
+        let (storage, durable_rx) = StorageThread::spawn(storage);
+        let (tx, requests) = mpsc::channel(REQUEST_QUEUE);
+        let handle = NodeHandle { id: config.id, tx };
+        let node = Node {
+            config,
+            protocol,
+            transport,
+            storage,
+            durable_rx,
+            requests,
+            kv,
+            applied,
+            last_snapshot: applied,
+            gate: DurabilityGate::new(),
+            out: Effects::new(),
+            queue: VecDeque::new(),
+            epoch,
+            pending: HashMap::new(),
+            reads: HashMap::new(),
+            ready_reads: BTreeMap::new(),
+            forwards: HashMap::new(),
+            next_id: 1,
+            was_leader: false,
+        };
+        Ok((node, handle))
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
+    }
+
+    fn timer_deadline(&self) -> Option<tokio::time::Instant> {
+        let at = self.protocol.next_timer()?;
+        Some(self.epoch + Duration::from_nanos(at.as_nanos()))
+    }
+
+    /// Runs until `shutdown` completes or the node fails.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+        tokio::pin!(shutdown);
+        let mut sweep = tokio::time::interval(Duration::from_millis(50));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let timer = self.timer_deadline();
+            tokio::select! {
+                _ = &mut shutdown => break,
+                durable = self.durable_rx.recv() => {
+                    let tags = durable.ok_or(StorageError::Io {
+                        context: "storage thread stopped".into(),
+                        source: std::io::ErrorKind::BrokenPipe.into(),
+                    })??;
+                    self.on_durable(tags);
+                }
+                incoming = self.transport.recv() => match incoming {
+                    Some(incoming) => self.on_incoming(incoming).await,
+                    None => return Err(NodeError::TransportClosed),
+                },
+                request = self.requests.recv() => {
+                    let Some(request) = request else { break };
+                    self.on_request(request).await;
+                    for _ in 1..MAX_REQUESTS_PER_STEP {
+                        match self.requests.try_recv() {
+                            Ok(request) => self.on_request(request).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(timer.unwrap_or_else(far_future)), if timer.is_some() => {
+                    let now = self.now();
+                    if self.protocol.next_timer().is_some_and(|at| at <= now) {
+                        self.protocol.on_timer(now, &mut self.out);
+                    }
+                }
+                _ = sweep.tick() => self.expire_requests().await,
+            }
+            self.carry_out().await?;
+            self.watch_leadership().await;
+        }
+        info!(id = %self.config.id, "node stopped");
+        Ok(())
+    }
+
+    fn on_durable(&mut self, tags: Vec<u64>) {
+        let Some(&last) = tags.last() else { return };
+        for _ in &tags {
+            for (to, msg) in self.gate.write_durable() {
+                self.queue.push_back(Effect::Send { to, msg });
+            }
+        }
+        let now = self.now();
+        self.protocol.on_persisted(now, last, &mut self.out);
+    }
+
+    async fn on_incoming(&mut self, incoming: Incoming<Wire<P::Message>>) {
+        let now = self.now();
+        match incoming {
+            Incoming::Message(from, Wire::Protocol(msg)) => self.protocol.on_message(now, from, msg, &mut self.out),
+            Incoming::Message(from, Wire::Forward { id, client, seq, op }) => {
+                self.execute(client, seq, op, Waiter::Remote { from, id }).await;
+            }
+            Incoming::Message(_, Wire::ForwardReply { id, outcome }) => {
+                if let Some((_, reply, _)) = self.forwards.remove(&id) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Incoming::LinkDown(peer) => {
+                debug!(%peer, "link down");
+                self.fail_forwards_to(peer);
+                self.protocol.on_link_down(now, peer, &mut self.out);
+            }
+        }
+    }
+
+    async fn send(&mut self, to: NodeId, msg: Wire<P::Message>) {
+        if let Err(e) = self.transport.send(to, msg).await {
+            debug!(%to, error = %e, "send failed");
+        }
+    }
+
+    /// Carries out every pending effect, in order, including effects of the
+    /// protocol calls made while doing so (`on_snapshot`).
+    async fn carry_out(&mut self) -> Result<(), NodeError> {
+        loop {
+            self.queue.extend(self.out.drain());
+            let Some(effect) = self.queue.pop_front() else { return Ok(()) };
+            match effect {
+                Effect::Send { to, msg } => self.send(to, Wire::Protocol(msg)).await,
+                Effect::SendDurable { to, msg } => {
+                    if let Some((to, msg)) = self.gate.send(to, msg) {
+                        self.send(to, Wire::Protocol(msg)).await;
+                    }
+                }
+                Effect::Persist(batch) => {
+                    self.gate.write_issued();
+                    if !self.storage.write(batch) {
+                        return Err(StorageError::Io {
+                            context: "storage thread stopped".into(),
+                            source: std::io::ErrorKind::BrokenPipe.into(),
+                        }
+                        .into());
+                    }
+                }
+                Effect::Commit(entry) => self.apply(entry).await,
+                Effect::InstallSnapshot(snapshot) if snapshot.index <= self.applied => {
+                    debug!(index = snapshot.index, applied = self.applied, "ignoring a snapshot older than the store");
+                }
+                Effect::InstallSnapshot(snapshot) => {
+                    self.kv.restore(&snapshot.data).map_err(|e| NodeError::Snapshot(e.to_string()))?;
+                    self.applied = snapshot.index;
+                    self.last_snapshot = self.last_snapshot.max(snapshot.index);
+                    info!(index = snapshot.index, "installed a snapshot from the leader");
+                    self.release_reads().await;
+                }
+                Effect::ReadReady { id, index } => self.read_ready(id, index).await,
+                Effect::ReadFailed { id, reason } => self.read_failed(id, reason.leader_hint).await,
+            }
+        }
+    }
+
+    async fn apply(&mut self, entry: Entry) {
+        if entry.index <= self.applied {
+            return; // already in the state machine (from a snapshot, or a re-delivery after restart)
+        }
+        assert_eq!(entry.index, self.applied + 1, "commits must arrive in index order without gaps");
+        self.applied = entry.index;
+        if let Payload::Command(cmd) = &entry.payload {
+            let response = self.kv.apply(entry.index, cmd);
+            if let Some((waiter, _)) = self.pending.remove(&cmd.id()) {
+                let outcome = match quorum_core::KvResult::decode(&response) {
+                    Ok(result) => Outcome::Done(result),
+                    Err(e) => Outcome::Retry(format!("undecodable answer: {e}")),
+                };
+                self.answer(waiter, outcome).await;
+            }
+        }
+        self.release_reads().await;
+        if self.config.snapshot_every > 0 && self.applied - self.last_snapshot >= self.config.snapshot_every {
+            self.last_snapshot = self.applied;
+            let data = self.kv.snapshot();
+            debug!(index = self.applied, bytes = data.len(), "snapshotting the state machine");
+            let now = self.now();
+            self.protocol.on_snapshot(now, self.applied, data, &mut self.out);
+        }
+    }
+
+    async fn answer(&mut self, waiter: Waiter, outcome: Outcome) {
+        match waiter {
+            Waiter::Local(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Waiter::Remote { from, id } => self.send(from, Wire::ForwardReply { id, outcome }).await,
+        }
+    }
+
+    /// A leader that lost its role cannot promise to answer what it was
+    /// waiting on: tell those clients to retry (the store deduplicates retries).
+    async fn watch_leadership(&mut self) {
+        let leader = self.protocol.status().role == quorum_core::Role::Leader;
+        if self.was_leader && !leader {
+            warn!(id = %self.config.id, "lost leadership; waiting clients are told to retry");
+            let pending: Vec<_> = self.pending.drain().map(|(_, (w, _))| w).collect();
+            // Reads already confirmed (`ReadReady`) stay: they are served once applied.
+            let reads: Vec<_> = self.reads.drain().map(|(_, r)| r.waiter).collect();
+            for waiter in pending.into_iter().chain(reads) {
+                self.answer(waiter, Outcome::Retry("leadership changed".into())).await;
+            }
+        }
+        self.was_leader = leader;
+    }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(3600)
+}

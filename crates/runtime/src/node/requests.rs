@@ -1,0 +1,153 @@
+//! Client requests inside the node task: proposing, reading, forwarding to the
+//! leader, and answering.
+
+use super::{Node, NodeStatus, PendingRead, Request, Waiter};
+use crate::wire::{Outcome, Wire};
+use quorum_core::{ClientId, Command, KvOp, KvResult, NodeId, Protocol, ReadError, Transport};
+
+impl<P, T> Node<P, T>
+where
+    P: Protocol,
+    T: Transport<Wire<P::Message>>,
+{
+    pub(super) async fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Op { client, seq, op, reply } => self.execute(client, seq, op, Waiter::Local(reply)).await,
+            Request::Status { reply } => {
+                let status = self.protocol.status();
+                let leader_client_addr = status.leader.and_then(|l| self.client_addr_of(l));
+                let _ = reply.send(NodeStatus {
+                    status,
+                    protocol: P::NAME,
+                    applied_index: self.applied,
+                    leader_client_addr,
+                    keys: self.kv.len(),
+                });
+            }
+        }
+    }
+
+    fn client_addr_of(&self, node: NodeId) -> Option<String> {
+        self.config.directory.lock().expect("directory lock").get(&node).cloned()
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.config.request_timeout
+    }
+
+    /// Serves one operation, here or through the leader.
+    pub(super) async fn execute(&mut self, client: ClientId, seq: u64, op: KvOp, waiter: Waiter) {
+        if let Some(cached) = self.kv.cached_response(client, seq) {
+            // A retry of a command already applied: the first answer, not a second application.
+            let outcome = KvResult::decode(&cached).map_or_else(|e| Outcome::Retry(e.to_string()), Outcome::Done);
+            return self.answer(waiter, outcome).await;
+        }
+        if let KvOp::Get { key } = &op {
+            if self.config.local_reads {
+                let value = self.kv.get(key).cloned();
+                return self.answer(waiter, Outcome::Done(KvResult::Value(value))).await;
+            }
+            let id = self.next_id();
+            let now = self.now();
+            match self.protocol.read(now, id, &mut self.out) {
+                Ok(()) => {
+                    let read = PendingRead { key: key.clone(), client, seq, waiter, deadline: self.deadline() };
+                    self.reads.insert(id, read);
+                    return;
+                }
+                Err(ReadError::NotLeader(e)) => return self.elsewhere(client, seq, op, waiter, e.leader_hint).await,
+                Err(ReadError::Unsupported) => {} // read through the log, below
+            }
+        }
+        let now = self.now();
+        let cmd = Command::new(client, seq, op.encode());
+        match self.protocol.propose(now, cmd, &mut self.out) {
+            Ok(()) => {
+                let deadline = self.deadline();
+                self.pending.insert((client, seq), (waiter, deadline));
+            }
+            Err(e) => self.elsewhere(client, seq, op, waiter, e.leader_hint).await,
+        }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// This node cannot serve the request: forward it to the leader, or say who it is.
+    async fn elsewhere(&mut self, client: ClientId, seq: u64, op: KvOp, waiter: Waiter, hint: Option<NodeId>) {
+        let leader = hint.filter(|l| *l != self.config.id);
+        match (waiter, leader) {
+            (Waiter::Local(reply), Some(leader)) if self.config.forward => {
+                let id = self.next_id();
+                let deadline = self.deadline();
+                self.forwards.insert(id, (leader, reply, deadline));
+                self.send(leader, Wire::Forward { id, client, seq, op }).await;
+            }
+            // Forwarded requests go one hop only: the follower retries with a fresher hint.
+            (waiter, leader) => self.answer(waiter, Outcome::NotLeader(leader)).await,
+        }
+    }
+
+    pub(super) async fn read_ready(&mut self, id: u64, index: u64) {
+        let Some(read) = self.reads.remove(&id) else { return };
+        if self.applied >= index {
+            let value = self.kv.get(&read.key).cloned();
+            self.answer(read.waiter, Outcome::Done(KvResult::Value(value))).await;
+        } else {
+            self.ready_reads.entry(index).or_default().push((read.key, read.waiter));
+        }
+    }
+
+    pub(super) async fn read_failed(&mut self, id: u64, hint: Option<NodeId>) {
+        let Some(read) = self.reads.remove(&id) else { return };
+        self.elsewhere(read.client, read.seq, KvOp::Get { key: read.key }, read.waiter, hint).await;
+    }
+
+    /// Answers every read whose index the store has now applied.
+    pub(super) async fn release_reads(&mut self) {
+        while let Some(entry) = self.ready_reads.first_entry() {
+            if *entry.key() > self.applied {
+                break;
+            }
+            for (key, waiter) in entry.remove() {
+                let value = self.kv.get(&key).cloned();
+                self.answer(waiter, Outcome::Done(KvResult::Value(value))).await;
+            }
+        }
+    }
+
+    /// Answers requests past their deadline with a retryable error.
+    pub(super) async fn expire_requests(&mut self) {
+        let now = tokio::time::Instant::now();
+        let late: Vec<_> = self.pending.iter().filter(|(_, (_, d))| *d <= now).map(|(k, _)| *k).collect();
+        for key in late {
+            if let Some((waiter, _)) = self.pending.remove(&key) {
+                self.answer(waiter, Outcome::Retry("timed out waiting for the command to commit".into())).await;
+            }
+        }
+        let late: Vec<_> = self.reads.iter().filter(|(_, r)| r.deadline <= now).map(|(k, _)| *k).collect();
+        for id in late {
+            if let Some(read) = self.reads.remove(&id) {
+                self.answer(read.waiter, Outcome::Retry("timed out waiting for the read to be confirmed".into())).await;
+            }
+        }
+        let late: Vec<_> = self.forwards.iter().filter(|(_, (_, _, d))| *d <= now).map(|(id, _)| *id).collect();
+        for id in late {
+            if let Some((leader, reply, _)) = self.forwards.remove(&id) {
+                let _ = reply.send(Outcome::Retry(format!("the leader {leader} did not answer in time")));
+            }
+        }
+    }
+
+    /// The link to `peer` broke: requests forwarded to it may never be answered.
+    pub(super) fn fail_forwards_to(&mut self, peer: NodeId) {
+        let ids: Vec<_> = self.forwards.iter().filter(|(_, (to, _, _))| *to == peer).map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Some((_, reply, _)) = self.forwards.remove(&id) {
+                let _ = reply.send(Outcome::Retry(format!("the link to the leader {peer} broke")));
+            }
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The peer transport over TCP.
+//!
+//! Each node keeps one outgoing connection per peer and accepts one incoming
+//! connection from each (a direction per connection, as etcd's raft transport
+//! does): a writer task per peer dials, handshakes and streams frames; a reader
+//! task per accepted connection checks the handshake and delivers frames.
+//!
+//! - **Frames**: `len: u32 big-endian | postcard payload`. A frame over
+//!   [`TcpConfig::max_frame_bytes`], or one that does not decode, closes that
+//!   connection (reported as [`Incoming::LinkDown`]) and never the node.
+//! - **Handshake**: the dialer sends [`Hello`] (magic, cluster id, its node id,
+//!   the node it meant to reach, protocol name and version, its client address);
+//!   the acceptor answers [`HelloReply`]. A stranger — wrong magic, cluster,
+//!   protocol, version or unknown node id — is refused with a log line saying why,
+//!   on both sides.
+//! - **Reconnect**: with exponential backoff from [`TcpConfig::backoff_min`] to
+//!   [`TcpConfig::backoff_max`]. Messages sent while a peer is unreachable are
+//!   dropped (the protocols' own retries cover loss), so a dead peer costs no memory.
+
+use async_trait::async_trait;
+use quorum_core::{Incoming, NodeId, Transport, TransportError};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// `QRM1`: the first field of every handshake.
+const MAGIC: u32 = 0x5152_4d31;
+/// The largest handshake frame accepted.
+const MAX_HANDSHAKE_BYTES: usize = 4096;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Messages queued for one peer before further sends fail fast.
+const PEER_QUEUE: usize = 16 * 1024;
+/// Frames coalesced into one write.
+const MAX_WRITE_BYTES: usize = 1 << 20;
+
+/// Client addresses peers announced in their handshakes, by node id.
+pub type PeerDirectory = Arc<Mutex<HashMap<NodeId, String>>>;
+
+/// Settings of a node's peer transport.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Nodes of another cluster are refused.
+    pub cluster_id: String,
+    /// The protocol's name (`Protocol::NAME`); a peer running another is refused.
+    pub protocol: String,
+    /// The wire version; a peer with another is refused.
+    pub version: u32,
+    /// Every other member and its peer address.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// This node's client address, announced to peers (for redirects).
+    pub client_addr: String,
+    /// The largest frame accepted; a bigger one closes the connection.
+    pub max_frame_bytes: usize,
+    /// First reconnect delay.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl TcpConfig {
+    /// Settings with defaults for the limits and backoff.
+    pub fn new(id: NodeId, cluster_id: &str, protocol: &str, peers: BTreeMap<NodeId, SocketAddr>) -> Self {
+        TcpConfig {
+            id,
+            cluster_id: cluster_id.to_string(),
+            protocol: protocol.to_string(),
+            version: 1,
+            peers: peers.into_iter().filter(|(p, _)| *p != id).collect(),
+            client_addr: String::new(),
+            max_frame_bytes: 16 << 20,
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The dialer's half of the handshake.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// Always `QRM1`.
+    pub magic: u32,
+    /// The dialer's cluster.
+    pub cluster_id: String,
+    /// The dialer.
+    pub from: u64,
+    /// The node the dialer meant to reach.
+    pub to: u64,
+    /// The dialer's protocol name.
+    pub protocol: String,
+    /// The dialer's wire version.
+    pub version: u32,
+    /// The dialer's client address.
+    pub client_addr: String,
+}
+
+/// The acceptor's half of the handshake.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// Welcome; here is my client address.
+    Accepted {
+        /// The acceptor's client address.
+        client_addr: String,
+    },
+    /// Refused, and why.
+    Refused {
+        /// A sentence for the log.
+        reason: String,
+    },
+}
+
+/// A node's endpoint: implements [`Transport`] over TCP.
+pub struct TcpTransport<M> {
+    outboxes: HashMap<NodeId, mpsc::Sender<M>>,
+    inbox: mpsc::Receiver<Incoming<M>>,
+    directory: PeerDirectory,
+    local_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl<M> Drop for TcpTransport<M> {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
+    /// Starts the transport on an already bound listener.
+    pub fn start(listener: TcpListener, config: TcpConfig, directory: PeerDirectory) -> std::io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let (inbox_tx, inbox) = mpsc::channel(PEER_QUEUE);
+        let config = Arc::new(config);
+        let mut tasks = vec![tokio::spawn(accept_loop(listener, config.clone(), directory.clone(), inbox_tx.clone()))];
+        let mut outboxes = HashMap::new();
+        for (&peer, &addr) in &config.peers {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            outboxes.insert(peer, tx);
+            let link =
+                Dialer { peer, addr, config: config.clone(), directory: directory.clone(), inbox: inbox_tx.clone() };
+            tasks.push(tokio::spawn(link.run(rx)));
+        }
+        info!(id = %config.id, addr = %local_addr, peers = config.peers.len(), "peer transport listening");
+        Ok(TcpTransport { outboxes, inbox, directory, local_addr, tasks })
+    }
+
+    /// The address peers connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The client address a peer announced, once it has connected.
+    pub fn client_addr_of(&self, peer: NodeId) -> Option<String> {
+        self.directory.lock().expect("directory lock").get(&peer).cloned()
+    }
+}
+
+#[async_trait]
+impl<M: Serialize + DeserializeOwned + Send + 'static> Transport<M> for TcpTransport<M> {
+    async fn send(&self, to: NodeId, msg: M) -> Result<(), TransportError> {
+        let outbox = self.outboxes.get(&to).ok_or(TransportError::UnknownPeer(to))?;
+        outbox.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => TransportError::Unreachable(to),
+            mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
+        })
+    }
+
+    async fn recv(&mut self) -> Option<Incoming<M>> {
+        self.inbox.recv().await
+    }
+}
+
+/// Appends one frame holding `value` to `buf`.
+pub fn encode_frame<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    *buf = postcard::to_extend(value, std::mem::take(buf)).map_err(std::io::Error::other)?;
+    let len = u32::try_from(buf.len() - start - 4).map_err(std::io::Error::other)?;
+    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: &T) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    encode_frame(value, &mut buf)?;
+    w.write_all(&buf).await
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The connection failed or closed.
+    #[error("connection lost: {0}")]
+    Io(#[from] std::io::Error),
+    /// The length prefix is over the limit.
+    #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]
+    TooBig {
+        /// The length announced.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The payload is not a valid message.
+    #[error("frame does not decode: {0}")]
+    Malformed(postcard::Error),
+}
+
+/// Reads one frame of at most `limit` bytes and decodes it.
+pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> Result<T, FrameError> {
+    let len = r.read_u32().await? as usize;
+    if len > limit {
+        return Err(FrameError::TooBig { len, limit });
+    }
+    buf.resize(len, 0);
+    r.read_exact(buf).await?;
+    postcard::from_bytes(buf).map_err(FrameError::Malformed)
+}
+
+async fn accept_loop<M: DeserializeOwned + Send + 'static>(
+    listener: TcpListener,
+    config: Arc<TcpConfig>,
+    directory: PeerDirectory,
+    inbox: mpsc::Sender<Incoming<M>>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_inbound(stream, remote, config.clone(), directory.clone(), inbox.clone()));
+            }
+            Err(e) => {
+                warn!(error = %e, "accepting a peer connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Checks a dialer's hello; `Err` carries the reason for refusing it.
+fn check_hello(config: &TcpConfig, hello: &Hello) -> Result<NodeId, String> {
+    if hello.magic != MAGIC {
+        return Err(format!("bad magic {:#x}: not a quorum peer", hello.magic));
+    }
+    if hello.cluster_id != config.cluster_id {
+        return Err(format!(
+            "peer is in cluster '{}', this node is in cluster '{}'",
+            hello.cluster_id, config.cluster_id
+        ));
+    }
+    if hello.protocol != config.protocol || hello.version != config.version {
+        return Err(format!(
+            "peer runs protocol '{}' version {}, this node runs '{}' version {}",
+            hello.protocol, hello.version, config.protocol, config.version
+        ));
+    }
+    let from = NodeId(hello.from);
+    if !config.peers.contains_key(&from) {
+        return Err(format!("node id {from} is not a member of this cluster"));
+    }
+    if hello.to != config.id.0 {
+        return Err(format!("peer meant to reach n{}, this is {}", hello.to, config.id));
+    }
+    Ok(from)
+}
+
+async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    config: Arc<TcpConfig>,
+    directory: PeerDirectory,
+    inbox: mpsc::Sender<Incoming<M>>,
+) {
+    let mut buf = Vec::new();
+    let hello: Hello =
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream, MAX_HANDSHAKE_BYTES, &mut buf)).await {
+            Ok(Ok(hello)) => hello,
+            Ok(Err(e)) => {
+                warn!(%remote, reason = %e, "refused a peer connection: bad handshake (not a quorum peer?)");
+                return;
+            }
+            Err(_) => {
+                warn!(%remote, "refused a peer connection: no handshake within {HANDSHAKE_TIMEOUT:?}");
+                return;
+            }
+        };
+    let peer = match check_hello(&config, &hello) {
+        Ok(peer) => peer,
+        Err(reason) => {
+            warn!(%remote, %reason, "refused a peer connection");
+            let _ = write_frame(&mut stream, &HelloReply::Refused { reason }).await;
+            let _ = stream.flush().await;
+            return;
+        }
+    };
+    directory.lock().expect("directory lock").insert(peer, hello.client_addr.clone());
+    let reply = HelloReply::Accepted { client_addr: config.client_addr.clone() };
+    if write_frame(&mut stream, &reply).await.is_err() || stream.flush().await.is_err() {
+        return;
+    }
+    debug!(%peer, %remote, "inbound peer link up");
+    let (read_half, _write_half) = stream.into_split();
+    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, read_half);
+    loop {
+        match read_frame::<_, M>(&mut reader, config.max_frame_bytes, &mut buf).await {
+            Ok(msg) => {
+                if inbox.send(Incoming::Message(peer, msg)).await.is_err() {
+                    return; // the node is gone
+                }
+            }
+            Err(FrameError::Io(e)) => {
+                debug!(%peer, error = %e, "inbound peer link closed");
+                break;
+            }
+            Err(e) => {
+                warn!(%peer, %remote, reason = %e, "closing inbound peer link");
+                break;
+            }
+        }
+    }
+    let _ = inbox.send(Incoming::LinkDown(peer)).await;
+}
+
+/// The writer side of the link to one peer.
+struct Dialer<M> {
+    peer: NodeId,
+    addr: SocketAddr,
+    config: Arc<TcpConfig>,
+    directory: PeerDirectory,
+    inbox: mpsc::Sender<Incoming<M>>,
+}
+
+impl<M: Serialize + Send + 'static> Dialer<M> {
+    async fn run(self, mut outbox: mpsc::Receiver<M>) {
+        let mut backoff = self.config.backoff_min;
+        loop {
+            match self.connect().await {
+                Ok(stream) => {
+                    backoff = self.config.backoff_min;
+                    debug!(peer = %self.peer, "outbound peer link up");
+                    let result = self.stream(stream, &mut outbox).await;
+                    match result {
+                        Ok(()) => return, // the transport was dropped
+                        Err(e) => debug!(peer = %self.peer, error = %e, "outbound peer link broke"),
+                    }
+                    if self.inbox.send(Incoming::LinkDown(self.peer)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    debug!(peer = %self.peer, addr = %self.addr, error = %e, ?backoff, "cannot reach peer");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.config.backoff_max);
+                }
+            }
+            // Whatever queued while the link was down is stale: drop it.
+            while outbox.try_recv().is_ok() {}
+            if outbox.is_closed() {
+                return;
+            }
+        }
+    }
+
+    async fn connect(&self) -> std::io::Result<TcpStream> {
+        let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(self.addr))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        stream.set_nodelay(true)?;
+        let hello = Hello {
+            magic: MAGIC,
+            cluster_id: self.config.cluster_id.clone(),
+            from: self.config.id.0,
+            to: self.peer.0,
+            protocol: self.config.protocol.clone(),
+            version: self.config.version,
+            client_addr: self.config.client_addr.clone(),
+        };
+        write_frame(&mut stream, &hello).await?;
+        let mut buf = Vec::new();
+        let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream, MAX_HANDSHAKE_BYTES, &mut buf))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+            .map_err(std::io::Error::other)?;
+        match reply {
+            HelloReply::Accepted { client_addr } => {
+                self.directory.lock().expect("directory lock").insert(self.peer, client_addr);
+                Ok(stream)
+            }
+            HelloReply::Refused { reason } => {
+                warn!(peer = %self.peer, addr = %self.addr, %reason, "peer refused our handshake");
+                Err(std::io::Error::other(format!("refused: {reason}")))
+            }
+        }
+    }
+
+    /// Streams queued messages until the link breaks (`Err`) or the transport is dropped (`Ok`).
+    async fn stream(&self, stream: TcpStream, outbox: &mut mpsc::Receiver<M>) -> std::io::Result<()> {
+        let (mut read_half, mut writer) = stream.into_split();
+        let mut probe = [0u8; 1];
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            tokio::select! {
+                msg = outbox.recv() => {
+                    let Some(msg) = msg else { return Ok(()) };
+                    buf.clear();
+                    encode_frame(&msg, &mut buf)?;
+                    // Batch whatever else is ready into the same write.
+                    while buf.len() < MAX_WRITE_BYTES {
+                        let Ok(msg) = outbox.try_recv() else { break };
+                        encode_frame(&msg, &mut buf)?;
+                    }
+                    writer.write_all(&buf).await?;
+                }
+                // The acceptor never writes after the handshake: a readable socket means it closed.
+                read = read_half.read(&mut probe) => {
+                    read?;
+                    return Err(std::io::ErrorKind::ConnectionReset.into());
+                }
+            }
+        }
+    }
+}

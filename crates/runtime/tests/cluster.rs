@@ -1,0 +1,154 @@
+//! A cluster of runtime nodes in one process, over real TCP and real files,
+//! driven through the Redis protocol, running the fixed-leader test protocol.
+
+mod common;
+
+use common::cluster::{info_field, Cluster};
+use quorum_core::NodeId;
+use redis::Commands;
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn writes_through_a_follower_are_forwarded_and_read_back_through_another() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut via_follower = cluster.client(NodeId(2));
+    let mut other = cluster.client(NodeId(3));
+    for i in 0..50 {
+        let _: () = via_follower.set(format!("k{i}"), format!("v{i}")).unwrap();
+    }
+    for i in 0..50 {
+        let v: Option<String> = other.get(format!("k{i}")).unwrap();
+        assert_eq!(v, Some(format!("v{i}")));
+    }
+    let deleted: i64 = other.del(&["k1", "k2", "nope"]).unwrap();
+    assert_eq!(deleted, 2);
+    let gone: Option<String> = via_follower.get("k1").unwrap();
+    assert_eq!(gone, None);
+    let pong: String = redis::cmd("PING").query(&mut other).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(info_field(&mut other, "role"), "follower");
+    assert_eq!(info_field(&mut other, "leader"), "1");
+    let mut leader = cluster.client(NodeId(1));
+    assert_eq!(info_field(&mut leader, "role"), "leader");
+    let role: (String, i64, i64, i64) = redis::cmd("ROLE").query(&mut leader).unwrap();
+    assert_eq!((role.0.as_str(), role.2), ("leader", 1));
+    assert!(role.3 >= 52, "{role:?}");
+}
+
+#[test]
+fn a_follower_in_redirect_mode_answers_moved_with_the_leaders_client_address() {
+    let cluster = Cluster::new(3, false, 0);
+    let mut follower = cluster.client(NodeId(3));
+    let leader_addr = cluster.members[&NodeId(1)].client_addr;
+    // The leader's address is learnt from its handshake: wait for the first contact.
+    wait_until("the follower knows the leader's client address", || {
+        info_field(&mut follower, "leader_client_addr") == leader_addr.to_string()
+    });
+    let err = follower.set::<_, _, ()>("k", "v").unwrap_err();
+    assert_eq!(err.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::Moved), "{err}");
+    assert!(err.to_string().contains(&leader_addr.to_string()), "{err}");
+    let mut leader = cluster.client(NodeId(1));
+    let _: () = leader.set("k", "v").unwrap();
+    let v: String = leader.get("k").unwrap();
+    assert_eq!(v, "v");
+}
+
+#[test]
+fn unknown_commands_and_bad_arguments_get_errors_and_the_connection_carries_on() {
+    let cluster = Cluster::new(1, true, 0);
+    let mut conn = cluster.client(NodeId(1));
+    let err = redis::cmd("FLUSHALL").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("unknown command"), "{err}");
+    let err = redis::cmd("GET").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("wrong number of arguments for 'get'"), "{err}");
+    let err = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(10).query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    let _: () = conn.set("still", "here").unwrap();
+    let v: String = conn.get("still").unwrap();
+    assert_eq!(v, "here");
+}
+
+#[test]
+fn a_restarted_follower_recovers_from_its_log_and_catches_up() {
+    let mut cluster = Cluster::new(3, true, 0);
+    let mut leader = cluster.client(NodeId(1));
+    for i in 0..20 {
+        let _: () = leader.set(format!("a{i}"), i).unwrap();
+    }
+    cluster.stop(NodeId(3));
+    for i in 0..20 {
+        let _: () = leader.set(format!("b{i}"), i).unwrap();
+    }
+    let commit: u64 = info_field(&mut leader, "commit_index").parse().unwrap();
+    cluster.start(NodeId(3));
+    let mut restarted = cluster.client(NodeId(3));
+    wait_until("the restarted follower applied everything", || {
+        info_field(&mut restarted, "applied_index").parse::<u64>().unwrap() >= commit
+    });
+    assert_eq!(info_field(&mut restarted, "keys"), "40");
+}
+
+#[test]
+fn snapshots_compact_the_log_and_a_lagging_follower_gets_one() {
+    let mut cluster = Cluster::new(3, true, 10);
+    let mut leader = cluster.client(NodeId(1));
+    cluster.stop(NodeId(2));
+    for i in 0..45 {
+        let _: () = leader.set(format!("k{i}"), i).unwrap();
+    }
+    // The leader compacted past what node 2 has: it catches up from a snapshot.
+    cluster.start(NodeId(2));
+    let mut lagging = cluster.client(NodeId(2));
+    wait_until("the lagging follower caught up", || {
+        info_field(&mut lagging, "applied_index").parse::<u64>().unwrap() >= 45
+    });
+    assert_eq!(info_field(&mut lagging, "keys"), "45");
+    // Restart the leader: it recovers its state machine from its snapshot plus its log.
+    cluster.stop(NodeId(1));
+    cluster.start(NodeId(1));
+    let mut leader = cluster.client(NodeId(1));
+    let v: i64 = leader.get("k44").unwrap();
+    assert_eq!(v, 44);
+    assert_eq!(info_field(&mut leader, "keys"), "45");
+    let segments = std::fs::read_dir(&cluster.members[&NodeId(1)].dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log"))
+        .count();
+    assert_eq!(segments, 1, "old segments are deleted after a snapshot");
+}
+
+#[test]
+fn garbage_on_the_client_port_gets_a_protocol_error_and_only_that_connection_closes() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::new(1, true, 0);
+    let addr = cluster.members[&NodeId(1)].client_addr;
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b"\x16\x03\x01 not resp at all\r\n").unwrap();
+    let mut reply = Vec::new();
+    raw.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("-ERR Protocol error"), "{reply}");
+    // A RESP frame that is not a command array: an error, and the connection goes on.
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b":42\r\n*1\r\n$4\r\nPING\r\n").unwrap();
+    let mut buf = [0u8; 128];
+    let mut got = String::new();
+    while !got.contains("+PONG") {
+        let n = raw.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.starts_with("-ERR"), "{got}");
+    let mut conn = cluster.client(NodeId(1));
+    let _: () = conn.set("k", "v").unwrap();
+}

@@ -1,0 +1,192 @@
+//! The TCP peer transport: delivery, link-down reports, and strangers refused
+//! without harm to the node.
+
+mod common;
+
+use quorum_core::{Incoming, NodeId, Transport};
+use quorum_runtime::tcp::{read_frame, write_frame, Hello, HelloReply, PeerDirectory};
+use quorum_runtime::{TcpConfig, TcpTransport};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Log lines captured from the current thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `test` on a single-threaded runtime with logs captured.
+fn with_logs<F: std::future::Future<Output = ()>>(test: impl FnOnce(Logs) -> F) {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(test(logs));
+}
+
+struct Pair {
+    addrs: BTreeMap<NodeId, SocketAddr>,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        Pair { addrs: [(NodeId(1), common::free_addr()), (NodeId(2), common::free_addr())].into() }
+    }
+
+    async fn start(&self, id: u64, cluster: &str, protocol: &str) -> TcpTransport<String> {
+        let mut config = TcpConfig::new(NodeId(id), cluster, protocol, self.addrs.clone());
+        config.max_frame_bytes = 1024;
+        config.client_addr = format!("client-of-{id}");
+        let listener = TcpListener::bind(self.addrs[&NodeId(id)]).await.unwrap();
+        TcpTransport::start(listener, config, PeerDirectory::default()).unwrap()
+    }
+}
+
+async fn recv(t: &mut TcpTransport<String>) -> Incoming<String> {
+    tokio::time::timeout(Duration::from_secs(5), t.recv()).await.expect("nothing arrived").expect("open")
+}
+
+/// Sends until one message arrives (the first sends race the connection).
+async fn deliver(from: &TcpTransport<String>, to: &mut TcpTransport<String>, from_id: u64, to_id: u64) {
+    for attempt in 0..200 {
+        from.send(NodeId(to_id), format!("hello {attempt}")).await.unwrap();
+        while let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(25), to.recv()).await {
+            match got {
+                Incoming::LinkDown(_) => continue, // left over from earlier connections
+                Incoming::Message(NodeId(f), _) => {
+                    assert_eq!(f, from_id);
+                    return;
+                }
+            }
+        }
+    }
+    panic!("no message from n{from_id} reached n{to_id}");
+}
+
+#[test]
+fn messages_arrive_in_order_and_a_broken_link_is_reported() {
+    with_logs(|_| async {
+        let pair = Pair::new();
+        let a = pair.start(1, "c", "p").await;
+        let mut b = pair.start(2, "c", "p").await;
+        deliver(&a, &mut b, 1, 2).await;
+        for i in 0..100 {
+            a.send(NodeId(2), format!("m{i}")).await.unwrap();
+        }
+        for i in 0..100 {
+            assert_eq!(recv(&mut b).await, Incoming::Message(NodeId(1), format!("m{i}")));
+        }
+        assert_eq!(b.client_addr_of(NodeId(1)).as_deref(), Some("client-of-1"));
+        drop(a);
+        assert_eq!(recv(&mut b).await, Incoming::LinkDown(NodeId(1)));
+    });
+}
+
+#[test]
+fn a_peer_from_another_cluster_is_refused_with_a_log_line_saying_why() {
+    with_logs(|logs| async move {
+        let pair = Pair::new();
+        let stranger = pair.start(1, "other-cluster", "p").await;
+        let mut b = pair.start(2, "our-cluster", "p").await;
+        for _ in 0..20 {
+            stranger.send(NodeId(2), "let me in".into()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(tokio::time::timeout(Duration::from_millis(100), b.recv()).await.is_err(), "a stranger got through");
+        let text = logs.text();
+        assert!(text.contains("peer is in cluster 'other-cluster', this node is in cluster 'our-cluster'"), "{text}");
+        assert!(text.contains("peer refused our handshake"), "{text}");
+    });
+}
+
+#[test]
+fn a_peer_running_another_protocol_is_refused() {
+    with_logs(|logs| async move {
+        let pair = Pair::new();
+        let zab = pair.start(1, "c", "zab").await;
+        let _raft = pair.start(2, "c", "raft").await;
+        for _ in 0..20 {
+            zab.send(NodeId(2), "hi".into()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let text = logs.text();
+        assert!(text.contains("peer runs protocol 'zab' version 1, this node runs 'raft' version 1"), "{text}");
+    });
+}
+
+async fn closed_by_peer(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // a refusal reply, then the close
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_that_connection_and_never_the_node() {
+    with_logs(|logs| async move {
+        let pair = Pair::new();
+        let a = pair.start(1, "c", "p").await;
+        let mut b = pair.start(2, "c", "p").await;
+        let b_addr = pair.addrs[&NodeId(2)];
+
+        let mut garbage = TcpStream::connect(b_addr).await.unwrap();
+        garbage.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        assert!(closed_by_peer(&mut garbage).await, "garbage must close the connection");
+
+        // A peer that shakes hands correctly, then sends a frame over the limit.
+        let mut rogue = TcpStream::connect(b_addr).await.unwrap();
+        let hello = Hello {
+            magic: 0x5152_4d31,
+            cluster_id: "c".into(),
+            from: 1,
+            to: 2,
+            protocol: "p".into(),
+            version: 1,
+            client_addr: String::new(),
+        };
+        write_frame(&mut rogue, &hello).await.unwrap();
+        let reply: HelloReply = read_frame(&mut rogue, 4096, &mut Vec::new()).await.unwrap();
+        assert!(matches!(reply, HelloReply::Accepted { .. }), "{reply:?}");
+        rogue.write_all(&(1u32 << 30).to_be_bytes()).await.unwrap();
+        assert!(closed_by_peer(&mut rogue).await, "an oversized frame must close the connection");
+        assert_eq!(recv(&mut b).await, Incoming::LinkDown(NodeId(1)));
+
+        // A frame that does not decode as a message.
+        let mut rogue = TcpStream::connect(b_addr).await.unwrap();
+        write_frame(&mut rogue, &hello).await.unwrap();
+        let _: HelloReply = read_frame(&mut rogue, 4096, &mut Vec::new()).await.unwrap();
+        rogue.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+        assert!(closed_by_peer(&mut rogue).await, "a malformed frame must close the connection");
+
+        // The node still talks to its real peer.
+        deliver(&a, &mut b, 1, 2).await;
+        let text = logs.text();
+        assert!(text.contains("refused a peer connection"), "{text}");
+        assert!(text.contains("exceeds the limit of 1024 bytes"), "{text}");
+        assert!(text.contains("frame does not decode"), "{text}");
+    });
+}

@@ -1,0 +1,184 @@
+//! Crash recovery of the write-ahead log.
+
+use quorum_core::{Bytes, ClientId, Command, Entry, Payload, Snapshot, Stamp, Storage, StorageError, WriteBatch};
+use quorum_runtime::Wal;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn entry(index: u64, term: u64) -> Entry {
+    let cmd = Command::new(ClientId(7), index, Bytes::from(format!("value-{index}")));
+    Entry { index, stamp: Stamp::new(term, 0), payload: Payload::Command(cmd) }
+}
+
+fn batch(tag: u64, entries: std::ops::RangeInclusive<u64>) -> WriteBatch {
+    WriteBatch {
+        tag,
+        hard_state: Some(Bytes::from(format!("term={tag}"))),
+        entries: entries.map(|i| entry(i, tag)).collect(),
+        ..Default::default()
+    }
+}
+
+fn only_segment(dir: &Path) -> PathBuf {
+    let mut segs: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    segs.pop().unwrap()
+}
+
+fn indexes(wal: &Wal) -> Vec<u64> {
+    wal.load().unwrap().entries.iter().map(|e| e.index).collect()
+}
+
+#[test]
+fn a_group_of_batches_is_durable_and_recovered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    wal.write(&[batch(1, 1..=3), batch(2, 4..=4)]).unwrap();
+    wal.write(&[WriteBatch { tag: 3, truncate_from: Some(3), entries: vec![entry(3, 3)], ..Default::default() }])
+        .unwrap();
+    let before = wal.load().unwrap();
+    drop(wal);
+    let after = Wal::open(dir.path()).unwrap().load().unwrap();
+    assert_eq!(before, after);
+    assert_eq!(
+        after.entries.iter().map(|e| (e.index, e.stamp.major)).collect::<Vec<_>>(),
+        vec![(1, 1), (2, 1), (3, 3)]
+    );
+    assert_eq!(after.hard_state, Some(Bytes::from("term=2")));
+}
+
+#[test]
+fn a_wal_cut_at_every_byte_of_its_last_record_recovers_to_the_last_whole_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    wal.write(&[batch(1, 1..=2)]).unwrap();
+    wal.write(&[batch(2, 3..=3)]).unwrap();
+    let expected = wal.load().unwrap();
+    let seg = only_segment(dir.path());
+    let whole_len = fs::metadata(&seg).unwrap().len();
+    wal.write(&[batch(3, 4..=6)]).unwrap();
+    drop(wal);
+    let full = fs::read(&seg).unwrap();
+    assert!(full.len() as u64 > whole_len);
+    for cut in whole_len..full.len() as u64 {
+        let copy = tempfile::tempdir().unwrap();
+        let name = seg.file_name().unwrap();
+        fs::write(copy.path().join(name), &full[..cut as usize]).unwrap();
+        let mut wal = Wal::open(copy.path()).unwrap_or_else(|e| panic!("cut at byte {cut}: {e}"));
+        assert_eq!(wal.load().unwrap(), expected, "cut at byte {cut}");
+        assert_eq!(fs::metadata(copy.path().join(name)).unwrap().len(), whole_len, "tail truncated at {cut}");
+        // The log goes on after the truncated tail.
+        wal.write(&[batch(4, 4..=4)]).unwrap();
+        drop(wal);
+        assert_eq!(indexes(&Wal::open(copy.path()).unwrap()), vec![1, 2, 3, 4], "cut at byte {cut}");
+    }
+}
+
+#[test]
+fn a_corrupt_record_in_the_middle_is_refused_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    wal.write(&[batch(1, 1..=1)]).unwrap();
+    let seg = only_segment(dir.path());
+    let second_at = fs::metadata(&seg).unwrap().len();
+    wal.write(&[batch(2, 2..=2)]).unwrap();
+    wal.write(&[batch(3, 3..=3)]).unwrap();
+    drop(wal);
+    let mut bytes = fs::read(&seg).unwrap();
+    let flip = second_at as usize + 12;
+    bytes[flip] ^= 0x40;
+    fs::write(&seg, &bytes).unwrap();
+    match Wal::open(dir.path()) {
+        Err(StorageError::Corrupt { location, detail }) => {
+            assert!(location.contains(seg.file_name().unwrap().to_str().unwrap()), "{location}");
+            assert!(location.ends_with(&format!("byte offset {second_at}")), "{location}");
+            assert!(detail.contains("checksum"), "{detail}");
+        }
+        other => panic!("expected a corruption error, got {other:?}"),
+    }
+    // Nothing was truncated: the data is still there for an operator.
+    assert_eq!(fs::read(&seg).unwrap(), bytes);
+}
+
+#[test]
+fn a_damaged_length_in_the_middle_is_refused_not_taken_for_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    wal.write(&[batch(1, 1..=1)]).unwrap();
+    let seg = only_segment(dir.path());
+    let second_at = fs::metadata(&seg).unwrap().len() as usize;
+    wal.write(&[batch(2, 2..=2)]).unwrap();
+    wal.write(&[batch(3, 3..=3)]).unwrap();
+    drop(wal);
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[second_at..second_at + 4].copy_from_slice(&100_000u32.to_le_bytes());
+    fs::write(&seg, &bytes).unwrap();
+    let err = Wal::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("byte offset {second_at}")), "{err}");
+}
+
+#[test]
+fn a_snapshot_deletes_old_segments_and_recovery_keeps_state_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open_with_segment_bytes(dir.path(), 150).unwrap();
+    for tag in 1..=20 {
+        wal.write(&[batch(tag, tag..=tag)]).unwrap();
+    }
+    assert!(wal.segment_count() > 2, "segments roll over by size");
+    let snapshot =
+        Snapshot { index: 15, stamp: Stamp::new(15, 0), meta: Bytes::from("m"), data: Bytes::from("kv image") };
+    wal.write(&[batch(21, 21..=21), WriteBatch { tag: 22, snapshot: Some(snapshot.clone()), ..Default::default() }])
+        .unwrap();
+    wal.write(&[batch(23, 22..=22)]).unwrap();
+    assert_eq!(wal.segment_count(), 1);
+    let before = wal.load().unwrap();
+    drop(wal);
+    let wal = Wal::open(dir.path()).unwrap();
+    let after = wal.load().unwrap();
+    assert_eq!(before, after);
+    assert_eq!(after.snapshot, Some(snapshot));
+    assert_eq!(indexes(&wal), (16..=22).collect::<Vec<_>>());
+    assert_eq!(after.hard_state, Some(Bytes::from("term=23")));
+    assert!(!dir.path().join("snapshot.tmp").exists());
+}
+
+#[test]
+fn a_crash_after_the_snapshot_file_but_before_old_segments_go_recovers_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    for tag in 1..=5 {
+        wal.write(&[batch(tag, tag..=tag)]).unwrap();
+    }
+    let seg = only_segment(dir.path());
+    let old_segment = fs::read(&seg).unwrap();
+    let snapshot = Snapshot { index: 3, stamp: Stamp::new(3, 0), meta: Bytes::new(), data: Bytes::from("img") };
+    wal.write(&[WriteBatch { tag: 6, snapshot: Some(snapshot.clone()), ..Default::default() }]).unwrap();
+    let expected = wal.load().unwrap();
+    drop(wal);
+    // Put the deleted segment back, as if the crash came before its deletion.
+    fs::write(&seg, &old_segment).unwrap();
+    let recovered = Wal::open(dir.path()).unwrap().load().unwrap();
+    assert_eq!(recovered, expected);
+    assert_eq!(recovered.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![4, 5]);
+}
+
+#[test]
+fn a_corrupt_snapshot_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    let snapshot = Snapshot { index: 3, stamp: Stamp::new(3, 0), meta: Bytes::new(), data: Bytes::from("img") };
+    wal.write(&[WriteBatch { tag: 1, snapshot: Some(snapshot), ..Default::default() }]).unwrap();
+    drop(wal);
+    let path = dir.path().join("snapshot");
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&path, bytes).unwrap();
+    let err = Wal::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("snapshot byte offset 0"), "{err}");
+}
