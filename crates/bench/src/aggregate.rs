@@ -31,6 +31,8 @@ pub struct ProtocolResult {
     pub latency_ms: Latencies,
     /// Median recovery to the first write.
     pub recovery_ms: Option<f64>,
+    /// Median recovery to the first write a client saw answered elsewhere.
+    pub recovery_client_ms: Option<f64>,
     /// Median recovery to 90% throughput.
     pub recovery_to_90pct_ms: Option<f64>,
     /// Median messages per commit.
@@ -102,6 +104,7 @@ pub fn aggregate(runs: Vec<RunResult>) -> ProtocolResult {
             max: median_of(&runs, |r| r.latency_ms.max),
         },
         recovery_ms: recovery.map(|s| s.median),
+        recovery_client_ms: optional_spread(&runs, |r| r.recovery_client_ms).map(|s| s.median),
         recovery_to_90pct_ms: optional_spread(&runs, |r| r.recovery_to_90pct_ms).map(|s| s.median),
         msgs_per_commit: median_of(&runs, |r| r.msgs_per_commit),
         bytes_per_commit: median_of(&runs, |r| r.bytes_per_commit),

@@ -162,7 +162,7 @@ fn client_loop(id: usize, addrs: Vec<SocketAddr>, w: Workload, stop: Arc<AtomicB
     let mut rng = quorum_core::Rng::new(id as u64 + 1);
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = con.as_mut() else {
-            con = connect(addrs[target], std::time::Duration::from_millis(500));
+            con = connect(addrs[target], std::time::Duration::from_millis(100));
             if con.is_none() {
                 target = (target + 1) % addrs.len();
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -275,6 +275,7 @@ pub fn run_real(w: &Workload, plan: &FaultPlan, seed: u64, opts: &RealOptions) -
         elections,
         violations: 0,
         victim: victim_note,
+        first_applied: &[],
     });
     // Peer traffic is not counted in real mode.
     result.msgs_per_commit = f64::NAN;

@@ -89,5 +89,6 @@ pub fn run_sim<P: Protocol>(w: &Workload, plan: &FaultPlan, seed: u64, protocol:
         elections: report.metrics.elections,
         violations: report.violations.len(),
         victim: victim_note,
+        first_applied: &report.metrics.first_applied,
     })
 }

@@ -63,3 +63,36 @@ fn inconsistent_fault_times_are_refused_with_a_clear_message() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--fault-at < --fault-until"), "{stderr}");
 }
+
+#[test]
+fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
+    let args = [
+        "bench",
+        "--mode",
+        "real",
+        "-p",
+        "raft",
+        "--nodes",
+        "3",
+        "--clients",
+        "2",
+        "--duration",
+        "2.5",
+        "--warmup",
+        "0.3",
+        "--fault-at",
+        "0.8",
+        "--fault-until",
+        "1.8",
+        "--json",
+    ];
+    let (code, stdout, stderr) = quorum(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let r = &v["results"][0];
+    assert_eq!(r["mode"], "real");
+    assert!(r["throughput_ops"].as_f64().unwrap() > 50.0, "{r}");
+    let recovery = r["recovery_ms"].as_f64().expect("a recovery time after kill -9");
+    assert!(recovery > 0.0 && recovery < 1500.0, "recovery {recovery} ms");
+    assert!(r["victim"].as_str().unwrap().contains("the leader"), "{r}");
+}

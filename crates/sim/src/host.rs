@@ -345,6 +345,10 @@ impl<P: Protocol> Sim<P> {
             None => {
                 self.applied_at[slot] = Some((fp, id));
                 self.metrics.commits += 1;
+                if self.metrics.first_applied.len() <= slot {
+                    self.metrics.first_applied.resize(slot + 1, Instant::ZERO);
+                }
+                self.metrics.first_applied[slot] = self.now;
             }
             Some((other_fp, other)) if other_fp != fp => {
                 let detail = format!(

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub latencies: Vec<Duration>,
     /// When each answered operation completed.
     pub completions: Vec<Instant>,
+    /// For each log index, when some node first applied it (index 0 unused).
+    pub first_applied: Vec<Instant>,
 }
 
 /// The outcome of one run.
