@@ -50,6 +50,7 @@ impl MultiPaxos {
         self.state = State::Candidate(Candidate { ballot, from, promises: BTreeMap::new() });
         self.leader = None;
         self.election_deadline = self.random_election_deadline();
+        self.suspicion = None;
         // Our own acceptor first, in this step, so that its promise is in this
         // step's write and the Prepares below leave only once it is durable.
         self.on_prepare(self.id, ballot, from);
@@ -151,12 +152,17 @@ impl MultiPaxos {
         if self.own_ballot().is_some() {
             self.step_down(ballot.owner());
         }
+        if self.suspects(ballot) {
+            return; // sent before its link broke, perhaps: see hint.rs
+        }
         if ballot >= self.leader_ballot {
             self.leader_ballot = ballot;
             self.leader = ballot.owner();
         }
         if ballot == self.leader_ballot {
             self.last_leader_contact = self.now;
+            // The leader is alive after all (a link reset, not a crash).
+            self.suspicion = None;
         }
         self.election_deadline = self.random_election_deadline();
     }

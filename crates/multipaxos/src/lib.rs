@@ -14,6 +14,14 @@
 //! reported it proposes the value of the highest-ballot proposal reported
 //! (P2c), or a no-op if none was, so holes left by the old leader are filled.
 //!
+//! **Link-down hint (`hint.rs`).** A follower told that its connection to the
+//! leader broke (`on_link_down`: a killed process's sockets close at once)
+//! forgets the leader and, after a short randomized delay, asks its peers
+//! whether they lost it too (`Suspect`, Raft's PreVote for Paxos: it writes
+//! and promises nothing). With a majority agreeing it starts Phase 1 at once;
+//! a node that leads or still hears the leader says no, so a spurious reset
+//! cannot depose a live leader. A frozen leader is still found by the timeout.
+//!
 //! **Steady state (Phase 2, `leader.rs`, `replica.rs`).** The leader assigns a
 //! client command the next slot and sends `Accept(b, entries, commit)`: up to a
 //! window of slots are in flight at once (pipelining), many slots ride in one
@@ -69,6 +77,7 @@
 
 mod catchup;
 mod election;
+mod hint;
 mod leader;
 mod message;
 mod read;
@@ -78,6 +87,7 @@ mod snapshot;
 pub use message::Message;
 
 use election::{Candidate, PromiseKnown};
+use hint::Suspicion;
 use leader::Leader;
 use quorum_core::{
     Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, ReadError,
@@ -172,6 +182,8 @@ pub struct MultiPaxos {
     last_catch_up: Option<Instant>,
     /// When this node last heard from the leader it follows (or booted).
     last_leader_contact: Instant,
+    /// The link to the leader broke: asking whether it died (`hint.rs`).
+    suspicion: Option<Suspicion>,
     /// The latest snapshot (own or installed), served to lagging replicas.
     snapshot: Option<Snapshot>,
     snapshot_to_write: Option<Snapshot>,
@@ -294,6 +306,8 @@ impl MultiPaxos {
                 self.pump();
             }
             Message::InstallSnapshot { snapshot } => self.on_install_snapshot(snapshot),
+            Message::Suspect { ballot } => self.on_suspect(from, ballot),
+            Message::SuspectReply { ballot, agree } => self.on_suspect_reply(from, ballot, agree),
         }
     }
 
@@ -379,6 +393,7 @@ impl Protocol for MultiPaxos {
             last_catch_up: None,
             // A restarted node may have heard from a leader just before it crashed.
             last_leader_contact: init.now,
+            suspicion: None,
             snapshot: init.stored.snapshot,
             snapshot_to_write: None,
             install: None,
@@ -396,6 +411,8 @@ impl Protocol for MultiPaxos {
             State::Follower | State::Candidate(_) => {
                 if node.now >= node.election_deadline {
                     node.start_election();
+                } else {
+                    node.suspicion_tick();
                 }
             }
         });
@@ -407,7 +424,9 @@ impl Protocol for MultiPaxos {
         }
         match &self.state {
             State::Leader(leader) => Some(leader.heartbeat_due),
-            State::Follower | State::Candidate(_) => Some(self.election_deadline),
+            State::Follower | State::Candidate(_) => {
+                Some(self.suspicion_due().map_or(self.election_deadline, |at| at.min(self.election_deadline)))
+            }
         }
     }
 
@@ -429,6 +448,12 @@ impl Protocol for MultiPaxos {
             node.acceptor.persisted(tag);
             node.outbox.persisted(tag);
         });
+    }
+
+    /// Multi-Paxos needs no FIFO links, but a broken link to the leader is a
+    /// hint that it died (`hint.rs`).
+    fn on_link_down(&mut self, now: Instant, peer: NodeId, out: &mut Effects<Message>) {
+        self.step(now, out, |node| node.on_leader_link_down(peer));
     }
 
     fn on_snapshot(&mut self, now: Instant, index: u64, data: quorum_core::Bytes, out: &mut Effects<Message>) {
@@ -467,5 +492,7 @@ impl HasAcceptor for MultiPaxos {
     }
 }
 
+#[cfg(test)]
+mod hint_tests;
 #[cfg(test)]
 mod tests;

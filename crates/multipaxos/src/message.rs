@@ -78,6 +78,19 @@ pub enum Message {
         /// The values.
         chosen: Vec<Chosen>,
     },
+    /// "My link to the leader of `ballot` broke: have you lost it too?" (the
+    /// link-down hint, Raft's PreVote for Paxos). Changes nothing where it lands.
+    Suspect {
+        /// The ballot of the leader the sender lost.
+        ballot: Ballot,
+    },
+    /// The answer to `Suspect`.
+    SuspectReply {
+        /// The ballot asked about.
+        ballot: Ballot,
+        /// True if the sender neither leads nor heard from its leader within an election timeout.
+        agree: bool,
+    },
     /// The sender's snapshot, for a replica behind its compaction point.
     InstallSnapshot {
         /// The snapshot.

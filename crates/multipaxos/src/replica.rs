@@ -25,6 +25,8 @@ impl MultiPaxos {
                 if from != self.id {
                     // Give the candidate time to win before suspecting it in turn.
                     self.election_deadline = self.random_election_deadline();
+                    // Someone else is taking over: no need for our own Phase 1.
+                    self.suspicion = None;
                 }
                 let promise = Message::Promise { ballot, chosen, accepted, snapshot_index, committed };
                 self.outbox.send_durable(from, promise);

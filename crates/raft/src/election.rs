@@ -5,7 +5,7 @@
 use crate::message::{Append, AppendReply, Message, Reject, SnapshotReply, VoteReply, VoteRequest};
 use crate::node::{LeaderState, State};
 use crate::progress::Progress;
-use crate::Raft;
+use crate::{Raft, ReadMode};
 use quorum_core::{majority, Effects, Instant, NodeId, Payload};
 
 impl Raft {
@@ -70,9 +70,68 @@ impl Raft {
         true
     }
 
+    /// The driver reports that the connection to `peer` broke. If `peer` is
+    /// the leader we follow, that is a strong hint that it died: a killed
+    /// process's sockets close at once (a frozen or cut-off one keeps them
+    /// open, and then only the election timeout can tell). So we forget the
+    /// leader and bring the election timer forward to a short randomized
+    /// delay, instead of waiting out a whole election timeout.
+    ///
+    /// The hint can be wrong (one connection reset while the leader lives),
+    /// and it must not depose a healthy leader. It does not, because the early
+    /// campaign starts with PreVote (thesis §9.6): every follower that still
+    /// hears the leader refuses the pre-vote (and with CheckQuorum ignores it,
+    /// thesis §4.2.3), as does the leader, so the term moves only once a
+    /// majority has lost the leader too. Without PreVote our early campaign
+    /// would raise our term at once, and our next answer to the leader would
+    /// depose it; so the hint is taken only with PreVote on.
+    ///
+    /// Until that early campaign starts, messages from the suspected leader
+    /// do not count as hearing from it (`heard_from_leader`): on datagram
+    /// links what it sent just before dying can arrive after the news, and
+    /// would otherwise re-arm our refusal of other candidates' pre-votes.
+    ///
+    /// Safety never rests on the hint: a vote is still one per term, durable,
+    /// and for an up-to-date log (§5.2, §5.4.1). The one promise the hint could
+    /// break is the lease on votes that lease reads rely on (thesis §6.4.1:
+    /// no vote for another node within an election timeout of hearing from the
+    /// leader), so with lease reads that promise is kept and the early timer
+    /// waits for it to run out.
+    pub(crate) fn on_leader_link_down(&mut self, now: Instant, peer: NodeId) {
+        if !self.config.pre_vote || self.state != State::Follower || self.leader != Some(peer) {
+            return;
+        }
+        tracing::debug!(node = self.id.0, term = self.term, %peer, "link to the leader broke: campaigning soon");
+        self.leader = None;
+        self.suspected = Some((peer, self.term));
+        let mut start = now;
+        if self.lease_reads() {
+            if let Some(heard) = self.heard_leader_at {
+                start = start.max(heard + self.config.election_timeout_min());
+            }
+        } else {
+            // We no longer hear a leader: stop refusing (pre-)votes for it.
+            self.heard_leader_at = None;
+        }
+        // A short randomized delay, so that the followers (all told at once by a
+        // crash) do not campaign together and split the vote (§5.2). It is at
+        // least a tenth of the timeout, so the others have heard of the crash
+        // too by the time our pre-votes reach them.
+        let min = self.config.election_timeout_min_ms * 1_000_000;
+        let deadline = start + quorum_core::Duration::from_nanos(self.rng.range(min / 10, min / 3));
+        self.election_deadline = self.election_deadline.min(deadline);
+    }
+
+    /// True if leaders serve lease reads, which need followers to keep their
+    /// lease on votes (thesis §6.4.1).
+    fn lease_reads(&self) -> bool {
+        self.config.read_mode == ReadMode::Lease && self.config.check_quorum
+    }
+
     /// The election timer fired (§5.2): campaign, via a pre-vote if enabled.
     pub(crate) fn on_election_timeout(&mut self, now: Instant, out: &mut Effects<Message>) {
         self.reset_election_timer(now);
+        self.suspected = None;
         if !self.can_campaign() {
             return; // learners and removed nodes never campaign
         }
@@ -251,6 +310,12 @@ impl Raft {
     /// A heartbeat or append from the leader of our term.
     pub(crate) fn heard_from_leader(&mut self, now: Instant, from: NodeId) {
         assert_ne!(self.state, State::Leader, "Figure 3, election safety: two leaders in term {}", self.term);
+        if self.suspected == Some((from, self.term)) && self.state == State::Follower {
+            // Its link broke: what it sent before may still arrive (datagram
+            // links reorder), so this does not prove it alive. The entries
+            // count; the early campaign, refused if it lives, settles the rest.
+            return;
+        }
         if self.state != State::Follower || self.leader != Some(from) {
             self.become_follower(now, self.term, Some(from));
         }

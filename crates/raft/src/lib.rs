@@ -14,6 +14,13 @@
 //!   up-to-date as its own (§5.4.1), and only after its term and vote are
 //!   durable. With CheckQuorum, a leader that stops hearing from a majority
 //!   steps down, and followers that hear from a leader ignore vote requests.
+//! - **Link-down hint**: when the driver reports that the connection to the
+//!   leader broke (`on_link_down`: a killed process's sockets close at once),
+//!   a follower forgets the leader and campaigns after a short randomized
+//!   delay (a tenth to a third of the minimum timeout) instead of a whole
+//!   timeout. PreVote keeps a spurious reset from deposing a live leader: the
+//!   followers that still hear it refuse. Taken only with PreVote on; with
+//!   lease reads it waits out the lease on votes first.
 //! - **Replication**: AppendEntries carries the index and term of the entry
 //!   before the new ones; a follower refuses if it does not hold that entry,
 //!   answering with the conflicting term and its first index, so the leader
@@ -102,6 +109,8 @@ mod read;
 mod replication;
 mod snapshot;
 
+#[cfg(test)]
+mod hint_tests;
 #[cfg(test)]
 mod paper_tests;
 
@@ -259,6 +268,7 @@ impl Protocol for Raft {
             // As if a leader was just heard: a restarted node must not help
             // depose a leader whose lease it may have vouched for (read.rs).
             heard_leader_at: Some(init.now),
+            suspected: None,
             incoming: None,
             failed_reads: Vec::new(),
             pending: Default::default(),
@@ -344,6 +354,14 @@ impl Protocol for Raft {
             let (_, upto) = self.writes_in_flight.pop_front().expect("checked");
             self.durable_index = upto;
         }
+        self.finish(now, out);
+    }
+
+    /// Raft needs no FIFO links, but a broken link to the leader is a hint
+    /// that it died: see `on_leader_link_down` (election.rs).
+    fn on_link_down(&mut self, now: Instant, peer: NodeId, out: &mut Effects<Message>) {
+        let _span = tracing::trace_span!("raft", node = self.id.0, term = self.term).entered();
+        self.on_leader_link_down(now, peer);
         self.finish(now, out);
     }
 

@@ -85,6 +85,9 @@ pub struct Raft {
     pub(crate) rejections: BTreeSet<NodeId>,
     pub(crate) election_deadline: Instant,
     pub(crate) heard_leader_at: Option<Instant>,
+    /// The leader whose link broke, and its term, until the early campaign
+    /// that this hint brought forward starts (`on_leader_link_down`).
+    pub(crate) suspected: Option<(NodeId, u64)>,
     pub(crate) incoming: Option<IncomingSnapshot>,
     pub(crate) failed_reads: Vec<ReadId>,
     // Writes.

@@ -1,0 +1,173 @@
+//! The link-down hint: a killed leader's connections close at once, so its
+//! followers ask each other whether it is gone (`Suspect`) after a short
+//! randomized delay, and start Phase 1 as soon as a majority agrees, instead
+//! of waiting out an election timeout (100–200 ms by default). A frozen leader
+//! keeps its connections, so only the timeout can tell; and a spurious
+//! link-down (one connection reset while the leader lives) must not depose a
+//! healthy leader: the followers that still hear it say no. Recovery is the
+//! time from the fault until a new leader has committed a fresh command.
+
+use quorum_core::{ClientId, Command, Duration, Effects, NodeId, Payload, Protocol, Role};
+use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
+use quorum_paxos::testkit::{Envelope, Net};
+use quorum_sim::{Sim, SimConfig};
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Fault {
+    /// kill -9: the simulator tells every live peer `on_link_down`.
+    Crash,
+    /// SIGSTOP: connections stay open, nobody is told anything.
+    Freeze,
+}
+
+fn cmd(seq: u64) -> Command {
+    Command::new(ClientId(1), seq, format!("cmd-{seq}").into_bytes())
+}
+
+fn new_leader(s: &Sim<MultiPaxos>, old: NodeId, old_round: u64) -> Option<NodeId> {
+    let live = s.members().iter().filter(|id| **id != old).filter_map(|id| s.status(*id));
+    live.filter(|st| st.role == Role::Leader && st.term > old_round).map(|st| st.id).next()
+}
+
+/// Milliseconds from the fault on the leader until a new leader commits a command.
+fn recovery_ms(nodes: usize, seed: u64, config: &MultiPaxosConfig, fault: Fault) -> f64 {
+    let mut cfg = SimConfig::new(nodes, seed);
+    cfg.clients.count = 0;
+    let mut s = Sim::<MultiPaxos>::new(cfg, config.clone());
+    assert!(s.run_until(Duration::from_secs(3), |s| s.leader().is_some()), "seed {seed}: no first leader");
+    let old = s.leader().unwrap();
+    s.propose(old, cmd(1)).unwrap();
+    // Steady state: every follower has heard the leader for a while.
+    s.run_for(Duration::from_millis(400));
+    let old_round = s.status(old).unwrap().term;
+    let start = s.now();
+    match fault {
+        Fault::Crash => s.crash(old),
+        Fault::Freeze => s.freeze(old),
+    }
+    // Like a client: offer the command to whichever new leader there is until it commits.
+    let done = |s: &Sim<MultiPaxos>| {
+        let fresh = Payload::Command(cmd(2));
+        s.members().iter().any(|id| s.committed(*id).iter().any(|e| e.payload == fresh))
+    };
+    while !done(&s) {
+        assert!(s.now() < start + Duration::from_secs(3), "seed {seed}: nothing committed within 3 s");
+        if let Some(leader) = new_leader(&s, old, old_round) {
+            let _ = s.propose(leader, cmd(2));
+        }
+        s.run_until(Duration::from_millis(10), done);
+    }
+    let ms = (s.now() - start).as_millis_f64();
+    // The old leader comes back (restarted, or thawed and stepping down): all safe.
+    match fault {
+        Fault::Crash => s.restart(old),
+        Fault::Freeze => s.thaw(old),
+    }
+    s.run_for(Duration::from_millis(500));
+    assert!(s.violations().is_empty(), "seed {seed}: {:?}", s.violations());
+    ms
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn recoveries(nodes: usize, config: &MultiPaxosConfig, fault: Fault) -> Vec<f64> {
+    (0..50).map(|seed| recovery_ms(nodes, seed, config, fault)).collect()
+}
+
+#[test]
+fn a_killed_leader_is_replaced_in_a_fraction_of_the_election_timeout() {
+    for nodes in [3, 5] {
+        let times = recoveries(nodes, &MultiPaxosConfig::default(), Fault::Crash);
+        let m = median(times.clone());
+        assert!(m < 50.0, "{nodes} nodes: median recovery {m:.1} ms after a crash: {times:?}");
+        let slow = times.iter().filter(|t| **t >= 100.0).count();
+        assert!(slow <= 5, "{nodes} nodes: {slow} of 50 runs took 100 ms or more: {times:?}");
+    }
+}
+
+#[test]
+fn a_frozen_leader_is_still_replaced_but_only_by_the_election_timeout() {
+    let times = recoveries(5, &MultiPaxosConfig::default(), Fault::Freeze);
+    let m = median(times.clone());
+    // Nobody hears of a frozen process: the followers wait for their timers
+    // (100–200 ms after the last heartbeat, which is at most 20 ms old).
+    assert!(m > 80.0 && m < 300.0, "median recovery {m:.1} ms after a freeze: {times:?}");
+    assert!(times.iter().all(|t| *t >= 80.0), "no follower may act before its timeout: {times:?}");
+}
+
+#[test]
+fn with_lease_reads_a_killed_leader_is_replaced_only_after_the_lease_on_promises() {
+    // Followers promised the leader not to promise anyone else within an
+    // election timeout of hearing from it (read.rs); the hint keeps that promise.
+    let config = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
+    let times = recoveries(5, &config, Fault::Crash);
+    assert!(times.iter().all(|t| *t >= 80.0), "a lease on promises was broken: {times:?}");
+    // Still no slower than timeouts alone (a frozen leader, same settings).
+    let m = median(times.clone());
+    let timeouts_only = median(recoveries(5, &config, Fault::Freeze));
+    assert!(m <= timeouts_only, "the hint made recovery slower: {m:.1} vs {timeouts_only:.1} ms");
+}
+
+fn leader_of(net: &Net<MultiPaxos>) -> Option<NodeId> {
+    net.nodes.iter().flatten().find(|n| n.leading_ballot().is_some()).map(|n| n.status().id)
+}
+
+/// Runs the hand-driven network for `d`, dropping what `hold` picks, and
+/// returns every message delivered.
+fn run(net: &mut Net<MultiPaxos>, d: Duration, hold: impl Fn(&Envelope<Message>) -> bool) -> Vec<Envelope<Message>> {
+    let end = net.now + d;
+    let mut seen = Vec::new();
+    loop {
+        net.drop_where(&hold);
+        if let Some(env) = net.in_flight.front().cloned() {
+            net.deliver_at(0);
+            seen.push(env);
+            continue;
+        }
+        match net.next_timer() {
+            Some(at) if at <= end => {
+                net.fire_timers();
+            }
+            _ => break,
+        }
+    }
+    net.now = end;
+    seen
+}
+
+#[test]
+fn a_spurious_link_down_on_one_follower_does_not_depose_a_healthy_leader() {
+    for (nodes, seed) in [(3, 1), (3, 2), (5, 3), (5, 4)] {
+        let mut net: Net<MultiPaxos> = Net::new(nodes, MultiPaxosConfig::default(), seed);
+        assert!(net.run_until(Duration::from_secs(2), |net| leader_of(net).is_some()));
+        run(&mut net, Duration::from_millis(300), |_| false);
+        let leader = leader_of(&net).unwrap();
+        let ballot = net.node(leader).unwrap().leading_ballot();
+        let follower = NodeId(leader.0 % nodes + 1);
+        // One connection resets; the leader is fine. Its heartbeats to the
+        // follower are held back for a while, as a reconnect would.
+        net.with_node(follower, |n, now, out: &mut Effects<Message>| n.on_link_down(now, leader, out));
+        assert_eq!(net.node(follower).unwrap().status().leader, None, "the follower forgot the leader");
+        let seen = run(&mut net, Duration::from_millis(60), |e| e.from == leader && e.to == follower);
+        let asked = seen.iter().filter(|e| e.from == follower && matches!(e.msg, Message::Suspect { .. })).count();
+        assert_eq!(asked as u64, nodes - 1, "{nodes} nodes: the follower asked its peers early");
+        assert!(
+            seen.iter().all(|e| !matches!(e.msg, Message::SuspectReply { agree: true, .. } | Message::Prepare { .. })),
+            "{nodes} nodes: whoever hears the leader says no, and nobody starts Phase 1"
+        );
+        run(&mut net, Duration::from_secs(2), |_| false);
+        assert_eq!(leader_of(&net), Some(leader), "{nodes} nodes: the leader keeps leading");
+        assert_eq!(net.node(leader).unwrap().leading_ballot(), ballot, "{nodes} nodes: in the same ballot");
+        assert_eq!(net.node(follower).unwrap().status().leader, Some(leader), "the follower follows again");
+        net.propose(leader, cmd(1)).unwrap();
+        assert!(net.run_until(Duration::from_millis(100), |net| net
+            .nodes
+            .iter()
+            .flatten()
+            .all(|n| n.learner().committed() >= 1)));
+        net.assert_logs_agree();
+    }
+}

@@ -1,0 +1,179 @@
+//! The link-down hint: a killed leader's connections close at once, so its
+//! followers can campaign after a short randomized delay instead of a whole
+//! election timeout (150–300 ms). A frozen leader keeps its connections, so
+//! only the timeout can tell; and a spurious link-down (one connection reset
+//! while the leader lives) must not depose a healthy leader, which PreVote
+//! guarantees. Recovery is measured in the simulator as the time from the
+//! fault to a new leader whose own no-op is committed (it can serve writes).
+
+use quorum_core::{Duration, Effects, NodeId, Protocol, Role};
+use quorum_raft::cluster::Cluster;
+use quorum_raft::{Message, Raft, RaftConfig, ReadMode};
+use quorum_sim::{Sim, SimConfig};
+use std::cell::Cell;
+use std::rc::Rc;
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Fault {
+    /// kill -9: the simulator tells every live peer `on_link_down`.
+    Crash,
+    /// SIGSTOP: connections stay open, nobody is told anything.
+    Freeze,
+}
+
+/// A new leader in a higher term whose no-op (its last entry) is committed.
+fn new_leader_serving(s: &Sim<Raft>, old: NodeId, old_term: u64) -> bool {
+    s.members().iter().filter(|id| **id != old).filter_map(|id| s.status(*id)).any(|st| {
+        st.role == Role::Leader && st.term > old_term && st.commit_index == st.last_index && st.commit_index > 0
+    })
+}
+
+/// Milliseconds from the fault on the leader to a new leader serving.
+fn recovery_ms(nodes: usize, seed: u64, config: &RaftConfig, fault: Fault) -> f64 {
+    let mut cfg = SimConfig::new(nodes, seed);
+    cfg.clients.count = 0;
+    let mut s = Sim::<Raft>::new(cfg, config.clone());
+    assert!(s.run_until(Duration::from_secs(3), |s| s.leader().is_some()), "seed {seed}: no first leader");
+    // Steady state: every follower has heard the leader for a while.
+    s.run_for(Duration::from_millis(400));
+    let old = s.leader().unwrap();
+    let old_term = s.status(old).unwrap().term;
+    let start = s.now();
+    match fault {
+        Fault::Crash => s.crash(old),
+        Fault::Freeze => s.freeze(old),
+    }
+    assert!(
+        s.run_until(Duration::from_secs(3), |s| new_leader_serving(s, old, old_term)),
+        "seed {seed}: no new leader within 3 s"
+    );
+    let ms = (s.now() - start).as_millis_f64();
+    // The old leader comes back (restarted, or thawed and stepping down): all safe.
+    match fault {
+        Fault::Crash => s.restart(old),
+        Fault::Freeze => s.thaw(old),
+    }
+    s.run_for(Duration::from_millis(500));
+    assert!(s.violations().is_empty(), "seed {seed}: {:?}", s.violations());
+    ms
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn recoveries(nodes: usize, config: &RaftConfig, fault: Fault) -> Vec<f64> {
+    (0..50).map(|seed| recovery_ms(nodes, seed, config, fault)).collect()
+}
+
+#[test]
+fn a_killed_leader_is_replaced_in_a_fraction_of_the_election_timeout() {
+    for nodes in [3, 5] {
+        let times = recoveries(nodes, &RaftConfig::default(), Fault::Crash);
+        let m = median(times.clone());
+        assert!(m < 75.0, "{nodes} nodes: median recovery {m:.1} ms after a crash: {times:?}");
+        // A split vote now and then still falls back to the election timeout.
+        let slow = times.iter().filter(|t| **t >= 150.0).count();
+        assert!(slow <= 5, "{nodes} nodes: {slow} of 50 runs took 150 ms or more: {times:?}");
+    }
+}
+
+#[test]
+fn a_frozen_leader_is_still_replaced_but_only_by_the_election_timeout() {
+    let times = recoveries(5, &RaftConfig::default(), Fault::Freeze);
+    let m = median(times.clone());
+    // Nobody hears of a frozen process: the followers wait for their timers
+    // (150–300 ms after the last heartbeat, which is at most 50 ms old).
+    assert!(m > 100.0 && m < 400.0, "median recovery {m:.1} ms after a freeze: {times:?}");
+    assert!(times.iter().all(|t| *t >= 100.0), "no follower may act before its timeout: {times:?}");
+}
+
+#[test]
+fn with_lease_reads_a_killed_leader_is_replaced_only_after_the_lease_on_votes() {
+    // Followers promised the leader not to vote for anyone else within an
+    // election timeout of hearing from it (thesis §6.4.1); the hint keeps that promise.
+    let config = RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() };
+    let times = recoveries(5, &config, Fault::Crash);
+    assert!(times.iter().all(|t| *t >= 100.0), "a lease on votes was broken: {times:?}");
+    // Still no slower than timeouts alone (a frozen leader, same settings).
+    let m = median(times.clone());
+    let timeouts_only = median(recoveries(5, &config, Fault::Freeze));
+    assert!(m <= timeouts_only, "the hint made recovery slower: {m:.1} vs {timeouts_only:.1} ms");
+}
+
+#[test]
+fn without_pre_vote_the_hint_is_not_taken() {
+    let config = RaftConfig { pre_vote: false, ..RaftConfig::default() };
+    let times = recoveries(5, &config, Fault::Crash);
+    assert!(times.iter().all(|t| *t >= 100.0), "an early campaign without PreVote: {times:?}");
+}
+
+/// Counts pre-vote requests `from` sends, without dropping anything.
+fn count_pre_votes(c: &mut Cluster, from: NodeId) -> Rc<Cell<u32>> {
+    let count = Rc::new(Cell::new(0));
+    let seen = count.clone();
+    c.set_drop_filter(move |f, _, m| {
+        if f == from && matches!(m, Message::Vote(v) if v.pre_vote) {
+            seen.set(seen.get() + 1);
+        }
+        false
+    });
+    count
+}
+
+fn terms(c: &Cluster) -> Vec<u64> {
+    c.ids().iter().map(|id| c.node(*id).unwrap().term()).collect()
+}
+
+#[test]
+fn a_spurious_link_down_on_one_follower_does_not_depose_a_healthy_leader() {
+    for (nodes, seed) in [(3, 1), (3, 2), (5, 3), (5, 4)] {
+        let mut c = Cluster::new(nodes, RaftConfig::default(), seed);
+        assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()));
+        c.run_for(Duration::from_millis(300));
+        let leader = c.leader().unwrap();
+        let before = terms(&c);
+        let follower = c.ids().into_iter().find(|id| *id != leader).unwrap();
+        let pre_votes = count_pre_votes(&mut c, follower);
+        // One connection resets; the leader is fine and its heartbeats keep coming.
+        c.act(follower, |r, now, out: &mut Effects<Message>| r.on_link_down(now, leader, out));
+        assert_eq!(c.node(follower).unwrap().status().leader, None, "the follower forgot the leader");
+        // Hold the leader's heartbeats to the follower back for a while, as a
+        // reconnect would: the follower campaigns early, and is refused.
+        c.set_drop_filter({
+            let seen = pre_votes.clone();
+            move |f, t, m| {
+                if f == follower && matches!(m, Message::Vote(v) if v.pre_vote) {
+                    seen.set(seen.get() + 1);
+                }
+                f == leader && t == follower
+            }
+        });
+        c.run_for(Duration::from_millis(60));
+        assert!(pre_votes.get() > 0, "{nodes} nodes: the hint brought the follower's campaign forward");
+        c.clear_drop_filter();
+        c.run_for(Duration::from_secs(2));
+        assert_eq!(c.leader(), Some(leader), "{nodes} nodes: the leader keeps leading");
+        assert_eq!(terms(&c), before, "{nodes} nodes: no node raised its term");
+        assert_eq!(c.node(follower).unwrap().status().leader, Some(leader), "the follower follows again");
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+    }
+}
+
+#[test]
+fn a_link_down_from_a_follower_changes_nothing() {
+    let mut c = Cluster::new(3, RaftConfig::default(), 5);
+    assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()));
+    c.run_for(Duration::from_millis(300));
+    let leader = c.leader().unwrap();
+    let mut others = c.ids().into_iter().filter(|id| *id != leader);
+    let (a, b) = (others.next().unwrap(), others.next().unwrap());
+    let deadline = c.node(a).unwrap().next_timer();
+    c.act(a, |r, now, out: &mut Effects<Message>| r.on_link_down(now, b, out));
+    assert_eq!(c.node(a).unwrap().next_timer(), deadline);
+    assert_eq!(c.node(a).unwrap().status().leader, Some(leader));
+    // And the leader hearing that a follower's link broke keeps leading.
+    c.act(leader, |r, now, out: &mut Effects<Message>| r.on_link_down(now, a, out));
+    assert_eq!(c.node(leader).unwrap().status().role, Role::Leader);
+}
