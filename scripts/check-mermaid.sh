@@ -7,6 +7,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo build --quiet --release -p quorum-cli --manifest-path "$root/Cargo.toml"
 quorum="$root/target/release/quorum"
+# --list prints every scenario whatever --protocol says: name, protocol, about.
 "$quorum" trace --protocol raft --list | while read -r name protocol _; do
   "$quorum" trace --protocol "$protocol" --scenario "$name" --format mermaid > "$work/$name.mmd"
 done
