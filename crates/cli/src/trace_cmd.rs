@@ -37,7 +37,7 @@ pub enum Format {
 pub fn run(args: TraceArgs) -> Result<i32, String> {
     if args.list {
         for s in scenarios::ALL {
-            println!("{:<18} {:<12} {}", s.name, s.protocol, s.about);
+            println!("{:<20} {:<12} {}", s.name, s.protocol, s.about);
         }
         return Ok(0);
     }
