@@ -3,7 +3,7 @@
 
 use super::common::{elect, names, scripted, set, Sent};
 use super::Story;
-use quorum_core::{Duration, NodeId, Payload};
+use quorum_core::{Duration, Instant, NodeId, Payload};
 use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
 use quorum_sim::{Sim, TraceEvent, What};
 use std::cell::{Cell, RefCell};
@@ -22,26 +22,11 @@ fn count(sent: &Sent<Message>, start: usize, pick: impl Fn(&Message) -> bool) ->
     sent.borrow()[start..].iter().filter(|(from, to, m)| from != to && pick(m)).count()
 }
 
-/// Multi-Paxos: one Phase 1, then Phase 2 alone for a run of commands; then a
-/// leader change whose Phase 1 fills a hole with a no-op.
-pub fn phase2() -> Story {
-    let mut story = Story::new("Multi-Paxos: Phase 1 once, then one round trip per command");
-    let mut sim = Sim::<MultiPaxos>::new(scripted(3, 3), MultiPaxosConfig::default());
-    // Records every send, and drops what `lose` says (the hole-making schedule below).
-    let sent: Sent<Message> = Rc::new(RefCell::new(Vec::new()));
-    let lose: Rc<Cell<Option<NodeId>>> = Rc::new(Cell::new(None));
-    let (log, cut) = (sent.clone(), lose.clone());
-    sim.set_drop_filter(move |from, to, msg: &Message| {
-        log.borrow_mut().push((from, to, msg.clone()));
-        // While `lose` names the leader, its Accepts for slot 6 are lost and
-        // those for slot 7 reach only n2.
-        cut.get() == Some(from)
-            && matches!(msg, Message::Accept { entries, .. }
-                if entries.iter().any(|(s, _)| *s == 6) || (entries.iter().any(|(s, _)| *s == 7) && to != NodeId(2)))
-    });
-    let leader = elect(&mut sim, Duration::from_secs(2)).expect("a leader");
+/// Phase 1 once: the first node to time out prepares every slot and leads.
+fn phase1_once(story: &mut Story, sim: &mut Sim<MultiPaxos>, sent: &Sent<Message>) -> NodeId {
+    let leader = elect(sim, Duration::from_secs(2)).expect("a leader");
     let ballot = sim.node(leader).and_then(|n| n.leading_ballot()).expect("the leader has a ballot");
-    let prepares = count(&sent, 0, |m| matches!(m, Message::Prepare { .. }));
+    let prepares = count(sent, 0, |m| matches!(m, Message::Prepare { .. }));
     let one_ballot =
         sent.borrow().iter().all(|(_, _, m)| !matches!(m, Message::Prepare { ballot: b, .. } if *b != ballot));
     story.say(
@@ -53,6 +38,11 @@ pub fn phase2() -> Story {
         prepares == 2 && one_ballot,
     );
 
+    leader
+}
+
+/// Phase 2 alone: five commands, one Accept round each. Returns when the first committed.
+fn steady_state(story: &mut Story, sim: &mut Sim<MultiPaxos>, sent: &Sent<Message>, leader: NodeId) -> Instant {
     let before = sent.borrow().len();
     let mut slowest = Duration::ZERO;
     let mut first_done = sim.now();
@@ -67,9 +57,9 @@ pub fn phase2() -> Story {
     }
     sim.run_until(Duration::from_secs(1), |s| s.members().iter().all(|m| s.applied_index(*m) >= 5));
     let (p, a, ad) = (
-        count(&sent, before, |m| matches!(m, Message::Prepare { .. })),
-        count(&sent, before, |m| matches!(m, Message::Accept { .. })),
-        count(&sent, before, |m| matches!(m, Message::Accepted { .. })),
+        count(sent, before, |m| matches!(m, Message::Prepare { .. })),
+        count(sent, before, |m| matches!(m, Message::Accept { .. })),
+        count(sent, before, |m| matches!(m, Message::Accepted { .. })),
     );
     story.say(
         sim.now(),
@@ -95,6 +85,18 @@ pub fn phase2() -> Story {
         sim.members().iter().all(|m| sim.applied_index(*m) == 5 && sim.committed(*m) == sim.committed(leader)),
     );
 
+    first_done
+}
+
+/// A hole at slot 6, the leader crashes, and the next leader's Phase 1 fills
+/// the hole with a no-op. Returns when the hole was made.
+fn leader_change(
+    story: &mut Story,
+    sim: &mut Sim<MultiPaxos>,
+    sent: &Sent<Message>,
+    lose: &Cell<Option<NodeId>>,
+    leader: NodeId,
+) -> Instant {
     // A hole: slot 6's Accept is lost everywhere, slot 7's reaches n2 only.
     let hole_at = sim.now();
     lose.set(Some(leader));
@@ -114,7 +116,7 @@ pub fn phase2() -> Story {
     sim.run_until(Duration::from_secs(2), |s| others.iter().all(|m| s.applied_index(*m) >= 7));
     let new = sim.leader().expect("a new leader");
     let new_ballot = sim.node(new).and_then(|n| n.leading_ballot()).expect("ballot");
-    let rounds = count(&sent, before, |m| matches!(m, Message::Prepare { .. }));
+    let rounds = count(sent, before, |m| matches!(m, Message::Prepare { .. }));
     let slot = |n: NodeId, i: u64| sim.committed(n).iter().find(|e| e.index == i).map(|e| e.payload.clone());
     let led_at = sim
         .trace()
@@ -124,7 +126,7 @@ pub fn phase2() -> Story {
             e.at_ns > hole_at.as_nanos()
                 && matches!(&e.what, What::Role { node, role, .. } if *node == new.0 && role == "leader")
         })
-        .map_or(sim.now(), |e| quorum_core::Instant::from_nanos(e.at_ns));
+        .map_or(sim.now(), |e| Instant::from_nanos(e.at_ns));
     story.say(
         led_at,
         format!(
@@ -156,6 +158,29 @@ pub fn phase2() -> Story {
         format!("{} applied the same seven slots, the no-op at 6 included", names(&[1, 2, 3])),
         slot(leader, 6) == Some(Payload::Noop) && sim.members().iter().all(|m| sim.committed(*m) == sim.committed(new)),
     );
+    hole_at
+}
+
+/// Multi-Paxos: one Phase 1, then Phase 2 alone for a run of commands; then a
+/// leader change whose Phase 1 fills a hole with a no-op.
+pub fn phase2() -> Story {
+    let mut story = Story::new("Multi-Paxos: Phase 1 once, then one round trip per command");
+    let mut sim = Sim::<MultiPaxos>::new(scripted(3, 3), MultiPaxosConfig::default());
+    // Records every send, and drops what `lose` says (the hole-making schedule below).
+    let sent: Sent<Message> = Rc::new(RefCell::new(Vec::new()));
+    let lose: Rc<Cell<Option<NodeId>>> = Rc::new(Cell::new(None));
+    let (log, cut) = (sent.clone(), lose.clone());
+    sim.set_drop_filter(move |from, to, msg: &Message| {
+        log.borrow_mut().push((from, to, msg.clone()));
+        // While `lose` names the leader, its Accepts for slot 6 are lost and
+        // those for slot 7 reach only n2.
+        cut.get() == Some(from)
+            && matches!(msg, Message::Accept { entries, .. }
+                if entries.iter().any(|(s, _)| *s == 6) || (entries.iter().any(|(s, _)| *s == 7) && to != NodeId(2)))
+    });
+    let leader = phase1_once(&mut story, &mut sim, &sent);
+    let first_done = steady_state(&mut story, &mut sim, &sent, leader);
+    let hole_at = leader_change(&mut story, &mut sim, &sent, &lose, leader);
     story.check("no safety violation", sim.violations().is_empty());
     // The diagram: the election and the first command, then the hole and the
     // leader change (without the restarted node replaying slots 1-5).

@@ -38,26 +38,13 @@ fn applied_at(sim: &Sim<Paxos>, node: NodeId) -> Option<Instant> {
         .map(|e| Instant::from_nanos(e.at_ns))
 }
 
-/// Basic Paxos, one decree: Prepare/Promise, Accept/Accepted, and learners that
-/// learn the value once a majority accepted it in one ballot.
-pub fn single_decree() -> Story {
-    let mut story = Story::new("Basic Paxos: one value chosen by a majority in one ballot");
-    let mut sim = Sim::<Paxos>::new(scripted(3, 1), PaxosConfig::default());
-    let sent = record_sends(&mut sim);
-    let (proposer, nodes) = (NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
-    story.say(sim.now(), "three nodes; each is an acceptor and a learner; n1 proposes x=1 for slot 1");
-    sim.propose(proposer, set(1, "x", "1")).expect("any node proposes in Basic Paxos");
-    let ballot = Ballot::new(1, proposer);
-    sim.run_until(Duration::from_secs(1), |s| nodes.iter().all(|n| s.applied_index(*n) >= 1));
-
-    let prepares = sends(&sent, |m| matches!(m, Message::Prepare { ballot: b, .. } if *b == ballot));
-    let promises = sends(&sent, |m| matches!(m, Message::Promise { ballot: b, accepted: None, .. } if *b == ballot));
-    let accepts = sends(&sent, |m| matches!(m, Message::Accept { ballot: b, .. } if *b == ballot));
-    let accepted = sends(&sent, |m| matches!(m, Message::Accepted { ballot: b, .. } if *b == ballot));
-    let t_prepare = first_delivery(&sim, "Prepare").unwrap_or(sim.now());
-    let t_promise = first_delivery(&sim, "Promise").unwrap_or(sim.now());
-    let t_accept = first_delivery(&sim, "Accept {").unwrap_or(sim.now());
-    let t_accepted = first_delivery(&sim, "Accepted").unwrap_or(sim.now());
+/// Tells the two phases of one ballot, at the times the trace shows them.
+/// Returns when the first Promise, Accept and Accepted arrived.
+fn narrate_phases(story: &mut Story, sim: &Sim<Paxos>, ballot: Ballot) -> (Instant, Instant, Instant) {
+    let t_prepare = first_delivery(sim, "Prepare").unwrap_or(sim.now());
+    let t_promise = first_delivery(sim, "Promise").unwrap_or(sim.now());
+    let t_accept = first_delivery(sim, "Accept {").unwrap_or(sim.now());
+    let t_accepted = first_delivery(sim, "Accepted").unwrap_or(sim.now());
     story.say(
         t_prepare,
         format!(
@@ -80,6 +67,26 @@ pub fn single_decree() -> Story {
             "phase 2b: n2 and n3 accept x=1 in {ballot:?}, since they promised nothing higher, and answer Accepted"
         ),
     );
+    (t_promise, t_accept, t_accepted)
+}
+
+/// Basic Paxos, one decree: Prepare/Promise, Accept/Accepted, and learners that
+/// learn the value once a majority accepted it in one ballot.
+pub fn single_decree() -> Story {
+    let mut story = Story::new("Basic Paxos: one value chosen by a majority in one ballot");
+    let mut sim = Sim::<Paxos>::new(scripted(3, 1), PaxosConfig::default());
+    let sent = record_sends(&mut sim);
+    let (proposer, nodes) = (NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
+    story.say(sim.now(), "three nodes; each is an acceptor and a learner; n1 proposes x=1 for slot 1");
+    sim.propose(proposer, set(1, "x", "1")).expect("any node proposes in Basic Paxos");
+    let ballot = Ballot::new(1, proposer);
+    sim.run_until(Duration::from_secs(1), |s| nodes.iter().all(|n| s.applied_index(*n) >= 1));
+
+    let prepares = sends(&sent, |m| matches!(m, Message::Prepare { ballot: b, .. } if *b == ballot));
+    let promises = sends(&sent, |m| matches!(m, Message::Promise { ballot: b, accepted: None, .. } if *b == ballot));
+    let accepts = sends(&sent, |m| matches!(m, Message::Accept { ballot: b, .. } if *b == ballot));
+    let accepted = sends(&sent, |m| matches!(m, Message::Accepted { ballot: b, .. } if *b == ballot));
+    let (t_promise, t_accept, t_accepted) = narrate_phases(&mut story, &sim, ballot);
     story.check(
         format!("n1 sent Prepare({ballot:?}) to both other acceptors ({} sent)", prepares.len()),
         prepares.len() == 2,
@@ -100,6 +107,14 @@ pub fn single_decree() -> Story {
     story.say(
         learned.iter().flatten().max().copied().unwrap_or(sim.now()),
         "n2 and n3 learn x=1 from the Decided message and apply it",
+    );
+    let decided = sends(&sent, |m| matches!(m, Message::Decided { .. }));
+    let t_decided = first_delivery(&sim, "Decided").unwrap_or(sim.now());
+    story.check(
+        "n2 and n3 learned it from n1's Decided, which n1 sent once it had counted a majority",
+        decided.len() == 2
+            && decided.iter().all(|(from, _, _)| *from == proposer)
+            && learned[1..].iter().all(|t| t.is_some_and(|t| t >= t_decided)),
     );
     story.check(
         "no node learned the value before a majority had accepted it",
@@ -163,17 +178,14 @@ fn narrate_duel(story: &mut Story, sim: &Sim<Paxos>, rounds: usize) {
     }
 }
 
-/// Dueling proposers: without backoff, a schedule where each Prepare overtakes
-/// the other proposer's Accept livelocks; randomized backoff ends it.
-pub fn dueling() -> Story {
-    let mut story = Story::new("Dueling proposers: a livelock without backoff, ended by randomized backoff");
-    let limit = Duration::from_secs(1);
+/// The duel without backoff: returns the first milliseconds of it, to draw.
+fn livelock(story: &mut Story, limit: Duration) -> Vec<TraceEvent> {
     let sim = duel(false, limit);
     story.say(
         Instant::ZERO,
         "first run: three acceptors, n3 down: every majority now needs both n1 and n2. Both propose at once, for slot 1, and retry at once when refused (no backoff)",
     );
-    narrate_duel(&mut story, &sim, 4);
+    narrate_duel(story, &sim, 4);
     let values: std::collections::BTreeSet<&str> = sim
         .trace()
         .events()
@@ -222,6 +234,11 @@ pub fn dueling() -> Story {
         .cloned()
         .collect();
 
+    stuck
+}
+
+/// The same duel with randomized backoff: it ends.
+fn with_backoff(story: &mut Story, limit: Duration) {
     let sim = duel(true, limit);
     let done = [1, 2].iter().all(|n| sim.applied_index(NodeId(*n)) >= 2);
     let collided = nacks(&sim);
@@ -244,6 +261,15 @@ pub fn dueling() -> Story {
         done && sim.committed(NodeId(1)) == sim.committed(NodeId(2)),
     );
     story.check("no safety violation", sim.violations().is_empty());
+}
+
+/// Dueling proposers: without backoff, a schedule where each Prepare overtakes
+/// the other proposer's Accept livelocks; randomized backoff ends it.
+pub fn dueling() -> Story {
+    let mut story = Story::new("Dueling proposers: a livelock without backoff, ended by randomized backoff");
+    let limit = Duration::from_secs(1);
+    let stuck = livelock(&mut story, limit);
+    with_backoff(&mut story, limit);
     story.set_events(stuck, 3);
     story
 }

@@ -78,26 +78,24 @@ fn narrate_phases(story: &mut Story, sim: &Sim<Zab>, leader: NodeId, since: Inst
     in_order
 }
 
-/// Zab from start to recovery: the first epoch's four phases, broadcast, a
-/// leader crash with a proposal nobody else logged, a new epoch, and TRUNC.
-pub fn recovery() -> Story {
-    let mut story = Story::new("Zab: election, discovery, sync, broadcast; a leader crash and a new epoch");
-    let mut sim = Sim::<Zab>::new(scripted(3, 4), ZabConfig::default());
-    let old = elect(&mut sim, Duration::from_secs(2)).expect("a leader");
+/// The first epoch: election, discovery, sync, then two writes broadcast.
+/// Returns the leader, its epoch, and when the followers settled on it.
+fn start_first_epoch(story: &mut Story, sim: &mut Sim<Zab>) -> (NodeId, u64, Instant) {
+    let old = elect(sim, Duration::from_secs(2)).expect("a leader");
     sim.run_for(Duration::from_millis(2));
-    let (t0, _, _) = first(&sim, "Notification", Instant::ZERO).unwrap_or((sim.now(), 0, 0));
+    let (t0, _, _) = first(sim, "Notification", Instant::ZERO).unwrap_or((sim.now(), 0, 0));
     story.say(
         t0,
         "fast leader election: every node starts LOOKING and sends a vote for itself, (epoch, last zxid, id); a node that sees a better vote adopts it and tells everyone",
     );
-    let settled = role_at(&sim, "follower", Instant::ZERO).unwrap_or(sim.now());
+    let settled = role_at(sim, "follower", Instant::ZERO).unwrap_or(sim.now());
     let first_epoch = sim.node(old).map_or(0, |n| n.current_epoch());
     story.say(
         settled,
         format!("every history is empty, so the highest id wins: once a quorum votes for {old} and no better vote comes within finalize_wait, the others follow {old}"),
     );
     story.check("with equal histories, fast leader election picks the highest id", old == NodeId(3));
-    let phases = narrate_phases(&mut story, &sim, old, Instant::ZERO);
+    let phases = narrate_phases(story, sim, old, Instant::ZERO);
     story.check(
         format!("discovery, then synchronization, then broadcast, in that order; {old} leads epoch {first_epoch}"),
         phases && first_epoch == 1,
@@ -109,7 +107,7 @@ pub fn recovery() -> Story {
     }
     sim.run_until(Duration::from_secs(1), |s| s.members().iter().all(|m| s.applied_index(*m) >= 2));
     if let (Some((p, _, _)), Some((a, _, _)), Some((c, _, _))) =
-        (first(&sim, "Proposal", bcast), first(&sim, "Ack {", bcast), first(&sim, "Commit", bcast))
+        (first(sim, "Proposal", bcast), first(sim, "Ack {", bcast), first(sim, "Commit", bcast))
     {
         story.say(p, "broadcast: the leader sends PROPOSAL k=1, k=2 with zxids in its epoch over FIFO links");
         story.say(a, "followers log them durably and ACK");
@@ -120,6 +118,13 @@ pub fn recovery() -> Story {
         sim.members().iter().all(|m| sim.applied_index(*m) == 2 && sim.committed(*m) == sim.committed(old)),
     );
 
+    (old, first_epoch, settled)
+}
+
+/// The leader logs a proposal that never leaves it and crashes; the others
+/// elect a new leader in a new epoch and commit a write. Returns the new
+/// leader, its epoch, and the orphan's index.
+fn crash_and_new_epoch(story: &mut Story, sim: &mut Sim<Zab>, old: NodeId) -> (NodeId, u64, u64) {
     // The leader logs a proposal that never leaves it, then crashes.
     sim.set_drop_filter(move |from, _, m| from == old && matches!(m, Message::Proposal { .. }));
     sim.propose(old, set(3, "k", "orphan")).expect("the leader orders writes");
@@ -144,7 +149,7 @@ pub fn recovery() -> Story {
         .iter()
         .any(|e| e.at_ns >= crash_at.as_nanos() && matches!(e.what, What::LinkDown { peer, .. } if peer == old.0));
     story.say(
-        role_at(&sim, "candidate", crash_at).unwrap_or(sim.now()),
+        role_at(sim, "candidate", crash_at).unwrap_or(sim.now()),
         format!(
             "{} lose their FIFO connections to {old} and go back to LOOKING",
             names(&others.iter().map(|n| n.0).collect::<Vec<_>>())
@@ -155,16 +160,20 @@ pub fn recovery() -> Story {
         format!("they elect {new}, which runs discovery and sync again and establishes epoch {new_epoch}"),
     );
     story.check("the followers noticed the crash by their broken connections", noticed);
-    story.check(format!("the new leader runs a higher epoch ({first_epoch} -> {new_epoch})"), new_epoch > first_epoch);
     sim.propose(new, set(4, "k", "fresh")).expect("the new leader orders writes");
     sim.run_until(Duration::from_secs(1), |s| others.iter().all(|m| s.applied_index(*m) >= 3));
     story.say(sim.now(), format!("{new} commits k=fresh at index 3 with the two of three that are up"));
 
+    (new, new_epoch, orphan)
+}
+
+/// The old leader restarts and is synchronized by TRUNC.
+fn rejoin(story: &mut Story, sim: &mut Sim<Zab>, old: NodeId, new: NodeId, orphan: u64) {
     let restart_at = sim.now();
     sim.restart(old);
-    let sent = record_sends(&mut sim);
+    let sent = record_sends(sim);
     sim.run_until(Duration::from_secs(3), |s| s.applied_index(old) >= 3);
-    let kinds = syncs_to(&sim, old, restart_at);
+    let kinds = syncs_to(sim, old, restart_at);
     let trunc = sent.borrow().iter().find_map(|(_, to, m)| match m {
         Message::Trunc { index, zxid, entries, .. } if *to == old => Some((*index, format!("{zxid:?}"), entries.len())),
         _ => None,
@@ -195,6 +204,17 @@ pub fn recovery() -> Story {
         "all three nodes hold the same state (k=fresh)",
         sim.members().iter().all(|m| sim.kv(*m) == sim.kv(new) && sim.applied_index(*m) == 3),
     );
+}
+
+/// Zab from start to recovery: the first epoch's four phases, broadcast, a
+/// leader crash with a proposal nobody else logged, a new epoch, and TRUNC.
+pub fn recovery() -> Story {
+    let mut story = Story::new("Zab: election, discovery, sync, broadcast; a leader crash and a new epoch");
+    let mut sim = Sim::<Zab>::new(scripted(3, 4), ZabConfig::default());
+    let (old, first_epoch, settled) = start_first_epoch(&mut story, &mut sim);
+    let (new, new_epoch, orphan) = crash_and_new_epoch(&mut story, &mut sim, old);
+    story.check(format!("the new leader runs a higher epoch ({first_epoch} -> {new_epoch})"), new_epoch > first_epoch);
+    rejoin(&mut story, &mut sim, old, new, orphan);
     story.check("no safety violation", sim.violations().is_empty());
     story.set_events(
         sim.trace().events().iter().filter(|e| e.at_ns >= settled.as_nanos() && worth_drawing(e)).cloned(),
