@@ -135,7 +135,11 @@ pub fn single_decree() -> Story {
     story
 }
 
-/// Runs the duel: n3 is down, so every majority of three needs both n1 and n2.
+/// Runs the duel: n3 is down, so every majority of three needs both n1 and n2,
+/// and both propose at time zero. Each proposer's own acceptor promises its
+/// new ballot the moment a refusal arrives, which is before the other
+/// proposer's Accept gets there, so without backoff every Accept meets a
+/// fresher promise: the schedule repeats forever with rising ballots.
 /// Returns the simulator after `limit` of virtual time (or once both commands committed).
 fn duel(backoff: bool, limit: Duration) -> Sim<Paxos> {
     let config = PaxosConfig { backoff, ..PaxosConfig::default() };
