@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Parses every scenario's Mermaid diagram with the real Mermaid parser (npm).
 # Usage: scripts/check-mermaid.sh   (needs node and npm; installs mermaid and jsdom into a temp dir)
+# Covers every scenario `quorum trace --list` prints, whatever its protocol.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo build --quiet --release -p quorum-cli --manifest-path "$root/Cargo.toml"
-quorum="$root/target/release/quorum"
+# QUORUM=path/to/quorum reuses a binary already built (any profile).
+if [ -n "${QUORUM:-}" ]; then
+  quorum="$QUORUM"
+else
+  cargo build --quiet --release -p quorum-cli --manifest-path "$root/Cargo.toml"
+  quorum="$root/target/release/quorum"
+fi
+# --list prints every scenario whatever --protocol says: name, protocol, about.
 "$quorum" trace --protocol raft --list | while read -r name protocol _; do
   "$quorum" trace --protocol "$protocol" --scenario "$name" --format mermaid > "$work/$name.mmd"
 done

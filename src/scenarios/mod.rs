@@ -5,9 +5,13 @@
 
 mod agreement;
 pub mod common;
+mod compare;
 mod elections;
+mod multipaxos;
+mod paxos;
 mod replication;
 mod story;
+mod zab;
 
 pub use story::Story;
 
@@ -15,7 +19,7 @@ pub use story::Story;
 pub struct Scenario {
     /// Its name (also the example's name, with `-` for `_`).
     pub name: &'static str,
-    /// The protocol it runs.
+    /// The protocol it runs (`all` for one that runs every protocol).
     pub protocol: &'static str,
     /// What it shows, in one line.
     pub about: &'static str,
@@ -66,6 +70,36 @@ pub const ALL: &[Scenario] = &[
         protocol: "raft",
         about: "why a committed entry survives every leader change",
         run: agreement::majority_overlap,
+    },
+    Scenario {
+        name: "paxos-single-decree",
+        protocol: "paxos",
+        about: "Basic Paxos: Prepare/Promise, Accept/Accepted, learners learn from a majority",
+        run: paxos::single_decree,
+    },
+    Scenario {
+        name: "paxos-dueling",
+        protocol: "paxos",
+        about: "dueling proposers livelock without backoff; randomized backoff ends it",
+        run: paxos::dueling,
+    },
+    Scenario {
+        name: "multipaxos-phase2",
+        protocol: "multipaxos",
+        about: "one Phase 1, then Phase 2 alone per command; a new leader fills a hole with a no-op",
+        run: multipaxos::phase2,
+    },
+    Scenario {
+        name: "zab-recovery",
+        protocol: "zab",
+        about: "election, discovery, sync, broadcast; the leader crashes; a new epoch; TRUNC",
+        run: zab::recovery,
+    },
+    Scenario {
+        name: "compare",
+        protocol: "all",
+        about: "the four protocols under one light load: latency bounds and recovery side by side",
+        run: compare::compare,
     },
 ];
 

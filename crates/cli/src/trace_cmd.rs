@@ -37,7 +37,7 @@ pub enum Format {
 pub fn run(args: TraceArgs) -> Result<i32, String> {
     if args.list {
         for s in scenarios::ALL {
-            println!("{:<18} {:<12} {}", s.name, s.protocol, s.about);
+            println!("{:<20} {:<12} {}", s.name, s.protocol, s.about);
         }
         return Ok(0);
     }
@@ -46,8 +46,13 @@ pub fn run(args: TraceArgs) -> Result<i32, String> {
         let names: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
         format!("unknown scenario '{name}': choose one of {}", names.join(", "))
     })?;
-    if scenario.protocol != args.protocol {
-        let fits: Vec<&str> = scenarios::ALL.iter().filter(|s| s.protocol == args.protocol).map(|s| s.name).collect();
+    // A scenario that runs every protocol fits any --protocol.
+    if scenario.protocol != args.protocol && scenario.protocol != "all" {
+        let fits: Vec<&str> = scenarios::ALL
+            .iter()
+            .filter(|s| s.protocol == args.protocol || s.protocol == "all")
+            .map(|s| s.name)
+            .collect();
         return Err(format!(
             "scenario '{}' runs {}, not {}; scenarios for {}: {}",
             scenario.name,
