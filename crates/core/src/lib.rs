@@ -22,10 +22,10 @@
 //! |---|---|---|---|---|
 //! | [`Stamp`] | accepted ballot `(round, node)` per slot | ballot `(round, node)` | `(term, 0)` | zxid `(epoch, counter)` |
 //! | log shape | independent slots; `Entry` per slot in storage | sparse window above a contiguous committed prefix | contiguous [`Log`] after the snapshot | contiguous [`Log`] (history) |
-//! | hard state ([`WriteBatch::hard_state`]) | per-slot promises live in entries' metadata or hard state | promised ballot | term, vote | acceptedEpoch, currentEpoch |
+//! | hard state ([`WriteBatch::hard_state`]) | promises of undecided slots, committed prefix | promised ballot, commit point | term, vote | acceptedEpoch (and its leader), currentEpoch |
 //! | [`Protocol::next_timer`] drives | proposer retry with backoff | heartbeats; follower suspicion → Phase 1 | randomized election, heartbeat, check-quorum | election rounds, pings, sync limits |
 //! | `propose` on a non-leader | accepted: any node proposes | `NotLeader { leader_hint }` | `NotLeader { leader_hint }` | `NotLeader { leader_hint }` |
-//! | linearizable [`Protocol::read`] | `Unsupported`: read through the log | through the log | ReadIndex → `ReadReady { index }` | sync → `ReadReady { index }` |
+//! | linearizable [`Protocol::read`] | `Unsupported`: read through the log | through the log, or a leader lease (optional) | ReadIndex (or an optional lease) → `ReadReady { index }` | sync → `ReadReady { index }` |
 //! | [`Protocol::LINKS`] | `Datagram` | `Datagram` | `Datagram` | `Fifo`: `on_link_down` sends a follower back to recovery |
 //! | [`Status::term`] | highest ballot round seen | ballot round | term | epoch |
 //!
