@@ -27,6 +27,7 @@
 //! | `propose` on a non-leader | accepted: any node proposes | `NotLeader { leader_hint }` | `NotLeader { leader_hint }` | `NotLeader { leader_hint }` |
 //! | linearizable [`Protocol::read`] | `Unsupported`: read through the log | through the log, or a leader lease (optional) | ReadIndex (or an optional lease) → `ReadReady { index }` | sync → `ReadReady { index }` |
 //! | [`Protocol::LINKS`] | `Datagram` | `Datagram` | `Datagram` | `Fifo`: `on_link_down` sends a follower back to recovery |
+//! | `on_link_down` from the leader | unused | a hint: ask peers (`Suspect`), then Phase 1 early | a hint: PreVote early | recovery, and a hint the leader died |
 //! | [`Status::term`] | highest ballot round seen | ballot round | term | epoch |
 //!
 //! Commands leave a protocol only as [`Effect::Commit`] entries, in index
