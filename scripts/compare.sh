@@ -43,7 +43,10 @@ run() { # title, directory, then the bench arguments
   echo "the fault; real: first write sent after the fault that succeeded); *client ms* is fault → first write a"
   echo "client saw answered by another node (client timeouts of 100 ms included); *to 90% ms* is fault → first"
   echo "100 ms bucket back at 90% of the throughput before it. Medians over the seeds (\`--repeat\`)."
-  echo "Basic Paxos has no leader: its fault hits the node that proposed most recently."
+  echo "Basic Paxos has no leader: its fault hits the node that proposed most recently (sim), or node 1 (real)."
+  echo "*elect* in real mode is the rise of the highest term, epoch or ballot round seen; Basic Paxos raises"
+  echo "its ballot round for contested slots, so its figure there counts ballots, not elections."
+  echo "Real mode counts no peer traffic (msgs/cmt, bytes/cmt: -)."
   echo
 } > "$md"
 

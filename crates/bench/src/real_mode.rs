@@ -225,13 +225,14 @@ pub fn run_real(w: &Workload, plan: &FaultPlan, seed: u64, opts: &RealOptions) -
             (_, Some(_)) => format!("n{} (the leader)", victim + 1),
             (_, None) => format!("n{} (no leader reported: node 1)", victim + 1),
         });
-        let at = std::time::Instant::now();
         match plan.kind {
             FaultKind::LeaderCrash | FaultKind::FollowerCrash => cluster.kill(victim),
             FaultKind::LeaderFreeze => cluster.signal(victim, "-STOP"),
             _ => unreachable!("checked above"),
         }
-        fault = Some((at, victim));
+        // Stamped once the signal is delivered: starting `kill` takes a few
+        // milliseconds in which the victim still serves.
+        fault = Some((std::time::Instant::now(), victim));
         sleep_until(start + plan.until.to_std());
         match plan.kind {
             FaultKind::LeaderCrash | FaultKind::FollowerCrash => cluster.spawn(victim)?,
