@@ -1,0 +1,125 @@
+//! Protocol costs without the network: one committed command per protocol,
+//! Raft's commit path with and without batching, the wire codec, and the
+//! write-ahead log with and without fsync.
+//!
+//! Run with `cargo bench --bench protocols`.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use quorum::core::{ClientId, Command, Duration, Entry, NodeId, Payload, Protocol, Stamp, Storage, WriteBatch};
+use quorum::raft::{cluster::Cluster, Append, Message, RaftConfig};
+use quorum::sim::{Latency, Sim, SimConfig};
+
+const COMMANDS: u64 = 100;
+
+/// A cluster in the simulator with zero link delay and zero fsync time: what is
+/// left is the protocols' own work (and the driver's), per committed command.
+fn committed_in_memory<P: Protocol>() -> u64 {
+    let mut cfg = SimConfig::new(3, 1);
+    cfg.clients.count = 0;
+    cfg.network.latency = Latency::Constant(Duration::ZERO);
+    cfg.disk.fsync = Duration::ZERO;
+    cfg.snapshot_every = None;
+    let mut sim = Sim::<P>::new(cfg, P::Config::default());
+    sim.run_until(Duration::from_secs(2), |s| s.leader().is_some());
+    let node = sim.leader().unwrap_or(NodeId(1));
+    let start = sim.applied_index(node);
+    for seq in 1..=COMMANDS {
+        sim.propose(node, Command::new(ClientId(1), seq, Bytes::from_static(b"0123456789abcdef"))).expect("accepted");
+        sim.run_until(Duration::from_secs(1), |s| s.applied_index(node) > start + seq - 1);
+    }
+    assert!(sim.applied_index(node) >= start + COMMANDS, "every command committed");
+    sim.applied_index(node)
+}
+
+fn per_protocol(c: &mut Criterion) {
+    let mut g = c.benchmark_group("commit_in_memory_3_nodes");
+    g.throughput(Throughput::Elements(COMMANDS));
+    g.bench_function("paxos", |b| b.iter(committed_in_memory::<quorum::paxos::Paxos>));
+    g.bench_function("multipaxos", |b| b.iter(committed_in_memory::<quorum::multipaxos::MultiPaxos>));
+    g.bench_function("raft", |b| b.iter(committed_in_memory::<quorum::raft::Raft>));
+    g.bench_function("zab", |b| b.iter(committed_in_memory::<quorum::zab::Zab>));
+    g.finish();
+}
+
+/// Raft's own in-memory driver: `batch` proposals, then deliver until all commit.
+fn raft_commits(batch: u64) -> impl FnMut(&mut Cluster) {
+    move |cluster: &mut Cluster| {
+        let leader = cluster.leader().expect("a leader");
+        let target = cluster.applied_index(leader) + batch;
+        for _ in 0..batch {
+            cluster.propose(leader, b"0123456789abcdef".to_vec()).expect("the leader accepts");
+        }
+        cluster.settle();
+        assert!(cluster.applied_index(leader) >= target);
+    }
+}
+
+fn raft_batching(c: &mut Criterion) {
+    let mut g = c.benchmark_group("raft_3_nodes_in_memory");
+    for batch in [1u64, 64] {
+        g.throughput(Throughput::Elements(batch));
+        g.bench_function(format!("proposals_in_batches_of_{batch}"), |b| {
+            let mut cluster = Cluster::new(3, RaftConfig::default(), 7);
+            assert!(cluster.run_until(Duration::from_secs(2), |c| c.leader().is_some()));
+            let mut step = raft_commits(batch);
+            b.iter(|| step(&mut cluster));
+        });
+    }
+    g.finish();
+}
+
+fn append_message() -> Message {
+    let entries = (1..=16)
+        .map(|i| Entry {
+            index: i,
+            stamp: Stamp::new(3, 0),
+            payload: Payload::Command(Command::new(ClientId(1), i, Bytes::from(vec![7u8; 128]))),
+        })
+        .collect();
+    Message::Append(Append { term: 3, prev_index: 0, prev_term: 0, entries, commit: 0, round: 1 })
+}
+
+fn codec(c: &mut Criterion) {
+    let msg = append_message();
+    let bytes = postcard::to_allocvec(&msg).unwrap();
+    let mut g = c.benchmark_group("codec_raft_append_16x128B");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("encode", |b| b.iter(|| postcard::to_allocvec(&msg).unwrap()));
+    g.bench_function("decode", |b| b.iter(|| postcard::from_bytes::<Message>(&bytes).unwrap()));
+    g.finish();
+}
+
+fn wal(c: &mut Criterion) {
+    let batch = |tag| WriteBatch {
+        tag,
+        entries: vec![Entry {
+            index: tag,
+            stamp: Stamp::new(1, 0),
+            payload: Payload::Command(Command::new(ClientId(1), tag, Bytes::from(vec![1u8; 128]))),
+        }],
+        ..Default::default()
+    };
+    let mut g = c.benchmark_group("wal_append_one_128B_entry");
+    g.throughput(Throughput::Elements(1));
+    for sync in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = quorum_runtime::Wal::open(dir.path()).unwrap();
+        wal.set_unsafe_no_sync(!sync);
+        let mut tag = 0;
+        g.bench_function(if sync { "with_fsync" } else { "without_fsync" }, |b| {
+            b.iter_batched(
+                || {
+                    tag += 1;
+                    batch(tag)
+                },
+                |w| wal.write(&[w]).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, per_protocol, raft_batching, codec, wal);
+criterion_main!(benches);
