@@ -17,46 +17,60 @@ fn num(v: f64, decimals: usize) -> String {
     }
 }
 
+/// One column of the comparison: its Markdown header, its terminal header and
+/// width (`None`: Markdown only), and how a result fills it. Both tables are
+/// drawn from this one list.
+struct Column {
+    markdown: &'static str,
+    terminal: Option<(&'static str, usize)>,
+    cell: fn(&ProtocolResult) -> String,
+}
+
+const COLUMNS: &[Column] = &[
+    Column { markdown: "protocol", terminal: Some(("protocol", 15)), cell: |r| r.protocol.clone() },
+    Column { markdown: "runs", terminal: None, cell: |r| r.repeats.to_string() },
+    Column { markdown: "ops/s", terminal: Some(("ops/s", 10)), cell: |r| format!("{:.0}", r.throughput_ops) },
+    Column { markdown: "p50 ms", terminal: Some(("p50 ms", 8)), cell: |r| format!("{:.2}", r.latency_ms.p50) },
+    Column { markdown: "p90 ms", terminal: None, cell: |r| format!("{:.2}", r.latency_ms.p90) },
+    Column { markdown: "p99 ms", terminal: Some(("p99 ms", 8)), cell: |r| format!("{:.2}", r.latency_ms.p99) },
+    Column { markdown: "p99.9 ms", terminal: Some(("p99.9", 8)), cell: |r| format!("{:.2}", r.latency_ms.p999) },
+    Column { markdown: "max ms", terminal: Some(("max ms", 8)), cell: |r| format!("{:.1}", r.latency_ms.max) },
+    Column { markdown: "recovery ms", terminal: Some(("recover ms", 11)), cell: |r| opt(r.recovery_ms) },
+    Column { markdown: "client-seen ms", terminal: Some(("client ms", 10)), cell: |r| opt(r.recovery_client_ms) },
+    Column { markdown: "to 90% ms", terminal: Some(("to 90% ms", 10)), cell: |r| opt(r.recovery_to_90pct_ms) },
+    Column { markdown: "msgs/commit", terminal: Some(("msgs/cmt", 9)), cell: |r| num(r.msgs_per_commit, 1) },
+    Column { markdown: "bytes/commit", terminal: Some(("bytes/cmt", 10)), cell: |r| num(r.bytes_per_commit, 0) },
+    Column { markdown: "leaders", terminal: Some(("elect", 5)), cell: |r| format!("{:.0}", r.elections) },
+    Column { markdown: "violations", terminal: None, cell: |r| r.violations.to_string() },
+];
+
+/// One terminal line: the first column left-aligned, the rest right-aligned.
+fn terminal_line(cells: impl Iterator<Item = (String, usize)>) -> String {
+    let parts: Vec<String> = cells
+        .enumerate()
+        .map(|(i, (text, width))| if i == 0 { format!("{text:<width$}") } else { format!("{text:>width$}") })
+        .collect();
+    parts.join(" ")
+}
+
 /// A fixed-width table for the terminal.
 pub fn table(results: &[ProtocolResult]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<15} {:>10} {:>8} {:>8} {:>8} {:>8} {:>11} {:>10} {:>10} {:>9} {:>10} {:>5}",
-        "protocol",
-        "ops/s",
-        "p50 ms",
-        "p99 ms",
-        "p99.9",
-        "max ms",
-        "recover ms",
-        "client ms",
-        "to 90% ms",
-        "msgs/cmt",
-        "bytes/cmt",
-        "elect"
-    );
+    let columns: Vec<(&Column, &str, usize)> =
+        COLUMNS.iter().filter_map(|c| c.terminal.map(|(header, width)| (c, header, width))).collect();
+    let mut s = terminal_line(columns.iter().map(|(_, h, w)| (h.to_string(), *w)));
+    s.push('\n');
     for r in results {
-        let _ = writeln!(
-            s,
-            "{:<15} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>11} {:>10} {:>10} {:>9} {:>10} {:>5.0}",
-            r.protocol,
-            r.throughput_ops,
-            r.latency_ms.p50,
-            r.latency_ms.p99,
-            r.latency_ms.p999,
-            r.latency_ms.max,
-            opt(r.recovery_ms),
-            opt(r.recovery_client_ms),
-            opt(r.recovery_to_90pct_ms),
-            num(r.msgs_per_commit, 1),
-            num(r.bytes_per_commit, 0),
-            r.elections
-        );
+        s.push_str(&terminal_line(columns.iter().map(|(c, _, w)| ((c.cell)(r), *w))));
+        s.push('\n');
     }
     let violations: usize = results.iter().map(|r| r.violations).sum();
     let _ = writeln!(s, "safety violations in these runs: {violations}");
     s
+}
+
+/// A Markdown table row.
+fn markdown_row(cells: impl Iterator<Item = String>) -> String {
+    format!("| {} |\n", cells.collect::<Vec<_>>().join(" | "))
 }
 
 /// The promised JSON object: `{"results": [...]}`.
@@ -88,28 +102,10 @@ pub fn markdown(results: &[ProtocolResult], workload: &Workload, plan: &FaultPla
         workload.fsync
     );
     let _ = writeln!(s, "Fault: {} at {}, undone at {}.\n", plan.kind, plan.at, plan.until);
-    s.push_str("| protocol | runs | ops/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | recovery ms | client-seen ms | to 90% ms | msgs/commit | bytes/commit | leaders | violations |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&markdown_row(COLUMNS.iter().map(|c| c.markdown.to_string())));
+    s.push_str(&markdown_row(COLUMNS.iter().map(|_| "---".to_string())));
     for r in results {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} | {:.0} | {} |",
-            r.protocol,
-            r.repeats,
-            r.throughput_ops,
-            r.latency_ms.p50,
-            r.latency_ms.p90,
-            r.latency_ms.p99,
-            r.latency_ms.p999,
-            r.latency_ms.max,
-            opt(r.recovery_ms),
-            opt(r.recovery_client_ms),
-            opt(r.recovery_to_90pct_ms),
-            num(r.msgs_per_commit, 1),
-            num(r.bytes_per_commit, 0),
-            r.elections,
-            r.violations
-        );
+        s.push_str(&markdown_row(COLUMNS.iter().map(|c| (c.cell)(r))));
     }
     s.push('\n');
     for r in results {
