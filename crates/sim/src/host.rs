@@ -4,6 +4,7 @@
 
 use crate::client::{Answer, Request};
 use crate::network::Fate;
+use crate::report::ConfigChange;
 use crate::sim::{Event, Sim};
 use crate::trace::What;
 use quorum_core::{
@@ -345,6 +346,11 @@ impl<P: Protocol> Sim<P> {
             None => {
                 self.applied_at[slot] = Some((fp, id));
                 self.metrics.commits += 1;
+                if let Payload::Membership(membership) = &entry.payload {
+                    let change =
+                        ConfigChange { at: self.now, index, stamp: entry.stamp, membership: membership.clone() };
+                    self.metrics.config_changes.push(change);
+                }
                 if self.metrics.first_applied.len() <= slot {
                     self.metrics.first_applied.resize(slot + 1, Instant::ZERO);
                 }

@@ -4,7 +4,7 @@ use crate::config::SimConfig;
 use crate::history::Outcome;
 use crate::sim::Sim;
 use crate::trace::Trace;
-use quorum_core::{Duration, Instant, NodeId, Protocol};
+use quorum_core::{Duration, Instant, Membership, NodeId, Protocol, Stamp};
 use serde::Serialize;
 use std::fmt;
 
@@ -44,6 +44,21 @@ pub struct Metrics {
     pub completions: Vec<Instant>,
     /// For each log index, when some node first applied it (index 0 unused).
     pub first_applied: Vec<Instant>,
+    /// Every membership change applied somewhere, in the order first applied.
+    pub config_changes: Vec<ConfigChange>,
+}
+
+/// A committed membership change, as the first node to apply it saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// When it was first applied.
+    pub at: Instant,
+    /// Its log index.
+    pub index: u64,
+    /// Its stamp (the Raft term of the leader that proposed it).
+    pub stamp: Stamp,
+    /// The configuration it puts in force.
+    pub membership: Membership,
 }
 
 /// The outcome of one run.
@@ -121,6 +136,8 @@ pub struct Summary {
     pub ops_unknown: u64,
     /// Events processed.
     pub events: u64,
+    /// Membership changes committed, over all seeds.
+    pub config_changes: u64,
     /// Seeds with violations.
     pub failures: Vec<FailedSeed>,
     /// The slowest seed and its wall time.
@@ -136,6 +153,7 @@ impl Summary {
         self.ops_ok += r.ops_ok;
         self.ops_unknown += r.ops_unknown;
         self.events += r.events;
+        self.config_changes += r.metrics.config_changes.len() as u64;
         if self.slowest.is_none_or(|(_, w)| r.wall > w) {
             self.slowest = Some((r.seed, r.wall));
         }
@@ -162,6 +180,9 @@ impl fmt::Display for Summary {
             self.violation_count(),
             self.failures.len()
         )?;
+        if self.config_changes > 0 {
+            write!(f, ", {} membership changes committed", self.config_changes)?;
+        }
         for fail in self.failures.iter().take(5) {
             write!(f, "\n  seed {}:", fail.seed)?;
             for v in fail.violations.iter().take(3) {
@@ -192,6 +213,24 @@ pub fn check_seeds_with_progress<P: Protocol>(
 where
     P::Config: Sync,
 {
+    check_seeds_with::<P>(base, protocol, seeds, |_| {}, progress)
+}
+
+/// [`check_seeds_with_progress`], calling `setup` on each run's fresh [`Sim`]
+/// before it starts: to install an operator ([`Sim::set_operator`]) that
+/// changes membership or moves leadership at random times, a drop filter, ...
+/// Whatever `setup` adds must draw its randomness from the run (the operator's
+/// `Rng`), so each seed still replays exactly.
+pub fn check_seeds_with<P: Protocol>(
+    base: &SimConfig,
+    protocol: &P::Config,
+    seeds: std::ops::Range<u64>,
+    setup: impl Fn(&mut Sim<P>) + Sync,
+    progress: impl Fn(u64) + Sync,
+) -> Summary
+where
+    P::Config: Sync,
+{
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
     let started = std::time::Instant::now();
@@ -208,9 +247,11 @@ where
                 }
                 let mut config = base.clone();
                 config.seed = seed;
-                let report = Sim::<P>::new(config, protocol.clone()).run();
-                let mut slim = report;
-                slim.metrics = Metrics::default();
+                let mut sim = Sim::<P>::new(config, protocol.clone());
+                setup(&mut sim);
+                let mut slim = sim.run();
+                slim.metrics =
+                    Metrics { config_changes: std::mem::take(&mut slim.metrics.config_changes), ..Metrics::default() };
                 slim.history = Vec::new();
                 reports.lock().expect("report lock").push(slim);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
