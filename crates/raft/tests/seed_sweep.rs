@@ -1,10 +1,16 @@
 //! Thousands of simulated runs with every fault (crashes, partitions, loss,
-//! duplication), each checked for linearizability, the simulator's safety
-//! checks and Raft's own Figure 3 invariants. `RAFT_SEEDS=n` scales the sweeps.
+//! duplication, reordering), snapshots and ReadIndex reads, each checked for
+//! linearizability, the simulator's safety checks and Raft's own Figure 3
+//! invariants. The main sweeps add membership churn: an operator removes
+//! voters (the leader too), adds them back as learners, promotes them, and
+//! transfers leadership, at random times (`churn`). `RAFT_SEEDS=n` scales
+//! the sweeps.
 
-use quorum_core::Duration;
+mod churn;
+
+use quorum_core::{Duration, LinkKind};
 use quorum_raft::{Raft, RaftConfig, ReadMode};
-use quorum_sim::{check_seeds, Faults, SimConfig};
+use quorum_sim::{check_seeds, check_seeds_with, Faults, Sim, SimConfig};
 
 fn seeds(default: u64) -> std::ops::Range<u64> {
     let n: u64 = std::env::var("RAFT_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
@@ -17,16 +23,43 @@ fn sweep(base: SimConfig, config: RaftConfig, seeds: std::ops::Range<u64>) {
     assert_eq!(summary.violation_count(), 0, "{summary}");
 }
 
+/// A sweep with the churn operator in every run; returns what it did.
+fn sweep_with_churn(base: SimConfig, config: RaftConfig, seeds: std::ops::Range<u64>) -> churn::Counts {
+    let record = churn::Record::default();
+    let setup = |sim: &mut Sim<Raft>| churn::install(sim, record.clone());
+    let summary = check_seeds_with::<Raft>(&base, &config, seeds, setup, |_| {});
+    let counts = churn::Counts::of(&record.lock().expect("record lock"));
+    eprintln!("{summary}\n  operator: {counts:?}");
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+    assert!(summary.config_changes > 0, "no membership change ever committed: {summary}");
+    counts
+}
+
+/// Issue 3's sweep: 5,000 seeds over datagram links (Raft's declared kind:
+/// loss, duplication, reordering) with crashes, partitions, snapshots every
+/// 50 entries, ReadIndex reads, and membership churn with leadership transfers.
 #[test]
-fn seed_sweep_5000_seeds_all_faults_default_config() {
-    sweep(SimConfig::quick(0, Faults::All), RaftConfig::default(), seeds(5000));
+fn seed_sweep_5000_seeds_all_faults_membership_churn_datagram_links() {
+    let base = SimConfig::quick(0, Faults::All);
+    assert_eq!(base.network.links, None, "quick() leaves the links to the protocol: Raft declares datagram");
+    sweep_with_churn(base, RaftConfig::default(), seeds(5000));
+}
+
+/// The same over fifo links (TCP-like: no loss, duplication or reordering
+/// within a connection, but a lossy message breaks the connection, which the
+/// peers learn through `on_link_down`).
+#[test]
+fn seed_sweep_all_faults_membership_churn_fifo_links() {
+    let mut base = SimConfig::quick(0, Faults::All);
+    base.network.links = Some(LinkKind::Fifo);
+    sweep_with_churn(base, RaftConfig::default(), seeds(2000));
 }
 
 #[test]
-fn seed_sweep_five_nodes_all_faults() {
+fn seed_sweep_five_nodes_all_faults_membership_churn() {
     let mut base = SimConfig::quick(0, Faults::All);
     base.nodes = 5;
-    sweep(base, RaftConfig::default(), seeds(500));
+    sweep_with_churn(base, RaftConfig::default(), seeds(500));
 }
 
 #[test]
