@@ -147,6 +147,8 @@ struct Achieved {
     promotions_committed: u64,
     transfers_completed: u64,
     timeout_nows_sent: u64,
+    snapshot_chunks_sent: u64,
+    reads_answered: u64,
 }
 
 fn achieved(report: &quorum_sim::Report, done: &[churn::Done], nodes: u64) -> Achieved {
@@ -184,7 +186,8 @@ fn achieved(report: &quorum_sim::Report, done: &[churn::Done], nodes: u64) -> Ac
 /// The churn sweep is only worth its seeds if membership really changes:
 /// voters removed (the leader itself among them) and promoted back through
 /// the learner stage, leadership handed over, all committed while crashes,
-/// partitions, loss and duplication go on, in both link kinds.
+/// partitions, loss and duplication go on, snapshots are shipped and reads
+/// answered, in both link kinds.
 #[test]
 fn the_churn_sweep_really_commits_membership_changes_leader_removals_and_transfers() {
     use quorum_raft::Message;
@@ -200,11 +203,13 @@ fn the_churn_sweep_really_commits_membership_changes_leader_removals_and_transfe
             let mut sim = Sim::<Raft>::new(base, RaftConfig::default());
             let record = churn::Record::default();
             churn::install(&mut sim, record.clone());
-            let timeout_nows = Rc::new(Cell::new(0u64));
-            let counter = timeout_nows.clone();
+            let (timeout_nows, chunks) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(0u64)));
+            let (t, c) = (timeout_nows.clone(), chunks.clone());
             sim.set_drop_filter(move |_, _, msg: &Message| {
-                if matches!(msg, Message::TimeoutNow { .. }) {
-                    counter.set(counter.get() + 1);
+                match msg {
+                    Message::TimeoutNow { .. } => t.set(t.get() + 1),
+                    Message::Snapshot(_) => c.set(c.get() + 1),
+                    _ => {}
                 }
                 false
             });
@@ -219,6 +224,10 @@ fn the_churn_sweep_really_commits_membership_changes_leader_removals_and_transfe
             total.promotions_committed += a.promotions_committed;
             total.transfers_completed += a.transfers_completed;
             total.timeout_nows_sent += timeout_nows.get();
+            total.snapshot_chunks_sent += chunks.get();
+            let read = |o: &&quorum_sim::Operation| matches!(o.op, quorum_core::KvOp::Get { .. });
+            total.reads_answered +=
+                report.history.iter().filter(read).filter(|o| o.completed_at().is_some()).count() as u64;
             requested.removals += c.removals;
             requested.leader_removals += c.leader_removals;
             requested.learners += c.learners;
@@ -234,5 +243,6 @@ fn the_churn_sweep_really_commits_membership_changes_leader_removals_and_transfe
         assert!(total.promotions_committed >= n / 8, "{total:?}");
         assert!(total.transfers_completed >= n / 4, "{total:?}");
         assert!(total.timeout_nows_sent >= total.transfers_completed, "{total:?}");
+        assert!(total.snapshot_chunks_sent > 0 && total.reads_answered >= n * 20, "{total:?}");
     }
 }
