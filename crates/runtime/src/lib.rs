@@ -30,12 +30,14 @@
 pub mod cli;
 pub mod node;
 pub mod server;
+pub mod service;
 pub mod storage_thread;
 pub mod tcp;
 pub mod wal;
 pub mod wire;
 
 pub use node::{Node, NodeConfig, NodeHandle};
+pub use service::Service;
 pub use tcp::{TcpConfig, TcpTransport};
 
 pub use wal::Wal;
