@@ -19,6 +19,13 @@ pub enum Request {
         /// Where the answer goes.
         reply: oneshot::Sender<Outcome>,
     },
+    /// Answer a query from this node's own state, without the protocol.
+    Local {
+        /// The query.
+        query: Bytes,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Bytes>,
+    },
     /// Report the node's status.
     Status {
         /// Where the answer goes.
@@ -80,6 +87,15 @@ impl NodeHandle {
             return Outcome::Retry("the node is shutting down".into());
         }
         rx.await.unwrap_or_else(|_| Outcome::Retry("the node dropped the request".into()))
+    }
+
+    /// Answers `query` from this node's own copy of the state, at once and
+    /// without the protocol: it may be stale (not linearizable). For looking
+    /// at one replica (tests, monitoring); `None` once the node stopped.
+    pub async fn read_local(&self, query: Bytes) -> Option<Bytes> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Request::Local { query, reply }).await.ok()?;
+        rx.await.ok()
     }
 
     /// The node's status, or `None` once it stopped.

@@ -15,6 +15,9 @@ where
     pub(super) async fn on_request(&mut self, request: Request) {
         match request {
             Request::Op { client, seq, op, reply } => self.execute(client, seq, op, Waiter::Local(reply)).await,
+            Request::Local { query, reply } => {
+                let _ = reply.send(self.machine.query(&query));
+            }
             Request::Status { reply } => {
                 let status = self.protocol.status();
                 let leader_client_addr = status.leader.and_then(|l| self.client_addr_of(l));
