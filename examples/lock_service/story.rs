@@ -94,10 +94,13 @@ async fn tell(t: &mut Teller<'_>) -> Result<(), String> {
     let (leader, term) = cluster.leader(PATIENCE).await?;
     t.say(format!("The two survivors elect {leader} in term {term}."));
     t.check("a new leader is elected among the survivors", leader != first_leader && term > first_term)?;
+    let log_before = last_index(&cluster, leader).await?;
     let reply = bob.query(&cluster, LockRequest::Holder { lock: LOCK.into() }).await?;
-    t.say(format!("bob asks who holds the lock (a query: ReadIndex on the new leader, no log entry): {reply}."));
+    t.say(format!("bob asks who holds the lock (a query: ReadIndex on the new leader): {reply}."));
     let survived = matches!(reply, LockReply::Holder(Some(ref g)) if *g == alice_grant);
     t.check("alice's grant survived the crash: it was committed on a majority", survived)?;
+    let log_after = last_index(&cluster, leader).await?;
+    t.check("the query was answered without a log entry", log_after == log_before)?;
 
     let wait_ms = alice_grant.expires_ms.saturating_sub(t.now_ms()) + 50;
     tokio::time::sleep(Duration::from_millis(wait_ms)).await;
@@ -129,6 +132,12 @@ async fn tell(t: &mut Teller<'_>) -> Result<(), String> {
     t.check("bob's release succeeds", reply == LockReply::Released)?;
     cluster.shutdown().await;
     Ok(())
+}
+
+/// The last index in `node`'s log.
+async fn last_index(cluster: &Cluster, node: NodeId) -> Result<u64, String> {
+    let status = cluster.node(node).ok_or("the node is not running")?.status().await;
+    Ok(status.ok_or("the node stopped")?.status.last_index)
 }
 
 /// Waits until every node has applied the leader's commits, then reads each
