@@ -31,7 +31,7 @@
 //! ([`Wal`]), run it with [`Node::run`], and talk to it through its
 //! [`NodeHandle`]:
 //!
-//! ```ignore
+//! ```text
 //! let transport = TcpTransport::start(listener, TcpConfig::new(id, "locks", Raft::NAME, peers), Default::default())?;
 //! let wal = Wal::open(data_dir)?;
 //! let (node, handle) = Node::<Raft, _, LockService>::new(NodeConfig::new(id, members), RaftConfig::default(), transport, wal)?;
