@@ -51,11 +51,13 @@ pub mod lincheck;
 mod network;
 mod queue;
 mod report;
+mod session;
 mod sim;
 mod trace;
 
 pub use config::{
-    ClientConfig, DiskConfig, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath, SimConfig,
+    ClientConfig, DiskConfig, DriverBug, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath,
+    SimConfig,
 };
 pub use history::{Operation, Outcome};
 pub use report::{check_seeds, check_seeds_with_progress, FailedSeed, Metrics, Report, Summary, Violation};

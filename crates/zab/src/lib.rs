@@ -390,6 +390,10 @@ impl Protocol for Zab {
         self.start_read(now, id, out)
     }
 
+    fn local_read(&self, _now: Instant) -> Result<(), ReadError> {
+        self.may_read_locally()
+    }
+
     fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
         while self.writes.front().is_some_and(|w| w.tag <= tag) {
             let w = self.writes.pop_front().expect("checked non-empty");
