@@ -42,7 +42,7 @@ fn five_thousand_seeds_with_all_faults_on_three_nodes_have_no_violation() {
 
 #[test]
 fn five_node_clusters_with_all_faults_have_no_violation() {
-    let mut base = SimConfig::quick(0, Faults::All);
+    let mut base = with_local_reads(ReadPath::Protocol);
     base.nodes = 5;
     let summary = check_seeds::<Zab>(&base, &ZabConfig::default(), 0..500);
     eprintln!("zab, 5 nodes, all faults: {summary}; wall {:?}", summary.wall);
@@ -59,6 +59,7 @@ fn hung_nodes_frozen_and_thawed_under_load_cause_no_violation() {
     let (mut failed, mut ops) = (Vec::new(), 0);
     for seed in 0..500u64 {
         let mut cfg = SimConfig::quick(seed, if seed % 2 == 0 { Faults::None } else { Faults::All });
+        cfg.clients.local_read_ratio = 0.5;
         cfg.nodes = if seed % 3 == 0 { 5 } else { 3 };
         let n = cfg.nodes as u64;
         let mut sim = Sim::<Zab>::new(cfg, ZabConfig::default());
