@@ -401,6 +401,10 @@ impl<P: Protocol> Sim<P> {
         for id in ready {
             let read = self.hosts[i].reads.remove(&id).expect("listed above");
             let value = self.hosts[i].kv.get(&read.key).cloned();
+            debug_assert!(
+                !read.local || applied >= read.floor || self.config.driver_bug.is_some(),
+                "a local read is served only once the node reached the client's last seen index"
+            );
             let served = if read.local { Served::LocalRead } else { Served::Read };
             let mut zxid = applied;
             if read.local && self.config.driver_bug == Some(DriverBug::LocalReadClaimsSession) {
