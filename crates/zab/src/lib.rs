@@ -429,7 +429,7 @@ impl Protocol for Zab {
             State::Following(f) if f.leader == peer => self.become_looking(now, out),
             State::Leading(l) => {
                 l.learners.remove(&peer);
-                l.reads.retain(|r| !matches!(r.origin, state::ReadOrigin::Remote(p, _) if p == peer));
+                l.reads.retain(|r| !matches!(r.origin, state::ReadOrigin::Forwarded(p, _) if p == peer));
             }
             _ => {}
         }

@@ -29,7 +29,7 @@ impl Zab {
     pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
         match &mut self.state {
             State::Leading(l) if l.phase == LeaderPhase::Broadcast => {
-                self.register_read(now, ReadOrigin::Local(id), out);
+                self.register_read(now, ReadOrigin::Here(id), out);
                 Ok(())
             }
             State::Following(f) if f.phase == FollowerPhase::Broadcast && f.up_to_date => {
@@ -77,7 +77,7 @@ impl Zab {
             return;
         }
         if l.learners.get(&from).is_some_and(|x| x.in_stream()) {
-            self.register_read(now, ReadOrigin::Remote(from, read), out);
+            self.register_read(now, ReadOrigin::Forwarded(from, read), out);
         }
     }
 
@@ -116,8 +116,8 @@ impl Zab {
                 return true;
             }
             match r.origin {
-                ReadOrigin::Local(id) => out.read_ready(id, r.index),
-                ReadOrigin::Remote(peer, read) => out.send(peer, Message::SyncReply { epoch, read, index: r.index }),
+                ReadOrigin::Here(id) => out.read_ready(id, r.index),
+                ReadOrigin::Forwarded(peer, read) => out.send(peer, Message::SyncReply { epoch, read, index: r.index }),
             }
             false
         });
@@ -129,7 +129,7 @@ impl Zab {
         match &mut self.state {
             State::Leading(l) => {
                 for r in l.reads.drain(..) {
-                    if let ReadOrigin::Local(id) = r.origin {
+                    if let ReadOrigin::Here(id) = r.origin {
                         out.read_failed(id, reason);
                     }
                 }
