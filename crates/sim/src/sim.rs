@@ -66,6 +66,8 @@ pub struct Sim<P: Protocol> {
     /// Cumulative probabilities of the keys (empty: uniform).
     pub(crate) key_cdf: Vec<f64>,
     pub(crate) last_proposer: Option<NodeId>,
+    /// The committed log and what each answer said, for the session check.
+    pub(crate) sessions: crate::session::SessionLog,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -99,6 +101,7 @@ impl<P: Protocol> Sim<P> {
             next_read_id: 0,
             key_cdf: Vec::new(),
             last_proposer: None,
+            sessions: Default::default(),
             rng,
             config,
             protocol_config,
