@@ -17,6 +17,19 @@ fn a_clean_sweep_exits_zero_and_reports_json() {
 }
 
 #[test]
+fn local_reads_on_zab_are_counted_and_checked_for_session_order() {
+    let args = ["sim", "--protocol", "zab", "--nodes", "3", "--seeds", "10", "--local-reads", "0.5", "--json"];
+    let (code, stdout, _) = quorum(&args);
+    assert_eq!(code, 0, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["violations"], 0);
+    assert!(v["local_reads"].as_u64().unwrap() > 10 * 100, "{stdout}");
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "zab", "--local-reads", "2"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--local-reads"), "{stderr}");
+}
+
+#[test]
 fn a_violation_exits_non_zero_naming_the_seed_and_the_replay_command() {
     let (code, stdout, _) =
         quorum(&["sim", "--protocol", "planted-divergence", "--nodes", "3", "--seeds", "40", "--faults", "all"]);

@@ -14,7 +14,11 @@
 //!   acknowledged write is never replaced, plus each protocol's own
 //!   [`quorum_core::Invariant`]s (one leader per term, one value per slot, ...);
 //! - at the end: the client history is linearizable ([`lincheck`]), with an
-//!   unanswered operation counted as possibly applied.
+//!   unanswered operation counted as possibly applied; local reads
+//!   ([`ClientConfig::local_read_ratio`], sequentially consistent only) are
+//!   left out of it and checked per client instead: never answered below an
+//!   index the client has already seen, and with the value the committed log
+//!   holds at the index they were answered at.
 //!
 //! A run is a pure function of (protocol, config, seed): the same seed gives the
 //! same [`Trace`] hash on every run and every machine, so a failing seed is a
@@ -86,11 +90,13 @@ mod network;
 mod operator;
 mod queue;
 mod report;
+mod session;
 mod sim;
 mod trace;
 
 pub use config::{
-    ClientConfig, DiskConfig, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath, SimConfig,
+    ClientConfig, DiskConfig, DriverBug, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath,
+    SimConfig,
 };
 pub use history::{Operation, Outcome};
 pub use operator::Operator;

@@ -1,7 +1,8 @@
 //! What a run found: violations, operations, metrics; and sweeps over many seeds.
 
 use crate::config::SimConfig;
-use crate::history::Outcome;
+use crate::history::{Operation, Outcome};
+use crate::session::Served;
 use crate::sim::Sim;
 use crate::trace::Trace;
 use quorum_core::{Duration, Instant, Membership, NodeId, Protocol, Stamp};
@@ -70,6 +71,8 @@ pub struct Report {
     pub ops_ok: u64,
     /// Operations never answered (counted as possibly applied).
     pub ops_unknown: u64,
+    /// Answered local reads (checked for session order, not linearizability).
+    pub local_reads: u64,
     /// Events processed.
     pub events: u64,
     /// Virtual time at the end.
@@ -94,16 +97,30 @@ impl<P: Protocol> Sim<P> {
         self.finish(std::time::Duration::ZERO)
     }
 
-    /// Final checks (linearizability of the history) and the report.
+    /// Final checks (linearizability of the history, session order of local
+    /// reads, values of reads outside the log) and the report.
     pub(crate) fn finish(mut self, wall: std::time::Duration) -> Report {
-        if let Err(e) = crate::lincheck::check(&self.history) {
+        let linearizable = if self.sessions.local_reads() == 0 {
+            crate::lincheck::check(&self.history)
+        } else {
+            // Local reads promise less than linearizability: they are left out.
+            let local = |i: usize| self.sessions.seen(i).is_some_and(|s| s.served == Served::LocalRead);
+            let ops: Vec<Operation> =
+                self.history.iter().enumerate().filter(|(i, _)| !local(*i)).map(|(_, o)| o.clone()).collect();
+            crate::lincheck::check(&ops)
+        };
+        if let Err(e) = linearizable {
             self.violation("linearizability", e.to_string());
+        }
+        for (check, detail) in self.sessions.check(&self.history) {
+            self.violation(check, detail);
         }
         let ops_ok = self.history.iter().filter(|o| matches!(o.outcome, Outcome::Ok { .. })).count() as u64;
         Report {
             seed: self.config.seed,
             ops_ok,
             ops_unknown: self.history.len() as u64 - ops_ok,
+            local_reads: self.sessions.local_reads(),
             events: self.events,
             virtual_time: self.now,
             wall,
@@ -134,6 +151,8 @@ pub struct Summary {
     pub ops_ok: u64,
     /// Operations never answered.
     pub ops_unknown: u64,
+    /// Answered local reads, each checked for session order.
+    pub local_reads: u64,
     /// Events processed.
     pub events: u64,
     /// Membership changes committed, over all seeds.
@@ -152,6 +171,7 @@ impl Summary {
         self.seeds += 1;
         self.ops_ok += r.ops_ok;
         self.ops_unknown += r.ops_unknown;
+        self.local_reads += r.local_reads;
         self.events += r.events;
         self.config_changes += r.metrics.config_changes.len() as u64;
         if self.slowest.is_none_or(|(_, w)| r.wall > w) {
@@ -170,16 +190,11 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} seeds, {} ops ok, {} unanswered, {} events, {} violations in {} seeds",
-            self.seeds,
-            self.ops_ok,
-            self.ops_unknown,
-            self.events,
-            self.violation_count(),
-            self.failures.len()
-        )?;
+        write!(f, "{} seeds, {} ops ok, {} unanswered, ", self.seeds, self.ops_ok, self.ops_unknown)?;
+        if self.local_reads > 0 {
+            write!(f, "{} local reads, ", self.local_reads)?;
+        }
+        write!(f, "{} events, {} violations in {} seeds", self.events, self.violation_count(), self.failures.len())?;
         if self.config_changes > 0 {
             write!(f, ", {} membership changes committed", self.config_changes)?;
         }

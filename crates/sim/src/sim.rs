@@ -71,6 +71,8 @@ pub struct Sim<P: Protocol> {
     pub(crate) key_cdf: Vec<f64>,
     pub(crate) last_proposer: Option<NodeId>,
     pub(crate) operator: Option<crate::operator::OperatorSlot<P>>,
+    /// The committed log and what each answer said, for the session check.
+    pub(crate) sessions: crate::session::SessionLog,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -105,6 +107,7 @@ impl<P: Protocol> Sim<P> {
             key_cdf: Vec::new(),
             last_proposer: None,
             operator: None,
+            sessions: Default::default(),
             rng,
             config,
             protocol_config,
