@@ -255,13 +255,17 @@ impl Paxos {
             Message::Nack { slot, ballot, promised } => self.on_nack(slot, ballot, promised),
             Message::Decided { chosen } => {
                 self.boot_catch_up = None;
-                let full = chosen.len() >= self.config.catch_up_batch;
+                // A full answer that taught us something: this peer may know
+                // more, so keep asking it. A peer whose answer another one
+                // already covered is not asked again, so one peer, not all,
+                // streams a long backlog.
+                let known = self.learner.highest_chosen();
+                let more = chosen.len() >= self.config.catch_up_batch && chosen.last().is_some_and(|c| c.slot > known);
                 let next = chosen.last().map(|c| c.slot + 1);
                 for c in chosen {
                     self.decide(c.slot, c.ballot, c.value, false);
                 }
-                if let Some(next) = next.filter(|_| full) {
-                    // A full catch-up answer: the peer may know more.
+                if let Some(next) = next.filter(|_| more) {
                     self.outbox.send(from, Message::CatchUp { from: next });
                 }
             }
