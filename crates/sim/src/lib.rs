@@ -89,6 +89,7 @@ pub mod lincheck;
 mod network;
 mod operator;
 mod queue;
+mod quiet;
 mod report;
 mod session;
 mod sim;
@@ -100,6 +101,7 @@ pub use config::{
 };
 pub use history::{Operation, Outcome};
 pub use operator::Operator;
+pub use quiet::quietly;
 pub use report::{
     check_seeds, check_seeds_with, check_seeds_with_progress, ConfigChange, FailedSeed, Metrics, Report, Summary,
     Violation,

@@ -4,31 +4,24 @@
 //! (a follower asserting that TRUNC never removes a committed transaction).
 
 use quorum_core::Duration;
-use quorum_sim::{Faults, Sim, SimConfig};
+use quorum_sim::{quietly, Faults, Sim, SimConfig};
 use quorum_zab::{PlantedBug, Zab, ZabConfig};
-
-/// The panic hook is process-wide: one sweep at a time silences it.
-static QUIET: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs each seed; returns (seeds caught by a violation, seeds caught by an assertion).
 fn sweep(bug: PlantedBug, nodes: usize, faults: Faults, seeds: std::ops::Range<u64>) -> (usize, usize) {
     let config = ZabConfig { planted_bug: Some(bug), ..Default::default() };
     let (mut violations, mut assertions) = (0, 0);
-    let _one_at_a_time = QUIET.lock().unwrap_or_else(|e| e.into_inner());
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     for seed in seeds {
         let mut cfg = SimConfig::quick(seed, faults);
         cfg.nodes = nodes;
         // A slow disk leaves a wide window between a write and its durability.
         cfg.disk.fsync = Duration::from_millis(5);
-        match std::panic::catch_unwind(|| Sim::<Zab>::new(cfg, config.clone()).run()) {
-            Ok(report) if !report.violations.is_empty() => violations += 1,
-            Ok(_) => {}
-            Err(_) => assertions += 1,
+        match quietly(|| Sim::<Zab>::new(cfg, config.clone()).run()) {
+            Some(report) if !report.violations.is_empty() => violations += 1,
+            Some(_) => {}
+            None => assertions += 1,
         }
     }
-    std::panic::set_hook(quiet);
     (violations, assertions)
 }
 
