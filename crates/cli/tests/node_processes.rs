@@ -37,7 +37,7 @@ fn three_processes_write_through_one_node_and_read_through_another() {
 #[test]
 fn a_backup_killed_with_sigkill_under_load_restarts_and_catches_up() {
     let mut cluster = ProcCluster::start(PROTOCOL, 3);
-    let load = Load::start(cluster.clients[&1], "w");
+    let load = Load::start(&[cluster.clients[&1]], "w");
     wait_until("some writes are acknowledged", Duration::from_secs(10), || load.acked_count() >= 50);
     cluster.kill9(3);
     let at_kill = load.acked_count();
@@ -59,7 +59,7 @@ fn a_backup_killed_with_sigkill_under_load_restarts_and_catches_up() {
 fn every_acknowledged_write_survives_a_sigkill_of_the_leader() {
     let mut cluster = ProcCluster::start(PROTOCOL, 3);
     // Load through a follower, so the client keeps its connection across the crash.
-    let load = Load::start(cluster.clients[&2], "w");
+    let load = Load::start(&[cluster.clients[&2]], "w");
     wait_until("some writes are acknowledged", Duration::from_secs(10), || load.acked_count() >= 100);
     cluster.kill9(1);
     std::thread::sleep(Duration::from_millis(200));

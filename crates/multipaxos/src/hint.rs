@@ -19,6 +19,12 @@
 //! the question fails the ordinary election timer still runs: a hint can only
 //! make recovery earlier, never later.
 //!
+//! **The election timer asks too.** A follower whose timer fires does not run
+//! Phase 1 at once either: it asks the same question. A node that was cut off,
+//! or restarted while its peers' connections to it were still backing off,
+//! would otherwise come back with a higher ballot and depose a leader that
+//! every other node still hears.
+//!
 //! **Safety** does not rest on any of this: ballots, promises and accepts are
 //! untouched. With `read_lease`, a node keeps its promise not to promise
 //! another candidate within an election timeout of hearing from the leader
@@ -84,10 +90,23 @@ impl MultiPaxos {
         }
     }
 
+    /// The election timer fired with no word from a leader. Ask the peers
+    /// before Phase 1, as after a broken link: a node that was away (cut
+    /// off, or restarted) while the others still hear a healthy leader must
+    /// not depose it. If the question fails, the next timeout asks again.
+    pub(crate) fn suspect_after_timeout(&mut self) {
+        self.election_deadline = self.random_election_deadline();
+        self.suspicion = Some(Suspicion::Waiting { at: self.now });
+        self.suspicion_tick();
+    }
+
     /// The timer: ask every peer whether it lost the leader too.
     pub(crate) fn suspicion_tick(&mut self) {
         if self.suspicion_due().is_none_or(|at| self.now < at) {
             return;
+        }
+        if majority(self.members.len()) == 1 {
+            return self.start_election(); // alone: nobody to ask
         }
         self.suspicion = Some(Suspicion::Asking { agreed: BTreeSet::from([self.id]) });
         let ballot = self.leader_ballot;
@@ -104,10 +123,14 @@ impl MultiPaxos {
     }
 
     /// A peer asks whether we lost the leader of `ballot` too. Answering
-    /// changes nothing here. We also say no once we promised a higher ballot:
-    /// someone is already taking over, and a second Phase 1 would only duel.
+    /// changes nothing here. We also say no for an election timeout after
+    /// promising a higher ballot to another node: someone is taking over, and
+    /// a second Phase 1 would only duel. After that the candidate is presumed
+    /// dead too, or nobody could ever take over from it.
     pub(crate) fn on_suspect(&mut self, from: NodeId, ballot: Ballot) {
-        let agree = !self.hears_leader() && self.acceptor.promised_all() <= ballot;
+        let taking_over = self.acceptor.promised_all() > ballot
+            && self.last_promise_to_other.is_some_and(|at| self.now < at + self.config.election_timeout);
+        let agree = !self.hears_leader() && !taking_over;
         self.outbox.send(from, Message::SuspectReply { ballot, agree });
     }
 

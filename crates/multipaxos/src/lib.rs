@@ -182,6 +182,8 @@ pub struct MultiPaxos {
     last_catch_up: Option<Instant>,
     /// When this node last heard from the leader it follows (or booted).
     last_leader_contact: Instant,
+    /// When we last promised another node's ballot: it may be taking over.
+    last_promise_to_other: Option<Instant>,
     /// The link to the leader broke: asking whether it died (`hint.rs`).
     suspicion: Option<Suspicion>,
     /// The latest snapshot (own or installed), served to lagging replicas.
@@ -401,6 +403,7 @@ impl Protocol for MultiPaxos {
             last_catch_up: None,
             // A restarted node may have heard from a leader just before it crashed.
             last_leader_contact: init.now,
+            last_promise_to_other: None,
             suspicion: None,
             snapshot: init.stored.snapshot,
             snapshot_to_write: None,
@@ -416,13 +419,11 @@ impl Protocol for MultiPaxos {
     fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
         self.step(now, out, |node| match node.state {
             State::Leader(_) => node.leader_tick(),
-            State::Follower | State::Candidate(_) => {
-                if node.now >= node.election_deadline {
-                    node.start_election();
-                } else {
-                    node.suspicion_tick();
-                }
-            }
+            // A follower asks before it campaigns (see hint.rs); a candidate
+            // whose Phase 1 stalled has asked already and tries again.
+            State::Follower if node.now >= node.election_deadline => node.suspect_after_timeout(),
+            State::Candidate(_) if node.now >= node.election_deadline => node.start_election(),
+            State::Follower | State::Candidate(_) => node.suspicion_tick(),
         });
     }
 

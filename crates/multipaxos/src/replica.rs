@@ -27,6 +27,7 @@ impl MultiPaxos {
                     self.election_deadline = self.random_election_deadline();
                     // Someone else is taking over: no need for our own Phase 1.
                     self.suspicion = None;
+                    self.last_promise_to_other = Some(self.now);
                 }
                 let promise = Message::Promise { ballot, chosen, accepted, snapshot_index, committed };
                 self.outbox.send_durable(from, promise);

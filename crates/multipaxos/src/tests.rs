@@ -143,8 +143,7 @@ fn an_old_leaders_late_accepts_are_rejected_and_it_steps_down() {
     let late: Vec<Envelope<Message>> = net.in_flight.drain(..).collect();
     // Meanwhile another node takes over with a higher ballot.
     let other = NodeId(old.0 % 3 + 1);
-    net.with_node(other, |node, _, _| node.election_deadline = Instant::ZERO);
-    net.fire_timers();
+    net.with_node(other, |node, now, out| node.step(now, out, MultiPaxos::start_election));
     while net.deliver_first(|e| e.to != old) {}
     assert!(net.node(other).unwrap().leading_ballot().is_some(), "the new leader is up");
     // The old leader's Accepts arrive late: refused with the new promise.
@@ -240,8 +239,7 @@ fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
     };
     let mut node = MultiPaxos::new(init);
     let mut out = Effects::new();
-    let at = node.next_timer().unwrap();
-    node.on_timer(at, &mut out);
+    node.step(Instant::ZERO, &mut out, MultiPaxos::start_election);
     let effects = out.as_slice();
     let write = effects.iter().position(|e| matches!(e, Effect::Persist(_))).expect("a write");
     let prepares: Vec<usize> = effects
@@ -328,10 +326,7 @@ fn a_candidate_behind_a_promisers_capped_report_catches_up_instead_of_leading() 
     // The leader dies; the node that missed everything comes back and campaigns first.
     net.crash(leader);
     net.restart(behind);
-    net.with_node(behind, |node, now, out| {
-        node.election_deadline = now;
-        node.on_timer(now, out)
-    });
+    net.with_node(behind, |node, now, out| node.step(now, out, MultiPaxos::start_election));
     assert!(net.node(behind).unwrap().status().role == Role::Candidate);
     while net.deliver_at(0) {}
     assert_ne!(net.node(behind).unwrap().status().role, Role::Leader, "a promise it cannot see through");
@@ -367,4 +362,32 @@ fn a_leader_writes_once_per_command_the_commit_point_rides_on_the_next_write() {
     net.restart(leader);
     net.with_node(leader, |node, now, out| node.on_timer(now, out)); // a step commits what storage says is chosen
     assert_eq!(net.node(leader).unwrap().learner().committed(), 1);
+}
+
+/// Raft's PreVote for Multi-Paxos: a node that restarts and cannot hear the
+/// leader yet (its peers' connections to it are still backing off) asks
+/// before it campaigns, and the others, who hear a healthy leader, say no.
+#[test]
+fn a_restarted_node_that_cannot_hear_the_leader_does_not_depose_it() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 11);
+    let leader = elect(&mut net);
+    let ballot = net.node(leader).unwrap().leading_ballot().unwrap();
+    let away = NodeId(leader.0 % 3 + 1);
+    net.crash(away);
+    net.drop_where(|env| env.to == away);
+    net.restart(away);
+    // Several election timeouts in which nothing from the leader reaches it.
+    let end = net.now + MultiPaxosConfig::default().election_timeout * 5;
+    while net.now < end {
+        net.drop_where(|env| env.from == leader && env.to == away);
+        if !net.deliver_at(0) {
+            net.fire_timers();
+        }
+        assert_eq!(net.node(away).unwrap().status().role, Role::Follower, "it never campaigns");
+    }
+    assert_eq!(net.node(leader).unwrap().leading_ballot(), Some(ballot), "the leader was never deposed");
+    // Once the leader's heartbeats get through, it follows.
+    assert!(net.run_until(Duration::from_secs(1), |net| net.node(away).unwrap().status().leader == Some(leader)));
+    net.propose(leader, cmd(1, 1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), all_committed(1)));
 }

@@ -14,11 +14,22 @@ use quorum_core::{Duration, Instant, NodeId, Payload};
 use tracing::debug;
 
 impl Paxos {
-    /// Answers a catch-up request with the decided values from `first` on.
+    /// Answers a catch-up request with the decided values from `first` on
+    /// (none, if the asker is not behind this node: that answer still tells a
+    /// restarted node that a peer heard it).
     pub(crate) fn on_catch_up(&mut self, asker: NodeId, first: u64) {
         let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
-        if !chosen.is_empty() {
-            self.outbox.send(asker, Message::Decided { chosen });
+        self.outbox.send(asker, Message::Decided { chosen });
+    }
+
+    /// After a restart, asks every peer for the values decided since, until one answers.
+    pub(crate) fn catch_up_after_restart(&mut self) {
+        if self.boot_catch_up.is_some_and(|at| self.now >= at) {
+            let next = self.learner.committed() + 1;
+            self.boot_catch_up = Some(self.now + self.config.catch_up_after);
+            for to in self.peers().collect::<Vec<_>>() {
+                self.outbox.send(to, Message::CatchUp { from: next });
+            }
         }
     }
 

@@ -160,6 +160,11 @@ pub struct Paxos {
     stalled: Option<(u64, Instant)>,
     last_catch_up: Instant,
     hole_delay: Duration,
+    /// A node restarted from its disk asks its peers what was decided while
+    /// it was down, again every `catch_up_after` until one answers: with no
+    /// new traffic nothing else would tell it that it is behind. This is when
+    /// the next such request is due (`None`: not needed).
+    boot_catch_up: Option<Instant>,
 }
 
 impl Paxos {
@@ -249,8 +254,15 @@ impl Paxos {
             Message::Accepted { slot, ballot } => self.on_accepted(from, slot, ballot),
             Message::Nack { slot, ballot, promised } => self.on_nack(slot, ballot, promised),
             Message::Decided { chosen } => {
+                self.boot_catch_up = None;
+                let full = chosen.len() >= self.config.catch_up_batch;
+                let next = chosen.last().map(|c| c.slot + 1);
                 for c in chosen {
                     self.decide(c.slot, c.ballot, c.value, false);
+                }
+                if let Some(next) = next.filter(|_| full) {
+                    // A full catch-up answer: the peer may know more.
+                    self.outbox.send(from, Message::CatchUp { from: next });
                 }
             }
             Message::CatchUp { from: first } => self.on_catch_up(from, first),
@@ -359,6 +371,7 @@ impl Protocol for Paxos {
             stalled: None,
             last_catch_up: Instant::ZERO,
             hole_delay: Duration::ZERO,
+            boot_catch_up: (init.stored.hard_state.is_some() || !init.stored.entries.is_empty()).then_some(init.now),
         }
     }
 
@@ -368,6 +381,7 @@ impl Protocol for Paxos {
 
     fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
         self.step(now, out, |node| {
+            node.catch_up_after_restart();
             node.proposer_timers();
             node.unblock();
         });
@@ -377,7 +391,7 @@ impl Protocol for Paxos {
         if self.learner.has_ready() {
             return Some(self.now);
         }
-        [self.proposer_deadline(), self.unblock_deadline()].into_iter().flatten().min()
+        [self.proposer_deadline(), self.unblock_deadline(), self.boot_catch_up].into_iter().flatten().min()
     }
 
     fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {

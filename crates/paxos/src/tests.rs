@@ -240,6 +240,26 @@ fn a_lagging_node_catches_up_from_its_peers() {
 }
 
 #[test]
+fn a_restarted_node_catches_up_with_no_new_traffic_in_several_batches() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 9);
+    net.propose(NodeId(1), cmd(1, 1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(2), all_committed(&net, 1)));
+    net.crash(NodeId(3));
+    // More than one catch-up answer's worth, decided while node 3 is down.
+    let missed = 3 * PaxosConfig::default().catch_up_batch as u64;
+    for seq in 2..=missed + 1 {
+        net.propose(NodeId(1), cmd(1, seq)).unwrap();
+    }
+    let n = missed + 1;
+    assert!(net.run_until(Duration::from_secs(5), |net| net.node(NodeId(1)).unwrap().learner().committed() >= n));
+    net.drop_where(|env| env.to == NodeId(3)); // lost with the crash
+    net.restart(NodeId(3));
+    // Nobody proposes: the restarted node must ask by itself.
+    assert!(net.run_until(Duration::from_secs(2), |net| net.node(NodeId(3)).unwrap().learner().committed() >= n));
+    assert_eq!(committed_values(&net, 3), committed_values(&net, 1));
+}
+
+#[test]
 fn the_checker_catches_two_values_chosen_in_one_slot() {
     let net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 8);
     let mut nodes = net.nodes;

@@ -122,7 +122,9 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
     }
 }
 
-/// A client writing `w<n> = n` in a loop through one node, remembering what was acknowledged.
+/// A client writing `w<n> = n` in a loop, remembering what was acknowledged.
+/// It talks to the first address and moves to the next one (round robin)
+/// whenever its connection breaks, as a client with a list of servers would.
 pub struct Load {
     stop: Arc<AtomicBool>,
     pub acked: Arc<Mutex<Vec<u64>>>,
@@ -131,7 +133,8 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn start(addr: SocketAddr, prefix: &'static str) -> Load {
+    pub fn start(addrs: &[SocketAddr], prefix: &'static str) -> Load {
+        let addrs = addrs.to_vec();
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(AtomicU64::new(0));
@@ -139,13 +142,16 @@ impl Load {
         let thread = std::thread::spawn(move || {
             let mut conn = None;
             let mut n = 0u64;
+            let mut server = 0;
             while !s.load(Ordering::Relaxed) {
                 if conn.is_none() {
+                    let addr = addrs[server % addrs.len()];
                     let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
                     conn = client.get_connection_with_timeout(Duration::from_millis(500)).ok();
                     if let Some(c) = &conn {
                         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                     } else {
+                        server += 1;
                         std::thread::sleep(Duration::from_millis(20));
                         continue;
                     }
@@ -159,6 +165,7 @@ impl Load {
                         e.fetch_add(1, Ordering::Relaxed);
                         if err.is_io_error() || err.is_unrecoverable_error() {
                             conn = None;
+                            server += 1;
                         }
                     }
                 }
