@@ -6,7 +6,8 @@
 #
 #   scripts/profile-cluster.sh [PROTOCOL] [CLIENTS]     (default: raft 32)
 #
-# Env: REQUESTS (default 100000), TEST (set or get, default set), FSYNC=0 for
+# Env: REQUESTS (default 100000), TEST (set or get, default set), BIN (another
+# quorum binary to measure, e.g. an older build; default: build this tree), FSYNC=0 for
 # --unsafe-no-fsync, RECORD=1 to also `perf record -g` the leader and one
 # follower (reports land in $OUT, default /tmp/quorum-profile).
 # Needs perf (Debian: linux-perf) and redis-benchmark (redis-tools).
@@ -24,8 +25,11 @@ client_port=26479
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$out"
 
-cargo build --release -q -p quorum-cli --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/quorum"
+bin="${BIN:-}"
+if [ -z "$bin" ]; then
+    cargo build --release -q -p quorum-cli --manifest-path "$root/Cargo.toml"
+    bin="$root/target/release/quorum"
+fi
 dir="$(mktemp -d)"
 RUST_LOG=warn "$bin" cluster --protocol "$protocol" --nodes 3 --dir "$dir" \
     --peer-port "$peer_port" --client-port "$client_port" $sync_flag >"$dir/cluster.out" 2>"$dir/cluster.log" &
@@ -51,7 +55,7 @@ for i in 1 2 3; do pids+=("$(pid_of "$i")"); done
 follower=$(( leader % 3 + 1 ))
 
 events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_fdatasync
-events+=,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto
+events+=,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_pwrite64,syscalls:sys_enter_sendto
 events+=,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
 stats=()
 for i in 1 2 3; do
@@ -86,7 +90,7 @@ for i in 1 2 3; do
             printf "%-10s %10.1f %8.2f %8.3f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f\n", n,
                 v["task-clock"] * 1000 / r, v["raw_syscalls:sys_enter"] / r,
                 v["syscalls:sys_enter_fdatasync"] / r, v["context-switches"] / r,
-                (v["syscalls:sys_enter_write"] + v["syscalls:sys_enter_writev"]) / r,
+                (v["syscalls:sys_enter_write"] + v["syscalls:sys_enter_writev"] + v["syscalls:sys_enter_pwrite64"]) / r,
                 v["syscalls:sys_enter_sendto"] / r,
                 (v["syscalls:sys_enter_read"] + v["syscalls:sys_enter_recvfrom"]) / r,
                 v["syscalls:sys_enter_epoll_wait"] / r, v["syscalls:sys_enter_futex"] / r
