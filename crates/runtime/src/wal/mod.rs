@@ -49,7 +49,7 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// The active segment is zero-filled this far ahead of its records.
 pub const DEFAULT_PREALLOCATE_BYTES: u64 = 1 << 20;
 /// Zeros written per call while preallocating.
-const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 pub(crate) fn io_error(source: std::io::Error, doing: &str, path: &Path) -> StorageError {
     StorageError::Io { context: format!("{doing} {}", path.display()), source }
