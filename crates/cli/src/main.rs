@@ -1,6 +1,7 @@
 //! The `quorum` command line.
 
 mod bench_cmd;
+mod churn;
 mod node_cmd;
 mod protocols;
 mod sim_cmd;

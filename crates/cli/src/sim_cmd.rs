@@ -3,7 +3,7 @@
 use crate::protocols::{dispatch, WithProtocol};
 use clap::{Args, ValueEnum};
 use quorum_core::Protocol;
-use quorum_sim::{check_seeds_with_progress, Faults, Sim, SimConfig, Summary};
+use quorum_sim::{check_seeds_with, Faults, Sim, SimConfig, Summary};
 use std::io::Write;
 
 /// Arguments of `quorum sim`.
@@ -33,12 +33,21 @@ pub struct SimArgs {
     /// Closed-loop clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
+    /// Fraction of reads sent as local reads (served by any node from its own
+    /// state where the protocol allows it, e.g. Zab): checked for per-client
+    /// session order instead of linearizability.
+    #[arg(long, default_value_t = 0.0)]
+    pub local_reads: f64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
     /// With --seed: print the run's trace in this format.
     #[arg(long)]
     pub trace: Option<TraceFormat>,
+    /// Membership churn (raft): at random times remove a voter (sometimes
+    /// the leader), add it back as a learner, promote it, or transfer leadership.
+    #[arg(long)]
+    pub churn: bool,
 }
 
 /// Fault sets on the command line.
@@ -76,6 +85,7 @@ impl SimArgs {
         let mut c = SimConfig::new(self.nodes, seed).with_faults(faults);
         c.duration = quorum_core::Duration::from_nanos((self.duration * 1e9) as u64);
         c.clients.count = self.clients;
+        c.clients.local_read_ratio = self.local_reads;
         c
     }
 }
@@ -85,8 +95,14 @@ pub fn run(args: SimArgs) -> Result<i32, String> {
     if args.nodes == 0 {
         return Err("--nodes must be at least 1".into());
     }
+    if !(0.0..=1.0).contains(&args.local_reads) {
+        return Err("--local-reads must be a fraction between 0 and 1".into());
+    }
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         return Err("--duration must be a positive number of seconds".into());
+    }
+    if args.churn && !crate::churn::PROTOCOLS.contains(&args.protocol.as_str()) {
+        return Err(format!("--churn changes membership, supported for: {}", crate::churn::PROTOCOLS.join(", ")));
     }
     let protocol = args.protocol.clone();
     dispatch(&protocol, SimJob(args))
@@ -109,8 +125,14 @@ impl WithProtocol for SimJob {
 
 fn replay_command(args: &SimArgs, seed: u64) -> String {
     format!(
-        "quorum sim --protocol {} --nodes {} --faults {:?} --duration {} --clients {} --seed {seed} --trace text",
-        args.protocol, args.nodes, args.faults, args.duration, args.clients
+        "quorum sim --protocol {} --nodes {} --faults {:?} --duration {} --clients {}{}{} --seed {seed} --trace text",
+        args.protocol,
+        args.nodes,
+        args.faults,
+        args.duration,
+        args.clients,
+        if args.local_reads > 0.0 { format!(" --local-reads {}", args.local_reads) } else { String::new() },
+        if args.churn { " --churn" } else { "" }
     )
     .replace("--faults None", "--faults none")
     .replace("--faults Crash", "--faults crash")
@@ -122,7 +144,11 @@ fn one_seed<P: Protocol>(args: &SimArgs, protocol: P::Config, seed: u64) -> i32 
     let mut config = args.config(seed);
     config.trace = args.trace.is_some();
     let nodes = config.nodes;
-    let report = Sim::<P>::new(config, protocol).run();
+    let mut sim = Sim::<P>::new(config, protocol);
+    if args.churn {
+        crate::churn::install(&mut sim);
+    }
+    let report = sim.run();
     let trace = &report.trace;
     match args.trace {
         Some(TraceFormat::Mermaid) => print!("{}", trace.to_mermaid(nodes)),
@@ -153,7 +179,12 @@ where
     let total = args.seeds;
     let show_progress = !args.json && total >= 20;
     let protocol_name = &args.protocol;
-    let summary = check_seeds_with_progress::<P>(&args.config(0), &protocol, seeds, |done| {
+    let setup = |sim: &mut Sim<P>| {
+        if args.churn {
+            crate::churn::install(sim);
+        }
+    };
+    let summary = check_seeds_with::<P>(&args.config(0), &protocol, seeds, setup, |done| {
         if show_progress && (done % (total / 20).max(1) == 0 || done == total) {
             eprint!("\r{}: {done}/{total} seeds", protocol_name);
             let _ = std::io::stderr().flush();
@@ -171,7 +202,13 @@ where
         println!("faults       {:?}", args.faults);
         println!("ops ok       {}", summary.ops_ok);
         println!("unanswered   {}", summary.ops_unknown);
+        if summary.local_reads > 0 {
+            println!("local reads  {} (checked for session order, not linearizability)", summary.local_reads);
+        }
         println!("events       {} ({:.2} M/s)", summary.events, summary.events as f64 / secs / 1e6);
+        if args.churn {
+            println!("membership   {} changes committed", summary.config_changes);
+        }
         println!("violations   {}", summary.violation_count());
         if let Some((seed, wall)) = summary.slowest {
             println!("slowest seed {seed} ({:.1} ms)", wall.as_secs_f64() * 1e3);
@@ -199,8 +236,10 @@ fn json_summary(protocol: &str, s: &Summary, trace_hash: Option<u64>) -> String 
         "seeds": s.seeds,
         "ops_ok": s.ops_ok,
         "ops_unanswered": s.ops_unknown,
+        "local_reads": s.local_reads,
         "events": s.events,
         "violations": s.violation_count(),
+        "membership_changes": s.config_changes,
         "failures": failures,
         "wall_s": s.wall.as_secs_f64(),
     });

@@ -17,6 +17,19 @@ fn a_clean_sweep_exits_zero_and_reports_json() {
 }
 
 #[test]
+fn local_reads_on_zab_are_counted_and_checked_for_session_order() {
+    let args = ["sim", "--protocol", "zab", "--nodes", "3", "--seeds", "10", "--local-reads", "0.5", "--json"];
+    let (code, stdout, _) = quorum(&args);
+    assert_eq!(code, 0, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["violations"], 0);
+    assert!(v["local_reads"].as_u64().unwrap() > 10 * 100, "{stdout}");
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "zab", "--local-reads", "2"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--local-reads"), "{stderr}");
+}
+
+#[test]
 fn a_violation_exits_non_zero_naming_the_seed_and_the_replay_command() {
     let (code, stdout, _) =
         quorum(&["sim", "--protocol", "planted-divergence", "--nodes", "3", "--seeds", "40", "--faults", "all"]);
@@ -54,6 +67,27 @@ fn one_seed_twice_prints_the_same_trace_hash_and_mermaid_renders() {
     assert_eq!(code, 0);
     assert!(mermaid.starts_with("sequenceDiagram\n    participant C1"), "{}", &mermaid[..200.min(mermaid.len())]);
     assert!(mermaid.contains("N1->>N2: Replicate"));
+}
+
+#[test]
+fn churn_changes_raft_membership_in_every_seed_and_is_refused_elsewhere() {
+    let args = ["sim", "--protocol", "raft", "--nodes", "3", "--seeds", "20", "--duration", "1", "--churn", "--json"];
+    let (code, stdout, stderr) = quorum(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["violations"], 0);
+    assert!(v["membership_changes"].as_u64().unwrap() >= 20, "{v}");
+    // One seed replays with the same interventions: the same trace hash, and the trace names them.
+    let one = ["sim", "--protocol", "raft", "--nodes", "3", "--duration", "1", "--churn", "--seed", "4"];
+    let (_, a, _) = quorum(&[&one[..], &["--json"]].concat());
+    let (_, b, _) = quorum(&[&one[..], &["--json"]].concat());
+    let hash = |s: &str| serde_json::from_str::<serde_json::Value>(s.trim()).unwrap()["trace_hash"].clone();
+    assert_eq!(hash(&a), hash(&b));
+    let (_, text, _) = quorum(&[&one[..], &["--trace", "text"]].concat());
+    assert!(text.contains("is told: remove n") || text.contains("is told: transfer"), "no intervention in the trace");
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "zab", "--seeds", "1", "--churn"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--churn"), "{stderr}");
 }
 
 #[test]

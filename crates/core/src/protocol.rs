@@ -140,6 +140,19 @@ pub trait Protocol: Sized + 'static {
         Err(ReadError::Unsupported)
     }
 
+    /// May this node answer a read from its own state machine now, without
+    /// asking anyone? Such a *local read* (ZooKeeper's default read) is
+    /// sequentially consistent, not linearizable: it may miss writes another
+    /// node has already acknowledged. The driver serves it once its state
+    /// machine has applied the highest index the client has already seen (the
+    /// client's last zxid), so a client never sees the state go backwards,
+    /// even after moving to another node. The default says the protocol offers
+    /// no local reads: use [`Protocol::read`] or the log.
+    fn local_read(&self, now: Instant) -> Result<(), ReadError> {
+        let _ = now;
+        Err(ReadError::Unsupported)
+    }
+
     /// The write with this tag, and every write before it, is durable.
     fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Self::Message>);
 

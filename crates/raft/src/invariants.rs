@@ -11,6 +11,16 @@
 //! - [`LeaderCompleteness`]: an entry committed in a term is in the log of
 //!   every leader of a later term.
 //! - [`StateMachineSafety`]: no two nodes apply different entries at one index.
+//!
+//! These hold across membership changes as stated (one leader per term, over
+//! every node that ever led). Two more check what makes them survive those
+//! changes, in [`membership`]:
+//!
+//! - [`CommitQuorum`]: a leader's commit index is held by a majority of the
+//!   voters of the configuration in force in its log (learners and removed
+//!   nodes never count).
+//! - [`SingleServerChanges`]: a leader appends a configuration only once the
+//!   previous one and its own no-op are committed, changing one voter.
 
 use crate::node::State;
 use crate::Raft;
@@ -18,6 +28,10 @@ use quorum_core::{Entry, Instant, Invariant, NodeId, Stamp};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+
+mod membership;
+
+pub use membership::{CommitQuorum, SingleServerChanges};
 
 /// Every Raft invariant, fresh.
 pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
@@ -27,6 +41,8 @@ pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
         Box::new(LogMatching::default()),
         Box::new(LeaderCompleteness::default()),
         Box::new(StateMachineSafety::default()),
+        Box::new(CommitQuorum::default()),
+        Box::new(SingleServerChanges::default()),
     ]
 }
 

@@ -77,6 +77,11 @@ impl Configs {
         self.history.len().checked_sub(2).map(|i| &self.history[i].1)
     }
 
+    /// The configuration before the newest one, with its index, if the log still holds both.
+    pub fn previous_with_index(&self) -> Option<(u64, &Membership)> {
+        self.history.len().checked_sub(2).map(|i| (self.history[i].0, &self.history[i].1))
+    }
+
     /// The configuration in force at `index`.
     pub fn at(&self, index: u64) -> &Membership {
         let pos = self.history.iter().rposition(|(i, _)| *i <= index).unwrap_or(0);

@@ -224,7 +224,7 @@ impl Session {
             s.status.commit_index,
             s.status.last_index,
             s.applied_index,
-            s.keys,
+            s.items,
         );
         Reply::Frame(BytesFrame::BulkString(Bytes::from(text)))
     }

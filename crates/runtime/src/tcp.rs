@@ -14,8 +14,11 @@
 //!   protocol, version or unknown node id — is refused with a log line saying why,
 //!   on both sides.
 //! - **Reconnect**: with exponential backoff from [`TcpConfig::backoff_min`] to
-//!   [`TcpConfig::backoff_max`]. Messages sent while a peer is unreachable are
-//!   dropped (the protocols' own retries cover loss), so a dead peer costs no memory.
+//!   [`TcpConfig::backoff_max`], cut short when the peer dials us: a peer that
+//!   just connected is up, so a restarted node is heard from at once instead of
+//!   after the backoff its peers built up while it was down. Messages sent while
+//!   a peer is unreachable are dropped (the protocols' own retries cover loss),
+//!   so a dead peer costs no memory.
 
 use async_trait::async_trait;
 use quorum_core::{Incoming, NodeId, Transport, TransportError};
@@ -26,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -42,6 +45,9 @@ const MAX_WRITE_BYTES: usize = 1 << 20;
 
 /// Client addresses peers announced in their handshakes, by node id.
 pub type PeerDirectory = Arc<Mutex<HashMap<NodeId, String>>>;
+
+/// Per peer, a signal to its dialer that the peer just connected to us.
+type Wakers = Arc<HashMap<NodeId, Arc<Notify>>>;
 
 /// Settings of a node's peer transport.
 #[derive(Clone, Debug)]
@@ -140,13 +146,21 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
         let local_addr = listener.local_addr()?;
         let (inbox_tx, inbox) = mpsc::channel(PEER_QUEUE);
         let config = Arc::new(config);
-        let mut tasks = vec![tokio::spawn(accept_loop(listener, config.clone(), directory.clone(), inbox_tx.clone()))];
+        let wakers: Wakers = Arc::new(config.peers.keys().map(|&p| (p, Arc::new(Notify::new()))).collect());
+        let inbound = Inbound { config: config.clone(), directory: directory.clone(), inbox: inbox_tx.clone() };
+        let mut tasks = vec![tokio::spawn(accept_loop(listener, inbound, wakers.clone()))];
         let mut outboxes = HashMap::new();
         for (&peer, &addr) in &config.peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
             outboxes.insert(peer, tx);
-            let link =
-                Dialer { peer, addr, config: config.clone(), directory: directory.clone(), inbox: inbox_tx.clone() };
+            let link = Dialer {
+                peer,
+                addr,
+                config: config.clone(),
+                directory: directory.clone(),
+                inbox: inbox_tx.clone(),
+                wake: wakers[&peer].clone(),
+            };
             tasks.push(tokio::spawn(link.run(rx)));
         }
         info!(id = %config.id, addr = %local_addr, peers = config.peers.len(), "peer transport listening");
@@ -230,17 +244,25 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     postcard::from_bytes(buf).map_err(FrameError::Malformed)
 }
 
-async fn accept_loop<M: DeserializeOwned + Send + 'static>(
-    listener: TcpListener,
+/// What serving an accepted connection needs.
+struct Inbound<M> {
     config: Arc<TcpConfig>,
     directory: PeerDirectory,
     inbox: mpsc::Sender<Incoming<M>>,
-) {
+}
+
+impl<M> Clone for Inbound<M> {
+    fn clone(&self) -> Self {
+        Inbound { config: self.config.clone(), directory: self.directory.clone(), inbox: self.inbox.clone() }
+    }
+}
+
+async fn accept_loop<M: DeserializeOwned + Send + 'static>(listener: TcpListener, inbound: Inbound<M>, wakers: Wakers) {
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_inbound(stream, remote, config.clone(), directory.clone(), inbox.clone()));
+                tokio::spawn(serve_inbound(stream, remote, inbound.clone(), wakers.clone()));
             }
             Err(e) => {
                 warn!(error = %e, "accepting a peer connection failed");
@@ -280,10 +302,10 @@ fn check_hello(config: &TcpConfig, hello: &Hello) -> Result<NodeId, String> {
 async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     mut stream: TcpStream,
     remote: SocketAddr,
-    config: Arc<TcpConfig>,
-    directory: PeerDirectory,
-    inbox: mpsc::Sender<Incoming<M>>,
+    inbound: Inbound<M>,
+    wakers: Wakers,
 ) {
+    let Inbound { config, directory, inbox } = inbound;
     let mut buf = Vec::new();
     let hello: Hello =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream, MAX_HANDSHAKE_BYTES, &mut buf)).await {
@@ -312,6 +334,8 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
         return;
     }
     debug!(%peer, %remote, "inbound peer link up");
+    // The peer is up: if our link to it is waiting out a backoff, retry now.
+    wakers[&peer].notify_one();
     let (read_half, _write_half) = stream.into_split();
     let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, read_half);
     loop {
@@ -341,6 +365,8 @@ struct Dialer<M> {
     config: Arc<TcpConfig>,
     directory: PeerDirectory,
     inbox: mpsc::Sender<Incoming<M>>,
+    /// Signalled when the peer connects to us.
+    wake: Arc<Notify>,
 }
 
 impl<M: Serialize + Send + 'static> Dialer<M> {
@@ -362,8 +388,10 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
                 }
                 Err(e) => {
                     debug!(peer = %self.peer, addr = %self.addr, error = %e, ?backoff, "cannot reach peer");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.config.backoff_max);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => backoff = (backoff * 2).min(self.config.backoff_max),
+                        _ = self.wake.notified() => backoff = self.config.backoff_min,
+                    }
                 }
             }
             // Whatever queued while the link was down is stale: drop it.

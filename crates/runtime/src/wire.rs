@@ -1,7 +1,7 @@
 //! What travels between two runtime nodes: the protocol's own messages, and
 //! client requests a follower forwards to its leader (with their answers).
 
-use quorum_core::{ClientId, KvOp, KvResult, NodeId};
+use quorum_core::{Bytes, ClientId, NodeId};
 use serde::{Deserialize, Serialize};
 
 /// One frame on a peer link.
@@ -17,8 +17,8 @@ pub enum Wire<M> {
         client: ClientId,
         /// The client's sequence number.
         seq: u64,
-        /// The operation.
-        op: KvOp,
+        /// The command or query.
+        op: Op,
     },
     /// The leader's answer to a forwarded request.
     ForwardReply {
@@ -29,14 +29,38 @@ pub enum Wire<M> {
     },
 }
 
-/// How a client request ended.
+/// What a client asks of the state machine, in its own encoding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
+pub enum Op {
+    /// A command, ordered through the log and answered by `apply`.
+    Command(Bytes),
+    /// A read-only query, answered by [`crate::Service::query`] at a confirmed read index.
+    Query(Bytes),
+}
+
+/// How a client request ended. `R` is the answer: bytes from the state
+/// machine, or decoded (`NodeHandle::execute` gives a `KvResult`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome<R = Bytes> {
     /// Applied (or read); the state machine's answer.
-    Done(KvResult),
+    Done(R),
     /// This node cannot order it; the hint names who may.
     NotLeader(Option<NodeId>),
     /// The outcome is unknown or the request could not be served now; the same
     /// (client, seq) may be retried safely, the state machine deduplicates it.
     Retry(String),
+}
+
+impl Outcome {
+    /// Decodes the answer with `decode`; an undecodable answer becomes a `Retry`.
+    pub fn decode<R, E: std::fmt::Display>(self, decode: impl FnOnce(&[u8]) -> Result<R, E>) -> Outcome<R> {
+        match self {
+            Outcome::Done(bytes) => match decode(&bytes) {
+                Ok(answer) => Outcome::Done(answer),
+                Err(e) => Outcome::Retry(format!("undecodable answer: {e}")),
+            },
+            Outcome::NotLeader(hint) => Outcome::NotLeader(hint),
+            Outcome::Retry(why) => Outcome::Retry(why),
+        }
+    }
 }

@@ -103,6 +103,27 @@ fn messages_arrive_in_order_and_a_broken_link_is_reported() {
 }
 
 #[test]
+fn a_peer_that_comes_up_is_dialled_at_once_not_after_the_backoff_built_up_while_it_was_down() {
+    with_logs(|_| async {
+        let pair = Pair::new();
+        let mut config = TcpConfig::new(NodeId(1), "c", "p", pair.addrs.clone());
+        config.backoff_min = Duration::from_millis(200);
+        config.backoff_max = Duration::from_secs(30);
+        let listener = TcpListener::bind(pair.addrs[&NodeId(1)]).await.unwrap();
+        let mut a: TcpTransport<String> = TcpTransport::start(listener, config, PeerDirectory::default()).unwrap();
+        // n2 is down: n1's dialer fails at 0, 0.2, 0.6 and 1.4 s, then sleeps 1.6 s.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let b = pair.start(2, "c", "p").await;
+        let up = tokio::time::Instant::now();
+        deliver(&b, &mut a, 2, 1).await; // n2 dials n1: n1 now knows n2 is up
+        let mut b = b;
+        deliver(&a, &mut b, 1, 2).await;
+        let waited = up.elapsed();
+        assert!(waited < Duration::from_millis(800), "n1 reached n2 only after {waited:?}: it waited out its backoff");
+    });
+}
+
+#[test]
 fn a_peer_from_another_cluster_is_refused_with_a_log_line_saying_why() {
     with_logs(|logs| async move {
         let pair = Pair::new();

@@ -1,9 +1,14 @@
 //! Closed-loop clients: each has one operation outstanding, sends it to the node
 //! it believes leads, follows leader hints, and on a timeout retries elsewhere
 //! with the same (client, seq) so that the command is applied at most once.
+//!
+//! Like a ZooKeeper client, each remembers the highest applied index any
+//! answer was stamped with (its last zxid) and sends it with a local read, so
+//! the node that serves the read waits until it has applied that much.
 
 use crate::history::{Operation, Outcome};
 use crate::lincheck::{show_op, show_result};
+use crate::session::{Seen, Served};
 use crate::sim::{Event, Sim};
 use crate::trace::What;
 use bytes::Bytes;
@@ -15,12 +20,21 @@ pub(crate) struct Request {
     pub(crate) cmd: Command,
     /// Set for a read that may use the protocol's own read path.
     pub(crate) read_key: Option<Bytes>,
+    /// Set for a local read: the highest index the client has seen, which the
+    /// serving node must have applied before it answers.
+    pub(crate) local_floor: Option<u64>,
 }
 
 /// A node's answer to a client.
 #[derive(Clone, Debug)]
 pub(crate) enum Answer {
-    Ok(KvResult),
+    /// The result, stamped with the answering node's applied index (for a
+    /// read outside the log: the state it read), and how it was served.
+    Ok {
+        result: KvResult,
+        zxid: u64,
+        served: Served,
+    },
     NotLeader(Option<NodeId>),
 }
 
@@ -29,6 +43,8 @@ struct InFlight {
     op: KvOp,
     history_index: usize,
     attempt: u32,
+    /// A read to serve from the contacted node's own state.
+    local: bool,
 }
 
 pub(crate) struct Client {
@@ -37,11 +53,13 @@ pub(crate) struct Client {
     target: usize,
     nodes: usize,
     in_flight: Option<InFlight>,
+    /// The highest applied index an answer was stamped with (ZooKeeper's lastZxid).
+    last_seen: u64,
 }
 
 impl Client {
     pub(crate) fn new(index: usize, nodes: usize) -> Self {
-        Client { id: ClientId(index as u64 + 1), seq: 0, target: index % nodes, in_flight: None, nodes }
+        Client { id: ClientId(index as u64 + 1), seq: 0, target: index % nodes, in_flight: None, nodes, last_seen: 0 }
     }
 }
 
@@ -73,6 +91,11 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         let op = self.random_op(c);
+        let local = self.roll_local_read(&op);
+        if local {
+            // A client may reconnect to any server: the hardest case for session order.
+            self.clients[c].target = self.rng.index(self.config.nodes);
+        }
         let client = &mut self.clients[c];
         client.seq += 1;
         let seq = client.seq;
@@ -85,7 +108,7 @@ impl<P: Protocol> Sim<P> {
             answered_by: None,
         });
         let history_index = self.history.len() - 1;
-        self.clients[c].in_flight = Some(InFlight { seq, op, history_index, attempt: 0 });
+        self.clients[c].in_flight = Some(InFlight { seq, op, history_index, attempt: 0, local });
         self.client_send(c);
     }
 
@@ -112,6 +135,13 @@ impl<P: Protocol> Sim<P> {
         }
     }
 
+    /// Whether a read is a local read. Rolls the dice only if local reads are
+    /// configured, so other runs keep their random stream (and trace hashes).
+    fn roll_local_read(&mut self, op: &KvOp) -> bool {
+        let ratio = self.config.clients.local_read_ratio;
+        op.is_read() && ratio > 0.0 && self.rng.unit() < ratio
+    }
+
     fn random_key(&mut self) -> usize {
         if self.key_cdf.is_empty() {
             return self.rng.index(self.config.clients.keys.max(1));
@@ -132,17 +162,19 @@ impl<P: Protocol> Sim<P> {
         let client = &mut self.clients[c];
         let Some(f) = client.in_flight.as_mut() else { return };
         f.attempt += 1;
-        let (seq, attempt, op) = (f.seq, f.attempt, f.op.clone());
+        let (seq, attempt, op, local) = (f.seq, f.attempt, f.op.clone(), f.local);
         let node = client.target;
         let cmd = Command::new(client.id, seq, op.encode());
         let read_key = match (&op, self.config.clients.reads) {
+            (KvOp::Get { key }, _) if local => Some(key.clone()),
             (KvOp::Get { key }, crate::config::ReadPath::Protocol) => Some(key.clone()),
             _ => None,
         };
+        let local_floor = local.then_some(client.last_seen);
         self.trace.mix_u64s(&[7, self.now.as_nanos(), c as u64, seq, node as u64]);
         self.trace.record(self.now, || What::Request { client: client_id(c), node: node as u64 + 1, op: show_op(&op) });
         let at = self.now + self.net.sample(&mut self.rng);
-        self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_key } });
+        self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_key, local_floor } });
         let timeout = self.now + self.config.clients.timeout;
         self.queue.push(timeout, Event::ClientRetry { client: c, seq, attempt, retarget: true });
     }
@@ -154,8 +186,11 @@ impl<P: Protocol> Sim<P> {
         }
         self.trace.mix_u64s(&[8, self.now.as_nanos(), c as u64, seq]);
         match answer {
-            Answer::Ok(result) => {
+            Answer::Ok { result, zxid, served } => {
                 let index = f.history_index;
+                self.sessions.record_answer(index, Seen { zxid, served });
+                let client = &mut self.clients[c];
+                client.last_seen = client.last_seen.max(zxid);
                 self.trace.record(self.now, || What::Reply {
                     client: client_id(c),
                     node: node as u64 + 1,

@@ -108,6 +108,16 @@ pub struct ClientConfig {
     pub think_time: Duration,
     /// How reads are served.
     pub reads: ReadPath,
+    /// Fraction of reads that are *local reads* (ZooKeeper's plain read):
+    /// sent to a node chosen at random, as if the client had reconnected to
+    /// another server, and answered from that node's own state if the protocol
+    /// allows it ([`quorum_core::Protocol::local_read`]) once the node has
+    /// applied the client's last seen index. They are sequentially consistent,
+    /// not linearizable: they are checked for per-client order and against
+    /// the committed log, and kept out of the linearizability check. The
+    /// other reads follow `reads`.
+    #[serde(default)]
+    pub local_read_ratio: f64,
 }
 
 impl Default for ClientConfig {
@@ -124,8 +134,22 @@ impl Default for ClientConfig {
             timeout: Duration::from_millis(150),
             think_time: Duration::from_millis(1),
             reads: ReadPath::Protocol,
+            local_read_ratio: 0.0,
         }
     }
+}
+
+/// Deliberate driver bugs in how local reads are served, to show that the
+/// session check catches them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DriverBug {
+    /// A node answers a local read at once, without waiting to reach the
+    /// client's last seen index: a client that moves to a lagging node sees
+    /// its view go back in time.
+    LocalReadIgnoresSession,
+    /// A lagging node answers a local read at once from its current state but
+    /// stamps it with the client's last seen index, as if it had caught up.
+    LocalReadClaimsSession,
 }
 
 /// Which faults to inject.
@@ -207,6 +231,10 @@ pub struct SimConfig {
     pub trace: bool,
     /// Stop after this many events (a guard against livelock in a buggy protocol).
     pub max_events: u64,
+    /// A deliberate bug in the driver, to show that a checker catches it.
+    /// Never set outside such tests.
+    #[serde(default)]
+    pub driver_bug: Option<DriverBug>,
 }
 
 impl SimConfig {
@@ -225,6 +253,7 @@ impl SimConfig {
             snapshot_every: Some(200),
             trace: false,
             max_events: 20_000_000,
+            driver_bug: None,
         }
     }
 

@@ -3,7 +3,10 @@
 //! effects its protocol emits.
 
 use crate::client::{Answer, Request};
+use crate::config::{DriverBug, ReadPath};
 use crate::network::Fate;
+use crate::report::ConfigChange;
+use crate::session::Served;
 use crate::sim::{Event, Sim};
 use crate::trace::What;
 use quorum_core::{
@@ -17,7 +20,12 @@ pub(crate) struct PendingRead {
     pub(crate) client: usize,
     pub(crate) seq: u64,
     pub(crate) key: bytes::Bytes,
+    /// Serve once the state machine has applied this (`None`: the protocol has not said yet).
     pub(crate) index: Option<u64>,
+    /// A local read: served from this node's state, not confirmed by the protocol.
+    pub(crate) local: bool,
+    /// For a local read, the highest index its client had seen.
+    pub(crate) floor: u64,
 }
 
 pub(crate) struct Host<M> {
@@ -344,7 +352,13 @@ impl<P: Protocol> Sim<P> {
         match self.applied_at[slot] {
             None => {
                 self.applied_at[slot] = Some((fp, id));
+                self.sessions.record_commit(index, &entry.payload);
                 self.metrics.commits += 1;
+                if let Payload::Membership(membership) = &entry.payload {
+                    let change =
+                        ConfigChange { at: self.now, index, stamp: entry.stamp, membership: membership.clone() };
+                    self.metrics.config_changes.push(change);
+                }
                 if self.metrics.first_applied.len() <= slot {
                     self.metrics.first_applied.resize(slot + 1, Instant::ZERO);
                 }
@@ -372,7 +386,7 @@ impl<P: Protocol> Sim<P> {
             if let Some(client) = host.waiting.remove(&cmd.id()) {
                 let result = KvResult::decode(&response).unwrap_or_else(|e| KvResult::Invalid(e.to_string()));
                 self.acked[slot] = true;
-                self.reply(i, client, cmd.seq, Answer::Ok(result));
+                self.reply(i, client, cmd.seq, Answer::Ok { result, zxid: index, served: Served::Log });
             }
         }
         self.hosts[i].applied.push(entry);
@@ -393,7 +407,16 @@ impl<P: Protocol> Sim<P> {
         for id in ready {
             let read = self.hosts[i].reads.remove(&id).expect("listed above");
             let value = self.hosts[i].kv.get(&read.key).cloned();
-            self.reply(i, read.client, read.seq, Answer::Ok(KvResult::Value(value)));
+            debug_assert!(
+                !read.local || applied >= read.floor || self.config.driver_bug.is_some(),
+                "a local read is served only once the node reached the client's last seen index"
+            );
+            let served = if read.local { Served::LocalRead } else { Served::Read };
+            let mut zxid = applied;
+            if read.local && self.config.driver_bug == Some(DriverBug::LocalReadClaimsSession) {
+                zxid = zxid.max(read.floor); // planted: claims a state it has not reached
+            }
+            self.reply(i, read.client, read.seq, Answer::Ok { result: KvResult::Value(value), zxid, served });
         }
     }
 
@@ -522,16 +545,32 @@ impl<P: Protocol> Sim<P> {
         let now = self.now;
         if let Some(cached) = self.hosts[i].kv.cached_response(cmd.client, cmd.seq) {
             let result = KvResult::decode(&cached).unwrap_or_else(|e| KvResult::Invalid(e.to_string()));
-            self.reply(i, req.client, cmd.seq, Answer::Ok(result));
+            let zxid = self.hosts[i].applied_index;
+            self.reply(i, req.client, cmd.seq, Answer::Ok { result, zxid, served: Served::Log });
             return;
         }
+        let mut read_key = req.read_key;
+        if let (Some(key), Some(floor)) = (&read_key, req.local_floor) {
+            match p.local_read(now) {
+                Ok(()) => return self.local_read(i, req.client, cmd.seq, key.clone(), floor),
+                Err(quorum_core::ReadError::NotLeader(nl)) => {
+                    return self.reply(i, req.client, cmd.seq, Answer::NotLeader(nl.leader_hint));
+                }
+                // No local reads here: serve it like any other read.
+                Err(quorum_core::ReadError::Unsupported) if self.config.clients.reads == ReadPath::Log => {
+                    read_key = None
+                }
+                Err(quorum_core::ReadError::Unsupported) => {}
+            }
+        }
         let mut out = std::mem::take(&mut self.out);
-        if let Some(key) = req.read_key {
+        if let Some(key) = read_key {
             self.next_read_id += 1;
             let id = self.next_read_id;
             match p.read(now, id, &mut out) {
                 Ok(()) => {
-                    let read = PendingRead { client: req.client, seq: cmd.seq, key, index: None };
+                    let read =
+                        PendingRead { client: req.client, seq: cmd.seq, key, index: None, local: false, floor: 0 };
                     self.hosts[i].reads.insert(id, read);
                     self.out = out;
                     self.after_step(i);
@@ -557,6 +596,20 @@ impl<P: Protocol> Sim<P> {
         }
         self.out = out;
         self.after_step(i);
+    }
+
+    /// A local read reached node `i`, which may serve it: it waits until the
+    /// state machine has applied the client's last seen index (ZooKeeper's
+    /// rule: a server behind the client's last zxid must not answer it).
+    fn local_read(&mut self, i: usize, client: usize, seq: u64, key: bytes::Bytes, floor: u64) {
+        let wait_for = match self.config.driver_bug {
+            Some(DriverBug::LocalReadIgnoresSession | DriverBug::LocalReadClaimsSession) => 0,
+            None => floor,
+        };
+        self.next_read_id += 1;
+        let read = PendingRead { client, seq, key, index: Some(wait_for), local: true, floor };
+        self.hosts[i].reads.insert(self.next_read_id, read);
+        self.serve_ready_reads(i);
     }
 
     /// Sends an answer from node `i` back to a client.

@@ -14,7 +14,11 @@
 //!   acknowledged write is never replaced, plus each protocol's own
 //!   [`quorum_core::Invariant`]s (one leader per term, one value per slot, ...);
 //! - at the end: the client history is linearizable ([`lincheck`]), with an
-//!   unanswered operation counted as possibly applied.
+//!   unanswered operation counted as possibly applied; local reads
+//!   ([`ClientConfig::local_read_ratio`], sequentially consistent only) are
+//!   left out of it and checked per client instead: never answered below an
+//!   index the client has already seen, and with the value the committed log
+//!   holds at the index they were answered at.
 //!
 //! A run is a pure function of (protocol, config, seed): the same seed gives the
 //! same [`Trace`] hash on every run and every machine, so a failing seed is a
@@ -39,6 +43,40 @@
 //! let summary = check_seeds::<PrimaryBackup>(&SimConfig::quick(0, Faults::All), &Default::default(), 0..20);
 //! assert_eq!(summary.violation_count(), 0, "{summary}");
 //! ```
+//!
+//! ## Protocol-specific actions: membership changes, leadership transfer
+//!
+//! The `Protocol` trait has no admin methods, so a test reaches the concrete
+//! type through [`Sim::act`]: the closure gets the live node, the time and the
+//! effect buffer, and what it emits (sends, durable sends, writes, commits) is
+//! carried out like the effects of any message or timer, followed by every
+//! check. For sweeps, an [`Operator`] — any `FnMut(&mut Sim<P>, &mut Rng)` —
+//! installed with [`Sim::set_operator`], or by [`check_seeds_with`] in every
+//! seed, is called at random times while the load runs, with its own random
+//! stream forked from the seed, so a failing seed replays with the same
+//! interventions. Each committed membership change is recorded in
+//! [`Metrics::config_changes`]. The simulator's own checks never assume who
+//! votes: they compare what nodes apply, whichever role they play.
+//!
+//! ```
+//! use quorum_core::{Duration, NodeId, Protocol, Rng};
+//! use quorum_sim::{baseline::PrimaryBackup, check_seeds_with, Faults, Sim, SimConfig};
+//!
+//! // One action now (Raft's tests call `remove_node`, `transfer_leadership`... this way):
+//! let mut sim = Sim::<PrimaryBackup>::new(SimConfig::new(3, 1), Default::default());
+//! let status = sim.act(NodeId(1), "read the status", |node, _now, _out| node.status());
+//! assert_eq!(status.map(|s| s.id), Some(NodeId(1)));
+//!
+//! // An operator acting on a random live node about every 100 ms, in every seed:
+//! let poke = |sim: &mut Sim<PrimaryBackup>, rng: &mut Rng| {
+//!     let target = sim.members()[rng.index(sim.members().len())];
+//!     sim.act(target, "poke", |_, _, _| ());
+//! };
+//! let base = SimConfig::quick(0, Faults::All);
+//! let setup = |sim: &mut Sim<PrimaryBackup>| sim.set_operator(Duration::from_millis(100), poke);
+//! let summary = check_seeds_with::<PrimaryBackup>(&base, &Default::default(), 0..10, setup, |_| {});
+//! assert_eq!(summary.violation_count(), 0, "{summary}");
+//! ```
 #![deny(missing_docs)]
 
 pub mod baseline;
@@ -49,15 +87,22 @@ mod history;
 mod host;
 pub mod lincheck;
 mod network;
+mod operator;
 mod queue;
 mod report;
+mod session;
 mod sim;
 mod trace;
 
 pub use config::{
-    ClientConfig, DiskConfig, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath, SimConfig,
+    ClientConfig, DiskConfig, DriverBug, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath,
+    SimConfig,
 };
 pub use history::{Operation, Outcome};
-pub use report::{check_seeds, check_seeds_with_progress, FailedSeed, Metrics, Report, Summary, Violation};
+pub use operator::Operator;
+pub use report::{
+    check_seeds, check_seeds_with, check_seeds_with_progress, ConfigChange, FailedSeed, Metrics, Report, Summary,
+    Violation,
+};
 pub use sim::{DropFilter, Sim};
 pub use trace::{describe, render_mermaid, render_text, Trace, TraceEvent, What};

@@ -1,10 +1,11 @@
 //! What a run found: violations, operations, metrics; and sweeps over many seeds.
 
 use crate::config::SimConfig;
-use crate::history::Outcome;
+use crate::history::{Operation, Outcome};
+use crate::session::Served;
 use crate::sim::Sim;
 use crate::trace::Trace;
-use quorum_core::{Duration, Instant, NodeId, Protocol};
+use quorum_core::{Duration, Instant, Membership, NodeId, Protocol, Stamp};
 use serde::Serialize;
 use std::fmt;
 
@@ -44,6 +45,21 @@ pub struct Metrics {
     pub completions: Vec<Instant>,
     /// For each log index, when some node first applied it (index 0 unused).
     pub first_applied: Vec<Instant>,
+    /// Every membership change applied somewhere, in the order first applied.
+    pub config_changes: Vec<ConfigChange>,
+}
+
+/// A committed membership change, as the first node to apply it saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// When it was first applied.
+    pub at: Instant,
+    /// Its log index.
+    pub index: u64,
+    /// Its stamp (the Raft term of the leader that proposed it).
+    pub stamp: Stamp,
+    /// The configuration it puts in force.
+    pub membership: Membership,
 }
 
 /// The outcome of one run.
@@ -55,6 +71,8 @@ pub struct Report {
     pub ops_ok: u64,
     /// Operations never answered (counted as possibly applied).
     pub ops_unknown: u64,
+    /// Answered local reads (checked for session order, not linearizability).
+    pub local_reads: u64,
     /// Events processed.
     pub events: u64,
     /// Virtual time at the end.
@@ -79,16 +97,30 @@ impl<P: Protocol> Sim<P> {
         self.finish(std::time::Duration::ZERO)
     }
 
-    /// Final checks (linearizability of the history) and the report.
+    /// Final checks (linearizability of the history, session order of local
+    /// reads, values of reads outside the log) and the report.
     pub(crate) fn finish(mut self, wall: std::time::Duration) -> Report {
-        if let Err(e) = crate::lincheck::check(&self.history) {
+        let linearizable = if self.sessions.local_reads() == 0 {
+            crate::lincheck::check(&self.history)
+        } else {
+            // Local reads promise less than linearizability: they are left out.
+            let local = |i: usize| self.sessions.seen(i).is_some_and(|s| s.served == Served::LocalRead);
+            let ops: Vec<Operation> =
+                self.history.iter().enumerate().filter(|(i, _)| !local(*i)).map(|(_, o)| o.clone()).collect();
+            crate::lincheck::check(&ops)
+        };
+        if let Err(e) = linearizable {
             self.violation("linearizability", e.to_string());
+        }
+        for (check, detail) in self.sessions.check(&self.history) {
+            self.violation(check, detail);
         }
         let ops_ok = self.history.iter().filter(|o| matches!(o.outcome, Outcome::Ok { .. })).count() as u64;
         Report {
             seed: self.config.seed,
             ops_ok,
             ops_unknown: self.history.len() as u64 - ops_ok,
+            local_reads: self.sessions.local_reads(),
             events: self.events,
             virtual_time: self.now,
             wall,
@@ -119,8 +151,12 @@ pub struct Summary {
     pub ops_ok: u64,
     /// Operations never answered.
     pub ops_unknown: u64,
+    /// Answered local reads, each checked for session order.
+    pub local_reads: u64,
     /// Events processed.
     pub events: u64,
+    /// Membership changes committed, over all seeds.
+    pub config_changes: u64,
     /// Seeds with violations.
     pub failures: Vec<FailedSeed>,
     /// The slowest seed and its wall time.
@@ -135,7 +171,9 @@ impl Summary {
         self.seeds += 1;
         self.ops_ok += r.ops_ok;
         self.ops_unknown += r.ops_unknown;
+        self.local_reads += r.local_reads;
         self.events += r.events;
+        self.config_changes += r.metrics.config_changes.len() as u64;
         if self.slowest.is_none_or(|(_, w)| r.wall > w) {
             self.slowest = Some((r.seed, r.wall));
         }
@@ -152,16 +190,14 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} seeds, {} ops ok, {} unanswered, {} events, {} violations in {} seeds",
-            self.seeds,
-            self.ops_ok,
-            self.ops_unknown,
-            self.events,
-            self.violation_count(),
-            self.failures.len()
-        )?;
+        write!(f, "{} seeds, {} ops ok, {} unanswered, ", self.seeds, self.ops_ok, self.ops_unknown)?;
+        if self.local_reads > 0 {
+            write!(f, "{} local reads, ", self.local_reads)?;
+        }
+        write!(f, "{} events, {} violations in {} seeds", self.events, self.violation_count(), self.failures.len())?;
+        if self.config_changes > 0 {
+            write!(f, ", {} membership changes committed", self.config_changes)?;
+        }
         for fail in self.failures.iter().take(5) {
             write!(f, "\n  seed {}:", fail.seed)?;
             for v in fail.violations.iter().take(3) {
@@ -192,6 +228,24 @@ pub fn check_seeds_with_progress<P: Protocol>(
 where
     P::Config: Sync,
 {
+    check_seeds_with::<P>(base, protocol, seeds, |_| {}, progress)
+}
+
+/// [`check_seeds_with_progress`], calling `setup` on each run's fresh [`Sim`]
+/// before it starts: to install an operator ([`Sim::set_operator`]) that
+/// changes membership or moves leadership at random times, a drop filter, ...
+/// Whatever `setup` adds must draw its randomness from the run (the operator's
+/// `Rng`), so each seed still replays exactly.
+pub fn check_seeds_with<P: Protocol>(
+    base: &SimConfig,
+    protocol: &P::Config,
+    seeds: std::ops::Range<u64>,
+    setup: impl Fn(&mut Sim<P>) + Sync,
+    progress: impl Fn(u64) + Sync,
+) -> Summary
+where
+    P::Config: Sync,
+{
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
     let started = std::time::Instant::now();
@@ -208,9 +262,11 @@ where
                 }
                 let mut config = base.clone();
                 config.seed = seed;
-                let report = Sim::<P>::new(config, protocol.clone()).run();
-                let mut slim = report;
-                slim.metrics = Metrics::default();
+                let mut sim = Sim::<P>::new(config, protocol.clone());
+                setup(&mut sim);
+                let mut slim = sim.run();
+                slim.metrics =
+                    Metrics { config_changes: std::mem::take(&mut slim.metrics.config_changes), ..Metrics::default() };
                 slim.history = Vec::new();
                 reports.lock().expect("report lock").push(slim);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);

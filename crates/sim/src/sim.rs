@@ -25,6 +25,7 @@ pub(crate) enum Event<M> {
     ClientNext { client: usize },
     Arrival,
     Fault(FaultEvent),
+    Operate,
     EndOfLoad,
 }
 
@@ -37,6 +38,9 @@ pub type DropFilter<M> = Box<dyn FnMut(NodeId, NodeId, &M) -> bool>;
 /// configured run (workload, faults, drain, final checks) or script a scenario
 /// with [`Sim::run_for`], [`Sim::crash`], [`Sim::partition`], [`Sim::propose`]
 /// and friends, inspecting nodes with [`Sim::node`] and [`Sim::status`].
+/// Protocol-specific actions (membership changes, leadership transfer) run
+/// through [`Sim::act`], or at random times through an operator
+/// ([`Sim::set_operator`]).
 pub struct Sim<P: Protocol> {
     pub(crate) config: SimConfig,
     pub(crate) protocol_config: P::Config,
@@ -66,6 +70,9 @@ pub struct Sim<P: Protocol> {
     /// Cumulative probabilities of the keys (empty: uniform).
     pub(crate) key_cdf: Vec<f64>,
     pub(crate) last_proposer: Option<NodeId>,
+    pub(crate) operator: Option<crate::operator::OperatorSlot<P>>,
+    /// The committed log and what each answer said, for the session check.
+    pub(crate) sessions: crate::session::SessionLog,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -99,6 +106,8 @@ impl<P: Protocol> Sim<P> {
             next_read_id: 0,
             key_cdf: Vec::new(),
             last_proposer: None,
+            operator: None,
+            sessions: Default::default(),
             rng,
             config,
             protocol_config,
@@ -145,7 +154,8 @@ impl<P: Protocol> Sim<P> {
             .map(|s| s.id)
     }
 
-    /// Every member id.
+    /// Every node's id. Which of them vote is the protocol's business: with
+    /// membership changes ([`Sim::act`]) some may be learners or removed.
     pub fn members(&self) -> &[NodeId] {
         &self.members
     }
@@ -291,6 +301,7 @@ impl<P: Protocol> Sim<P> {
             }
         }
         self.schedule_faults(start);
+        self.schedule_operator();
         self.queue.push(start + self.config.duration, Event::EndOfLoad);
     }
 
@@ -379,6 +390,7 @@ impl<P: Protocol> Sim<P> {
             Event::ClientNext { client } => self.client_next(client),
             Event::Arrival => self.arrival(),
             Event::Fault(f) => self.fault(f),
+            Event::Operate => self.operate(),
             Event::EndOfLoad => self.end_of_load(),
         }
     }

@@ -94,6 +94,13 @@ pub enum What {
         /// The entry's payload.
         entry: String,
     },
+    /// A protocol-specific action ran on a node (`Sim::act`).
+    Act {
+        /// The node.
+        node: u64,
+        /// What the action was, as the caller labelled it.
+        what: String,
+    },
     /// A safety check failed.
     Violation {
         /// Which check.
@@ -201,6 +208,7 @@ pub fn describe(what: &What) -> String {
         What::Request { client, node, op } => format!("c{client} -> n{node}: {op}"),
         What::Reply { client, node, result } => format!("n{node} -> c{client}: {result}"),
         What::Commit { node, index, entry } => format!("n{node} applies #{index} {entry}"),
+        What::Act { node, what } => format!("n{node} is told: {what}"),
         What::Violation { check, detail } => format!("VIOLATION {check}: {detail}"),
     }
 }
@@ -289,6 +297,7 @@ fn mermaid(events: &[TraceEvent], nodes: usize) -> String {
             What::Request { client, node, op } => format!("C{client}->>N{node}: {}", label(op)),
             What::Reply { client, node, result } => format!("N{node}-->>C{client}: {}", label(result)),
             What::Commit { node, index, entry } => format!("Note over N{node}: apply {index} {}", label(entry)),
+            What::Act { node, what } => format!("Note over N{node}: {t} {}", label(what)),
             What::Violation { check, detail } => format!("Note over {all}: VIOLATION {check}: {}", label(detail)),
         };
         let _ = writeln!(s, "    {line}");

@@ -63,16 +63,31 @@
 //!
 //! ## Reads
 //!
-//! - Through the log (propose a GET): linearizable.
-//! - [`Protocol::read`] (ZooKeeper's `sync` followed by a read): linearizable.
+//! ZooKeeper's documentation says it plainly: reads are served by whichever
+//! server a client is connected to, and are *not* linearizable unless the
+//! client calls `sync` first. The three read paths here, weakest first:
+//!
+//! - **Local reads** ([`Protocol::local_read`], ZooKeeper's plain `getData`):
+//!   *sequentially consistent*, not linearizable. The node the client reaches
+//!   answers from its own state machine, a committed prefix that may lag the
+//!   leader, so it may miss a write another client has already been told is
+//!   done. Zab only decides whether this node serves clients at all (an
+//!   established leader, or a follower that got UPTODATE); the driver answers
+//!   once its state machine has applied the client's last seen zxid, as a
+//!   ZooKeeper server refuses a client that has seen more than it has. So a
+//!   client reads its own writes and never sees an older state after a
+//!   newer one, even when it moves to another server.
+//! - **`sync` followed by a read** ([`Protocol::read`]): linearizable.
 //!   The leader takes its commit index as the read point, confirms with a
 //!   quorum of its followers (a ping round sent after the read arrived) that it
 //!   is still their leader, and answers `ReadReady { index }`. On a follower
 //!   the read is forwarded to the leader as SYNC and answered the same way.
-//! - Local reads of a replica's state machine without `sync` (what a ZooKeeper
-//!   client gets by default): sequentially consistent only — a client sees
-//!   writes in order, but may see a stale state. The driver serves those; the
-//!   protocol is not involved.
+//! - **Through the log** (propose a GET): linearizable, at the cost of a write.
+//!
+//! The simulator checks each for what it promises: `sync` and log reads go to
+//! the linearizability checker with the writes; local reads are kept out of it
+//! and checked per client instead (answered at an index at least every index
+//! the client saw before, with the value the committed log holds there).
 //!
 //! ## Using it
 //!
@@ -390,6 +405,10 @@ impl Protocol for Zab {
         self.start_read(now, id, out)
     }
 
+    fn local_read(&self, _now: Instant) -> Result<(), ReadError> {
+        self.may_read_locally()
+    }
+
     fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
         while self.writes.front().is_some_and(|w| w.tag <= tag) {
             let w = self.writes.pop_front().expect("checked non-empty");
@@ -410,7 +429,7 @@ impl Protocol for Zab {
             State::Following(f) if f.leader == peer => self.become_looking(now, out),
             State::Leading(l) => {
                 l.learners.remove(&peer);
-                l.reads.retain(|r| !matches!(r.origin, state::ReadOrigin::Remote(p, _) if p == peer));
+                l.reads.retain(|r| !matches!(r.origin, state::ReadOrigin::Forwarded(p, _) if p == peer));
             }
             _ => {}
         }

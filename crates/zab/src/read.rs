@@ -1,4 +1,5 @@
-//! Linearizable reads outside the log: ZooKeeper's `sync` followed by a read.
+//! Reads outside the log: ZooKeeper's `sync` followed by a read
+//! (linearizable), and local reads (sequentially consistent).
 //!
 //! The read point is the leader's commit index when the read arrives. Before
 //! answering, the leader confirms it still leads: a quorum (itself included)
@@ -9,6 +10,13 @@
 //! its initial history, so it is at or below the read point. A follower
 //! forwards the read to its leader (SYNC) and serves it once it has applied
 //! the point the leader returns.
+//!
+//! A local read is ZooKeeper's plain `getData`: the server the client talks to
+//! answers from its own state, which is a committed prefix of the history but
+//! may lag the leader. Zab only says *whether* this node serves clients (like a
+//! ZooKeeper server, only once it leads or follows an established leader and
+//! is up to date); the driver serves the read once its state machine has
+//! applied the client's last seen index, so the client's view never goes back.
 
 use crate::message::Message;
 use crate::state::{FollowerPhase, LeaderPhase, PendingRead, ReadOrigin, Stage, State};
@@ -21,7 +29,7 @@ impl Zab {
     pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
         match &mut self.state {
             State::Leading(l) if l.phase == LeaderPhase::Broadcast => {
-                self.register_read(now, ReadOrigin::Local(id), out);
+                self.register_read(now, ReadOrigin::Here(id), out);
                 Ok(())
             }
             State::Following(f) if f.phase == FollowerPhase::Broadcast && f.up_to_date => {
@@ -29,6 +37,17 @@ impl Zab {
                 out.send(f.leader, Message::SyncRequest { epoch: f.epoch, read: id });
                 Ok(())
             }
+            _ => Err(ReadError::NotLeader(self.not_leader())),
+        }
+    }
+
+    /// May a client read this node's state directly? Only in broadcast: an
+    /// established leader, or a follower that got UPTODATE (a ZooKeeper server
+    /// accepts clients only then). A LOOKING or syncing node sends the client away.
+    pub(crate) fn may_read_locally(&self) -> Result<(), ReadError> {
+        match &self.state {
+            State::Leading(l) if l.phase == LeaderPhase::Broadcast => Ok(()),
+            State::Following(f) if f.phase == FollowerPhase::Broadcast && f.up_to_date => Ok(()),
             _ => Err(ReadError::NotLeader(self.not_leader())),
         }
     }
@@ -58,7 +77,7 @@ impl Zab {
             return;
         }
         if l.learners.get(&from).is_some_and(|x| x.in_stream()) {
-            self.register_read(now, ReadOrigin::Remote(from, read), out);
+            self.register_read(now, ReadOrigin::Forwarded(from, read), out);
         }
     }
 
@@ -97,8 +116,8 @@ impl Zab {
                 return true;
             }
             match r.origin {
-                ReadOrigin::Local(id) => out.read_ready(id, r.index),
-                ReadOrigin::Remote(peer, read) => out.send(peer, Message::SyncReply { epoch, read, index: r.index }),
+                ReadOrigin::Here(id) => out.read_ready(id, r.index),
+                ReadOrigin::Forwarded(peer, read) => out.send(peer, Message::SyncReply { epoch, read, index: r.index }),
             }
             false
         });
@@ -110,7 +129,7 @@ impl Zab {
         match &mut self.state {
             State::Leading(l) => {
                 for r in l.reads.drain(..) {
-                    if let ReadOrigin::Local(id) = r.origin {
+                    if let ReadOrigin::Here(id) = r.origin {
                         out.read_failed(id, reason);
                     }
                 }
@@ -164,5 +183,16 @@ mod tests {
         z.on_link_down(at(13), NodeId(1), &mut out);
         assert!(out.as_slice().iter().any(|e| matches!(e, Effect::ReadFailed { id: 5, .. })));
         assert!(matches!(z.read(at(14), 6, &mut out), Err(ReadError::NotLeader(_))));
+    }
+
+    #[test]
+    fn local_reads_are_served_only_in_broadcast() {
+        assert_eq!(established_leader().local_read(at(1)), Ok(()));
+        let mut z = follower_in_broadcast();
+        assert_eq!(z.local_read(at(1)), Ok(()));
+        // A follower that lost its leader is LOOKING: it sends the client away.
+        let mut out = Effects::new();
+        z.on_link_down(at(2), NodeId(1), &mut out);
+        assert!(matches!(z.local_read(at(3)), Err(ReadError::NotLeader(_))));
     }
 }

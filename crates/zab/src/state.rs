@@ -127,11 +127,14 @@ pub(crate) enum LeaderPhase {
     Broadcast,
 }
 
-/// Who waits for a read confirmed by a quorum.
+/// Who waits for a `sync` read confirmed by a quorum. (Not to be confused
+/// with a *local read*, which the protocol does not confirm at all.)
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ReadOrigin {
-    Local(ReadId),
-    Remote(NodeId, ReadId),
+    /// A client of the leader itself.
+    Here(ReadId),
+    /// A follower that forwarded its client's read as SYNC.
+    Forwarded(NodeId, ReadId),
 }
 
 #[derive(Copy, Clone, Debug)]

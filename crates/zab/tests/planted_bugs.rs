@@ -45,3 +45,50 @@ fn committing_without_a_quorum_is_caught() {
     eprintln!("commit without quorum: caught in {violations} seeds by checks, {assertions} by assertions, of 300");
     assert!(violations + assertions > 0, "the planted bug went unnoticed");
 }
+
+/// Runs each seed with local reads, a planted driver bug (if any) and one slow
+/// follower (every message to or from node 3 takes 3 ms longer), so a client
+/// that moves to it finds it behind what the client has seen. Returns the
+/// checks that fired and how many seeds failed.
+fn local_read_sweep(bug: Option<quorum_sim::DriverBug>, seeds: std::ops::Range<u64>) -> (Vec<String>, usize) {
+    let (mut fired, mut failed) = (Vec::new(), 0);
+    for seed in seeds {
+        let mut cfg = SimConfig::quick(seed, Faults::All);
+        cfg.clients.local_read_ratio = 0.5;
+        cfg.driver_bug = bug;
+        let mut sim = Sim::<Zab>::new(cfg, ZabConfig::default());
+        sim.set_node_delay(quorum_core::NodeId(3), Duration::from_millis(3));
+        let report = sim.run();
+        failed += usize::from(!report.violations.is_empty());
+        fired.extend(report.violations.into_iter().map(|v| v.check));
+    }
+    fired.sort();
+    fired.dedup();
+    (fired, failed)
+}
+
+#[test]
+fn a_follower_serving_a_local_read_behind_the_clients_last_zxid_is_caught() {
+    // ZooKeeper refuses a client whose last zxid is ahead of the server; a
+    // server that answers anyway lets the client's view go back in time.
+    let (fired, failed) = local_read_sweep(Some(quorum_sim::DriverBug::LocalReadIgnoresSession), 0..50);
+    eprintln!("local read ignoring the client's zxid: {failed} of 50 seeds caught by {fired:?}");
+    assert!(failed > 0, "the planted bug went unnoticed");
+    assert_eq!(fired, ["session order"]);
+}
+
+#[test]
+fn a_follower_stamping_a_stale_local_read_with_the_clients_zxid_is_caught() {
+    let (fired, failed) = local_read_sweep(Some(quorum_sim::DriverBug::LocalReadClaimsSession), 0..50);
+    eprintln!("local read claiming the client's zxid: {failed} of 50 seeds caught by {fired:?}");
+    assert!(failed > 0, "the planted bug went unnoticed");
+    assert_eq!(fired, ["read value"]);
+}
+
+#[test]
+fn without_the_bug_the_slow_follower_makes_local_reads_wait_instead() {
+    // The control: the same seeds, with the driver waiting for the client's
+    // last zxid as ZooKeeper does, break nothing.
+    let (fired, failed) = local_read_sweep(None, 0..50);
+    assert_eq!((failed, fired), (0, Vec::<String>::new()));
+}

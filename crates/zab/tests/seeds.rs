@@ -2,21 +2,47 @@
 //! restarts, partitions, one-way cuts, connection resets), each checked for
 //! linearizability, the simulator's safety checks and Zab's invariants. Zab
 //! declares fifo links, so the simulator runs it over fifo links.
+//!
+//! Every read kind is exercised: half the reads are local reads (served by
+//! whichever node the client reaches, checked for per-client session order and
+//! against the committed log, never for linearizability), the others go
+//! through `sync` (half the seeds) or through the log (the other half), and
+//! those are checked for linearizability.
 
-use quorum_sim::{check_seeds, Faults, SimConfig};
+use quorum_sim::{check_seeds, Faults, ReadPath, SimConfig, Summary};
 use quorum_zab::{Zab, ZabConfig};
+
+/// `quick` with local reads mixed into the workload, the rest via `reads`.
+fn with_local_reads(reads: ReadPath) -> SimConfig {
+    let mut base = SimConfig::quick(0, Faults::All);
+    base.clients.reads = reads;
+    base.clients.local_read_ratio = 0.5;
+    base
+}
+
+/// Seeds `0..2500` read through `sync`, seeds `2500..5000` through the log.
+fn sweep_every_read_kind() -> (Summary, Summary) {
+    let zab = ZabConfig::default();
+    let sync = check_seeds::<Zab>(&with_local_reads(ReadPath::Protocol), &zab, 0..2500);
+    let log = check_seeds::<Zab>(&with_local_reads(ReadPath::Log), &zab, 2500..5000);
+    (sync, log)
+}
 
 #[test]
 fn five_thousand_seeds_with_all_faults_on_three_nodes_have_no_violation() {
-    let summary = check_seeds::<Zab>(&SimConfig::quick(0, Faults::All), &ZabConfig::default(), 0..5000);
-    eprintln!("zab, 3 nodes, all faults: {summary}; wall {:?}", summary.wall);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
-    assert!(summary.ops_ok > 5000 * 50, "the workload must make progress: {summary}");
+    let (sync, log) = sweep_every_read_kind();
+    for (reads, summary) in [("sync", &sync), ("log", &log)] {
+        eprintln!("zab, 3 nodes, all faults, local + {reads} reads: {summary}; wall {:?}", summary.wall);
+        assert_eq!(summary.violation_count(), 0, "{summary}");
+        assert!(summary.ops_ok > 2500 * 50, "the workload must make progress: {summary}");
+        // Half the reads (0.4 of operations) are local: about a fifth of what completes.
+        assert!(summary.local_reads > summary.ops_ok / 10, "the sweep must issue local reads: {summary}");
+    }
 }
 
 #[test]
 fn five_node_clusters_with_all_faults_have_no_violation() {
-    let mut base = SimConfig::quick(0, Faults::All);
+    let mut base = with_local_reads(ReadPath::Protocol);
     base.nodes = 5;
     let summary = check_seeds::<Zab>(&base, &ZabConfig::default(), 0..500);
     eprintln!("zab, 5 nodes, all faults: {summary}; wall {:?}", summary.wall);
@@ -33,6 +59,7 @@ fn hung_nodes_frozen_and_thawed_under_load_cause_no_violation() {
     let (mut failed, mut ops) = (Vec::new(), 0);
     for seed in 0..500u64 {
         let mut cfg = SimConfig::quick(seed, if seed % 2 == 0 { Faults::None } else { Faults::All });
+        cfg.clients.local_read_ratio = 0.5;
         cfg.nodes = if seed % 3 == 0 { 5 } else { 3 };
         let n = cfg.nodes as u64;
         let mut sim = Sim::<Zab>::new(cfg, ZabConfig::default());

@@ -1,22 +1,30 @@
-//! The handle the client server uses to talk to its node task.
+//! The handle clients (the RESP port, an embedding program) use to talk to
+//! their node task.
 
-use crate::wire::Outcome;
-use quorum_core::{ClientId, KvOp, NodeId, Status};
+use crate::wire::{Op, Outcome};
+use quorum_core::{Bytes, ClientId, KvOp, KvResult, NodeId, Status};
 use tokio::sync::{mpsc, oneshot};
 
-/// A request from the client port to the node task.
+/// A request from a client to the node task.
 #[derive(Debug)]
 pub enum Request {
-    /// Execute a key-value operation for a client.
+    /// Serve a command or query for a client.
     Op {
         /// The client session.
         client: ClientId,
         /// Its sequence number.
         seq: u64,
-        /// The operation.
-        op: KvOp,
+        /// The command or query.
+        op: Op,
         /// Where the answer goes.
         reply: oneshot::Sender<Outcome>,
+    },
+    /// Answer a query from this node's own state, without the protocol.
+    Local {
+        /// The query.
+        query: Bytes,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Bytes>,
     },
     /// Report the node's status.
     Status {
@@ -36,8 +44,9 @@ pub struct NodeStatus {
     pub applied_index: u64,
     /// The client address of the leader, if known.
     pub leader_client_addr: Option<String>,
-    /// Number of keys in the store.
-    pub keys: usize,
+    /// Items in the state machine (keys of the key-value store), as
+    /// [`crate::Service::item_count`] counts them.
+    pub items: usize,
 }
 
 /// A cheap, cloneable way to reach a running node.
@@ -53,13 +62,40 @@ impl NodeHandle {
         self.id
     }
 
-    /// Executes `op` for `(client, seq)` and waits for its outcome.
-    pub async fn execute(&self, client: ClientId, seq: u64, op: KvOp) -> Outcome {
+    /// Orders `command` through the log for `(client, seq)` and waits for the
+    /// state machine's answer. A retry must reuse the same `(client, seq)`.
+    pub async fn command(&self, client: ClientId, seq: u64, command: Bytes) -> Outcome {
+        self.request(client, seq, Op::Command(command)).await
+    }
+
+    /// Answers a read-only `query` linearizably (at an index the protocol
+    /// confirmed, or through the log) and waits for the answer.
+    pub async fn query(&self, client: ClientId, seq: u64, query: Bytes) -> Outcome {
+        self.request(client, seq, Op::Query(query)).await
+    }
+
+    /// Key-value convenience: executes `op` on a node serving a
+    /// [`quorum_core::KvStore`] (a `Get` as a query, the rest as commands).
+    pub async fn execute(&self, client: ClientId, seq: u64, op: KvOp) -> Outcome<KvResult> {
+        let op = if op.is_read() { Op::Query(op.encode()) } else { Op::Command(op.encode()) };
+        self.request(client, seq, op).await.decode(KvResult::decode)
+    }
+
+    async fn request(&self, client: ClientId, seq: u64, op: Op) -> Outcome {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Request::Op { client, seq, op, reply }).await.is_err() {
             return Outcome::Retry("the node is shutting down".into());
         }
         rx.await.unwrap_or_else(|_| Outcome::Retry("the node dropped the request".into()))
+    }
+
+    /// Answers `query` from this node's own copy of the state, at once and
+    /// without the protocol: it may be stale (not linearizable). For looking
+    /// at one replica (tests, monitoring); `None` once the node stopped.
+    pub async fn read_local(&self, query: Bytes) -> Option<Bytes> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Request::Local { query, reply }).await.ok()?;
+        rx.await.ok()
     }
 
     /// The node's status, or `None` once it stopped.

@@ -9,26 +9,28 @@
 //! - `Persist` goes to the storage thread, which group-commits whatever is
 //!   queued with one fsync while this task goes on: the leader's own write runs
 //!   in parallel with sending the same entries to followers (thesis §10.2.1).
-//! - `Commit` is applied to the [`KvStore`] (indexes already applied are
-//!   skipped: a restarted node may be handed its snapshot's entries again), and
-//!   the client waiting on that `(client, seq)` is answered.
-//! - `ReadReady { index }` answers a read once the store has applied `index`.
+//! - `Commit` is applied to the state machine, any [`Service`] ([`KvStore`] by
+//!   default), skipping indexes already applied (a restarted node may be
+//!   handed its snapshot's entries again), and the client waiting on that
+//!   `(client, seq)` is answered with `apply`'s bytes.
+//! - `ReadReady { index }` answers a query once the state machine has applied `index`.
 //!
 //! Client requests that arrive together are proposed together, so their
 //! entries share messages and fsyncs. Every `snapshot_every` applied entries
-//! the store is snapshotted and handed to the protocol (`on_snapshot`).
+//! the state machine is snapshotted and handed to the protocol (`on_snapshot`).
 
 mod handle;
 mod requests;
 
 pub use handle::{NodeHandle, NodeStatus, Request};
 
+use crate::service::Service;
 use crate::storage_thread::{Durable, StorageThread};
 use crate::tcp::PeerDirectory;
 use crate::wire::{Outcome, Wire};
 use quorum_core::{
     Bytes, ClientId, DurabilityGate, Effect, Effects, Entry, Incoming, Init, Instant, KvStore, NodeId, Payload,
-    Protocol, ReadId, StateMachine, Storage, StorageError, Transport,
+    Protocol, ReadId, Storage, StorageError, Transport,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -53,7 +55,7 @@ pub struct NodeConfig {
     /// A follower forwards client requests to the leader (`true`) or answers
     /// with a redirect naming it (`false`).
     pub forward: bool,
-    /// Serve GET from the local store without the protocol (not linearizable).
+    /// Answer queries (GET) from the local state without the protocol (not linearizable).
     pub local_reads: bool,
     /// A request not answered within this time gets a retryable error.
     pub request_timeout: Duration,
@@ -85,7 +87,7 @@ pub enum NodeError {
     /// Storage failed; running on could lose acknowledged data.
     #[error("storage failed: {0}")]
     Storage(#[from] StorageError),
-    /// The snapshot in storage is not a valid store image.
+    /// The snapshot in storage is not a valid image of the state machine.
     #[error("snapshot cannot be restored: {0}")]
     Snapshot(String),
     /// The transport closed.
@@ -101,24 +103,25 @@ enum Waiter {
     Remote { from: NodeId, id: u64 },
 }
 
-/// A read waiting for the protocol's `ReadReady`.
+/// A query waiting for the protocol's `ReadReady`.
 struct PendingRead {
-    key: Bytes,
+    query: Bytes,
     client: ClientId,
     seq: u64,
     waiter: Waiter,
     deadline: tokio::time::Instant,
 }
 
-/// A running node: the protocol, its storage, its transport and its state machine.
-pub struct Node<P: Protocol, T> {
+/// A running node: the protocol, its storage, its transport and its state
+/// machine `M`, the key-value store unless the embedding program brings its own.
+pub struct Node<P: Protocol, T, M = KvStore> {
     config: NodeConfig,
     protocol: P,
     transport: T,
     storage: StorageThread,
     durable_rx: mpsc::UnboundedReceiver<Durable>,
     requests: mpsc::Receiver<Request>,
-    kv: KvStore,
+    machine: M,
     applied: u64,
     last_snapshot: u64,
     gate: DurabilityGate<P::Message>,
@@ -133,23 +136,38 @@ pub struct Node<P: Protocol, T> {
     was_leader: bool,
 }
 
-impl<P, T> Node<P, T>
+impl<P, T, M> Node<P, T, M>
 where
     P: Protocol,
     T: Transport<Wire<P::Message>>,
+    M: Service,
 {
-    /// Recovers a node from `storage` and prepares it to run.
+    /// Recovers a node from `storage`, with an empty state machine, and prepares it to run.
     pub fn new<S: Storage + Send + 'static>(
         config: NodeConfig,
         protocol_config: P::Config,
         transport: T,
         storage: S,
+    ) -> Result<(Self, NodeHandle), NodeError>
+    where
+        M: Default,
+    {
+        Self::with_machine(config, protocol_config, transport, storage, M::default())
+    }
+
+    /// Recovers a node from `storage` around `machine` (empty: the snapshot in
+    /// storage, if any, replaces its state) and prepares it to run.
+    pub fn with_machine<S: Storage + Send + 'static>(
+        config: NodeConfig,
+        protocol_config: P::Config,
+        transport: T,
+        storage: S,
+        mut machine: M,
     ) -> Result<(Self, NodeHandle), NodeError> {
         let stored = storage.load()?;
-        let mut kv = KvStore::new();
         let mut applied = 0;
         if let Some(snapshot) = &stored.snapshot {
-            kv.restore(&snapshot.data).map_err(|e| NodeError::Snapshot(e.to_string()))?;
+            machine.restore(&snapshot.data).map_err(|e| NodeError::Snapshot(e.to_string()))?;
             applied = snapshot.index;
         }
         info!(id = %config.id, protocol = P::NAME, entries = stored.entries.len(), applied, "node recovered");
@@ -173,7 +191,7 @@ where
             storage,
             durable_rx,
             requests,
-            kv,
+            machine,
             applied,
             last_snapshot: applied,
             gate: DurabilityGate::new(),
@@ -306,10 +324,10 @@ where
                 }
                 Effect::Commit(entry) => self.apply(entry).await,
                 Effect::InstallSnapshot(snapshot) if snapshot.index <= self.applied => {
-                    debug!(index = snapshot.index, applied = self.applied, "ignoring a snapshot older than the store");
+                    debug!(index = snapshot.index, applied = self.applied, "ignoring a snapshot older than the state");
                 }
                 Effect::InstallSnapshot(snapshot) => {
-                    self.kv.restore(&snapshot.data).map_err(|e| NodeError::Snapshot(e.to_string()))?;
+                    self.machine.restore(&snapshot.data).map_err(|e| NodeError::Snapshot(e.to_string()))?;
                     self.applied = snapshot.index;
                     self.last_snapshot = self.last_snapshot.max(snapshot.index);
                     info!(index = snapshot.index, "installed a snapshot from the leader");
@@ -328,19 +346,15 @@ where
         assert_eq!(entry.index, self.applied + 1, "commits must arrive in index order without gaps");
         self.applied = entry.index;
         if let Payload::Command(cmd) = &entry.payload {
-            let response = self.kv.apply(entry.index, cmd);
+            let response = self.machine.apply(entry.index, cmd);
             if let Some((waiter, _)) = self.pending.remove(&cmd.id()) {
-                let outcome = match quorum_core::KvResult::decode(&response) {
-                    Ok(result) => Outcome::Done(result),
-                    Err(e) => Outcome::Retry(format!("undecodable answer: {e}")),
-                };
-                self.answer(waiter, outcome).await;
+                self.answer(waiter, Outcome::Done(response)).await;
             }
         }
         self.release_reads().await;
         if self.config.snapshot_every > 0 && self.applied - self.last_snapshot >= self.config.snapshot_every {
             self.last_snapshot = self.applied;
-            let data = self.kv.snapshot();
+            let data = self.machine.snapshot();
             debug!(index = self.applied, bytes = data.len(), "snapshotting the state machine");
             let now = self.now();
             self.protocol.on_snapshot(now, self.applied, data, &mut self.out);
@@ -357,7 +371,7 @@ where
     }
 
     /// A leader that lost its role cannot promise to answer what it was
-    /// waiting on: tell those clients to retry (the store deduplicates retries).
+    /// waiting on: tell those clients to retry (the state machine deduplicates retries).
     async fn watch_leadership(&mut self) {
         let leader = self.protocol.status().role == quorum_core::Role::Leader;
         if self.was_leader && !leader {

@@ -2,17 +2,22 @@
 //! leader, and answering.
 
 use super::{Node, NodeStatus, PendingRead, Request, Waiter};
-use crate::wire::{Outcome, Wire};
-use quorum_core::{ClientId, Command, KvOp, KvResult, NodeId, Protocol, ReadError, Transport};
+use crate::service::Service;
+use crate::wire::{Op, Outcome, Wire};
+use quorum_core::{Bytes, ClientId, Command, NodeId, Protocol, ReadError, Transport};
 
-impl<P, T> Node<P, T>
+impl<P, T, M> Node<P, T, M>
 where
     P: Protocol,
     T: Transport<Wire<P::Message>>,
+    M: Service,
 {
     pub(super) async fn on_request(&mut self, request: Request) {
         match request {
             Request::Op { client, seq, op, reply } => self.execute(client, seq, op, Waiter::Local(reply)).await,
+            Request::Local { query, reply } => {
+                let _ = reply.send(self.machine.query(&query));
+            }
             Request::Status { reply } => {
                 let status = self.protocol.status();
                 let leader_client_addr = status.leader.and_then(|l| self.client_addr_of(l));
@@ -21,7 +26,7 @@ where
                     protocol: P::NAME,
                     applied_index: self.applied,
                     leader_client_addr,
-                    keys: self.kv.len(),
+                    items: self.machine.item_count(),
                 });
             }
         }
@@ -35,32 +40,58 @@ where
         tokio::time::Instant::now() + self.config.request_timeout
     }
 
-    /// Serves one operation, here or through the leader.
-    pub(super) async fn execute(&mut self, client: ClientId, seq: u64, op: KvOp, waiter: Waiter) {
-        if let Some(cached) = self.kv.cached_response(client, seq) {
+    /// Serves one command or query, here or through the leader.
+    pub(super) async fn execute(&mut self, client: ClientId, seq: u64, op: Op, waiter: Waiter) {
+        if let Some(cached) = self.machine.cached_response(client, seq) {
             // A retry of a command already applied: the first answer, not a second application.
-            let outcome = KvResult::decode(&cached).map_or_else(|e| Outcome::Retry(e.to_string()), Outcome::Done);
-            return self.answer(waiter, outcome).await;
+            return self.answer(waiter, Outcome::Done(cached)).await;
         }
-        if let KvOp::Get { key } = &op {
-            if self.config.local_reads {
-                let value = self.kv.get(key).cloned();
-                return self.answer(waiter, Outcome::Done(KvResult::Value(value))).await;
-            }
-            let id = self.next_id();
-            let now = self.now();
-            match self.protocol.read(now, id, &mut self.out) {
-                Ok(()) => {
-                    let read = PendingRead { key: key.clone(), client, seq, waiter, deadline: self.deadline() };
-                    self.reads.insert(id, read);
-                    return;
+        match op {
+            Op::Query(query) => {
+                if let Some((query, waiter)) = self.start_read(client, seq, query, waiter).await {
+                    // No read path outside the log: the query is ordered like a command.
+                    self.propose(client, seq, Op::Query(query), waiter).await;
                 }
-                Err(ReadError::NotLeader(e)) => return self.elsewhere(client, seq, op, waiter, e.leader_hint).await,
-                Err(ReadError::Unsupported) => {} // read through the log, below
             }
+            command => self.propose(client, seq, command, waiter).await,
         }
+    }
+
+    /// Serves a query without the log if the protocol can confirm a read
+    /// index; hands it back when it must go through the log instead.
+    async fn start_read(
+        &mut self,
+        client: ClientId,
+        seq: u64,
+        query: Bytes,
+        waiter: Waiter,
+    ) -> Option<(Bytes, Waiter)> {
+        if self.config.local_reads {
+            let answer = self.machine.query(&query);
+            self.answer(waiter, Outcome::Done(answer)).await;
+            return None;
+        }
+        let id = self.next_id();
         let now = self.now();
-        let cmd = Command::new(client, seq, op.encode());
+        match self.protocol.read(now, id, &mut self.out) {
+            Ok(()) => {
+                let read = PendingRead { query, client, seq, waiter, deadline: self.deadline() };
+                self.reads.insert(id, read);
+                None
+            }
+            Err(ReadError::NotLeader(e)) => {
+                self.elsewhere(client, seq, Op::Query(query), waiter, e.leader_hint).await;
+                None
+            }
+            Err(ReadError::Unsupported) => Some((query, waiter)),
+        }
+    }
+
+    /// Orders a command (or a query the protocol can only read through the log).
+    async fn propose(&mut self, client: ClientId, seq: u64, op: Op, waiter: Waiter) {
+        let (Op::Command(data) | Op::Query(data)) = &op;
+        let now = self.now();
+        let cmd = Command::new(client, seq, data.clone());
         match self.protocol.propose(now, cmd, &mut self.out) {
             Ok(()) => {
                 let deadline = self.deadline();
@@ -76,7 +107,7 @@ where
     }
 
     /// This node cannot serve the request: forward it to the leader, or say who it is.
-    async fn elsewhere(&mut self, client: ClientId, seq: u64, op: KvOp, waiter: Waiter, hint: Option<NodeId>) {
+    async fn elsewhere(&mut self, client: ClientId, seq: u64, op: Op, waiter: Waiter, hint: Option<NodeId>) {
         let leader = hint.filter(|l| *l != self.config.id);
         match (waiter, leader) {
             (Waiter::Local(reply), Some(leader)) if self.config.forward => {
@@ -93,16 +124,16 @@ where
     pub(super) async fn read_ready(&mut self, id: u64, index: u64) {
         let Some(read) = self.reads.remove(&id) else { return };
         if self.applied >= index {
-            let value = self.kv.get(&read.key).cloned();
-            self.answer(read.waiter, Outcome::Done(KvResult::Value(value))).await;
+            let answer = self.machine.query(&read.query);
+            self.answer(read.waiter, Outcome::Done(answer)).await;
         } else {
-            self.ready_reads.entry(index).or_default().push((read.key, read.waiter));
+            self.ready_reads.entry(index).or_default().push((read.query, read.waiter));
         }
     }
 
     pub(super) async fn read_failed(&mut self, id: u64, hint: Option<NodeId>) {
         let Some(read) = self.reads.remove(&id) else { return };
-        self.elsewhere(read.client, read.seq, KvOp::Get { key: read.key }, read.waiter, hint).await;
+        self.elsewhere(read.client, read.seq, Op::Query(read.query), read.waiter, hint).await;
     }
 
     /// Answers every read whose index the store has now applied.
@@ -111,9 +142,9 @@ where
             if *entry.key() > self.applied {
                 break;
             }
-            for (key, waiter) in entry.remove() {
-                let value = self.kv.get(&key).cloned();
-                self.answer(waiter, Outcome::Done(KvResult::Value(value))).await;
+            for (query, waiter) in entry.remove() {
+                let answer = self.machine.query(&query);
+                self.answer(waiter, Outcome::Done(answer)).await;
             }
         }
     }

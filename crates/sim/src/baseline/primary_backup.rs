@@ -271,6 +271,12 @@ impl Protocol for PrimaryBackup {
         Err(ReadError::Unsupported)
     }
 
+    /// Any node may answer a local read: each applies only committed entries,
+    /// in order, so its state is a committed prefix (sequentially consistent).
+    fn local_read(&self, _now: Instant) -> Result<(), ReadError> {
+        Ok(())
+    }
+
     fn on_persisted(&mut self, _now: Instant, tag: u64, out: &mut Effects<PbMessage>) {
         while self.in_flight.front().is_some_and(|(t, _)| *t <= tag) {
             let (_, last) = self.in_flight.pop_front().expect("checked");

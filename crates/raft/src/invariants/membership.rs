@@ -1,0 +1,258 @@
+//! Invariants that only mean something once the configuration changes:
+//! the quorum behind every commit is counted in the configuration in force,
+//! and configurations change one voter at a time, one change at a time.
+
+use crate::membership::check_single_change;
+use crate::node::State;
+use crate::Raft;
+use quorum_core::{majority, Instant, Invariant, NodeId};
+use std::collections::HashMap;
+
+use super::stepped_node;
+
+/// §5.3 with §4.1: an index a leader marks committed is durably stored on a
+/// majority of the voters of the configuration in force in the leader's log
+/// (its newest, committed or not), the leader counting itself only if it
+/// votes there. A learner or a removed node never makes up a quorum, and a
+/// shrinking configuration needs a majority of the smaller set.
+///
+/// Checked on the leader whenever its commit index moves, against the other
+/// nodes' logs: a live voter holds the entry if it has the same (index,
+/// term) durably, or has compacted past it. A crashed voter's disk cannot be
+/// inspected, so it counts as holding it: the check may miss, never cry wolf.
+#[derive(Debug, Default)]
+pub struct CommitQuorum {
+    /// Per leader: (incarnation, term, commit index already checked).
+    checked: HashMap<NodeId, (Instant, u64, u64)>,
+}
+
+impl CommitQuorum {
+    fn holds(node: &Raft, index: u64, term: u64) -> bool {
+        node.log.offset() >= index
+            || (node.durable_index >= index && node.log.stamp_at(index).is_some_and(|s| s.major == term))
+    }
+}
+
+impl Invariant<Raft> for CommitQuorum {
+    fn name(&self) -> &'static str {
+        "raft: commit on a quorum of the configuration"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+        let Some(leader) = stepped_node(stepped, nodes) else { return Ok(()) };
+        if leader.state != State::Leader {
+            self.checked.remove(&leader.id);
+            return Ok(());
+        }
+        let key = (leader.incarnation, leader.term);
+        let commit = leader.commit;
+        let from = match self.checked.insert(leader.id, (key.0, key.1, commit)) {
+            Some((inc, term, upto)) if (inc, term) == key => upto,
+            _ => return Ok(()), // first seen leading: what it knew committed, it learned as a follower
+        };
+        if commit <= from || commit <= leader.log.offset() {
+            return Ok(());
+        }
+        let term = leader.log.stamp_at(commit).expect("the commit index is in the log").major;
+        let voters = &leader.configs.current().voters;
+        let holders: Vec<NodeId> = voters
+            .iter()
+            .copied()
+            .filter(|v| match nodes.get((v.0 as usize).wrapping_sub(1)) {
+                Some(Some(node)) => Self::holds(node, commit, term),
+                _ => true, // crashed: its disk may hold it
+            })
+            .collect();
+        if holders.len() < majority(voters.len()) {
+            return Err(format!(
+                "leader {} of term {} committed {commit} (term {term}) but only {holders:?} of the voters {voters:?} hold it",
+                leader.id, leader.term
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Thesis §4.1: a leader appends a configuration entry only once the
+/// previous configuration is committed and an entry of its own term is
+/// committed (the fix to single-server changes posted to raft-dev in 2015),
+/// and the new configuration differs from the previous one by at most one
+/// voter and keeps one. Together these keep every two consecutive
+/// configurations' majorities overlapping, which the Figure 3 arguments need.
+///
+/// Checked on the leader after each step in which a configuration entry of
+/// its own term appeared. The commit index seen then is at least what it was
+/// when the entry was appended, so the check may miss, never cry wolf.
+#[derive(Debug, Default)]
+pub struct SingleServerChanges {
+    /// Per leader: (incarnation, term, index of the newest configuration already checked).
+    checked: HashMap<NodeId, (Instant, u64, u64)>,
+}
+
+impl Invariant<Raft> for SingleServerChanges {
+    fn name(&self) -> &'static str {
+        "raft: single-server membership changes"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+        let Some(leader) = stepped_node(stepped, nodes) else { return Ok(()) };
+        if leader.state != State::Leader {
+            self.checked.remove(&leader.id);
+            return Ok(());
+        }
+        let key = (leader.incarnation, leader.term);
+        let newest = leader.configs.current_index();
+        let seen = match self.checked.insert(leader.id, (key.0, key.1, newest)) {
+            Some((inc, term, seen)) if (inc, term) == key => seen,
+            _ => leader.lead.term_start, // first seen leading: configurations of its term come after its no-op
+        };
+        let own = leader.log.stamp_at(newest).is_some_and(|s| s.major == leader.term);
+        if newest <= seen || !own {
+            return Ok(());
+        }
+        let (id, term, commit) = (leader.id, leader.term, leader.commit);
+        if commit < leader.lead.term_start {
+            return Err(format!(
+                "leader {id} of term {term} appended configuration {newest} before committing its no-op"
+            ));
+        }
+        let Some((previous_index, previous)) = leader.configs.previous_with_index() else {
+            return Ok(()); // the previous one was compacted away: committed
+        };
+        if previous_index > commit {
+            return Err(format!(
+                "leader {id} of term {term} appended configuration {newest} while {previous_index} was uncommitted (commit {commit})"
+            ));
+        }
+        if check_single_change(previous, leader.configs.current()).is_err() {
+            return Err(format!(
+                "leader {id} of term {term} changed more than one voter at {newest}: {:?} -> {:?}",
+                previous.voters,
+                leader.configs.current().voters
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paper_tests::{config, make_leader, node};
+    use quorum_core::{Entry, Membership, Payload, Protocol, Stamp};
+
+    fn members(voters: &[u64], learners: &[u64]) -> Payload {
+        let ids = |v: &[u64]| v.iter().map(|i| NodeId(*i)).collect();
+        Payload::Membership(Membership { voters: ids(voters), learners: ids(learners) })
+    }
+
+    /// Node `id` of nodes 1..=3 whose durable log holds `entries` as (term, payload).
+    fn node_with_log(id: u64, term: u64, entries: &[(u64, Payload)]) -> Raft {
+        let hard = crate::node::HardState { term, vote: None };
+        let stored = quorum_core::Stored {
+            hard_state: Some(bytes::Bytes::from(postcard::to_allocvec(&hard).unwrap())),
+            entries: entries
+                .iter()
+                .enumerate()
+                .map(|(i, (t, p))| Entry { index: i as u64 + 1, stamp: Stamp::new(*t, 0), payload: p.clone() })
+                .collect(),
+            snapshot: None,
+        };
+        Raft::new(quorum_core::Init {
+            id: NodeId(id),
+            members: vec![NodeId(1), NodeId(2), NodeId(3)],
+            config: config(),
+            stored,
+            seed: 7,
+            now: Instant::ZERO,
+        })
+    }
+
+    fn check(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>]) -> Result<(), String> {
+        inv.check(Instant::ZERO, NodeId(stepped), nodes)
+    }
+
+    #[test]
+    fn commit_quorum_catches_a_learner_counted_towards_the_majority() {
+        // Voters {1, 2}, learner 3. Leader 1 (term 2) and the learner hold its no-op; voter 2 does not.
+        let log = [(1, members(&[1, 2], &[3]))];
+        let mut leader = node_with_log(1, 1, &log);
+        make_leader(&mut leader);
+        let learner = node_with_log(3, 2, &[log[0].clone(), (2, Payload::Noop)]);
+        let mut nodes = vec![Some(leader), Some(node_with_log(2, 2, &log)), Some(learner)];
+        let mut inv = CommitQuorum::default();
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        let leader = nodes[0].as_mut().unwrap();
+        (leader.durable_index, leader.commit) = (2, 2); // planted: 2 of 3 nodes, but 1 of 2 voters
+        let err = check(&mut inv, 1, &nodes).unwrap_err();
+        assert!(err.contains("committed 2") && err.contains("only [n1] of the voters [n1, n2]"), "{err}");
+        // With voter 2 holding it, the same commit is fine.
+        nodes[1] = Some(node_with_log(2, 2, &[log[0].clone(), (2, Payload::Noop)]));
+        let mut inv = CommitQuorum::default();
+        let mut leader = nodes[0].take().unwrap();
+        leader.commit = 1;
+        nodes[0] = Some(leader);
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        nodes[0].as_mut().unwrap().commit = 2;
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+    }
+
+    #[test]
+    fn commit_quorum_catches_a_removed_leader_counting_itself() {
+        let mut leader = node(1, 3);
+        make_leader(&mut leader); // term 1, no-op at 1
+        let mut inv = CommitQuorum::default();
+        let mut nodes = vec![Some(leader), Some(node(2, 3)), Some(node(3, 3))];
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        let leader = nodes[0].as_mut().unwrap();
+        leader.append_new(members(&[2, 3], &[])); // it removes itself at 2
+        leader.durable_index = 2;
+        let held = [(1, Payload::Noop), (1, members(&[2, 3], &[]))];
+        nodes[1] = Some(node_with_log(2, 1, &held));
+        nodes[0].as_mut().unwrap().commit = 2; // planted: itself and 2 are 2 of 3, but 1 of the voters {2, 3}
+        let err = check(&mut inv, 1, &nodes).unwrap_err();
+        assert!(err.contains("only [n2] of the voters [n2, n3]"), "{err}");
+        nodes[2] = None; // a crashed voter's disk may hold it: no verdict
+        assert!(CommitQuorum::default().check(Instant::ZERO, NodeId(1), &nodes).is_ok());
+    }
+
+    #[test]
+    fn single_server_changes_catch_a_second_change_before_the_first_commits() {
+        let mut leader = node(1, 3);
+        make_leader(&mut leader);
+        leader.commit = 1; // its no-op committed
+        let mut nodes = vec![Some(leader), None, None];
+        let mut inv = SingleServerChanges::default();
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        nodes[0].as_mut().unwrap().append_new(members(&[1, 2], &[]));
+        assert!(check(&mut inv, 1, &nodes).is_ok(), "one change after the no-op committed is fine");
+        nodes[0].as_mut().unwrap().append_new(members(&[1], &[])); // planted: 2 is not committed
+        let err = check(&mut inv, 1, &nodes).unwrap_err();
+        assert!(err.contains("while 2 was uncommitted"), "{err}");
+    }
+
+    #[test]
+    fn single_server_changes_catch_two_voters_swapped_at_once() {
+        let mut leader = node(1, 3);
+        make_leader(&mut leader);
+        leader.commit = 1;
+        let mut nodes = vec![Some(leader), None, None];
+        let mut inv = SingleServerChanges::default();
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        nodes[0].as_mut().unwrap().append_new(members(&[1, 4, 5], &[])); // planted: two out, two in
+        let err = check(&mut inv, 1, &nodes).unwrap_err();
+        assert!(err.contains("more than one voter"), "{err}");
+    }
+
+    #[test]
+    fn single_server_changes_catch_a_change_before_the_leaders_no_op_commits() {
+        let mut leader = node(1, 3);
+        make_leader(&mut leader);
+        let mut nodes = vec![Some(leader), None, None];
+        let mut inv = SingleServerChanges::default();
+        assert!(check(&mut inv, 1, &nodes).is_ok());
+        nodes[0].as_mut().unwrap().append_new(members(&[1, 2], &[])); // planted: the no-op is uncommitted
+        let err = check(&mut inv, 1, &nodes).unwrap_err();
+        assert!(err.contains("before committing its no-op"), "{err}");
+    }
+}

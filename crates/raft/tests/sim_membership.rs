@@ -1,0 +1,97 @@
+//! Membership changes and leadership transfer scripted in the simulator
+//! (thesis §4 and §3.10) through `Sim::act`, under a live client workload:
+//! the effects of each admin call go through the simulated disk and network,
+//! and the run ends with every check, linearizability included.
+
+use quorum_core::{Duration, NodeId, Protocol, Role};
+use quorum_raft::{Raft, RaftConfig};
+use quorum_sim::{Faults, Sim, SimConfig};
+
+/// Three nodes with four closed-loop clients running, and a leader that has
+/// committed its first entry (before which it refuses membership changes).
+fn cluster(seed: u64) -> (Sim<Raft>, NodeId) {
+    let mut cfg = SimConfig::new(3, seed).with_faults(Faults::None);
+    cfg.duration = Duration::from_secs(5);
+    let mut sim = Sim::<Raft>::new(cfg, RaftConfig::default());
+    sim.start_workload();
+    assert!(sim.run_until(Duration::from_secs(2), |s| s.leader().is_some()), "no leader");
+    let leader = sim.leader().unwrap();
+    sim.run_for(Duration::from_millis(50));
+    assert_eq!(sim.leader(), Some(leader));
+    (sim, leader)
+}
+
+fn voters(sim: &Sim<Raft>, id: NodeId) -> Vec<NodeId> {
+    sim.node(id).unwrap().membership().voters.clone()
+}
+
+/// Lets the clients run a while longer, then every final check.
+fn finish(mut sim: Sim<Raft>) {
+    sim.run_for(Duration::from_millis(300));
+    let report = sim.run_finish();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(report.ops_ok > 50, "the clients made little progress: {}", report.ops_ok);
+}
+
+#[test]
+fn thesis_4_2_2_a_leader_removed_in_the_simulator_steps_down_and_the_rest_carry_on() {
+    let (mut sim, old) = cluster(1);
+    let index = sim.act(old, "remove the leader", |r, now, out| r.remove_node(now, old, out)).unwrap().unwrap();
+    let moved = sim.run_until(Duration::from_secs(1), |s| s.leader().is_some_and(|l| l != old));
+    assert!(moved, "no new leader after the old one removed itself");
+    let new = sim.leader().unwrap();
+    assert!(!voters(&sim, new).contains(&old));
+    assert_ne!(sim.status(old).unwrap().role, Role::Leader, "the removed leader stepped down");
+    let ops = sim.history().len();
+    sim.run_for(Duration::from_millis(300));
+    assert!(sim.applied_index(new) > index && sim.history().len() > ops, "the two remaining voters serve clients");
+    finish(sim);
+}
+
+#[test]
+fn thesis_4_2_1_a_node_removed_rejoins_as_a_learner_and_is_promoted_once_caught_up() {
+    let (mut sim, leader) = cluster(2);
+    let node = sim.members().iter().copied().find(|m| *m != leader).unwrap();
+    sim.act(leader, "remove", |r, now, out| r.remove_node(now, node, out)).unwrap().unwrap();
+    sim.run_for(Duration::from_millis(300)); // the others commit entries it never sees
+    assert!(sim.applied_index(node) < sim.applied_index(leader));
+    sim.act(leader, "add learner", |r, now, out| r.add_learner(now, node, out)).unwrap().unwrap();
+    let behind = sim.applied_index(leader);
+    // Caught up as the leader sees it: its match index reaches the commit index.
+    let caught_up = sim.run_until(Duration::from_secs(1), |s| {
+        let raft = s.node(leader).unwrap();
+        let progress = raft.progress().into_iter().find(|p| p.id == node);
+        s.status(node).unwrap().role == Role::Learner
+            && progress.is_some_and(|p| !p.voter && p.match_index >= raft.status().commit_index)
+    });
+    assert!(caught_up, "the learner did not catch up");
+    assert!(sim.applied_index(node) >= behind, "a learner applies what it receives");
+    assert!(!voters(&sim, leader).contains(&node));
+    let promoted = sim.act(leader, "promote", |r, now, out| r.promote(now, node, out)).unwrap();
+    assert!(promoted.is_ok(), "{promoted:?}");
+    assert!(sim.run_until(Duration::from_secs(1), |s| voters(s, node).contains(&node)));
+    assert_eq!(voters(&sim, leader).len(), 3);
+    finish(sim);
+}
+
+#[test]
+fn thesis_3_10_leadership_transfer_in_the_simulator_completes_before_any_election_timeout() {
+    let (mut sim, old) = cluster(3);
+    let target = sim.members().iter().copied().find(|m| *m != old).unwrap();
+    sim.act(old, "transfer", |r, now, out| r.transfer_leadership(now, target, out)).unwrap().unwrap();
+    // TimeoutNow: far sooner than the 150 ms minimum election timeout.
+    let moved = sim.run_until(Duration::from_millis(50), |s| s.leader() == Some(target));
+    assert!(moved, "the transfer did not complete within 50 ms");
+    assert!(sim.run_until(Duration::from_millis(50), |s| s.status(old).unwrap().leader == Some(target)));
+    finish(sim);
+}
+
+#[test]
+fn acting_on_a_crashed_node_is_refused_and_changes_nothing() {
+    let (mut sim, leader) = cluster(4);
+    sim.crash(leader);
+    assert!(sim.act(leader, "remove", |r, now, out| r.remove_node(now, leader, out)).is_none());
+    sim.restart(leader);
+    assert_eq!(voters(&sim, leader).len(), 3);
+    finish(sim);
+}
