@@ -45,6 +45,11 @@ for _ in $(seq 100); do
     if redis-cli -p "$client_port" SET ready 1 2>/dev/null | grep -q OK; then break; fi
     sleep 0.1
 done
+if ! kill -0 "$cluster_pid" 2>/dev/null; then
+    echo "the cluster did not start:" >&2
+    cat "$dir/cluster.out" "$dir/cluster.log" >&2
+    exit 1
+fi
 # Send to the leader (a follower would forward every request: one more hop).
 port="$client_port"
 for i in $(seq 0 $((nodes - 1))); do

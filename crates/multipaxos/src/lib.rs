@@ -264,9 +264,17 @@ impl MultiPaxos {
         assert!(self.acceptor.promised_all() >= promised_before, "a promise was withdrawn");
     }
 
+    /// The write this step needs, if any. The commit point only rides along
+    /// with a write made anyway (votes, promises, a snapshot): it is a hint for
+    /// recovery, not a promise to anyone, so it never costs an fsync of its
+    /// own. A leader would otherwise sync twice per command (its vote, then the
+    /// commit point), and the second sync would delay the next command's vote.
+    /// A node restarted with an older commit point recovers the slots above it
+    /// as accepted votes, which the next leader's Phase 1 (or a catch-up)
+    /// settles; `Acceptor::learn` explains why a learned value is safe there.
     fn take_batch(&mut self) -> Option<WriteBatch> {
         let commit_moved = self.learner.committed() != self.persisted_commit;
-        if !self.acceptor.is_dirty() && !commit_moved && self.snapshot_to_write.is_none() {
+        if !self.acceptor.is_dirty() && self.snapshot_to_write.is_none() {
             return None;
         }
         let tag = self.outbox.next_tag();

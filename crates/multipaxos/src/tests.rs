@@ -338,6 +338,32 @@ fn a_candidate_behind_a_promisers_capped_report_catches_up_instead_of_leading() 
     }
 }
 
+#[test]
+fn a_leader_writes_once_per_command_the_commit_point_rides_on_the_next_write() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 7);
+    let leader = elect(&mut net);
+    assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
+    for seq in 1..=2 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+        while net.deliver_first(|e| matches!(e.msg, Message::Accept { .. })) {}
+        let position = net.in_flight.iter().position(|e| e.to == leader && matches!(e.msg, Message::Accepted { .. }));
+        let answer = net.in_flight.remove(position.expect("a follower answered")).unwrap();
+        let now = net.now;
+        let mut out = Effects::new();
+        let node = net.node_mut(leader).unwrap();
+        node.on_message(now, answer.from, answer.msg, &mut out);
+        assert_eq!(node.learner().committed(), seq, "chosen by the leader and one follower");
+        let writes = out.as_slice().iter().filter(|e| matches!(e, Effect::Persist(_))).count();
+        assert_eq!(writes, 0, "choosing a slot costs no write of its own: {:?}", out.as_slice());
+        net.in_flight.clear();
+    }
+    // The commit point reached storage with the second command's vote.
+    net.crash(leader);
+    net.restart(leader);
+    net.with_node(leader, |node, now, out| node.on_timer(now, out)); // a step commits what storage says is chosen
+    assert_eq!(net.node(leader).unwrap().learner().committed(), 1);
+}
+
 /// Raft's PreVote for Multi-Paxos: a node that restarts and cannot hear the
 /// leader yet (its peers' connections to it are still backing off) asks
 /// before it campaigns, and the others, who hear a healthy leader, say no.

@@ -55,6 +55,7 @@ fn a_group_of_batches_is_durable_and_recovered_in_order() {
 fn a_wal_cut_at_every_byte_of_its_last_record_recovers_to_the_last_whole_record() {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = Wal::open(dir.path()).unwrap();
+    wal.set_preallocate_bytes(0); // the file ends where the records end: cut it anywhere
     wal.write(&[batch(1, 1..=2)]).unwrap();
     wal.write(&[batch(2, 3..=3)]).unwrap();
     let expected = wal.load().unwrap();
@@ -84,7 +85,7 @@ fn a_corrupt_record_in_the_middle_is_refused_naming_file_and_offset() {
     let mut wal = Wal::open(dir.path()).unwrap();
     wal.write(&[batch(1, 1..=1)]).unwrap();
     let seg = only_segment(dir.path());
-    let second_at = fs::metadata(&seg).unwrap().len();
+    let second_at = wal.active_segment_bytes();
     wal.write(&[batch(2, 2..=2)]).unwrap();
     wal.write(&[batch(3, 3..=3)]).unwrap();
     drop(wal);
@@ -110,7 +111,7 @@ fn a_damaged_length_in_the_middle_is_refused_not_taken_for_a_torn_tail() {
     let mut wal = Wal::open(dir.path()).unwrap();
     wal.write(&[batch(1, 1..=1)]).unwrap();
     let seg = only_segment(dir.path());
-    let second_at = fs::metadata(&seg).unwrap().len() as usize;
+    let second_at = wal.active_segment_bytes() as usize;
     wal.write(&[batch(2, 2..=2)]).unwrap();
     wal.write(&[batch(3, 3..=3)]).unwrap();
     drop(wal);
@@ -155,7 +156,8 @@ fn a_crash_after_the_snapshot_file_but_before_old_segments_go_recovers_the_same_
         wal.write(&[batch(tag, tag..=tag)]).unwrap();
     }
     let seg = only_segment(dir.path());
-    let old_segment = fs::read(&seg).unwrap();
+    // What the roll to the checkpoint segment leaves: the records, zeros cut off.
+    let old_segment = fs::read(&seg).unwrap()[..wal.active_segment_bytes() as usize].to_vec();
     let snapshot = Snapshot { index: 3, stamp: Stamp::new(3, 0), meta: Bytes::new(), data: Bytes::from("img") };
     wal.write(&[WriteBatch { tag: 6, snapshot: Some(snapshot.clone()), ..Default::default() }]).unwrap();
     let expected = wal.load().unwrap();
@@ -181,4 +183,78 @@ fn a_corrupt_snapshot_file_is_refused() {
     fs::write(&path, bytes).unwrap();
     let err = Wal::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("snapshot byte offset 0"), "{err}");
+}
+
+#[test]
+fn a_preallocated_segment_recovers_its_records_and_the_log_goes_on_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    wal.write(&[batch(1, 1..=2)]).unwrap();
+    wal.write(&[batch(2, 3..=3)]).unwrap();
+    let seg = only_segment(dir.path());
+    let records = wal.active_segment_bytes();
+    assert!(fs::metadata(&seg).unwrap().len() > records, "zeros ahead of the records");
+    drop(wal);
+    let mut wal = Wal::open(dir.path()).unwrap();
+    assert_eq!(indexes(&wal), vec![1, 2, 3]);
+    assert_eq!(wal.active_segment_bytes(), records, "the next record goes right after the last one");
+    wal.write(&[batch(3, 4..=4)]).unwrap();
+    drop(wal);
+    assert_eq!(indexes(&Wal::open(dir.path()).unwrap()), vec![1, 2, 3, 4]);
+}
+
+/// A crash during a write into preallocated space may leave any of its pages
+/// unwritten (zeros), the first one with the header included.
+#[test]
+fn a_write_torn_inside_preallocated_space_recovers_to_the_last_whole_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    wal.write(&[batch(1, 1..=2)]).unwrap();
+    let expected = wal.load().unwrap();
+    let torn_at = wal.active_segment_bytes() as usize;
+    wal.write(&[batch(2, 3..=40)]).unwrap();
+    let torn_end = wal.active_segment_bytes() as usize;
+    drop(wal);
+    let seg = only_segment(dir.path());
+    let full = fs::read(&seg).unwrap();
+    let middle = (torn_at + torn_end) / 2;
+    let unwritten: [(&str, std::ops::Range<usize>); 4] = [
+        ("the header", torn_at..torn_at + 8),
+        ("the first half", torn_at..middle),
+        ("the second half", middle..torn_end),
+        ("all of it", torn_at..torn_end),
+    ];
+    for (what, range) in unwritten {
+        let copy = tempfile::tempdir().unwrap();
+        let mut bytes = full.clone();
+        bytes[range].fill(0);
+        fs::write(copy.path().join(seg.file_name().unwrap()), &bytes).unwrap();
+        let mut wal = Wal::open(copy.path()).unwrap_or_else(|e| panic!("{what} unwritten: {e}"));
+        assert_eq!(wal.load().unwrap(), expected, "{what} unwritten");
+        wal.write(&[batch(3, 3..=3)]).unwrap();
+        drop(wal);
+        assert_eq!(indexes(&Wal::open(copy.path()).unwrap()), vec![1, 2, 3], "{what} unwritten");
+    }
+}
+
+#[test]
+fn finished_segments_are_cut_back_to_their_records_so_only_the_newest_ends_in_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open_with_segment_bytes(dir.path(), 150).unwrap();
+    for tag in 1..=10 {
+        wal.write(&[batch(tag, tag..=tag)]).unwrap();
+    }
+    assert!(wal.segment_count() > 2);
+    drop(wal);
+    let mut sizes: Vec<(PathBuf, u64)> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| (p.clone(), fs::metadata(&p).unwrap().len()))
+        .collect();
+    sizes.sort();
+    sizes.pop(); // the newest: zeros ahead of its records, if it has any
+    assert!(sizes.iter().all(|(_, len)| *len < 1024), "{sizes:?}");
+    // Zeros in an older segment would be refused as corruption.
+    assert_eq!(indexes(&Wal::open(dir.path()).unwrap()), (1..=10).collect::<Vec<_>>());
 }

@@ -10,6 +10,17 @@
 //! **Group commit.** [`Storage::write`] appends every batch it is given with one
 //! `write` and one `fdatasync`: a busy node pays one sync for many batches.
 //!
+//! **Preallocation.** The active segment is filled with zeros (and synced) a
+//! chunk ahead of the records, as PostgreSQL does with its WAL files: a record
+//! then overwrites blocks that already exist in a file whose size does not
+//! change, so its `fdatasync` writes the data and nothing else. Appending to
+//! the end of the file instead makes every sync write the inode (new size) and
+//! allocation metadata too; on the development machine that is 3 disk writes
+//! per sync instead of 2 and about twice the time and CPU. A finished segment
+//! is cut back to its last record before the next one starts, so only the
+//! newest segment ever ends in zeros, and recovery reads a zero header there
+//! as the end of the log.
+//!
 //! **Snapshots.** A batch that carries a snapshot is handled in three durable
 //! steps: the snapshot file is replaced; a new segment is started whose first
 //! record is a *checkpoint* (the hard state and every entry above the snapshot,
@@ -29,11 +40,16 @@ mod snapshot_file;
 use quorum_core::{Storage, StorageError, Stored, StoredState, WriteBatch};
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use tracing::{debug, info, warn};
 
 /// A new segment is started once the current one is this big.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// The active segment is zero-filled this far ahead of its records.
+pub const DEFAULT_PREALLOCATE_BYTES: u64 = 1 << 20;
+/// Zeros written per call while preallocating.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 pub(crate) fn io_error(source: std::io::Error, doing: &str, path: &Path) -> StorageError {
     StorageError::Io { context: format!("{doing} {}", path.display()), source }
@@ -58,7 +74,11 @@ pub struct Wal {
     /// Segment numbers on disk, oldest first; the last is being appended to.
     segments: Vec<u64>,
     active: fs::File,
+    /// Bytes of records in the active segment: the next record goes here.
     active_bytes: u64,
+    /// Length of the active segment file (records, then zeros).
+    allocated_bytes: u64,
+    preallocate_bytes: u64,
     segment_bytes: u64,
     /// What is durable, kept in memory for `load` and for checkpoints.
     durable: StoredState,
@@ -98,7 +118,8 @@ impl Wal {
         }
         let active_number = *segments.last().expect("at least one segment");
         let path = dir.join(segment_name(active_number));
-        let active = fs::OpenOptions::new().append(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
+        let active = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
+        // Recovery cut the newest segment back to its last whole record.
         let active_bytes = active.metadata().map_err(|e| io_error(e, "reading size of", &path))?.len();
         info!(dir = %dir.display(), segments = segments.len(), entries = durable.entry_count(), "write-ahead log recovered");
         Ok(Wal {
@@ -106,6 +127,8 @@ impl Wal {
             segments,
             active,
             active_bytes,
+            allocated_bytes: active_bytes,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
             segment_bytes,
             durable,
             snapshot_index,
@@ -126,31 +149,79 @@ impl Wal {
         self.sync = !no_sync;
     }
 
+    /// Zero-fill the active segment this many bytes ahead of its records
+    /// (0: append to the end of the file instead). See the module docs.
+    pub fn set_preallocate_bytes(&mut self, bytes: u64) {
+        self.preallocate_bytes = bytes;
+    }
+
+    /// Bytes of records in the active segment (its file may be longer: zeros).
+    pub fn active_segment_bytes(&self) -> u64 {
+        self.active_bytes
+    }
+
     /// Number of segment files on disk.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    fn active_path(&self) -> PathBuf {
+        self.dir.join(segment_name(*self.segments.last().expect("a segment")))
     }
 
     fn flush_and_sync(&mut self) -> Result<(), StorageError> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let path = || self.dir.join(segment_name(*self.segments.last().expect("a segment")));
-        self.active.write_all(&self.buf).map_err(|e| io_error(e, "appending to", &path()))?;
-        if self.sync {
-            self.active.sync_data().map_err(|e| io_error(e, "syncing", &path()))?;
+        let end = self.active_bytes + self.buf.len() as u64;
+        if self.sync && self.preallocate_bytes > 0 && end > self.allocated_bytes {
+            self.preallocate(end)?;
         }
-        self.active_bytes += self.buf.len() as u64;
+        let at = self.active_bytes;
+        self.active.write_all_at(&self.buf, at).map_err(|e| io_error(e, "appending to", &self.active_path()))?;
+        if self.sync {
+            self.active.sync_data().map_err(|e| io_error(e, "syncing", &self.active_path()))?;
+        }
+        self.active_bytes = end;
+        self.allocated_bytes = self.allocated_bytes.max(end);
         self.buf.clear();
+        Ok(())
+    }
+
+    /// Zero-fills the active segment past `end` and syncs the zeros, so that
+    /// records written there later never change the file's size or layout.
+    fn preallocate(&mut self, end: u64) -> Result<(), StorageError> {
+        let target = end.div_ceil(self.preallocate_bytes) * self.preallocate_bytes;
+        let mut at = self.allocated_bytes.max(self.active_bytes);
+        while at < target {
+            let n = (target - at).min(ZEROS.len() as u64) as usize;
+            self.active.write_all_at(&ZEROS[..n], at).map_err(|e| io_error(e, "preallocating", &self.active_path()))?;
+            at += n as u64;
+        }
+        self.active.sync_data().map_err(|e| io_error(e, "syncing", &self.active_path()))?;
+        self.allocated_bytes = target;
+        Ok(())
+    }
+
+    /// Cuts the active segment's zero tail off, so that only the newest
+    /// segment ever ends in preallocated zeros.
+    fn trim_active(&mut self) -> Result<(), StorageError> {
+        if self.allocated_bytes > self.active_bytes {
+            let path = self.active_path();
+            self.active.set_len(self.active_bytes).map_err(|e| io_error(e, "trimming", &path))?;
+            self.active.sync_all().map_err(|e| io_error(e, "syncing", &path))?;
+            self.allocated_bytes = self.active_bytes;
+        }
         Ok(())
     }
 
     /// Starts a new segment; with `checkpoint`, it begins with the whole durable
     /// state above the snapshot, so that every older segment may be deleted.
     fn roll(&mut self, checkpoint: bool) -> Result<(), StorageError> {
+        self.trim_active()?;
         let number = self.segments.last().expect("a segment") + 1;
         let path = create_segment(&self.dir, number)?;
-        let mut file = fs::OpenOptions::new().append(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
+        let mut file = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
         let mut bytes = Vec::new();
         if checkpoint {
             let stored = self.durable.to_stored();
@@ -168,6 +239,7 @@ impl Wal {
         self.segments.push(number);
         self.active = file;
         self.active_bytes = bytes.len() as u64;
+        self.allocated_bytes = self.active_bytes;
         debug!(segment = number, "started a new segment");
         Ok(())
     }
@@ -265,12 +337,16 @@ fn replay_segment(dir: &Path, number: u64, last: bool, state: &mut StoredState) 
         state.apply(batch);
     }
     if scanned.valid_len < data.len() {
-        warn!(
-            path = %path.display(),
-            offset = scanned.valid_len,
-            dropped_bytes = data.len() - scanned.valid_len,
-            "truncating a torn tail left by a crash during the last write"
-        );
+        if data[scanned.valid_len..].iter().all(|b| *b == 0) {
+            debug!(path = %path.display(), offset = scanned.valid_len, "cutting off preallocated zeros");
+        } else {
+            warn!(
+                path = %path.display(),
+                offset = scanned.valid_len,
+                dropped_bytes = data.len() - scanned.valid_len,
+                "truncating a torn tail left by a crash during the last write"
+            );
+        }
         let file = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
         file.set_len(scanned.valid_len as u64).map_err(|e| io_error(e, "truncating", &path))?;
         file.sync_all().map_err(|e| io_error(e, "syncing", &path))?;

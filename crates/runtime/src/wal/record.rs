@@ -86,7 +86,8 @@ fn any_valid_record_after(data: &[u8], from: usize) -> bool {
 pub struct Scanned {
     /// Every whole record, in order.
     pub batches: Vec<WriteBatch>,
-    /// Where the valid records end; bytes after this are a torn tail.
+    /// Where the valid records end; bytes after this are a torn tail or
+    /// preallocated zeros.
     pub valid_len: usize,
 }
 
@@ -117,21 +118,28 @@ pub fn scan(data: &[u8], file: &str, last: bool) -> Result<Scanned, StorageError
 
 /// A bad record is a torn tail only if nothing valid follows it: the crash cut
 /// the last write short. Anything else is damage to data once acknowledged.
+///
+/// The newest segment may end in preallocated zeros (see the `wal` module), so
+/// "the end of the file" is where those zeros begin, and a write torn inside
+/// them may have left any of its pages unwritten, the header's included.
 fn is_torn_tail(data: &[u8], offset: usize, bad: &Bad) -> bool {
     let remaining = data.len() - offset;
+    let zeros_from = |at: usize| data.get(at..).is_none_or(|rest| rest.iter().all(|b| *b == 0));
     match bad {
         Bad::ShortHeader => true,
         Bad::Checksum | Bad::Undecodable(_) | Bad::ImpossibleLength(_) | Bad::Overrun(_) => {
-            if data[offset..].iter().all(|b| *b == 0) {
-                return true; // space the file system allocated but the write never filled
+            if zeros_from(offset) {
+                return true; // preallocated space, or space the write never filled
             }
             let ends_at_eof = match bad {
                 Bad::Checksum | Bad::Undecodable(_) => {
                     let len = u32::from_le_bytes(data[offset..offset + 4].try_into().expect("four bytes")) as usize;
-                    HEADER_BYTES + len == remaining
+                    zeros_from(offset + HEADER_BYTES + len)
                 }
                 Bad::Overrun(_) => true,
-                _ => false,
+                // A header page left unwritten inside preallocated space.
+                Bad::ImpossibleLength(0) => true,
+                Bad::ImpossibleLength(_) | Bad::ShortHeader => false,
             };
             ends_at_eof && remaining <= MAX_TAIL_SCAN_BYTES && !any_valid_record_after(data, offset + 1)
         }
