@@ -8,6 +8,7 @@
 # release binary, starts `quorum cluster` on ports 27001.. (peers) and 26379..
 # (clients), sends the requests to the leader's client port, and
 # stops the cluster at the end. Env: REQUESTS (default 200000), NODES (3),
+# CLIENTS (default "1 32"), TESTS (default set,get),
 # FSYNC=0 to run the nodes with --unsafe-no-fsync (measures the runtime alone,
 # without the disk; never for real data).
 set -euo pipefail
@@ -58,7 +59,7 @@ done
 
 echo "protocol=$protocol nodes=$nodes requests=$requests leader port=$port ($sync_note)"
 printf '%-8s %-4s %12s %10s %10s %10s\n' clients test "ops/s" "p50 ms" "p99 ms" "max ms"
-for clients in 1 32; do
-    redis-benchmark -p "$port" -t set,get -n "$requests" -r 1000 -d 128 -c "$clients" --csv 2>/dev/null \
+for clients in ${CLIENTS:-1 32}; do
+    redis-benchmark -p "$port" -t "${TESTS:-set,get}" -n "$requests" -r 1000 -d 128 -c "$clients" --csv 2>/dev/null \
         | awk -F',' -v c="$clients" 'NR > 1 { gsub(/"/, ""); printf "%-8s %-4s %12s %10s %10s %10s\n", c, $1, $2, $5, $7, $8 }'
 done
