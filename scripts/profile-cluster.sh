@@ -30,30 +30,9 @@ if [ -z "$bin" ]; then
     cargo build --release -q -p quorum-cli --manifest-path "$root/Cargo.toml"
     bin="$root/target/release/quorum"
 fi
-dir="$(mktemp -d)"
-RUST_LOG=warn "$bin" cluster --protocol "$protocol" --nodes 3 --dir "$dir" \
-    --peer-port "$peer_port" --client-port "$client_port" $sync_flag >"$dir/cluster.out" 2>"$dir/cluster.log" &
-cluster_pid=$!
-cleanup() {
-    kill -TERM "$cluster_pid" 2>/dev/null || true
-    wait "$cluster_pid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-for _ in $(seq 100); do
-    if redis-cli -p "$client_port" SET ready 1 2>/dev/null | grep -q OK; then break; fi
-    sleep 0.1
-done
-if ! kill -0 "$cluster_pid" 2>/dev/null; then
-    echo "the cluster did not start:" >&2
-    cat "$dir/cluster.out" "$dir/cluster.log" >&2
-    exit 1
-fi
-leader=1
-for i in 1 2 3; do
-    if redis-cli -p $((client_port + i - 1)) INFO 2>/dev/null | grep -q "^role:leader"; then leader=$i; fi
-done
+# shellcheck source=scripts/local-cluster.sh
+source "$root/scripts/local-cluster.sh"
+start_local_cluster "$bin" "$protocol" 3 "$peer_port" "$client_port" $sync_flag
 pid_of() { pgrep -P "$cluster_pid" -f -- "--id $1 " ; }
 pids=()
 for i in 1 2 3; do pids+=("$(pid_of "$i")"); done

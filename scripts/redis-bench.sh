@@ -31,31 +31,11 @@ fi
 
 cargo build --release -q -p quorum-cli --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/quorum"
-dir="$(mktemp -d)"
-RUST_LOG=warn "$bin" cluster --protocol "$protocol" --nodes "$nodes" --dir "$dir" \
-    --peer-port "$peer_port" --client-port "$client_port" $sync_flag >"$dir/cluster.out" 2>"$dir/cluster.log" &
-cluster_pid=$!
-cleanup() {
-    kill -TERM "$cluster_pid" 2>/dev/null || true
-    wait "$cluster_pid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-for _ in $(seq 100); do
-    if redis-cli -p "$client_port" SET ready 1 2>/dev/null | grep -q OK; then break; fi
-    sleep 0.1
-done
-if ! kill -0 "$cluster_pid" 2>/dev/null; then
-    echo "the cluster did not start:" >&2
-    cat "$dir/cluster.out" "$dir/cluster.log" >&2
-    exit 1
-fi
+# shellcheck source=scripts/local-cluster.sh
+source "$root/scripts/local-cluster.sh"
+start_local_cluster "$bin" "$protocol" "$nodes" "$peer_port" "$client_port" $sync_flag
 # Send to the leader (a follower would forward every request: one more hop).
-port="$client_port"
-for i in $(seq 0 $((nodes - 1))); do
-    if redis-cli -p $((client_port + i)) INFO 2>/dev/null | grep -q "^role:leader"; then port=$((client_port + i)); fi
-done
+port=$((client_port + leader - 1))
 
 echo "protocol=$protocol nodes=$nodes requests=$requests leader port=$port ($sync_note)"
 printf '%-8s %-4s %12s %10s %10s %10s\n' clients test "ops/s" "p50 ms" "p99 ms" "max ms"
