@@ -245,7 +245,13 @@ pub fn run_real(w: &Workload, plan: &FaultPlan, seed: u64, opts: &RealOptions) -
     for t in threads {
         let _ = t.join();
     }
-    let elections = cluster.term().saturating_sub(term_before);
+    // Terms, epochs and ballot rounds each count elections, but only where
+    // someone leads: Basic Paxos raises its round on every proposal and has
+    // no leader to elect (the simulator counts 0 for it too).
+    let elections = match cluster.leader() {
+        Some(_) => cluster.term().saturating_sub(term_before),
+        None => 0,
+    };
     drop(cluster);
     let since = |t: std::time::Instant| Instant::from_nanos(t.saturating_duration_since(start).as_nanos() as u64 + 1);
     let mut history = Vec::new();
