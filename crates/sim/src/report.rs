@@ -166,6 +166,15 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The names of the checks that fired in any failing seed, sorted, each once.
+    pub fn checks_that_fired(&self) -> Vec<String> {
+        let mut checks: Vec<String> =
+            self.failures.iter().flat_map(|f| f.violations.iter().map(|v| v.check.clone())).collect();
+        checks.sort();
+        checks.dedup();
+        checks
+    }
+
     /// Folds one run in.
     pub fn add(&mut self, r: &Report) {
         self.seeds += 1;

@@ -11,14 +11,6 @@ fn sweep(faults: Faults, bug: Option<PlantedBug>, seeds: std::ops::Range<u64>) -
     check_seeds::<PrimaryBackup>(&SimConfig::quick(0, faults), &config, seeds)
 }
 
-fn checks_that_fired(summary: &Summary) -> Vec<String> {
-    let mut checks: Vec<String> =
-        summary.failures.iter().flat_map(|f| f.violations.iter().map(|v| v.check.clone())).collect();
-    checks.sort();
-    checks.dedup();
-    checks
-}
-
 #[test]
 fn the_correct_baseline_passes_every_check_across_many_seeds() {
     let summary = sweep(Faults::All, None, 0..1000);
@@ -29,7 +21,7 @@ fn the_correct_baseline_passes_every_check_across_many_seeds() {
 #[test]
 fn acknowledging_before_a_majority_has_it_is_caught_as_a_lost_write() {
     let summary = sweep(Faults::Crash, Some(PlantedBug::AckBeforeMajority), 0..200);
-    let fired = checks_that_fired(&summary);
+    let fired = summary.checks_that_fired();
     assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
     assert!(fired.iter().any(|c| c == "acknowledged write lost"), "expected a lost write to be caught, got {fired:?}");
 }
@@ -37,7 +29,7 @@ fn acknowledging_before_a_majority_has_it_is_caught_as_a_lost_write() {
 #[test]
 fn two_nodes_applying_different_commands_at_one_index_is_caught() {
     let summary = sweep(Faults::All, Some(PlantedBug::DivergentApply), 0..100);
-    let fired = checks_that_fired(&summary);
+    let fired = summary.checks_that_fired();
     assert!(
         fired.iter().any(|c| c == "state machine safety"),
         "expected divergent applies to be caught, got {fired:?}"
@@ -47,7 +39,7 @@ fn two_nodes_applying_different_commands_at_one_index_is_caught() {
 #[test]
 fn a_stale_local_read_is_caught_by_the_linearizability_checker() {
     let summary = sweep(Faults::Partition, Some(PlantedBug::StaleLocalRead), 0..100);
-    let fired = checks_that_fired(&summary);
+    let fired = summary.checks_that_fired();
     assert_eq!(fired, vec!["linearizability".to_string()], "{summary}");
 }
 
