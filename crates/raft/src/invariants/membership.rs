@@ -10,6 +10,35 @@ use std::collections::HashMap;
 
 use super::stepped_node;
 
+/// What a check has already covered in each leadership, keyed by the
+/// leader's (incarnation, term): a watermark per node that leads.
+#[derive(Debug, Default)]
+struct PerLeadership {
+    seen: HashMap<NodeId, (Instant, u64, u64)>,
+}
+
+impl PerLeadership {
+    /// The node that just stepped, if it leads; a node that stopped leading is forgotten.
+    fn leader<'a>(&mut self, stepped: NodeId, nodes: &'a [Option<Raft>]) -> Option<&'a Raft> {
+        let node = stepped_node(stepped, nodes)?;
+        if node.state != State::Leader {
+            self.seen.remove(&node.id);
+            return None;
+        }
+        Some(node)
+    }
+
+    /// Records `mark` for the leader's current leadership and returns the
+    /// mark recorded earlier in the same leadership (`None`: first seen leading).
+    fn advance(&mut self, leader: &Raft, mark: u64) -> Option<u64> {
+        let key = (leader.incarnation, leader.term);
+        match self.seen.insert(leader.id, (key.0, key.1, mark)) {
+            Some((incarnation, term, before)) if (incarnation, term) == key => Some(before),
+            _ => None,
+        }
+    }
+}
+
 /// §5.3 with §4.1: an index a leader marks committed is durably stored on a
 /// majority of the voters of the configuration in force in the leader's log
 /// (its newest, committed or not), the leader counting itself only if it
@@ -22,8 +51,8 @@ use super::stepped_node;
 /// inspected, so it counts as holding it: the check may miss, never cry wolf.
 #[derive(Debug, Default)]
 pub struct CommitQuorum {
-    /// Per leader: (incarnation, term, commit index already checked).
-    checked: HashMap<NodeId, (Instant, u64, u64)>,
+    /// The commit index already checked, per leadership.
+    checked: PerLeadership,
 }
 
 impl CommitQuorum {
@@ -39,16 +68,10 @@ impl Invariant<Raft> for CommitQuorum {
     }
 
     fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
-        let Some(leader) = stepped_node(stepped, nodes) else { return Ok(()) };
-        if leader.state != State::Leader {
-            self.checked.remove(&leader.id);
-            return Ok(());
-        }
-        let key = (leader.incarnation, leader.term);
+        let Some(leader) = self.checked.leader(stepped, nodes) else { return Ok(()) };
         let commit = leader.commit;
-        let from = match self.checked.insert(leader.id, (key.0, key.1, commit)) {
-            Some((inc, term, upto)) if (inc, term) == key => upto,
-            _ => return Ok(()), // first seen leading: what it knew committed, it learned as a follower
+        let Some(from) = self.checked.advance(leader, commit) else {
+            return Ok(()); // first seen leading: what it knew committed, it learned as a follower
         };
         if commit <= from || commit <= leader.log.offset() {
             return Ok(());
@@ -85,8 +108,8 @@ impl Invariant<Raft> for CommitQuorum {
 /// when the entry was appended, so the check may miss, never cry wolf.
 #[derive(Debug, Default)]
 pub struct SingleServerChanges {
-    /// Per leader: (incarnation, term, index of the newest configuration already checked).
-    checked: HashMap<NodeId, (Instant, u64, u64)>,
+    /// The index of the newest configuration already checked, per leadership.
+    checked: PerLeadership,
 }
 
 impl Invariant<Raft> for SingleServerChanges {
@@ -95,17 +118,10 @@ impl Invariant<Raft> for SingleServerChanges {
     }
 
     fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
-        let Some(leader) = stepped_node(stepped, nodes) else { return Ok(()) };
-        if leader.state != State::Leader {
-            self.checked.remove(&leader.id);
-            return Ok(());
-        }
-        let key = (leader.incarnation, leader.term);
+        let Some(leader) = self.checked.leader(stepped, nodes) else { return Ok(()) };
         let newest = leader.configs.current_index();
-        let seen = match self.checked.insert(leader.id, (key.0, key.1, newest)) {
-            Some((inc, term, seen)) if (inc, term) == key => seen,
-            _ => leader.lead.term_start, // first seen leading: configurations of its term come after its no-op
-        };
+        // First seen leading: configurations of its term come after its no-op.
+        let seen = self.checked.advance(leader, newest).unwrap_or(leader.lead.term_start);
         let own = leader.log.stamp_at(newest).is_some_and(|s| s.major == leader.term);
         if newest <= seen || !own {
             return Ok(());
