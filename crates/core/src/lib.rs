@@ -58,7 +58,7 @@ pub use command::Command;
 pub use effects::{DurabilityGate, Effect, Effects, ReadId};
 pub use ids::{majority, ClientId, NodeId};
 pub use log::{Entry, Log, Membership, Payload, Stamp};
-pub use protocol::{Init, Invariant, LinkKind, NotLeader, Protocol, ReadError, Role, Status};
+pub use protocol::{Init, InitError, Invariant, LinkKind, NotLeader, ProposeError, Protocol, ReadError, Role, Status};
 pub use rng::Rng;
 pub use state_machine::{KvOp, KvResult, KvStore, SnapshotError, StateMachine};
 pub use storage::{MemStorage, Snapshot, Storage, StorageError, Stored, StoredState, WriteBatch};

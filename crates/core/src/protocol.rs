@@ -76,6 +76,32 @@ impl fmt::Display for NotLeader {
     }
 }
 
+/// Why a proposal was not accepted. Both are retryable: the first elsewhere,
+/// the second here, later.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ProposeError {
+    /// This node cannot order it; see the hint.
+    #[error(transparent)]
+    NotLeader(#[from] NotLeader),
+    /// This node already holds `limit` requests it has not finished: taking
+    /// more would grow its queue without bound. Retry shortly.
+    #[error("busy: this node holds as much unfinished work as it allows ({limit}); retry shortly")]
+    Busy {
+        /// The bound that was reached.
+        limit: u64,
+    },
+}
+
+impl ProposeError {
+    /// The leader this node believes in, when the proposal went to the wrong node.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        match self {
+            ProposeError::NotLeader(not_leader) => not_leader.leader_hint,
+            ProposeError::Busy { .. } => None,
+        }
+    }
+}
+
 /// Why a `read` was not accepted.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
@@ -85,6 +111,50 @@ pub enum ReadError {
     /// The protocol has no read path outside the log: propose the read as a command.
     #[error("this protocol serves linearizable reads through the log only")]
     Unsupported,
+    /// This node already holds `limit` reads it has not answered. Retry shortly.
+    #[error("busy: {limit} reads are already waiting at this node; retry shortly")]
+    Busy {
+        /// The bound that was reached.
+        limit: u64,
+    },
+}
+
+/// Why a node could not start: its identity or its stored state is wrong.
+/// A node never starts from state it cannot read: the operator must look.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    /// The node's id is not in the member list it was given.
+    #[error("node {id} is not a member of its cluster {members:?}")]
+    NotAMember {
+        /// This node.
+        id: NodeId,
+        /// The members it was given.
+        members: Vec<NodeId>,
+    },
+    /// Stored state does not decode, or contradicts itself.
+    #[error("stored {what} is unreadable or inconsistent: {detail}")]
+    CorruptState {
+        /// Which part of the stored state (`hard state`, `log`, `snapshot`...).
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+impl InitError {
+    /// Stored state that is unreadable or inconsistent.
+    pub fn corrupt(what: &'static str, detail: impl fmt::Display) -> Self {
+        InitError::CorruptState { what, detail: detail.to_string() }
+    }
+
+    /// Fails with [`InitError::NotAMember`] unless `id` is in `members`.
+    pub fn check_member(id: NodeId, members: &[NodeId]) -> Result<(), Self> {
+        if members.contains(&id) {
+            Ok(())
+        } else {
+            Err(InitError::NotAMember { id, members: members.to_vec() })
+        }
+    }
 }
 
 /// Everything a protocol needs to start (or restart after a crash).
@@ -118,8 +188,9 @@ pub trait Protocol: Sized + 'static {
     /// The weakest links the protocol is correct over.
     const LINKS: LinkKind;
 
-    /// Starts a node, from scratch or from what storage recovered.
-    fn new(init: Init<Self::Config>) -> Self;
+    /// Starts a node, from scratch or from what storage recovered. Stored state
+    /// that does not decode or contradicts itself is an error, not a panic.
+    fn new(init: Init<Self::Config>) -> Result<Self, InitError>;
 
     /// A message from a peer arrived.
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Self::Message, out: &mut Effects<Self::Message>);
@@ -130,8 +201,9 @@ pub trait Protocol: Sized + 'static {
     /// When `on_timer` wants to run next. The driver may call it late, never early.
     fn next_timer(&self) -> Option<Instant>;
 
-    /// A client command to order. Fails fast on a node that cannot order it.
-    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Self::Message>) -> Result<(), NotLeader>;
+    /// A client command to order. Fails fast on a node that cannot order it,
+    /// or that already holds as many unfinished requests as it allows.
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Self::Message>) -> Result<(), ProposeError>;
 
     /// A linearizable read outside the log (ReadIndex, sync). Answered later by
     /// `ReadReady`/`ReadFailed`. The default says: read through the log instead.

@@ -19,6 +19,7 @@ fn heartbeat(ms: u64) -> Message {
 fn node(config: MultiPaxosConfig) -> MultiPaxos {
     let members = vec![NodeId(1), NodeId(2), NodeId(3)];
     MultiPaxos::new(Init { id: NodeId(2), members, config, stored: Default::default(), seed: 5, now: Instant::ZERO })
+        .expect("a node starts")
 }
 
 /// Node 2 of 3, following node 1, last heard at 10 ms.

@@ -69,7 +69,7 @@
 //! let follower = NodeId(leader.0 % 3 + 1);
 //! sim.run_for(Duration::from_millis(50)); // a heartbeat tells the follower who leads
 //! let cmd = Command::new(ClientId(1), 1, &b"x"[..]);
-//! assert_eq!(sim.propose(follower, cmd.clone()).unwrap_err().leader_hint, Some(leader));
+//! assert_eq!(sim.propose(follower, cmd.clone()).unwrap_err().leader_hint(), Some(leader));
 //! sim.propose(leader, cmd).unwrap();
 //! assert!(sim.run_until(Duration::from_secs(1), |s| (1..=3).all(|n| s.applied_index(NodeId(n)) == 1)));
 //! ```
@@ -90,8 +90,8 @@ use election::{Candidate, PromiseKnown};
 use hint::Suspicion;
 use leader::Leader;
 use quorum_core::{
-    Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, ReadError,
-    Rng, Role, Snapshot, Status, WriteBatch,
+    Command, Duration, Effects, Init, InitError, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload,
+    ProposeError, Protocol, ReadError, Rng, Role, Snapshot, Status, WriteBatch,
 };
 use quorum_paxos::outbox::Outbox;
 use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
@@ -365,14 +365,12 @@ impl Protocol for MultiPaxos {
     const NAME: &'static str = "multipaxos";
     const LINKS: LinkKind = LinkKind::Datagram;
 
-    fn new(init: Init<MultiPaxosConfig>) -> Self {
-        assert!(init.members.contains(&init.id), "a node must be a member of its cluster");
-        let hard: HardState = init
-            .stored
-            .hard_state
-            .as_ref()
-            .map(|b| postcard::from_bytes(b).expect("stored hard state decodes"))
-            .unwrap_or_default();
+    fn new(init: Init<MultiPaxosConfig>) -> Result<Self, InitError> {
+        InitError::check_member(init.id, &init.members)?;
+        let hard: HardState = match &init.stored.hard_state {
+            Some(b) => postcard::from_bytes(b).map_err(|e| InitError::corrupt("hard state", e))?,
+            None => HardState::default(),
+        };
         let base = init.stored.snapshot.as_ref().map_or(0, |s| s.index);
         let committed = hard.committed.max(base);
         let mut learner = Learner::starting_after(base);
@@ -385,7 +383,7 @@ impl Protocol for MultiPaxos {
         let mut rng = Rng::new(init.seed);
         let timeout = init.config.election_timeout.as_nanos();
         let election_deadline = init.now + Duration::from_nanos(rng.range(timeout, 2 * timeout));
-        MultiPaxos {
+        Ok(MultiPaxos {
             id: init.id,
             members: init.members,
             config: init.config,
@@ -409,7 +407,7 @@ impl Protocol for MultiPaxos {
             snapshot_to_write: None,
             install: None,
             persisted_commit: hard.committed,
-        }
+        })
     }
 
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
@@ -439,10 +437,10 @@ impl Protocol for MultiPaxos {
         }
     }
 
-    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), ProposeError> {
         if !matches!(self.state, State::Leader(_)) {
             let leader_hint = self.leader.filter(|&l| l != self.id);
-            return Err(NotLeader { leader_hint });
+            return Err(NotLeader { leader_hint }.into());
         }
         self.step(now, out, |node| node.enqueue(Payload::Command(cmd)));
         Ok(())

@@ -37,7 +37,7 @@ fn one_phase_1_elects_a_leader_and_non_leaders_redirect_to_it() {
     net.run_until(Duration::from_millis(50), |_| false);
     let follower = NodeId(leader.0 % 3 + 1);
     let err = net.propose(follower, cmd(1, 1)).unwrap_err();
-    assert_eq!(err, NotLeader { leader_hint: Some(leader) });
+    assert_eq!(err, NotLeader { leader_hint: Some(leader) }.into());
     assert_eq!(net.node(follower).unwrap().status().role, Role::Follower);
     assert_eq!(net.node(leader).unwrap().status().role, Role::Leader);
 }
@@ -158,7 +158,7 @@ fn an_old_leaders_late_accepts_are_rejected_and_it_steps_down() {
     let position = net.in_flight.iter().position(|e| e.from == third && e.to == old).unwrap();
     net.deliver_at(position);
     assert_eq!(net.node(old).unwrap().status().role, Role::Follower);
-    assert_eq!(net.propose(old, cmd(1, 2)), Err(NotLeader { leader_hint: Some(other) }));
+    assert_eq!(net.propose(old, cmd(1, 2)), Err(NotLeader { leader_hint: Some(other) }.into()));
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
         seed: 1,
         now: Instant::ZERO,
     };
-    let mut node = MultiPaxos::new(init);
+    let mut node = MultiPaxos::new(init).expect("a node starts");
     let mut out = Effects::new();
     node.step(Instant::ZERO, &mut out, MultiPaxos::start_election);
     let effects = out.as_slice();

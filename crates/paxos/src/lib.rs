@@ -78,8 +78,8 @@ pub use message::{Chosen, Message};
 use outbox::Outbox;
 use proposer::Proposer;
 use quorum_core::{
-    Command, Duration, Effects, Init, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload, Protocol, Rng, Role,
-    Status, WriteBatch,
+    Command, Duration, Effects, Init, InitError, Instant, Invariant, LinkKind, NodeId, Payload, ProposeError, Protocol,
+    Rng, Role, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
 use tracing::trace;
@@ -336,14 +336,12 @@ impl Protocol for Paxos {
     const NAME: &'static str = "paxos";
     const LINKS: LinkKind = LinkKind::Datagram;
 
-    fn new(init: Init<PaxosConfig>) -> Self {
-        assert!(init.members.contains(&init.id), "a node must be a member of its cluster");
-        let hard: HardState = init
-            .stored
-            .hard_state
-            .as_ref()
-            .map(|b| postcard::from_bytes(b).expect("stored hard state decodes"))
-            .unwrap_or_default();
+    fn new(init: Init<PaxosConfig>) -> Result<Self, InitError> {
+        InitError::check_member(init.id, &init.members)?;
+        let hard: HardState = match &init.stored.hard_state {
+            Some(b) => postcard::from_bytes(b).map_err(|e| InitError::corrupt("hard state", e))?,
+            None => HardState::default(),
+        };
         let acceptor = Acceptor::recover(Ballot::ZERO, &hard.promises, &init.stored.entries);
         let mut learner = Learner::new();
         for e in init.stored.entries.iter().take_while(|e| e.index <= hard.chosen_upto) {
@@ -358,7 +356,7 @@ impl Protocol for Paxos {
             .max()
             .unwrap_or(0);
         let highest_slot_seen = init.stored.entries.last().map_or(0, |e| e.index).max(acceptor.last_slot());
-        Paxos {
+        Ok(Paxos {
             id: init.id,
             members: init.members,
             config: init.config,
@@ -376,7 +374,7 @@ impl Protocol for Paxos {
             last_catch_up: Instant::ZERO,
             hole_delay: Duration::ZERO,
             boot_catch_up: (init.stored.hard_state.is_some() || !init.stored.entries.is_empty()).then_some(init.now),
-        }
+        })
     }
 
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
@@ -398,7 +396,7 @@ impl Protocol for Paxos {
         [self.proposer_deadline(), self.unblock_deadline(), self.boot_catch_up].into_iter().flatten().min()
     }
 
-    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), ProposeError> {
         // Any node proposes: there is no leader in Basic Paxos.
         self.step(now, out, |node| node.enqueue(cmd));
         Ok(())

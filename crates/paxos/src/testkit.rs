@@ -66,6 +66,7 @@ impl<P: Protocol> Net<P> {
         let stored = self.storage[Self::index(id)].load().expect("memory storage loads");
         let seed = self.seed.wrapping_mul(1000).wrapping_add(self.boots * 31 + id.0);
         P::new(Init { id, members, config: self.config.clone(), stored, seed, now: self.now })
+            .expect("a node restarts from what it stored")
     }
 
     fn index(id: NodeId) -> usize {
@@ -146,7 +147,7 @@ impl<P: Protocol> Net<P> {
     }
 
     /// Proposes `cmd` at node `id`.
-    pub fn propose(&mut self, id: NodeId, cmd: Command) -> Result<(), quorum_core::NotLeader> {
+    pub fn propose(&mut self, id: NodeId, cmd: Command) -> Result<(), quorum_core::ProposeError> {
         self.with_node(id, |node, now, out| node.propose(now, cmd, out)).expect("proposing at a crashed node")
     }
 

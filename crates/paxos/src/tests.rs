@@ -212,7 +212,7 @@ fn a_promise_leaves_only_after_the_acceptor_wrote_it() {
         seed: 1,
         now: Instant::ZERO,
     };
-    let mut node = Paxos::new(init);
+    let mut node = Paxos::new(init).expect("a node starts");
     let mut out = Effects::new();
     node.on_message(
         Instant::ZERO,
@@ -339,7 +339,7 @@ fn a_proposers_own_promise_is_written_before_its_prepares_leave() {
         seed: 1,
         now: Instant::ZERO,
     };
-    let mut node = Paxos::new(init);
+    let mut node = Paxos::new(init).expect("a node starts");
     let mut out = Effects::new();
     node.propose(Instant::ZERO, cmd(1, 1), &mut out).unwrap();
     let effects = out.as_slice();

@@ -114,6 +114,7 @@ impl Cluster {
             seed: self.seed.wrapping_add(self.restarts.wrapping_mul(1_000_003)),
             now: self.now,
         })
+        .expect("a node restarts from what it stored")
     }
 
     /// The virtual time.

@@ -73,9 +73,9 @@
 //!
 //! When the leader's uncommitted entries exceed `max_uncommitted_bytes`, or a
 //! leadership transfer is in progress, [`Raft::try_propose`] refuses with a
-//! [`ProposeError`]. Through the `Protocol` trait, whose error type is
-//! `NotLeader`, an overloaded leader answers `NotLeader { leader_hint:
-//! Some(itself) }`: "retry here, later"; a transferring one names the target.
+//! [`ProposeError`]. Through the `Protocol` trait an overloaded leader answers
+//! `quorum_core::ProposeError::Busy` ("retry here, later"), and a transferring
+//! one `NotLeader` naming the target.
 //!
 //! ## Choices and limitations
 //!
@@ -123,8 +123,8 @@ pub use progress::{PeerProgress, ReplicationMode};
 use membership::{Configs, SnapshotMeta};
 use node::{HardState, LeaderState, State};
 use quorum_core::{
-    Command, Effects, Init, Instant, Invariant, LinkKind, Log, Membership, NodeId, NotLeader, Payload, Protocol,
-    ReadError, ReadId, Rng, Role, Status,
+    Command, Effects, Init, InitError, Instant, Invariant, LinkKind, Log, Membership, NodeId, NotLeader, Payload,
+    Protocol, ReadError, ReadId, Rng, Role, Status,
 };
 use std::fmt;
 
@@ -210,29 +210,30 @@ impl Raft {
         self.applied
     }
 
-    fn recover(init: &Init<RaftConfig>) -> (HardState, Log, Configs, Option<quorum_core::Snapshot>) {
+    fn recover(init: &Init<RaftConfig>) -> Result<(HardState, Log, Configs, Option<quorum_core::Snapshot>), InitError> {
         let stored = &init.stored;
-        let hard: HardState = stored
-            .hard_state
-            .as_ref()
-            .map(|b| postcard::from_bytes(b).expect("stored hard state decodes"))
-            .unwrap_or_default();
+        let hard: HardState = match &stored.hard_state {
+            Some(b) => postcard::from_bytes(b).map_err(|e| InitError::corrupt("hard state", e))?,
+            None => HardState::default(),
+        };
         let initial = Membership { voters: init.members.clone(), learners: Vec::new() };
         let (offset, stamp, base) = match &stored.snapshot {
             Some(s) => {
-                let meta: SnapshotMeta = postcard::from_bytes(&s.meta).expect("stored snapshot metadata decodes");
+                let meta: SnapshotMeta =
+                    postcard::from_bytes(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?;
                 (s.index, s.stamp, meta.membership)
             }
             None => (0, quorum_core::Stamp::ZERO, initial),
         };
-        let log = Log::recover(offset, stamp, stored.entries.iter().cloned()).expect("stored log is contiguous");
+        let log =
+            Log::recover(offset, stamp, stored.entries.iter().cloned()).map_err(|e| InitError::corrupt("log", e))?;
         let mut configs = Configs::new(offset, base);
         for e in log.iter() {
             if let Payload::Membership(m) = &e.payload {
                 configs.push(e.index, m.clone());
             }
         }
-        (hard, log, configs, stored.snapshot.clone())
+        Ok((hard, log, configs, stored.snapshot.clone()))
     }
 }
 
@@ -243,9 +244,10 @@ impl Protocol for Raft {
     const NAME: &'static str = "raft";
     const LINKS: LinkKind = LinkKind::Datagram;
 
-    fn new(init: Init<RaftConfig>) -> Self {
+    fn new(init: Init<RaftConfig>) -> Result<Self, InitError> {
         init.config.validate();
-        let (hard, log, configs, snapshot) = Self::recover(&init);
+        InitError::check_member(init.id, &init.members)?;
+        let (hard, log, configs, snapshot) = Self::recover(&init)?;
         let offset = log.offset();
         let durable_index = log.last_index();
         let mut raft = Raft {
@@ -278,7 +280,7 @@ impl Protocol for Raft {
             lead: LeaderState::default(),
         };
         raft.reset_election_timer(init.now);
-        raft
+        Ok(raft)
     }
 
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
@@ -331,16 +333,22 @@ impl Protocol for Raft {
         }
     }
 
-    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
-        // The trait's only refusal is NotLeader: an overloaded leader names
-        // itself ("retry here, later"), a transferring one names its successor.
-        let leader_hint = match self.try_propose(now, cmd, out) {
-            Ok(_) => return Ok(()),
-            Err(ProposeError::NotLeader(hint)) => hint,
-            Err(ProposeError::Overloaded) => Some(self.id),
-            Err(ProposeError::Transferring(to)) => Some(to),
-        };
-        Err(NotLeader { leader_hint })
+    fn propose(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+        out: &mut Effects<Message>,
+    ) -> Result<(), quorum_core::ProposeError> {
+        // An overloaded leader says busy ("retry here, later"); a transferring
+        // one names its successor.
+        match self.try_propose(now, cmd, out) {
+            Ok(_) => Ok(()),
+            Err(ProposeError::NotLeader(leader_hint)) => Err(NotLeader { leader_hint }.into()),
+            Err(ProposeError::Overloaded) => {
+                Err(quorum_core::ProposeError::Busy { limit: self.config.max_uncommitted_bytes })
+            }
+            Err(ProposeError::Transferring(to)) => Err(NotLeader { leader_hint: Some(to) }.into()),
+        }
     }
 
     fn read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {

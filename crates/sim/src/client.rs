@@ -36,6 +36,8 @@ pub(crate) enum Answer {
         served: Served,
     },
     NotLeader(Option<NodeId>),
+    /// The node is at its bound of unfinished requests: retry it a little later.
+    Busy,
 }
 
 struct InFlight {
@@ -227,6 +229,18 @@ impl<P: Protocol> Sim<P> {
                 let f = client.in_flight.as_mut().expect("checked above");
                 f.attempt += 1; // cancels the pending timeout of the attempt just answered
                 let attempt = f.attempt;
+                self.queue.push(self.now + pause, Event::ClientRetry { client: c, seq, attempt, retarget: false });
+            }
+            Answer::Busy => {
+                self.trace.record(self.now, || What::Reply {
+                    client: client_id(c),
+                    node: node as u64 + 1,
+                    result: "busy, retry later".into(),
+                });
+                let f = self.clients[c].in_flight.as_mut().expect("checked above");
+                f.attempt += 1; // cancels the pending timeout of the attempt just answered
+                let attempt = f.attempt;
+                let pause = Duration::from_millis(5);
                 self.queue.push(self.now + pause, Event::ClientRetry { client: c, seq, attempt, retarget: false });
             }
         }

@@ -10,8 +10,8 @@ use crate::session::Served;
 use crate::sim::{Event, Sim};
 use crate::trace::What;
 use quorum_core::{
-    ClientId, DurabilityGate, Effect, Entry, Init, Instant, KvResult, KvStore, MemStorage, NodeId, Payload, Protocol,
-    ReadId, Rng, Role, StateMachine,
+    ClientId, DurabilityGate, Effect, Entry, Init, Instant, KvResult, KvStore, MemStorage, NodeId, Payload,
+    ProposeError, Protocol, ReadError, ReadId, Rng, Role, StateMachine,
 };
 use std::collections::HashMap;
 
@@ -115,7 +115,14 @@ impl<P: Protocol> Sim<P> {
             seed: host.rng.next_u64(),
             now: self.now,
         };
-        self.protos[i] = Some(P::new(init));
+        match P::new(init) {
+            Ok(p) => self.protos[i] = Some(p),
+            Err(e) => {
+                let detail = format!("node {} cannot restart from its own durable state: {e}", self.hosts[i].id);
+                self.violation("restart", detail);
+                return;
+            }
+        }
         self.after_step(i);
     }
 
@@ -553,14 +560,13 @@ impl<P: Protocol> Sim<P> {
         if let (Some(key), Some(floor)) = (&read_key, req.local_floor) {
             match p.local_read(now) {
                 Ok(()) => return self.local_read(i, req.client, cmd.seq, key.clone(), floor),
-                Err(quorum_core::ReadError::NotLeader(nl)) => {
+                Err(ReadError::NotLeader(nl)) => {
                     return self.reply(i, req.client, cmd.seq, Answer::NotLeader(nl.leader_hint));
                 }
+                Err(ReadError::Busy { .. }) => return self.reply(i, req.client, cmd.seq, Answer::Busy),
                 // No local reads here: serve it like any other read.
-                Err(quorum_core::ReadError::Unsupported) if self.config.clients.reads == ReadPath::Log => {
-                    read_key = None
-                }
-                Err(quorum_core::ReadError::Unsupported) => {}
+                Err(ReadError::Unsupported) if self.config.clients.reads == ReadPath::Log => read_key = None,
+                Err(ReadError::Unsupported) => {}
             }
         }
         let mut out = std::mem::take(&mut self.out);
@@ -576,13 +582,17 @@ impl<P: Protocol> Sim<P> {
                     self.after_step(i);
                     return;
                 }
-                Err(quorum_core::ReadError::NotLeader(nl)) => {
+                Err(refusal @ (ReadError::NotLeader(_) | ReadError::Busy { .. })) => {
                     self.out = out;
-                    self.reply(i, req.client, cmd.seq, Answer::NotLeader(nl.leader_hint));
+                    let answer = match refusal {
+                        ReadError::NotLeader(nl) => Answer::NotLeader(nl.leader_hint),
+                        _ => Answer::Busy,
+                    };
+                    self.reply(i, req.client, cmd.seq, answer);
                     self.after_step(i);
                     return;
                 }
-                Err(quorum_core::ReadError::Unsupported) => {}
+                Err(ReadError::Unsupported) => {}
             }
         }
         let id = cmd.id();
@@ -592,7 +602,8 @@ impl<P: Protocol> Sim<P> {
                 self.last_proposer = Some(self.hosts[i].id);
                 self.hosts[i].waiting.insert(id, req.client);
             }
-            Err(nl) => self.reply(i, req.client, seq, Answer::NotLeader(nl.leader_hint)),
+            Err(ProposeError::NotLeader(nl)) => self.reply(i, req.client, seq, Answer::NotLeader(nl.leader_hint)),
+            Err(ProposeError::Busy { .. }) => self.reply(i, req.client, seq, Answer::Busy),
         }
         self.out = out;
         self.after_step(i);

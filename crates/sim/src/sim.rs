@@ -10,7 +10,8 @@ use crate::queue::EventQueue;
 use crate::report::{Metrics, Report, Violation};
 use crate::trace::{Trace, What};
 use quorum_core::{
-    Command, Duration, Effects, Entry, Instant, Invariant, KvStore, NodeId, NotLeader, Protocol, Rng, Role, Status,
+    Command, Duration, Effects, Entry, Instant, Invariant, KvStore, NodeId, NotLeader, ProposeError, Protocol, Rng,
+    Role, Status,
 };
 
 /// Everything that can happen at an instant.
@@ -218,13 +219,13 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// Hands a command to a node as if a client had sent it (no reply is tracked).
-    pub fn propose(&mut self, id: NodeId, cmd: Command) -> Result<(), NotLeader> {
+    pub fn propose(&mut self, id: NodeId, cmd: Command) -> Result<(), ProposeError> {
         let i = self.index(id);
         let now = self.now;
         let mut out = std::mem::take(&mut self.out);
         let result = match self.protos[i].as_mut() {
             Some(p) => p.propose(now, cmd, &mut out),
-            None => Err(NotLeader { leader_hint: None }),
+            None => Err(NotLeader { leader_hint: None }.into()),
         };
         self.out = out;
         self.after_step(i);

@@ -81,7 +81,7 @@ fn a_committed_command_reaches_every_node_and_survives_a_full_restart() {
     assert!(sim.run_until(Duration::from_secs(1), everywhere), "the entry must be recovered from disk");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     assert_eq!(
-        sim.propose(NodeId(2), Command::new(ClientId(9), 2, &b"y"[..])).unwrap_err().leader_hint,
+        sim.propose(NodeId(2), Command::new(ClientId(9), 2, &b"y"[..])).unwrap_err().leader_hint(),
         Some(NodeId(1))
     );
 }

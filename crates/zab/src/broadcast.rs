@@ -8,7 +8,7 @@ use crate::message::{Message, Zxid};
 use crate::state::{FollowerPhase, LeaderPhase, Stage, State};
 use crate::PlantedBug;
 use crate::Zab;
-use quorum_core::{Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, Snapshot};
+use quorum_core::{Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, ProposeError, Snapshot};
 use tracing::debug;
 
 impl Zab {
@@ -27,11 +27,11 @@ impl Zab {
         now: Instant,
         cmd: Command,
         out: &mut Effects<Message>,
-    ) -> Result<(), NotLeader> {
+    ) -> Result<(), ProposeError> {
         let delay = self.config.batch_delay;
-        let State::Leading(l) = &mut self.state else { return Err(self.not_leader()) };
+        let State::Leading(l) = &mut self.state else { return Err(self.not_leader().into()) };
         if l.phase != LeaderPhase::Broadcast {
-            return Err(NotLeader { leader_hint: None });
+            return Err(NotLeader { leader_hint: None }.into());
         }
         l.queue.push_back(cmd);
         if delay > quorum_core::Duration::ZERO && l.queue.len() < self.config.max_batch_entries {
@@ -365,9 +365,9 @@ mod tests {
     fn only_the_established_leader_accepts_proposals_and_others_name_it() {
         let mut z = follower_in_broadcast();
         let mut out = Effects::new();
-        assert_eq!(z.propose(at(10), cmd(1), &mut out).unwrap_err().leader_hint, Some(NodeId(1)));
+        assert_eq!(z.propose(at(10), cmd(1), &mut out).unwrap_err().leader_hint(), Some(NodeId(1)));
         let mut looking = node(3, 3);
-        assert_eq!(looking.propose(at(10), cmd(1), &mut out).unwrap_err().leader_hint, None);
+        assert_eq!(looking.propose(at(10), cmd(1), &mut out).unwrap_err().leader_hint(), None);
         let leader = established_leader();
         assert_eq!(leader.status().role, Role::Leader);
         assert_eq!(leader.status().term, 1);

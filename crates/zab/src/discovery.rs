@@ -210,7 +210,7 @@ mod tests {
         z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 3 }, &mut out);
         let effects = out.as_slice();
         let Effect::Persist(batch) = &effects[0] else { panic!("the promise is written first: {effects:?}") };
-        let hard = HardState::decode(batch.hard_state.as_ref().unwrap());
+        let hard = HardState::decode(batch.hard_state.as_ref().unwrap()).unwrap();
         assert_eq!((hard.accepted_epoch, hard.accepted_leader, hard.current_epoch), (3, 1, 2));
         let Effect::SendDurable { to, msg: Message::AckEpoch { epoch, current_epoch, summary } } = &effects[1] else {
             panic!("then ACKEPOCH, durably: {effects:?}")

@@ -131,8 +131,8 @@ pub use invariants::{
 pub use message::{HistorySummary, Message, Notification, PeerState, Vote, Zxid};
 
 use quorum_core::{
-    majority, Command, Effects, Entry, Init, Instant, Invariant, LinkKind, Log, NodeId, NotLeader, Protocol, ReadError,
-    ReadId, Role, Snapshot, Status, WriteBatch,
+    majority, Command, Effects, Entry, Init, InitError, Instant, Invariant, LinkKind, Log, NodeId, ProposeError,
+    Protocol, ReadError, ReadId, Role, Snapshot, Status, WriteBatch,
 };
 use state::{Election, HardState, LeaderPhase, State};
 use std::collections::{BTreeMap, VecDeque};
@@ -294,11 +294,19 @@ impl Protocol for Zab {
     const NAME: &'static str = "zab";
     const LINKS: LinkKind = LinkKind::Fifo;
 
-    fn new(init: Init<ZabConfig>) -> Self {
-        let hard = init.stored.hard_state.as_deref().map(HardState::decode).unwrap_or_default();
-        assert!(hard.accepted_epoch >= hard.current_epoch, "acceptedEpoch >= currentEpoch");
+    fn new(init: Init<ZabConfig>) -> Result<Self, InitError> {
+        InitError::check_member(init.id, &init.members)?;
+        let hard = match init.stored.hard_state.as_deref() {
+            Some(bytes) => HardState::decode(bytes)?,
+            None => HardState::default(),
+        };
+        if hard.accepted_epoch < hard.current_epoch {
+            let detail = format!("acceptedEpoch {} is below currentEpoch {}", hard.accepted_epoch, hard.current_epoch);
+            return Err(InitError::corrupt("hard state", detail));
+        }
         let (offset, offset_stamp) = init.stored.snapshot.as_ref().map_or((0, Zxid::ZERO), |s| (s.index, s.stamp));
-        let log = Log::recover(offset, offset_stamp, init.stored.entries).expect("stored Zab history is contiguous");
+        let log =
+            Log::recover(offset, offset_stamp, init.stored.entries).map_err(|e| InitError::corrupt("history", e))?;
         let mut zab = Zab {
             id: init.id,
             members: init.members,
@@ -331,7 +339,7 @@ impl Protocol for Zab {
         // Nothing can be sent before the driver runs us: the first votes leave
         // at once from the first timer.
         zab.election.resend_at = init.now;
-        zab
+        Ok(zab)
     }
 
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
@@ -397,7 +405,7 @@ impl Protocol for Zab {
         }
     }
 
-    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), NotLeader> {
+    fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), ProposeError> {
         self.leader_propose(now, cmd, out)
     }
 

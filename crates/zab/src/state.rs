@@ -23,8 +23,8 @@ impl HardState {
         Bytes::from(postcard::to_allocvec(self).expect("encoding the hard state cannot fail"))
     }
 
-    pub fn decode(data: &[u8]) -> Self {
-        postcard::from_bytes(data).expect("stored Zab hard state is corrupt")
+    pub fn decode(data: &[u8]) -> Result<Self, quorum_core::InitError> {
+        postcard::from_bytes(data).map_err(|e| quorum_core::InitError::corrupt("hard state", e))
     }
 }
 

@@ -395,7 +395,7 @@ mod phase_tests {
         assert_eq!(effects.len(), 2, "{effects:?}");
         let Effect::Persist(batch) = &effects[0] else { panic!("{effects:?}") };
         assert_eq!(batch.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2, 3]);
-        assert_eq!(HardState::decode(batch.hard_state.as_ref().unwrap()).current_epoch, 2);
+        assert_eq!(HardState::decode(batch.hard_state.as_ref().unwrap()).unwrap().current_epoch, 2);
         assert!(matches!(effects[1], Effect::SendDurable { msg: Message::AckNewLeader { epoch: 2, index: 3 }, .. }));
         assert!(commits(&out).is_empty(), "nothing is committed before UPTODATE");
     }

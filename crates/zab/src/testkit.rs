@@ -33,6 +33,7 @@ pub(crate) fn node_from(id: u64, n: u64, stored: Stored) -> Zab {
         seed: id,
         now: at(0),
     })
+    .expect("a node starts")
 }
 
 pub(crate) fn node(id: u64, n: u64) -> Zab {

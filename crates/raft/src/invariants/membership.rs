@@ -182,6 +182,7 @@ mod tests {
             seed: 7,
             now: Instant::ZERO,
         })
+        .expect("a node starts")
     }
 
     fn check(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>]) -> Result<(), String> {

@@ -29,8 +29,8 @@ use crate::storage_thread::{Durable, StorageThread};
 use crate::tcp::PeerDirectory;
 use crate::wire::{Outcome, Wire};
 use quorum_core::{
-    Bytes, ClientId, DurabilityGate, Effect, Effects, Entry, Incoming, Init, Instant, KvStore, NodeId, Payload,
-    Protocol, ReadId, Storage, StorageError, Transport,
+    Bytes, ClientId, DurabilityGate, Effect, Effects, Entry, Incoming, Init, InitError, Instant, KvStore, NodeId,
+    Payload, Protocol, ReadId, Storage, StorageError, Transport,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -90,6 +90,9 @@ pub enum NodeError {
     /// The snapshot in storage is not a valid image of the state machine.
     #[error("snapshot cannot be restored: {0}")]
     Snapshot(String),
+    /// The protocol refused to start from what storage recovered.
+    #[error("cannot start: {0}")]
+    Init(#[from] InitError),
     /// The transport closed.
     #[error("the peer transport closed")]
     TransportClosed,
@@ -180,7 +183,7 @@ where
             seed: config.seed,
             now: Instant::ZERO,
         };
-        let protocol = P::new(init);
+        let protocol = P::new(init)?;
         let (storage, durable_rx) = StorageThread::spawn(storage);
         let (tx, requests) = mpsc::channel(REQUEST_QUEUE);
         let handle = NodeHandle { id: config.id, tx };

@@ -4,7 +4,7 @@
 use super::{Node, NodeStatus, PendingRead, Request, Waiter};
 use crate::service::Service;
 use crate::wire::{Op, Outcome, Wire};
-use quorum_core::{Bytes, ClientId, Command, NodeId, Protocol, ReadError, Transport};
+use quorum_core::{Bytes, ClientId, Command, NodeId, ProposeError, Protocol, ReadError, Transport};
 
 impl<P, T, M> Node<P, T, M>
 where
@@ -83,6 +83,10 @@ where
                 self.elsewhere(client, seq, Op::Query(query), waiter, e.leader_hint).await;
                 None
             }
+            Err(busy @ ReadError::Busy { .. }) => {
+                self.answer(waiter, Outcome::Retry(busy.to_string())).await;
+                None
+            }
             Err(ReadError::Unsupported) => Some((query, waiter)),
         }
     }
@@ -97,7 +101,8 @@ where
                 let deadline = self.deadline();
                 self.pending.insert((client, seq), (waiter, deadline));
             }
-            Err(e) => self.elsewhere(client, seq, op, waiter, e.leader_hint).await,
+            Err(ProposeError::NotLeader(e)) => self.elsewhere(client, seq, op, waiter, e.leader_hint).await,
+            Err(busy @ ProposeError::Busy { .. }) => self.answer(waiter, Outcome::Retry(busy.to_string())).await,
         }
     }
 

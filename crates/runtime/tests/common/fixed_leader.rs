@@ -13,8 +13,8 @@
 //! exist), so `read` answers `ReadReady` at the leader's last index at once.
 
 use quorum_core::{
-    majority, Command, Effects, Entry, Init, Instant, Log, NodeId, NotLeader, Payload, Protocol, ReadError, ReadId,
-    Role, Snapshot, Stamp, Status, WriteBatch,
+    majority, Command, Effects, Entry, Init, InitError, Instant, Log, NodeId, NotLeader, Payload, ProposeError,
+    Protocol, ReadError, ReadId, Role, Snapshot, Stamp, Status, WriteBatch,
 };
 use quorum_core::{Bytes, Duration};
 use serde::{Deserialize, Serialize};
@@ -125,13 +125,13 @@ impl Protocol for FixedLeader {
     const NAME: &'static str = "fixed-leader";
     const LINKS: quorum_core::LinkKind = quorum_core::LinkKind::Datagram;
 
-    fn new(init: Init<()>) -> Self {
+    fn new(init: Init<()>) -> Result<Self, InitError> {
         let (offset, stamp) = init.stored.snapshot.as_ref().map_or((0, Stamp::ZERO), |s| (s.index, s.stamp));
-        let log = Log::recover(offset, stamp, init.stored.entries).expect("a contiguous log");
+        let log = Log::recover(offset, stamp, init.stored.entries).map_err(|e| InitError::corrupt("log", e))?;
         let leader = init.members[0];
         let peers = init.members.iter().copied().filter(|m| *m != init.id);
         let last = log.last_index();
-        FixedLeader {
+        Ok(FixedLeader {
             id: init.id,
             leader,
             members: init.members.clone(),
@@ -144,7 +144,7 @@ impl Protocol for FixedLeader {
             snapshot: init.stored.snapshot,
             heartbeat_at: init.now,
             log,
-        }
+        })
     }
 
     fn on_message(&mut self, _now: Instant, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
@@ -180,9 +180,9 @@ impl Protocol for FixedLeader {
         self.is_leader().then_some(self.heartbeat_at)
     }
 
-    fn propose(&mut self, _now: Instant, cmd: Command, out: &mut Effects<Msg>) -> Result<(), NotLeader> {
+    fn propose(&mut self, _now: Instant, cmd: Command, out: &mut Effects<Msg>) -> Result<(), ProposeError> {
         if !self.is_leader() {
-            return Err(NotLeader { leader_hint: Some(self.leader) });
+            return Err(NotLeader { leader_hint: Some(self.leader) }.into());
         }
         let entry = Entry { index: self.log.last_index() + 1, stamp: Stamp::new(1, 0), payload: Payload::Command(cmd) };
         self.log.append(entry.clone());

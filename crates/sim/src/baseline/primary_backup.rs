@@ -19,8 +19,8 @@
 
 use bytes::Bytes;
 use quorum_core::{
-    majority, Duration, Effects, Entry, Init, Instant, LinkKind, Log, NodeId, NotLeader, Payload, Protocol, ReadError,
-    ReadId, Role, Stamp, Status, WriteBatch,
+    majority, Duration, Effects, Entry, Init, InitError, Instant, LinkKind, Log, NodeId, NotLeader, Payload,
+    ProposeError, Protocol, ReadError, ReadId, Role, Stamp, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
@@ -202,12 +202,13 @@ impl Protocol for PrimaryBackup {
     const NAME: &'static str = "primary-backup";
     const LINKS: LinkKind = LinkKind::Datagram;
 
-    fn new(init: Init<PrimaryBackupConfig>) -> Self {
-        let log = Log::recover(0, Stamp::ZERO, init.stored.entries).expect("primary-backup logs are contiguous");
+    fn new(init: Init<PrimaryBackupConfig>) -> Result<Self, InitError> {
+        InitError::check_member(init.id, &init.members)?;
+        let log = Log::recover(0, Stamp::ZERO, init.stored.entries).map_err(|e| InitError::corrupt("log", e))?;
         let n = init.members.len();
         let durable = log.last_index();
         let is_primary = init.id == init.members[0];
-        PrimaryBackup {
+        Ok(PrimaryBackup {
             id: init.id,
             primary: init.members[0],
             members: init.members,
@@ -221,7 +222,7 @@ impl Protocol for PrimaryBackup {
             heartbeat_due: is_primary.then_some(init.now),
             seen: HashSet::new(),
             config: init.config,
-        }
+        })
     }
 
     fn on_message(&mut self, _now: Instant, from: NodeId, msg: PbMessage, out: &mut Effects<PbMessage>) {
@@ -248,9 +249,9 @@ impl Protocol for PrimaryBackup {
         _now: Instant,
         cmd: quorum_core::Command,
         out: &mut Effects<PbMessage>,
-    ) -> Result<(), NotLeader> {
+    ) -> Result<(), ProposeError> {
         if !self.is_primary() {
-            return Err(NotLeader { leader_hint: Some(self.primary) });
+            return Err(NotLeader { leader_hint: Some(self.primary) }.into());
         }
         let entry = Entry { index: self.log.last_index() + 1, stamp: Stamp::new(1, 0), payload: Payload::Command(cmd) };
         self.log.append(entry.clone());
