@@ -246,7 +246,6 @@ impl Protocol for Raft {
 
     fn new(init: Init<RaftConfig>) -> Result<Self, InitError> {
         init.config.validate();
-        InitError::check_member(init.id, &init.members)?;
         let (hard, log, configs, snapshot) = Self::recover(&init)?;
         let offset = log.offset();
         let durable_index = log.last_index();

@@ -295,7 +295,6 @@ impl Protocol for Zab {
     const LINKS: LinkKind = LinkKind::Fifo;
 
     fn new(init: Init<ZabConfig>) -> Result<Self, InitError> {
-        InitError::check_member(init.id, &init.members)?;
         let hard = match init.stored.hard_state.as_deref() {
             Some(bytes) => HardState::decode(bytes)?,
             None => HardState::default(),
