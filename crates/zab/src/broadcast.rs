@@ -106,7 +106,7 @@ impl Zab {
         let mut batch = self.batch();
         batch.entries = entries;
         self.persist(batch, out);
-        if self.config.planted_bug == Some(PlantedBug::AckBeforeDurable) {
+        if self.config.planted(PlantedBug::AckBeforeDurable) {
             out.send(from, Message::Ack { epoch, index });
         } else {
             out.send_durable(from, Message::Ack { epoch, index });
@@ -119,7 +119,7 @@ impl Zab {
         if l.epoch != Some(epoch) {
             return;
         }
-        let Some(learner) = l.learners.get_mut(&from) else { return };
+        let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         learner.last_heard = now;
         if learner.stage == Stage::Active {
             learner.acked = learner.acked.max(index);
@@ -138,7 +138,7 @@ impl Zab {
         let mut acks: Vec<u64> = l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.acked).collect();
         acks.push(own);
         acks.sort_unstable_by(|a, b| b.cmp(a));
-        let needed = if self.config.planted_bug == Some(PlantedBug::CommitWithoutQuorum) { 2 } else { quorum };
+        let needed = if self.config.planted(PlantedBug::CommitWithoutQuorum) { 2 } else { quorum };
         let Some(&agreed) = acks.get(needed - 1) else { return };
         if agreed <= self.commit_index {
             return;
@@ -203,7 +203,7 @@ impl Zab {
         if l.epoch != Some(epoch) {
             return;
         }
-        let Some(learner) = l.learners.get_mut(&from) else { return };
+        let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         learner.last_heard = now;
         learner.ping_acked = learner.ping_acked.max(round);
         self.serve_reads(out);

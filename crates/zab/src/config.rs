@@ -29,12 +29,23 @@ pub struct ZabConfig {
     /// At most this many proposed but uncommitted entries in the pipeline;
     /// further proposals wait in the leader's queue.
     pub max_inflight_entries: u64,
-    /// A deliberate bug, to show that the simulator's checks catch it. Never
-    /// set outside such tests.
+    /// At most this many proposals wait in the leader's queue behind the
+    /// pipeline; beyond it `propose` answers `ProposeError::Busy`.
+    pub max_queued_proposals: usize,
+    /// Synchronisation (DIFF, TRUNC, SNAP) is streamed in chunks of about this
+    /// many bytes of entries or snapshot data (one entry larger than this
+    /// travels alone). Keep it well under the transport's frame limit.
+    pub sync_chunk_bytes: usize,
+    /// At most this many sync chunks are sent and not yet acknowledged.
+    pub sync_window_chunks: u64,
+    /// A deliberate bug, to show that the simulator's checks catch it. Only
+    /// with the `planted-bugs` feature, never in a shipping build.
+    #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<PlantedBug>,
 }
 
 /// Deliberate protocol bugs, each one a rule of the paper broken on purpose.
+/// They take effect only in builds with the `planted-bugs` feature.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum PlantedBug {
     /// A follower ACKs a proposal before it is durable (breaks the durability
@@ -42,6 +53,16 @@ pub enum PlantedBug {
     AckBeforeDurable,
     /// The leader commits as soon as one follower acknowledges, without a quorum.
     CommitWithoutQuorum,
+    /// Every boot numbers its follower sessions from 1 again (issue 12 item 5):
+    /// a leader that still holds the dead incarnation's session drops the new
+    /// FOLLOWERINFO as a duplicate.
+    SessionsFromZero,
+    /// A follower acknowledges NEWLEADER before the synchronised history and
+    /// currentEpoch are durable.
+    AckNewLeaderBeforeDurable,
+    /// The leader skips ZooKeeper's "a follower of my quorum is ahead of me"
+    /// check at ACKEPOCH, and may lose committed transactions.
+    SkipFollowerAheadCheck,
 }
 
 impl Default for ZabConfig {
@@ -55,6 +76,10 @@ impl Default for ZabConfig {
             max_batch_entries: 64,
             batch_delay: Duration::ZERO,
             max_inflight_entries: 1024,
+            max_queued_proposals: 4096,
+            sync_chunk_bytes: 1 << 20,
+            sync_window_chunks: 4,
+            #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
     }
@@ -69,5 +94,14 @@ impl ZabConfig {
     /// `syncLimit` as a duration.
     pub fn sync_limit(&self) -> Duration {
         self.tick * self.sync_limit_ticks
+    }
+
+    /// Whether `bug` is planted (always false without the `planted-bugs` feature).
+    #[allow(unused_variables)]
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        return self.planted_bug == Some(bug);
+        #[cfg(not(feature = "planted-bugs"))]
+        false
     }
 }

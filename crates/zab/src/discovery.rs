@@ -13,7 +13,7 @@ impl Zab {
     /// Settled as a follower of `leader`: send FOLLOWERINFO (CEPOCH).
     pub(crate) fn become_follower(&mut self, now: Instant, leader: NodeId, out: &mut Effects<Message>) {
         self.early_infos.clear();
-        self.session += 1;
+        self.session = self.session.wrapping_add(1);
         let session = self.session;
         self.set_state(State::Following(Box::new(Following {
             leader,
@@ -151,7 +151,11 @@ impl Zab {
         if l.epoch != Some(epoch) {
             return;
         }
-        let Some(learner) = l.learners.get_mut(&from) else { return };
+        let Some(learner) = l.learners.get_mut(&from) else {
+            // Its session is gone (a late link-down of an older connection):
+            // it would wait for sync until initLimit. Tell it to start over.
+            return self.reset_learner(from, out);
+        };
         if learner.stage != Stage::EpochSent {
             return;
         }
@@ -168,6 +172,30 @@ impl Zab {
         }
         learner.stage = Stage::AckedEpoch(summary);
         self.maybe_start_sync(now, out);
+    }
+
+    /// Forgets a learner and tells it to rejoin with a new session: what a
+    /// leader does instead of resetting a FIFO link whose stream it cannot trust.
+    pub(crate) fn reset_learner(&mut self, peer: NodeId, out: &mut Effects<Message>) {
+        let State::Leading(l) = &mut self.state else { return };
+        let Some(epoch) = l.epoch else { return };
+        l.learners.remove(&peer);
+        l.reads.retain(|r| !matches!(r.origin, crate::state::ReadOrigin::Forwarded(p, _) if p == peer));
+        debug!(node = self.id.0, peer = peer.0, "learner reset");
+        out.send(peer, Message::Reset { epoch });
+    }
+
+    /// RESET: the leader no longer holds our session; start over.
+    pub(crate) fn on_reset(&mut self, now: Instant, from: NodeId, epoch: u64, out: &mut Effects<Message>) {
+        let State::Following(f) = &self.state else { return };
+        // In discovery the epoch is not known yet, and a RESET sent before our
+        // new FOLLOWERINFO arrived is about an older session: FIFO order puts
+        // it before this session's NEWEPOCH.
+        if from != f.leader || f.phase == FollowerPhase::Discovery || epoch != f.epoch {
+            return;
+        }
+        debug!(node = self.id.0, leader = from.0, "reset by the leader");
+        self.become_looking(now, out);
     }
 
     /// With a quorum of ACKEPOCH (ours once our promise is durable), start Phase 2.
@@ -207,7 +235,7 @@ mod tests {
     fn newepoch_is_promised_durably_before_ackepoch_leaves() {
         let mut z = follower_in_discovery(stored((2, 3), 2, &[(1, 1), (2, 1)]));
         let mut out = Effects::new();
-        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 3 }, &mut out);
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch: 3 }, &mut out);
         let effects = out.as_slice();
         let Effect::Persist(batch) = &effects[0] else { panic!("the promise is written first: {effects:?}") };
         let hard = HardState::decode(batch.hard_state.as_ref().unwrap()).unwrap();
@@ -223,18 +251,18 @@ mod tests {
     fn newepoch_below_the_promise_or_promised_to_another_leader_is_refused() {
         let mut z = follower_in_discovery(stored((5, 3), 4, &[]));
         let mut out = Effects::new();
-        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 4 }, &mut out);
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch: 4 }, &mut out);
         assert_eq!(z.peer_state(), PeerState::Looking);
         assert!(writes(&out).is_empty() && !sent(&out).iter().any(|(_, m, _)| matches!(m, Message::AckEpoch { .. })));
         // Epoch 5 was promised to node 3: node 1 cannot have it too.
         let mut z = follower_in_discovery(stored((5, 3), 4, &[]));
         let mut out = Effects::new();
-        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 5 }, &mut out);
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch: 5 }, &mut out);
         assert_eq!(z.peer_state(), PeerState::Looking);
         // The same promise to the same leader (after a restart) is repeated.
         let mut z = follower_in_discovery(stored((5, 1), 4, &[]));
         let mut out = Effects::new();
-        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 5 }, &mut out);
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch: 5 }, &mut out);
         assert!(sent(&out).iter().any(|(_, m, durable)| *durable && matches!(m, Message::AckEpoch { .. })));
     }
 
@@ -292,5 +320,73 @@ mod tests {
         z.on_message(at(21), NodeId(2), Message::AckEpoch { epoch: 2, current_epoch: 1, summary }, &mut out);
         assert!(matches!(z.state, State::Looking), "follower (1,2) is ahead of leader (1,1)");
         assert_eq!(z.current_epoch(), 1, "nothing was established");
+    }
+
+    /// Node 2 of 3 (re)started at `now` with `seed` and `config`, settled as node 1's follower.
+    fn rebooted_follower(config: crate::ZabConfig, seed: u64, now: u64) -> (crate::Zab, Message) {
+        let mut z = boot(2, 3, quorum_core::Stored::default(), config, seed, at(now));
+        let mut out = Effects::new();
+        z.on_message(at(now), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
+        z.on_message(at(now), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following);
+        let info = sent(&out).into_iter().find(|(to, m, _)| *to == NodeId(1) && matches!(m, Message::FollowerInfo { .. }));
+        (z, info.expect("FOLLOWERINFO leaves at once").1)
+    }
+
+    /// Issue 12 item 5: a follower that crashed and came back before its leader
+    /// noticed (no link-down yet) must be taken for a new learner.
+    fn restarted_follower_gets_newepoch(config: crate::ZabConfig) -> bool {
+        let mut leader = established_leader();
+        // Node 2's first incarnation joined with the first session of its boot.
+        let (first, _) = rebooted_follower(config.clone(), 2, 1);
+        let first_session = session_of(&first);
+        let mut out = Effects::new();
+        leader.on_link_down(at(150), NodeId(2), &mut out);
+        leader.on_message(at(150), NodeId(2), Message::FollowerInfo { session: first_session, accepted_epoch: 0 }, &mut out);
+        let mut out = Effects::new();
+        // It crashes; the second incarnation (another seed, as every boot) rejoins.
+        let (_second, info) = rebooted_follower(config, 77, 160);
+        leader.on_message(at(161), NodeId(2), info, &mut out);
+        sent(&out).iter().any(|(to, m, _)| *to == NodeId(2) && matches!(m, Message::NewEpoch { .. }))
+    }
+
+    #[test]
+    fn a_restarted_follower_is_not_dropped_as_a_duplicate_of_its_dead_incarnation() {
+        assert!(restarted_follower_gets_newepoch(crate::ZabConfig::default()), "the new FOLLOWERINFO was dropped");
+    }
+
+    #[test]
+    fn planted_sessions_from_zero_drop_the_restarted_follower() {
+        let config =
+            crate::ZabConfig { planted_bug: Some(crate::PlantedBug::SessionsFromZero), ..Default::default() };
+        assert!(!restarted_follower_gets_newepoch(config), "the planted bug must reproduce the duplicate drop");
+    }
+
+    #[test]
+    fn a_late_link_down_of_the_old_connection_does_not_strand_the_new_incarnation() {
+        let mut leader = established_leader();
+        let (mut second, info) = rebooted_follower(crate::ZabConfig::default(), 77, 160);
+        let mut out = Effects::new();
+        leader.on_message(at(161), NodeId(2), info, &mut out);
+        let newepoch = sent(&out).into_iter().find(|(_, m, _)| matches!(m, Message::NewEpoch { .. }));
+        let mut out = Effects::new();
+        second.on_message(at(162), NodeId(1), newepoch.expect("NEWEPOCH for the new incarnation").1, &mut out);
+        persist_all(&mut second, at(162), &mut out);
+        let ack = sent(&out).into_iter().find(|(_, m, _)| matches!(m, Message::AckEpoch { .. })).unwrap().1;
+        // The dead incarnation's connection is reported closed only now.
+        let mut out = Effects::new();
+        leader.on_link_down(at(163), NodeId(2), &mut out);
+        leader.on_message(at(164), NodeId(2), ack, &mut out);
+        let replies: Vec<Message> = sent(&out).into_iter().filter(|(to, _, _)| *to == NodeId(2)).map(|(_, m, _)| m).collect();
+        assert!(!replies.is_empty(), "the leader ignores the new incarnation, which waits out initLimit");
+        // Whatever the leader answered, the follower is synchronised or starts over at once.
+        let mut out = Effects::new();
+        for m in replies {
+            second.on_message(at(165), NodeId(1), m, &mut out);
+        }
+        persist_all(&mut second, at(165), &mut out);
+        let rejoining = second.peer_state() == PeerState::Looking;
+        let synced = matches!(&second.state, State::Following(f) if f.phase == crate::state::FollowerPhase::Broadcast);
+        assert!(rejoining || synced, "stranded: {:?}", second.state);
     }
 }

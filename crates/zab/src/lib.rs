@@ -136,7 +136,19 @@ use quorum_core::{
 };
 use state::{Election, HardState, LeaderPhase, State};
 use std::collections::{BTreeMap, VecDeque};
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
+
+/// A 64-bit finaliser (splitmix64's) for mixing boot facts into a nonce.
+struct Rng64;
+
+impl Rng64 {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
 
 /// What a write changes durably, kept until the driver reports it persisted.
 #[derive(Copy, Clone, Debug)]
@@ -165,8 +177,13 @@ pub struct Zab {
     election: Election,
     /// FOLLOWERINFO received while LOOKING, used if this node becomes leader.
     early_infos: BTreeMap<NodeId, (u64, u64)>,
-    /// The follower session counter (one per attempt to follow a leader).
+    /// The last follower session id (one per attempt to follow a leader). It
+    /// starts at a nonce drawn at boot, so a restarted node never reuses the
+    /// session ids of its previous incarnation (issue 12 item 5).
     session: u64,
+    /// Messages from peers dropped because they broke the protocol's
+    /// expectations (see [`Zab::dropped_messages`]).
+    dropped: u64,
     next_tag: u64,
     writes: VecDeque<WriteMark>,
     /// What is known durable: the state as of the last persisted write.
@@ -236,6 +253,35 @@ impl Zab {
     /// This node's own FLE vote.
     fn own_vote(&self) -> Vote {
         Vote { leader: self.id, zxid: self.log.last_stamp(), epoch: self.hard.current_epoch }
+    }
+
+    /// How many peer messages this node dropped because they broke the
+    /// protocol's expectations (wrong epoch, a gap, a sync that does not
+    /// connect, an ACK of something never proposed...).
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped
+    }
+
+    /// A session nonce for this boot, without touching storage: the seed
+    /// (drawn afresh for every start by the simulator and the CLI), the
+    /// start-up time and the recovered state, mixed. The election's random
+    /// stream is left alone.
+    fn boot_nonce(&self, seed: u64, now: Instant) -> u64 {
+        let mut rng = quorum_core::Rng::new(seed ^ 0x5e55_10a5_b007_0001);
+        let mix = [now.as_nanos(), self.hard.accepted_epoch, self.hard.current_epoch, self.log.last_index()]
+            .iter()
+            .fold(rng.next_u64(), |acc, x| Rng64::mix(acc ^ x));
+        // Leave room for many sessions in this boot without wrapping into 0.
+        mix & !0xffff_ffff | 0x1_0000_0000
+    }
+
+    /// Drops a peer message that breaks the protocol's expectations: counted
+    /// and logged, never trusted. Zab assumes FIFO links, so the caller then
+    /// resets the session with that peer (a follower starts over from
+    /// LOOKING; a leader drops the learner and tells it to rejoin).
+    pub(crate) fn reject(&mut self, from: NodeId, kind: &'static str, why: &str) {
+        self.dropped += 1;
+        warn!(node = self.id.0, from = from.0, kind, why, "dropped a message that breaks the protocol");
     }
 
     /// Starts a write batch with the next tag.
@@ -327,12 +373,14 @@ impl Protocol for Zab {
             config: init.config,
             early_infos: BTreeMap::new(),
             session: 0,
+            dropped: 0,
             next_tag: 0,
             writes: VecDeque::new(),
             durable_index: 0,
             durable_hard: hard,
         };
         zab.durable_index = zab.log.last_index();
+        zab.session = if zab.config.planted(PlantedBug::SessionsFromZero) { 0 } else { zab.boot_nonce(init.seed, init.now) };
         let mut out = Effects::new();
         zab.become_looking(init.now, &mut out);
         // Nothing can be sent before the driver runs us: the first votes leave
@@ -367,6 +415,7 @@ impl Protocol for Zab {
             Message::Commit { epoch, index } => self.on_commit(now, from, epoch, index, out),
             Message::Ping { epoch, round, commit } => self.on_ping(now, from, epoch, round, commit, out),
             Message::PingAck { epoch, round } => self.on_ping_ack(now, from, epoch, round, out),
+            Message::Reset { epoch } => self.on_reset(now, from, epoch, out),
             Message::SyncRequest { epoch, read } => self.on_sync_request(now, from, epoch, read, out),
             Message::SyncReply { epoch, read, index } => self.on_sync_reply(now, from, epoch, read, index, out),
         }

@@ -209,6 +209,15 @@ pub enum Message {
         /// The round answered.
         round: u64,
     },
+    /// Leader → follower: "you are not (or no longer) my learner, start over".
+    /// Zab assumes FIFO links; the leader sends this instead of resetting the
+    /// link when a follower's message shows its session is gone (a late
+    /// link-down removed it) or broke the protocol. The follower goes back to
+    /// LOOKING and rejoins with a new session.
+    Reset {
+        /// The leader's epoch.
+        epoch: u64,
+    },
     /// A follower asks the leader for a linearizable read point (ZooKeeper's `sync`).
     SyncRequest {
         /// The epoch.
@@ -246,6 +255,7 @@ impl Message {
             Message::Commit { .. } => "COMMIT",
             Message::Ping { .. } => "PING",
             Message::PingAck { .. } => "PING(ACK)",
+            Message::Reset { .. } => "RESET",
             Message::SyncRequest { .. } => "SYNC",
             Message::SyncReply { .. } => "SYNC(REPLY)",
         }

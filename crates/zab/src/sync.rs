@@ -213,7 +213,7 @@ impl Zab {
         if l.epoch != Some(epoch) {
             return;
         }
-        let Some(learner) = l.learners.get_mut(&from) else { return };
+        let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         if learner.stage != Stage::Synced {
             return;
         }
@@ -374,7 +374,7 @@ mod phase_tests {
         let mut out = Effects::new();
         z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
         z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
-        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch }, &mut out);
+        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch }, &mut out);
         persist_all(&mut z, at(2), &mut out);
         z
     }

@@ -25,15 +25,21 @@ pub(crate) fn stored(accepted: (u64, u64), current_epoch: u64, stamps: &[(u64, u
 
 /// Node `id` of a cluster of `n`, started at time 0 from `stored`.
 pub(crate) fn node_from(id: u64, n: u64, stored: Stored) -> Zab {
-    Zab::new(Init {
-        id: NodeId(id),
-        members: (1..=n).map(NodeId).collect(),
-        config: ZabConfig::default(),
-        stored,
-        seed: id,
-        now: at(0),
-    })
-    .expect("a node starts")
+    boot(id, n, stored, ZabConfig::default(), id, at(0))
+}
+
+/// Node `id` of a cluster of `n`, (re)started at `now` with `seed` and `config`.
+pub(crate) fn boot(id: u64, n: u64, stored: Stored, config: ZabConfig, seed: u64, now: Instant) -> Zab {
+    Zab::new(Init { id: NodeId(id), members: (1..=n).map(NodeId).collect(), config, stored, seed, now })
+        .expect("a node starts")
+}
+
+/// The session of a follower's current attempt to follow its leader.
+pub(crate) fn session_of(z: &Zab) -> u64 {
+    match &z.state {
+        crate::state::State::Following(f) => f.session,
+        _ => panic!("not following"),
+    }
 }
 
 pub(crate) fn node(id: u64, n: u64) -> Zab {
@@ -95,7 +101,7 @@ pub(crate) fn follower_in_broadcast() -> Zab {
     z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
     z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
     assert_eq!(z.peer_state(), PeerState::Following);
-    z.on_message(at(2), NodeId(1), Message::NewEpoch { session: 1, epoch: 1 }, &mut out);
+    z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch: 1 }, &mut out);
     let diff = Message::Diff { epoch: 1, prev_index: 0, prev_zxid: Stamp::ZERO, entries: vec![] };
     z.on_message(at(3), NodeId(1), diff, &mut out);
     let nl = Message::NewLeader { epoch: 1, last_index: 0, last_zxid: Stamp::ZERO };
