@@ -33,6 +33,12 @@ impl Zab {
         if l.phase != LeaderPhase::Broadcast {
             return Err(NotLeader { leader_hint: None }.into());
         }
+        let limit = self.config.max_queued_proposals;
+        if l.queue.len() >= limit {
+            // Retryable: the client backs off; nothing piles up here while the
+            // pipeline is stuck (a lost follower, a slow disk).
+            return Err(ProposeError::Busy { limit: limit as u64 });
+        }
         l.queue.push_back(cmd);
         if delay > quorum_core::Duration::ZERO && l.queue.len() < self.config.max_batch_entries {
             l.batch_deadline.get_or_insert(now + delay);
@@ -421,6 +427,27 @@ mod tests {
             })
             .collect();
         assert_eq!(proposals, vec![2], "one message carries the batch");
+    }
+
+    #[test]
+    fn the_queue_behind_the_pipeline_is_bounded_and_answers_busy_beyond_it() {
+        // Issue 12 item 7: a leader that cannot commit (its follower is gone)
+        // must not queue every retry until memory runs out.
+        let mut z = established_leader();
+        z.config.max_inflight_entries = 2;
+        z.config.max_queued_proposals = 3;
+        let mut out = Effects::new();
+        for seq in 1..=5 {
+            z.propose(at(200), cmd(seq), &mut out).unwrap();
+        }
+        assert_eq!(z.history().last_index(), 2, "two in the pipeline, three queued");
+        let busy = z.propose(at(200), cmd(6), &mut out);
+        assert_eq!(busy, Err(quorum_core::ProposeError::Busy { limit: 3 }));
+        // Once the pipeline drains, the queue moves and takes proposals again.
+        persist_all(&mut z, at(201), &mut out);
+        z.on_message(at(201), NodeId(2), Message::Ack { epoch: 1, index: 2 }, &mut out);
+        assert_eq!(z.history().last_index(), 4);
+        assert_eq!(z.propose(at(202), cmd(6), &mut out), Ok(()));
     }
 
     #[test]
