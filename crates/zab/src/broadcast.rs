@@ -97,15 +97,22 @@ impl Zab {
             return;
         }
         f.last_heard = now;
-        let Some(first) = entries.first() else { return };
-        if first.index != self.log.last_index() + 1 {
-            // FIFO links never skip: a gap means the stream broke. Re-synchronise.
-            debug!(node = self.id.0, expected = self.log.last_index() + 1, got = first.index, "gap in proposals");
+        // FIFO links never skip: a gap, a zxid out of order or of another
+        // epoch means the stream (or the leader) broke. Re-synchronise.
+        let fits = crate::sync::chains((self.log.last_index(), self.log.last_stamp()), &entries).and_then(|()| {
+            match entries.iter().find(|e| e.stamp.major != epoch) {
+                Some(e) => Err(format!("zxid {:?} is not of epoch {epoch}", e.stamp)),
+                None => Ok(()),
+            }
+        });
+        if let Err(why) = fits {
+            self.reject(from, "PROPOSAL", &why);
             return self.become_looking(now, out);
         }
+        if entries.is_empty() {
+            return;
+        }
         for e in &entries {
-            assert_eq!(e.stamp.major, epoch, "a leader proposes only in its own epoch");
-            assert!(e.stamp > self.log.last_stamp(), "zxids increase along the history");
             self.log.append(e.clone());
         }
         let index = self.log.last_index();
@@ -126,6 +133,11 @@ impl Zab {
             return;
         }
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
+        if index > self.log.last_index() {
+            let why = format!("acknowledges {index}, we proposed up to {}", self.log.last_index());
+            self.reject(from, "ACK", &why);
+            return self.reset_learner(from, out);
+        }
         learner.last_heard = now;
         if learner.stage == Stage::Active {
             learner.acked = learner.acked.max(index);
@@ -169,7 +181,8 @@ impl Zab {
         if index > self.log.last_index() {
             // COMMIT follows its PROPOSAL on a FIFO link; a missing proposal
             // means the connection broke and was re-opened: re-synchronise.
-            debug!(node = self.id.0, index, last = self.log.last_index(), "COMMIT without its PROPOSAL");
+            let why = format!("COMMIT {index} without its PROPOSAL (last {})", self.log.last_index());
+            self.reject(from, "COMMIT", &why);
             return self.become_looking(now, out);
         }
         self.advance_commit(index, out);

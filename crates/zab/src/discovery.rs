@@ -23,6 +23,7 @@ impl Zab {
             deadline: now + self.config.init_limit(),
             last_heard: now,
             pending: None,
+            sync_received: 0,
             up_to_date: false,
             reads: BTreeSet::new(),
         })));
@@ -61,6 +62,10 @@ impl Zab {
         accepted_epoch: u64,
         out: &mut Effects<Message>,
     ) {
+        if accepted_epoch == u64::MAX {
+            // No epoch can be proposed above it.
+            return self.reject(from, "FOLLOWERINFO", "accepted epoch at the end of the epoch space");
+        }
         let State::Leading(l) = &mut self.state else {
             if matches!(self.state, State::Looking) {
                 self.early_infos.insert(from, (session, accepted_epoch));
@@ -70,8 +75,7 @@ impl Zab {
         if l.learners.get(&from).is_some_and(|x| x.session == session) {
             return;
         }
-        let mut learner =
-            Learner { session, accepted_epoch, stage: Stage::Info, acked: 0, last_heard: now, ping_acked: 0 };
+        let mut learner = Learner::new(session, accepted_epoch, now);
         if let Some(epoch) = l.epoch {
             // The epoch is chosen already: a late joiner gets it at once.
             learner.stage = Stage::EpochSent;
@@ -118,6 +122,10 @@ impl Zab {
         }
         // DSN 2011, Phase 1 step f.1.2: accept only an epoch above our promise
         // (or the very promise we made, to the same leader, after a restart).
+        if epoch == u64::MAX {
+            self.reject(from, "NEWEPOCH", "epoch at the end of the epoch space");
+            return self.become_looking(now, out);
+        }
         let same_promise = epoch == self.hard.accepted_epoch && self.hard.accepted_leader == from.0;
         if epoch < self.hard.accepted_epoch || (epoch == self.hard.accepted_epoch && !same_promise) {
             debug!(node = self.id.0, epoch, accepted = self.hard.accepted_epoch, "NEWEPOCH refused");
@@ -151,6 +159,15 @@ impl Zab {
         if l.epoch != Some(epoch) {
             return;
         }
+        let shape = summary.check().and_then(|()| match current_epoch > epoch {
+            true => Err(format!("current epoch {current_epoch} above the acknowledged {epoch}")),
+            false => Ok(()),
+        });
+        if let Err(why) = shape {
+            self.reject(from, "ACKEPOCH", &why);
+            return self.reset_learner(from, out);
+        }
+        let State::Leading(l) = &mut self.state else { return };
         let Some(learner) = l.learners.get_mut(&from) else {
             // Its session is gone (a late link-down of an older connection):
             // it would wait for sync until initLimit. Tell it to start over.
@@ -166,7 +183,7 @@ impl Zab {
         }
         // ZooKeeper's `waitForEpochAck`: a follower of the quorum ahead of us
         // may hold committed transactions we lack; give up and re-elect.
-        if (current_epoch, summary.last_zxid()) > own {
+        if (current_epoch, summary.last_zxid()) > own && !self.config.planted(crate::PlantedBug::SkipFollowerAheadCheck) {
             debug!(node = self.id.0, follower = from.0, "follower is ahead of the leader");
             return self.become_looking(now, out);
         }

@@ -52,6 +52,9 @@ impl Zab {
 
     /// A notification arrived.
     pub(crate) fn on_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Effects<Message>) {
+        if !self.members.contains(&n.vote.leader) {
+            return self.reject(from, "NOTIFICATION", "votes for a node outside the ensemble");
+        }
         match &mut self.state {
             State::Looking => self.looking_notification(now, from, n, out),
             State::Following(f) => {

@@ -404,7 +404,12 @@ impl Protocol for Zab {
             Message::AckEpoch { epoch, current_epoch, summary } => {
                 self.on_ack_epoch(now, from, epoch, current_epoch, summary, out)
             }
-            Message::Diff { .. } | Message::Trunc { .. } | Message::Snap { .. } => self.on_sync_data(now, from, msg),
+            Message::Diff { .. }
+            | Message::Trunc { .. }
+            | Message::Snap { .. }
+            | Message::SnapChunk { .. }
+            | Message::SyncEntries { .. } => self.on_sync_data(now, from, msg, out),
+            Message::SyncAck { epoch, received } => self.on_sync_ack(now, from, epoch, received, out),
             Message::NewLeader { epoch, last_index, last_zxid } => {
                 self.on_new_leader(now, from, epoch, last_index, last_zxid, out)
             }

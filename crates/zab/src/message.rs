@@ -5,6 +5,7 @@
 //! connection, messages arrive in the order they were sent or not at all
 //! (and then the driver reports `on_link_down`).
 
+use bytes::Bytes;
 use quorum_core::{Entry, Log, NodeId, ReadId, Snapshot, Stamp};
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,19 @@ impl HistorySummary {
         HistorySummary { base_index: log.offset(), base_zxid: log.offset_stamp(), segments }
     }
 
+    /// Checks the shape a summary of a real history has: runs in increasing
+    /// index and zxid order, after the snapshot point, one epoch each.
+    pub fn check(&self) -> Result<(), String> {
+        let (mut index, mut zxid) = (self.base_index, self.base_zxid);
+        for &(end, last) in &self.segments {
+            if end <= index || last <= zxid || (last.major == zxid.major && index > self.base_index) {
+                return Err(format!("run ending at {end} {last:?} does not follow {index} {zxid:?}"));
+            }
+            (index, zxid) = (end, last);
+        }
+        Ok(())
+    }
+
     /// The last index of the summarised history.
     pub fn last_index(&self) -> u64 {
         self.segments.last().map_or(self.base_index, |s| s.0)
@@ -144,10 +158,35 @@ pub enum Message {
     Snap {
         /// The new epoch.
         epoch: u64,
-        /// The leader's snapshot.
+        /// The leader's snapshot; `data` holds its first `data.len()` bytes,
+        /// the rest follows in SNAPCHUNK messages.
         snapshot: Snapshot,
-        /// The entries after the snapshot.
+        /// The full size of the snapshot's data.
+        size: u64,
+        /// The entries after the snapshot (only once its data is complete).
         entries: Vec<Entry>,
+    },
+    /// Phase 2: the next bytes of a SNAP's snapshot data.
+    SnapChunk {
+        /// The new epoch.
+        epoch: u64,
+        /// The bytes, in order.
+        data: Bytes,
+    },
+    /// Phase 2: more entries of a DIFF, TRUNC or SNAP, continuing the last ones.
+    SyncEntries {
+        /// The new epoch.
+        epoch: u64,
+        /// Consecutive entries.
+        entries: Vec<Entry>,
+    },
+    /// Phase 2, follower → leader: flow control of the sync stream.
+    SyncAck {
+        /// The new epoch.
+        epoch: u64,
+        /// How many sync messages (DIFF/TRUNC/SNAP, SNAPCHUNK, SYNCENTRIES)
+        /// arrived in this session so far.
+        received: u64,
     },
     /// Phase 2: the follower now holds the epoch's initial history.
     NewLeader {
@@ -247,6 +286,9 @@ impl Message {
             Message::Diff { .. } => "DIFF",
             Message::Trunc { .. } => "TRUNC",
             Message::Snap { .. } => "SNAP",
+            Message::SnapChunk { .. } => "SNAPCHUNK",
+            Message::SyncEntries { .. } => "SYNCENTRIES",
+            Message::SyncAck { .. } => "SYNCACK",
             Message::NewLeader { .. } => "NEWLEADER",
             Message::AckNewLeader { .. } => "ACK(NEWLEADER)",
             Message::UpToDate { .. } => "UPTODATE",

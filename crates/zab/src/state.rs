@@ -64,7 +64,51 @@ pub(crate) enum FollowerPhase {
 pub(crate) enum SyncKind {
     Diff { prev_index: u64, prev_zxid: Zxid },
     Trunc { index: u64, zxid: Zxid },
+    /// The snapshot's point and metadata; its data arrives in `Pending::snap_data`.
     Snap(Snapshot),
+}
+
+/// Synchronisation data received so far in this session, applied at NEWLEADER.
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub kind: SyncKind,
+    /// The entries to append after the sync point, in order.
+    pub entries: Vec<Entry>,
+    /// SNAP: the snapshot data received so far, and its announced size.
+    pub snap_data: Vec<u8>,
+    pub snap_size: u64,
+}
+
+impl Pending {
+    /// The point entries must continue from: the last entry, or the sync point.
+    pub fn tail(&self) -> (u64, Zxid) {
+        if let Some(e) = self.entries.last() {
+            return (e.index, e.stamp);
+        }
+        match &self.kind {
+            SyncKind::Diff { prev_index, prev_zxid } => (*prev_index, *prev_zxid),
+            SyncKind::Trunc { index, zxid } => (*index, *zxid),
+            SyncKind::Snap(s) => (s.index, s.stamp),
+        }
+    }
+
+    /// True once a SNAP's data arrived in full (always true for DIFF and TRUNC).
+    pub fn data_complete(&self) -> bool {
+        self.snap_data.len() as u64 == self.snap_size
+    }
+}
+
+/// The leader's side of one follower's synchronisation stream: what to send
+/// next. It ends, with NEWLEADER, once the follower has everything the leader
+/// holds; proposals made meanwhile travel in the stream, as entries.
+#[derive(Clone, Debug)]
+pub(crate) struct SyncStream {
+    /// The follower's history as reported in ACKEPOCH, to start over from.
+    pub summary: HistorySummary,
+    /// SNAP: the snapshot being sent and how many of its data bytes left.
+    pub snapshot: Option<(Snapshot, usize)>,
+    /// The next entry index to send.
+    pub next: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -79,7 +123,10 @@ pub(crate) struct Following {
     /// The last time anything arrived from the leader.
     pub last_heard: Instant,
     /// Synchronization data received, applied atomically at NEWLEADER.
-    pub pending: Option<(SyncKind, Vec<Entry>)>,
+    pub pending: Option<Pending>,
+    /// How many sync stream messages arrived in this session (acknowledged
+    /// cumulatively, for the leader's flow control).
+    pub sync_received: u64,
     /// UPTODATE received.
     pub up_to_date: bool,
     /// Reads forwarded to the leader as SYNC.
@@ -95,6 +142,8 @@ pub(crate) enum Stage {
     EpochSent,
     /// ACKEPOCH received during discovery; waiting for the quorum to sync.
     AckedEpoch(HistorySummary),
+    /// DIFF, TRUNC or SNAP is being streamed in chunks; NEWLEADER not sent yet.
+    Streaming,
     /// Sync data and NEWLEADER sent: proposals and commits now flow to it.
     Synced,
     /// ACK of NEWLEADER received: its acks count.
@@ -111,6 +160,30 @@ pub(crate) struct Learner {
     pub last_heard: Instant,
     /// The highest ping round it answered.
     pub ping_acked: u64,
+    /// The sync stream, while `Streaming`.
+    pub stream: Option<Box<SyncStream>>,
+    /// Sync stream messages sent to it, and how many it acknowledged.
+    pub sync_sent: u64,
+    pub sync_acked: u64,
+    /// The last index announced in its NEWLEADER: its ACK must name it.
+    pub newleader_index: u64,
+}
+
+impl Learner {
+    pub fn new(session: u64, accepted_epoch: u64, now: Instant) -> Self {
+        Learner {
+            session,
+            accepted_epoch,
+            stage: Stage::Info,
+            acked: 0,
+            last_heard: now,
+            ping_acked: 0,
+            stream: None,
+            sync_sent: 0,
+            sync_acked: 0,
+            newleader_index: 0,
+        }
+    }
 }
 
 impl Learner {

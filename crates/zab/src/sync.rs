@@ -6,9 +6,10 @@
 //! the epoch and commits the leader's history (UPTODATE).
 
 use crate::message::{HistorySummary, Message, Zxid};
-use crate::state::{FollowerPhase, LeaderPhase, Stage, State, SyncKind};
+use crate::state::{FollowerPhase, LeaderPhase, Pending, Stage, State, SyncKind, SyncStream};
 use crate::Zab;
-use quorum_core::{Effects, Entry, Instant, Log, NodeId};
+use bytes::Bytes;
+use quorum_core::{Effects, Entry, Instant, Log, NodeId, Snapshot};
 use tracing::debug;
 
 /// How far the follower's history agrees with the leader's, exactly: the
@@ -49,6 +50,41 @@ fn follower_zxid_at(s: &HistorySummary, index: u64) -> Option<Zxid> {
     zxid.minor.checked_sub(end - index).map(|c| Zxid::new(zxid.major, c))
 }
 
+/// The encoded size of an entry.
+pub(crate) fn entry_bytes(e: &Entry) -> usize {
+    postcard::serialize_with_flavor(e, postcard::ser_flavors::Size::default()).unwrap_or(0)
+}
+
+/// Entries from `from` on, about `budget` encoded bytes of them (at least one,
+/// however large, if there is one).
+fn chunk_from(log: &Log, from: u64, budget: usize) -> Vec<Entry> {
+    let (mut entries, mut bytes) = (Vec::new(), 0);
+    let mut i = from;
+    while let Some(e) = log.get(i) {
+        let size = entry_bytes(e);
+        if !entries.is_empty() && bytes + size > budget {
+            break;
+        }
+        bytes += size;
+        entries.push(e.clone());
+        i += 1;
+    }
+    entries
+}
+
+/// Checks that `entries` continue a history ending at `tail`: consecutive
+/// indexes and increasing zxids.
+pub(crate) fn chains(tail: (u64, Zxid), entries: &[Entry]) -> Result<(), String> {
+    let (mut index, mut zxid) = tail;
+    for e in entries {
+        if Some(e.index) != index.checked_add(1) || e.stamp <= zxid {
+            return Err(format!("entry {} {:?} does not follow {index} {zxid:?}", e.index, e.stamp));
+        }
+        (index, zxid) = (e.index, e.stamp);
+    }
+    Ok(())
+}
+
 impl Zab {
     /// A quorum promised the epoch: become its leader's history's owner.
     pub(crate) fn start_sync(&mut self, now: Instant, out: &mut Effects<Message>) {
@@ -74,68 +110,262 @@ impl Zab {
         }
     }
 
-    /// Sends DIFF, TRUNC or SNAP, then NEWLEADER, to one follower, in one go,
-    /// so nothing interleaves; from here on it receives the proposal stream.
+    /// Starts (or starts over) one follower's synchronisation: DIFF, TRUNC or
+    /// SNAP as a header carrying the first chunk, then the rest in bounded
+    /// chunks (`pump_sync`), then NEWLEADER. From NEWLEADER on the follower
+    /// receives the proposal stream.
     pub(crate) fn sync_learner(&mut self, now: Instant, peer: NodeId, s: &HistorySummary, out: &mut Effects<Message>) {
-        assert!(s.base_index <= self.log.last_index(), "a follower's snapshot holds only committed entries");
         let epoch = match &self.state {
             State::Leading(l) => l.epoch(),
             _ => return,
         };
-        let last = self.log.last_index();
-        let entries_after = |from: u64| -> Vec<Entry> { self.log.slice(from + 1, last, usize::MAX) };
-        let msg = match common_prefix(&self.log, s) {
-            Some(p) if p >= self.log.offset() && p == s.last_index() => Message::Diff {
-                epoch,
-                prev_index: p,
-                prev_zxid: self.log.stamp_at(p).unwrap(),
-                entries: entries_after(p),
-            },
+        let chunk = self.config.sync_chunk_bytes.max(1);
+        let (msg, next, snapshot) = match common_prefix(&self.log, s) {
             Some(p) if p >= self.log.offset() => {
-                Message::Trunc { epoch, index: p, zxid: self.log.stamp_at(p).unwrap(), entries: entries_after(p) }
+                let entries = chunk_from(&self.log, p + 1, chunk);
+                let next = p + 1 + entries.len() as u64;
+                let zxid = self.log.stamp_at(p).expect("the common point is held");
+                let msg = if p == s.last_index() {
+                    Message::Diff { epoch, prev_index: p, prev_zxid: zxid, entries }
+                } else {
+                    Message::Trunc { epoch, index: p, zxid, entries }
+                };
+                (msg, next, None)
             }
             _ => {
-                let snapshot = self.snapshot.clone().expect("a compacted history has a snapshot");
+                let Some(snapshot) = self.snapshot.clone() else {
+                    // Without a snapshot our history starts at zero, and every
+                    // honest history agrees with it there.
+                    self.reject(peer, "ACKEPOCH", "the history shares no point with ours");
+                    return self.reset_learner(peer, out);
+                };
                 assert_eq!(snapshot.index, self.log.offset(), "the snapshot is the log's compaction point");
-                Message::Snap { epoch, entries: entries_after(snapshot.index), snapshot }
+                let first = snapshot.data.len().min(chunk);
+                let header = Snapshot { data: snapshot.data.slice(..first), ..snapshot.clone() };
+                let size = snapshot.data.len() as u64;
+                let next = snapshot.index + 1;
+                (Message::Snap { epoch, snapshot: header, size, entries: Vec::new() }, next, Some((snapshot, first)))
             }
         };
         debug!(node = self.id.0, peer = peer.0, kind = msg.kind(), "sync");
+        let State::Leading(l) = &mut self.state else { return };
+        let Some(learner) = l.learners.get_mut(&peer) else { return };
         out.send(peer, msg);
-        out.send(peer, Message::NewLeader { epoch, last_index: last, last_zxid: self.log.last_stamp() });
-        let established = match &mut self.state {
-            State::Leading(l) => {
-                let learner = l.learners.get_mut(&peer).expect("syncing a known learner");
-                learner.stage = Stage::Synced;
-                learner.last_heard = now;
-                (l.phase == LeaderPhase::Broadcast).then_some(l.epoch())
+        learner.sync_sent += 1;
+        learner.stage = Stage::Streaming;
+        learner.last_heard = now;
+        learner.stream = Some(Box::new(SyncStream { summary: s.clone(), snapshot, next }));
+        self.pump_sync(now, peer, out);
+    }
+
+    /// Sends a streaming follower its next sync chunks, at most
+    /// `sync_window_chunks` unacknowledged; once it has everything we hold,
+    /// NEWLEADER (and UPTODATE if the epoch is established already).
+    pub(crate) fn pump_sync(&mut self, now: Instant, peer: NodeId, out: &mut Effects<Message>) {
+        let chunk = self.config.sync_chunk_bytes.max(1);
+        let window = self.config.sync_window_chunks.max(1);
+        loop {
+            let State::Leading(l) = &mut self.state else { return };
+            let epoch = l.epoch();
+            let established = l.phase == LeaderPhase::Broadcast;
+            let Some(learner) = l.learners.get_mut(&peer) else { return };
+            if learner.stage != Stage::Streaming {
+                return;
             }
-            _ => None,
-        };
-        if let Some(epoch) = established {
-            out.send(peer, Message::UpToDate { epoch, commit: self.commit_index });
+            let full = learner.sync_sent - learner.sync_acked >= window;
+            let stream = learner.stream.as_mut().expect("a streaming learner has a stream");
+            if let Some((snapshot, sent)) = &mut stream.snapshot {
+                if *sent < snapshot.data.len() {
+                    if full {
+                        return;
+                    }
+                    let end = (*sent + chunk).min(snapshot.data.len());
+                    let data = snapshot.data.slice(*sent..end);
+                    *sent = end;
+                    learner.sync_sent += 1;
+                    out.send(peer, Message::SnapChunk { epoch, data });
+                    continue;
+                }
+            }
+            let next = stream.next;
+            if next <= self.log.last_index() {
+                if next <= self.log.offset() {
+                    // A snapshot compacted what the stream still had to send:
+                    // start over (the follower drops what it got so far).
+                    let summary = stream.summary.clone();
+                    debug!(node = self.id.0, peer = peer.0, next, "sync overtaken by compaction, restarting");
+                    return self.sync_learner(now, peer, &summary, out);
+                }
+                if full {
+                    return;
+                }
+                let entries = chunk_from(&self.log, next, chunk);
+                stream.next = next + entries.len() as u64;
+                learner.sync_sent += 1;
+                out.send(peer, Message::SyncEntries { epoch, entries });
+                continue;
+            }
+            // The follower has all we hold: NEWLEADER closes the sync, and the
+            // proposals we make from now on reach it in the broadcast stream.
+            let last_index = self.log.last_index();
+            learner.stream = None;
+            learner.stage = Stage::Synced;
+            learner.newleader_index = last_index;
+            learner.last_heard = now;
+            out.send(peer, Message::NewLeader { epoch, last_index, last_zxid: self.log.last_stamp() });
+            if established {
+                out.send(peer, Message::UpToDate { epoch, commit: self.commit_index });
+            }
+            return;
         }
     }
 
-    /// DIFF, TRUNC or SNAP: hold it until NEWLEADER (applied atomically then).
-    pub(crate) fn on_sync_data(&mut self, now: Instant, from: NodeId, msg: Message) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || f.phase != FollowerPhase::Sync {
+    /// SYNCACK: the follower took `received` sync messages; send more.
+    pub(crate) fn on_sync_ack(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: u64,
+        received: u64,
+        out: &mut Effects<Message>,
+    ) {
+        let sync_limit = self.config.sync_limit();
+        let State::Leading(l) = &mut self.state else { return };
+        if l.epoch != Some(epoch) {
             return;
         }
-        let (epoch, kind, entries) = match msg {
-            Message::Diff { epoch, prev_index, prev_zxid, entries } => {
-                (epoch, SyncKind::Diff { prev_index, prev_zxid }, entries)
+        let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
+        if received > learner.sync_sent || received < learner.sync_acked {
+            let why = format!("acknowledges {received} sync messages, {} sent", learner.sync_sent);
+            self.reject(from, "SYNCACK", &why);
+            return self.reset_learner(from, out);
+        }
+        learner.sync_acked = received;
+        learner.last_heard = now;
+        if l.phase == LeaderPhase::Sync {
+            // A long sync that makes progress does not count against initLimit.
+            l.deadline = l.deadline.max(now + sync_limit);
+        }
+        self.pump_sync(now, from, out);
+    }
+
+    /// Whether the sync point of `kind` is one this node can take: DIFF
+    /// continues our history, TRUNC cuts it at a point we hold and above what
+    /// we committed, SNAP does not move the commit point back.
+    fn sync_point_fits(&self, kind: &SyncKind) -> Result<(), String> {
+        match kind {
+            SyncKind::Diff { prev_index, prev_zxid } => {
+                if *prev_index != self.log.last_index() || self.log.stamp_at(*prev_index) != Some(*prev_zxid) {
+                    return Err(format!("DIFF from {prev_index} {prev_zxid:?} does not continue our history"));
+                }
             }
-            Message::Trunc { epoch, index, zxid, entries } => (epoch, SyncKind::Trunc { index, zxid }, entries),
-            Message::Snap { epoch, snapshot, entries } => (epoch, SyncKind::Snap(snapshot), entries),
-            _ => unreachable!("only sync data is routed here"),
+            SyncKind::Trunc { index, zxid } => {
+                if self.log.stamp_at(*index) != Some(*zxid) {
+                    return Err(format!("TRUNC point {index} {zxid:?} is not in our history"));
+                }
+                if *index < self.commit_index {
+                    return Err(format!("TRUNC to {index} would remove committed {}", self.commit_index));
+                }
+            }
+            SyncKind::Snap(snapshot) => {
+                if snapshot.index < self.commit_index {
+                    return Err(format!("SNAP at {} is below our commit point {}", snapshot.index, self.commit_index));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// DIFF, TRUNC or SNAP, SNAPCHUNK, SYNCENTRIES: collect the sync data
+    /// (applied atomically at NEWLEADER) and acknowledge it for flow control.
+    /// Anything that does not fit the stream is a broken leader or link:
+    /// dropped, counted, and we start over.
+    pub(crate) fn on_sync_data(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
+        let sync_limit = self.config.sync_limit();
+        let kind_name = msg.kind();
+        let State::Following(f) = &mut self.state else { return };
+        let epoch = match &msg {
+            Message::Diff { epoch, .. }
+            | Message::Trunc { epoch, .. }
+            | Message::Snap { epoch, .. }
+            | Message::SnapChunk { epoch, .. }
+            | Message::SyncEntries { epoch, .. } => *epoch,
+            _ => return,
         };
-        if epoch != f.epoch {
+        // Before NEWEPOCH (a stream of an older session may still be arriving)
+        // or for another epoch: not ours, ignore.
+        if from != f.leader || f.phase == FollowerPhase::Discovery || epoch != f.epoch {
             return;
         }
+        let result = if f.phase != FollowerPhase::Sync {
+            Err("sync data after NEWLEADER".to_string())
+        } else {
+            self.take_sync_data(msg)
+        };
+        if let Err(why) = result {
+            self.reject(from, kind_name, &why);
+            return self.become_looking(now, out);
+        }
+        let State::Following(f) = &mut self.state else { return };
         f.last_heard = now;
-        f.pending = Some((kind, entries));
+        f.deadline = f.deadline.max(now + sync_limit);
+        f.sync_received += 1;
+        out.send(from, Message::SyncAck { epoch, received: f.sync_received });
+    }
+
+    /// Adds one sync message to the pending data, if it fits.
+    fn take_sync_data(&mut self, msg: Message) -> Result<(), String> {
+        let header = |kind: SyncKind, entries: Vec<Entry>, snap_size: u64| Pending {
+            kind,
+            entries,
+            snap_data: Vec::new(),
+            snap_size,
+        };
+        let (pending, entries) = match msg {
+            Message::Diff { prev_index, prev_zxid, entries, .. } => {
+                (header(SyncKind::Diff { prev_index, prev_zxid }, Vec::new(), 0), entries)
+            }
+            Message::Trunc { index, zxid, entries, .. } => {
+                (header(SyncKind::Trunc { index, zxid }, Vec::new(), 0), entries)
+            }
+            Message::Snap { snapshot, size, entries, .. } => {
+                if snapshot.data.len() as u64 > size {
+                    return Err(format!("SNAP carries {} bytes of {size}", snapshot.data.len()));
+                }
+                let mut p = header(SyncKind::Snap(snapshot.clone()), Vec::new(), size);
+                p.snap_data.extend_from_slice(&snapshot.data);
+                (p, entries)
+            }
+            Message::SnapChunk { data, .. } => {
+                let State::Following(f) = &mut self.state else { return Ok(()) };
+                let Some(p) = f.pending.as_mut() else { return Err("SNAPCHUNK before SNAP".into()) };
+                if !matches!(p.kind, SyncKind::Snap(_)) || p.snap_data.len() as u64 + data.len() as u64 > p.snap_size {
+                    return Err("SNAPCHUNK beyond the announced snapshot".into());
+                }
+                p.snap_data.extend_from_slice(&data);
+                return Ok(());
+            }
+            Message::SyncEntries { entries, .. } => {
+                let State::Following(f) = &mut self.state else { return Ok(()) };
+                let Some(p) = f.pending.as_mut() else { return Err("SYNCENTRIES before DIFF/TRUNC/SNAP".into()) };
+                if !p.data_complete() {
+                    return Err("SYNCENTRIES before the snapshot's data is complete".into());
+                }
+                chains(p.tail(), &entries)?;
+                p.entries.extend(entries);
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        // A header (re)starts the sync: what came before in this session is dropped.
+        self.sync_point_fits(&pending.kind)?;
+        if !entries.is_empty() && !pending.data_complete() {
+            return Err("SNAP entries before its data is complete".into());
+        }
+        chains(pending.tail(), &entries)?;
+        let State::Following(f) = &mut self.state else { return Ok(()) };
+        f.pending = Some(Pending { entries, ..pending });
+        Ok(())
     }
 
     /// NEWLEADER: apply the sync data and `currentEpoch = e` in one durable
@@ -153,32 +383,33 @@ impl Zab {
         if from != f.leader || f.phase != FollowerPhase::Sync || epoch != f.epoch {
             return;
         }
-        let Some((kind, entries)) = f.pending.take() else {
-            debug!(node = self.id.0, "NEWLEADER without sync data");
+        let Some(pending) = f.pending.take() else {
+            self.reject(from, "NEWLEADER", "no sync data before it");
             return self.become_looking(now, out);
         };
+        let complete = if !pending.data_complete() {
+            Err("the snapshot's data is incomplete".to_string())
+        } else if pending.tail() != (last_index, last_zxid) {
+            Err(format!("announces {last_index} {last_zxid:?}, the sync ends at {:?}", pending.tail()))
+        } else {
+            self.sync_point_fits(&pending.kind)
+        };
+        if let Err(why) = complete {
+            self.reject(from, "NEWLEADER", &why);
+            return self.become_looking(now, out);
+        }
+        let State::Following(f) = &mut self.state else { return };
         f.phase = FollowerPhase::Broadcast;
         f.last_heard = now;
         let mut batch = self.batch();
-        match kind {
-            SyncKind::Diff { prev_index, prev_zxid } => {
-                assert_eq!(prev_index, self.log.last_index(), "DIFF continues our history");
-                assert_eq!(self.log.stamp_at(prev_index), Some(prev_zxid), "DIFF agrees with our history");
-            }
-            SyncKind::Trunc { index, zxid } => {
-                assert_eq!(self.log.stamp_at(index), Some(zxid), "TRUNC point is in our history");
-                assert!(index >= self.commit_index, "TRUNC never removes a committed transaction");
+        match pending.kind {
+            SyncKind::Diff { .. } => {}
+            SyncKind::Trunc { index, .. } => {
                 self.log.truncate_from(index + 1);
                 batch.truncate_from = Some(index + 1);
             }
-            SyncKind::Snap(snapshot) => {
-                assert!(
-                    snapshot.index >= self.commit_index,
-                    "SNAP never moves the commit point back: {} got snapshot {} with commit {}",
-                    self.id,
-                    snapshot.index,
-                    self.commit_index
-                );
+            SyncKind::Snap(header) => {
+                let snapshot = Snapshot { data: Bytes::from(pending.snap_data), ..header };
                 self.log = Log::new(snapshot.index, snapshot.stamp);
                 batch.truncate_from = Some(snapshot.index + 1);
                 batch.snapshot = Some(snapshot.clone());
@@ -187,17 +418,22 @@ impl Zab {
                 out.install_snapshot(snapshot);
             }
         }
-        for e in &entries {
+        for e in &pending.entries {
             self.log.append(e.clone());
         }
-        batch.entries = entries;
+        batch.entries = pending.entries;
         assert_eq!((self.log.last_index(), self.log.last_stamp()), (last_index, last_zxid), "synced to NEWLEADER");
         assert!(epoch >= self.hard.current_epoch, "currentEpoch never moves back");
         self.hard.current_epoch = epoch;
         batch.hard_state = Some(self.hard.encode());
         self.persist(batch, out);
         debug!(node = self.id.0, epoch, last_index, "NEWLEADER accepted");
-        out.send_durable(from, Message::AckNewLeader { epoch, index: last_index });
+        let ack = Message::AckNewLeader { epoch, index: last_index };
+        if self.config.planted(crate::PlantedBug::AckNewLeaderBeforeDurable) {
+            out.send(from, ack);
+        } else {
+            out.send_durable(from, ack);
+        }
     }
 
     /// ACK of NEWLEADER: the learner's acks count from now on.
@@ -216,6 +452,11 @@ impl Zab {
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         if learner.stage != Stage::Synced {
             return;
+        }
+        if index != learner.newleader_index {
+            let why = format!("acknowledges index {index}, NEWLEADER announced {}", learner.newleader_index);
+            self.reject(from, "ACK(NEWLEADER)", &why);
+            return self.reset_learner(from, out);
         }
         learner.stage = Stage::Active;
         learner.acked = index;
@@ -284,6 +525,7 @@ impl Zab {
         f.up_to_date = true;
         f.last_heard = now;
         if commit > self.log.last_index() {
+            self.reject(from, "UPTODATE", "commit point beyond the synchronised history");
             return self.become_looking(now, out);
         }
         self.advance_commit(commit, out);
@@ -387,8 +629,10 @@ mod phase_tests {
         let entries = history(&[(1, 1), (1, 2), (1, 3)])[1..].to_vec();
         let diff = Message::Diff { epoch: 2, prev_index: 1, prev_zxid: Stamp::new(1, 1), entries };
         z.on_message(at(3), NodeId(1), diff, &mut out);
-        assert!(out.is_empty(), "sync data is held until NEWLEADER");
+        assert!(writes(&out).is_empty(), "sync data is held until NEWLEADER");
+        assert!(matches!(&sent(&out)[..], [(_, Message::SyncAck { epoch: 2, received: 1 }, false)]), "flow control");
         assert_eq!(z.history().last_index(), 1);
+        let mut out = Effects::new();
         let nl = Message::NewLeader { epoch: 2, last_index: 3, last_zxid: Stamp::new(1, 3) };
         z.on_message(at(3), NodeId(1), nl, &mut out);
         let effects = out.as_slice();
@@ -423,7 +667,7 @@ mod phase_tests {
         let snapshot =
             Snapshot { index: 5, stamp: Stamp::new(1, 5), meta: Bytes::new(), data: Bytes::from_static(b"kv") };
         let entries = history(&[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6)])[5..].to_vec();
-        z.on_message(at(3), NodeId(1), Message::Snap { epoch: 2, snapshot, entries }, &mut out);
+        z.on_message(at(3), NodeId(1), Message::Snap { epoch: 2, snapshot, size: 2, entries }, &mut out);
         let nl = Message::NewLeader { epoch: 2, last_index: 6, last_zxid: Stamp::new(1, 6) };
         z.on_message(at(3), NodeId(1), nl, &mut out);
         assert!(out.as_slice().iter().any(|e| matches!(e, Effect::InstallSnapshot(s) if s.index == 5)));
@@ -521,5 +765,169 @@ mod phase_tests {
         z.on_message(at(5), NodeId(1), Message::UpToDate { epoch: 1, commit: 2 }, &mut out);
         assert_eq!(commits(&out), vec![1, 2, 3], "each once, in order");
         assert_eq!(z.commit_index(), 3, "a late UPTODATE never moves the commit point back");
+    }
+}
+
+/// Issue 12 item 6: synchronisation travels in bounded chunks, with flow control.
+#[cfg(test)]
+mod chunk_tests {
+    use crate::message::{Message, PeerState};
+    use crate::state::{FollowerPhase, Stage, State};
+    use crate::testkit::*;
+    use crate::Zab;
+    use quorum_core::{Bytes, ClientId, Command, Effect, Effects, NodeId, Protocol, Snapshot};
+
+    const CHUNK: usize = 64;
+    /// What a message adds around its chunk: enum tags, epoch, lengths, one entry's overshoot is not allowed.
+    const HEADER: usize = 48;
+
+    fn tiny(z: &mut Zab) {
+        z.config.sync_chunk_bytes = CHUNK;
+        z.config.sync_window_chunks = 3;
+    }
+
+    /// An established leader (node 1, node 2 active) holding `n` committed commands of 20 bytes.
+    fn leader_with(n: u64) -> Zab {
+        let mut z = established_leader();
+        tiny(&mut z);
+        propose_committed(&mut z, 1, n, at(200));
+        z
+    }
+
+    fn propose_committed(z: &mut Zab, from: u64, to: u64, now: quorum_core::Instant) {
+        let mut out = Effects::new();
+        for seq in from..=to {
+            z.propose(now, Command::new(ClientId(1), seq, Bytes::from(vec![seq as u8; 20])), &mut out).unwrap();
+        }
+        persist_all(z, now, &mut out);
+        let last = z.history().last_index();
+        z.on_message(now, NodeId(2), Message::Ack { epoch: 1, index: last }, &mut out);
+        assert_eq!(z.commit_index(), last);
+    }
+
+    /// Node 3, empty, settling as node 1's follower; the wire holds its FOLLOWERINFO.
+    fn join(wire: &mut Wire, now: quorum_core::Instant) {
+        let mut out = Effects::new();
+        let z = wire.node(3);
+        z.on_message(now, NodeId(2), vote_note(9, PeerState::Following, 1), &mut out);
+        z.on_message(now, NodeId(1), vote_note(9, PeerState::Leading, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following);
+        wire.absorb(NodeId(3), now, out);
+    }
+
+    fn wire(leader: Zab) -> Wire {
+        let mut follower = boot(3, 3, quorum_core::Stored::default(), leader.config.clone(), 3, at(0));
+        tiny(&mut follower);
+        let mut w = Wire::new(vec![Some(leader), None, Some(follower)]);
+        w.cut = vec![NodeId(2)];
+        w
+    }
+
+    fn assert_same_history(w: &mut Wire) {
+        let leader: Vec<_> = w.node(1).history().iter().cloned().collect();
+        let follower: Vec<_> = w.node(3).history().iter().cloned().collect();
+        assert_eq!(follower.len(), leader.len());
+        assert!(leader.iter().zip(&follower).all(|(a, b)| a.index == b.index && a.stamp == b.stamp && a.payload == b.payload));
+        assert!(matches!(&w.node(3).state, State::Following(f) if f.phase == FollowerPhase::Broadcast));
+        assert!(matches!(&w.node(1).state, State::Leading(l) if l.learners[&NodeId(3)].stage == Stage::Active));
+    }
+
+    fn assert_bounded(w: &Wire) -> usize {
+        let mut chunks = 0;
+        for (_, _, m) in &w.delivered {
+            let size = postcard::to_allocvec(m).unwrap().len();
+            assert!(size <= CHUNK + HEADER, "{} is {size} bytes, over {CHUNK} + {HEADER}", m.kind());
+            chunks += usize::from(matches!(m, Message::SyncEntries { .. } | Message::SnapChunk { .. }));
+        }
+        chunks
+    }
+
+    #[test]
+    fn a_far_behind_follower_catches_up_through_many_bounded_chunks() {
+        let mut w = wire(leader_with(300));
+        join(&mut w, at(300));
+        let mut most_in_flight = 0;
+        while !w.queue.is_empty() {
+            w.run(at(301), 1);
+            let State::Leading(l) = &w.node(1).state else { panic!() };
+            if let Some(x) = l.learners.get(&NodeId(3)) {
+                most_in_flight = most_in_flight.max(x.sync_sent - x.sync_acked);
+            }
+        }
+        assert_same_history(&mut w);
+        let chunks = assert_bounded(&w);
+        assert!(chunks > 50, "{chunks} chunks");
+        assert!(most_in_flight <= 3, "the window holds: {most_in_flight}");
+        // The follower acknowledged NEWLEADER only once it all was durable: one write.
+        let writes: Vec<_> = w.effects.iter().filter(|(id, e)| *id == NodeId(3) && matches!(e, Effect::Persist(_))).collect();
+        assert!(matches!(writes.last().unwrap().1, Effect::Persist(ref b) if b.entries.len() == 300));
+    }
+
+    #[test]
+    fn proposals_made_during_the_stream_reach_the_follower_in_it() {
+        let mut w = wire(leader_with(100));
+        join(&mut w, at(300));
+        w.run(at(301), 20);
+        propose_committed(w.node(1), 101, 130, at(302));
+        w.run(at(303), usize::MAX);
+        assert_same_history(&mut w);
+        assert_eq!(w.node(3).history().last_index(), 130);
+    }
+
+    #[test]
+    fn a_snap_streams_the_snapshot_data_in_chunks() {
+        let mut leader = leader_with(200);
+        let data = Bytes::from((0..1000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        let mut out = Effects::new();
+        leader.on_snapshot(at(250), 200, data.clone(), &mut out);
+        propose_committed(&mut leader, 201, 220, at(260));
+        let mut w = wire(leader);
+        join(&mut w, at(300));
+        w.run(at(301), usize::MAX);
+        assert_same_history(&mut w);
+        assert!(assert_bounded(&w) > 1000 / CHUNK);
+        let installed: Vec<&Snapshot> = w
+            .effects
+            .iter()
+            .filter_map(|(id, e)| match e {
+                Effect::InstallSnapshot(s) if *id == NodeId(3) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(installed.len(), 1);
+        assert_eq!((installed[0].index, &installed[0].data), (200, &data));
+        assert_eq!(w.node(3).commit_index(), 220, "UPTODATE commits the rest");
+    }
+
+    #[test]
+    fn compaction_under_a_running_diff_restarts_it_as_a_snap() {
+        let mut w = wire(leader_with(300));
+        join(&mut w, at(300));
+        w.run(at(301), 30);
+        let mut out = Effects::new();
+        w.node(1).on_snapshot(at(302), 300, Bytes::from_static(b"state at 300"), &mut out);
+        w.run(at(303), usize::MAX);
+        assert_same_history(&mut w);
+        assert_eq!(w.node(3).history().offset(), 300, "the follower took the snapshot");
+    }
+
+    #[test]
+    fn a_broken_link_restarts_the_sync_cleanly() {
+        let mut w = wire(leader_with(300));
+        join(&mut w, at(300));
+        w.run(at(301), 40);
+        // The connection breaks mid-stream: both ends hear of it.
+        w.queue.clear();
+        let mut out = Effects::new();
+        w.node(1).on_link_down(at(302), NodeId(3), &mut out);
+        w.absorb(NodeId(1), at(302), out);
+        let mut out = Effects::new();
+        w.node(3).on_link_down(at(302), NodeId(1), &mut out);
+        assert_eq!(w.node(3).peer_state(), PeerState::Looking);
+        assert_eq!(w.node(3).history().last_index(), 0, "nothing of the broken sync was applied");
+        w.queue.clear();
+        join(&mut w, at(303));
+        w.run(at(304), usize::MAX);
+        assert_same_history(&mut w);
     }
 }
