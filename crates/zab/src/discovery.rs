@@ -321,7 +321,26 @@ mod tests {
 
     #[test]
     fn the_leader_gives_up_when_a_follower_of_its_quorum_is_more_up_to_date() {
-        let mut z = node_from(1, 3, stored((1, 1), 1, &[(1, 1)]));
+        let z = leader_meets_a_follower_ahead(crate::ZabConfig::default());
+        assert!(matches!(z.state, State::Looking), "follower (1,2) is ahead of leader (1,1)");
+        assert_eq!(z.current_epoch(), 1, "nothing was established");
+    }
+
+    #[test]
+    fn planted_skip_of_the_ahead_check_leads_on_with_a_shorter_history() {
+        // FLE already elects the most up-to-date node of a quorum, so no
+        // simulated run reaches a leader behind its ACKEPOCH quorum: this is
+        // defence in depth, and the hand-driven run shows what it defends.
+        let config =
+            crate::ZabConfig { planted_bug: Some(crate::PlantedBug::SkipFollowerAheadCheck), ..Default::default() };
+        let z = leader_meets_a_follower_ahead(config);
+        assert!(matches!(z.state, State::Leading(_)), "the check did not fire");
+        assert_eq!(z.current_epoch(), 2, "it went on to synchronise its quorum with a shorter history");
+    }
+
+    /// Leader 1 with history (1,1) gets ACKEPOCH from node 2 holding (1,1),(1,2).
+    fn leader_meets_a_follower_ahead(config: crate::ZabConfig) -> crate::Zab {
+        let mut z = boot(1, 3, stored((1, 1), 1, &[(1, 1)]), config, 1, at(0));
         let mut out = Effects::new();
         z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
         let f = z.election.finalize_at.unwrap();
@@ -335,8 +354,7 @@ mod tests {
         let summary = HistorySummary::of(&ahead);
         let mut out = Effects::new();
         z.on_message(at(21), NodeId(2), Message::AckEpoch { epoch: 2, current_epoch: 1, summary }, &mut out);
-        assert!(matches!(z.state, State::Looking), "follower (1,2) is ahead of leader (1,1)");
-        assert_eq!(z.current_epoch(), 1, "nothing was established");
+        z
     }
 
     /// Node 2 of 3 (re)started at `now` with `seed` and `config`, settled as node 1's follower.
