@@ -121,6 +121,8 @@ mod read;
 mod state;
 mod sync;
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod testkit;
 
 pub use config::{PlantedBug, ZabConfig};
@@ -352,6 +354,19 @@ impl Protocol for Zab {
         let (offset, offset_stamp) = init.stored.snapshot.as_ref().map_or((0, Zxid::ZERO), |s| (s.index, s.stamp));
         let log =
             Log::recover(offset, offset_stamp, init.stored.entries).map_err(|e| InitError::corrupt("history", e))?;
+        // Zxids increase along a history, and no entry is of an epoch this
+        // node never promised (the sync and broadcast paths rely on both).
+        let mut prev = log.offset_stamp();
+        for e in log.iter() {
+            if e.stamp <= prev || e.stamp.major > hard.accepted_epoch {
+                let detail = format!(
+                    "entry {} has zxid {:?} after {prev:?} (accepted epoch {})",
+                    e.index, e.stamp, hard.accepted_epoch
+                );
+                return Err(InitError::corrupt("history", detail));
+            }
+            prev = e.stamp;
+        }
         let mut zab = Zab {
             id: init.id,
             members: init.members,
