@@ -86,3 +86,20 @@ fn hung_nodes_frozen_and_thawed_under_load_cause_no_violation() {
     assert!(failed.is_empty(), "{failed:#?}");
     assert!(ops > 500 * 50, "the workload must make progress");
 }
+
+#[test]
+fn synchronisation_in_tiny_chunks_with_all_faults_has_no_violation() {
+    // 64-byte sync chunks, two in flight: every DIFF, TRUNC and SNAP of the
+    // sweep (snapshots every 50 entries) streams as many chunks, and crashes,
+    // partitions and resets break streams halfway.
+    let zab = ZabConfig { sync_chunk_bytes: 64, sync_window_chunks: 2, ..ZabConfig::default() };
+    let three = check_seeds::<Zab>(&with_local_reads(ReadPath::Protocol), &zab, 0..600);
+    eprintln!("zab, 3 nodes, all faults, 64-byte sync chunks: {three}; wall {:?}", three.wall);
+    assert_eq!(three.violation_count(), 0, "{three}");
+    assert!(three.ops_ok > 600 * 50, "the workload must make progress: {three}");
+    let mut base = with_local_reads(ReadPath::Log);
+    base.nodes = 5;
+    let five = check_seeds::<Zab>(&base, &zab, 0..200);
+    eprintln!("zab, 5 nodes, all faults, 64-byte sync chunks: {five}; wall {:?}", five.wall);
+    assert_eq!(five.violation_count(), 0, "{five}");
+}
