@@ -222,6 +222,12 @@ impl Zab {
         if l.epoch != Some(epoch) {
             return;
         }
+        if round > l.ping_round {
+            // It would confirm `sync` reads of rounds not even sent yet.
+            let why = format!("answers ping round {round}, the last sent is {}", l.ping_round);
+            self.reject(from, "PING(ACK)", &why);
+            return self.reset_learner(from, out);
+        }
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         learner.last_heard = now;
         learner.ping_acked = learner.ping_acked.max(round);

@@ -135,6 +135,17 @@ fn an_ack_of_something_never_proposed_resets_the_learner_and_commits_nothing() {
 }
 
 #[test]
+fn a_ping_answer_for_a_round_never_sent_confirms_no_read() {
+    let mut z = established_leader();
+    let mut out = Effects::new();
+    z.read(at(200), 7, &mut out).unwrap();
+    let mut out = Effects::new();
+    z.on_message(at(201), NodeId(2), Message::PingAck { epoch: 1, round: 1_000 }, &mut out);
+    assert_learner_reset(&z, &out, 2);
+    assert!(!out.as_slice().iter().any(|e| matches!(e, quorum_core::Effect::ReadReady { .. })));
+}
+
+#[test]
 fn an_ack_of_newleader_naming_another_index_resets_the_learner() {
     let mut z = established_leader();
     let mut out = Effects::new();

@@ -54,7 +54,14 @@
 //!   `currentEpoch` (the cause of ZooKeeper bugs ZOOKEEPER-4643/4646 was
 //!   updating the epoch and the history in separate steps). TRUNC and DIFF are
 //!   computed from a summary of the follower's whole history, not guessed from
-//!   its last zxid, and the follower asserts that the leader's view matches.
+//!   its last zxid, and the follower checks that the leader's view matches
+//!   (and starts over if not). The sync is streamed in bounded chunks with a
+//!   window of acknowledged ones, so no message outgrows a transport frame.
+//! - *Peers are not trusted.* A message that breaks these expectations (a gap,
+//!   a zxid out of order, an ACK of something never proposed...) is dropped,
+//!   logged and counted, and the session reset: a follower goes LOOKING, a
+//!   leader forgets the learner and sends RESET. Assertions guard only the
+//!   node's own state.
 //! - *Order.* Proposals travel over one FIFO link per follower and carry
 //!   consecutive indexes; a gap, a broken link (`on_link_down`) or silence
 //!   sends the follower back to LOOKING and through synchronisation again: it
