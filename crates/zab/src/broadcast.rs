@@ -99,12 +99,14 @@ impl Zab {
         f.last_heard = now;
         // FIFO links never skip: a gap, a zxid out of order or of another
         // epoch means the stream (or the leader) broke. Re-synchronise.
-        let fits = crate::sync::chains((self.log.last_index(), self.log.last_stamp()), &entries).and_then(|()| {
-            match entries.iter().find(|e| e.stamp.major != epoch) {
+        let fits =
+            crate::sync::chains((self.log.last_index(), self.log.last_stamp()), &entries).and_then(|()| match entries
+                .iter()
+                .find(|e| e.stamp.major != epoch)
+            {
                 Some(e) => Err(format!("zxid {:?} is not of epoch {epoch}", e.stamp)),
                 None => Ok(()),
-            }
-        });
+            });
         if let Err(why) = fits {
             self.reject(from, "PROPOSAL", &why);
             return self.become_looking(now, out);

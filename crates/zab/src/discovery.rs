@@ -183,7 +183,8 @@ impl Zab {
         }
         // ZooKeeper's `waitForEpochAck`: a follower of the quorum ahead of us
         // may hold committed transactions we lack; give up and re-elect.
-        if (current_epoch, summary.last_zxid()) > own && !self.config.planted(crate::PlantedBug::SkipFollowerAheadCheck) {
+        if (current_epoch, summary.last_zxid()) > own && !self.config.planted(crate::PlantedBug::SkipFollowerAheadCheck)
+        {
             debug!(node = self.id.0, follower = from.0, "follower is ahead of the leader");
             return self.become_looking(now, out);
         }
@@ -364,7 +365,8 @@ mod tests {
         z.on_message(at(now), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
         z.on_message(at(now), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
         assert_eq!(z.peer_state(), PeerState::Following);
-        let info = sent(&out).into_iter().find(|(to, m, _)| *to == NodeId(1) && matches!(m, Message::FollowerInfo { .. }));
+        let info =
+            sent(&out).into_iter().find(|(to, m, _)| *to == NodeId(1) && matches!(m, Message::FollowerInfo { .. }));
         (z, info.expect("FOLLOWERINFO leaves at once").1)
     }
 
@@ -377,7 +379,12 @@ mod tests {
         let first_session = session_of(&first);
         let mut out = Effects::new();
         leader.on_link_down(at(150), NodeId(2), &mut out);
-        leader.on_message(at(150), NodeId(2), Message::FollowerInfo { session: first_session, accepted_epoch: 0 }, &mut out);
+        leader.on_message(
+            at(150),
+            NodeId(2),
+            Message::FollowerInfo { session: first_session, accepted_epoch: 0 },
+            &mut out,
+        );
         let mut out = Effects::new();
         // It crashes; the second incarnation (another seed, as every boot) rejoins.
         let (_second, info) = rebooted_follower(config, 77, 160);
@@ -392,8 +399,7 @@ mod tests {
 
     #[test]
     fn planted_sessions_from_zero_drop_the_restarted_follower() {
-        let config =
-            crate::ZabConfig { planted_bug: Some(crate::PlantedBug::SessionsFromZero), ..Default::default() };
+        let config = crate::ZabConfig { planted_bug: Some(crate::PlantedBug::SessionsFromZero), ..Default::default() };
         assert!(!restarted_follower_gets_newepoch(config), "the planted bug must reproduce the duplicate drop");
     }
 
@@ -412,7 +418,8 @@ mod tests {
         let mut out = Effects::new();
         leader.on_link_down(at(163), NodeId(2), &mut out);
         leader.on_message(at(164), NodeId(2), ack, &mut out);
-        let replies: Vec<Message> = sent(&out).into_iter().filter(|(to, _, _)| *to == NodeId(2)).map(|(_, m, _)| m).collect();
+        let replies: Vec<Message> =
+            sent(&out).into_iter().filter(|(to, _, _)| *to == NodeId(2)).map(|(_, m, _)| m).collect();
         assert!(!replies.is_empty(), "the leader ignores the new incarnation, which waits out initLimit");
         // Whatever the leader answered, the follower is synchronised or starts over at once.
         let mut out = Effects::new();

@@ -165,7 +165,11 @@ fn an_ackepoch_with_an_impossible_history_resets_the_learner() {
         // A history that shares not even the empty prefix with ours.
         HistorySummary { base_index: 0, base_zxid: Stamp::new(3, 3), segments: vec![] },
         // Runs going backwards.
-        HistorySummary { base_index: 0, base_zxid: Stamp::ZERO, segments: vec![(5, Stamp::new(1, 5)), (2, Stamp::new(2, 1))] },
+        HistorySummary {
+            base_index: 0,
+            base_zxid: Stamp::ZERO,
+            segments: vec![(5, Stamp::new(1, 5)), (2, Stamp::new(2, 1))],
+        },
     ];
     for summary in bad {
         let mut z = established_leader();
@@ -209,7 +213,12 @@ fn a_vote_for_a_node_outside_the_ensemble_is_dropped() {
     let mut z = node(1, 3);
     let mut out = Effects::new();
     let vote = Vote { leader: NodeId(99), zxid: Stamp::new(9, 9), epoch: 9 };
-    z.on_message(at(1), NodeId(2), Message::Notification(Notification { round: 1, state: PeerState::Leading, vote }), &mut out);
+    z.on_message(
+        at(1),
+        NodeId(2),
+        Message::Notification(Notification { round: 1, state: PeerState::Leading, vote }),
+        &mut out,
+    );
     assert_eq!(z.dropped_messages(), 1);
     assert_eq!(z.election.vote.leader, NodeId(1));
 }
@@ -235,7 +244,9 @@ fn random_message(rng: &mut Rng) -> Message {
     let summary = |rng: &mut Rng| HistorySummary {
         base_index: rng.range(0, 3),
         base_zxid: Stamp::new(rng.range(0, 2), rng.range(0, 3)),
-        segments: (0..rng.range(0, 3)).map(|_| (rng.range(0, 7), Stamp::new(rng.range(0, 4), rng.range(0, 7)))).collect(),
+        segments: (0..rng.range(0, 3))
+            .map(|_| (rng.range(0, 7), Stamp::new(rng.range(0, 4), rng.range(0, 7))))
+            .collect(),
     };
     match rng.range(0, 22) {
         0 => Message::Notification(Notification {
@@ -273,7 +284,8 @@ fn random_message(rng: &mut Rng) -> Message {
 
 #[test]
 fn random_decodable_messages_in_every_phase_never_panic() {
-    let starts: Vec<(&str, fn() -> Zab)> = vec![
+    type Start = (&'static str, fn() -> Zab);
+    let starts: Vec<Start> = vec![
         ("looking", || node_from(2, 3, stored((1, 1), 1, &[(1, 1), (1, 2)]))),
         ("follower in sync", || follower_in_sync(stored((1, 1), 1, &[(1, 1), (1, 2)]), 2)),
         ("follower in broadcast", follower_in_broadcast),

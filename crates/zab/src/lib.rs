@@ -122,13 +122,13 @@ mod broadcast;
 mod config;
 mod discovery;
 mod election;
+#[cfg(test)]
+mod hostile_tests;
 mod invariants;
 mod message;
 mod read;
 mod state;
 mod sync;
-#[cfg(test)]
-mod hostile_tests;
 #[cfg(test)]
 mod testkit;
 
@@ -402,7 +402,8 @@ impl Protocol for Zab {
             durable_hard: hard,
         };
         zab.durable_index = zab.log.last_index();
-        zab.session = if zab.config.planted(PlantedBug::SessionsFromZero) { 0 } else { zab.boot_nonce(init.seed, init.now) };
+        zab.session =
+            if zab.config.planted(PlantedBug::SessionsFromZero) { 0 } else { zab.boot_nonce(init.seed, init.now) };
         let mut out = Effects::new();
         zab.become_looking(init.now, &mut out);
         // Nothing can be sent before the driver runs us: the first votes leave

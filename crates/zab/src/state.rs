@@ -62,8 +62,14 @@ pub(crate) enum FollowerPhase {
 /// How the leader told a follower to reach its history, held until NEWLEADER.
 #[derive(Clone, Debug)]
 pub(crate) enum SyncKind {
-    Diff { prev_index: u64, prev_zxid: Zxid },
-    Trunc { index: u64, zxid: Zxid },
+    Diff {
+        prev_index: u64,
+        prev_zxid: Zxid,
+    },
+    Trunc {
+        index: u64,
+        zxid: Zxid,
+    },
     /// The snapshot's point and metadata; its data arrives in `Pending::snap_data`.
     Snap(Snapshot),
 }

@@ -827,7 +827,10 @@ mod chunk_tests {
         let leader: Vec<_> = w.node(1).history().iter().cloned().collect();
         let follower: Vec<_> = w.node(3).history().iter().cloned().collect();
         assert_eq!(follower.len(), leader.len());
-        assert!(leader.iter().zip(&follower).all(|(a, b)| a.index == b.index && a.stamp == b.stamp && a.payload == b.payload));
+        assert!(leader
+            .iter()
+            .zip(&follower)
+            .all(|(a, b)| a.index == b.index && a.stamp == b.stamp && a.payload == b.payload));
         assert!(matches!(&w.node(3).state, State::Following(f) if f.phase == FollowerPhase::Broadcast));
         assert!(matches!(&w.node(1).state, State::Leading(l) if l.learners[&NodeId(3)].stage == Stage::Active));
     }
@@ -859,7 +862,8 @@ mod chunk_tests {
         assert!(chunks > 50, "{chunks} chunks");
         assert!(most_in_flight <= 3, "the window holds: {most_in_flight}");
         // The follower acknowledged NEWLEADER only once it all was durable: one write.
-        let writes: Vec<_> = w.effects.iter().filter(|(id, e)| *id == NodeId(3) && matches!(e, Effect::Persist(_))).collect();
+        let writes: Vec<_> =
+            w.effects.iter().filter(|(id, e)| *id == NodeId(3) && matches!(e, Effect::Persist(_))).collect();
         assert!(matches!(writes.last().unwrap().1, Effect::Persist(ref b) if b.entries.len() == 300));
     }
 

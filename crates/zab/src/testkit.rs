@@ -141,13 +141,7 @@ pub(crate) struct Wire {
 
 impl Wire {
     pub(crate) fn new(nodes: Vec<Option<Zab>>) -> Self {
-        Wire {
-            nodes,
-            queue: Default::default(),
-            delivered: Vec::new(),
-            cut: Vec::new(),
-            effects: Vec::new(),
-        }
+        Wire { nodes, queue: Default::default(), delivered: Vec::new(), cut: Vec::new(), effects: Vec::new() }
     }
 
     pub(crate) fn node(&mut self, id: u64) -> &mut Zab {
@@ -158,13 +152,10 @@ impl Wire {
     pub(crate) fn absorb(&mut self, id: NodeId, now: Instant, mut out: Effects<Message>) {
         persist_all(self.node(id.0), now, &mut out);
         for e in out.as_slice() {
-            match e {
-                Effect::Send { to, msg } | Effect::SendDurable { to, msg } => {
-                    if !self.cut.contains(to) && !self.cut.contains(&id) {
-                        self.queue.push_back((id, *to, msg.clone()));
-                    }
+            if let Effect::Send { to, msg } | Effect::SendDurable { to, msg } = e {
+                if !self.cut.contains(to) && !self.cut.contains(&id) {
+                    self.queue.push_back((id, *to, msg.clone()));
                 }
-                _ => {}
             }
             self.effects.push((id, e.clone()));
         }

@@ -106,7 +106,7 @@ fn newleader_ack_then_crash(seed: u64, bug: Option<PlantedBug>) -> Vec<String> {
     let others: Vec<NodeId> = sim.members().iter().copied().filter(|m| *m != l).collect();
     let (x, y) = (others[0], others[1]);
     // Everyone holds 1..=3; l and x hold 4..=6; only l holds 7..=9.
-    let mut propose_and_wait = |sim: &mut Sim<Zab>, seqs: std::ops::RangeInclusive<u64>, on: &[NodeId]| {
+    let propose_and_wait = |sim: &mut Sim<Zab>, seqs: std::ops::RangeInclusive<u64>, on: &[NodeId]| {
         let target = sim.applied_index(l) + (seqs.end() - seqs.start() + 1);
         for seq in seqs {
             sim.propose(l, cmd(seq)).unwrap();
