@@ -34,7 +34,7 @@ impl Zab {
             return Err(NotLeader { leader_hint: None }.into());
         }
         let limit = self.config.max_queued_proposals;
-        if l.queue.len() >= limit {
+        if l.queue.len() >= limit && !self.config.planted(PlantedBug::UnboundedProposalQueue) {
             // Retryable: the client backs off; nothing piles up here while the
             // pipeline is stuck (a lost follower, a slow disk).
             return Err(ProposeError::Busy { limit: limit as u64 });
@@ -107,6 +107,7 @@ impl Zab {
                 Some(e) => Err(format!("zxid {:?} is not of epoch {epoch}", e.stamp)),
                 None => Ok(()),
             });
+        let fits = if self.config.planted(PlantedBug::TrustProposals) { Ok(()) } else { fits };
         if let Err(why) = fits {
             self.reject(from, "PROPOSAL", &why);
             return self.become_looking(now, out);
@@ -469,6 +470,18 @@ mod tests {
         z.on_message(at(201), NodeId(2), Message::Ack { epoch: 1, index: 2 }, &mut out);
         assert_eq!(z.history().last_index(), 4);
         assert_eq!(z.propose(at(202), cmd(6), &mut out), Ok(()));
+    }
+
+    #[test]
+    fn planted_unbounded_queue_is_caught_by_the_bound_test() {
+        let mut z = established_leader();
+        z.config.max_inflight_entries = 2;
+        z.config.max_queued_proposals = 3;
+        z.config.planted_bug = Some(crate::PlantedBug::UnboundedProposalQueue);
+        let mut out = Effects::new();
+        for seq in 1..=50 {
+            assert_eq!(z.propose(at(200), cmd(seq), &mut out), Ok(()), "the planted queue takes everything");
+        }
     }
 
     #[test]

@@ -63,6 +63,14 @@ pub enum PlantedBug {
     /// The leader skips ZooKeeper's "a follower of my quorum is ahead of me"
     /// check at ACKEPOCH, and may lose committed transactions.
     SkipFollowerAheadCheck,
+    /// The leader queues every proposal behind the pipeline, without bound
+    /// (issue 12 item 7).
+    UnboundedProposalQueue,
+    /// The whole sync goes in one message, whatever its size (issue 12 item 6).
+    SyncInOneMessage,
+    /// A follower appends a PROPOSAL's entries without checking that they
+    /// continue its history (issue 12 item 8).
+    TrustProposals,
 }
 
 impl Default for ZabConfig {

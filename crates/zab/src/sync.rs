@@ -119,7 +119,10 @@ impl Zab {
             State::Leading(l) => l.epoch(),
             _ => return,
         };
-        let chunk = self.config.sync_chunk_bytes.max(1);
+        let mut chunk = self.config.sync_chunk_bytes.max(1);
+        if self.config.planted(crate::PlantedBug::SyncInOneMessage) {
+            chunk = usize::MAX;
+        }
         let (msg, next, snapshot) = match common_prefix(&self.log, s) {
             Some(p) if p >= self.log.offset() => {
                 let entries = chunk_from(&self.log, p + 1, chunk);
@@ -843,6 +846,18 @@ mod chunk_tests {
             chunks += usize::from(matches!(m, Message::SyncEntries { .. } | Message::SnapChunk { .. }));
         }
         chunks
+    }
+
+    #[test]
+    fn planted_sync_in_one_message_is_caught_by_the_size_bound() {
+        let mut leader = leader_with(300);
+        leader.config.planted_bug = Some(crate::PlantedBug::SyncInOneMessage);
+        let mut w = wire(leader);
+        join(&mut w, at(300));
+        w.run(at(301), usize::MAX);
+        let caught = std::panic::catch_unwind(|| assert_bounded(&w)).expect_err("a message over the bound");
+        let msg = caught.downcast_ref::<String>().unwrap();
+        assert!(msg.starts_with("DIFF is ") && msg.contains("bytes, over 64 + 48"), "{msg}");
     }
 
     #[test]
