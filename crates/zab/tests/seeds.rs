@@ -9,8 +9,8 @@
 //! through `sync` (half the seeds) or through the log (the other half), and
 //! those are checked for linearizability.
 
-use quorum_sim::{check_seeds, Faults, ReadPath, SimConfig, Summary};
-use quorum_zab::{Zab, ZabConfig};
+use quorum_sim::{check_seeds, check_seeds_with, Faults, ReadPath, SimConfig, Summary};
+use quorum_zab::{Message, Zab, ZabConfig};
 
 /// `quick` with local reads mixed into the workload, the rest via `reads`.
 fn with_local_reads(reads: ReadPath) -> SimConfig {
@@ -92,9 +92,40 @@ fn synchronisation_in_tiny_chunks_with_all_faults_has_no_violation() {
     // 64-byte sync chunks, two in flight: every DIFF, TRUNC and SNAP of the
     // sweep (snapshots every 50 entries) streams as many chunks, and crashes,
     // partitions and resets break streams halfway.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     let zab = ZabConfig { sync_chunk_bytes: 64, sync_window_chunks: 2, ..ZabConfig::default() };
-    let three = check_seeds::<Zab>(&with_local_reads(ReadPath::Protocol), &zab, 0..600);
-    eprintln!("zab, 3 nodes, all faults, 64-byte sync chunks: {three}; wall {:?}", three.wall);
+    // Every sync message the sweep sends is measured as the wire encodes it:
+    // at most a chunk (or one entry that is larger on its own) plus a header.
+    let (chunks, over) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let measure = |sim: &mut quorum_sim::Sim<Zab>| {
+        let (chunks, over) = (chunks.clone(), over.clone());
+        sim.set_drop_filter(move |_, _, msg| {
+            let entries = match msg {
+                Message::Diff { entries, .. }
+                | Message::Trunc { entries, .. }
+                | Message::Snap { entries, .. }
+                | Message::SyncEntries { entries, .. } => entries.as_slice(),
+                Message::SnapChunk { .. } => &[],
+                _ => return false,
+            };
+            let size = postcard::to_allocvec(msg).unwrap().len();
+            let one = match entries {
+                [only] => postcard::to_allocvec(only).unwrap().len(),
+                _ => 0,
+            };
+            chunks.fetch_add(1, Ordering::Relaxed);
+            if size > 64.max(one) + 48 {
+                over.fetch_add(1, Ordering::Relaxed);
+            }
+            false
+        });
+    };
+    let three = check_seeds_with::<Zab>(&with_local_reads(ReadPath::Protocol), &zab, 0..600, measure, |_| {});
+    let (chunks, over) = (chunks.load(Ordering::Relaxed), over.load(Ordering::Relaxed));
+    eprintln!("zab, 3 nodes, all faults, 64-byte sync chunks: {three}; {chunks} sync messages; wall {:?}", three.wall);
+    assert_eq!(over, 0, "{over} of {chunks} sync messages over 64 bytes + header");
+    assert!(chunks > 600, "the sweep must synchronise followers in chunks: {chunks}");
     assert_eq!(three.violation_count(), 0, "{three}");
     assert!(three.ops_ok > 600 * 50, "the workload must make progress: {three}");
     let mut base = with_local_reads(ReadPath::Log);
