@@ -14,7 +14,7 @@
 //!
 //! These hold across membership changes as stated (one leader per term, over
 //! every node that ever led). Two more check what makes them survive those
-//! changes, in [`membership`]:
+//! changes, in the `membership` module:
 //!
 //! - [`CommitQuorum`]: a leader's commit index is held by a majority of the
 //!   voters of the configuration in force in its log (learners and removed
