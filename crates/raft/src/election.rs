@@ -314,6 +314,18 @@ impl Raft {
             // Its link broke: what it sent before may still arrive (datagram
             // links reorder), so this does not prove it alive. The entries
             // count; the early campaign, refused if it lives, settles the rest.
+            // But our answer will renew its lease (read.rs), so with lease
+            // reads we keep the promise that answer makes: no vote for anyone
+            // else, and no campaign of our own, for an election timeout.
+            if self.lease_reads() && !self.config.planted(crate::PlantedBug::SuspectedAckWithoutLease) {
+                self.heard_leader_at = Some(now);
+                let lease_end = now + self.config.election_timeout_min();
+                if self.election_deadline < lease_end {
+                    let min = self.config.election_timeout_min_ms * 1_000_000;
+                    let delay = quorum_core::Duration::from_nanos(self.rng.range(min / 10, min / 3));
+                    self.election_deadline = lease_end + delay;
+                }
+            }
             return;
         }
         if self.state != State::Follower || self.leader != Some(from) {

@@ -114,6 +114,10 @@ mod hint_tests;
 #[cfg(test)]
 mod paper_tests;
 
+#[cfg(feature = "planted-bugs")]
+pub use config::PlantedBug;
+#[cfg(not(feature = "planted-bugs"))]
+pub(crate) use config::PlantedBug;
 pub use config::{RaftConfig, ReadMode};
 pub use membership::ChangeError;
 pub use message::{Append, AppendReply, Message, Reject, SnapshotChunk, SnapshotReply, VoteReply, VoteRequest};

@@ -246,3 +246,4 @@ fn the_churn_sweep_really_commits_membership_changes_leader_removals_and_transfe
         assert!(total.snapshot_chunks_sent > 0 && total.reads_answered >= n * 20, "{total:?}");
     }
 }
+
