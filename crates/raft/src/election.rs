@@ -318,12 +318,13 @@ impl Raft {
             // reads we keep the promise that answer makes: no vote for anyone
             // else, and no campaign of our own, for an election timeout.
             if self.lease_reads() && !self.config.planted(crate::PlantedBug::SuspectedAckWithoutLease) {
-                self.heard_leader_at = Some(now);
-                let lease_end = now + self.config.election_timeout_min();
-                if self.election_deadline < lease_end {
-                    let min = self.config.election_timeout_min_ms * 1_000_000;
-                    let delay = quorum_core::Duration::from_nanos(self.rng.range(min / 10, min / 3));
-                    self.election_deadline = lease_end + delay;
+                // The early campaign moves back by as much as the lease did,
+                // keeping its random offset (at least a tenth of the timeout).
+                let before = self.heard_leader_at.replace(now).unwrap_or(now);
+                let tenth = quorum_core::Duration::from_nanos(self.config.election_timeout_min_ms * 100_000);
+                let floor = now + self.config.election_timeout_min() + tenth;
+                if self.election_deadline < floor {
+                    self.election_deadline = (self.election_deadline + now.saturating_since(before)).max(floor);
                 }
             }
             return;
