@@ -108,6 +108,7 @@ mod progress;
 mod read;
 mod replication;
 mod snapshot;
+mod validate;
 
 #[cfg(test)]
 mod hint_tests;
@@ -224,7 +225,7 @@ impl Raft {
         let (offset, stamp, base) = match &stored.snapshot {
             Some(s) => {
                 let meta: SnapshotMeta =
-                    postcard::from_bytes(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?;
+                    validate::decode_snapshot_meta(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?;
                 (s.index, s.stamp, meta.membership)
             }
             None => (0, quorum_core::Stamp::ZERO, initial),
@@ -234,6 +235,10 @@ impl Raft {
         let mut configs = Configs::new(offset, base);
         for e in log.iter() {
             if let Payload::Membership(m) = &e.payload {
+                if !validate::sane_membership(m) {
+                    let detail = format!("entry {} holds a membership that makes no sense: {m:?}", e.index);
+                    return Err(InitError::corrupt("log", detail));
+                }
                 configs.push(e.index, m.clone());
             }
         }
@@ -274,6 +279,7 @@ impl Protocol for Raft {
             // depose a leader whose lease it may have vouched for (read.rs).
             heard_leader_at: Some(init.now),
             suspected: None,
+            malformed: 0,
             incoming: None,
             failed_reads: Vec::new(),
             pending: Default::default(),
@@ -288,6 +294,11 @@ impl Protocol for Raft {
 
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
         let _span = tracing::trace_span!("raft", node = self.id.0, term = self.term).entered();
+        let trust_meta = self.config.planted(PlantedBug::TrustSnapshotMeta);
+        if let Err(why) = validate::check_shape(&msg, trust_meta) {
+            self.drop_malformed(from, &why);
+            return;
+        }
         if self.step_term(now, from, &msg, out) {
             match msg {
                 Message::Vote(m) => self.on_vote_request(now, from, m, out),

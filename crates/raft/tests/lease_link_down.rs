@@ -66,7 +66,7 @@ fn stale_lease_read_after_hint(seed: u64) -> Result<(), String> {
         if c.read(old, id).is_err() {
             return Ok(());
         }
-        let answer = c.reads(old).iter().find(|(r, _)| *r == id).map(|(_, a)| a.clone());
+        let answer = c.reads(old).iter().find(|(r, _)| *r == id).map(|(_, a)| *a);
         if let Some(Ok(index)) = answer {
             if index < written {
                 return Err(format!(

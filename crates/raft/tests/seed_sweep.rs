@@ -246,4 +246,3 @@ fn the_churn_sweep_really_commits_membership_changes_leader_removals_and_transfe
         assert!(total.snapshot_chunks_sent > 0 && total.reads_answered >= n * 20, "{total:?}");
     }
 }
-
