@@ -93,7 +93,12 @@
 //!   follower then gets the snapshot. The leader keeps only its newest
 //!   snapshot in memory and sends it stop-and-wait, one chunk per round trip.
 //! - Lease reads need CheckQuorum and a bound on clock *rate* drift
-//!   ([`ReadMode::Lease`]); after a TimeoutNow the leader serves none.
+//!   ([`ReadMode::Lease`]); after a TimeoutNow the leader serves none. A
+//!   follower honours every lease its answers renew, also after a link-down hint.
+//! - Reads waiting for a heartbeat round are bounded (`max_pending_reads`,
+//!   then `ReadError::Busy`).
+//! - A message no correct peer sends is dropped, logged and counted
+//!   ([`Raft::malformed_dropped`], `validate.rs`), never a panic.
 //! - Flow control counts only command bytes of the leader's own term.
 #![deny(missing_docs)]
 
