@@ -37,6 +37,10 @@ pub enum PlantedBug {
     /// Issue 12 item 8 as it was: a follower trusts the snapshot metadata a
     /// leader sends and panics if it does not decode.
     TrustSnapshotMeta,
+    /// Issue 13: a granted vote leaves before the vote is durable, so a voter
+    /// that crashes before its write lands forgets it and can vote again in
+    /// the same term.
+    VoteBeforePersisted,
 }
 
 /// Raft settings. `RaftConfig::default()` gives the paper's timings

@@ -215,6 +215,11 @@ impl Raft {
         }
         tracing::debug!(node = self.id.0, term = self.term, %from, granted, "vote");
         let reply = VoteReply { term: self.term, granted, pre_vote: false };
+        if granted && self.config.planted(crate::PlantedBug::VoteBeforePersisted) {
+            self.flush(out);
+            out.send(from, Message::VoteReply(reply));
+            return;
+        }
         self.send_durable(from, Message::VoteReply(reply), out);
     }
 
