@@ -33,7 +33,7 @@ fn resets(sim: &mut Sim<Raft>, rng: &mut Rng, active: &Rc<Cell<u32>>) {
 fn lease_sweep(seeds: std::ops::Range<u64>, config: &RaftConfig) -> Summary {
     let mut base = SimConfig::quick(0, Faults::All);
     base.network.links = Some(LinkKind::Fifo);
-    base.clients.count = 8;
+    base.clients.count = 16;
     base.clients.read_ratio = 0.6;
     base.clients.timeout = Duration::from_millis(30);
     let setup = |sim: &mut Sim<Raft>| {
@@ -59,10 +59,10 @@ fn lease() -> RaftConfig {
 /// cut off from the others: every history is linearizable.
 #[test]
 fn seed_sweep_lease_reads_fifo_links_link_down_hints_all_faults() {
-    let summary = lease_sweep(seeds(600), &lease());
+    let summary = lease_sweep(seeds(400), &lease());
     eprintln!("{summary}");
     assert_eq!(summary.violation_count(), 0, "{summary}");
-    assert!(summary.ops_ok > 600 * 200, "{summary}");
+    assert!(summary.ops_ok > 400 * 200, "{summary}");
 }
 
 /// The same sweep catches the defect as it was (a suspecting follower's
@@ -71,7 +71,7 @@ fn seed_sweep_lease_reads_fifo_links_link_down_hints_all_faults() {
 #[test]
 fn the_lease_sweep_catches_a_follower_that_acks_without_honouring_the_lease() {
     let config = RaftConfig { planted: Some(PlantedBug::SuspectedAckWithoutLease), ..lease() };
-    let summary = lease_sweep(0..1000, &config);
+    let summary = lease_sweep(0..500, &config);
     let first = summary.failures.first().map(|f| f.seed);
     eprintln!("planted SuspectedAckWithoutLease: seeds to first catch: {first:?}\n{summary}");
     assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
