@@ -6,10 +6,12 @@ use quorum_sim::{check_seeds_with, Faults, Sim, SimConfig, Summary};
 use std::cell::Cell;
 use std::rc::Rc;
 
-/// Each turn either ends the disturbance it started, or starts one: the
+/// An operator turn (about every 50 ms) either counts down the disturbance
+/// it started (it lasts six turns, about 300 ms), or starts one: the
 /// connection between the leader and one follower resets (the follower gets
-/// a link-down hint, the leader lives and keeps sending), and the leader is
-/// cut off from the other follower.
+/// a link-down hint while the leader lives and keeps sending), the leader is
+/// cut off from the other follower, and messages of a newer term do not reach
+/// the leader (as if delayed), so it keeps serving reads until its lease ends.
 fn resets(sim: &mut Sim<Raft>, rng: &mut Rng, active: &Rc<Cell<u32>>) {
     if active.get() > 0 {
         active.set(active.get() - 1);
