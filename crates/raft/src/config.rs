@@ -21,6 +21,28 @@ pub enum ReadMode {
     Lease,
 }
 
+/// Deliberate defects, to show that the tests and the simulator's checks
+/// catch them. Only with the `planted-bugs` feature (never in a shipping
+/// build): a config's `planted` field selects one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+pub enum PlantedBug {
+    /// Issue 12 item 4 as it was: a follower that suspects its leader (after
+    /// a link-down hint) still acknowledges its appends, renewing the leader's
+    /// read lease, but does not count them as hearing from it, so it may vote
+    /// for another candidate while that lease runs.
+    SuspectedAckWithoutLease,
+    /// Issue 12 item 7 as it was: no bound on reads waiting for a heartbeat round.
+    UnboundedReads,
+    /// Issue 12 item 8 as it was: a follower trusts the snapshot metadata a
+    /// leader sends and panics if it does not decode.
+    TrustSnapshotMeta,
+    /// Issue 13: a granted vote leaves before the vote is durable, so a voter
+    /// that crashes before its write lands forgets it and can vote again in
+    /// the same term.
+    VoteBeforePersisted,
+}
+
 /// Raft settings. `RaftConfig::default()` gives the paper's timings
 /// (election 150–300 ms, heartbeat 50 ms) with PreVote and CheckQuorum on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +76,12 @@ pub struct RaftConfig {
     pub max_uncommitted_bytes: u64,
     /// Size of one InstallSnapshot chunk.
     pub snapshot_chunk_bytes: usize,
+    /// The leader answers `ReadError::Busy` while this many reads wait for
+    /// a heartbeat round (ReadIndex, or lease reads outside a lease).
+    pub max_pending_reads: usize,
+    /// A deliberate defect (tests only).
+    #[cfg(feature = "planted-bugs")]
+    pub planted: Option<PlantedBug>,
 }
 
 impl Default for RaftConfig {
@@ -71,11 +99,27 @@ impl Default for RaftConfig {
             max_inflight: 8,
             max_uncommitted_bytes: 64 << 20,
             snapshot_chunk_bytes: 64 << 10,
+            max_pending_reads: 10_000,
+            #[cfg(feature = "planted-bugs")]
+            planted: None,
         }
     }
 }
 
 impl RaftConfig {
+    /// True if `bug` is planted (always false without the `planted-bugs` feature).
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.planted == Some(bug)
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        {
+            let _ = bug;
+            false
+        }
+    }
+
     /// The lower bound of the election timeout.
     pub fn election_timeout_min(&self) -> Duration {
         Duration::from_millis(self.election_timeout_min_ms)
@@ -107,5 +151,6 @@ impl RaftConfig {
         assert!(self.max_entries_per_message > 0, "max_entries_per_message must be positive");
         assert!(self.max_inflight > 0, "max_inflight must be positive");
         assert!(self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive");
+        assert!(self.max_pending_reads > 0, "max_pending_reads must be positive");
     }
 }

@@ -215,6 +215,11 @@ impl Raft {
         }
         tracing::debug!(node = self.id.0, term = self.term, %from, granted, "vote");
         let reply = VoteReply { term: self.term, granted, pre_vote: false };
+        if granted && self.config.planted(crate::PlantedBug::VoteBeforePersisted) {
+            self.flush(out);
+            out.send(from, Message::VoteReply(reply));
+            return;
+        }
         self.send_durable(from, Message::VoteReply(reply), out);
     }
 
@@ -314,6 +319,19 @@ impl Raft {
             // Its link broke: what it sent before may still arrive (datagram
             // links reorder), so this does not prove it alive. The entries
             // count; the early campaign, refused if it lives, settles the rest.
+            // But our answer will renew its lease (read.rs), so with lease
+            // reads we keep the promise that answer makes: no vote for anyone
+            // else, and no campaign of our own, for an election timeout.
+            if self.lease_reads() && !self.config.planted(crate::PlantedBug::SuspectedAckWithoutLease) {
+                // The early campaign moves back by as much as the lease did,
+                // keeping its random offset (at least a tenth of the timeout).
+                let before = self.heard_leader_at.replace(now).unwrap_or(now);
+                let tenth = quorum_core::Duration::from_nanos(self.config.election_timeout_min_ms * 100_000);
+                let floor = now + self.config.election_timeout_min() + tenth;
+                if self.election_deadline < floor {
+                    self.election_deadline = (self.election_deadline + now.saturating_since(before)).max(floor);
+                }
+            }
             return;
         }
         if self.state != State::Follower || self.leader != Some(from) {

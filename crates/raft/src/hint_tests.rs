@@ -81,3 +81,21 @@ fn with_lease_reads_the_early_campaign_waits_for_the_lease_on_votes() {
     r.on_message(at(100), NodeId(3), Message::Vote(req), &mut out);
     assert_eq!((r.term, r.vote), (1, None));
 }
+
+#[test]
+fn with_lease_reads_an_append_acknowledged_after_the_hint_renews_the_lease_on_votes() {
+    let mut r = follower(RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() });
+    r.on_link_down(at(20), NodeId(1), &mut Effects::new());
+    // The leader lives: its heartbeat at 150 ms is answered, renewing its lease until 150 + 150 ms.
+    let mut out = Effects::new();
+    r.on_message(at(150), NodeId(1), heartbeat(1), &mut out);
+    assert!(out.as_slice().iter().any(|e| matches!(e, Effect::SendDurable { msg: Message::AppendReply(_), .. })));
+    assert!(r.next_timer().unwrap() >= at(300), "no campaign before the renewed lease ends");
+    // A candidate's vote request inside that lease is ignored.
+    let req = VoteRequest { term: 2, last_index: 0, last_term: 0, pre_vote: false, transfer: false };
+    r.on_message(at(250), NodeId(3), Message::Vote(req.clone()), &mut Effects::new());
+    assert_eq!((r.term, r.vote), (1, None));
+    // After it, the vote is granted.
+    r.on_message(at(301), NodeId(3), Message::Vote(req), &mut Effects::new());
+    assert_eq!((r.term, r.vote), (2, Some(NodeId(3))));
+}

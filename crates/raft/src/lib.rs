@@ -93,7 +93,12 @@
 //!   follower then gets the snapshot. The leader keeps only its newest
 //!   snapshot in memory and sends it stop-and-wait, one chunk per round trip.
 //! - Lease reads need CheckQuorum and a bound on clock *rate* drift
-//!   ([`ReadMode::Lease`]); after a TimeoutNow the leader serves none.
+//!   ([`ReadMode::Lease`]); after a TimeoutNow the leader serves none. A
+//!   follower honours every lease its answers renew, also after a link-down hint.
+//! - Reads waiting for a heartbeat round are bounded (`max_pending_reads`,
+//!   then `ReadError::Busy`).
+//! - A message no correct peer sends is dropped, logged and counted
+//!   ([`Raft::malformed_dropped`], `validate.rs`), never a panic.
 //! - Flow control counts only command bytes of the leader's own term.
 #![deny(missing_docs)]
 
@@ -108,12 +113,17 @@ mod progress;
 mod read;
 mod replication;
 mod snapshot;
+mod validate;
 
 #[cfg(test)]
 mod hint_tests;
 #[cfg(test)]
 mod paper_tests;
 
+#[cfg(feature = "planted-bugs")]
+pub use config::PlantedBug;
+#[cfg(not(feature = "planted-bugs"))]
+pub(crate) use config::PlantedBug;
 pub use config::{RaftConfig, ReadMode};
 pub use membership::ChangeError;
 pub use message::{Append, AppendReply, Message, Reject, SnapshotChunk, SnapshotReply, VoteReply, VoteRequest};
@@ -220,7 +230,7 @@ impl Raft {
         let (offset, stamp, base) = match &stored.snapshot {
             Some(s) => {
                 let meta: SnapshotMeta =
-                    postcard::from_bytes(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?;
+                    validate::decode_snapshot_meta(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?;
                 (s.index, s.stamp, meta.membership)
             }
             None => (0, quorum_core::Stamp::ZERO, initial),
@@ -230,6 +240,10 @@ impl Raft {
         let mut configs = Configs::new(offset, base);
         for e in log.iter() {
             if let Payload::Membership(m) = &e.payload {
+                if !validate::sane_membership(m) {
+                    let detail = format!("entry {} holds a membership that makes no sense: {m:?}", e.index);
+                    return Err(InitError::corrupt("log", detail));
+                }
                 configs.push(e.index, m.clone());
             }
         }
@@ -270,6 +284,7 @@ impl Protocol for Raft {
             // depose a leader whose lease it may have vouched for (read.rs).
             heard_leader_at: Some(init.now),
             suspected: None,
+            malformed: 0,
             incoming: None,
             failed_reads: Vec::new(),
             pending: Default::default(),
@@ -284,6 +299,11 @@ impl Protocol for Raft {
 
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
         let _span = tracing::trace_span!("raft", node = self.id.0, term = self.term).entered();
+        let trust_meta = self.config.planted(PlantedBug::TrustSnapshotMeta);
+        if let Err(why) = validate::check_shape(&msg, trust_meta) {
+            self.drop_malformed(from, &why);
+            return;
+        }
         if self.step_term(now, from, &msg, out) {
             match msg {
                 Message::Vote(m) => self.on_vote_request(now, from, m, out),

@@ -88,6 +88,8 @@ pub struct Raft {
     /// The leader whose link broke, and its term, until the early campaign
     /// that this hint brought forward starts (`on_leader_link_down`).
     pub(crate) suspected: Option<(NodeId, u64)>,
+    /// Messages dropped as malformed (validate.rs).
+    pub(crate) malformed: u64,
     pub(crate) incoming: Option<IncomingSnapshot>,
     pub(crate) failed_reads: Vec<ReadId>,
     // Writes.

@@ -42,6 +42,12 @@ impl Raft {
             out.read_ready(id, self.commit);
             return Ok(());
         }
+        // Without CheckQuorum a leader cut off from its quorum keeps leading,
+        // and its reads wait until the partition heals: bound them.
+        let limit = self.config.max_pending_reads;
+        if self.lead.reads.len() >= limit && !self.config.planted(crate::PlantedBug::UnboundedReads) {
+            return Err(ReadError::Busy { limit: limit as u64 });
+        }
         let round = self.lead.round + 1;
         self.lead.reads.push_back(PendingRead { id, commit_at: self.commit, round });
         self.lead.round_wanted = true;

@@ -128,6 +128,9 @@ impl Raft {
 
     /// A follower receives AppendEntries from the leader of its term (Figure 2, receiver rules).
     pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, msg: Append, out: &mut Effects<Message>) {
+        if self.state == State::Leader {
+            return self.drop_malformed(from, "an append from another leader of this node's term");
+        }
         self.heard_from_leader(now, from);
         let round = msg.round;
         let Append { mut prev_index, mut prev_term, mut entries, commit, .. } = msg;
@@ -195,12 +198,18 @@ impl Raft {
             return;
         }
         let last_index = self.log.last_index();
+        if reply.result.as_ref().is_ok_and(|index| *index > last_index) {
+            // A follower of this term cannot match past the leader's log.
+            return self.drop_malformed(from, "an append acknowledged past the leader's log");
+        }
+        if reply.round > self.lead.round {
+            return self.drop_malformed(from, "an answer to a heartbeat round not yet sent");
+        }
         let Some(pr) = self.lead.progress.get_mut(&from) else { return };
         pr.recent_active = true;
         pr.acked_round = pr.acked_round.max(reply.round);
         match reply.result {
             Ok(index) => {
-                assert!(index <= last_index, "a follower of this term cannot match past the leader's log");
                 if matches!(pr.mode, ReplicationMode::Snapshot { .. }) {
                     return;
                 }

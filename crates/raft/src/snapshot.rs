@@ -13,7 +13,7 @@ use crate::node::{IncomingSnapshot, State};
 use crate::progress::ReplicationMode;
 use crate::Raft;
 use bytes::Bytes;
-use quorum_core::{Effects, Instant, Log, NodeId, Snapshot, Stamp};
+use quorum_core::{Effects, Instant, Log, Membership, NodeId, Snapshot, Stamp};
 
 impl Raft {
     /// The driver applied everything up to `index` and snapshotted it: compact.
@@ -84,6 +84,12 @@ impl Raft {
         if self.state != State::Leader {
             return;
         }
+        if reply.round > self.lead.round {
+            return self.drop_malformed(from, "an answer to a heartbeat round not yet sent");
+        }
+        if reply.done && reply.index > self.log.last_index() {
+            return self.drop_malformed(from, "a snapshot installed past the leader's log");
+        }
         let Some(pr) = self.lead.progress.get_mut(&from) else { return };
         pr.recent_active = true;
         pr.acked_round = pr.acked_round.max(reply.round);
@@ -108,6 +114,9 @@ impl Raft {
         chunk: SnapshotChunk,
         out: &mut Effects<Message>,
     ) {
+        if self.state == State::Leader {
+            return self.drop_malformed(from, "a snapshot from another leader of this node's term");
+        }
         self.heard_from_leader(now, from);
         let reply = |raft: &Raft, next_offset: u64, done: bool| SnapshotReply {
             term: raft.term,
@@ -149,16 +158,22 @@ impl Raft {
             return;
         }
         let incoming = self.incoming.take().expect("set above");
-        self.install(incoming, out);
+        let membership = match crate::validate::decode_snapshot_meta(&incoming.meta) {
+            Ok(meta) => meta.membership,
+            Err(e) if self.config.planted(crate::PlantedBug::TrustSnapshotMeta) => {
+                panic!("the leader's snapshot metadata decodes: {e}")
+            }
+            Err(e) => return self.drop_malformed(from, &format!("snapshot metadata: {e}")),
+        };
+        self.install(incoming, membership, out);
         let r = reply(self, 0, true);
         self.send_durable(from, Message::SnapshotReply(r), out);
     }
 
     /// Follower: replaces the state machine and the log prefix with a snapshot (§7).
-    fn install(&mut self, incoming: IncomingSnapshot, out: &mut Effects<Message>) {
+    fn install(&mut self, incoming: IncomingSnapshot, membership: Membership, out: &mut Effects<Message>) {
         let IncomingSnapshot { index, index_term, meta, data } = incoming;
         assert!(index > self.commit, "a snapshot at or below the commit index adds nothing");
-        let decoded: SnapshotMeta = postcard::from_bytes(&meta).expect("the leader's snapshot metadata decodes");
         let stamp = Stamp::new(index_term, 0);
         if self.log.stamp_at(index) == Some(stamp) {
             // §7: "if existing log entry has same index and term as snapshot's
@@ -168,7 +183,7 @@ impl Raft {
         } else {
             // Otherwise discard the entire log.
             self.log = Log::new(index, stamp);
-            self.configs = Configs::new(index, decoded.membership);
+            self.configs = Configs::new(index, membership);
             self.pending.entries.clear();
             self.pending.truncate_from = Some(self.pending.truncate_from.map_or(index + 1, |t| t.min(index + 1)));
             self.cap_durable(index);

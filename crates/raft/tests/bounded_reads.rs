@@ -1,0 +1,74 @@
+//! Issue 12, item 7: a leader cut off from its quorum with CheckQuorum off
+//! never confirms a heartbeat round and never steps down, so every read it
+//! takes waits forever. The queue of waiting reads is bounded: past
+//! `max_pending_reads` the leader answers `ReadError::Busy`, which clients
+//! retry (elsewhere or later).
+
+use quorum_core::{Duration, ReadError, ReadId};
+use quorum_raft::cluster::Cluster;
+use quorum_raft::{PlantedBug, RaftConfig};
+
+/// Issues `n` reads to an isolated leader; returns how many were queued
+/// before the first refusal, and the refusal.
+fn flood_isolated_leader(config: RaftConfig, n: u64) -> (u64, Option<ReadError>) {
+    let mut c = Cluster::new(3, config, 11);
+    assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()));
+    c.run_for(Duration::from_millis(200));
+    let leader = c.leader().unwrap();
+    c.isolate(leader);
+    for i in 0..n {
+        let id: ReadId = i;
+        if let Err(e) = c.read(leader, id) {
+            return (i, Some(e));
+        }
+        if i % 1000 == 0 {
+            c.run_for(Duration::from_millis(5));
+            assert_eq!(c.leader(), Some(leader), "without CheckQuorum the cut-off leader stays");
+        }
+    }
+    (n, None)
+}
+
+#[test]
+fn a_cut_off_leader_without_check_quorum_refuses_reads_past_its_bound() {
+    let config = RaftConfig { check_quorum: false, ..RaftConfig::default() };
+    let limit = config.max_pending_reads as u64;
+    let (queued, refusal) = flood_isolated_leader(config, 2 * limit);
+    assert_eq!(
+        refusal,
+        Some(ReadError::Busy { limit }),
+        "{queued} reads queued on a leader cut off from its quorum, none refused"
+    );
+    assert_eq!(queued, limit);
+}
+
+#[test]
+fn a_small_bound_is_honoured_and_reads_flow_again_once_the_quorum_is_back() {
+    let config = RaftConfig { check_quorum: false, max_pending_reads: 5, ..RaftConfig::default() };
+    let mut c = Cluster::new(3, config, 3);
+    assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()));
+    c.run_for(Duration::from_millis(200));
+    let leader = c.leader().unwrap();
+    c.isolate(leader);
+    for id in 0..5 {
+        c.read(leader, id).unwrap();
+    }
+    assert_eq!(c.read(leader, 5), Err(ReadError::Busy { limit: 5 }));
+    // Healed (before anyone else took over): the queued reads are answered and new ones accepted.
+    c.heal();
+    c.run_for(Duration::from_millis(100));
+    assert_eq!(c.leader(), Some(leader));
+    assert_eq!(c.reads(leader).len(), 5, "the five queued reads are answered");
+    c.read(leader, 6).unwrap();
+    assert!(c.violations().is_empty(), "{:?}", c.violations());
+}
+
+/// The planted twin: with the bound ignored, the first test's flood is
+/// queued whole.
+#[test]
+fn the_bound_test_catches_unbounded_reads() {
+    let config = RaftConfig { check_quorum: false, planted: Some(PlantedBug::UnboundedReads), ..RaftConfig::default() };
+    let limit = config.max_pending_reads as u64;
+    let (queued, refusal) = flood_isolated_leader(config, 2 * limit);
+    assert_eq!((queued, refusal), (2 * limit, None), "the planted bug queues every read");
+}

@@ -1,0 +1,81 @@
+//! Issue 12, item 4: lease reads over fifo links with link-down hints.
+
+use quorum_core::{Duration, LinkKind, NodeId, Protocol, Rng};
+use quorum_raft::{Message, PlantedBug, Raft, RaftConfig, ReadMode};
+use quorum_sim::{check_seeds_with, Faults, Sim, SimConfig, Summary};
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// An operator turn (about every 50 ms) either counts down the disturbance
+/// it started (it lasts six turns, about 300 ms), or starts one: the
+/// connection between the leader and one follower resets (the follower gets
+/// a link-down hint while the leader lives and keeps sending), the leader is
+/// cut off from the other follower, and messages of a newer term do not reach
+/// the leader (as if delayed), so it keeps serving reads until its lease ends.
+fn resets(sim: &mut Sim<Raft>, rng: &mut Rng, active: &Rc<Cell<u32>>) {
+    if active.get() > 0 {
+        active.set(active.get() - 1);
+        if active.get() == 0 {
+            sim.clear_drop_filter();
+        }
+        return;
+    }
+    let Some(leader) = sim.leader() else { return };
+    let others: Vec<NodeId> = sim.members().iter().copied().filter(|m| *m != leader).collect();
+    let hinted = others[rng.index(others.len())];
+    sim.act(hinted, "link to the leader reset", |r: &mut Raft, now, out| r.on_link_down(now, leader, out));
+    let term = sim.status(leader).map_or(0, |s| s.term);
+    let cut: Vec<NodeId> = others.into_iter().filter(|o| *o != hinted).collect();
+    sim.set_drop_filter(move |from, to, m: &Message| {
+        (from == leader && cut.contains(&to)) || (to == leader && (cut.contains(&from) || m.term() > term))
+    });
+    active.set(6);
+}
+
+fn lease_sweep(seeds: std::ops::Range<u64>, config: &RaftConfig) -> Summary {
+    let mut base = SimConfig::quick(0, Faults::All);
+    base.network.links = Some(LinkKind::Fifo);
+    base.clients.count = 16;
+    base.clients.read_ratio = 0.6;
+    base.clients.timeout = Duration::from_millis(30);
+    let setup = |sim: &mut Sim<Raft>| {
+        let active = Rc::new(Cell::new(0));
+        sim.set_operator(Duration::from_millis(50), move |sim: &mut Sim<Raft>, rng: &mut Rng| {
+            resets(sim, rng, &active)
+        });
+    };
+    check_seeds_with::<Raft>(&base, config, seeds, setup, |_| {})
+}
+
+fn seeds(default: u64) -> std::ops::Range<u64> {
+    let n: u64 = std::env::var("RAFT_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    0..n
+}
+
+fn lease() -> RaftConfig {
+    RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() }
+}
+
+/// Lease reads over fifo links, with every fault, connection resets that
+/// hint the leader's death to one follower while it lives, and the leader
+/// cut off from the others: every history is linearizable.
+#[test]
+fn seed_sweep_lease_reads_fifo_links_link_down_hints_all_faults() {
+    let summary = lease_sweep(seeds(400), &lease());
+    eprintln!("{summary}");
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+    assert!(summary.ops_ok > 400 * 200, "{summary}");
+}
+
+/// The same sweep catches the defect as it was (a suspecting follower's
+/// acks renew the leader's lease, but it votes as if it had not heard them):
+/// the linearizability check fires.
+#[test]
+fn the_lease_sweep_catches_a_follower_that_acks_without_honouring_the_lease() {
+    let config = RaftConfig { planted: Some(PlantedBug::SuspectedAckWithoutLease), ..lease() };
+    let summary = lease_sweep(0..500, &config);
+    let first = summary.failures.first().map(|f| f.seed);
+    eprintln!("planted SuspectedAckWithoutLease: seeds to first catch: {first:?}\n{summary}");
+    assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
+    assert_eq!(summary.checks_that_fired(), ["linearizability"], "{summary}");
+}

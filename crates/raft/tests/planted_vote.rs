@@ -1,0 +1,41 @@
+//! Issue 13: the simulator catches a durability bug in Raft's voting. The
+//! planted twin `PlantedBug::VoteBeforePersisted` lets a granted vote leave
+//! before the term and vote are on disk; a voter that crashes before the
+//! write lands forgets its vote and can grant another in the same term, so
+//! two leaders share a term. Slow disks (a long window between a write and
+//! its durability), frequent short crashes, and a narrow election timeout
+//! (rival candidates in one term) reach it.
+
+use quorum_core::Duration;
+use quorum_raft::{PlantedBug, Raft, RaftConfig};
+use quorum_sim::{check_seeds, Faults, SimConfig, Summary};
+
+const SEEDS: std::ops::Range<u64> = 0..2000;
+
+fn sweep(planted: Option<PlantedBug>) -> Summary {
+    let mut base = SimConfig::quick(0, Faults::Crash);
+    base.disk.fsync = Duration::from_millis(30);
+    base.faults.mean_interval = Duration::from_millis(60);
+    base.faults.max_outage = Duration::from_millis(40);
+    let config = RaftConfig { election_timeout_max_ms: 160, planted, ..RaftConfig::default() };
+    quorum_sim::quietly(|| check_seeds::<Raft>(&base, &config, SEEDS)).expect("violations are reported, not panics")
+}
+
+#[test]
+fn slow_disks_short_crashes_and_rival_candidates_keep_one_leader_per_term() {
+    let summary = sweep(None);
+    eprintln!("{summary}");
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+}
+
+#[test]
+fn the_sweep_catches_a_vote_sent_before_it_is_durable() {
+    let summary = sweep(Some(PlantedBug::VoteBeforePersisted));
+    let first = summary.failures.first().map(|f| f.seed);
+    eprintln!(
+        "planted VoteBeforePersisted: seeds to first catch: {first:?}, checks: {:?}\n{summary}",
+        summary.checks_that_fired()
+    );
+    assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
+    assert!(summary.checks_that_fired().iter().any(|c| c == "raft: election safety"), "{summary}");
+}
