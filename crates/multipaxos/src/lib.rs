@@ -503,3 +503,5 @@ impl HasAcceptor for MultiPaxos {
 mod hint_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod safety_tests;

@@ -1,0 +1,188 @@
+//! Safety scenarios from issue 12, driven by hand: Phase 1 must never lose a
+//! chosen value, a stale Accept must never overwrite one, and a learner's
+//! out-of-date ballot for a chosen value must not crash a peer.
+
+use super::*;
+use quorum_core::ClientId;
+use quorum_paxos::testkit::{Envelope, Net};
+
+fn cmd(client: u64, seq: u64) -> Command {
+    Command::new(ClientId(client), seq, format!("c{client}-{seq}").into_bytes())
+}
+
+fn value(client: u64, seq: u64) -> Payload {
+    Payload::Command(cmd(client, seq))
+}
+
+fn leader_of(net: &Net<MultiPaxos>) -> Option<NodeId> {
+    net.nodes.iter().flatten().find(|n| n.leading_ballot().is_some()).map(|n| n.status().id)
+}
+
+fn elect(net: &mut Net<MultiPaxos>) -> NodeId {
+    assert!(net.run_until(Duration::from_secs(2), |net| leader_of(net).is_some()), "a leader is elected");
+    leader_of(net).unwrap()
+}
+
+fn committed_values(net: &Net<MultiPaxos>, id: NodeId) -> Vec<Payload> {
+    net.committed[(id.0 - 1) as usize].iter().map(|e| e.payload.clone()).collect()
+}
+
+fn accept_carries(env: &Envelope<Message>, slot: u64) -> bool {
+    matches!(&env.msg, Message::Accept { entries, .. } if entries.iter().any(|(s, _)| *s == slot))
+}
+
+fn small_caps() -> MultiPaxosConfig {
+    MultiPaxosConfig { catch_up_batch: 8, ..MultiPaxosConfig::default() }
+}
+
+/// Issue 12 item 1, the state both scenarios start from (3 nodes,
+/// `catch_up_batch` 8): the leader proposes slots 1..=20, its Accepts for slot
+/// 1 reach nobody, slots 2..=20 are chosen by the leader and one follower, and
+/// the leader's commit point stays at 0 behind the hole. Returns (old leader,
+/// the follower that voted, the node that saw nothing).
+fn chosen_past_the_cap_behind_a_hole(net: &mut Net<MultiPaxos>) -> (NodeId, NodeId, NodeId) {
+    let old = elect(net);
+    assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
+    let voter = NodeId(old.0 % 3 + 1);
+    let blind = NodeId(6 - old.0 - voter.0);
+    for seq in 1..=20 {
+        net.propose(old, cmd(1, seq)).unwrap();
+    }
+    net.drop_where(|e| accept_carries(e, 1) || e.to == blind);
+    while net.deliver_first(|e| e.to == voter && matches!(e.msg, Message::Accept { .. })) {}
+    while net.deliver_first(|e| e.to == old && matches!(e.msg, Message::Accepted { .. })) {}
+    net.drop_where(|_| true);
+    let node = net.node(old).unwrap();
+    assert_eq!(node.learner().committed(), 0, "slot 1 is a hole");
+    assert_eq!(node.learner().highest_chosen(), 20, "2..=20 are chosen");
+    (old, voter, blind)
+}
+
+/// Runs the cluster with a client at `leader` proposing `seqs`, then checks
+/// that every node committed the old leader's 20 values first and that all
+/// logs agree.
+fn settle_and_check(net: &mut Net<MultiPaxos>, old: NodeId) {
+    let done = |net: &Net<MultiPaxos>| net.nodes.iter().flatten().all(|n| n.learner().committed() >= 25);
+    for seq in 1..=5 {
+        let leader = leader_of(net).expect("a leader");
+        let _ = net.propose(leader, cmd(2, seq));
+    }
+    net.run_until(Duration::from_secs(3), done);
+    net.assert_logs_agree();
+    let old_values: Vec<Payload> = (2..=20).map(|seq| value(1, seq)).collect();
+    for id in (1..=3).map(NodeId) {
+        let log = committed_values(net, id);
+        assert!(log.len() >= 20, "{id} committed only {} slots", log.len());
+        assert_eq!(log[1..20], old_values[..], "{id}: the values chosen in slots 2..=20 survive (old leader {old})");
+    }
+}
+
+/// Issue 12 item 1: a new candidate gets the old leader's promise first. The
+/// promise lists chosen values only up to the cap (8 of them) and must still
+/// report the slots past it; otherwise the new leader proposes new commands
+/// in slots 10..=20, where the follower's votes are overwritten.
+#[test]
+fn a_promise_reports_every_slot_chosen_past_the_catch_up_cap() {
+    let mut net: Net<MultiPaxos> = Net::new(3, small_caps(), 21);
+    let (old, _voter, blind) = chosen_past_the_cap_behind_a_hole(&mut net);
+    net.with_node(blind, |node, now, out| node.step(now, out, MultiPaxos::start_election));
+    // The old leader's promise arrives first: with the candidate's own, a majority.
+    while net.deliver_first(|e| e.to == old) {}
+    while net.deliver_first(|e| e.to == blind && e.from == old) {}
+    assert_eq!(leader_of(&net), Some(blind), "the candidate leads on the old leader's promise");
+    settle_and_check(&mut net, old);
+}
+
+/// Issue 12 item 1, the other half: the old leader is elected again with the
+/// blind node's promise. Its own promise is capped too, and a leader must
+/// start its new slots above every slot it knows chosen.
+#[test]
+fn a_re_elected_leader_starts_above_every_slot_it_knows_chosen() {
+    let mut net: Net<MultiPaxos> = Net::new(3, small_caps(), 22);
+    let (old, voter, blind) = chosen_past_the_cap_behind_a_hole(&mut net);
+    net.crash(voter);
+    net.with_node(old, |node, now, out| node.step(now, out, MultiPaxos::start_election));
+    while net.deliver_first(|e| e.to == blind) {}
+    while net.deliver_first(|e| e.to == old && e.from == blind) {}
+    assert_eq!(leader_of(&net), Some(old), "re-elected");
+    for seq in 1..=5 {
+        net.propose(old, cmd(2, seq)).unwrap();
+    }
+    net.restart(voter);
+    settle_and_check(&mut net, old);
+}
+
+fn deliver(net: &mut Net<MultiPaxos>, from: u64, to: u64, msg: Message) {
+    net.in_flight.push_back(Envelope { from: NodeId(from), to: NodeId(to), msg });
+    let last = net.in_flight.len() - 1;
+    net.deliver_at(last);
+}
+
+fn chosen(slot: u64, ballot: Ballot, value: Payload) -> quorum_paxos::Chosen {
+    quorum_paxos::Chosen { slot, ballot, value }
+}
+
+/// Issue 12 item 2, 5 nodes, node 5 driven by hand. Node 1 leads in b1 and
+/// proposes `x` in slot 1 and `y` in slot 2; its Accepts to node 5 are
+/// delayed, and node 1 crashes before its own votes are durable. Node 2
+/// takes over in b2 with promises from 2, 3, 4 (none accepted anything) and
+/// fills slots 1 and 2 with no-ops, chosen by 2, 3, 4. Node 5 follows b1 (a
+/// heartbeat reached it), learns slot 2's no-op from a catch-up answer, and
+/// only then does the delayed Accept from b1 arrive. It must not overwrite
+/// the chosen no-op in slot 2 (the learner knows it; the stored value is in
+/// a higher ballot), nor, after a restart, apply `y` there.
+#[test]
+fn a_stale_accept_does_not_overwrite_a_value_known_chosen() {
+    let mut net: Net<MultiPaxos> = Net::new(5, MultiPaxosConfig::default(), 23);
+    net.drop_where(|_| true);
+    let (b1, b2) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(2)));
+    deliver(&mut net, 1, 5, Message::Heartbeat { ballot: b1, commit: 0, sent_at: Instant::ZERO });
+    deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(2, b2, Payload::Noop)] });
+    net.in_flight.clear();
+    let stale = Message::Accept { ballot: b1, entries: vec![(1, value(1, 1)), (2, value(1, 2))], commit: 0 };
+    deliver(&mut net, 1, 5, stale);
+    let x = net.node(NodeId(5)).unwrap();
+    assert_eq!(x.acceptor().accepted(2).map(|a| a.value.clone()), Some(Payload::Noop), "the chosen value stays");
+    let voted_for_2 = net.in_flight.iter().any(|e| matches!(&e.msg, Message::Accepted { slots, .. } if slots.contains(&2)));
+    assert!(!voted_for_2, "no vote for a slot known chosen: {:?}", net.in_flight);
+    deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(1, b2, Payload::Noop)] });
+    assert_eq!(committed_values(&net, NodeId(5)), vec![Payload::Noop, Payload::Noop]);
+    net.crash(NodeId(5));
+    net.restart(NodeId(5));
+    // A step re-emits what storage says is committed (the harness panics on a different value).
+    net.with_node(NodeId(5), |node, now, out| node.on_timer(now, out));
+    let x = net.node(NodeId(5)).unwrap();
+    assert_eq!(x.learner().chosen(2).map(|(_, v)| v.clone()), Some(Payload::Noop), "after the restart too");
+}
+
+/// Issue 12 item 3, 5 nodes. b1 (node 1) proposes `v` in slot 1, accepted by
+/// 1 and 4. b2 (node 2, promises from 2, 3, 5) proposes `w`, accepted by 5
+/// only. b3 (node 3, promises from 1, 3, 4, which report `v` in b1) proposes
+/// `v`, chosen by 1, 2, 3. Node 4 learns the decision (b3) and restarts; node
+/// 5 then asks node 4 to catch up. Node 5's vote for `w` in b2 is legal, and
+/// node 4's answer must not crash it (the review says node 4 answers with the
+/// stored stamp b1, below node 5's b2, and `Acceptor::learn` asserts).
+#[test]
+fn a_learned_value_with_an_older_stamp_than_a_peers_vote_does_not_crash_it() {
+    let mut net: Net<MultiPaxos> = Net::new(5, MultiPaxosConfig::default(), 24);
+    net.drop_where(|_| true);
+    let (b1, b2, b3) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(2)), Ballot::new(3, NodeId(3)));
+    let (v, w) = (value(1, 1), value(2, 1));
+    deliver(&mut net, 1, 4, Message::Accept { ballot: b1, entries: vec![(1, v.clone())], commit: 0 });
+    deliver(&mut net, 3, 4, Message::Decided { chosen: vec![chosen(1, b3, v.clone())] });
+    deliver(&mut net, 3, 4, Message::Heartbeat { ballot: b3, commit: 1, sent_at: Instant::ZERO });
+    assert_eq!(net.node(NodeId(4)).unwrap().learner().committed(), 1);
+    deliver(&mut net, 2, 5, Message::Accept { ballot: b2, entries: vec![(1, w.clone())], commit: 0 });
+    net.crash(NodeId(4));
+    net.restart(NodeId(4));
+    net.in_flight.clear();
+    deliver(&mut net, 5, 4, Message::CatchUp { from: 1 });
+    let answer = net.in_flight.iter().position(|e| e.to == NodeId(5)).expect("node 4 answers");
+    if let Message::Decided { chosen } = &net.in_flight[answer].msg {
+        assert!(chosen[0].ballot >= b3, "the highest ballot known for the chosen value: {chosen:?}");
+    }
+    net.deliver_at(answer);
+    let y = net.node(NodeId(5)).unwrap();
+    assert_eq!(y.learner().committed(), 1);
+    assert_eq!(committed_values(&net, NodeId(5)), vec![v]);
+}
