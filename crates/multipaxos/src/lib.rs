@@ -96,7 +96,7 @@ use quorum_core::{
 use quorum_paxos::outbox::Outbox;
 use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
 use serde::{Deserialize, Serialize};
-use tracing::trace;
+use tracing::{trace, warn};
 
 /// Settings for Multi-Paxos.
 #[derive(Clone, Debug)]
@@ -124,7 +124,34 @@ pub struct MultiPaxosConfig {
     /// values the promises reported (breaks P2c). Never set it outside such a test.
     #[doc(hidden)]
     pub planted_bug_ignore_promised_values: bool,
+    /// A deliberately planted bug (tests only, `planted-bugs` feature).
+    #[cfg(feature = "planted-bugs")]
+    pub planted: Option<PlantedBug>,
 }
+
+/// Bugs that can be planted back, behind the `planted-bugs` feature, to show
+/// that the simulator's checks catch them (issue 12). Without the feature no
+/// configuration can select one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A promise leaves out slots its node knows chosen past the
+    /// `catch_up_batch` cap of reported chosen values (neither in `chosen`
+    /// nor in `accepted`), so a new leader may propose over them.
+    PromiseOmitsChosenPastCap,
+    /// An acceptor accepts a stale Accept for a slot it knows chosen, and
+    /// replaces the stored chosen value even from a lower ballot.
+    AcceptOverwritesChosen,
+}
+
+/// Slot numbers and snapshot indexes at or above this come from a broken
+/// peer: no cluster commits 2^62 slots, and staying far from `u64::MAX`
+/// keeps every `slot + 1` in range.
+pub const MAX_PLAUSIBLE_SLOT: u64 = 1 << 62;
+
+/// A candidate takes at most this many slots above its own commit point from
+/// its promises (each becomes a proposal at once); a promise reporting more
+/// makes it catch up first, like a promise that cannot see far enough.
+pub const MAX_SLOTS_ABOVE_COMMIT: u64 = 1 << 20;
 
 impl Default for MultiPaxosConfig {
     fn default() -> Self {
@@ -138,6 +165,8 @@ impl Default for MultiPaxosConfig {
             catch_up_batch: 256,
             read_lease: false,
             planted_bug_ignore_promised_values: false,
+            #[cfg(feature = "planted-bugs")]
+            planted: None,
         }
     }
 }
@@ -192,6 +221,8 @@ pub struct MultiPaxos {
     /// A snapshot received this step, to hand to the driver.
     install: Option<Snapshot>,
     persisted_commit: u64,
+    /// Peer messages dropped because they broke the protocol's expectations.
+    dropped_messages: u64,
 }
 
 impl MultiPaxos {
@@ -216,6 +247,39 @@ impl MultiPaxos {
     /// The latest snapshot this node holds.
     pub fn snapshot(&self) -> Option<&Snapshot> {
         self.snapshot.as_ref()
+    }
+
+    /// Messages from peers dropped because they broke the protocol's
+    /// expectations (a second value for a chosen slot, an absurd slot number,
+    /// two values in one ballot): each is logged with a warning and counted.
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped_messages
+    }
+
+    /// Counts and logs a peer message (or part of one) dropped as malformed.
+    pub(crate) fn drop_message(&mut self, from: NodeId, why: &str) {
+        self.dropped_messages += 1;
+        warn!(node = self.id.0, %from, why, "dropped a malformed message");
+    }
+
+    /// True if `bug` is planted in this node (never without the `planted-bugs` feature).
+    #[allow(unused_variables)]
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        return self.config.planted == Some(bug);
+        #[cfg(not(feature = "planted-bugs"))]
+        false
+    }
+
+    /// The planted `AcceptOverwritesChosen`: Phase 2b without its guards.
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn planted_accept_over_chosen(&mut self, slot: u64, ballot: Ballot, value: Payload) -> bool {
+        self.acceptor.accept_over_anything(slot, ballot, value).is_ok()
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    pub(crate) fn planted_accept_over_chosen(&mut self, _: u64, _: Ballot, _: Payload) -> bool {
+        unreachable!("no bug is planted without the planted-bugs feature")
     }
 
     /// Test hook: plants a durable vote in this node's acceptor journal.
@@ -297,6 +361,10 @@ impl MultiPaxos {
     }
 
     fn handle(&mut self, from: NodeId, msg: Message) {
+        if let Some(why) = msg.implausible() {
+            self.drop_message(from, why);
+            return;
+        }
         match msg {
             Message::Prepare { ballot, from: first } => self.on_prepare(from, ballot, first),
             Message::Promise { ballot, chosen, accepted, snapshot_index, committed } => {
@@ -311,7 +379,9 @@ impl MultiPaxos {
             Message::CatchUp { from: first } => self.on_catch_up(from, first),
             Message::Decided { chosen } => {
                 for c in chosen {
-                    self.decide(c.slot, c.ballot, c.value);
+                    if !self.decide_reported(from, c) {
+                        break;
+                    }
                 }
                 self.pump();
             }
@@ -342,6 +412,19 @@ impl MultiPaxos {
         if let State::Leader(leader) = &mut self.state {
             leader.proposals.remove(&slot);
         }
+    }
+
+    /// Learner: a peer reports `c` chosen. A report that contradicts what this
+    /// node knows chosen is dropped (and counted): it is the peer's word
+    /// against ours, not a fact about our own state. Returns false if dropped.
+    fn decide_reported(&mut self, from: NodeId, c: quorum_paxos::Chosen) -> bool {
+        if let Some(known) = self.learner.conflict(c.slot, &c.value) {
+            warn!(node = self.id.0, slot = c.slot, ?known, reported = ?c.value, "a peer reports another value chosen");
+            self.drop_message(from, "another value reported chosen for a slot known chosen");
+            return false;
+        }
+        self.decide(c.slot, c.ballot, c.value);
+        true
     }
 
     /// The ballot this node is leading or campaigning with.
@@ -407,6 +490,7 @@ impl Protocol for MultiPaxos {
             snapshot_to_write: None,
             install: None,
             persisted_commit: hard.committed,
+            dropped_messages: 0,
         })
     }
 

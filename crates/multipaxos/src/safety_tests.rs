@@ -83,7 +83,11 @@ fn settle_and_check(net: &mut Net<MultiPaxos>, old: NodeId) {
 /// in slots 10..=20, where the follower's votes are overwritten.
 #[test]
 fn a_promise_reports_every_slot_chosen_past_the_catch_up_cap() {
-    let mut net: Net<MultiPaxos> = Net::new(3, small_caps(), 21);
+    promise_past_the_cap(small_caps());
+}
+
+fn promise_past_the_cap(config: MultiPaxosConfig) {
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 21);
     let (old, _voter, blind) = chosen_past_the_cap_behind_a_hole(&mut net);
     net.with_node(blind, |node, now, out| node.step(now, out, MultiPaxos::start_election));
     // The old leader's promise arrives first: with the candidate's own, a majority.
@@ -98,7 +102,11 @@ fn a_promise_reports_every_slot_chosen_past_the_catch_up_cap() {
 /// start its new slots above every slot it knows chosen.
 #[test]
 fn a_re_elected_leader_starts_above_every_slot_it_knows_chosen() {
-    let mut net: Net<MultiPaxos> = Net::new(3, small_caps(), 22);
+    re_elected_past_the_cap(small_caps());
+}
+
+fn re_elected_past_the_cap(config: MultiPaxosConfig) {
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 22);
     let (old, voter, blind) = chosen_past_the_cap_behind_a_hole(&mut net);
     net.crash(voter);
     net.with_node(old, |node, now, out| node.step(now, out, MultiPaxos::start_election));
@@ -133,7 +141,11 @@ fn chosen(slot: u64, ballot: Ballot, value: Payload) -> quorum_paxos::Chosen {
 /// a higher ballot), nor, after a restart, apply `y` there.
 #[test]
 fn a_stale_accept_does_not_overwrite_a_value_known_chosen() {
-    let mut net: Net<MultiPaxos> = Net::new(5, MultiPaxosConfig::default(), 23);
+    stale_accept(MultiPaxosConfig::default());
+}
+
+fn stale_accept(config: MultiPaxosConfig) {
+    let mut net: Net<MultiPaxos> = Net::new(5, config, 23);
     net.drop_where(|_| true);
     let (b1, b2) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(2)));
     deliver(&mut net, 1, 5, Message::Heartbeat { ballot: b1, commit: 0, sent_at: Instant::ZERO });
@@ -185,4 +197,20 @@ fn a_learned_value_with_an_older_stamp_than_a_peers_vote_does_not_crash_it() {
     let y = net.node(NodeId(5)).unwrap();
     assert_eq!(y.learner().committed(), 1);
     assert_eq!(committed_values(&net, NodeId(5)), vec![v]);
+}
+
+fn planted(bug: PlantedBug) -> MultiPaxosConfig {
+    MultiPaxosConfig { planted: Some(bug), ..small_caps() }
+}
+
+/// The planted twins fail the same scenarios (so the scenarios test the fixes).
+#[test]
+fn the_planted_twins_fail_the_hand_driven_scenarios() {
+    let omits = PlantedBug::PromiseOmitsChosenPastCap;
+    assert!(quorum_sim::quietly(|| promise_past_the_cap(planted(omits))).is_none(), "new candidate");
+    // (The re-elected leader survives this twin: starting above its own
+    // `highest_chosen` covers it on its own, as a complete own promise would.)
+    assert!(quorum_sim::quietly(|| re_elected_past_the_cap(planted(omits))).is_some(), "re-elected leader");
+    let overwrites = PlantedBug::AcceptOverwritesChosen;
+    assert!(quorum_sim::quietly(|| stale_accept(planted(overwrites))).is_none(), "stale accept");
 }
