@@ -214,3 +214,94 @@ fn the_planted_twins_fail_the_hand_driven_scenarios() {
     let overwrites = PlantedBug::AcceptOverwritesChosen;
     assert!(quorum_sim::quietly(|| stale_accept(planted(overwrites))).is_none(), "stale accept");
 }
+
+fn dropped(net: &Net<MultiPaxos>, id: NodeId) -> u64 {
+    net.node(id).unwrap().dropped_messages()
+}
+
+/// Issue 12 item 8: a malformed but decodable message from a peer (version
+/// skew, a bug elsewhere) is dropped and counted, never a panic.
+#[test]
+fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 25);
+    let leader = elect(&mut net);
+    for seq in 1..=3 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(1), |net| net.nodes.iter().flatten().all(|n| n.learner().committed() >= 3)));
+    let follower = NodeId(leader.0 % 3 + 1);
+    let other = NodeId(6 - leader.0 - follower.0);
+    let ballot = net.node(leader).unwrap().leading_ballot().unwrap();
+    let high = Ballot::new(ballot.round + 10, other);
+    let absurd = Ballot::new(u64::MAX, other);
+    let wrong = value(9, 9);
+    // Messages every node must survive, and whether each is dropped as malformed.
+    let messages: Vec<(Message, bool)> = vec![
+        (Message::Decided { chosen: vec![chosen(2, ballot, wrong.clone())] }, true),
+        (Message::Decided { chosen: vec![chosen(u64::MAX, ballot, wrong.clone())] }, true),
+        (Message::Decided { chosen: vec![chosen(5, absurd, wrong.clone())] }, true),
+        (Message::Accept { ballot, entries: vec![(u64::MAX, wrong.clone())], commit: u64::MAX }, true),
+        (Message::Heartbeat { ballot, commit: u64::MAX, sent_at: Instant::ZERO }, true),
+        (Message::Accepted { ballot, slots: vec![u64::MAX, 0] }, true),
+        (Message::Nack { ballot, promised: absurd }, true),
+        (Message::Suspect { ballot: absurd }, true),
+        (Message::Prepare { ballot: absurd, from: 1 }, true),
+        (Message::Prepare { ballot: high, from: u64::MAX }, true),
+        (Message::CatchUp { from: u64::MAX }, true),
+        (Message::CatchUp { from: 0 }, false),
+        (Message::InstallSnapshot { snapshot: Snapshot { index: u64::MAX, stamp: quorum_core::Stamp::ZERO, meta: quorum_core::Bytes::new(), data: quorum_core::Bytes::new() } }, true),
+        (Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 }, false),
+        (
+            Message::Promise {
+                ballot,
+                chosen: vec![chosen(u64::MAX - 1, ballot, wrong.clone())],
+                accepted: vec![],
+                snapshot_index: u64::MAX,
+                committed: u64::MAX,
+            },
+            true,
+        ),
+    ];
+    for id in [leader, follower] {
+        for (msg, is_dropped) in messages.clone() {
+            let before = dropped(&net, id);
+            deliver(&mut net, other.0, id.0, msg.clone());
+            assert_eq!(dropped(&net, id) - before, u64::from(is_dropped), "{id} given {msg:?}");
+        }
+    }
+    // A candidate: a promise for its ballot that reports another value chosen
+    // in a committed slot, and one for a ballot it never sent.
+    net.in_flight.clear();
+    net.with_node(follower, |node, now, out| node.step(now, out, MultiPaxos::start_election));
+    let mine = match &net.in_flight.iter().find(|e| e.from == follower).unwrap().msg {
+        Message::Prepare { ballot, .. } => *ballot,
+        other => panic!("{other:?}"),
+    };
+    net.in_flight.clear();
+    let lying = Message::Promise {
+        ballot: mine,
+        chosen: vec![chosen(2, ballot, wrong.clone()), chosen(4, ballot, Payload::Noop)],
+        accepted: vec![],
+        snapshot_index: 0,
+        committed: 2,
+    };
+    let before = dropped(&net, follower);
+    deliver(&mut net, other.0, follower.0, lying);
+    assert_eq!(dropped(&net, follower) - before, 1);
+    assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate, "the lying promise is not counted");
+    let never_sent = Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
+    deliver(&mut net, other.0, follower.0, never_sent);
+    assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate);
+    // An Accept with a second value in a ballot this acceptor holds a value in.
+    let fresh = Ballot::new(mine.round + 1, leader);
+    deliver(&mut net, leader.0, other.0, Message::Accept { ballot: fresh, entries: vec![(7, value(1, 7))], commit: 3 });
+    let before = dropped(&net, other);
+    deliver(&mut net, leader.0, other.0, Message::Accept { ballot: fresh, entries: vec![(7, wrong.clone())], commit: 3 });
+    assert_eq!(dropped(&net, other) - before, 1);
+    assert_eq!(net.node(other).unwrap().acceptor().accepted(7).map(|a| a.value.clone()), Some(value(1, 7)));
+    // Everyone still agrees and makes progress.
+    net.assert_logs_agree();
+    for id in (1..=3).map(NodeId) {
+        assert_eq!(committed_values(&net, id)[..3], [value(1, 1), value(1, 2), value(1, 3)], "{id}");
+    }
+}
