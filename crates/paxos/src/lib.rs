@@ -483,4 +483,6 @@ impl HasAcceptor for Paxos {
 }
 
 #[cfg(test)]
+mod malformed_tests;
+#[cfg(test)]
 mod tests;
