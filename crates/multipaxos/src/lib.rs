@@ -141,6 +141,12 @@ pub enum PlantedBug {
     /// An acceptor accepts a stale Accept for a slot it knows chosen, and
     /// replaces the stored chosen value even from a lower ballot.
     AcceptOverwritesChosen,
+    /// An acceptor that learns a value it already holds keeps the older
+    /// stamp, so after a restart it reports the value chosen in a ballot
+    /// below the real one; and a leader of a ballot in between trusts that
+    /// stamp, takes the decision without stepping down, and reports the slot
+    /// committed to followers that hold its own value there.
+    LearnKeepsOlderStamp,
 }
 
 /// Slot numbers and snapshot indexes at or above this come from a broken
@@ -401,6 +407,17 @@ impl MultiPaxos {
         if slot <= self.learner.committed() {
             return;
         }
+        // P2b: a value chosen in a ballot at or below ours is the value we
+        // proposed there. Another value was chosen in a ballot above ours,
+        // whatever ballot the report names (a stamp can be older than the
+        // ballot that chose the value: one written before issue 12's fix).
+        let overruled = match &self.state {
+            State::Leader(leader) => {
+                leader.proposals.get(&slot).is_some_and(|p| p.value != value)
+                    || self.acceptor.accepted(slot).is_some_and(|a| a.ballot == leader.ballot && a.value != value)
+            }
+            _ => false,
+        } && !self.planted(PlantedBug::LearnKeepsOlderStamp);
         if self.learner.learn(slot, ballot, value.clone()) {
             self.acceptor.learn(slot, ballot, &value);
         }
@@ -408,6 +425,9 @@ impl MultiPaxos {
         // point could otherwise cover a slot where followers hold our older value.
         if self.own_ballot().is_some_and(|own| ballot > own) {
             self.step_down(ballot.owner());
+        } else if overruled {
+            warn!(node = self.id.0, slot, ?ballot, "a value other than ours was chosen: a higher ballot exists");
+            self.step_down(None);
         }
         if let State::Leader(leader) = &mut self.state {
             leader.proposals.remove(&slot);
@@ -461,7 +481,12 @@ impl Protocol for MultiPaxos {
         for e in chosen.iter().filter(|e| e.index > base) {
             learner.learn(e.index, Ballot::from_stamp(e.stamp), e.payload.clone());
         }
-        let acceptor = Acceptor::recover(hard.promised, &[], &open);
+        #[allow(unused_mut)]
+        let mut acceptor = Acceptor::recover(hard.promised, &[], &open);
+        #[cfg(feature = "planted-bugs")]
+        if init.config.planted == Some(PlantedBug::LearnKeepsOlderStamp) {
+            acceptor.plant_keep_older_stamp();
+        }
         let max_round = open.iter().map(|e| e.stamp.major).chain([hard.promised.round]).max().unwrap_or(0);
         let mut rng = Rng::new(init.seed);
         let timeout = init.config.election_timeout.as_nanos();

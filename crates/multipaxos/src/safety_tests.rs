@@ -68,6 +68,11 @@ fn settle_and_check(net: &mut Net<MultiPaxos>, old: NodeId) {
         let _ = net.propose(leader, cmd(2, seq));
     }
     net.run_until(Duration::from_secs(3), done);
+    // The acceptors' durable votes: no slot has two values with majorities.
+    let mut votes = OneValuePerSlot::new();
+    for id in (1..=3).map(NodeId) {
+        votes.observe(id, net.node(id).unwrap(), 3).unwrap();
+    }
     net.assert_logs_agree();
     let old_values: Vec<Payload> = (2..=20).map(|seq| value(1, seq)).collect();
     for id in (1..=3).map(NodeId) {
@@ -304,4 +309,65 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     for id in (1..=3).map(NodeId) {
         assert_eq!(committed_values(&net, id)[..3], [value(1, 1), value(1, 2), value(1, 3)], "{id}");
     }
+}
+
+/// Issue 12 item 3 goes beyond a crash: a stamp below the real chosen ballot
+/// lets a leader of a ballot in between take the decision as its own. 7
+/// nodes. b1 = (1, n1): `v` accepted by 1 and 4. n5 leads b5 = (1, n5) on
+/// promises from 2, 3, 6 and proposes `w`, accepted by 6 only. b3 = (3, n3),
+/// promised by 1, 2, 3, 4 (4 reports `v` in b1), chooses `v` with 1, 2, 3, 7.
+/// n4 learns it and restarts; n5 asks n4 to catch up. With the stamp b1 the
+/// leader n5 learns `v` "in b1", below its own ballot, keeps leading and
+/// reports slot 1 committed; n6 holds `w` in n5's ballot and commits it.
+fn stale_stamp_under_a_live_leader(config: MultiPaxosConfig) {
+    let mut net: Net<MultiPaxos> = Net::new(7, config, 26);
+    net.drop_where(|_| true);
+    let (b1, b3) = (Ballot::new(1, NodeId(1)), Ballot::new(3, NodeId(3)));
+    let (v, w) = (value(1, 1), value(5, 1));
+    deliver(&mut net, 1, 4, Message::Accept { ballot: b1, entries: vec![(1, v.clone())], commit: 0 });
+    deliver(&mut net, 3, 4, Message::Decided { chosen: vec![chosen(1, b3, v.clone())] });
+    deliver(&mut net, 3, 4, Message::Heartbeat { ballot: b3, commit: 1, sent_at: Instant::ZERO });
+    net.crash(NodeId(4));
+    net.restart(NodeId(4));
+    // n5 campaigns and leads on promises from 2, 3 and 6 (sent before b3 existed).
+    net.in_flight.clear();
+    net.with_node(NodeId(5), |node, now, out| node.step(now, out, MultiPaxos::start_election));
+    let b5 = match &net.in_flight.iter().find(|e| e.from == NodeId(5)).unwrap().msg {
+        Message::Prepare { ballot, .. } => *ballot,
+        other => panic!("{other:?}"),
+    };
+    net.in_flight.clear();
+    for from in [2, 3, 6] {
+        let promise = Message::Promise { ballot: b5, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
+        deliver(&mut net, from, 5, promise);
+    }
+    assert_eq!(net.node(NodeId(5)).unwrap().leading_ballot(), Some(b5));
+    net.in_flight.clear();
+    net.propose(NodeId(5), cmd(5, 1)).unwrap();
+    net.drop_where(|e| e.to != NodeId(6));
+    while net.deliver_at(0) {}
+    assert_eq!(net.node(NodeId(6)).unwrap().acceptor().accepted(1).map(|a| a.value.clone()), Some(w));
+    net.in_flight.clear();
+    // n5 asks n4 (restarted) for slot 1; n4's answer reaches n5; n5's next messages reach n6.
+    deliver(&mut net, 5, 4, Message::CatchUp { from: 1 });
+    while net.deliver_first(|e| e.to == NodeId(5)) {}
+    net.drop_where(|e| e.to != NodeId(6));
+    net.now += Duration::from_millis(100);
+    net.fire_timers();
+    net.drop_where(|e| e.to != NodeId(6) || e.from != NodeId(5));
+    while net.deliver_at(0) {}
+    net.assert_logs_agree();
+    let n6 = committed_values(&net, NodeId(6));
+    assert!(n6.is_empty() || n6[0] == v, "n6 committed {n6:?}, the chosen value is {v:?}");
+}
+
+#[test]
+fn a_leader_told_of_a_decision_with_a_stale_stamp_does_not_take_it_as_its_own() {
+    stale_stamp_under_a_live_leader(MultiPaxosConfig::default());
+}
+
+#[test]
+fn the_planted_stale_stamp_twin_diverges_in_the_same_scenario() {
+    let config = MultiPaxosConfig { planted: Some(PlantedBug::LearnKeepsOlderStamp), ..MultiPaxosConfig::default() };
+    assert!(quorum_sim::quietly(|| stale_stamp_under_a_live_leader(config)).is_none());
 }

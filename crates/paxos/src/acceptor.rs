@@ -92,6 +92,9 @@ pub struct Acceptor {
     unflushed_votes: Vec<Vote>,
     unpersisted_votes: VecDeque<(u64, Vec<Vote>)>,
     journal: VoteJournal,
+    /// Planted bug: `learn` keeps the older stamp of an equal value.
+    #[cfg(feature = "planted-bugs")]
+    planted_keep_older_stamp: bool,
 }
 
 impl Acceptor {
@@ -263,9 +266,10 @@ impl Acceptor {
     /// vote); that is not this node's inconsistency, so it is logged, and the
     /// chosen value is stored with the higher of the two ballots.
     pub fn learn(&mut self, slot: u64, ballot: Ballot, value: &Payload) {
+        let keep_older = self.keeps_older_stamp();
         let state = self.slots.entry(slot).or_default();
         let ballot = match &state.accepted {
-            Some(previous) if previous.value == *value && previous.ballot >= ballot => return,
+            Some(previous) if previous.value == *value && (previous.ballot >= ballot || keep_older) => return,
             Some(previous) if previous.value != *value && previous.ballot >= ballot => {
                 warn!(slot, ?ballot, held = ?previous.ballot, "learned a value chosen in a ballot below a vote for another value");
                 previous.ballot
@@ -274,6 +278,25 @@ impl Acceptor {
         };
         state.accepted = Some(Accepted { ballot, value: value.clone() });
         self.dirty_entries.insert(slot, Entry { index: slot, stamp: ballot.stamp(), payload: value.clone() });
+    }
+
+    /// Test hook for planted bugs: `learn` keeps the older stamp of a value it
+    /// already holds (the old behaviour), so a restarted node recovers a
+    /// chosen ballot below the real one.
+    #[cfg(feature = "planted-bugs")]
+    #[doc(hidden)]
+    pub fn plant_keep_older_stamp(&mut self) {
+        self.planted_keep_older_stamp = true;
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    fn keeps_older_stamp(&self) -> bool {
+        self.planted_keep_older_stamp
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    fn keeps_older_stamp(&self) -> bool {
+        false
     }
 
     /// Drops in-memory state for slots at or below `slot` (committed and no
