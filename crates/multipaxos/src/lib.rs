@@ -418,9 +418,10 @@ impl MultiPaxos {
             }
             _ => false,
         } && !self.planted(PlantedBug::LearnKeepsOlderStamp);
-        if self.learner.learn(slot, ballot, value.clone()) {
-            self.acceptor.learn(slot, ballot, &value);
-        }
+        // Both keep the highest ballot the value is known chosen in, also
+        // when the slot was known already (a restart recovers it from the stamp).
+        self.learner.learn(slot, ballot, value.clone());
+        self.acceptor.learn(slot, ballot, &value);
         // A decision in a higher ballot means a newer leader exists: our commit
         // point could otherwise cover a slot where followers hold our older value.
         if self.own_ballot().is_some_and(|own| ballot > own) {
@@ -611,6 +612,6 @@ impl HasAcceptor for MultiPaxos {
 #[cfg(test)]
 mod hint_tests;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod safety_tests;
+#[cfg(test)]
+mod tests;

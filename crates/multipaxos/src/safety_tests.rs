@@ -160,7 +160,8 @@ fn stale_accept(config: MultiPaxosConfig) {
     deliver(&mut net, 1, 5, stale);
     let x = net.node(NodeId(5)).unwrap();
     assert_eq!(x.acceptor().accepted(2).map(|a| a.value.clone()), Some(Payload::Noop), "the chosen value stays");
-    let voted_for_2 = net.in_flight.iter().any(|e| matches!(&e.msg, Message::Accepted { slots, .. } if slots.contains(&2)));
+    let voted_for_2 =
+        net.in_flight.iter().any(|e| matches!(&e.msg, Message::Accepted { slots, .. } if slots.contains(&2)));
     assert!(!voted_for_2, "no vote for a slot known chosen: {:?}", net.in_flight);
     deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(1, b2, Payload::Noop)] });
     assert_eq!(committed_values(&net, NodeId(5)), vec![Payload::Noop, Payload::Noop]);
@@ -233,7 +234,11 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     for seq in 1..=3 {
         net.propose(leader, cmd(1, seq)).unwrap();
     }
-    assert!(net.run_until(Duration::from_secs(1), |net| net.nodes.iter().flatten().all(|n| n.learner().committed() >= 3)));
+    assert!(net.run_until(Duration::from_secs(1), |net| net
+        .nodes
+        .iter()
+        .flatten()
+        .all(|n| n.learner().committed() >= 3)));
     let follower = NodeId(leader.0 % 3 + 1);
     let other = NodeId(6 - leader.0 - follower.0);
     let ballot = net.node(leader).unwrap().leading_ballot().unwrap();
@@ -254,7 +259,17 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
         (Message::Prepare { ballot: high, from: u64::MAX }, true),
         (Message::CatchUp { from: u64::MAX }, true),
         (Message::CatchUp { from: 0 }, false),
-        (Message::InstallSnapshot { snapshot: Snapshot { index: u64::MAX, stamp: quorum_core::Stamp::ZERO, meta: quorum_core::Bytes::new(), data: quorum_core::Bytes::new() } }, true),
+        (
+            Message::InstallSnapshot {
+                snapshot: Snapshot {
+                    index: u64::MAX,
+                    stamp: quorum_core::Stamp::ZERO,
+                    meta: quorum_core::Bytes::new(),
+                    data: quorum_core::Bytes::new(),
+                },
+            },
+            true,
+        ),
         (Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 }, false),
         (
             Message::Promise {
@@ -294,14 +309,20 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     deliver(&mut net, other.0, follower.0, lying);
     assert_eq!(dropped(&net, follower) - before, 1);
     assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate, "the lying promise is not counted");
-    let never_sent = Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
+    let never_sent =
+        Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
     deliver(&mut net, other.0, follower.0, never_sent);
     assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate);
     // An Accept with a second value in a ballot this acceptor holds a value in.
     let fresh = Ballot::new(mine.round + 1, leader);
     deliver(&mut net, leader.0, other.0, Message::Accept { ballot: fresh, entries: vec![(7, value(1, 7))], commit: 3 });
     let before = dropped(&net, other);
-    deliver(&mut net, leader.0, other.0, Message::Accept { ballot: fresh, entries: vec![(7, wrong.clone())], commit: 3 });
+    deliver(
+        &mut net,
+        leader.0,
+        other.0,
+        Message::Accept { ballot: fresh, entries: vec![(7, wrong.clone())], commit: 3 },
+    );
     assert_eq!(dropped(&net, other) - before, 1);
     assert_eq!(net.node(other).unwrap().acceptor().accepted(7).map(|a| a.value.clone()), Some(value(1, 7)));
     // Everyone still agrees and makes progress.
@@ -338,7 +359,8 @@ fn stale_stamp_under_a_live_leader(config: MultiPaxosConfig) {
     };
     net.in_flight.clear();
     for from in [2, 3, 6] {
-        let promise = Message::Promise { ballot: b5, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
+        let promise =
+            Message::Promise { ballot: b5, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
         deliver(&mut net, from, 5, promise);
     }
     assert_eq!(net.node(NodeId(5)).unwrap().leading_ballot(), Some(b5));
