@@ -12,7 +12,7 @@ use crate::{Message, MultiPaxos, State};
 use quorum_core::{majority, Instant, NodeId, Payload};
 use quorum_paxos::{Accepted, Ballot, Chosen};
 use std::collections::BTreeMap;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// What a promiser told the candidate.
 #[derive(Clone, Debug)]
@@ -82,6 +82,20 @@ impl MultiPaxos {
             self.request_catch_up(from);
             return;
         }
+        let highest_reported = chosen.iter().map(|c| c.slot).chain(accepted.iter().map(|(s, _)| *s)).max();
+        if highest_reported.is_some_and(|slot| slot > candidate.from.saturating_add(crate::MAX_SLOTS_ABOVE_COMMIT)) {
+            // Each slot reported becomes a proposal at once: far behind the
+            // promiser, catch up first rather than propose a million slots.
+            debug!(node = self.id.0, %from, ?highest_reported, "far behind a peer: catching up first");
+            self.request_catch_up(from);
+            return;
+        }
+        if let Some(c) = chosen.iter().find(|c| self.learner.conflict(c.slot, &c.value).is_some()) {
+            let slot = c.slot;
+            warn!(node = self.id.0, %from, slot, "a promise reports another value chosen than we know: dropped");
+            self.drop_message(from, "a promise with another value for a slot known chosen");
+            return;
+        }
         candidate.promises.insert(from, PromiseBody { chosen, accepted });
         if candidate.promises.len() >= quorum {
             self.become_leader();
@@ -97,10 +111,12 @@ impl MultiPaxos {
         self.state = State::Candidate(Candidate { ballot, from: candidate.from, promises: BTreeMap::new() });
         let mut highest: BTreeMap<u64, Accepted> = BTreeMap::new();
         let mut last_slot = self.learner.committed();
-        for body in candidate.promises.into_values() {
+        for (from, body) in candidate.promises {
             for c in body.chosen {
                 last_slot = last_slot.max(c.slot);
-                self.decide(c.slot, c.ballot, c.value);
+                if !self.decide_reported(from, c) {
+                    break;
+                }
             }
             for (slot, accepted) in body.accepted {
                 last_slot = last_slot.max(slot);
@@ -113,6 +129,11 @@ impl MultiPaxos {
         if self.own_ballot() != Some(ballot) || self.acceptor.promised_all() != ballot {
             return; // a higher ballot showed up meanwhile
         }
+        // New commands go above every slot anyone reported and every slot this
+        // node knows chosen. Its own promise reports those too, but it need
+        // not be among the promises counted, and a new slot must never land
+        // on a chosen one.
+        last_slot = last_slot.max(self.learner.highest_chosen());
         let mut leader = Leader::new(ballot, last_slot + 1, self.now);
         for slot in self.learner.committed() + 1..=last_slot {
             if self.learner.chosen(slot).is_some() {

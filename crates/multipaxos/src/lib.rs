@@ -96,7 +96,7 @@ use quorum_core::{
 use quorum_paxos::outbox::Outbox;
 use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
 use serde::{Deserialize, Serialize};
-use tracing::trace;
+use tracing::{trace, warn};
 
 /// Settings for Multi-Paxos.
 #[derive(Clone, Debug)]
@@ -124,7 +124,40 @@ pub struct MultiPaxosConfig {
     /// values the promises reported (breaks P2c). Never set it outside such a test.
     #[doc(hidden)]
     pub planted_bug_ignore_promised_values: bool,
+    /// A deliberately planted bug (tests only, `planted-bugs` feature).
+    #[cfg(feature = "planted-bugs")]
+    pub planted: Option<PlantedBug>,
 }
+
+/// Bugs that can be planted back, behind the `planted-bugs` feature, to show
+/// that the simulator's checks catch them (issue 12). Without the feature no
+/// configuration can select one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A promise leaves out slots its node knows chosen past the
+    /// `catch_up_batch` cap of reported chosen values (neither in `chosen`
+    /// nor in `accepted`), so a new leader may propose over them.
+    PromiseOmitsChosenPastCap,
+    /// An acceptor accepts a stale Accept for a slot it knows chosen, and
+    /// replaces the stored chosen value even from a lower ballot.
+    AcceptOverwritesChosen,
+    /// An acceptor that learns a value it already holds keeps the older
+    /// stamp, so after a restart it reports the value chosen in a ballot
+    /// below the real one; and a leader of a ballot in between trusts that
+    /// stamp, takes the decision without stepping down, and reports the slot
+    /// committed to followers that hold its own value there.
+    LearnKeepsOlderStamp,
+}
+
+/// Slot numbers and snapshot indexes at or above this come from a broken
+/// peer: no cluster commits 2^62 slots, and staying far from `u64::MAX`
+/// keeps every `slot + 1` in range.
+pub const MAX_PLAUSIBLE_SLOT: u64 = 1 << 62;
+
+/// A candidate takes at most this many slots above its own commit point from
+/// its promises (each becomes a proposal at once); a promise reporting more
+/// makes it catch up first, like a promise that cannot see far enough.
+pub const MAX_SLOTS_ABOVE_COMMIT: u64 = 1 << 20;
 
 impl Default for MultiPaxosConfig {
     fn default() -> Self {
@@ -138,6 +171,8 @@ impl Default for MultiPaxosConfig {
             catch_up_batch: 256,
             read_lease: false,
             planted_bug_ignore_promised_values: false,
+            #[cfg(feature = "planted-bugs")]
+            planted: None,
         }
     }
 }
@@ -192,6 +227,8 @@ pub struct MultiPaxos {
     /// A snapshot received this step, to hand to the driver.
     install: Option<Snapshot>,
     persisted_commit: u64,
+    /// Peer messages dropped because they broke the protocol's expectations.
+    dropped_messages: u64,
 }
 
 impl MultiPaxos {
@@ -216,6 +253,39 @@ impl MultiPaxos {
     /// The latest snapshot this node holds.
     pub fn snapshot(&self) -> Option<&Snapshot> {
         self.snapshot.as_ref()
+    }
+
+    /// Messages from peers dropped because they broke the protocol's
+    /// expectations (a second value for a chosen slot, an absurd slot number,
+    /// two values in one ballot): each is logged with a warning and counted.
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped_messages
+    }
+
+    /// Counts and logs a peer message (or part of one) dropped as malformed.
+    pub(crate) fn drop_message(&mut self, from: NodeId, why: &str) {
+        self.dropped_messages += 1;
+        warn!(node = self.id.0, %from, why, "dropped a malformed message");
+    }
+
+    /// True if `bug` is planted in this node (never without the `planted-bugs` feature).
+    #[allow(unused_variables)]
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        return self.config.planted == Some(bug);
+        #[cfg(not(feature = "planted-bugs"))]
+        false
+    }
+
+    /// The planted `AcceptOverwritesChosen`: Phase 2b without its guards.
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn planted_accept_over_chosen(&mut self, slot: u64, ballot: Ballot, value: Payload) -> bool {
+        self.acceptor.accept_over_anything(slot, ballot, value).is_ok()
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    pub(crate) fn planted_accept_over_chosen(&mut self, _: u64, _: Ballot, _: Payload) -> bool {
+        unreachable!("no bug is planted without the planted-bugs feature")
     }
 
     /// Test hook: plants a durable vote in this node's acceptor journal.
@@ -297,6 +367,10 @@ impl MultiPaxos {
     }
 
     fn handle(&mut self, from: NodeId, msg: Message) {
+        if let Some(why) = msg.implausible() {
+            self.drop_message(from, why);
+            return;
+        }
         match msg {
             Message::Prepare { ballot, from: first } => self.on_prepare(from, ballot, first),
             Message::Promise { ballot, chosen, accepted, snapshot_index, committed } => {
@@ -311,7 +385,9 @@ impl MultiPaxos {
             Message::CatchUp { from: first } => self.on_catch_up(from, first),
             Message::Decided { chosen } => {
                 for c in chosen {
-                    self.decide(c.slot, c.ballot, c.value);
+                    if !self.decide_reported(from, c) {
+                        break;
+                    }
                 }
                 self.pump();
             }
@@ -331,17 +407,45 @@ impl MultiPaxos {
         if slot <= self.learner.committed() {
             return;
         }
-        if self.learner.learn(slot, ballot, value.clone()) {
-            self.acceptor.learn(slot, ballot, &value);
-        }
+        // P2b: a value chosen in a ballot at or below ours is the value we
+        // proposed there. Another value was chosen in a ballot above ours,
+        // whatever ballot the report names (a stamp can be older than the
+        // ballot that chose the value: one written before issue 12's fix).
+        let overruled = match &self.state {
+            State::Leader(leader) => {
+                leader.proposals.get(&slot).is_some_and(|p| p.value != value)
+                    || self.acceptor.accepted(slot).is_some_and(|a| a.ballot == leader.ballot && a.value != value)
+            }
+            _ => false,
+        } && !self.planted(PlantedBug::LearnKeepsOlderStamp);
+        // Both keep the highest ballot the value is known chosen in, also
+        // when the slot was known already (a restart recovers it from the stamp).
+        self.learner.learn(slot, ballot, value.clone());
+        self.acceptor.learn(slot, ballot, &value);
         // A decision in a higher ballot means a newer leader exists: our commit
         // point could otherwise cover a slot where followers hold our older value.
         if self.own_ballot().is_some_and(|own| ballot > own) {
             self.step_down(ballot.owner());
+        } else if overruled {
+            warn!(node = self.id.0, slot, ?ballot, "a value other than ours was chosen: a higher ballot exists");
+            self.step_down(None);
         }
         if let State::Leader(leader) = &mut self.state {
             leader.proposals.remove(&slot);
         }
+    }
+
+    /// Learner: a peer reports `c` chosen. A report that contradicts what this
+    /// node knows chosen is dropped (and counted): it is the peer's word
+    /// against ours, not a fact about our own state. Returns false if dropped.
+    fn decide_reported(&mut self, from: NodeId, c: quorum_paxos::Chosen) -> bool {
+        if let Some(known) = self.learner.conflict(c.slot, &c.value) {
+            warn!(node = self.id.0, slot = c.slot, ?known, reported = ?c.value, "a peer reports another value chosen");
+            self.drop_message(from, "another value reported chosen for a slot known chosen");
+            return false;
+        }
+        self.decide(c.slot, c.ballot, c.value);
+        true
     }
 
     /// The ballot this node is leading or campaigning with.
@@ -378,7 +482,12 @@ impl Protocol for MultiPaxos {
         for e in chosen.iter().filter(|e| e.index > base) {
             learner.learn(e.index, Ballot::from_stamp(e.stamp), e.payload.clone());
         }
-        let acceptor = Acceptor::recover(hard.promised, &[], &open);
+        #[allow(unused_mut)]
+        let mut acceptor = Acceptor::recover(hard.promised, &[], &open);
+        #[cfg(feature = "planted-bugs")]
+        if init.config.planted == Some(PlantedBug::LearnKeepsOlderStamp) {
+            acceptor.plant_keep_older_stamp();
+        }
         let max_round = open.iter().map(|e| e.stamp.major).chain([hard.promised.round]).max().unwrap_or(0);
         let mut rng = Rng::new(init.seed);
         let timeout = init.config.election_timeout.as_nanos();
@@ -407,6 +516,7 @@ impl Protocol for MultiPaxos {
             snapshot_to_write: None,
             install: None,
             persisted_commit: hard.committed,
+            dropped_messages: 0,
         })
     }
 
@@ -501,5 +611,7 @@ impl HasAcceptor for MultiPaxos {
 
 #[cfg(test)]
 mod hint_tests;
+#[cfg(test)]
+mod safety_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! The acceptor side of every node: answering Prepare, Accept and Heartbeat,
 //! and committing what the leader reports committed.
 
-use crate::{Message, MultiPaxos};
+use crate::{Message, MultiPaxos, MAX_PLAUSIBLE_SLOT};
 use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Ballot, Chosen};
 use tracing::trace;
@@ -16,8 +16,23 @@ impl MultiPaxos {
         let committed = self.learner.committed();
         match self.acceptor.prepare_all(ballot, first.max(committed + 1)) {
             Ok(accepted) => {
+                // Chosen values up to the cap, and every other slot's accepted
+                // (ballot, value) past them: a slot this node knows chosen past
+                // the cap is reported as the value its acceptor holds (the
+                // chosen one, `Acceptor::learn`), so no chosen or accepted slot
+                // is left out. A candidate whose own commit point is below
+                // `committed` and which gets fewer chosen values than that
+                // catches up first (`on_promise`).
                 let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
-                let accepted = accepted.into_iter().filter(|(slot, _)| self.learner.chosen(*slot).is_none()).collect();
+                let reported_upto = chosen.last().map_or(0, |c| c.slot);
+                let omit_chosen_past_cap = self.planted(crate::PlantedBug::PromiseOmitsChosenPastCap);
+                let accepted = accepted
+                    .into_iter()
+                    .filter(|(slot, _)| {
+                        let known = self.learner.chosen(*slot).is_some();
+                        !known || (*slot > reported_upto && !omit_chosen_past_cap)
+                    })
+                    .collect();
                 let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.index);
                 if self.own_ballot().is_some_and(|own| own < ballot) {
                     self.step_down(None);
@@ -47,16 +62,36 @@ impl MultiPaxos {
         let committed = self.learner.committed();
         let mut slots = Vec::with_capacity(entries.len());
         let mut decided = Vec::new();
+        let mut refused_by = None;
         for (slot, value) in entries {
-            if slot > committed {
-                // Paxos Made Simple §2.3 (2b): accept unless a higher ballot was promised.
-                self.acceptor.accept(slot, ballot, value).expect("the promise was raised to this ballot just above");
-                slots.push(slot);
-            } else if let Some((chosen_in, chosen)) = self.learner.chosen(slot) {
-                // Already committed here: tell the leader the decision rather than
-                // vote (it may have been chosen in a ballot above this leader's).
+            if let Some((chosen_in, chosen)) = self.learner.chosen(slot) {
+                if slot > committed && self.planted(crate::PlantedBug::AcceptOverwritesChosen) {
+                    if self.planted_accept_over_chosen(slot, ballot, value) {
+                        slots.push(slot);
+                    }
+                    continue;
+                }
+                // Known chosen here (committed or not): tell the leader the
+                // decision rather than vote. A vote could replace the chosen
+                // value this node stores (and applies after a restart) with a
+                // stale one, and the decision may be in a ballot above this
+                // leader's, which must then step down.
                 decided.push(Chosen { slot, ballot: chosen_in, value: chosen.clone() });
+                continue;
             }
+            if slot <= committed {
+                continue; // committed and compacted away: nothing to tell
+            }
+            // Paxos Made Simple §2.3 (2b): accept unless a higher ballot was
+            // promised, here or implicitly by a value stored in a higher ballot.
+            match self.acceptor.accept(slot, ballot, value) {
+                Ok(()) => slots.push(slot),
+                Err(promised) if promised > ballot => refused_by = Some(promised),
+                Err(_) => self.drop_message(from, "an Accept with a second value in one ballot"),
+            }
+        }
+        if let Some(promised) = refused_by {
+            self.outbox.send(from, Message::Nack { ballot, promised });
         }
         if !slots.is_empty() {
             self.outbox.send_durable(from, Message::Accepted { ballot, slots });
@@ -99,5 +134,37 @@ impl MultiPaxos {
             }
             slot += 1;
         }
+    }
+}
+
+impl Message {
+    /// Why this message cannot come from a correct peer, if it cannot: a slot
+    /// number, index or ballot round so large that no cluster reaches it (and
+    /// that would overflow `slot + 1` somewhere). Such a message is dropped.
+    pub(crate) fn implausible(&self) -> Option<&'static str> {
+        let slot_ok = |slot: u64| slot < MAX_PLAUSIBLE_SLOT;
+        let ballot_ok = |ballot: Ballot| ballot.round < MAX_PLAUSIBLE_SLOT;
+        let ok = match self {
+            Message::Prepare { ballot, from } => ballot_ok(*ballot) && slot_ok(*from),
+            Message::Promise { ballot, chosen, accepted, snapshot_index, committed } => {
+                ballot_ok(*ballot)
+                    && slot_ok(*snapshot_index)
+                    && slot_ok(*committed)
+                    && chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot))
+                    && accepted.iter().all(|(slot, a)| slot_ok(*slot) && ballot_ok(a.ballot))
+            }
+            Message::Accept { ballot, entries, commit } => {
+                ballot_ok(*ballot) && slot_ok(*commit) && entries.iter().all(|(slot, _)| slot_ok(*slot))
+            }
+            Message::Accepted { ballot, slots } => ballot_ok(*ballot) && slots.iter().all(|s| slot_ok(*s)),
+            Message::Nack { ballot, promised } => ballot_ok(*ballot) && ballot_ok(*promised),
+            Message::Heartbeat { ballot, commit, .. } => ballot_ok(*ballot) && slot_ok(*commit),
+            Message::HeartbeatAck { ballot, .. } | Message::Suspect { ballot } => ballot_ok(*ballot),
+            Message::SuspectReply { ballot, .. } => ballot_ok(*ballot),
+            Message::CatchUp { from } => slot_ok(*from),
+            Message::Decided { chosen } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
+            Message::InstallSnapshot { snapshot } => slot_ok(snapshot.index),
+        };
+        (!ok).then_some("a slot, index or ballot round beyond any a cluster reaches")
     }
 }

@@ -20,6 +20,7 @@
 use crate::Ballot;
 use quorum_core::{Entry, Payload};
 use std::collections::{BTreeMap, VecDeque};
+use tracing::warn;
 
 /// A proposal an acceptor has accepted: the ballot and its value.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -91,6 +92,9 @@ pub struct Acceptor {
     unflushed_votes: Vec<Vote>,
     unpersisted_votes: VecDeque<(u64, Vec<Vote>)>,
     journal: VoteJournal,
+    /// Planted bug: `learn` keeps the older stamp of an equal value.
+    #[cfg(feature = "planted-bugs")]
+    planted_keep_older_stamp: bool,
 }
 
 impl Acceptor {
@@ -190,24 +194,38 @@ impl Acceptor {
 
     /// Phase 2b: accepts `value` in `ballot` for `slot` unless a higher ballot
     /// was promised (Paxos Made Simple §2.3 (2b)); returns that promise if so.
+    ///
+    /// A value this acceptor holds in a higher ballot (a value it learned was
+    /// chosen, recorded by [`Acceptor::learn`]) counts as a promise of that
+    /// ballot: an Accept below it is refused with that ballot, so a stale
+    /// Accept never replaces a value known chosen. An Accept that carries a
+    /// second value in a ballot this slot already holds another value for
+    /// breaks Paxos's premise that one ballot carries one value; it comes from
+    /// a peer, so it is refused (not a panic) with `Err(ballot)` itself: an
+    /// `Err(p)` with `p == ballot` means "malformed", `p > ballot` "promised higher".
     pub fn accept(&mut self, slot: u64, ballot: Ballot, value: Payload) -> Result<(), Ballot> {
         let promised = self.promised(slot);
         if ballot < promised {
             return Err(promised);
         }
-        let state = self.slots.entry(slot).or_default();
-        if let Some(previous) = &state.accepted {
-            // Proposal numbers are unique and one proposer sends one value per
-            // ballot: a second value in the same ballot means a broken proposer.
-            assert!(
-                previous.ballot != ballot || previous.value == value,
-                "slot {slot}: ballot {ballot:?} carried two values ({:?} then {value:?})",
-                previous.value
-            );
+        if let Some(previous) = self.accepted(slot) {
+            if ballot < previous.ballot {
+                return Err(previous.ballot);
+            }
             if previous.ballot == ballot {
-                return Ok(());
+                if previous.value == value {
+                    return Ok(()); // a duplicate
+                }
+                warn!(slot, ?ballot, held = ?previous.value, offered = ?value, "two values in one ballot: refused");
+                return Err(ballot);
             }
         }
+        self.store_vote(slot, ballot, value);
+        Ok(())
+    }
+
+    fn store_vote(&mut self, slot: u64, ballot: Ballot, value: Payload) {
+        let state = self.slots.entry(slot).or_default();
         if ballot > state.promised && ballot > self.promised_all {
             state.promised = ballot;
             self.promise_dirty = true;
@@ -215,6 +233,21 @@ impl Acceptor {
         state.accepted = Some(Accepted { ballot, value: value.clone() });
         self.dirty_entries.insert(slot, Entry { index: slot, stamp: ballot.stamp(), payload: value.clone() });
         self.unflushed_votes.push(Vote { slot, ballot, value });
+    }
+
+    /// Test hook for planted bugs: Phase 2b without the checks that protect a
+    /// value known chosen (the old behaviour of [`Acceptor::accept`]).
+    #[cfg(feature = "planted-bugs")]
+    #[doc(hidden)]
+    pub fn accept_over_anything(&mut self, slot: u64, ballot: Ballot, value: Payload) -> Result<(), Ballot> {
+        let promised = self.promised(slot);
+        if ballot < promised {
+            return Err(promised);
+        }
+        if self.accepted(slot).is_some_and(|a| a.ballot == ballot) {
+            return Ok(());
+        }
+        self.store_vote(slot, ballot, value);
         Ok(())
     }
 
@@ -222,28 +255,58 @@ impl Acceptor {
     /// so that storage holds the chosen value of every committed slot.
     /// Safe: every proposal in a ballot at or above the chosen one carries the
     /// chosen value (P2b), so reporting it can never steer a proposer wrong.
+    ///
+    /// The slot keeps the highest ballot known for it: a value already held
+    /// with the same value in a lower ballot is raised to `ballot` (a
+    /// restarted node recovers the chosen ballot from the stamp, and a stamp
+    /// below the real chosen ballot would let a leader of a ballot in between
+    /// take the decision for one of its own). `ballot` comes from a peer and
+    /// may be older than a vote held here for another value (a node that
+    /// learned the value before this fix, with the stamp of its own older
+    /// vote); that is not this node's inconsistency, so it is logged, and the
+    /// chosen value is stored with the higher of the two ballots.
     pub fn learn(&mut self, slot: u64, ballot: Ballot, value: &Payload) {
+        let keep_older = self.keeps_older_stamp();
         let state = self.slots.entry(slot).or_default();
-        if let Some(previous) = &state.accepted {
-            if previous.value == *value {
-                return;
-            }
-            assert!(
-                previous.ballot < ballot,
-                "slot {slot}: accepted {:?} in {:?} at or above the ballot {ballot:?} that chose {value:?}",
-                previous.value,
+        let ballot = match &state.accepted {
+            Some(previous) if previous.value == *value && (previous.ballot >= ballot || keep_older) => return,
+            Some(previous) if previous.value != *value && previous.ballot >= ballot => {
+                warn!(slot, ?ballot, held = ?previous.ballot, "learned a value chosen in a ballot below a vote for another value");
                 previous.ballot
-            );
-        }
+            }
+            _ => ballot,
+        };
         state.accepted = Some(Accepted { ballot, value: value.clone() });
         self.dirty_entries.insert(slot, Entry { index: slot, stamp: ballot.stamp(), payload: value.clone() });
+    }
+
+    /// Test hook for planted bugs: `learn` keeps the older stamp of a value it
+    /// already holds (the old behaviour), so a restarted node recovers a
+    /// chosen ballot below the real one.
+    #[cfg(feature = "planted-bugs")]
+    #[doc(hidden)]
+    pub fn plant_keep_older_stamp(&mut self) {
+        self.planted_keep_older_stamp = true;
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    fn keeps_older_stamp(&self) -> bool {
+        self.planted_keep_older_stamp
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    fn keeps_older_stamp(&self) -> bool {
+        false
     }
 
     /// Drops in-memory state for slots at or below `slot` (committed and no
     /// longer needed by Phase 1). Storage keeps the entries.
     pub fn forget_upto(&mut self, slot: u64) {
         let had_promises = self.slots.range(..=slot).any(|(_, s)| s.promised > self.promised_all);
-        self.slots = self.slots.split_off(&(slot + 1));
+        self.slots = match slot.checked_add(1) {
+            Some(next) => self.slots.split_off(&next),
+            None => BTreeMap::new(),
+        };
         if had_promises {
             self.promise_dirty = true;
         }

@@ -65,19 +65,29 @@ impl Learner {
     }
 
     /// Records that `value` was chosen for `slot` in `ballot`. Returns true if
-    /// this is news. Two different values for one slot is the one thing Paxos
-    /// exists to prevent, so it panics.
+    /// this is news. A slot already known keeps the highest ballot it was
+    /// reported chosen in (see [`crate::Acceptor::learn`]). Two different values
+    /// for one slot is the one thing Paxos exists to prevent, so it panics:
+    /// a caller passing a value from a peer checks [`Learner::conflict`] first
+    /// and drops the message instead.
     pub fn learn(&mut self, slot: u64, ballot: Ballot, value: Payload) -> bool {
         if slot <= self.committed && slot < self.first_held {
             return false;
         }
-        if let Some((_, known)) = self.chosen.get(&slot) {
+        if let Some((known_ballot, known)) = self.chosen.get_mut(&slot) {
             assert_eq!(*known, value, "slot {slot}: two different values chosen");
+            *known_ballot = (*known_ballot).max(ballot);
             return false;
         }
         assert!(slot > self.committed, "slot {slot} committed without being learned");
         self.chosen.insert(slot, (ballot, value));
         true
+    }
+
+    /// The value known chosen for `slot`, if it differs from `value`: a peer
+    /// that reports `value` chosen there is wrong (or this node is).
+    pub fn conflict(&self, slot: u64, value: &Payload) -> Option<&Payload> {
+        self.chosen.get(&slot).map(|(_, known)| known).filter(|known| *known != value)
     }
 
     /// The value chosen for `slot`, if known here.
@@ -126,16 +136,24 @@ impl Learner {
     /// committed slots may be forgotten.
     pub fn forget_upto(&mut self, slot: u64) {
         assert!(slot <= self.committed, "cannot forget slot {slot} above the commit point {}", self.committed);
-        self.chosen = self.chosen.split_off(&(slot + 1));
-        self.first_held = self.first_held.max(slot + 1);
+        self.chosen = split_above(&mut self.chosen, slot);
+        self.first_held = self.first_held.max(slot.saturating_add(1));
     }
 
     /// Jumps the committed prefix to `index` (a snapshot was installed).
     pub fn skip_to(&mut self, index: u64) {
         assert!(index >= self.committed, "commit point never moves back");
         self.committed = index;
-        self.first_held = index + 1;
-        self.chosen = self.chosen.split_off(&(index + 1));
+        self.first_held = index.saturating_add(1);
+        self.chosen = split_above(&mut self.chosen, index);
+    }
+}
+
+/// The entries of `map` above `slot` (none when `slot` is the largest key there can be).
+fn split_above<V>(map: &mut BTreeMap<u64, V>, slot: u64) -> BTreeMap<u64, V> {
+    match slot.checked_add(1) {
+        Some(next) => map.split_off(&next),
+        None => BTreeMap::new(),
     }
 }
 

@@ -82,7 +82,7 @@ use quorum_core::{
     Rng, Role, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
-use tracing::trace;
+use tracing::{trace, warn};
 
 /// Settings for Basic Paxos.
 #[derive(Clone, Debug)]
@@ -165,12 +165,26 @@ pub struct Paxos {
     /// new traffic nothing else would tell it that it is behind. This is when
     /// the next such request is due (`None`: not needed).
     boot_catch_up: Option<Instant>,
+    /// Peer messages dropped as malformed.
+    dropped_messages: u64,
 }
 
 impl Paxos {
     /// This node's acceptor (for checkers and tests).
     pub fn acceptor(&self) -> &Acceptor {
         &self.acceptor
+    }
+
+    /// Messages from peers dropped because they broke the protocol's
+    /// expectations (another value for a decided slot, two values in one
+    /// ballot, an absurd slot or round): each is logged and counted.
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped_messages
+    }
+
+    fn drop_message(&mut self, from: NodeId, why: &str) {
+        self.dropped_messages += 1;
+        warn!(node = self.id.0, %from, why, "dropped a malformed message");
     }
 
     /// This node's learner (for checkers and tests).
@@ -247,6 +261,10 @@ impl Paxos {
     }
 
     fn handle(&mut self, from: NodeId, msg: Message) {
+        if let Some(why) = implausible(&msg) {
+            self.drop_message(from, why);
+            return;
+        }
         match msg {
             Message::Prepare { slot, ballot } => self.on_prepare(from, slot, ballot),
             Message::Promise { slot, ballot, accepted } => self.on_promise(from, slot, ballot, accepted),
@@ -263,6 +281,11 @@ impl Paxos {
                 let more = chosen.len() >= self.config.catch_up_batch && chosen.last().is_some_and(|c| c.slot > known);
                 let next = chosen.last().map(|c| c.slot + 1);
                 for c in chosen {
+                    if self.learner.conflict(c.slot, &c.value).is_some() {
+                        // The peer's word against what we know chosen: drop it.
+                        self.drop_message(from, "a Decided with another value for a decided slot");
+                        break;
+                    }
                     self.decide(c.slot, c.ballot, c.value, false);
                 }
                 if let Some(next) = next.filter(|_| more) {
@@ -301,7 +324,8 @@ impl Paxos {
         }
         match self.acceptor.accept(slot, ballot, value) {
             Ok(()) => self.outbox.send_durable(from, Message::Accepted { slot, ballot }),
-            Err(promised) => self.outbox.send(from, Message::Nack { slot, ballot, promised }),
+            Err(promised) if promised > ballot => self.outbox.send(from, Message::Nack { slot, ballot, promised }),
+            Err(_) => self.drop_message(from, "an Accept with a second value in one ballot"),
         }
     }
 
@@ -328,6 +352,28 @@ impl Paxos {
         }
         self.instance_decided(slot, &value);
     }
+}
+
+/// Slot numbers and ballot rounds at or above this come from a broken peer:
+/// no cluster reaches them, and staying far from `u64::MAX` keeps every
+/// `slot + 1` and `round + 1` in range.
+pub const MAX_PLAUSIBLE_SLOT: u64 = 1 << 62;
+
+/// Why `msg` cannot come from a correct peer, if it cannot.
+fn implausible(msg: &Message) -> Option<&'static str> {
+    let slot_ok = |slot: u64| slot < MAX_PLAUSIBLE_SLOT;
+    let ballot_ok = |ballot: Ballot| ballot.round < MAX_PLAUSIBLE_SLOT;
+    let ok = match msg {
+        Message::Prepare { slot, ballot } | Message::Accepted { slot, ballot } => slot_ok(*slot) && ballot_ok(*ballot),
+        Message::Promise { slot, ballot, accepted } => {
+            slot_ok(*slot) && ballot_ok(*ballot) && accepted.as_ref().is_none_or(|a| ballot_ok(a.ballot))
+        }
+        Message::Accept { slot, ballot, .. } => slot_ok(*slot) && ballot_ok(*ballot),
+        Message::Nack { slot, ballot, promised } => slot_ok(*slot) && ballot_ok(*ballot) && ballot_ok(*promised),
+        Message::Decided { chosen } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
+        Message::CatchUp { from } => slot_ok(*from),
+    };
+    (!ok).then_some("a slot or ballot round beyond any a cluster reaches")
 }
 
 impl Protocol for Paxos {
@@ -374,6 +420,7 @@ impl Protocol for Paxos {
             last_catch_up: Instant::ZERO,
             hole_delay: Duration::ZERO,
             boot_catch_up: (init.stored.hard_state.is_some() || !init.stored.entries.is_empty()).then_some(init.now),
+            dropped_messages: 0,
         })
     }
 
@@ -435,5 +482,7 @@ impl HasAcceptor for Paxos {
     }
 }
 
+#[cfg(test)]
+mod malformed_tests;
 #[cfg(test)]
 mod tests;
