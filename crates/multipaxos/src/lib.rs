@@ -124,6 +124,20 @@ pub struct MultiPaxosConfig {
     /// values the promises reported (breaks P2c). Never set it outside such a test.
     #[doc(hidden)]
     pub planted_bug_ignore_promised_values: bool,
+    /// A deliberately re-introduced bug, for the tests that show a checker
+    /// catches it. Only with the `planted-bugs` feature; never in a shipping build.
+    #[cfg(feature = "planted-bugs")]
+    pub planted: Option<PlantedBug>,
+}
+
+/// Bugs that tests re-introduce on purpose: only a build with the
+/// `planted-bugs` feature has the config field that selects one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// Issue 12 item 4: a follower's heartbeat acknowledgements (which extend
+    /// the leader's read lease) do not count toward its own promise not to
+    /// back another leader within an election timeout.
+    LeaseIgnoresAcks,
 }
 
 impl Default for MultiPaxosConfig {
@@ -138,6 +152,8 @@ impl Default for MultiPaxosConfig {
             catch_up_batch: 256,
             read_lease: false,
             planted_bug_ignore_promised_values: false,
+            #[cfg(feature = "planted-bugs")]
+            planted: None,
         }
     }
 }
@@ -182,6 +198,10 @@ pub struct MultiPaxos {
     last_catch_up: Option<Instant>,
     /// When this node last heard from the leader it follows (or booted).
     last_leader_contact: Instant,
+    /// The last heartbeat this node acknowledged for a lease: the ballot and
+    /// when. The ack extends that leader's lease, so until an election timeout
+    /// after it no other candidate may be promised (`read.rs`).
+    lease_ack: Option<(Ballot, Instant)>,
     /// When we last promised another node's ballot: it may be taking over.
     last_promise_to_other: Option<Instant>,
     /// The link to the leader broke: asking whether it died (`hint.rs`).
@@ -222,6 +242,18 @@ impl MultiPaxos {
     #[doc(hidden)]
     pub fn plant_vote(&mut self, vote: Vote) {
         self.acceptor.plant_vote(vote);
+    }
+
+    /// True if a test planted `bug` (always false without the `planted-bugs` feature).
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        self.config.planted == Some(bug)
+    }
+
+    /// True if a test planted `bug` (always false without the `planted-bugs` feature).
+    #[cfg(not(feature = "planted-bugs"))]
+    pub(crate) fn planted(&self, _bug: PlantedBug) -> bool {
+        false
     }
 
     fn peers(&self) -> Vec<NodeId> {
@@ -401,6 +433,7 @@ impl Protocol for MultiPaxos {
             last_catch_up: None,
             // A restarted node may have heard from a leader just before it crashed.
             last_leader_contact: init.now,
+            lease_ack: None,
             last_promise_to_other: None,
             suspicion: None,
             snapshot: init.stored.snapshot,

@@ -391,3 +391,62 @@ fn a_restarted_node_that_cannot_hear_the_leader_does_not_depose_it() {
     net.propose(leader, cmd(1, 1)).unwrap();
     assert!(net.run_until(Duration::from_secs(1), all_committed(1)));
 }
+
+/// Issue 12 item 4 on three nodes: the leader `l` is cut off from `c` while
+/// `f`'s connection to it resets (a link-down hint while `l` lives). `f` keeps
+/// acknowledging `l`'s heartbeats, each extending `l`'s lease. If `f` then
+/// promised `c` before those acks ran out, `c` would lead and commit while
+/// `l` still answers lease reads from its older state. Returns the first such
+/// stale read seen, probing `l` after every step.
+fn stale_lease_read(config: MultiPaxosConfig, seed: u64) -> Option<String> {
+    let mut net: Net<MultiPaxos> = Net::new(3, config, seed);
+    let l = elect(&mut net);
+    net.run_until(Duration::from_millis(100), |_| false);
+    let (f, c) = (NodeId(l.0 % 3 + 1), NodeId((l.0 + 1) % 3 + 1));
+    net.with_node(f, |n, now, out| n.on_link_down(now, l, out));
+    net.with_node(c, |n, now, out| n.on_link_down(now, l, out));
+    let end = net.now + Duration::from_secs(1);
+    let mut seq = 0;
+    while net.now < end {
+        net.drop_where(|e| (e.from == l && e.to == c) || (e.from == c && e.to == l));
+        if !net.deliver_at(0) {
+            net.fire_timers();
+        }
+        if net.node(c).unwrap().leading_ballot().is_some() && seq < 20 {
+            seq += 1;
+            let _ = net.propose(c, cmd(9, seq));
+        }
+        let read = net.with_node(l, |n, now, out| {
+            n.read(now, 1, out).ok()?;
+            out.as_slice().iter().find_map(|e| match e {
+                Effect::ReadReady { index, .. } => Some(*index),
+                _ => None,
+            })
+        });
+        let newest = net.committed[(c.0 - 1) as usize].iter().rev().find(|e| matches!(e.payload, Payload::Command(_)));
+        if let (Some(Some(index)), Some(write)) = (read, newest) {
+            if write.index > index {
+                return Some(format!(
+                    "at {:?} {l} served a lease read at {index}; {c} committed {}",
+                    net.now, write.index
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn with_leases_a_leader_cut_off_from_one_follower_never_serves_a_stale_read() {
+    for seed in 0..20 {
+        assert_eq!(stale_lease_read(lease_config(), seed), None, "seed {seed}");
+    }
+}
+
+#[test]
+fn the_stale_lease_read_harness_catches_the_planted_twin() {
+    let config = MultiPaxosConfig { planted: Some(PlantedBug::LeaseIgnoresAcks), ..lease_config() };
+    let caught: Vec<u64> = (0..20).filter(|&seed| stale_lease_read(config.clone(), seed).is_some()).collect();
+    println!("planted LeaseIgnoresAcks: stale lease reads in seeds {caught:?} of 0..20");
+    assert!(!caught.is_empty(), "the harness never saw a stale read with the planted bug");
+}
