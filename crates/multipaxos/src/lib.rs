@@ -39,7 +39,8 @@
 //! the leader's own ballot (the leader proposes one value per slot per ballot);
 //! otherwise it asks for the chosen values. A node whose driver snapshotted its
 //! state machine drops the log below the snapshot; a replica asking for slots
-//! below it receives the snapshot (`InstallSnapshot`) and then the rest.
+//! below it receives the snapshot, streamed in bounded pieces it pulls one at
+//! a time (`SnapshotChunk`, `SnapshotPull`), and then the rest.
 //!
 //! **Why it is safe.** Every slot is a Basic Paxos instance, and the acceptor is
 //! Basic Paxos's ([`quorum_paxos::Acceptor`]): a promise for all slots is a
@@ -116,6 +117,13 @@ pub struct MultiPaxosConfig {
     pub catch_up_after: Duration,
     /// Most chosen values in one catch-up answer.
     pub catch_up_batch: usize,
+    /// Largest piece of a snapshot in one message, and the most bytes of
+    /// chosen values in one catch-up answer (past the first value). Well
+    /// below the transport's frame limit (the runtime's is 16 MiB).
+    pub snapshot_chunk_bytes: usize,
+    /// Most commands a leader holds waiting for a slot (beyond the window in
+    /// flight); more are refused with `ProposeError::Busy`.
+    pub max_queued: usize,
     /// Leader leases: serve linearizable reads at the leader without the log
     /// (see the `read` module docs for the clock assumption). Off by default.
     pub read_lease: bool,
@@ -138,6 +146,10 @@ pub enum PlantedBug {
     /// the leader's read lease) do not count toward its own promise not to
     /// back another leader within an election timeout.
     LeaseIgnoresAcks,
+    /// Issue 12 item 7: no CheckQuorum, a leader cut off in a minority leads on.
+    NoCheckQuorum,
+    /// Issue 12 item 6: a snapshot goes in one piece, however large.
+    WholeSnapshot,
 }
 
 impl Default for MultiPaxosConfig {
@@ -150,6 +162,8 @@ impl Default for MultiPaxosConfig {
             max_batch: 64,
             catch_up_after: Duration::from_millis(10),
             catch_up_batch: 256,
+            snapshot_chunk_bytes: 1 << 20,
+            max_queued: 1024,
             read_lease: false,
             planted_bug_ignore_promised_values: false,
             #[cfg(feature = "planted-bugs")]
@@ -211,6 +225,8 @@ pub struct MultiPaxos {
     snapshot_to_write: Option<Snapshot>,
     /// A snapshot received this step, to hand to the driver.
     install: Option<Snapshot>,
+    /// A peer's snapshot being received piece by piece (`catchup.rs`).
+    incoming: Option<catchup::Incoming>,
     persisted_commit: u64,
 }
 
@@ -347,7 +363,10 @@ impl MultiPaxos {
                 }
                 self.pump();
             }
-            Message::InstallSnapshot { snapshot } => self.on_install_snapshot(snapshot),
+            Message::SnapshotChunk { index, stamp, meta, total, offset, data } => {
+                self.on_snapshot_chunk(from, index, stamp, meta, total, offset, data)
+            }
+            Message::SnapshotPull { index, offset } => self.on_snapshot_pull(from, index, offset),
             Message::Suspect { ballot } => self.on_suspect(from, ballot),
             Message::SuspectReply { ballot, agree } => self.on_suspect_reply(from, ballot, agree),
         }
@@ -439,6 +458,7 @@ impl Protocol for MultiPaxos {
             snapshot: init.stored.snapshot,
             snapshot_to_write: None,
             install: None,
+            incoming: None,
             persisted_commit: hard.committed,
         })
     }
@@ -475,8 +495,9 @@ impl Protocol for MultiPaxos {
             let leader_hint = self.leader.filter(|&l| l != self.id);
             return Err(NotLeader { leader_hint }.into());
         }
-        self.step(now, out, |node| node.enqueue(Payload::Command(cmd)));
-        Ok(())
+        let mut result = Ok(());
+        self.step(now, out, |node| result = node.enqueue(Payload::Command(cmd)));
+        result
     }
 
     fn read(&mut self, now: Instant, id: quorum_core::ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {

@@ -74,7 +74,8 @@ impl MultiPaxos {
     }
 
     /// A follower acknowledges the heartbeat the leader of `ballot` sent at
-    /// `sent_at`: from now on it is bound by that leader's lease.
+    /// `sent_at` (for CheckQuorum always, see `leader.rs`): with leases, from
+    /// now on it is bound by that leader's lease.
     pub(crate) fn ack_lease(&mut self, leader: NodeId, ballot: Ballot, sent_at: Instant) {
         if !self.planted(PlantedBug::LeaseIgnoresAcks) {
             self.lease_ack = Some((ballot, self.now));
@@ -94,10 +95,12 @@ impl MultiPaxos {
     pub(crate) fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, sent_at: Instant) {
         let quorum = majority(self.members.len());
         let lease_duration = self.lease_duration();
+        let now = self.now;
         let State::Leader(leader) = &mut self.state else { return };
         if leader.ballot != ballot {
             return;
         }
+        leader.heard_from(from, now);
         let Some((round_at, acks)) = &mut leader.lease.round else { return };
         if *round_at != sent_at {
             return;

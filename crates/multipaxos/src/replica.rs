@@ -75,9 +75,7 @@ impl MultiPaxos {
             return;
         }
         self.follow(ballot);
-        if self.config.read_lease {
-            self.ack_lease(from, ballot, sent_at);
-        }
+        self.ack_lease(from, ballot, sent_at);
         self.learn_commit(from, ballot, commit);
     }
 
