@@ -30,7 +30,9 @@
 //! durable; a majority of answers makes a slot chosen, and the leader commits
 //! in slot order: one round trip. Heartbeats carry the commit point when there
 //! is nothing to send and keep followers from starting elections; a leader
-//! refused with a higher ballot steps down. Non-leaders answer `propose` with
+//! refused with a higher ballot steps down, and so does one that no majority
+//! answered within an election timeout (CheckQuorum). At most `max_queued`
+//! commands wait for a slot; more are answered `Busy`. Non-leaders answer `propose` with
 //! `NotLeader { leader_hint }`. Reads go through the log, or, with
 //! `read_lease` on, are served by a leader holding a lease (`read.rs`).
 //!

@@ -156,6 +156,18 @@ fn seed_sweep_all_faults_with_snapshots_streamed_in_tiny_pieces() {
 }
 
 #[test]
+fn seed_sweep_all_faults_with_a_tiny_leader_queue() {
+    // Two slots in flight and two commands queued at most: the clients are
+    // often answered Busy and back off; nothing may break.
+    let mut base = SimConfig::quick(0, Faults::All);
+    base.clients.count = 6;
+    let config = MultiPaxosConfig { window: 2, max_queued: 2, ..MultiPaxosConfig::default() };
+    let summary = check_seeds::<MultiPaxos>(&base, &config, 0..300);
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+    assert!(summary.ops_ok > 10_000, "the workload made progress: {summary}");
+}
+
+#[test]
 fn seed_sweep_all_faults_with_lease_reads() {
     // Clients read through `Protocol::read` (the default read path): a leader
     // with a lease answers locally, and the history must stay linearizable.
