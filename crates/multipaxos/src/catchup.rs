@@ -1,13 +1,40 @@
 //! Catch-up: a replica that missed decisions asks a peer (the leader, usually)
 //! for the chosen values from its first missing slot; a peer that already
-//! folded those slots into a snapshot sends the snapshot first.
+//! folded those slots into a snapshot streams the snapshot first.
+//!
+//! **Bounded messages.** A `Decided` answer carries at most `catch_up_batch`
+//! values and, past the first, at most `snapshot_chunk_bytes` of them. A
+//! snapshot travels in pieces of at most `snapshot_chunk_bytes`
+//! (`SnapshotChunk`), pulled one at a time by the receiver (`SnapshotPull`):
+//! one piece in flight per receiver is the flow control, and the sender keeps
+//! no state per receiver. A lost piece is asked for again on the receiver's
+//! next catch-up turn (its leader's next heartbeat, at most once per
+//! `catch_up_after`). A receiver resumes only from the peer it started with;
+//! a new peer (the leader changed) or a sender whose snapshot moved on starts
+//! it over from the first piece of that sender's current snapshot, because
+//! two snapshots at the same index need not be the same bytes.
 
-use crate::{Message, MultiPaxos};
-use quorum_core::{NodeId, Snapshot};
+use crate::{Message, MultiPaxos, PlantedBug};
+use quorum_core::{Bytes, NodeId, Snapshot, Stamp};
 use tracing::debug;
 
+/// A snapshot being received, piece by piece.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    /// The peer sending it.
+    from: NodeId,
+    index: u64,
+    stamp: Stamp,
+    meta: Bytes,
+    total: u64,
+    /// The bytes received so far, in order.
+    data: Vec<u8>,
+}
+
 impl MultiPaxos {
-    /// Asks `peer` for what we miss, at most once per `catch_up_after`.
+    /// Asks `peer` for what we miss, at most once per `catch_up_after`: the
+    /// next piece of the snapshot we are receiving from it, or the chosen
+    /// values after our commit point.
     pub(crate) fn request_catch_up(&mut self, peer: NodeId) {
         if peer == self.id {
             return;
@@ -16,25 +43,124 @@ impl MultiPaxos {
             return;
         }
         self.last_catch_up = Some(self.now);
+        if let Some(incoming) = self.incoming.as_ref().filter(|i| i.from == peer) {
+            let (index, offset) = (incoming.index, incoming.data.len() as u64);
+            self.outbox.send(peer, Message::SnapshotPull { index, offset });
+            return;
+        }
+        // Another peer (the leader changed): its snapshot, if it sends one, starts over.
+        self.incoming = None;
         let from = self.learner.committed() + 1;
         self.outbox.send(peer, Message::CatchUp { from });
     }
 
-    /// Answers a catch-up request: the snapshot if `first` is below it, then chosen values.
+    /// Answers a catch-up request: the first piece of the snapshot if `first`
+    /// is below it (the asker pulls the rest, then asks again), else chosen values.
     pub(crate) fn on_catch_up(&mut self, asker: NodeId, first: u64) {
-        let mut first = first;
-        if let Some(snapshot) = self.snapshot.as_ref().filter(|s| first <= s.index) {
-            debug!(node = self.id.0, %asker, index = snapshot.index, "sending a snapshot");
-            self.outbox.send(asker, Message::InstallSnapshot { snapshot: snapshot.clone() });
-            first = snapshot.index + 1;
+        if self.snapshot.as_ref().is_some_and(|s| first <= s.index) {
+            debug!(node = self.id.0, %asker, "streaming a snapshot");
+            self.send_snapshot_chunk(asker, 0);
+            return;
         }
-        let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
+        let mut chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
+        // Bounded by bytes too: always one value (a command that fits an
+        // Accept fits here), then as many as fit the chunk size.
+        let mut bytes = 0;
+        let keep = chosen
+            .iter()
+            .position(|c| {
+                bytes += postcard::experimental::serialized_size(c).unwrap_or(usize::MAX);
+                bytes > self.config.snapshot_chunk_bytes
+            })
+            .map_or(chosen.len(), |over| over.max(1));
+        chosen.truncate(keep);
         if !chosen.is_empty() {
             self.outbox.send(asker, Message::Decided { chosen });
         }
     }
 
-    /// A peer's snapshot: if it is ahead of us, it replaces our committed prefix.
+    /// A receiver asks for the piece at `offset` of our snapshot at `index`.
+    pub(crate) fn on_snapshot_pull(&mut self, asker: NodeId, index: u64, offset: u64) {
+        let Some(snapshot) = self.snapshot.as_ref() else { return };
+        // Our snapshot moved on (or was never this one): start over with the current one.
+        let offset = if snapshot.index == index { offset } else { 0 };
+        self.send_snapshot_chunk(asker, offset);
+    }
+
+    /// Sends the piece of our snapshot that starts at `offset`.
+    fn send_snapshot_chunk(&mut self, to: NodeId, offset: u64) {
+        let Some(snapshot) = self.snapshot.as_ref() else { return };
+        let total = snapshot.data.len() as u64;
+        if offset > total || (offset == total && total > 0) {
+            return; // nothing there: a confused or stale request
+        }
+        let start = offset as usize;
+        let mut end = (start + self.config.snapshot_chunk_bytes.max(1)).min(snapshot.data.len());
+        if self.planted(PlantedBug::WholeSnapshot) {
+            end = snapshot.data.len();
+        }
+        let meta = if offset == 0 { snapshot.meta.clone() } else { Bytes::new() };
+        let chunk = Message::SnapshotChunk {
+            index: snapshot.index,
+            stamp: snapshot.stamp,
+            meta,
+            total,
+            offset,
+            data: snapshot.data.slice(start..end),
+        };
+        self.outbox.send(to, chunk);
+    }
+
+    /// A piece of a peer's snapshot. Pieces arrive one at a time, in order;
+    /// anything else is dropped and asked for again on the next turn.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_snapshot_chunk(
+        &mut self,
+        from: NodeId,
+        index: u64,
+        stamp: Stamp,
+        meta: Bytes,
+        total: u64,
+        offset: u64,
+        data: Bytes,
+    ) {
+        if index <= self.learner.committed() {
+            self.incoming = None; // we have all of it already
+            return;
+        }
+        let fits = offset.checked_add(data.len() as u64).is_some_and(|end| end <= total);
+        if !fits {
+            debug!(node = self.id.0, %from, index, offset, total, "dropping a malformed snapshot piece");
+            return;
+        }
+        let same = |i: &Incoming| i.from == from && i.index == index && i.stamp == stamp && i.total == total;
+        match self.incoming.as_mut() {
+            Some(incoming) if same(incoming) && incoming.data.len() as u64 == offset => {
+                incoming.data.extend_from_slice(&data);
+            }
+            _ if offset == 0 => {
+                let data = data.to_vec();
+                self.incoming = Some(Incoming { from, index, stamp, meta, total, data });
+            }
+            _ => return, // out of order, a duplicate, or from another transfer
+        }
+        let incoming = self.incoming.as_ref().expect("set above");
+        let received = incoming.data.len() as u64;
+        // The next piece at once: pulling is the flow control.
+        self.last_catch_up = Some(self.now);
+        if received < total {
+            self.outbox.send(from, Message::SnapshotPull { index, offset: received });
+            return;
+        }
+        let incoming = self.incoming.take().expect("set above");
+        let snapshot = Snapshot { index, stamp, meta: incoming.meta, data: Bytes::from(incoming.data) };
+        self.on_install_snapshot(snapshot);
+        // Then the chosen values after it.
+        let from_slot = self.learner.committed() + 1;
+        self.outbox.send(from, Message::CatchUp { from: from_slot });
+    }
+
+    /// A peer's snapshot, received whole: if it is ahead of us, it replaces our committed prefix.
     pub(crate) fn on_install_snapshot(&mut self, snapshot: Snapshot) {
         if snapshot.index <= self.learner.committed() {
             return;

@@ -28,7 +28,10 @@
 //! **Safety** does not rest on any of this: ballots, promises and accepts are
 //! untouched. With `read_lease`, a node keeps its promise not to promise
 //! another candidate within an election timeout of hearing from the leader
-//! (`read.rs`): it says no until then, and an early question waits for it.
+//! or of acknowledging its heartbeat (`read.rs`): it says no until then, and
+//! an early question, or its own Phase 1, waits for it. A suspecting follower
+//! does not count the leader's messages as contact but still acknowledges its
+//! heartbeats, and every acknowledgement binds it.
 
 use crate::{Message, MultiPaxos, State};
 use quorum_core::{majority, Duration, Instant, NodeId};
@@ -61,10 +64,7 @@ impl MultiPaxos {
         // A short randomized delay, so the followers (all told at once by a
         // crash) do not all start Phase 1 together; at least a tenth of the
         // timeout, so the others have heard of the crash by the time we ask.
-        let mut start = self.now;
-        if self.config.read_lease {
-            start = start.max(self.last_leader_contact + self.config.election_timeout);
-        }
+        let start = self.lease_bound_until().map_or(self.now, |bound| bound.max(self.now));
         let timeout = self.config.election_timeout.as_nanos();
         let at = start + Duration::from_nanos(self.rng.range(timeout / 10, timeout / 3));
         info!(node = self.id.0, %peer, "link to the leader broke: suspecting it");
@@ -105,6 +105,12 @@ impl MultiPaxos {
         if self.suspicion_due().is_none_or(|at| self.now < at) {
             return;
         }
+        if let Some(bound) = self.lease_bound_until().filter(|&b| self.now < b) {
+            // We acknowledged a heartbeat too recently: a leader may hold a
+            // lease on it. Ask (and campaign) only once it is over.
+            self.suspicion = Some(Suspicion::Waiting { at: bound });
+            return;
+        }
         if majority(self.members.len()) == 1 {
             return self.start_election(); // alone: nobody to ask
         }
@@ -119,7 +125,8 @@ impl MultiPaxos {
     /// timeout (with leases: from any leader, even one it since forgot).
     fn hears_leader(&self) -> bool {
         let recent = self.now < self.last_leader_contact + self.config.election_timeout;
-        matches!(self.state, State::Leader(_)) || (recent && (self.leader.is_some() || self.config.read_lease))
+        let bound = self.lease_bound_until().is_some_and(|b| self.now < b);
+        matches!(self.state, State::Leader(_)) || (recent && self.leader.is_some()) || bound
     }
 
     /// A peer asks whether we lost the leader of `ballot` too. Answering
@@ -143,6 +150,10 @@ impl MultiPaxos {
         let Some(Suspicion::Asking { agreed }) = &mut self.suspicion else { return };
         agreed.insert(from);
         if agreed.len() >= quorum {
+            if self.lease_bound_until().is_some_and(|b| self.now < b) {
+                // A heartbeat acknowledged since we asked: wait for its lease.
+                return self.suspect_after_timeout();
+            }
             self.start_election();
         }
     }

@@ -134,3 +134,43 @@ fn with_leases_the_question_waits_for_the_lease_on_promises() {
     assert!(!answer(&mut n, at(100)));
     assert!(answer(&mut n, at(111)));
 }
+
+fn promised(out: &Effects<Message>) -> bool {
+    sent(out).iter().any(|(_, m)| matches!(m, Message::Promise { .. }))
+}
+
+/// Issue 12 item 4: after a link-down hint the follower keeps acknowledging
+/// the leader's heartbeats (each ack extends the leader's lease) but did not
+/// count them as contact, so it promised another candidate while a lease it
+/// had just backed was still running, and the old leader served stale reads.
+#[test]
+fn with_leases_a_suspecting_follower_honours_every_heartbeat_it_acknowledges() {
+    let config = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
+    let mut n = follower(config);
+    n.on_link_down(at(20), NodeId(1), &mut Effects::new());
+    // The leader lives (a connection reset): its heartbeat sent at 60 ms arrives and is acknowledged.
+    let mut out = Effects::new();
+    n.on_message(at(61), NodeId(1), heartbeat(60), &mut out);
+    let acked = sent(&out).iter().any(|(to, m)| *to == NodeId(1) && matches!(m, Message::HeartbeatAck { .. }));
+    if acked {
+        // That ack lets the leader serve local reads until 60 + 75 ms = 135 ms,
+        // so no other candidate may be promised before 61 + 100 ms.
+        let ballot = Ballot::new(2, NodeId(3));
+        let mut out = Effects::new();
+        n.on_message(at(115), NodeId(3), Message::Prepare { ballot, from: 1 }, &mut out);
+        assert!(!promised(&out), "promised another candidate at 115 ms after acknowledging the heartbeat of 60 ms");
+        // Nor may it run Phase 1 itself before then.
+        let mut t = 115;
+        while t < 161 {
+            let mut out = Effects::new();
+            n.on_timer(at(t), &mut out);
+            let reply = Message::SuspectReply { ballot: leader_ballot(), agree: true };
+            n.on_message(at(t), NodeId(3), reply, &mut out);
+            assert_eq!(n.status().role, Role::Follower, "campaigned at {t} ms while bound by its ack");
+            t += 1;
+        }
+        let mut out = Effects::new();
+        n.on_message(at(162), NodeId(3), Message::Prepare { ballot: Ballot::new(3, NodeId(3)), from: 1 }, &mut out);
+        assert!(promised(&out), "once the acknowledged lease is over it promises");
+    }
+}

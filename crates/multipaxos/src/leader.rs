@@ -6,13 +6,24 @@
 //! while the window is full wait and leave together, in batches of up to
 //! `max_batch` slots per message. The commit point rides on every Accept and
 //! heartbeat. Unanswered Accepts are sent again on the heartbeat tick.
+//!
+//! **Bounded queue.** At most `max_queued` commands wait for a slot; beyond
+//! that `propose` answers `ProposeError::Busy` (retryable), so a leader that
+//! cannot commit does not absorb every retry.
+//!
+//! **CheckQuorum.** Every follower answers every heartbeat (`HeartbeatAck`)
+//! and every Accept (`Accepted`). A leader that has not had an answer in its
+//! own ballot from a majority (itself included) within an election timeout
+//! steps down: it is cut off in a minority, cannot commit, and (with leases)
+//! must stop serving local reads. Its clients then get `NotLeader` and go
+//! elsewhere instead of queuing behind a partition.
 
 use crate::read::Lease;
-use crate::{Message, MultiPaxos, State};
-use quorum_core::{Instant, NodeId, Payload};
+use crate::{Message, MultiPaxos, PlantedBug, State};
+use quorum_core::{majority, Duration, Instant, NodeId, Payload, ProposeError};
 use quorum_paxos::{Ballot, Tally};
 use std::collections::{BTreeMap, VecDeque};
-use tracing::trace;
+use tracing::{info, trace};
 
 /// One slot the leader has proposed and not yet seen chosen.
 #[derive(Clone, Debug)]
@@ -31,6 +42,10 @@ pub(crate) struct Leader {
     queue: VecDeque<Payload>,
     pub(crate) heartbeat_due: Instant,
     pub(crate) lease: Lease,
+    /// When this leadership began.
+    since: Instant,
+    /// When each peer last answered in this ballot (CheckQuorum).
+    heard: BTreeMap<NodeId, Instant>,
 }
 
 impl Leader {
@@ -42,7 +57,28 @@ impl Leader {
             queue: VecDeque::new(),
             heartbeat_due: now,
             lease: Lease::default(),
+            since: now,
+            heard: BTreeMap::new(),
         }
+    }
+
+    /// Commands waiting for a slot.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// `peer` answered in this ballot at `now` (CheckQuorum).
+    pub(crate) fn heard_from(&mut self, peer: NodeId, now: Instant) {
+        self.heard.insert(peer, now);
+    }
+
+    /// True if a majority (ourselves included) answered within `timeout`,
+    /// or this leadership is younger than that.
+    fn has_quorum(&self, now: Instant, timeout: Duration, quorum: usize) -> bool {
+        if now < self.since + timeout {
+            return true;
+        }
+        1 + self.heard.values().filter(|&&at| now < at + timeout).count() >= quorum
     }
 
     /// The last slot this leader has given a value (its own or re-proposed).
@@ -58,11 +94,17 @@ impl Leader {
 }
 
 impl MultiPaxos {
-    /// A client command (or no-op) for the log: queued, then sent when the window allows.
-    pub(crate) fn enqueue(&mut self, value: Payload) {
+    /// A client command (or no-op) for the log: queued, then sent when the
+    /// window allows; refused with `Busy` when `max_queued` commands wait already.
+    pub(crate) fn enqueue(&mut self, value: Payload) -> Result<(), ProposeError> {
+        let limit = self.config.max_queued;
         let State::Leader(leader) = &mut self.state else { unreachable!("only a leader enqueues") };
+        if leader.queued() >= limit {
+            return Err(ProposeError::Busy { limit: limit as u64 });
+        }
         leader.queue.push_back(value);
         self.pump();
+        Ok(())
     }
 
     /// Assigns slots to queued values while the window has room and sends them.
@@ -105,10 +147,12 @@ impl MultiPaxos {
     /// Phase 2b arrived: count it; a majority in our ballot means chosen.
     pub(crate) fn on_accepted(&mut self, from: NodeId, ballot: Ballot, slots: Vec<u64>) {
         self.saw(ballot);
+        let now = self.now;
         let State::Leader(leader) = &mut self.state else { return };
         if leader.ballot != ballot {
             return;
         }
+        leader.heard_from(from, now);
         let mut chosen = Vec::new();
         for slot in slots {
             let Some(proposal) = leader.proposals.get_mut(&slot) else { continue };
@@ -137,8 +181,17 @@ impl MultiPaxos {
         let (now, retransmit_after) = (self.now, self.config.retransmit_after);
         let peers = self.peers();
         let commit = self.learner.committed();
+        let (timeout, quorum) = (self.config.election_timeout, majority(self.members.len()));
+        let check_quorum = !self.planted(PlantedBug::NoCheckQuorum);
         let State::Leader(leader) = &mut self.state else { return };
         if now < leader.heartbeat_due {
+            return;
+        }
+        if check_quorum && !leader.has_quorum(now, timeout, quorum) {
+            // CheckQuorum: cut off in a minority. Stop leading (and serving
+            // lease reads); the queued commands' clients retry elsewhere.
+            info!(node = self.id.0, ballot = ?leader.ballot, "no majority answered within an election timeout: stepping down");
+            self.step_down(None);
             return;
         }
         leader.heartbeat_due = now + self.config.heartbeat_interval;

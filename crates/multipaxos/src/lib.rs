@@ -30,7 +30,9 @@
 //! durable; a majority of answers makes a slot chosen, and the leader commits
 //! in slot order: one round trip. Heartbeats carry the commit point when there
 //! is nothing to send and keep followers from starting elections; a leader
-//! refused with a higher ballot steps down. Non-leaders answer `propose` with
+//! refused with a higher ballot steps down, and so does one that no majority
+//! answered within an election timeout (CheckQuorum). At most `max_queued`
+//! commands wait for a slot; more are answered `Busy`. Non-leaders answer `propose` with
 //! `NotLeader { leader_hint }`. Reads go through the log, or, with
 //! `read_lease` on, are served by a leader holding a lease (`read.rs`).
 //!
@@ -39,7 +41,8 @@
 //! the leader's own ballot (the leader proposes one value per slot per ballot);
 //! otherwise it asks for the chosen values. A node whose driver snapshotted its
 //! state machine drops the log below the snapshot; a replica asking for slots
-//! below it receives the snapshot (`InstallSnapshot`) and then the rest.
+//! below it receives the snapshot, streamed in bounded pieces it pulls one at
+//! a time (`SnapshotChunk`, `SnapshotPull`), and then the rest.
 //!
 //! **Why it is safe.** Every slot is a Basic Paxos instance, and the acceptor is
 //! Basic Paxos's ([`quorum_paxos::Acceptor`]): a promise for all slots is a
@@ -116,6 +119,13 @@ pub struct MultiPaxosConfig {
     pub catch_up_after: Duration,
     /// Most chosen values in one catch-up answer.
     pub catch_up_batch: usize,
+    /// Largest piece of a snapshot in one message, and the most bytes of
+    /// chosen values in one catch-up answer (past the first value). Well
+    /// below the transport's frame limit (the runtime's is 16 MiB).
+    pub snapshot_chunk_bytes: usize,
+    /// Most commands a leader holds waiting for a slot (beyond the window in
+    /// flight); more are refused with `ProposeError::Busy`.
+    pub max_queued: usize,
     /// Leader leases: serve linearizable reads at the leader without the log
     /// (see the `read` module docs for the clock assumption). Off by default.
     pub read_lease: bool,
@@ -147,6 +157,14 @@ pub enum PlantedBug {
     /// stamp, takes the decision without stepping down, and reports the slot
     /// committed to followers that hold its own value there.
     LearnKeepsOlderStamp,
+    /// A follower's heartbeat acknowledgements (which extend the leader's
+    /// read lease) do not count toward its own promise not to back another
+    /// leader within an election timeout.
+    LeaseIgnoresAcks,
+    /// No CheckQuorum: a leader cut off in a minority leads on.
+    NoCheckQuorum,
+    /// A snapshot goes in one piece, however large.
+    WholeSnapshot,
 }
 
 /// Slot numbers and snapshot indexes at or above this come from a broken
@@ -169,6 +187,8 @@ impl Default for MultiPaxosConfig {
             max_batch: 64,
             catch_up_after: Duration::from_millis(10),
             catch_up_batch: 256,
+            snapshot_chunk_bytes: 1 << 20,
+            max_queued: 1024,
             read_lease: false,
             planted_bug_ignore_promised_values: false,
             #[cfg(feature = "planted-bugs")]
@@ -217,6 +237,10 @@ pub struct MultiPaxos {
     last_catch_up: Option<Instant>,
     /// When this node last heard from the leader it follows (or booted).
     last_leader_contact: Instant,
+    /// The last heartbeat this node acknowledged for a lease: the ballot and
+    /// when. The ack extends that leader's lease, so until an election timeout
+    /// after it no other candidate may be promised (`read.rs`).
+    lease_ack: Option<(Ballot, Instant)>,
     /// When we last promised another node's ballot: it may be taking over.
     last_promise_to_other: Option<Instant>,
     /// The link to the leader broke: asking whether it died (`hint.rs`).
@@ -226,6 +250,8 @@ pub struct MultiPaxos {
     snapshot_to_write: Option<Snapshot>,
     /// A snapshot received this step, to hand to the driver.
     install: Option<Snapshot>,
+    /// A peer's snapshot being received piece by piece (`catchup.rs`).
+    incoming: Option<catchup::Incoming>,
     persisted_commit: u64,
     /// Peer messages dropped because they broke the protocol's expectations.
     dropped_messages: u64,
@@ -292,6 +318,18 @@ impl MultiPaxos {
     #[doc(hidden)]
     pub fn plant_vote(&mut self, vote: Vote) {
         self.acceptor.plant_vote(vote);
+    }
+
+    /// True if a test planted `bug` (always false without the `planted-bugs` feature).
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        self.config.planted == Some(bug)
+    }
+
+    /// True if a test planted `bug` (always false without the `planted-bugs` feature).
+    #[cfg(not(feature = "planted-bugs"))]
+    pub(crate) fn planted(&self, _bug: PlantedBug) -> bool {
+        false
     }
 
     fn peers(&self) -> Vec<NodeId> {
@@ -391,7 +429,10 @@ impl MultiPaxos {
                 }
                 self.pump();
             }
-            Message::InstallSnapshot { snapshot } => self.on_install_snapshot(snapshot),
+            Message::SnapshotChunk { index, stamp, meta, total, offset, data } => {
+                self.on_snapshot_chunk(from, index, stamp, meta, total, offset, data)
+            }
+            Message::SnapshotPull { index, offset } => self.on_snapshot_pull(from, index, offset),
             Message::Suspect { ballot } => self.on_suspect(from, ballot),
             Message::SuspectReply { ballot, agree } => self.on_suspect_reply(from, ballot, agree),
         }
@@ -510,11 +551,13 @@ impl Protocol for MultiPaxos {
             last_catch_up: None,
             // A restarted node may have heard from a leader just before it crashed.
             last_leader_contact: init.now,
+            lease_ack: None,
             last_promise_to_other: None,
             suspicion: None,
             snapshot: init.stored.snapshot,
             snapshot_to_write: None,
             install: None,
+            incoming: None,
             persisted_commit: hard.committed,
             dropped_messages: 0,
         })
@@ -552,8 +595,9 @@ impl Protocol for MultiPaxos {
             let leader_hint = self.leader.filter(|&l| l != self.id);
             return Err(NotLeader { leader_hint }.into());
         }
-        self.step(now, out, |node| node.enqueue(Payload::Command(cmd)));
-        Ok(())
+        let mut result = Ok(());
+        self.step(now, out, |node| result = node.enqueue(Payload::Command(cmd)));
+        result
     }
 
     fn read(&mut self, now: Instant, id: quorum_core::ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {

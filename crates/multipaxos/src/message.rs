@@ -1,6 +1,6 @@
 //! The messages of Multi-Paxos.
 
-use quorum_core::{Instant, Payload, Snapshot};
+use quorum_core::{Bytes, Instant, Payload, Stamp};
 use quorum_paxos::{Accepted, Ballot, Chosen};
 use serde::{Deserialize, Serialize};
 
@@ -91,9 +91,31 @@ pub enum Message {
         /// True if the sender neither leads nor heard from its leader within an election timeout.
         agree: bool,
     },
-    /// The sender's snapshot, for a replica behind its compaction point.
-    InstallSnapshot {
-        /// The snapshot.
-        snapshot: Snapshot,
+    /// One piece of the sender's snapshot, for a replica behind its
+    /// compaction point. A snapshot travels in pieces of at most
+    /// `snapshot_chunk_bytes`, one at a time, each asked for by the receiver
+    /// (`SnapshotPull`): no message grows with the state machine.
+    SnapshotChunk {
+        /// The last slot the snapshot covers.
+        index: u64,
+        /// The ballot stamp of that slot.
+        stamp: Stamp,
+        /// The snapshot's metadata (in the first piece only).
+        meta: Bytes,
+        /// The length of the whole snapshot data.
+        total: u64,
+        /// Where this piece starts in the data.
+        offset: u64,
+        /// The piece.
+        data: Bytes,
+    },
+    /// "Send me the piece at `offset` of your snapshot at `index`" (the next
+    /// one, or a lost one again). A sender whose snapshot moved on answers
+    /// with the first piece of its current one.
+    SnapshotPull {
+        /// The snapshot being received.
+        index: u64,
+        /// The first byte not yet received.
+        offset: u64,
     },
 }

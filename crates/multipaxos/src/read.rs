@@ -7,11 +7,15 @@
 //! - Every heartbeat carries the leader's send time `t`; a replica that accepts
 //!   it echoes `t` back (`HeartbeatAck`). Once a majority (the leader included)
 //!   has echoed `t`, the leader holds the lease until `t + lease_duration`.
-//! - A node that heard from the current leader at time `h` refuses to promise
-//!   any other candidate's ballot until `h + election_timeout`; a restarted node
-//!   waits one election timeout before promising anything, because it may have
-//!   heard from a leader just before it crashed. The leader itself refuses
-//!   other candidates while it leads.
+//! - A node that heard from the current leader at time `h`, or acknowledged a
+//!   heartbeat of any leader at time `h`, refuses to promise any other
+//!   candidate's ballot, and does not run Phase 1 itself, until
+//!   `h + election_timeout`; a restarted node waits one election timeout
+//!   before promising anything, because it may have heard from a leader just
+//!   before it crashed. The leader itself refuses other candidates while it
+//!   leads. Whatever a node acknowledges binds it: a follower that suspects
+//!   its leader (`hint.rs`) and so does not count its messages as contact
+//!   still honours every heartbeat it acknowledged.
 //!
 //! So a majority that acknowledged `t` blocks every Phase 1 until at least
 //! `t + election_timeout`: no other leader can commit anything before then,
@@ -24,7 +28,7 @@
 //! lease (not yet acknowledged, or expired) `read` answers `Unsupported` and the
 //! driver sends the read through the log instead.
 
-use crate::{Message, MultiPaxos, State};
+use crate::{Message, MultiPaxos, PlantedBug, State};
 use quorum_core::{majority, Duration, Effects, Instant, NodeId, NotLeader, ReadError, ReadId};
 use quorum_paxos::Ballot;
 use std::collections::BTreeSet;
@@ -44,7 +48,7 @@ impl MultiPaxos {
     }
 
     /// True if this node must refuse to promise `ballot` to `candidate`:
-    /// it heard from a leader too recently (leases only).
+    /// it heard from a leader, or acknowledged its heartbeat, too recently (leases only).
     pub(crate) fn lease_blocks_promise(&self, candidate: NodeId, ballot: Ballot) -> bool {
         if !self.config.read_lease || candidate == self.id {
             return false;
@@ -52,7 +56,31 @@ impl MultiPaxos {
         if matches!(self.state, State::Leader(_)) {
             return true;
         }
-        ballot.owner() != self.leader && self.now < self.last_leader_contact + self.config.election_timeout
+        let timeout = self.config.election_timeout;
+        let heard = ballot.owner() != self.leader && self.now < self.last_leader_contact + timeout;
+        let acked = self.lease_ack.is_some_and(|(b, at)| ballot.owner() != b.owner() && self.now < at + timeout);
+        heard || acked
+    }
+
+    /// Until when this node's acknowledgements may back some leader's lease:
+    /// it must neither promise another candidate nor campaign itself before
+    /// then (leases only).
+    pub(crate) fn lease_bound_until(&self) -> Option<Instant> {
+        if !self.config.read_lease {
+            return None;
+        }
+        let acked = self.lease_ack.map_or(self.last_leader_contact, |(_, at)| at.max(self.last_leader_contact));
+        Some(acked + self.config.election_timeout)
+    }
+
+    /// A follower acknowledges the heartbeat the leader of `ballot` sent at
+    /// `sent_at` (for CheckQuorum always, see `leader.rs`): with leases, from
+    /// now on it is bound by that leader's lease.
+    pub(crate) fn ack_lease(&mut self, leader: NodeId, ballot: Ballot, sent_at: Instant) {
+        if !self.planted(PlantedBug::LeaseIgnoresAcks) {
+            self.lease_ack = Some((ballot, self.now));
+        }
+        self.outbox.send(leader, Message::HeartbeatAck { ballot, sent_at });
     }
 
     /// The leader starts a heartbeat round at `now`.
@@ -67,10 +95,12 @@ impl MultiPaxos {
     pub(crate) fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, sent_at: Instant) {
         let quorum = majority(self.members.len());
         let lease_duration = self.lease_duration();
+        let now = self.now;
         let State::Leader(leader) = &mut self.state else { return };
         if leader.ballot != ballot {
             return;
         }
+        leader.heard_from(from, now);
         let Some((round_at, acks)) = &mut leader.lease.round else { return };
         if *round_at != sent_at {
             return;

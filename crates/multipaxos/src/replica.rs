@@ -110,9 +110,7 @@ impl MultiPaxos {
             return;
         }
         self.follow(ballot);
-        if self.config.read_lease {
-            self.outbox.send(from, Message::HeartbeatAck { ballot, sent_at });
-        }
+        self.ack_lease(from, ballot, sent_at);
         self.learn_commit(from, ballot, commit);
     }
 

@@ -391,3 +391,282 @@ fn a_restarted_node_that_cannot_hear_the_leader_does_not_depose_it() {
     net.propose(leader, cmd(1, 1)).unwrap();
     assert!(net.run_until(Duration::from_secs(1), all_committed(1)));
 }
+
+/// Issue 12 item 4 on three nodes: the leader `l` is cut off from `c` while
+/// `f`'s connection to it resets (a link-down hint while `l` lives). `f` keeps
+/// acknowledging `l`'s heartbeats, each extending `l`'s lease. If `f` then
+/// promised `c` before those acks ran out, `c` would lead and commit while
+/// `l` still answers lease reads from its older state. Returns the first such
+/// stale read seen, probing `l` after every step.
+fn stale_lease_read(config: MultiPaxosConfig, seed: u64) -> Option<String> {
+    let mut net: Net<MultiPaxos> = Net::new(3, config, seed);
+    let l = elect(&mut net);
+    net.run_until(Duration::from_millis(100), |_| false);
+    let (f, c) = (NodeId(l.0 % 3 + 1), NodeId((l.0 + 1) % 3 + 1));
+    net.with_node(f, |n, now, out| n.on_link_down(now, l, out));
+    net.with_node(c, |n, now, out| n.on_link_down(now, l, out));
+    let end = net.now + Duration::from_secs(1);
+    let mut seq = 0;
+    while net.now < end {
+        net.drop_where(|e| (e.from == l && e.to == c) || (e.from == c && e.to == l));
+        if !net.deliver_at(0) {
+            net.fire_timers();
+        }
+        if net.node(c).unwrap().leading_ballot().is_some() && seq < 20 {
+            seq += 1;
+            let _ = net.propose(c, cmd(9, seq));
+        }
+        let read = net.with_node(l, |n, now, out| {
+            n.read(now, 1, out).ok()?;
+            out.as_slice().iter().find_map(|e| match e {
+                Effect::ReadReady { index, .. } => Some(*index),
+                _ => None,
+            })
+        });
+        let newest = net.committed[(c.0 - 1) as usize].iter().rev().find(|e| matches!(e.payload, Payload::Command(_)));
+        if let (Some(Some(index)), Some(write)) = (read, newest) {
+            if write.index > index {
+                return Some(format!(
+                    "at {:?} {l} served a lease read at {index}; {c} committed {}",
+                    net.now, write.index
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn with_leases_a_leader_cut_off_from_one_follower_never_serves_a_stale_read() {
+    for seed in 0..20 {
+        assert_eq!(stale_lease_read(lease_config(), seed), None, "seed {seed}");
+    }
+}
+
+#[test]
+fn the_stale_lease_read_harness_catches_the_planted_twin() {
+    let config = MultiPaxosConfig { planted: Some(PlantedBug::LeaseIgnoresAcks), ..lease_config() };
+    let caught: Vec<u64> = (0..20).filter(|&seed| stale_lease_read(config.clone(), seed).is_some()).collect();
+    println!("planted LeaseIgnoresAcks: stale lease reads in seeds {caught:?} of 0..20");
+    assert!(!caught.is_empty(), "the harness never saw a stale read with the planted bug");
+}
+
+/// Issue 12 item 7: a leader cut off from every peer keeps leading forever
+/// and queues every command offered to it. With CheckQuorum it steps down
+/// about one election timeout after it last heard a majority, and from then
+/// on answers NotLeader instead of queuing.
+#[test]
+fn a_leader_cut_off_in_a_minority_steps_down_and_stops_queuing() {
+    cut_off_leader(MultiPaxosConfig::default());
+}
+
+#[test]
+fn the_cut_off_leader_test_catches_the_planted_twin() {
+    let config = MultiPaxosConfig { planted: Some(PlantedBug::NoCheckQuorum), ..MultiPaxosConfig::default() };
+    let caught = quorum_sim::quietly(|| cut_off_leader(config)).is_none();
+    assert!(caught, "a leader without CheckQuorum went unnoticed");
+}
+
+fn cut_off_leader(config: MultiPaxosConfig) {
+    let (timeout, beat) = (config.election_timeout, config.heartbeat_interval);
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 12);
+    let l = elect(&mut net);
+    net.run_until(Duration::from_millis(200), |_| false);
+    assert_eq!(leader_of(&net), Some(l), "idle, the leader keeps leading (its heartbeats are answered)");
+    let cut_at = net.now;
+    let mut accepted = 0;
+    let mut seq = 0;
+    while net.now < cut_at + timeout * 5 {
+        net.drop_where(|e| e.from == l || e.to == l);
+        seq += 1;
+        match net.propose(l, cmd(1, seq)) {
+            Ok(()) => accepted += 1,
+            Err(ProposeError::NotLeader(_)) => break,
+            Err(e) => panic!("unexpected answer {e:?}"),
+        }
+        if !net.deliver_at(0) {
+            net.fire_timers();
+        }
+    }
+    let role = net.node(l).unwrap().status().role;
+    assert_ne!(role, Role::Leader, "still leading {:?} after the cut, {accepted} commands queued", net.now - cut_at);
+    assert!(net.now <= cut_at + timeout + beat * 2, "stepped down only {:?} after the cut", net.now - cut_at);
+    assert!(matches!(net.propose(l, cmd(1, seq + 1)), Err(ProposeError::NotLeader(_))));
+}
+
+fn queued(net: &Net<MultiPaxos>, id: NodeId) -> usize {
+    match &net.node(id).unwrap().state {
+        State::Leader(leader) => leader.queued(),
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_leader_that_cannot_commit_refuses_commands_past_its_queue_bound() {
+    let config = MultiPaxosConfig { window: 2, max_queued: 4, ..MultiPaxosConfig::default() };
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 13);
+    let l = elect(&mut net);
+    net.run_until(Duration::from_millis(100), |_| false);
+    net.drop_where(|_| true);
+    let answers: Vec<Result<(), ProposeError>> = (1..=10).map(|seq| net.propose(l, cmd(1, seq))).collect();
+    assert!(answers[..6].iter().all(Result::is_ok), "two in flight, four queued: {answers:?}");
+    assert!(answers[6..].iter().all(|a| *a == Err(ProposeError::Busy { limit: 4 })), "{answers:?}");
+    assert_eq!(queued(&net, l), 4);
+    // The answers resume when the slots are chosen: the queue drains and the refused commands go in.
+    assert!(net.run_until(Duration::from_millis(200), all_committed(6)));
+    for seq in 7..=10 {
+        net.propose(l, cmd(1, seq)).unwrap();
+        assert!(queued(&net, l) <= 4);
+    }
+    assert!(net.run_until(Duration::from_millis(200), all_committed(10)));
+    net.assert_logs_agree();
+}
+
+/// What a catch-up run saw: the largest catch-up message (snapshot piece or
+/// `Decided`) and the number of snapshot pieces delivered.
+#[derive(Debug, Default)]
+struct CatchUpSeen {
+    largest: usize,
+    pieces: usize,
+}
+
+/// Delivers in order for `d`, dropping (as the runtime does, by closing the
+/// link) every message whose encoding exceeds `frame` bytes; `hook` runs
+/// before each delivery.
+fn run_with_frame_limit(
+    net: &mut Net<MultiPaxos>,
+    d: Duration,
+    frame: usize,
+    done: impl Fn(&Net<MultiPaxos>) -> bool,
+    mut hook: impl FnMut(&mut Net<MultiPaxos>, &CatchUpSeen),
+) -> CatchUpSeen {
+    let end = net.now + d;
+    let mut seen = CatchUpSeen::default();
+    while net.now < end && !done(net) {
+        while let Some(env) = net.in_flight.front() {
+            let size = postcard::to_allocvec(&env.msg).expect("messages encode").len();
+            if size > frame {
+                net.in_flight.pop_front();
+                continue;
+            }
+            if matches!(env.msg, Message::SnapshotChunk { .. } | Message::Decided { .. }) {
+                seen.largest = seen.largest.max(size);
+            }
+            if matches!(env.msg, Message::SnapshotChunk { .. }) {
+                seen.pieces += 1;
+            }
+            hook(net, &seen);
+            net.deliver_at(0);
+        }
+        if !net.fire_timers() {
+            break;
+        }
+    }
+    seen
+}
+
+/// Issue 12 item 6: a follower far behind a snapshot larger than the frame
+/// limit. The snapshot used to go in one message, which the link refused
+/// every time; it is streamed in pieces now. Returns what the run saw and the
+/// data the follower installed.
+fn snapshot_catch_up(
+    config: MultiPaxosConfig,
+    snapshot_bytes: usize,
+    frame: usize,
+    mut hook: impl FnMut(&mut Net<MultiPaxos>, NodeId, &CatchUpSeen),
+) -> (CatchUpSeen, Snapshot) {
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 14);
+    let leader = elect(&mut net);
+    let lagging = NodeId(leader.0 % 3 + 1);
+    net.crash(lagging);
+    for seq in 1..=40 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(1), |net| net.node(leader).unwrap().learner().committed() >= 40));
+    let state = Bytes::from(test_state(snapshot_bytes));
+    net.with_node(leader, |node, now, out| node.on_snapshot(now, 30, state, out));
+    net.restart(lagging);
+    let caught_up = |net: &Net<MultiPaxos>| net.node(lagging).unwrap().learner().committed() >= 40;
+    let seen =
+        run_with_frame_limit(&mut net, Duration::from_secs(5), frame, caught_up, |net, seen| hook(net, leader, seen));
+    assert!(
+        caught_up(&net),
+        "the lagging replica never caught up (committed {})",
+        net.node(lagging).unwrap().learner().committed()
+    );
+    let installed = net.node(lagging).unwrap().snapshot().expect("a snapshot was installed").clone();
+    let from = installed.index as usize;
+    let tail: Vec<Payload> = committed_values(&net, lagging)[from..].to_vec();
+    assert_eq!(tail, (from as u64 + 1..=40).map(|s| value(1, s)).collect::<Vec<_>>());
+    net.assert_logs_agree();
+    (seen, installed)
+}
+
+fn test_state(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+#[test]
+fn a_follower_behind_a_snapshot_larger_than_a_frame_catches_up() {
+    // 5 MiB of state, links that refuse frames over 2 MiB (the runtime's 16 MiB, scaled).
+    let (seen, installed) = snapshot_catch_up(MultiPaxosConfig::default(), 5 << 20, 2 << 20, |_, _, _| {});
+    assert_eq!((installed.index, &installed.data[..]), (30, &test_state(5 << 20)[..]), "the same state");
+    assert!(seen.largest <= (1 << 20) + 64, "largest catch-up message {} bytes", seen.largest);
+    assert_eq!(seen.pieces, 5);
+}
+
+fn tiny_chunks() -> MultiPaxosConfig {
+    MultiPaxosConfig { snapshot_chunk_bytes: 64, ..MultiPaxosConfig::default() }
+}
+
+#[test]
+fn a_snapshot_of_many_tiny_pieces_arrives_whole_and_no_catch_up_message_exceeds_the_bound() {
+    let (seen, installed) = snapshot_catch_up(tiny_chunks(), 10_000, 64 + 64, |_, _, _| {});
+    assert_eq!((installed.index, &installed.data[..]), (30, &test_state(10_000)[..]), "the same state");
+    assert!(seen.largest <= 64 + 40, "largest catch-up message {} bytes", seen.largest);
+    assert!(seen.pieces >= 10_000 / 64, "{} pieces", seen.pieces);
+}
+
+#[test]
+fn a_snapshot_replaced_mid_stream_is_started_over_and_the_new_one_installed() {
+    let mut replaced = false;
+    let (seen, installed) = snapshot_catch_up(tiny_chunks(), 10_000, 64 + 64, |net, leader, seen| {
+        if !replaced && seen.pieces == 50 {
+            replaced = true;
+            net.with_node(leader, |n, now, out| n.on_snapshot(now, 35, Bytes::from_static(b"newer state"), out));
+        }
+    });
+    assert!(replaced);
+    assert_eq!((installed.index, &installed.data[..]), (35, &b"newer state"[..]));
+    assert!(seen.pieces < 10_000 / 64 + 10, "the old snapshot was not streamed to the end: {} pieces", seen.pieces);
+}
+
+#[test]
+fn a_snapshot_stream_cut_by_a_leader_change_starts_over_from_the_new_leader() {
+    let mut step = 0;
+    let (seen, installed) = snapshot_catch_up(tiny_chunks(), 10_000, 64 + 64, |net, leader, seen| {
+        let other = NodeId((leader.0 + 1) % 3 + 1);
+        if step == 0 && net.node(other).is_some_and(|n| n.learner().committed() >= 30) {
+            step = 1;
+            // The other follower compacted too, its own way: different bytes, same index.
+            net.with_node(other, |n, now, out| n.on_snapshot(now, 30, Bytes::from(test_state(5_000)), out));
+        } else if step == 1 && seen.pieces == 50 {
+            step = 2;
+            net.crash(leader);
+        }
+    });
+    assert_eq!(step, 2);
+    assert_eq!(
+        (installed.index, &installed.data[..]),
+        (30, &test_state(5_000)[..]),
+        "the new leader's snapshot, whole"
+    );
+    assert!(seen.pieces >= 50 + 5_000 / 64, "{} pieces", seen.pieces);
+}
+
+#[test]
+fn the_frame_limited_catch_up_catches_the_planted_twin() {
+    let config = MultiPaxosConfig { planted: Some(PlantedBug::WholeSnapshot), ..tiny_chunks() };
+    let caught = quorum_sim::quietly(|| snapshot_catch_up(config, 10_000, 64 + 64, |_, _, _| {})).is_none();
+    assert!(caught, "a snapshot sent whole went unnoticed");
+}
