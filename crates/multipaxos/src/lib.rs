@@ -294,15 +294,6 @@ impl MultiPaxos {
         warn!(node = self.id.0, %from, why, "dropped a malformed message");
     }
 
-    /// True if `bug` is planted in this node (never without the `planted-bugs` feature).
-    #[allow(unused_variables)]
-    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
-        #[cfg(feature = "planted-bugs")]
-        return self.config.planted == Some(bug);
-        #[cfg(not(feature = "planted-bugs"))]
-        false
-    }
-
     /// The planted `AcceptOverwritesChosen`: Phase 2b without its guards.
     #[cfg(feature = "planted-bugs")]
     pub(crate) fn planted_accept_over_chosen(&mut self, slot: u64, ballot: Ballot, value: Payload) -> bool {

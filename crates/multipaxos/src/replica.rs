@@ -161,7 +161,10 @@ impl Message {
             Message::SuspectReply { ballot, .. } => ballot_ok(*ballot),
             Message::CatchUp { from } => slot_ok(*from),
             Message::Decided { chosen } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
-            Message::InstallSnapshot { snapshot } => slot_ok(snapshot.index),
+            Message::SnapshotChunk { index, offset, total, data, .. } => {
+                slot_ok(*index) && slot_ok(*total) && offset <= total && data.len() as u64 <= total - offset
+            }
+            Message::SnapshotPull { index, offset } => slot_ok(*index) && slot_ok(*offset),
         };
         (!ok).then_some("a slot, index or ballot round beyond any a cluster reaches")
     }

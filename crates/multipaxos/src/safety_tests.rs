@@ -260,16 +260,28 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
         (Message::CatchUp { from: u64::MAX }, true),
         (Message::CatchUp { from: 0 }, false),
         (
-            Message::InstallSnapshot {
-                snapshot: Snapshot {
-                    index: u64::MAX,
-                    stamp: quorum_core::Stamp::ZERO,
-                    meta: quorum_core::Bytes::new(),
-                    data: quorum_core::Bytes::new(),
-                },
+            Message::SnapshotChunk {
+                index: u64::MAX,
+                stamp: quorum_core::Stamp::ZERO,
+                meta: quorum_core::Bytes::new(),
+                total: 0,
+                offset: 0,
+                data: quorum_core::Bytes::new(),
             },
             true,
         ),
+        (
+            Message::SnapshotChunk {
+                index: 1,
+                stamp: quorum_core::Stamp::ZERO,
+                meta: quorum_core::Bytes::new(),
+                total: 4,
+                offset: 8,
+                data: quorum_core::Bytes::from_static(b"xy"),
+            },
+            true,
+        ),
+        (Message::SnapshotPull { index: u64::MAX, offset: 0 }, true),
         (Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 }, false),
         (
             Message::Promise {
@@ -341,6 +353,10 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
 /// leader n5 learns `v` "in b1", below its own ballot, keeps leading and
 /// reports slot 1 committed; n6 holds `w` in n5's ballot and commits it.
 fn stale_stamp_under_a_live_leader(config: MultiPaxosConfig) {
+    // The scenario lets 100 ms pass with n5 hearing no acknowledgement: a long
+    // election timeout keeps CheckQuorum from deposing it before the decision
+    // under test reaches it.
+    let config = MultiPaxosConfig { election_timeout: Duration::from_secs(10), ..config };
     let mut net: Net<MultiPaxos> = Net::new(7, config, 26);
     net.drop_where(|_| true);
     let (b1, b3) = (Ballot::new(1, NodeId(1)), Ballot::new(3, NodeId(3)));
