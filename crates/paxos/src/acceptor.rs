@@ -408,4 +408,29 @@ mod tests {
         assert_eq!(r.accepted(2).map(|x| x.ballot), Some(b(1, 1)));
         assert_eq!(r.promised(2), b(1, 1));
     }
+
+    #[test]
+    fn a_value_learned_in_a_higher_ballot_refuses_lower_accepts_and_keeps_the_highest_ballot() {
+        let mut a = Acceptor::new();
+        let (x, y) =
+            (Payload::Noop, Payload::Command(quorum_core::Command::new(quorum_core::ClientId(1), 1, &b"y"[..])));
+        a.accept(1, b(1, 1), x.clone()).unwrap();
+        // Learned chosen in b3: the stamp rises to the higher ballot.
+        a.learn(1, b(3, 3), &x);
+        assert_eq!(a.accepted(1).map(|v| v.ballot), Some(b(3, 3)));
+        // An older report of the same value does not lower it.
+        a.learn(1, b(1, 1), &x);
+        assert_eq!(a.accepted(1).map(|v| v.ballot), Some(b(3, 3)));
+        // A stale Accept below the learned ballot is refused with that ballot.
+        assert_eq!(a.accept(1, b(2, 2), y.clone()), Err(b(3, 3)));
+        assert_eq!(a.accepted(1).map(|v| v.value.clone()), Some(x.clone()));
+        // A second value in one ballot is refused with the ballot itself.
+        a.accept(2, b(4, 1), x.clone()).unwrap();
+        assert_eq!(a.accept(2, b(4, 1), y.clone()), Err(b(4, 1)));
+        assert_eq!(a.accept(2, b(4, 1), x.clone()), Ok(()), "a duplicate");
+        // A report naming a ballot below a vote for another value: stored with the higher ballot.
+        a.accept(3, b(5, 2), y).unwrap();
+        a.learn(3, b(4, 1), &x);
+        assert_eq!(a.accepted(3), Some(&Accepted { ballot: b(5, 2), value: x }));
+    }
 }
