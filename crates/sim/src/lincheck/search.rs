@@ -304,6 +304,37 @@ impl Facts {
     }
 }
 
+/// The cache's keys are random already (Zobrist hashes): fold them instead of hashing them again.
+#[derive(Default)]
+struct BuildMix;
+
+#[derive(Default)]
+struct Mix(u64);
+
+impl std::hash::BuildHasher for BuildMix {
+    type Hasher = Mix;
+    fn build_hasher(&self) -> Mix {
+        Mix(0)
+    }
+}
+
+impl std::hash::Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= v as u64 ^ (v >> 64) as u64;
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0 ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// A placed operation: its call event, the state before it, and (for a
 /// choice) the other candidates still to try, `untried[from..to]`.
 struct Frame {
@@ -323,7 +354,7 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
         need[*r as usize] += 1;
     }
     let budget = STEP_BUDGET.max(200 * ops.len() as u64);
-    let mut cache: HashSet<(u128, u32)> = HashSet::new();
+    let mut cache: HashSet<(u128, u32), BuildMix> = HashSet::default();
     let mut stack: Vec<Frame> = Vec::new();
     let mut untried: Vec<usize> = Vec::new();
     let mut window: Vec<usize> = Vec::new();
@@ -367,10 +398,13 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
                 continue 'search;
             }
         } else {
-            let blocked = state != 0 && need.get(state as usize).is_some_and(|n| *n > 0);
+            // While the value is needed, only the compare-and-set that replaces
+            // it may leave it, and only as the last operation that needs it.
+            let needed = if state == 0 { 0 } else { need.get(state as usize).copied().unwrap_or(0) };
             let from = untried.len();
             for &c in &window {
-                if (!blocked || facts.requires[ev.op[c]] == state) && fits_at(&models, &ev, c, state).is_some() {
+                let allowed = needed == 0 || (needed == 1 && facts.requires[ev.op[c]] == state);
+                if allowed && fits_at(&models, &ev, c, state).is_some() {
                     untried.push(c);
                 }
             }
