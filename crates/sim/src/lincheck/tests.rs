@@ -1,0 +1,310 @@
+//! Unit tests of both checkers, and the cross-check of the register check
+//! and the reduced search against the plain search on random histories.
+
+use super::*;
+use quorum_core::{ClientId, Instant};
+
+
+fn t(ms: u64) -> Instant {
+    Instant::from_nanos(ms * 1_000_000)
+}
+
+fn op(client: u64, kv: KvOp, from: u64, to: Option<u64>, result: KvResult) -> Operation {
+    Operation {
+        client: ClientId(client),
+        seq: from,
+        op: kv,
+        invoked: t(from),
+        outcome: match to {
+            Some(to) => Outcome::Ok { at: t(to), result },
+            None => Outcome::Unknown,
+        },
+        answered_by: None,
+    }
+}
+
+fn put(v: &'static str) -> KvOp {
+    KvOp::Put { key: Bytes::from_static(b"x"), value: Bytes::from_static(v.as_bytes()) }
+}
+
+fn get() -> KvOp {
+    KvOp::Get { key: Bytes::from_static(b"x") }
+}
+
+fn val(v: &'static str) -> KvResult {
+    KvResult::Value(Some(Bytes::from_static(v.as_bytes())))
+}
+
+#[test]
+fn concurrent_writes_with_a_read_that_sees_either() {
+    for seen in ["a", "b"] {
+        let h = vec![
+            op(1, put("a"), 0, Some(10), KvResult::Done),
+            op(2, put("b"), 1, Some(11), KvResult::Done),
+            op(3, get(), 12, Some(13), val(seen)),
+        ];
+        assert!(check(&h).is_ok(), "reading {seen} after concurrent writes is linearizable");
+    }
+}
+
+#[test]
+fn a_stale_read_is_caught() {
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(1, put("b"), 2, Some(3), KvResult::Done),
+        op(2, get(), 4, Some(5), val("a")),
+    ];
+    let err = check(&h).unwrap_err();
+    assert_eq!(err.key, "x");
+    assert!(err.detail.contains("no linearization"), "{err}");
+}
+
+#[test]
+fn a_lost_write_is_caught() {
+    let h = vec![op(1, put("a"), 0, Some(1), KvResult::Done), op(2, get(), 2, Some(3), KvResult::Value(None))];
+    assert!(check(&h).is_err());
+}
+
+#[test]
+fn a_read_of_a_value_never_written_is_caught() {
+    let h = vec![op(1, put("a"), 0, Some(1), KvResult::Done), op(2, get(), 0, Some(3), val("zzz"))];
+    assert!(check(&h).is_err());
+}
+
+#[test]
+fn a_timed_out_write_may_show_up_later_or_never() {
+    let shows_up = vec![
+        op(1, put("a"), 0, None, KvResult::Done),
+        op(2, get(), 5, Some(6), KvResult::Value(None)),
+        op(2, get(), 100, Some(101), val("a")),
+    ];
+    assert!(check(&shows_up).is_ok());
+    let never = vec![op(1, put("a"), 0, None, KvResult::Done), op(2, get(), 100, Some(101), KvResult::Value(None))];
+    assert!(check(&never).is_ok());
+    // But once seen it cannot be unseen.
+    let flicker = vec![
+        op(1, put("a"), 0, None, KvResult::Done),
+        op(2, get(), 5, Some(6), val("a")),
+        op(2, get(), 7, Some(8), KvResult::Value(None)),
+    ];
+    assert!(check(&flicker).is_err());
+}
+
+#[test]
+fn cas_and_delete_follow_the_model() {
+    let cas = |e: Option<&'static str>, n: &'static str| KvOp::Cas {
+        key: Bytes::from_static(b"x"),
+        expected: e.map(|s| Bytes::from_static(s.as_bytes())),
+        new: Bytes::from_static(n.as_bytes()),
+    };
+    let good = vec![
+        op(1, cas(None, "a"), 0, Some(1), KvResult::Swapped(true)),
+        op(1, cas(None, "b"), 2, Some(3), KvResult::Swapped(false)),
+        op(1, KvOp::Del { key: Bytes::from_static(b"x") }, 4, Some(5), KvResult::Deleted(true)),
+        op(1, get(), 6, Some(7), KvResult::Value(None)),
+    ];
+    assert!(check(&good).is_ok());
+    let bad = vec![
+        op(1, cas(None, "a"), 0, Some(1), KvResult::Swapped(true)),
+        op(2, cas(None, "b"), 2, Some(3), KvResult::Swapped(true)),
+    ];
+    assert!(check(&bad).is_err(), "two CAS from absent cannot both succeed in sequence");
+}
+
+#[test]
+fn keys_are_checked_independently() {
+    let y = |v: &'static str| KvOp::Put { key: Bytes::from_static(b"y"), value: Bytes::from_static(v.as_bytes()) };
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(1, y("b"), 2, Some(3), KvResult::Done),
+        op(2, get(), 4, Some(5), val("a")),
+    ];
+    assert!(check(&h).is_ok());
+}
+
+/// Every method gives this verdict on `h`.
+fn all_agree(h: &[Operation]) -> bool {
+    let verdicts: Vec<bool> =
+        [Method::Auto, Method::Search, Method::PlainSearch].iter().map(|m| check_with(h, *m).is_ok()).collect();
+    assert!(verdicts.iter().all(|v| *v == verdicts[0]), "methods disagree ({verdicts:?}) on {h:#?}");
+    verdicts[0]
+}
+
+fn del() -> KvOp {
+    KvOp::Del { key: Bytes::from_static(b"x") }
+}
+
+fn cas(e: Option<&'static str>, n: &'static str) -> KvOp {
+    KvOp::Cas {
+        key: Bytes::from_static(b"x"),
+        expected: e.map(|s| Bytes::from_static(s.as_bytes())),
+        new: Bytes::from_static(n.as_bytes()),
+    }
+}
+
+#[test]
+fn the_register_check_decides_puts_reads_and_successful_cas() {
+    let h = vec![
+        op(1, put("a"), 0, Some(10), KvResult::Done),
+        op(2, put("b"), 1, Some(11), KvResult::Done),
+        op(3, get(), 12, Some(13), val("b")),
+        op(3, cas(Some("b"), "c"), 14, Some(15), KvResult::Swapped(true)),
+        op(2, get(), 16, Some(17), val("c")),
+    ];
+    assert_eq!(check_with(&h, Method::Auto), Ok(Decided { by_register: 1, by_search: 0 }));
+    assert!(all_agree(&h));
+}
+
+#[test]
+fn overlapping_forward_zones_are_a_violation() {
+    // a is read after b was read, but b was written after a was read: a, b, a.
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(2, put("b"), 0, Some(1), KvResult::Done),
+        op(3, get(), 2, Some(3), val("a")),
+        op(3, get(), 4, Some(5), val("b")),
+        op(4, get(), 6, Some(7), val("a")),
+    ];
+    let err = check(&h).unwrap_err();
+    assert!(err.detail.contains("overlap"), "{err}");
+    assert!(!all_agree(&h));
+}
+
+#[test]
+fn a_backward_zone_inside_a_forward_one_is_a_violation() {
+    // 'b' is written and read entirely while 'a' must hold.
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(2, put("b"), 2, Some(3), KvResult::Done),
+        op(3, get(), 2, Some(3), val("b")),
+        op(4, get(), 4, Some(5), val("a")),
+    ];
+    let err = check(&h).unwrap_err();
+    assert!(err.detail.contains("ran inside that stretch"), "{err}");
+    assert!(!all_agree(&h));
+}
+
+#[test]
+fn a_read_before_the_write_it_saw_is_a_violation() {
+    let h = vec![op(1, get(), 0, Some(1), val("a")), op(2, put("a"), 2, Some(3), KvResult::Done)];
+    let err = check(&h).unwrap_err();
+    assert!(err.detail.contains("returned before it was written"), "{err}");
+}
+
+#[test]
+fn two_cas_from_one_value_is_a_violation() {
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(2, cas(Some("a"), "b"), 2, Some(3), KvResult::Swapped(true)),
+        op(3, cas(Some("a"), "c"), 2, Some(3), KvResult::Swapped(true)),
+    ];
+    let err = check(&h).unwrap_err();
+    assert!(err.detail.contains("both replaced"), "{err}");
+    assert!(!all_agree(&h));
+}
+
+#[test]
+fn an_unanswered_cas_that_was_seen_took_effect() {
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(2, cas(Some("a"), "b"), 2, None, KvResult::Done),
+        op(3, get(), 10, Some(11), val("b")),
+        op(3, get(), 12, Some(13), val("a")),
+    ];
+    assert!(!all_agree(&h), "once b replaced a, a cannot come back");
+}
+
+#[test]
+fn deletes_and_failed_cas_go_to_the_search() {
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(2, del(), 2, Some(3), KvResult::Deleted(true)),
+        op(3, cas(Some("a"), "b"), 4, Some(5), KvResult::Swapped(false)),
+        op(3, get(), 6, Some(7), KvResult::Value(None)),
+    ];
+    assert_eq!(check_with(&h, Method::Auto), Ok(Decided { by_register: 0, by_search: 1 }));
+    assert!(all_agree(&h));
+}
+
+#[test]
+fn a_violation_among_unique_values_is_found_even_with_deletes() {
+    let h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(1, put("b"), 2, Some(3), KvResult::Done),
+        op(2, get(), 4, Some(5), val("a")),
+        op(3, del(), 6, Some(7), KvResult::Deleted(true)),
+    ];
+    let err = check(&h).unwrap_err();
+    assert!(err.detail.contains("ran inside that stretch"), "the register check found it: {err}");
+}
+
+/// Whether the register check alone decides `h`: some key fails it, or it decides every key.
+fn register_decides(h: &[Operation]) -> bool {
+    let mut per_key: std::collections::BTreeMap<&Bytes, Vec<&Operation>> = Default::default();
+    for o in h.iter().filter(|o| !(o.op.is_read() && o.outcome == Outcome::Unknown)) {
+        per_key.entry(o.op.key()).or_default().push(o);
+    }
+    let verdicts: Vec<register::Verdict> = per_key.values().map(|ops| register::decide(ops)).collect();
+    verdicts.iter().any(|v| matches!(v, register::Verdict::Violation(_)))
+        || verdicts.iter().all(|v| matches!(v, register::Verdict::Linearizable))
+}
+
+/// The number of random histories the cross-check runs (`LINCHECK_CROSS_CHECKS`
+/// overrides it for a long run).
+fn cross_checks() -> u64 {
+    std::env::var("LINCHECK_CROSS_CHECKS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000)
+}
+
+/// The register check (where it decides), the reduced search and the plain
+/// search agree on random small histories, correct ones and ones with a
+/// planted stale read, lost write or reordered writes.
+#[test]
+fn the_checkers_agree_on_random_histories() {
+    use gen::{Fault, GenConfig};
+    let faults = [None, Some(Fault::StaleRead), Some(Fault::LostWrite), Some(Fault::ReorderedWrites)];
+    let runs = cross_checks();
+    let mut by_register = 0;
+    // [fault][register decided][linearizable]
+    let mut tally = [[[0u64; 2]; 2]; 4];
+    for seed in 0..runs {
+        let mut rng = quorum_core::Rng::new(seed ^ 0x5eed);
+        let fault = rng.index(faults.len());
+        let mix = rng.index(3);
+        let cfg = GenConfig {
+            clients: 1 + rng.index(4),
+            keys: 1 + rng.index(2),
+            ops: 1 + rng.index(12),
+            read_ratio: 0.45,
+            cas_ratio: if mix == 0 { 0.0 } else { 0.15 },
+            delete_ratio: if mix == 2 { 0.1 } else { 0.0 },
+            unknown_ratio: [0.0, 0.05, 0.2][rng.index(3)],
+            max_gap: rng.range(0, 4),
+            max_latency: rng.range(0, 4),
+            fault: faults[fault],
+        };
+        let h = gen::history(seed, &cfg);
+        let plain = check_with(&h, Method::PlainSearch).is_ok();
+        let reduced = check_with(&h, Method::Search).is_ok();
+        let auto = check_with(&h, Method::Auto);
+        let register_decided = register_decides(&h);
+        assert_eq!(
+            (auto.is_ok(), reduced),
+            (plain, plain),
+            "seed {seed}: auto/reduced vs plain search disagree ({:?}) on {cfg:?}: {h:#?}",
+            auto
+        );
+        if fault == 0 {
+            assert!(plain, "seed {seed}: a history generated without a fault is linearizable: {h:#?}");
+        }
+        by_register += register_decided as u64;
+        tally[fault][register_decided as usize][plain as usize] += 1;
+    }
+    eprintln!("{runs} histories, {by_register} decided by the register check; [fault][register][linearizable]: {tally:?}");
+    if runs >= 50_000 {
+        for (fault, t) in tally.iter().enumerate().skip(1) {
+            assert!(t[1][0] > runs / 40, "fault {:?}: too few violations the register check decided: {t:?}", faults[fault]);
+            assert!(t[0][0] > 0, "fault {:?}: no violation the search decided: {t:?}", faults[fault]);
+        }
+    }
+}
+
