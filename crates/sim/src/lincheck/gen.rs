@@ -89,7 +89,8 @@ pub fn history(seed: u64, cfg: &GenConfig) -> Vec<Operation> {
     let mut rng = Rng::new(seed);
     let plan = plan(&mut rng, cfg);
     // Which put is lost, or which two trade places.
-    let puts: Vec<usize> = (0..plan.len()).filter(|i| plan[*i].kind == Kind::Put && plan[*i].answered.is_some()).collect();
+    let puts: Vec<usize> =
+        (0..plan.len()).filter(|i| plan[*i].kind == Kind::Put && plan[*i].answered.is_some()).collect();
     let mut order: Vec<usize> = (0..plan.len()).filter(|i| plan[*i].effect.is_some()).collect();
     let mut effect: Vec<Option<u64>> = plan.iter().map(|p| p.effect).collect();
     let mut lost = None;
@@ -97,7 +98,8 @@ pub fn history(seed: u64, cfg: &GenConfig) -> Vec<Operation> {
         Some(Fault::LostWrite) if !puts.is_empty() => lost = Some(puts[rng.index(puts.len())]),
         Some(Fault::ReorderedWrites) if puts.len() >= 2 => {
             let a = puts[rng.index(puts.len())];
-            let same_key: Vec<usize> = puts.iter().copied().filter(|p| *p != a && plan[*p].key == plan[a].key).collect();
+            let same_key: Vec<usize> =
+                puts.iter().copied().filter(|p| *p != a && plan[*p].key == plan[a].key).collect();
             if !same_key.is_empty() {
                 let b = same_key[rng.index(same_key.len())];
                 effect.swap(a, b);

@@ -78,7 +78,8 @@ impl Key<'_> {
     }
 
     fn violation(&self, reason: String, involved: &[Option<usize>]) -> Verdict {
-        let mut s = format!("no linearization of {} operations exists: {reason}; the operations that show it:", self.ops.len());
+        let mut s =
+            format!("no linearization of {} operations exists: {reason}; the operations that show it:", self.ops.len());
         let mut seen: Vec<usize> = involved.iter().flatten().copied().collect();
         seen.sort_unstable();
         seen.dedup();
@@ -113,9 +114,7 @@ pub(super) fn decide(ops: &[&Operation]) -> Verdict {
     for o in ops {
         match (&o.op, &o.outcome) {
             (KvOp::Get { .. }, Outcome::Ok { result: KvResult::Value(Some(v)), .. }) => stack.push(v),
-            (KvOp::Cas { expected: Some(v), .. }, Outcome::Ok { result: KvResult::Swapped(true), .. }) => {
-                stack.push(v)
-            }
+            (KvOp::Cas { expected: Some(v), .. }, Outcome::Ok { result: KvResult::Swapped(true), .. }) => stack.push(v),
             _ => {}
         }
     }
@@ -188,7 +187,8 @@ pub(super) fn decide(ops: &[&Operation]) -> Verdict {
                 Some(v) => match cluster_of.get(v) {
                     Some(&c) => Some(c),
                     None => {
-                        let reason = format!("a read returned '{}', which no operation wrote", String::from_utf8_lossy(v));
+                        let reason =
+                            format!("a read returned '{}', which no operation wrote", String::from_utf8_lossy(v));
                         return key.violation(reason, &[Some(i)]);
                     }
                 },

@@ -391,7 +391,8 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             window.push(e);
             e = ev.next[e];
         }
-        let observer = window.iter().copied().find(|c| facts.observer[ev.op[*c]] && fits_at(&models, &ev, *c, state).is_some());
+        let observer =
+            window.iter().copied().find(|c| facts.observer[ev.op[*c]] && fits_at(&models, &ev, *c, state).is_some());
         if let Some(call) = observer {
             let len = untried.len();
             if place!(call, state, true, len, len) {

@@ -4,7 +4,6 @@
 use super::*;
 use quorum_core::{ClientId, Instant};
 
-
 fn t(ms: u64) -> Instant {
     Instant::from_nanos(ms * 1_000_000)
 }
@@ -299,12 +298,17 @@ fn the_checkers_agree_on_random_histories() {
         by_register += register_decided as u64;
         tally[fault][register_decided as usize][plain as usize] += 1;
     }
-    eprintln!("{runs} histories, {by_register} decided by the register check; [fault][register][linearizable]: {tally:?}");
+    eprintln!(
+        "{runs} histories, {by_register} decided by the register check; [fault][register][linearizable]: {tally:?}"
+    );
     if runs >= 50_000 {
         for (fault, t) in tally.iter().enumerate().skip(1) {
-            assert!(t[1][0] > runs / 40, "fault {:?}: too few violations the register check decided: {t:?}", faults[fault]);
+            assert!(
+                t[1][0] > runs / 40,
+                "fault {:?}: too few violations the register check decided: {t:?}",
+                faults[fault]
+            );
             assert!(t[0][0] > 0, "fault {:?}: no violation the search decided: {t:?}", faults[fault]);
         }
     }
 }
-
