@@ -194,3 +194,17 @@ impl Drop for Load {
         }
     }
 }
+
+/// The node that says it is the leader, once one does (10 s at most).
+pub fn wait_for_leader(cluster: &ProcCluster) -> u64 {
+    let mut leader = None;
+    wait_until("a leader is elected", Duration::from_secs(10), || {
+        leader = cluster
+            .procs
+            .keys()
+            .copied()
+            .find(|i| cluster.try_client(*i).is_ok() && cluster.info(*i, "role") == "leader");
+        leader.is_some()
+    });
+    leader.unwrap()
+}
