@@ -105,6 +105,9 @@ pub struct PaxosConfig {
     pub fill_hole_after: Duration,
     /// Most decided values in one catch-up answer.
     pub catch_up_batch: usize,
+    /// Client commands waiting for a slot (past the `max_in_flight` being
+    /// fought for); more are refused with the retryable `ProposeError::Busy`.
+    pub max_queued: usize,
     /// A deliberately planted bug, for tests that show the checkers catch it:
     /// Phase 2 proposes the proposer's own value, ignoring what the promises
     /// reported (breaks P2c). Never set it outside such a test.
@@ -123,6 +126,7 @@ impl Default for PaxosConfig {
             catch_up_after: Duration::from_millis(20),
             fill_hole_after: Duration::from_millis(60),
             catch_up_batch: 64,
+            max_queued: 4096,
             planted_bug_ignore_promised_values: false,
         }
     }
@@ -445,6 +449,7 @@ impl Protocol for Paxos {
 
     fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), ProposeError> {
         // Any node proposes: there is no leader in Basic Paxos.
+        self.admit()?;
         self.step(now, out, |node| node.enqueue(cmd));
         Ok(())
     }

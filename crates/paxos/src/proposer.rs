@@ -13,7 +13,7 @@
 //! next ballot. `PaxosConfig::backoff = false` retries at once, to show the livelock.
 
 use crate::{message::Message, Accepted, Ballot, Paxos, Tally};
-use quorum_core::{majority, Command, Duration, Instant, NodeId, Payload};
+use quorum_core::{majority, Command, Duration, Instant, NodeId, Payload, ProposeError};
 use std::collections::{BTreeMap, VecDeque};
 use tracing::{debug, trace};
 
@@ -50,6 +50,16 @@ pub(crate) struct Proposer {
 }
 
 impl Paxos {
+    /// Refuses a new client command while `max_queued` wait for a slot
+    /// (commands that lost their slot and go round again are not counted
+    /// against new ones: they were admitted already).
+    pub(crate) fn admit(&self) -> Result<(), ProposeError> {
+        if self.proposer.queue.len() >= self.config.max_queued {
+            return Err(ProposeError::Busy { limit: self.config.max_queued as u64 });
+        }
+        Ok(())
+    }
+
     /// Queues a client command and starts instances while the window allows.
     pub(crate) fn enqueue(&mut self, cmd: Command) {
         self.proposer.queue.push_back(cmd);
@@ -182,5 +192,30 @@ impl Paxos {
     /// The earliest proposer deadline.
     pub(crate) fn proposer_deadline(&self) -> Option<Instant> {
         self.proposer.instances.values().map(|i| i.deadline).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Net;
+    use crate::{Paxos, PaxosConfig};
+    use quorum_core::{ClientId, Command, Duration, NodeId, ProposeError};
+
+    fn cmd(seq: u64) -> Command {
+        Command::new(ClientId(1), seq, format!("c{seq}").into_bytes())
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_refuses_with_busy() {
+        let config = PaxosConfig { max_in_flight: 2, max_queued: 3, ..PaxosConfig::default() };
+        let mut net: Net<Paxos> = Net::new(3, config, 1);
+        // Nothing is delivered: two commands are fought for, three wait.
+        for seq in 1..=5 {
+            net.propose(NodeId(1), cmd(seq)).unwrap();
+        }
+        assert_eq!(net.propose(NodeId(1), cmd(6)), Err(ProposeError::Busy { limit: 3 }));
+        // Once the slots are decided, the queue drains and commands are taken again.
+        assert!(net.run_until(Duration::from_secs(2), |net| net.nodes[0].as_ref().unwrap().learner().committed() >= 5));
+        net.propose(NodeId(1), cmd(7)).unwrap();
     }
 }

@@ -53,6 +53,7 @@
 
 pub mod cli;
 pub mod node;
+pub mod request;
 pub mod server;
 pub mod service;
 pub mod storage_thread;

@@ -9,6 +9,14 @@
 //! replies and the connection carries on; bytes that are not RESP get
 //! `-ERR Protocol error` and the connection is closed, as Redis does.
 //!
+//! **Requests** are read by [`crate::request::RequestParser`]: a command is
+//! one flat array of bulk strings, never a nested one (no recursion, so no
+//! request can exhaust the stack), with its array length and bulk lengths
+//! checked against [`RequestLimits`] before anything is reserved. A command
+//! whose arguments add up to more than a peer frame can carry
+//! ([`RequestLimits::for_frame_limit`]) is read past and answered
+//! `-ERR value too large: N bytes, the limit is M`, and nothing is proposed.
+//!
 //! **Sessions.** Each connection is a client session: a [`ClientId`] with this
 //! node's id in the high 16 bits and a per-node counter below, and sequence
 //! numbers that start at the connection's opening time in microseconds (so a
@@ -22,10 +30,10 @@
 //! (leadership changed), the request is retried for up to `retry_for`.
 
 use crate::node::{NodeHandle, NodeStatus};
+use crate::request::{Request, RequestLimits, RequestParser};
 use crate::wire::Outcome;
 use bytes::{Bytes, BytesMut};
 use quorum_core::{ClientId, KvOp, KvResult};
-use redis_protocol::resp2::decode::decode_bytes_mut;
 use redis_protocol::resp2::encode::extend_encode_borrowed;
 use redis_protocol::resp2::types::{BorrowedFrame, BytesFrame};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,19 +43,26 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
-/// The most a client may send in one request before it is cut off.
-pub const MAX_REQUEST_BYTES: usize = 64 << 20;
-
 /// Settings of the client port.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Keep retrying a request this long while no leader is known.
     pub retry_for: Duration,
+    /// Limits on one request (array length, bulk length, command size).
+    pub limits: RequestLimits,
+}
+
+impl ServerConfig {
+    /// Defaults, with the command size bounded by what peers accept in one
+    /// frame (`max_frame_bytes` of the peer transport).
+    pub fn for_frame_limit(max_frame_bytes: usize) -> Self {
+        ServerConfig { limits: RequestLimits::for_frame_limit(max_frame_bytes), ..ServerConfig::default() }
+    }
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { retry_for: Duration::from_secs(5) }
+        ServerConfig { retry_for: Duration::from_secs(5), limits: RequestLimits::default() }
     }
 }
 
@@ -104,20 +119,22 @@ impl Session {
     async fn run(mut self, mut stream: TcpStream) -> std::io::Result<()> {
         let mut input = BytesMut::with_capacity(16 * 1024);
         let mut output = BytesMut::with_capacity(16 * 1024);
+        let mut parser = RequestParser::new(self.config.limits.clone());
         loop {
             if stream.read_buf(&mut input).await? == 0 {
                 return Ok(());
             }
             loop {
-                match decode_bytes_mut(&mut input) {
-                    Ok(Some((frame, _, _))) => {
-                        let (reply, quit) = self.handle(frame).await;
+                match parser.next(&mut input) {
+                    Ok(Some(Request::Command(args))) => {
+                        let (reply, quit) = self.handle(args).await;
                         encode(&mut output, &reply);
                         if quit {
                             stream.write_all(&output).await?;
                             return Ok(());
                         }
                     }
+                    Ok(Some(Request::Refused(why))) => encode(&mut output, &Reply::Error(why)),
                     Ok(None) => break,
                     Err(e) => {
                         let reply = Reply::Error(format!("ERR Protocol error: {e}"));
@@ -127,11 +144,6 @@ impl Session {
                     }
                 }
             }
-            if input.len() > MAX_REQUEST_BYTES {
-                encode(&mut output, &Reply::Error("ERR Protocol error: request too big".into()));
-                stream.write_all(&output).await?;
-                return Err(std::io::Error::other("request too big"));
-            }
             if !output.is_empty() {
                 stream.write_all(&output).await?;
                 output.clear();
@@ -140,11 +152,7 @@ impl Session {
     }
 
     /// Answers one command; the flag says to close the connection after it.
-    async fn handle(&mut self, frame: BytesFrame) -> (Reply, bool) {
-        let args = match command_args(frame) {
-            Ok(args) => args,
-            Err(reply) => return (reply, false),
-        };
+    async fn handle(&mut self, args: Vec<Bytes>) -> (Reply, bool) {
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
         let reply = match (name.as_str(), args.len()) {
             ("PING", 1) => Reply::Frame(BytesFrame::SimpleString(Bytes::from_static(b"PONG"))),
@@ -239,24 +247,6 @@ impl Session {
             BytesFrame::Integer(s.status.commit_index as i64),
         ]))
     }
-}
-
-/// The arguments of a command: an array of bulk strings, the first the name.
-fn command_args(frame: BytesFrame) -> Result<Vec<Bytes>, Reply> {
-    let BytesFrame::Array(items) = frame else {
-        return Err(Reply::Error("ERR Protocol error: expected an array of bulk strings".into()));
-    };
-    if items.is_empty() {
-        return Err(Reply::Error("ERR empty command".into()));
-    }
-    items
-        .into_iter()
-        .map(|item| match item {
-            BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => Ok(b),
-            BytesFrame::Integer(i) => Ok(Bytes::from(i.to_string())),
-            _ => Err(Reply::Error("ERR Protocol error: expected an array of bulk strings".into())),
-        })
-        .collect()
 }
 
 fn unknown_command(args: &[Bytes]) -> String {

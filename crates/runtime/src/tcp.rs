@@ -7,7 +7,9 @@
 //!
 //! - **Frames**: `len: u32 big-endian | postcard payload`. A frame over
 //!   [`TcpConfig::max_frame_bytes`], or one that does not decode, closes that
-//!   connection (reported as [`Incoming::LinkDown`]) and never the node.
+//!   connection (reported as [`Incoming::LinkDown`]) and never the node. The
+//!   read buffer grows as a frame's bytes arrive (64 KiB steps), so a length
+//!   prefix alone reserves nothing.
 //! - **Handshake**: the dialer sends [`Hello`] (magic, cluster id, its node id,
 //!   the node it meant to reach, protocol name and version, its client address);
 //!   the acceptor answers [`HelloReply`]. A stranger — wrong magic, cluster,
@@ -40,6 +42,8 @@ const MAX_HANDSHAKE_BYTES: usize = 4096;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages queued for one peer before further sends fail fast.
 const PEER_QUEUE: usize = 16 * 1024;
+/// A frame's payload is read (and its buffer grown) this much at a time.
+const READ_STEP: usize = 64 * 1024;
 /// Frames coalesced into one write.
 const MAX_WRITE_BYTES: usize = 1 << 20;
 
@@ -239,8 +243,24 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     if len > limit {
         return Err(FrameError::TooBig { len, limit });
     }
-    buf.resize(len, 0);
-    r.read_exact(buf).await?;
+    // Grow the buffer as the payload arrives, a step at a time: a peer that
+    // announces a large frame and stalls pins no more than it has sent.
+    buf.clear();
+    if buf.capacity() > (1 << 20).max(len) {
+        // Give back what one huge frame left behind.
+        buf.shrink_to(READ_STEP.max(len));
+    }
+    while buf.len() < len {
+        if buf.capacity() == buf.len() {
+            // Full: grow (amortized doubling), never past twice what arrived plus a step.
+            buf.reserve((len - buf.len()).min(READ_STEP));
+        }
+        let room = (buf.capacity() - buf.len()).min(len - buf.len());
+        let read = (&mut *r).take(room as u64).read_buf(buf).await?;
+        if read == 0 {
+            return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
     postcard::from_bytes(buf).map_err(FrameError::Malformed)
 }
 
@@ -459,5 +479,41 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_length_prefix_alone_reserves_no_memory() {
+        let (mut peer, mut node) = tokio::io::duplex(1 << 20);
+        peer.write_all(&(16u32 << 20).to_be_bytes()).await.unwrap();
+        peer.write_all(&[7; 10]).await.unwrap();
+        let mut buf = Vec::new();
+        let read = read_frame::<_, Vec<u8>>(&mut node, 16 << 20, &mut buf);
+        // The peer stalls: the read does not complete.
+        assert!(tokio::time::timeout(Duration::from_millis(50), read).await.is_err());
+        assert_eq!(buf.len(), 10);
+        assert!(buf.capacity() <= READ_STEP, "a 16 MiB header and 10 bytes reserved {} bytes", buf.capacity());
+    }
+
+    #[tokio::test]
+    async fn frames_arriving_in_pieces_decode_and_the_buffer_shrinks_after_a_big_one() {
+        let (mut peer, mut node) = tokio::io::duplex(4096);
+        let big = vec![3u8; 3 << 20];
+        let small = vec![1u8, 2, 3];
+        let writer = tokio::spawn(async move {
+            write_frame(&mut peer, &big).await.unwrap();
+            write_frame(&mut peer, &small).await.unwrap();
+        });
+        let mut buf = Vec::new();
+        let got: Vec<u8> = read_frame(&mut node, 16 << 20, &mut buf).await.unwrap();
+        assert_eq!(got.len(), 3 << 20);
+        let got: Vec<u8> = read_frame(&mut node, 16 << 20, &mut buf).await.unwrap();
+        assert_eq!(got, vec![1, 2, 3]);
+        assert!(buf.capacity() <= READ_STEP);
+        writer.await.unwrap();
     }
 }

@@ -36,6 +36,21 @@ pub struct NetworkConfig {
     pub duplicate: f64,
     /// Link kind; `None` means the weakest kind the protocol declares it tolerates.
     pub links: Option<LinkKind>,
+    /// The largest message (postcard-encoded) a link carries: the runtime's
+    /// peer frame limit (`TcpConfig::max_frame_bytes`, 16 MiB by default). A
+    /// larger message is not delivered and breaks its link, as the runtime's
+    /// receiver closes the connection on an oversized frame: on fifo links both
+    /// ends get `on_link_down` and whatever was in flight on the link is lost.
+    /// Counted in `Metrics::oversized`.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+/// The runtime's default peer frame limit.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
 }
 
 impl Default for NetworkConfig {
@@ -45,6 +60,7 @@ impl Default for NetworkConfig {
             loss: 0.0,
             duplicate: 0.0,
             links: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }

@@ -455,8 +455,22 @@ impl<P: Protocol> Sim<P> {
         self.metrics.messages += 1;
         self.metrics.bytes += buf.len() as u64;
         self.trace.mix(&buf);
+        let size = buf.len();
         self.encode_buf = buf;
         let from_id = NodeId(from as u64 + 1);
+        if size > self.net.max_message_bytes {
+            // The runtime's receiver refuses a frame over its limit and closes
+            // the connection: the message is lost, and so is the link.
+            self.metrics.oversized += 1;
+            self.trace.record(self.now, || What::Drop {
+                from: from_id.0,
+                to: to.0,
+                msg: format!("{msg:?}"),
+                reason: format!("{size} bytes, over the frame limit of {}", self.net.max_message_bytes),
+            });
+            self.break_link(from, to_i);
+            return;
+        }
         if let Some(filter) = self.drop_filter.as_mut() {
             if filter(from_id, to, &msg) {
                 self.trace.record(self.now, || What::Drop {

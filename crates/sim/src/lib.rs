@@ -97,7 +97,7 @@ mod trace;
 
 pub use config::{
     ClientConfig, DiskConfig, DriverBug, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath,
-    SimConfig,
+    SimConfig, DEFAULT_MAX_MESSAGE_BYTES,
 };
 pub use history::{Operation, Outcome};
 pub use operator::Operator;

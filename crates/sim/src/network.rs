@@ -34,6 +34,8 @@ pub(crate) struct Network {
     last_delivery: Vec<Instant>,
     /// Extra one-way delay on every message to or from a node (a slow node).
     extra: Vec<Duration>,
+    /// Larger encoded messages break their link (the runtime's frame limit).
+    pub(crate) max_message_bytes: usize,
 }
 
 impl Network {
@@ -48,6 +50,7 @@ impl Network {
             epoch: vec![0; n * n],
             last_delivery: vec![Instant::ZERO; n * n],
             extra: vec![Duration::ZERO; n],
+            max_message_bytes: config.max_message_bytes,
         }
     }
 

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub messages: u64,
     /// Their encoded bytes.
     pub bytes: u64,
+    /// Messages over `NetworkConfig::max_message_bytes`: not delivered, and
+    /// each broke its link (the runtime refuses such a frame and closes the connection).
+    pub oversized: u64,
     /// Distinct log indexes applied somewhere.
     pub commits: u64,
     /// Times a node became leader of a new term.

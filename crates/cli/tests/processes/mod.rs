@@ -32,11 +32,19 @@ pub struct ProcCluster {
     pub clients: BTreeMap<u64, SocketAddr>,
     pub dir: tempfile::TempDir,
     pub procs: BTreeMap<u64, Proc>,
+    /// Extra `quorum node` flags for every node.
+    pub extra_args: Vec<String>,
 }
 
 impl ProcCluster {
     pub fn start(protocol: &str, n: u64) -> ProcCluster {
+        ProcCluster::start_with(protocol, n, &[])
+    }
+
+    /// A cluster whose nodes all get `extra_args`.
+    pub fn start_with(protocol: &str, n: u64, extra_args: &[&str]) -> ProcCluster {
         let mut cluster = ProcCluster {
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             protocol: protocol.to_string(),
             peers: (1..=n).map(|i| (i, free_addr())).collect(),
             clients: (1..=n).map(|i| (i, free_addr())).collect(),
@@ -56,6 +64,10 @@ impl ProcCluster {
         self.peers.iter().map(|(i, a)| format!("{i}={a}")).collect::<Vec<_>>().join(",")
     }
 
+    pub fn data_dir(&self, i: u64) -> PathBuf {
+        self.dir.path().join(format!("n{i}"))
+    }
+
     pub fn log_path(&self, i: u64) -> PathBuf {
         self.dir.path().join(format!("n{i}.log"))
     }
@@ -69,6 +81,7 @@ impl ProcCluster {
         let child = Command::new(BIN)
             .args(["node", "--protocol", &self.protocol, "--id", &i.to_string(), "--peers", &self.peers_arg()])
             .args(["--client", &self.clients[&i].to_string()])
+            .args(&self.extra_args)
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("n{i}")))
             .env("RUST_LOG", "info")
@@ -193,4 +206,18 @@ impl Drop for Load {
             let _ = t.join();
         }
     }
+}
+
+/// The node that says it is the leader, once one does (10 s at most).
+pub fn wait_for_leader(cluster: &ProcCluster) -> u64 {
+    let mut leader = None;
+    wait_until("a leader is elected", Duration::from_secs(10), || {
+        leader = cluster
+            .procs
+            .keys()
+            .copied()
+            .find(|i| cluster.try_client(*i).is_ok() && cluster.info(*i, "role") == "leader");
+        leader.is_some()
+    });
+    leader.unwrap()
 }

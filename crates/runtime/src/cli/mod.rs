@@ -78,7 +78,7 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
     config.directory = directory;
     config.seed = seed(s.id);
     let (node, handle) = Node::<P, _>::new(config, protocol_config, transport, wal).map_err(|e| e.to_string())?;
-    let server = tokio::spawn(server::serve(client_listener, handle, ServerConfig::default()));
+    let server = tokio::spawn(server::serve(client_listener, handle, ServerConfig::for_frame_limit(s.max_frame_bytes)));
     info!(
         id = s.id, protocol = P::NAME, peer = %peer_addr, client = %s.client, data_dir = %s.data_dir.display(),
         "node started"
