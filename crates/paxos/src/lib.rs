@@ -105,6 +105,9 @@ pub struct PaxosConfig {
     pub fill_hole_after: Duration,
     /// Most decided values in one catch-up answer.
     pub catch_up_batch: usize,
+    /// Most bytes of decided values in one catch-up answer, so that an answer
+    /// fits a peer frame (one value always goes: it fitted its Accept).
+    pub catch_up_bytes: usize,
     /// Client commands waiting for a slot (past the `max_in_flight` being
     /// fought for); more are refused with the retryable `ProposeError::Busy`.
     pub max_queued: usize,
@@ -126,6 +129,7 @@ impl Default for PaxosConfig {
             catch_up_after: Duration::from_millis(20),
             fill_hole_after: Duration::from_millis(60),
             catch_up_batch: 64,
+            catch_up_bytes: 1 << 20,
             max_queued: 4096,
             planted_bug_ignore_promised_values: false,
         }
@@ -277,12 +281,13 @@ impl Paxos {
             Message::Nack { slot, ballot, promised } => self.on_nack(slot, ballot, promised),
             Message::Decided { chosen } => {
                 self.boot_catch_up = None;
-                // A full answer that taught us something: this peer may know
-                // more, so keep asking it. A peer whose answer another one
-                // already covered is not asked again, so one peer, not all,
-                // streams a long backlog.
+                // An answer that taught us something: this peer may know more
+                // (its answers are capped by count and by bytes), so keep
+                // asking it. A peer whose answer another one already covered
+                // is not asked again, so one peer, not all, streams a long
+                // backlog; the answer that ends it is empty.
                 let known = self.learner.highest_chosen();
-                let more = chosen.len() >= self.config.catch_up_batch && chosen.last().is_some_and(|c| c.slot > known);
+                let more = chosen.last().is_some_and(|c| c.slot > known);
                 let next = chosen.last().map(|c| c.slot + 1);
                 for c in chosen {
                     if self.learner.conflict(c.slot, &c.value).is_some() {
@@ -423,7 +428,9 @@ impl Protocol for Paxos {
             stalled: None,
             last_catch_up: Instant::ZERO,
             hole_delay: Duration::ZERO,
-            boot_catch_up: (init.stored.hard_state.is_some() || !init.stored.entries.is_empty()).then_some(init.now),
+            // Every start asks, an empty one too: a node that lost its disk
+            // has nothing stored to tell it that it is behind.
+            boot_catch_up: Some(init.now),
             dropped_messages: 0,
         })
     }
