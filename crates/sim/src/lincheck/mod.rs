@@ -3,7 +3,7 @@
 //! Keys are independent (linearizability is local), so the history is split
 //! per key and each key is decided alone by one of two procedures:
 //!
-//! 1. **The register check** ([`register`], near-linear). Every value a client
+//! 1. **The register check** (the `register` module, near-linear). Every value a client
 //!    writes is unique (`c<client>.<seq>`, see `client.rs`), so each read says
 //!    which write it saw, and linearizability of a register can be decided
 //!    without search (Gibbons and Korach, "Testing shared memories", 1997).
@@ -11,7 +11,7 @@
 //!    keys that also have deletes, failed compare-and-sets or answers that
 //!    carry no result it still finds every violation it can prove, and hands
 //!    the rest to the search.
-//! 2. **The search** ([`search`]): Wing and Gong's search with Lowe's
+//! 2. **The search** (the `search` module): Wing and Gong's search with Lowe's
 //!    memoisation, the general fallback, with two reductions that keep it
 //!    exact: an operation that cannot change the state (a read, a failed
 //!    compare-and-set, a delete of an absent key) is placed as soon as it can
