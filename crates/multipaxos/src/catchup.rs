@@ -62,18 +62,7 @@ impl MultiPaxos {
             self.send_snapshot_chunk(asker, 0);
             return;
         }
-        let mut chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
-        // Bounded by bytes too: always one value (a command that fits an
-        // Accept fits here), then as many as fit the chunk size.
-        let mut bytes = 0;
-        let keep = chosen
-            .iter()
-            .position(|c| {
-                bytes += postcard::experimental::serialized_size(c).unwrap_or(usize::MAX);
-                bytes > self.config.snapshot_chunk_bytes
-            })
-            .map_or(chosen.len(), |over| over.max(1));
-        chosen.truncate(keep);
+        let chosen = self.learner.chosen_within(first, self.config.catch_up_batch, self.config.snapshot_chunk_bytes);
         if !chosen.is_empty() {
             self.outbox.send(asker, Message::Decided { chosen });
         }

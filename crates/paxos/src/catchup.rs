@@ -18,16 +18,7 @@ impl Paxos {
     /// (none, if the asker is not behind this node: that answer still tells a
     /// restarted node that a peer heard it).
     pub(crate) fn on_catch_up(&mut self, asker: NodeId, first: u64) {
-        let mut chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
-        let mut bytes = 0;
-        let keep = chosen
-            .iter()
-            .position(|c| {
-                bytes += postcard::experimental::serialized_size(c).unwrap_or(usize::MAX);
-                bytes > self.config.catch_up_bytes
-            })
-            .map_or(chosen.len(), |over| over.max(1));
-        chosen.truncate(keep);
+        let chosen = self.learner.chosen_within(first, self.config.catch_up_batch, self.config.catch_up_bytes);
         self.outbox.send(asker, Message::Decided { chosen });
     }
 

@@ -132,6 +132,23 @@ impl Learner {
             .collect()
     }
 
+    /// Like [`Learner::chosen_from`], and also at most `max_bytes` of encoded
+    /// values, so that a catch-up answer fits a peer frame. One value always
+    /// goes: it fitted the Accept that carried it.
+    pub fn chosen_within(&self, from: u64, max: usize, max_bytes: usize) -> Vec<Chosen> {
+        let mut chosen = self.chosen_from(from, max);
+        let mut bytes = 0usize;
+        let keep = chosen
+            .iter()
+            .position(|c| {
+                bytes = bytes.saturating_add(postcard::experimental::serialized_size(c).unwrap_or(usize::MAX));
+                bytes > max_bytes
+            })
+            .map_or(chosen.len(), |over| over.max(1));
+        chosen.truncate(keep);
+        chosen
+    }
+
     /// Forgets values at or below `slot` (they are in a snapshot). Only
     /// committed slots may be forgotten.
     pub fn forget_upto(&mut self, slot: u64) {
