@@ -332,6 +332,16 @@ impl Cluster {
         self.hosts[i].gate.crash();
     }
 
+    /// Crashes a node and throws its disk away, as an operator who deletes a
+    /// node's data directory does: it restarts with an empty log and no vote.
+    /// (Raft assumes stable storage; a wiped node that votes again in a term it
+    /// forgot is outside the model, so tests wipe only where no election runs.)
+    pub fn wipe(&mut self, id: NodeId) {
+        self.crash(id);
+        let host = &mut self.hosts[(id.0 - 1) as usize];
+        *host = Host::default();
+    }
+
     /// Restarts a crashed node from its durable state.
     pub fn restart(&mut self, id: NodeId) {
         self.restarts += 1;

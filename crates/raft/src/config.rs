@@ -41,6 +41,10 @@ pub enum PlantedBug {
     /// that crashes before its write lands forgets it and can vote again in
     /// the same term.
     VoteBeforePersisted,
+    /// Issue 12 item 6 as the real-process rejoin test found it: a leader
+    /// never replicates below the match index it recorded, so a follower that
+    /// comes back with a wiped disk is probed just above it forever.
+    TrustMatchIndex,
 }
 
 /// Raft settings. `RaftConfig::default()` gives the paper's timings

@@ -227,6 +227,24 @@ impl Raft {
                 if pr.is_stale_rejection(reject.prev_index) {
                     return;
                 }
+                if reject.conflict_term.is_none()
+                    && reject.conflict_index <= pr.match_index
+                    && !self.config.planted(crate::PlantedBug::TrustMatchIndex)
+                {
+                    // The follower's log ends below an index it acknowledged:
+                    // it lost its disk and came back empty (or this rejection
+                    // was overtaken by a later success). Either way, counting
+                    // it from where it says its log ends is safe: the commit
+                    // index never goes back, and at worst entries are resent.
+                    tracing::warn!(
+                        node = self.id.0,
+                        follower = from.0,
+                        acknowledged = pr.match_index,
+                        holds = reject.conflict_index.saturating_sub(1),
+                        "a follower's log ends below what it acknowledged: replicating to it from there"
+                    );
+                    pr.match_index = reject.conflict_index.saturating_sub(1);
+                }
                 let match_index = pr.match_index;
                 let next = self.backup_index(&reject).clamp(match_index + 1, last_index + 1);
                 let pr = self.lead.progress.get_mut(&from).expect("checked above");
