@@ -146,7 +146,7 @@ struct SimJob<'a> {
 
 impl WithProtocol for SimJob<'_> {
     type Output = RunResult;
-    fn run<P: Protocol>(self, config: P::Config) -> RunResult
+    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> RunResult
     where
         P::Config: Sync,
     {

@@ -1,6 +1,7 @@
 //! The `quorum` command line.
 
 mod bench_cmd;
+mod check_cmd;
 mod churn;
 mod node_cmd;
 mod protocols;
@@ -27,6 +28,8 @@ enum Command {
     Node(quorum_runtime::cli::NodeArgs),
     /// Start a local cluster of nodes as child processes.
     Cluster(quorum_runtime::cli::ClusterArgs),
+    /// Model-check a protocol: every state of a small cluster within bounds.
+    Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
     Trace(trace_cmd::TraceArgs),
 }
@@ -39,6 +42,7 @@ fn main() {
         Command::Node(args) => node_cmd::node(args),
         Command::Cluster(args) => node_cmd::cluster(args),
         Command::Trace(args) => trace_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

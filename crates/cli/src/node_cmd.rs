@@ -9,7 +9,7 @@ struct RunNode(NodeArgs);
 
 impl WithProtocol for RunNode {
     type Output = Result<i32, String>;
-    fn run<P: Protocol>(self, config: P::Config) -> Self::Output
+    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> Self::Output
     where
         P::Config: Sync,
     {
@@ -33,7 +33,7 @@ struct CheckName;
 
 impl WithProtocol for CheckName {
     type Output = ();
-    fn run<P: Protocol>(self, _config: P::Config) -> Self::Output
+    fn run<P: Protocol + Clone + std::fmt::Debug>(self, _config: P::Config) -> Self::Output
     where
         P::Config: Sync,
     {

@@ -13,7 +13,7 @@ pub trait WithProtocol {
     /// The result.
     type Output;
     /// Does it with protocol `P` and settings `config`.
-    fn run<P: Protocol>(self, config: P::Config) -> Self::Output
+    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> Self::Output
     where
         P::Config: Sync;
 }

@@ -144,7 +144,7 @@ impl<M> Effects<M> {
 /// The driver's half of the durability rule: holds `SendDurable` messages until
 /// every write issued before them is durable. Writes are counted in issue order;
 /// both drivers feed it the same way.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DurabilityGate<M> {
     issued: u64,
     durable: u64,

@@ -31,7 +31,7 @@ pub(crate) struct PromiseKnown {
 }
 
 /// A node running Phase 1.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Candidate {
     pub(crate) ballot: Ballot,
     /// The first slot this candidate does not know committed.

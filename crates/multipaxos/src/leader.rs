@@ -34,7 +34,7 @@ pub(crate) struct Proposal {
 }
 
 /// The leader's Phase 2 state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Leader {
     pub(crate) ballot: Ballot,
     next_slot: u64,

@@ -207,7 +207,7 @@ struct HardState {
 }
 
 /// What a node is doing.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum State {
     Follower,
     Candidate(Candidate),
@@ -215,7 +215,7 @@ enum State {
 }
 
 /// One Multi-Paxos node.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MultiPaxos {
     id: NodeId,
     members: Vec<NodeId>,

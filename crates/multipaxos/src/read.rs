@@ -34,7 +34,7 @@ use quorum_paxos::Ballot;
 use std::collections::BTreeSet;
 
 /// The leader's lease bookkeeping.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Lease {
     /// The heartbeat round being acknowledged: its send time and who echoed it.
     round: Option<(Instant, BTreeSet<NodeId>)>,

@@ -146,7 +146,7 @@ struct HardState {
 }
 
 /// One Basic Paxos node: proposer, acceptor and learner of every slot.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Paxos {
     id: NodeId,
     members: Vec<NodeId>,

@@ -74,6 +74,7 @@ pub enum PbMessage {
 }
 
 /// One node of the primary-backup baseline.
+#[derive(Clone, Debug)]
 pub struct PrimaryBackup {
     id: NodeId,
     members: Vec<NodeId>,

@@ -1,0 +1,81 @@
+//! The model checker explores small bounds completely, and finds planted
+//! bugs with a shortest counterexample that replays.
+
+use quorum_check::{explore, replay, Bounds, Report};
+use quorum_paxos::Paxos;
+use quorum_raft::{PlantedBug, Raft, RaftConfig};
+use quorum_sim::baseline::{PlantedBug as PbBug, PrimaryBackup, PrimaryBackupConfig};
+
+fn quiet<P>(config: P::Config, bounds: &Bounds) -> Report
+where
+    P: quorum_core::Protocol + Clone + std::fmt::Debug,
+{
+    explore::<P>(config, bounds, |_| {})
+}
+
+#[test]
+fn basic_paxos_with_one_command_is_exhausted_without_a_violation() {
+    let bounds = Bounds { commands: 1, crashes: 0, timers: 0, max_depth: 60, ..Bounds::default() };
+    let report = quiet::<Paxos>(Default::default(), &bounds);
+    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+    assert!(report.exhausted, "the bound must be explored completely");
+    assert!(report.states > 10_000, "only {} states: the transitions are not all explored", report.states);
+    assert!(report.first_applied_at.is_some(), "the command is never applied: the bounds prune everything");
+}
+
+#[test]
+fn raft_elects_a_leader_and_applies_its_no_op_in_every_explored_order() {
+    let bounds = Bounds { commands: 0, crashes: 0, timers: 1, max_depth: 60, ..Bounds::default() };
+    let report = quiet::<Raft>(RaftConfig::default(), &bounds);
+    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+    assert!(report.exhausted);
+    assert!(report.first_leader_at.is_some() && report.first_applied_at.is_some(), "{report:?}");
+}
+
+#[test]
+fn a_lost_write_is_found_with_its_shortest_path_and_replays() {
+    let config = PrimaryBackupConfig { bug: Some(PbBug::AckBeforeMajority), ..Default::default() };
+    let bounds = Bounds { commands: 2, crashes: 1, timers: 2, max_depth: 30, ..Bounds::default() };
+    let report = quiet::<PrimaryBackup>(config.clone(), &bounds);
+    let cx = report.counterexample.expect("the planted lost write is found");
+    assert_eq!(cx.violation.property, "applied prefixes agree");
+    // Propose, crash before the write is durable, restart, propose again.
+    assert_eq!(cx.steps.len(), 4, "{}", quorum_check::render::steps(&cx));
+    let world = replay::<PrimaryBackup>(config, &bounds, &cx.steps);
+    assert_eq!(world.violation().map(|v| v.property), Some("applied prefixes agree"));
+    let diagram = quorum_check::render::mermaid(&cx, bounds.nodes);
+    assert!(diagram.starts_with("sequenceDiagram") && diagram.contains("CRASH"), "{diagram}");
+}
+
+#[test]
+fn the_correct_baseline_shows_no_violation_where_its_planted_twin_does() {
+    let bounds = Bounds { commands: 2, crashes: 1, timers: 2, max_depth: 30, max_states: 20_000, ..Bounds::default() };
+    let report = quiet::<PrimaryBackup>(PrimaryBackupConfig::default(), &bounds);
+    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+    assert!(report.first_applied_at.is_some());
+}
+
+#[test]
+fn raft_voting_before_the_vote_is_durable_gives_a_term_two_leaders() {
+    let config = RaftConfig { planted: Some(PlantedBug::VoteBeforePersisted), ..RaftConfig::default() };
+    let bounds = Bounds {
+        commands: 0,
+        crashes: 1,
+        timers: 2,
+        max_term: 1,
+        max_depth: 40,
+        max_states: 3_000_000,
+        ..Bounds::default()
+    };
+    let report = quiet::<Raft>(config.clone(), &bounds);
+    let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
+    eprintln!(
+        "found in {} states, {:.1} s:\n{}",
+        report.states,
+        report.elapsed.as_secs_f64(),
+        quorum_check::render::steps(&cx)
+    );
+    assert!(["one leader per term", "protocol invariants"].contains(&cx.violation.property), "{:?}", cx.violation);
+    let world = replay::<Raft>(config, &bounds, &cx.steps);
+    assert_eq!(world.violation().map(|v| v.property), Some(cx.violation.property));
+}
