@@ -52,7 +52,11 @@ fn crash_under_load_then_catch_up(
     while !caught_up() {
         if std::time::Instant::now() > deadline {
             let info: String = redis::cmd("INFO").query(&mut cluster.client(victim)).unwrap();
-            panic!("the killed node did not catch up to {commit}:\n{info}\n{}", cluster.log(victim));
+            panic!(
+                "the killed node did not catch up to {commit}:\n{info}\n{}\nSURVIVOR\n{}",
+                cluster.log(victim),
+                cluster.log(survivor)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -19,14 +19,19 @@ impl Paxos {
     /// restarted node that a peer heard it).
     pub(crate) fn on_catch_up(&mut self, asker: NodeId, first: u64) {
         let chosen = self.learner.chosen_within(first, self.config.catch_up_batch, self.config.catch_up_bytes);
+        debug!(node = self.id.0, %asker, first, values = chosen.len(), "answering a catch-up request");
         self.outbox.send(asker, Message::Decided { chosen });
     }
 
     /// After a restart, asks every peer for the values decided since, until one answers.
     pub(crate) fn catch_up_after_restart(&mut self) {
         if self.boot_catch_up.is_some_and(|at| self.now >= at) {
-            let next = self.learner.committed() + 1;
+            // Not the commit point: right after a restart the recovered log
+            // is known chosen but not yet handed over, and answers covering
+            // only what this node holds would end the exchange.
+            let next = self.learner.first_unknown();
             self.boot_catch_up = Some(self.now + self.config.catch_up_after);
+            debug!(node = self.id.0, from = next, "asking the peers for what was decided while this node was down");
             for to in self.peers().collect::<Vec<_>>() {
                 self.outbox.send(to, Message::CatchUp { from: next });
             }
@@ -52,8 +57,9 @@ impl Paxos {
         if self.now >= since + self.config.catch_up_after && self.now >= self.last_catch_up + self.config.catch_up_after
         {
             self.last_catch_up = self.now;
+            let first = self.learner.first_unknown();
             for to in self.peers().collect::<Vec<_>>() {
-                self.outbox.send(to, Message::CatchUp { from: next });
+                self.outbox.send(to, Message::CatchUp { from: first });
             }
         }
         if self.now >= since + self.hole_delay && !self.proposer.instances.contains_key(&next) {

@@ -105,6 +105,20 @@ impl Learner {
         self.chosen.keys().next_back().copied().unwrap_or(0).max(self.committed)
     }
 
+    /// The first slot above the commit point not known chosen: where a
+    /// catch-up request starts (values known but not yet handed over are not
+    /// asked for again).
+    pub fn first_unknown(&self) -> u64 {
+        let mut next = self.committed + 1;
+        for &slot in self.chosen.range(next..).map(|(slot, _)| slot) {
+            if slot != next {
+                break;
+            }
+            next += 1;
+        }
+        next
+    }
+
     /// True when the next slot is known and can be handed over.
     pub fn has_ready(&self) -> bool {
         self.chosen.contains_key(&(self.committed + 1))

@@ -280,6 +280,7 @@ impl Paxos {
             Message::Accepted { slot, ballot } => self.on_accepted(from, slot, ballot),
             Message::Nack { slot, ballot, promised } => self.on_nack(slot, ballot, promised),
             Message::Decided { chosen } => {
+                trace!(node = self.id.0, %from, values = chosen.len(), "decided values from a peer");
                 self.boot_catch_up = None;
                 // An answer that taught us something: this peer may know more
                 // (its answers are capped by count and by bytes), so keep

@@ -276,6 +276,34 @@ fn a_restarted_node_catches_up_with_no_new_traffic_in_several_batches_from_one_p
     assert!(values_sent_to_it < 2 * missed, "{values_sent_to_it} values sent for {missed} missed: every peer streamed");
 }
 
+/// A node that restarts with more than one catch-up answer's worth of values
+/// in its own log must ask from where its log ends, not from the start of its
+/// commit point before recovery: answers that teach it nothing end the chain
+/// (seen as a real process killed after 114 slots: both peers answered slots
+/// 1..64, and the node never asked again).
+#[test]
+fn a_node_restarted_with_a_long_log_asks_for_what_it_does_not_hold() {
+    let mut net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 11);
+    let held = 2 * PaxosConfig::default().catch_up_batch as u64;
+    for seq in 1..=held {
+        net.propose(NodeId(1), cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(5), all_committed(&net, held as usize)));
+    let back = NodeId(3);
+    net.crash(back);
+    for seq in held + 1..=held + 10 {
+        net.propose(NodeId(1), cmd(1, seq)).unwrap();
+    }
+    let n = held + 10;
+    assert!(net.run_until(Duration::from_secs(5), |net| net.node(NodeId(1)).unwrap().learner().committed() >= n));
+    net.drop_where(|env| env.to == back);
+    net.restart(back);
+    // Nobody proposes: the restarted node must fetch the ten slots by itself.
+    let caught_up = net.run_until(Duration::from_secs(2), |net| net.node(back).unwrap().learner().committed() >= n);
+    assert!(caught_up, "node 3 stayed at {} of {n}", net.node(back).unwrap().learner().committed());
+    assert_eq!(committed_values(&net, 3), committed_values(&net, 1));
+}
+
 #[test]
 fn the_checker_catches_two_values_chosen_in_one_slot() {
     let net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 8);

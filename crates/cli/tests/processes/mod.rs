@@ -84,7 +84,8 @@ impl ProcCluster {
             .args(&self.extra_args)
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("n{i}")))
-            .env("RUST_LOG", "info")
+            // QUORUM_TEST_LOG=debug shows the nodes' protocol decisions in a failing test's output.
+            .env("RUST_LOG", std::env::var("QUORUM_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
