@@ -7,7 +7,7 @@ use crate::state::{FollowerPhase, Following, LeaderPhase, Leading, Learner, Stag
 use crate::Zab;
 use quorum_core::{Effects, Instant, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use tracing::debug;
+use tracing::{debug, info};
 
 impl Zab {
     /// Settled as a follower of `leader`: send FOLLOWERINFO (CEPOCH).
@@ -27,7 +27,8 @@ impl Zab {
             up_to_date: false,
             reads: BTreeSet::new(),
         })));
-        out.send(leader, Message::FollowerInfo { session, accepted_epoch: self.hard.accepted_epoch });
+        let (accepted_epoch, accepted_leader) = (self.hard.accepted_epoch, self.hard.accepted_leader);
+        out.send(leader, Message::FollowerInfo { session, accepted_epoch, accepted_leader });
     }
 
     /// Settled as leader: collect FOLLOWERINFO from a quorum (ours counts).
@@ -47,8 +48,8 @@ impl Zab {
             batch_deadline: None,
         })));
         let early = std::mem::take(&mut self.early_infos);
-        for (from, (session, accepted_epoch)) in early {
-            self.on_follower_info(now, from, session, accepted_epoch, out);
+        for (from, (session, accepted_epoch, accepted_leader)) in early {
+            self.on_follower_info(now, from, session, accepted_epoch, accepted_leader, out);
         }
         self.maybe_choose_epoch(out);
     }
@@ -60,6 +61,7 @@ impl Zab {
         from: NodeId,
         session: u64,
         accepted_epoch: u64,
+        accepted_leader: u64,
         out: &mut Effects<Message>,
     ) {
         if accepted_epoch == u64::MAX {
@@ -68,13 +70,33 @@ impl Zab {
         }
         let State::Leading(l) = &mut self.state else {
             if matches!(self.state, State::Looking) {
-                self.early_infos.insert(from, (session, accepted_epoch));
+                self.early_infos.insert(from, (session, accepted_epoch, accepted_leader));
             }
             return;
         };
         if l.learners.get(&from).is_some_and(|x| x.session == session) {
             return;
         }
+        if let Some(epoch) = l.epoch {
+            if accepted_epoch > epoch || (accepted_epoch == epoch && accepted_leader != self.id.0) {
+                // It promised our epoch (or a later one) to another leader, a
+                // candidate that chose the same epoch and failed: it refuses
+                // our NEWEPOCH however often it asks, and stays out of the
+                // cluster for as long as we lead. Only a new epoch can take it
+                // in: step down, and the next election proposes one above
+                // every promise.
+                info!(
+                    node = self.id.0,
+                    follower = from.0,
+                    epoch,
+                    accepted_epoch,
+                    accepted_leader,
+                    "a follower promised this epoch to another leader: stepping down for a new epoch"
+                );
+                return self.become_looking(now, out);
+            }
+        }
+        let State::Leading(l) = &mut self.state else { unreachable!("checked above") };
         let mut learner = Learner::new(session, accepted_epoch, now);
         if let Some(epoch) = l.epoch {
             // The epoch is chosen already: a late joiner gets it at once.
@@ -302,9 +324,19 @@ mod tests {
         let f = z.election.finalize_at.unwrap();
         z.on_timer(f, &mut out);
         let mut out = Effects::new();
-        z.on_message(at(20), NodeId(2), Message::FollowerInfo { session: 1, accepted_epoch: 7 }, &mut out);
+        z.on_message(
+            at(20),
+            NodeId(2),
+            Message::FollowerInfo { session: 1, accepted_epoch: 7, accepted_leader: 0 },
+            &mut out,
+        );
         assert!(sent(&out).is_empty(), "2 of 5 is not a quorum yet");
-        z.on_message(at(21), NodeId(3), Message::FollowerInfo { session: 1, accepted_epoch: 4 }, &mut out);
+        z.on_message(
+            at(21),
+            NodeId(3),
+            Message::FollowerInfo { session: 1, accepted_epoch: 4, accepted_leader: 0 },
+            &mut out,
+        );
         let epochs: Vec<u64> = sent(&out)
             .iter()
             .filter_map(|(_, m, _)| match m {
@@ -316,8 +348,48 @@ mod tests {
         assert_eq!(z.accepted_epoch(), 8, "the leader promises its own epoch");
         // A late joiner gets the chosen epoch at once.
         let mut out = Effects::new();
-        z.on_message(at(22), NodeId(4), Message::FollowerInfo { session: 3, accepted_epoch: 1 }, &mut out);
+        z.on_message(
+            at(22),
+            NodeId(4),
+            Message::FollowerInfo { session: 3, accepted_epoch: 1, accepted_leader: 0 },
+            &mut out,
+        );
         assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 3, epoch: 8 }));
+    }
+
+    /// Two candidates chose the same epoch; one failed, and a node promised
+    /// that epoch to it refuses the winner's NEWEPOCH forever (found by the
+    /// simulator's convergence check: 3 of 300 seeds ended with two of five
+    /// nodes cycling between LOOKING and FOLLOWING). The winner must make
+    /// room for a new epoch; a follower that promised its epoch to it (after
+    /// a restart) still joins.
+    #[test]
+    fn a_leader_steps_down_for_a_follower_that_promised_its_epoch_to_another_leader() {
+        let leader_with_epoch_8 = || {
+            let mut z = node_from(1, 5, stored((2, 1), 2, &[]));
+            let mut out = Effects::new();
+            for peer in [2, 3] {
+                z.on_message(at(1), NodeId(peer), vote_note(1, PeerState::Looking, 1), &mut out);
+            }
+            let f = z.election.finalize_at.unwrap();
+            z.on_timer(f, &mut out);
+            for peer in [2, 3] {
+                let info = Message::FollowerInfo { session: 1, accepted_epoch: 7, accepted_leader: 0 };
+                z.on_message(at(20), NodeId(peer), info, &mut out);
+            }
+            assert_eq!(z.accepted_epoch(), 8);
+            z
+        };
+        let mut z = leader_with_epoch_8();
+        let mut out = Effects::new();
+        let info = Message::FollowerInfo { session: 3, accepted_epoch: 8, accepted_leader: 5 };
+        z.on_message(at(22), NodeId(4), info, &mut out);
+        assert!(matches!(z.state, State::Looking), "epoch 8 was promised to node 5: only epoch 9 can include node 4");
+        let mut z = leader_with_epoch_8();
+        let mut out = Effects::new();
+        let info = Message::FollowerInfo { session: 3, accepted_epoch: 8, accepted_leader: 1 };
+        z.on_message(at(22), NodeId(4), info, &mut out);
+        assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 3, epoch: 8 }), "the same promise is kept");
     }
 
     #[test]
@@ -346,7 +418,12 @@ mod tests {
         z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
         let f = z.election.finalize_at.unwrap();
         z.on_timer(f, &mut out);
-        z.on_message(at(20), NodeId(2), Message::FollowerInfo { session: 1, accepted_epoch: 1 }, &mut out);
+        z.on_message(
+            at(20),
+            NodeId(2),
+            Message::FollowerInfo { session: 1, accepted_epoch: 1, accepted_leader: 0 },
+            &mut out,
+        );
         persist_all(&mut z, at(20), &mut out);
         let mut ahead = Log::default();
         for e in history(&[(1, 1), (1, 2)]) {
@@ -382,7 +459,7 @@ mod tests {
         leader.on_message(
             at(150),
             NodeId(2),
-            Message::FollowerInfo { session: first_session, accepted_epoch: 0 },
+            Message::FollowerInfo { session: first_session, accepted_epoch: 0, accepted_leader: 0 },
             &mut out,
         );
         let mut out = Effects::new();

@@ -185,7 +185,7 @@ pub struct Zab {
     state: State,
     election: Election,
     /// FOLLOWERINFO received while LOOKING, used if this node becomes leader.
-    early_infos: BTreeMap<NodeId, (u64, u64)>,
+    early_infos: BTreeMap<NodeId, (u64, u64, u64)>,
     /// The last follower session id (one per attempt to follow a leader). It
     /// starts at a nonce drawn at boot, so a restarted node never reuses the
     /// session ids of its previous incarnation (issue 12 item 5).
@@ -420,8 +420,8 @@ impl Protocol for Zab {
         trace!(from = from.0, kind = msg.kind(), "receive");
         match msg {
             Message::Notification(n) => self.on_notification(now, from, n, out),
-            Message::FollowerInfo { session, accepted_epoch } => {
-                self.on_follower_info(now, from, session, accepted_epoch, out)
+            Message::FollowerInfo { session, accepted_epoch, accepted_leader } => {
+                self.on_follower_info(now, from, session, accepted_epoch, accepted_leader, out)
             }
             Message::NewEpoch { session, epoch } => self.on_new_epoch(now, from, session, epoch, out),
             Message::AckEpoch { epoch, current_epoch, summary } => {

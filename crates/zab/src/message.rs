@@ -115,6 +115,8 @@ pub enum Message {
         session: u64,
         /// The follower's accepted epoch.
         accepted_epoch: u64,
+        /// The leader it promised that epoch to (0: none yet).
+        accepted_leader: u64,
     },
     /// Phase 1, leader → follower: the epoch the leader proposes.
     NewEpoch {

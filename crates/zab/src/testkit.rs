@@ -118,7 +118,12 @@ pub(crate) fn established_leader() -> Zab {
     z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
     z.on_timer(at(100), &mut out);
     assert_eq!(z.peer_state(), PeerState::Leading);
-    z.on_message(at(100), NodeId(2), Message::FollowerInfo { session: 1, accepted_epoch: 0 }, &mut out);
+    z.on_message(
+        at(100),
+        NodeId(2),
+        Message::FollowerInfo { session: 1, accepted_epoch: 0, accepted_leader: 0 },
+        &mut out,
+    );
     persist_all(&mut z, at(100), &mut out);
     let summary = crate::HistorySummary::of(&quorum_core::Log::default());
     z.on_message(at(101), NodeId(2), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
