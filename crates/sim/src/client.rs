@@ -260,11 +260,12 @@ impl<P: Protocol> Sim<P> {
         self.client_send(c);
     }
 
-    /// The load phase is over: heal, restart, stop injecting faults, and let
-    /// clients finish (but not start) operations.
+    /// The load phase is over: heal (a test's drop filter too), restart, stop
+    /// injecting faults, and let clients finish (but not start) operations.
     pub(crate) fn end_of_load(&mut self) {
         self.load_running = false;
         self.heal();
+        self.drop_filter = None;
         self.net.set_loss(0.0, 0.0);
         for id in self.members.clone() {
             self.thaw(id);

@@ -5,6 +5,7 @@
 use crate::client::{Answer, Request};
 use crate::config::{DriverBug, ReadPath};
 use crate::network::Fate;
+use crate::reference::bytes_fingerprint;
 use crate::report::ConfigChange;
 use crate::session::Served;
 use crate::sim::{Event, Sim};
@@ -78,14 +79,8 @@ impl<M> Host<M> {
 }
 
 /// A fingerprint of a payload, to compare what nodes applied at an index.
-/// FNV-1a over its postcard bytes: stable across machines and Rust releases.
 fn fingerprint(payload: &Payload) -> u64 {
-    let bytes = postcard::to_allocvec(payload).expect("payloads serialize");
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    bytes_fingerprint(&postcard::to_allocvec(payload).expect("payloads serialize"))
 }
 
 impl<P: Protocol> Sim<P> {
@@ -102,6 +97,8 @@ impl<P: Protocol> Sim<P> {
                 let detail = format!("node {} could not restore its own snapshot: {e}", host.id);
                 self.violation("snapshot", detail);
             }
+            let id = self.hosts[i].id;
+            self.check_snapshot(id, "restored", snap.index, &snap.data);
             let host = &mut self.hosts[i];
             host.applied_index = snap.index;
             host.last_snapshot = snap.index;
@@ -310,6 +307,7 @@ impl<P: Protocol> Sim<P> {
             }
             Effect::Commit(entry) => self.apply_entry(i, entry),
             Effect::InstallSnapshot(snap) => {
+                self.check_snapshot(self.hosts[i].id, "installed", snap.index, &snap.data);
                 let host = &mut self.hosts[i];
                 if snap.index > host.applied_index {
                     if let Err(e) = host.kv.restore(&snap.data) {
@@ -343,7 +341,19 @@ impl<P: Protocol> Sim<P> {
         let id = host.id;
         let index = entry.index;
         if index <= host.applied_index {
-            return; // re-emitted after a restart or below a snapshot: already applied
+            // Re-emitted below a snapshot or a second time: already applied,
+            // and it must be what the cluster applied there.
+            let fp = fingerprint(&entry.payload);
+            if let Some((applied, by)) = self.applied_at.get(index as usize).copied().flatten() {
+                if applied != fp {
+                    let detail = format!(
+                        "{id} was handed {:?} again at index {index}, which it had applied, but {by} applied something else there",
+                        entry.payload
+                    );
+                    self.violation("re-delivered entry", detail);
+                }
+            }
+            return;
         }
         if index != host.applied_index + 1 {
             let detail = format!("{id} was handed index {index} to apply after {}: a gap", host.applied_index);
@@ -398,6 +408,20 @@ impl<P: Protocol> Sim<P> {
         }
         self.hosts[i].applied.push(entry);
         self.serve_ready_reads(i);
+    }
+
+    /// A snapshot a node installs or restores must hold the state the
+    /// committed log gives at its index.
+    fn check_snapshot(&mut self, id: NodeId, how: &str, index: u64, data: &[u8]) {
+        let expected = self.reference.state_at(self.sessions.committed(), index);
+        let detail = match expected {
+            Ok(fp) if fp == bytes_fingerprint(data) => return,
+            Ok(_) => format!(
+                "{id} {how} a snapshot at index {index} that differs from the committed log replayed to {index}"
+            ),
+            Err(why) => format!("{id} {how} a snapshot at index {index}: {why}"),
+        };
+        self.violation("snapshot", detail);
     }
 
     /// Answers reads whose index the state machine has reached.

@@ -90,6 +90,7 @@ mod network;
 mod operator;
 mod queue;
 mod quiet;
+mod reference;
 mod report;
 mod session;
 mod sim;

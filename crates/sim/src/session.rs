@@ -73,6 +73,11 @@ impl SessionLog {
         self.committed[slot] = Some(payload.clone());
     }
 
+    /// The committed log: `[k]` is the payload first applied at index `k`.
+    pub(crate) fn committed(&self) -> &[Option<Payload>] {
+        &self.committed
+    }
+
     /// History entry `op` got the answer its client accepted.
     pub(crate) fn record_answer(&mut self, op: usize, seen: Seen) {
         if self.seen.len() <= op {

@@ -74,6 +74,8 @@ pub struct Sim<P: Protocol> {
     pub(crate) operator: Option<crate::operator::OperatorSlot<P>>,
     /// The committed log and what each answer said, for the session check.
     pub(crate) sessions: crate::session::SessionLog,
+    /// The committed log replayed, to check snapshots and final states against.
+    pub(crate) reference: crate::reference::Reference,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -109,6 +111,7 @@ impl<P: Protocol> Sim<P> {
             last_proposer: None,
             operator: None,
             sessions: Default::default(),
+            reference: Default::default(),
             rng,
             config,
             protocol_config,
@@ -316,6 +319,8 @@ impl<P: Protocol> Sim<P> {
         if self.events >= self.config.max_events {
             let detail = format!("stopped after {} events at {}: a livelock or message storm", self.events, self.now);
             self.violation("event budget", detail);
+        } else {
+            self.check_final_states();
         }
         self.finish(started.elapsed())
     }

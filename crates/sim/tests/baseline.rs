@@ -133,3 +133,36 @@ fn open_loop_clients_keep_the_offered_rate_whatever_the_answers() {
     let ops = report.ops_ok + report.ops_unknown;
     assert!((1800..2200).contains(&ops), "about 2000 requests in one second at 2000/s, got {ops}");
 }
+
+/// Each failing seed's first violation, so that a test can say which check
+/// caught a bug before its consequences set off others.
+fn first_checks(summary: &Summary) -> Vec<String> {
+    let mut first: Vec<String> = summary.failures.iter().map(|f| f.violations[0].check.clone()).collect();
+    first.sort();
+    first.dedup();
+    first
+}
+
+#[test]
+fn an_applied_index_handed_over_again_with_other_contents_is_caught() {
+    let summary = sweep(Faults::All, Some(PlantedBug::RedeliverAsNoop), 0..20);
+    assert_eq!(summary.failures.len(), 20, "every seed commits something: {summary}");
+    assert_eq!(summary.checks_that_fired(), vec!["re-delivered entry".to_string()], "{summary}");
+}
+
+#[test]
+fn a_snapshot_labelled_ahead_of_its_contents_is_caught() {
+    let mut config = SimConfig::quick(0, Faults::None);
+    config.snapshot_every = Some(50);
+    let bug = PrimaryBackupConfig { bug: Some(PlantedBug::SnapshotAhead), ..Default::default() };
+    let summary = check_seeds::<PrimaryBackup>(&config, &bug, 0..20);
+    assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
+    assert_eq!(first_checks(&summary), vec!["snapshot".to_string()], "{summary}");
+}
+
+#[test]
+fn a_node_that_never_catches_up_is_caught_at_the_end_of_the_run() {
+    let summary = sweep(Faults::Crash, Some(PlantedBug::StuckAfterRestart), 0..50);
+    assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
+    assert_eq!(summary.checks_that_fired(), vec!["convergence".to_string()], "{summary}");
+}

@@ -20,7 +20,7 @@
 use bytes::Bytes;
 use quorum_core::{
     majority, Duration, Effects, Entry, Init, InitError, Instant, LinkKind, Log, NodeId, NotLeader, Payload,
-    ProposeError, Protocol, ReadError, ReadId, Role, Stamp, Status, WriteBatch,
+    ProposeError, Protocol, ReadError, ReadId, Role, Snapshot, Stamp, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
@@ -37,6 +37,17 @@ pub enum PlantedBug {
     /// Every node serves reads from its own state at once, without asking the
     /// primary: a lagging backup answers with stale data.
     StaleLocalRead,
+    /// A backup hands its state machine each committed entry's predecessor
+    /// once more, as a no-op: an index it applied, delivered again with other
+    /// contents. Applying nothing twice, only the re-delivery check sees it.
+    RedeliverAsNoop,
+    /// A backup installs the last snapshot its driver gave it as if it covered
+    /// the backup's commit point: a snapshot labelled with a later index than
+    /// its contents.
+    SnapshotAhead,
+    /// A backup that restarted keeps appending and acknowledging but never
+    /// applies again: safe, but it never catches up.
+    StuckAfterRestart,
 }
 
 /// Settings.
@@ -94,6 +105,10 @@ pub struct PrimaryBackup {
     heartbeat_due: Option<Instant>,
     /// DivergentApply only: commands already appended.
     seen: HashSet<(quorum_core::ClientId, u64)>,
+    /// SnapshotAhead only: the last snapshot the driver handed over.
+    snapshot: Option<Bytes>,
+    /// StuckAfterRestart only: this node started from a non-empty disk.
+    restarted: bool,
 }
 
 impl PrimaryBackup {
@@ -114,11 +129,27 @@ impl PrimaryBackup {
     /// Commits up to `index` (never beyond what this node holds), in order.
     fn commit_to(&mut self, index: u64, out: &mut Effects<PbMessage>) {
         let target = index.min(self.log.last_index());
+        if self.bug_on_backup(PlantedBug::StuckAfterRestart) && self.restarted {
+            return;
+        }
         while self.commit < target {
             self.commit += 1;
             let entry = self.log.get(self.commit).expect("committed entries are in the log").clone();
             out.commit(entry);
+            if self.bug_on_backup(PlantedBug::RedeliverAsNoop) && self.commit > 1 {
+                out.commit(Entry { index: self.commit - 1, stamp: Stamp::new(1, 0), payload: Payload::Noop });
+            }
         }
+        if self.bug_on_backup(PlantedBug::SnapshotAhead) && self.commit > 0 {
+            if let Some(data) = self.snapshot.take() {
+                let stamp = Stamp::new(1, 0);
+                out.install_snapshot(Snapshot { index: self.commit, stamp, meta: Bytes::new(), data });
+            }
+        }
+    }
+
+    fn bug_on_backup(&self, bug: PlantedBug) -> bool {
+        self.config.bug == Some(bug) && !self.is_primary()
     }
 
     /// Primary: the highest index a majority holds durably.
@@ -222,6 +253,8 @@ impl Protocol for PrimaryBackup {
             sent: vec![0; n],
             heartbeat_due: is_primary.then_some(init.now),
             seen: HashSet::new(),
+            snapshot: None,
+            restarted: durable > 0,
             config: init.config,
         })
     }
@@ -292,8 +325,11 @@ impl Protocol for PrimaryBackup {
         }
     }
 
-    fn on_snapshot(&mut self, _now: Instant, _index: u64, _data: Bytes, _out: &mut Effects<PbMessage>) {
+    fn on_snapshot(&mut self, _now: Instant, _index: u64, data: Bytes, _out: &mut Effects<PbMessage>) {
         // The baseline keeps its whole log: it has no catch-up by snapshot.
+        if self.config.bug == Some(PlantedBug::SnapshotAhead) {
+            self.snapshot = Some(data);
+        }
     }
 
     fn status(&self) -> Status {
