@@ -40,7 +40,17 @@ impl Raft {
                 Message::Append(_) | Message::Snapshot(_) | Message::TimeoutNow { .. } => Some(from),
                 _ => None,
             };
+            // Figure 2: only a leader's message or a granted vote restarts a
+            // follower's election timer (`on_vote_request` restarts it when it
+            // grants). A follower told of a newer term by a candidate it may
+            // refuse keeps its deadline: else a candidate with a stale log
+            // that campaigns again and again keeps the voter it needs, which
+            // holds the longer log, from ever campaigning itself.
+            let keep = (self.state == State::Follower && leader.is_none()).then_some(self.election_deadline);
             self.become_follower(now, term, leader);
+            if let Some(deadline) = keep {
+                self.election_deadline = deadline;
+            }
             return true;
         }
         if term < self.term {

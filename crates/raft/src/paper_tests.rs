@@ -446,3 +446,31 @@ fn a_leader_steps_down_when_it_sees_a_higher_term() {
     r.on_message(at(400), NodeId(2), Message::AppendReply(reply), &mut out);
     assert_eq!((r.state, r.term, r.vote), (State::Follower, 9, None));
 }
+
+/// Figure 2: a follower converts to candidate when its election timeout
+/// elapses "without receiving AppendEntries RPC from current leader or
+/// granting vote to candidate". A vote request it refuses (the candidate's
+/// log is behind) moves it to the newer term but must not restart its
+/// timer: otherwise a candidate with a stale log that campaigns again and
+/// again keeps the one voter it needs, which holds the longer log, from ever
+/// campaigning (seen in the simulator: a two-voter configuration without
+/// pre-vote stayed leaderless for four rounds in a row, 800 ms).
+#[test]
+fn a_refused_vote_request_of_a_newer_term_does_not_restart_the_election_timer() {
+    // Without CheckQuorum (as in that sweep): no lease holds the vote back.
+    let mut n = node_with(3, 3, 2, &[1, 2, 2], RaftConfig { check_quorum: false, ..config() });
+    let deadline = n.next_timer().unwrap();
+    let mut out = Effects::new();
+    let stale = VoteRequest { term: 3, last_index: 2, last_term: 2, pre_vote: false, transfer: false };
+    let now = Instant::ZERO + Duration::from_millis(1);
+    n.on_message(now, NodeId(1), Message::Vote(stale), &mut out);
+    assert_eq!(n.term, 3, "the newer term is adopted");
+    let refused = sends(&out).iter().any(|(_, m, _)| matches!(m, Message::VoteReply(r) if !r.granted));
+    assert!(refused, "the candidate's log is behind: {:?}", sends(&out));
+    assert_eq!(n.next_timer(), Some(deadline), "the election timer runs on");
+    // A granted vote does restart it.
+    let mut out = Effects::new();
+    let fresh = VoteRequest { term: 4, last_index: 3, last_term: 2, pre_vote: false, transfer: false };
+    n.on_message(now, NodeId(2), Message::Vote(fresh), &mut out);
+    assert_ne!(n.next_timer(), Some(deadline), "granting a vote restarts the timer");
+}
