@@ -103,6 +103,11 @@ pub struct PaxosConfig {
     pub catch_up_after: Duration,
     /// How long before proposing a no-op in that slot (plus a random part as long).
     pub fill_hole_after: Duration,
+    /// How often an idle node asks one peer (in turn) for values decided
+    /// beyond what it knows. Basic Paxos has no leader heartbeat: a node cut
+    /// off while the last slots were decided has nothing else to tell it that
+    /// it is behind. An up-to-date peer answers with an empty list.
+    pub sync_every: Duration,
     /// Most decided values in one catch-up answer.
     pub catch_up_batch: usize,
     /// Most bytes of decided values in one catch-up answer, so that an answer
@@ -128,6 +133,7 @@ impl Default for PaxosConfig {
             max_in_flight: 16,
             catch_up_after: Duration::from_millis(20),
             fill_hole_after: Duration::from_millis(60),
+            sync_every: Duration::from_millis(500),
             catch_up_batch: 64,
             catch_up_bytes: 1 << 20,
             max_queued: 4096,
@@ -173,6 +179,10 @@ pub struct Paxos {
     /// new traffic nothing else would tell it that it is behind. This is when
     /// the next such request is due (`None`: not needed).
     boot_catch_up: Option<Instant>,
+    /// When the next periodic catch-up request is due, and the peer it goes
+    /// to (by position among the peers).
+    next_sync: Instant,
+    sync_peer: usize,
     /// Peer messages dropped as malformed.
     dropped_messages: u64,
 }
@@ -412,6 +422,7 @@ impl Protocol for Paxos {
             .max()
             .unwrap_or(0);
         let highest_slot_seen = init.stored.entries.last().map_or(0, |e| e.index).max(acceptor.last_slot());
+        let next_sync = init.now + init.config.sync_every;
         Ok(Paxos {
             id: init.id,
             members: init.members,
@@ -432,6 +443,8 @@ impl Protocol for Paxos {
             // Every start asks, an empty one too: a node that lost its disk
             // has nothing stored to tell it that it is behind.
             boot_catch_up: Some(init.now),
+            next_sync,
+            sync_peer: 0,
             dropped_messages: 0,
         })
     }
@@ -443,6 +456,7 @@ impl Protocol for Paxos {
     fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
         self.step(now, out, |node| {
             node.catch_up_after_restart();
+            node.sync_with_a_peer();
             node.proposer_timers();
             node.unblock();
         });
@@ -452,7 +466,10 @@ impl Protocol for Paxos {
         if self.learner.has_ready() {
             return Some(self.now);
         }
-        [self.proposer_deadline(), self.unblock_deadline(), self.boot_catch_up].into_iter().flatten().min()
+        [self.proposer_deadline(), self.unblock_deadline(), self.boot_catch_up, Some(self.next_sync)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn propose(&mut self, now: Instant, cmd: Command, out: &mut Effects<Message>) -> Result<(), ProposeError> {
