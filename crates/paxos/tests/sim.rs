@@ -74,12 +74,7 @@ fn a_minority_acceptance_before_the_proposer_crashes_is_kept() {
 
 #[test]
 fn seed_sweep_all_faults_three_nodes() {
-    let mut base = SimConfig::quick(0, Faults::All);
-    // Known liveness gap, not stepped around anywhere else: a node cut off
-    // while the last slots were decided, with no traffic after the heal, has
-    // nothing that tells it it is behind (Basic Paxos has no heartbeat), so it
-    // stays behind until the next proposal (seed 704 of 5000).
-    base.check_convergence = false;
+    let base = SimConfig::quick(0, Faults::All);
     let summary = check_seeds::<Paxos>(&base, &PaxosConfig::default(), 0..5000);
     assert_eq!(summary.violation_count(), 0, "{summary}");
     assert!(summary.ops_ok > 100_000, "the workload made progress: {summary}");
