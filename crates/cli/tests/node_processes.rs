@@ -142,10 +142,12 @@ fn strangers_on_the_peer_and_client_ports_are_refused_while_the_cluster_serves()
 #[test]
 fn quorum_cluster_starts_nodes_serves_and_stops_them_on_sigterm() {
     // Three consecutive free ports for peers and three for clients.
+    // Successive `free_addr` calls hand out successive ports, each once per
+    // process: six in a row that are all free are this test's alone.
     let base = loop {
-        let base = free_addr().port();
-        if base < 60_000 && (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            break base;
+        let ports: Vec<u16> = (0..6).map(|_| free_addr().port()).collect();
+        if ports.windows(2).all(|w| w[1] == w[0] + 1) {
+            break ports[0];
         }
     };
     let dir = tempfile::tempdir().unwrap();

@@ -40,6 +40,27 @@ const MAGIC: u32 = 0x5152_4d31;
 /// The largest handshake frame accepted.
 const MAX_HANDSHAKE_BYTES: usize = 4096;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A free 127.0.0.1 address, for tests and clusters started on one machine.
+/// The port comes from below the kernel's ephemeral range (32768 and up on
+/// Linux), which outgoing connections draw from: a port found free there can
+/// be taken by some other connection between this check and the node's bind
+/// ("Address already in use"). Successive calls in one process try successive
+/// ports, and processes start at different points.
+pub fn free_loopback_addr() -> std::io::Result<SocketAddr> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id() % 1000) * 20;
+    for _ in 0..SPAN {
+        let port = FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener.local_addr();
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port on 127.0.0.1 below the ephemeral range"))
+}
+
 /// Messages queued for one peer before further sends fail fast.
 const PEER_QUEUE: usize = 16 * 1024;
 /// A frame's payload is read (and its buffer grown) this much at a time.

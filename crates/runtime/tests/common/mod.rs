@@ -7,10 +7,9 @@ pub mod fixed_leader;
 use quorum_core::NodeId;
 use std::net::SocketAddr;
 
-/// A free 127.0.0.1 address (bind to port 0 and let go).
+/// A free 127.0.0.1 address (see `free_loopback_addr` for why not port 0).
 pub fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    quorum_runtime::tcp::free_loopback_addr().unwrap()
 }
 
 /// `1..=n` as node ids.
