@@ -209,6 +209,9 @@ where
         if args.churn {
             println!("membership   {} changes committed", summary.config_changes);
         }
+        if summary.torn_tails > 0 {
+            println!("torn tails   {} crashes kept part of their unsynced writes", summary.torn_tails);
+        }
         println!("violations   {}", summary.violation_count());
         if let Some((seed, wall)) = summary.slowest {
             println!("slowest seed {seed} ({:.1} ms)", wall.as_secs_f64() * 1e3);
@@ -240,6 +243,7 @@ fn json_summary(protocol: &str, s: &Summary, trace_hash: Option<u64>) -> String 
         "events": s.events,
         "violations": s.violation_count(),
         "membership_changes": s.config_changes,
+        "torn_tails": s.torn_tails,
         "failures": failures,
         "wall_s": s.wall.as_secs_f64(),
     });

@@ -181,6 +181,19 @@ impl MemStorage {
 
     /// A crash: everything not synced is lost.
     pub fn crash(&mut self) {
+        self.crash_keeping(0);
+    }
+
+    /// A crash that tears the tail: the oldest `keep` staged batches reached
+    /// the disk before it (as whole records, the way the write-ahead log
+    /// recovers a torn tail), the rest are lost. The protocol never heard
+    /// they were durable; it finds them when it restarts.
+    pub fn crash_keeping(&mut self, keep: usize) {
+        for _ in 0..keep {
+            if self.sync_next().is_none() {
+                break;
+            }
+        }
         self.staged.clear();
     }
 
@@ -255,5 +268,18 @@ mod tests {
         let stored = s.load().unwrap();
         assert_eq!(stored.snapshot.unwrap().index, 3);
         assert_eq!(stored.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![4, 5]);
+    }
+
+    #[test]
+    fn a_torn_tail_keeps_the_oldest_unsynced_writes_whole() {
+        let mut disk = MemStorage::new();
+        for tag in 1..=3 {
+            let entry = crate::Entry { index: tag, stamp: crate::Stamp::new(1, 0), payload: crate::Payload::Noop };
+            disk.stage(WriteBatch { tag, entries: vec![entry], ..Default::default() });
+        }
+        disk.crash_keeping(2);
+        assert_eq!(disk.staged_len(), 0);
+        let indexes: Vec<u64> = disk.load().unwrap().entries.iter().map(|e| e.index).collect();
+        assert_eq!(indexes, vec![1, 2], "the two oldest writes survive, the third is lost");
     }
 }

@@ -70,11 +70,20 @@ impl Default for NetworkConfig {
 pub struct DiskConfig {
     /// Time for one fsync; writes issued while one is running share the next (group commit).
     pub fsync: Duration,
+    /// Probability that a crash tears the tail instead of losing every
+    /// unsynced write: a random prefix of them (whole writes, as the
+    /// write-ahead log recovers) reached the disk.
+    #[serde(default = "half")]
+    pub torn_tail: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 impl Default for DiskConfig {
     fn default() -> Self {
-        DiskConfig { fsync: Duration::from_micros(200) }
+        DiskConfig { fsync: Duration::from_micros(200), torn_tail: half() }
     }
 }
 

@@ -131,7 +131,11 @@ impl<P: Protocol> Sim<P> {
         }
         self.protos[i] = None;
         let host = &mut self.hosts[i];
-        host.storage.crash();
+        let staged = host.storage.staged_len();
+        let keep =
+            if staged > 0 && host.rng.chance(self.config.disk.torn_tail) { host.rng.index(staged + 1) } else { 0 };
+        host.storage.crash_keeping(keep);
+        self.metrics.torn_tails += u64::from(keep > 0);
         host.gate.crash();
         host.unsynced = 0;
         host.syncing = 0;

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub oversized: u64,
     /// Distinct log indexes applied somewhere.
     pub commits: u64,
+    /// Crashes that tore the tail: some unsynced writes reached the disk.
+    pub torn_tails: u64,
     /// Times a node became leader of a new term.
     pub elections: u64,
     /// (when, who, term) for each new leader.
@@ -160,6 +162,8 @@ pub struct Summary {
     pub events: u64,
     /// Membership changes committed, over all seeds.
     pub config_changes: u64,
+    /// Crashes that tore the tail (some unsynced writes survived), over all seeds.
+    pub torn_tails: u64,
     /// Seeds with violations.
     pub failures: Vec<FailedSeed>,
     /// The slowest seed and its wall time.
@@ -186,6 +190,7 @@ impl Summary {
         self.local_reads += r.local_reads;
         self.events += r.events;
         self.config_changes += r.metrics.config_changes.len() as u64;
+        self.torn_tails += r.metrics.torn_tails;
         if self.slowest.is_none_or(|(_, w)| r.wall > w) {
             self.slowest = Some((r.seed, r.wall));
         }
@@ -277,8 +282,11 @@ where
                 let mut sim = Sim::<P>::new(config, protocol.clone());
                 setup(&mut sim);
                 let mut slim = sim.run();
-                slim.metrics =
-                    Metrics { config_changes: std::mem::take(&mut slim.metrics.config_changes), ..Metrics::default() };
+                slim.metrics = Metrics {
+                    config_changes: std::mem::take(&mut slim.metrics.config_changes),
+                    torn_tails: slim.metrics.torn_tails,
+                    ..Metrics::default()
+                };
                 slim.history = Vec::new();
                 reports.lock().expect("report lock").push(slim);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
