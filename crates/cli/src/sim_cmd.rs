@@ -201,7 +201,7 @@ where
         println!("seeds        {} (from {})", summary.seeds, args.seed_start);
         println!("faults       {:?}", args.faults);
         println!("ops ok       {}", summary.ops_ok);
-        println!("unanswered   {}", summary.ops_unknown);
+        println!("unanswered   {} ({} given up by their clients)", summary.ops_unknown, summary.given_up);
         if summary.local_reads > 0 {
             println!("local reads  {} (checked for session order, not linearizability)", summary.local_reads);
         }
@@ -244,6 +244,7 @@ fn json_summary(protocol: &str, s: &Summary, trace_hash: Option<u64>) -> String 
         "violations": s.violation_count(),
         "membership_changes": s.config_changes,
         "torn_tails": s.torn_tails,
+        "given_up": s.given_up,
         "failures": failures,
         "wall_s": s.wall.as_secs_f64(),
     });

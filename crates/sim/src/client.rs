@@ -2,6 +2,11 @@
 //! it believes leads, follows leader hints, and on a timeout retries elsewhere
 //! with the same (client, seq) so that the command is applied at most once.
 //!
+//! A client whose operation times out `give_up_after` times gives up on it:
+//! the history keeps the operation with an unknown outcome (it may still take
+//! effect), and the client moves on to its next one; sometimes it crashes
+//! too and comes back under a new id, its session gone.
+//!
 //! Like a ZooKeeper client, each remembers the highest applied index any
 //! answer was stamped with (its last zxid) and sends it with a local read, so
 //! the node that serves the read waits until it has applied that much.
@@ -51,6 +56,9 @@ struct InFlight {
 
 pub(crate) struct Client {
     id: ClientId,
+    /// Which client this is (ids change when it crashes).
+    index: usize,
+    incarnation: u64,
     seq: u64,
     target: usize,
     nodes: usize,
@@ -61,7 +69,26 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(index: usize, nodes: usize) -> Self {
-        Client { id: ClientId(index as u64 + 1), seq: 0, target: index % nodes, in_flight: None, nodes, last_seen: 0 }
+        Client {
+            id: ClientId(index as u64 + 1),
+            index,
+            incarnation: 0,
+            seq: 0,
+            target: index % nodes,
+            in_flight: None,
+            nodes,
+            last_seen: 0,
+        }
+    }
+
+    /// A crash and restart: a new id (so a new session at every node), no
+    /// memory of what it saw. Sequence numbers go on from where they were:
+    /// answers find their client by (index, seq), and a late answer to the
+    /// old incarnation's operation must not pass for the new one's.
+    fn restart(&mut self) {
+        self.incarnation += 1;
+        self.id = ClientId((self.incarnation << 32) | (self.index as u64 + 1));
+        self.last_seen = 0;
     }
 }
 
@@ -254,10 +281,33 @@ impl<P: Protocol> Sim<P> {
         if f.seq != seq || f.attempt != attempt {
             return; // answered, or superseded by a newer attempt
         }
+        let give_up = self.config.clients.give_up_after;
+        if retarget && give_up > 0 && f.attempt >= give_up {
+            return self.give_up(c);
+        }
+        let client = &mut self.clients[c];
         if retarget {
             client.target = (client.target + 1) % client.nodes;
         }
         self.client_send(c);
+    }
+
+    /// The client stops waiting for its operation, whose outcome stays
+    /// unknown, and (while the load runs) starts its next one; sometimes it
+    /// crashes first and comes back under a new id.
+    fn give_up(&mut self, c: usize) {
+        let f = self.clients[c].in_flight.take().expect("giving up on an operation in flight");
+        self.metrics.given_up += 1;
+        let crash = self.rng.chance(self.config.clients.crash_on_give_up);
+        self.trace.mix_u64s(&[14, self.now.as_nanos(), c as u64, f.seq, u64::from(crash)]);
+        self.trace.record(self.now, || What::GiveUp { client: client_id(c), crashed: crash });
+        if crash {
+            self.clients[c].restart();
+        }
+        if self.config.clients.rate.is_none() {
+            let next = self.now + self.config.clients.think_time;
+            self.queue.push(next, Event::ClientNext { client: c });
+        }
     }
 
     /// The load phase is over: heal (a test's drop filter too), restart, stop

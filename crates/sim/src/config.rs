@@ -143,6 +143,19 @@ pub struct ClientConfig {
     /// other reads follow `reads`.
     #[serde(default)]
     pub local_read_ratio: f64,
+    /// After this many timed-out attempts a client gives up on an operation:
+    /// its outcome stays unknown (it may still take effect, from a copy in
+    /// flight or in a node's queue) and the client moves on (0: never).
+    #[serde(default = "give_up_after")]
+    pub give_up_after: u32,
+    /// Probability that a client giving up also crashes: it comes back as a
+    /// new client (a new id, so a new session) for its next operation.
+    #[serde(default = "half")]
+    pub crash_on_give_up: f64,
+}
+
+fn give_up_after() -> u32 {
+    3
 }
 
 impl Default for ClientConfig {
@@ -160,6 +173,8 @@ impl Default for ClientConfig {
             think_time: Duration::from_millis(1),
             reads: ReadPath::Protocol,
             local_read_ratio: 0.0,
+            give_up_after: give_up_after(),
+            crash_on_give_up: half(),
         }
     }
 }

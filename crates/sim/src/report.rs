@@ -40,6 +40,8 @@ pub struct Metrics {
     pub commits: u64,
     /// Crashes that tore the tail: some unsynced writes reached the disk.
     pub torn_tails: u64,
+    /// Operations their clients gave up on (outcome unknown).
+    pub given_up: u64,
     /// Times a node became leader of a new term.
     pub elections: u64,
     /// (when, who, term) for each new leader.
@@ -164,6 +166,8 @@ pub struct Summary {
     pub config_changes: u64,
     /// Crashes that tore the tail (some unsynced writes survived), over all seeds.
     pub torn_tails: u64,
+    /// Operations their clients gave up on, over all seeds.
+    pub given_up: u64,
     /// Seeds with violations.
     pub failures: Vec<FailedSeed>,
     /// The slowest seed and its wall time.
@@ -191,6 +195,7 @@ impl Summary {
         self.events += r.events;
         self.config_changes += r.metrics.config_changes.len() as u64;
         self.torn_tails += r.metrics.torn_tails;
+        self.given_up += r.metrics.given_up;
         if self.slowest.is_none_or(|(_, w)| r.wall > w) {
             self.slowest = Some((r.seed, r.wall));
         }
@@ -285,6 +290,7 @@ where
                 slim.metrics = Metrics {
                     config_changes: std::mem::take(&mut slim.metrics.config_changes),
                     torn_tails: slim.metrics.torn_tails,
+                    given_up: slim.metrics.given_up,
                     ..Metrics::default()
                 };
                 slim.history = Vec::new();

@@ -67,6 +67,14 @@ pub enum What {
         /// The peer it lost.
         peer: u64,
     },
+    /// A client gave up on its operation (its outcome stays unknown), and
+    /// perhaps crashed: it comes back under a new id.
+    GiveUp {
+        /// Client id.
+        client: u64,
+        /// It crashed too.
+        crashed: bool,
+    },
     /// A client sent a request to a node.
     Request {
         /// Client id.
@@ -207,6 +215,8 @@ pub fn describe(what: &What) -> String {
         What::LinkDown { node, peer } => format!("n{node} loses its connection to n{peer}"),
         What::Request { client, node, op } => format!("c{client} -> n{node}: {op}"),
         What::Reply { client, node, result } => format!("n{node} -> c{client}: {result}"),
+        What::GiveUp { client, crashed: false } => format!("c{client} gives up on its operation"),
+        What::GiveUp { client, crashed: true } => format!("c{client} gives up on its operation and crashes"),
         What::Commit { node, index, entry } => format!("n{node} applies #{index} {entry}"),
         What::Act { node, what } => format!("n{node} is told: {what}"),
         What::Violation { check, detail } => format!("VIOLATION {check}: {detail}"),
@@ -272,7 +282,7 @@ fn mermaid(events: &[TraceEvent], nodes: usize) -> String {
     let clients: std::collections::BTreeSet<u64> = events
         .iter()
         .filter_map(|e| match &e.what {
-            What::Request { client, .. } | What::Reply { client, .. } => Some(*client),
+            What::Request { client, .. } | What::Reply { client, .. } | What::GiveUp { client, .. } => Some(*client),
             _ => None,
         })
         .collect();
@@ -296,6 +306,9 @@ fn mermaid(events: &[TraceEvent], nodes: usize) -> String {
             What::LinkDown { node, peer } => format!("Note over N{node}: link to n{peer} down"),
             What::Request { client, node, op } => format!("C{client}->>N{node}: {}", label(op)),
             What::Reply { client, node, result } => format!("N{node}-->>C{client}: {}", label(result)),
+            What::GiveUp { client, crashed } => {
+                format!("Note over C{client}: {t} gives up{}", if *crashed { ", crashes" } else { "" })
+            }
             What::Commit { node, index, entry } => format!("Note over N{node}: apply {index} {}", label(entry)),
             What::Act { node, what } => format!("Note over N{node}: {t} {}", label(what)),
             What::Violation { check, detail } => format!("Note over {all}: VIOLATION {check}: {}", label(detail)),
