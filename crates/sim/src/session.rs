@@ -183,7 +183,10 @@ impl SessionLog {
                         broken.push(("session order", detail));
                     }
                 }
-                let logged = took_effect.get(&(history[i].client, history[i].seq)).copied();
+                // Where its own command took effect counts only once it was
+                // answered: a client that gave up on an operation never saw it.
+                let answered = result(&history[i]).is_some();
+                let logged = took_effect.get(&(history[i].client, history[i].seq)).copied().filter(|_| answered);
                 for index in [seen.map(|s| s.zxid), logged].into_iter().flatten() {
                     if floor.is_none_or(|(high, _)| index > high) {
                         floor = Some((index, i));
@@ -281,6 +284,18 @@ mod tests {
         ];
         log.record_answer(1, Seen { zxid: 1, served: Served::LocalRead });
         assert_eq!(checks(&log, &history), ["session order"]);
+    }
+
+    #[test]
+    fn a_write_its_client_gave_up_on_is_not_part_of_what_the_client_has_seen() {
+        // Client 1 gave up on its write, which took effect at index 2; its
+        // next local read, answered at 1, is within its session's rules.
+        let mut log = two_writes();
+        let mut gave_up = op(1, 2, KvOp::Put { key: Bytes::from("k"), value: Bytes::from("b") }, KvResult::Done);
+        gave_up.outcome = Outcome::Unknown;
+        let history = vec![gave_up, get(1, 3, Some("a"))];
+        log.record_answer(1, Seen { zxid: 1, served: Served::LocalRead });
+        assert!(checks(&log, &history).is_empty());
     }
 
     #[test]
