@@ -87,6 +87,26 @@ impl Default for DiskConfig {
     }
 }
 
+/// The nodes' clocks (see `crate::clock`): each is set off from true time
+/// by up to `max_offset` and runs up to `max_drift_ppm` fast or slow.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClockConfig {
+    /// Largest offset from true time.
+    pub max_offset: Duration,
+    /// Largest rate error, in parts per million (two nodes' rates differ by
+    /// up to twice this).
+    pub max_drift_ppm: u64,
+}
+
+impl Default for ClockConfig {
+    /// Up to 1 s off and 0.1 % fast or slow: well within the rate bounds the
+    /// protocols' leases assume (Raft's `max_clock_drift_ppm` is 1 %,
+    /// Multi-Paxos's lease margin 25 %).
+    fn default() -> Self {
+        ClockConfig { max_offset: Duration::from_secs(1), max_drift_ppm: 1_000 }
+    }
+}
+
 /// How clients read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReadPath {
@@ -261,6 +281,9 @@ pub struct SimConfig {
     pub network: NetworkConfig,
     /// Disk model.
     pub disk: DiskConfig,
+    /// The nodes' clocks.
+    #[serde(default)]
+    pub clocks: ClockConfig,
     /// Workload.
     pub clients: ClientConfig,
     /// Fault injection.
@@ -298,6 +321,7 @@ impl SimConfig {
             drain: Duration::from_secs(1),
             network: NetworkConfig::default(),
             disk: DiskConfig::default(),
+            clocks: ClockConfig::default(),
             clients: ClientConfig::default(),
             faults: FaultConfig::default(),
             snapshot_every: Some(200),

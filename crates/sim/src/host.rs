@@ -48,16 +48,19 @@ pub(crate) struct Host<M> {
     pub(crate) waiting: HashMap<(ClientId, u64), usize>,
     pub(crate) reads: HashMap<ReadId, PendingRead>,
     pub(crate) last_role: Option<(Role, u64, Option<NodeId>)>,
+    /// The node's own clock (it survives restarts: same machine).
+    pub(crate) clock: crate::clock::Clock,
     /// A frozen node handles nothing; events for it wait in `held`.
     pub(crate) frozen: bool,
     pub(crate) held: Vec<crate::sim::Event<M>>,
 }
 
 impl<M> Host<M> {
-    pub(crate) fn new(id: NodeId, rng: Rng) -> Self {
+    pub(crate) fn new(id: NodeId, rng: Rng, clock: crate::clock::Clock) -> Self {
         Host {
             id,
             rng,
+            clock,
             storage: MemStorage::new(),
             gate: DurabilityGate::new(),
             unsynced: 0,
@@ -84,6 +87,11 @@ fn fingerprint(payload: &Payload) -> u64 {
 }
 
 impl<P: Protocol> Sim<P> {
+    /// The time on node `i`'s own clock.
+    pub(crate) fn local_now(&self, i: usize) -> Instant {
+        self.hosts[i].clock.local(self.now)
+    }
+
     /// Starts (or restarts) node `i` from what its disk holds.
     pub(crate) fn boot(&mut self, i: usize) {
         let stored = self.hosts[i].storage.durable().to_stored();
@@ -110,7 +118,7 @@ impl<P: Protocol> Sim<P> {
             config: self.protocol_config.clone(),
             stored,
             seed: host.rng.next_u64(),
-            now: self.now,
+            now: host.clock.local(self.now),
         };
         match P::new(init) {
             Ok(p) => self.protos[i] = Some(p),
@@ -191,7 +199,7 @@ impl<P: Protocol> Sim<P> {
         if self.hosts[node].incarnation != incarnation {
             return;
         }
-        let now = self.now;
+        let now = self.local_now(node);
         let mut out = std::mem::take(&mut self.out);
         if let Some(p) = self.protos[node].as_mut() {
             self.trace.mix_u64s(&[3, now.as_nanos(), node as u64, peer as u64]);
@@ -217,7 +225,7 @@ impl<P: Protocol> Sim<P> {
         }
         self.trace.mix_u64s(&[5, self.now.as_nanos(), from as u64, to as u64]);
         self.trace.record(self.now, || What::Deliver { from: from_id.0, to: to_id.0, msg: format!("{msg:?}") });
-        let now = self.now;
+        let now = self.local_now(to);
         let mut out = std::mem::take(&mut self.out);
         if let Some(p) = self.protos[to].as_mut() {
             p.on_message(now, from_id, msg, &mut out);
@@ -231,7 +239,7 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         self.hosts[node].timer_at = None;
-        let now = self.now;
+        let now = self.local_now(node);
         let mut out = std::mem::take(&mut self.out);
         if let Some(p) = self.protos[node].as_mut() {
             p.on_timer(now, &mut out);
@@ -255,7 +263,7 @@ impl<P: Protocol> Sim<P> {
             }
         }
         let tag = last_tag.expect("an fsync completed with nothing to sync");
-        let now = self.now;
+        let now = self.local_now(node);
         let mut out = std::mem::take(&mut self.out);
         if let Some(p) = self.protos[node].as_mut() {
             p.on_persisted(now, tag, &mut out);
@@ -464,7 +472,7 @@ impl<P: Protocol> Sim<P> {
         }
         host.last_snapshot = host.applied_index;
         let (index, data) = (host.applied_index, host.kv.snapshot());
-        let now = self.now;
+        let now = self.local_now(i);
         match self.protos[i].as_mut() {
             Some(p) => {
                 p.on_snapshot(now, index, data, out);
@@ -582,6 +590,7 @@ impl<P: Protocol> Sim<P> {
             host.timer_generation += 1;
             if let Some(at) = next {
                 let generation = host.timer_generation;
+                let at = host.clock.true_time(at);
                 self.queue.push(at.max(self.now), Event::Timer { node: i, generation });
             }
         }
@@ -589,9 +598,9 @@ impl<P: Protocol> Sim<P> {
 
     /// A client's request reached node `i`.
     pub(crate) fn request(&mut self, i: usize, req: Request) {
+        let now = self.local_now(i);
         let Some(p) = self.protos[i].as_mut() else { return };
         let cmd = req.cmd;
-        let now = self.now;
         if let Some(cached) = self.hosts[i].kv.cached_response(cmd.client, cmd.seq) {
             let result = KvResult::decode(&cached).unwrap_or_else(|e| KvResult::Invalid(e.to_string()));
             let zxid = self.hosts[i].applied_index;

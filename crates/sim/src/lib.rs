@@ -81,6 +81,7 @@
 
 pub mod baseline;
 mod client;
+mod clock;
 mod config;
 mod faults;
 mod history;
@@ -97,8 +98,8 @@ mod sim;
 mod trace;
 
 pub use config::{
-    ClientConfig, DiskConfig, DriverBug, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig, ReadPath,
-    SimConfig, DEFAULT_MAX_MESSAGE_BYTES,
+    ClientConfig, ClockConfig, DiskConfig, DriverBug, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig,
+    ReadPath, SimConfig, DEFAULT_MAX_MESSAGE_BYTES,
 };
 pub use history::{Operation, Outcome};
 pub use operator::Operator;

@@ -66,10 +66,10 @@ impl<P: Protocol> Sim<P> {
         if self.hosts[i].frozen || self.protos[i].is_none() {
             return None;
         }
-        let now = self.now;
-        self.trace.mix_u64s(&[14, now.as_nanos(), id.0]);
+        let now = self.local_now(i);
+        self.trace.mix_u64s(&[14, self.now.as_nanos(), id.0]);
         self.trace.mix(what.as_bytes());
-        self.trace.record(now, || What::Act { node: id.0, what: what.to_string() });
+        self.trace.record(self.now, || What::Act { node: id.0, what: what.to_string() });
         let mut out = std::mem::take(&mut self.out);
         let result = f(self.protos[i].as_mut().expect("checked above"), now, &mut out);
         self.out = out;

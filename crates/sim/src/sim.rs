@@ -1,6 +1,7 @@
 //! The simulator: one event loop over virtual time.
 
 use crate::client::{Answer, Client, Request};
+use crate::clock::Clock;
 use crate::config::SimConfig;
 use crate::faults::FaultEvent;
 use crate::history::Operation;
@@ -86,10 +87,13 @@ impl<P: Protocol> Sim<P> {
         let n = config.nodes;
         let kind = config.network.links.unwrap_or(P::LINKS);
         let members: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
+        // Clocks from a stream of their own, so that the main one is unchanged.
+        let mut clock_rng = Rng::new(config.seed ^ 0xC10C_5EED_C10C_5EED);
+        let clocks: Vec<Clock> = (0..n).map(|_| Clock::random(&mut clock_rng, &config.clocks)).collect();
         let mut sim = Sim {
             net: Network::new(n, kind, &config.network),
             trace: Trace::new(config.trace),
-            hosts: (0..n).map(|i| Host::new(members[i], rng.fork(i as u64))).collect(),
+            hosts: (0..n).map(|i| Host::new(members[i], rng.fork(i as u64), clocks[i])).collect(),
             protos: (0..n).map(|_| None).collect(),
             members,
             now: Instant::ZERO,
@@ -224,7 +228,7 @@ impl<P: Protocol> Sim<P> {
     /// Hands a command to a node as if a client had sent it (no reply is tracked).
     pub fn propose(&mut self, id: NodeId, cmd: Command) -> Result<(), ProposeError> {
         let i = self.index(id);
-        let now = self.now;
+        let now = self.local_now(i);
         let mut out = std::mem::take(&mut self.out);
         let result = match self.protos[i].as_mut() {
             Some(p) => p.propose(now, cmd, &mut out),
