@@ -24,7 +24,8 @@
 //! **Clock assumption.** Each node measures these intervals on its own clock.
 //! The lease lasts `lease_duration = election_timeout × 3/4`, so it is safe as
 //! long as no node's clock runs more than 25% faster or slower than another's
-//! over one election timeout. The simulator's clocks do not drift. Without a
+//! over one election timeout. The simulator's clocks drift up to 0.1 % by
+//! default (`quorum_sim::ClockConfig`). Without a
 //! lease (not yet acknowledged, or expired) `read` answers `Unsupported` and the
 //! driver sends the read through the log instead.
 
