@@ -75,7 +75,10 @@ fn raft_voting_before_the_vote_is_durable_gives_a_term_two_leaders() {
         report.elapsed.as_secs_f64(),
         quorum_check::render::steps(&cx)
     );
-    assert!(["one leader per term", "protocol invariants"].contains(&cx.violation.property), "{:?}", cx.violation);
+    // The checker's ghost record of who led which term sees it; Raft's own
+    // invariants, run on one state, cannot see a first leader that crashed
+    // before the second won (and the ghost check runs first).
+    assert_eq!(cx.violation.property, "one leader per term", "{:?}", cx.violation);
     let world = replay::<Raft>(config, &bounds, &cx.steps);
     assert_eq!(world.violation().map(|v| v.property), Some(cx.violation.property));
 }

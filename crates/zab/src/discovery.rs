@@ -259,6 +259,7 @@ mod tests {
     use crate::message::{HistorySummary, Message, PeerState};
     use crate::state::{HardState, State};
     use crate::testkit::*;
+    use crate::Zab;
     use quorum_core::{Effect, Effects, Log, NodeId, Protocol, Stamp};
 
     /// Node 2 of 3 from `stored`, following node 1 in discovery (session 1).
@@ -314,8 +315,8 @@ mod tests {
         assert!(out.is_empty());
     }
 
-    #[test]
-    fn the_leader_proposes_one_above_the_highest_accepted_epoch_of_its_quorum() {
+    /// Node 1 of 5 (accepted epoch 2), elected by nodes 2 and 3, in Discovery.
+    fn elected_leader_in_discovery() -> Zab {
         let mut z = node_from(1, 5, stored((2, 1), 2, &[]));
         let mut out = Effects::new();
         for peer in [2, 3] {
@@ -323,6 +324,12 @@ mod tests {
         }
         let f = z.election.finalize_at.unwrap();
         z.on_timer(f, &mut out);
+        z
+    }
+
+    #[test]
+    fn the_leader_proposes_one_above_the_highest_accepted_epoch_of_its_quorum() {
+        let mut z = elected_leader_in_discovery();
         let mut out = Effects::new();
         z.on_message(
             at(20),
@@ -366,13 +373,8 @@ mod tests {
     #[test]
     fn a_leader_steps_down_for_a_follower_that_promised_its_epoch_to_another_leader() {
         let leader_with_epoch_8 = || {
-            let mut z = node_from(1, 5, stored((2, 1), 2, &[]));
+            let mut z = elected_leader_in_discovery();
             let mut out = Effects::new();
-            for peer in [2, 3] {
-                z.on_message(at(1), NodeId(peer), vote_note(1, PeerState::Looking, 1), &mut out);
-            }
-            let f = z.election.finalize_at.unwrap();
-            z.on_timer(f, &mut out);
             for peer in [2, 3] {
                 let info = Message::FollowerInfo { session: 1, accepted_epoch: 7, accepted_leader: 0 };
                 z.on_message(at(20), NodeId(peer), info, &mut out);
