@@ -55,8 +55,7 @@ struct InFlight {
 }
 
 pub(crate) struct Client {
-    id: ClientId,
-    /// Which client this is (ids change when it crashes).
+    /// Which client this is; with `incarnation`, its id (a crash changes it).
     index: usize,
     incarnation: u64,
     seq: u64,
@@ -68,17 +67,13 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// Its id: the index from 1, and the incarnation in the high bits.
+    fn id(&self) -> ClientId {
+        ClientId((self.incarnation << 32) | (self.index as u64 + 1))
+    }
+
     pub(crate) fn new(index: usize, nodes: usize) -> Self {
-        Client {
-            id: ClientId(index as u64 + 1),
-            index,
-            incarnation: 0,
-            seq: 0,
-            target: index % nodes,
-            in_flight: None,
-            nodes,
-            last_seen: 0,
-        }
+        Client { index, incarnation: 0, seq: 0, target: index % nodes, in_flight: None, nodes, last_seen: 0 }
     }
 
     /// A crash and restart: a new id (so a new session at every node), no
@@ -87,7 +82,6 @@ impl Client {
     /// old incarnation's operation must not pass for the new one's.
     fn restart(&mut self) {
         self.incarnation += 1;
-        self.id = ClientId((self.incarnation << 32) | (self.index as u64 + 1));
         self.last_seen = 0;
     }
 }
@@ -129,7 +123,7 @@ impl<P: Protocol> Sim<P> {
         client.seq += 1;
         let seq = client.seq;
         self.history.push(Operation {
-            client: client.id,
+            client: client.id(),
             seq,
             op: op.clone(),
             invoked: self.now,
@@ -146,7 +140,7 @@ impl<P: Protocol> Sim<P> {
         let cfg = &self.config.clients;
         // Values are unique per write, so the checker can tell writes apart.
         let client = &self.clients[c];
-        let mut value = format!("c{}.{}", client.id.0, client.seq + 1).into_bytes();
+        let mut value = format!("c{}.{}", client.id().0, client.seq + 1).into_bytes();
         value.resize(cfg.value_size.max(value.len()), b'.');
         let value = Bytes::from(value);
         let roll = self.rng.unit();
@@ -193,7 +187,7 @@ impl<P: Protocol> Sim<P> {
         f.attempt += 1;
         let (seq, attempt, op, local) = (f.seq, f.attempt, f.op.clone(), f.local);
         let node = client.target;
-        let cmd = Command::new(client.id, seq, op.encode());
+        let cmd = Command::new(client.id(), seq, op.encode());
         let read_key = match (&op, self.config.clients.reads) {
             (KvOp::Get { key }, _) if local => Some(key.clone()),
             (KvOp::Get { key }, crate::config::ReadPath::Protocol) => Some(key.clone()),

@@ -17,13 +17,13 @@ struct Caught {
     seeds_caught: usize,
     /// Seeds that only the state checks caught: a snapshot or a final state
     /// that differs from the committed log replayed, or a node left behind.
-    only_at_end: usize,
+    only_state_checks: usize,
     first: Option<u64>,
 }
 
 /// The checks that compare nodes' states (not their logs or messages) with
 /// the committed log replayed.
-const AT_END: [&str; 3] = ["convergence", "final state", "snapshot"];
+const STATE_CHECKS: [&str; 3] = ["convergence", "final state", "snapshot"];
 
 impl Caught {
     fn checks(&self) -> Vec<&str> {
@@ -59,8 +59,8 @@ fn sweep(bug: PlantedBug, base: &SimConfig, zab: ZabConfig, seeds: std::ops::Ran
             caught.seeds_caught += 1;
             caught.first.get_or_insert(seed);
         }
-        if !fired.is_empty() && fired.iter().all(|c| AT_END.contains(&c.as_str())) {
-            caught.only_at_end += 1;
+        if !fired.is_empty() && fired.iter().all(|c| STATE_CHECKS.contains(&c.as_str())) {
+            caught.only_state_checks += 1;
         }
         for check in fired {
             *caught.by.entry(check).or_default() += 1;
@@ -183,7 +183,7 @@ fn acknowledging_newleader_before_the_history_is_durable_is_caught() {
 /// committed log); and no node panicked.
 fn assert_caught_by(caught: &Caught, check: &str) {
     assert!(caught.seeds_caught > 0, "the planted bug went unnoticed");
-    let while_running = caught.seeds_caught - caught.only_at_end;
+    let while_running = caught.seeds_caught - caught.only_state_checks;
     let by_check = caught.by.get(check).copied().unwrap_or(0);
     assert!(by_check * 10 >= while_running * 9, "{check} caught {by_check} of {while_running} seeds: {caught:?}");
     let allowed = [
