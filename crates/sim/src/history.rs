@@ -1,10 +1,10 @@
 //! The client history: what each client asked, when, and what it was told.
 
 use quorum_core::{ClientId, Instant, KvOp, KvResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How an operation ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     /// The client got this answer at this time.
     Ok {
@@ -18,7 +18,7 @@ pub enum Outcome {
 }
 
 /// One client operation, from invocation to answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operation {
     /// The client.
     pub client: ClientId,

@@ -7,7 +7,7 @@
 //! operations, model state) prunes states already explored.
 //!
 //! [`plain`] is that algorithm as published: the reference. [`reduced`] adds
-//! two reductions that keep it exact and make it fast on histories with
+//! three reductions that keep it exact and make it fast on histories with
 //! unique written values:
 //! - an operation that never changes the state (a read, a failed
 //!   compare-and-set, a delete that found nothing) and fits the current state
@@ -18,7 +18,12 @@
 //! - while the register holds a value written once that some unplaced
 //!   operation must see (a read of it, the compare-and-set that replaces it),
 //!   the only write that may be placed is that compare-and-set: any other
-//!   would make the value unreachable for good.
+//!   would make the value unreachable for good;
+//! - while the key holds a value and some operation that must see it absent
+//!   (a read of absent, a delete that found nothing, a compare-and-set from
+//!   absent) is still to be placed, but no delete that could empty the key
+//!   before that operation returns is left, the state is a dead end: nothing
+//!   else brings "absent" back.
 //!
 //! Its candidates are tried earliest deadline first (a write's deadline is the
 //! earliest return among it and its readers), which is the real order in a
@@ -239,6 +244,13 @@ struct Facts {
     deadline: Vec<(u64, u64)>,
     /// Zobrist keys of the operations.
     zobrist: Vec<u128>,
+    /// Can only be placed while the key is absent.
+    needs_absent: Vec<bool>,
+    /// When each operation returns (`u64::MAX`: never).
+    returns: Vec<u64>,
+    /// The deletes that may empty the key (call time, operation): the only
+    /// way back to absent once something is written.
+    deletes: Vec<(u64, usize)>,
 }
 
 impl Facts {
@@ -266,11 +278,27 @@ impl Facts {
             }
         }
         let unique = |v: u32| v != 0 && writes[v as usize] == 1;
+        let needs_absent = |m: &(ModelOp, ModelResult)| {
+            matches!(
+                m,
+                (ModelOp::Get, ModelResult::Value(0))
+                    | (ModelOp::Del, ModelResult::Deleted(false))
+                    | (ModelOp::Cas { expected: 0, .. }, ModelResult::Swapped(true))
+            )
+        };
         let mut facts = Facts {
             observer: Vec::with_capacity(n),
             requires: Vec::with_capacity(n),
             deadline: Vec::with_capacity(n),
             zobrist: Vec::with_capacity(n),
+            needs_absent: models.iter().map(needs_absent).collect(),
+            returns: (0..n).map(ret).collect(),
+            deletes: models
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| matches!(m, (ModelOp::Del, ModelResult::Deleted(true) | ModelResult::Any)))
+                .map(|(i, _)| (ops[i].invoked.as_nanos(), i))
+                .collect(),
         };
         let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
         let mut next = || {
@@ -361,6 +389,7 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
     let (mut state, mut hash) = (0u32, 0u128);
     let (mut deepest, mut deepest_window) = (0usize, Vec::new());
     let mut steps = 0u64;
+    let mut placed = vec![false; ops.len()];
 
     // Places the operation of `call`; false if that state was explored already.
     macro_rules! place {
@@ -370,6 +399,7 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
                 stack.push(Frame { call: $call, prev_state: state, forced: $forced, from: $from, to: $to });
                 hash ^= facts.zobrist[op];
                 need[facts.requires[op] as usize] -= 1;
+                placed[op] = true;
                 state = $new_state;
                 ev.lift($call);
                 true
@@ -391,9 +421,20 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             window.push(e);
             e = ev.next[e];
         }
+        // An operation that needs the key absent, while it is not and no
+        // delete that could empty it in time is left, can never be placed:
+        // a dead end now rather than after trying every order of the rest.
+        let doomed = state != 0
+            && window.iter().any(|c| {
+                let op = ev.op[*c];
+                facts.needs_absent[op]
+                    && !facts.deletes.iter().any(|(call, d)| !placed[*d] && *call <= facts.returns[op])
+            });
         let observer =
             window.iter().copied().find(|c| facts.observer[ev.op[*c]] && fits_at(&models, &ev, *c, state).is_some());
-        if let Some(call) = observer {
+        if doomed {
+            // Straight to the dead end below.
+        } else if let Some(call) = observer {
             let len = untried.len();
             if place!(call, state, true, len, len) {
                 continue 'search;
@@ -429,6 +470,7 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             state = frame.prev_state;
             hash ^= facts.zobrist[op];
             need[facts.requires[op] as usize] += 1;
+            placed[op] = false;
             untried.truncate(frame.to);
             if frame.forced {
                 continue;

@@ -312,3 +312,26 @@ fn the_checkers_agree_on_random_histories() {
         }
     }
 }
+
+/// Seen at 300 clients: a write whose call came before a compare-and-set
+/// from absent but which must be placed after it. Trying that write first
+/// makes the compare-and-set impossible for good, and before the search knew
+/// that, it tried every order of the other writes first.
+#[test]
+fn a_write_that_forecloses_a_cas_from_absent_is_a_dead_end_at_once() {
+    let mut h = vec![
+        op(1, put("early"), 0, Some(49), KvResult::Done),
+        op(2, cas(None, "first"), 1, Some(50), KvResult::Swapped(true)),
+        op(3, cas(None, "late"), 1, Some(100), KvResult::Swapped(false)),
+    ];
+    const NAMES: [&str; 40] = [
+        "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15", "p16",
+        "p17", "p18", "p19", "p20", "p21", "p22", "p23", "p24", "p25", "p26", "p27", "p28", "p29", "p30", "p31", "p32",
+        "p33", "p34", "p35", "p36", "p37", "p38", "p39",
+    ];
+    for (i, name) in NAMES.iter().enumerate() {
+        h.push(op(10 + i as u64, put(name), 0, Some(100), KvResult::Done));
+    }
+    h.push(op(99, get(), 101, Some(102), val("p7")));
+    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1 }));
+}
