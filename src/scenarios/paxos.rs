@@ -110,7 +110,7 @@ pub fn single_decree() -> Story {
     );
     // Only Decided messages that carry a value: every node also asks its peers
     // once at start-up (it might have lost its disk) and gets an empty answer.
-    let decided = sends(&sent, |m| matches!(m, Message::Decided { chosen } if !chosen.is_empty()));
+    let decided = sends(&sent, |m| matches!(m, Message::Decided { chosen, .. } if !chosen.is_empty()));
     let t_decided = first_delivery(&sim, "Decided").unwrap_or(sim.now());
     story.check(
         "n2 and n3 learned it from n1's Decided, which n1 sent once it had counted a majority",

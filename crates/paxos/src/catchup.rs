@@ -19,8 +19,9 @@ impl Paxos {
     /// restarted node that a peer heard it).
     pub(crate) fn on_catch_up(&mut self, asker: NodeId, first: u64) {
         let chosen = self.learner.chosen_within(first, self.config.catch_up_batch, self.config.catch_up_bytes);
-        debug!(node = self.id.0, %asker, first, values = chosen.len(), "answering a catch-up request");
-        self.outbox.send(asker, Message::Decided { chosen });
+        let more = chosen.last().is_some_and(|c| c.slot < self.learner.highest_chosen());
+        debug!(node = self.id.0, %asker, first, values = chosen.len(), more, "answering a catch-up request");
+        self.outbox.send(asker, Message::Decided { chosen, more });
     }
 
     /// After a restart, asks every peer for the values decided since, until one answers.

@@ -289,17 +289,14 @@ impl Paxos {
             Message::Accept { slot, ballot, value } => self.on_accept(from, slot, ballot, value),
             Message::Accepted { slot, ballot } => self.on_accepted(from, slot, ballot),
             Message::Nack { slot, ballot, promised } => self.on_nack(slot, ballot, promised),
-            Message::Decided { chosen } => {
-                trace!(node = self.id.0, %from, values = chosen.len(), "decided values from a peer");
+            Message::Decided { chosen, more } => {
+                trace!(node = self.id.0, %from, values = chosen.len(), more, "decided values from a peer");
                 self.boot_catch_up = None;
-                // An answer that taught us something: this peer may know more
-                // (its answers are capped by count and by bytes), so keep
-                // asking it. A peer whose answer another one already covered
-                // is not asked again, so one peer, not all, streams a long
-                // backlog; the answer that ends it is empty.
-                let known = self.learner.highest_chosen();
-                let more = chosen.last().is_some_and(|c| c.slot > known);
-                let next = chosen.last().map(|c| c.slot + 1);
+                // A capped answer that taught us something: keep asking that
+                // peer. A peer whose answer another one already covered is
+                // not asked again, so one peer, not all, streams a long backlog.
+                let first_unknown = self.learner.first_unknown();
+                let taught = chosen.iter().any(|c| c.slot >= first_unknown && self.learner.chosen(c.slot).is_none());
                 for c in chosen {
                     if self.learner.conflict(c.slot, &c.value).is_some() {
                         // The peer's word against what we know chosen: drop it.
@@ -308,8 +305,8 @@ impl Paxos {
                     }
                     self.decide(c.slot, c.ballot, c.value, false);
                 }
-                if let Some(next) = next.filter(|_| more) {
-                    self.outbox.send(from, Message::CatchUp { from: next });
+                if more && taught {
+                    self.outbox.send(from, Message::CatchUp { from: self.learner.first_unknown() });
                 }
             }
             Message::CatchUp { from: first } => self.on_catch_up(from, first),
@@ -320,7 +317,7 @@ impl Paxos {
     fn answer_decided(&mut self, to: NodeId, slot: u64) -> bool {
         let Some((ballot, value)) = self.learner.chosen(slot) else { return false };
         let chosen = vec![Chosen { slot, ballot, value: value.clone() }];
-        self.outbox.send(to, Message::Decided { chosen });
+        self.outbox.send(to, Message::Decided { chosen, more: false });
         true
     }
 
@@ -367,7 +364,7 @@ impl Paxos {
         if spread {
             let chosen = vec![Chosen { slot, ballot, value: value.clone() }];
             for to in self.peers().collect::<Vec<_>>() {
-                self.outbox.send(to, Message::Decided { chosen: chosen.clone() });
+                self.outbox.send(to, Message::Decided { chosen: chosen.clone(), more: false });
             }
         }
         self.instance_decided(slot, &value);
@@ -390,7 +387,7 @@ fn implausible(msg: &Message) -> Option<&'static str> {
         }
         Message::Accept { slot, ballot, .. } => slot_ok(*slot) && ballot_ok(*ballot),
         Message::Nack { slot, ballot, promised } => slot_ok(*slot) && ballot_ok(*ballot) && ballot_ok(*promised),
-        Message::Decided { chosen } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
+        Message::Decided { chosen, .. } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
         Message::CatchUp { from } => slot_ok(*from),
     };
     (!ok).then_some("a slot or ballot round beyond any a cluster reaches")

@@ -29,7 +29,7 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     assert!(net.run_until(Duration::from_secs(1), done(2)));
     let chosen_in = net.node(NodeId(1)).unwrap().learner().chosen(1).unwrap().0;
     let absurd = Ballot::new(u64::MAX, NodeId(3));
-    let decided = |slot, ballot, value| Message::Decided { chosen: vec![Chosen { slot, ballot, value }] };
+    let decided = |slot, ballot, value| Message::Decided { chosen: vec![Chosen { slot, ballot, value }], more: false };
     let messages: Vec<(Message, bool)> = vec![
         // Another value for a committed slot, and for one decided above a hole.
         (decided(1, chosen_in, value(9)), true),

@@ -64,6 +64,10 @@ pub enum Message {
     Decided {
         /// The values, in slot order.
         chosen: Vec<Chosen>,
+        /// In answer to a catch-up request: the sender knows values beyond
+        /// these (its answers are capped by count and by bytes), so the asker
+        /// should ask it again.
+        more: bool,
     },
     /// A lagging node asks for the chosen values of the slots from `from` on.
     CatchUp {
