@@ -2,11 +2,11 @@
 //! type and settings.
 
 use quorum_core::Protocol;
-use quorum_multipaxos::MultiPaxos;
-use quorum_paxos::Paxos;
-use quorum_raft::Raft;
+use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig};
+use quorum_paxos::{Paxos, PaxosConfig};
+use quorum_raft::{Raft, RaftConfig, ReadMode};
 use quorum_sim::baseline::{PlantedBug, PrimaryBackup, PrimaryBackupConfig};
-use quorum_zab::Zab;
+use quorum_zab::{Zab, ZabConfig};
 
 /// Something to do with a protocol type chosen at run time.
 pub trait WithProtocol {
@@ -24,13 +24,105 @@ pub const NAMES: &[&str] = &["paxos", "multipaxos", "raft", "zab", "primary-back
 /// Deliberately broken variants of the baseline, to see the checkers fire.
 pub const PLANTED: &[&str] = &["planted-lost-write", "planted-divergence", "planted-stale-read"];
 
+/// Protocol settings a sweep runs with (`quorum sim --profile`); the
+/// simulated world of each is set in `sim_cmd`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// The defaults.
+    Default,
+    /// Every batch, window, chunk and catch-up cap at a few entries or bytes,
+    /// so each boundary path runs thousands of times per sweep.
+    TinyCaps,
+    /// 200 closed-loop clients on 5 keys: queues fill, slots pile up behind
+    /// a gap, the linearizability checker sees dozens of concurrent
+    /// operations per key.
+    HighLoad,
+    /// Reads served by a leader lease (Raft `ReadMode::Lease`, Multi-Paxos
+    /// `read_lease`) over FIFO links, so the link-down hint runs. Raft and
+    /// Multi-Paxos only (Basic Paxos has no lease, Zab always runs on FIFO
+    /// links).
+    LeaseFifo,
+    /// The lease settings with the nodes' clocks as far apart as the lease
+    /// bound allows: rates up to 1 % apart, 30 s offsets.
+    Drift,
+}
+
+impl Profile {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::TinyCaps => "tiny-caps",
+            Profile::HighLoad => "high-load",
+            Profile::LeaseFifo => "lease-fifo",
+            Profile::Drift => "drift",
+        }
+    }
+
+    /// Whether the profile means anything for `protocol`.
+    pub fn applies_to(self, protocol: &str) -> bool {
+        self != Profile::LeaseFifo || matches!(protocol, "raft" | "multipaxos")
+    }
+}
+
 /// Calls `job.run::<P>(config)` for the protocol named `name`.
 pub fn dispatch<J: WithProtocol>(name: &str, job: J) -> Result<J::Output, String> {
+    dispatch_with(name, Profile::Default, job)
+}
+
+/// Calls `job.run::<P>(config)` for the protocol named `name`, set for `profile`.
+pub fn dispatch_with<J: WithProtocol>(name: &str, profile: Profile, job: J) -> Result<J::Output, String> {
     let planted = |bug| PrimaryBackupConfig { bug: Some(bug), ..Default::default() };
+    let tiny = profile == Profile::TinyCaps;
+    let lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
     match name {
+        "paxos" if tiny => Ok(job.run::<Paxos>(PaxosConfig {
+            max_in_flight: 2,
+            catch_up_batch: 8,
+            catch_up_bytes: 64,
+            max_queued: 16,
+            ..Default::default()
+        })),
         "paxos" => Ok(job.run::<Paxos>(Default::default())),
-        "multipaxos" => Ok(job.run::<MultiPaxos>(Default::default())),
-        "raft" => Ok(job.run::<Raft>(Default::default())),
+        "multipaxos" => Ok(job.run::<MultiPaxos>(MultiPaxosConfig {
+            read_lease: lease,
+            ..if tiny {
+                MultiPaxosConfig {
+                    window: 4,
+                    max_batch: 2,
+                    catch_up_batch: 8,
+                    snapshot_chunk_bytes: 64,
+                    max_queued: 16,
+                    ..Default::default()
+                }
+            } else {
+                Default::default()
+            }
+        })),
+        "raft" => Ok(job.run::<Raft>(RaftConfig {
+            read_mode: if lease { ReadMode::Lease } else { ReadMode::ReadIndex },
+            ..if tiny {
+                RaftConfig {
+                    max_entries_per_message: 2,
+                    max_bytes_per_message: 64,
+                    max_inflight: 1,
+                    max_uncommitted_bytes: 400,
+                    snapshot_chunk_bytes: 64,
+                    max_pending_reads: 4,
+                    ..Default::default()
+                }
+            } else {
+                Default::default()
+            }
+        })),
+        "zab" if tiny => Ok(job.run::<Zab>(ZabConfig {
+            max_batch_entries: 2,
+            max_inflight_entries: 4,
+            max_queued_proposals: 16,
+            sync_chunk_bytes: 64,
+            sync_window_chunks: 1,
+            ..Default::default()
+        })),
         "zab" => Ok(job.run::<Zab>(Default::default())),
         "primary-backup" => Ok(job.run::<PrimaryBackup>(Default::default())),
         "planted-lost-write" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::AckBeforeMajority))),
@@ -41,5 +133,18 @@ pub fn dispatch<J: WithProtocol>(name: &str, job: J) -> Result<J::Output, String
             NAMES.join(", "),
             PLANTED.join(", ")
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Profile;
+    use clap::ValueEnum;
+
+    #[test]
+    fn profile_names_are_the_command_line_names() {
+        for p in Profile::value_variants() {
+            assert_eq!(p.to_possible_value().unwrap().get_name(), p.name());
+        }
     }
 }

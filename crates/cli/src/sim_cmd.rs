@@ -1,6 +1,6 @@
 //! `quorum sim`: run many checked seeds, or one seed with its trace.
 
-use crate::protocols::{dispatch, WithProtocol};
+use crate::protocols::{dispatch_with, Profile, WithProtocol};
 use clap::{Args, ValueEnum};
 use quorum_core::Protocol;
 use quorum_sim::{check_seeds_with, Faults, Sim, SimConfig, Summary};
@@ -30,9 +30,12 @@ pub struct SimArgs {
     /// Virtual seconds of load per seed.
     #[arg(long, default_value_t = 2.0)]
     pub duration: f64,
-    /// Closed-loop clients.
-    #[arg(long, default_value_t = 4)]
-    pub clients: usize,
+    /// Closed-loop clients [default: 4, or 200 with --profile high-load].
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// Settings to sweep: protocol caps, load, read path, clocks (see docs/simulator.md).
+    #[arg(long, value_enum, default_value = "default")]
+    pub profile: Profile,
     /// Fraction of reads sent as local reads (served by any node from its own
     /// state where the protocol allows it, e.g. Zab): checked for per-client
     /// session order instead of linearizability.
@@ -84,9 +87,24 @@ impl SimArgs {
         };
         let mut c = SimConfig::new(self.nodes, seed).with_faults(faults);
         c.duration = quorum_core::Duration::from_nanos((self.duration * 1e9) as u64);
-        c.clients.count = self.clients;
+        c.clients.count = self.clients();
         c.clients.local_read_ratio = self.local_reads;
+        match self.profile {
+            Profile::Default | Profile::HighLoad => {}
+            Profile::TinyCaps => c.snapshot_every = Some(10),
+            Profile::LeaseFifo => c.network.links = Some(quorum_core::LinkKind::Fifo),
+            Profile::Drift => {
+                // Rates up to 0.5 % fast or slow, so two nodes differ by up to
+                // 1 %: Raft's `max_clock_drift_ppm`, the tightest lease bound.
+                c.clocks.max_drift_ppm = 5_000;
+                c.clocks.max_offset = quorum_core::Duration::from_secs(30);
+            }
+        }
         c
+    }
+
+    fn clients(&self) -> usize {
+        self.clients.unwrap_or(if self.profile == Profile::HighLoad { 200 } else { 4 })
     }
 }
 
@@ -104,8 +122,11 @@ pub fn run(args: SimArgs) -> Result<i32, String> {
     if args.churn && !crate::churn::PROTOCOLS.contains(&args.protocol.as_str()) {
         return Err(format!("--churn changes membership, supported for: {}", crate::churn::PROTOCOLS.join(", ")));
     }
+    if !args.profile.applies_to(&args.protocol) {
+        return Err(format!("--profile {} does not apply to {}", args.profile.name(), args.protocol));
+    }
     let protocol = args.protocol.clone();
-    dispatch(&protocol, SimJob(args))
+    dispatch_with(&protocol, args.profile, SimJob(args))
 }
 
 struct SimJob(SimArgs);
@@ -125,12 +146,13 @@ impl WithProtocol for SimJob {
 
 fn replay_command(args: &SimArgs, seed: u64) -> String {
     format!(
-        "quorum sim --protocol {} --nodes {} --faults {:?} --duration {} --clients {}{}{} --seed {seed} --trace text",
+        "quorum sim --protocol {}{} --nodes {} --faults {:?} --duration {} --clients {}{}{} --seed {seed} --trace text",
         args.protocol,
+        if args.profile == Profile::Default { String::new() } else { format!(" --profile {}", args.profile.name()) },
         args.nodes,
         args.faults,
         args.duration,
-        args.clients,
+        args.clients(),
         if args.local_reads > 0.0 { format!(" --local-reads {}", args.local_reads) } else { String::new() },
         if args.churn { " --churn" } else { "" }
     )
@@ -163,7 +185,7 @@ fn one_seed<P: Protocol>(args: &SimArgs, protocol: P::Config, seed: u64) -> i32 
         s
     };
     if args.json {
-        println!("{}", json_summary(&args.protocol, &summary, Some(report.trace_hash)));
+        println!("{}", json_summary(&args.protocol, args.profile, &summary, Some(report.trace_hash)));
     } else {
         eprintln!("{}: seed {seed}: {summary}", args.protocol);
         eprintln!("trace hash {:016x}", report.trace_hash);
@@ -194,11 +216,12 @@ where
         eprintln!();
     }
     if args.json {
-        println!("{}", json_summary(&args.protocol, &summary, None));
+        println!("{}", json_summary(&args.protocol, args.profile, &summary, None));
     } else {
         let secs = summary.wall.as_secs_f64();
         println!("protocol     {}", args.protocol);
         println!("seeds        {} (from {})", summary.seeds, args.seed_start);
+        println!("profile      {}", args.profile.name());
         println!("faults       {:?}", args.faults);
         println!("ops ok       {}", summary.ops_ok);
         println!("unanswered   {} ({} given up by their clients)", summary.ops_unknown, summary.given_up);
@@ -228,7 +251,7 @@ where
     i32::from(!summary.failures.is_empty())
 }
 
-fn json_summary(protocol: &str, s: &Summary, trace_hash: Option<u64>) -> String {
+fn json_summary(protocol: &str, profile: Profile, s: &Summary, trace_hash: Option<u64>) -> String {
     let failures: Vec<_> = s
         .failures
         .iter()
@@ -236,6 +259,7 @@ fn json_summary(protocol: &str, s: &Summary, trace_hash: Option<u64>) -> String 
         .collect();
     let mut v = serde_json::json!({
         "protocol": protocol,
+        "profile": profile.name(),
         "seeds": s.seeds,
         "ops_ok": s.ops_ok,
         "ops_unanswered": s.ops_unknown,

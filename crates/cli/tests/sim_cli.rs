@@ -114,3 +114,24 @@ fn trace_prints_a_scenario_and_refuses_a_mismatched_protocol() {
     assert_eq!(code, 0);
     assert!(list.contains("majority-overlap"));
 }
+
+#[test]
+fn profiles_are_reported_replayed_and_refused_where_they_do_not_apply() {
+    let (code, stdout, _) = quorum(&["sim", "--protocol", "raft", "--profile", "high-load", "--seeds", "2", "--json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["profile"], "high-load");
+    assert_eq!(v["violations"], 0);
+    // 200 clients for 2 virtual seconds each.
+    assert!(v["ops_ok"].as_u64().unwrap() > 2 * 200 * 10, "{stdout}");
+
+    let (code, stdout, _) =
+        quorum(&["sim", "--protocol", "planted-divergence", "--profile", "tiny-caps", "--nodes", "3", "--seeds", "40"]);
+    assert_eq!(code, 1, "{stdout}");
+    let replay = stdout.lines().find_map(|l| l.trim().strip_prefix("replay: ")).expect("a replay command");
+    assert!(replay.contains("--profile tiny-caps"), "{replay}");
+
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "paxos", "--profile", "lease-fifo"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--profile lease-fifo does not apply to paxos"), "{stderr}");
+}
