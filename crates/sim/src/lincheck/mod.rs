@@ -12,14 +12,15 @@
 //!    carry no result it still finds every violation it can prove, and hands
 //!    the rest to the search.
 //! 2. **The search** (the `search` module): Wing and Gong's search with Lowe's
-//!    memoisation, the general fallback, with three reductions that keep it
-//!    exact: an operation that cannot change the state (a read, a failed
+//!    memoisation, the general fallback, with reductions that keep it exact:
+//!    an operation that cannot change the state (a read, a failed
 //!    compare-and-set, a delete of an absent key) is placed as soon as it can
 //!    be, without branching; while the register holds a unique value that
-//!    some unplaced read still needs, no other write may be placed; and a
-//!    state from which "absent" can no longer come back in time for an
-//!    operation that must see it is abandoned at once. It gives up (and says
-//!    so) after a step budget.
+//!    some unplaced read still needs, no other write may be placed; a state
+//!    from which "absent" can no longer come back in time for the operations
+//!    that must see it is abandoned at once; and unanswered writes of values
+//!    nobody saw are interchangeable. It gives up (and says so) after a step
+//!    budget.
 //!
 //! ## The register criterion
 //!

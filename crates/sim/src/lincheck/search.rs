@@ -7,7 +7,7 @@
 //! operations, model state) prunes states already explored.
 //!
 //! [`plain`] is that algorithm as published: the reference. [`reduced`] adds
-//! three reductions that keep it exact and make it fast on histories with
+//! reductions that keep it exact and make it fast on histories with
 //! unique written values:
 //! - an operation that never changes the state (a read, a failed
 //!   compare-and-set, a delete that found nothing) and fits the current state
@@ -19,11 +19,17 @@
 //!   operation must see (a read of it, the compare-and-set that replaces it),
 //!   the only write that may be placed is that compare-and-set: any other
 //!   would make the value unreachable for good;
-//! - while the key holds a value and some operation that must see it absent
-//!   (a read of absent, a delete that found nothing, a compare-and-set from
-//!   absent) is still to be placed, but no delete that could empty the key
-//!   before that operation returns is left, the state is a dead end: nothing
-//!   else brings "absent" back.
+//! - a state from which "absent" cannot come back in time for the operations
+//!   that must see it is a dead end at once, whether or not they have been
+//!   called yet: each unplaced compare-and-set from absent needs a stretch of
+//!   absence of its own (the current one, or one begun by an unplaced delete
+//!   called before it returns), and while the key holds a value, every
+//!   unplaced operation that must see it absent needs an unplaced delete
+//!   called before it returns;
+//! - values that nobody read and no compare-and-set expected are one value
+//!   to the model (which of them the key holds changes no result), and
+//!   unanswered operations that do the same thing are interchangeable once
+//!   called, so only the first of them is tried.
 //!
 //! Its candidates are tried earliest deadline first (a write's deadline is the
 //! earliest return among it and its readers), which is the real order in a
@@ -51,7 +57,7 @@ pub(super) fn check_key(ops: &[&Operation], reduced: bool) -> Result<(), String>
 }
 
 /// Model operations over small value ids (0 means absent).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum ModelOp {
     Get,
     Put(u32),
@@ -187,6 +193,38 @@ fn prepare(ops: &[&Operation]) -> (Vec<(ModelOp, ModelResult)>, Events) {
     (models, ev)
 }
 
+/// Gives every value that no operation compares the state with (nobody read
+/// it, no compare-and-set expected it) one id: which of them the key holds
+/// changes no result, so states that differ only there are one state, and
+/// writes of them are interchangeable.
+fn merge_unseen_values(models: &mut [(ModelOp, ModelResult)]) {
+    let mut seen = HashSet::new();
+    for (op, res) in models.iter() {
+        if let ModelOp::Cas { expected, .. } = op {
+            seen.insert(*expected);
+        }
+        if let ModelResult::Value(v) = res {
+            seen.insert(*v);
+        }
+    }
+    let unseen = models
+        .iter()
+        .filter_map(|(op, _)| match op {
+            ModelOp::Put(v) | ModelOp::Cas { new: v, .. } => Some(*v),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+        + 1;
+    for (op, _) in models.iter_mut() {
+        if let ModelOp::Put(v) | ModelOp::Cas { new: v, .. } = op {
+            if !seen.contains(v) {
+                *v = unseen;
+            }
+        }
+    }
+}
+
 /// The published algorithm.
 fn plain(ops: &[&Operation]) -> Result<(), String> {
     let (models, mut ev) = prepare(ops);
@@ -244,13 +282,41 @@ struct Facts {
     deadline: Vec<(u64, u64)>,
     /// Zobrist keys of the operations.
     zobrist: Vec<u128>,
-    /// Can only be placed while the key is absent.
-    needs_absent: Vec<bool>,
-    /// When each operation returns (`u64::MAX`: never).
-    returns: Vec<u64>,
-    /// The deletes that may empty the key (call time, operation): the only
-    /// way back to absent once something is written.
+    /// The operations that must see the key absent (return time,
+    /// operation), by return time.
+    see_absent: Vec<(u64, usize)>,
+    /// The deletes that may empty the key (call time, operation), by call
+    /// time: the only way back to absent once something is written.
     deletes: Vec<(u64, usize)>,
+    /// The successful compare-and-sets from absent (return time, operation),
+    /// by return time: each ends a stretch of absence, so each needs one of
+    /// its own.
+    from_absent: Vec<(u64, usize)>,
+}
+
+impl Facts {
+    /// Whether the unplaced operations that need the key absent can no
+    /// longer all be placed: each compare-and-set from absent needs a
+    /// stretch of absence of its own, begun (by the current state or an
+    /// unplaced delete called in time) before it returns; and while the key
+    /// holds a value, every operation that must see it absent needs an
+    /// unplaced delete called before it returns.
+    fn absence_runs_out(&self, placed: &[bool], state: u32) -> bool {
+        let mut stretches = usize::from(state == 0);
+        let mut deletes = self.deletes.iter().filter(|(_, d)| !placed[*d]).peekable();
+        let first_delete = deletes.peek().map(|(call, _)| *call);
+        for (ret, _) in self.from_absent.iter().filter(|(_, c)| !placed[*c]) {
+            while deletes.next_if(|(call, _)| call <= ret).is_some() {
+                stretches += 1;
+            }
+            if stretches == 0 {
+                return true;
+            }
+            stretches -= 1;
+        }
+        let first_due = self.see_absent.iter().find(|(_, o)| !placed[*o]).map(|(ret, _)| *ret);
+        state != 0 && first_due.is_some_and(|due| first_delete.is_none_or(|call| call > due))
+    }
 }
 
 impl Facts {
@@ -291,15 +357,23 @@ impl Facts {
             requires: Vec::with_capacity(n),
             deadline: Vec::with_capacity(n),
             zobrist: Vec::with_capacity(n),
-            needs_absent: models.iter().map(needs_absent).collect(),
-            returns: (0..n).map(ret).collect(),
+            see_absent: models.iter().enumerate().filter(|(_, m)| needs_absent(m)).map(|(i, _)| (ret(i), i)).collect(),
             deletes: models
                 .iter()
                 .enumerate()
                 .filter(|(_, m)| matches!(m, (ModelOp::Del, ModelResult::Deleted(true) | ModelResult::Any)))
                 .map(|(i, _)| (ops[i].invoked.as_nanos(), i))
                 .collect(),
+            from_absent: models
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| matches!(m, (ModelOp::Cas { expected: 0, .. }, ModelResult::Swapped(true))))
+                .map(|(i, _)| (ret(i), i))
+                .collect(),
         };
+        facts.deletes.sort_unstable();
+        facts.see_absent.sort_unstable();
+        facts.from_absent.sort_unstable();
         let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
         let mut next = || {
             // splitmix64
@@ -375,7 +449,8 @@ struct Frame {
 
 /// The search with both reductions (see the module doc).
 fn reduced(ops: &[&Operation]) -> Result<(), String> {
-    let (models, mut ev) = prepare(ops);
+    let (mut models, mut ev) = prepare(ops);
+    merge_unseen_values(&mut models);
     let facts = Facts::new(ops, &models);
     let mut need = vec![0u32; facts.requires.iter().max().map_or(1, |m| *m as usize + 1)];
     for r in &facts.requires {
@@ -412,7 +487,11 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
     'search: while ev.next[0] != NIL {
         steps += 1;
         if steps > budget {
-            return Err(format!("search gave up after {budget} steps over {} operations", ops.len()));
+            let furthest = explain_window(ops, deepest, &deepest_window);
+            return Err(format!(
+                "search gave up after {budget} steps over {} operations; so far, {furthest}",
+                ops.len()
+            ));
         }
         // The operations that may come next: every call before the first pending return.
         window.clear();
@@ -421,15 +500,10 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             window.push(e);
             e = ev.next[e];
         }
-        // An operation that needs the key absent, while it is not and no
-        // delete that could empty it in time is left, can never be placed:
-        // a dead end now rather than after trying every order of the rest.
-        let doomed = state != 0
-            && window.iter().any(|c| {
-                let op = ev.op[*c];
-                facts.needs_absent[op]
-                    && !facts.deletes.iter().any(|(call, d)| !placed[*d] && *call <= facts.returns[op])
-            });
+        // Operations that must see the key absent which "absent" can no
+        // longer come back in time for: a dead end now rather than after
+        // trying every order of the rest.
+        let doomed = facts.absence_runs_out(&placed, state);
         let observer =
             window.iter().copied().find(|c| facts.observer[ev.op[*c]] && fits_at(&models, &ev, *c, state).is_some());
         if doomed {
@@ -444,9 +518,14 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             // it may leave it, and only as the last operation that needs it.
             let needed = if state == 0 { 0 } else { need.get(state as usize).copied().unwrap_or(0) };
             let from = untried.len();
-            for &c in &window {
+            for (i, &c) in window.iter().enumerate() {
                 let allowed = needed == 0 || (needed == 1 && facts.requires[ev.op[c]] == state);
-                if allowed && fits_at(&models, &ev, c, state).is_some() {
+                // Unanswered operations that do the same thing are
+                // interchangeable once called (neither has a deadline):
+                // only the first of them is tried.
+                let unanswered = models[ev.op[c]].1 == ModelResult::Any;
+                let twin = unanswered && window[..i].iter().any(|e| models[ev.op[*e]] == models[ev.op[c]]);
+                if allowed && !twin && fits_at(&models, &ev, c, state).is_some() {
                     untried.push(c);
                 }
             }

@@ -324,14 +324,66 @@ fn a_write_that_forecloses_a_cas_from_absent_is_a_dead_end_at_once() {
         op(2, cas(None, "first"), 1, Some(50), KvResult::Swapped(true)),
         op(3, cas(None, "late"), 1, Some(100), KvResult::Swapped(false)),
     ];
-    const NAMES: [&str; 40] = [
-        "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15", "p16",
-        "p17", "p18", "p19", "p20", "p21", "p22", "p23", "p24", "p25", "p26", "p27", "p28", "p29", "p30", "p31", "p32",
-        "p33", "p34", "p35", "p36", "p37", "p38", "p39",
+    for (i, name) in NAMES.iter().enumerate() {
+        h.push(op(10 + i as u64, put(name), 0, Some(100), KvResult::Done));
+    }
+    h.push(op(99, get(), 101, Some(102), val("p7")));
+    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1 }));
+}
+
+/// Forty names for concurrent writes.
+const NAMES: [&str; 40] = [
+    "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15", "p16", "p17",
+    "p18", "p19", "p20", "p21", "p22", "p23", "p24", "p25", "p26", "p27", "p28", "p29", "p30", "p31", "p32", "p33",
+    "p34", "p35", "p36", "p37", "p38", "p39",
+];
+
+/// Seen at 200 clients: two compare-and-sets from absent need two stretches
+/// of absence, so two deletes; once a write has used up the one delete left
+/// for them, the state is a dead end, though "a delete is left" held.
+#[test]
+fn each_cas_from_absent_needs_a_stretch_of_absence_of_its_own() {
+    let mut h = vec![
+        op(1, cas(None, "a"), 0, Some(50), KvResult::Swapped(true)),
+        op(2, put("x"), 0, Some(40), KvResult::Done),
+        op(3, del(), 0, Some(60), KvResult::Deleted(true)),
+        op(4, cas(None, "b"), 0, Some(70), KvResult::Swapped(true)),
     ];
     for (i, name) in NAMES.iter().enumerate() {
         h.push(op(10 + i as u64, put(name), 0, Some(100), KvResult::Done));
     }
     h.push(op(99, get(), 101, Some(102), val("p7")));
+    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1 }));
+}
+
+/// Seen at 200 clients: dozens of writes that never got an answer (clients
+/// that gave up while there was no leader) may each take effect at any point
+/// after their call. Those that write values nobody saw are interchangeable,
+/// so a violation is proved without trying every subset of them.
+#[test]
+fn unanswered_writes_of_unseen_values_are_interchangeable() {
+    let mut h = vec![
+        op(1, put("a"), 0, Some(1), KvResult::Done),
+        op(2, put("b"), 2, Some(3), KvResult::Done),
+        op(3, get(), 4, Some(5), val("a")),
+    ];
+    for (i, name) in NAMES.iter().enumerate() {
+        h.push(op(10 + i as u64, put(name), 0, None, KvResult::Done));
+    }
+    let err = check_with(&h, Method::Search).unwrap_err();
+    assert!(err.detail.contains("no linearization"), "{err}");
+}
+
+/// Seen at 200 clients: reads of absent called after the writes that must
+/// come before them returned. Once a write follows the last delete, those
+/// reads can never be placed; the search must see that before they are
+/// called, not after trying every order of the writes in between.
+#[test]
+fn reads_of_absent_not_yet_called_need_a_delete_too() {
+    let mut h = vec![op(1, put("a"), 0, Some(5), KvResult::Done), op(2, del(), 1, Some(10), KvResult::Deleted(true))];
+    for (i, name) in NAMES.iter().enumerate() {
+        h.push(op(10 + i as u64, put(name), 2, Some(11), KvResult::Done));
+    }
+    h.push(op(99, get(), 12, Some(20), KvResult::Value(None)));
     assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1 }));
 }
