@@ -81,6 +81,11 @@ impl Zab {
 
     fn looking_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Effects<Message>) {
         if n.state == PeerState::Looking {
+            // It no longer follows or leads: what it said before no longer
+            // names an established leader. (Kept, it could make this node
+            // follow a leader the others have left, while they vote for this
+            // node: two would-be leaders trading places every initLimit.)
+            self.election.out_of_election.remove(&from);
             let e = &mut self.election;
             if n.round > e.round {
                 // A newer round: join it, starting again from our own vote.
@@ -274,6 +279,28 @@ mod tests {
         assert_eq!(z.peer_state(), PeerState::Following);
         assert_eq!(z.election.round, 4);
         assert!(sent(&out).iter().any(|(to, m, _)| *to == NodeId(1) && matches!(m, Message::FollowerInfo { .. })));
+    }
+
+    /// Seen in the simulator (zab seed 6900, 5 nodes): three peers that had
+    /// followed node 4 went LOOKING and voted for node 5; node 5 still
+    /// counted their old FOLLOWING notifications, followed node 4 when its
+    /// LEADING notification came, and the two swapped roles every initLimit
+    /// with no quorum behind either.
+    #[test]
+    fn a_peer_that_is_looking_again_no_longer_counts_for_the_leader_it_followed() {
+        let mut z = node(5, 5);
+        let mut out = Effects::new();
+        for peer in [1, 2, 3] {
+            z.on_message(at(1), NodeId(peer), vote_note(4, PeerState::Following, 4), &mut out);
+        }
+        for peer in [1, 2, 3] {
+            z.on_message(at(2), NodeId(peer), vote_note(5, PeerState::Looking, 5), &mut out);
+        }
+        z.on_message(at(3), NodeId(4), vote_note(4, PeerState::Leading, 4), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking, "only node 4 still says it leads");
+        let f = z.election.finalize_at.expect("a quorum of round 5 votes for node 5");
+        z.on_timer(f, &mut out);
+        assert_eq!(z.peer_state(), PeerState::Leading);
     }
 
     #[test]
