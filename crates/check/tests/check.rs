@@ -19,7 +19,9 @@ fn basic_paxos_with_one_command_is_exhausted_without_a_violation() {
     let report = quiet::<Paxos>(Default::default(), &bounds);
     assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
     assert!(report.exhausted, "the bound must be explored completely");
-    assert!(report.states > 10_000, "only {} states: the transitions are not all explored", report.states);
+    // 6,214 states since a broadcast decision no longer draws a catch-up
+    // round trip (Decided says whether more is coming).
+    assert!(report.states > 5_000, "only {} states: the transitions are not all explored", report.states);
     assert!(report.first_applied_at.is_some(), "the command is never applied: the bounds prune everything");
 }
 
