@@ -221,7 +221,7 @@ pub enum Faults {
     Crash,
     /// Partitions (any split, and one-way cuts) come and go.
     Partition,
-    /// Crashes, partitions, message loss and duplication together.
+    /// Crashes, partitions, pauses, message loss and duplication together.
     All,
 }
 
@@ -251,6 +251,16 @@ pub struct FaultConfig {
     pub loss: f64,
     /// Duplication probability used when `kind` is `All`.
     pub duplicate: f64,
+    /// With `kind` `All`: the share of fault events that pause a node (a
+    /// stopped process, a long GC or VM pause: it handles nothing until it
+    /// resumes, then everything that waited, in order, while its peers may
+    /// have moved on); the rest are crashes and partitions, half each.
+    #[serde(default = "pause_share")]
+    pub pauses: f64,
+}
+
+fn pause_share() -> f64 {
+    0.2
 }
 
 impl Default for FaultConfig {
@@ -261,6 +271,7 @@ impl Default for FaultConfig {
             max_outage: Duration::from_millis(600),
             loss: 0.05,
             duplicate: 0.05,
+            pauses: pause_share(),
         }
     }
 }

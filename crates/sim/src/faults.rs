@@ -1,5 +1,6 @@
 //! Fault injection: crashes and restarts, partitions (any split, one-way cuts)
-//! that come and go, drawn from the run's seed.
+//! that come and go, and pauses (a node frozen, then resumed), drawn from the
+//! run's seed.
 
 use crate::config::Faults;
 use crate::sim::{Event, Sim};
@@ -13,6 +14,7 @@ pub(crate) enum FaultEvent {
     Next,
     Restart(usize),
     Heal,
+    Thaw(usize),
 }
 
 impl<P: Protocol> Sim<P> {
@@ -102,6 +104,11 @@ impl<P: Protocol> Sim<P> {
                     self.heal();
                 }
             }
+            FaultEvent::Thaw(i) => {
+                if self.load_running {
+                    self.thaw(self.members[i]);
+                }
+            }
             FaultEvent::Next => {
                 if !self.load_running {
                     return;
@@ -118,7 +125,12 @@ impl<P: Protocol> Sim<P> {
             Faults::None => return,
             Faults::Crash => true,
             Faults::Partition => false,
-            Faults::All => self.rng.chance(0.5),
+            Faults::All => {
+                if self.rng.chance(self.config.faults.pauses) {
+                    return self.pause_a_node();
+                }
+                self.rng.chance(0.5)
+            }
         };
         if crash {
             let up: Vec<usize> = (0..self.hosts.len()).filter(|i| self.protos[*i].is_some()).collect();
@@ -158,5 +170,19 @@ impl<P: Protocol> Sim<P> {
             let heal = self.now + self.outage();
             self.queue.push(heal, Event::Fault(FaultEvent::Heal));
         }
+    }
+
+    /// Freezes a running node for an outage (a stopped process: its peers
+    /// see only silence, and it resumes with everything that waited).
+    fn pause_a_node(&mut self) {
+        let running: Vec<usize> =
+            (0..self.hosts.len()).filter(|i| self.protos[*i].is_some() && !self.hosts[*i].frozen).collect();
+        if running.is_empty() {
+            return;
+        }
+        let victim = running[self.rng.index(running.len())];
+        self.freeze(self.members[victim]);
+        let back = self.now + self.outage();
+        self.queue.push(back, Event::Fault(FaultEvent::Thaw(victim)));
     }
 }

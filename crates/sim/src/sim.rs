@@ -358,7 +358,12 @@ impl<P: Protocol> Sim<P> {
         self.trace.record(self.now, || What::Partition { cut: format!("{id} frozen") });
     }
 
-    /// Resumes a frozen node; what waited for it is handled now, in order.
+    /// Resumes a frozen node; what waited for it is handled now: first the
+    /// messages, requests and disk completions, in order, then the timers
+    /// that fell due while it slept. A resumed process finds its sockets
+    /// readable and its timers expired at once, and may well read first;
+    /// this order is the hard one, because a node may act on what arrived
+    /// before its own timers tell it how long it was away.
     pub fn thaw(&mut self, id: NodeId) {
         let i = self.index(id);
         if !self.hosts[i].frozen {
@@ -367,7 +372,9 @@ impl<P: Protocol> Sim<P> {
         self.hosts[i].frozen = false;
         self.trace.mix_u64s(&[13, self.now.as_nanos(), id.0]);
         self.trace.record(self.now, || What::Partition { cut: format!("{id} thawed") });
-        for event in std::mem::take(&mut self.hosts[i].held) {
+        let (timers, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.hosts[i].held).into_iter().partition(|e| matches!(e, Event::Timer { .. }));
+        for event in rest.into_iter().chain(timers) {
             self.queue.push(self.now, event);
         }
     }
