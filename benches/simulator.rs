@@ -1,7 +1,8 @@
 //! Simulator speed: events per second with the primary-backup baseline on 5
 //! nodes, and the linearizability checker on a 10,000-operation history over
-//! 100 keys from 10 concurrent clients, and on a 1,000,000-operation history
-//! over 100 keys from 500 concurrent clients (decided by the register check).
+//! 100 keys from 10 concurrent clients, and on 1,000,000-operation histories
+//! over 100 keys from 500 concurrent clients (puts and reads, decided by the
+//! register check; and with compare-and-sets and deletes, by the search).
 //!
 //! Run with `cargo bench --bench simulator`.
 
@@ -78,16 +79,17 @@ fn linearizability_checker(c: &mut Criterion) {
     group.finish();
 }
 
-/// 1,000,000 operations from 500 clients on 100 keys: puts, reads and
-/// compare-and-sets (about half fail), a few never answered.
-fn large_history() -> Vec<Operation> {
+/// 1,000,000 operations from 500 clients on 100 keys, a few never answered:
+/// puts and reads only (`cas_and_deletes` false), or the simulator's mix
+/// with 10 % compare-and-sets and 5 % deletes.
+fn large_history(cas_and_deletes: bool) -> Vec<Operation> {
     let cfg = lincheck::gen::GenConfig {
         clients: 500,
         keys: 100,
         ops: 1_000_000,
-        read_ratio: 0.5,
-        cas_ratio: 0.0,
-        delete_ratio: 0.0,
+        read_ratio: if cas_and_deletes { 0.4 } else { 0.5 },
+        cas_ratio: if cas_and_deletes { 0.1 } else { 0.0 },
+        delete_ratio: if cas_and_deletes { 0.05 } else { 0.0 },
         unknown_ratio: 0.0002,
         max_gap: 1_000,
         max_latency: 5_000,
@@ -97,13 +99,18 @@ fn large_history() -> Vec<Operation> {
 }
 
 fn linearizability_checker_large(c: &mut Criterion) {
-    let h = large_history();
+    let h = large_history(false);
     let decided = lincheck::check_with(&h, lincheck::Method::Auto).expect("linearizable by construction");
     assert_eq!(decided.by_search, 0, "every key is decided by the register check");
     let mut group = c.benchmark_group("lincheck");
     group.sample_size(10);
     group.throughput(Throughput::Elements(h.len() as u64));
     group.bench_function("1m_ops_100_keys_500_clients", |b| b.iter(|| lincheck::check(&h)));
+    // Deletes and failed compare-and-sets send every key to the search.
+    let h = large_history(true);
+    let decided = lincheck::check_with(&h, lincheck::Method::Auto).expect("linearizable by construction");
+    assert_eq!(decided.by_register, 0, "every key has deletes: the search decides it");
+    group.bench_function("1m_ops_100_keys_500_clients_cas_and_deletes", |b| b.iter(|| lincheck::check(&h)));
     group.finish();
 }
 
