@@ -39,17 +39,16 @@ impl Paxos {
         }
     }
 
-    /// Every `sync_every`, asks one peer, in turn, for what was decided beyond
-    /// what this node knows (see `PaxosConfig::sync_every`).
-    pub(crate) fn sync_with_a_peer(&mut self) {
+    /// Every `sync_every`, asks every peer for what was decided beyond what
+    /// this node knows (see `PaxosConfig::sync_every`).
+    pub(crate) fn sync_with_peers(&mut self) {
         if self.now < self.next_sync {
             return;
         }
         self.next_sync = self.now + self.config.sync_every;
-        let peers: Vec<NodeId> = self.peers().collect();
-        if let Some(&to) = peers.get(self.sync_peer % peers.len().max(1)) {
-            self.sync_peer = self.sync_peer.wrapping_add(1);
-            self.outbox.send(to, Message::CatchUp { from: self.learner.first_unknown() });
+        let from = self.learner.first_unknown();
+        for to in self.peers().collect::<Vec<_>>() {
+            self.outbox.send(to, Message::CatchUp { from });
         }
     }
 
