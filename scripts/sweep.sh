@@ -19,7 +19,8 @@ mkdir -p "$out"
 cargo build --release -q -p quorum-cli
 bin=target/release/quorum
 status=0
-field() { grep -o "\"$1\":[^,}]*" "$2" | head -1 | cut -d: -f2 | tr -d '"'; }
+# A top-level field of the summary: the last match (failures, listed first, may hold the same names).
+field() { grep -o "\"$1\":[^,}]*" "$2" | tail -1 | cut -d: -f2 | tr -d '"'; }
 printf '%-11s %-11s %7s %11s %11s %5s %9s\n' protocol profile seeds ops unanswered viol wall_s
 for profile in default tiny-caps high-load lease-fifo drift; do
     for protocol in paxos multipaxos raft zab; do

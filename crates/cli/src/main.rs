@@ -4,6 +4,7 @@ mod bench_cmd;
 mod check_cmd;
 mod churn;
 mod node_cmd;
+mod planted;
 mod protocols;
 mod sim_cmd;
 mod trace_cmd;

@@ -67,72 +67,94 @@ impl Profile {
 
 /// Calls `job.run::<P>(config)` for the protocol named `name`.
 pub fn dispatch<J: WithProtocol>(name: &str, job: J) -> Result<J::Output, String> {
-    dispatch_with(name, Profile::Default, job)
+    dispatch_with(name, Profile::Default, None, job)
 }
 
-/// Calls `job.run::<P>(config)` for the protocol named `name`, set for `profile`.
-pub fn dispatch_with<J: WithProtocol>(name: &str, profile: Profile, job: J) -> Result<J::Output, String> {
-    let planted = |bug| PrimaryBackupConfig { bug: Some(bug), ..Default::default() };
-    let tiny = profile == Profile::TinyCaps;
-    let lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
+/// Calls `job.run::<P>(config)` for the protocol named `name`, set for
+/// `profile`, with the bug named `planted` put back (see `crate::planted`).
+pub fn dispatch_with<J: WithProtocol>(
+    name: &str,
+    profile: Profile,
+    planted: Option<&str>,
+    job: J,
+) -> Result<J::Output, String> {
+    let baseline = |bug| PrimaryBackupConfig { bug: Some(bug), ..Default::default() };
+    if planted.is_some() && !matches!(name, "paxos" | "multipaxos" | "raft" | "zab") {
+        return Err(format!("--planted plants a bug in paxos, multipaxos, raft or zab, not {name}"));
+    }
     match name {
-        "paxos" if tiny => Ok(job.run::<Paxos>(PaxosConfig {
+        "paxos" => Ok(job.run::<Paxos>(crate::planted::paxos(paxos(profile), planted)?)),
+        "multipaxos" => Ok(job.run::<MultiPaxos>(crate::planted::multipaxos(multipaxos(profile), planted)?)),
+        "raft" => Ok(job.run::<Raft>(crate::planted::raft(raft(profile), planted)?)),
+        "zab" => Ok(job.run::<Zab>(crate::planted::zab(zab(profile), planted)?)),
+        "primary-backup" => Ok(job.run::<PrimaryBackup>(Default::default())),
+        "planted-lost-write" => Ok(job.run::<PrimaryBackup>(baseline(PlantedBug::AckBeforeMajority))),
+        "planted-divergence" => Ok(job.run::<PrimaryBackup>(baseline(PlantedBug::DivergentApply))),
+        "planted-stale-read" => Ok(job.run::<PrimaryBackup>(baseline(PlantedBug::StaleLocalRead))),
+        other => Err(format!(
+            "unknown protocol '{other}': choose one of {} (or a checker demo: {})",
+            NAMES.join(", "),
+            PLANTED.join(", ")
+        )),
+    }
+}
+
+fn paxos(profile: Profile) -> PaxosConfig {
+    match profile {
+        Profile::TinyCaps => PaxosConfig {
             max_in_flight: 2,
             catch_up_batch: 8,
             catch_up_bytes: 64,
             max_queued: 16,
             ..Default::default()
-        })),
-        "paxos" => Ok(job.run::<Paxos>(Default::default())),
-        "multipaxos" => Ok(job.run::<MultiPaxos>(MultiPaxosConfig {
-            read_lease: lease,
-            ..if tiny {
-                MultiPaxosConfig {
-                    window: 4,
-                    max_batch: 2,
-                    catch_up_batch: 8,
-                    snapshot_chunk_bytes: 64,
-                    max_queued: 16,
-                    ..Default::default()
-                }
-            } else {
-                Default::default()
-            }
-        })),
-        "raft" => Ok(job.run::<Raft>(RaftConfig {
-            read_mode: if lease { ReadMode::Lease } else { ReadMode::ReadIndex },
-            ..if tiny {
-                RaftConfig {
-                    max_entries_per_message: 2,
-                    max_bytes_per_message: 64,
-                    max_inflight: 1,
-                    max_uncommitted_bytes: 400,
-                    snapshot_chunk_bytes: 64,
-                    max_pending_reads: 4,
-                    ..Default::default()
-                }
-            } else {
-                Default::default()
-            }
-        })),
-        "zab" if tiny => Ok(job.run::<Zab>(ZabConfig {
+        },
+        _ => PaxosConfig::default(),
+    }
+}
+
+fn multipaxos(profile: Profile) -> MultiPaxosConfig {
+    let read_lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
+    match profile {
+        Profile::TinyCaps => MultiPaxosConfig {
+            window: 4,
+            max_batch: 2,
+            catch_up_batch: 8,
+            snapshot_chunk_bytes: 64,
+            max_queued: 16,
+            ..Default::default()
+        },
+        _ => MultiPaxosConfig { read_lease, ..Default::default() },
+    }
+}
+
+fn raft(profile: Profile) -> RaftConfig {
+    let lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
+    let read_mode = if lease { ReadMode::Lease } else { ReadMode::ReadIndex };
+    match profile {
+        Profile::TinyCaps => RaftConfig {
+            max_entries_per_message: 2,
+            max_bytes_per_message: 64,
+            max_inflight: 1,
+            max_uncommitted_bytes: 400,
+            snapshot_chunk_bytes: 64,
+            max_pending_reads: 4,
+            ..Default::default()
+        },
+        _ => RaftConfig { read_mode, ..Default::default() },
+    }
+}
+
+fn zab(profile: Profile) -> ZabConfig {
+    match profile {
+        Profile::TinyCaps => ZabConfig {
             max_batch_entries: 2,
             max_inflight_entries: 4,
             max_queued_proposals: 16,
             sync_chunk_bytes: 64,
             sync_window_chunks: 1,
             ..Default::default()
-        })),
-        "zab" => Ok(job.run::<Zab>(Default::default())),
-        "primary-backup" => Ok(job.run::<PrimaryBackup>(Default::default())),
-        "planted-lost-write" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::AckBeforeMajority))),
-        "planted-divergence" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::DivergentApply))),
-        "planted-stale-read" => Ok(job.run::<PrimaryBackup>(planted(PlantedBug::StaleLocalRead))),
-        other => Err(format!(
-            "unknown protocol '{other}': choose one of {} (or a checker demo: {})",
-            NAMES.join(", "),
-            PLANTED.join(", ")
-        )),
+        },
+        _ => ZabConfig::default(),
     }
 }
 

@@ -36,6 +36,10 @@ pub struct SimArgs {
     /// Settings to sweep: protocol caps, load, read path, clocks (see docs/simulator.md).
     #[arg(long, value_enum, default_value = "default")]
     pub profile: Profile,
+    /// Put a fixed bug back (e.g. `vote-before-persisted` in raft), to watch
+    /// the checks catch it; only in a build with `--features planted-bugs`.
+    #[arg(long)]
+    pub planted: Option<String>,
     /// Fraction of reads sent as local reads (served by any node from its own
     /// state where the protocol allows it, e.g. Zab): checked for per-client
     /// session order instead of linearizability.
@@ -126,7 +130,8 @@ pub fn run(args: SimArgs) -> Result<i32, String> {
         return Err(format!("--profile {} does not apply to {}", args.profile.name(), args.protocol));
     }
     let protocol = args.protocol.clone();
-    dispatch_with(&protocol, args.profile, SimJob(args))
+    let planted = args.planted.clone();
+    dispatch_with(&protocol, args.profile, planted.as_deref(), SimJob(args))
 }
 
 struct SimJob(SimArgs);
@@ -146,8 +151,9 @@ impl WithProtocol for SimJob {
 
 fn replay_command(args: &SimArgs, seed: u64) -> String {
     format!(
-        "quorum sim --protocol {}{} --nodes {} --faults {:?} --duration {} --clients {}{}{} --seed {seed} --trace text",
+        "quorum sim --protocol {}{}{} --nodes {} --faults {:?} --duration {} --clients {}{}{} --seed {seed} --trace text",
         args.protocol,
+        args.planted.as_ref().map_or(String::new(), |b| format!(" --planted {b}")),
         if args.profile == Profile::Default { String::new() } else { format!(" --profile {}", args.profile.name()) },
         args.nodes,
         args.faults,
@@ -185,7 +191,10 @@ fn one_seed<P: Protocol>(args: &SimArgs, protocol: P::Config, seed: u64) -> i32 
         s
     };
     if args.json {
-        println!("{}", json_summary(&args.protocol, args.profile, &summary, Some(report.trace_hash)));
+        println!(
+            "{}",
+            json_summary(&args.protocol, args.profile, args.planted.as_deref(), &summary, Some(report.trace_hash))
+        );
     } else {
         eprintln!("{}: seed {seed}: {summary}", args.protocol);
         eprintln!("trace hash {:016x}", report.trace_hash);
@@ -216,7 +225,7 @@ where
         eprintln!();
     }
     if args.json {
-        println!("{}", json_summary(&args.protocol, args.profile, &summary, None));
+        println!("{}", json_summary(&args.protocol, args.profile, args.planted.as_deref(), &summary, None));
     } else {
         let secs = summary.wall.as_secs_f64();
         println!("protocol     {}", args.protocol);
@@ -251,7 +260,13 @@ where
     i32::from(!summary.failures.is_empty())
 }
 
-fn json_summary(protocol: &str, profile: Profile, s: &Summary, trace_hash: Option<u64>) -> String {
+fn json_summary(
+    protocol: &str,
+    profile: Profile,
+    planted: Option<&str>,
+    s: &Summary,
+    trace_hash: Option<u64>,
+) -> String {
     let failures: Vec<_> = s
         .failures
         .iter()
@@ -260,6 +275,7 @@ fn json_summary(protocol: &str, profile: Profile, s: &Summary, trace_hash: Optio
     let mut v = serde_json::json!({
         "protocol": protocol,
         "profile": profile.name(),
+        "planted": planted,
         "seeds": s.seeds,
         "ops_ok": s.ops_ok,
         "ops_unanswered": s.ops_unknown,

@@ -136,3 +136,19 @@ fn profiles_are_reported_replayed_and_refused_where_they_do_not_apply() {
     assert_ne!(code, 0);
     assert!(stderr.contains("--profile lease-fifo does not apply to paxos"), "{stderr}");
 }
+
+#[test]
+fn a_shipping_build_refuses_planted_bugs_and_names_the_known_ones() {
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "raft", "--planted", "vote-before-persisted"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("build it with `--features planted-bugs`"), "{stderr}");
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "raft", "--planted", "no-such-bug"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("no planted bug 'no-such-bug' in raft: choose one of suspected-ack-without-lease"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "primary-backup", "--planted", "vote-before-persisted"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--planted plants a bug in paxos, multipaxos, raft or zab"), "{stderr}");
+}
