@@ -275,6 +275,7 @@ where
     let next = AtomicU64::new(seeds.start);
     let done = AtomicU64::new(0);
     let reports: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+    let panicked: Mutex<Vec<FailedSeed>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
@@ -284,9 +285,28 @@ where
                 }
                 let mut config = base.clone();
                 config.seed = seed;
-                let mut sim = Sim::<P>::new(config, protocol.clone());
-                setup(&mut sim);
-                let mut slim = sim.run();
+                // A node's own assertion (a planted bug trips them) fails the
+                // seed, not the sweep: it is reported with its seed to replay.
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let mut sim = Sim::<P>::new(config, protocol.clone());
+                    setup(&mut sim);
+                    sim.run()
+                }));
+                let mut slim = match run {
+                    Ok(report) => report,
+                    Err(payload) => {
+                        let message = payload
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "a panic without a message".into());
+                        let detail = format!("the run stopped at a panic (replay the seed for the time): {message}");
+                        let violation = Violation { at: Instant::ZERO, check: "panic".into(), detail };
+                        panicked.lock().expect("panic lock").push(FailedSeed { seed, violations: vec![violation] });
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                        continue;
+                    }
+                };
                 slim.metrics = Metrics {
                     config_changes: std::mem::take(&mut slim.metrics.config_changes),
                     torn_tails: slim.metrics.torn_tails,
@@ -305,6 +325,10 @@ where
     for r in &reports {
         summary.add(r);
     }
+    let panicked = panicked.into_inner().expect("panic lock");
+    summary.seeds += panicked.len() as u64;
+    summary.failures.extend(panicked);
+    summary.failures.sort_by_key(|f| f.seed);
     summary.wall = started.elapsed();
     summary
 }
