@@ -45,6 +45,9 @@ pub enum Profile {
     /// The lease settings with the nodes' clocks as far apart as the lease
     /// bound allows: rates up to 1 % apart, 30 s offsets.
     Drift,
+    /// A 10 ms fsync: a wide window between a write and its durability, in
+    /// which a crash tests every "only once it is durable" rule.
+    SlowDisk,
 }
 
 impl Profile {
@@ -56,6 +59,7 @@ impl Profile {
             Profile::HighLoad => "high-load",
             Profile::LeaseFifo => "lease-fifo",
             Profile::Drift => "drift",
+            Profile::SlowDisk => "slow-disk",
         }
     }
 

@@ -95,6 +95,7 @@ impl SimArgs {
         c.clients.local_read_ratio = self.local_reads;
         match self.profile {
             Profile::Default | Profile::HighLoad => {}
+            Profile::SlowDisk => c.disk.fsync = quorum_core::Duration::from_millis(10),
             Profile::TinyCaps => c.snapshot_every = Some(10),
             Profile::LeaseFifo => c.network.links = Some(quorum_core::LinkKind::Fifo),
             Profile::Drift => {
