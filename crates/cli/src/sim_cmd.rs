@@ -66,7 +66,7 @@ pub enum FaultsArg {
     Crash,
     /// Partitions.
     Partition,
-    /// Crashes, partitions, loss and duplication.
+    /// Crashes, partitions, pauses, loss and duplication.
     All,
 }
 
