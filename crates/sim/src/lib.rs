@@ -103,7 +103,7 @@ pub use config::{
 };
 pub use history::{Operation, Outcome};
 pub use operator::Operator;
-pub use quiet::quietly;
+pub use quiet::{panic_message, quietly};
 pub use report::{
     check_seeds, check_seeds_with, check_seeds_with_progress, ConfigChange, FailedSeed, Metrics, Report, Summary,
     Violation,

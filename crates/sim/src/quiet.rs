@@ -18,6 +18,15 @@ pub fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
     result.ok()
 }
 
+/// The message a panic carried (`panic!` with a literal or with format arguments).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::quietly;

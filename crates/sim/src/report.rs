@@ -295,11 +295,7 @@ where
                 let mut slim = match run {
                     Ok(report) => report,
                     Err(payload) => {
-                        let message = payload
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_else(|| "a panic without a message".into());
+                        let message = crate::panic_message(payload.as_ref());
                         let detail = format!("the run stopped at a panic (replay the seed for the time): {message}");
                         let violation = Violation { at: Instant::ZERO, check: "panic".into(), detail };
                         panicked.lock().expect("panic lock").push(FailedSeed { seed, violations: vec![violation] });
