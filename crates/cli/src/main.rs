@@ -3,7 +3,7 @@
 mod bench_cmd;
 mod check_cmd;
 mod churn;
-mod node_cmd;
+mod node;
 mod planted;
 mod protocols;
 mod sim_cmd;
@@ -26,9 +26,9 @@ enum Command {
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
     /// Run one node of a cluster (Redis protocol on --client).
-    Node(quorum_runtime::cli::NodeArgs),
+    Node(node::NodeArgs),
     /// Start a local cluster of nodes as child processes.
-    Cluster(quorum_runtime::cli::ClusterArgs),
+    Cluster(node::ClusterArgs),
     /// Model-check a protocol: every state of a small cluster within bounds.
     Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
@@ -40,8 +40,8 @@ fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
-        Command::Node(args) => node_cmd::node(args),
-        Command::Cluster(args) => node_cmd::cluster(args),
+        Command::Node(args) => node::node(args),
+        Command::Cluster(args) => node::cluster(args),
         Command::Trace(args) => trace_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
     };

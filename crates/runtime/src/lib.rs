@@ -20,7 +20,8 @@
 //!   protocol (RESP2), so `redis-cli`, `redis-benchmark` and every Redis client
 //!   work against a cluster.
 //!
-//! [`cli`] holds the `quorum node` and `quorum cluster` commands.
+//! The `quorum node` and `quorum cluster` commands that run this driver from
+//! flags and a TOML file live in the quorum-cli crate.
 //!
 //! ## Embedding your own state machine
 //!
@@ -51,7 +52,6 @@
 //! `tests/driver.rs` drive nodes with the key-value store.
 #![deny(missing_docs)]
 
-pub mod cli;
 pub mod node;
 pub mod request;
 pub mod server;

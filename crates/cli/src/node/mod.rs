@@ -1,9 +1,20 @@
-//! `quorum node` and `quorum cluster`: the runtime's commands, with the
-//! protocol chosen by name through [`crate::protocols::dispatch`].
+//! `quorum node` and `quorum cluster`: real nodes on the tokio runtime, with
+//! the protocol chosen by name through [`crate::protocols::dispatch`].
+//!
+//! These commands live in the CLI, not in quorum-runtime, so that a program
+//! embedding the runtime does not pull clap, toml and tracing-subscriber.
+
+mod cluster;
+mod serve;
+mod settings;
+
+pub use cluster::ClusterArgs;
+pub use settings::NodeArgs;
 
 use crate::protocols::{dispatch, WithProtocol};
+use cluster::run_cluster;
 use quorum_core::Protocol;
-use quorum_runtime::cli::{run_cluster, run_node, ClusterArgs, NodeArgs};
+use serve::run_node;
 
 struct RunNode(NodeArgs);
 

@@ -1,17 +1,11 @@
-//! The `quorum node` and `quorum cluster` commands: argument structs (clap
-//! derive) and what they do. The binary maps a protocol name to its type and
-//! calls [`run_node`] with it; everything else lives here.
+//! `quorum node`: one node of protocol `P` on real TCP, a write-ahead log and
+//! the Redis-protocol client port, until Ctrl-C or SIGTERM.
 
-mod cluster;
-mod settings;
-
-pub use cluster::{run_cluster, ClusterArgs};
-pub use settings::{parse_peers, NodeArgs, NodeSettings};
-
-use crate::server::{self, ServerConfig};
-use crate::tcp::PeerDirectory;
-use crate::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
+use super::settings::{NodeArgs, NodeSettings};
 use quorum_core::{NodeId, Protocol};
+use quorum_runtime::server::{self, ServerConfig};
+use quorum_runtime::tcp::PeerDirectory;
+use quorum_runtime::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
 use tracing::{error, info, warn};
 
 /// Sends logs to stderr, filtered by `RUST_LOG` (default `info`).

@@ -1,6 +1,6 @@
 //! `quorum cluster`: a local cluster of `quorum node` child processes.
 
-use super::{init_tracing, shutdown_signal};
+use super::serve::{init_tracing, shutdown_signal};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -79,6 +79,7 @@ async fn cluster(args: ClusterArgs) -> Result<i32, String> {
             .kill_on_drop(true);
         // SAFETY: prctl(2) only sets a flag of the new process between fork and exec.
         // If `quorum cluster` itself dies (even by SIGKILL), its nodes get SIGTERM.
+        #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -127,6 +128,7 @@ async fn stop_all(children: &mut [Child]) {
     for child in children.iter() {
         if let Some(pid) = child.id() {
             // SAFETY: kill(2) on the pid of our own child process, which we have not reaped.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGTERM);
             }
