@@ -35,22 +35,3 @@ impl fmt::Display for ClientId {
         write!(f, "c{}", self.0)
     }
 }
-
-/// The smallest number of nodes out of `cluster_size` that forms a majority.
-pub fn majority(cluster_size: usize) -> usize {
-    cluster_size / 2 + 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn majority_of_common_cluster_sizes() {
-        assert_eq!(majority(1), 1);
-        assert_eq!(majority(3), 2);
-        assert_eq!(majority(4), 3);
-        assert_eq!(majority(5), 3);
-        assert_eq!(majority(7), 4);
-    }
-}

@@ -9,7 +9,7 @@
 
 use crate::leader::Leader;
 use crate::{Message, MultiPaxos, State};
-use quorum_core::{majority, Instant, NodeId, Payload};
+use quorum_core::{Instant, Majority, NodeId, Payload};
 use quorum_paxos::{Accepted, Ballot, Chosen};
 use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
@@ -68,7 +68,7 @@ impl MultiPaxos {
         accepted: Vec<(u64, Accepted)>,
         known: PromiseKnown,
     ) {
-        let quorum = majority(self.members.len());
+        let quorum = Majority::of(self.members.len());
         let State::Candidate(candidate) = &mut self.state else { return };
         if candidate.ballot != ballot {
             return;
@@ -97,7 +97,7 @@ impl MultiPaxos {
             return;
         }
         candidate.promises.insert(from, PromiseBody { chosen, accepted });
-        if candidate.promises.len() >= quorum {
+        if quorum.is_reached(candidate.promises.len()) {
             self.become_leader();
         }
     }

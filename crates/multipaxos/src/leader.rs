@@ -20,7 +20,7 @@
 
 use crate::read::Lease;
 use crate::{Message, MultiPaxos, PlantedBug, State};
-use quorum_core::{majority, Duration, Instant, NodeId, Payload, ProposeError};
+use quorum_core::{Duration, Instant, Majority, NodeId, Payload, ProposeError};
 use quorum_paxos::{Ballot, Tally};
 use std::collections::{BTreeMap, VecDeque};
 use tracing::{info, trace};
@@ -74,11 +74,11 @@ impl Leader {
 
     /// True if a majority (ourselves included) answered within `timeout`,
     /// or this leadership is younger than that.
-    fn has_quorum(&self, now: Instant, timeout: Duration, quorum: usize) -> bool {
+    fn has_quorum(&self, now: Instant, timeout: Duration, quorum: Majority) -> bool {
         if now < self.since + timeout {
             return true;
         }
-        1 + self.heard.values().filter(|&&at| now < at + timeout).count() >= quorum
+        quorum.is_reached(1 + self.heard.values().filter(|&&at| now < at + timeout).count())
     }
 
     /// The last slot this leader has given a value (its own or re-proposed).
@@ -181,7 +181,7 @@ impl MultiPaxos {
         let (now, retransmit_after) = (self.now, self.config.retransmit_after);
         let peers = self.peers();
         let commit = self.learner.committed();
-        let (timeout, quorum) = (self.config.election_timeout, majority(self.members.len()));
+        let (timeout, quorum) = (self.config.election_timeout, Majority::of(self.members.len()));
         let check_quorum = !self.planted(PlantedBug::NoCheckQuorum);
         let State::Leader(leader) = &mut self.state else { return };
         if now < leader.heartbeat_due {

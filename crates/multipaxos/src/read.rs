@@ -30,7 +30,7 @@
 //! driver sends the read through the log instead.
 
 use crate::{Message, MultiPaxos, PlantedBug, State};
-use quorum_core::{majority, Duration, Effects, Instant, NodeId, NotLeader, ReadError, ReadId};
+use quorum_core::{Duration, Effects, Instant, Majority, NodeId, NotLeader, ReadError, ReadId};
 use quorum_paxos::Ballot;
 use std::collections::BTreeSet;
 
@@ -94,7 +94,7 @@ impl MultiPaxos {
 
     /// A replica echoed the heartbeat sent at `sent_at`.
     pub(crate) fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, sent_at: Instant) {
-        let quorum = majority(self.members.len());
+        let quorum = Majority::of(self.members.len());
         let lease_duration = self.lease_duration();
         let now = self.now;
         let State::Leader(leader) = &mut self.state else { return };
@@ -107,7 +107,7 @@ impl MultiPaxos {
             return;
         }
         acks.insert(from);
-        if acks.len() >= quorum {
+        if quorum.is_reached(acks.len()) {
             let until = sent_at + lease_duration;
             leader.lease.until = Some(leader.lease.until.map_or(until, |u| u.max(until)));
         }

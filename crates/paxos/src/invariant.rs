@@ -9,7 +9,7 @@
 //! value reaches a majority in some slot, or one ballot carries two values.
 
 use crate::{Acceptor, Ballot};
-use quorum_core::{majority, Instant, Invariant, NodeId, Payload};
+use quorum_core::{Instant, Invariant, Majority, NodeId, Payload};
 use std::collections::{BTreeSet, HashMap};
 
 /// A node that contains a Paxos acceptor.
@@ -67,7 +67,7 @@ impl OneValuePerSlot {
                 ));
             }
             entry.voters.insert(id);
-            if entry.voters.len() < majority(cluster_size) {
+            if !Majority::of(cluster_size).is_reached(entry.voters.len()) {
                 continue;
             }
             match self.chosen.get(&vote.slot) {

@@ -8,7 +8,7 @@
 //! once per incarnation, holding back slots behind a hole until it is filled.
 
 use crate::{message::Chosen, Ballot};
-use quorum_core::{majority, Effects, Entry, NodeId, Payload};
+use quorum_core::{Effects, Entry, Majority, NodeId, Payload};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The acceptors that accepted one value in one ballot.
@@ -35,7 +35,7 @@ impl Tally {
 
     /// True once a majority voted.
     pub fn is_majority(&self) -> bool {
-        self.voters.len() >= majority(self.cluster_size)
+        Majority::of(self.cluster_size).is_reached(self.voters.len())
     }
 
     /// Who voted so far.

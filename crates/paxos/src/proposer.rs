@@ -13,7 +13,7 @@
 //! next ballot. `PaxosConfig::backoff = false` retries at once, to show the livelock.
 
 use crate::{message::Message, Accepted, Ballot, Paxos, Tally};
-use quorum_core::{majority, Command, Duration, Instant, NodeId, Payload, ProposeError};
+use quorum_core::{Command, Duration, Instant, Majority, NodeId, Payload, ProposeError};
 use std::collections::{BTreeMap, VecDeque};
 use tracing::{debug, trace};
 
@@ -110,14 +110,14 @@ impl Paxos {
 
     /// Phase 1b arrived. With a majority of promises, pick the value (P2c) and start Phase 2.
     pub(crate) fn on_promise(&mut self, from: NodeId, slot: u64, ballot: Ballot, accepted: Option<Accepted>) {
-        let quorum = majority(self.members.len());
+        let quorum = Majority::of(self.members.len());
         let Some(instance) = self.proposer.instances.get_mut(&slot) else { return };
         let Phase::Preparing { promises } = &mut instance.phase else { return };
         if instance.ballot != ballot {
             return;
         }
         promises.insert(from, accepted);
-        if promises.len() < quorum {
+        if !quorum.is_reached(promises.len()) {
             return;
         }
         // P2c: the value of the highest-numbered proposal accepted by any promiser,

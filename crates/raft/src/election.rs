@@ -6,7 +6,7 @@ use crate::message::{Append, AppendReply, Message, Reject, SnapshotReply, VoteRe
 use crate::node::{LeaderState, State};
 use crate::progress::Progress;
 use crate::{Raft, ReadMode};
-use quorum_core::{majority, Effects, Instant, NodeId, Payload};
+use quorum_core::{Effects, Instant, Majority, NodeId, Payload, VoteResult};
 
 impl Raft {
     /// True while this node refuses to help depose a leader it hears from
@@ -253,16 +253,16 @@ impl Raft {
 
     fn count_votes(&mut self, now: Instant, out: &mut Effects<Message>) {
         let voters = &self.configs.current().voters;
-        let needed = majority(voters.len());
         let granted = self.votes.iter().filter(|v| voters.contains(v)).count();
-        if granted >= needed {
-            match self.state {
+        let rejected = self.rejections.iter().filter(|v| voters.contains(v)).count();
+        match Majority::of(voters.len()).tally(granted, rejected) {
+            VoteResult::Won => match self.state {
                 State::PreCandidate => self.become_candidate(now, false, out),
                 State::Candidate => self.become_leader(now, out),
                 _ => unreachable!("votes are only counted while campaigning"),
-            }
-        } else if self.rejections.len() >= needed {
-            self.become_follower(now, self.term, None);
+            },
+            VoteResult::Lost => self.become_follower(now, self.term, None),
+            VoteResult::Pending => {}
         }
     }
 
@@ -315,7 +315,7 @@ impl Raft {
         for p in self.lead.progress.values_mut() {
             p.recent_active = false;
         }
-        if active < majority(voters.len()) {
+        if !Majority::of(voters.len()).is_reached(active) {
             tracing::info!(node = self.id.0, term = self.term, active, "check-quorum failed: stepping down");
             self.become_follower(now, self.term, None);
             self.heard_leader_at = None;

@@ -8,7 +8,7 @@
 //! committed and after it committed an entry of its own term (the fix to the
 //! single-server algorithm described on raft-dev in 2015).
 
-use quorum_core::{majority, Membership, NodeId};
+use quorum_core::{Majority, Membership, NodeId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -116,12 +116,7 @@ pub(crate) fn is_voter(m: &Membership, id: NodeId) -> bool {
 
 /// The largest value that a majority of `m`'s voters have reached, given each voter's value.
 pub(crate) fn quorum_value(m: &Membership, mut value_of: impl FnMut(NodeId) -> u64) -> u64 {
-    if m.voters.is_empty() {
-        return 0;
-    }
-    let mut values: Vec<u64> = m.voters.iter().map(|v| value_of(*v)).collect();
-    values.sort_unstable_by(|a, b| b.cmp(a));
-    values[majority(values.len()) - 1]
+    Majority::of(m.voters.len()).reached_by_quorum(m.voters.iter().map(|v| value_of(*v)))
 }
 
 /// Checks that `new` differs from `old` by at most one voter and keeps one.

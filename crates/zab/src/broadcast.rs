@@ -8,7 +8,7 @@ use crate::message::{Message, Zxid};
 use crate::state::{FollowerPhase, LeaderPhase, Stage, State};
 use crate::PlantedBug;
 use crate::Zab;
-use quorum_core::{Command, Effects, Entry, Instant, NodeId, NotLeader, Payload, ProposeError, Snapshot};
+use quorum_core::{Command, Effects, Entry, Instant, Majority, NodeId, NotLeader, Payload, ProposeError, Snapshot};
 use tracing::debug;
 
 impl Zab {
@@ -158,9 +158,9 @@ impl Zab {
         }
         let mut acks: Vec<u64> = l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.acked).collect();
         acks.push(own);
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let needed = if self.config.planted(PlantedBug::CommitWithoutQuorum) { 2 } else { quorum };
-        let Some(&agreed) = acks.get(needed - 1) else { return };
+        // The planted bug counts as if the cluster had three nodes: two acks commit.
+        let quorum = if self.config.planted(PlantedBug::CommitWithoutQuorum) { Majority::of(3) } else { quorum };
+        let agreed = quorum.reached_by_quorum(acks);
         if agreed <= self.commit_index {
             return;
         }
@@ -261,7 +261,7 @@ impl Zab {
         });
         if l.phase == LeaderPhase::Broadcast {
             let live = l.learners.values().filter(|x| x.stage == Stage::Active).count();
-            if live + 1 < quorum {
+            if !quorum.is_reached(live + 1) {
                 debug!(node = self.id.0, live, "lost the quorum");
                 return self.become_looking(now, out);
             }

@@ -111,7 +111,7 @@ impl Zab {
     fn maybe_choose_epoch(&mut self, out: &mut Effects<Message>) {
         let quorum = self.quorum();
         let State::Leading(l) = &mut self.state else { return };
-        if l.epoch.is_some() || l.learners.len() + 1 < quorum {
+        if l.epoch.is_some() || !quorum.is_reached(l.learners.len() + 1) {
             return;
         }
         let max = l.learners.values().map(|x| x.accepted_epoch).max().unwrap_or(0).max(self.hard.accepted_epoch);
@@ -248,7 +248,7 @@ impl Zab {
             return;
         }
         let acked = l.learners.values().filter(|x| matches!(x.stage, Stage::AckedEpoch(_))).count();
-        if acked + 1 >= quorum {
+        if quorum.is_reached(acked + 1) {
             self.start_sync(now, out);
         }
     }

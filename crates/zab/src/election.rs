@@ -116,14 +116,15 @@ impl Zab {
         // The sender follows or leads already.
         if n.round == self.election.round {
             self.election.received.insert(from, (n.round, n.vote));
-            if self.agreeing(n.vote.leader, true) >= self.quorum() && self.check_leader(n.vote.leader, n.round) {
+            if self.quorum().is_reached(self.agreeing(n.vote.leader, true)) && self.check_leader(n.vote.leader, n.round)
+            {
                 self.election.vote = n.vote;
                 return self.settle(now, out);
             }
         }
         self.election.out_of_election.insert(from, (n.round, n.state, n.vote));
         let agreeing = self.election.out_of_election.values().filter(|(_, _, v)| v.leader == n.vote.leader).count();
-        if n.vote.leader != self.id && agreeing >= self.quorum() && self.check_leader(n.vote.leader, n.round) {
+        if n.vote.leader != self.id && self.quorum().is_reached(agreeing) && self.check_leader(n.vote.leader, n.round) {
             self.election.round = n.round;
             self.election.vote = n.vote;
             self.settle(now, out);
@@ -149,7 +150,7 @@ impl Zab {
     /// Once a quorum agrees with our vote, start the finalize wait.
     fn check_quorum_for_vote(&mut self, now: Instant) {
         let leader = self.election.vote.leader;
-        if self.agreeing(leader, true) >= self.quorum() && self.election.finalize_at.is_none() {
+        if self.quorum().is_reached(self.agreeing(leader, true)) && self.election.finalize_at.is_none() {
             self.election.finalize_at = Some(now + self.config.finalize_wait);
         }
     }
@@ -158,7 +159,7 @@ impl Zab {
     pub(crate) fn election_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
         if let Some(at) = self.election.finalize_at {
             if now >= at {
-                if self.agreeing(self.election.vote.leader, true) >= self.quorum() {
+                if self.quorum().is_reached(self.agreeing(self.election.vote.leader, true)) {
                     return self.settle(now, out);
                 }
                 self.election.finalize_at = None;

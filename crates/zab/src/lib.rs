@@ -140,7 +140,7 @@ pub use invariants::{
 pub use message::{HistorySummary, Message, Notification, PeerState, Vote, Zxid};
 
 use quorum_core::{
-    majority, Command, Effects, Entry, Init, InitError, Instant, Invariant, LinkKind, Log, NodeId, ProposeError,
+    Command, Effects, Entry, Init, InitError, Instant, Invariant, LinkKind, Log, Majority, NodeId, ProposeError,
     Protocol, ReadError, ReadId, Role, Snapshot, Status, WriteBatch,
 };
 use state::{Election, HardState, LeaderPhase, State};
@@ -251,8 +251,8 @@ impl Zab {
         }
     }
 
-    fn quorum(&self) -> usize {
-        majority(self.members.len())
+    fn quorum(&self) -> Majority {
+        Majority::of(self.members.len())
     }
 
     fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {

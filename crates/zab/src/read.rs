@@ -108,8 +108,8 @@ impl Zab {
         let mut rounds: Vec<u64> =
             l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.ping_acked).collect();
         rounds.push(l.ping_round);
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&confirmed) = rounds.get(quorum - 1) else { return };
+        // Every read waits for a round of at least 1, so 0 (too few answers) serves none.
+        let confirmed = quorum.reached_by_quorum(rounds);
         let epoch = l.epoch();
         l.reads.retain(|r| {
             if r.round > confirmed {

@@ -494,7 +494,7 @@ impl Zab {
             return;
         }
         let active = l.learners.values().filter(|x| x.stage == Stage::Active).count();
-        if active + 1 < quorum {
+        if !quorum.is_reached(active + 1) {
             return;
         }
         // DSN 2011, Phase 2 step l.2.2: the epoch is established and the

@@ -5,7 +5,7 @@
 use crate::membership::check_single_change;
 use crate::node::State;
 use crate::Raft;
-use quorum_core::{majority, Instant, Invariant, NodeId};
+use quorum_core::{Instant, Invariant, Majority, NodeId};
 use std::collections::HashMap;
 
 use super::stepped_node;
@@ -86,7 +86,7 @@ impl Invariant<Raft> for CommitQuorum {
                 _ => true, // crashed: its disk may hold it
             })
             .collect();
-        if holders.len() < majority(voters.len()) {
+        if !Majority::of(voters.len()).is_reached(holders.len()) {
             return Err(format!(
                 "leader {} of term {} committed {commit} (term {term}) but only {holders:?} of the voters {voters:?} hold it",
                 leader.id, leader.term

@@ -12,11 +12,11 @@
 //! Reads: every committed entry is in the leader's log (no other leader can
 //! exist), so `read` answers `ReadReady` at the leader's last index at once.
 
+use quorum_core::{Bytes, Duration};
 use quorum_core::{
-    majority, Command, Effects, Entry, Init, InitError, Instant, Log, NodeId, NotLeader, Payload, ProposeError,
+    Command, Effects, Entry, Init, InitError, Instant, Log, Majority, NodeId, NotLeader, Payload, ProposeError,
     Protocol, ReadError, ReadId, Role, Snapshot, Stamp, Status, WriteBatch,
 };
-use quorum_core::{Bytes, Duration};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -77,8 +77,7 @@ impl FixedLeader {
     fn advance_commit(&mut self, out: &mut Effects<Msg>) {
         let mut acked: Vec<u64> = self.matched.values().copied().collect();
         acked.push(self.durable_last);
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_index = acked[majority(self.members.len()) - 1];
+        let quorum_index = Majority::of(self.members.len()).reached_by_quorum(acked);
         self.commit_to(quorum_index, out);
     }
 

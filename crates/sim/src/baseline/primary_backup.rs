@@ -19,7 +19,7 @@
 
 use bytes::Bytes;
 use quorum_core::{
-    majority, Duration, Effects, Entry, Init, InitError, Instant, LinkKind, Log, NodeId, NotLeader, Payload,
+    Duration, Effects, Entry, Init, InitError, Instant, LinkKind, Log, Majority, NodeId, NotLeader, Payload,
     ProposeError, Protocol, ReadError, ReadId, Role, Snapshot, Stamp, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
@@ -156,8 +156,7 @@ impl PrimaryBackup {
     fn majority_match(&self) -> u64 {
         let mut m = self.matched.clone();
         m[self.position(self.id)] = self.durable;
-        m.sort_unstable_by(|a, b| b.cmp(a));
-        m[majority(self.members.len()) - 1]
+        Majority::of(self.members.len()).reached_by_quorum(m)
     }
 
     /// Primary: sends each backup what it has not been sent, up to `upto`.
