@@ -58,7 +58,7 @@ impl LockRequest {
 }
 
 /// One grant of a lock.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Grant {
     /// Who holds the lock.
     pub owner: String,
@@ -121,28 +121,35 @@ impl std::fmt::Display for LockReply {
 }
 
 /// One lock: the last token handed out and the current grant.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Lock {
     last_token: u64,
     grant: Option<Grant>,
 }
 
-/// The replicated lock table. Applies each `(client, seq)` at most once.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockService {
+/// The lock table and its clock: what requests act on. It is also the
+/// sequential model the simulator checks histories against (`sim.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Locks {
     locks: BTreeMap<String, Lock>,
-    /// The latest command of each client and its answer, for retries.
-    sessions: BTreeMap<ClientId, (u64, Bytes)>,
     /// The largest time any command carried.
     clock_ms: u64,
-    applied_index: u64,
 }
 
-impl LockService {
-    fn acquire(&mut self, lock: String, owner: String, now_ms: u64, lease_ms: u64) -> LockReply {
+impl Locks {
+    /// Carries out one request and answers it.
+    pub fn execute(&mut self, request: &LockRequest) -> LockReply {
+        match request {
+            LockRequest::Acquire { lock, owner, now_ms, lease_ms } => self.acquire(lock, owner, *now_ms, *lease_ms),
+            LockRequest::Release { lock, token } => self.release(lock, *token),
+            LockRequest::Holder { lock } => self.holder(lock),
+        }
+    }
+
+    fn acquire(&mut self, lock: &str, owner: &str, now_ms: u64, lease_ms: u64) -> LockReply {
         self.clock_ms = self.clock_ms.max(now_ms);
         let expires_ms = self.clock_ms + lease_ms;
-        let state = self.locks.entry(lock).or_default();
+        let state = self.locks.entry(lock.to_string()).or_default();
         match &mut state.grant {
             Some(grant) if grant.owner == owner && grant.expires_ms > self.clock_ms => {
                 grant.expires_ms = expires_ms; // a renewal: same grant, same token
@@ -151,7 +158,7 @@ impl LockService {
             Some(grant) if grant.expires_ms > self.clock_ms => LockReply::Busy(grant.clone()),
             _ => {
                 state.last_token += 1; // the fencing token only ever grows
-                let grant = Grant { owner, token: state.last_token, expires_ms };
+                let grant = Grant { owner: owner.to_string(), token: state.last_token, expires_ms };
                 state.grant = Some(grant.clone());
                 LockReply::Granted(grant)
             }
@@ -173,6 +180,16 @@ impl LockService {
     }
 }
 
+/// The replicated lock service: the lock table, applying each
+/// `(client, seq)` at most once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockService {
+    table: Locks,
+    /// The latest command of each client and its answer, for retries.
+    sessions: BTreeMap<ClientId, (u64, Bytes)>,
+    applied_index: u64,
+}
+
 impl StateMachine for LockService {
     fn apply(&mut self, index: u64, cmd: &Command) -> Bytes {
         assert!(index > self.applied_index, "apply out of order: {index} after {}", self.applied_index);
@@ -180,11 +197,9 @@ impl StateMachine for LockService {
         if let Some(cached) = self.cached_response(cmd.client, cmd.seq) {
             return cached; // a retry: answered, not applied twice
         }
-        let reply = match postcard::from_bytes(&cmd.data) {
-            Ok(LockRequest::Acquire { lock, owner, now_ms, lease_ms }) => self.acquire(lock, owner, now_ms, lease_ms),
-            Ok(LockRequest::Release { lock, token }) => self.release(&lock, token),
-            // A query ordered through the log (protocols without ReadIndex) changes nothing.
-            Ok(LockRequest::Holder { lock }) => self.holder(&lock),
+        // A query ordered through the log (protocols without ReadIndex) changes nothing.
+        let reply = match postcard::from_bytes::<LockRequest>(&cmd.data) {
+            Ok(request) => self.table.execute(&request),
             Err(e) => LockReply::Invalid(e.to_string()),
         };
         let response = reply.encode();
@@ -205,7 +220,7 @@ impl StateMachine for LockService {
 impl Service for LockService {
     fn query(&self, query: &[u8]) -> Bytes {
         match postcard::from_bytes(query) {
-            Ok(LockRequest::Holder { lock }) => self.holder(&lock),
+            Ok(LockRequest::Holder { lock }) => self.table.holder(&lock),
             Ok(other) => LockReply::Invalid(format!("not a query: {other:?}")),
             Err(e) => LockReply::Invalid(e.to_string()),
         }
@@ -222,7 +237,27 @@ impl Service for LockService {
     }
 
     fn item_count(&self) -> usize {
-        self.locks.values().filter(|l| l.grant.is_some()).count()
+        self.table.locks.values().filter(|l| l.grant.is_some()).count()
+    }
+}
+
+/// Planted defects for the simulator's tests (`tests/lock_service_sim.rs`),
+/// which show its checks catching a broken lock service. Test builds only.
+#[cfg(test)]
+#[allow(dead_code)] // tests/lock_service.rs includes this file too, and needs neither
+impl LockService {
+    /// Drops the current grant of `lock`, as if its lease had run out.
+    pub fn forget_grant(&mut self, lock: &str) {
+        if let Some(state) = self.table.locks.get_mut(lock) {
+            state.grant = None;
+        }
+    }
+
+    /// Forgets the last token handed out for `lock`, so the next grant reuses it.
+    pub fn rewind_token(&mut self, lock: &str) {
+        if let Some(state) = self.table.locks.get_mut(lock) {
+            state.last_token = state.last_token.saturating_sub(1);
+        }
     }
 }
 

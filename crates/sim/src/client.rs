@@ -12,19 +12,20 @@
 //! the node that serves the read waits until it has applied that much.
 
 use crate::history::{Operation, Outcome};
-use crate::lincheck::{show_op, show_result};
 use crate::session::{Seen, Served};
 use crate::sim::{Event, Sim};
 use crate::trace::What;
+use crate::workload::OpContext;
+use crate::Workload;
 use bytes::Bytes;
-use quorum_core::{ClientId, Command, Duration, KvOp, KvResult, NodeId, Protocol};
+use quorum_core::{ClientId, Command, Duration, NodeId, Protocol};
 
 /// A request on its way to a node.
 pub(crate) struct Request {
     pub(crate) client: usize,
     pub(crate) cmd: Command,
-    /// Set for a read that may use the protocol's own read path.
-    pub(crate) read_key: Option<Bytes>,
+    /// Set for a read that may use the protocol's own read path: the query.
+    pub(crate) read_query: Option<Bytes>,
     /// Set for a local read: the highest index the client has seen, which the
     /// serving node must have applied before it answers.
     pub(crate) local_floor: Option<u64>,
@@ -36,7 +37,8 @@ pub(crate) enum Answer {
     /// The result, stamped with the answering node's applied index (for a
     /// read outside the log: the state it read), and how it was served.
     Ok {
-        result: KvResult,
+        /// The state machine's response bytes.
+        response: Bytes,
         zxid: u64,
         served: Served,
     },
@@ -45,28 +47,28 @@ pub(crate) enum Answer {
     Busy,
 }
 
-struct InFlight {
+struct InFlight<O> {
     seq: u64,
-    op: KvOp,
+    op: O,
     history_index: usize,
     attempt: u32,
     /// A read to serve from the contacted node's own state.
     local: bool,
 }
 
-pub(crate) struct Client {
+pub(crate) struct Client<O> {
     /// Which client this is; with `incarnation`, its id (a crash changes it).
     index: usize,
     incarnation: u64,
     seq: u64,
     target: usize,
     nodes: usize,
-    in_flight: Option<InFlight>,
+    in_flight: Option<InFlight<O>>,
     /// The highest applied index an answer was stamped with (ZooKeeper's lastZxid).
     last_seen: u64,
 }
 
-impl Client {
+impl<O> Client<O> {
     /// Its id: the index from 1, and the incarnation in the high bits.
     fn id(&self) -> ClientId {
         ClientId((self.incarnation << 32) | (self.index as u64 + 1))
@@ -91,7 +93,7 @@ fn client_id(c: usize) -> u64 {
     c as u64 + 1
 }
 
-impl<P: Protocol> Sim<P> {
+impl<P: Protocol, W: Workload> Sim<P, W> {
     /// Open loop: a request arrives; an idle client session takes it.
     pub(crate) fn arrival(&mut self) {
         if !self.load_running {
@@ -113,7 +115,18 @@ impl<P: Protocol> Sim<P> {
         if !self.load_running || self.clients[c].in_flight.is_some() {
             return;
         }
-        let op = self.random_op(c);
+        let key = self.random_key();
+        let client = &self.clients[c];
+        let mut ctx = OpContext {
+            rng: &mut self.rng,
+            client: client.id(),
+            seq: client.seq + 1,
+            now: self.now,
+            key,
+            config: &self.config.clients,
+            history: &self.history,
+        };
+        let op = W::next_op(&mut ctx);
         let local = self.roll_local_read(&op);
         if local {
             // A client may reconnect to any server: the hardest case for session order.
@@ -135,34 +148,11 @@ impl<P: Protocol> Sim<P> {
         self.client_send(c);
     }
 
-    fn random_op(&mut self, c: usize) -> KvOp {
-        let key = Bytes::from(format!("k{}", self.random_key()));
-        let cfg = &self.config.clients;
-        // Values are unique per write, so the checker can tell writes apart.
-        let client = &self.clients[c];
-        let mut value = format!("c{}.{}", client.id().0, client.seq + 1).into_bytes();
-        value.resize(cfg.value_size.max(value.len()), b'.');
-        let value = Bytes::from(value);
-        let roll = self.rng.unit();
-        let (read, cas, del) = (cfg.read_ratio, cfg.cas_ratio, cfg.delete_ratio);
-        if roll < read {
-            KvOp::Get { key }
-        } else if roll < read + cas {
-            // Expect the value most recently written by anyone we know of, or absence.
-            let expected = self.last_written(&key);
-            KvOp::Cas { key, expected, new: value }
-        } else if roll < read + cas + del {
-            KvOp::Del { key }
-        } else {
-            KvOp::Put { key, value }
-        }
-    }
-
     /// Whether a read is a local read. Rolls the dice only if local reads are
     /// configured, so other runs keep their random stream (and trace hashes).
-    fn roll_local_read(&mut self, op: &KvOp) -> bool {
+    fn roll_local_read(&mut self, op: &W::Op) -> bool {
         let ratio = self.config.clients.local_read_ratio;
-        op.is_read() && ratio > 0.0 && self.rng.unit() < ratio
+        W::is_read(op) && ratio > 0.0 && self.rng.unit() < ratio
     }
 
     fn random_key(&mut self) -> usize {
@@ -173,13 +163,6 @@ impl<P: Protocol> Sim<P> {
         self.key_cdf.partition_point(|p| *p < u).min(self.key_cdf.len() - 1)
     }
 
-    fn last_written(&self, key: &Bytes) -> Option<Bytes> {
-        self.history.iter().rev().find_map(|o| match (&o.op, &o.outcome) {
-            (KvOp::Put { key: k, value }, Outcome::Ok { .. }) if k == key => Some(value.clone()),
-            _ => None,
-        })
-    }
-
     /// Sends the in-flight operation to the client's current target and arms its timeout.
     fn client_send(&mut self, c: usize) {
         let client = &mut self.clients[c];
@@ -187,17 +170,19 @@ impl<P: Protocol> Sim<P> {
         f.attempt += 1;
         let (seq, attempt, op, local) = (f.seq, f.attempt, f.op.clone(), f.local);
         let node = client.target;
-        let cmd = Command::new(client.id(), seq, op.encode());
-        let read_key = match (&op, self.config.clients.reads) {
-            (KvOp::Get { key }, _) if local => Some(key.clone()),
-            (KvOp::Get { key }, crate::config::ReadPath::Protocol) => Some(key.clone()),
-            _ => None,
-        };
+        let data = W::encode(&op);
+        let read_query = (W::is_read(&op) && (local || self.config.clients.reads == crate::config::ReadPath::Protocol))
+            .then(|| data.clone());
+        let cmd = Command::new(client.id(), seq, data);
         let local_floor = local.then_some(client.last_seen);
         self.trace.mix_u64s(&[7, self.now.as_nanos(), c as u64, seq, node as u64]);
-        self.trace.record(self.now, || What::Request { client: client_id(c), node: node as u64 + 1, op: show_op(&op) });
+        self.trace.record(self.now, || What::Request {
+            client: client_id(c),
+            node: node as u64 + 1,
+            op: W::show_op(&op),
+        });
         let at = self.now + self.net.sample(&mut self.rng);
-        self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_key, local_floor } });
+        self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_query, local_floor } });
         let timeout = self.now + self.config.clients.timeout;
         self.queue.push(timeout, Event::ClientRetry { client: c, seq, attempt, retarget: true });
     }
@@ -209,7 +194,8 @@ impl<P: Protocol> Sim<P> {
         }
         self.trace.mix_u64s(&[8, self.now.as_nanos(), c as u64, seq]);
         match answer {
-            Answer::Ok { result, zxid, served } => {
+            Answer::Ok { response, zxid, served } => {
+                let result = W::decode(&response);
                 let index = f.history_index;
                 self.sessions.record_answer(index, Seen { zxid, served });
                 let client = &mut self.clients[c];
@@ -217,7 +203,7 @@ impl<P: Protocol> Sim<P> {
                 self.trace.record(self.now, || What::Reply {
                     client: client_id(c),
                     node: node as u64 + 1,
-                    result: show_result(&result),
+                    result: W::show_output(&result),
                 });
                 let invoked = self.history[index].invoked;
                 self.metrics.latencies.push(self.now - invoked);

@@ -5,6 +5,7 @@
 use crate::config::Faults;
 use crate::sim::{Event, Sim};
 use crate::trace::What;
+use crate::Workload;
 use quorum_core::{Duration, Instant, NodeId, Protocol};
 
 /// A scheduled fault.
@@ -17,7 +18,7 @@ pub(crate) enum FaultEvent {
     Thaw(usize),
 }
 
-impl<P: Protocol> Sim<P> {
+impl<P: Protocol, W: Workload> Sim<P, W> {
     /// Splits the network into groups: nodes talk only within their group.
     /// Nodes not named form one more group.
     pub fn partition(&mut self, groups: &[&[NodeId]]) {

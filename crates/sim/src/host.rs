@@ -10,9 +10,10 @@ use crate::report::ConfigChange;
 use crate::session::Served;
 use crate::sim::{Event, Sim};
 use crate::trace::What;
+use crate::Workload;
 use quorum_core::{
-    ClientId, DurabilityGate, Effect, Entry, Init, Instant, KvResult, KvStore, MemStorage, NodeId, Payload,
-    ProposeError, Protocol, ReadError, ReadId, Rng, Role, StateMachine,
+    ClientId, DurabilityGate, Effect, Entry, Init, Instant, MemStorage, NodeId, Payload, ProposeError, Protocol,
+    ReadError, ReadId, Rng, Role,
 };
 use std::collections::HashMap;
 
@@ -20,7 +21,8 @@ use std::collections::HashMap;
 pub(crate) struct PendingRead {
     pub(crate) client: usize,
     pub(crate) seq: u64,
-    pub(crate) key: bytes::Bytes,
+    /// The query to answer from the state machine.
+    pub(crate) query: bytes::Bytes,
     /// Serve once the state machine has applied this (`None`: the protocol has not said yet).
     pub(crate) index: Option<u64>,
     /// A local read: served from this node's state, not confirmed by the protocol.
@@ -29,7 +31,7 @@ pub(crate) struct PendingRead {
     pub(crate) floor: u64,
 }
 
-pub(crate) struct Host<M> {
+pub(crate) struct Host<M, W> {
     pub(crate) id: NodeId,
     pub(crate) rng: Rng,
     pub(crate) storage: MemStorage,
@@ -41,7 +43,7 @@ pub(crate) struct Host<M> {
     pub(crate) incarnation: u64,
     pub(crate) timer_at: Option<Instant>,
     pub(crate) timer_generation: u64,
-    pub(crate) kv: KvStore,
+    pub(crate) state: W,
     pub(crate) applied_index: u64,
     pub(crate) applied: Vec<Entry>,
     pub(crate) last_snapshot: u64,
@@ -55,7 +57,7 @@ pub(crate) struct Host<M> {
     pub(crate) held: Vec<crate::sim::Event<M>>,
 }
 
-impl<M> Host<M> {
+impl<M, W: Default> Host<M, W> {
     pub(crate) fn new(id: NodeId, rng: Rng, clock: crate::clock::Clock) -> Self {
         Host {
             id,
@@ -68,7 +70,7 @@ impl<M> Host<M> {
             incarnation: 0,
             timer_at: None,
             timer_generation: 0,
-            kv: KvStore::new(),
+            state: W::default(),
             applied_index: 0,
             applied: Vec::new(),
             last_snapshot: 0,
@@ -86,7 +88,7 @@ fn fingerprint(payload: &Payload) -> u64 {
     bytes_fingerprint(&postcard::to_allocvec(payload).expect("payloads serialize"))
 }
 
-impl<P: Protocol> Sim<P> {
+impl<P: Protocol, W: Workload> Sim<P, W> {
     /// The time on node `i`'s own clock.
     pub(crate) fn local_now(&self, i: usize) -> Instant {
         self.hosts[i].clock.local(self.now)
@@ -96,12 +98,12 @@ impl<P: Protocol> Sim<P> {
     pub(crate) fn boot(&mut self, i: usize) {
         let stored = self.hosts[i].storage.durable().to_stored();
         let host = &mut self.hosts[i];
-        host.kv = KvStore::new();
+        host.state = W::default();
         host.applied_index = 0;
         host.last_snapshot = 0;
         host.applied.clear();
         if let Some(snap) = &stored.snapshot {
-            if let Err(e) = host.kv.restore(&snap.data) {
+            if let Err(e) = host.state.restore(&snap.data) {
                 let detail = format!("node {} could not restore its own snapshot: {e}", host.id);
                 self.violation("snapshot", detail);
             }
@@ -322,7 +324,7 @@ impl<P: Protocol> Sim<P> {
                 self.check_snapshot(self.hosts[i].id, "installed", snap.index, &snap.data);
                 let host = &mut self.hosts[i];
                 if snap.index > host.applied_index {
-                    if let Err(e) = host.kv.restore(&snap.data) {
+                    if let Err(e) = host.state.restore(&snap.data) {
                         let detail = format!("node {} got an unreadable snapshot: {e}", host.id);
                         self.violation("snapshot", detail);
                         return;
@@ -411,11 +413,10 @@ impl<P: Protocol> Sim<P> {
         let host = &mut self.hosts[i];
         host.applied_index = index;
         if let Payload::Command(cmd) = &entry.payload {
-            let response = host.kv.apply(index, cmd);
+            let response = host.state.apply(index, cmd);
             if let Some(client) = host.waiting.remove(&cmd.id()) {
-                let result = KvResult::decode(&response).unwrap_or_else(|e| KvResult::Invalid(e.to_string()));
                 self.acked[slot] = true;
-                self.reply(i, client, cmd.seq, Answer::Ok { result, zxid: index, served: Served::Log });
+                self.reply(i, client, cmd.seq, Answer::Ok { response, zxid: index, served: Served::Log });
             }
         }
         self.hosts[i].applied.push(entry);
@@ -449,7 +450,7 @@ impl<P: Protocol> Sim<P> {
         ready.sort_unstable(); // HashMap order is not deterministic
         for id in ready {
             let read = self.hosts[i].reads.remove(&id).expect("listed above");
-            let value = self.hosts[i].kv.get(&read.key).cloned();
+            let response = self.hosts[i].state.query(&read.query);
             debug_assert!(
                 !read.local || applied >= read.floor || self.config.driver_bug.is_some(),
                 "a local read is served only once the node reached the client's last seen index"
@@ -459,7 +460,7 @@ impl<P: Protocol> Sim<P> {
             if read.local && self.config.driver_bug == Some(DriverBug::LocalReadClaimsSession) {
                 zxid = zxid.max(read.floor); // planted: claims a state it has not reached
             }
-            self.reply(i, read.client, read.seq, Answer::Ok { result: KvResult::Value(value), zxid, served });
+            self.reply(i, read.client, read.seq, Answer::Ok { response, zxid, served });
         }
     }
 
@@ -471,7 +472,7 @@ impl<P: Protocol> Sim<P> {
             return false;
         }
         host.last_snapshot = host.applied_index;
-        let (index, data) = (host.applied_index, host.kv.snapshot());
+        let (index, data) = (host.applied_index, host.state.snapshot());
         let now = self.local_now(i);
         match self.protos[i].as_mut() {
             Some(p) => {
@@ -601,33 +602,32 @@ impl<P: Protocol> Sim<P> {
         let now = self.local_now(i);
         let Some(p) = self.protos[i].as_mut() else { return };
         let cmd = req.cmd;
-        if let Some(cached) = self.hosts[i].kv.cached_response(cmd.client, cmd.seq) {
-            let result = KvResult::decode(&cached).unwrap_or_else(|e| KvResult::Invalid(e.to_string()));
+        if let Some(response) = self.hosts[i].state.cached_response(cmd.client, cmd.seq) {
             let zxid = self.hosts[i].applied_index;
-            self.reply(i, req.client, cmd.seq, Answer::Ok { result, zxid, served: Served::Log });
+            self.reply(i, req.client, cmd.seq, Answer::Ok { response, zxid, served: Served::Log });
             return;
         }
-        let mut read_key = req.read_key;
-        if let (Some(key), Some(floor)) = (&read_key, req.local_floor) {
+        let mut read_query = req.read_query;
+        if let (Some(query), Some(floor)) = (&read_query, req.local_floor) {
             match p.local_read(now) {
-                Ok(()) => return self.local_read(i, req.client, cmd.seq, key.clone(), floor),
+                Ok(()) => return self.local_read(i, req.client, cmd.seq, query.clone(), floor),
                 Err(ReadError::NotLeader(nl)) => {
                     return self.reply(i, req.client, cmd.seq, Answer::NotLeader(nl.leader_hint));
                 }
                 Err(ReadError::Busy { .. }) => return self.reply(i, req.client, cmd.seq, Answer::Busy),
                 // No local reads here: serve it like any other read.
-                Err(ReadError::Unsupported) if self.config.clients.reads == ReadPath::Log => read_key = None,
+                Err(ReadError::Unsupported) if self.config.clients.reads == ReadPath::Log => read_query = None,
                 Err(ReadError::Unsupported) => {}
             }
         }
         let mut out = std::mem::take(&mut self.out);
-        if let Some(key) = read_key {
+        if let Some(query) = read_query {
             self.next_read_id += 1;
             let id = self.next_read_id;
             match p.read(now, id, &mut out) {
                 Ok(()) => {
                     let read =
-                        PendingRead { client: req.client, seq: cmd.seq, key, index: None, local: false, floor: 0 };
+                        PendingRead { client: req.client, seq: cmd.seq, query, index: None, local: false, floor: 0 };
                     self.hosts[i].reads.insert(id, read);
                     self.out = out;
                     self.after_step(i);
@@ -663,13 +663,13 @@ impl<P: Protocol> Sim<P> {
     /// A local read reached node `i`, which may serve it: it waits until the
     /// state machine has applied the client's last seen index (ZooKeeper's
     /// rule: a server behind the client's last zxid must not answer it).
-    fn local_read(&mut self, i: usize, client: usize, seq: u64, key: bytes::Bytes, floor: u64) {
+    fn local_read(&mut self, i: usize, client: usize, seq: u64, query: bytes::Bytes, floor: u64) {
         let wait_for = match self.config.driver_bug {
             Some(DriverBug::LocalReadIgnoresSession | DriverBug::LocalReadClaimsSession) => 0,
             None => floor,
         };
         self.next_read_id += 1;
-        let read = PendingRead { client, seq, key, index: Some(wait_for), local: true, floor };
+        let read = PendingRead { client, seq, query, index: Some(wait_for), local: true, floor };
         self.hosts[i].reads.insert(self.next_read_id, read);
         self.serve_ready_reads(i);
     }

@@ -13,7 +13,8 @@
 
 use crate::sim::{Event, Sim};
 use crate::trace::What;
-use quorum_core::{Duration, Effects, Instant, NodeId, Protocol, Rng};
+use crate::Workload;
+use quorum_core::{Duration, Effects, Instant, KvStore, NodeId, Protocol, Rng};
 
 /// An administrator acting on the cluster while the load runs.
 ///
@@ -23,33 +24,33 @@ use quorum_core::{Duration, Effects, Instant, NodeId, Protocol, Rng};
 /// through [`Sim::act`] (or crash, partition, propose...). Every random choice
 /// must come from the `rng` it is handed, so that a seed replays exactly.
 ///
-/// Any `FnMut(&mut Sim<P>, &mut Rng)` is an operator.
-pub trait Operator<P: Protocol> {
+/// Any `FnMut(&mut Sim<P, W>, &mut Rng)` is an operator.
+pub trait Operator<P: Protocol, W: Workload = KvStore> {
     /// One intervention.
-    fn operate(&mut self, sim: &mut Sim<P>, rng: &mut Rng);
+    fn operate(&mut self, sim: &mut Sim<P, W>, rng: &mut Rng);
 }
 
-impl<P: Protocol, F: FnMut(&mut Sim<P>, &mut Rng)> Operator<P> for F {
-    fn operate(&mut self, sim: &mut Sim<P>, rng: &mut Rng) {
+impl<P: Protocol, W: Workload, F: FnMut(&mut Sim<P, W>, &mut Rng)> Operator<P, W> for F {
+    fn operate(&mut self, sim: &mut Sim<P, W>, rng: &mut Rng) {
         self(sim, rng)
     }
 }
 
 /// An installed operator, its random stream and its mean interval.
-pub(crate) struct OperatorSlot<P: Protocol> {
-    operator: Box<dyn Operator<P>>,
+pub(crate) struct OperatorSlot<P: Protocol, W: Workload> {
+    operator: Box<dyn Operator<P, W>>,
     rng: Rng,
     mean_interval: Duration,
 }
 
-impl<P: Protocol> OperatorSlot<P> {
+impl<P: Protocol, W: Workload> OperatorSlot<P, W> {
     fn next_delay(&mut self) -> Duration {
         let u = self.rng.unit().max(1e-9);
         Duration::from_nanos((-(u.ln()) * self.mean_interval.as_nanos() as f64) as u64)
     }
 }
 
-impl<P: Protocol> Sim<P> {
+impl<P: Protocol, W: Workload> Sim<P, W> {
     /// Runs a protocol-specific action on node `id` — a membership change, a
     /// leadership transfer — as one more input to it: `f` gets the node, the
     /// time and the effect buffer, and what it emits is carried out like the
@@ -80,7 +81,7 @@ impl<P: Protocol> Sim<P> {
     /// Installs `operator`, called about every `mean_interval` (exponentially
     /// distributed, from a stream forked off the run's seed) while the load
     /// runs. Replaces any operator installed before.
-    pub fn set_operator(&mut self, mean_interval: Duration, operator: impl Operator<P> + 'static) {
+    pub fn set_operator(&mut self, mean_interval: Duration, operator: impl Operator<P, W> + 'static) {
         assert!(mean_interval > Duration::ZERO, "an operator needs a positive mean interval");
         let rng = self.rng.fork(0x09E2_A702);
         let first = self.operator.is_none();

@@ -5,31 +5,32 @@
 //! The log is the first payload applied at each index by any node (the
 //! per-index agreement check makes every other node's apply equal to it; the
 //! session log keeps it). The state at index `k` is that log's commands
-//! `1..=k` applied to an empty store,
-//! encoded as a snapshot: [`KvStore`] snapshots are canonical (keys and
-//! sessions sorted), so equal states have equal bytes.
+//! `1..=k` applied to an empty machine,
+//! encoded as a snapshot: a [`Workload`]'s snapshots are canonical (the
+//! key-value store sorts keys and sessions), so equal states have equal bytes.
 
 use crate::sim::Sim;
-use quorum_core::{Instant, KvStore, NodeId, Payload, Protocol, StateMachine};
+use crate::Workload;
+use quorum_core::{Instant, NodeId, Payload, Protocol, StateMachine};
 use std::collections::HashMap;
 
 /// Replays forward as far as asked; a question about an earlier index starts
 /// over from the nearest checkpoint below it.
 #[derive(Default)]
-pub(crate) struct Reference {
+pub(crate) struct Reference<W> {
     /// The replica and the index it has replayed to.
-    replica: KvStore,
+    replica: W,
     at: u64,
     /// `checkpoints[j]`: the replica at index `(j + 1) * CHECKPOINT`, so that
     /// going back costs at most `CHECKPOINT` applies.
-    checkpoints: Vec<KvStore>,
+    checkpoints: Vec<W>,
     /// Fingerprints of states already computed, by index.
     known: HashMap<u64, u64>,
 }
 
 const CHECKPOINT: u64 = 1024;
 
-impl Reference {
+impl<W: Workload> Reference<W> {
     /// The fingerprint of the state after the commands of `log` (`log[k]`:
     /// what was first applied at index `k`) up to `index`, or why it cannot be
     /// known (an index no node applied). `log` only ever grows.
@@ -40,7 +41,7 @@ impl Reference {
         if index < self.at {
             let below = index / CHECKPOINT;
             self.replica = match below {
-                0 => KvStore::new(),
+                0 => W::default(),
                 j => self.checkpoints[j as usize - 1].clone(),
             };
             self.at = below * CHECKPOINT;
@@ -65,7 +66,7 @@ impl Reference {
     }
 }
 
-impl<P: Protocol> Sim<P> {
+impl<P: Protocol, W: Workload> Sim<P, W> {
     /// The live node that has applied the furthest, and how far.
     pub(crate) fn furthest_applied(&self) -> Option<(NodeId, u64, Instant)> {
         let live = (0..self.hosts.len()).filter(|i| self.protos[*i].is_some());
@@ -83,7 +84,7 @@ impl<P: Protocol> Sim<P> {
         live.sort_by_key(|i| self.hosts[*i].applied_index); // the replay only goes forwards
         for &i in &live {
             let (id, index) = (self.hosts[i].id, self.hosts[i].applied_index);
-            let held = state_fingerprint(&self.hosts[i].kv);
+            let held = state_fingerprint(&self.hosts[i].state);
             let detail = match self.reference.state_at(self.sessions.committed(), index) {
                 Ok(expected) if expected == held => continue,
                 Ok(_) => format!("{id} holds a state that differs from the committed log replayed to index {index}"),
@@ -109,8 +110,8 @@ impl<P: Protocol> Sim<P> {
 }
 
 /// A fingerprint of a state machine's state: FNV-1a over its snapshot bytes.
-pub(crate) fn state_fingerprint(kv: &KvStore) -> u64 {
-    bytes_fingerprint(&kv.snapshot())
+pub(crate) fn state_fingerprint(state: &impl StateMachine) -> u64 {
+    bytes_fingerprint(&state.snapshot())
 }
 
 /// FNV-1a over `bytes`: stable across machines and Rust releases.
@@ -125,7 +126,7 @@ pub(crate) fn bytes_fingerprint(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quorum_core::{ClientId, Command, KvOp};
+    use quorum_core::{ClientId, Command, KvOp, KvStore};
 
     fn put(seq: u64, key: &str) -> Payload {
         let op = KvOp::Put { key: key.as_bytes().to_vec().into(), value: seq.to_string().into_bytes().into() };
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn the_state_at_an_index_is_the_log_replayed_to_it_forwards_and_backwards() {
-        let mut reference = Reference::default();
+        let mut reference = Reference::<KvStore>::default();
         let mut log = vec![None];
         let mut direct = Vec::new();
         let mut kv = KvStore::new();
@@ -155,7 +156,7 @@ mod tests {
     #[test]
     fn an_index_nobody_applied_is_reported_not_guessed() {
         let log = vec![None, Some(put(1, "a")), None, Some(put(3, "a"))];
-        let err = Reference::default().state_at(&log, 3).unwrap_err();
+        let err = Reference::<KvStore>::default().state_at(&log, 3).unwrap_err();
         assert!(err.contains("no node applied index 2"), "{err}");
     }
 }

@@ -5,7 +5,8 @@ use crate::history::{Operation, Outcome};
 use crate::session::Served;
 use crate::sim::Sim;
 use crate::trace::Trace;
-use quorum_core::{Duration, Instant, Membership, NodeId, Protocol, Stamp};
+use crate::Workload;
+use quorum_core::{Duration, Instant, KvOp, KvResult, KvStore, Membership, NodeId, Protocol, Stamp};
 use serde::Serialize;
 use std::fmt;
 
@@ -69,9 +70,10 @@ pub struct ConfigChange {
     pub membership: Membership,
 }
 
-/// The outcome of one run.
+/// The outcome of one run; `O` and `R` are the workload's operations and
+/// answers (the key-value store's by default).
 #[derive(Clone, Debug)]
-pub struct Report {
+pub struct Report<O = KvOp, R = KvResult> {
     /// The seed.
     pub seed: u64,
     /// Operations answered.
@@ -95,31 +97,31 @@ pub struct Report {
     /// The trace (its events are kept only if the run was configured with `trace`).
     pub trace: Trace,
     /// The client history.
-    pub history: Vec<crate::history::Operation>,
+    pub history: Vec<Operation<O, R>>,
 }
 
-impl<P: Protocol> Sim<P> {
+impl<P: Protocol, W: Workload> Sim<P, W> {
     /// Runs the final checks now (after a run driven step by step) and reports.
-    pub fn run_finish(self) -> Report {
+    pub fn run_finish(self) -> Report<W::Op, W::Output> {
         self.finish(std::time::Duration::ZERO)
     }
 
     /// Final checks (linearizability of the history, session order of local
     /// reads, values of reads outside the log) and the report.
-    pub(crate) fn finish(mut self, wall: std::time::Duration) -> Report {
-        let linearizable = if self.sessions.local_reads() == 0 {
-            crate::lincheck::check(&self.history)
+    pub(crate) fn finish(mut self, wall: std::time::Duration) -> Report<W::Op, W::Output> {
+        let broken = if self.sessions.local_reads() == 0 {
+            W::check_history(&self.history)
         } else {
             // Local reads promise less than linearizability: they are left out.
             let local = |i: usize| self.sessions.seen(i).is_some_and(|s| s.served == Served::LocalRead);
-            let ops: Vec<Operation> =
+            let ops: Vec<Operation<W::Op, W::Output>> =
                 self.history.iter().enumerate().filter(|(i, _)| !local(*i)).map(|(_, o)| o.clone()).collect();
-            crate::lincheck::check(&ops)
+            W::check_history(&ops)
         };
-        if let Err(e) = linearizable {
-            self.violation("linearizability", e.to_string());
+        for (check, detail) in broken {
+            self.violation(&check, detail);
         }
-        for (check, detail) in self.sessions.check(&self.history) {
+        for (check, detail) in self.sessions.check::<W>(&self.history) {
             self.violation(check, detail);
         }
         let ops_ok = self.history.iter().filter(|o| matches!(o.outcome, Outcome::Ok { .. })).count() as u64;
@@ -187,7 +189,7 @@ impl Summary {
     }
 
     /// Folds one run in.
-    pub fn add(&mut self, r: &Report) {
+    pub fn add<O, R>(&mut self, r: &Report<O, R>) {
         self.seeds += 1;
         self.ops_ok += r.ops_ok;
         self.ops_unknown += r.ops_unknown;
@@ -268,13 +270,27 @@ pub fn check_seeds_with<P: Protocol>(
 where
     P::Config: Sync,
 {
+    check_workload_seeds::<P, KvStore>(base, protocol, seeds, setup, progress)
+}
+
+/// [`check_seeds_with`] for a state machine and workload of your own, `W`.
+pub fn check_workload_seeds<P: Protocol, W: Workload>(
+    base: &SimConfig,
+    protocol: &P::Config,
+    seeds: std::ops::Range<u64>,
+    setup: impl Fn(&mut Sim<P, W>) + Sync,
+    progress: impl Fn(u64) + Sync,
+) -> Summary
+where
+    P::Config: Sync,
+{
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
     let started = std::time::Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
     let next = AtomicU64::new(seeds.start);
     let done = AtomicU64::new(0);
-    let reports: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+    let reports: Mutex<Vec<Report<W::Op, W::Output>>> = Mutex::new(Vec::new());
     let panicked: Mutex<Vec<FailedSeed>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -288,7 +304,7 @@ where
                 // A node's own assertion (a planted bug trips them) fails the
                 // seed, not the sweep: it is reported with its seed to replay.
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let mut sim = Sim::<P>::new(config, protocol.clone());
+                    let mut sim = Sim::<P, W>::new(config, protocol.clone());
                     setup(&mut sim);
                     sim.run()
                 }));

@@ -24,8 +24,8 @@
 //! `sync`) are held to rule 1 too; the linearizability checker covers the rest.
 
 use crate::history::Operation;
-use crate::lincheck::show_result;
-use quorum_core::{ClientId, KvOp, KvResult, KvStore, NodeId, Payload, StateMachine};
+use crate::Workload;
+use quorum_core::{ClientId, NodeId, Payload};
 use std::collections::{BTreeMap, HashMap};
 
 /// How an answered operation was served.
@@ -101,48 +101,46 @@ impl SessionLog {
     }
 
     /// Checks both rules over the whole history; returns every broken one.
-    pub(crate) fn check(&self, history: &[Operation]) -> Vec<Broken> {
-        let mut broken = self.check_values(history);
-        broken.extend(self.check_order(history));
+    pub(crate) fn check<W: Workload>(&self, history: &[Operation<W::Op, W::Output>]) -> Vec<Broken> {
+        let mut broken = self.check_values::<W>(history);
+        broken.extend(self.check_order::<W>(history));
         broken
     }
 
-    /// Rule 1: each read outside the log returned its key's value in the
-    /// committed log up to the index it was answered at.
-    fn check_values(&self, history: &[Operation]) -> Vec<Broken> {
+    /// Rule 1: each read outside the log returned what the committed log's
+    /// state answers to it at the index it was answered at.
+    fn check_values<W: Workload>(&self, history: &[Operation<W::Op, W::Output>]) -> Vec<Broken> {
         let mut reads: Vec<(u64, usize)> = (0..history.len())
             .filter_map(|i| self.seen(i).filter(|s| s.served != Served::Log).map(|s| (s.zxid, i)))
             .collect();
         reads.sort_unstable();
         let mut broken = Vec::new();
-        let mut kv = KvStore::new();
+        let mut replica = W::default();
         let mut applied = 0u64;
         for (index, op) in reads {
             while applied < index {
                 applied += 1;
                 match self.committed.get(applied as usize) {
                     Some(Some(Payload::Command(cmd))) => {
-                        kv.apply(applied, cmd);
+                        replica.apply(applied, cmd);
                     }
                     Some(Some(_)) => {}
                     _ => {
-                        let what = describe(&history[op]);
+                        let what = describe::<W>(&history[op]);
                         let detail = format!("{what} was answered at index {index}, but no node applied {applied}");
                         broken.push(("read value", detail));
                         return broken;
                     }
                 }
             }
-            let (KvOp::Get { key }, Some(KvResult::Value(got))) = (&history[op].op, result(&history[op])) else {
-                continue; // not a plain read (a protocol may serve only reads this way)
-            };
-            let expected = kv.get(key);
-            if got.as_ref() != expected {
-                let what = describe(&history[op]);
+            let Some(got) = history[op].result() else { continue };
+            let expected = W::decode(&replica.query(&W::encode(&history[op].op)));
+            if *got != expected {
+                let what = describe::<W>(&history[op]);
                 let detail = format!(
                     "{what} was answered at index {index} with {}, but the committed log holds {} there",
-                    show_result(&KvResult::Value(got.clone())),
-                    show_result(&KvResult::Value(expected.cloned()))
+                    W::show_output(got),
+                    W::show_output(&expected)
                 );
                 broken.push(("read value", detail));
             }
@@ -151,7 +149,7 @@ impl SessionLog {
     }
 
     /// Rule 2: no client's local read is answered below an index it has seen.
-    fn check_order(&self, history: &[Operation]) -> Vec<Broken> {
+    fn check_order<W: Workload>(&self, history: &[Operation<W::Op, W::Output>]) -> Vec<Broken> {
         if self.local_reads == 0 {
             return Vec::new();
         }
@@ -176,16 +174,16 @@ impl SessionLog {
                     if s.served == Served::LocalRead && s.zxid < high {
                         let detail = format!(
                             "local read {} was answered at index {}, but the client had already seen index {high} ({})",
-                            describe(&history[i]),
+                            describe::<W>(&history[i]),
                             s.zxid,
-                            describe(&history[by])
+                            describe::<W>(&history[by])
                         );
                         broken.push(("session order", detail));
                     }
                 }
                 // Where its own command took effect counts only once it was
                 // answered: a client that gave up on an operation never saw it.
-                let answered = result(&history[i]).is_some();
+                let answered = history[i].result().is_some();
                 let logged = took_effect.get(&(history[i].client, history[i].seq)).copied().filter(|_| answered);
                 for index in [seen.map(|s| s.zxid), logged].into_iter().flatten() {
                     if floor.is_none_or(|(high, _)| index > high) {
@@ -198,16 +196,9 @@ impl SessionLog {
     }
 }
 
-fn result(op: &Operation) -> Option<&KvResult> {
-    match &op.outcome {
-        crate::history::Outcome::Ok { result, .. } => Some(result),
-        crate::history::Outcome::Unknown => None,
-    }
-}
-
-fn describe(op: &Operation) -> String {
+fn describe<W: Workload>(op: &Operation<W::Op, W::Output>) -> String {
     let by = op.answered_by.map_or_else(|| "unanswered".to_string(), |n: NodeId| format!("answered by {n}"));
-    format!("c{}#{} {} ({by})", op.client.0, op.seq, crate::lincheck::show_op(&op.op))
+    format!("c{}#{} {} ({by})", op.client.0, op.seq, W::show_op(&op.op))
 }
 
 #[cfg(test)]
@@ -215,7 +206,7 @@ mod tests {
     use super::*;
     use crate::history::Outcome;
     use bytes::Bytes;
-    use quorum_core::{Command, Instant};
+    use quorum_core::{Command, Instant, KvOp, KvResult, KvStore};
 
     fn put(client: u64, seq: u64, value: &str) -> Payload {
         let op = KvOp::Put { key: Bytes::from("k"), value: Bytes::from(value.to_string()) };
@@ -247,7 +238,7 @@ mod tests {
     }
 
     fn checks(log: &SessionLog, history: &[Operation]) -> Vec<&'static str> {
-        log.check(history).into_iter().map(|(check, _)| check).collect()
+        log.check::<KvStore>(history).into_iter().map(|(check, _)| check).collect()
     }
 
     #[test]

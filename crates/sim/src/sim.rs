@@ -10,6 +10,7 @@ use crate::network::Network;
 use crate::queue::EventQueue;
 use crate::report::{Metrics, Report, Violation};
 use crate::trace::{Trace, What};
+use crate::Workload;
 use quorum_core::{
     Command, Duration, Effects, Entry, Instant, Invariant, KvStore, NodeId, NotLeader, ProposeError, Protocol, Rng,
     Role, Status,
@@ -43,18 +44,21 @@ pub type DropFilter<M> = Box<dyn FnMut(NodeId, NodeId, &M) -> bool>;
 /// Protocol-specific actions (membership changes, leadership transfer) run
 /// through [`Sim::act`], or at random times through an operator
 /// ([`Sim::set_operator`]).
-pub struct Sim<P: Protocol> {
+///
+/// `W` is the replicated state machine and its client workload: the
+/// key-value store by default, or any [`Workload`] of yours.
+pub struct Sim<P: Protocol, W: Workload = KvStore> {
     pub(crate) config: SimConfig,
     pub(crate) protocol_config: P::Config,
     pub(crate) now: Instant,
     pub(crate) rng: Rng,
     pub(crate) queue: EventQueue<Event<P::Message>>,
     pub(crate) protos: Vec<Option<P>>,
-    pub(crate) hosts: Vec<Host<P::Message>>,
+    pub(crate) hosts: Vec<Host<P::Message, W>>,
     pub(crate) members: Vec<NodeId>,
     pub(crate) net: Network,
-    pub(crate) clients: Vec<Client>,
-    pub(crate) history: Vec<Operation>,
+    pub(crate) clients: Vec<Client<W::Op>>,
+    pub(crate) history: Vec<Operation<W::Op, W::Output>>,
     pub(crate) invariants: Vec<Box<dyn Invariant<P>>>,
     /// For each log index, the payload fingerprint applied there first, and by whom.
     pub(crate) applied_at: Vec<Option<(u64, NodeId)>>,
@@ -72,14 +76,14 @@ pub struct Sim<P: Protocol> {
     /// Cumulative probabilities of the keys (empty: uniform).
     pub(crate) key_cdf: Vec<f64>,
     pub(crate) last_proposer: Option<NodeId>,
-    pub(crate) operator: Option<crate::operator::OperatorSlot<P>>,
+    pub(crate) operator: Option<crate::operator::OperatorSlot<P, W>>,
     /// The committed log and what each answer said, for the session check.
     pub(crate) sessions: crate::session::SessionLog,
     /// The committed log replayed, to check snapshots and final states against.
-    pub(crate) reference: crate::reference::Reference,
+    pub(crate) reference: crate::reference::Reference<W>,
 }
 
-impl<P: Protocol> Sim<P> {
+impl<P: Protocol, W: Workload> Sim<P, W> {
     /// A cluster of `config.nodes` fresh nodes at time zero. No workload or
     /// faults run until [`Sim::run`] or [`Sim::start_workload`].
     pub fn new(config: SimConfig, protocol_config: P::Config) -> Self {
@@ -184,9 +188,9 @@ impl<P: Protocol> Sim<P> {
         self.hosts[self.index(id)].applied_index
     }
 
-    /// The node's key-value store.
-    pub fn kv(&self, id: NodeId) -> &KvStore {
-        &self.hosts[self.index(id)].kv
+    /// The node's state machine.
+    pub fn state(&self, id: NodeId) -> &W {
+        &self.hosts[self.index(id)].state
     }
 
     /// Safety violations found so far.
@@ -205,7 +209,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// The client history so far.
-    pub fn history(&self) -> &[Operation] {
+    pub fn history(&self) -> &[Operation<W::Op, W::Output>] {
         &self.history
     }
 
@@ -315,7 +319,7 @@ impl<P: Protocol> Sim<P> {
 
     /// A whole run: workload and faults for `duration`, then heal, restart
     /// everything and drain for `drain`, then the final checks.
-    pub fn run(mut self) -> Report {
+    pub fn run(mut self) -> Report<W::Op, W::Output> {
         let started = std::time::Instant::now();
         self.start_workload();
         let half_drain = Duration::from_nanos(self.config.drain.as_nanos() / 2);
@@ -417,5 +421,12 @@ impl<P: Protocol> Sim<P> {
             Event::Operate => self.operate(),
             Event::EndOfLoad => self.end_of_load(),
         }
+    }
+}
+
+impl<P: Protocol> Sim<P> {
+    /// The node's key-value store.
+    pub fn kv(&self, id: NodeId) -> &KvStore {
+        self.state(id)
     }
 }

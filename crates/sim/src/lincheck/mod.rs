@@ -78,8 +78,11 @@
 //! that never got an answer constrains nothing and is left out.
 
 pub mod gen;
+mod model;
 mod register;
 mod search;
+
+pub use model::{check_model, Model, MODEL_STEP_BUDGET};
 
 use crate::history::{Operation, Outcome};
 use bytes::Bytes;
