@@ -70,7 +70,9 @@ pub fn paxos(config: PaxosConfig, planted: Option<&str>) -> Result<PaxosConfig, 
     #[cfg(feature = "planted-bugs")]
     return match planted {
         None => Ok(config),
-        Some("ignore-promised-values") => Ok(PaxosConfig { planted_bug_ignore_promised_values: true, ..config }),
+        Some("ignore-promised-values") => {
+            Ok(PaxosConfig { planted: Some(quorum_paxos::PlantedBug::IgnorePromisedValues), ..config })
+        }
         Some(other) => Err(unknown("paxos", other)),
     };
     #[cfg(not(feature = "planted-bugs"))]
@@ -84,9 +86,7 @@ pub fn multipaxos(config: MultiPaxosConfig, planted: Option<&str>) -> Result<Mul
         use quorum_multipaxos::PlantedBug as B;
         let bug = match planted {
             None => return Ok(config),
-            Some("ignore-promised-values") => {
-                return Ok(MultiPaxosConfig { planted_bug_ignore_promised_values: true, ..config })
-            }
+            Some("ignore-promised-values") => B::IgnorePromisedValues,
             Some("promise-omits-chosen-past-cap") => B::PromiseOmitsChosenPastCap,
             Some("accept-overwrites-chosen") => B::AcceptOverwritesChosen,
             Some("learn-keeps-older-stamp") => B::LearnKeepsOlderStamp,

@@ -135,13 +135,14 @@ impl MultiPaxos {
         // on a chosen one.
         last_slot = last_slot.max(self.learner.highest_chosen());
         let mut leader = Leader::new(ballot, last_slot + 1, self.now);
+        let ignore_promises = self.planted(crate::PlantedBug::IgnorePromisedValues);
         for slot in self.learner.committed() + 1..=last_slot {
             if self.learner.chosen(slot).is_some() {
                 continue;
             }
             // A slot nobody reported was never chosen (a majority answered): a no-op fills it.
             let mut value = highest.remove(&slot).map_or(Payload::Noop, |a| a.value);
-            if self.config.planted_bug_ignore_promised_values {
+            if ignore_promises {
                 value = Payload::Noop;
             }
             leader.add_proposal(slot, value, self.members.len(), self.now);

@@ -129,11 +129,6 @@ pub struct MultiPaxosConfig {
     /// Leader leases: serve linearizable reads at the leader without the log
     /// (see the `read` module docs for the clock assumption). Off by default.
     pub read_lease: bool,
-    /// A deliberately planted bug, for tests that show the checkers catch it:
-    /// a new leader fills every uncommitted slot with a no-op, ignoring the
-    /// values the promises reported (breaks P2c). Never set it outside such a test.
-    #[doc(hidden)]
-    pub planted_bug_ignore_promised_values: bool,
     /// A deliberately planted bug (tests only, `planted-bugs` feature).
     #[cfg(feature = "planted-bugs")]
     pub planted: Option<PlantedBug>,
@@ -144,6 +139,9 @@ pub struct MultiPaxosConfig {
 /// configuration can select one.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum PlantedBug {
+    /// A new leader fills every uncommitted slot with a no-op, ignoring the
+    /// values the promises reported (breaks P2c).
+    IgnorePromisedValues,
     /// A promise leaves out slots its node knows chosen past the
     /// `catch_up_batch` cap of reported chosen values (neither in `chosen`
     /// nor in `accepted`), so a new leader may propose over them.
@@ -190,7 +188,6 @@ impl Default for MultiPaxosConfig {
             snapshot_chunk_bytes: 1 << 20,
             max_queued: 1024,
             read_lease: false,
-            planted_bug_ignore_promised_values: false,
             #[cfg(feature = "planted-bugs")]
             planted: None,
         }

@@ -7,80 +7,23 @@
 //! healthy leader: the followers that still hear it say no. Recovery is the
 //! time from the fault until a new leader has committed a fresh command.
 
-use quorum_core::{ClientId, Command, Duration, Effects, NodeId, Payload, Protocol, Role};
+use quorum_core::{ClientId, Command, Duration, Effects, NodeId, Protocol};
 use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
 use quorum_paxos::testkit::{Envelope, Net};
-use quorum_sim::{Sim, SimConfig};
-
-#[derive(Copy, Clone, PartialEq, Eq)]
-enum Fault {
-    /// kill -9: the simulator tells every live peer `on_link_down`.
-    Crash,
-    /// SIGSTOP: connections stay open, nobody is told anything.
-    Freeze,
-}
+use quorum_sim::testkit::{leader_recoveries, median, LeaderFault};
 
 fn cmd(seq: u64) -> Command {
     Command::new(ClientId(1), seq, format!("cmd-{seq}").into_bytes())
 }
 
-fn new_leader(s: &Sim<MultiPaxos>, old: NodeId, old_round: u64) -> Option<NodeId> {
-    let live = s.members().iter().filter(|id| **id != old).filter_map(|id| s.status(*id));
-    live.filter(|st| st.role == Role::Leader && st.term > old_round).map(|st| st.id).next()
-}
-
-/// Milliseconds from the fault on the leader until a new leader commits a command.
-fn recovery_ms(nodes: usize, seed: u64, config: &MultiPaxosConfig, fault: Fault) -> f64 {
-    let mut cfg = SimConfig::new(nodes, seed);
-    cfg.clients.count = 0;
-    let mut s = Sim::<MultiPaxos>::new(cfg, config.clone());
-    assert!(s.run_until(Duration::from_secs(3), |s| s.leader().is_some()), "seed {seed}: no first leader");
-    let old = s.leader().unwrap();
-    s.propose(old, cmd(1)).unwrap();
-    // Steady state: every follower has heard the leader for a while.
-    s.run_for(Duration::from_millis(400));
-    let old_round = s.status(old).unwrap().term;
-    let start = s.now();
-    match fault {
-        Fault::Crash => s.crash(old),
-        Fault::Freeze => s.freeze(old),
-    }
-    // Like a client: offer the command to whichever new leader there is until it commits.
-    let done = |s: &Sim<MultiPaxos>| {
-        let fresh = Payload::Command(cmd(2));
-        s.members().iter().any(|id| s.committed(*id).iter().any(|e| e.payload == fresh))
-    };
-    while !done(&s) {
-        assert!(s.now() < start + Duration::from_secs(3), "seed {seed}: nothing committed within 3 s");
-        if let Some(leader) = new_leader(&s, old, old_round) {
-            let _ = s.propose(leader, cmd(2));
-        }
-        s.run_until(Duration::from_millis(10), done);
-    }
-    let ms = (s.now() - start).as_millis_f64();
-    // The old leader comes back (restarted, or thawed and stepping down): all safe.
-    match fault {
-        Fault::Crash => s.restart(old),
-        Fault::Freeze => s.thaw(old),
-    }
-    s.run_for(Duration::from_millis(500));
-    assert!(s.violations().is_empty(), "seed {seed}: {:?}", s.violations());
-    ms
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn recoveries(nodes: usize, config: &MultiPaxosConfig, fault: Fault) -> Vec<f64> {
-    (0..50).map(|seed| recovery_ms(nodes, seed, config, fault)).collect()
+fn recoveries(nodes: usize, config: &MultiPaxosConfig, fault: LeaderFault) -> Vec<f64> {
+    leader_recoveries::<MultiPaxos>(nodes, 50, config, fault)
 }
 
 #[test]
 fn a_killed_leader_is_replaced_in_a_fraction_of_the_election_timeout() {
     for nodes in [3, 5] {
-        let times = recoveries(nodes, &MultiPaxosConfig::default(), Fault::Crash);
+        let times = recoveries(nodes, &MultiPaxosConfig::default(), LeaderFault::Crash);
         let m = median(times.clone());
         assert!(m < 50.0, "{nodes} nodes: median recovery {m:.1} ms after a crash: {times:?}");
         let slow = times.iter().filter(|t| **t >= 100.0).count();
@@ -90,7 +33,7 @@ fn a_killed_leader_is_replaced_in_a_fraction_of_the_election_timeout() {
 
 #[test]
 fn a_frozen_leader_is_still_replaced_but_only_by_the_election_timeout() {
-    let times = recoveries(5, &MultiPaxosConfig::default(), Fault::Freeze);
+    let times = recoveries(5, &MultiPaxosConfig::default(), LeaderFault::Freeze);
     let m = median(times.clone());
     // Nobody hears of a frozen process: the followers wait for their timers
     // (100–200 ms after the last heartbeat, which is at most 20 ms old).
@@ -103,11 +46,11 @@ fn with_lease_reads_a_killed_leader_is_replaced_only_after_the_lease_on_promises
     // Followers promised the leader not to promise anyone else within an
     // election timeout of hearing from it (read.rs); the hint keeps that promise.
     let config = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
-    let times = recoveries(5, &config, Fault::Crash);
+    let times = recoveries(5, &config, LeaderFault::Crash);
     assert!(times.iter().all(|t| *t >= 80.0), "a lease on promises was broken: {times:?}");
     // Still no slower than timeouts alone (a frozen leader, same settings).
     let m = median(times.clone());
-    let timeouts_only = median(recoveries(5, &config, Fault::Freeze));
+    let timeouts_only = median(recoveries(5, &config, LeaderFault::Freeze));
     assert!(m <= timeouts_only, "the hint made recovery slower: {m:.1} vs {timeouts_only:.1} ms");
 }
 

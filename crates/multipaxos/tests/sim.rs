@@ -2,6 +2,7 @@
 
 use quorum_core::{ClientId, Command, Duration, NodeId, Payload, Role};
 use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
+use quorum_sim::testkit::{five_node_sweep_config, sweep_clean};
 use quorum_sim::{check_seeds, check_seeds_with, Faults, Sim, SimConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -113,20 +114,13 @@ fn a_lagging_replica_receives_the_leaders_snapshot() {
 
 #[test]
 fn seed_sweep_all_faults_three_nodes() {
-    let base = SimConfig::quick(0, Faults::All);
-    let summary = check_seeds::<MultiPaxos>(&base, &MultiPaxosConfig::default(), 0..5000);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
-    assert!(summary.ops_ok > 100_000, "the workload made progress: {summary}");
+    sweep_clean::<MultiPaxos>(&SimConfig::quick(0, Faults::All), &MultiPaxosConfig::default(), 5000, 100_000);
 }
 
 #[test]
 fn seed_sweep_all_faults_five_nodes() {
-    let mut base = SimConfig::new(5, 0).with_faults(Faults::All);
-    base.duration = Duration::from_secs(1);
-    base.drain = Duration::from_millis(800);
-    base.snapshot_every = Some(50);
-    let summary = check_seeds::<MultiPaxos>(&base, &MultiPaxosConfig::default(), 0..500);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    let base = SimConfig { snapshot_every: Some(50), ..five_node_sweep_config() };
+    sweep_clean::<MultiPaxos>(&base, &MultiPaxosConfig::default(), 500, 1);
 }
 
 #[test]

@@ -119,11 +119,35 @@ pub struct PaxosConfig {
     /// Client commands waiting for a slot (past the `max_in_flight` being
     /// fought for); more are refused with the retryable `ProposeError::Busy`.
     pub max_queued: usize,
-    /// A deliberately planted bug, for tests that show the checkers catch it:
+    /// A deliberately planted bug (tests only, `planted-bugs` feature).
+    #[cfg(feature = "planted-bugs")]
+    pub planted: Option<PlantedBug>,
+}
+
+/// Bugs that can be planted back, behind the `planted-bugs` feature, to show
+/// that the simulator's checks catch them. Without the feature no
+/// configuration can select one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+pub enum PlantedBug {
     /// Phase 2 proposes the proposer's own value, ignoring what the promises
-    /// reported (breaks P2c). Never set it outside such a test.
-    #[doc(hidden)]
-    pub planted_bug_ignore_promised_values: bool,
+    /// reported (breaks P2c).
+    IgnorePromisedValues,
+}
+
+impl PaxosConfig {
+    /// True if `bug` is planted (always false without the `planted-bugs` feature).
+    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.planted == Some(bug)
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        {
+            let _ = bug;
+            false
+        }
+    }
 }
 
 impl Default for PaxosConfig {
@@ -140,7 +164,8 @@ impl Default for PaxosConfig {
             catch_up_batch: 64,
             catch_up_bytes: 1 << 20,
             max_queued: 4096,
-            planted_bug_ignore_promised_values: false,
+            #[cfg(feature = "planted-bugs")]
+            planted: None,
         }
     }
 }

@@ -123,7 +123,7 @@ impl Paxos {
         // P2c: the value of the highest-numbered proposal accepted by any promiser,
         // or, if none accepted anything, the value this proposer wants.
         let mut adopted = promises.values().flatten().max_by_key(|a| a.ballot).map(|a| a.value.clone());
-        if self.config.planted_bug_ignore_promised_values {
+        if self.config.planted(crate::PlantedBug::IgnorePromisedValues) {
             adopted = None;
         }
         let value = adopted.unwrap_or_else(|| instance.own.clone());

@@ -2,7 +2,8 @@
 
 use quorum_core::{ClientId, Command, Duration, NodeId, Payload};
 use quorum_paxos::{Message, Paxos, PaxosConfig};
-use quorum_sim::{check_seeds, Faults, Sim, SimConfig};
+use quorum_sim::testkit::{five_node_sweep_config, sweep_clean};
+use quorum_sim::{Faults, Sim, SimConfig};
 
 fn scripted(nodes: usize, seed: u64) -> Sim<Paxos> {
     let mut cfg = SimConfig::new(nodes, seed);
@@ -74,17 +75,10 @@ fn a_minority_acceptance_before_the_proposer_crashes_is_kept() {
 
 #[test]
 fn seed_sweep_all_faults_three_nodes() {
-    let base = SimConfig::quick(0, Faults::All);
-    let summary = check_seeds::<Paxos>(&base, &PaxosConfig::default(), 0..5000);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
-    assert!(summary.ops_ok > 100_000, "the workload made progress: {summary}");
+    sweep_clean::<Paxos>(&SimConfig::quick(0, Faults::All), &PaxosConfig::default(), 5000, 100_000);
 }
 
 #[test]
 fn seed_sweep_all_faults_five_nodes() {
-    let mut base = SimConfig::new(5, 0).with_faults(Faults::All);
-    base.duration = Duration::from_secs(1);
-    base.drain = Duration::from_millis(800);
-    let summary = check_seeds::<Paxos>(&base, &PaxosConfig::default(), 0..500);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    sweep_clean::<Paxos>(&five_node_sweep_config(), &PaxosConfig::default(), 500, 1);
 }

@@ -4,73 +4,24 @@
 //! only the timeout can tell; and a spurious link-down (one connection reset
 //! while the leader lives) must not depose a healthy leader, which PreVote
 //! guarantees. Recovery is measured in the simulator as the time from the
-//! fault to a new leader whose own no-op is committed (it can serve writes).
+//! fault until a new leader has committed a fresh command
+//! (`quorum_sim::testkit::leader_recovery_ms`, the same for every protocol).
 
 use quorum_core::{Duration, Effects, NodeId, Protocol, Role};
 use quorum_raft::cluster::Cluster;
 use quorum_raft::{Message, Raft, RaftConfig, ReadMode};
-use quorum_sim::{Sim, SimConfig};
+use quorum_sim::testkit::{leader_recoveries, median, LeaderFault};
 use std::cell::Cell;
 use std::rc::Rc;
 
-#[derive(Copy, Clone, PartialEq, Eq)]
-enum Fault {
-    /// kill -9: the simulator tells every live peer `on_link_down`.
-    Crash,
-    /// SIGSTOP: connections stay open, nobody is told anything.
-    Freeze,
-}
-
-/// A new leader in a higher term whose no-op (its last entry) is committed.
-fn new_leader_serving(s: &Sim<Raft>, old: NodeId, old_term: u64) -> bool {
-    s.members().iter().filter(|id| **id != old).filter_map(|id| s.status(*id)).any(|st| {
-        st.role == Role::Leader && st.term > old_term && st.commit_index == st.last_index && st.commit_index > 0
-    })
-}
-
-/// Milliseconds from the fault on the leader to a new leader serving.
-fn recovery_ms(nodes: usize, seed: u64, config: &RaftConfig, fault: Fault) -> f64 {
-    let mut cfg = SimConfig::new(nodes, seed);
-    cfg.clients.count = 0;
-    let mut s = Sim::<Raft>::new(cfg, config.clone());
-    assert!(s.run_until(Duration::from_secs(3), |s| s.leader().is_some()), "seed {seed}: no first leader");
-    // Steady state: every follower has heard the leader for a while.
-    s.run_for(Duration::from_millis(400));
-    let old = s.leader().unwrap();
-    let old_term = s.status(old).unwrap().term;
-    let start = s.now();
-    match fault {
-        Fault::Crash => s.crash(old),
-        Fault::Freeze => s.freeze(old),
-    }
-    assert!(
-        s.run_until(Duration::from_secs(3), |s| new_leader_serving(s, old, old_term)),
-        "seed {seed}: no new leader within 3 s"
-    );
-    let ms = (s.now() - start).as_millis_f64();
-    // The old leader comes back (restarted, or thawed and stepping down): all safe.
-    match fault {
-        Fault::Crash => s.restart(old),
-        Fault::Freeze => s.thaw(old),
-    }
-    s.run_for(Duration::from_millis(500));
-    assert!(s.violations().is_empty(), "seed {seed}: {:?}", s.violations());
-    ms
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn recoveries(nodes: usize, config: &RaftConfig, fault: Fault) -> Vec<f64> {
-    (0..50).map(|seed| recovery_ms(nodes, seed, config, fault)).collect()
+fn recoveries(nodes: usize, config: &RaftConfig, fault: LeaderFault) -> Vec<f64> {
+    leader_recoveries::<Raft>(nodes, 50, config, fault)
 }
 
 #[test]
 fn a_killed_leader_is_replaced_in_a_fraction_of_the_election_timeout() {
     for nodes in [3, 5] {
-        let times = recoveries(nodes, &RaftConfig::default(), Fault::Crash);
+        let times = recoveries(nodes, &RaftConfig::default(), LeaderFault::Crash);
         let m = median(times.clone());
         assert!(m < 75.0, "{nodes} nodes: median recovery {m:.1} ms after a crash: {times:?}");
         // A split vote now and then still falls back to the election timeout.
@@ -81,7 +32,7 @@ fn a_killed_leader_is_replaced_in_a_fraction_of_the_election_timeout() {
 
 #[test]
 fn a_frozen_leader_is_still_replaced_but_only_by_the_election_timeout() {
-    let times = recoveries(5, &RaftConfig::default(), Fault::Freeze);
+    let times = recoveries(5, &RaftConfig::default(), LeaderFault::Freeze);
     let m = median(times.clone());
     // Nobody hears of a frozen process: the followers wait for their timers
     // (150–300 ms after the last heartbeat, which is at most 50 ms old).
@@ -94,18 +45,18 @@ fn with_lease_reads_a_killed_leader_is_replaced_only_after_the_lease_on_votes() 
     // Followers promised the leader not to vote for anyone else within an
     // election timeout of hearing from it (thesis §6.4.1); the hint keeps that promise.
     let config = RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() };
-    let times = recoveries(5, &config, Fault::Crash);
+    let times = recoveries(5, &config, LeaderFault::Crash);
     assert!(times.iter().all(|t| *t >= 100.0), "a lease on votes was broken: {times:?}");
     // Still no slower than timeouts alone (a frozen leader, same settings).
     let m = median(times.clone());
-    let timeouts_only = median(recoveries(5, &config, Fault::Freeze));
+    let timeouts_only = median(recoveries(5, &config, LeaderFault::Freeze));
     assert!(m <= timeouts_only, "the hint made recovery slower: {m:.1} vs {timeouts_only:.1} ms");
 }
 
 #[test]
 fn without_pre_vote_the_hint_is_not_taken() {
     let config = RaftConfig { pre_vote: false, ..RaftConfig::default() };
-    let times = recoveries(5, &config, Fault::Crash);
+    let times = recoveries(5, &config, LeaderFault::Crash);
     assert!(times.iter().all(|t| *t >= 100.0), "an early campaign without PreVote: {times:?}");
 }
 

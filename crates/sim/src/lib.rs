@@ -84,7 +84,8 @@
 //! [`quorum_core::Service`] (the state machine every node replicates) that
 //! also says what clients ask next ([`Workload::next_op`]) and judges the
 //! history they saw ([`Workload::check_history`]; [`lincheck::check_model`]
-//! decides linearizability with the machine itself as the model). Every
+//! decides linearizability against a sequential [`lincheck::Model`] you
+//! write, often the machine's own logic without its sessions). Every
 //! other check — agreement per index, snapshots, final states, reads served
 //! outside the log — runs unchanged. [`check_workload_seeds`] sweeps seeds.
 //! `examples/lock_service/sim.rs` is a whole example: a lock service with
@@ -108,6 +109,7 @@ mod reference;
 mod report;
 mod session;
 mod sim;
+pub mod testkit;
 mod trace;
 mod workload;
 
