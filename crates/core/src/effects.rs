@@ -139,6 +139,30 @@ impl<M> Effects<M> {
     pub fn drain(&mut self) -> std::vec::Drain<'_, Effect<M>> {
         self.list.drain(..)
     }
+
+    /// Every message sent, in order, with whether it waits for durability
+    /// (`SendDurable`). For tests that drive a protocol by hand.
+    pub fn sent(&self) -> Vec<(NodeId, M, bool)>
+    where
+        M: Clone,
+    {
+        let sent = self.list.iter().filter_map(|e| match e {
+            Effect::Send { to, msg } => Some((*to, msg.clone(), false)),
+            Effect::SendDurable { to, msg } => Some((*to, msg.clone(), true)),
+            _ => None,
+        });
+        sent.collect()
+    }
+
+    /// Every write batch issued, in order.
+    pub fn writes(&self) -> Vec<&WriteBatch> {
+        self.list.iter().filter_map(|e| if let Effect::Persist(b) = e { Some(b) } else { None }).collect()
+    }
+
+    /// The index of every entry committed, in order.
+    pub fn commits(&self) -> Vec<u64> {
+        self.list.iter().filter_map(|e| if let Effect::Commit(e) = e { Some(e.index) } else { None }).collect()
+    }
 }
 
 /// The driver's half of the durability rule: holds `SendDurable` messages until

@@ -31,13 +31,7 @@ fn follower(config: MultiPaxosConfig) -> MultiPaxos {
 }
 
 fn sent(out: &Effects<Message>) -> Vec<(NodeId, Message)> {
-    out.as_slice()
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } | Effect::SendDurable { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
+    out.sent().into_iter().map(|(to, msg, _)| (to, msg)).collect()
 }
 
 fn answer(n: &mut MultiPaxos, now: Instant) -> bool {

@@ -646,4 +646,6 @@ mod hint_tests;
 #[cfg(test)]
 mod safety_tests;
 #[cfg(test)]
+mod test_helpers;
+#[cfg(test)]
 mod tests;

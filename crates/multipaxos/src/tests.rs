@@ -1,29 +1,9 @@
 //! Tests that drive Multi-Paxos nodes directly on the hand-driven network.
 
 use super::*;
-use quorum_core::{Bytes, ClientId, Effect, ReadError};
+use crate::test_helpers::{cmd, committed_values, elect, leader_of, value};
+use quorum_core::{Bytes, Effect, ReadError};
 use quorum_paxos::testkit::{Envelope, Net};
-
-fn cmd(client: u64, seq: u64) -> Command {
-    Command::new(ClientId(client), seq, format!("c{client}-{seq}").into_bytes())
-}
-
-fn value(client: u64, seq: u64) -> Payload {
-    Payload::Command(cmd(client, seq))
-}
-
-fn leader_of(net: &Net<MultiPaxos>) -> Option<NodeId> {
-    net.nodes.iter().flatten().find(|n| n.leading_ballot().is_some()).map(|n| n.status().id)
-}
-
-fn elect(net: &mut Net<MultiPaxos>) -> NodeId {
-    assert!(net.run_until(Duration::from_secs(2), |net| leader_of(net).is_some()), "a leader is elected");
-    leader_of(net).unwrap()
-}
-
-fn committed_values(net: &Net<MultiPaxos>, id: NodeId) -> Vec<Payload> {
-    net.committed[(id.0 - 1) as usize].iter().map(|e| e.payload.clone()).collect()
-}
 
 fn all_committed(n: u64) -> impl Fn(&Net<MultiPaxos>) -> bool {
     move |net| net.nodes.iter().flatten().all(|node| node.learner().committed() >= n)

@@ -39,22 +39,15 @@ pub(crate) fn node(id: u64, n: u64) -> Raft {
 }
 
 fn sends(out: &Effects<Message>) -> Vec<(NodeId, Message, bool)> {
-    out.as_slice()
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone(), false)),
-            Effect::SendDurable { to, msg } => Some((*to, msg.clone(), true)),
-            _ => None,
-        })
-        .collect()
+    out.sent()
 }
 
 fn persisted_tags(out: &Effects<Message>) -> Vec<u64> {
-    out.as_slice().iter().filter_map(|e| if let Effect::Persist(b) = e { Some(b.tag) } else { None }).collect()
+    out.writes().iter().map(|b| b.tag).collect()
 }
 
 fn commits(out: &Effects<Message>) -> Vec<u64> {
-    out.as_slice().iter().filter_map(|e| if let Effect::Commit(e) = e { Some(e.index) } else { None }).collect()
+    out.commits()
 }
 
 fn at(ms: u64) -> Instant {

@@ -331,19 +331,9 @@ mod tests {
     fn the_leader_proposes_one_above_the_highest_accepted_epoch_of_its_quorum() {
         let mut z = elected_leader_in_discovery();
         let mut out = Effects::new();
-        z.on_message(
-            at(20),
-            NodeId(2),
-            Message::FollowerInfo { session: 1, accepted_epoch: 7, accepted_leader: 0 },
-            &mut out,
-        );
+        follower_info(&mut z, at(20), 2, 1, 7, &mut out);
         assert!(sent(&out).is_empty(), "2 of 5 is not a quorum yet");
-        z.on_message(
-            at(21),
-            NodeId(3),
-            Message::FollowerInfo { session: 1, accepted_epoch: 4, accepted_leader: 0 },
-            &mut out,
-        );
+        follower_info(&mut z, at(21), 3, 1, 4, &mut out);
         let epochs: Vec<u64> = sent(&out)
             .iter()
             .filter_map(|(_, m, _)| match m {
@@ -355,12 +345,7 @@ mod tests {
         assert_eq!(z.accepted_epoch(), 8, "the leader promises its own epoch");
         // A late joiner gets the chosen epoch at once.
         let mut out = Effects::new();
-        z.on_message(
-            at(22),
-            NodeId(4),
-            Message::FollowerInfo { session: 3, accepted_epoch: 1, accepted_leader: 0 },
-            &mut out,
-        );
+        follower_info(&mut z, at(22), 4, 3, 1, &mut out);
         assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 3, epoch: 8 }));
     }
 
@@ -417,15 +402,8 @@ mod tests {
     fn leader_meets_a_follower_ahead(config: crate::ZabConfig) -> crate::Zab {
         let mut z = boot(1, 3, stored((1, 1), 1, &[(1, 1)]), config, 1, at(0));
         let mut out = Effects::new();
-        z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
-        let f = z.election.finalize_at.unwrap();
-        z.on_timer(f, &mut out);
-        z.on_message(
-            at(20),
-            NodeId(2),
-            Message::FollowerInfo { session: 1, accepted_epoch: 1, accepted_leader: 0 },
-            &mut out,
-        );
+        win_election(&mut z, &mut out);
+        follower_info(&mut z, at(20), 2, 1, 1, &mut out);
         persist_all(&mut z, at(20), &mut out);
         let mut ahead = Log::default();
         for e in history(&[(1, 1), (1, 2)]) {

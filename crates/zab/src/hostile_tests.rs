@@ -149,12 +149,7 @@ fn a_ping_answer_for_a_round_never_sent_confirms_no_read() {
 fn an_ack_of_newleader_naming_another_index_resets_the_learner() {
     let mut z = established_leader();
     let mut out = Effects::new();
-    z.on_message(
-        at(201),
-        NodeId(3),
-        Message::FollowerInfo { session: 5, accepted_epoch: 0, accepted_leader: 0 },
-        &mut out,
-    );
+    follower_info(&mut z, at(201), 3, 5, 0, &mut out);
     let summary = HistorySummary::of(&Log::default());
     z.on_message(at(202), NodeId(3), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
     let mut out = Effects::new();
@@ -179,12 +174,7 @@ fn an_ackepoch_with_an_impossible_history_resets_the_learner() {
     for summary in bad {
         let mut z = established_leader();
         let mut out = Effects::new();
-        z.on_message(
-            at(201),
-            NodeId(3),
-            Message::FollowerInfo { session: 5, accepted_epoch: 0, accepted_leader: 0 },
-            &mut out,
-        );
+        follower_info(&mut z, at(201), 3, 5, 0, &mut out);
         let mut out = Effects::new();
         let ack = Message::AckEpoch { epoch: 1, current_epoch: 0, summary: summary.clone() };
         z.on_message(at(202), NodeId(3), ack, &mut out);
@@ -202,15 +192,8 @@ fn an_ackepoch_with_an_impossible_history_resets_the_learner() {
 fn epochs_at_the_end_of_the_epoch_space_are_refused() {
     let mut z = node(1, 3);
     let mut out = Effects::new();
-    z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
-    let f = z.election.finalize_at.unwrap();
-    z.on_timer(f, &mut out);
-    z.on_message(
-        at(20),
-        NodeId(2),
-        Message::FollowerInfo { session: 1, accepted_epoch: u64::MAX, accepted_leader: 0 },
-        &mut out,
-    );
+    win_election(&mut z, &mut out);
+    follower_info(&mut z, at(20), 2, 1, u64::MAX, &mut out);
     assert_eq!(z.dropped_messages(), 1);
     assert_eq!(z.accepted_epoch(), 0, "no epoch was proposed");
     // A follower that promised epoch 2 is offered the last epoch there is.

@@ -694,15 +694,8 @@ mod phase_tests {
     fn the_leader_syncs_each_follower_by_diff_trunc_or_snap_then_newleader() {
         let mut z = node_from(1, 3, stored((2, 1), 2, &[(1, 1), (1, 2), (2, 1)]));
         let mut out = Effects::new();
-        z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
-        let f = z.election.finalize_at.unwrap();
-        z.on_timer(f, &mut out);
-        z.on_message(
-            at(20),
-            NodeId(2),
-            Message::FollowerInfo { session: 1, accepted_epoch: 2, accepted_leader: 0 },
-            &mut out,
-        );
+        win_election(&mut z, &mut out);
+        follower_info(&mut z, at(20), 2, 1, 2, &mut out);
         persist_all(&mut z, at(20), &mut out);
         let mut behind = quorum_core::Log::default();
         for e in history(&[(1, 1), (1, 2), (1, 3)]) {
@@ -738,12 +731,7 @@ mod phase_tests {
         assert_eq!(z.commit_index(), 0, "node 2's acks have not come");
         // Node 3 joins: FOLLOWERINFO, NEWEPOCH, ACKEPOCH with an empty history.
         let mut out = Effects::new();
-        z.on_message(
-            at(201),
-            NodeId(3),
-            Message::FollowerInfo { session: 1, accepted_epoch: 0, accepted_leader: 0 },
-            &mut out,
-        );
+        follower_info(&mut z, at(201), 3, 1, 0, &mut out);
         assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 1, epoch: 1 }));
         let mut out = Effects::new();
         let summary = HistorySummary::of(&quorum_core::Log::default());

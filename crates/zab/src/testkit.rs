@@ -48,34 +48,15 @@ pub(crate) fn node(id: u64, n: u64) -> Zab {
 
 /// Messages sent, with whether they wait for durability.
 pub(crate) fn sent(out: &Effects<Message>) -> Vec<(NodeId, Message, bool)> {
-    out.as_slice()
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone(), false)),
-            Effect::SendDurable { to, msg } => Some((*to, msg.clone(), true)),
-            _ => None,
-        })
-        .collect()
+    out.sent()
 }
 
 pub(crate) fn writes(out: &Effects<Message>) -> Vec<WriteBatch> {
-    out.as_slice()
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Persist(b) => Some(b.clone()),
-            _ => None,
-        })
-        .collect()
+    out.writes().into_iter().cloned().collect()
 }
 
 pub(crate) fn commits(out: &Effects<Message>) -> Vec<u64> {
-    out.as_slice()
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Commit(e) => Some(e.index),
-            _ => None,
-        })
-        .collect()
+    out.commits()
 }
 
 pub(crate) fn vote_note(round: u64, state: PeerState, leader: u64) -> Message {
@@ -111,6 +92,26 @@ pub(crate) fn follower_in_broadcast() -> Zab {
     z
 }
 
+/// Node 2's vote arrives and the election timer fires: `z` leads (in discovery).
+pub(crate) fn win_election(z: &mut Zab, out: &mut Effects<Message>) {
+    z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), out);
+    let finalize = z.election.finalize_at.expect("node 2's vote makes a quorum");
+    z.on_timer(finalize, out);
+}
+
+/// `from` tells the leader it follows, in `session`, having accepted `accepted_epoch`.
+pub(crate) fn follower_info(
+    z: &mut Zab,
+    now: Instant,
+    from: u64,
+    session: u64,
+    accepted_epoch: u64,
+    out: &mut Effects<Message>,
+) {
+    let info = Message::FollowerInfo { session, accepted_epoch, accepted_leader: 0 };
+    z.on_message(now, NodeId(from), info, out);
+}
+
 /// Node 1 of 3, established leader of epoch 1 with node 2 active (node 3 silent).
 pub(crate) fn established_leader() -> Zab {
     let mut z = node(1, 3);
@@ -118,12 +119,7 @@ pub(crate) fn established_leader() -> Zab {
     z.on_message(at(1), NodeId(2), vote_note(1, PeerState::Looking, 1), &mut out);
     z.on_timer(at(100), &mut out);
     assert_eq!(z.peer_state(), PeerState::Leading);
-    z.on_message(
-        at(100),
-        NodeId(2),
-        Message::FollowerInfo { session: 1, accepted_epoch: 0, accepted_leader: 0 },
-        &mut out,
-    );
+    follower_info(&mut z, at(100), 2, 1, 0, &mut out);
     persist_all(&mut z, at(100), &mut out);
     let summary = crate::HistorySummary::of(&quorum_core::Log::default());
     z.on_message(at(101), NodeId(2), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
