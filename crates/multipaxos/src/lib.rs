@@ -340,24 +340,7 @@ impl MultiPaxos {
         self.now = now;
         let span = tracing::debug_span!("multipaxos", node = self.id.0, ballot = ?self.leader_ballot);
         let _entered = span.enter();
-        let (committed_before, promised_before) = (self.learner.committed(), self.acceptor.promised_all());
-        input(self);
-        loop {
-            while let Some(msg) = self.outbox.next_local() {
-                self.handle(self.id, msg);
-            }
-            if let Some(snapshot) = self.install.take() {
-                out.install_snapshot(snapshot);
-            }
-            self.commit_ready(out);
-            let batch = self.take_batch();
-            self.outbox.finish(batch, out);
-            if !self.outbox.has_local_work() {
-                break;
-            }
-        }
-        assert!(self.learner.committed() >= committed_before, "the commit point moved back");
-        assert!(self.acceptor.promised_all() >= promised_before, "a promise was withdrawn");
+        quorum_paxos::outbox::run_step(self, out, input);
     }
 
     /// The write this step needs, if any. The commit point only rides along
@@ -628,6 +611,28 @@ impl Protocol for MultiPaxos {
 
     fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
         vec![Box::new(OneValuePerSlot::new())]
+    }
+}
+
+impl quorum_paxos::outbox::Stepped for MultiPaxos {
+    type Message = Message;
+    fn outbox(&mut self) -> &mut Outbox<Message> {
+        &mut self.outbox
+    }
+    fn deliver_local(&mut self, msg: Message) {
+        self.handle(self.id, msg);
+    }
+    fn emit_ready(&mut self, out: &mut Effects<Message>) {
+        if let Some(snapshot) = self.install.take() {
+            out.install_snapshot(snapshot);
+        }
+        self.commit_ready(out);
+    }
+    fn take_batch(&mut self) -> Option<WriteBatch> {
+        MultiPaxos::take_batch(self)
+    }
+    fn progress(&self) -> (u64, Ballot) {
+        (self.learner.committed(), self.acceptor.promised_all())
     }
 }
 

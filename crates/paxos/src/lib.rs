@@ -263,22 +263,8 @@ impl Paxos {
         self.now = now;
         let span = tracing::debug_span!("paxos", node = self.id.0, round = self.max_round);
         let _entered = span.enter();
-        let (committed_before, promised_before) = (self.learner.committed(), self.acceptor.promised_all());
-        input(self);
-        loop {
-            while let Some(msg) = self.outbox.next_local() {
-                self.handle(self.id, msg);
-            }
-            self.commit_ready(out);
-            let batch = self.take_batch();
-            self.outbox.finish(batch, out);
-            if !self.outbox.has_local_work() {
-                break;
-            }
-        }
+        outbox::run_step(self, out, input);
         self.track_stall();
-        assert!(self.learner.committed() >= committed_before, "the commit point moved back");
-        assert!(self.acceptor.promised_all() >= promised_before, "a promise was withdrawn");
     }
 
     fn take_batch(&mut self) -> Option<WriteBatch> {
@@ -521,6 +507,25 @@ impl Protocol for Paxos {
 
     fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
         vec![Box::new(OneValuePerSlot::new())]
+    }
+}
+
+impl outbox::Stepped for Paxos {
+    type Message = Message;
+    fn outbox(&mut self) -> &mut Outbox<Message> {
+        &mut self.outbox
+    }
+    fn deliver_local(&mut self, msg: Message) {
+        self.handle(self.id, msg);
+    }
+    fn emit_ready(&mut self, out: &mut Effects<Message>) {
+        self.commit_ready(out);
+    }
+    fn take_batch(&mut self) -> Option<WriteBatch> {
+        Paxos::take_batch(self)
+    }
+    fn progress(&self) -> (u64, Ballot) {
+        (self.learner.committed(), self.acceptor.promised_all())
     }
 }
 

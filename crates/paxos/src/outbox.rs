@@ -108,6 +108,46 @@ impl<M> Outbox<M> {
     }
 }
 
+/// A node of the Paxos family (Basic and Multi-Paxos) as [`run_step`]
+/// drives it: an outbox, a handler for the messages it sends itself, and
+/// what it emits and writes at the end of a step.
+pub trait Stepped {
+    /// Its message type.
+    type Message;
+    /// Its outbox.
+    fn outbox(&mut self) -> &mut Outbox<Self::Message>;
+    /// Handles a message it sent itself.
+    fn deliver_local(&mut self, msg: Self::Message);
+    /// Emits what became ready (commits in order, snapshots to install).
+    fn emit_ready(&mut self, out: &mut Effects<Self::Message>);
+    /// The write this step needs, if any.
+    fn take_batch(&mut self) -> Option<WriteBatch>;
+    /// The commit point and the highest promise, which a step never moves back.
+    fn progress(&self) -> (u64, crate::Ballot);
+}
+
+/// Runs one input to completion: the input, then the local deliveries it
+/// started, each round emitting what became ready, issuing at most one write
+/// and the sends that follow it, until nothing local is left.
+pub fn run_step<N: Stepped>(node: &mut N, out: &mut Effects<N::Message>, input: impl FnOnce(&mut N)) {
+    let (committed_before, promised_before) = node.progress();
+    input(node);
+    loop {
+        while let Some(msg) = node.outbox().next_local() {
+            node.deliver_local(msg);
+        }
+        node.emit_ready(out);
+        let batch = node.take_batch();
+        node.outbox().finish(batch, out);
+        if !node.outbox().has_local_work() {
+            break;
+        }
+    }
+    let (committed, promised) = node.progress();
+    assert!(committed >= committed_before, "the commit point moved back");
+    assert!(promised >= promised_before, "a promise was withdrawn");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
