@@ -7,7 +7,12 @@ use quorum_raft::{Raft, RaftConfig};
 use quorum_sim::{Latency, Sim};
 
 fn raft(min_ms: u64, max_ms: u64, pre_vote: bool) -> RaftConfig {
-    RaftConfig { election_timeout_min_ms: min_ms, election_timeout_max_ms: max_ms, pre_vote, ..RaftConfig::default() }
+    RaftConfig {
+        election_timeout_min: Duration::from_millis(min_ms),
+        election_timeout_max: Duration::from_millis(max_ms),
+        pre_vote,
+        ..RaftConfig::default()
+    }
 }
 
 /// Tells, term by term, who stood and who won.

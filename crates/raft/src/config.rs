@@ -52,11 +52,11 @@ pub enum PlantedBug {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaftConfig {
     /// Lower bound of the randomized election timeout.
-    pub election_timeout_min_ms: u64,
+    pub election_timeout_min: Duration,
     /// Upper bound (exclusive) of the randomized election timeout.
-    pub election_timeout_max_ms: u64,
+    pub election_timeout_max: Duration,
     /// How often a leader sends heartbeats (and retries stalled replication).
-    pub heartbeat_interval_ms: u64,
+    pub heartbeat_interval: Duration,
     /// Ask for pre-votes before raising the term (thesis §9.6), so that a node
     /// rejoining after a partition cannot depose a healthy leader.
     pub pre_vote: bool,
@@ -91,9 +91,9 @@ pub struct RaftConfig {
 impl Default for RaftConfig {
     fn default() -> Self {
         RaftConfig {
-            election_timeout_min_ms: 150,
-            election_timeout_max_ms: 300,
-            heartbeat_interval_ms: 50,
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            heartbeat_interval: Duration::from_millis(50),
             pre_vote: true,
             check_quorum: true,
             read_mode: ReadMode::ReadIndex,
@@ -124,33 +124,23 @@ impl RaftConfig {
         }
     }
 
-    /// The lower bound of the election timeout.
-    pub fn election_timeout_min(&self) -> Duration {
-        Duration::from_millis(self.election_timeout_min_ms)
-    }
-
-    /// The heartbeat interval.
-    pub fn heartbeat_interval(&self) -> Duration {
-        Duration::from_millis(self.heartbeat_interval_ms)
-    }
-
     /// How long a quorum's acknowledgement of a round keeps the lease valid.
     pub fn lease_duration(&self) -> Duration {
-        let min_ns = self.election_timeout_min().as_nanos();
+        let min_ns = self.election_timeout_min.as_nanos();
         let drift_ns = (u128::from(min_ns) * u128::from(self.max_clock_drift_ppm) / 1_000_000) as u64;
         Duration::from_nanos(min_ns.saturating_sub(drift_ns))
     }
 
     /// Panics with a readable message on settings that cannot work.
     pub fn validate(&self) {
-        assert!(self.heartbeat_interval_ms > 0, "heartbeat_interval_ms must be positive");
+        assert!(self.heartbeat_interval > Duration::ZERO, "heartbeat_interval must be positive");
         assert!(
-            self.election_timeout_min_ms > self.heartbeat_interval_ms,
-            "election_timeout_min_ms must exceed heartbeat_interval_ms"
+            self.election_timeout_min > self.heartbeat_interval,
+            "election_timeout_min must exceed heartbeat_interval"
         );
         assert!(
-            self.election_timeout_max_ms > self.election_timeout_min_ms,
-            "election_timeout_max_ms must exceed election_timeout_min_ms"
+            self.election_timeout_max > self.election_timeout_min,
+            "election_timeout_max must exceed election_timeout_min"
         );
         assert!(self.max_entries_per_message > 0, "max_entries_per_message must be positive");
         assert!(self.max_inflight > 0, "max_inflight must be positive");

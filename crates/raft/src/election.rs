@@ -17,8 +17,7 @@ impl Raft {
         if !self.config.check_quorum {
             return false;
         }
-        self.state == State::Leader
-            || self.heard_leader_at.is_some_and(|t| now < t + self.config.election_timeout_min())
+        self.state == State::Leader || self.heard_leader_at.is_some_and(|t| now < t + self.config.election_timeout_min)
     }
 
     /// Applies the term rules to an incoming message. Returns false if the
@@ -117,7 +116,7 @@ impl Raft {
         let mut start = now;
         if self.lease_reads() {
             if let Some(heard) = self.heard_leader_at {
-                start = start.max(heard + self.config.election_timeout_min());
+                start = start.max(heard + self.config.election_timeout_min);
             }
         } else {
             // We no longer hear a leader: stop refusing (pre-)votes for it.
@@ -127,7 +126,7 @@ impl Raft {
         // crash) do not campaign together and split the vote (§5.2). It is at
         // least a tenth of the timeout, so the others have heard of the crash
         // too by the time our pre-votes reach them.
-        let min = self.config.election_timeout_min_ms * 1_000_000;
+        let min = self.config.election_timeout_min.as_nanos();
         let deadline = start + quorum_core::Duration::from_nanos(self.rng.range(min / 10, min / 3));
         self.election_deadline = self.election_deadline.min(deadline);
     }
@@ -207,7 +206,7 @@ impl Raft {
         if req.pre_vote {
             // Thesis §9.6: no pre-vote while a leader is heard from (with or without CheckQuorum).
             let hears_leader = self.state == State::Leader
-                || self.heard_leader_at.is_some_and(|t| now < t + self.config.election_timeout_min());
+                || self.heard_leader_at.is_some_and(|t| now < t + self.config.election_timeout_min);
             let granted = req.term > self.term && up_to_date && !hears_leader;
             let term = if granted { req.term } else { self.term };
             out.send(from, Message::VoteReply(VoteReply { term, granted, pre_vote: true }));
@@ -275,8 +274,8 @@ impl Raft {
         self.leader = Some(self.id);
         self.votes.clear();
         self.lead = LeaderState {
-            heartbeat_deadline: now + self.config.heartbeat_interval(),
-            check_quorum_deadline: now + self.config.election_timeout_min(),
+            heartbeat_deadline: now + self.config.heartbeat_interval,
+            check_quorum_deadline: now + self.config.election_timeout_min,
             // The first appends open round 1, so their answers can start a lease.
             round: 1,
             rounds: [(1, now)].into(),
@@ -306,7 +305,7 @@ impl Raft {
     /// CheckQuorum (thesis §6.2): a leader that heard from no quorum within an
     /// election timeout steps down, so clients find the real leader.
     pub(crate) fn check_quorum(&mut self, now: Instant) {
-        self.lead.check_quorum_deadline = now + self.config.election_timeout_min();
+        self.lead.check_quorum_deadline = now + self.config.election_timeout_min;
         let voters = self.configs.current().voters.clone();
         let active = voters
             .iter()
@@ -336,8 +335,8 @@ impl Raft {
                 // The early campaign moves back by as much as the lease did,
                 // keeping its random offset (at least a tenth of the timeout).
                 let before = self.heard_leader_at.replace(now).unwrap_or(now);
-                let tenth = quorum_core::Duration::from_nanos(self.config.election_timeout_min_ms * 100_000);
-                let floor = now + self.config.election_timeout_min() + tenth;
+                let tenth = quorum_core::Duration::from_nanos(self.config.election_timeout_min.as_nanos() / 10);
+                let floor = now + self.config.election_timeout_min + tenth;
                 if self.election_deadline < floor {
                     self.election_deadline = (self.election_deadline + now.saturating_since(before)).max(floor);
                 }

@@ -301,7 +301,7 @@ mod ops {
             if !is_voter(self.configs.current(), target) {
                 return Err(ChangeError::UnknownNode(target));
             }
-            let deadline = now + quorum_core::Duration::from_millis(self.config.election_timeout_max_ms);
+            let deadline = now + self.config.election_timeout_max;
             self.lead.transfer = Some((target, deadline));
             tracing::info!(node = self.id.0, term = self.term, %target, "leadership transfer");
             self.maybe_send_timeout_now(target, out);

@@ -174,8 +174,8 @@ impl Raft {
 
     /// Draws a new randomized election deadline (§5.2).
     pub(crate) fn reset_election_timer(&mut self, now: Instant) {
-        let min = self.config.election_timeout_min_ms * 1_000_000;
-        let max = self.config.election_timeout_max_ms * 1_000_000;
+        let min = self.config.election_timeout_min.as_nanos();
+        let max = self.config.election_timeout_max.as_nanos();
         self.election_deadline = now + quorum_core::Duration::from_nanos(self.rng.range(min, max));
     }
 

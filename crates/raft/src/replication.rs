@@ -83,7 +83,7 @@ impl Raft {
 
     /// The heartbeat timer fired: a new round to everyone, retrying what stalled.
     pub(crate) fn on_heartbeat_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
-        self.lead.heartbeat_deadline = now + self.config.heartbeat_interval();
+        self.lead.heartbeat_deadline = now + self.config.heartbeat_interval;
         self.broadcast_round(now, out);
     }
 
@@ -96,7 +96,7 @@ impl Raft {
         if self.lead.rounds.len() > 256 {
             self.lead.rounds.pop_front();
         }
-        let stall = self.config.heartbeat_interval() * 2;
+        let stall = self.config.heartbeat_interval * 2;
         let peers: Vec<NodeId> = self.lead.progress.keys().copied().collect();
         for peer in peers {
             let pr = self.lead.progress.get_mut(&peer).expect("listed");

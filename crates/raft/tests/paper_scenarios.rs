@@ -84,8 +84,8 @@ fn section_5_2_reelection_after_leader_crash() {
 fn section_5_2_split_votes_resolve_through_randomized_timeouts() {
     // A narrow timeout window makes simultaneous candidacies (split votes) likely.
     let config = RaftConfig {
-        election_timeout_min_ms: 150,
-        election_timeout_max_ms: 153,
+        election_timeout_min: Duration::from_millis(150),
+        election_timeout_max: Duration::from_millis(153),
         pre_vote: false,
         ..RaftConfig::default()
     };

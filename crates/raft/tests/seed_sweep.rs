@@ -173,7 +173,7 @@ fn achieved(report: &quorum_sim::Report, done: &[churn::Done], nodes: u64) -> Ac
     }
     // A transfer completed if the next new leader after the request is its
     // target, within the transfer's deadline (the maximum election timeout).
-    let deadline = Duration::from_millis(RaftConfig::default().election_timeout_max_ms);
+    let deadline = RaftConfig::default().election_timeout_max;
     for d in done {
         if let churn::Done::Transfer { at, to, term, .. } = d {
             let next = report.metrics.leader_changes.iter().find(|(t, _, term2)| t >= at && term2 > term);
