@@ -138,7 +138,7 @@ pub fn zab(config: ZabConfig, planted: Option<&str>) -> Result<ZabConfig, String
             Some("trust-proposals") => B::TrustProposals,
             Some(other) => return Err(unknown("zab", other)),
         };
-        Ok(ZabConfig { planted_bug: Some(bug), ..config })
+        Ok(ZabConfig { planted: Some(bug), ..config })
     }
     #[cfg(not(feature = "planted-bugs"))]
     refuse("zab", config, planted)

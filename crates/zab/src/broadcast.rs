@@ -477,7 +477,7 @@ mod tests {
         let mut z = established_leader();
         z.config.max_inflight_entries = 2;
         z.config.max_queued_proposals = 3;
-        z.config.planted_bug = Some(crate::PlantedBug::UnboundedProposalQueue);
+        z.config.planted = Some(crate::PlantedBug::UnboundedProposalQueue);
         let mut out = Effects::new();
         for seq in 1..=50 {
             assert_eq!(z.propose(at(200), cmd(seq), &mut out), Ok(()), "the planted queue takes everything");

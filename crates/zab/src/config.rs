@@ -41,7 +41,7 @@ pub struct ZabConfig {
     /// A deliberate bug, to show that the simulator's checks catch it. Only
     /// with the `planted-bugs` feature, never in a shipping build.
     #[cfg(feature = "planted-bugs")]
-    pub planted_bug: Option<PlantedBug>,
+    pub planted: Option<PlantedBug>,
 }
 
 /// Deliberate protocol bugs, each one a rule of the paper broken on purpose.
@@ -88,7 +88,7 @@ impl Default for ZabConfig {
             sync_chunk_bytes: 1 << 20,
             sync_window_chunks: 4,
             #[cfg(feature = "planted-bugs")]
-            planted_bug: None,
+            planted: None,
         }
     }
 }
@@ -108,7 +108,7 @@ impl ZabConfig {
     #[allow(unused_variables)]
     pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
         #[cfg(feature = "planted-bugs")]
-        return self.planted_bug == Some(bug);
+        return self.planted == Some(bug);
         #[cfg(not(feature = "planted-bugs"))]
         false
     }

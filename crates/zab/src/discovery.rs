@@ -392,7 +392,7 @@ mod tests {
         // simulated run reaches a leader behind its ACKEPOCH quorum: this is
         // defence in depth, and the hand-driven run shows what it defends.
         let config =
-            crate::ZabConfig { planted_bug: Some(crate::PlantedBug::SkipFollowerAheadCheck), ..Default::default() };
+            crate::ZabConfig { planted: Some(crate::PlantedBug::SkipFollowerAheadCheck), ..Default::default() };
         let z = leader_meets_a_follower_ahead(config);
         assert!(matches!(z.state, State::Leading(_)), "the check did not fire");
         assert_eq!(z.current_epoch(), 2, "it went on to synchronise its quorum with a shorter history");
@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn planted_sessions_from_zero_drop_the_restarted_follower() {
-        let config = crate::ZabConfig { planted_bug: Some(crate::PlantedBug::SessionsFromZero), ..Default::default() };
+        let config = crate::ZabConfig { planted: Some(crate::PlantedBug::SessionsFromZero), ..Default::default() };
         assert!(!restarted_follower_gets_newepoch(config), "the planted bug must reproduce the duplicate drop");
     }
 

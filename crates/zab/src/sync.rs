@@ -849,7 +849,7 @@ mod chunk_tests {
     #[test]
     fn planted_sync_in_one_message_is_caught_by_the_size_bound() {
         let mut leader = leader_with(300);
-        leader.config.planted_bug = Some(crate::PlantedBug::SyncInOneMessage);
+        leader.config.planted = Some(crate::PlantedBug::SyncInOneMessage);
         let mut w = wire(leader);
         join(&mut w, at(300));
         w.run(at(301), usize::MAX);

@@ -33,7 +33,7 @@ impl Caught {
 
 /// Runs each seed of `base` with `bug` planted and records what caught it.
 fn sweep(bug: PlantedBug, base: &SimConfig, zab: ZabConfig, seeds: std::ops::Range<u64>) -> Caught {
-    let config = ZabConfig { planted_bug: Some(bug), ..zab };
+    let config = ZabConfig { planted: Some(bug), ..zab };
     let mut caught = Caught::default();
     for seed in seeds {
         let mut cfg = base.clone();
@@ -108,7 +108,7 @@ fn newleader_ack_then_crash(seed: u64, bug: Option<PlantedBug>) -> Vec<String> {
     let mut cfg = SimConfig::new(3, seed);
     cfg.clients.count = 0;
     cfg.disk.fsync = Duration::from_millis(20);
-    let zab = ZabConfig { planted_bug: bug, ..Default::default() };
+    let zab = ZabConfig { planted: bug, ..Default::default() };
     let mut sim = Sim::<Zab>::new(cfg, zab);
     let cmd = |seq: u64| Command::new(ClientId(7), seq, format!("cmd-{seq}").into_bytes());
     assert!(sim.run_until(Duration::from_secs(2), |s| s.leader().is_some()));
