@@ -9,12 +9,17 @@
 //! - [`sim`]: the deterministic simulator with fault injection and checkers.
 //! - [`paxos`], [`multipaxos`], [`raft`] and [`zab`]: the protocols, each
 //!   usable alone as a library.
+//! - [`runtime`]: the tokio driver (TCP transport, write-ahead log, node
+//!   driver, Redis-protocol port) that runs them as real processes.
+//! - [`bench`]: the benchmark driver behind `quorum bench`.
 #![deny(missing_docs)]
 
+pub use quorum_bench as bench;
 pub use quorum_core as core;
 pub use quorum_multipaxos as multipaxos;
 pub use quorum_paxos as paxos;
 pub use quorum_raft as raft;
+pub use quorum_runtime as runtime;
 pub use quorum_sim as sim;
 pub use quorum_zab as zab;
 
