@@ -3,7 +3,7 @@
 use quorum_core::{ClientId, Command, Duration, NodeId, Payload};
 use quorum_paxos::{Message, Paxos, PaxosConfig};
 use quorum_sim::testkit::{five_node_sweep_config, sweep_clean};
-use quorum_sim::{Faults, Sim, SimConfig};
+use quorum_sim::{check_seeds, Faults, Sim, SimConfig};
 
 fn scripted(nodes: usize, seed: u64) -> Sim<Paxos> {
     let mut cfg = SimConfig::new(nodes, seed);
@@ -81,4 +81,19 @@ fn seed_sweep_all_faults_three_nodes() {
 #[test]
 fn seed_sweep_all_faults_five_nodes() {
     sweep_clean::<Paxos>(&five_node_sweep_config(), &PaxosConfig::default(), 500, 1);
+}
+
+/// A 10 ms fsync behind every promise and every vote: five proposers must not
+/// spend the run preempting each other. With a fixed 4 ms backoff base these
+/// 20 seeds answered 458 operations; starting the backoff from the measured
+/// Phase 1 time, 2,212.
+#[test]
+fn a_slow_disk_does_not_leave_five_proposers_preempting_each_other() {
+    let mut base = SimConfig::new(5, 0);
+    base.disk.fsync = Duration::from_millis(10);
+    base.clients.count = 4;
+    let summary = check_seeds::<Paxos>(&base, &PaxosConfig::default(), 0..20);
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+    println!("{summary}");
+    assert!(summary.ops_ok >= 1_500, "{summary}");
 }
