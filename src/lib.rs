@@ -11,7 +11,7 @@
 //!   usable alone as a library.
 //! - [`runtime`]: the tokio driver (TCP transport, write-ahead log, node
 //!   driver, Redis-protocol port) that runs them as real processes.
-//! - [`bench`]: the benchmark driver behind `quorum bench`.
+//! - [`bench`](mod@bench): the benchmark driver behind `quorum bench`.
 #![deny(missing_docs)]
 
 pub use quorum_bench as bench;

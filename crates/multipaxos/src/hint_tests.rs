@@ -2,7 +2,7 @@
 
 use super::*;
 use quorum_core::Effect;
-use quorum_paxos::testkit::Net;
+use quorum_sim::testkit::Net;
 
 fn at(ms: u64) -> Instant {
     Instant::ZERO + Duration::from_millis(ms)

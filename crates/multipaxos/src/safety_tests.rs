@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::test_helpers::{cmd, committed_values, elect, leader_of, value};
-use quorum_paxos::testkit::{Envelope, Net};
+use quorum_sim::testkit::{Envelope, Net};
 
 fn accept_carries(env: &Envelope<Message>, slot: u64) -> bool {
     matches!(&env.msg, Message::Accept { entries, .. } if entries.iter().any(|(s, _)| *s == slot))

@@ -2,7 +2,7 @@
 
 use crate::{MultiPaxos, NodeId};
 use quorum_core::{ClientId, Command, Duration, Payload, Protocol};
-use quorum_paxos::testkit::Net;
+use quorum_sim::testkit::Net;
 
 /// Command `seq` of `client`, with a body that names both.
 pub(crate) fn cmd(client: u64, seq: u64) -> Command {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::test_helpers::{cmd, committed_values, elect, leader_of, value};
 use quorum_core::{Bytes, Effect, ReadError};
-use quorum_paxos::testkit::{Envelope, Net};
+use quorum_sim::testkit::{Envelope, Net};
 
 fn all_committed(n: u64) -> impl Fn(&Net<MultiPaxos>) -> bool {
     move |net| net.nodes.iter().flatten().all(|node| node.learner().committed() >= n)

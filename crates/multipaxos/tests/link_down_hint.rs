@@ -9,7 +9,7 @@
 
 use quorum_core::{ClientId, Command, Duration, Effects, NodeId, Protocol};
 use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
-use quorum_paxos::testkit::{Envelope, Net};
+use quorum_sim::testkit::{Envelope, Net};
 use quorum_sim::testkit::{leader_recoveries, median, LeaderFault};
 
 fn cmd(seq: u64) -> Command {

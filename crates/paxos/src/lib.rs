@@ -67,7 +67,6 @@ mod learner;
 mod message;
 pub mod outbox;
 mod proposer;
-pub mod testkit;
 
 pub use acceptor::{Accepted, Acceptor, Vote, VoteJournal};
 pub use ballot::Ballot;

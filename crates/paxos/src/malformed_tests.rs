@@ -2,7 +2,7 @@
 //! malformed but decodable message is dropped and counted, never a panic.
 
 use super::*;
-use crate::testkit::{Envelope, Net};
+use quorum_sim::testkit::{Envelope, Net};
 use quorum_core::{ClientId, Command, Duration};
 
 fn value(seq: u64) -> Payload {

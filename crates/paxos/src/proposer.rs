@@ -222,7 +222,7 @@ impl Paxos {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::Net;
+    use quorum_sim::testkit::Net;
     use crate::{Paxos, PaxosConfig};
     use quorum_core::{ClientId, Command, Duration, NodeId, ProposeError};
 

@@ -2,7 +2,7 @@
 //! each named after the property of "Paxos Made Simple" it checks.
 
 use super::*;
-use crate::testkit::{Envelope, Net};
+use quorum_sim::testkit::{Envelope, Net};
 use quorum_core::{ClientId, Command, Duration};
 
 fn cmd(client: u64, seq: u64) -> Command {

@@ -1,7 +1,12 @@
 //! Tests every protocol crate runs the same way, written once: seed sweeps,
 //! a planted bug's catch rate, and the time to recover from a fault on the
 //! leader. Each protocol's `tests/` call these with its own type, config and
-//! thresholds, so the four crates measure one thing one way.
+//! thresholds, so the four crates measure one thing one way. [`Net`] is the
+//! hand-driven network for scenarios that need one exact schedule.
+
+mod net;
+
+pub use net::{Envelope, Net};
 
 use crate::{check_seeds, quietly, Faults, Sim, SimConfig, Summary};
 use quorum_core::{ClientId, Command, Duration, NodeId, Payload, Protocol, Role};
