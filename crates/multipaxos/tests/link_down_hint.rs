@@ -9,8 +9,8 @@
 
 use quorum_core::{ClientId, Command, Duration, Effects, NodeId, Protocol};
 use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
-use quorum_sim::testkit::{Envelope, Net};
 use quorum_sim::testkit::{leader_recoveries, median, LeaderFault};
+use quorum_sim::testkit::{Envelope, Net};
 
 fn cmd(seq: u64) -> Command {
     Command::new(ClientId(1), seq, format!("cmd-{seq}").into_bytes())

@@ -2,8 +2,8 @@
 //! malformed but decodable message is dropped and counted, never a panic.
 
 use super::*;
-use quorum_sim::testkit::{Envelope, Net};
 use quorum_core::{ClientId, Command, Duration};
+use quorum_sim::testkit::{Envelope, Net};
 
 fn value(seq: u64) -> Payload {
     Payload::Command(Command::new(ClientId(1), seq, format!("c{seq}").into_bytes()))

@@ -2,8 +2,8 @@
 //! each named after the property of "Paxos Made Simple" it checks.
 
 use super::*;
-use quorum_sim::testkit::{Envelope, Net};
 use quorum_core::{ClientId, Command, Duration};
+use quorum_sim::testkit::{Envelope, Net};
 
 fn cmd(client: u64, seq: u64) -> Command {
     Command::new(ClientId(client), seq, format!("c{client}-{seq}").into_bytes())
