@@ -92,6 +92,10 @@ fn search<M: Model>(ops: &[&ModelOp<M>], initial: &M) -> Result<(), String> {
     let n = calls.len();
     let must = calls.iter().filter(|c| c.returned.is_some()).count();
     let mut placed = vec![false; n];
+    // The placed set's hash, kept up to date as calls are placed and taken
+    // back (XOR of one random key per call), instead of hashed anew each step.
+    let keys: Vec<u64> = (0..n as u64).map(call_key).collect();
+    let mut placed_hash = 0u64;
     let mut placed_answered = 0usize;
     let mut state = initial.clone();
     let mut stack: Vec<Frame<M>> = Vec::new();
@@ -116,6 +120,7 @@ fn search<M: Model>(ops: &[&ModelOp<M>], initial: &M) -> Result<(), String> {
                 return Err(dead_end::<M>(&calls, deepest, &furthest));
             };
             placed[frame.placed] = false;
+            placed_hash ^= keys[frame.placed];
             if calls[frame.placed].returned.is_some() {
                 placed_answered -= 1;
             }
@@ -140,11 +145,11 @@ fn search<M: Model>(ops: &[&ModelOp<M>], initial: &M) -> Result<(), String> {
             Outcome::Unknown if next_state == state => continue,
             _ => {}
         }
-        placed[i] = true;
-        if !seen.insert((set_hash(&placed), state_hash(&next_state))) {
-            placed[i] = false;
+        if !seen.insert((placed_hash ^ keys[i], state_hash(&next_state))) {
             continue;
         }
+        placed[i] = true;
+        placed_hash ^= keys[i];
         if calls[i].returned.is_some() {
             placed_answered += 1;
         }
@@ -189,10 +194,12 @@ fn dead_end<M: Model>(calls: &[Call<'_, M>], deepest: usize, furthest: &[usize])
     s
 }
 
-fn set_hash(placed: &[bool]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    placed.hash(&mut h);
-    h.finish()
+/// A well-mixed key for call `i` (splitmix64), for the placed set's hash.
+fn call_key(i: u64) -> u64 {
+    let mut z = i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
