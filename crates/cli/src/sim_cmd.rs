@@ -96,7 +96,17 @@ impl SimArgs {
         match self.profile {
             Profile::Default | Profile::HighLoad => {}
             Profile::SlowDisk => c.disk.fsync = quorum_core::Duration::from_millis(10),
-            Profile::TinyCaps => c.snapshot_every = Some(10),
+            Profile::TinyCaps => {
+                c.snapshot_every = Some(10);
+                // A 2 KiB frame holds one large compare-and-set (two 600-byte
+                // values) but not two, and twenty keys with some large values
+                // outgrow it: every message must be cut by bytes, and a
+                // snapshot or sync sent whole breaks its link.
+                c.network.max_message_bytes = 2048;
+                c.clients.keys = 20;
+                c.clients.large_value_ratio = 0.1;
+                c.clients.large_value_size = 600;
+            }
             Profile::LeaseFifo => c.network.links = Some(quorum_core::LinkKind::Fifo),
             Profile::Drift => {
                 // Rates up to 0.5 % fast or slow, so two nodes differ by up to
@@ -245,6 +255,9 @@ where
         if summary.torn_tails > 0 {
             println!("torn tails   {} crashes kept part of their unsynced writes", summary.torn_tails);
         }
+        if summary.oversized > 0 {
+            println!("oversized    {} messages over the frame limit (each lost, its link broken)", summary.oversized);
+        }
         println!("violations   {}", summary.violation_count());
         if let Some((seed, wall)) = summary.slowest {
             println!("slowest seed {seed} ({:.1} ms)", wall.as_secs_f64() * 1e3);
@@ -286,6 +299,7 @@ fn json_summary(
         "membership_changes": s.config_changes,
         "torn_tails": s.torn_tails,
         "given_up": s.given_up,
+        "oversized": s.oversized,
         "failures": failures,
         "wall_s": s.wall.as_secs_f64(),
     });

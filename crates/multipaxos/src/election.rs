@@ -14,11 +14,24 @@ use quorum_paxos::{Accepted, Ballot, Chosen};
 use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
 
-/// What a promiser told the candidate.
+/// What a promiser told the candidate, page by page.
 #[derive(Clone, Debug)]
 pub(crate) struct PromiseBody {
     chosen: Vec<Chosen>,
     accepted: Vec<(u64, Accepted)>,
+    /// The pages so far cover every slot from the candidate's `from` to here.
+    covered: u64,
+    /// The last page came: the promise covers every slot.
+    complete: bool,
+}
+
+/// One page of a promise as it arrived.
+#[derive(Clone, Debug)]
+pub(crate) struct PromisePage {
+    pub(crate) first: u64,
+    pub(crate) last: Option<u64>,
+    pub(crate) chosen: Vec<Chosen>,
+    pub(crate) accepted: Vec<(u64, Accepted)>,
 }
 
 /// How far a promiser's knowledge goes, to tell whether its promise is complete.
@@ -60,20 +73,22 @@ impl MultiPaxos {
     }
 
     /// Phase 1b arrived. With a majority, take over.
-    pub(crate) fn on_promise(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        chosen: Vec<Chosen>,
-        accepted: Vec<(u64, Accepted)>,
-        known: PromiseKnown,
-    ) {
+    pub(crate) fn on_promise(&mut self, from: NodeId, ballot: Ballot, page: PromisePage, known: PromiseKnown) {
         let quorum = Majority::of(self.members.len());
         let State::Candidate(candidate) = &mut self.state else { return };
         if candidate.ballot != ballot {
             return;
         }
-        let reported_upto = chosen.last().map_or(candidate.from - 1, |c| c.slot);
+        let so_far = candidate.promises.get(&from);
+        let covered = so_far.map_or(candidate.from - 1, |b| b.covered);
+        if so_far.is_some_and(|b| b.complete) || page.first > covered.saturating_add(1) {
+            return; // a duplicate, or a page past one still missing (reordered)
+        }
+        if page.last.is_some_and(|last| last <= covered) {
+            return; // a duplicate page
+        }
+        let PromisePage { first, last, chosen, accepted } = page;
+        let reported_upto = chosen.last().map_or(first.max(candidate.from) - 1, |c| c.slot);
         if known.snapshot_index >= candidate.from || known.committed > reported_upto {
             // The promiser committed (and may have forgotten the votes of) slots
             // whose values this promise does not carry: in its snapshot, or past
@@ -96,9 +111,27 @@ impl MultiPaxos {
             self.drop_message(from, "a promise with another value for a slot known chosen");
             return;
         }
-        candidate.promises.insert(from, PromiseBody { chosen, accepted });
-        if quorum.is_reached(candidate.promises.len()) {
-            self.become_leader();
+        let State::Candidate(candidate) = &mut self.state else { unreachable!("checked above") };
+        let body = candidate.promises.entry(from).or_insert_with(|| PromiseBody {
+            chosen: Vec::new(),
+            accepted: Vec::new(),
+            covered,
+            complete: false,
+        });
+        body.chosen.extend(chosen);
+        body.accepted.extend(accepted);
+        match last {
+            Some(last) => {
+                // More past this page: ask for the next one, in the same ballot.
+                body.covered = last;
+                self.outbox.send(from, Message::Prepare { ballot, from: last + 1 });
+            }
+            None => {
+                body.complete = true;
+                if quorum.is_reached(candidate.promises.values().filter(|b| b.complete).count()) {
+                    self.become_leader();
+                }
+            }
         }
     }
 
@@ -111,7 +144,7 @@ impl MultiPaxos {
         self.state = State::Candidate(Candidate { ballot, from: candidate.from, promises: BTreeMap::new() });
         let mut highest: BTreeMap<u64, Accepted> = BTreeMap::new();
         let mut last_slot = self.learner.committed();
-        for (from, body) in candidate.promises {
+        for (from, body) in candidate.promises.into_iter().filter(|(_, b)| b.complete) {
             for c in body.chosen {
                 last_slot = last_slot.max(c.slot);
                 if !self.decide_reported(from, c) {

@@ -89,7 +89,7 @@ mod snapshot;
 
 pub use message::Message;
 
-use election::{Candidate, PromiseKnown};
+use election::{Candidate, PromiseKnown, PromisePage};
 use hint::Suspicion;
 use leader::Leader;
 use quorum_core::{
@@ -120,8 +120,9 @@ pub struct MultiPaxosConfig {
     /// Most chosen values in one catch-up answer.
     pub catch_up_batch: usize,
     /// Largest piece of a snapshot in one message, and the most bytes of
-    /// chosen values in one catch-up answer (past the first value). Well
-    /// below the transport's frame limit (the runtime's is 16 MiB).
+    /// values in one catch-up answer or one page of a promise (past the
+    /// first value). Well below the transport's frame limit (the runtime's is
+    /// 16 MiB).
     pub snapshot_chunk_bytes: usize,
     /// Most commands a leader holds waiting for a slot (beyond the window in
     /// flight); more are refused with `ProposeError::Busy`.
@@ -382,9 +383,9 @@ impl MultiPaxos {
         }
         match msg {
             Message::Prepare { ballot, from: first } => self.on_prepare(from, ballot, first),
-            Message::Promise { ballot, chosen, accepted, snapshot_index, committed } => {
+            Message::Promise { ballot, first, last, chosen, accepted, snapshot_index, committed } => {
                 let known = PromiseKnown { snapshot_index, committed };
-                self.on_promise(from, ballot, chosen, accepted, known)
+                self.on_promise(from, ballot, PromisePage { first, last, chosen, accepted }, known)
             }
             Message::Accept { ballot, entries, commit } => self.on_accept(from, ballot, entries, commit),
             Message::Accepted { ballot, slots } => self.on_accepted(from, ballot, slots),

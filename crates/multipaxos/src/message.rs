@@ -14,10 +14,19 @@ pub enum Message {
         /// The first slot the candidate does not know committed.
         from: u64,
     },
-    /// Phase 1b: the promise, with what the acceptor knows at or above `from`.
+    /// Phase 1b: the promise, with what the acceptor knows from `first` on,
+    /// one page at a time: a page holds at most `snapshot_chunk_bytes` of
+    /// values past its first (so it fits a frame), and if the acceptor knows
+    /// more past `last`, the candidate asks again from `last + 1` (a Prepare
+    /// of the same ballot).
     Promise {
         /// The ballot promised.
         ballot: Ballot,
+        /// The first slot this page covers (the Prepare's `from`).
+        first: u64,
+        /// The last slot this page covers, if the acceptor knows more past
+        /// it; `None`: the page covers every slot from `first` on.
+        last: Option<u64>,
         /// Slots this node knows are chosen (the candidate learns them as they are).
         chosen: Vec<Chosen>,
         /// Every other slot this acceptor accepted, with the ballot it accepted it in.

@@ -3,7 +3,7 @@
 
 use crate::{Message, MultiPaxos, MAX_PLAUSIBLE_SLOT};
 use quorum_core::{Instant, NodeId, Payload};
-use quorum_paxos::{Ballot, Chosen};
+use quorum_paxos::{Accepted, Ballot, Chosen};
 use tracing::trace;
 
 impl MultiPaxos {
@@ -26,13 +26,14 @@ impl MultiPaxos {
                 let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
                 let reported_upto = chosen.last().map_or(0, |c| c.slot);
                 let omit_chosen_past_cap = self.planted(crate::PlantedBug::PromiseOmitsChosenPastCap);
-                let accepted = accepted
+                let accepted: Vec<(u64, Accepted)> = accepted
                     .into_iter()
                     .filter(|(slot, _)| {
                         let known = self.learner.chosen(*slot).is_some();
                         !known || (*slot > reported_upto && !omit_chosen_past_cap)
                     })
                     .collect();
+                let (chosen, accepted, last) = page(chosen, accepted, self.config.snapshot_chunk_bytes);
                 let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.index);
                 if self.own_ballot().is_some_and(|own| own < ballot) {
                     self.step_down(None);
@@ -44,7 +45,7 @@ impl MultiPaxos {
                     self.suspicion = None;
                     self.last_promise_to_other = Some(self.now);
                 }
-                let promise = Message::Promise { ballot, chosen, accepted, snapshot_index, committed };
+                let promise = Message::Promise { ballot, first, last, chosen, accepted, snapshot_index, committed };
                 self.outbox.send_durable(from, promise);
             }
             Err(promised) => self.outbox.send(from, Message::Nack { ballot, promised }),
@@ -135,6 +136,43 @@ impl MultiPaxos {
     }
 }
 
+/// Cuts a promise to one page: its chosen and accepted slots in slot order
+/// (the two lists hold different slots), at most `max_bytes` of them past the
+/// first (one always goes, so every page moves the candidate on). Returns
+/// what the page keeps and, if anything was left out, the last slot it covers.
+fn page(
+    mut chosen: Vec<Chosen>,
+    mut accepted: Vec<(u64, Accepted)>,
+    max_bytes: usize,
+) -> (Vec<Chosen>, Vec<(u64, Accepted)>, Option<u64>) {
+    let mut slots: Vec<(u64, usize)> = chosen
+        .iter()
+        .map(|c| (c.slot, encoded_len(c)))
+        .chain(accepted.iter().map(|entry| (entry.0, encoded_len(entry))))
+        .collect();
+    slots.sort_unstable();
+    let mut bytes = 0usize;
+    let kept = slots
+        .iter()
+        .position(|(_, len)| {
+            bytes = bytes.saturating_add(*len);
+            bytes > max_bytes
+        })
+        .map_or(slots.len(), |over| over.max(1));
+    if kept == slots.len() {
+        return (chosen, accepted, None);
+    }
+    let last = slots[kept - 1].0;
+    chosen.retain(|c| c.slot <= last);
+    accepted.retain(|(slot, _)| *slot <= last);
+    (chosen, accepted, Some(last))
+}
+
+/// The encoded size of a value in a message.
+fn encoded_len<T: serde::Serialize>(value: &T) -> usize {
+    postcard::experimental::serialized_size(value).unwrap_or(usize::MAX)
+}
+
 impl Message {
     /// Why this message cannot come from a correct peer, if it cannot: a slot
     /// number, index or ballot round so large that no cluster reaches it (and
@@ -144,8 +182,10 @@ impl Message {
         let ballot_ok = |ballot: Ballot| ballot.round < MAX_PLAUSIBLE_SLOT;
         let ok = match self {
             Message::Prepare { ballot, from } => ballot_ok(*ballot) && slot_ok(*from),
-            Message::Promise { ballot, chosen, accepted, snapshot_index, committed } => {
+            Message::Promise { ballot, first, last, chosen, accepted, snapshot_index, committed } => {
                 ballot_ok(*ballot)
+                    && slot_ok(*first)
+                    && last.is_none_or(slot_ok)
                     && slot_ok(*snapshot_index)
                     && slot_ok(*committed)
                     && chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot))

@@ -261,10 +261,23 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
             true,
         ),
         (Message::SnapshotPull { index: u64::MAX, offset: 0 }, true),
-        (Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 }, false),
+        (
+            Message::Promise {
+                ballot: high,
+                first: 0,
+                last: None,
+                chosen: vec![],
+                accepted: vec![],
+                snapshot_index: 0,
+                committed: 0,
+            },
+            false,
+        ),
         (
             Message::Promise {
                 ballot,
+                first: 0,
+                last: None,
                 chosen: vec![chosen(u64::MAX - 1, ballot, wrong.clone())],
                 accepted: vec![],
                 snapshot_index: u64::MAX,
@@ -291,6 +304,8 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     net.in_flight.clear();
     let lying = Message::Promise {
         ballot: mine,
+        first: 0,
+        last: None,
         chosen: vec![chosen(2, ballot, wrong.clone()), chosen(4, ballot, Payload::Noop)],
         accepted: vec![],
         snapshot_index: 0,
@@ -300,8 +315,15 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     deliver(&mut net, other.0, follower.0, lying);
     assert_eq!(dropped(&net, follower) - before, 1);
     assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate, "the lying promise is not counted");
-    let never_sent =
-        Message::Promise { ballot: high, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
+    let never_sent = Message::Promise {
+        ballot: high,
+        first: 0,
+        last: None,
+        chosen: vec![],
+        accepted: vec![],
+        snapshot_index: 0,
+        committed: 0,
+    };
     deliver(&mut net, other.0, follower.0, never_sent);
     assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate);
     // An Accept with a second value in a ballot this acceptor holds a value in.
@@ -354,8 +376,15 @@ fn stale_stamp_under_a_live_leader(config: MultiPaxosConfig) {
     };
     net.in_flight.clear();
     for from in [2, 3, 6] {
-        let promise =
-            Message::Promise { ballot: b5, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 };
+        let promise = Message::Promise {
+            ballot: b5,
+            first: 0,
+            last: None,
+            chosen: vec![],
+            accepted: vec![],
+            snapshot_index: 0,
+            committed: 0,
+        };
         deliver(&mut net, from, 5, promise);
     }
     assert_eq!(net.node(NodeId(5)).unwrap().leading_ballot(), Some(b5));

@@ -650,3 +650,50 @@ fn the_frame_limited_catch_up_catches_the_planted_twin() {
     let caught = quorum_sim::quietly(|| snapshot_catch_up(config, 10_000, 64 + 64, |_, _, _| {})).is_none();
     assert!(caught, "a snapshot sent whole went unnoticed");
 }
+
+/// Issue 13 (found by the tiny-caps sweep under a frame limit): a promise
+/// carried every slot its acceptor accepted, however many bytes, so an
+/// acceptor holding more than a frame of uncommitted values could never
+/// promise (its link broke on every try). Promises now go in pages of at most
+/// `snapshot_chunk_bytes` past their first slot, and the candidate asks for
+/// the next page until each promise is whole: nothing accepted is lost.
+#[test]
+fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
+    let config = MultiPaxosConfig { snapshot_chunk_bytes: 64, window: 64, ..MultiPaxosConfig::default() };
+    let mut net: Net<MultiPaxos> = Net::new(3, config, 21);
+    let old = elect(&mut net);
+    net.run_until(Duration::from_millis(50), |_| false);
+    for seq in 1..=20 {
+        net.propose(old, cmd(1, seq)).unwrap();
+    }
+    // The followers accept all twenty slots; no Accepted gets back, so
+    // nothing commits, and the leader dies.
+    while net.deliver_first(|e| matches!(e.msg, Message::Accept { .. })) {}
+    net.drop_where(|_| true);
+    net.crash(old);
+    let (mut largest, mut paged) = (0, false);
+    let end = net.now + Duration::from_secs(3);
+    let all_twenty = |net: &Net<MultiPaxos>| {
+        (1..=3).map(NodeId).any(|id| {
+            let values = committed_values(net, id);
+            values.iter().filter(|v| matches!(v, Payload::Command(_))).count() == 20
+        })
+    };
+    while net.now < end && !all_twenty(&net) {
+        for e in &net.in_flight {
+            if let Message::Promise { last, .. } = &e.msg {
+                largest = largest.max(postcard::to_allocvec(&e.msg).unwrap().len());
+                paged |= last.is_some();
+            }
+        }
+        if !net.deliver_at(0) && !net.fire_timers() {
+            break;
+        }
+    }
+    assert!(paged, "twenty accepted slots did not fit one 64-byte page");
+    assert!(largest <= 64 + 100, "a promise of {largest} bytes: pages are cut at 64 bytes past the first value");
+    let new = leader_of(&net).expect("a new leader");
+    let commands: Vec<Payload> =
+        committed_values(&net, new).into_iter().filter(|v| matches!(v, Payload::Command(_))).collect();
+    assert_eq!(commands, (1..=20).map(|seq| value(1, seq)).collect::<Vec<_>>(), "every accepted value, in order");
+}

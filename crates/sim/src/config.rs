@@ -141,6 +141,14 @@ pub struct ClientConfig {
     pub keys: usize,
     /// Bytes per written value (at least 8: values are unique per write).
     pub value_size: usize,
+    /// Fraction of writes whose value is `large_value_size` bytes instead,
+    /// so that a few entries fill a frame (0: none; the dice are only rolled
+    /// when it is set, so other runs keep their random stream).
+    #[serde(default)]
+    pub large_value_ratio: f64,
+    /// Bytes of a large value.
+    #[serde(default)]
+    pub large_value_size: usize,
     /// Fraction of operations that are reads.
     pub read_ratio: f64,
     /// Fraction that are compare-and-set.
@@ -186,6 +194,8 @@ impl Default for ClientConfig {
             key_distribution: KeyDistribution::Uniform,
             keys: 5,
             value_size: 8,
+            large_value_ratio: 0.0,
+            large_value_size: 0,
             read_ratio: 0.4,
             cas_ratio: 0.1,
             delete_ratio: 0.05,

@@ -499,6 +499,18 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             // The runtime's receiver refuses a frame over its limit and closes
             // the connection: the message is lost, and so is the link.
             self.metrics.oversized += 1;
+            if self.metrics.oversized == 1 {
+                // Every message must fit: the runtime's receiver refuses a
+                // larger frame, and a retry sends the same bytes again, so the
+                // link never carries it (a livelock, not a lost message).
+                let limit = self.net.max_message_bytes;
+                let what = format!("{msg:?}");
+                let what: String = what.chars().take(120).collect();
+                self.violation(
+                    "frame limit",
+                    format!("n{} sent n{} {size} bytes, over the {limit}-byte frame limit: {what}", from + 1, to.0),
+                );
+            }
             self.trace.record(self.now, || What::Drop {
                 from: from_id.0,
                 to: to.0,

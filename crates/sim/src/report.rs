@@ -170,6 +170,8 @@ pub struct Summary {
     pub torn_tails: u64,
     /// Operations their clients gave up on, over all seeds.
     pub given_up: u64,
+    /// Messages over the frame limit (each lost, and its link broken), over all seeds.
+    pub oversized: u64,
     /// Seeds with violations.
     pub failures: Vec<FailedSeed>,
     /// The slowest seed and its wall time.
@@ -198,6 +200,7 @@ impl Summary {
         self.config_changes += r.metrics.config_changes.len() as u64;
         self.torn_tails += r.metrics.torn_tails;
         self.given_up += r.metrics.given_up;
+        self.oversized += r.metrics.oversized;
         if self.slowest.is_none_or(|(_, w)| r.wall > w) {
             self.slowest = Some((r.seed, r.wall));
         }
@@ -323,6 +326,7 @@ where
                     config_changes: std::mem::take(&mut slim.metrics.config_changes),
                     torn_tails: slim.metrics.torn_tails,
                     given_up: slim.metrics.given_up,
+                    oversized: slim.metrics.oversized,
                     ..Metrics::default()
                 };
                 slim.history = Vec::new();

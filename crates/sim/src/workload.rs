@@ -92,7 +92,9 @@ impl Workload for KvStore {
         let cfg = ctx.config;
         // Values are unique per write, so the checker can tell writes apart.
         let mut value = format!("c{}.{}", ctx.client.0, ctx.seq).into_bytes();
-        value.resize(cfg.value_size.max(value.len()), b'.');
+        let large = cfg.large_value_ratio > 0.0 && ctx.rng.chance(cfg.large_value_ratio);
+        let size = if large { cfg.large_value_size } else { cfg.value_size };
+        value.resize(size.max(value.len()), b'.');
         let value = Bytes::from(value);
         let roll = ctx.rng.unit();
         let (read, cas, del) = (cfg.read_ratio, cfg.cas_ratio, cfg.delete_ratio);

@@ -1,6 +1,7 @@
 //! The simulator enforces the runtime's peer frame limit: a message whose
 //! encoding is larger is not delivered, breaks its link (both ends of a fifo
-//! link are told, as the TCP transport tells them) and is counted.
+//! link are told, as the TCP transport tells them) and is counted; the first
+//! one in a run is a `frame limit` violation.
 
 use quorum_core::LinkKind;
 use quorum_sim::baseline::PrimaryBackup;
@@ -25,6 +26,10 @@ fn a_message_over_the_frame_limit_is_dropped_counted_and_breaks_its_link() {
         .filter(|e| matches!(&e.what, What::Drop { reason, .. } if reason.contains("over the frame limit of 300")))
         .count() as u64;
     assert_eq!(over_limit, report.metrics.oversized);
+    // Every message must fit (a retry would send the same bytes again): the
+    // first one that does not is a violation of its own.
+    let fired: Vec<&str> = report.violations.iter().map(|v| v.check.as_str()).collect();
+    assert_eq!(fired.iter().filter(|c| **c == "frame limit").count(), 1, "{fired:?}");
     let link_downs: Vec<(u64, u64)> = events
         .iter()
         .filter_map(|e| match e.what {
@@ -50,5 +55,6 @@ fn the_default_limit_is_the_runtimes_and_ordinary_runs_never_hit_it() {
     assert_eq!(DEFAULT_MAX_MESSAGE_BYTES, 16 << 20);
     let report = Sim::<PrimaryBackup>::new(config(DEFAULT_MAX_MESSAGE_BYTES), Default::default()).run();
     assert_eq!(report.metrics.oversized, 0);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
     assert!(report.ops_ok > 0);
 }
