@@ -152,6 +152,7 @@ fn zab(profile: Profile) -> ZabConfig {
     match profile {
         Profile::TinyCaps => ZabConfig {
             max_batch_entries: 2,
+            max_batch_bytes: 64,
             max_inflight_entries: 4,
             max_queued_proposals: 16,
             sync_chunk_bytes: 64,

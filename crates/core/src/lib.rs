@@ -43,6 +43,7 @@
 //! every step, beside its own protocol-independent checks.
 #![deny(missing_docs)]
 
+pub mod batch;
 mod command;
 mod effects;
 mod ids;

@@ -129,7 +129,16 @@ impl MultiPaxos {
     pub(crate) fn send_accepts(&mut self, entries: Vec<(u64, Payload)>, only: Option<NodeId>) {
         let Some(ballot) = self.leading_ballot() else { return };
         let commit = self.learner.committed();
-        for chunk in entries.chunks(self.config.max_batch.max(1)) {
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            // At most `max_batch` values, and `snapshot_chunk_bytes` of them past the first.
+            let sizes = rest.iter().map(quorum_core::batch::encoded_len);
+            let (chunk, tail) = rest.split_at(quorum_core::batch::fitting(
+                sizes,
+                self.config.max_batch,
+                self.config.snapshot_chunk_bytes,
+            ));
+            rest = tail;
             let msg = Message::Accept { ballot, entries: chunk.to_vec(), commit };
             match only {
                 Some(to) => self.outbox.send(to, msg),

@@ -120,8 +120,8 @@ pub struct MultiPaxosConfig {
     /// Most chosen values in one catch-up answer.
     pub catch_up_batch: usize,
     /// Largest piece of a snapshot in one message, and the most bytes of
-    /// values in one catch-up answer or one page of a promise (past the
-    /// first value). Well below the transport's frame limit (the runtime's is
+    /// values in one Accept batch, catch-up answer or page of a promise (past
+    /// the first value). Well below the transport's frame limit (the runtime's is
     /// 16 MiB).
     pub snapshot_chunk_bytes: usize,
     /// Most commands a leader holds waiting for a slot (beyond the window in

@@ -2,6 +2,7 @@
 //! and committing what the leader reports committed.
 
 use crate::{Message, MultiPaxos, MAX_PLAUSIBLE_SLOT};
+use quorum_core::batch::{encoded_len, fitting};
 use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Accepted, Ballot, Chosen};
 use tracing::trace;
@@ -151,14 +152,7 @@ fn page(
         .chain(accepted.iter().map(|entry| (entry.0, encoded_len(entry))))
         .collect();
     slots.sort_unstable();
-    let mut bytes = 0usize;
-    let kept = slots
-        .iter()
-        .position(|(_, len)| {
-            bytes = bytes.saturating_add(*len);
-            bytes > max_bytes
-        })
-        .map_or(slots.len(), |over| over.max(1));
+    let kept = fitting(slots.iter().map(|(_, len)| *len), usize::MAX, max_bytes);
     if kept == slots.len() {
         return (chosen, accepted, None);
     }
@@ -166,11 +160,6 @@ fn page(
     chosen.retain(|c| c.slot <= last);
     accepted.retain(|(slot, _)| *slot <= last);
     (chosen, accepted, Some(last))
-}
-
-/// The encoded size of a value in a message.
-fn encoded_len<T: serde::Serialize>(value: &T) -> usize {
-    postcard::experimental::serialized_size(value).unwrap_or(usize::MAX)
 }
 
 impl Message {

@@ -656,7 +656,8 @@ fn the_frame_limited_catch_up_catches_the_planted_twin() {
 /// acceptor holding more than a frame of uncommitted values could never
 /// promise (its link broke on every try). Promises now go in pages of at most
 /// `snapshot_chunk_bytes` past their first slot, and the candidate asks for
-/// the next page until each promise is whole: nothing accepted is lost.
+/// the next page until each promise is whole: nothing accepted is lost. The
+/// new leader's Accepts are cut by the same byte cap.
 #[test]
 fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
     let config = MultiPaxosConfig { snapshot_chunk_bytes: 64, window: 64, ..MultiPaxosConfig::default() };
@@ -671,7 +672,7 @@ fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
     while net.deliver_first(|e| matches!(e.msg, Message::Accept { .. })) {}
     net.drop_where(|_| true);
     net.crash(old);
-    let (mut largest, mut paged) = (0, false);
+    let (mut largest, mut largest_accept, mut paged) = (0, 0, false);
     let end = net.now + Duration::from_secs(3);
     let all_twenty = |net: &Net<MultiPaxos>| {
         (1..=3).map(NodeId).any(|id| {
@@ -681,9 +682,14 @@ fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
     };
     while net.now < end && !all_twenty(&net) {
         for e in &net.in_flight {
-            if let Message::Promise { last, .. } = &e.msg {
-                largest = largest.max(postcard::to_allocvec(&e.msg).unwrap().len());
-                paged |= last.is_some();
+            let size = postcard::to_allocvec(&e.msg).unwrap().len();
+            match &e.msg {
+                Message::Promise { last, .. } => {
+                    largest = largest.max(size);
+                    paged |= last.is_some();
+                }
+                Message::Accept { .. } => largest_accept = largest_accept.max(size),
+                _ => {}
             }
         }
         if !net.deliver_at(0) && !net.fire_timers() {
@@ -692,6 +698,8 @@ fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
     }
     assert!(paged, "twenty accepted slots did not fit one 64-byte page");
     assert!(largest <= 64 + 100, "a promise of {largest} bytes: pages are cut at 64 bytes past the first value");
+    // The new leader re-proposes the twenty in Accepts cut the same way.
+    assert!(largest_accept <= 64 + 100, "an Accept of {largest_accept} bytes");
     let new = leader_of(&net).expect("a new leader");
     let commands: Vec<Payload> =
         committed_values(&net, new).into_iter().filter(|v| matches!(v, Payload::Command(_))).collect();

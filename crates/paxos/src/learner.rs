@@ -151,14 +151,7 @@ impl Learner {
     /// goes: it fitted the Accept that carried it.
     pub fn chosen_within(&self, from: u64, max: usize, max_bytes: usize) -> Vec<Chosen> {
         let mut chosen = self.chosen_from(from, max);
-        let mut bytes = 0usize;
-        let keep = chosen
-            .iter()
-            .position(|c| {
-                bytes = bytes.saturating_add(postcard::experimental::serialized_size(c).unwrap_or(usize::MAX));
-                bytes > max_bytes
-            })
-            .map_or(chosen.len(), |over| over.max(1));
+        let keep = quorum_core::batch::fitting(chosen.iter().map(quorum_core::batch::encoded_len), max, max_bytes);
         chosen.truncate(keep);
         chosen
     }

@@ -13,16 +13,8 @@ impl Raft {
     /// and `max_bytes_per_message` (but always at least one if there is one).
     fn entries_from(&self, from: u64) -> Vec<Entry> {
         let mut entries = self.log.slice(from, self.log.last_index(), self.config.max_entries_per_message);
-        let mut bytes = 0u64;
-        let mut keep = 0;
-        for e in &entries {
-            bytes += entry_bytes(e);
-            if keep > 0 && bytes > self.config.max_bytes_per_message as u64 {
-                break;
-            }
-            keep += 1;
-        }
-        entries.truncate(keep);
+        let sizes = entries.iter().map(|e| entry_bytes(e) as usize);
+        entries.truncate(quorum_core::batch::fitting(sizes, usize::MAX, self.config.max_bytes_per_message));
         entries
     }
 

@@ -55,7 +55,9 @@ impl Zab {
             let room = self.config.max_inflight_entries.saturating_sub(in_flight) as usize;
             let State::Leading(l) = &mut self.state else { return };
             l.batch_deadline = None;
-            let take = l.queue.len().min(self.config.max_batch_entries).min(room);
+            let sizes = l.queue.iter().map(|cmd| cmd.data.len());
+            let (most, max_bytes) = (self.config.max_batch_entries.min(room), self.config.max_batch_bytes);
+            let take = if most == 0 { 0 } else { quorum_core::batch::fitting(sizes, most, max_bytes) };
             if l.phase != LeaderPhase::Broadcast || take == 0 {
                 return;
             }
@@ -449,6 +451,32 @@ mod tests {
             })
             .collect();
         assert_eq!(proposals, vec![2], "one message carries the batch");
+    }
+
+    #[test]
+    fn a_batch_of_large_commands_is_cut_by_bytes_so_each_proposal_fits_a_frame() {
+        // Issue 13 (by reading, after the tiny-caps frame limit found the same
+        // in Multi-Paxos's promises): batches were cut by count only, so two
+        // commands near the frame limit made one PROPOSAL over it.
+        let mut z = established_leader();
+        z.config.batch_delay = quorum_core::Duration::from_millis(1);
+        z.config.max_batch_entries = 8;
+        z.config.max_batch_bytes = 250;
+        let mut out = Effects::new();
+        for seq in 1..=5 {
+            let big = Command::new(ClientId(1), seq, Bytes::from(vec![b'v'; 100]));
+            z.propose(at(200), big, &mut out).unwrap();
+        }
+        let mut out = Effects::new();
+        z.on_timer(at(201), &mut out);
+        let proposals: Vec<usize> = sent(&out)
+            .iter()
+            .filter_map(|(to, m, _)| match m {
+                Message::Proposal { entries, .. } if *to == NodeId(2) => Some(entries.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(proposals, vec![2, 2, 1], "250 bytes hold two 100-byte commands, not three");
     }
 
     #[test]

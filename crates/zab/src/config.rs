@@ -23,6 +23,10 @@ pub struct ZabConfig {
     pub max_notification_ticks: u64,
     /// At most this many entries in one PROPOSAL message (batching).
     pub max_batch_entries: usize,
+    /// At most this many bytes of commands in one PROPOSAL past its first
+    /// entry, so that a batch of large commands still fits a peer frame (the
+    /// runtime's limit is 16 MiB).
+    pub max_batch_bytes: usize,
     /// How long a leader may hold a proposal to batch it with others (zero:
     /// every proposal leaves at once).
     pub batch_delay: Duration,
@@ -82,6 +86,7 @@ impl Default for ZabConfig {
             finalize_wait: Duration::from_millis(10),
             max_notification_ticks: 4,
             max_batch_entries: 64,
+            max_batch_bytes: 1 << 20,
             batch_delay: Duration::ZERO,
             max_inflight_entries: 1024,
             max_queued_proposals: 4096,
