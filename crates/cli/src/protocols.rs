@@ -112,9 +112,16 @@ fn paxos(profile: Profile) -> PaxosConfig {
             max_queued: 16,
             ..Default::default()
         },
+        // Queues shorter than the 200 clients, so they fill and answer Busy.
+        Profile::HighLoad => PaxosConfig { max_queued: HIGH_LOAD_QUEUE, ..Default::default() },
         _ => PaxosConfig::default(),
     }
 }
+
+/// Under `--profile high-load`, every protocol's queue of waiting client
+/// requests holds this many, well below the 200 clients: the queues fill,
+/// clients are told `Busy`, and the bounded-queue invariants are tested.
+const HIGH_LOAD_QUEUE: usize = 32;
 
 fn multipaxos(profile: Profile) -> MultiPaxosConfig {
     let read_lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
@@ -127,6 +134,7 @@ fn multipaxos(profile: Profile) -> MultiPaxosConfig {
             max_queued: 16,
             ..Default::default()
         },
+        Profile::HighLoad => MultiPaxosConfig { max_queued: HIGH_LOAD_QUEUE, ..Default::default() },
         _ => MultiPaxosConfig { read_lease, ..Default::default() },
     }
 }
@@ -144,6 +152,7 @@ fn raft(profile: Profile) -> RaftConfig {
             max_pending_reads: 4,
             ..Default::default()
         },
+        Profile::HighLoad => RaftConfig { max_pending_reads: HIGH_LOAD_QUEUE, ..Default::default() },
         _ => RaftConfig { read_mode, ..Default::default() },
     }
 }
@@ -157,6 +166,12 @@ fn zab(profile: Profile) -> ZabConfig {
             max_queued_proposals: 16,
             sync_chunk_bytes: 64,
             sync_window_chunks: 1,
+            ..Default::default()
+        },
+        // The pipeline too, or 200 clients never reach the queue behind it.
+        Profile::HighLoad => ZabConfig {
+            max_inflight_entries: HIGH_LOAD_QUEUE as u64,
+            max_queued_proposals: HIGH_LOAD_QUEUE,
             ..Default::default()
         },
         _ => ZabConfig::default(),

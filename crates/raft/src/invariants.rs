@@ -21,6 +21,9 @@
 //!   nodes never count).
 //! - [`SingleServerChanges`]: a leader appends a configuration only once the
 //!   previous one and its own no-op are committed, changing one voter.
+//!
+//! And one about resources: [`BoundedQueues`], a leader holds no more reads
+//! waiting for a heartbeat round than `max_pending_reads`.
 
 use crate::node::State;
 use crate::Raft;
@@ -43,7 +46,29 @@ pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
         Box::new(StateMachineSafety::default()),
         Box::new(CommitQuorum::default()),
         Box::new(SingleServerChanges::default()),
+        Box::new(BoundedQueues),
     ]
+}
+
+/// A leader's queue of reads waiting for a heartbeat round stays within
+/// `max_pending_reads` (past it, reads are refused with `Busy`): a leader
+/// that cannot finish a round must not take reads until memory runs out.
+#[derive(Debug, Default)]
+pub struct BoundedQueues;
+
+impl Invariant<Raft> for BoundedQueues {
+    fn name(&self) -> &'static str {
+        "raft: bounded queues"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        let (waiting, limit) = (node.lead.reads.len(), node.config.max_pending_reads);
+        if node.state == State::Leader && waiting > limit {
+            return Err(format!("{stepped} holds {waiting} reads waiting for a round, over max_pending_reads {limit}"));
+        }
+        Ok(())
+    }
 }
 
 fn payload_hash(e: &Entry) -> u64 {

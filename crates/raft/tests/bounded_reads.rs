@@ -72,3 +72,30 @@ fn the_bound_test_catches_unbounded_reads() {
     let (queued, refusal) = flood_isolated_leader(config, 2 * limit);
     assert_eq!((queued, refusal), (2 * limit, None), "the planted bug queues every read");
 }
+
+/// Issue 13: the generic sweep sees the unbounded queue too. Many clients
+/// against a small read bound fill the queue (clients are told Busy), and
+/// the `raft: bounded queues` invariant holds after every step; with the
+/// bound planted away, it is the check that fires.
+fn crowded_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
+    let mut base = quorum_sim::SimConfig::quick(0, quorum_sim::Faults::All);
+    base.clients.count = 48;
+    base.clients.read_ratio = 0.6;
+    let config = RaftConfig { max_pending_reads: 4, planted, ..RaftConfig::default() };
+    quorum_sim::quietly(|| quorum_sim::check_seeds::<quorum_raft::Raft>(&base, &config, 0..6))
+        .expect("violations are reported, not panics")
+}
+
+#[test]
+fn a_crowded_sweep_keeps_the_read_queue_within_its_bound() {
+    let summary = crowded_sweep(None);
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+}
+
+#[test]
+fn a_crowded_sweep_catches_the_unbounded_read_queue_by_its_invariant() {
+    let summary = crowded_sweep(Some(PlantedBug::UnboundedReads));
+    eprintln!("planted UnboundedReads: {} of 6 seeds caught", summary.failures.len());
+    assert!(!summary.failures.is_empty(), "{summary}");
+    assert_eq!(summary.checks_that_fired(), ["raft: bounded queues"], "{summary}");
+}

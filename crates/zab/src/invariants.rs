@@ -15,6 +15,9 @@
 //!   before those of a newer one.
 //! - [`PrimaryIntegrity`]: an established leader of epoch `e` holds, in its
 //!   initial history, every transaction of an older epoch that anyone delivers.
+//!
+//! And one about resources: [`BoundedQueues`], a leader holds no more
+//! proposals waiting behind its pipeline than `max_queued_proposals`.
 
 use crate::{Zab, Zxid};
 use quorum_core::{Entry, Instant, Invariant, NodeId, Payload};
@@ -30,7 +33,31 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
         Box::new(LocalPrimaryOrder::default()),
         Box::new(GlobalPrimaryOrder::default()),
         Box::new(PrimaryIntegrity::default()),
+        Box::new(BoundedQueues),
     ]
+}
+
+/// A leader's queue of proposals waiting behind the pipeline stays within
+/// `max_queued_proposals` (past it, proposals are refused with `Busy`).
+#[derive(Default, Debug)]
+pub struct BoundedQueues;
+
+impl Invariant<Zab> for BoundedQueues {
+    fn name(&self) -> &'static str {
+        "zab: bounded queues"
+    }
+
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+        let limit = node.config.max_queued_proposals;
+        match &node.state {
+            crate::State::Leading(l) if l.queue.len() > limit => Err(format!(
+                "{stepped} holds {} proposals behind its pipeline, over max_queued_proposals {limit}",
+                l.queue.len()
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The node that stepped, if it is up.

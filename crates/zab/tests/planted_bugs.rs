@@ -246,3 +246,48 @@ fn without_the_bug_the_slow_follower_makes_local_reads_wait_instead() {
     let (fired, failed) = local_read_sweep(None, 0..50);
     assert_eq!((failed, fired), (0, Vec::<String>::new()));
 }
+
+/// Issue 13: many clients against a short pipeline and queue fill the queue
+/// behind it (clients are told Busy); `zab: bounded queues` holds after every
+/// step, and with the bound planted away it is the one check that fires.
+fn crowded() -> (SimConfig, ZabConfig) {
+    let mut cfg = SimConfig::quick(0, Faults::All);
+    cfg.clients.count = 48;
+    let zab = ZabConfig { max_inflight_entries: 4, max_queued_proposals: 4, ..ZabConfig::default() };
+    (cfg, zab)
+}
+
+#[test]
+fn a_crowded_sweep_keeps_the_proposal_queue_within_its_bound() {
+    let (cfg, zab) = crowded();
+    let summary = quietly(|| quorum_sim::check_seeds::<Zab>(&cfg, &zab, 0..6)).expect("no panics");
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+}
+
+#[test]
+fn a_crowded_sweep_catches_the_unbounded_proposal_queue_by_its_invariant() {
+    let (cfg, zab) = crowded();
+    let caught = sweep(PlantedBug::UnboundedProposalQueue, &cfg, zab, 0..6);
+    report("unbounded proposal queue", &caught, 6);
+    assert!(caught.seeds_caught > 0, "{caught:?}");
+    assert_eq!(caught.checks(), ["zab: bounded queues"], "{caught:?}");
+}
+
+/// Issue 13: under a 2 KiB frame limit, with twenty keys and some 600-byte
+/// values (the state outgrows a frame), a sync sent in one message breaks
+/// its link every time: the `frame limit` check names it.
+#[test]
+fn a_sync_sent_whole_is_caught_by_the_frame_limit() {
+    let mut cfg = SimConfig::quick(0, Faults::All);
+    cfg.snapshot_every = Some(10);
+    cfg.network.max_message_bytes = 2048;
+    cfg.clients.keys = 20;
+    cfg.clients.large_value_ratio = 0.1;
+    cfg.clients.large_value_size = 600;
+    let zab = ZabConfig { sync_chunk_bytes: 64, sync_window_chunks: 1, max_batch_bytes: 64, ..ZabConfig::default() };
+    let clean = quietly(|| quorum_sim::check_seeds::<Zab>(&cfg, &zab, 0..6)).expect("no panics");
+    assert_eq!(clean.violation_count(), 0, "{clean}");
+    let caught = sweep(PlantedBug::SyncInOneMessage, &cfg, zab, 0..6);
+    report("sync in one message", &caught, 6);
+    assert!(caught.by.contains_key("frame limit"), "{caught:?}");
+}

@@ -1,0 +1,46 @@
+//! Issue 13: Multi-Paxos under a 2 KiB frame limit, with twenty keys and one
+//! write in ten carrying a 600-byte value (a frame holds one large
+//! compare-and-set, not two, and the state outgrows a frame). Every message
+//! must be cut by bytes: Accept batches, catch-up answers, snapshot chunks and
+//! promise pages (a promise carried every accepted slot until this sweep
+//! found it). A message over the limit is the `frame limit` violation.
+
+use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig, PlantedBug};
+use quorum_sim::{check_seeds, quietly, Faults, SimConfig, Summary};
+
+fn sweep(planted: Option<PlantedBug>) -> Summary {
+    let mut base = SimConfig::quick(0, Faults::All);
+    base.snapshot_every = Some(10);
+    base.network.max_message_bytes = 2048;
+    base.clients.keys = 20;
+    base.clients.large_value_ratio = 0.1;
+    base.clients.large_value_size = 600;
+    let config = MultiPaxosConfig {
+        window: 4,
+        max_batch: 2,
+        catch_up_batch: 8,
+        snapshot_chunk_bytes: 64,
+        max_queued: 16,
+        planted,
+        ..MultiPaxosConfig::default()
+    };
+    quietly(|| check_seeds::<MultiPaxos>(&base, &config, 0..12)).expect("violations are reported, not panics")
+}
+
+#[test]
+fn every_message_fits_a_small_frame() {
+    let summary = sweep(None);
+    eprintln!("{summary}");
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+}
+
+#[test]
+fn a_snapshot_sent_whole_is_caught_by_the_frame_limit() {
+    let summary = sweep(Some(PlantedBug::WholeSnapshot));
+    eprintln!(
+        "planted WholeSnapshot: {} of 12 seeds caught: {:?}",
+        summary.failures.len(),
+        summary.checks_that_fired()
+    );
+    assert!(summary.checks_that_fired().iter().any(|c| c == "frame limit"), "{summary}");
+}
