@@ -48,6 +48,11 @@ pub enum Profile {
     /// A 10 ms fsync: a wide window between a write and its durability, in
     /// which a crash tests every "only once it is durable" rule.
     SlowDisk,
+    /// The tiny caps, with three messages in a hundred corrupted in flight (a
+    /// broken or hostile peer): a node must drop what it cannot trust and
+    /// never panic. The safety checks are off (the protocols tolerate
+    /// crashes, not lies); a panic fails the seed.
+    Hostile,
 }
 
 impl Profile {
@@ -60,6 +65,7 @@ impl Profile {
             Profile::LeaseFifo => "lease-fifo",
             Profile::Drift => "drift",
             Profile::SlowDisk => "slow-disk",
+            Profile::Hostile => "hostile",
         }
     }
 
@@ -105,7 +111,7 @@ pub fn dispatch_with<J: WithProtocol>(
 
 fn paxos(profile: Profile) -> PaxosConfig {
     match profile {
-        Profile::TinyCaps => PaxosConfig {
+        Profile::TinyCaps | Profile::Hostile => PaxosConfig {
             max_in_flight: 2,
             catch_up_batch: 8,
             catch_up_bytes: 64,
@@ -126,7 +132,7 @@ const HIGH_LOAD_QUEUE: usize = 32;
 fn multipaxos(profile: Profile) -> MultiPaxosConfig {
     let read_lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
     match profile {
-        Profile::TinyCaps => MultiPaxosConfig {
+        Profile::TinyCaps | Profile::Hostile => MultiPaxosConfig {
             window: 4,
             max_batch: 2,
             catch_up_batch: 8,
@@ -143,7 +149,7 @@ fn raft(profile: Profile) -> RaftConfig {
     let lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
     let read_mode = if lease { ReadMode::Lease } else { ReadMode::ReadIndex };
     match profile {
-        Profile::TinyCaps => RaftConfig {
+        Profile::TinyCaps | Profile::Hostile => RaftConfig {
             max_entries_per_message: 2,
             max_bytes_per_message: 64,
             max_inflight: 1,
@@ -159,7 +165,7 @@ fn raft(profile: Profile) -> RaftConfig {
 
 fn zab(profile: Profile) -> ZabConfig {
     match profile {
-        Profile::TinyCaps => ZabConfig {
+        Profile::TinyCaps | Profile::Hostile => ZabConfig {
             max_batch_entries: 2,
             max_batch_bytes: 64,
             max_inflight_entries: 4,

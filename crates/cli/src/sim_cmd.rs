@@ -96,7 +96,10 @@ impl SimArgs {
         match self.profile {
             Profile::Default | Profile::HighLoad => {}
             Profile::SlowDisk => c.disk.fsync = quorum_core::Duration::from_millis(10),
-            Profile::TinyCaps => {
+            Profile::TinyCaps | Profile::Hostile => {
+                if self.profile == Profile::Hostile {
+                    c.network.corrupt = 0.03;
+                }
                 c.snapshot_every = Some(10);
                 // A 2 KiB frame holds one large compare-and-set (two 600-byte
                 // values) but not two, and twenty keys with some large values

@@ -45,11 +45,19 @@ impl Tally {
 }
 
 /// What one node knows is chosen, and how far it has handed it over.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Learner {
     chosen: BTreeMap<u64, (Ballot, Payload)>,
     committed: u64,
     first_held: u64,
+}
+
+impl Default for Learner {
+    /// A learner that knows nothing; the first slot is 1 (slot 0 is never
+    /// chosen: a peer that reports it is not news).
+    fn default() -> Self {
+        Self::starting_after(0)
+    }
 }
 
 impl Learner {
@@ -197,6 +205,15 @@ mod tests {
         assert_eq!(emitted.iter().map(|e| e.index).collect::<Vec<_>>(), vec![1, 2]);
         assert!(!learner.learn(2, b, Payload::Noop), "a duplicate is not news");
         assert!(learner.commit_ready(&mut out).is_empty());
+    }
+
+    #[test]
+    fn slot_zero_from_a_peer_is_not_news_and_does_not_trip_an_assertion() {
+        // Found by the hostile profile (a corrupted message named slot 0):
+        // a fresh learner held "from slot 0" and panicked on it.
+        let mut learner = Learner::new();
+        assert!(!learner.learn(0, Ballot::new(1, NodeId(1)), Payload::Noop));
+        assert_eq!(learner.committed(), 0);
     }
 
     #[test]

@@ -226,8 +226,11 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                     },
                 });
                 let client = &mut self.clients[c];
-                client.target = match hint {
-                    Some(l) if (l.0 as usize - 1) != node => l.0 as usize - 1,
+                // A hint names a node of the cluster, unless a forged message
+                // (`NetworkConfig::corrupt`) put another id in the node's head.
+                let hinted = hint.and_then(|l| l.0.checked_sub(1)).map(|i| i as usize).filter(|i| *i < client.nodes);
+                client.target = match hinted {
+                    Some(l) if l != node => l,
                     _ => (node + 1) % client.nodes,
                 };
                 // Back off a little when no leader is known, so a leaderless

@@ -44,6 +44,15 @@ pub struct NetworkConfig {
     /// Counted in `Metrics::oversized`.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
+    /// Probability that a message between nodes arrives corrupted, as if a
+    /// broken or hostile peer sent it: a few of its encoded bytes changed, or
+    /// its tail cut off. If the bytes still decode, the receiver gets the
+    /// forged message; if not, it is refused and the link breaks (the
+    /// runtime drops a connection on an undecodable frame). With corruption
+    /// on, the safety checks are off (the protocols tolerate crashes, not
+    /// lies): such a run checks only that no node panics on what it is sent.
+    #[serde(default)]
+    pub corrupt: f64,
 }
 
 /// The runtime's default peer frame limit.
@@ -61,6 +70,7 @@ impl Default for NetworkConfig {
             duplicate: 0.0,
             links: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            corrupt: 0.0,
         }
     }
 }

@@ -485,7 +485,17 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
 
     /// Hands a message to the network.
     pub(crate) fn net_send(&mut self, from: usize, to: quorum_core::NodeId, msg: P::Message) {
-        let to_i = self.index(to);
+        let Some(to_i) = to.0.checked_sub(1).map(|i| i as usize).filter(|i| *i < self.hosts.len()) else {
+            // No such node (an id a forged message put in the sender's head):
+            // the runtime has no address for it either.
+            self.trace.record(self.now, || What::Drop {
+                from: from as u64 + 1,
+                to: to.0,
+                msg: format!("{msg:?}"),
+                reason: "no such node".into(),
+            });
+            return;
+        };
         let mut buf = std::mem::take(&mut self.encode_buf);
         buf.clear();
         buf = postcard::to_extend(&msg, buf).expect("protocol messages must serialize");
@@ -520,6 +530,32 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             self.break_link(from, to_i);
             return;
         }
+        let corrupt = self.config.network.corrupt;
+        let msg = if corrupt > 0.0 && self.rng.chance(corrupt) {
+            match self.corrupted() {
+                Some(forged) => {
+                    self.trace.record(self.now, || What::Drop {
+                        from: from_id.0,
+                        to: to.0,
+                        msg: format!("{msg:?}"),
+                        reason: format!("corrupted in flight, delivered as {forged:?}"),
+                    });
+                    forged
+                }
+                None => {
+                    self.trace.record(self.now, || What::Drop {
+                        from: from_id.0,
+                        to: to.0,
+                        msg: format!("{msg:?}"),
+                        reason: "corrupted in flight: undecodable, the link breaks".into(),
+                    });
+                    self.break_link(from, to_i);
+                    return;
+                }
+            }
+        } else {
+            msg
+        };
         if let Some(filter) = self.drop_filter.as_mut() {
             if filter(from_id, to, &msg) {
                 self.trace.record(self.now, || What::Drop {
@@ -558,8 +594,39 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         }
     }
 
+    /// The message just encoded (in `encode_buf`), with a few bytes changed
+    /// or its tail cut off, decoded again: `None` if it no longer decodes.
+    fn corrupted(&mut self) -> Option<P::Message> {
+        let mut bytes = self.encode_buf.clone();
+        if bytes.is_empty() {
+            return None;
+        }
+        if self.rng.chance(0.2) {
+            bytes.truncate(self.rng.index(bytes.len()));
+        } else {
+            for _ in 0..=self.rng.index(3) {
+                let at = self.rng.index(bytes.len());
+                // Edge values as often as random ones: varints of 0, 1 and
+                // the largest, and lengths that claim more than is there.
+                bytes[at] = match self.rng.index(4) {
+                    0 => 0,
+                    1 => 0xff,
+                    2 => bytes[at].wrapping_add(1),
+                    _ => self.rng.next_u64() as u8,
+                };
+            }
+        }
+        postcard::from_bytes(&bytes).ok()
+    }
+
+    /// Whether the safety checks run: not when messages are corrupted
+    /// (`NetworkConfig::corrupt`), which crash-tolerant protocols do not guard against.
+    pub(crate) fn checking(&self) -> bool {
+        self.config.network.corrupt == 0.0
+    }
+
     fn check_invariants(&mut self, i: usize) {
-        if self.invariants.is_empty() {
+        if self.invariants.is_empty() || !self.checking() {
             return;
         }
         let id = NodeId(i as u64 + 1);

@@ -291,3 +291,29 @@ fn a_sync_sent_whole_is_caught_by_the_frame_limit() {
     report("sync in one message", &caught, 6);
     assert!(caught.by.contains_key("frame limit"), "{caught:?}");
 }
+
+/// Issue 13: the generic hostile sweep (three messages in a hundred corrupted
+/// in flight) finds a follower that appends a PROPOSAL's entries without
+/// checking they continue its history: a forged index trips its log's own
+/// assertion. The correct code drops such a proposal and never panics.
+fn hostile() -> SimConfig {
+    let mut cfg = SimConfig::quick(0, Faults::All);
+    cfg.snapshot_every = Some(10);
+    cfg.network.corrupt = 0.03;
+    cfg
+}
+
+#[test]
+fn the_hostile_sweep_never_panics_a_node() {
+    let summary =
+        quietly(|| quorum_sim::check_seeds::<Zab>(&hostile(), &ZabConfig::default(), 0..40)).expect("no panics");
+    assert_eq!(summary.violation_count(), 0, "{summary}");
+}
+
+#[test]
+fn the_hostile_sweep_catches_trusted_proposals() {
+    let caught = sweep(PlantedBug::TrustProposals, &hostile(), ZabConfig::default(), 0..40);
+    report("trust proposals", &caught, 40);
+    assert!(caught.seeds_caught > 0, "{caught:?}");
+    assert!(caught.checks().iter().all(|c| c.starts_with("panic: ") && c.contains("contiguous")), "{caught:?}");
+}
