@@ -26,7 +26,7 @@ multipaxos no-check-quorum lease-fifo
 multipaxos whole-snapshot tiny-caps
 raft suspected-ack-without-lease lease-fifo
 raft unbounded-reads high-load
-raft trust-snapshot-meta tiny-caps
+raft trust-snapshot-meta hostile
 raft vote-before-persisted slow-disk
 raft trust-match-index default
 zab ack-before-durable slow-disk
@@ -36,7 +36,7 @@ zab ack-new-leader-before-durable slow-disk
 zab skip-follower-ahead-check slow-disk
 zab unbounded-proposal-queue high-load
 zab sync-in-one-message tiny-caps
-zab trust-proposals default
+zab trust-proposals hostile
 "
 printf '%-11s %-30s %-10s %6s %7s %6s %7s  %s\n' protocol bug profile seeds caught first median checks
 while read -r protocol bug profile; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long simulator sweeps: every protocol under every `quorum sim
 # --profile` that applies to it, all faults on, each run checked (safety
-# invariants, linearizability, convergence). docs/simulator.md quotes the
+# invariants, linearizability, convergence; under `hostile`, that no node
+# panics on corrupted messages). docs/simulator.md quotes the
 # last results.
 #
 #   scripts/sweep.sh [SEEDS] [HIGH_LOAD_SEEDS]
@@ -22,7 +23,7 @@ status=0
 # A top-level field of the summary: the last match (failures, listed first, may hold the same names).
 field() { grep -o "\"$1\":[^,}]*" "$2" | tail -1 | cut -d: -f2 | tr -d '"'; }
 printf '%-11s %-11s %7s %11s %11s %5s %9s\n' protocol profile seeds ops unanswered viol wall_s
-for profile in default tiny-caps high-load lease-fifo drift slow-disk; do
+for profile in default tiny-caps high-load lease-fifo drift slow-disk hostile; do
     for protocol in paxos multipaxos raft zab; do
         case "$profile/$protocol" in lease-fifo/paxos | lease-fifo/zab) continue ;; esac
         n=$seeds

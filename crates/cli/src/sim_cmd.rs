@@ -51,6 +51,11 @@ pub struct SimArgs {
     /// With --seed: print the run's trace in this format.
     #[arg(long)]
     pub trace: Option<TraceFormat>,
+    /// With --seed: write the clients' history (every operation, when it was
+    /// invoked and answered, and what it returned) to this file as JSON, for
+    /// `cargo run -p quorum-sim --example lincheck -- FILE` or your own tools.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<std::path::PathBuf>,
     /// Membership churn (raft): at random times remove a voter (sometimes
     /// the leader), add it back as a learner, promote it, or transfer leadership.
     #[arg(long)]
@@ -128,6 +133,9 @@ impl SimArgs {
 
 /// Runs `quorum sim`; returns the process exit code.
 pub fn run(args: SimArgs) -> Result<i32, String> {
+    if args.history.is_some() && args.seed.is_none() {
+        return Err("--history writes one run's history: give --seed too".into());
+    }
     if args.nodes == 0 {
         return Err("--nodes must be at least 1".into());
     }
@@ -191,6 +199,15 @@ fn one_seed<P: Protocol>(args: &SimArgs, protocol: P::Config, seed: u64) -> i32 
         crate::churn::install(&mut sim);
     }
     let report = sim.run();
+    if let Some(path) = &args.history {
+        let written = serde_json::to_vec(&report.history)
+            .map_err(|e| e.to_string())
+            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("error: cannot write the history to {}: {e}", path.display());
+            return 2;
+        }
+    }
     let trace = &report.trace;
     match args.trace {
         Some(TraceFormat::Mermaid) => print!("{}", trace.to_mermaid(nodes)),

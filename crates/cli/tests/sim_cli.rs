@@ -152,3 +152,19 @@ fn a_shipping_build_refuses_planted_bugs_and_names_the_known_ones() {
     assert_ne!(code, 0);
     assert!(stderr.contains("--planted plants a bug in paxos, multipaxos, raft or zab"), "{stderr}");
 }
+
+#[test]
+fn history_writes_one_runs_operations_as_json_and_needs_a_seed() {
+    let path = std::env::temp_dir().join(format!("quorum-history-{}.json", std::process::id()));
+    let file = path.to_str().unwrap();
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "raft", "--nodes", "3", "--seed", "4", "--history", file]);
+    assert_eq!(code, 0, "{stderr}");
+    let history: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let ops = history.as_array().expect("an array of operations");
+    assert!(ops.len() > 100, "{} operations", ops.len());
+    assert!(ops.iter().all(|op| op["invoked"].is_u64() && op.get("outcome").is_some()), "{}", ops[0]);
+    std::fs::remove_file(&path).unwrap();
+    let (code, _, stderr) = quorum(&["sim", "--protocol", "raft", "--history", file]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("give --seed too"), "{stderr}");
+}
