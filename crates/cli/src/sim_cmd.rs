@@ -101,20 +101,8 @@ impl SimArgs {
         match self.profile {
             Profile::Default | Profile::HighLoad => {}
             Profile::SlowDisk => c.disk.fsync = quorum_core::Duration::from_millis(10),
-            Profile::TinyCaps | Profile::Hostile => {
-                if self.profile == Profile::Hostile {
-                    c.network.corrupt = 0.03;
-                }
-                c.snapshot_every = Some(10);
-                // A 2 KiB frame holds one large compare-and-set (two 600-byte
-                // values) but not two, and twenty keys with some large values
-                // outgrow it: every message must be cut by bytes, and a
-                // snapshot or sync sent whole breaks its link.
-                c.network.max_message_bytes = 2048;
-                c.clients.keys = 20;
-                c.clients.large_value_ratio = 0.1;
-                c.clients.large_value_size = 600;
-            }
+            Profile::TinyCaps => c = c.with_small_frames(),
+            Profile::Hostile => c = c.with_small_frames().with_corruption(0.03),
             Profile::LeaseFifo => c.network.links = Some(quorum_core::LinkKind::Fifo),
             Profile::Drift => {
                 // Rates up to 0.5 % fast or slow, so two nodes differ by up to

@@ -9,12 +9,7 @@ use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig, PlantedBug};
 use quorum_sim::{check_seeds, quietly, Faults, SimConfig, Summary};
 
 fn sweep(planted: Option<PlantedBug>) -> Summary {
-    let mut base = SimConfig::quick(0, Faults::All);
-    base.snapshot_every = Some(10);
-    base.network.max_message_bytes = 2048;
-    base.clients.keys = 20;
-    base.clients.large_value_ratio = 0.1;
-    base.clients.large_value_size = 600;
+    let base = SimConfig::quick(0, Faults::All).with_small_frames();
     let config = MultiPaxosConfig {
         window: 4,
         max_batch: 2,

@@ -480,15 +480,15 @@ fn corrupt_stored_state_is_an_init_error_not_a_panic() {
     }
 }
 
-/// Issue 13: the generic hostile sweep (tiny caps, snapshots every ten
-/// entries, three messages in a hundred corrupted in flight) finds the same
+/// Issue 13: the generic hostile sweep (tiny caps, small frames, snapshots
+/// every ten entries, three messages in a hundred corrupted in flight) finds the same
 /// planted twin without being aimed at it: a forged snapshot's metadata
 /// panics the follower that trusts it. The correct code drops what it cannot
 /// trust and never panics.
 fn hostile_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
-    let mut base = quorum_sim::SimConfig::quick(0, quorum_sim::Faults::All);
-    base.snapshot_every = Some(10);
-    base.network.corrupt = 0.03;
+    // `quorum sim --profile hostile`'s world: five nodes, every fault.
+    let base =
+        quorum_sim::SimConfig::new(5, 0).with_faults(quorum_sim::Faults::All).with_small_frames().with_corruption(0.03);
     let config = RaftConfig {
         max_entries_per_message: 2,
         max_bytes_per_message: 64,
@@ -497,7 +497,7 @@ fn hostile_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
         planted,
         ..RaftConfig::default()
     };
-    quorum_sim::quietly(|| quorum_sim::check_seeds::<quorum_raft::Raft>(&base, &config, 0..150))
+    quorum_sim::quietly(|| quorum_sim::check_seeds::<quorum_raft::Raft>(&base, &config, 0..300))
         .expect("panics are reported per seed")
 }
 
@@ -510,7 +510,7 @@ fn the_hostile_sweep_never_panics_a_node() {
 #[test]
 fn the_hostile_sweep_catches_trusted_snapshot_metadata() {
     let summary = hostile_sweep(Some(PlantedBug::TrustSnapshotMeta));
-    eprintln!("planted TrustSnapshotMeta under corruption: {} of 150 seeds", summary.failures.len());
+    eprintln!("planted TrustSnapshotMeta under corruption: {} of 300 seeds", summary.failures.len());
     assert!(!summary.failures.is_empty(), "{summary}");
     assert_eq!(summary.checks_that_fired(), ["panic"], "{summary}");
     let details: Vec<&str> =

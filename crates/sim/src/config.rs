@@ -369,6 +369,27 @@ impl SimConfig {
         self
     }
 
+    /// The same config in a world of small frames: a 2 KiB peer frame limit,
+    /// twenty keys, one write in ten with a 600-byte value, and a snapshot
+    /// every ten entries. A frame holds one large compare-and-set (two such
+    /// values) but not two, and the state outgrows a frame, so every message
+    /// must be cut by bytes (`quorum sim --profile tiny-caps`).
+    pub fn with_small_frames(mut self) -> Self {
+        self.network.max_message_bytes = 2048;
+        self.clients.keys = 20;
+        self.clients.large_value_ratio = 0.1;
+        self.clients.large_value_size = 600;
+        self.snapshot_every = Some(10);
+        self
+    }
+
+    /// The same config with messages corrupted in flight with probability `p`
+    /// ([`NetworkConfig::corrupt`]: the safety checks are off, panics count).
+    pub fn with_corruption(mut self, p: f64) -> Self {
+        self.network.corrupt = p;
+        self
+    }
+
     /// A short run for sweeping thousands of seeds: 3 nodes, 1 s of load.
     pub fn quick(seed: u64, kind: Faults) -> Self {
         let mut c = SimConfig::new(3, seed).with_faults(kind);

@@ -488,13 +488,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         let Some(to_i) = to.0.checked_sub(1).map(|i| i as usize).filter(|i| *i < self.hosts.len()) else {
             // No such node (an id a forged message put in the sender's head):
             // the runtime has no address for it either.
-            self.trace.record(self.now, || What::Drop {
-                from: from as u64 + 1,
-                to: to.0,
-                msg: format!("{msg:?}"),
-                reason: "no such node".into(),
-            });
-            return;
+            return self.trace_drop(from, to, &msg, || "no such node".into());
         };
         let mut buf = std::mem::take(&mut self.encode_buf);
         buf.clear();
@@ -504,67 +498,36 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         self.trace.mix(&buf);
         let size = buf.len();
         self.encode_buf = buf;
-        let from_id = NodeId(from as u64 + 1);
-        if size > self.net.max_message_bytes {
+        let limit = self.net.max_message_bytes;
+        if size > limit {
             // The runtime's receiver refuses a frame over its limit and closes
             // the connection: the message is lost, and so is the link.
             self.metrics.oversized += 1;
             if self.metrics.oversized == 1 {
-                // Every message must fit: the runtime's receiver refuses a
-                // larger frame, and a retry sends the same bytes again, so the
-                // link never carries it (a livelock, not a lost message).
-                let limit = self.net.max_message_bytes;
-                let what = format!("{msg:?}");
-                let what: String = what.chars().take(120).collect();
-                self.violation(
-                    "frame limit",
-                    format!("n{} sent n{} {size} bytes, over the {limit}-byte frame limit: {what}", from + 1, to.0),
-                );
+                // Every message must fit: a retry sends the same bytes again,
+                // so the link never carries it (a livelock, not a lost message).
+                let what: String = format!("{msg:?}").chars().take(120).collect();
+                let detail =
+                    format!("n{} sent n{} {size} bytes, over the {limit}-byte frame limit: {what}", from + 1, to.0);
+                self.violation("frame limit", detail);
             }
-            self.trace.record(self.now, || What::Drop {
-                from: from_id.0,
-                to: to.0,
-                msg: format!("{msg:?}"),
-                reason: format!("{size} bytes, over the frame limit of {}", self.net.max_message_bytes),
-            });
-            self.break_link(from, to_i);
-            return;
+            self.trace_drop(from, to, &msg, || format!("{size} bytes, over the frame limit of {limit}"));
+            return self.break_link(from, to_i);
         }
         let corrupt = self.config.network.corrupt;
         let msg = if corrupt > 0.0 && self.rng.chance(corrupt) {
-            match self.corrupted() {
-                Some(forged) => {
-                    self.trace.record(self.now, || What::Drop {
-                        from: from_id.0,
-                        to: to.0,
-                        msg: format!("{msg:?}"),
-                        reason: format!("corrupted in flight, delivered as {forged:?}"),
-                    });
-                    forged
-                }
-                None => {
-                    self.trace.record(self.now, || What::Drop {
-                        from: from_id.0,
-                        to: to.0,
-                        msg: format!("{msg:?}"),
-                        reason: "corrupted in flight: undecodable, the link breaks".into(),
-                    });
-                    self.break_link(from, to_i);
-                    return;
-                }
-            }
+            let Some(forged) = self.corrupted() else {
+                self.trace_drop(from, to, &msg, || "corrupted in flight: undecodable, the link breaks".into());
+                return self.break_link(from, to_i);
+            };
+            self.trace_drop(from, to, &msg, || format!("corrupted in flight, delivered as {forged:?}"));
+            forged
         } else {
             msg
         };
         if let Some(filter) = self.drop_filter.as_mut() {
-            if filter(from_id, to, &msg) {
-                self.trace.record(self.now, || What::Drop {
-                    from: from_id.0,
-                    to: to.0,
-                    msg: format!("{msg:?}"),
-                    reason: "dropped by the scenario".into(),
-                });
-                return;
+            if filter(NodeId(from as u64 + 1), to, &msg) {
+                return self.trace_drop(from, to, &msg, || "dropped by the scenario".into());
             }
         }
         match self.net.send(self.now, from, to_i, &mut self.rng) {
@@ -574,24 +537,22 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                 }
                 self.queue.push(at, Event::Deliver { from, to: to_i, msg, epoch });
             }
-            Fate::Dropped(reason) => {
-                self.trace.record(self.now, || What::Drop {
-                    from: from_id.0,
-                    to: to.0,
-                    msg: format!("{msg:?}"),
-                    reason: reason.to_string(),
-                });
-            }
+            Fate::Dropped(reason) => self.trace_drop(from, to, &msg, || reason.to_string()),
             Fate::Broke => {
-                self.trace.record(self.now, || What::Drop {
-                    from: from_id.0,
-                    to: to.0,
-                    msg: format!("{msg:?}"),
-                    reason: "connection reset".into(),
-                });
+                self.trace_drop(from, to, &msg, || "connection reset".into());
                 self.break_link(from, to_i);
             }
         }
+    }
+
+    /// Records in the trace that `msg` from node index `from` to `to` was not delivered, and why.
+    fn trace_drop(&mut self, from: usize, to: NodeId, msg: &P::Message, reason: impl FnOnce() -> String) {
+        self.trace.record(self.now, || What::Drop {
+            from: from as u64 + 1,
+            to: to.0,
+            msg: format!("{msg:?}"),
+            reason: reason(),
+        });
     }
 
     /// The message just encoded (in `encode_buf`), with a few bytes changed

@@ -278,12 +278,7 @@ fn a_crowded_sweep_catches_the_unbounded_proposal_queue_by_its_invariant() {
 /// its link every time: the `frame limit` check names it.
 #[test]
 fn a_sync_sent_whole_is_caught_by_the_frame_limit() {
-    let mut cfg = SimConfig::quick(0, Faults::All);
-    cfg.snapshot_every = Some(10);
-    cfg.network.max_message_bytes = 2048;
-    cfg.clients.keys = 20;
-    cfg.clients.large_value_ratio = 0.1;
-    cfg.clients.large_value_size = 600;
+    let cfg = SimConfig::quick(0, Faults::All).with_small_frames();
     let zab = ZabConfig { sync_chunk_bytes: 64, sync_window_chunks: 1, max_batch_bytes: 64, ..ZabConfig::default() };
     let clean = quietly(|| quorum_sim::check_seeds::<Zab>(&cfg, &zab, 0..6)).expect("no panics");
     assert_eq!(clean.violation_count(), 0, "{clean}");
@@ -297,10 +292,7 @@ fn a_sync_sent_whole_is_caught_by_the_frame_limit() {
 /// checking they continue its history: a forged index trips its log's own
 /// assertion. The correct code drops such a proposal and never panics.
 fn hostile() -> SimConfig {
-    let mut cfg = SimConfig::quick(0, Faults::All);
-    cfg.snapshot_every = Some(10);
-    cfg.network.corrupt = 0.03;
-    cfg
+    SimConfig::quick(0, Faults::All).with_small_frames().with_corruption(0.03)
 }
 
 #[test]
