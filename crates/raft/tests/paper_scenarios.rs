@@ -401,8 +401,10 @@ fn section_6_4_1_lease_reads_stay_linearizable_when_a_frozen_leader_wakes_up() {
 #[test]
 fn invariants_are_registered_with_the_simulator() {
     let names: Vec<&str> = Raft::invariants().iter().map(|i| i.name()).collect();
-    assert_eq!(names.len(), 7, "{names:?}");
-    for expected in ["election safety", "log matching", "commit on a quorum", "single-server membership"] {
+    assert_eq!(names.len(), 8, "{names:?}");
+    for expected in
+        ["election safety", "log matching", "commit on a quorum", "single-server membership", "bounded queues"]
+    {
         assert!(names.iter().any(|n| n.contains(expected)), "{expected} missing from {names:?}");
     }
 }
