@@ -461,6 +461,7 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut untried: Vec<usize> = Vec::new();
     let mut window: Vec<usize> = Vec::new();
+    let mut twins: Vec<(u128, u64, usize, usize)> = Vec::new();
     let (mut state, mut hash) = (0u32, 0u128);
     let (mut deepest, mut deepest_window) = (0usize, Vec::new());
     let mut steps = 0u64;
@@ -518,17 +519,22 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             // it may leave it, and only as the last operation that needs it.
             let needed = if state == 0 { 0 } else { need.get(state as usize).copied().unwrap_or(0) };
             let from = untried.len();
+            // Operations that do the same thing with the same result are
+            // interchangeable once called: of such twins only the one that
+            // returns first is tried (swapping it with a twin placed before
+            // it in any linearization leaves every state, and every
+            // real-time order, as it was). Unanswered ones return never.
+            twins.clear();
             for (i, &c) in window.iter().enumerate() {
                 let allowed = needed == 0 || (needed == 1 && facts.requires[ev.op[c]] == state);
-                // Unanswered operations that do the same thing are
-                // interchangeable once called (neither has a deadline):
-                // only the first of them is tried.
-                let unanswered = models[ev.op[c]].1 == ModelResult::Any;
-                let twin = unanswered && window[..i].iter().any(|e| models[ev.op[*e]] == models[ev.op[c]]);
-                if allowed && !twin && fits_at(&models, &ev, c, state).is_some() {
-                    untried.push(c);
+                if allowed && fits_at(&models, &ev, c, state).is_some() {
+                    let op = ev.op[c];
+                    twins.push((model_key(&models[op]), facts.deadline[op].1, i, c));
                 }
             }
+            twins.sort_unstable();
+            twins.dedup_by_key(|t| t.0);
+            untried.extend(twins.iter().map(|t| t.3));
             untried[from..].sort_unstable_by_key(|c| std::cmp::Reverse(facts.deadline[ev.op[*c]]));
             while untried.len() > from {
                 let c = untried.pop().expect("not empty");
@@ -565,6 +571,24 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
         return Err(explain_window(ops, deepest, &deepest_window));
     }
     Ok(())
+}
+
+/// One number per distinct (operation, result), for grouping twins.
+fn model_key(model: &(ModelOp, ModelResult)) -> u128 {
+    let op = match model.0 {
+        ModelOp::Get => 0,
+        ModelOp::Put(v) => 1 | u64::from(v) << 8,
+        ModelOp::Del => 2,
+        ModelOp::Cas { expected, new } => 3 | u64::from(expected) << 8 | u64::from(new) << 36,
+    };
+    let result = match model.1 {
+        ModelResult::Value(v) => u64::from(v) << 8,
+        ModelResult::Done => 1,
+        ModelResult::Deleted(d) => 2 | u64::from(d) << 8,
+        ModelResult::Swapped(s) => 3 | u64::from(s) << 8,
+        ModelResult::Any => 4,
+    };
+    u128::from(op) << 64 | u128::from(result)
 }
 
 fn fits_at(models: &[(ModelOp, ModelResult)], ev: &Events, call: usize, state: u32) -> Option<u32> {
