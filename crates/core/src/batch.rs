@@ -9,12 +9,13 @@
 use serde::Serialize;
 
 /// How many of the leading items (by their `sizes`) go in one message: at most
-/// `max_count`, and no more than `max_bytes` in all unless a single item is
-/// larger on its own (one item always goes when there is one).
+/// `max_count` (zero when there is no room), and no more than `max_bytes` in
+/// all unless a single item is larger on its own (with room, one item always
+/// goes when there is one).
 pub fn fitting(sizes: impl IntoIterator<Item = usize>, max_count: usize, max_bytes: usize) -> usize {
     let mut bytes = 0usize;
     let mut keep = 0;
-    for size in sizes.into_iter().take(max_count.max(1)) {
+    for size in sizes.into_iter().take(max_count) {
         bytes = bytes.saturating_add(size);
         if keep > 0 && bytes > max_bytes {
             break;
@@ -40,7 +41,7 @@ mod tests {
         assert_eq!(fitting([10, 10, 10, 10], 9, 25), 2, "bytes");
         assert_eq!(fitting([10, 10, 10, 10], 9, 30), 3, "exactly full");
         assert_eq!(fitting([500, 10], 9, 100), 1, "one oversized item still goes, alone");
-        assert_eq!(fitting([10, 10], 0, 100), 1, "a zero count cap still moves");
+        assert_eq!(fitting([10, 10], 0, 100), 0, "no room, nothing goes");
         assert_eq!(fitting(std::iter::empty(), 9, 100), 0);
     }
 }

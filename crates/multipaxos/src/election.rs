@@ -118,8 +118,11 @@ impl MultiPaxos {
             covered,
             complete: false,
         });
-        body.chosen.extend(chosen);
-        body.accepted.extend(accepted);
+        // Only what the pages so far did not cover: a page that overlaps them
+        // (sent again, or by a confused peer) adds nothing twice, so a body
+        // holds at most one report per slot.
+        body.chosen.extend(chosen.into_iter().filter(|c| c.slot > covered));
+        body.accepted.extend(accepted.into_iter().filter(|(slot, _)| *slot > covered));
         match last {
             Some(last) => {
                 // More past this page: ask for the next one, in the same ballot.

@@ -135,7 +135,7 @@ impl MultiPaxos {
             let sizes = rest.iter().map(quorum_core::batch::encoded_len);
             let (chunk, tail) = rest.split_at(quorum_core::batch::fitting(
                 sizes,
-                self.config.max_batch,
+                self.config.max_batch.max(1),
                 self.config.snapshot_chunk_bytes,
             ));
             rest = tail;

@@ -261,18 +261,7 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
             true,
         ),
         (Message::SnapshotPull { index: u64::MAX, offset: 0 }, true),
-        (
-            Message::Promise {
-                ballot: high,
-                first: 0,
-                last: None,
-                chosen: vec![],
-                accepted: vec![],
-                snapshot_index: 0,
-                committed: 0,
-            },
-            false,
-        ),
+        (empty_promise(high), false),
         (
             Message::Promise {
                 ballot,
@@ -315,15 +304,7 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     deliver(&mut net, other.0, follower.0, lying);
     assert_eq!(dropped(&net, follower) - before, 1);
     assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate, "the lying promise is not counted");
-    let never_sent = Message::Promise {
-        ballot: high,
-        first: 0,
-        last: None,
-        chosen: vec![],
-        accepted: vec![],
-        snapshot_index: 0,
-        committed: 0,
-    };
+    let never_sent = empty_promise(high);
     deliver(&mut net, other.0, follower.0, never_sent);
     assert_eq!(net.node(follower).unwrap().status().role, Role::Candidate);
     // An Accept with a second value in a ballot this acceptor holds a value in.
@@ -376,15 +357,7 @@ fn stale_stamp_under_a_live_leader(config: MultiPaxosConfig) {
     };
     net.in_flight.clear();
     for from in [2, 3, 6] {
-        let promise = Message::Promise {
-            ballot: b5,
-            first: 0,
-            last: None,
-            chosen: vec![],
-            accepted: vec![],
-            snapshot_index: 0,
-            committed: 0,
-        };
+        let promise = empty_promise(b5);
         deliver(&mut net, from, 5, promise);
     }
     assert_eq!(net.node(NodeId(5)).unwrap().leading_ballot(), Some(b5));
@@ -416,4 +389,9 @@ fn a_leader_told_of_a_decision_with_a_stale_stamp_does_not_take_it_as_its_own() 
 fn the_planted_stale_stamp_twin_diverges_in_the_same_scenario() {
     let config = MultiPaxosConfig { planted: Some(PlantedBug::LearnKeepsOlderStamp), ..MultiPaxosConfig::default() };
     assert!(quorum_sim::quietly(|| stale_stamp_under_a_live_leader(config)).is_none());
+}
+
+/// A promise in `ballot` that reports nothing: a whole promise, one page.
+fn empty_promise(ballot: Ballot) -> Message {
+    Message::Promise { ballot, first: 0, last: None, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 }
 }

@@ -6,7 +6,7 @@
 //! found it). A message over the limit is the `frame limit` violation.
 
 use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig, PlantedBug};
-use quorum_sim::{check_seeds, quietly, Faults, SimConfig, Summary};
+use quorum_sim::{Faults, SimConfig, Summary};
 
 fn sweep(planted: Option<PlantedBug>) -> Summary {
     let base = SimConfig::quick(0, Faults::All).with_small_frames();
@@ -19,7 +19,7 @@ fn sweep(planted: Option<PlantedBug>) -> Summary {
         planted,
         ..MultiPaxosConfig::default()
     };
-    quietly(|| check_seeds::<MultiPaxos>(&base, &config, 0..12)).expect("violations are reported, not panics")
+    quorum_sim::testkit::sweep::<MultiPaxos>(&base, &config, 0..12)
 }
 
 #[test]

@@ -82,8 +82,7 @@ fn crowded_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
     base.clients.count = 48;
     base.clients.read_ratio = 0.6;
     let config = RaftConfig { max_pending_reads: 4, planted, ..RaftConfig::default() };
-    quorum_sim::quietly(|| quorum_sim::check_seeds::<quorum_raft::Raft>(&base, &config, 0..6))
-        .expect("violations are reported, not panics")
+    quorum_sim::testkit::sweep::<quorum_raft::Raft>(&base, &config, 0..6)
 }
 
 #[test]

@@ -497,8 +497,7 @@ fn hostile_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
         planted,
         ..RaftConfig::default()
     };
-    quorum_sim::quietly(|| quorum_sim::check_seeds::<quorum_raft::Raft>(&base, &config, 0..300))
-        .expect("panics are reported per seed")
+    quorum_sim::testkit::sweep::<quorum_raft::Raft>(&base, &config, 0..300)
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use quorum_core::Duration;
 use quorum_raft::{PlantedBug, Raft, RaftConfig};
-use quorum_sim::{check_seeds, Faults, SimConfig, Summary};
+use quorum_sim::{Faults, SimConfig, Summary};
 
 const SEEDS: std::ops::Range<u64> = 0..2000;
 
@@ -18,7 +18,7 @@ fn sweep(planted: Option<PlantedBug>) -> Summary {
     base.faults.mean_interval = Duration::from_millis(60);
     base.faults.max_outage = Duration::from_millis(40);
     let config = RaftConfig { election_timeout_max: Duration::from_millis(160), planted, ..RaftConfig::default() };
-    quorum_sim::quietly(|| check_seeds::<Raft>(&base, &config, SEEDS)).expect("violations are reported, not panics")
+    quorum_sim::testkit::sweep::<Raft>(&base, &config, SEEDS)
 }
 
 #[test]

@@ -56,8 +56,8 @@ impl Zab {
             let State::Leading(l) = &mut self.state else { return };
             l.batch_deadline = None;
             let sizes = l.queue.iter().map(|cmd| cmd.data.len());
-            let (most, max_bytes) = (self.config.max_batch_entries.min(room), self.config.max_batch_bytes);
-            let take = if most == 0 { 0 } else { quorum_core::batch::fitting(sizes, most, max_bytes) };
+            let most = self.config.max_batch_entries.min(room);
+            let take = quorum_core::batch::fitting(sizes, most, self.config.max_batch_bytes);
             if l.phase != LeaderPhase::Broadcast || take == 0 {
                 return;
             }

@@ -260,7 +260,7 @@ fn crowded() -> (SimConfig, ZabConfig) {
 #[test]
 fn a_crowded_sweep_keeps_the_proposal_queue_within_its_bound() {
     let (cfg, zab) = crowded();
-    let summary = quietly(|| quorum_sim::check_seeds::<Zab>(&cfg, &zab, 0..6)).expect("no panics");
+    let summary = quorum_sim::testkit::sweep::<Zab>(&cfg, &zab, 0..6);
     assert_eq!(summary.violation_count(), 0, "{summary}");
 }
 
@@ -280,7 +280,7 @@ fn a_crowded_sweep_catches_the_unbounded_proposal_queue_by_its_invariant() {
 fn a_sync_sent_whole_is_caught_by_the_frame_limit() {
     let cfg = SimConfig::quick(0, Faults::All).with_small_frames();
     let zab = ZabConfig { sync_chunk_bytes: 64, sync_window_chunks: 1, max_batch_bytes: 64, ..ZabConfig::default() };
-    let clean = quietly(|| quorum_sim::check_seeds::<Zab>(&cfg, &zab, 0..6)).expect("no panics");
+    let clean = quorum_sim::testkit::sweep::<Zab>(&cfg, &zab, 0..6);
     assert_eq!(clean.violation_count(), 0, "{clean}");
     let caught = sweep(PlantedBug::SyncInOneMessage, &cfg, zab, 0..6);
     report("sync in one message", &caught, 6);
@@ -297,8 +297,7 @@ fn hostile() -> SimConfig {
 
 #[test]
 fn the_hostile_sweep_never_panics_a_node() {
-    let summary =
-        quietly(|| quorum_sim::check_seeds::<Zab>(&hostile(), &ZabConfig::default(), 0..40)).expect("no panics");
+    let summary = quorum_sim::testkit::sweep::<Zab>(&hostile(), &ZabConfig::default(), 0..40);
     assert_eq!(summary.violation_count(), 0, "{summary}");
 }
 

@@ -11,6 +11,16 @@ pub use net::{Envelope, Net};
 use crate::{check_seeds, quietly, Faults, Sim, SimConfig, Summary};
 use quorum_core::{ClientId, Command, Duration, NodeId, Payload, Protocol, Role};
 
+/// Runs `seeds` of `base` with the nodes' logs silenced: what every sweep
+/// test does before it looks at the summary (a planted bug's panic is a
+/// `panic` failure of its seed, not of the test).
+pub fn sweep<P: Protocol>(base: &SimConfig, config: &P::Config, seeds: std::ops::Range<u64>) -> Summary
+where
+    P::Config: Sync,
+{
+    quietly(|| check_seeds::<P>(base, config, seeds)).expect("a sweep reports panics per seed")
+}
+
 /// Runs `seeds` of `base`, asserting no violation and at least `min_ops`
 /// answered operations in all; returns the summary for further checks.
 pub fn sweep_clean<P: Protocol>(base: &SimConfig, config: &P::Config, seeds: u64, min_ops: u64) -> Summary
