@@ -14,8 +14,8 @@ else
   cargo build --quiet --release -p quorum-cli --manifest-path "$root/Cargo.toml"
   quorum="$root/target/release/quorum"
 fi
-# --list prints every scenario whatever --protocol says: name, protocol, about.
-"$quorum" trace --protocol raft --list | while read -r name protocol _; do
+# --list prints every scenario: name, protocol, about.
+"$quorum" trace --list | while read -r name protocol _; do
   "$quorum" trace --protocol "$protocol" --scenario "$name" --format mermaid > "$work/$name.mmd"
 done
 # The embedding example runs a real cluster, not a scenario: its diagram too.

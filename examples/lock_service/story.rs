@@ -7,7 +7,7 @@ use crate::diagram::Diagram;
 use crate::lock::{Fenced, FencedStorage, Grant, LockReply, LockRequest};
 use bytes::Bytes;
 use quorum::core::{Instant, NodeId};
-use quorum::scenarios::Story;
+use quorum_scenarios::Story;
 use std::time::Duration;
 
 /// The lock both clients want.

@@ -1,14 +1,15 @@
 //! `quorum trace`: print a scenario's run as Mermaid, JSON or text.
 
 use clap::{Args, ValueEnum};
-use quorum::scenarios;
+use quorum_scenarios as scenarios;
 
 /// Arguments of `quorum trace`.
 #[derive(Args, Debug, Clone)]
 pub struct TraceArgs {
-    /// The protocol the scenario runs.
+    /// The protocol the scenario runs: a check on `--scenario`, a filter on
+    /// `--list`.
     #[arg(long, short)]
-    pub protocol: String,
+    pub protocol: Option<String>,
     /// The scenario (see `quorum trace --list`).
     #[arg(long, short, required_unless_present = "list")]
     pub scenario: Option<String>,
@@ -35,8 +36,9 @@ pub enum Format {
 
 /// Runs `quorum trace`; returns the exit code.
 pub fn run(args: TraceArgs) -> Result<i32, String> {
+    let fits = |s: &scenarios::Scenario| args.protocol.as_ref().is_none_or(|p| s.protocol == p || s.protocol == "all");
     if args.list {
-        for s in scenarios::ALL {
+        for s in scenarios::ALL.iter().filter(|s| fits(s)) {
             println!("{:<20} {:<12} {}", s.name, s.protocol, s.about);
         }
         return Ok(0);
@@ -47,19 +49,13 @@ pub fn run(args: TraceArgs) -> Result<i32, String> {
         format!("unknown scenario '{name}': choose one of {}", names.join(", "))
     })?;
     // A scenario that runs every protocol fits any --protocol.
-    if scenario.protocol != args.protocol && scenario.protocol != "all" {
-        let fits: Vec<&str> = scenarios::ALL
-            .iter()
-            .filter(|s| s.protocol == args.protocol || s.protocol == "all")
-            .map(|s| s.name)
-            .collect();
+    if let Some(protocol) = args.protocol.as_deref().filter(|_| !fits(scenario)) {
+        let fitting: Vec<&str> = scenarios::ALL.iter().filter(|s| fits(s)).map(|s| s.name).collect();
         return Err(format!(
-            "scenario '{}' runs {}, not {}; scenarios for {}: {}",
+            "scenario '{}' runs {}, not {protocol}; scenarios for {protocol}: {}",
             scenario.name,
             scenario.protocol,
-            args.protocol,
-            args.protocol,
-            if fits.is_empty() { "none".to_string() } else { fits.join(", ") }
+            if fitting.is_empty() { "none".to_string() } else { fitting.join(", ") }
         ));
     }
     let story = (scenario.run)();

@@ -1,19 +1,62 @@
-//! Runnable scenarios from the consensus literature, each narrated in plain
-//! words and checked: every claim a story makes is verified on the run it
-//! describes. `cargo run --example <name>` runs one; `quorum trace` prints any
-//! as Mermaid, JSON or text.
+//! The narrated scenarios: runs from the consensus literature, each told in
+//! plain words and checked — every claim a story makes is verified on the run
+//! it describes.
+//!
+//! Each scenario's code is its example, `examples/<name>.rs` in the
+//! repository's root package, so that a reader who opens the example sees the
+//! whole scenario; this crate compiles those same files as modules so that
+//! `quorum trace` (Mermaid, JSON or text) and the tests can run every one.
+//! What the examples share stands here: [`Story`], [`common`] and
+//! [`example_main`].
+#![deny(missing_docs)]
 
-mod agreement;
+// The example files name this crate as `quorum_scenarios`, as their binaries
+// see it; compiled in here they need the same name for the crate itself.
+extern crate self as quorum_scenarios;
+
 pub mod common;
-mod compare;
-mod elections;
-mod multipaxos;
-mod paxos;
-mod replication;
 mod story;
-mod zab;
 
 pub use story::Story;
+
+// Each scenario is its example file, compiled here as a module; its `main`
+// is dead code in this crate (only the example's binary calls it).
+#[allow(dead_code)]
+#[path = "../../../examples/agreement.rs"]
+mod agreement;
+#[allow(dead_code)]
+#[path = "../../../examples/compare.rs"]
+mod compare;
+#[allow(dead_code)]
+#[path = "../../../examples/flp.rs"]
+mod flp;
+#[allow(dead_code)]
+#[path = "../../../examples/majority_overlap.rs"]
+mod majority_overlap;
+#[allow(dead_code)]
+#[path = "../../../examples/multipaxos_phase2.rs"]
+mod multipaxos_phase2;
+#[allow(dead_code)]
+#[path = "../../../examples/paxos_dueling.rs"]
+mod paxos_dueling;
+#[allow(dead_code)]
+#[path = "../../../examples/paxos_single_decree.rs"]
+mod paxos_single_decree;
+#[allow(dead_code)]
+#[path = "../../../examples/raft_election.rs"]
+mod raft_election;
+#[allow(dead_code)]
+#[path = "../../../examples/raft_partition.rs"]
+mod raft_partition;
+#[allow(dead_code)]
+#[path = "../../../examples/raft_replication.rs"]
+mod raft_replication;
+#[allow(dead_code)]
+#[path = "../../../examples/raft_terms.rs"]
+mod raft_terms;
+#[allow(dead_code)]
+#[path = "../../../examples/zab_recovery.rs"]
+mod zab_recovery;
 
 /// One scenario.
 pub struct Scenario {
@@ -39,61 +82,61 @@ pub const ALL: &[Scenario] = &[
         name: "flp",
         protocol: "raft",
         about: "colliding timeouts elect nobody, safely; randomized timeouts end it",
-        run: elections::flp,
+        run: flp::flp,
     },
     Scenario {
         name: "raft-election",
         protocol: "raft",
         about: "a 5-node election with a split vote, resolved by randomized timeouts",
-        run: elections::split_vote,
+        run: raft_election::split_vote,
     },
     Scenario {
         name: "raft-replication",
         protocol: "raft",
         about: "log replication with one slow follower; commit on a majority",
-        run: replication::slow_follower,
+        run: raft_replication::slow_follower,
     },
     Scenario {
         name: "raft-terms",
         protocol: "raft",
         about: "leader failure, a split vote, re-election",
-        run: elections::term_progression,
+        run: raft_terms::term_progression,
     },
     Scenario {
         name: "raft-partition",
         protocol: "raft",
         about: "the minority cannot commit; the stale leader steps down; its entries are replaced",
-        run: replication::partition,
+        run: raft_partition::partition,
     },
     Scenario {
         name: "majority-overlap",
         protocol: "raft",
         about: "why a committed entry survives every leader change",
-        run: agreement::majority_overlap,
+        run: majority_overlap::majority_overlap,
     },
     Scenario {
         name: "paxos-single-decree",
         protocol: "paxos",
         about: "Basic Paxos: Prepare/Promise, Accept/Accepted, learners learn from a majority",
-        run: paxos::single_decree,
+        run: paxos_single_decree::single_decree,
     },
     Scenario {
         name: "paxos-dueling",
         protocol: "paxos",
         about: "dueling proposers livelock without backoff; randomized backoff ends it",
-        run: paxos::dueling,
+        run: paxos_dueling::dueling,
     },
     Scenario {
         name: "multipaxos-phase2",
         protocol: "multipaxos",
         about: "one Phase 1, then Phase 2 alone per command; a new leader fills a hole with a no-op",
-        run: multipaxos::phase2,
+        run: multipaxos_phase2::phase2,
     },
     Scenario {
         name: "zab-recovery",
         protocol: "zab",
         about: "election, discovery, sync, broadcast; the leader crashes; a new epoch; TRUNC",
-        run: zab::recovery,
+        run: zab_recovery::recovery,
     },
     Scenario {
         name: "compare",
@@ -109,12 +152,11 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
     ALL.iter().find(|s| s.name == name)
 }
 
-/// The body of every example: runs the scenario, prints its narration (or,
-/// with `--mermaid`, `--json` or `--text`, its trace), and exits non-zero if
-/// any claim of the story failed.
-pub fn example_main(name: &str) {
-    let scenario = find(name).unwrap_or_else(|| panic!("no scenario named {name}"));
-    let story = (scenario.run)();
+/// The body of every example's `main`: runs the scenario, prints its
+/// narration (or, with `--mermaid`, `--json` or `--text`, its trace), and
+/// exits non-zero if any claim of the story failed.
+pub fn example_main(scenario: fn() -> Story) {
+    let story = scenario();
     let mode = std::env::args().nth(1).unwrap_or_default();
     match mode.as_str() {
         "--mermaid" => print!("{}", story.mermaid()),

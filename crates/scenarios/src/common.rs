@@ -1,6 +1,9 @@
-//! Helpers shared by the scenarios: scripted configs, commands, observers.
+//! Helpers shared by the scenarios: scripted configs, commands, observers,
+//! and the narration of elections that several Raft scenarios tell.
 
+use crate::Story;
 use quorum_core::{ClientId, Command, Duration, Instant, KvOp, NodeId, Protocol, Role};
+use quorum_raft::{Raft, RaftConfig};
 use quorum_sim::{Latency, Sim, SimConfig, TraceEvent, What};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -98,4 +101,50 @@ pub fn names(ids: &[u64]) -> String {
         1 => parts[0].clone(),
         n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
     }
+}
+
+/// Is this trace event a message of one of the given kinds (by the start of
+/// its printed form)? Events that are not messages count as of every kind.
+pub fn is_kind(e: &TraceEvent, kinds: &[&str]) -> bool {
+    match &e.what {
+        What::Deliver { msg, .. } | What::Drop { msg, .. } => kinds.iter().any(|k| msg.starts_with(k)),
+        _ => true,
+    }
+}
+
+/// Raft with election timeouts drawn from `min_ms..max_ms` and no pre-vote,
+/// so that a narrow window makes candidates collide.
+pub fn election_timeouts(min_ms: u64, max_ms: u64) -> RaftConfig {
+    RaftConfig {
+        election_timeout_min: Duration::from_millis(min_ms),
+        election_timeout_max: Duration::from_millis(max_ms),
+        pre_vote: false,
+        ..RaftConfig::default()
+    }
+}
+
+/// Tells, term by term, who stood and who won; returns the number of split
+/// terms and of won ones.
+pub fn narrate_terms(story: &mut Story, sim: &Sim<Raft>) -> (usize, usize) {
+    let events = sim.trace().events();
+    let candidates = candidates_by_term(events);
+    let leaders = leaders_by_term(events);
+    let (mut split, mut won) = (0, 0);
+    for (term, who) in &candidates {
+        let at = events
+            .iter()
+            .find(|e| matches!(&e.what, What::Role { term: t, role, .. } if t == term && role == "candidate"))
+            .map_or(sim.now(), |e| Instant::from_nanos(e.at_ns));
+        match leaders.get(term) {
+            Some(l) => {
+                won += 1;
+                story.say(at, format!("term {term}: {} stood; n{l} won a majority of votes and leads", names(who)));
+            }
+            None => {
+                split += 1;
+                story.say(at, format!("term {term}: {} stood at once; the votes split and nobody won", names(who)));
+            }
+        }
+    }
+    (split, won)
 }
