@@ -48,6 +48,7 @@ mod command;
 mod effects;
 mod ids;
 mod log;
+pub mod planted;
 mod protocol;
 pub mod quorum;
 mod rng;

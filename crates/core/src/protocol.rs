@@ -185,8 +185,9 @@ pub trait Protocol: Sized + 'static {
 
     /// A short lowercase name: `raft`, `zab`, `paxos`, `multipaxos`.
     const NAME: &'static str;
-    /// The weakest links the protocol is correct over.
-    const LINKS: LinkKind;
+    /// The weakest links the protocol is correct over: datagrams (loss,
+    /// duplication, reordering) unless it declares that it needs FIFO links.
+    const LINKS: LinkKind = LinkKind::Datagram;
 
     /// Starts a node, from scratch or from what storage recovered. Stored state
     /// that does not decode or contradicts itself is an error, not a panic.

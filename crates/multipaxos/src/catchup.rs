@@ -14,7 +14,7 @@
 //! it over from the first piece of that sender's current snapshot, because
 //! two snapshots at the same index need not be the same bytes.
 
-use crate::{Message, MultiPaxos, PlantedBug};
+use crate::{Message, MultiPaxos, PlantedBug, SnapshotPiece};
 use quorum_core::{Bytes, NodeId, Snapshot, Stamp};
 use tracing::debug;
 
@@ -85,34 +85,25 @@ impl MultiPaxos {
         }
         let start = offset as usize;
         let mut end = (start + self.config.snapshot_chunk_bytes.max(1)).min(snapshot.data.len());
-        if self.planted(PlantedBug::WholeSnapshot) {
+        if self.config.planted(PlantedBug::WholeSnapshot) {
             end = snapshot.data.len();
         }
         let meta = if offset == 0 { snapshot.meta.clone() } else { Bytes::new() };
-        let chunk = Message::SnapshotChunk {
+        let chunk = Message::SnapshotChunk(SnapshotPiece {
             index: snapshot.index,
             stamp: snapshot.stamp,
             meta,
             total,
             offset,
             data: snapshot.data.slice(start..end),
-        };
+        });
         self.outbox.send(to, chunk);
     }
 
     /// A piece of a peer's snapshot. Pieces arrive one at a time, in order;
     /// anything else is dropped and asked for again on the next turn.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn on_snapshot_chunk(
-        &mut self,
-        from: NodeId,
-        index: u64,
-        stamp: Stamp,
-        meta: Bytes,
-        total: u64,
-        offset: u64,
-        data: Bytes,
-    ) {
+    pub(crate) fn on_snapshot_chunk(&mut self, from: NodeId, piece: SnapshotPiece) {
+        let SnapshotPiece { index, stamp, meta, total, offset, data } = piece;
         if index <= self.learner.committed() {
             self.incoming = None; // we have all of it already
             return;

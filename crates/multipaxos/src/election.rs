@@ -171,7 +171,7 @@ impl MultiPaxos {
         // on a chosen one.
         last_slot = last_slot.max(self.learner.highest_chosen());
         let mut leader = Leader::new(ballot, last_slot + 1, self.now);
-        let ignore_promises = self.planted(crate::PlantedBug::IgnorePromisedValues);
+        let ignore_promises = self.config.planted(crate::PlantedBug::IgnorePromisedValues);
         for slot in self.learner.committed() + 1..=last_slot {
             if self.learner.chosen(slot).is_some() {
                 continue;

@@ -191,7 +191,7 @@ impl MultiPaxos {
         let peers = self.peers();
         let commit = self.learner.committed();
         let (timeout, quorum) = (self.config.election_timeout, Majority::of(self.members.len()));
-        let check_quorum = !self.planted(PlantedBug::NoCheckQuorum);
+        let check_quorum = !self.config.planted(PlantedBug::NoCheckQuorum);
         let State::Leader(leader) = &mut self.state else { return };
         if now < leader.heartbeat_due {
             return;

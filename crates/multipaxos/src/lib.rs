@@ -87,14 +87,14 @@ mod read;
 mod replica;
 mod snapshot;
 
-pub use message::Message;
+pub use message::{Message, SnapshotPiece};
 
 use election::{Candidate, PromiseKnown, PromisePage};
 use hint::Suspicion;
 use leader::Leader;
 use quorum_core::{
-    Command, Duration, Effects, Init, InitError, Instant, Invariant, LinkKind, NodeId, NotLeader, Payload,
-    ProposeError, Protocol, ReadError, Rng, Role, Snapshot, Status, WriteBatch,
+    Command, Duration, Effects, Init, InitError, Instant, Invariant, NodeId, NotLeader, Payload, ProposeError,
+    Protocol, ReadError, Rng, Role, Snapshot, Status, WriteBatch,
 };
 use quorum_paxos::outbox::Outbox;
 use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
@@ -175,6 +175,8 @@ pub const MAX_PLAUSIBLE_SLOT: u64 = 1 << 62;
 /// its promises (each becomes a proposal at once); a promise reporting more
 /// makes it catch up first, like a promise that cannot see far enough.
 pub const MAX_SLOTS_ABOVE_COMMIT: u64 = 1 << 20;
+
+quorum_core::planted_bugs!(MultiPaxosConfig, PlantedBug);
 
 impl Default for MultiPaxosConfig {
     fn default() -> Self {
@@ -309,18 +311,6 @@ impl MultiPaxos {
         self.acceptor.plant_vote(vote);
     }
 
-    /// True if a test planted `bug` (always false without the `planted-bugs` feature).
-    #[cfg(feature = "planted-bugs")]
-    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
-        self.config.planted == Some(bug)
-    }
-
-    /// True if a test planted `bug` (always false without the `planted-bugs` feature).
-    #[cfg(not(feature = "planted-bugs"))]
-    pub(crate) fn planted(&self, _bug: PlantedBug) -> bool {
-        false
-    }
-
     fn peers(&self) -> Vec<NodeId> {
         self.members.iter().copied().filter(|&m| m != self.id).collect()
     }
@@ -401,9 +391,7 @@ impl MultiPaxos {
                 }
                 self.pump();
             }
-            Message::SnapshotChunk { index, stamp, meta, total, offset, data } => {
-                self.on_snapshot_chunk(from, index, stamp, meta, total, offset, data)
-            }
+            Message::SnapshotChunk(piece) => self.on_snapshot_chunk(from, piece),
             Message::SnapshotPull { index, offset } => self.on_snapshot_pull(from, index, offset),
             Message::Suspect { ballot } => self.on_suspect(from, ballot),
             Message::SuspectReply { ballot, agree } => self.on_suspect_reply(from, ballot, agree),
@@ -430,7 +418,7 @@ impl MultiPaxos {
                     || self.acceptor.accepted(slot).is_some_and(|a| a.ballot == leader.ballot && a.value != value)
             }
             _ => false,
-        } && !self.planted(PlantedBug::LearnKeepsOlderStamp);
+        } && !self.config.planted(PlantedBug::LearnKeepsOlderStamp);
         // Both keep the highest ballot the value is known chosen in, also
         // when the slot was known already (a restart recovers it from the stamp).
         self.learner.learn(slot, ballot, value.clone());
@@ -480,7 +468,6 @@ impl Protocol for MultiPaxos {
     type Message = Message;
     type Config = MultiPaxosConfig;
     const NAME: &'static str = "multipaxos";
-    const LINKS: LinkKind = LinkKind::Datagram;
 
     fn new(init: Init<MultiPaxosConfig>) -> Result<Self, InitError> {
         InitError::check_member(init.id, &init.members)?;

@@ -104,20 +104,7 @@ pub enum Message {
     /// compaction point. A snapshot travels in pieces of at most
     /// `snapshot_chunk_bytes`, one at a time, each asked for by the receiver
     /// (`SnapshotPull`): no message grows with the state machine.
-    SnapshotChunk {
-        /// The last slot the snapshot covers.
-        index: u64,
-        /// The ballot stamp of that slot.
-        stamp: Stamp,
-        /// The snapshot's metadata (in the first piece only).
-        meta: Bytes,
-        /// The length of the whole snapshot data.
-        total: u64,
-        /// Where this piece starts in the data.
-        offset: u64,
-        /// The piece.
-        data: Bytes,
-    },
+    SnapshotChunk(SnapshotPiece),
     /// "Send me the piece at `offset` of your snapshot at `index`" (the next
     /// one, or a lost one again). A sender whose snapshot moved on answers
     /// with the first piece of its current one.
@@ -127,4 +114,21 @@ pub enum Message {
         /// The first byte not yet received.
         offset: u64,
     },
+}
+
+/// One piece of a snapshot in transfer (`Message::SnapshotChunk`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPiece {
+    /// The last slot the snapshot covers.
+    pub index: u64,
+    /// The ballot stamp of that slot.
+    pub stamp: Stamp,
+    /// The snapshot's metadata (in the first piece only).
+    pub meta: Bytes,
+    /// The length of the whole snapshot data.
+    pub total: u64,
+    /// Where this piece starts in the data.
+    pub offset: u64,
+    /// The piece.
+    pub data: Bytes,
 }

@@ -78,7 +78,7 @@ impl MultiPaxos {
     /// `sent_at` (for CheckQuorum always, see `leader.rs`): with leases, from
     /// now on it is bound by that leader's lease.
     pub(crate) fn ack_lease(&mut self, leader: NodeId, ballot: Ballot, sent_at: Instant) {
-        if !self.planted(PlantedBug::LeaseIgnoresAcks) {
+        if !self.config.planted(PlantedBug::LeaseIgnoresAcks) {
             self.lease_ack = Some((ballot, self.now));
         }
         self.outbox.send(leader, Message::HeartbeatAck { ballot, sent_at });

@@ -1,7 +1,7 @@
 //! The acceptor side of every node: answering Prepare, Accept and Heartbeat,
 //! and committing what the leader reports committed.
 
-use crate::{Message, MultiPaxos, MAX_PLAUSIBLE_SLOT};
+use crate::{Message, MultiPaxos, SnapshotPiece, MAX_PLAUSIBLE_SLOT};
 use quorum_core::batch::{encoded_len, fitting};
 use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Accepted, Ballot, Chosen};
@@ -26,7 +26,7 @@ impl MultiPaxos {
                 // catches up first (`on_promise`).
                 let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
                 let reported_upto = chosen.last().map_or(0, |c| c.slot);
-                let omit_chosen_past_cap = self.planted(crate::PlantedBug::PromiseOmitsChosenPastCap);
+                let omit_chosen_past_cap = self.config.planted(crate::PlantedBug::PromiseOmitsChosenPastCap);
                 let accepted: Vec<(u64, Accepted)> = accepted
                     .into_iter()
                     .filter(|(slot, _)| {
@@ -67,7 +67,7 @@ impl MultiPaxos {
         let mut refused_by = None;
         for (slot, value) in entries {
             if let Some((chosen_in, chosen)) = self.learner.chosen(slot) {
-                if slot > committed && self.planted(crate::PlantedBug::AcceptOverwritesChosen) {
+                if slot > committed && self.config.planted(crate::PlantedBug::AcceptOverwritesChosen) {
                     if self.planted_accept_over_chosen(slot, ballot, value) {
                         slots.push(slot);
                     }
@@ -190,7 +190,7 @@ impl Message {
             Message::SuspectReply { ballot, .. } => ballot_ok(*ballot),
             Message::CatchUp { from } => slot_ok(*from),
             Message::Decided { chosen } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
-            Message::SnapshotChunk { index, offset, total, data, .. } => {
+            Message::SnapshotChunk(SnapshotPiece { index, offset, total, data, .. }) => {
                 slot_ok(*index) && slot_ok(*total) && offset <= total && data.len() as u64 <= total - offset
             }
             Message::SnapshotPull { index, offset } => slot_ok(*index) && slot_ok(*offset),

@@ -239,25 +239,25 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
         (Message::CatchUp { from: u64::MAX }, true),
         (Message::CatchUp { from: 0 }, false),
         (
-            Message::SnapshotChunk {
+            Message::SnapshotChunk(crate::SnapshotPiece {
                 index: u64::MAX,
                 stamp: quorum_core::Stamp::ZERO,
                 meta: quorum_core::Bytes::new(),
                 total: 0,
                 offset: 0,
                 data: quorum_core::Bytes::new(),
-            },
+            }),
             true,
         ),
         (
-            Message::SnapshotChunk {
+            Message::SnapshotChunk(crate::SnapshotPiece {
                 index: 1,
                 stamp: quorum_core::Stamp::ZERO,
                 meta: quorum_core::Bytes::new(),
                 total: 4,
                 offset: 8,
                 data: quorum_core::Bytes::from_static(b"xy"),
-            },
+            }),
             true,
         ),
         (Message::SnapshotPull { index: u64::MAX, offset: 0 }, true),

@@ -529,10 +529,10 @@ fn run_with_frame_limit(
                 net.in_flight.pop_front();
                 continue;
             }
-            if matches!(env.msg, Message::SnapshotChunk { .. } | Message::Decided { .. }) {
+            if matches!(env.msg, Message::SnapshotChunk(_) | Message::Decided { .. }) {
                 seen.largest = seen.largest.max(size);
             }
-            if matches!(env.msg, Message::SnapshotChunk { .. }) {
+            if matches!(env.msg, Message::SnapshotChunk(_)) {
                 seen.pieces += 1;
             }
             hook(net, &seen);

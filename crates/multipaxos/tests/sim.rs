@@ -135,7 +135,7 @@ fn seed_sweep_all_faults_with_snapshots_streamed_in_tiny_pieces() {
     let count = |sim: &mut Sim<MultiPaxos>| {
         let later_pieces = later_pieces.clone();
         sim.set_drop_filter(move |_, _, msg| {
-            if matches!(msg, Message::SnapshotChunk { offset, .. } if *offset > 0) {
+            if matches!(msg, Message::SnapshotChunk(piece) if piece.offset > 0) {
                 later_pieces.fetch_add(1, Ordering::Relaxed);
             }
             false

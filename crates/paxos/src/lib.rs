@@ -77,8 +77,8 @@ pub use message::{Chosen, Message};
 use outbox::Outbox;
 use proposer::Proposer;
 use quorum_core::{
-    Command, Duration, Effects, Init, InitError, Instant, Invariant, LinkKind, NodeId, Payload, ProposeError, Protocol,
-    Rng, Role, Status, WriteBatch,
+    Command, Duration, Effects, Init, InitError, Instant, Invariant, NodeId, Payload, ProposeError, Protocol, Rng,
+    Role, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{trace, warn};
@@ -134,20 +134,7 @@ pub enum PlantedBug {
     IgnorePromisedValues,
 }
 
-impl PaxosConfig {
-    /// True if `bug` is planted (always false without the `planted-bugs` feature).
-    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
-        #[cfg(feature = "planted-bugs")]
-        {
-            self.planted == Some(bug)
-        }
-        #[cfg(not(feature = "planted-bugs"))]
-        {
-            let _ = bug;
-            false
-        }
-    }
-}
+quorum_core::planted_bugs!(PaxosConfig, PlantedBug);
 
 impl Default for PaxosConfig {
     fn default() -> Self {
@@ -408,7 +395,6 @@ impl Protocol for Paxos {
     type Message = Message;
     type Config = PaxosConfig;
     const NAME: &'static str = "paxos";
-    const LINKS: LinkKind = LinkKind::Datagram;
 
     fn new(init: Init<PaxosConfig>) -> Result<Self, InitError> {
         InitError::check_member(init.id, &init.members)?;

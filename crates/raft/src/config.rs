@@ -110,20 +110,9 @@ impl Default for RaftConfig {
     }
 }
 
-impl RaftConfig {
-    /// True if `bug` is planted (always false without the `planted-bugs` feature).
-    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
-        #[cfg(feature = "planted-bugs")]
-        {
-            self.planted == Some(bug)
-        }
-        #[cfg(not(feature = "planted-bugs"))]
-        {
-            let _ = bug;
-            false
-        }
-    }
+quorum_core::planted_bugs!(RaftConfig, PlantedBug);
 
+impl RaftConfig {
     /// How long a quorum's acknowledgement of a round keeps the lease valid.
     pub fn lease_duration(&self) -> Duration {
         let min_ns = self.election_timeout_min.as_nanos();

@@ -133,8 +133,8 @@ pub use progress::{PeerProgress, ReplicationMode};
 use membership::{Configs, SnapshotMeta};
 use node::{HardState, LeaderState, State};
 use quorum_core::{
-    Command, Effects, Init, InitError, Instant, Invariant, LinkKind, Log, Membership, NodeId, NotLeader, Payload,
-    Protocol, ReadError, ReadId, Rng, Role, Status,
+    Command, Effects, Init, InitError, Instant, Invariant, Log, Membership, NodeId, NotLeader, Payload, Protocol,
+    ReadError, ReadId, Rng, Role, Status,
 };
 use std::fmt;
 
@@ -256,7 +256,6 @@ impl Protocol for Raft {
     type Config = RaftConfig;
 
     const NAME: &'static str = "raft";
-    const LINKS: LinkKind = LinkKind::Datagram;
 
     fn new(init: Init<RaftConfig>) -> Result<Self, InitError> {
         init.config.validate();

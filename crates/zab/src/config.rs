@@ -108,13 +108,6 @@ impl ZabConfig {
     pub fn sync_limit(&self) -> Duration {
         self.tick * self.sync_limit_ticks
     }
-
-    /// Whether `bug` is planted (always false without the `planted-bugs` feature).
-    #[allow(unused_variables)]
-    pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
-        #[cfg(feature = "planted-bugs")]
-        return self.planted == Some(bug);
-        #[cfg(not(feature = "planted-bugs"))]
-        false
-    }
 }
+
+quorum_core::planted_bugs!(ZabConfig, PlantedBug);

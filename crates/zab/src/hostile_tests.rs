@@ -14,16 +14,6 @@ use quorum_core::{
     Stored,
 };
 
-fn follower_in_sync(s: Stored, epoch: u64) -> Zab {
-    let mut z = node_from(2, 3, s);
-    let mut out = Effects::new();
-    z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
-    z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
-    z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch }, &mut out);
-    persist_all(&mut z, at(2), &mut out);
-    z
-}
-
 fn entries(first: u64, stamps: &[(u64, u64)]) -> Vec<Entry> {
     stamps
         .iter()

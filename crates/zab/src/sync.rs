@@ -613,17 +613,6 @@ mod phase_tests {
     use crate::testkit::*;
     use quorum_core::{Bytes, Effect, Effects, NodeId, Protocol, Snapshot, Stamp};
 
-    /// Node 2 of 3 from `stored`, following node 1, having acked epoch `epoch`.
-    fn follower_in_sync(s: quorum_core::Stored, epoch: u64) -> crate::Zab {
-        let mut z = node_from(2, 3, s);
-        let mut out = Effects::new();
-        z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
-        z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
-        z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch }, &mut out);
-        persist_all(&mut z, at(2), &mut out);
-        z
-    }
-
     #[test]
     fn newleader_writes_history_and_current_epoch_in_one_batch_before_acking() {
         // ZOOKEEPER-4643/4646: the epoch must never be durable without the history.

@@ -74,15 +74,24 @@ pub(crate) fn persist_all(z: &mut Zab, now: Instant, out: &mut Effects<Message>)
     }
 }
 
-/// Node 2 of 3, following node 1 (the running leader of epoch 1), synced
-/// with an empty history and up to date.
-pub(crate) fn follower_in_broadcast() -> Zab {
-    let mut z = node(2, 3);
+/// Node 2 of 3 from `stored`, following node 1, having acked epoch `epoch`
+/// (in sync, waiting for the leader's history).
+pub(crate) fn follower_in_sync(stored: Stored, epoch: u64) -> Zab {
+    let mut z = node_from(2, 3, stored);
     let mut out = Effects::new();
     z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
     z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
     assert_eq!(z.peer_state(), PeerState::Following);
-    z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch: 1 }, &mut out);
+    z.on_message(at(2), NodeId(1), Message::NewEpoch { session: session_of(&z), epoch }, &mut out);
+    persist_all(&mut z, at(2), &mut out);
+    z
+}
+
+/// Node 2 of 3, following node 1 (the running leader of epoch 1), synced
+/// with an empty history and up to date.
+pub(crate) fn follower_in_broadcast() -> Zab {
+    let mut z = follower_in_sync(Stored::default(), 1);
+    let mut out = Effects::new();
     let diff = Message::Diff { epoch: 1, prev_index: 0, prev_zxid: Stamp::ZERO, entries: vec![] };
     z.on_message(at(3), NodeId(1), diff, &mut out);
     let nl = Message::NewLeader { epoch: 1, last_index: 0, last_zxid: Stamp::ZERO };

@@ -1,6 +1,7 @@
 //! `quorum cluster`: a local cluster of `quorum node` child processes.
 
 use super::serve::{init_tracing, shutdown_signal};
+use super::settings::ServingFlags;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -27,18 +28,9 @@ pub struct ClusterArgs {
     /// Passed on to every node.
     #[arg(long, default_value = "quorum")]
     pub cluster_id: String,
-    /// Followers answer `-MOVED` instead of forwarding.
-    #[arg(long)]
-    pub redirect: bool,
-    /// Serve GET from each node's local store (not linearizable).
-    #[arg(long)]
-    pub local_reads: bool,
-    /// Snapshot every N applied entries.
-    #[arg(long)]
-    pub snapshot_every: Option<u64>,
-    /// Nodes skip fsync (benchmarks of everything but the disk only).
-    #[arg(long)]
-    pub unsafe_no_fsync: bool,
+    /// How every node serves (passed on to each).
+    #[command(flatten)]
+    pub serving: ServingFlags,
 }
 
 /// Starts the cluster, prints its client endpoints and waits for Ctrl-C or
@@ -86,18 +78,7 @@ async fn cluster(args: ClusterArgs) -> Result<i32, String> {
                 Ok(())
             });
         }
-        if args.redirect {
-            cmd.arg("--redirect");
-        }
-        if args.local_reads {
-            cmd.arg("--local-reads");
-        }
-        if args.unsafe_no_fsync {
-            cmd.arg("--unsafe-no-fsync");
-        }
-        if let Some(n) = args.snapshot_every {
-            cmd.args(["--snapshot-every", &n.to_string()]);
-        }
+        cmd.args(args.serving.to_args());
         children.push(cmd.spawn().map_err(|e| format!("cannot start node {i}: {e}"))?);
         println!("  node {i}: client {client}  (redis-cli -h 127.0.0.1 -p {})", port(args.client_port, i)?);
     }

@@ -30,6 +30,15 @@ pub struct NodeArgs {
     /// Peers with another cluster id are refused.
     #[arg(long)]
     pub cluster_id: Option<String>,
+    /// How the node serves (`quorum cluster` takes the same flags).
+    #[command(flatten)]
+    pub serving: ServingFlags,
+}
+
+/// How a node serves: flags `quorum node` and `quorum cluster` share (the
+/// cluster passes them on to each node).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServingFlags {
     /// Followers answer `-MOVED 0 host:port` instead of forwarding to the leader.
     #[arg(long)]
     pub redirect: bool,
@@ -46,6 +55,26 @@ pub struct NodeArgs {
     /// For benchmarks of everything but the disk only.
     #[arg(long)]
     pub unsafe_no_fsync: bool,
+}
+
+impl ServingFlags {
+    /// The same flags on a `quorum node` command line.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let switches = [
+            (self.redirect, "--redirect"),
+            (self.local_reads, "--local-reads"),
+            (self.unsafe_no_fsync, "--unsafe-no-fsync"),
+        ];
+        args.extend(switches.iter().filter(|(on, _)| *on).map(|(_, flag)| flag.to_string()));
+        if let Some(n) = self.snapshot_every {
+            args.extend(["--snapshot-every".to_string(), n.to_string()]);
+        }
+        if let Some(n) = self.max_frame_bytes {
+            args.extend(["--max-frame-bytes".to_string(), n.to_string()]);
+        }
+        args
+    }
 }
 
 /// The same settings, as a TOML file holds them.
@@ -125,6 +154,7 @@ impl NodeArgs {
         if !peers.contains_key(&NodeId(id)) {
             return Err(format!("node id {id} is not in --peers"));
         }
+        let flags = &self.serving;
         Ok(NodeSettings {
             protocol: self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?,
             id,
@@ -132,11 +162,11 @@ impl NodeArgs {
             client: self.client.or(file.client).ok_or_else(|| missing("client"))?,
             data_dir: self.data_dir.or(file.data_dir).ok_or_else(|| missing("data-dir"))?,
             cluster_id: self.cluster_id.or(file.cluster_id).unwrap_or_else(|| "quorum".into()),
-            redirect: self.redirect || file.redirect.unwrap_or(false),
-            local_reads: self.local_reads || file.local_reads.unwrap_or(false),
-            snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(10_000),
-            max_frame_bytes: self.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(16 << 20),
-            unsafe_no_fsync: self.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
+            redirect: flags.redirect || file.redirect.unwrap_or(false),
+            local_reads: flags.local_reads || file.local_reads.unwrap_or(false),
+            snapshot_every: flags.snapshot_every.or(file.snapshot_every).unwrap_or(10_000),
+            max_frame_bytes: flags.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(16 << 20),
+            unsafe_no_fsync: flags.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
         })
     }
 
@@ -165,7 +195,8 @@ mod tests {
              client = \"127.0.0.1:6380\"\ndata_dir = \"/tmp/n2\"\nsnapshot_every = 5\n",
         )
         .unwrap();
-        let args = NodeArgs { config: Some(path), snapshot_every: Some(9), ..Default::default() };
+        let serving = ServingFlags { snapshot_every: Some(9), ..Default::default() };
+        let args = NodeArgs { config: Some(path), serving, ..Default::default() };
         let s = args.resolve().unwrap();
         assert_eq!((s.protocol.as_str(), s.id, s.snapshot_every), ("raft", 2, 9));
         assert_eq!(s.peers.len(), 2);
@@ -180,5 +211,28 @@ mod tests {
         assert!(parse_peers("1:127.0.0.1").unwrap_err().contains("ID=HOST:PORT"));
         let err = NodeArgs { id: Some(3), peers: Some("1=127.0.0.1:1".into()), ..Default::default() }.resolve();
         assert!(err.unwrap_err().contains("node id 3 is not in --peers"));
+    }
+
+    /// What `quorum cluster` passes on parses back to the same flags.
+    #[test]
+    fn serving_flags_pass_on_unchanged() {
+        #[derive(clap::Parser)]
+        struct Node {
+            #[command(flatten)]
+            serving: ServingFlags,
+        }
+        let flags = ServingFlags {
+            redirect: true,
+            local_reads: false,
+            snapshot_every: Some(7),
+            max_frame_bytes: Some(4096),
+            unsafe_no_fsync: true,
+        };
+        let args = flags.to_args();
+        let parsed = <Node as clap::Parser>::try_parse_from(std::iter::once("node".to_string()).chain(args.clone()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .serving;
+        assert_eq!(format!("{parsed:?}"), format!("{flags:?}"));
+        assert!(ServingFlags::default().to_args().is_empty());
     }
 }

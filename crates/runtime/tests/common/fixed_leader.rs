@@ -122,7 +122,6 @@ impl Protocol for FixedLeader {
     type Message = Msg;
     type Config = ();
     const NAME: &'static str = "fixed-leader";
-    const LINKS: quorum_core::LinkKind = quorum_core::LinkKind::Datagram;
 
     fn new(init: Init<()>) -> Result<Self, InitError> {
         let (offset, stamp) = init.stored.snapshot.as_ref().map_or((0, Stamp::ZERO), |s| (s.index, s.stamp));

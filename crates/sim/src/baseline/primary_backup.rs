@@ -19,8 +19,8 @@
 
 use bytes::Bytes;
 use quorum_core::{
-    Duration, Effects, Entry, Init, InitError, Instant, LinkKind, Log, Majority, NodeId, NotLeader, Payload,
-    ProposeError, Protocol, ReadError, ReadId, Role, Snapshot, Stamp, Status, WriteBatch,
+    Duration, Effects, Entry, Init, InitError, Instant, Log, Majority, NodeId, NotLeader, Payload, ProposeError,
+    Protocol, ReadError, ReadId, Role, Snapshot, Stamp, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
@@ -231,7 +231,6 @@ impl Protocol for PrimaryBackup {
     type Message = PbMessage;
     type Config = PrimaryBackupConfig;
     const NAME: &'static str = "primary-backup";
-    const LINKS: LinkKind = LinkKind::Datagram;
 
     fn new(init: Init<PrimaryBackupConfig>) -> Result<Self, InitError> {
         InitError::check_member(init.id, &init.members)?;
