@@ -358,14 +358,6 @@ impl MultiPaxos {
         Some(WriteBatch { tag, hard_state, entries, snapshot, ..Default::default() })
     }
 
-    fn commit_ready(&mut self, out: &mut Effects<Message>) {
-        let emitted = self.learner.commit_ready(out);
-        if let Some(last) = emitted.last() {
-            trace!(node = self.id.0, upto = last.index, "committed");
-            self.acceptor.forget_upto(last.index);
-        }
-    }
-
     fn handle(&mut self, from: NodeId, msg: Message) {
         if let Some(why) = msg.implausible() {
             self.drop_message(from, why);
@@ -614,7 +606,7 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
         if let Some(snapshot) = self.install.take() {
             out.install_snapshot(snapshot);
         }
-        self.commit_ready(out);
+        self.learner.commit_ready_forgetting(&mut self.acceptor, out);
     }
     fn take_batch(&mut self) -> Option<WriteBatch> {
         MultiPaxos::take_batch(self)

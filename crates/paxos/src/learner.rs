@@ -145,6 +145,16 @@ impl Learner {
         emitted
     }
 
+    /// [`Learner::commit_ready`], then lets `acceptor` forget its votes up to
+    /// the last slot emitted: a committed slot needs no vote kept (a peer
+    /// that asks learns the value from the learner).
+    pub fn commit_ready_forgetting<M>(&mut self, acceptor: &mut crate::Acceptor, out: &mut Effects<M>) {
+        if let Some(last) = self.commit_ready(out).last() {
+            tracing::trace!(upto = last.index, "committed");
+            acceptor.forget_upto(last.index);
+        }
+    }
+
     /// Up to `max` chosen values from `from` on that this learner still holds.
     pub fn chosen_from(&self, from: u64, max: usize) -> Vec<Chosen> {
         self.chosen

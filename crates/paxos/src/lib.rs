@@ -268,14 +268,6 @@ impl Paxos {
         Some(WriteBatch { tag, hard_state, entries, ..Default::default() })
     }
 
-    fn commit_ready(&mut self, out: &mut Effects<Message>) {
-        let emitted = self.learner.commit_ready(out);
-        if let Some(last) = emitted.last() {
-            trace!(node = self.id.0, upto = last.index, "committed");
-            self.acceptor.forget_upto(last.index);
-        }
-    }
-
     fn handle(&mut self, from: NodeId, msg: Message) {
         if let Some(why) = implausible(&msg) {
             self.drop_message(from, why);
@@ -504,7 +496,7 @@ impl outbox::Stepped for Paxos {
         self.handle(self.id, msg);
     }
     fn emit_ready(&mut self, out: &mut Effects<Message>) {
-        self.commit_ready(out);
+        self.learner.commit_ready_forgetting(&mut self.acceptor, out);
     }
     fn take_batch(&mut self) -> Option<WriteBatch> {
         Paxos::take_batch(self)
