@@ -99,7 +99,7 @@ use quorum_core::{
 use quorum_paxos::outbox::Outbox;
 use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
 use serde::{Deserialize, Serialize};
-use tracing::{trace, warn};
+use tracing::warn;
 
 /// Settings for Multi-Paxos.
 #[derive(Clone, Debug)]

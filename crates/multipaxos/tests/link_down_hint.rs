@@ -1,57 +1,18 @@
 //! The link-down hint: a killed leader's connections close at once, so its
 //! followers ask each other whether it is gone (`Suspect`) after a short
 //! randomized delay, and start Phase 1 as soon as a majority agrees, instead
-//! of waiting out an election timeout (100–200 ms by default). A frozen leader
-//! keeps its connections, so only the timeout can tell; and a spurious
-//! link-down (one connection reset while the leader lives) must not depose a
-//! healthy leader: the followers that still hear it say no. Recovery is the
-//! time from the fault until a new leader has committed a fresh command.
+//! of waiting out an election timeout (100–200 ms by default). How fast that
+//! is, for every protocol, is in the workspace's `tests/conformance.rs`; here,
+//! what is Multi-Paxos's own: a spurious link-down (one connection reset
+//! while the leader lives) must not depose a healthy leader, because the
+//! followers that still hear it say no.
 
 use quorum_core::{ClientId, Command, Duration, Effects, NodeId, Protocol};
 use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
-use quorum_sim::testkit::{leader_recoveries, median, LeaderFault};
 use quorum_sim::testkit::{Envelope, Net};
 
 fn cmd(seq: u64) -> Command {
     Command::new(ClientId(1), seq, format!("cmd-{seq}").into_bytes())
-}
-
-fn recoveries(nodes: usize, config: &MultiPaxosConfig, fault: LeaderFault) -> Vec<f64> {
-    leader_recoveries::<MultiPaxos>(nodes, 50, config, fault)
-}
-
-#[test]
-fn a_killed_leader_is_replaced_in_a_fraction_of_the_election_timeout() {
-    for nodes in [3, 5] {
-        let times = recoveries(nodes, &MultiPaxosConfig::default(), LeaderFault::Crash);
-        let m = median(times.clone());
-        assert!(m < 50.0, "{nodes} nodes: median recovery {m:.1} ms after a crash: {times:?}");
-        let slow = times.iter().filter(|t| **t >= 100.0).count();
-        assert!(slow <= 5, "{nodes} nodes: {slow} of 50 runs took 100 ms or more: {times:?}");
-    }
-}
-
-#[test]
-fn a_frozen_leader_is_still_replaced_but_only_by_the_election_timeout() {
-    let times = recoveries(5, &MultiPaxosConfig::default(), LeaderFault::Freeze);
-    let m = median(times.clone());
-    // Nobody hears of a frozen process: the followers wait for their timers
-    // (100–200 ms after the last heartbeat, which is at most 20 ms old).
-    assert!(m > 80.0 && m < 300.0, "median recovery {m:.1} ms after a freeze: {times:?}");
-    assert!(times.iter().all(|t| *t >= 80.0), "no follower may act before its timeout: {times:?}");
-}
-
-#[test]
-fn with_lease_reads_a_killed_leader_is_replaced_only_after_the_lease_on_promises() {
-    // Followers promised the leader not to promise anyone else within an
-    // election timeout of hearing from it (read.rs); the hint keeps that promise.
-    let config = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
-    let times = recoveries(5, &config, LeaderFault::Crash);
-    assert!(times.iter().all(|t| *t >= 80.0), "a lease on promises was broken: {times:?}");
-    // Still no slower than timeouts alone (a frozen leader, same settings).
-    let m = median(times.clone());
-    let timeouts_only = median(recoveries(5, &config, LeaderFault::Freeze));
-    assert!(m <= timeouts_only, "the hint made recovery slower: {m:.1} vs {timeouts_only:.1} ms");
 }
 
 fn leader_of(net: &Net<MultiPaxos>) -> Option<NodeId> {

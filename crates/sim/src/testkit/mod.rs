@@ -68,8 +68,9 @@ pub enum LeaderFault {
 
 /// Milliseconds from a fault on the leader of a steady `nodes`-node cluster
 /// until a new leader (of a higher term) has committed a fresh command, which
-/// is offered, like a client would, to whichever new leader there is. Then the
-/// old leader comes back (restarted or thawed) and the run must stay clean.
+/// is offered, like a client would, to a new leader the moment there is one
+/// (and again every 10 ms until it commits). Then the old leader comes back
+/// (restarted or thawed) and the run must stay clean.
 pub fn leader_recovery_ms<P: Protocol>(nodes: usize, seed: u64, config: &P::Config, fault: LeaderFault) -> f64 {
     let cmd = |seq: u64| Command::new(ClientId(1), seq, format!("cmd-{seq}").into_bytes());
     let mut cfg = SimConfig::new(nodes, seed);
@@ -92,12 +93,14 @@ pub fn leader_recovery_ms<P: Protocol>(nodes: usize, seed: u64, config: &P::Conf
     };
     let fresh = Payload::Command(cmd(2));
     let done = |s: &Sim<P>| s.members().iter().any(|id| s.committed(*id).iter().any(|e| e.payload == fresh));
+    let mut offered: Option<NodeId> = None;
     while !done(&s) {
         assert!(s.now() < start + Duration::from_secs(3), "seed {seed}: nothing committed within 3 s");
         if let Some(leader) = new_leader(&s) {
-            let _ = s.propose(leader, cmd(2));
+            offered = s.propose(leader, cmd(2)).is_ok().then_some(leader);
         }
-        s.run_until(Duration::from_millis(10), done);
+        // Until it commits, a new leader appears, or it is time to offer again.
+        s.run_until(Duration::from_millis(10), |s| done(s) || new_leader(s).is_some_and(|l| offered != Some(l)));
     }
     let ms = (s.now() - start).as_millis_f64();
     match fault {
