@@ -62,6 +62,7 @@
 mod acceptor;
 mod ballot;
 mod catchup;
+mod config;
 mod invariant;
 mod learner;
 mod message;
@@ -70,6 +71,7 @@ mod proposer;
 
 pub use acceptor::{Accepted, Acceptor, Vote, VoteJournal};
 pub use ballot::Ballot;
+pub use config::{PaxosConfig, PlantedBug};
 pub use invariant::{HasAcceptor, OneValuePerSlot};
 pub use learner::{Learner, Tally};
 pub use message::{Chosen, Message};
@@ -82,79 +84,6 @@ use quorum_core::{
 };
 use serde::{Deserialize, Serialize};
 use tracing::{trace, warn};
-
-/// Settings for Basic Paxos.
-#[derive(Clone, Debug)]
-pub struct PaxosConfig {
-    /// A phase that has not reached a majority by then starts over with a higher ballot.
-    pub retry_timeout: Duration,
-    /// Randomized exponential backoff after a rejection. Off: retry at once
-    /// (dueling proposers may then livelock; kept to show it).
-    pub backoff: bool,
-    /// The backoff window after the first rejection; it doubles with each one.
-    pub backoff_base: Duration,
-    /// The largest backoff window.
-    pub backoff_max: Duration,
-    /// Slots this node fights for at once.
-    pub max_in_flight: usize,
-    /// How long the next slot may stay unknown, while later ones are in use,
-    /// before asking peers for decided values.
-    pub catch_up_after: Duration,
-    /// How long before proposing a no-op in that slot (plus a random part as long).
-    pub fill_hole_after: Duration,
-    /// How often a node asks every peer for values decided beyond what it
-    /// knows. Basic Paxos has no leader heartbeat: a node cut off while the
-    /// last slots were decided has nothing else to tell it that it is behind.
-    /// Every peer, not one in turn: the peers it asks first may lack the same
-    /// slots (a 10,000-seed sweep with pauses left two of five nodes asking
-    /// each other while three knew). An up-to-date peer answers with an
-    /// empty list.
-    pub sync_every: Duration,
-    /// Most decided values in one catch-up answer.
-    pub catch_up_batch: usize,
-    /// Most bytes of decided values in one catch-up answer, so that an answer
-    /// fits a peer frame (one value always goes: it fitted its Accept).
-    pub catch_up_bytes: usize,
-    /// Client commands waiting for a slot (past the `max_in_flight` being
-    /// fought for); more are refused with the retryable `ProposeError::Busy`.
-    pub max_queued: usize,
-    /// A deliberately planted bug (tests only, `planted-bugs` feature).
-    #[cfg(feature = "planted-bugs")]
-    pub planted: Option<PlantedBug>,
-}
-
-/// Bugs that can be planted back, behind the `planted-bugs` feature, to show
-/// that the simulator's checks catch them. Without the feature no
-/// configuration can select one.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
-pub enum PlantedBug {
-    /// Phase 2 proposes the proposer's own value, ignoring what the promises
-    /// reported (breaks P2c).
-    IgnorePromisedValues,
-}
-
-quorum_core::planted_bugs!(PaxosConfig, PlantedBug);
-
-impl Default for PaxosConfig {
-    fn default() -> Self {
-        PaxosConfig {
-            retry_timeout: Duration::from_millis(50),
-            backoff: true,
-            backoff_base: Duration::from_millis(4),
-            backoff_max: Duration::from_millis(200),
-            max_in_flight: 16,
-            catch_up_after: Duration::from_millis(20),
-            fill_hole_after: Duration::from_millis(60),
-            sync_every: Duration::from_millis(500),
-            catch_up_batch: 64,
-            catch_up_bytes: 1 << 20,
-            max_queued: 4096,
-            #[cfg(feature = "planted-bugs")]
-            planted: None,
-        }
-    }
-}
 
 /// What Basic Paxos keeps in the hard state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,99 @@
+//! Multi-Paxos's settings and the bugs a test can plant back.
+
+use quorum_core::Duration;
+
+/// Settings for Multi-Paxos.
+#[derive(Clone, Debug)]
+pub struct MultiPaxosConfig {
+    /// How often a leader sends heartbeats (and retransmits unanswered Accepts).
+    pub heartbeat_interval: Duration,
+    /// A follower that hears no leader for this long (plus a random part as
+    /// long) starts Phase 1; also the time a candidate waits for promises.
+    pub election_timeout: Duration,
+    /// An Accept unanswered for this long is sent again to the acceptors that did not answer.
+    pub retransmit_after: Duration,
+    /// Most slots a leader has in flight (proposed, not yet chosen).
+    pub window: usize,
+    /// Most slots in one Accept message.
+    pub max_batch: usize,
+    /// Least time between two catch-up requests.
+    pub catch_up_after: Duration,
+    /// Most chosen values in one catch-up answer.
+    pub catch_up_batch: usize,
+    /// Largest piece of a snapshot in one message, and the most bytes of
+    /// values in one Accept batch, catch-up answer or page of a promise (past
+    /// the first value). Well below the transport's frame limit (the runtime's is
+    /// 16 MiB).
+    pub snapshot_chunk_bytes: usize,
+    /// Most commands a leader holds waiting for a slot (beyond the window in
+    /// flight); more are refused with `ProposeError::Busy`.
+    pub max_queued: usize,
+    /// Leader leases: serve linearizable reads at the leader without the log
+    /// (see the `read` module docs for the clock assumption). Off by default.
+    pub read_lease: bool,
+    /// A deliberately planted bug (tests only, `planted-bugs` feature).
+    #[cfg(feature = "planted-bugs")]
+    pub planted: Option<PlantedBug>,
+}
+
+/// Bugs that can be planted back, behind the `planted-bugs` feature, to show
+/// that the simulator's checks catch them (issue 12). Without the feature no
+/// configuration can select one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A new leader fills every uncommitted slot with a no-op, ignoring the
+    /// values the promises reported (breaks P2c).
+    IgnorePromisedValues,
+    /// A promise leaves out slots its node knows chosen past the
+    /// `catch_up_batch` cap of reported chosen values (neither in `chosen`
+    /// nor in `accepted`), so a new leader may propose over them.
+    PromiseOmitsChosenPastCap,
+    /// An acceptor accepts a stale Accept for a slot it knows chosen, and
+    /// replaces the stored chosen value even from a lower ballot.
+    AcceptOverwritesChosen,
+    /// An acceptor that learns a value it already holds keeps the older
+    /// stamp, so after a restart it reports the value chosen in a ballot
+    /// below the real one; and a leader of a ballot in between trusts that
+    /// stamp, takes the decision without stepping down, and reports the slot
+    /// committed to followers that hold its own value there.
+    LearnKeepsOlderStamp,
+    /// A follower's heartbeat acknowledgements (which extend the leader's
+    /// read lease) do not count toward its own promise not to back another
+    /// leader within an election timeout.
+    LeaseIgnoresAcks,
+    /// No CheckQuorum: a leader cut off in a minority leads on.
+    NoCheckQuorum,
+    /// A snapshot goes in one piece, however large.
+    WholeSnapshot,
+}
+
+/// Slot numbers and snapshot indexes at or above this come from a broken
+/// peer: no cluster commits 2^62 slots, and staying far from `u64::MAX`
+/// keeps every `slot + 1` in range.
+pub const MAX_PLAUSIBLE_SLOT: u64 = 1 << 62;
+
+/// A candidate takes at most this many slots above its own commit point from
+/// its promises (each becomes a proposal at once); a promise reporting more
+/// makes it catch up first, like a promise that cannot see far enough.
+pub const MAX_SLOTS_ABOVE_COMMIT: u64 = 1 << 20;
+
+quorum_core::planted_bugs!(MultiPaxosConfig, PlantedBug);
+
+impl Default for MultiPaxosConfig {
+    fn default() -> Self {
+        MultiPaxosConfig {
+            heartbeat_interval: Duration::from_millis(20),
+            election_timeout: Duration::from_millis(100),
+            retransmit_after: Duration::from_millis(40),
+            window: 128,
+            max_batch: 64,
+            catch_up_after: Duration::from_millis(10),
+            catch_up_batch: 256,
+            snapshot_chunk_bytes: 1 << 20,
+            max_queued: 1024,
+            read_lease: false,
+            #[cfg(feature = "planted-bugs")]
+            planted: None,
+        }
+    }
+}
