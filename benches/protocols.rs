@@ -7,7 +7,8 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use quorum::core::{ClientId, Command, Duration, Entry, NodeId, Payload, Protocol, Stamp, Storage, WriteBatch};
-use quorum::raft::{cluster::Cluster, Append, Message, RaftConfig};
+use quorum::raft::{Append, Message, Raft, RaftConfig};
+use quorum::sim::testkit::Cluster;
 use quorum::sim::{Latency, Sim, SimConfig};
 
 const COMMANDS: u64 = 100;
@@ -43,8 +44,8 @@ fn per_protocol(c: &mut Criterion) {
 }
 
 /// Raft's own in-memory driver: `batch` proposals, then deliver until all commit.
-fn raft_commits(batch: u64) -> impl FnMut(&mut Cluster) {
-    move |cluster: &mut Cluster| {
+fn raft_commits(batch: u64) -> impl FnMut(&mut Cluster<Raft>) {
+    move |cluster: &mut Cluster<Raft>| {
         let leader = cluster.leader().expect("a leader");
         let target = cluster.applied_index(leader) + batch;
         for _ in 0..batch {
@@ -60,7 +61,7 @@ fn raft_batching(c: &mut Criterion) {
     for batch in [1u64, 64] {
         g.throughput(Throughput::Elements(batch));
         g.bench_function(format!("proposals_in_batches_of_{batch}"), |b| {
-            let mut cluster = Cluster::new(3, RaftConfig::default(), 7);
+            let mut cluster = Cluster::<Raft>::new(3, RaftConfig::default(), 7);
             assert!(cluster.run_until(Duration::from_secs(2), |c| c.leader().is_some()));
             let mut step = raft_commits(batch);
             b.iter(|| step(&mut cluster));

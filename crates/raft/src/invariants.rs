@@ -361,7 +361,7 @@ mod tests {
 
     #[test]
     fn a_healthy_cluster_passes_every_invariant() {
-        let mut c = crate::cluster::Cluster::new(3, RaftConfig::default(), 3);
+        let mut c = quorum_sim::testkit::Cluster::<crate::Raft>::new(3, RaftConfig::default(), 3);
         assert!(c.run_until(quorum_core::Duration::from_secs(2), |c| c.leader().is_some()));
         let leader = c.leader().unwrap();
         for i in 0..20 {

@@ -41,8 +41,9 @@
 //! Source map: `election.rs` (terms, votes, PreVote, CheckQuorum),
 //! `replication.rs` (AppendEntries, commit rule), `progress.rs` (per-follower
 //! windows), `read.rs`, `snapshot.rs`, `membership.rs` (changes and transfer),
-//! `node.rs` (state, durable writes, role switches), `invariants.rs`, and
-//! [`cluster`], an in-memory driver for tests, examples and benchmarks.
+//! `node.rs` (state, durable writes, role switches) and `invariants.rs`.
+//! Tests drive it through `quorum_sim::testkit` (`Cluster`, an in-memory
+//! cluster, and `Net`, a hand-driven network) and the simulator.
 //!
 //! ## Why it is safe
 //!
@@ -102,7 +103,6 @@
 //! - Flow control counts only command bytes of the leader's own term.
 #![deny(missing_docs)]
 
-pub mod cluster;
 mod config;
 mod election;
 pub mod invariants;

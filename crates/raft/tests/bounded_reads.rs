@@ -5,7 +5,7 @@
 //! retry (elsewhere or later).
 
 use quorum_core::{Duration, ReadError, ReadId};
-use quorum_raft::cluster::Cluster;
+type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::{PlantedBug, RaftConfig};
 
 /// Issues `n` reads to an isolated leader; returns how many were queued

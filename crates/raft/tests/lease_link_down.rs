@@ -6,7 +6,7 @@
 //! serving lease reads while a new leader commits writes: stale reads.
 
 use quorum_core::{Duration, Effects, NodeId, Protocol, ReadId, Role};
-use quorum_raft::cluster::Cluster;
+type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::{Message, RaftConfig, ReadMode};
 
 fn lease_config() -> RaftConfig {
@@ -52,7 +52,8 @@ fn stale_lease_read_after_hint(seed: u64) -> Result<(), String> {
     while c.now() < end {
         c.run_for(Duration::from_millis(2));
         let Some(new) = new_leader(&c, old, old_term) else { continue };
-        let written = c.propose(new, b"after".to_vec()).expect("the new leader takes writes");
+        let cmd = c.command(b"after".to_vec());
+        let written = c.act(new, |r, now, out| r.try_propose(now, cmd, out)).expect("the new leader takes writes");
         c.settle();
         if c.node(new).unwrap().status().commit_index < written {
             continue;

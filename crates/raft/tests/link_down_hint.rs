@@ -8,7 +8,7 @@
 //! PreVote guarantees.
 
 use quorum_core::{Duration, Effects, NodeId, Protocol, Role};
-use quorum_raft::cluster::Cluster;
+type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::{Message, Raft, RaftConfig};
 use quorum_sim::testkit::{leader_recoveries, LeaderFault};
 use std::cell::Cell;

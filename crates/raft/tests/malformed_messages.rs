@@ -11,7 +11,7 @@ use quorum_core::{
     ClientId, Command, Duration, Effects, Entry, Init, InitError, Instant, Membership, NodeId, Payload, Protocol,
     ReadId, Rng, Role, Stamp, Stored,
 };
-use quorum_raft::cluster::Cluster;
+type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::{
     Append, AppendReply, Message, PlantedBug, Raft, RaftConfig, ReadMode, Reject, SnapshotChunk, SnapshotReply,
     VoteReply, VoteRequest,
@@ -221,7 +221,9 @@ fn run_case(config: RaftConfig, name: &str, to: To, make: &dyn Fn(u64, u64) -> M
         c.read(leader, 1 as ReadId).ok();
         c.run_for(Duration::from_millis(500));
         let Some(now_leader) = c.leader() else { return Err(format!("{name}: no leader afterwards")) };
-        let index = c.propose(now_leader, b"after".to_vec()).map_err(|e| format!("{name}: {e}"))?;
+        let cmd = c.command(b"after".to_vec());
+        let index =
+            c.act(now_leader, |r, now, out| r.try_propose(now, cmd, out)).map_err(|e| format!("{name}: {e}"))?;
         c.settle();
         c.run_for(Duration::from_millis(100));
         for id in c.ids() {

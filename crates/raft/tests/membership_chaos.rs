@@ -3,7 +3,7 @@
 //! with Raft's invariants checked after every input.
 
 use quorum_core::{Duration, NodeId, Protocol, Rng};
-use quorum_raft::cluster::Cluster;
+type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::RaftConfig;
 
 fn run(seed: u64) -> Cluster {

@@ -7,7 +7,7 @@
 //! just above the old match index.
 
 use quorum_core::{Duration, NodeId};
-use quorum_raft::cluster::Cluster;
+type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::{PlantedBug, RaftConfig};
 
 /// Elects a leader, commits `entries` commands, and returns the leader and one follower.

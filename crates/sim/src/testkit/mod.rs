@@ -2,10 +2,14 @@
 //! a planted bug's catch rate, and the time to recover from a fault on the
 //! leader. Each protocol's `tests/` call these with its own type, config and
 //! thresholds, so the four crates measure one thing one way. [`Net`] is the
-//! hand-driven network for scenarios that need one exact schedule.
+//! hand-driven network for scenarios that need one exact schedule;
+//! [`Cluster`] an in-memory cluster that runs its own traffic, with real
+//! durability gates, crashes, partitions and the protocol's invariants.
 
+mod cluster;
 mod net;
 
+pub use cluster::Cluster;
 pub use net::{Envelope, Net};
 
 use crate::{check_seeds, quietly, Faults, Sim, SimConfig, Summary};

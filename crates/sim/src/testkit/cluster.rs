@@ -1,55 +1,68 @@
-//! A tiny in-memory driver for a Raft cluster, for tests, examples and
-//! micro-benchmarks: messages are delivered in FIFO order with no delay, disks
-//! sync one batch per step, and time moves only when asked (timers fire when
-//! the network is quiet). It honours the durability gate and crash semantics
-//! (unsynced writes vanish) and checks Raft's invariants after every input.
+//! A small in-memory driver for a cluster of any protocol, for tests and
+//! micro-benchmarks: messages are delivered in FIFO order with no delay (or,
+//! with [`Cluster::set_chaos`], lost, duplicated and reordered), disks sync
+//! one batch per step, and time moves only when asked (timers fire when the
+//! network is quiet). It honours the durability gate and crash semantics
+//! (unsynced writes vanish) and checks the protocol's invariants after every
+//! input. Where [`Net`](super::Net) lets a test move each message by hand,
+//! this one runs the traffic itself; the deterministic simulator
+//! ([`Sim`](crate::Sim)) adds latency, clients and random faults.
 //!
 //! ```
-//! use quorum_raft::{cluster::Cluster, RaftConfig};
 //! use quorum_core::Duration;
-//! let mut c = Cluster::new(3, RaftConfig::default(), 7);
-//! assert!(c.run_until(Duration::from_secs(2), |c| c.leader().is_some()));
-//! let leader = c.leader().unwrap();
-//! c.propose(leader, b"x".to_vec()).unwrap();
-//! c.settle();
-//! assert_eq!(c.applied(leader).last().map(|e| e.index), Some(2));
+//! use quorum_sim::baseline::{PrimaryBackup, PrimaryBackupConfig};
+//! use quorum_sim::testkit::Cluster;
+//! let mut c = Cluster::<PrimaryBackup>::new(3, PrimaryBackupConfig::default(), 7);
+//! let primary = c.leader().expect("the primary leads from the start");
+//! c.propose(primary, b"x".to_vec()).unwrap();
+//! c.run_for(Duration::from_millis(50));
+//! assert_eq!(c.applied(primary).len(), 1);
 //! assert!(c.violations().is_empty());
 //! ```
 
-use crate::{invariants, Message, ProposeError, Raft, RaftConfig};
-use bytes::Bytes;
+use crate::DropFilter;
 use quorum_core::{
-    ClientId, Command, DurabilityGate, Duration, Effect, Effects, Entry, Init, Instant, Invariant, MemStorage, NodeId,
-    NotLeader, Protocol, ReadId, Role, Storage,
+    Bytes, ClientId, Command, DurabilityGate, Duration, Effect, Effects, Entry, Init, Instant, Invariant, MemStorage,
+    NodeId, NotLeader, ProposeError, Protocol, ReadId, Role, Storage,
 };
 use std::collections::{BTreeSet, VecDeque};
 
 /// What a driver host keeps beside the protocol: disk, gate, applied entries.
-#[derive(Debug, Default)]
-struct Host {
+#[derive(Debug)]
+struct Host<M> {
     storage: MemStorage,
-    gate: DurabilityGate<Message>,
+    gate: DurabilityGate<M>,
     applied: Vec<Entry>,
     applied_index: u64,
     reads: Vec<(ReadId, Result<u64, NotLeader>)>,
     snapshots_installed: u64,
 }
 
-/// A drop rule: `(from, to, message) -> drop it?`.
-pub type DropFilter = Box<dyn FnMut(NodeId, NodeId, &Message) -> bool>;
+impl<M> Host<M> {
+    fn new() -> Self {
+        Host {
+            storage: MemStorage::new(),
+            gate: DurabilityGate::new(),
+            applied: Vec::new(),
+            applied_index: 0,
+            reads: Vec::new(),
+            snapshots_installed: 0,
+        }
+    }
+}
 
-/// An in-memory Raft cluster with nodes `n1..=nN`.
-pub struct Cluster {
+/// An in-memory cluster with nodes `n1..=nN`.
+pub struct Cluster<P: Protocol> {
     now: Instant,
-    config: RaftConfig,
+    config: P::Config,
     seed: u64,
     members: Vec<NodeId>,
-    rafts: Vec<Option<Raft>>,
-    hosts: Vec<Host>,
-    network: VecDeque<(NodeId, NodeId, Message)>,
+    nodes: Vec<Option<P>>,
+    hosts: Vec<Host<P::Message>>,
+    network: VecDeque<(NodeId, NodeId, P::Message)>,
     blocked: BTreeSet<(NodeId, NodeId)>,
-    drop_filter: Option<DropFilter>,
-    invariants: Vec<Box<dyn Invariant<Raft>>>,
+    drop_filter: Option<DropFilter<P::Message>>,
+    invariants: Vec<Box<dyn Invariant<P>>>,
     violations: Vec<String>,
     next_client_seq: u64,
     restarts: u64,
@@ -63,50 +76,50 @@ struct Chaos {
     duplicate: f64,
 }
 
-impl Cluster {
+impl<P: Protocol> Cluster<P> {
     /// `n` voters with ids 1..=n, all starting at time zero.
-    pub fn new(n: u64, config: RaftConfig, seed: u64) -> Self {
+    pub fn new(n: u64, config: P::Config, seed: u64) -> Self {
         let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
         let mut c = Cluster {
             now: Instant::ZERO,
             config,
             seed,
             members: members.clone(),
-            rafts: Vec::new(),
+            nodes: Vec::new(),
             hosts: Vec::new(),
             network: VecDeque::new(),
             blocked: BTreeSet::new(),
             drop_filter: None,
-            invariants: invariants::all(),
+            invariants: P::invariants(),
             violations: Vec::new(),
             next_client_seq: 0,
             restarts: 0,
             chaos: None,
         };
         for id in members {
-            c.hosts.push(Host::default());
-            let raft = c.boot(id);
-            c.rafts.push(Some(raft));
+            c.hosts.push(Host::new());
+            let node = c.boot(id);
+            c.nodes.push(Some(node));
         }
         c
     }
 
     /// A cluster whose initial voters are `voters`, with `n` nodes in all:
     /// the others start outside the configuration, ready to be added.
-    pub fn with_voters(n: u64, voters: &[u64], config: RaftConfig, seed: u64) -> Self {
+    pub fn with_voters(n: u64, voters: &[u64], config: P::Config, seed: u64) -> Self {
         let mut c = Cluster::new(0, config, seed);
         c.members = voters.iter().map(|v| NodeId(*v)).collect();
         for id in 1..=n {
-            c.hosts.push(Host::default());
-            let raft = c.boot(NodeId(id));
-            c.rafts.push(Some(raft));
+            c.hosts.push(Host::new());
+            let node = c.boot(NodeId(id));
+            c.nodes.push(Some(node));
         }
         c
     }
 
-    fn boot(&mut self, id: NodeId) -> Raft {
+    fn boot(&mut self, id: NodeId) -> P {
         let stored = self.hosts[(id.0 - 1) as usize].storage.load().expect("memory storage loads");
-        Raft::new(Init {
+        P::new(Init {
             id,
             members: self.members.clone(),
             config: self.config.clone(),
@@ -123,18 +136,19 @@ impl Cluster {
     }
 
     /// A node, unless crashed.
-    pub fn node(&self, id: NodeId) -> Option<&Raft> {
-        self.rafts[(id.0 - 1) as usize].as_ref()
+    pub fn node(&self, id: NodeId) -> Option<&P> {
+        self.nodes[(id.0 - 1) as usize].as_ref()
     }
 
     /// Every node id.
     pub fn ids(&self) -> Vec<NodeId> {
-        (1..=self.rafts.len() as u64).map(NodeId).collect()
+        (1..=self.nodes.len() as u64).map(NodeId).collect()
     }
 
     /// The live leader with the highest term, if any.
     pub fn leader(&self) -> Option<NodeId> {
-        self.rafts.iter().flatten().filter(|r| r.status().role == Role::Leader).max_by_key(|r| r.term()).map(|r| r.id())
+        let statuses = self.nodes.iter().flatten().map(|n| n.status());
+        statuses.filter(|s| s.role == Role::Leader).max_by_key(|s| s.term).map(|s| s.id)
     }
 
     /// Entries a node's driver applied, in order (those folded into an installed snapshot are absent).
@@ -163,36 +177,41 @@ impl Cluster {
     }
 
     /// Runs `f` on a live node with an effects list, then carries out the effects.
-    pub fn act<R>(&mut self, id: NodeId, f: impl FnOnce(&mut Raft, Instant, &mut Effects<Message>) -> R) -> R {
+    pub fn act<R>(&mut self, id: NodeId, f: impl FnOnce(&mut P, Instant, &mut Effects<P::Message>) -> R) -> R {
         let mut out = Effects::new();
         let now = self.now;
-        let raft = self.rafts[(id.0 - 1) as usize].as_mut().expect("node is up");
-        let r = f(raft, now, &mut out);
+        let node = self.nodes[(id.0 - 1) as usize].as_mut().expect("node is up");
+        let r = f(node, now, &mut out);
         self.after(id, out);
         r
     }
 
-    /// Proposes a command carrying `data` on a node.
-    pub fn propose(&mut self, id: NodeId, data: Vec<u8>) -> Result<u64, ProposeError> {
+    /// A fresh client command carrying `data` (client 0, the next sequence number).
+    pub fn command(&mut self, data: Vec<u8>) -> Command {
         self.next_client_seq += 1;
-        let cmd = Command::new(ClientId(0), self.next_client_seq, data);
-        self.act(id, |r, now, out| r.try_propose(now, cmd, out))
+        Command::new(ClientId(0), self.next_client_seq, data)
+    }
+
+    /// Proposes a command carrying `data` on a node.
+    pub fn propose(&mut self, id: NodeId, data: Vec<u8>) -> Result<(), ProposeError> {
+        let cmd = self.command(data);
+        self.act(id, |node, now, out| node.propose(now, cmd, out))
     }
 
     /// Issues a linearizable read on a node.
     pub fn read(&mut self, id: NodeId, read: ReadId) -> Result<(), quorum_core::ReadError> {
-        self.act(id, |r, now, out| r.read(now, read, out))
+        self.act(id, |node, now, out| node.read(now, read, out))
     }
 
-    /// Tells a node's Raft that its driver snapshotted everything it applied.
+    /// Tells a node that its driver snapshotted everything it applied.
     pub fn snapshot(&mut self, id: NodeId) {
         let host = &self.hosts[(id.0 - 1) as usize];
         let index = host.applied_index;
         let data = Bytes::from(format!("state-machine-at-{index}").into_bytes());
-        self.act(id, |r, now, out| r.on_snapshot(now, index, data, out));
+        self.act(id, |node, now, out| node.on_snapshot(now, index, data, out));
     }
 
-    fn after(&mut self, id: NodeId, mut out: Effects<Message>) {
+    fn after(&mut self, id: NodeId, mut out: Effects<P::Message>) {
         let host = &mut self.hosts[(id.0 - 1) as usize];
         let mut sends = Vec::new();
         for effect in out.drain() {
@@ -222,14 +241,14 @@ impl Cluster {
             self.enqueue(id, to, msg);
         }
         for inv in self.invariants.iter_mut() {
-            if let Err(e) = inv.check(self.now, id, &self.rafts) {
+            if let Err(e) = inv.check(self.now, id, &self.nodes) {
                 self.violations.push(format!("{}: {e}", inv.name()));
             }
         }
     }
 
-    fn enqueue(&mut self, from: NodeId, to: NodeId, msg: Message) {
-        if self.blocked.contains(&(from, to)) || to.0 == 0 || to.0 > self.rafts.len() as u64 {
+    fn enqueue(&mut self, from: NodeId, to: NodeId, msg: P::Message) {
+        if self.blocked.contains(&(from, to)) || to.0 == 0 || to.0 > self.nodes.len() as u64 {
             return;
         }
         if let Some(filter) = self.drop_filter.as_mut() {
@@ -269,8 +288,8 @@ impl Cluster {
             for (to, msg) in released {
                 self.enqueue(id, to, msg);
             }
-            if self.rafts[i].is_some() {
-                self.act(id, |r, now, out| r.on_persisted(now, tag, out));
+            if self.nodes[i].is_some() {
+                self.act(id, |node, now, out| node.on_persisted(now, tag, out));
             }
             return true;
         }
@@ -279,8 +298,8 @@ impl Cluster {
             _ => 0,
         };
         let Some((from, to, msg)) = self.network.swap_remove_back(pick) else { return false };
-        if self.rafts[(to.0 - 1) as usize].is_some() && !self.blocked.contains(&(from, to)) {
-            self.act(to, |r, now, out| r.on_message(now, from, msg, out));
+        if self.nodes[(to.0 - 1) as usize].is_some() && !self.blocked.contains(&(from, to)) {
+            self.act(to, |node, now, out| node.on_message(now, from, msg, out));
         }
         true
     }
@@ -300,11 +319,11 @@ impl Cluster {
         let end = self.now + d;
         loop {
             self.settle();
-            let next = self.rafts.iter().flatten().filter_map(|r| r.next_timer().map(|t| (t, r.id()))).min();
+            let next = self.nodes.iter().flatten().filter_map(|n| n.next_timer().map(|t| (t, n.status().id))).min();
             match next {
                 Some((t, id)) if t <= end => {
                     self.now = self.now.max(t);
-                    self.act(id, |r, now, out| r.on_timer(now, out));
+                    self.act(id, |node, now, out| node.on_timer(now, out));
                 }
                 _ => break,
             }
@@ -313,7 +332,7 @@ impl Cluster {
     }
 
     /// Runs in 10 ms slices until `done` holds or `limit` passes; returns whether it held.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Cluster) -> bool) -> bool {
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
         let end = self.now + limit;
         while self.now < end {
             if done(self) {
@@ -327,26 +346,27 @@ impl Cluster {
     /// Crashes a node: it loses unsynced writes and messages held for durability.
     pub fn crash(&mut self, id: NodeId) {
         let i = (id.0 - 1) as usize;
-        self.rafts[i] = None;
+        self.nodes[i] = None;
         self.hosts[i].storage.crash();
         self.hosts[i].gate.crash();
     }
 
     /// Crashes a node and throws its disk away, as an operator who deletes a
     /// node's data directory does: it restarts with an empty log and no vote.
-    /// (Raft assumes stable storage; a wiped node that votes again in a term it
-    /// forgot is outside the model, so tests wipe only where no election runs.)
+    /// (Consensus assumes stable storage; a wiped node that votes again in a
+    /// term it forgot is outside the model, so tests wipe only where no
+    /// election runs.)
     pub fn wipe(&mut self, id: NodeId) {
         self.crash(id);
         let host = &mut self.hosts[(id.0 - 1) as usize];
-        *host = Host::default();
+        *host = Host::new();
     }
 
     /// Restarts a crashed node from its durable state.
     pub fn restart(&mut self, id: NodeId) {
         self.restarts += 1;
-        let raft = self.boot(id);
-        self.rafts[(id.0 - 1) as usize] = Some(raft);
+        let node = self.boot(id);
+        self.nodes[(id.0 - 1) as usize] = Some(node);
     }
 
     /// Cuts every link between the groups (links inside a group stay up).
@@ -386,7 +406,7 @@ impl Cluster {
     }
 
     /// Drops every message for which `filter(from, to, msg)` is true.
-    pub fn set_drop_filter(&mut self, filter: impl FnMut(NodeId, NodeId, &Message) -> bool + 'static) {
+    pub fn set_drop_filter(&mut self, filter: impl FnMut(NodeId, NodeId, &P::Message) -> bool + 'static) {
         self.drop_filter = Some(Box::new(filter));
     }
 
