@@ -28,7 +28,7 @@ use quorum_sim::{check_seeds, check_seeds_with, Faults, Sim, SimConfig};
 fn base() -> SimConfig {
     let mut base = SimConfig::quick(0, Faults::All);
     base.network.links = Some(LinkKind::Fifo);
-    // Resets on one message in 40 (loss / 4): many link-down hints while the leader lives.
+    // Each connection resets every 400 ms on average: many link-down hints while the leader lives.
     base.faults.loss = 0.1;
     base.clients.count = 4;
     base.clients.read_ratio = 0.6;

@@ -98,16 +98,17 @@ fn lease_reads_stay_linearizable_with_clocks_drifting_within_the_bound() {
 }
 
 /// Beyond the bound the lease is not safe, and the sweep shows it: with
-/// clocks up to 45 % fast or slow, a follower's election timer can run out
-/// (in true time) while the old leader's lease still holds on its slow
-/// clock, and the old leader answers a stale read (3 of 500 seeds, the first
-/// at seed 206; at 30 % none of 500 seeds was caught: the window is narrow).
+/// clocks up to 50 % fast or slow (the most the model draws), a follower's
+/// election timer can run out (in true time) while the old leader's lease
+/// still holds on its slow clock, and the old leader answers a stale read (3
+/// of 500 seeds, the first at seed 85; at 45 %, 3 of 2,000, the first at
+/// seed 659; the window is narrow).
 #[test]
 fn lease_reads_with_clocks_drifting_beyond_the_bound_are_caught() {
-    let clocks = ClockConfig { max_offset: Duration::from_secs(1), max_drift_ppm: 450_000 };
+    let clocks = ClockConfig { max_offset: Duration::from_secs(1), max_drift_ppm: 500_000 };
     let summary = lease_sweep_with_clocks(0..500, &lease(), clocks);
     let first = summary.failures.first().map(|f| f.seed);
-    eprintln!("clocks 45 % off: seeds to first catch: {first:?}\n{summary}");
+    eprintln!("clocks 50 % off: seeds to first catch: {first:?}\n{summary}");
     assert!(!summary.failures.is_empty(), "a lease without its clock margin went unnoticed: {summary}");
     assert_eq!(summary.checks_that_fired(), ["linearizability"], "{summary}");
 }

@@ -5,7 +5,9 @@
 //! a TCP connection: messages arrive in the order sent and never twice; the
 //! only way to lose one is for the connection to break (a partition, a crash,
 //! or a random reset standing in for loss), and then everything in flight on it
-//! is lost and both ends are told.
+//! is lost and both ends are told. Random resets come at random times, not
+//! per message: a busy connection is no likelier to break in a second than an
+//! idle one (see [`reset_interval`]).
 
 use crate::config::{Latency, NetworkConfig};
 use quorum_core::{Duration, Instant, LinkKind, Rng};
@@ -32,6 +34,9 @@ pub(crate) struct Network {
     epoch: Vec<u64>,
     /// Latest delivery time scheduled per directed link (fifo ordering).
     last_delivery: Vec<Instant>,
+    /// When the connection between two nodes (`a * n + b`, `a < b`) next
+    /// resets at random, drawn when it is first used; fifo links only.
+    next_reset: Vec<Option<Instant>>,
     /// Extra one-way delay on every message to or from a node (a slow node).
     extra: Vec<Duration>,
     /// Larger encoded messages break their link (the runtime's frame limit).
@@ -49,6 +54,7 @@ impl Network {
             cut: vec![false; n * n],
             epoch: vec![0; n * n],
             last_delivery: vec![Instant::ZERO; n * n],
+            next_reset: vec![None; n * n],
             extra: vec![Duration::ZERO; n],
             max_message_bytes: config.max_message_bytes,
         }
@@ -85,9 +91,14 @@ impl Network {
                 Fate::Deliver { at: now + delay, again, epoch: self.epoch[link] }
             }
             LinkKind::Fifo => {
-                // A reset is rarer than a lost datagram: TCP retransmits most losses.
-                if rng.chance(self.loss / 4.0) {
-                    return Fate::Broke;
+                if self.loss > 0.0 {
+                    let pair = from.min(to) * self.n + from.max(to);
+                    let mean = reset_interval(self.loss);
+                    let due = *self.next_reset[pair].get_or_insert_with(|| now + exponential(mean, rng));
+                    if now >= due {
+                        self.next_reset[pair] = Some(now + exponential(mean, rng));
+                        return Fate::Broke;
+                    }
                 }
                 let at = (now + delay).max(self.last_delivery[link]);
                 self.last_delivery[link] = at;
@@ -133,6 +144,25 @@ impl Network {
     pub(crate) fn partitioned(&self) -> bool {
         self.cut.iter().any(|c| *c)
     }
+}
+
+
+/// The mean time between random resets of one fifo connection, for a network
+/// configured with datagram loss `loss`: 40 ms / `loss` (800 ms at the 5 %
+/// of `--faults all`). TCP retransmits what a datagram network would lose, so
+/// a connection breaks far less often than a datagram is lost; and it breaks
+/// in time, not per message, so a busy cluster is not reset more the more it
+/// sends (drawn per message, 200 clients made Zab's links reset hundreds of
+/// times a second, and it spent the run reconnecting: 2,200 operations a seed
+/// against 28,700 without faults).
+pub(crate) fn reset_interval(loss: f64) -> Duration {
+    Duration::from_nanos((40e6 / loss.max(1e-9)).min(u64::MAX as f64) as u64)
+}
+
+/// An exponentially distributed delay with mean `mean`.
+fn exponential(mean: Duration, rng: &mut Rng) -> Duration {
+    let u = rng.unit().max(1e-12);
+    Duration::from_nanos((-(u.ln()) * mean.as_nanos() as f64) as u64)
 }
 
 /// Draws a delay from a latency distribution.
@@ -194,6 +224,31 @@ mod tests {
         }
         assert!(net.break_link(0, 1));
         assert_eq!(net.deliverable(0, 1, epoch0), Err("connection reset"));
+    }
+
+    /// Random resets of a fifo connection come about once per
+    /// `reset_interval`, however many messages it carries.
+    #[test]
+    fn fifo_resets_come_in_time_not_per_message() {
+        let cfg = NetworkConfig { loss: 0.05, ..Default::default() };
+        let resets_in_ten_seconds = |sends_per_ms: u64| {
+            let mut net = Network::new(2, LinkKind::Fifo, &cfg);
+            let mut rng = Rng::new(9);
+            let mut resets = 0;
+            for i in 0..10_000 * sends_per_ms {
+                let now = Instant::from_nanos(i * 1_000_000 / sends_per_ms);
+                if matches!(net.send(now, (i % 2) as usize, 1 - (i % 2) as usize, &mut rng), Fate::Broke) {
+                    resets += 1;
+                }
+            }
+            resets
+        };
+        // 10 s at one reset per 800 ms on average: about 12, whether the link
+        // carries one message a millisecond or fifty.
+        let (quiet, busy) = (resets_in_ten_seconds(1), resets_in_ten_seconds(50));
+        assert_eq!(reset_interval(0.05), Duration::from_millis(800));
+        assert!((5..=25).contains(&quiet), "{quiet} resets at 1 message/ms");
+        assert!((5..=25).contains(&busy), "{busy} resets at 50 messages/ms");
     }
 
     #[test]
