@@ -134,11 +134,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             }
         };
         if crash {
-            let up: Vec<usize> = (0..self.hosts.len()).filter(|i| self.protos[*i].is_some()).collect();
-            if up.is_empty() {
-                return;
-            }
-            let victim = up[self.rng.index(up.len())];
+            let Some(victim) = self.random_node(|sim, i| sim.protos[i].is_some()) else { return };
             self.crash(self.members[victim]);
             let back = self.now + self.outage();
             self.queue.push(back, Event::Fault(FaultEvent::Restart(victim)));
@@ -173,15 +169,16 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         }
     }
 
+    /// A node index drawn at random among those `eligible` says yes to.
+    fn random_node(&mut self, eligible: impl Fn(&Self, usize) -> bool) -> Option<usize> {
+        let nodes: Vec<usize> = (0..self.hosts.len()).filter(|&i| eligible(self, i)).collect();
+        (!nodes.is_empty()).then(|| nodes[self.rng.index(nodes.len())])
+    }
+
     /// Freezes a running node for an outage (a stopped process: its peers
     /// see only silence, and it resumes with everything that waited).
     fn pause_a_node(&mut self) {
-        let running: Vec<usize> =
-            (0..self.hosts.len()).filter(|i| self.protos[*i].is_some() && !self.hosts[*i].frozen).collect();
-        if running.is_empty() {
-            return;
-        }
-        let victim = running[self.rng.index(running.len())];
+        let Some(victim) = self.random_node(|sim, i| sim.protos[i].is_some() && !sim.hosts[i].frozen) else { return };
         self.freeze(self.members[victim]);
         let back = self.now + self.outage();
         self.queue.push(back, Event::Fault(FaultEvent::Thaw(victim)));

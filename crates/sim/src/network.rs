@@ -146,7 +146,6 @@ impl Network {
     }
 }
 
-
 /// The mean time between random resets of one fifo connection, for a network
 /// configured with datagram loss `loss`: 40 ms / `loss` (800 ms at the 5 %
 /// of `--faults all`). TCP retransmits what a datagram network would lose, so
