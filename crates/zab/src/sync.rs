@@ -765,7 +765,8 @@ mod chunk_tests {
     use crate::state::{FollowerPhase, Stage, State};
     use crate::testkit::*;
     use crate::Zab;
-    use quorum_core::{Bytes, ClientId, Command, Effect, Effects, NodeId, Protocol, Snapshot};
+    use quorum_core::{Bytes, ClientId, Command, Effect, Effects, Instant, NodeId, Protocol, Snapshot};
+    use quorum_sim::testkit::Net;
 
     const CHUNK: usize = 64;
     /// What a message adds around its chunk: enum tags, epoch, lengths, one entry's overshoot is not allowed.
@@ -795,39 +796,65 @@ mod chunk_tests {
         assert_eq!(z.commit_index(), last);
     }
 
-    /// Node 3, empty, settling as node 1's follower; the wire holds its FOLLOWERINFO.
-    fn join(wire: &mut Wire, now: quorum_core::Instant) {
-        let mut out = Effects::new();
-        let z = wire.node(3);
-        z.on_message(now, NodeId(2), vote_note(9, PeerState::Following, 1), &mut out);
-        z.on_message(now, NodeId(1), vote_note(9, PeerState::Leading, 1), &mut out);
-        assert_eq!(z.peer_state(), PeerState::Following);
-        wire.absorb(NodeId(3), now, out);
+    /// Node 3, empty, settling as node 1's follower; its FOLLOWERINFO is in flight.
+    fn join(net: &mut Net<Zab>, now: Instant) {
+        net.now = now;
+        net.with_node(NodeId(3), |z, now, out| {
+            z.on_message(now, NodeId(2), vote_note(9, PeerState::Following, 1), out);
+            z.on_message(now, NodeId(1), vote_note(9, PeerState::Leading, 1), out);
+        });
+        assert_eq!(node(net, 3).peer_state(), PeerState::Following);
     }
 
-    fn wire(leader: Zab) -> Wire {
+    /// The leader, node 2 down, and node 3 empty: every effect and delivery recorded.
+    fn wire(leader: Zab) -> Net<Zab> {
         let mut follower = boot(3, 3, quorum_core::Stored::default(), leader.config.clone(), 3, at(0));
         tiny(&mut follower);
-        let mut w = Wire::new(vec![Some(leader), None, Some(follower)]);
-        w.cut = vec![NodeId(2)];
-        w
+        let config = leader.config.clone();
+        let mut net = Net::from_nodes(vec![Some(leader), None, Some(follower)], config, at(0));
+        net.record();
+        net
     }
 
-    fn assert_same_history(w: &mut Wire) {
-        let leader: Vec<_> = w.node(1).history().iter().cloned().collect();
-        let follower: Vec<_> = w.node(3).history().iter().cloned().collect();
+    fn node(net: &mut Net<Zab>, id: u64) -> &mut Zab {
+        net.node_mut(NodeId(id)).expect("a live node")
+    }
+
+    /// Delivers up to `steps` messages to live nodes at `now` (those to a
+    /// down node are dropped and not counted).
+    fn run(net: &mut Net<Zab>, now: Instant, steps: usize) {
+        net.now = now;
+        let mut delivered = 0;
+        while delivered < steps {
+            let Some(to) = net.in_flight.front().map(|e| e.to) else { break };
+            if net.node(to).is_none() {
+                net.in_flight.pop_front();
+                continue;
+            }
+            net.deliver_at(0);
+            delivered += 1;
+        }
+    }
+
+    fn effects(net: &Net<Zab>) -> &[(NodeId, Effect<Message>)] {
+        &net.recorded.as_ref().expect("recording").effects
+    }
+
+    fn assert_same_history(w: &mut Net<Zab>) {
+        let leader: Vec<_> = node(w, 1).history().iter().cloned().collect();
+        let follower: Vec<_> = node(w, 3).history().iter().cloned().collect();
         assert_eq!(follower.len(), leader.len());
         assert!(leader
             .iter()
             .zip(&follower)
             .all(|(a, b)| a.index == b.index && a.stamp == b.stamp && a.payload == b.payload));
-        assert!(matches!(&w.node(3).state, State::Following(f) if f.phase == FollowerPhase::Broadcast));
-        assert!(matches!(&w.node(1).state, State::Leading(l) if l.learners[&NodeId(3)].stage == Stage::Active));
+        assert!(matches!(&node(w, 3).state, State::Following(f) if f.phase == FollowerPhase::Broadcast));
+        assert!(matches!(&node(w, 1).state, State::Leading(l) if l.learners[&NodeId(3)].stage == Stage::Active));
     }
 
-    fn assert_bounded(w: &Wire) -> usize {
+    fn assert_bounded(w: &Net<Zab>) -> usize {
         let mut chunks = 0;
-        for (_, _, m) in &w.delivered {
+        for m in w.recorded.as_ref().expect("recording").delivered.iter().map(|e| &e.msg) {
             let size = postcard::to_allocvec(m).unwrap().len();
             assert!(size <= CHUNK + HEADER, "{} is {size} bytes, over {CHUNK} + {HEADER}", m.kind());
             chunks += usize::from(matches!(m, Message::SyncEntries { .. } | Message::SnapChunk { .. }));
@@ -841,7 +868,7 @@ mod chunk_tests {
         leader.config.planted = Some(crate::PlantedBug::SyncInOneMessage);
         let mut w = wire(leader);
         join(&mut w, at(300));
-        w.run(at(301), usize::MAX);
+        run(&mut w, at(301), usize::MAX);
         let caught = std::panic::catch_unwind(|| assert_bounded(&w)).expect_err("a message over the bound");
         let msg = caught.downcast_ref::<String>().unwrap();
         assert!(msg.starts_with("DIFF is ") && msg.contains("bytes, over 64 + 48"), "{msg}");
@@ -852,9 +879,9 @@ mod chunk_tests {
         let mut w = wire(leader_with(300));
         join(&mut w, at(300));
         let mut most_in_flight = 0;
-        while !w.queue.is_empty() {
-            w.run(at(301), 1);
-            let State::Leading(l) = &w.node(1).state else { panic!() };
+        while !w.in_flight.is_empty() {
+            run(&mut w, at(301), 1);
+            let State::Leading(l) = &node(&mut w, 1).state else { panic!() };
             if let Some(x) = l.learners.get(&NodeId(3)) {
                 most_in_flight = most_in_flight.max(x.sync_sent - x.sync_acked);
             }
@@ -865,7 +892,7 @@ mod chunk_tests {
         assert!(most_in_flight <= 3, "the window holds: {most_in_flight}");
         // The follower acknowledged NEWLEADER only once it all was durable: one write.
         let writes: Vec<_> =
-            w.effects.iter().filter(|(id, e)| *id == NodeId(3) && matches!(e, Effect::Persist(_))).collect();
+            effects(&w).iter().filter(|(id, e)| *id == NodeId(3) && matches!(e, Effect::Persist(_))).collect();
         assert!(matches!(writes.last().unwrap().1, Effect::Persist(ref b) if b.entries.len() == 300));
     }
 
@@ -873,11 +900,11 @@ mod chunk_tests {
     fn proposals_made_during_the_stream_reach_the_follower_in_it() {
         let mut w = wire(leader_with(100));
         join(&mut w, at(300));
-        w.run(at(301), 20);
-        propose_committed(w.node(1), 101, 130, at(302));
-        w.run(at(303), usize::MAX);
+        run(&mut w, at(301), 20);
+        propose_committed(node(&mut w, 1), 101, 130, at(302));
+        run(&mut w, at(303), usize::MAX);
         assert_same_history(&mut w);
-        assert_eq!(w.node(3).history().last_index(), 130);
+        assert_eq!(node(&mut w, 3).history().last_index(), 130);
     }
 
     #[test]
@@ -889,11 +916,10 @@ mod chunk_tests {
         propose_committed(&mut leader, 201, 220, at(260));
         let mut w = wire(leader);
         join(&mut w, at(300));
-        w.run(at(301), usize::MAX);
+        run(&mut w, at(301), usize::MAX);
         assert_same_history(&mut w);
         assert!(assert_bounded(&w) > 1000 / CHUNK);
-        let installed: Vec<&Snapshot> = w
-            .effects
+        let installed: Vec<&Snapshot> = effects(&w)
             .iter()
             .filter_map(|(id, e)| match e {
                 Effect::InstallSnapshot(s) if *id == NodeId(3) => Some(s),
@@ -902,38 +928,37 @@ mod chunk_tests {
             .collect();
         assert_eq!(installed.len(), 1);
         assert_eq!((installed[0].index, &installed[0].data), (200, &data));
-        assert_eq!(w.node(3).commit_index(), 220, "UPTODATE commits the rest");
+        assert_eq!(node(&mut w, 3).commit_index(), 220, "UPTODATE commits the rest");
     }
 
     #[test]
     fn compaction_under_a_running_diff_restarts_it_as_a_snap() {
         let mut w = wire(leader_with(300));
         join(&mut w, at(300));
-        w.run(at(301), 30);
+        run(&mut w, at(301), 30);
         let mut out = Effects::new();
-        w.node(1).on_snapshot(at(302), 300, Bytes::from_static(b"state at 300"), &mut out);
-        w.run(at(303), usize::MAX);
+        node(&mut w, 1).on_snapshot(at(302), 300, Bytes::from_static(b"state at 300"), &mut out);
+        run(&mut w, at(303), usize::MAX);
         assert_same_history(&mut w);
-        assert_eq!(w.node(3).history().offset(), 300, "the follower took the snapshot");
+        assert_eq!(node(&mut w, 3).history().offset(), 300, "the follower took the snapshot");
     }
 
     #[test]
     fn a_broken_link_restarts_the_sync_cleanly() {
         let mut w = wire(leader_with(300));
         join(&mut w, at(300));
-        w.run(at(301), 40);
+        run(&mut w, at(301), 40);
         // The connection breaks mid-stream: both ends hear of it.
-        w.queue.clear();
+        w.in_flight.clear();
+        w.now = at(302);
+        w.with_node(NodeId(1), |z, now, out| z.on_link_down(now, NodeId(3), out));
         let mut out = Effects::new();
-        w.node(1).on_link_down(at(302), NodeId(3), &mut out);
-        w.absorb(NodeId(1), at(302), out);
-        let mut out = Effects::new();
-        w.node(3).on_link_down(at(302), NodeId(1), &mut out);
-        assert_eq!(w.node(3).peer_state(), PeerState::Looking);
-        assert_eq!(w.node(3).history().last_index(), 0, "nothing of the broken sync was applied");
-        w.queue.clear();
+        node(&mut w, 3).on_link_down(at(302), NodeId(1), &mut out);
+        assert_eq!(node(&mut w, 3).peer_state(), PeerState::Looking);
+        assert_eq!(node(&mut w, 3).history().last_index(), 0, "nothing of the broken sync was applied");
+        w.in_flight.clear();
         join(&mut w, at(303));
-        w.run(at(304), usize::MAX);
+        run(&mut w, at(304), usize::MAX);
         assert_same_history(&mut w);
     }
 }

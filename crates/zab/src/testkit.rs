@@ -4,7 +4,7 @@
 use crate::message::{Message, Notification, PeerState, Vote};
 use crate::state::HardState;
 use crate::{Zab, ZabConfig};
-use quorum_core::{Effect, Effects, Entry, Init, Instant, NodeId, Payload, Protocol, Stamp, Stored, WriteBatch};
+use quorum_core::{Effects, Entry, Init, Instant, NodeId, Payload, Protocol, Stamp, Stored, WriteBatch};
 
 pub(crate) fn at(ms: u64) -> Instant {
     Instant::from_nanos(ms * 1_000_000)
@@ -136,53 +136,4 @@ pub(crate) fn established_leader() -> Zab {
     z.on_message(at(102), NodeId(2), Message::AckNewLeader { epoch: 1, index: 0 }, &mut out);
     assert_eq!(z.established_epoch(), Some(1));
     z
-}
-
-/// A hand-driven network of nodes (node `i` at index `i - 1`): FIFO per pair,
-/// every write durable at once, messages to or from a `cut` node dropped.
-pub(crate) struct Wire {
-    pub nodes: Vec<Option<Zab>>,
-    pub queue: std::collections::VecDeque<(NodeId, NodeId, Message)>,
-    pub delivered: Vec<(NodeId, NodeId, Message)>,
-    pub cut: Vec<NodeId>,
-    /// Every effect the nodes produced, by node.
-    pub effects: Vec<(NodeId, Effect<Message>)>,
-}
-
-impl Wire {
-    pub(crate) fn new(nodes: Vec<Option<Zab>>) -> Self {
-        Wire { nodes, queue: Default::default(), delivered: Vec::new(), cut: Vec::new(), effects: Vec::new() }
-    }
-
-    pub(crate) fn node(&mut self, id: u64) -> &mut Zab {
-        self.nodes[id as usize - 1].as_mut().expect("a live node")
-    }
-
-    /// Takes what a node produced: makes its writes durable, queues its sends.
-    pub(crate) fn absorb(&mut self, id: NodeId, now: Instant, mut out: Effects<Message>) {
-        persist_all(self.node(id.0), now, &mut out);
-        for e in out.as_slice() {
-            if let Effect::Send { to, msg } | Effect::SendDurable { to, msg } = e {
-                if !self.cut.contains(to) && !self.cut.contains(&id) {
-                    self.queue.push_back((id, *to, msg.clone()));
-                }
-            }
-            self.effects.push((id, e.clone()));
-        }
-    }
-
-    /// Delivers up to `steps` messages; returns how many were left queued.
-    pub(crate) fn run(&mut self, now: Instant, steps: usize) -> usize {
-        for _ in 0..steps {
-            let Some((from, to, msg)) = self.queue.pop_front() else { break };
-            if self.cut.contains(&to) || self.nodes[to.0 as usize - 1].is_none() {
-                continue;
-            }
-            self.delivered.push((from, to, msg.clone()));
-            let mut out = Effects::new();
-            self.node(to.0).on_message(now, from, msg, &mut out);
-            self.absorb(to, now, out);
-        }
-        self.queue.len()
-    }
 }

@@ -10,7 +10,7 @@ mod cluster;
 mod net;
 
 pub use cluster::Cluster;
-pub use net::{Envelope, Net};
+pub use net::{Envelope, Net, Recorded};
 
 use crate::{check_seeds, quietly, Faults, Sim, SimConfig, Summary};
 use quorum_core::{ClientId, Command, Duration, NodeId, Payload, Protocol, Role};

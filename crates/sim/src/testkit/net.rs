@@ -35,8 +35,19 @@ pub struct Net<P: Protocol> {
     pub committed: Vec<Vec<Entry>>,
     /// Messages delivered so far.
     pub delivered: u64,
+    /// What the network saw, kept only after [`Net::record`].
+    pub recorded: Option<Recorded<P::Message>>,
     seed: u64,
     boots: u64,
+}
+
+/// Every effect each node produced and every message delivered, in order.
+#[derive(Clone, Debug)]
+pub struct Recorded<M> {
+    /// `(node, effect)`, as the node emitted it.
+    pub effects: Vec<(NodeId, Effect<M>)>,
+    /// Messages delivered (to live nodes).
+    pub delivered: Vec<Envelope<M>>,
 }
 
 impl<P: Protocol> Net<P> {
@@ -50,6 +61,7 @@ impl<P: Protocol> Net<P> {
             in_flight: VecDeque::new(),
             committed: vec![Vec::new(); n as usize],
             delivered: 0,
+            recorded: None,
             seed,
             boots: 0,
         };
@@ -58,6 +70,32 @@ impl<P: Protocol> Net<P> {
             net.nodes.push(Some(node));
         }
         net
+    }
+
+    /// A network of nodes a test built and brought to some state by hand
+    /// (`nodes[i]` is node `i + 1`, `None` for one that is down), at time
+    /// `now`. Their disks start empty here: a node restarted later boots
+    /// from what it writes from now on.
+    pub fn from_nodes(nodes: Vec<Option<P>>, config: P::Config, now: Instant) -> Self {
+        let n = nodes.len();
+        Net {
+            nodes,
+            storage: vec![MemStorage::new(); n],
+            config,
+            now,
+            in_flight: VecDeque::new(),
+            committed: vec![Vec::new(); n],
+            delivered: 0,
+            recorded: None,
+            seed: 0,
+            boots: 0,
+        }
+    }
+
+    /// From now on, keeps every effect and every delivered message in
+    /// [`Net::recorded`].
+    pub fn record(&mut self) {
+        self.recorded = Some(Recorded { effects: Vec::new(), delivered: Vec::new() });
     }
 
     fn boot(&mut self, id: NodeId) -> P {
@@ -101,6 +139,9 @@ impl<P: Protocol> Net<P> {
         while let Some(mut out) = pending.pop_front() {
             let mut tags = Vec::new();
             for effect in out.drain() {
+                if let Some(recorded) = self.recorded.as_mut() {
+                    recorded.effects.push((id, effect.clone()));
+                }
                 match effect {
                     Effect::Send { to, msg } | Effect::SendDurable { to, msg } => {
                         self.in_flight.push_back(Envelope { from: id, to, msg })
@@ -155,6 +196,9 @@ impl<P: Protocol> Net<P> {
     pub fn deliver_at(&mut self, position: usize) -> bool {
         let Some(env) = self.in_flight.remove(position) else { return false };
         self.delivered += 1;
+        if let Some(recorded) = self.recorded.as_mut().filter(|_| self.nodes[Self::index(env.to)].is_some()) {
+            recorded.delivered.push(env.clone());
+        }
         self.with_node(env.to, |node, now, out| node.on_message(now, env.from, env.msg, out));
         true
     }
