@@ -53,21 +53,11 @@ pub struct Recorded<M> {
 impl<P: Protocol> Net<P> {
     /// `n` fresh nodes with ids 1..=n.
     pub fn new(n: u64, config: P::Config, seed: u64) -> Self {
-        let mut net = Net {
-            nodes: Vec::new(),
-            storage: vec![MemStorage::new(); n as usize],
-            config,
-            now: Instant::ZERO,
-            in_flight: VecDeque::new(),
-            committed: vec![Vec::new(); n as usize],
-            delivered: 0,
-            recorded: None,
-            seed,
-            boots: 0,
-        };
+        let mut net = Net::from_nodes((0..n).map(|_| None).collect(), config, Instant::ZERO);
+        net.seed = seed;
         for id in 1..=n {
             let node = net.boot(NodeId(id));
-            net.nodes.push(Some(node));
+            net.nodes[Self::index(NodeId(id))] = Some(node);
         }
         net
     }
