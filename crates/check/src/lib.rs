@@ -41,3 +41,28 @@ mod world;
 
 pub use explore::{explore, replay, Bounds, Counterexample, Report};
 pub use world::{Action, Limits, Violation, World};
+
+/// What the checker needs of a protocol besides [`quorum_core::Protocol`]:
+/// worlds are copied (`Clone`), told apart by fingerprint (`Hash`, of the
+/// node and of its messages; a protocol must hash only what decides its
+/// future, in a deterministic order), shown to people (`Debug`), and shared
+/// between the search's threads (`Send + Sync`).
+pub trait Checkable:
+    quorum_core::Protocol<Message: std::hash::Hash + Sync, Config: Sync>
+    + Clone
+    + std::fmt::Debug
+    + std::hash::Hash
+    + Send
+    + Sync
+{
+}
+
+impl<P> Checkable for P where
+    P: quorum_core::Protocol<Message: std::hash::Hash + Sync, Config: Sync>
+        + Clone
+        + std::fmt::Debug
+        + std::hash::Hash
+        + Send
+        + Sync
+{
+}

@@ -8,13 +8,15 @@
 //! protocol that needs FIFO links), a disk syncs its oldest staged write when
 //! the model says so, and a crash loses what was not synced.
 
+use crate::Checkable;
 use quorum_core::{
     ClientId, Command, DurabilityGate, Effect, Effects, Init, Instant, LinkKind, MemStorage, NodeId, Payload, Protocol,
     Role,
 };
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
 /// What may happen next in a world.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,36 +58,53 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// A message in flight, with its fingerprint.
-#[derive(Clone, Debug)]
+/// A message in flight, with its fingerprint. The message is shared between
+/// the worlds that hold it: cloning a world copies no message.
+#[derive(Debug)]
 struct InFlight<M> {
     from: NodeId,
     to: NodeId,
-    msg: M,
+    msg: Arc<M>,
     hash: u64,
 }
 
-impl<M: Debug> InFlight<M> {
-    fn new(from: NodeId, to: NodeId, msg: M) -> Self {
-        let mut h = DefaultHasher::new();
-        (from, to).hash(&mut h);
-        debug_hash(&msg, &mut h);
-        InFlight { from, to, msg, hash: h.finish() }
+impl<M> Clone for InFlight<M> {
+    fn clone(&self) -> Self {
+        InFlight { from: self.from, to: self.to, msg: Arc::clone(&self.msg), hash: self.hash }
     }
 }
 
-/// One state of the model.
-#[derive(Clone)]
+impl<M: Hash> InFlight<M> {
+    fn new(from: NodeId, to: NodeId, msg: M) -> Self {
+        let mut h = hasher();
+        (from, to, &msg).hash(&mut h);
+        InFlight { from, to, msg: Arc::new(msg), hash: h.finish() }
+    }
+}
+
+/// One node of a world: its protocol struct (`None` while crashed), its disk,
+/// and the messages it holds until a write is durable.
+struct Slot<P: Protocol> {
+    node: Option<P>,
+    disk: MemStorage,
+    gate: DurabilityGate<P::Message>,
+}
+
+impl<P: Protocol + Clone> Clone for Slot<P> {
+    fn clone(&self) -> Self {
+        Slot { node: self.node.clone(), disk: self.disk.clone(), gate: self.gate.clone() }
+    }
+}
+
+/// One state of the model. Worlds share the nodes they have in common: a
+/// step copies only the node it changes (copy on write).
 pub struct World<P: Protocol> {
     now: Instant,
     config: P::Config,
-    nodes: Vec<Option<P>>,
-    disks: Vec<MemStorage>,
-    gates: Vec<DurabilityGate<P::Message>>,
+    slots: Vec<Arc<Slot<P>>>,
     network: Vec<InFlight<P::Message>>,
-    /// Fingerprint of each node's struct, disk and held messages (`None`:
-    /// changed since last computed).
-    node_hashes: Vec<Option<u64>>,
+    /// Fingerprint of each slot (`None`: changed since last computed).
+    slot_hashes: Vec<Option<u64>>,
     /// Ghost: the payload each index was applied with, by whichever node first.
     applied: BTreeMap<u64, Payload>,
     /// Ghost: the leader seen in each term (checked only where it applies).
@@ -97,17 +116,36 @@ pub struct World<P: Protocol> {
     violation: Option<Violation>,
 }
 
-impl<P: Protocol + Debug> World<P> {
+impl<P: Protocol> Clone for World<P> {
+    fn clone(&self) -> Self {
+        World {
+            now: self.now,
+            config: self.config.clone(),
+            slots: self.slots.clone(),
+            network: self.network.clone(),
+            slot_hashes: self.slot_hashes.clone(),
+            applied: self.applied.clone(),
+            leaders: self.leaders.clone(),
+            commands_issued: self.commands_issued,
+            crashes: self.crashes,
+            timers: self.timers,
+            restarts: self.restarts,
+            violation: self.violation.clone(),
+        }
+    }
+}
+
+impl<P: Checkable> World<P> {
     /// `n` fresh nodes with ids 1..=n.
     pub fn new(n: u64, config: P::Config) -> Self {
         let mut world = World {
             now: Instant::ZERO,
             config,
-            nodes: Vec::new(),
-            disks: vec![MemStorage::new(); n as usize],
-            gates: (0..n).map(|_| DurabilityGate::new()).collect(),
+            slots: (0..n)
+                .map(|_| Arc::new(Slot { node: None, disk: MemStorage::new(), gate: DurabilityGate::new() }))
+                .collect(),
             network: Vec::new(),
-            node_hashes: vec![None; n as usize],
+            slot_hashes: vec![None; n as usize],
             applied: BTreeMap::new(),
             leaders: BTreeMap::new(),
             commands_issued: 0,
@@ -116,24 +154,22 @@ impl<P: Protocol + Debug> World<P> {
             restarts: 0,
             violation: None,
         };
-        for id in 1..=n {
-            let node = world.boot(NodeId(id));
-            world.nodes.push(node);
+        for id in world.members() {
+            world.slot_mut(id).node = world.boot(id, &MemStorage::new());
         }
         world
     }
 
     fn members(&self) -> Vec<NodeId> {
-        (1..=self.disks.len() as u64).map(NodeId).collect()
+        (1..=self.slots.len() as u64).map(NodeId).collect()
     }
 
-    fn boot(&mut self, id: NodeId) -> Option<P> {
-        let stored = self.disks[(id.0 - 1) as usize].durable().to_stored();
+    fn boot(&mut self, id: NodeId, disk: &MemStorage) -> Option<P> {
         let init = Init {
             id,
             members: self.members(),
             config: self.config.clone(),
-            stored,
+            stored: disk.durable().to_stored(),
             seed: id.0.wrapping_mul(0x9e37_79b9).wrapping_add(self.restarts),
             now: self.now,
         };
@@ -146,14 +182,29 @@ impl<P: Protocol + Debug> World<P> {
         }
     }
 
+    fn slot(&self, id: NodeId) -> &Slot<P> {
+        &self.slots[(id.0 - 1) as usize]
+    }
+
+    /// The node's slot, copied first if another world shares it.
+    fn slot_mut(&mut self, id: NodeId) -> &mut Slot<P> {
+        let i = (id.0 - 1) as usize;
+        self.slot_hashes[i] = None;
+        Arc::make_mut(&mut self.slots[i])
+    }
+
     /// The virtual time (the latest timer fired so far).
     pub fn now(&self) -> Instant {
         self.now
     }
 
-    /// The live nodes' protocol structs (`None`: crashed).
-    pub fn nodes(&self) -> &[Option<P>] {
-        &self.nodes
+    /// The nodes' protocol structs (`None`: crashed), node 1 first.
+    pub fn nodes(&self) -> impl Iterator<Item = Option<&P>> {
+        self.slots.iter().map(|s| s.node.as_ref())
+    }
+
+    fn live(&self) -> impl Iterator<Item = &P> {
+        self.slots.iter().filter_map(|s| s.node.as_ref())
     }
 
     /// How many indexes some node applied.
@@ -163,12 +214,12 @@ impl<P: Protocol + Debug> World<P> {
 
     /// True once some node was a leader.
     pub fn had_leader(&self) -> bool {
-        !self.leaders.is_empty() || self.nodes.iter().flatten().any(|p| p.status().role == Role::Leader)
+        !self.leaders.is_empty() || self.live().any(|p| p.status().role == Role::Leader)
     }
 
     /// The highest term, ballot round or epoch any live node is in.
     pub fn max_term(&self) -> u64 {
-        self.nodes.iter().flatten().map(|p| p.status().term).max().unwrap_or(0)
+        self.live().map(|p| p.status().term).max().unwrap_or(0)
     }
 
     /// Crashes so far.
@@ -199,14 +250,13 @@ impl<P: Protocol + Debug> World<P> {
             }
             actions.push(Action::Deliver { index, from: m.from, to: m.to, label: String::new() });
         }
-        for (i, node) in self.nodes.iter().enumerate() {
-            let id = NodeId(i as u64 + 1);
-            match node {
+        for (id, slot) in self.members().into_iter().zip(&self.slots) {
+            match &slot.node {
                 Some(p) => {
                     if p.next_timer().is_some() && self.timers < limits.timers {
                         actions.push(Action::Timer(id));
                     }
-                    if self.disks[i].staged_len() > 0 {
+                    if slot.disk.staged_len() > 0 {
                         actions.push(Action::Sync(id));
                     }
                     if self.crashes < limits.crashes {
@@ -237,8 +287,7 @@ impl<P: Protocol + Debug> World<P> {
     /// (a proposal the node refused), which the explorer does not count as a
     /// step. A panic in protocol code is recorded as a violation.
     pub fn apply(&mut self, action: &Action) -> bool {
-        let action = action.clone();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_inner(&action)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_inner(action)));
         match outcome {
             Ok(changed) => changed,
             Err(panic) => {
@@ -259,54 +308,60 @@ impl<P: Protocol + Debug> World<P> {
         match *action {
             Action::Deliver { index, .. } => {
                 let m = self.network.remove(index);
-                let Some(node) = self.nodes[(m.to.0 - 1) as usize].as_mut() else { return true };
-                node.on_message(now, m.from, m.msg, &mut out);
+                if self.slot(m.to).node.is_none() {
+                    return true;
+                }
+                let msg = Arc::unwrap_or_clone(m.msg);
+                let node = self.slot_mut(m.to).node.as_mut().expect("checked live");
+                node.on_message(now, m.from, msg, &mut out);
                 self.after(m.to, out);
             }
             Action::Timer(id) => {
-                let node = self.nodes[(id.0 - 1) as usize].as_mut().expect("timers fire on live nodes");
-                let at = node.next_timer().expect("listed only with a timer");
                 self.timers += 1;
+                let at = self.slot(id).node.as_ref().and_then(|p| p.next_timer()).expect("listed only with a timer");
                 self.now = self.now.max(at);
-                node.on_timer(self.now, &mut out);
+                let now = self.now;
+                let node = self.slot_mut(id).node.as_mut().expect("timers fire on live nodes");
+                node.on_timer(now, &mut out);
                 self.after(id, out);
             }
             Action::Sync(id) => {
-                let i = (id.0 - 1) as usize;
-                let tag = self.disks[i].sync_next().expect("listed only with a staged write");
-                for (to, msg) in self.gates[i].write_durable() {
+                let slot = self.slot_mut(id);
+                let tag = slot.disk.sync_next().expect("listed only with a staged write");
+                let released = slot.gate.write_durable();
+                slot.node.as_mut().expect("disks sync on live nodes").on_persisted(now, tag, &mut out);
+                for (to, msg) in released {
                     self.network.push(InFlight::new(id, to, msg));
                 }
-                let node = self.nodes[i].as_mut().expect("disks sync on live nodes");
-                node.on_persisted(now, tag, &mut out);
                 self.after(id, out);
             }
             Action::Crash(id) => {
-                let i = (id.0 - 1) as usize;
                 self.crashes += 1;
-                self.node_hashes[i] = None;
-                self.nodes[i] = None;
-                self.disks[i].crash();
-                self.gates[i].crash();
+                let slot = self.slot_mut(id);
+                slot.node = None;
+                slot.disk.crash();
+                slot.gate.crash();
                 // Its connections break: what was in flight to or from it is lost,
                 // and its peers are told (as the runtime tells them).
                 self.network.retain(|m| m.from != id && m.to != id);
                 for peer in self.members() {
-                    let Some(node) = self.nodes[(peer.0 - 1) as usize].as_mut() else { continue };
+                    if self.slot(peer).node.is_none() {
+                        continue;
+                    }
                     let mut out = Effects::new();
-                    node.on_link_down(now, id, &mut out);
+                    self.slot_mut(peer).node.as_mut().expect("checked live").on_link_down(now, id, &mut out);
                     self.after(peer, out);
                 }
             }
             Action::Restart(id) => {
                 self.restarts += 1;
-                let node = self.boot(id);
-                self.nodes[(id.0 - 1) as usize] = node;
-                self.node_hashes[(id.0 - 1) as usize] = None;
+                let disk = self.slot(id).disk.clone();
+                let node = self.boot(id, &disk);
+                self.slot_mut(id).node = node;
             }
             Action::Propose { node: id, command } => {
-                let node = self.nodes[(id.0 - 1) as usize].as_mut().expect("proposals go to live nodes");
                 let cmd = Command::new(ClientId(u64::from(command) + 1), 1, format!("v{command}").into_bytes());
+                let node = self.slot_mut(id).node.as_mut().expect("proposals go to live nodes");
                 if node.propose(now, cmd, &mut out).is_err() {
                     return false;
                 }
@@ -319,19 +374,18 @@ impl<P: Protocol + Debug> World<P> {
 
     /// Carries out a node's effects and checks what they reveal.
     fn after(&mut self, id: NodeId, mut out: Effects<P::Message>) {
-        let i = (id.0 - 1) as usize;
-        self.node_hashes[i] = None;
         for effect in out.drain() {
             match effect {
                 Effect::Send { to, msg } => self.network.push(InFlight::new(id, to, msg)),
                 Effect::SendDurable { to, msg } => {
-                    if let Some((to, msg)) = self.gates[i].send(to, msg) {
+                    if let Some((to, msg)) = self.slot_mut(id).gate.send(to, msg) {
                         self.network.push(InFlight::new(id, to, msg));
                     }
                 }
                 Effect::Persist(batch) => {
-                    self.disks[i].stage(batch);
-                    self.gates[i].write_issued();
+                    let slot = self.slot_mut(id);
+                    slot.disk.stage(batch);
+                    slot.gate.write_issued();
                 }
                 Effect::Commit(entry) => match self.applied.get(&entry.index) {
                     Some(p) if *p != entry.payload => {
@@ -365,8 +419,7 @@ impl<P: Protocol + Debug> World<P> {
         if !one_leader_per_term {
             return;
         }
-        let leading: Vec<_> =
-            self.nodes.iter().flatten().map(|p| p.status()).filter(|s| s.role == Role::Leader).collect();
+        let leading: Vec<_> = self.live().map(|p| p.status()).filter(|s| s.role == Role::Leader).collect();
         for s in leading {
             match self.leaders.get(&s.term) {
                 Some(other) if *other != s.id => {
@@ -383,13 +436,17 @@ impl<P: Protocol + Debug> World<P> {
 
     /// Runs the protocol's own invariants, fresh, on this one state.
     pub fn check_invariants(&mut self) {
+        let nodes: Vec<Option<&P>> = self.nodes().collect();
+        let mut failed = Vec::new();
         for mut inv in P::invariants() {
             for id in self.members() {
-                if let Err(e) = inv.check(self.now, id, &self.nodes) {
-                    let detail = format!("{}: {e}", inv.name());
-                    self.fail("protocol invariants", detail);
+                if let Err(e) = inv.check(self.now, id, &nodes) {
+                    failed.push(format!("{}: {e}", inv.name()));
                 }
             }
+        }
+        for detail in failed {
+            self.fail("protocol invariants", detail);
         }
     }
 
@@ -397,25 +454,22 @@ impl<P: Protocol + Debug> World<P> {
     /// disks, held and in-flight messages (as a multiset unless links are
     /// FIFO), the ghost record and the bound counters.
     pub fn fingerprint(&mut self) -> u64 {
-        for i in 0..self.nodes.len() {
-            if self.node_hashes[i].is_none() {
-                let mut h = DefaultHasher::new();
-                debug_hash(&self.nodes[i], &mut h);
-                debug_hash(&self.disks[i], &mut h);
-                debug_hash(&self.gates[i], &mut h);
-                self.node_hashes[i] = Some(h.finish());
+        for (slot, cached) in self.slots.iter().zip(&mut self.slot_hashes) {
+            if cached.is_none() {
+                let mut h = hasher();
+                (&slot.node, &slot.disk, &slot.gate).hash(&mut h);
+                *cached = Some(h.finish());
             }
         }
-        let mut h = DefaultHasher::new();
-        self.now.as_nanos().hash(&mut h);
-        self.node_hashes.hash(&mut h);
+        let mut h = hasher();
+        self.now.hash(&mut h);
+        self.slot_hashes.hash(&mut h);
         let mut msgs: Vec<u64> = self.network.iter().map(|m| m.hash).collect();
         if P::LINKS != LinkKind::Fifo {
             msgs.sort_unstable();
         }
         msgs.hash(&mut h);
-        debug_hash(&self.applied, &mut h);
-        debug_hash(&self.leaders, &mut h);
+        (&self.applied, &self.leaders).hash(&mut h);
         (self.commands_issued, self.crashes, self.timers, self.restarts).hash(&mut h);
         h.finish()
     }
@@ -433,18 +487,8 @@ pub struct Limits {
     pub timers: u32,
 }
 
-/// Hashes what `Debug` prints, piece by piece, without building a string.
-struct HashWriter<'a>(&'a mut DefaultHasher);
-
-impl std::fmt::Write for HashWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.write(s.as_bytes());
-        Ok(())
-    }
-}
-
-fn debug_hash(value: &impl Debug, h: &mut DefaultHasher) {
-    use std::fmt::Write;
-    let _ = write!(HashWriter(h), "{value:?}");
-    h.write_u8(0xff);
+/// The hasher of fingerprints: fast on many small writes, of good quality,
+/// and seeded the same in every run (so searches are repeatable).
+fn hasher() -> impl Hasher {
+    foldhash::quality::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).build_hasher()
 }

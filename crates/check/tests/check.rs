@@ -6,10 +6,7 @@ use quorum_paxos::Paxos;
 use quorum_raft::{PlantedBug, Raft, RaftConfig};
 use quorum_sim::baseline::{PlantedBug as PbBug, PrimaryBackup, PrimaryBackupConfig};
 
-fn quiet<P>(config: P::Config, bounds: &Bounds) -> Report
-where
-    P: quorum_core::Protocol + Clone + std::fmt::Debug,
-{
+fn quiet<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds) -> Report {
     explore::<P>(config, bounds, |_| {})
 }
 

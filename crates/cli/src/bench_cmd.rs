@@ -3,7 +3,7 @@
 use crate::protocols::{dispatch, WithProtocol, NAMES};
 use clap::{Args, ValueEnum};
 use quorum_bench::{aggregate, FaultKind, FaultPlan, ProtocolResult, RealOptions, RunResult, Workload};
-use quorum_core::{Duration, Protocol};
+use quorum_core::Duration;
 use quorum_sim::{KeyDistribution, Latency};
 use std::io::Write;
 use std::path::PathBuf;
@@ -146,7 +146,7 @@ struct SimJob<'a> {
 
 impl WithProtocol for SimJob<'_> {
     type Output = RunResult;
-    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> RunResult
+    fn run<P: quorum_check::Checkable>(self, config: P::Config) -> RunResult
     where
         P::Config: Sync,
     {

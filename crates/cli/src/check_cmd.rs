@@ -3,7 +3,6 @@
 use crate::protocols::{dispatch, WithProtocol};
 use clap::Args;
 use quorum_check::{explore, render, Bounds, Report};
-use quorum_core::Protocol;
 
 /// Arguments of `quorum check`.
 #[derive(Args, Debug, Clone)]
@@ -32,6 +31,10 @@ pub struct CheckArgs {
     /// Stop after this many distinct states.
     #[arg(long, default_value_t = 2_000_000)]
     pub max_states: usize,
+    /// Worker threads (default: one per core). With one, every run finds the
+    /// same counterexample; with more, an equally short one may be found.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Runs `quorum check`; exit code 1 if a property is broken.
@@ -47,7 +50,7 @@ struct CheckJob(CheckArgs);
 
 impl WithProtocol for CheckJob {
     type Output = i32;
-    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> i32
+    fn run<P: quorum_check::Checkable>(self, config: P::Config) -> i32
     where
         P::Config: Sync,
     {
@@ -63,16 +66,18 @@ impl WithProtocol for CheckJob {
             // Raft terms and Zab epochs name one leader; a Paxos ballot round
             // may be tried by several proposers, each with its own ballot.
             one_leader_per_term: matches!(P::NAME, "raft" | "zab"),
+            threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
         println!(
-            "checking {} with {} nodes, {} commands, {} crashes, {} timer firings, terms <= {}, depth <= {}",
+            "checking {} with {} nodes, {} commands, {} crashes, {} timer firings, terms <= {}, depth <= {}, {} threads",
             P::NAME,
             a.nodes,
             a.commands,
             a.crashes,
             a.timers,
             a.max_term,
-            a.depth
+            a.depth,
+            bounds.threads
         );
         let report = explore::<P>(config, &bounds, |r| {
             eprintln!("  ... {} states, depth {}, {:.0} states/s", r.states, r.depth, r.states_per_second());

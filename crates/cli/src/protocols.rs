@@ -1,7 +1,6 @@
 //! The one place that names every protocol: maps a `--protocol` name to its
 //! type and settings.
 
-use quorum_core::Protocol;
 use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig};
 use quorum_paxos::{Paxos, PaxosConfig};
 use quorum_raft::{Raft, RaftConfig, ReadMode};
@@ -13,7 +12,7 @@ pub trait WithProtocol {
     /// The result.
     type Output;
     /// Does it with protocol `P` and settings `config`.
-    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> Self::Output
+    fn run<P: quorum_check::Checkable>(self, config: P::Config) -> Self::Output
     where
         P::Config: Sync;
 }

@@ -148,7 +148,7 @@ struct SimJob(SimArgs);
 
 impl WithProtocol for SimJob {
     type Output = i32;
-    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> i32
+    fn run<P: quorum_check::Checkable>(self, config: P::Config) -> i32
     where
         P::Config: Sync,
     {

@@ -22,7 +22,7 @@ use crate::{Entry, NodeId, NotLeader, Snapshot, WriteBatch};
 pub type ReadId = u64;
 
 /// One thing the driver must do.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum Effect<M> {
     /// Send `msg` to `to` now.
     Send {
@@ -61,7 +61,7 @@ pub enum Effect<M> {
 }
 
 /// An ordered list of effects, filled by one protocol input.
-#[derive(Debug)]
+#[derive(Debug, Hash)]
 pub struct Effects<M> {
     list: Vec<Effect<M>>,
 }
@@ -168,7 +168,7 @@ impl<M> Effects<M> {
 /// The driver's half of the durability rule: holds `SendDurable` messages until
 /// every write issued before them is durable. Writes are counted in issue order;
 /// both drivers feed it the same way.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct DurabilityGate<M> {
     issued: u64,
     durable: u64,

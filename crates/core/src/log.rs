@@ -85,7 +85,7 @@ impl fmt::Debug for Entry {
 
 /// A contiguous log `(first_index ..= last_index)` that begins after a compaction
 /// point: everything at or below `offset` lives in a snapshot.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub struct Log {
     offset: u64,
     offset_stamp: Stamp,

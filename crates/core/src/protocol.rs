@@ -34,7 +34,7 @@ impl fmt::Display for Role {
 }
 
 /// A summary of a node for tools, clients and the simulator. Cheap to compute.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// This node.
     pub id: NodeId,
@@ -61,7 +61,7 @@ pub enum LinkKind {
 }
 
 /// A proposal or read reached a node that cannot order it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub struct NotLeader {
     /// The node this one believes is leader, if it knows one.
     pub leader_hint: Option<NodeId>,
@@ -78,7 +78,7 @@ impl fmt::Display for NotLeader {
 
 /// Why a proposal was not accepted. Both are retryable: the first elsewhere,
 /// the second here, later.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ProposeError {
     /// This node cannot order it; see the hint.
     #[error(transparent)]
@@ -103,7 +103,7 @@ impl ProposeError {
 }
 
 /// Why a `read` was not accepted.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
     /// This node cannot serve it; see the hint.
     #[error(transparent)]
@@ -121,7 +121,7 @@ pub enum ReadError {
 
 /// Why a node could not start: its identity or its stored state is wrong.
 /// A node never starts from state it cannot read: the operator must look.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, thiserror::Error)]
 pub enum InitError {
     /// The node's id is not in the member list it was given.
     #[error("node {id} is not a member of its cluster {members:?}")]
@@ -158,7 +158,7 @@ impl InitError {
 }
 
 /// Everything a protocol needs to start (or restart after a crash).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Init<C> {
     /// This node.
     pub id: NodeId,
@@ -257,6 +257,7 @@ pub trait Invariant<P>: Send {
     fn name(&self) -> &'static str;
 
     /// Checks the cluster after `stepped` handled an input. `nodes[i]` is node
-    /// `i + 1`, or `None` while it is crashed.
-    fn check(&mut self, now: Instant, stepped: NodeId, nodes: &[Option<P>]) -> Result<(), String>;
+    /// `i + 1`, or `None` while it is crashed. (References, so that a driver
+    /// that keeps its nodes apart, like the model checker, copies none.)
+    fn check(&mut self, now: Instant, stepped: NodeId, nodes: &[Option<&P>]) -> Result<(), String>;
 }

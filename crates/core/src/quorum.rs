@@ -13,13 +13,13 @@ pub fn majority(cluster_size: usize) -> usize {
 }
 
 /// A majority quorum over `voters` nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct Majority {
     voters: usize,
 }
 
 /// Where a vote stands after some answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum VoteResult {
     /// A quorum granted.
     Won,

@@ -4,7 +4,7 @@
 //! machine and every build, which `rand`'s `SmallRng` does not promise.
 
 /// A seeded pseudo-random generator.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Rng {
     s: [u64; 4],
 }

@@ -71,7 +71,7 @@ impl Service for KvStore {
 }
 
 /// A snapshot could not be decoded.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Hash, thiserror::Error)]
 #[error("snapshot is not a valid key-value store image: {0}")]
 pub struct SnapshotError(pub String);
 
@@ -160,7 +160,7 @@ impl KvResult {
 }
 
 /// The last command applied for one client and its answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 struct Session {
     seq: u64,
     response: Bytes,

@@ -14,7 +14,7 @@ use std::fmt;
 
 /// A snapshot of the state machine at `index`, plus protocol metadata
 /// (for example the membership in force at that index).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The last log index folded into the snapshot.
     pub index: u64,
@@ -33,7 +33,7 @@ impl fmt::Debug for Snapshot {
 }
 
 /// One atomic write. Applied in this order: hard state, truncation, entries, snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteBatch {
     /// The protocol's own id for this write, handed back by `on_persisted`.
     /// Tags must increase from one batch to the next.
@@ -61,7 +61,7 @@ impl WriteBatch {
 }
 
 /// Everything storage holds, as recovered after a restart.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, Default, PartialEq, Eq)]
 pub struct Stored {
     /// The last hard state written, if any.
     pub hard_state: Option<Bytes>,
@@ -103,7 +103,7 @@ pub trait Storage {
 }
 
 /// The state a batch applies to; shared by every in-memory store.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub struct StoredState {
     hard_state: Option<Bytes>,
     entries: BTreeMap<u64, Entry>,
@@ -150,7 +150,7 @@ impl StoredState {
 /// synced, and [`MemStorage::crash`] forgets every batch that was not.
 /// The simulator stages a batch when a protocol emits it and syncs it when the
 /// simulated disk's fsync completes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub struct MemStorage {
     durable: StoredState,
     staged: VecDeque<WriteBatch>,

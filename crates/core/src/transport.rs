@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// What a transport delivers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum Incoming<M> {
     /// A message from a peer.
     Message(NodeId, M),
@@ -20,7 +20,7 @@ pub enum Incoming<M> {
 }
 
 /// Sending failed; the message is lost (the protocol's retries cover it).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Hash, thiserror::Error)]
 pub enum TransportError {
     /// No such peer is configured.
     #[error("unknown peer {0}")]

@@ -19,7 +19,7 @@ use quorum_core::{Bytes, NodeId, Snapshot, Stamp};
 use tracing::debug;
 
 /// A snapshot being received, piece by piece.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Incoming {
     /// The peer sending it.
     from: NodeId,

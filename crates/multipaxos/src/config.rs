@@ -3,7 +3,7 @@
 use quorum_core::Duration;
 
 /// Settings for Multi-Paxos.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct MultiPaxosConfig {
     /// How often a leader sends heartbeats (and retransmits unanswered Accepts).
     pub heartbeat_interval: Duration,
@@ -39,7 +39,7 @@ pub struct MultiPaxosConfig {
 /// Bugs that can be planted back, behind the `planted-bugs` feature, to show
 /// that the simulator's checks catch them (issue 12). Without the feature no
 /// configuration can select one.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub enum PlantedBug {
     /// A new leader fills every uncommitted slot with a no-op, ignoring the
     /// values the promises reported (breaks P2c).

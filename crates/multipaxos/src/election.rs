@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
 
 /// What a promiser told the candidate, page by page.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct PromiseBody {
     chosen: Vec<Chosen>,
     accepted: Vec<(u64, Accepted)>,
@@ -26,7 +26,7 @@ pub(crate) struct PromiseBody {
 }
 
 /// One page of a promise as it arrived.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct PromisePage {
     pub(crate) first: u64,
     pub(crate) last: Option<u64>,
@@ -35,7 +35,7 @@ pub(crate) struct PromisePage {
 }
 
 /// How far a promiser's knowledge goes, to tell whether its promise is complete.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Hash)]
 pub(crate) struct PromiseKnown {
     /// The promiser's snapshot point: values at or below it are not reported.
     pub(crate) snapshot_index: u64,
@@ -44,7 +44,7 @@ pub(crate) struct PromiseKnown {
 }
 
 /// A node running Phase 1.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Candidate {
     pub(crate) ballot: Ballot,
     /// The first slot this candidate does not know committed.

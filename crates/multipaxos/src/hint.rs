@@ -40,7 +40,7 @@ use std::collections::BTreeSet;
 use tracing::info;
 
 /// A follower's suspicion that its leader died.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) enum Suspicion {
     /// Ask the peers at this time.
     Waiting {

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, VecDeque};
 use tracing::{info, trace};
 
 /// One slot the leader has proposed and not yet seen chosen.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Proposal {
     pub(crate) value: Payload,
     tally: Tally,
@@ -34,7 +34,7 @@ pub(crate) struct Proposal {
 }
 
 /// The leader's Phase 2 state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Leader {
     pub(crate) ballot: Ballot,
     next_slot: u64,

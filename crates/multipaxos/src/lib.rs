@@ -104,7 +104,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 /// What Multi-Paxos keeps in the hard state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct HardState {
     /// The ballot promised for every slot.
     promised: Ballot,
@@ -113,7 +113,7 @@ struct HardState {
 }
 
 /// What a node is doing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 enum State {
     Follower,
     Candidate(Candidate),
@@ -121,7 +121,7 @@ enum State {
 }
 
 /// One Multi-Paxos node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct MultiPaxos {
     id: NodeId,
     members: Vec<NodeId>,

@@ -5,7 +5,7 @@ use quorum_paxos::{Accepted, Ballot, Chosen};
 use serde::{Deserialize, Serialize};
 
 /// A Multi-Paxos message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// Phase 1a for every slot from `from` on: "promise me `ballot`".
     Prepare {
@@ -117,7 +117,7 @@ pub enum Message {
 }
 
 /// One piece of a snapshot in transfer (`Message::SnapshotChunk`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotPiece {
     /// The last slot the snapshot covers.
     pub index: u64,

@@ -35,7 +35,7 @@ use quorum_paxos::Ballot;
 use std::collections::BTreeSet;
 
 /// The leader's lease bookkeeping.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub(crate) struct Lease {
     /// The heartbeat round being acknowledged: its send time and who echoed it.
     round: Option<(Instant, BTreeSet<NodeId>)>,

@@ -200,6 +200,7 @@ fn the_checker_catches_two_values_chosen_in_one_slot() {
     nodes[1].as_mut().unwrap().plant_vote(Vote { slot: 3, ballot: b1, value: Payload::Noop });
     nodes[2].as_mut().unwrap().plant_vote(Vote { slot: 3, ballot: b2, value: value(1, 1) });
     nodes[1].as_mut().unwrap().plant_vote(Vote { slot: 3, ballot: b2, value: value(1, 1) });
+    let nodes: Vec<Option<&MultiPaxos>> = nodes.iter().map(Option::as_ref).collect();
     for id in [1, 3] {
         assert_eq!(Invariant::<MultiPaxos>::check(&mut checker, Instant::ZERO, NodeId(id), &nodes), Ok(()));
     }
@@ -504,7 +505,7 @@ fn a_leader_that_cannot_commit_refuses_commands_past_its_queue_bound() {
 
 /// What a catch-up run saw: the largest catch-up message (snapshot piece or
 /// `Decided`) and the number of snapshot pieces delivered.
-#[derive(Debug, Default)]
+#[derive(Debug, Hash, Default)]
 struct CatchUpSeen {
     largest: usize,
     pieces: usize,

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use tracing::warn;
 
 /// A proposal an acceptor has accepted: the ballot and its value.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Accepted {
     /// The ballot the value was accepted in.
     pub ballot: Ballot,
@@ -32,7 +32,7 @@ pub struct Accepted {
 }
 
 /// One durable vote: an acceptor accepted `value` in `ballot` for `slot`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct Vote {
     /// The slot.
     pub slot: u64,
@@ -44,7 +44,7 @@ pub struct Vote {
 
 /// The acceptor's recent durable votes, for the simulator's
 /// "one value chosen per slot" checker to read incrementally.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub struct VoteJournal {
     total: u64,
     recent: VecDeque<Vote>,
@@ -76,14 +76,14 @@ impl VoteJournal {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 struct SlotState {
     promised: Ballot,
     accepted: Option<Accepted>,
 }
 
 /// The acceptor of every slot at one node.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub struct Acceptor {
     promised_all: Ballot,
     slots: BTreeMap<u64, SlotState>,

@@ -3,7 +3,7 @@
 use quorum_core::Duration;
 
 /// Settings for Basic Paxos.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct PaxosConfig {
     /// A phase that has not reached a majority by then starts over with a higher ballot.
     pub retry_timeout: Duration,
@@ -45,7 +45,7 @@ pub struct PaxosConfig {
 /// Bugs that can be planted back, behind the `planted-bugs` feature, to show
 /// that the simulator's checks catch them. Without the feature no
 /// configuration can select one.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
 pub enum PlantedBug {
     /// Phase 2 proposes the proposer's own value, ignoring what the promises

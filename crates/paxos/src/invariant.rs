@@ -92,11 +92,11 @@ impl<P: HasAcceptor> Invariant<P> for OneValuePerSlot {
         "one value chosen per slot"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<P>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&P>]) -> Result<(), String> {
         // Only the node that stepped can have cast new votes.
         let index = (stepped.0 as usize).wrapping_sub(1);
         match nodes.get(index) {
-            Some(Some(node)) => self.observe(stepped, node, nodes.len()),
+            Some(Some(node)) => self.observe(stepped, *node, nodes.len()),
             _ => Ok(()),
         }
     }

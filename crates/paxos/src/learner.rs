@@ -12,7 +12,7 @@ use quorum_core::{Effects, Entry, Majority, NodeId, Payload};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The acceptors that accepted one value in one ballot.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Tally {
     ballot: Ballot,
     voters: BTreeSet<NodeId>,
@@ -45,7 +45,7 @@ impl Tally {
 }
 
 /// What one node knows is chosen, and how far it has handed it over.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Learner {
     chosen: BTreeMap<u64, (Ballot, Payload)>,
     committed: u64,

@@ -86,7 +86,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{trace, warn};
 
 /// What Basic Paxos keeps in the hard state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct HardState {
     /// Promises of undecided slots.
     promises: Vec<(u64, Ballot)>,
@@ -95,7 +95,7 @@ struct HardState {
 }
 
 /// One Basic Paxos node: proposer, acceptor and learner of every slot.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Paxos {
     id: NodeId,
     members: Vec<NodeId>,

@@ -5,7 +5,7 @@ use quorum_core::Payload;
 use serde::{Deserialize, Serialize};
 
 /// A value known chosen: the slot, the ballot that chose it, and the value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chosen {
     /// The slot.
     pub slot: u64,
@@ -16,7 +16,7 @@ pub struct Chosen {
 }
 
 /// A Basic Paxos message. Every one names its slot: instances are independent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// Phase 1a: a proposer asks the acceptors of `slot` to promise `ballot`.
     Prepare {

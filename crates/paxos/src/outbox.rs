@@ -12,7 +12,7 @@ use quorum_core::{Effects, NodeId, WriteBatch};
 use std::collections::VecDeque;
 
 /// Sends and local deliveries queued by one node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Outbox<M> {
     id: NodeId,
     sends: Vec<(NodeId, M, bool)>,

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 use tracing::{debug, trace};
 
 /// Where one slot's run stands.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) enum Phase {
     /// Rejected: waiting until the deadline before trying a higher ballot.
     Backoff,
@@ -36,7 +36,7 @@ pub(crate) enum Phase {
 }
 
 /// This node's attempt to get a value chosen in one slot.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Instance {
     /// What this node wants in the slot: a client command, or a no-op to fill a hole.
     pub(crate) own: Payload,
@@ -52,7 +52,7 @@ pub(crate) struct Instance {
 }
 
 /// Commands waiting for a slot, and the slots being fought for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub(crate) struct Proposer {
     pub(crate) queue: VecDeque<Command>,
     pub(crate) instances: BTreeMap<u64, Instance>,

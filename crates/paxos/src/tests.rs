@@ -336,6 +336,17 @@ fn a_node_cut_off_while_slots_were_decided_catches_up_with_no_new_traffic() {
     assert_eq!(committed_values(&net, 3), committed_values(&net, 1));
 }
 
+/// Runs the one-value-per-slot checker as the simulator does after `stepped` moved.
+fn check_at(
+    checker: &mut OneValuePerSlot,
+    now: Instant,
+    stepped: NodeId,
+    nodes: &[Option<Paxos>],
+) -> Result<(), String> {
+    let nodes: Vec<Option<&Paxos>> = nodes.iter().map(Option::as_ref).collect();
+    Invariant::<Paxos>::check(checker, now, stepped, &nodes)
+}
+
 #[test]
 fn the_checker_catches_two_values_chosen_in_one_slot() {
     let net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 8);
@@ -347,18 +358,18 @@ fn the_checker_catches_two_values_chosen_in_one_slot() {
     let mut checker = OneValuePerSlot::new();
     nodes[0].as_mut().unwrap().plant_vote(vote(b1, &v));
     nodes[1].as_mut().unwrap().plant_vote(vote(b1, &v));
-    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(1), &nodes), Ok(()));
-    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes), Ok(()));
+    assert_eq!(check_at(&mut checker, Instant::ZERO, NodeId(1), &nodes), Ok(()));
+    assert_eq!(check_at(&mut checker, Instant::ZERO, NodeId(2), &nodes), Ok(()));
     assert_eq!(checker.chosen_slots(), 1);
     // A later ballot re-choosing the same value is fine...
     nodes[2].as_mut().unwrap().plant_vote(vote(b2, &v));
-    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(3), &nodes), Ok(()));
+    assert_eq!(check_at(&mut checker, Instant::ZERO, NodeId(3), &nodes), Ok(()));
     // ...a different value reaching a majority is not.
     let b3 = Ballot::new(3, NodeId(2));
     nodes[1].as_mut().unwrap().plant_vote(vote(b3, &w));
     nodes[2].as_mut().unwrap().plant_vote(vote(b3, &w));
-    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes), Ok(()));
-    let err = Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(3), &nodes).unwrap_err();
+    assert_eq!(check_at(&mut checker, Instant::ZERO, NodeId(2), &nodes), Ok(()));
+    let err = check_at(&mut checker, Instant::ZERO, NodeId(3), &nodes).unwrap_err();
     assert!(err.contains("two values chosen"), "{err}");
 }
 
@@ -370,8 +381,8 @@ fn the_checker_catches_one_ballot_carrying_two_values() {
     nodes[0].as_mut().unwrap().plant_vote(Vote { slot: 4, ballot: b1, value: value(1, 1) });
     nodes[1].as_mut().unwrap().plant_vote(Vote { slot: 4, ballot: b1, value: value(1, 2) });
     let mut checker = OneValuePerSlot::new();
-    assert_eq!(Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(1), &nodes), Ok(()));
-    let err = Invariant::<Paxos>::check(&mut checker, Instant::ZERO, NodeId(2), &nodes).unwrap_err();
+    assert_eq!(check_at(&mut checker, Instant::ZERO, NodeId(1), &nodes), Ok(()));
+    let err = check_at(&mut checker, Instant::ZERO, NodeId(2), &nodes).unwrap_err();
     assert!(err.contains("two values"), "{err}");
 }
 
@@ -384,7 +395,7 @@ fn real_runs_feed_the_checker_votes_that_add_up() {
     }
     assert!(net.run_until(Duration::from_secs(2), all_committed(&net, 5)));
     for id in 1..=3 {
-        Invariant::<Paxos>::check(&mut checker, net.now, NodeId(id), &net.nodes).unwrap();
+        check_at(&mut checker, net.now, NodeId(id), &net.nodes).unwrap();
     }
     assert_eq!(checker.chosen_slots(), 5);
 }

@@ -3,7 +3,7 @@
 use quorum_core::Duration;
 
 /// How `Protocol::read` confirms that the leader may serve a linearizable read.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub enum ReadMode {
     /// ReadIndex (Raft thesis §6.4): the leader notes its commit index, then
     /// confirms with a heartbeat round that a quorum still follows it. Safe
@@ -24,7 +24,7 @@ pub enum ReadMode {
 /// Deliberate defects, to show that the tests and the simulator's checks
 /// catch them. Only with the `planted-bugs` feature (never in a shipping
 /// build): a config's `planted` field selects one.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
 pub enum PlantedBug {
     /// Issue 12 item 4 as it was: a follower that suspects its leader (after
@@ -49,7 +49,7 @@ pub enum PlantedBug {
 
 /// Raft settings. `RaftConfig::default()` gives the paper's timings
 /// (election 150–300 ms, heartbeat 50 ms) with PreVote and CheckQuorum on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct RaftConfig {
     /// Lower bound of the randomized election timeout.
     pub election_timeout_min: Duration,

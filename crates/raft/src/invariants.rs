@@ -61,7 +61,7 @@ impl Invariant<Raft> for BoundedQueues {
         "raft: bounded queues"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         let (waiting, limit) = (node.lead.reads.len(), node.config.max_pending_reads);
         if node.state == State::Leader && waiting > limit {
@@ -77,8 +77,8 @@ fn payload_hash(e: &Entry) -> u64 {
     h.finish()
 }
 
-fn stepped_node(stepped: NodeId, nodes: &[Option<Raft>]) -> Option<&Raft> {
-    nodes.get((stepped.0 as usize).checked_sub(1)?)?.as_ref()
+fn stepped_node<'a>(stepped: NodeId, nodes: &[Option<&'a Raft>]) -> Option<&'a Raft> {
+    *nodes.get((stepped.0 as usize).checked_sub(1)?)?
 }
 
 /// Figure 3, election safety: at most one leader can be elected in a given term.
@@ -92,7 +92,7 @@ impl Invariant<Raft> for ElectionSafety {
         "raft: election safety"
     }
 
-    fn check(&mut self, _now: Instant, _stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, _stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
         for node in nodes.iter().flatten().filter(|n| n.state == State::Leader) {
             let first = *self.leaders.entry(node.term).or_insert(node.id);
             if first != node.id {
@@ -115,7 +115,7 @@ impl Invariant<Raft> for LeaderAppendOnly {
         "raft: leader append-only"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         if node.state != State::Leader {
             self.seen.remove(&node.id);
@@ -152,7 +152,7 @@ impl Invariant<Raft> for LogMatching {
         "raft: log matching"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         let log = &node.log;
         let mut from = log.offset();
@@ -210,7 +210,7 @@ impl Invariant<Raft> for LeaderCompleteness {
         "raft: leader completeness"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         // Record what the stepped node newly knows committed.
         let start = match self.recorded.get(&node.id) {
@@ -226,7 +226,7 @@ impl Invariant<Raft> for LeaderCompleteness {
             }
         }
         self.recorded.insert(node.id, (node.incarnation, node.commit));
-        let leaders: Vec<&Raft> = nodes.iter().flatten().filter(|n| n.state == State::Leader).collect();
+        let leaders: Vec<&Raft> = nodes.iter().flatten().copied().filter(|n| n.state == State::Leader).collect();
         for leader in leaders {
             let key = (leader.incarnation, leader.term);
             if self.checked_leaders.get(&leader.id) != Some(&key) {
@@ -265,7 +265,7 @@ impl Invariant<Raft> for StateMachineSafety {
         "raft: state machine safety"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Raft>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         let start = match self.checked.get(&node.id) {
             Some(&(inc, upto)) if inc == node.incarnation => upto,
@@ -293,7 +293,8 @@ mod tests {
     use crate::paper_tests::{config, make_leader, node, node_with};
 
     fn check(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>]) -> Result<(), String> {
-        inv.check(Instant::ZERO, NodeId(stepped), nodes)
+        let nodes: Vec<Option<&Raft>> = nodes.iter().map(Option::as_ref).collect();
+        inv.check(Instant::ZERO, NodeId(stepped), &nodes)
     }
 
     #[test]

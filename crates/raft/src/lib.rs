@@ -139,7 +139,7 @@ use quorum_core::{
 use std::fmt;
 
 /// Why a proposal was refused.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub enum ProposeError {
     /// Not the leader; try the hinted node.
     NotLeader(Option<NodeId>),

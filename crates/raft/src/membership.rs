@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Raft's metadata kept in a snapshot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SnapshotMeta {
     /// The membership in force at the snapshot's index.
     pub membership: Membership,
 }
 
 /// Why a membership change or leadership transfer was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum ChangeError {
     /// Only the leader changes membership; it may be this node.
     NotLeader(Option<NodeId>),
@@ -51,7 +51,7 @@ impl std::error::Error for ChangeError {}
 
 /// The configurations in the log, newest last. The first is the one in force
 /// at the compaction point (or the initial one).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Configs {
     history: Vec<(u64, Membership)>,
 }

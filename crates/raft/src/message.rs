@@ -6,7 +6,7 @@ use quorum_core::Entry;
 use serde::{Deserialize, Serialize};
 
 /// A Raft message. Every message carries the sender's term.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// RequestVote or PreVote.
     Vote(VoteRequest),
@@ -43,7 +43,7 @@ impl Message {
 }
 
 /// RequestVote (§5.2) or, with `pre_vote`, a PreVote (thesis §9.6).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoteRequest {
     /// The candidate's term; for a pre-vote, the term it would campaign in.
     pub term: u64,
@@ -58,7 +58,7 @@ pub struct VoteRequest {
 }
 
 /// The answer to a [`VoteRequest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoteReply {
     /// The voter's term (for a granted pre-vote, the request's term).
     pub term: u64,
@@ -69,7 +69,7 @@ pub struct VoteReply {
 }
 
 /// AppendEntries (§5.3). With no entries it is a heartbeat.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Append {
     /// The leader's term.
     pub term: u64,
@@ -86,7 +86,7 @@ pub struct Append {
 }
 
 /// Why a follower refused an [`Append`]: the hint for fast backup (§5.3, last paragraphs).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reject {
     /// The `prev_index` of the refused append (lets the leader drop stale rejections).
     pub prev_index: u64,
@@ -97,7 +97,7 @@ pub struct Reject {
 }
 
 /// The answer to an [`Append`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendReply {
     /// The follower's term.
     pub term: u64,
@@ -108,7 +108,7 @@ pub struct AppendReply {
 }
 
 /// One chunk of a snapshot (InstallSnapshot, §7, sent in pieces).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotChunk {
     /// The leader's term.
     pub term: u64,
@@ -129,7 +129,7 @@ pub struct SnapshotChunk {
 }
 
 /// The answer to a [`SnapshotChunk`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotReply {
     /// The follower's term.
     pub term: u64,

@@ -13,14 +13,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::Message;
 
 /// What must survive a crash besides the log and snapshot (Figure 2, "persistent state").
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HardState {
     pub term: u64,
     pub vote: Option<NodeId>,
 }
 
 /// The role a node plays, with PreVote's extra step.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub(crate) enum State {
     Follower,
     PreCandidate,
@@ -29,7 +29,7 @@ pub(crate) enum State {
 }
 
 /// A snapshot being received in chunks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct IncomingSnapshot {
     pub index: u64,
     pub index_term: u64,
@@ -38,7 +38,7 @@ pub(crate) struct IncomingSnapshot {
 }
 
 /// What only a leader keeps; reset at every election won.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Hash, Default)]
 pub(crate) struct LeaderState {
     pub progress: BTreeMap<NodeId, Progress>,
     /// Index of the no-op this leader appended when elected.
@@ -62,7 +62,7 @@ pub(crate) struct LeaderState {
 }
 
 /// A Raft node: a deterministic state machine driven through `quorum_core::Protocol`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Raft {
     pub(crate) id: NodeId,
     pub(crate) config: RaftConfig,

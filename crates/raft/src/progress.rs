@@ -5,7 +5,7 @@ use quorum_core::{Instant, NodeId};
 use std::collections::VecDeque;
 
 /// How the leader is currently replicating to one follower.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub enum ReplicationMode {
     /// Looking for the point where the logs agree: one append at a time.
     Probe,
@@ -21,7 +21,7 @@ pub enum ReplicationMode {
 }
 
 /// A public view of one follower's progress, from [`crate::Raft::progress`].
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub struct PeerProgress {
     /// The follower.
     pub id: NodeId,
@@ -36,7 +36,7 @@ pub struct PeerProgress {
 }
 
 /// The leader's record of one follower.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Progress {
     pub match_index: u64,
     pub next_index: u64,

@@ -23,7 +23,7 @@ use crate::Raft;
 use quorum_core::{Effects, Instant, NotLeader, ReadError, ReadId};
 
 /// A read waiting for its heartbeat round.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Hash)]
 pub(crate) struct PendingRead {
     pub id: ReadId,
     /// The commit index when the read arrived.

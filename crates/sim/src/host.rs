@@ -592,13 +592,17 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         }
         let id = NodeId(i as u64 + 1);
         let mut invariants = std::mem::take(&mut self.invariants);
+        let nodes: Vec<Option<&P>> = self.protos.iter().map(Option::as_ref).collect();
+        let mut failed = Vec::new();
         for inv in invariants.iter_mut() {
-            if let Err(detail) = inv.check(self.now, id, &self.protos) {
-                let name = inv.name();
-                self.violation(name, detail);
+            if let Err(detail) = inv.check(self.now, id, &nodes) {
+                failed.push((inv.name(), detail));
             }
         }
         self.invariants = invariants;
+        for (name, detail) in failed {
+            self.violation(name, detail);
+        }
     }
 
     fn track_role(&mut self, i: usize) {

@@ -4,7 +4,7 @@ use quorum_core::Duration;
 
 /// Zab's settings. The defaults are ZooKeeper's proportions (`initLimit = 10`,
 /// `syncLimit = 5` ticks) on a tick short enough for a simulated LAN.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct ZabConfig {
     /// The basic time unit: the leader pings every tick, and a LOOKING node
     /// re-sends its vote after a tick (doubling up to `max_notification_ticks`).
@@ -50,7 +50,7 @@ pub struct ZabConfig {
 
 /// Deliberate protocol bugs, each one a rule of the paper broken on purpose.
 /// They take effect only in builds with the `planted-bugs` feature.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub enum PlantedBug {
     /// A follower ACKs a proposal before it is durable (breaks the durability
     /// rule: a crash can lose a "committed" transaction).

@@ -47,7 +47,7 @@ impl Invariant<Zab> for BoundedQueues {
         "zab: bounded queues"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         let limit = node.config.max_queued_proposals;
         match &node.state {
@@ -61,8 +61,8 @@ impl Invariant<Zab> for BoundedQueues {
 }
 
 /// The node that stepped, if it is up.
-fn stepped_node(stepped: NodeId, nodes: &[Option<Zab>]) -> Option<&Zab> {
-    nodes.get(stepped.0.checked_sub(1)? as usize)?.as_ref()
+fn stepped_node<'a>(stepped: NodeId, nodes: &[Option<&'a Zab>]) -> Option<&'a Zab> {
+    *nodes.get(stepped.0.checked_sub(1)? as usize)?
 }
 
 /// Per node, how far its deliveries were checked; hands out the new ones with
@@ -98,7 +98,7 @@ impl Invariant<Zab> for OneEstablishedLeaderPerEpoch {
         "zab: one established leader per epoch"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         let Some(epoch) = node.established_epoch() else { return Ok(()) };
         let first = *self.leaders.entry(epoch).or_insert(node.id());
@@ -135,7 +135,7 @@ impl Invariant<Zab> for Integrity {
         "zab: integrity"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         self.record_proposals(node);
         for (_, e) in self.delivered.fresh(node) {
@@ -161,7 +161,7 @@ impl Invariant<Zab> for TotalOrder {
         "zab: total order"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         for (prev, e) in self.delivered.fresh(node) {
             if prev.is_some_and(|p| p >= e.stamp) {
@@ -193,7 +193,7 @@ impl Invariant<Zab> for Agreement {
         "zab: agreement"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         for (_, e) in self.delivered.fresh(node) {
             let first = self.at.entry(e.index).or_insert_with(|| (e.stamp, e.payload.clone()));
@@ -216,7 +216,7 @@ impl Invariant<Zab> for LocalPrimaryOrder {
         "zab: local primary order"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         for (prev, e) in self.delivered.fresh(node) {
             let Some(prev) = prev else { continue };
@@ -240,7 +240,7 @@ impl Invariant<Zab> for GlobalPrimaryOrder {
         "zab: global primary order"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         for (prev, e) in self.delivered.fresh(node) {
             if prev.is_some_and(|p| p.major > e.stamp.major) {
@@ -281,7 +281,7 @@ impl Invariant<Zab> for PrimaryIntegrity {
         "zab: primary integrity"
     }
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<Zab>]) -> Result<(), String> {
+    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
         if let (Some(epoch), Some(initial)) = (node.established_epoch(), node.established_index()) {
             if let std::collections::btree_map::Entry::Vacant(slot) = self.initial.entry(epoch) {
@@ -322,8 +322,9 @@ mod tests {
     }
 
     fn run(inv: &mut dyn Invariant<Zab>, nodes: &[Option<Zab>]) -> Result<(), String> {
+        let nodes: Vec<Option<&Zab>> = nodes.iter().map(Option::as_ref).collect();
         for i in 0..nodes.len() {
-            inv.check(at(1), NodeId(i as u64 + 1), nodes)?;
+            inv.check(at(1), NodeId(i as u64 + 1), &nodes)?;
         }
         Ok(())
     }

@@ -160,7 +160,7 @@ impl Rng64 {
 }
 
 /// What a write changes durably, kept until the driver reports it persisted.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Hash)]
 struct WriteMark {
     tag: u64,
     last_index: u64,
@@ -168,7 +168,7 @@ struct WriteMark {
 }
 
 /// One Zab node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Zab {
     id: NodeId,
     members: Vec<NodeId>,

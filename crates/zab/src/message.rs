@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub type Zxid = Stamp;
 
 /// What a node is doing, as announced in its election notifications.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerState {
     /// Taking part in leader election.
     Looking,
@@ -25,7 +25,7 @@ pub enum PeerState {
 }
 
 /// A vote in Fast Leader Election: a candidate and how up to date it is.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
     /// The proposed leader.
     pub leader: NodeId,
@@ -43,7 +43,7 @@ impl Vote {
 }
 
 /// An election notification: the sender's vote, round and state.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     /// The sender's logical clock (election round).
     pub round: u64,
@@ -56,7 +56,7 @@ pub struct Notification {
 /// The shape of a follower's history, sent in ACKEPOCH so that the leader can
 /// compute exactly where it diverges from its own: the snapshot point, then
 /// the last `(index, zxid)` of each run of entries sharing one epoch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistorySummary {
     /// The index of the snapshot point (0 without a snapshot).
     pub base_index: u64,
@@ -104,7 +104,7 @@ impl HistorySummary {
 }
 
 /// Every message Zab nodes exchange.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, Serialize, Deserialize)]
 pub enum Message {
     /// Phase 0: a Fast Leader Election vote.
     Notification(Notification),

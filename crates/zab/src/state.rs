@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// What Zab keeps in `WriteBatch::hard_state`.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Hash, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HardState {
     /// The last epoch this node promised to (the paper's `acceptedEpoch`)...
     pub accepted_epoch: u64,
@@ -30,7 +30,7 @@ impl HardState {
 
 /// Fast Leader Election's state; it survives role changes (the round and the
 /// vote are announced to LOOKING peers while following or leading).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Election {
     /// The logical clock.
     pub round: u64,
@@ -49,7 +49,7 @@ pub(crate) struct Election {
 }
 
 /// A follower's progress through the phases with one leader.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub(crate) enum FollowerPhase {
     /// FOLLOWERINFO sent; waiting for NEWEPOCH.
     Discovery,
@@ -60,7 +60,7 @@ pub(crate) enum FollowerPhase {
 }
 
 /// How the leader told a follower to reach its history, held until NEWLEADER.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) enum SyncKind {
     Diff {
         prev_index: u64,
@@ -75,7 +75,7 @@ pub(crate) enum SyncKind {
 }
 
 /// Synchronisation data received so far in this session, applied at NEWLEADER.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Pending {
     pub kind: SyncKind,
     /// The entries to append after the sync point, in order.
@@ -107,7 +107,7 @@ impl Pending {
 /// The leader's side of one follower's synchronisation stream: what to send
 /// next. It ends, with NEWLEADER, once the follower has everything the leader
 /// holds; proposals made meanwhile travel in the stream, as entries.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct SyncStream {
     /// The follower's history as reported in ACKEPOCH, to start over from.
     pub summary: HistorySummary,
@@ -117,7 +117,7 @@ pub(crate) struct SyncStream {
     pub next: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Following {
     pub leader: NodeId,
     pub session: u64,
@@ -140,7 +140,7 @@ pub(crate) struct Following {
 }
 
 /// Where the leader is with one learner (ZooKeeper's `LearnerHandler`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub(crate) enum Stage {
     /// FOLLOWERINFO received; NEWEPOCH not sent yet (epoch not chosen).
     Info,
@@ -156,7 +156,7 @@ pub(crate) enum Stage {
     Active,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Learner {
     pub session: u64,
     pub accepted_epoch: u64,
@@ -199,7 +199,7 @@ impl Learner {
     }
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub(crate) enum LeaderPhase {
     Discovery,
     Sync,
@@ -208,7 +208,7 @@ pub(crate) enum LeaderPhase {
 
 /// Who waits for a `sync` read confirmed by a quorum. (Not to be confused
 /// with a *local read*, which the protocol does not confirm at all.)
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub(crate) enum ReadOrigin {
     /// A client of the leader itself.
     Here(ReadId),
@@ -216,14 +216,14 @@ pub(crate) enum ReadOrigin {
     Forwarded(NodeId, ReadId),
 }
 
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Hash)]
 pub(crate) struct PendingRead {
     pub origin: ReadOrigin,
     pub index: u64,
     pub round: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Leading {
     /// The epoch proposed in NEWEPOCH, once chosen.
     pub epoch: Option<u64>,
@@ -252,7 +252,7 @@ impl Leading {
 }
 
 /// The node's role.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) enum State {
     Looking,
     Following(Box<Following>),

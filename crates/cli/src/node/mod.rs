@@ -13,14 +13,13 @@ pub use settings::NodeArgs;
 
 use crate::protocols::{dispatch, WithProtocol};
 use cluster::run_cluster;
-use quorum_core::Protocol;
 use serve::run_node;
 
 struct RunNode(NodeArgs);
 
 impl WithProtocol for RunNode {
     type Output = Result<i32, String>;
-    fn run<P: Protocol + Clone + std::fmt::Debug>(self, config: P::Config) -> Self::Output
+    fn run<P: quorum_check::Checkable>(self, config: P::Config) -> Self::Output
     where
         P::Config: Sync,
     {
@@ -44,7 +43,7 @@ struct CheckName;
 
 impl WithProtocol for CheckName {
     type Output = ();
-    fn run<P: Protocol + Clone + std::fmt::Debug>(self, _config: P::Config) -> Self::Output
+    fn run<P: quorum_check::Checkable>(self, _config: P::Config) -> Self::Output
     where
         P::Config: Sync,
     {

@@ -23,10 +23,10 @@ use quorum_core::{
     Protocol, ReadError, ReadId, Role, Snapshot, Stamp, Status, WriteBatch,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// A deliberate bug, for testing the checkers.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub enum PlantedBug {
     /// The primary commits (and so acknowledges) a command as soon as it
     /// arrives: before it is durable anywhere, let alone on a majority.
@@ -51,7 +51,7 @@ pub enum PlantedBug {
 }
 
 /// Settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct PrimaryBackupConfig {
     /// How often the primary resends what is unacknowledged and the commit point.
     pub heartbeat: Duration,
@@ -68,7 +68,7 @@ impl Default for PrimaryBackupConfig {
 }
 
 /// Messages between primary and backups.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, Serialize, Deserialize)]
 pub enum PbMessage {
     /// Entries to append (possibly none: a heartbeat) and the commit point.
     Replicate {
@@ -85,7 +85,7 @@ pub enum PbMessage {
 }
 
 /// One node of the primary-backup baseline.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct PrimaryBackup {
     id: NodeId,
     members: Vec<NodeId>,
@@ -104,7 +104,7 @@ pub struct PrimaryBackup {
     sent: Vec<u64>,
     heartbeat_due: Option<Instant>,
     /// DivergentApply only: commands already appended.
-    seen: HashSet<(quorum_core::ClientId, u64)>,
+    seen: BTreeSet<(quorum_core::ClientId, u64)>,
     /// SnapshotAhead only: the last snapshot the driver handed over.
     snapshot: Option<Bytes>,
     /// StuckAfterRestart only: this node started from a non-empty disk.
@@ -250,7 +250,7 @@ impl Protocol for PrimaryBackup {
             matched: vec![0; n],
             sent: vec![0; n],
             heartbeat_due: is_primary.then_some(init.now),
-            seen: HashSet::new(),
+            seen: BTreeSet::new(),
             snapshot: None,
             restarted: durable > 0,
             config: init.config,

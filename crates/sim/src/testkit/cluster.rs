@@ -240,8 +240,9 @@ impl<P: Protocol> Cluster<P> {
         for (to, msg) in sends {
             self.enqueue(id, to, msg);
         }
+        let nodes: Vec<Option<&P>> = self.nodes.iter().map(Option::as_ref).collect();
         for inv in self.invariants.iter_mut() {
-            if let Err(e) = inv.check(self.now, id, &self.nodes) {
+            if let Err(e) = inv.check(self.now, id, &nodes) {
                 self.violations.push(format!("{}: {e}", inv.name()));
             }
         }
