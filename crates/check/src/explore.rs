@@ -36,6 +36,8 @@ pub struct Bounds {
     pub max_depth: usize,
     /// Stop after this many distinct states.
     pub max_states: usize,
+    /// Stop after this much wall time.
+    pub max_time: Option<Duration>,
     /// Check "one leader per term" (Raft terms and Zab epochs name one
     /// leader; Paxos ballot rounds do not).
     pub one_leader_per_term: bool,
@@ -59,6 +61,7 @@ impl Default for Bounds {
             max_term: 3,
             max_depth: 40,
             max_states: 1_000_000,
+            max_time: None,
             one_leader_per_term: true,
             threads: 1,
         }
@@ -83,8 +86,11 @@ pub struct Report {
     pub transitions: u64,
     /// The deepest level reached.
     pub depth: usize,
-    /// True if every state within the bounds was expanded (no state limit hit).
+    /// True if every state within the bounds was expanded (no limit hit).
     pub exhausted: bool,
+    /// Which limit ended the search early, if one did: "the state limit" or
+    /// "the time limit".
+    pub stopped_by: Option<&'static str>,
     /// States not expanded because a term passed `max_term`.
     pub pruned_by_term: usize,
     /// States not expanded because they lie at `max_depth`.
@@ -191,10 +197,22 @@ struct Shared<'a> {
     transitions: AtomicU64,
     pruned_by_term: AtomicUsize,
     at_depth_limit: AtomicUsize,
-    /// Set when the search must end: a violation, or the state limit.
+    /// Set when the search must end: a violation, or a limit.
     stop: AtomicBool,
+    /// Set with `stop` when a limit (not a violation) ended the search.
+    stopped_by: Mutex<Option<&'static str>>,
+    /// When the time limit runs out.
+    deadline: Option<Instant>,
     /// The first violation and the fingerprint of the state showing it.
     found: Mutex<Option<(Violation, u64)>>,
+}
+
+impl Shared<'_> {
+    /// Ends the search because of `limit`.
+    fn halt(&self, limit: &'static str) {
+        self.stopped_by.lock().expect("no thread panics holding it").get_or_insert(limit);
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What one worker found at one level, merged by the level's end.
@@ -216,6 +234,10 @@ fn expand<P: Checkable>(level: &[(World<P>, u64)], depth: usize, shared: &Shared
     while !shared.stop.load(Ordering::Relaxed) {
         let start = shared.cursor.fetch_add(BATCH, Ordering::Relaxed);
         if start >= level.len() {
+            break;
+        }
+        if shared.deadline.is_some_and(|d| Instant::now() >= d) {
+            shared.halt("the time limit");
             break;
         }
         for (world, id) in &level[start..level.len().min(start + BATCH)] {
@@ -253,7 +275,7 @@ fn expand<P: Checkable>(level: &[(World<P>, u64)], depth: usize, shared: &Shared
                     return found;
                 }
                 if states >= bounds.max_states {
-                    shared.stop.store(true, Ordering::Relaxed);
+                    shared.halt("the state limit");
                     return found;
                 }
                 found.next.push((next, fp));
@@ -276,6 +298,7 @@ where
         transitions: 0,
         depth: 0,
         exhausted: true,
+        stopped_by: None,
         pruned_by_term: 0,
         at_depth_limit: 0,
         first_applied_at: None,
@@ -300,6 +323,8 @@ where
         pruned_by_term: AtomicUsize::new(0),
         at_depth_limit: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
+        stopped_by: Mutex::new(None),
+        deadline: bounds.max_time.map(|t| started + t),
         found: Mutex::new(None),
     };
     shared.seen.insert(root, Parent { parent: None, action: None });
@@ -366,8 +391,9 @@ where
         report.depth = depth;
         let steps = labelled::<P>(config, bounds, shared.seen.path(fp));
         report.counterexample = Some(Counterexample { violation, steps });
-    } else if shared.stop.load(Ordering::Relaxed) {
+    } else if let Some(limit) = *shared.stopped_by.lock().expect("workers are done") {
         report.exhausted = false;
+        report.stopped_by = Some(limit);
     }
     report
 }

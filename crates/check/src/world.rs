@@ -397,6 +397,20 @@ impl<P: Checkable> World<P> {
                     }
                     Some(_) => {}
                     None => {
+                        // Applying means a client may have been answered: a
+                        // majority's disks must hold the entry already, or a
+                        // crash of the others could take it back.
+                        let holders = self.slots.iter().filter(|s| s.disk.durable().holds(entry.index, &entry.payload));
+                        let holders = holders.count();
+                        if holders <= self.slots.len() / 2 {
+                            let detail = format!(
+                                "{id} applied {:?} at index {} while only {holders} of {} disks held it",
+                                entry.payload,
+                                entry.index,
+                                self.slots.len()
+                            );
+                            self.fail("applied entries are durable on a majority", detail);
+                        }
                         self.applied.insert(entry.index, entry.payload);
                     }
                 },

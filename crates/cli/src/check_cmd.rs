@@ -1,7 +1,7 @@
 //! `quorum check`: exhaustive, bounded model checking of one protocol.
 
-use crate::protocols::{dispatch, WithProtocol};
-use clap::Args;
+use crate::protocols::{dispatch_with, Profile, WithProtocol};
+use clap::{Args, ValueEnum};
 use quorum_check::{explore, render, Bounds, Report};
 
 /// Arguments of `quorum check`.
@@ -31,6 +31,17 @@ pub struct CheckArgs {
     /// Stop after this many distinct states.
     #[arg(long, default_value_t = 2_000_000)]
     pub max_states: usize,
+    /// Stop after this many seconds of wall time.
+    #[arg(long)]
+    pub max_seconds: Option<f64>,
+    /// Protocol settings (caps, batch sizes, read path) as `quorum sim
+    /// --profile` sets them; `tiny-caps` makes caps and batches small.
+    #[arg(long, value_enum, default_value = "default")]
+    pub profile: Profile,
+    /// Put a fixed bug back (e.g. `vote-before-persisted` in raft), to watch
+    /// the checker find it; only in a build with `--features planted-bugs`.
+    #[arg(long)]
+    pub planted: Option<String>,
     /// Worker threads (default: one per core). With one, every run finds the
     /// same counterexample; with more, an equally short one may be found.
     #[arg(long)]
@@ -42,8 +53,11 @@ pub fn run(args: CheckArgs) -> Result<i32, String> {
     if !(1..=7).contains(&args.nodes) {
         return Err("--nodes must be between 1 and 7".into());
     }
-    let protocol = args.protocol.clone();
-    dispatch(&protocol, CheckJob(args))
+    if args.max_seconds.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+        return Err("--max-seconds must be a positive number of seconds".into());
+    }
+    let (protocol, planted) = (args.protocol.clone(), args.planted.clone());
+    dispatch_with(&protocol, args.profile, planted.as_deref(), CheckJob(args))
 }
 
 struct CheckJob(CheckArgs);
@@ -63,6 +77,7 @@ impl WithProtocol for CheckJob {
             max_term: a.max_term,
             max_depth: a.depth,
             max_states: a.max_states,
+            max_time: a.max_seconds.map(std::time::Duration::from_secs_f64),
             // Raft terms and Zab epochs name one leader; a Paxos ballot round
             // may be tried by several proposers, each with its own ballot.
             one_leader_per_term: matches!(P::NAME, "raft" | "zab"),
@@ -79,6 +94,11 @@ impl WithProtocol for CheckJob {
             a.depth,
             bounds.threads
         );
+        if a.planted.is_some() || a.profile != Profile::Default {
+            let planted = a.planted.as_deref().map_or(String::new(), |b| format!(", planted bug {b}"));
+            let profile = a.profile.to_possible_value().map_or(String::new(), |v| v.get_name().to_string());
+            println!("settings of profile {profile}{planted}");
+        }
         let report = explore::<P>(config, &bounds, |r| {
             eprintln!("  ... {} states, depth {}, {:.0} states/s", r.states, r.depth, r.states_per_second());
         });
@@ -106,6 +126,9 @@ fn print_report(r: &Report) {
     match (&r.counterexample, r.exhausted) {
         (Some(cx), _) => println!("VIOLATION    {} ({} steps)", cx.violation.property, cx.steps.len()),
         (None, true) => println!("result       no violation within these bounds (every state expanded)"),
-        (None, false) => println!("result       no violation in the states explored (stopped at --max-states)"),
+        (None, false) => println!(
+            "result       no violation in the states explored (stopped by {})",
+            r.stopped_by.unwrap_or("a limit")
+        ),
     }
 }

@@ -20,8 +20,9 @@ fn a_planted_lost_write_exits_one_with_a_counterexample() {
     let args = ["check", "--protocol", "planted-lost-write", "--commands", "2", "--crashes", "1", "--timers", "2"];
     let (code, stdout, _) = quorum(&args);
     assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains("VIOLATION    applied prefixes agree (4 steps)"), "{stdout}");
-    assert!(stdout.contains("n1: crashes (unsynced writes lost)"), "{stdout}");
+    assert!(stdout.contains("VIOLATION    applied entries are durable on a majority (1 steps)"), "{stdout}");
+    assert!(stdout.contains("n1 applied c1#1(2B) at index 1 while only 0 of 3 disks held it"), "{stdout}");
+    assert!(stdout.contains("1. client proposes v0 at n1"), "{stdout}");
     assert!(stdout.contains("```mermaid\nsequenceDiagram"), "{stdout}");
 }
 
@@ -33,4 +34,19 @@ fn bad_arguments_are_clear_errors() {
     let (code, _, stderr) = quorum(&["check", "--protocol", "nope"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown protocol 'nope'"), "{stderr}");
+    let (code, _, stderr) = quorum(&["check", "--protocol", "raft", "--max-seconds=-1"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--max-seconds must be a positive number"), "{stderr}");
+    // The shipping build has no planted bugs, and says how to get them.
+    let (code, _, stderr) = quorum(&["check", "--protocol", "raft", "--planted", "vote-before-persisted"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--features planted-bugs"), "{stderr}");
+}
+
+#[test]
+fn a_time_limit_ends_a_large_bound_with_an_honest_result() {
+    let args = ["check", "--protocol", "raft", "--commands", "2", "--crashes", "1", "--max-seconds", "1"];
+    let (code, stdout, stderr) = quorum(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("no violation in the states explored (stopped by the time limit)"), "{stdout}");
 }

@@ -140,6 +140,13 @@ impl StoredState {
         }
     }
 
+    /// True if the entry at `index` carries `payload`, or a snapshot covers
+    /// `index` (its effect is then part of the state machine image).
+    pub fn holds(&self, index: u64, payload: &crate::Payload) -> bool {
+        self.entries.get(&index).is_some_and(|e| e.payload == *payload)
+            || self.snapshot.as_ref().is_some_and(|s| s.index >= index)
+    }
+
     /// Number of entries held.
     pub fn entry_count(&self) -> usize {
         self.entries.len()
