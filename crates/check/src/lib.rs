@@ -35,11 +35,13 @@
 //! assert!(report.states > 100);
 //! ```
 
+mod bfs;
+mod dfs;
 mod explore;
 pub mod render;
 mod world;
 
-pub use explore::{explore, replay, Bounds, Counterexample, Report};
+pub use explore::{explore, replay, Bounds, Counterexample, Report, Search};
 pub use world::{Action, Limits, Violation, World};
 
 /// What the checker needs of a protocol besides [`quorum_core::Protocol`]:

@@ -1,10 +1,12 @@
 //! The model checker explores small bounds completely, and finds planted
 //! bugs with a shortest counterexample that replays.
 
-use quorum_check::{explore, replay, Bounds, Report};
-use quorum_paxos::Paxos;
+use quorum_check::{explore, replay, Bounds, Report, Search};
+use quorum_multipaxos::MultiPaxos;
+use quorum_paxos::{Paxos, PaxosConfig, PlantedBug as PaxosBug};
 use quorum_raft::{PlantedBug, Raft, RaftConfig};
 use quorum_sim::baseline::{PlantedBug as PbBug, PrimaryBackup, PrimaryBackupConfig};
+use quorum_zab::{PlantedBug as ZabBug, Zab, ZabConfig};
 
 fn quiet<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds) -> Report {
     explore::<P>(config, bounds, |_| {})
@@ -29,6 +31,76 @@ fn raft_elects_a_leader_and_applies_its_no_op_in_every_explored_order() {
     assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
     assert!(report.exhausted);
     assert!(report.first_leader_at.is_some() && report.first_applied_at.is_some(), "{report:?}");
+}
+
+#[test]
+fn depth_first_visits_the_states_breadth_first_visits() {
+    let bounds = Bounds { commands: 1, crashes: 0, timers: 0, max_depth: 60, ..Bounds::default() };
+    let bfs = quiet::<Paxos>(Default::default(), &bounds);
+    let dfs = quiet::<Paxos>(Default::default(), &Bounds { search: Search::DepthFirst, ..bounds });
+    assert!(bfs.exhausted && dfs.exhausted);
+    assert_eq!((dfs.states, dfs.transitions), (bfs.states, bfs.transitions));
+    assert_eq!(dfs.first_applied_at, bfs.first_applied_at, "the shallowest depths agree");
+    // A tight depth bound: states first met deep are expanded again when a
+    // shorter path reaches them, so both still see the same states.
+    let bounds = Bounds { commands: 0, crashes: 1, timers: 2, max_depth: 9, ..Bounds::default() };
+    let bfs = quiet::<Raft>(RaftConfig::default(), &bounds);
+    let dfs = quiet::<Raft>(RaftConfig::default(), &Bounds { search: Search::DepthFirst, ..bounds });
+    assert_eq!(dfs.states, bfs.states);
+    assert!(bfs.at_depth_limit > 0, "the depth bound must bind for this to mean anything");
+}
+
+#[test]
+fn two_threads_see_the_states_one_thread_sees() {
+    let bounds = Bounds { commands: 1, crashes: 0, timers: 0, max_depth: 60, ..Bounds::default() };
+    let one = quiet::<Paxos>(Default::default(), &bounds);
+    let two = quiet::<Paxos>(Default::default(), &Bounds { threads: 2, ..bounds });
+    assert!(one.exhausted && two.exhausted);
+    assert_eq!(two.states, one.states);
+}
+
+#[test]
+fn multi_paxos_elects_a_leader_in_every_explored_order() {
+    let bounds = Bounds { commands: 0, crashes: 0, timers: 1, max_depth: 60, ..Bounds::default() };
+    let report = quiet::<MultiPaxos>(Default::default(), &bounds);
+    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+    assert!(report.exhausted);
+    assert!(report.first_leader_at.is_some(), "{report:?}");
+}
+
+#[test]
+fn zab_elects_a_leader_and_applies_a_command_in_every_explored_order() {
+    // Zab needs two timer firings to elect: one to start looking, one to
+    // end the election round.
+    let bounds = Bounds { commands: 1, crashes: 0, timers: 2, max_term: 2, max_depth: 60, ..Bounds::default() };
+    let report = quiet::<Zab>(ZabConfig::default(), &bounds);
+    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+    assert!(report.exhausted);
+    assert!(report.first_leader_at.is_some() && report.first_applied_at.is_some(), "{report:?}");
+}
+
+#[test]
+fn paxos_ignoring_promised_values_chooses_two_values_for_one_slot() {
+    let config = PaxosConfig { planted: Some(PaxosBug::IgnorePromisedValues), ..PaxosConfig::default() };
+    let bounds = Bounds { commands: 2, crashes: 0, timers: 0, max_depth: 40, ..Bounds::default() };
+    let report = quiet::<Paxos>(config.clone(), &bounds);
+    let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
+    // Paxos's own invariant sees the second value reach a majority of votes.
+    assert_eq!(cx.violation.property, "protocol invariants", "{:?}", cx.violation);
+    assert!(cx.violation.detail.contains("two values chosen"), "{:?}", cx.violation);
+    let world = replay::<Paxos>(config, &bounds, &cx.steps);
+    assert_eq!(world.violation().map(|v| v.property), Some("protocol invariants"));
+}
+
+#[test]
+fn zab_acknowledging_before_the_write_is_durable_applies_what_no_majority_holds() {
+    let config = ZabConfig { planted: Some(ZabBug::AckBeforeDurable), ..ZabConfig::default() };
+    let bounds = Bounds { commands: 1, crashes: 0, timers: 2, max_term: 2, max_depth: 60, ..Bounds::default() };
+    let report = quiet::<Zab>(config.clone(), &bounds);
+    let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
+    assert_eq!(cx.violation.property, "applied entries are durable on a majority", "{:?}", cx.violation);
+    let world = replay::<Zab>(config, &bounds, &cx.steps);
+    assert_eq!(world.violation().map(|v| v.property), Some(cx.violation.property));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use crate::protocols::{dispatch_with, Profile, WithProtocol};
 use clap::{Args, ValueEnum};
-use quorum_check::{explore, render, Bounds, Report};
+use quorum_check::{explore, render, Bounds, Report, Search};
 
 /// Arguments of `quorum check`.
 #[derive(Args, Debug, Clone)]
@@ -42,10 +42,24 @@ pub struct CheckArgs {
     /// the checker find it; only in a build with `--features planted-bugs`.
     #[arg(long)]
     pub planted: Option<String>,
+    /// Breadth first (a shortest counterexample; memory grows with the
+    /// widest level) or depth first (one thread, little memory, deep states
+    /// soon; the counterexample is the path it was on).
+    #[arg(long, value_enum, default_value = "bfs")]
+    pub search: SearchArg,
     /// Worker threads (default: one per core). With one, every run finds the
     /// same counterexample; with more, an equally short one may be found.
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+/// `--search`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchArg {
+    /// Breadth first.
+    Bfs,
+    /// Depth first.
+    Dfs,
 }
 
 /// Runs `quorum check`; exit code 1 if a property is broken.
@@ -81,10 +95,14 @@ impl WithProtocol for CheckJob {
             // Raft terms and Zab epochs name one leader; a Paxos ballot round
             // may be tried by several proposers, each with its own ballot.
             one_leader_per_term: matches!(P::NAME, "raft" | "zab"),
+            search: match a.search {
+                SearchArg::Bfs => Search::BreadthFirst,
+                SearchArg::Dfs => Search::DepthFirst,
+            },
             threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
         println!(
-            "checking {} with {} nodes, {} commands, {} crashes, {} timer firings, terms <= {}, depth <= {}, {} threads",
+            "checking {} with {} nodes, {} commands, {} crashes, {} timer firings, terms <= {}, depth <= {}, {}",
             P::NAME,
             a.nodes,
             a.commands,
@@ -92,7 +110,10 @@ impl WithProtocol for CheckJob {
             a.timers,
             a.max_term,
             a.depth,
-            bounds.threads
+            match bounds.search {
+                Search::BreadthFirst => format!("breadth first, {} threads", bounds.threads),
+                Search::DepthFirst => "depth first".to_string(),
+            }
         );
         if a.planted.is_some() || a.profile != Profile::Default {
             let planted = a.planted.as_deref().map_or(String::new(), |b| format!(", planted bug {b}"));

@@ -1,0 +1,119 @@
+//! Depth-first search: one path of worlds in memory, and a map from each
+//! state's fingerprint to the shallowest depth it was reached at. A state met
+//! again at a shallower depth is expanded again, so that the depth bound cuts
+//! no state short that a shorter path would have expanded: within the bounds
+//! it visits what the breadth-first search visits. The counterexample is the
+//! path the search was on when a property broke: it replays, but a shorter
+//! one may exist (the breadth-first search finds that one).
+
+use crate::explore::{labelled, Bounds, ByFingerprint, Counterexample, Report};
+use crate::world::{Action, World};
+use crate::Checkable;
+use std::time::{Duration, Instant};
+
+/// One world on the current path, the actions out of it, and how far
+/// through them the search is.
+struct Frame<P: quorum_core::Protocol> {
+    world: World<P>,
+    actions: Vec<Action>,
+    next: usize,
+    /// The action that led here from the frame below (`None` at the root).
+    via: Option<Action>,
+}
+
+/// The depth-first search (see the module's comment).
+pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progress: impl FnMut(&Report)) -> Report {
+    let started = Instant::now();
+    let deadline = bounds.max_time.map(|t| started + t);
+    let limits = bounds.limits();
+    let mut report = Report {
+        states: 1,
+        transitions: 0,
+        depth: 0,
+        exhausted: true,
+        stopped_by: None,
+        pruned_by_term: 0,
+        at_depth_limit: 0,
+        first_applied_at: None,
+        first_leader_at: None,
+        elapsed: Duration::ZERO,
+        counterexample: None,
+    };
+    let mut root = World::<P>::new(bounds.nodes, config.clone());
+    root.check_state(bounds.one_leader_per_term);
+    if let Some(v) = root.violation().cloned() {
+        report.counterexample = Some(Counterexample { violation: v, steps: Vec::new() });
+        return report;
+    }
+    let mut seen: ByFingerprint<u32> = ByFingerprint::default();
+    seen.insert(root.fingerprint(), 0);
+    let actions = root.actions(&limits);
+    let mut path = vec![Frame { world: root, actions, next: 0, via: None }];
+    let mut last_progress = Instant::now();
+    while let Some(top) = path.last_mut() {
+        let Some(action) = top.actions.get(top.next).cloned() else {
+            path.pop();
+            continue;
+        };
+        top.next += 1;
+        let mut next = top.world.clone();
+        if !next.apply(&action) {
+            continue;
+        }
+        next.record_leaders(bounds.one_leader_per_term);
+        report.transitions += 1;
+        let depth = path.len();
+        let fp = next.fingerprint();
+        let known = seen.get(&fp).copied();
+        if known.is_some_and(|d| d as usize <= depth) {
+            continue;
+        }
+        seen.insert(fp, depth as u32);
+        if known.is_none() {
+            // A new state: its properties are checked once.
+            next.check_invariants();
+            report.states += 1;
+            report.depth = report.depth.max(depth);
+            if next.applied_count() > 0 && report.first_applied_at.is_none_or(|d| depth < d) {
+                report.first_applied_at = Some(depth);
+            }
+            if next.had_leader() && report.first_leader_at.is_none_or(|d| depth < d) {
+                report.first_leader_at = Some(depth);
+            }
+            if let Some(violation) = next.violation().cloned() {
+                let mut steps: Vec<Action> = path.iter().filter_map(|f| f.via.clone()).collect();
+                steps.push(action);
+                report.counterexample = Some(Counterexample { violation, steps: labelled::<P>(config, bounds, steps) });
+                break;
+            }
+        }
+        if report.states >= bounds.max_states {
+            report.stopped_by = Some("the state limit");
+            break;
+        }
+        if report.transitions % 1024 == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                report.stopped_by = Some("the time limit");
+                break;
+            }
+            if last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                report.elapsed = started.elapsed();
+                progress(&report);
+            }
+        }
+        if depth >= bounds.max_depth {
+            report.at_depth_limit += 1;
+            continue;
+        }
+        if next.max_term() > bounds.max_term {
+            report.pruned_by_term += 1;
+            continue;
+        }
+        let actions = next.actions(&limits);
+        path.push(Frame { world: next, actions, next: 0, via: Some(action) });
+    }
+    report.exhausted = report.counterexample.is_none() && report.stopped_by.is_none();
+    report.elapsed = started.elapsed();
+    report
+}
