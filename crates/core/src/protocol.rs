@@ -260,4 +260,12 @@ pub trait Invariant<P>: Send {
     /// `i + 1`, or `None` while it is crashed. (References, so that a driver
     /// that keeps its nodes apart, like the model checker, copies none.)
     fn check(&mut self, now: Instant, stepped: NodeId, nodes: &[Option<&P>]) -> Result<(), String>;
+
+    /// False for an invariant that needs the steps leading to a state, not
+    /// just the state: one that remembers what a leader proposed, say, and
+    /// checks deliveries against it after that leader crashed. The model
+    /// checker shows invariants one state at a time and skips these.
+    fn judges_one_state(&self) -> bool {
+        true
+    }
 }
