@@ -2,8 +2,7 @@
 //!
 //! The simulator samples executions at random; this crate visits *every*
 //! state reachable within small bounds, on the same protocol structs the
-//! simulator and the runtime drive (any [`quorum_core::Protocol`] that is
-//! `Clone`). A state ([`World`]) is every node's protocol struct and disk,
+//! simulator and the runtime drive (any [`Checkable`] protocol). A state ([`World`]) is every node's protocol struct and disk,
 //! the writes staged but not synced, the messages held for durability and in
 //! flight, and a ghost record of what was applied and who led which term.
 //!
@@ -16,15 +15,18 @@
 //! Loss needs no transition: a message never delivered is a lost one.
 //!
 //! Properties, checked in every state: the values applied at each index
-//! agree across nodes and time; at most one leader per term (where a term
-//! names one leader); the protocol's own invariants (run fresh on each
-//! state); no panic in protocol code. "Sometimes" properties (a command was
+//! agree across nodes and time; an index first applied is on a majority of
+//! disks; at most one leader per term (where a term names one leader); the
+//! protocol's own invariants that can judge one state (run fresh on each);
+//! no panic in protocol code. "Sometimes" properties (a command was
 //! applied, a leader existed) are reported, so that bounds that prune
 //! everything interesting are noticed.
 //!
-//! States are told apart by a 64-bit fingerprint of their `Debug` form, so
-//! two states could in principle collide (about one in 2^64 per pair) and
-//! one of them go unexplored. There is no symmetry reduction yet.
+//! The search is breadth first (a shortest counterexample, on several
+//! threads) or depth first (one path in memory), see [`Search`]. States are
+//! told apart by a 64-bit fingerprint of their `Hash`, so two states could in
+//! principle collide (about one in 2^64 per pair) and one of them go
+//! unexplored. There is no symmetry or partial-order reduction yet.
 //!
 //! ```
 //! use quorum_check::{explore, Bounds};
