@@ -9,7 +9,7 @@
 //! the counterexample is still a shortest one, but which of several equally
 //! short ones is found may change from run to run.
 
-use crate::explore::{labelled, Bounds, ByFingerprint, Counterexample, Report};
+use crate::explore::{initial_world, labelled, Bounds, ByFingerprint, Counterexample, Report};
 use crate::world::{Action, Violation, World};
 use crate::Checkable;
 use quorum_core::Protocol;
@@ -174,26 +174,11 @@ fn expand<P: Checkable>(level: &[(World<P>, u64)], depth: usize, shared: &Shared
 /// The breadth-first search (see the module's comment).
 pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progress: impl FnMut(&Report)) -> Report {
     let started = Instant::now();
-    let mut report = Report {
-        states: 1,
-        transitions: 0,
-        depth: 0,
-        exhausted: true,
-        stopped_by: None,
-        pruned_by_term: 0,
-        at_depth_limit: 0,
-        first_applied_at: None,
-        first_leader_at: None,
-        elapsed: Duration::ZERO,
-        counterexample: None,
+    let mut report = Report::start();
+    let mut initial = match initial_world::<P>(config.clone(), bounds) {
+        Ok(world) => world,
+        Err(cx) => return Report { counterexample: Some(cx), ..report },
     };
-    let mut initial = World::<P>::new(bounds.nodes, config.clone());
-    initial.check_state(bounds.one_leader_per_term);
-    if let Some(v) = initial.violation().cloned() {
-        report.counterexample = Some(Counterexample { violation: v, steps: Vec::new() });
-        report.elapsed = started.elapsed();
-        return report;
-    }
     let root = initial.fingerprint();
     let shared = Shared {
         bounds,

@@ -6,7 +6,7 @@
 //! path the search was on when a property broke: it replays, but a shorter
 //! one may exist (the breadth-first search finds that one).
 
-use crate::explore::{labelled, Bounds, ByFingerprint, Counterexample, Report};
+use crate::explore::{initial_world, labelled, Bounds, ByFingerprint, Counterexample, Report};
 use crate::world::{Action, World};
 use crate::Checkable;
 use std::time::{Duration, Instant};
@@ -26,25 +26,11 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
     let started = Instant::now();
     let deadline = bounds.max_time.map(|t| started + t);
     let limits = bounds.limits();
-    let mut report = Report {
-        states: 1,
-        transitions: 0,
-        depth: 0,
-        exhausted: true,
-        stopped_by: None,
-        pruned_by_term: 0,
-        at_depth_limit: 0,
-        first_applied_at: None,
-        first_leader_at: None,
-        elapsed: Duration::ZERO,
-        counterexample: None,
+    let mut report = Report::start();
+    let mut root = match initial_world::<P>(config.clone(), bounds) {
+        Ok(world) => world,
+        Err(cx) => return Report { counterexample: Some(cx), ..report },
     };
-    let mut root = World::<P>::new(bounds.nodes, config.clone());
-    root.check_state(bounds.one_leader_per_term);
-    if let Some(v) = root.violation().cloned() {
-        report.counterexample = Some(Counterexample { violation: v, steps: Vec::new() });
-        return report;
-    }
     let mut seen: ByFingerprint<u32> = ByFingerprint::default();
     seen.insert(root.fingerprint(), 0);
     let actions = root.actions(&limits);

@@ -117,6 +117,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// Before a search: the initial state seen, nothing else.
+    pub(crate) fn start() -> Report {
+        Report {
+            states: 1,
+            transitions: 0,
+            depth: 0,
+            exhausted: true,
+            stopped_by: None,
+            pruned_by_term: 0,
+            at_depth_limit: 0,
+            first_applied_at: None,
+            first_leader_at: None,
+            elapsed: Duration::ZERO,
+            counterexample: None,
+        }
+    }
+
     /// Distinct states per second of wall time.
     pub fn states_per_second(&self) -> f64 {
         self.states as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -143,6 +160,17 @@ impl Hasher for AsIs {
 
 /// A map keyed by fingerprints.
 pub(crate) type ByFingerprint<V> = HashMap<u64, V, BuildHasherDefault<AsIs>>;
+
+/// The initial world, its properties checked; or, if it breaks one already,
+/// the empty counterexample.
+pub(crate) fn initial_world<P: Checkable>(config: P::Config, bounds: &Bounds) -> Result<World<P>, Counterexample> {
+    let mut world = World::<P>::new(bounds.nodes, config);
+    world.check_state(bounds.one_leader_per_term);
+    match world.violation().cloned() {
+        None => Ok(world),
+        Some(violation) => Err(Counterexample { violation, steps: Vec::new() }),
+    }
+}
 
 /// Explores every world reachable from `bounds.nodes` fresh nodes within
 /// `bounds`. `progress` is called about once a second with the states seen
