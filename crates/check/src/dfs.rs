@@ -36,7 +36,21 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
     let actions = root.actions(&limits);
     let mut path = vec![Frame { world: root, actions, next: 0, via: None }];
     let mut last_progress = Instant::now();
+    let mut steps_taken: u64 = 0;
     while let Some(top) = path.last_mut() {
+        // Look at the clock now and then, whatever the last step found.
+        steps_taken += 1;
+        if steps_taken % 1024 == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                report.stopped_by = Some("the time limit");
+                break;
+            }
+            if last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                report.elapsed = started.elapsed();
+                progress(&report);
+            }
+        }
         let Some(action) = top.actions.get(top.next).cloned() else {
             path.pop();
             continue;
@@ -76,17 +90,6 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
         if report.states >= bounds.max_states {
             report.stopped_by = Some("the state limit");
             break;
-        }
-        if report.transitions % 1024 == 0 {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                report.stopped_by = Some("the time limit");
-                break;
-            }
-            if last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                report.elapsed = started.elapsed();
-                progress(&report);
-            }
         }
         if depth >= bounds.max_depth {
             report.at_depth_limit += 1;

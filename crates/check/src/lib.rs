@@ -2,9 +2,10 @@
 //!
 //! The simulator samples executions at random; this crate visits *every*
 //! state reachable within small bounds, on the same protocol structs the
-//! simulator and the runtime drive (any [`Checkable`] protocol). A state ([`World`]) is every node's protocol struct and disk,
-//! the writes staged but not synced, the messages held for durability and in
-//! flight, and a ghost record of what was applied and who led which term.
+//! simulator and the runtime drive (any [`Checkable`] protocol). A state
+//! ([`World`]) is every node's protocol struct and disk, the writes staged
+//! but not synced, the messages held for durability and in flight, and a
+//! ghost record of what was applied and who led which term.
 //!
 //! Transitions ([`Action`]): deliver any message in flight (any order; only
 //! the oldest per link for FIFO protocols), fire any node's pending timer

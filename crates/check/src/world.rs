@@ -250,7 +250,8 @@ impl<P: Checkable> World<P> {
             }
             actions.push(Action::Deliver { index, from: m.from, to: m.to, label: String::new() });
         }
-        for (id, slot) in self.members().into_iter().zip(&self.slots) {
+        for (i, slot) in self.slots.iter().enumerate() {
+            let id = NodeId(i as u64 + 1);
             match &slot.node {
                 Some(p) => {
                     if p.next_timer().is_some() && self.timers < limits.timers {
