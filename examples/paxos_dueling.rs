@@ -21,7 +21,7 @@ fn main() {
 /// fresher promise: the schedule repeats forever with rising ballots.
 /// Returns the simulator after `limit` of virtual time (or once both commands committed).
 fn duel(backoff: bool, limit: Duration) -> Sim<Paxos> {
-    let config = PaxosConfig { backoff, ..PaxosConfig::default() };
+    let config = PaxosConfig::default().with(|c| c.backoff = backoff);
     let mut sim = Sim::<Paxos>::new(scripted(3, 7), config);
     sim.crash(NodeId(3));
     sim.propose(NodeId(1), set(1, "x", "from n1")).expect("any node proposes");

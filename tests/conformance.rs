@@ -143,13 +143,13 @@ fn zab_replaces_a_frozen_leader_only_when_the_timers_run_out() {
 
 #[test]
 fn multipaxos_keeps_its_lease_on_promises_against_the_hint() {
-    let lease = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
+    let lease = MultiPaxosConfig::default().with(|c| c.read_lease = true);
     a_lease_holds_against_the_hint::<MultiPaxos>(&lease, &multipaxos());
 }
 
 #[test]
 fn raft_keeps_its_lease_on_votes_against_the_hint() {
-    let lease = RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() };
+    let lease = RaftConfig::default().with(|c| c.read_mode = ReadMode::Lease);
     a_lease_holds_against_the_hint::<Raft>(&lease, &raft());
 }
 
@@ -157,8 +157,7 @@ fn raft_keeps_its_lease_on_votes_against_the_hint() {
 /// soon choose two values for one slot.
 #[test]
 fn paxos_ignoring_promised_values_is_caught_by_one_value_per_slot() {
-    let config =
-        PaxosConfig { planted: Some(quorum_paxos::PlantedBug::IgnorePromisedValues), ..PaxosConfig::default() };
+    let config = PaxosConfig::default().with(|c| c.planted = Some(quorum_paxos::PlantedBug::IgnorePromisedValues));
     let base = SimConfig::quick(0, Faults::All);
     a_planted_bug_is_caught::<Paxos>(&config, &base, 100, "one value chosen per slot", 10);
 }
@@ -168,7 +167,7 @@ fn paxos_ignoring_promised_values_is_caught_by_one_value_per_slot() {
 #[test]
 fn multipaxos_ignoring_promised_values_is_caught_by_one_value_per_slot() {
     let planted = Some(quorum_multipaxos::PlantedBug::IgnorePromisedValues);
-    let config = MultiPaxosConfig { planted, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.planted = planted);
     let base = SimConfig::quick(0, Faults::Crash);
     a_planted_bug_is_caught::<MultiPaxos>(&config, &base, 300, "one value chosen per slot", 30);
 }

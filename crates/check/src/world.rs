@@ -416,6 +416,7 @@ impl<P: Checkable> World<P> {
                     }
                 },
                 Effect::InstallSnapshot(_) | Effect::ReadReady { .. } | Effect::ReadFailed { .. } => {}
+                other => unreachable!("an effect this driver does not know: {other:?}"),
             }
         }
     }

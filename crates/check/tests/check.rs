@@ -102,7 +102,7 @@ fn zab_through_a_crash_and_a_second_election_shows_no_violation() {
 
 #[test]
 fn paxos_ignoring_promised_values_chooses_two_values_for_one_slot() {
-    let config = PaxosConfig { planted: Some(PaxosBug::IgnorePromisedValues), ..PaxosConfig::default() };
+    let config = PaxosConfig::default().with(|c| c.planted = Some(PaxosBug::IgnorePromisedValues));
     let bounds = Bounds { commands: 2, crashes: 0, timers: 0, max_depth: 40, ..Bounds::default() };
     let report = quiet::<Paxos>(config.clone(), &bounds);
     let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
@@ -115,7 +115,7 @@ fn paxos_ignoring_promised_values_chooses_two_values_for_one_slot() {
 
 #[test]
 fn zab_acknowledging_before_the_write_is_durable_applies_what_no_majority_holds() {
-    let config = ZabConfig { planted: Some(ZabBug::AckBeforeDurable), ..ZabConfig::default() };
+    let config = ZabConfig::default().with(|c| c.planted = Some(ZabBug::AckBeforeDurable));
     let bounds = Bounds { commands: 1, crashes: 0, timers: 2, max_term: 2, max_depth: 60, ..Bounds::default() };
     let report = quiet::<Zab>(config.clone(), &bounds);
     let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
@@ -163,7 +163,7 @@ fn the_correct_baseline_shows_no_violation_where_its_planted_twin_does() {
 
 #[test]
 fn raft_voting_before_the_vote_is_durable_gives_a_term_two_leaders() {
-    let config = RaftConfig { planted: Some(PlantedBug::VoteBeforePersisted), ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.planted = Some(PlantedBug::VoteBeforePersisted));
     let bounds = Bounds {
         commands: 0,
         crashes: 1,

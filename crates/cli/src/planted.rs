@@ -71,7 +71,7 @@ pub fn paxos(config: PaxosConfig, planted: Option<&str>) -> Result<PaxosConfig, 
     return match planted {
         None => Ok(config),
         Some("ignore-promised-values") => {
-            Ok(PaxosConfig { planted: Some(quorum_paxos::PlantedBug::IgnorePromisedValues), ..config })
+            Ok(config.with(|c| c.planted = Some(quorum_paxos::PlantedBug::IgnorePromisedValues)))
         }
         Some(other) => Err(unknown("paxos", other)),
     };
@@ -95,7 +95,7 @@ pub fn multipaxos(config: MultiPaxosConfig, planted: Option<&str>) -> Result<Mul
             Some("whole-snapshot") => B::WholeSnapshot,
             Some(other) => return Err(unknown("multipaxos", other)),
         };
-        Ok(MultiPaxosConfig { planted: Some(bug), ..config })
+        Ok(config.with(|c| c.planted = Some(bug)))
     }
     #[cfg(not(feature = "planted-bugs"))]
     refuse("multipaxos", config, planted)
@@ -115,7 +115,7 @@ pub fn raft(config: RaftConfig, planted: Option<&str>) -> Result<RaftConfig, Str
             Some("trust-match-index") => B::TrustMatchIndex,
             Some(other) => return Err(unknown("raft", other)),
         };
-        Ok(RaftConfig { planted: Some(bug), ..config })
+        Ok(config.with(|c| c.planted = Some(bug)))
     }
     #[cfg(not(feature = "planted-bugs"))]
     refuse("raft", config, planted)
@@ -138,7 +138,7 @@ pub fn zab(config: ZabConfig, planted: Option<&str>) -> Result<ZabConfig, String
             Some("trust-proposals") => B::TrustProposals,
             Some(other) => return Err(unknown("zab", other)),
         };
-        Ok(ZabConfig { planted: Some(bug), ..config })
+        Ok(config.with(|c| c.planted = Some(bug)))
     }
     #[cfg(not(feature = "planted-bugs"))]
     refuse("zab", config, planted)

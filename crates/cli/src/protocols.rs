@@ -110,15 +110,14 @@ pub fn dispatch_with<J: WithProtocol>(
 
 fn paxos(profile: Profile) -> PaxosConfig {
     match profile {
-        Profile::TinyCaps | Profile::Hostile => PaxosConfig {
-            max_in_flight: 2,
-            catch_up_batch: 8,
-            catch_up_bytes: 64,
-            max_queued: 16,
-            ..Default::default()
-        },
+        Profile::TinyCaps | Profile::Hostile => PaxosConfig::default().with(|c| {
+            c.max_in_flight = 2;
+            c.catch_up_batch = 8;
+            c.catch_up_bytes = 64;
+            c.max_queued = 16;
+        }),
         // Queues shorter than the 200 clients, so they fill and answer Busy.
-        Profile::HighLoad => PaxosConfig { max_queued: HIGH_LOAD_QUEUE, ..Default::default() },
+        Profile::HighLoad => PaxosConfig::default().with(|c| c.max_queued = HIGH_LOAD_QUEUE),
         _ => PaxosConfig::default(),
     }
 }
@@ -131,16 +130,15 @@ const HIGH_LOAD_QUEUE: usize = 32;
 fn multipaxos(profile: Profile) -> MultiPaxosConfig {
     let read_lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
     match profile {
-        Profile::TinyCaps | Profile::Hostile => MultiPaxosConfig {
-            window: 4,
-            max_batch: 2,
-            catch_up_batch: 8,
-            snapshot_chunk_bytes: 64,
-            max_queued: 16,
-            ..Default::default()
-        },
-        Profile::HighLoad => MultiPaxosConfig { max_queued: HIGH_LOAD_QUEUE, ..Default::default() },
-        _ => MultiPaxosConfig { read_lease, ..Default::default() },
+        Profile::TinyCaps | Profile::Hostile => MultiPaxosConfig::default().with(|c| {
+            c.window = 4;
+            c.max_batch = 2;
+            c.catch_up_batch = 8;
+            c.snapshot_chunk_bytes = 64;
+            c.max_queued = 16;
+        }),
+        Profile::HighLoad => MultiPaxosConfig::default().with(|c| c.max_queued = HIGH_LOAD_QUEUE),
+        _ => MultiPaxosConfig::default().with(|c| c.read_lease = read_lease),
     }
 }
 
@@ -148,37 +146,34 @@ fn raft(profile: Profile) -> RaftConfig {
     let lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
     let read_mode = if lease { ReadMode::Lease } else { ReadMode::ReadIndex };
     match profile {
-        Profile::TinyCaps | Profile::Hostile => RaftConfig {
-            max_entries_per_message: 2,
-            max_bytes_per_message: 64,
-            max_inflight: 1,
-            max_uncommitted_bytes: 400,
-            snapshot_chunk_bytes: 64,
-            max_pending_reads: 4,
-            ..Default::default()
-        },
-        Profile::HighLoad => RaftConfig { max_pending_reads: HIGH_LOAD_QUEUE, ..Default::default() },
-        _ => RaftConfig { read_mode, ..Default::default() },
+        Profile::TinyCaps | Profile::Hostile => RaftConfig::default().with(|c| {
+            c.max_entries_per_message = 2;
+            c.max_bytes_per_message = 64;
+            c.max_inflight = 1;
+            c.max_uncommitted_bytes = 400;
+            c.snapshot_chunk_bytes = 64;
+            c.max_pending_reads = 4;
+        }),
+        Profile::HighLoad => RaftConfig::default().with(|c| c.max_pending_reads = HIGH_LOAD_QUEUE),
+        _ => RaftConfig::default().with(|c| c.read_mode = read_mode),
     }
 }
 
 fn zab(profile: Profile) -> ZabConfig {
     match profile {
-        Profile::TinyCaps | Profile::Hostile => ZabConfig {
-            max_batch_entries: 2,
-            max_batch_bytes: 64,
-            max_inflight_entries: 4,
-            max_queued_proposals: 16,
-            sync_chunk_bytes: 64,
-            sync_window_chunks: 1,
-            ..Default::default()
-        },
+        Profile::TinyCaps | Profile::Hostile => ZabConfig::default().with(|c| {
+            c.max_batch_entries = 2;
+            c.max_batch_bytes = 64;
+            c.max_inflight_entries = 4;
+            c.max_queued_proposals = 16;
+            c.sync_chunk_bytes = 64;
+            c.sync_window_chunks = 1;
+        }),
         // The pipeline too, or 200 clients never reach the queue behind it.
-        Profile::HighLoad => ZabConfig {
-            max_inflight_entries: HIGH_LOAD_QUEUE as u64,
-            max_queued_proposals: HIGH_LOAD_QUEUE,
-            ..Default::default()
-        },
+        Profile::HighLoad => ZabConfig::default().with(|c| {
+            c.max_inflight_entries = HIGH_LOAD_QUEUE as u64;
+            c.max_queued_proposals = HIGH_LOAD_QUEUE;
+        }),
         _ => ZabConfig::default(),
     }
 }

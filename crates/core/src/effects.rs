@@ -23,6 +23,7 @@ pub type ReadId = u64;
 
 /// One thing the driver must do.
 #[derive(Clone, Debug, Hash)]
+#[non_exhaustive]
 pub enum Effect<M> {
     /// Send `msg` to `to` now.
     Send {

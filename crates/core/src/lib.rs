@@ -52,10 +52,12 @@ pub mod planted;
 mod protocol;
 pub mod quorum;
 mod rng;
+pub mod settings;
 mod state_machine;
 mod storage;
 mod time;
 mod transport;
+mod writes;
 
 pub use command::Command;
 pub use effects::{DurabilityGate, Effect, Effects, ReadId};
@@ -68,6 +70,7 @@ pub use state_machine::{KvOp, KvResult, KvStore, Service, SnapshotError, StateMa
 pub use storage::{MemStorage, Snapshot, Storage, StorageError, Stored, StoredState, WriteBatch};
 pub use time::{Duration, Instant};
 pub use transport::{ChannelNetwork, ChannelTransport, Incoming, Transport, TransportError};
+pub use writes::WriteQueue;
 
 /// Re-exported so protocol crates and drivers agree on one version.
 pub use bytes::Bytes;

@@ -4,6 +4,7 @@ use quorum_core::Duration;
 
 /// Settings for Multi-Paxos.
 #[derive(Clone, Debug, Hash)]
+#[non_exhaustive]
 pub struct MultiPaxosConfig {
     /// How often a leader sends heartbeats (and retransmits unanswered Accepts).
     pub heartbeat_interval: Duration,
@@ -78,6 +79,7 @@ pub const MAX_PLAUSIBLE_SLOT: u64 = 1 << 62;
 pub const MAX_SLOTS_ABOVE_COMMIT: u64 = 1 << 20;
 
 quorum_core::planted_bugs!(MultiPaxosConfig, PlantedBug);
+quorum_core::settings_builder!(MultiPaxosConfig);
 
 impl Default for MultiPaxosConfig {
     fn default() -> Self {

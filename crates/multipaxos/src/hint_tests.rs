@@ -120,7 +120,7 @@ fn a_broken_link_to_another_follower_changes_nothing() {
 
 #[test]
 fn with_leases_the_question_waits_for_the_lease_on_promises() {
-    let mut n = follower(MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() });
+    let mut n = follower(MultiPaxosConfig::default().with(|c| c.read_lease = true));
     n.on_link_down(at(20), NodeId(1), &mut Effects::new());
     let due = n.next_timer().unwrap();
     assert!(due >= at(120) && due < at(144), "lease end (110 ms) plus the short delay: {due:?}");
@@ -139,7 +139,7 @@ fn promised(out: &Effects<Message>) -> bool {
 /// had just backed was still running, and the old leader served stale reads.
 #[test]
 fn with_leases_a_suspecting_follower_honours_every_heartbeat_it_acknowledges() {
-    let config = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.read_lease = true);
     let mut n = follower(config);
     n.on_link_down(at(20), NodeId(1), &mut Effects::new());
     // The leader lives (a connection reset): its heartbeat sent at 60 ms arrives and is acknowledged.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A Multi-Paxos message.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Message {
     /// Phase 1a for every slot from `from` on: "promise me `ballot`".
     Prepare {

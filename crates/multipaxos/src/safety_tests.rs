@@ -11,7 +11,7 @@ fn accept_carries(env: &Envelope<Message>, slot: u64) -> bool {
 }
 
 fn small_caps() -> MultiPaxosConfig {
-    MultiPaxosConfig { catch_up_batch: 8, ..MultiPaxosConfig::default() }
+    MultiPaxosConfig::default().with(|c| c.catch_up_batch = 8)
 }
 
 /// Issue 12 item 1, the state both scenarios start from (3 nodes,
@@ -185,7 +185,7 @@ fn a_learned_value_with_an_older_stamp_than_a_peers_vote_does_not_crash_it() {
 }
 
 fn planted(bug: PlantedBug) -> MultiPaxosConfig {
-    MultiPaxosConfig { planted: Some(bug), ..small_caps() }
+    small_caps().with(|c| c.planted = Some(bug))
 }
 
 /// The planted twins fail the same scenarios (so the scenarios test the fixes).
@@ -338,7 +338,7 @@ fn stale_stamp_under_a_live_leader(config: MultiPaxosConfig) {
     // The scenario lets 100 ms pass with n5 hearing no acknowledgement: a long
     // election timeout keeps CheckQuorum from deposing it before the decision
     // under test reaches it.
-    let config = MultiPaxosConfig { election_timeout: Duration::from_secs(10), ..config };
+    let config = config.with(|c| c.election_timeout = Duration::from_secs(10));
     let mut net: Net<MultiPaxos> = Net::new(7, config, 26);
     net.drop_where(|_| true);
     let (b1, b3) = (Ballot::new(1, NodeId(1)), Ballot::new(3, NodeId(3)));
@@ -387,7 +387,7 @@ fn a_leader_told_of_a_decision_with_a_stale_stamp_does_not_take_it_as_its_own() 
 
 #[test]
 fn the_planted_stale_stamp_twin_diverges_in_the_same_scenario() {
-    let config = MultiPaxosConfig { planted: Some(PlantedBug::LearnKeepsOlderStamp), ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.planted = Some(PlantedBug::LearnKeepsOlderStamp));
     assert!(quorum_sim::quietly(|| stale_stamp_under_a_live_leader(config)).is_none());
 }
 

@@ -58,7 +58,7 @@ fn followers_learn_the_commit_point_from_the_next_accept_or_heartbeat() {
 
 #[test]
 fn pipelining_keeps_a_window_in_flight_and_batches_the_rest() {
-    let config = MultiPaxosConfig { window: 4, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.window = 4);
     let mut net: Net<MultiPaxos> = Net::new(3, config, 4);
     let leader = elect(&mut net);
     assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
@@ -234,7 +234,7 @@ fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
 }
 
 fn lease_config() -> MultiPaxosConfig {
-    MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() }
+    MultiPaxosConfig::default().with(|c| c.read_lease = true)
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn with_leases_a_replica_that_heard_the_leader_refuses_other_candidates() {
 
 #[test]
 fn a_candidate_behind_a_promisers_capped_report_catches_up_instead_of_leading() {
-    let config = MultiPaxosConfig { catch_up_batch: 8, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.catch_up_batch = 8);
     let mut net: Net<MultiPaxos> = Net::new(3, config, 12);
     let leader = elect(&mut net);
     let behind = NodeId(leader.0 % 3 + 1);
@@ -426,7 +426,7 @@ fn with_leases_a_leader_cut_off_from_one_follower_never_serves_a_stale_read() {
 
 #[test]
 fn the_stale_lease_read_harness_catches_the_planted_twin() {
-    let config = MultiPaxosConfig { planted: Some(PlantedBug::LeaseIgnoresAcks), ..lease_config() };
+    let config = lease_config().with(|c| c.planted = Some(PlantedBug::LeaseIgnoresAcks));
     let caught: Vec<u64> = (0..20).filter(|&seed| stale_lease_read(config.clone(), seed).is_some()).collect();
     println!("planted LeaseIgnoresAcks: stale lease reads in seeds {caught:?} of 0..20");
     assert!(!caught.is_empty(), "the harness never saw a stale read with the planted bug");
@@ -443,7 +443,7 @@ fn a_leader_cut_off_in_a_minority_steps_down_and_stops_queuing() {
 
 #[test]
 fn the_cut_off_leader_test_catches_the_planted_twin() {
-    let config = MultiPaxosConfig { planted: Some(PlantedBug::NoCheckQuorum), ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.planted = Some(PlantedBug::NoCheckQuorum));
     let caught = quorum_sim::quietly(|| cut_off_leader(config)).is_none();
     assert!(caught, "a leader without CheckQuorum went unnoticed");
 }
@@ -484,7 +484,10 @@ fn queued(net: &Net<MultiPaxos>, id: NodeId) -> usize {
 
 #[test]
 fn a_leader_that_cannot_commit_refuses_commands_past_its_queue_bound() {
-    let config = MultiPaxosConfig { window: 2, max_queued: 4, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| {
+        c.window = 2;
+        c.max_queued = 4;
+    });
     let mut net: Net<MultiPaxos> = Net::new(3, config, 13);
     let l = elect(&mut net);
     net.run_until(Duration::from_millis(100), |_| false);
@@ -597,7 +600,7 @@ fn a_follower_behind_a_snapshot_larger_than_a_frame_catches_up() {
 }
 
 fn tiny_chunks() -> MultiPaxosConfig {
-    MultiPaxosConfig { snapshot_chunk_bytes: 64, ..MultiPaxosConfig::default() }
+    MultiPaxosConfig::default().with(|c| c.snapshot_chunk_bytes = 64)
 }
 
 #[test]
@@ -647,7 +650,7 @@ fn a_snapshot_stream_cut_by_a_leader_change_starts_over_from_the_new_leader() {
 
 #[test]
 fn the_frame_limited_catch_up_catches_the_planted_twin() {
-    let config = MultiPaxosConfig { planted: Some(PlantedBug::WholeSnapshot), ..tiny_chunks() };
+    let config = tiny_chunks().with(|c| c.planted = Some(PlantedBug::WholeSnapshot));
     let caught = quorum_sim::quietly(|| snapshot_catch_up(config, 10_000, 64 + 64, |_, _, _| {})).is_none();
     assert!(caught, "a snapshot sent whole went unnoticed");
 }
@@ -661,7 +664,10 @@ fn the_frame_limited_catch_up_catches_the_planted_twin() {
 /// new leader's Accepts are cut by the same byte cap.
 #[test]
 fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
-    let config = MultiPaxosConfig { snapshot_chunk_bytes: 64, window: 64, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| {
+        c.snapshot_chunk_bytes = 64;
+        c.window = 64;
+    });
     let mut net: Net<MultiPaxos> = Net::new(3, config, 21);
     let old = elect(&mut net);
     net.run_until(Duration::from_millis(50), |_| false);

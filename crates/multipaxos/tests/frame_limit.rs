@@ -10,15 +10,14 @@ use quorum_sim::{Faults, SimConfig, Summary};
 
 fn sweep(planted: Option<PlantedBug>) -> Summary {
     let base = SimConfig::quick(0, Faults::All).with_small_frames();
-    let config = MultiPaxosConfig {
-        window: 4,
-        max_batch: 2,
-        catch_up_batch: 8,
-        snapshot_chunk_bytes: 64,
-        max_queued: 16,
-        planted,
-        ..MultiPaxosConfig::default()
-    };
+    let config = MultiPaxosConfig::default().with(|c| {
+        c.window = 4;
+        c.max_batch = 2;
+        c.catch_up_batch = 8;
+        c.snapshot_chunk_bytes = 64;
+        c.max_queued = 16;
+        c.planted = planted;
+    });
     quorum_sim::testkit::sweep::<MultiPaxos>(&base, &config, 0..12)
 }
 

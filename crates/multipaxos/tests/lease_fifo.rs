@@ -36,7 +36,7 @@ fn base() -> SimConfig {
 }
 
 fn lease() -> MultiPaxosConfig {
-    MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() }
+    MultiPaxosConfig::default().with(|c| c.read_lease = true)
 }
 
 #[test]

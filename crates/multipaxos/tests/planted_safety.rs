@@ -18,7 +18,12 @@ use quorum_sim::{check_seeds, Faults, SimConfig};
 /// Caps small enough that a stuck slot leaves more chosen slots behind it
 /// than a promise lists (`catch_up_batch`), and Accepts carry few slots.
 fn tiny_caps(planted: Option<PlantedBug>) -> MultiPaxosConfig {
-    MultiPaxosConfig { catch_up_batch: 8, window: 16, max_batch: 4, planted, ..MultiPaxosConfig::default() }
+    MultiPaxosConfig::default().with(|c| {
+        c.catch_up_batch = 8;
+        c.window = 16;
+        c.max_batch = 4;
+        c.planted = planted;
+    })
 }
 
 /// Many clients (so slots pile up behind a lost Accept), 10% loss and

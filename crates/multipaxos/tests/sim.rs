@@ -129,7 +129,7 @@ fn seed_sweep_all_faults_with_snapshots_streamed_in_tiny_pieces() {
     // pieces each) through crashes, partitions, loss and duplication.
     let mut base = SimConfig::quick(0, Faults::All);
     base.snapshot_every = Some(20);
-    let config = MultiPaxosConfig { snapshot_chunk_bytes: 64, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.snapshot_chunk_bytes = 64);
     // Count the pieces past the first that were sent (a drop filter that drops nothing).
     let later_pieces = Arc::new(AtomicU64::new(0));
     let count = |sim: &mut Sim<MultiPaxos>| {
@@ -155,7 +155,10 @@ fn seed_sweep_all_faults_with_a_tiny_leader_queue() {
     // often answered Busy and back off; nothing may break.
     let mut base = SimConfig::quick(0, Faults::All);
     base.clients.count = 6;
-    let config = MultiPaxosConfig { window: 2, max_queued: 2, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| {
+        c.window = 2;
+        c.max_queued = 2;
+    });
     let summary = check_seeds::<MultiPaxos>(&base, &config, 0..300);
     assert_eq!(summary.violation_count(), 0, "{summary}");
     assert!(summary.ops_ok > 10_000, "the workload made progress: {summary}");
@@ -166,7 +169,7 @@ fn seed_sweep_all_faults_with_lease_reads() {
     // Clients read through `Protocol::read` (the default read path): a leader
     // with a lease answers locally, and the history must stay linearizable.
     let base = SimConfig::quick(0, Faults::All);
-    let config = MultiPaxosConfig { read_lease: true, ..MultiPaxosConfig::default() };
+    let config = MultiPaxosConfig::default().with(|c| c.read_lease = true);
     let summary = check_seeds::<MultiPaxos>(&base, &config, 0..2000);
     assert_eq!(summary.violation_count(), 0, "{summary}");
 }

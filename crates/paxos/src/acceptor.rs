@@ -18,7 +18,7 @@
 //! [`Acceptor::slot_promises`]).
 
 use crate::Ballot;
-use quorum_core::{Entry, Payload};
+use quorum_core::{Entry, Payload, WriteQueue};
 use std::collections::{BTreeMap, VecDeque};
 use tracing::warn;
 
@@ -90,7 +90,7 @@ pub struct Acceptor {
     promise_dirty: bool,
     dirty_entries: BTreeMap<u64, Entry>,
     unflushed_votes: Vec<Vote>,
-    unpersisted_votes: VecDeque<(u64, Vec<Vote>)>,
+    unpersisted_votes: WriteQueue<Vec<Vote>>,
     journal: VoteJournal,
     /// Planted bug: `learn` keeps the older stamp of an equal value.
     #[cfg(feature = "planted-bugs")]
@@ -319,7 +319,7 @@ impl Acceptor {
         let entries: Vec<Entry> = std::mem::take(&mut self.dirty_entries).into_values().collect();
         let votes = std::mem::take(&mut self.unflushed_votes);
         if !votes.is_empty() {
-            self.unpersisted_votes.push_back((tag, votes));
+            self.unpersisted_votes.hold(tag, votes);
         }
         (promise_changed, entries)
     }
@@ -331,11 +331,8 @@ impl Acceptor {
 
     /// Write `tag` (and every write before it) is durable: its votes now count.
     pub fn persisted(&mut self, tag: u64) {
-        while self.unpersisted_votes.front().is_some_and(|(t, _)| *t <= tag) {
-            let (_, votes) = self.unpersisted_votes.pop_front().expect("checked non-empty");
-            for vote in votes {
-                self.journal.record(vote);
-            }
+        for vote in self.unpersisted_votes.persisted(tag).flatten() {
+            self.journal.record(vote);
         }
     }
 

@@ -4,6 +4,7 @@ use quorum_core::Duration;
 
 /// Settings for Basic Paxos.
 #[derive(Clone, Debug, Hash)]
+#[non_exhaustive]
 pub struct PaxosConfig {
     /// A phase that has not reached a majority by then starts over with a higher ballot.
     pub retry_timeout: Duration,
@@ -54,6 +55,7 @@ pub enum PlantedBug {
 }
 
 quorum_core::planted_bugs!(PaxosConfig, PlantedBug);
+quorum_core::settings_builder!(PaxosConfig);
 
 impl Default for PaxosConfig {
     fn default() -> Self {

@@ -17,6 +17,7 @@ pub struct Chosen {
 
 /// A Basic Paxos message. Every one names its slot: instances are independent.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Message {
     /// Phase 1a: a proposer asks the acceptors of `slot` to promise `ballot`.
     Prepare {

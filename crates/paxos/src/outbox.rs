@@ -8,7 +8,7 @@
 //! [`Outbox::next_local`], and a durable one only once the write it follows is
 //! reported by `on_persisted` — the same rule the driver applies to peers.
 
-use quorum_core::{Effects, NodeId, WriteBatch};
+use quorum_core::{Effects, NodeId, WriteBatch, WriteQueue};
 use std::collections::VecDeque;
 
 /// Sends and local deliveries queued by one node.
@@ -18,9 +18,8 @@ pub struct Outbox<M> {
     sends: Vec<(NodeId, M, bool)>,
     local_ready: VecDeque<M>,
     local_durable: Vec<M>,
-    local_held: VecDeque<(u64, M)>,
-    last_tag: u64,
-    persisted_tag: u64,
+    /// The node's writes, with the local deliveries waiting for them.
+    writes: WriteQueue<M>,
 }
 
 impl<M> Outbox<M> {
@@ -31,9 +30,7 @@ impl<M> Outbox<M> {
             sends: Vec::new(),
             local_ready: VecDeque::new(),
             local_durable: Vec::new(),
-            local_held: VecDeque::new(),
-            last_tag: 0,
-            persisted_tag: 0,
+            writes: WriteQueue::new(),
         }
     }
 
@@ -64,15 +61,12 @@ impl<M> Outbox<M> {
     /// `batch` is built by the caller only if [`Outbox::next_tag`] is used as its tag.
     pub fn finish(&mut self, batch: Option<WriteBatch>, out: &mut Effects<M>) {
         if let Some(batch) = batch {
-            assert_eq!(batch.tag, self.last_tag + 1, "write tags must follow one another");
-            self.last_tag = batch.tag;
+            assert_eq!(batch.tag, self.writes.next_tag(), "write tags must follow one another");
+            self.writes.issue();
             out.persist(batch);
         }
-        let gate = self.last_tag;
         for msg in self.local_durable.drain(..) {
-            if gate > self.persisted_tag {
-                self.local_held.push_back((gate, msg));
-            } else {
+            if let Some(msg) = self.writes.hold_for_issued(msg) {
                 self.local_ready.push_back(msg);
             }
         }
@@ -87,7 +81,7 @@ impl<M> Outbox<M> {
 
     /// The tag the next write must carry.
     pub fn next_tag(&self) -> u64 {
-        self.last_tag + 1
+        self.writes.next_tag()
     }
 
     /// True while some local delivery waits (ready now or held for a write).
@@ -98,13 +92,9 @@ impl<M> Outbox<M> {
     /// Write `tag` and every write before it are durable: releases the local
     /// deliveries that waited for them.
     pub fn persisted(&mut self, tag: u64) {
-        assert!(tag <= self.last_tag, "write {tag} reported durable but only {} issued", self.last_tag);
-        assert!(tag >= self.persisted_tag, "durability went backwards: {tag} after {}", self.persisted_tag);
-        self.persisted_tag = tag;
-        while self.local_held.front().is_some_and(|(t, _)| *t <= tag) {
-            let (_, msg) = self.local_held.pop_front().expect("checked non-empty");
-            self.local_ready.push_back(msg);
-        }
+        let issued = self.writes.last_issued();
+        assert!(tag <= issued, "write {tag} reported durable but only {issued} issued");
+        self.local_ready.extend(self.writes.persisted(tag));
     }
 }
 

@@ -234,7 +234,10 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded_and_refuses_with_busy() {
-        let config = PaxosConfig { max_in_flight: 2, max_queued: 3, ..PaxosConfig::default() };
+        let config = PaxosConfig::default().with(|c| {
+            c.max_in_flight = 2;
+            c.max_queued = 3;
+        });
         let mut net: Net<Paxos> = Net::new(3, config, 1);
         // Nothing is delivered: two commands are fought for, three wait.
         for seq in 1..=5 {

@@ -168,7 +168,7 @@ fn run_dueling(net: &mut Net<Paxos>, max_steps: usize) -> bool {
 
 #[test]
 fn dueling_proposers_livelock_without_backoff() {
-    let config = PaxosConfig { backoff: false, ..PaxosConfig::default() };
+    let config = PaxosConfig::default().with(|c| c.backoff = false);
     let mut net: Net<Paxos> = Net::new(3, config, 5);
     assert!(!run_dueling(&mut net, 20_000), "nothing may be chosen under this schedule");
     let round = net.node(NodeId(1)).unwrap().status().term;
@@ -432,7 +432,7 @@ fn a_proposers_own_promise_is_written_before_its_prepares_leave() {
 /// behind had not caught up a second after the cluster healed).
 #[test]
 fn capped_catch_up_answers_are_followed_up_at_once() {
-    let config = PaxosConfig { catch_up_bytes: 1, ..PaxosConfig::default() };
+    let config = PaxosConfig::default().with(|c| c.catch_up_bytes = 1);
     let mut net: Net<Paxos> = Net::new(3, config, 12);
     net.propose(NodeId(1), cmd(1, 1)).unwrap();
     assert!(net.run_until(Duration::from_secs(2), all_committed(&net, 1)));

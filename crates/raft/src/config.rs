@@ -50,6 +50,7 @@ pub enum PlantedBug {
 /// Raft settings. `RaftConfig::default()` gives the paper's timings
 /// (election 150–300 ms, heartbeat 50 ms) with PreVote and CheckQuorum on.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RaftConfig {
     /// Lower bound of the randomized election timeout.
     pub election_timeout_min: Duration,
@@ -111,6 +112,7 @@ impl Default for RaftConfig {
 }
 
 quorum_core::planted_bugs!(RaftConfig, PlantedBug);
+quorum_core::settings_builder!(RaftConfig);
 
 impl RaftConfig {
     /// How long a quorum's acknowledgement of a round keeps the lease valid.

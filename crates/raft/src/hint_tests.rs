@@ -63,7 +63,7 @@ fn a_broken_link_to_another_follower_changes_nothing() {
 
 #[test]
 fn without_pre_vote_the_hint_is_ignored() {
-    let mut r = follower(RaftConfig { pre_vote: false, ..RaftConfig::default() });
+    let mut r = follower(RaftConfig::default().with(|c| c.pre_vote = false));
     let deadline = r.next_timer();
     r.on_link_down(at(20), NodeId(1), &mut Effects::new());
     assert_eq!((r.leader, r.next_timer()), (Some(NodeId(1)), deadline));
@@ -71,7 +71,7 @@ fn without_pre_vote_the_hint_is_ignored() {
 
 #[test]
 fn with_lease_reads_the_early_campaign_waits_for_the_lease_on_votes() {
-    let mut r = follower(RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() });
+    let mut r = follower(RaftConfig::default().with(|c| c.read_mode = ReadMode::Lease));
     r.on_link_down(at(20), NodeId(1), &mut Effects::new());
     let deadline = r.next_timer().unwrap();
     assert!(deadline >= at(175) && deadline < at(210), "lease end (160 ms) plus the short delay: {deadline:?}");
@@ -84,7 +84,7 @@ fn with_lease_reads_the_early_campaign_waits_for_the_lease_on_votes() {
 
 #[test]
 fn with_lease_reads_an_append_acknowledged_after_the_hint_renews_the_lease_on_votes() {
-    let mut r = follower(RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() });
+    let mut r = follower(RaftConfig::default().with(|c| c.read_mode = ReadMode::Lease));
     r.on_link_down(at(20), NodeId(1), &mut Effects::new());
     // The leader lives: its heartbeat at 150 ms is answered, renewing its lease until 150 + 150 ms.
     let mut out = Effects::new();

@@ -287,8 +287,7 @@ impl Protocol for Raft {
             incoming: None,
             failed_reads: Vec::new(),
             pending: Default::default(),
-            next_tag: 1,
-            writes_in_flight: Default::default(),
+            writes: Default::default(),
             durable_index,
             lead: LeaderState::default(),
         };
@@ -376,8 +375,7 @@ impl Protocol for Raft {
     }
 
     fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
-        while self.writes_in_flight.front().is_some_and(|(t, _)| *t <= tag) {
-            let (_, upto) = self.writes_in_flight.pop_front().expect("checked");
+        if let Some(upto) = self.writes.persisted(tag).last() {
             self.durable_index = upto;
         }
         self.finish(now, out);

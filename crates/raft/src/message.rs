@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A Raft message. Every message carries the sender's term.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Message {
     /// RequestVote or PreVote.
     Vote(VoteRequest),

@@ -6,7 +6,9 @@ use crate::membership::{is_voter, Configs};
 use crate::progress::Progress;
 use crate::read::PendingRead;
 use bytes::Bytes;
-use quorum_core::{Effects, Entry, Instant, Log, NodeId, Payload, ReadId, Rng, Snapshot, Stamp, WriteBatch};
+use quorum_core::{
+    Effects, Entry, Instant, Log, NodeId, Payload, ReadId, Rng, Snapshot, Stamp, WriteBatch, WriteQueue,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -94,9 +96,8 @@ pub struct Raft {
     pub(crate) failed_reads: Vec<ReadId>,
     // Writes.
     pub(crate) pending: WriteBatch,
-    pub(crate) next_tag: u64,
-    /// (tag, last log index once that write is durable), oldest first.
-    pub(crate) writes_in_flight: VecDeque<(u64, u64)>,
+    /// Writes in flight, each with the last log index it makes durable.
+    pub(crate) writes: WriteQueue<u64>,
     /// This node's log is durable up to here (what a leader counts for itself).
     pub(crate) durable_index: u64,
     pub(crate) lead: LeaderState,
@@ -147,7 +148,7 @@ impl Raft {
 
     /// Writes in flight and done no longer vouch for entries above `last`.
     pub(crate) fn cap_durable(&mut self, last: u64) {
-        for (_, upto) in self.writes_in_flight.iter_mut() {
+        for upto in self.writes.waiting_mut() {
             *upto = (*upto).min(last);
         }
         self.durable_index = self.durable_index.min(last);
@@ -158,11 +159,8 @@ impl Raft {
         if self.pending.is_empty() {
             return;
         }
-        let tag = self.next_tag;
-        self.next_tag += 1;
         let mut batch = std::mem::take(&mut self.pending);
-        batch.tag = tag;
-        self.writes_in_flight.push_back((tag, self.log.last_index()));
+        batch.tag = self.writes.issue_with(self.log.last_index());
         out.persist(batch);
     }
 

@@ -9,7 +9,7 @@ use quorum_core::{
 };
 
 pub(crate) fn config() -> RaftConfig {
-    RaftConfig { pre_vote: false, ..RaftConfig::default() }
+    RaftConfig::default().with(|c| c.pre_vote = false)
 }
 
 pub(crate) fn entry(index: u64, term: u64) -> Entry {
@@ -343,7 +343,10 @@ fn section_6_4_a_read_fails_when_leadership_is_lost() {
 
 #[test]
 fn section_6_4_1_lease_reads_are_answered_at_once_inside_the_lease_only() {
-    let cfg = RaftConfig { read_mode: ReadMode::Lease, pre_vote: false, ..RaftConfig::default() };
+    let cfg = RaftConfig::default().with(|c| {
+        c.read_mode = ReadMode::Lease;
+        c.pre_vote = false;
+    });
     let mut r = node_with(1, 3, 0, &[], cfg);
     let out = make_leader(&mut r);
     for tag in persisted_tags(&out) {
@@ -409,7 +412,10 @@ fn figure_2_commits_are_emitted_in_order_once_and_again_after_a_restart() {
 
 #[test]
 fn flow_control_refuses_proposals_over_the_uncommitted_byte_budget() {
-    let cfg = RaftConfig { max_uncommitted_bytes: 200, pre_vote: false, ..RaftConfig::default() };
+    let cfg = RaftConfig::default().with(|c| {
+        c.max_uncommitted_bytes = 200;
+        c.pre_vote = false;
+    });
     let mut r = node_with(1, 3, 0, &[], cfg);
     make_leader(&mut r);
     let cmd = |seq| Command::new(ClientId(1), seq, vec![0u8; 60]);
@@ -451,7 +457,7 @@ fn a_leader_steps_down_when_it_sees_a_higher_term() {
 #[test]
 fn a_refused_vote_request_of_a_newer_term_does_not_restart_the_election_timer() {
     // Without CheckQuorum (as in that sweep): no lease holds the vote back.
-    let mut n = node_with(3, 3, 2, &[1, 2, 2], RaftConfig { check_quorum: false, ..config() });
+    let mut n = node_with(3, 3, 2, &[1, 2, 2], config().with(|c| c.check_quorum = false));
     let deadline = n.next_timer().unwrap();
     let mut out = Effects::new();
     let stale = VoteRequest { term: 3, last_index: 2, last_term: 2, pre_vote: false, transfer: false };

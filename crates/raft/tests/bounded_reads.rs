@@ -31,7 +31,7 @@ fn flood_isolated_leader(config: RaftConfig, n: u64) -> (u64, Option<ReadError>)
 
 #[test]
 fn a_cut_off_leader_without_check_quorum_refuses_reads_past_its_bound() {
-    let config = RaftConfig { check_quorum: false, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.check_quorum = false);
     let limit = config.max_pending_reads as u64;
     let (queued, refusal) = flood_isolated_leader(config, 2 * limit);
     assert_eq!(
@@ -44,7 +44,10 @@ fn a_cut_off_leader_without_check_quorum_refuses_reads_past_its_bound() {
 
 #[test]
 fn a_small_bound_is_honoured_and_reads_flow_again_once_the_quorum_is_back() {
-    let config = RaftConfig { check_quorum: false, max_pending_reads: 5, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| {
+        c.check_quorum = false;
+        c.max_pending_reads = 5;
+    });
     let mut c = Cluster::new(3, config, 3);
     assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()));
     c.run_for(Duration::from_millis(200));
@@ -67,7 +70,10 @@ fn a_small_bound_is_honoured_and_reads_flow_again_once_the_quorum_is_back() {
 /// queued whole.
 #[test]
 fn the_bound_test_catches_unbounded_reads() {
-    let config = RaftConfig { check_quorum: false, planted: Some(PlantedBug::UnboundedReads), ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| {
+        c.check_quorum = false;
+        c.planted = Some(PlantedBug::UnboundedReads);
+    });
     let limit = config.max_pending_reads as u64;
     let (queued, refusal) = flood_isolated_leader(config, 2 * limit);
     assert_eq!((queued, refusal), (2 * limit, None), "the planted bug queues every read");
@@ -81,7 +87,10 @@ fn crowded_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
     let mut base = quorum_sim::SimConfig::quick(0, quorum_sim::Faults::All);
     base.clients.count = 48;
     base.clients.read_ratio = 0.6;
-    let config = RaftConfig { max_pending_reads: 4, planted, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| {
+        c.max_pending_reads = 4;
+        c.planted = planted;
+    });
     quorum_sim::testkit::sweep::<quorum_raft::Raft>(&base, &config, 0..6)
 }
 

@@ -10,7 +10,7 @@ type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::{Message, RaftConfig, ReadMode};
 
 fn lease_config() -> RaftConfig {
-    RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() }
+    RaftConfig::default().with(|c| c.read_mode = ReadMode::Lease)
 }
 
 /// A new leader (other than `old`) of a term above `old_term`, with its write committed.

@@ -58,7 +58,7 @@ fn seeds(default: u64) -> std::ops::Range<u64> {
 }
 
 fn lease() -> RaftConfig {
-    RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() }
+    RaftConfig::default().with(|c| c.read_mode = ReadMode::Lease)
 }
 
 /// Lease reads over fifo links, with every fault, connection resets that
@@ -77,7 +77,7 @@ fn seed_sweep_lease_reads_fifo_links_link_down_hints_all_faults() {
 /// the linearizability check fires.
 #[test]
 fn the_lease_sweep_catches_a_follower_that_acks_without_honouring_the_lease() {
-    let config = RaftConfig { planted: Some(PlantedBug::SuspectedAckWithoutLease), ..lease() };
+    let config = lease().with(|c| c.planted = Some(PlantedBug::SuspectedAckWithoutLease));
     let summary = lease_sweep(0..500, &config);
     let first = summary.failures.first().map(|f| f.seed);
     eprintln!("planted SuspectedAckWithoutLease: seeds to first catch: {first:?}\n{summary}");

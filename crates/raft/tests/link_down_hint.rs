@@ -20,7 +20,7 @@ fn recoveries(nodes: usize, config: &RaftConfig, fault: LeaderFault) -> Vec<f64>
 
 #[test]
 fn without_pre_vote_the_hint_is_not_taken() {
-    let config = RaftConfig { pre_vote: false, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.pre_vote = false);
     let times = recoveries(5, &config, LeaderFault::Crash);
     assert!(times.iter().all(|t| *t >= 100.0), "an early campaign without PreVote: {times:?}");
 }

@@ -173,7 +173,7 @@ fn cases() -> Vec<(&'static str, To, Box<dyn Fn(u64, u64) -> Message>)> {
 }
 
 fn lease_config() -> RaftConfig {
-    RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() }
+    RaftConfig::default().with(|c| c.read_mode = ReadMode::Lease)
 }
 
 /// A settled 3-node cluster with a few committed writes: (cluster, leader, followers).
@@ -262,7 +262,7 @@ fn malformed_messages_are_dropped_and_counted_and_the_node_keeps_working() {
 /// panics on the undecodable-metadata case, and this test sees it.
 #[test]
 fn the_malformed_message_test_catches_trusted_snapshot_metadata() {
-    let config = RaftConfig { planted: Some(PlantedBug::TrustSnapshotMeta), ..lease_config() };
+    let config = lease_config().with(|c| c.planted = Some(PlantedBug::TrustSnapshotMeta));
     let cases = cases();
     let (name, to, make) = cases.iter().find(|(n, _, _)| n.contains("undecodable")).unwrap();
     let failure = quorum_sim::quietly(|| run_case(config, name, *to, make.as_ref())).unwrap();
@@ -369,7 +369,13 @@ fn nodes_in_every_role(seed: u64) -> Vec<(String, Raft)> {
     let mut nodes = Vec::new();
     for (label, config) in [
         ("prevote+lease", lease_config()),
-        ("no prevote/checkquorum", RaftConfig { pre_vote: false, check_quorum: false, ..RaftConfig::default() }),
+        (
+            "no prevote/checkquorum",
+            RaftConfig::default().with(|c| {
+                c.pre_vote = false;
+                c.check_quorum = false;
+            }),
+        ),
     ] {
         let (mut c, leader, followers) = cluster(config.clone(), seed);
         c.snapshot(leader);
@@ -491,14 +497,13 @@ fn hostile_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
     // `quorum sim --profile hostile`'s world: five nodes, every fault.
     let base =
         quorum_sim::SimConfig::new(5, 0).with_faults(quorum_sim::Faults::All).with_small_frames().with_corruption(0.03);
-    let config = RaftConfig {
-        max_entries_per_message: 2,
-        max_bytes_per_message: 64,
-        max_inflight: 1,
-        snapshot_chunk_bytes: 64,
-        planted,
-        ..RaftConfig::default()
-    };
+    let config = RaftConfig::default().with(|c| {
+        c.max_entries_per_message = 2;
+        c.max_bytes_per_message = 64;
+        c.max_inflight = 1;
+        c.snapshot_chunk_bytes = 64;
+        c.planted = planted;
+    });
     quorum_sim::testkit::sweep::<quorum_raft::Raft>(&base, &config, 0..300)
 }
 

@@ -83,12 +83,11 @@ fn section_5_2_reelection_after_leader_crash() {
 #[test]
 fn section_5_2_split_votes_resolve_through_randomized_timeouts() {
     // A narrow timeout window makes simultaneous candidacies (split votes) likely.
-    let config = RaftConfig {
-        election_timeout_min: Duration::from_millis(150),
-        election_timeout_max: Duration::from_millis(153),
-        pre_vote: false,
-        ..RaftConfig::default()
-    };
+    let config = RaftConfig::default().with(|c| {
+        c.election_timeout_min = Duration::from_millis(150);
+        c.election_timeout_max = Duration::from_millis(153);
+        c.pre_vote = false;
+    });
     let mut needed_more_than_one_term = 0;
     for seed in 0..20 {
         let mut s = sim(5, seed, config.clone());
@@ -141,7 +140,7 @@ fn section_5_3_reconnected_follower_catches_up() {
 
 #[test]
 fn section_5_3_partitioned_old_leader_entries_are_overwritten_on_rejoin() {
-    let config = RaftConfig { check_quorum: false, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.check_quorum = false);
     let mut s = sim(5, 5, config);
     let old = elect(&mut s);
     let others: Vec<NodeId> = ids(5).into_iter().filter(|i| *i != old).collect();
@@ -165,7 +164,7 @@ fn section_5_3_partitioned_old_leader_entries_are_overwritten_on_rejoin() {
 
 #[test]
 fn section_5_3_fast_backup_skips_50_divergent_entries_in_a_few_round_trips() {
-    let config = RaftConfig { check_quorum: false, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.check_quorum = false);
     let mut s = sim(3, 6, config);
     let old = elect(&mut s);
     let others: Vec<NodeId> = ids(3).into_iter().filter(|i| *i != old).collect();
@@ -240,7 +239,7 @@ fn leader_only_restart_and_partial_restart() {
 }
 
 fn disruptive_rejoin(pre_vote: bool) -> (u64, u64, bool) {
-    let config = RaftConfig { pre_vote, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.pre_vote = pre_vote);
     let mut s = sim(3, 9, config);
     let leader = elect(&mut s);
     let term = term_of(&s, leader);
@@ -284,7 +283,7 @@ fn section_6_2_check_quorum_makes_an_isolated_leader_step_down() {
 
 #[test]
 fn section_6_2_without_check_quorum_an_isolated_leader_stays_leader() {
-    let config = RaftConfig { check_quorum: false, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.check_quorum = false);
     let mut s = sim(3, 10, config);
     let leader = elect(&mut s);
     let rest: Vec<NodeId> = ids(3).into_iter().filter(|i| *i != leader).collect();
@@ -298,7 +297,7 @@ fn snapshot_sim(seed: u64) -> Sim<Raft> {
     let mut cfg = SimConfig::new(3, seed);
     cfg.clients.count = 0;
     cfg.snapshot_every = Some(20);
-    let config = RaftConfig { snapshot_chunk_bytes: 64, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.snapshot_chunk_bytes = 64);
     Sim::new(cfg, config)
 }
 
@@ -354,7 +353,7 @@ fn reads_across_a_leader_failure(read_mode: quorum_raft::ReadMode, freeze: bool,
     cfg.clients.read_ratio = 0.7;
     cfg.clients.reads = quorum_sim::ReadPath::Protocol;
     cfg.duration = Duration::from_millis(2500);
-    let config = RaftConfig { read_mode, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.read_mode = read_mode);
     let mut s = Sim::<Raft>::new(cfg, config);
     s.start_workload();
     s.run_for(Duration::from_millis(500));
@@ -415,7 +414,7 @@ fn invariants_are_registered_with_the_simulator() {
 /// through while holding back the new leader's own no-op.
 #[test]
 fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_and_is_later_overwritten() {
-    let config = RaftConfig { max_entries_per_message: 1, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.max_entries_per_message = 1);
     let mut s = sim(5, 21, config);
     // (a) S1 leads and replicates index 2 to S2 only.
     let s1 = elect(&mut s);

@@ -17,7 +17,10 @@ fn sweep(planted: Option<PlantedBug>) -> Summary {
     base.disk.fsync = Duration::from_millis(30);
     base.faults.mean_interval = Duration::from_millis(60);
     base.faults.max_outage = Duration::from_millis(40);
-    let config = RaftConfig { election_timeout_max: Duration::from_millis(160), planted, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| {
+        c.election_timeout_max = Duration::from_millis(160);
+        c.planted = planted;
+    });
     quorum_sim::testkit::sweep::<Raft>(&base, &config, SEEDS)
 }
 

@@ -63,25 +63,27 @@ fn seed_sweep_five_nodes_all_faults_membership_churn() {
 
 #[test]
 fn seed_sweep_without_prevote_or_check_quorum_membership_churn() {
-    let config = RaftConfig { pre_vote: false, check_quorum: false, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| {
+        c.pre_vote = false;
+        c.check_quorum = false;
+    });
     sweep_with_churn(SimConfig::quick(0, Faults::All), config, seeds(500));
 }
 
 #[test]
 fn seed_sweep_lease_reads_membership_churn() {
-    let config = RaftConfig { read_mode: ReadMode::Lease, ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.read_mode = ReadMode::Lease);
     sweep_with_churn(SimConfig::quick(0, Faults::All), config, seeds(500));
 }
 
 #[test]
 fn seed_sweep_tiny_batches_windows_and_snapshot_chunks_membership_churn() {
-    let config = RaftConfig {
-        max_entries_per_message: 2,
-        max_inflight: 2,
-        snapshot_chunk_bytes: 16,
-        max_uncommitted_bytes: 400,
-        ..RaftConfig::default()
-    };
+    let config = RaftConfig::default().with(|c| {
+        c.max_entries_per_message = 2;
+        c.max_inflight = 2;
+        c.snapshot_chunk_bytes = 16;
+        c.max_uncommitted_bytes = 400;
+    });
     let mut base = SimConfig::quick(0, Faults::All);
     base.snapshot_every = Some(10);
     base.network.latency =

@@ -66,7 +66,7 @@ fn a_wiped_follower_behind_a_compacted_log_is_sent_the_snapshot() {
 /// there again: with no network delay the cluster never goes quiet.
 #[test]
 fn the_planted_twin_never_lets_the_wiped_follower_catch_up() {
-    let config = RaftConfig { planted: Some(PlantedBug::TrustMatchIndex), ..RaftConfig::default() };
+    let config = RaftConfig::default().with(|c| c.planted = Some(PlantedBug::TrustMatchIndex));
     let (mut c, leader, follower) = cluster_with_entries(config, 1, 30);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wipe_and_rejoin(&mut c, leader, follower)));
     let message = outcome.expect_err("the planted twin must keep the wiped follower behind");

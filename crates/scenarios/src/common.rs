@@ -115,12 +115,11 @@ pub fn is_kind(e: &TraceEvent, kinds: &[&str]) -> bool {
 /// Raft with election timeouts drawn from `min_ms..max_ms` and no pre-vote,
 /// so that a narrow window makes candidates collide.
 pub fn election_timeouts(min_ms: u64, max_ms: u64) -> RaftConfig {
-    RaftConfig {
-        election_timeout_min: Duration::from_millis(min_ms),
-        election_timeout_max: Duration::from_millis(max_ms),
-        pre_vote: false,
-        ..RaftConfig::default()
-    }
+    RaftConfig::default().with(|c| {
+        c.election_timeout_min = Duration::from_millis(min_ms);
+        c.election_timeout_max = Duration::from_millis(max_ms);
+        c.pre_vote = false;
+    })
 }
 
 /// Tells, term by term, who stood and who won; returns the number of split

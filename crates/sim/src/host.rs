@@ -346,6 +346,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                     self.reply(i, read.client, read.seq, Answer::NotLeader(reason.leader_hint));
                 }
             }
+            other => unreachable!("an effect this driver does not know: {other:?}"),
         }
     }
 

@@ -5,6 +5,7 @@ use quorum_core::Duration;
 /// Zab's settings. The defaults are ZooKeeper's proportions (`initLimit = 10`,
 /// `syncLimit = 5` ticks) on a tick short enough for a simulated LAN.
 #[derive(Clone, Debug, Hash)]
+#[non_exhaustive]
 pub struct ZabConfig {
     /// The basic time unit: the leader pings every tick, and a LOOKING node
     /// re-sends its vote after a tick (doubling up to `max_notification_ticks`).
@@ -111,3 +112,4 @@ impl ZabConfig {
 }
 
 quorum_core::planted_bugs!(ZabConfig, PlantedBug);
+quorum_core::settings_builder!(ZabConfig);

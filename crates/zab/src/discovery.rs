@@ -391,8 +391,7 @@ mod tests {
         // FLE already elects the most up-to-date node of a quorum, so no
         // simulated run reaches a leader behind its ACKEPOCH quorum: this is
         // defence in depth, and the hand-driven run shows what it defends.
-        let config =
-            crate::ZabConfig { planted: Some(crate::PlantedBug::SkipFollowerAheadCheck), ..Default::default() };
+        let config = crate::ZabConfig::default().with(|c| c.planted = Some(crate::PlantedBug::SkipFollowerAheadCheck));
         let z = leader_meets_a_follower_ahead(config);
         assert!(matches!(z.state, State::Leading(_)), "the check did not fire");
         assert_eq!(z.current_epoch(), 2, "it went on to synchronise its quorum with a shorter history");
@@ -456,7 +455,7 @@ mod tests {
 
     #[test]
     fn planted_sessions_from_zero_drop_the_restarted_follower() {
-        let config = crate::ZabConfig { planted: Some(crate::PlantedBug::SessionsFromZero), ..Default::default() };
+        let config = crate::ZabConfig::default().with(|c| c.planted = Some(crate::PlantedBug::SessionsFromZero));
         assert!(!restarted_follower_gets_newepoch(config), "the planted bug must reproduce the duplicate drop");
     }
 

@@ -324,7 +324,7 @@ fn random_decodable_messages_in_every_phase_never_panic() {
 
 #[test]
 fn planted_trust_in_proposals_is_caught_by_the_random_messages() {
-    let config = crate::ZabConfig { planted: Some(crate::PlantedBug::TrustProposals), ..Default::default() };
+    let config = crate::ZabConfig::default().with(|c| c.planted = Some(crate::PlantedBug::TrustProposals));
     let (panics, _) = random_messages(config, 200);
     let first = panics.first().expect("the planted bug went unnoticed");
     eprintln!("trusting proposals: {} of 800 runs panicked, first {first:?}", panics.len());

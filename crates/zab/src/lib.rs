@@ -141,10 +141,10 @@ pub use message::{HistorySummary, Message, Notification, PeerState, Vote, Zxid};
 
 use quorum_core::{
     Command, Effects, Entry, Init, InitError, Instant, Invariant, LinkKind, Log, Majority, NodeId, ProposeError,
-    Protocol, ReadError, ReadId, Role, Snapshot, Status, WriteBatch,
+    Protocol, ReadError, ReadId, Role, Snapshot, Status, WriteBatch, WriteQueue,
 };
 use state::{Election, HardState, LeaderPhase, State};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use tracing::{debug, trace, warn};
 
 /// A 64-bit finaliser (splitmix64's) for mixing boot facts into a nonce.
@@ -162,7 +162,6 @@ impl Rng64 {
 /// What a write changes durably, kept until the driver reports it persisted.
 #[derive(Copy, Clone, Debug, Hash)]
 struct WriteMark {
-    tag: u64,
     last_index: u64,
     hard: HardState,
 }
@@ -193,8 +192,8 @@ pub struct Zab {
     /// Messages from peers dropped because they broke the protocol's
     /// expectations (see [`Zab::dropped_messages`]).
     dropped: u64,
-    next_tag: u64,
-    writes: VecDeque<WriteMark>,
+    /// Writes in flight, each with what it makes durable.
+    writes: WriteQueue<WriteMark>,
     /// What is known durable: the state as of the last persisted write.
     durable_index: u64,
     durable_hard: HardState,
@@ -295,8 +294,7 @@ impl Zab {
 
     /// Starts a write batch with the next tag.
     fn batch(&mut self) -> WriteBatch {
-        self.next_tag += 1;
-        WriteBatch::new(self.next_tag)
+        WriteBatch::new(self.writes.issue())
     }
 
     /// Issues a write and remembers what it will make durable.
@@ -308,11 +306,11 @@ impl Zab {
             return;
         }
         assert!(self.hard.accepted_epoch >= self.hard.current_epoch, "acceptedEpoch >= currentEpoch");
-        if let Some(prev) = self.writes.back() {
+        if let Some(prev) = self.writes.waiting().next_back() {
             assert!(prev.hard.current_epoch <= self.hard.current_epoch, "currentEpoch never decreases");
             assert!(prev.hard.accepted_epoch <= self.hard.accepted_epoch, "acceptedEpoch never decreases");
         }
-        self.writes.push_back(WriteMark { tag: batch.tag, last_index: self.log.last_index(), hard: self.hard });
+        self.writes.hold(batch.tag, WriteMark { last_index: self.log.last_index(), hard: self.hard });
         out.persist(batch);
     }
 
@@ -396,8 +394,7 @@ impl Protocol for Zab {
             early_infos: BTreeMap::new(),
             session: 0,
             dropped: 0,
-            next_tag: 0,
-            writes: VecDeque::new(),
+            writes: WriteQueue::new(),
             durable_index: 0,
             durable_hard: hard,
         };
@@ -494,8 +491,7 @@ impl Protocol for Zab {
     }
 
     fn on_persisted(&mut self, now: Instant, tag: u64, out: &mut Effects<Message>) {
-        while self.writes.front().is_some_and(|w| w.tag <= tag) {
-            let w = self.writes.pop_front().expect("checked non-empty");
+        for w in self.writes.persisted(tag) {
             self.durable_index = w.last_index;
             assert!(w.hard.current_epoch >= self.durable_hard.current_epoch, "currentEpoch never moves back");
             self.durable_hard = w.hard;

@@ -105,6 +105,7 @@ impl HistorySummary {
 
 /// Every message Zab nodes exchange.
 #[derive(Clone, Debug, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Message {
     /// Phase 0: a Fast Leader Election vote.
     Notification(Notification),

@@ -69,8 +69,8 @@ pub(crate) fn vote_note(round: u64, state: PeerState, leader: u64) -> Message {
 
 /// Reports every write issued so far as durable.
 pub(crate) fn persist_all(z: &mut Zab, now: Instant, out: &mut Effects<Message>) {
-    if let Some(last) = z.writes.back().map(|w| w.tag) {
-        z.on_persisted(now, last, out);
+    if z.writes.in_flight() {
+        z.on_persisted(now, z.writes.last_issued(), out);
     }
 }
 

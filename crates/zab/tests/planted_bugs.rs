@@ -33,7 +33,7 @@ impl Caught {
 
 /// Runs each seed of `base` with `bug` planted and records what caught it.
 fn sweep(bug: PlantedBug, base: &SimConfig, zab: ZabConfig, seeds: std::ops::Range<u64>) -> Caught {
-    let config = ZabConfig { planted: Some(bug), ..zab };
+    let config = zab.with(|c| c.planted = Some(bug));
     let mut caught = Caught::default();
     for seed in seeds {
         let mut cfg = base.clone();
@@ -108,7 +108,7 @@ fn newleader_ack_then_crash(seed: u64, bug: Option<PlantedBug>) -> Vec<String> {
     let mut cfg = SimConfig::new(3, seed);
     cfg.clients.count = 0;
     cfg.disk.fsync = Duration::from_millis(20);
-    let zab = ZabConfig { planted: bug, ..Default::default() };
+    let zab = ZabConfig::default().with(|c| c.planted = bug);
     let mut sim = Sim::<Zab>::new(cfg, zab);
     let cmd = |seq: u64| Command::new(ClientId(7), seq, format!("cmd-{seq}").into_bytes());
     assert!(sim.run_until(Duration::from_secs(2), |s| s.leader().is_some()));
@@ -253,7 +253,10 @@ fn without_the_bug_the_slow_follower_makes_local_reads_wait_instead() {
 fn crowded() -> (SimConfig, ZabConfig) {
     let mut cfg = SimConfig::quick(0, Faults::All);
     cfg.clients.count = 48;
-    let zab = ZabConfig { max_inflight_entries: 4, max_queued_proposals: 4, ..ZabConfig::default() };
+    let zab = ZabConfig::default().with(|c| {
+        c.max_inflight_entries = 4;
+        c.max_queued_proposals = 4;
+    });
     (cfg, zab)
 }
 
@@ -279,7 +282,11 @@ fn a_crowded_sweep_catches_the_unbounded_proposal_queue_by_its_invariant() {
 #[test]
 fn a_sync_sent_whole_is_caught_by_the_frame_limit() {
     let cfg = SimConfig::quick(0, Faults::All).with_small_frames();
-    let zab = ZabConfig { sync_chunk_bytes: 64, sync_window_chunks: 1, max_batch_bytes: 64, ..ZabConfig::default() };
+    let zab = ZabConfig::default().with(|c| {
+        c.sync_chunk_bytes = 64;
+        c.sync_window_chunks = 1;
+        c.max_batch_bytes = 64;
+    });
     let clean = quorum_sim::testkit::sweep::<Zab>(&cfg, &zab, 0..6);
     assert_eq!(clean.violation_count(), 0, "{clean}");
     let caught = sweep(PlantedBug::SyncInOneMessage, &cfg, zab, 0..6);

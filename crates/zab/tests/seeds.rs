@@ -94,7 +94,10 @@ fn synchronisation_in_tiny_chunks_with_all_faults_has_no_violation() {
     // partitions and resets break streams halfway.
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    let zab = ZabConfig { sync_chunk_bytes: 64, sync_window_chunks: 2, ..ZabConfig::default() };
+    let zab = ZabConfig::default().with(|c| {
+        c.sync_chunk_bytes = 64;
+        c.sync_window_chunks = 2;
+    });
     // Every sync message the sweep sends is measured as the wire encodes it:
     // at most a chunk (or one entry that is larger on its own) plus a header.
     let (chunks, over) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));

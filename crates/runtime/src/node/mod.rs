@@ -338,6 +338,7 @@ where
                 }
                 Effect::ReadReady { id, index } => self.read_ready(id, index).await,
                 Effect::ReadFailed { id, reason } => self.read_failed(id, reason.leader_hint).await,
+                other => unreachable!("an effect this driver does not know: {other:?}"),
             }
         }
     }

@@ -235,6 +235,7 @@ impl<P: Protocol> Cluster<P> {
                 }
                 Effect::ReadReady { id, index } => host.reads.push((id, Ok(index))),
                 Effect::ReadFailed { id, reason } => host.reads.push((id, Err(reason))),
+                other => unreachable!("an effect this driver does not know: {other:?}"),
             }
         }
         for (to, msg) in sends {

@@ -144,6 +144,7 @@ impl<P: Protocol> Net<P> {
                     // The snapshot's entries stay unknown here (placeholders), later commits continue after it.
                     Effect::InstallSnapshot(_) => {}
                     Effect::ReadReady { .. } | Effect::ReadFailed { .. } => {}
+                    other => unreachable!("an effect this driver does not know: {other:?}"),
                 }
             }
             for tag in tags {
