@@ -174,6 +174,15 @@ pub struct Init<C> {
     pub now: Instant,
 }
 
+impl<C> Init<C> {
+    /// An id for this incarnation of the node, different at every restart
+    /// (the seed and the start-up time mixed), so that a checker can tell a
+    /// restarted node's fresh volatile state from the old one's.
+    pub fn incarnation(&self) -> u64 {
+        self.seed ^ self.now.as_nanos().rotate_left(32)
+    }
+}
+
 /// A consensus protocol as a deterministic state machine. It never reads a clock,
 /// touches a socket or a file, or spawns a task: a driver feeds it inputs and
 /// carries out the [`Effects`] it asks for. Same inputs, same outputs.

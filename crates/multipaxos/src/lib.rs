@@ -131,7 +131,6 @@ pub struct MultiPaxos {
     outbox: Outbox<Message>,
     rng: Rng,
     now: Instant,
-    boot: u64,
     state: State,
     /// The leader this node follows (itself when leading) and its ballot.
     leader: Option<NodeId>,
@@ -238,30 +237,6 @@ impl MultiPaxos {
         let span = tracing::debug_span!("multipaxos", node = self.id.0, ballot = ?self.leader_ballot);
         let _entered = span.enter();
         quorum_paxos::outbox::run_step(self, out, input);
-    }
-
-    /// The write this step needs, if any. The commit point only rides along
-    /// with a write made anyway (votes, promises, a snapshot): it is a hint for
-    /// recovery, not a promise to anyone, so it never costs an fsync of its
-    /// own. A leader would otherwise sync twice per command (its vote, then the
-    /// commit point), and the second sync would delay the next command's vote.
-    /// A node restarted with an older commit point recovers the slots above it
-    /// as accepted votes, which the next leader's Phase 1 (or a catch-up)
-    /// settles; `Acceptor::learn` explains why a learned value is safe there.
-    fn take_batch(&mut self) -> Option<WriteBatch> {
-        let commit_moved = self.learner.committed() != self.persisted_commit;
-        if !self.acceptor.is_dirty() && self.snapshot_to_write.is_none() {
-            return None;
-        }
-        let tag = self.outbox.next_tag();
-        let (promise_changed, entries) = self.acceptor.flush(tag);
-        let hard_state = (promise_changed || commit_moved).then(|| {
-            self.persisted_commit = self.learner.committed();
-            let hs = HardState { promised: self.acceptor.promised_all(), committed: self.persisted_commit };
-            postcard::to_allocvec(&hs).expect("hard state encodes").into()
-        });
-        let snapshot = self.snapshot_to_write.take();
-        Some(WriteBatch { tag, hard_state, entries, snapshot, ..Default::default() })
     }
 
     fn handle(&mut self, from: NodeId, msg: Message) {
@@ -381,7 +356,7 @@ impl Protocol for MultiPaxos {
             learner.learn(e.index, Ballot::from_stamp(e.stamp), e.payload.clone());
         }
         #[allow(unused_mut)]
-        let mut acceptor = Acceptor::recover(hard.promised, &[], &open);
+        let mut acceptor = Acceptor::recover(init.incarnation(), hard.promised, &[], &open);
         #[cfg(feature = "planted-bugs")]
         if init.config.planted == Some(PlantedBug::LearnKeepsOlderStamp) {
             acceptor.plant_keep_older_stamp();
@@ -399,7 +374,6 @@ impl Protocol for MultiPaxos {
             outbox: Outbox::new(init.id),
             rng,
             now: init.now,
-            boot: init.seed ^ init.now.as_nanos().rotate_left(32),
             state: State::Follower,
             leader: None,
             leader_ballot: Ballot::ZERO,
@@ -514,21 +488,37 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
         }
         self.learner.commit_ready_forgetting(&mut self.acceptor, out);
     }
+    /// The write this step needs, if any. The commit point only rides along
+    /// with a write made anyway (votes, promises, a snapshot): it is a hint for
+    /// recovery, not a promise to anyone, so it never costs an fsync of its
+    /// own. A leader would otherwise sync twice per command (its vote, then the
+    /// commit point), and the second sync would delay the next command's vote.
+    /// A node restarted with an older commit point recovers the slots above it
+    /// as accepted votes, which the next leader's Phase 1 (or a catch-up)
+    /// settles; `Acceptor::learn` explains why a learned value is safe there.
     fn take_batch(&mut self) -> Option<WriteBatch> {
-        MultiPaxos::take_batch(self)
+        let commit_moved = self.learner.committed() != self.persisted_commit;
+        if !self.acceptor.is_dirty() && self.snapshot_to_write.is_none() {
+            return None;
+        }
+        let tag = self.outbox.next_tag();
+        let (promise_changed, entries) = self.acceptor.flush(tag);
+        let hard_state = (promise_changed || commit_moved).then(|| {
+            self.persisted_commit = self.learner.committed();
+            let hs = HardState { promised: self.acceptor.promised_all(), committed: self.persisted_commit };
+            postcard::to_allocvec(&hs).expect("hard state encodes").into()
+        });
+        let snapshot = self.snapshot_to_write.take();
+        Some(WriteBatch { tag, hard_state, entries, snapshot, ..Default::default() })
     }
-    fn progress(&self) -> (u64, Ballot) {
-        (self.learner.committed(), self.acceptor.promised_all())
+    fn committed(&self) -> u64 {
+        self.learner.committed()
     }
 }
 
 impl HasAcceptor for MultiPaxos {
     fn acceptor(&self) -> &Acceptor {
         &self.acceptor
-    }
-
-    fn boot_id(&self) -> u64 {
-        self.boot
     }
 }
 

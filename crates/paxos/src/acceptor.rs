@@ -92,6 +92,9 @@ pub struct Acceptor {
     unflushed_votes: Vec<Vote>,
     unpersisted_votes: WriteQueue<Vec<Vote>>,
     journal: VoteJournal,
+    /// Which incarnation of the node this is (a checker reading the journal
+    /// starts over when it changes).
+    boot: u64,
     /// Planted bug: `learn` keeps the older stamp of an equal value.
     #[cfg(feature = "planted-bugs")]
     planted_keep_older_stamp: bool,
@@ -105,8 +108,9 @@ impl Acceptor {
 
     /// Rebuilds the acceptor from storage: the promise for every slot, the
     /// per-slot promises, and the accepted entries.
-    pub fn recover(promised_all: Ballot, slot_promises: &[(u64, Ballot)], entries: &[Entry]) -> Self {
-        let mut acceptor = Acceptor { promised_all, ..Default::default() };
+    /// `boot` names this incarnation (see [`Acceptor::boot_id`]).
+    pub fn recover(boot: u64, promised_all: Ballot, slot_promises: &[(u64, Ballot)], entries: &[Entry]) -> Self {
+        let mut acceptor = Acceptor { promised_all, boot, ..Default::default() };
         for &(slot, ballot) in slot_promises {
             acceptor.slots.entry(slot).or_default().promised = ballot;
         }
@@ -336,6 +340,12 @@ impl Acceptor {
         }
     }
 
+    /// The incarnation this acceptor was recovered in: it changes at every
+    /// restart, and with it the journal starts empty.
+    pub fn boot_id(&self) -> u64 {
+        self.boot
+    }
+
     /// The durable votes of this incarnation.
     pub fn journal(&self) -> &VoteJournal {
         &self.journal
@@ -400,7 +410,7 @@ mod tests {
         a.prepare_slot(4, b(5, 2)).unwrap();
         a.accept(2, b(1, 1), Payload::Noop).unwrap();
         let (_, entries) = a.flush(1);
-        let r = Acceptor::recover(a.promised_all(), &a.slot_promises(), &entries);
+        let r = Acceptor::recover(0, a.promised_all(), &a.slot_promises(), &entries);
         assert_eq!(r.promised(4), b(5, 2));
         assert_eq!(r.accepted(2).map(|x| x.ballot), Some(b(1, 1)));
         assert_eq!(r.promised(2), b(1, 1));

@@ -16,8 +16,6 @@ use std::collections::{BTreeSet, HashMap};
 pub trait HasAcceptor {
     /// Its acceptor.
     fn acceptor(&self) -> &Acceptor;
-    /// An id that changes with every restart, so a checker can tell incarnations apart.
-    fn boot_id(&self) -> u64;
 }
 
 #[derive(Debug)]
@@ -49,9 +47,9 @@ impl OneValuePerSlot {
     /// Reads the new votes of node `id`.
     pub fn observe<P: HasAcceptor>(&mut self, id: NodeId, node: &P, cluster_size: usize) -> Result<(), String> {
         let journal = node.acceptor().journal();
-        let cursor = self.cursors.entry(id).or_insert((node.boot_id(), 0));
-        if cursor.0 != node.boot_id() || cursor.1 > journal.total() {
-            *cursor = (node.boot_id(), 0);
+        let cursor = self.cursors.entry(id).or_insert((node.acceptor().boot_id(), 0));
+        if cursor.0 != node.acceptor().boot_id() || cursor.1 > journal.total() {
+            *cursor = (node.acceptor().boot_id(), 0);
         }
         let from = cursor.1;
         cursor.1 = journal.total();

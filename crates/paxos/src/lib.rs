@@ -106,7 +106,6 @@ pub struct Paxos {
     outbox: Outbox<Message>,
     rng: Rng,
     now: Instant,
-    boot: u64,
     /// The highest ballot round seen anywhere (the status "term").
     max_round: u64,
     /// The highest slot seen in use by anyone.
@@ -180,21 +179,6 @@ impl Paxos {
         let _entered = span.enter();
         outbox::run_step(self, out, input);
         self.track_stall();
-    }
-
-    fn take_batch(&mut self) -> Option<WriteBatch> {
-        let commit_moved = self.learner.committed() != self.persisted_commit;
-        if !self.acceptor.is_dirty() && !commit_moved {
-            return None;
-        }
-        let tag = self.outbox.next_tag();
-        let (promises_changed, entries) = self.acceptor.flush(tag);
-        let hard_state = (promises_changed || commit_moved).then(|| {
-            self.persisted_commit = self.learner.committed();
-            let hs = HardState { promises: self.acceptor.slot_promises(), chosen_upto: self.persisted_commit };
-            postcard::to_allocvec(&hs).expect("hard state encodes").into()
-        });
-        Some(WriteBatch { tag, hard_state, entries, ..Default::default() })
     }
 
     fn handle(&mut self, from: NodeId, msg: Message) {
@@ -323,7 +307,7 @@ impl Protocol for Paxos {
             Some(b) => postcard::from_bytes(b).map_err(|e| InitError::corrupt("hard state", e))?,
             None => HardState::default(),
         };
-        let acceptor = Acceptor::recover(Ballot::ZERO, &hard.promises, &init.stored.entries);
+        let acceptor = Acceptor::recover(init.incarnation(), Ballot::ZERO, &hard.promises, &init.stored.entries);
         let mut learner = Learner::new();
         for e in init.stored.entries.iter().take_while(|e| e.index <= hard.chosen_upto) {
             learner.learn(e.index, Ballot::from_stamp(e.stamp), e.payload.clone());
@@ -348,7 +332,6 @@ impl Protocol for Paxos {
             outbox: Outbox::new(init.id),
             rng: Rng::new(init.seed),
             now: init.now,
-            boot: init.seed ^ init.now.as_nanos().rotate_left(32),
             max_round,
             highest_slot_seen,
             persisted_commit: hard.chosen_upto,
@@ -428,20 +411,27 @@ impl outbox::Stepped for Paxos {
         self.learner.commit_ready_forgetting(&mut self.acceptor, out);
     }
     fn take_batch(&mut self) -> Option<WriteBatch> {
-        Paxos::take_batch(self)
+        let commit_moved = self.learner.committed() != self.persisted_commit;
+        if !self.acceptor.is_dirty() && !commit_moved {
+            return None;
+        }
+        let tag = self.outbox.next_tag();
+        let (promises_changed, entries) = self.acceptor.flush(tag);
+        let hard_state = (promises_changed || commit_moved).then(|| {
+            self.persisted_commit = self.learner.committed();
+            let hs = HardState { promises: self.acceptor.slot_promises(), chosen_upto: self.persisted_commit };
+            postcard::to_allocvec(&hs).expect("hard state encodes").into()
+        });
+        Some(WriteBatch { tag, hard_state, entries, ..Default::default() })
     }
-    fn progress(&self) -> (u64, Ballot) {
-        (self.learner.committed(), self.acceptor.promised_all())
+    fn committed(&self) -> u64 {
+        self.learner.committed()
     }
 }
 
 impl HasAcceptor for Paxos {
     fn acceptor(&self) -> &Acceptor {
         &self.acceptor
-    }
-
-    fn boot_id(&self) -> u64 {
-        self.boot
     }
 }
 

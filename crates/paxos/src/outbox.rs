@@ -101,7 +101,7 @@ impl<M> Outbox<M> {
 /// A node of the Paxos family (Basic and Multi-Paxos) as [`run_step`]
 /// drives it: an outbox, a handler for the messages it sends itself, and
 /// what it emits and writes at the end of a step.
-pub trait Stepped {
+pub trait Stepped: crate::HasAcceptor {
     /// Its message type.
     type Message;
     /// Its outbox.
@@ -112,15 +112,17 @@ pub trait Stepped {
     fn emit_ready(&mut self, out: &mut Effects<Self::Message>);
     /// The write this step needs, if any.
     fn take_batch(&mut self) -> Option<WriteBatch>;
-    /// The commit point and the highest promise, which a step never moves back.
-    fn progress(&self) -> (u64, crate::Ballot);
+    /// The commit point, which a step never moves back (nor the acceptor's
+    /// promise for every slot).
+    fn committed(&self) -> u64;
 }
 
 /// Runs one input to completion: the input, then the local deliveries it
 /// started, each round emitting what became ready, issuing at most one write
 /// and the sends that follow it, until nothing local is left.
 pub fn run_step<N: Stepped>(node: &mut N, out: &mut Effects<N::Message>, input: impl FnOnce(&mut N)) {
-    let (committed_before, promised_before) = node.progress();
+    let progress = |node: &N| (node.committed(), node.acceptor().promised_all());
+    let (committed_before, promised_before) = progress(node);
     input(node);
     loop {
         while let Some(msg) = node.outbox().next_local() {
@@ -133,7 +135,7 @@ pub fn run_step<N: Stepped>(node: &mut N, out: &mut Effects<N::Message>, input: 
             break;
         }
     }
-    let (committed, promised) = node.progress();
+    let (committed, promised) = progress(node);
     assert!(committed >= committed_before, "the commit point moved back");
     assert!(promised >= promised_before, "a promise was withdrawn");
 }
