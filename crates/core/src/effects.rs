@@ -16,7 +16,7 @@
 //! - [`Effect::InstallSnapshot`] replaces the state machine's contents.
 //! - [`Effect::ReadReady`] / [`Effect::ReadFailed`] answer a `read` request.
 
-use crate::{Entry, NodeId, NotLeader, Snapshot, WriteBatch};
+use crate::{Entry, NodeId, NotLeader, Snapshot, WriteBatch, WriteQueue};
 
 /// The id a driver gives a read request, echoed back in `ReadReady`/`ReadFailed`.
 pub type ReadId = u64;
@@ -171,14 +171,12 @@ impl<M> Effects<M> {
 /// both drivers feed it the same way.
 #[derive(Clone, Debug, Hash)]
 pub struct DurabilityGate<M> {
-    issued: u64,
-    durable: u64,
-    held: std::collections::VecDeque<(u64, NodeId, M)>,
+    writes: WriteQueue<(NodeId, M)>,
 }
 
 impl<M> Default for DurabilityGate<M> {
     fn default() -> Self {
-        DurabilityGate { issued: 0, durable: 0, held: Default::default() }
+        DurabilityGate { writes: WriteQueue::new() }
     }
 }
 
@@ -190,35 +188,25 @@ impl<M> DurabilityGate<M> {
 
     /// Records that a write was issued.
     pub fn write_issued(&mut self) {
-        self.issued += 1;
+        self.writes.issue();
     }
 
     /// A durable send: returns it back if it may leave now, or holds it.
     pub fn send(&mut self, to: NodeId, msg: M) -> Option<(NodeId, M)> {
-        if self.durable == self.issued {
-            Some((to, msg))
-        } else {
-            self.held.push_back((self.issued, to, msg));
-            None
-        }
+        self.writes.hold_for_issued((to, msg))
     }
 
     /// Records that the oldest outstanding write is durable; returns the messages
     /// it released, in the order they were emitted.
     pub fn write_durable(&mut self) -> Vec<(NodeId, M)> {
-        assert!(self.durable < self.issued, "a write became durable that was never issued");
-        self.durable += 1;
-        let mut released = Vec::new();
-        while self.held.front().is_some_and(|(needs, _, _)| *needs <= self.durable) {
-            let (_, to, msg) = self.held.pop_front().expect("checked non-empty");
-            released.push((to, msg));
-        }
-        released
+        assert!(self.writes.in_flight(), "a write became durable that was never issued");
+        let next = self.writes.last_durable() + 1;
+        self.writes.persisted(next).collect()
     }
 
     /// Writes issued but not yet durable.
     pub fn outstanding(&self) -> u64 {
-        self.issued - self.durable
+        self.writes.last_issued() - self.writes.last_durable()
     }
 
     /// A crash: held messages were never sent, and outstanding writes are gone.

@@ -6,7 +6,8 @@
 //! `t`. Until then, whatever depends on a write waits beside its tag: the
 //! log index it makes durable (Raft, Zab), the votes that start to count
 //! (Paxos's acceptor), or a message a node sent itself that must not be
-//! handled before its own write lands (Paxos's outbox). [`WriteQueue`] holds
+//! handled before its own write lands (Paxos's outbox); in a driver, a
+//! durable send ([`DurabilityGate`](crate::DurabilityGate)). [`WriteQueue`] holds
 //! both the numbering and those waiting items, so each protocol writes the
 //! bookkeeping once, the same way.
 
@@ -40,6 +41,11 @@ impl<T> WriteQueue<T> {
     /// The tag of the last write issued (0 before the first).
     pub fn last_issued(&self) -> u64 {
         self.issued
+    }
+
+    /// The tag of the last write reported durable (0 before the first).
+    pub fn last_durable(&self) -> u64 {
+        self.durable
     }
 
     /// True while some write issued here is not yet reported durable.

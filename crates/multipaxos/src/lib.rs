@@ -98,7 +98,7 @@ use quorum_core::{
     Command, Duration, Effects, Init, InitError, Instant, Invariant, NodeId, NotLeader, Payload, ProposeError,
     Protocol, ReadError, Rng, Role, Snapshot, Status, WriteBatch,
 };
-use quorum_paxos::outbox::Outbox;
+use quorum_paxos::outbox::{acceptor_write, Outbox};
 use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
@@ -497,19 +497,16 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
     /// as accepted votes, which the next leader's Phase 1 (or a catch-up)
     /// settles; `Acceptor::learn` explains why a learned value is safe there.
     fn take_batch(&mut self) -> Option<WriteBatch> {
-        let commit_moved = self.learner.committed() != self.persisted_commit;
-        if !self.acceptor.is_dirty() && self.snapshot_to_write.is_none() {
-            return None;
-        }
+        let committed = self.learner.committed();
+        let has_snapshot = self.snapshot_to_write.is_some();
         let tag = self.outbox.next_tag();
-        let (promise_changed, entries) = self.acceptor.flush(tag);
-        let hard_state = (promise_changed || commit_moved).then(|| {
-            self.persisted_commit = self.learner.committed();
-            let hs = HardState { promised: self.acceptor.promised_all(), committed: self.persisted_commit };
-            postcard::to_allocvec(&hs).expect("hard state encodes").into()
-        });
-        let snapshot = self.snapshot_to_write.take();
-        Some(WriteBatch { tag, hard_state, entries, snapshot, ..Default::default() })
+        let mut batch =
+            acceptor_write(&mut self.acceptor, tag, committed, &mut self.persisted_commit, has_snapshot, |a, c| {
+                postcard::to_allocvec(&HardState { promised: a.promised_all(), committed: c })
+                    .expect("hard state encodes")
+            })?;
+        batch.snapshot = self.snapshot_to_write.take();
+        Some(batch)
     }
     fn committed(&self) -> u64 {
         self.learner.committed()

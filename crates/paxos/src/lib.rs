@@ -411,18 +411,13 @@ impl outbox::Stepped for Paxos {
         self.learner.commit_ready_forgetting(&mut self.acceptor, out);
     }
     fn take_batch(&mut self) -> Option<WriteBatch> {
-        let commit_moved = self.learner.committed() != self.persisted_commit;
-        if !self.acceptor.is_dirty() && !commit_moved {
-            return None;
-        }
+        let committed = self.learner.committed();
+        let commit_moved = committed != self.persisted_commit;
         let tag = self.outbox.next_tag();
-        let (promises_changed, entries) = self.acceptor.flush(tag);
-        let hard_state = (promises_changed || commit_moved).then(|| {
-            self.persisted_commit = self.learner.committed();
-            let hs = HardState { promises: self.acceptor.slot_promises(), chosen_upto: self.persisted_commit };
-            postcard::to_allocvec(&hs).expect("hard state encodes").into()
-        });
-        Some(WriteBatch { tag, hard_state, entries, ..Default::default() })
+        outbox::acceptor_write(&mut self.acceptor, tag, committed, &mut self.persisted_commit, commit_moved, |a, c| {
+            let hs = HardState { promises: a.slot_promises(), chosen_upto: c };
+            postcard::to_allocvec(&hs).expect("hard state encodes")
+        })
     }
     fn committed(&self) -> u64 {
         self.learner.committed()

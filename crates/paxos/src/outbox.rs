@@ -117,6 +117,32 @@ pub trait Stepped: crate::HasAcceptor {
     fn committed(&self) -> u64;
 }
 
+/// The write a step of the Paxos family needs: what the acceptor changed
+/// (votes as entries, promises in the hard state), with the commit point
+/// riding along whenever the hard state is written anyway. `must_write`
+/// forces a write when the acceptor has nothing to add (Basic Paxos records a
+/// moved commit point; Multi-Paxos a snapshot). `encode` makes the hard state
+/// from the acceptor and the commit point it records.
+pub fn acceptor_write(
+    acceptor: &mut crate::Acceptor,
+    tag: u64,
+    committed: u64,
+    persisted_commit: &mut u64,
+    must_write: bool,
+    encode: impl FnOnce(&crate::Acceptor, u64) -> Vec<u8>,
+) -> Option<WriteBatch> {
+    if !acceptor.is_dirty() && !must_write {
+        return None;
+    }
+    let commit_moved = committed != *persisted_commit;
+    let (promises_changed, entries) = acceptor.flush(tag);
+    let hard_state = (promises_changed || commit_moved).then(|| {
+        *persisted_commit = committed;
+        encode(acceptor, committed).into()
+    });
+    Some(WriteBatch { tag, hard_state, entries, ..Default::default() })
+}
+
 /// Runs one input to completion: the input, then the local deliveries it
 /// started, each round emitting what became ready, issuing at most one write
 /// and the sends that follow it, until nothing local is left.
