@@ -12,6 +12,17 @@
 //! });
 //! ```
 
+/// What every protocol config gets: `with` ([`settings_builder!`](crate::settings_builder!))
+/// and `planted` ([`planted_bugs!`](crate::planted_bugs!)), from one line in
+/// its crate: `quorum_core::protocol_config!(RaftConfig, PlantedBug);`.
+#[macro_export]
+macro_rules! protocol_config {
+    ($config:ty, $bug:ty) => {
+        $crate::planted_bugs!($config, $bug);
+        $crate::settings_builder!($config);
+    };
+}
+
 /// Gives a protocol config `with(self, f) -> Self`: the same settings, changed
 /// by `f`. Expanded in the protocol crate (an inherent method needs its own
 /// crate).

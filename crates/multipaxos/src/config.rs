@@ -78,8 +78,7 @@ pub const MAX_PLAUSIBLE_SLOT: u64 = 1 << 62;
 /// makes it catch up first, like a promise that cannot see far enough.
 pub const MAX_SLOTS_ABOVE_COMMIT: u64 = 1 << 20;
 
-quorum_core::planted_bugs!(MultiPaxosConfig, PlantedBug);
-quorum_core::settings_builder!(MultiPaxosConfig);
+quorum_core::protocol_config!(MultiPaxosConfig, PlantedBug);
 
 impl Default for MultiPaxosConfig {
     fn default() -> Self {

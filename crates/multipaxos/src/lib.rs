@@ -99,7 +99,7 @@ use quorum_core::{
     Protocol, ReadError, Rng, Role, Snapshot, Status, WriteBatch,
 };
 use quorum_paxos::outbox::{acceptor_write, Outbox};
-use quorum_paxos::{Acceptor, Ballot, HasAcceptor, Learner, OneValuePerSlot, Vote};
+use quorum_paxos::{Acceptor, Ballot, Learner, OneValuePerSlot, Vote};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -511,9 +511,6 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
     fn committed(&self) -> u64 {
         self.learner.committed()
     }
-}
-
-impl HasAcceptor for MultiPaxos {
     fn acceptor(&self) -> &Acceptor {
         &self.acceptor
     }

@@ -54,8 +54,7 @@ pub enum PlantedBug {
     IgnorePromisedValues,
 }
 
-quorum_core::planted_bugs!(PaxosConfig, PlantedBug);
-quorum_core::settings_builder!(PaxosConfig);
+quorum_core::protocol_config!(PaxosConfig, PlantedBug);
 
 impl Default for PaxosConfig {
     fn default() -> Self {

@@ -8,15 +8,9 @@
 //! `(slot, ballot) -> value, voters` it has seen, and fails the moment a second
 //! value reaches a majority in some slot, or one ballot carries two values.
 
-use crate::{Acceptor, Ballot};
+use crate::Ballot;
 use quorum_core::{Instant, Invariant, Majority, NodeId, Payload};
 use std::collections::{BTreeSet, HashMap};
-
-/// A node that contains a Paxos acceptor.
-pub trait HasAcceptor {
-    /// Its acceptor.
-    fn acceptor(&self) -> &Acceptor;
-}
 
 #[derive(Debug)]
 struct BallotVotes {
@@ -45,7 +39,12 @@ impl OneValuePerSlot {
     }
 
     /// Reads the new votes of node `id`.
-    pub fn observe<P: HasAcceptor>(&mut self, id: NodeId, node: &P, cluster_size: usize) -> Result<(), String> {
+    pub fn observe<P: crate::outbox::Stepped>(
+        &mut self,
+        id: NodeId,
+        node: &P,
+        cluster_size: usize,
+    ) -> Result<(), String> {
         let journal = node.acceptor().journal();
         let cursor = self.cursors.entry(id).or_insert((node.acceptor().boot_id(), 0));
         if cursor.0 != node.acceptor().boot_id() || cursor.1 > journal.total() {
@@ -85,7 +84,7 @@ impl OneValuePerSlot {
     }
 }
 
-impl<P: HasAcceptor> Invariant<P> for OneValuePerSlot {
+impl<P: crate::outbox::Stepped> Invariant<P> for OneValuePerSlot {
     fn name(&self) -> &'static str {
         "one value chosen per slot"
     }

@@ -72,7 +72,7 @@ mod proposer;
 pub use acceptor::{Accepted, Acceptor, Vote, VoteJournal};
 pub use ballot::Ballot;
 pub use config::{PaxosConfig, PlantedBug};
-pub use invariant::{HasAcceptor, OneValuePerSlot};
+pub use invariant::OneValuePerSlot;
 pub use learner::{Learner, Tally};
 pub use message::{Chosen, Message};
 
@@ -422,9 +422,6 @@ impl outbox::Stepped for Paxos {
     fn committed(&self) -> u64 {
         self.learner.committed()
     }
-}
-
-impl HasAcceptor for Paxos {
     fn acceptor(&self) -> &Acceptor {
         &self.acceptor
     }

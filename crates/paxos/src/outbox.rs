@@ -101,11 +101,13 @@ impl<M> Outbox<M> {
 /// A node of the Paxos family (Basic and Multi-Paxos) as [`run_step`]
 /// drives it: an outbox, a handler for the messages it sends itself, and
 /// what it emits and writes at the end of a step.
-pub trait Stepped: crate::HasAcceptor {
+pub trait Stepped {
     /// Its message type.
     type Message;
     /// Its outbox.
     fn outbox(&mut self) -> &mut Outbox<Self::Message>;
+    /// Its acceptor (the `OneValuePerSlot` invariant reads its durable votes).
+    fn acceptor(&self) -> &crate::Acceptor;
     /// Handles a message it sent itself.
     fn deliver_local(&mut self, msg: Self::Message);
     /// Emits what became ready (commits in order, snapshots to install).

@@ -111,8 +111,7 @@ impl Default for RaftConfig {
     }
 }
 
-quorum_core::planted_bugs!(RaftConfig, PlantedBug);
-quorum_core::settings_builder!(RaftConfig);
+quorum_core::protocol_config!(RaftConfig, PlantedBug);
 
 impl RaftConfig {
     /// How long a quorum's acknowledgement of a round keeps the lease valid.

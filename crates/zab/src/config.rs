@@ -111,5 +111,4 @@ impl ZabConfig {
     }
 }
 
-quorum_core::planted_bugs!(ZabConfig, PlantedBug);
-quorum_core::settings_builder!(ZabConfig);
+quorum_core::protocol_config!(ZabConfig, PlantedBug);
