@@ -4,10 +4,8 @@
 //! after `--` for its trace. `quorum trace` runs it too.
 
 use quorum_core::{Duration, NodeId};
-use quorum_raft::{Raft, RaftConfig};
-use quorum_scenarios::common::{elect, names, not_heartbeat, scripted, set};
+use quorum_scenarios::common::{all_applied, names, not_heartbeat, raft_with_leader, set};
 use quorum_scenarios::Story;
-use quorum_sim::Sim;
 
 fn main() {
     quorum_scenarios::example_main(agreement);
@@ -16,11 +14,10 @@ fn main() {
 /// Three nodes, one crashed: the other two still agree, and the third catches up.
 pub fn agreement() -> Story {
     let mut story = Story::new("The agreement problem: three nodes, one crashed, two still agree");
-    let mut sim = Sim::<Raft>::new(scripted(3, 4), RaftConfig::default());
-    let leader = elect(&mut sim, Duration::from_secs(2)).expect("a leader");
+    let (mut sim, leader) = raft_with_leader(3, 4);
     story.say(sim.now(), format!("{leader} was elected; the three nodes will agree on one sequence of commands"));
     sim.propose(leader, set(1, "x", "1")).unwrap();
-    sim.run_until(Duration::from_secs(1), |s| s.members().iter().all(|m| s.applied_index(*m) >= 2));
+    all_applied(&mut sim, 2, Duration::from_secs(1));
     story.say(sim.now(), "x=1 is applied by all three");
     let down = sim.members().iter().copied().find(|m| *m != leader).unwrap();
     sim.crash(down);

@@ -5,7 +5,7 @@
 
 use quorum_core::{Duration, NodeId};
 use quorum_raft::{Message, Raft, RaftConfig};
-use quorum_scenarios::common::{elect, names, not_heartbeat, record_sends, scripted, set};
+use quorum_scenarios::common::{all_applied, elect, names, not_heartbeat, record_sends, scripted, set};
 use quorum_scenarios::Story;
 use quorum_sim::Sim;
 
@@ -73,7 +73,7 @@ pub fn majority_overlap() -> Story {
         sim.restart(leader);
         leader = next;
     }
-    sim.run_until(Duration::from_secs(2), |s| s.members().iter().all(|m| s.applied_index(*m) >= index));
+    all_applied(&mut sim, index, Duration::from_secs(2));
     story.check("every new leader held the committed entry when elected", all_had_it);
     story.check(
         "every node applied the committed entry at the same index",

@@ -6,7 +6,7 @@
 
 use quorum_core::{Duration, Instant, NodeId, Payload};
 use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig};
-use quorum_scenarios::common::{elect, names, scripted, set, Sent};
+use quorum_scenarios::common::{all_applied, elect, names, scripted, set, Sent};
 use quorum_scenarios::Story;
 use quorum_sim::{Sim, TraceEvent, What};
 use std::cell::{Cell, RefCell};
@@ -62,7 +62,7 @@ fn steady_state(story: &mut Story, sim: &mut Sim<MultiPaxos>, sent: &Sent<Messag
             first_done = sim.now();
         }
     }
-    sim.run_until(Duration::from_secs(1), |s| s.members().iter().all(|m| s.applied_index(*m) >= 5));
+    all_applied(sim, 5, Duration::from_secs(1));
     let (p, a, ad) = (
         count(sent, before, |m| matches!(m, Message::Prepare { .. })),
         count(sent, before, |m| matches!(m, Message::Accept { .. })),

@@ -5,10 +5,8 @@
 //! after `--` for its trace. `quorum trace` runs it too.
 
 use quorum_core::{Duration, NodeId, Payload, Role};
-use quorum_raft::{Raft, RaftConfig};
-use quorum_scenarios::common::{elect, not_heartbeat, scripted, set};
+use quorum_scenarios::common::{all_applied, not_heartbeat, raft_with_leader, set};
 use quorum_scenarios::Story;
-use quorum_sim::Sim;
 
 fn main() {
     quorum_scenarios::example_main(partition);
@@ -19,11 +17,10 @@ fn main() {
 /// entries are replaced.
 pub fn partition() -> Story {
     let mut story = Story::new("Raft under a network partition");
-    let mut sim = Sim::<Raft>::new(scripted(5, 3), RaftConfig::default());
-    let old = elect(&mut sim, Duration::from_secs(2)).expect("a leader");
+    let (mut sim, old) = raft_with_leader(5, 3);
     let old_term = sim.status(old).unwrap().term;
     sim.propose(old, set(1, "a", "1")).unwrap();
-    sim.run_until(Duration::from_secs(1), |s| s.members().iter().all(|m| s.applied_index(*m) >= 2));
+    all_applied(&mut sim, 2, Duration::from_secs(1));
     story.say(sim.now(), format!("{old} leads term {old_term}; a=1 is committed on all five nodes"));
     let buddy = sim.members().iter().copied().find(|m| *m != old).unwrap();
     let majority: Vec<NodeId> = sim.members().iter().copied().filter(|m| *m != old && *m != buddy).collect();

@@ -4,10 +4,8 @@
 //! after `--` for its trace. `quorum trace` runs it too.
 
 use quorum_core::Duration;
-use quorum_raft::{Raft, RaftConfig};
-use quorum_scenarios::common::{elect, not_heartbeat, scripted, set};
+use quorum_scenarios::common::{not_heartbeat, raft_with_leader, set};
 use quorum_scenarios::Story;
-use quorum_sim::Sim;
 
 fn main() {
     quorum_scenarios::example_main(slow_follower);
@@ -16,8 +14,7 @@ fn main() {
 /// Log replication with one slow follower: entries commit on a majority without it.
 pub fn slow_follower() -> Story {
     let mut story = Story::new("Raft log replication: commit on a majority, one follower slow");
-    let mut sim = Sim::<Raft>::new(scripted(3, 2), RaftConfig::default());
-    let leader = elect(&mut sim, Duration::from_secs(2)).expect("a leader");
+    let (mut sim, leader) = raft_with_leader(3, 2);
     story.say(sim.now(), format!("{leader} leads term {}", sim.status(leader).unwrap().term));
     let slow = sim.members().iter().copied().rev().find(|m| *m != leader).expect("a follower");
     let fast = sim.members().iter().copied().find(|m| *m != leader && *m != slow).expect("another follower");

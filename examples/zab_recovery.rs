@@ -5,7 +5,7 @@
 //! after `--` for its trace. `quorum trace` runs it too.
 
 use quorum_core::{Duration, Instant, NodeId, Payload};
-use quorum_scenarios::common::{elect, names, record_sends, scripted, set};
+use quorum_scenarios::common::{all_applied, elect, names, record_sends, scripted, set};
 use quorum_scenarios::Story;
 use quorum_sim::{Sim, TraceEvent, What};
 use quorum_zab::{Message, Zab, ZabConfig};
@@ -112,7 +112,7 @@ fn start_first_epoch(story: &mut Story, sim: &mut Sim<Zab>) -> (NodeId, u64, Ins
     for seq in 1..=2u64 {
         sim.propose(old, set(seq, "k", &seq.to_string())).expect("the leader orders writes");
     }
-    sim.run_until(Duration::from_secs(1), |s| s.members().iter().all(|m| s.applied_index(*m) >= 2));
+    all_applied(sim, 2, Duration::from_secs(1));
     if let (Some((p, _, _)), Some((a, _, _)), Some((c, _, _))) =
         (first(sim, "Proposal", bcast), first(sim, "Ack {", bcast), first(sim, "Commit", bcast))
     {

@@ -10,9 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-50}
-export CARGO_TARGET_DIR=target/planted
-cargo build --release -q -p quorum-cli --features planted-bugs
-bin=target/planted/release/quorum
+source scripts/planted-build.sh
 out=target/planted/check-results
 mkdir -p "$out"
 dfs1="--search dfs --commands 1 --crashes 1 --timers 3 --max-term 2 --depth 40"

@@ -9,9 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-1000}
-export CARGO_TARGET_DIR=target/planted
-cargo build --release -q -p quorum-cli --features planted-bugs
-bin=target/planted/release/quorum
+source scripts/planted-build.sh
 out=target/planted/results
 mkdir -p "$out"
 # protocol bug profile

@@ -49,6 +49,19 @@ pub fn elect<P: Protocol>(sim: &mut Sim<P>, limit: Duration) -> Option<NodeId> {
     sim.leader()
 }
 
+/// `nodes` Raft nodes with default settings on the scripted
+/// network, run until one leads: the opening of most Raft stories.
+pub fn raft_with_leader(nodes: usize, seed: u64) -> (Sim<Raft>, NodeId) {
+    let mut sim = Sim::<Raft>::new(scripted(nodes, seed), RaftConfig::default());
+    let leader = elect(&mut sim, Duration::from_secs(2)).expect("a leader");
+    (sim, leader)
+}
+
+/// Runs (for at most `limit`) until every member has applied `index`.
+pub fn all_applied<P: Protocol>(sim: &mut Sim<P>, index: u64, limit: Duration) -> bool {
+    sim.run_until(limit, |s| s.members().iter().all(|m| s.applied_index(*m) >= index))
+}
+
 /// Role changes recorded in the trace: (time, node, role, term).
 pub fn role_changes(events: &[TraceEvent]) -> Vec<(Instant, u64, String, u64)> {
     events
