@@ -3,143 +3,80 @@
 //! planted-bugs` has them (the protocol crates compile them out otherwise);
 //! a shipping build refuses the flag.
 
-use quorum_multipaxos::MultiPaxosConfig;
-use quorum_paxos::PaxosConfig;
-use quorum_raft::RaftConfig;
-use quorum_zab::ZabConfig;
+use quorum_multipaxos::{MultiPaxosConfig, PlantedBug as MultiPaxosBug};
+use quorum_paxos::{PaxosConfig, PlantedBug as PaxosBug};
+use quorum_raft::{PlantedBug as RaftBug, RaftConfig};
+use quorum_zab::{PlantedBug as ZabBug, ZabConfig};
 
-/// Every planted bug, per protocol, by its command-line name.
-pub const BUGS: &[(&str, &[&str])] = &[
-    ("paxos", &["ignore-promised-values"]),
-    (
-        "multipaxos",
-        &[
-            "ignore-promised-values",
-            "promise-omits-chosen-past-cap",
-            "accept-overwrites-chosen",
-            "learn-keeps-older-stamp",
-            "lease-ignores-acks",
-            "no-check-quorum",
-            "whole-snapshot",
-        ],
-    ),
-    (
-        "raft",
-        &[
-            "suspected-ack-without-lease",
-            "unbounded-reads",
-            "trust-snapshot-meta",
-            "vote-before-persisted",
-            "trust-match-index",
-        ],
-    ),
-    (
-        "zab",
-        &[
-            "ack-before-durable",
-            "commit-without-quorum",
-            "sessions-from-zero",
-            "ack-new-leader-before-durable",
-            "skip-follower-ahead-check",
-            "unbounded-proposal-queue",
-            "sync-in-one-message",
-            "trust-proposals",
-        ],
-    ),
+/// Basic Paxos's planted bugs by their command-line names.
+const PAXOS: &[(&str, PaxosBug)] = &[("ignore-promised-values", PaxosBug::IgnorePromisedValues)];
+
+/// Multi-Paxos's planted bugs by their command-line names.
+const MULTIPAXOS: &[(&str, MultiPaxosBug)] = &[
+    ("ignore-promised-values", MultiPaxosBug::IgnorePromisedValues),
+    ("promise-omits-chosen-past-cap", MultiPaxosBug::PromiseOmitsChosenPastCap),
+    ("accept-overwrites-chosen", MultiPaxosBug::AcceptOverwritesChosen),
+    ("learn-keeps-older-stamp", MultiPaxosBug::LearnKeepsOlderStamp),
+    ("lease-ignores-acks", MultiPaxosBug::LeaseIgnoresAcks),
+    ("no-check-quorum", MultiPaxosBug::NoCheckQuorum),
+    ("whole-snapshot", MultiPaxosBug::WholeSnapshot),
 ];
 
-fn unknown(protocol: &str, name: &str) -> String {
-    let names = BUGS.iter().find(|(p, _)| *p == protocol).map_or(&[][..], |(_, b)| *b);
-    format!("no planted bug '{name}' in {protocol}: choose one of {}", names.join(", "))
-}
+/// Raft's planted bugs by their command-line names.
+const RAFT: &[(&str, RaftBug)] = &[
+    ("suspected-ack-without-lease", RaftBug::SuspectedAckWithoutLease),
+    ("unbounded-reads", RaftBug::UnboundedReads),
+    ("trust-snapshot-meta", RaftBug::TrustSnapshotMeta),
+    ("vote-before-persisted", RaftBug::VoteBeforePersisted),
+    ("trust-match-index", RaftBug::TrustMatchIndex),
+];
 
-#[cfg(not(feature = "planted-bugs"))]
-fn refuse<C>(protocol: &str, config: C, planted: Option<&str>) -> Result<C, String> {
-    let known = |name| BUGS.iter().any(|(p, bugs)| *p == protocol && bugs.contains(&name));
-    match planted {
-        None => Ok(config),
-        Some(name) if known(name) => {
-            Err(format!("this build has no planted bugs: build it with `--features planted-bugs` to plant '{name}'"))
-        }
-        Some(name) => Err(unknown(protocol, name)),
-    }
-}
+/// Zab's planted bugs by their command-line names.
+const ZAB: &[(&str, ZabBug)] = &[
+    ("ack-before-durable", ZabBug::AckBeforeDurable),
+    ("commit-without-quorum", ZabBug::CommitWithoutQuorum),
+    ("sessions-from-zero", ZabBug::SessionsFromZero),
+    ("ack-new-leader-before-durable", ZabBug::AckNewLeaderBeforeDurable),
+    ("skip-follower-ahead-check", ZabBug::SkipFollowerAheadCheck),
+    ("unbounded-proposal-queue", ZabBug::UnboundedProposalQueue),
+    ("sync-in-one-message", ZabBug::SyncInOneMessage),
+    ("trust-proposals", ZabBug::TrustProposals),
+];
 
-/// Basic Paxos settings with `planted` put back.
-pub fn paxos(config: PaxosConfig, planted: Option<&str>) -> Result<PaxosConfig, String> {
-    #[cfg(feature = "planted-bugs")]
-    return match planted {
-        None => Ok(config),
-        Some("ignore-promised-values") => {
-            Ok(config.with(|c| c.planted = Some(quorum_paxos::PlantedBug::IgnorePromisedValues)))
-        }
-        Some(other) => Err(unknown("paxos", other)),
+/// The bug `planted` names in `protocol`'s table: none if none was asked
+/// for; an error naming the choices if it is not there, or if this build has
+/// no planted bugs.
+fn find<B: Copy>(protocol: &str, table: &[(&str, B)], planted: Option<&str>) -> Result<Option<B>, String> {
+    let Some(name) = planted else { return Ok(None) };
+    let Some(&(_, bug)) = table.iter().find(|(n, _)| *n == name) else {
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        return Err(format!("no planted bug '{name}' in {protocol}: choose one of {}", names.join(", ")));
     };
-    #[cfg(not(feature = "planted-bugs"))]
-    refuse("paxos", config, planted)
+    if cfg!(feature = "planted-bugs") {
+        Ok(Some(bug))
+    } else {
+        Err(format!("this build has no planted bugs: build it with `--features planted-bugs` to plant '{name}'"))
+    }
 }
 
-/// Multi-Paxos settings with `planted` put back.
-pub fn multipaxos(config: MultiPaxosConfig, planted: Option<&str>) -> Result<MultiPaxosConfig, String> {
-    #[cfg(feature = "planted-bugs")]
-    {
-        use quorum_multipaxos::PlantedBug as B;
-        let bug = match planted {
-            None => return Ok(config),
-            Some("ignore-promised-values") => B::IgnorePromisedValues,
-            Some("promise-omits-chosen-past-cap") => B::PromiseOmitsChosenPastCap,
-            Some("accept-overwrites-chosen") => B::AcceptOverwritesChosen,
-            Some("learn-keeps-older-stamp") => B::LearnKeepsOlderStamp,
-            Some("lease-ignores-acks") => B::LeaseIgnoresAcks,
-            Some("no-check-quorum") => B::NoCheckQuorum,
-            Some("whole-snapshot") => B::WholeSnapshot,
-            Some(other) => return Err(unknown("multipaxos", other)),
-        };
-        Ok(config.with(|c| c.planted = Some(bug)))
-    }
-    #[cfg(not(feature = "planted-bugs"))]
-    refuse("multipaxos", config, planted)
+/// `pub fn $protocol(config, planted)`: the settings with `planted` put back.
+macro_rules! planter {
+    ($protocol:ident, $config:ty, $table:expr) => {
+        #[doc = concat!("`", stringify!($protocol), "` settings with `planted` put back.")]
+        pub fn $protocol(config: $config, planted: Option<&str>) -> Result<$config, String> {
+            let bug = find(stringify!($protocol), $table, planted)?;
+            #[cfg(feature = "planted-bugs")]
+            return Ok(config.with(|c| c.planted = bug));
+            #[cfg(not(feature = "planted-bugs"))]
+            {
+                debug_assert!(bug.is_none(), "find refuses every bug in a shipping build");
+                Ok(config)
+            }
+        }
+    };
 }
 
-/// Raft settings with `planted` put back.
-pub fn raft(config: RaftConfig, planted: Option<&str>) -> Result<RaftConfig, String> {
-    #[cfg(feature = "planted-bugs")]
-    {
-        use quorum_raft::PlantedBug as B;
-        let bug = match planted {
-            None => return Ok(config),
-            Some("suspected-ack-without-lease") => B::SuspectedAckWithoutLease,
-            Some("unbounded-reads") => B::UnboundedReads,
-            Some("trust-snapshot-meta") => B::TrustSnapshotMeta,
-            Some("vote-before-persisted") => B::VoteBeforePersisted,
-            Some("trust-match-index") => B::TrustMatchIndex,
-            Some(other) => return Err(unknown("raft", other)),
-        };
-        Ok(config.with(|c| c.planted = Some(bug)))
-    }
-    #[cfg(not(feature = "planted-bugs"))]
-    refuse("raft", config, planted)
-}
-
-/// Zab settings with `planted` put back.
-pub fn zab(config: ZabConfig, planted: Option<&str>) -> Result<ZabConfig, String> {
-    #[cfg(feature = "planted-bugs")]
-    {
-        use quorum_zab::PlantedBug as B;
-        let bug = match planted {
-            None => return Ok(config),
-            Some("ack-before-durable") => B::AckBeforeDurable,
-            Some("commit-without-quorum") => B::CommitWithoutQuorum,
-            Some("sessions-from-zero") => B::SessionsFromZero,
-            Some("ack-new-leader-before-durable") => B::AckNewLeaderBeforeDurable,
-            Some("skip-follower-ahead-check") => B::SkipFollowerAheadCheck,
-            Some("unbounded-proposal-queue") => B::UnboundedProposalQueue,
-            Some("sync-in-one-message") => B::SyncInOneMessage,
-            Some("trust-proposals") => B::TrustProposals,
-            Some(other) => return Err(unknown("zab", other)),
-        };
-        Ok(config.with(|c| c.planted = Some(bug)))
-    }
-    #[cfg(not(feature = "planted-bugs"))]
-    refuse("zab", config, planted)
-}
+planter!(paxos, PaxosConfig, PAXOS);
+planter!(multipaxos, MultiPaxosConfig, MULTIPAXOS);
+planter!(raft, RaftConfig, RAFT);
+planter!(zab, ZabConfig, ZAB);

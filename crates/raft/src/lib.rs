@@ -120,11 +120,7 @@ mod hint_tests;
 #[cfg(test)]
 mod paper_tests;
 
-#[cfg(feature = "planted-bugs")]
-pub use config::PlantedBug;
-#[cfg(not(feature = "planted-bugs"))]
-pub(crate) use config::PlantedBug;
-pub use config::{RaftConfig, ReadMode};
+pub use config::{PlantedBug, RaftConfig, ReadMode};
 pub use membership::ChangeError;
 pub use message::{Append, AppendReply, Message, Reject, SnapshotChunk, SnapshotReply, VoteReply, VoteRequest};
 pub use node::Raft;
