@@ -8,48 +8,55 @@ use quorum_paxos::{PaxosConfig, PlantedBug as PaxosBug};
 use quorum_raft::{PlantedBug as RaftBug, RaftConfig};
 use quorum_zab::{PlantedBug as ZabBug, ZabConfig};
 
-/// Basic Paxos's planted bugs by their command-line names.
-const PAXOS: &[(&str, PaxosBug)] = &[("ignore-promised-values", PaxosBug::IgnorePromisedValues)];
-
-/// Multi-Paxos's planted bugs by their command-line names.
-const MULTIPAXOS: &[(&str, MultiPaxosBug)] = &[
-    ("ignore-promised-values", MultiPaxosBug::IgnorePromisedValues),
-    ("promise-omits-chosen-past-cap", MultiPaxosBug::PromiseOmitsChosenPastCap),
-    ("accept-overwrites-chosen", MultiPaxosBug::AcceptOverwritesChosen),
-    ("learn-keeps-older-stamp", MultiPaxosBug::LearnKeepsOlderStamp),
-    ("lease-ignores-acks", MultiPaxosBug::LeaseIgnoresAcks),
-    ("no-check-quorum", MultiPaxosBug::NoCheckQuorum),
-    ("whole-snapshot", MultiPaxosBug::WholeSnapshot),
+/// Every planted bug of each protocol; on the command line each goes by its
+/// variant's name in kebab case (`VoteBeforePersisted`: `vote-before-persisted`).
+const PAXOS: &[PaxosBug] = &[PaxosBug::IgnorePromisedValues];
+const MULTIPAXOS: &[MultiPaxosBug] = &[
+    MultiPaxosBug::IgnorePromisedValues,
+    MultiPaxosBug::PromiseOmitsChosenPastCap,
+    MultiPaxosBug::AcceptOverwritesChosen,
+    MultiPaxosBug::LearnKeepsOlderStamp,
+    MultiPaxosBug::LeaseIgnoresAcks,
+    MultiPaxosBug::NoCheckQuorum,
+    MultiPaxosBug::WholeSnapshot,
+];
+const RAFT: &[RaftBug] = &[
+    RaftBug::SuspectedAckWithoutLease,
+    RaftBug::UnboundedReads,
+    RaftBug::TrustSnapshotMeta,
+    RaftBug::VoteBeforePersisted,
+    RaftBug::TrustMatchIndex,
+];
+const ZAB: &[ZabBug] = &[
+    ZabBug::AckBeforeDurable,
+    ZabBug::CommitWithoutQuorum,
+    ZabBug::SessionsFromZero,
+    ZabBug::AckNewLeaderBeforeDurable,
+    ZabBug::SkipFollowerAheadCheck,
+    ZabBug::UnboundedProposalQueue,
+    ZabBug::SyncInOneMessage,
+    ZabBug::TrustProposals,
 ];
 
-/// Raft's planted bugs by their command-line names.
-const RAFT: &[(&str, RaftBug)] = &[
-    ("suspected-ack-without-lease", RaftBug::SuspectedAckWithoutLease),
-    ("unbounded-reads", RaftBug::UnboundedReads),
-    ("trust-snapshot-meta", RaftBug::TrustSnapshotMeta),
-    ("vote-before-persisted", RaftBug::VoteBeforePersisted),
-    ("trust-match-index", RaftBug::TrustMatchIndex),
-];
+/// A bug's command-line name: its variant's name in kebab case.
+fn name_of(bug: impl std::fmt::Debug) -> String {
+    let mut name = String::new();
+    for c in format!("{bug:?}").chars() {
+        if c.is_ascii_uppercase() && !name.is_empty() {
+            name.push('-');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
 
-/// Zab's planted bugs by their command-line names.
-const ZAB: &[(&str, ZabBug)] = &[
-    ("ack-before-durable", ZabBug::AckBeforeDurable),
-    ("commit-without-quorum", ZabBug::CommitWithoutQuorum),
-    ("sessions-from-zero", ZabBug::SessionsFromZero),
-    ("ack-new-leader-before-durable", ZabBug::AckNewLeaderBeforeDurable),
-    ("skip-follower-ahead-check", ZabBug::SkipFollowerAheadCheck),
-    ("unbounded-proposal-queue", ZabBug::UnboundedProposalQueue),
-    ("sync-in-one-message", ZabBug::SyncInOneMessage),
-    ("trust-proposals", ZabBug::TrustProposals),
-];
-
-/// The bug `planted` names in `protocol`'s table: none if none was asked
-/// for; an error naming the choices if it is not there, or if this build has
-/// no planted bugs.
-fn find<B: Copy>(protocol: &str, table: &[(&str, B)], planted: Option<&str>) -> Result<Option<B>, String> {
+/// The bug `planted` names among `protocol`'s: none if none was asked for;
+/// an error naming the choices if it is not there, or if this build has no
+/// planted bugs.
+fn find<B: Copy + std::fmt::Debug>(protocol: &str, bugs: &[B], planted: Option<&str>) -> Result<Option<B>, String> {
     let Some(name) = planted else { return Ok(None) };
-    let Some(&(_, bug)) = table.iter().find(|(n, _)| *n == name) else {
-        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+    let Some(&bug) = bugs.iter().find(|b| name_of(b) == name) else {
+        let names: Vec<String> = bugs.iter().map(name_of).collect();
         return Err(format!("no planted bug '{name}' in {protocol}: choose one of {}", names.join(", ")));
     };
     if cfg!(feature = "planted-bugs") {
