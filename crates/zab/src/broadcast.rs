@@ -94,10 +94,7 @@ impl Zab {
         entries: Vec<Entry>,
         out: &mut Effects<Message>,
     ) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
-            return;
-        }
+        let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.last_heard = now;
         // FIFO links never skip: a gap, a zxid out of order or of another
         // epoch means the stream (or the leader) broke. Re-synchronise.
@@ -178,10 +175,7 @@ impl Zab {
 
     /// COMMIT: deliver in order up to `index`.
     pub(crate) fn on_commit(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Effects<Message>) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
-            return;
-        }
+        let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.last_heard = now;
         if index > self.log.last_index() {
             // COMMIT follows its PROPOSAL on a FIFO link; a missing proposal
@@ -203,10 +197,7 @@ impl Zab {
         commit: u64,
         out: &mut Effects<Message>,
     ) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
-            return;
-        }
+        let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.last_heard = now;
         if f.up_to_date {
             self.advance_commit(commit, out);
@@ -223,10 +214,7 @@ impl Zab {
         round: u64,
         out: &mut Effects<Message>,
     ) {
-        let State::Leading(l) = &mut self.state else { return };
-        if l.epoch != Some(epoch) {
-            return;
-        }
+        let Some(l) = self.leading(epoch) else { return };
         if round > l.ping_round {
             // It would confirm `sync` reads of rounds not even sent yet.
             let why = format!("answers ping round {round}, the last sent is {}", l.ping_round);

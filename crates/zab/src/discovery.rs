@@ -177,8 +177,7 @@ impl Zab {
         out: &mut Effects<Message>,
     ) {
         let own = (self.hard.current_epoch, self.log.last_stamp());
-        let State::Leading(l) = &mut self.state else { return };
-        if l.epoch != Some(epoch) {
+        if self.leading(epoch).is_none() {
             return;
         }
         let shape = summary.check().and_then(|()| match current_epoch > epoch {

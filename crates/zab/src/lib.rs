@@ -334,6 +334,27 @@ impl Zab {
         }
     }
 
+    /// This node's follower state, if it follows `from` in `epoch` (and, if
+    /// given, is in `phase`): a message from anyone else, or of another epoch
+    /// or phase, is stale and ignored.
+    pub(crate) fn following(
+        &mut self,
+        from: NodeId,
+        epoch: u64,
+        phase: Option<state::FollowerPhase>,
+    ) -> Option<&mut state::Following> {
+        let State::Following(f) = &mut self.state else { return None };
+        let current = from == f.leader && epoch == f.epoch && phase.is_none_or(|p| p == f.phase);
+        current.then_some(&mut **f)
+    }
+
+    /// This node's leader state, if it leads `epoch`: a message about any
+    /// other epoch is stale and ignored.
+    pub(crate) fn leading(&mut self, epoch: u64) -> Option<&mut state::Leading> {
+        let State::Leading(l) = &mut self.state else { return None };
+        (l.epoch == Some(epoch)).then_some(&mut **l)
+    }
+
     /// Changes role; every path out of a role goes through here or `become_looking`.
     fn set_state(&mut self, state: State) {
         self.state = state;

@@ -91,10 +91,7 @@ impl Zab {
         index: u64,
         out: &mut Effects<Message>,
     ) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || epoch != f.epoch {
-            return;
-        }
+        let Some(f) = self.following(from, epoch, None) else { return };
         f.last_heard = now;
         if f.reads.remove(&read) {
             out.read_ready(read, index);

@@ -233,10 +233,7 @@ impl Zab {
         out: &mut Effects<Message>,
     ) {
         let sync_limit = self.config.sync_limit();
-        let State::Leading(l) = &mut self.state else { return };
-        if l.epoch != Some(epoch) {
-            return;
-        }
+        let Some(l) = self.leading(epoch) else { return };
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         if received > learner.sync_sent || received < learner.sync_acked {
             let why = format!("acknowledges {received} sync messages, {} sent", learner.sync_sent);
@@ -382,10 +379,7 @@ impl Zab {
         last_zxid: Zxid,
         out: &mut Effects<Message>,
     ) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || f.phase != FollowerPhase::Sync || epoch != f.epoch {
-            return;
-        }
+        let Some(f) = self.following(from, epoch, Some(FollowerPhase::Sync)) else { return };
         let Some(pending) = f.pending.take() else {
             self.reject(from, "NEWLEADER", "no sync data before it");
             return self.become_looking(now, out);
@@ -448,10 +442,7 @@ impl Zab {
         index: u64,
         out: &mut Effects<Message>,
     ) {
-        let State::Leading(l) = &mut self.state else { return };
-        if l.epoch != Some(epoch) {
-            return;
-        }
+        let Some(l) = self.leading(epoch) else { return };
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         if learner.stage != Stage::Synced {
             return;
@@ -521,10 +512,7 @@ impl Zab {
         commit: u64,
         out: &mut Effects<Message>,
     ) {
-        let State::Following(f) = &mut self.state else { return };
-        if from != f.leader || f.phase != FollowerPhase::Broadcast || epoch != f.epoch {
-            return;
-        }
+        let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.up_to_date = true;
         f.last_heard = now;
         if commit > self.log.last_index() {
