@@ -45,6 +45,44 @@ pub struct Membership {
     pub learners: Vec<NodeId>,
 }
 
+impl Membership {
+    /// True if `node` votes or learns here.
+    pub fn contains(&self, node: NodeId) -> bool {
+        self.voters.contains(&node) || self.learners.contains(&node)
+    }
+
+    /// This configuration with `node` added as a learner (unchanged if it is
+    /// a member already).
+    pub fn with_learner(&self, node: NodeId) -> Membership {
+        let mut new = self.clone();
+        if !self.contains(node) {
+            new.learners.push(node);
+            new.learners.sort();
+        }
+        new
+    }
+
+    /// This configuration with `node` a voter (a learner promoted, or a node
+    /// added).
+    pub fn with_voter(&self, node: NodeId) -> Membership {
+        let mut new = self.clone();
+        new.learners.retain(|l| *l != node);
+        if !new.voters.contains(&node) {
+            new.voters.push(node);
+            new.voters.sort();
+        }
+        new
+    }
+
+    /// This configuration without `node`, or `None` if it is not a member.
+    pub fn without(&self, node: NodeId) -> Option<Membership> {
+        let mut new = self.clone();
+        new.voters.retain(|v| *v != node);
+        new.learners.retain(|l| *l != node);
+        self.contains(node).then_some(new)
+    }
+}
+
 /// What an entry carries.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Payload {

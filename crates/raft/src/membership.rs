@@ -8,7 +8,10 @@
 //! committed and after it committed an entry of its own term (the fix to the
 //! single-server algorithm described on raft-dev in 2015).
 
-use quorum_core::{Majority, Membership, NodeId};
+use crate::message::Message;
+use crate::node::State;
+use crate::Raft;
+use quorum_core::{Effects, Instant, Majority, Membership, NodeId, Payload};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -132,6 +135,134 @@ pub(crate) fn check_single_change(old: &Membership, new: &Membership) -> Result<
     Ok(())
 }
 
+impl Raft {
+    /// Proposes a new configuration: add or remove one voter, or change
+    /// learners (§4.1: single-server changes). A node promoted to voter
+    /// must have caught up: its match index must reach the leader's commit
+    /// index. Returns the index of the configuration entry.
+    pub fn propose_membership(
+        &mut self,
+        now: Instant,
+        new: Membership,
+        out: &mut Effects<Message>,
+    ) -> Result<u64, ChangeError> {
+        if self.state != State::Leader {
+            return Err(ChangeError::NotLeader(self.leader));
+        }
+        // One change at a time, and only after this leader committed its no-op.
+        if self.configs.current_index() > self.commit || self.commit < self.lead.term_start {
+            return Err(ChangeError::Busy);
+        }
+        let old = self.configs.current().clone();
+        check_single_change(&old, &new)?;
+        for v in new.voters.iter().filter(|v| !old.voters.contains(v) && **v != self.id) {
+            let caught_up = self.lead.progress.get(v).is_some_and(|p| p.match_index >= self.commit);
+            if !caught_up {
+                return Err(ChangeError::NotCaughtUp(*v));
+            }
+        }
+        let index = self.append_new(Payload::Membership(new));
+        self.sync_progress(now);
+        tracing::info!(node = self.id.0, term = self.term, index, "membership change proposed");
+        self.broadcast_append(now, out);
+        self.finish(now, out);
+        Ok(index)
+    }
+
+    /// Adds `node` as a learner: it receives the log but does not vote.
+    pub fn add_learner(&mut self, now: Instant, node: NodeId, out: &mut Effects<Message>) -> Result<u64, ChangeError> {
+        let new = self.configs.current().with_learner(node);
+        self.propose_membership(now, new, out)
+    }
+
+    /// Promotes a caught-up learner (or adds a caught-up node) to voter.
+    pub fn promote(&mut self, now: Instant, node: NodeId, out: &mut Effects<Message>) -> Result<u64, ChangeError> {
+        let new = self.configs.current().with_voter(node);
+        self.propose_membership(now, new, out)
+    }
+
+    /// Removes a voter or learner; the leader itself may be removed, and
+    /// steps down once the change commits.
+    pub fn remove_node(&mut self, now: Instant, node: NodeId, out: &mut Effects<Message>) -> Result<u64, ChangeError> {
+        let new = self.configs.current().without(node).ok_or(ChangeError::UnknownNode(node))?;
+        self.propose_membership(now, new, out)
+    }
+
+    /// The configuration in force (the newest in this node's log).
+    pub fn membership(&self) -> &Membership {
+        self.configs.current()
+    }
+
+    /// A leader whose own removal committed steps down (thesis §4.2.2),
+    /// first handing leadership to the most up-to-date voter.
+    pub(crate) fn maybe_step_down_removed(&mut self, now: Instant, out: &mut Effects<Message>) {
+        if self.state != State::Leader || is_voter(self.configs.current(), self.id) {
+            return;
+        }
+        if self.commit < self.configs.current_index() {
+            return; // §4.2.2: it manages the cluster until the change commits
+        }
+        let successor = self
+            .lead
+            .progress
+            .iter()
+            .filter(|(id, _)| self.configs.current().voters.contains(id))
+            .max_by_key(|(_, p)| p.match_index)
+            .map(|(id, _)| *id);
+        if let Some(to) = successor {
+            self.lead.lease_revoked = true;
+            out.send(to, Message::TimeoutNow { term: self.term });
+        }
+        tracing::info!(node = self.id.0, term = self.term, "removed from the configuration: stepping down");
+        self.become_follower(now, self.term, None);
+    }
+
+    /// Leadership transfer (thesis §3.10): stop taking proposals, bring
+    /// `target` up to date, then tell it to campaign at once (TimeoutNow).
+    /// Gives up after an election timeout.
+    pub fn transfer_leadership(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+        out: &mut Effects<Message>,
+    ) -> Result<(), ChangeError> {
+        if self.state != State::Leader {
+            return Err(ChangeError::NotLeader(self.leader));
+        }
+        if target == self.id {
+            return Ok(());
+        }
+        if !is_voter(self.configs.current(), target) {
+            return Err(ChangeError::UnknownNode(target));
+        }
+        let deadline = now + self.config.election_timeout_max;
+        self.lead.transfer = Some((target, deadline));
+        tracing::info!(node = self.id.0, term = self.term, %target, "leadership transfer");
+        self.maybe_send_timeout_now(target, out);
+        self.replicate_to(now, target, out);
+        self.finish(now, out);
+        Ok(())
+    }
+
+    /// Sends TimeoutNow once the transfer target has the whole log.
+    pub(crate) fn maybe_send_timeout_now(&mut self, peer: NodeId, out: &mut Effects<Message>) {
+        let Some((target, _)) = self.lead.transfer else { return };
+        let caught_up = self.lead.progress.get(&peer).is_some_and(|p| p.match_index == self.log.last_index());
+        if target == peer && caught_up {
+            self.lead.lease_revoked = true;
+            out.send(target, Message::TimeoutNow { term: self.term });
+        }
+    }
+
+    /// TimeoutNow from our leader: campaign now, past any lease.
+    pub(crate) fn on_timeout_now(&mut self, now: Instant, out: &mut Effects<Message>) {
+        if self.state == State::Leader || !self.can_campaign() {
+            return;
+        }
+        self.become_candidate(now, true, out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,165 +298,5 @@ mod tests {
         assert!(check_single_change(&m(&[1, 2, 3]), &m(&[1, 2])).is_ok());
         assert_eq!(check_single_change(&m(&[1, 2, 3]), &m(&[1, 4])), Err(ChangeError::NotSingleChange));
         assert_eq!(check_single_change(&m(&[1]), &m(&[])), Err(ChangeError::NotSingleChange));
-    }
-}
-
-mod ops {
-    use super::{check_single_change, is_voter, ChangeError};
-    use crate::message::Message;
-    use crate::node::State;
-    use crate::Raft;
-    use quorum_core::{Effects, Instant, Membership, NodeId, Payload};
-
-    impl Raft {
-        /// Proposes a new configuration: add or remove one voter, or change
-        /// learners (§4.1: single-server changes). A node promoted to voter
-        /// must have caught up: its match index must reach the leader's commit
-        /// index. Returns the index of the configuration entry.
-        pub fn propose_membership(
-            &mut self,
-            now: Instant,
-            new: Membership,
-            out: &mut Effects<Message>,
-        ) -> Result<u64, ChangeError> {
-            if self.state != State::Leader {
-                return Err(ChangeError::NotLeader(self.leader));
-            }
-            // One change at a time, and only after this leader committed its no-op.
-            if self.configs.current_index() > self.commit || self.commit < self.lead.term_start {
-                return Err(ChangeError::Busy);
-            }
-            let old = self.configs.current().clone();
-            check_single_change(&old, &new)?;
-            for v in new.voters.iter().filter(|v| !old.voters.contains(v) && **v != self.id) {
-                let caught_up = self.lead.progress.get(v).is_some_and(|p| p.match_index >= self.commit);
-                if !caught_up {
-                    return Err(ChangeError::NotCaughtUp(*v));
-                }
-            }
-            let index = self.append_new(Payload::Membership(new));
-            self.sync_progress(now);
-            tracing::info!(node = self.id.0, term = self.term, index, "membership change proposed");
-            self.broadcast_append(now, out);
-            self.finish(now, out);
-            Ok(index)
-        }
-
-        /// Adds `node` as a learner: it receives the log but does not vote.
-        pub fn add_learner(
-            &mut self,
-            now: Instant,
-            node: NodeId,
-            out: &mut Effects<Message>,
-        ) -> Result<u64, ChangeError> {
-            let mut new = self.configs.current().clone();
-            if !new.learners.contains(&node) && !new.voters.contains(&node) {
-                new.learners.push(node);
-                new.learners.sort();
-            }
-            self.propose_membership(now, new, out)
-        }
-
-        /// Promotes a caught-up learner (or adds a caught-up node) to voter.
-        pub fn promote(&mut self, now: Instant, node: NodeId, out: &mut Effects<Message>) -> Result<u64, ChangeError> {
-            let mut new = self.configs.current().clone();
-            new.learners.retain(|l| *l != node);
-            if !new.voters.contains(&node) {
-                new.voters.push(node);
-                new.voters.sort();
-            }
-            self.propose_membership(now, new, out)
-        }
-
-        /// Removes a voter or learner; the leader itself may be removed, and
-        /// steps down once the change commits.
-        pub fn remove_node(
-            &mut self,
-            now: Instant,
-            node: NodeId,
-            out: &mut Effects<Message>,
-        ) -> Result<u64, ChangeError> {
-            let mut new = self.configs.current().clone();
-            if !new.voters.contains(&node) && !new.learners.contains(&node) {
-                return Err(ChangeError::UnknownNode(node));
-            }
-            new.voters.retain(|v| *v != node);
-            new.learners.retain(|l| *l != node);
-            self.propose_membership(now, new, out)
-        }
-
-        /// The configuration in force (the newest in this node's log).
-        pub fn membership(&self) -> &Membership {
-            self.configs.current()
-        }
-
-        /// A leader whose own removal committed steps down (thesis §4.2.2),
-        /// first handing leadership to the most up-to-date voter.
-        pub(crate) fn maybe_step_down_removed(&mut self, now: Instant, out: &mut Effects<Message>) {
-            if self.state != State::Leader || is_voter(self.configs.current(), self.id) {
-                return;
-            }
-            if self.commit < self.configs.current_index() {
-                return; // §4.2.2: it manages the cluster until the change commits
-            }
-            let successor = self
-                .lead
-                .progress
-                .iter()
-                .filter(|(id, _)| self.configs.current().voters.contains(id))
-                .max_by_key(|(_, p)| p.match_index)
-                .map(|(id, _)| *id);
-            if let Some(to) = successor {
-                self.lead.lease_revoked = true;
-                out.send(to, Message::TimeoutNow { term: self.term });
-            }
-            tracing::info!(node = self.id.0, term = self.term, "removed from the configuration: stepping down");
-            self.become_follower(now, self.term, None);
-        }
-
-        /// Leadership transfer (thesis §3.10): stop taking proposals, bring
-        /// `target` up to date, then tell it to campaign at once (TimeoutNow).
-        /// Gives up after an election timeout.
-        pub fn transfer_leadership(
-            &mut self,
-            now: Instant,
-            target: NodeId,
-            out: &mut Effects<Message>,
-        ) -> Result<(), ChangeError> {
-            if self.state != State::Leader {
-                return Err(ChangeError::NotLeader(self.leader));
-            }
-            if target == self.id {
-                return Ok(());
-            }
-            if !is_voter(self.configs.current(), target) {
-                return Err(ChangeError::UnknownNode(target));
-            }
-            let deadline = now + self.config.election_timeout_max;
-            self.lead.transfer = Some((target, deadline));
-            tracing::info!(node = self.id.0, term = self.term, %target, "leadership transfer");
-            self.maybe_send_timeout_now(target, out);
-            self.replicate_to(now, target, out);
-            self.finish(now, out);
-            Ok(())
-        }
-
-        /// Sends TimeoutNow once the transfer target has the whole log.
-        pub(crate) fn maybe_send_timeout_now(&mut self, peer: NodeId, out: &mut Effects<Message>) {
-            let Some((target, _)) = self.lead.transfer else { return };
-            let caught_up = self.lead.progress.get(&peer).is_some_and(|p| p.match_index == self.log.last_index());
-            if target == peer && caught_up {
-                self.lead.lease_revoked = true;
-                out.send(target, Message::TimeoutNow { term: self.term });
-            }
-        }
-
-        /// TimeoutNow from our leader: campaign now, past any lease.
-        pub(crate) fn on_timeout_now(&mut self, now: Instant, out: &mut Effects<Message>) {
-            if self.state == State::Leader || !self.can_campaign() {
-                return;
-            }
-            self.become_candidate(now, true, out);
-        }
     }
 }
