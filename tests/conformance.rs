@@ -38,26 +38,26 @@ fn ms(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1e6
 }
 
+impl Failover {
+    /// A protocol whose followers suspect the leader `timeout` after its last
+    /// heartbeat (sent every `heartbeat`): the hint beats that timer by half,
+    /// and the timer is the slow path.
+    fn by_timer(timeout: f64, heartbeat: f64, freeze_median_below: f64) -> Self {
+        let (crash_median_below, crash_slow_from, timer_floor) = (timeout / 2.0, timeout, timeout - heartbeat);
+        Failover { crash_median_below, crash_slow_from, timer_floor, freeze_median_below }
+    }
+}
+
 fn multipaxos() -> Failover {
     let c = MultiPaxosConfig::default();
     let timeout = ms(c.election_timeout);
-    Failover {
-        crash_median_below: timeout / 2.0,
-        crash_slow_from: timeout,
-        timer_floor: timeout - ms(c.heartbeat_interval),
-        freeze_median_below: 3.0 * timeout,
-    }
+    Failover::by_timer(timeout, ms(c.heartbeat_interval), 3.0 * timeout)
 }
 
 fn raft() -> Failover {
     let c = RaftConfig::default();
     let timeout = ms(c.election_timeout_min);
-    Failover {
-        crash_median_below: timeout / 2.0,
-        crash_slow_from: timeout,
-        timer_floor: timeout - ms(c.heartbeat_interval),
-        freeze_median_below: ms(c.election_timeout_max) + timeout / 2.0,
-    }
+    Failover::by_timer(timeout, ms(c.heartbeat_interval), ms(c.election_timeout_max) + timeout / 2.0)
 }
 
 /// Zab's followers give up on a silent leader after `syncLimit`; a killed
@@ -111,35 +111,29 @@ fn a_planted_bug_is_caught<P: Protocol>(config: &P::Config, base: &SimConfig, se
     assert!(caught >= at_least, "'{check}' fired in only {caught} of {seeds} seeds");
 }
 
-#[test]
-fn multipaxos_replaces_a_killed_leader_fast() {
-    a_killed_leader_is_replaced_fast::<MultiPaxos>(&MultiPaxosConfig::default(), &multipaxos());
+/// The two failover checks, for a protocol with a leader, with its default
+/// settings and the numbers `failover()` gives it.
+macro_rules! failover_tests {
+    ($module:ident, $protocol:ty, $failover:expr) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn replaces_a_killed_leader_fast() {
+                a_killed_leader_is_replaced_fast::<$protocol>(&Default::default(), &$failover);
+            }
+
+            #[test]
+            fn replaces_a_frozen_leader_only_when_the_timers_run_out() {
+                a_frozen_leader_is_replaced_only_when_the_timers_run_out::<$protocol>(&Default::default(), &$failover);
+            }
+        }
+    };
 }
 
-#[test]
-fn raft_replaces_a_killed_leader_fast() {
-    a_killed_leader_is_replaced_fast::<Raft>(&RaftConfig::default(), &raft());
-}
-
-#[test]
-fn zab_replaces_a_killed_leader_fast() {
-    a_killed_leader_is_replaced_fast::<Zab>(&ZabConfig::default(), &zab());
-}
-
-#[test]
-fn multipaxos_replaces_a_frozen_leader_only_when_the_timers_run_out() {
-    a_frozen_leader_is_replaced_only_when_the_timers_run_out::<MultiPaxos>(&MultiPaxosConfig::default(), &multipaxos());
-}
-
-#[test]
-fn raft_replaces_a_frozen_leader_only_when_the_timers_run_out() {
-    a_frozen_leader_is_replaced_only_when_the_timers_run_out::<Raft>(&RaftConfig::default(), &raft());
-}
-
-#[test]
-fn zab_replaces_a_frozen_leader_only_when_the_timers_run_out() {
-    a_frozen_leader_is_replaced_only_when_the_timers_run_out::<Zab>(&ZabConfig::default(), &zab());
-}
+failover_tests!(multipaxos_failover, MultiPaxos, multipaxos());
+failover_tests!(raft_failover, Raft, raft());
+failover_tests!(zab_failover, Zab, zab());
 
 #[test]
 fn multipaxos_keeps_its_lease_on_promises_against_the_hint() {
