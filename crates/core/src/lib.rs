@@ -43,6 +43,18 @@
 //! every step, beside its own protocol-independent checks.
 #![deny(missing_docs)]
 
+/// `Debug` prints what `Display` prints: for small value types (ids, times)
+/// whose display is already terse.
+macro_rules! debug_is_display {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(self, f)
+            }
+        }
+    )*};
+}
+
 pub mod batch;
 mod command;
 mod effects;

@@ -129,6 +129,14 @@ fn all_agree(h: &[Operation]) -> bool {
     verdicts[0]
 }
 
+/// `check` refuses `h` saying `says`, and every method agrees that it is not
+/// linearizable.
+fn assert_every_check_refuses(h: &[Operation], says: &str) {
+    let err = check(h).unwrap_err();
+    assert!(err.detail.contains(says), "{err}");
+    assert!(!all_agree(h));
+}
+
 fn del() -> KvOp {
     KvOp::Del { key: Bytes::from_static(b"x") }
 }
@@ -164,9 +172,7 @@ fn overlapping_forward_zones_are_a_violation() {
         op(3, get(), 4, Some(5), val("b")),
         op(4, get(), 6, Some(7), val("a")),
     ];
-    let err = check(&h).unwrap_err();
-    assert!(err.detail.contains("overlap"), "{err}");
-    assert!(!all_agree(&h));
+    assert_every_check_refuses(&h, "overlap");
 }
 
 #[test]
@@ -178,9 +184,7 @@ fn a_backward_zone_inside_a_forward_one_is_a_violation() {
         op(3, get(), 2, Some(3), val("b")),
         op(4, get(), 4, Some(5), val("a")),
     ];
-    let err = check(&h).unwrap_err();
-    assert!(err.detail.contains("ran inside that stretch"), "{err}");
-    assert!(!all_agree(&h));
+    assert_every_check_refuses(&h, "ran inside that stretch");
 }
 
 #[test]
@@ -197,9 +201,7 @@ fn two_cas_from_one_value_is_a_violation() {
         op(2, cas(Some("a"), "b"), 2, Some(3), KvResult::Swapped(true)),
         op(3, cas(Some("a"), "c"), 2, Some(3), KvResult::Swapped(true)),
     ];
-    let err = check(&h).unwrap_err();
-    assert!(err.detail.contains("both replaced"), "{err}");
-    assert!(!all_agree(&h));
+    assert_every_check_refuses(&h, "both replaced");
 }
 
 #[test]
