@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::quorum;
+use common::{quorum, refused};
 
 #[test]
 fn json_output_has_every_promised_field_for_every_protocol() {
@@ -59,9 +59,7 @@ fn a_report_directory_gets_markdown_and_three_charts() {
 
 #[test]
 fn inconsistent_fault_times_are_refused_with_a_clear_message() {
-    let (code, _, stderr) = quorum(&["bench", "--fault-at", "3", "--fault-until", "2"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--fault-at < --fault-until"), "{stderr}");
+    refused(&["bench", "--fault-at", "3", "--fault-until", "2"], "--fault-at < --fault-until");
 }
 
 #[test]

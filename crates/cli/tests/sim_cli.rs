@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::quorum;
+use common::{quorum, refused};
 
 #[test]
 fn a_clean_sweep_exits_zero_and_reports_json() {
@@ -25,9 +25,7 @@ fn local_reads_on_zab_are_counted_and_checked_for_session_order() {
     assert_eq!(v["violations"], 0);
     // 904 local reads in these 10 seeds (pauses included in the faults).
     assert!(v["local_reads"].as_u64().unwrap() > 10 * 50, "{stdout}");
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "zab", "--local-reads", "2"]);
-    assert_ne!(code, 0);
-    assert!(stderr.contains("--local-reads"), "{stderr}");
+    refused(&["sim", "--protocol", "zab", "--local-reads", "2"], "--local-reads");
 }
 
 #[test]
@@ -86,19 +84,13 @@ fn churn_changes_raft_membership_in_every_seed_and_is_refused_elsewhere() {
     assert_eq!(hash(&a), hash(&b));
     let (_, text, _) = quorum(&[&one[..], &["--trace", "text"]].concat());
     assert!(text.contains("is told: remove n") || text.contains("is told: transfer"), "no intervention in the trace");
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "zab", "--seeds", "1", "--churn"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--churn"), "{stderr}");
+    refused(&["sim", "--protocol", "zab", "--seeds", "1", "--churn"], "--churn");
 }
 
 #[test]
 fn bad_input_gets_a_clear_error() {
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "rafft"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("unknown protocol 'rafft'"), "{stderr}");
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "primary-backup", "--faults", "sometimes"]);
-    assert_ne!(code, 0);
-    assert!(stderr.contains("sometimes"), "{stderr}");
+    refused(&["sim", "--protocol", "rafft"], "unknown protocol 'rafft'");
+    refused(&["sim", "--protocol", "primary-backup", "--faults", "sometimes"], "sometimes");
 }
 
 #[test]
@@ -108,9 +100,7 @@ fn trace_prints_a_scenario_and_refuses_a_mismatched_protocol() {
     assert_eq!(code, 0, "{stderr}");
     assert!(mermaid.starts_with("sequenceDiagram"), "{mermaid}");
     assert!(mermaid.contains("candidate (term 1)"), "the split vote's candidates are drawn");
-    let (code, _, stderr) = quorum(&["trace", "--protocol", "zab", "--scenario", "raft-election"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("runs raft, not zab"), "{stderr}");
+    refused(&["trace", "--protocol", "zab", "--scenario", "raft-election"], "runs raft, not zab");
     let (code, list, _) = quorum(&["trace", "--protocol", "raft", "--list"]);
     assert_eq!(code, 0);
     assert!(list.contains("majority-overlap"));
@@ -132,25 +122,25 @@ fn profiles_are_reported_replayed_and_refused_where_they_do_not_apply() {
     let replay = stdout.lines().find_map(|l| l.trim().strip_prefix("replay: ")).expect("a replay command");
     assert!(replay.contains("--profile tiny-caps"), "{replay}");
 
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "paxos", "--profile", "lease-fifo"]);
-    assert_ne!(code, 0);
-    assert!(stderr.contains("--profile lease-fifo does not apply to paxos"), "{stderr}");
+    refused(&["sim", "--protocol", "paxos", "--profile", "lease-fifo"], "--profile lease-fifo does not apply to paxos");
 }
 
 #[test]
 fn a_shipping_build_refuses_planted_bugs_and_names_the_known_ones() {
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "raft", "--planted", "vote-before-persisted"]);
-    assert_ne!(code, 0);
-    assert!(stderr.contains("build it with `--features planted-bugs`"), "{stderr}");
+    refused(
+        &["sim", "--protocol", "raft", "--planted", "vote-before-persisted"],
+        "build it with `--features planted-bugs`",
+    );
     let (code, _, stderr) = quorum(&["sim", "--protocol", "raft", "--planted", "no-such-bug"]);
     assert_ne!(code, 0);
     assert!(
         stderr.contains("no planted bug 'no-such-bug' in raft: choose one of suspected-ack-without-lease"),
         "{stderr}"
     );
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "primary-backup", "--planted", "vote-before-persisted"]);
-    assert_ne!(code, 0);
-    assert!(stderr.contains("--planted plants a bug in paxos, multipaxos, raft or zab"), "{stderr}");
+    refused(
+        &["sim", "--protocol", "primary-backup", "--planted", "vote-before-persisted"],
+        "--planted plants a bug in paxos, multipaxos, raft or zab",
+    );
 }
 
 #[test]
@@ -164,7 +154,5 @@ fn history_writes_one_runs_operations_as_json_and_needs_a_seed() {
     assert!(ops.len() > 100, "{} operations", ops.len());
     assert!(ops.iter().all(|op| op["invoked"].is_u64() && op.get("outcome").is_some()), "{}", ops[0]);
     std::fs::remove_file(&path).unwrap();
-    let (code, _, stderr) = quorum(&["sim", "--protocol", "raft", "--history", file]);
-    assert_ne!(code, 0);
-    assert!(stderr.contains("give --seed too"), "{stderr}");
+    refused(&["sim", "--protocol", "raft", "--history", file], "give --seed too");
 }

@@ -71,6 +71,18 @@ pub struct Stored {
     pub snapshot: Option<Snapshot>,
 }
 
+impl Stored {
+    /// The protocol's hard state decoded from its postcard bytes, or its
+    /// default on a first start; bytes that do not decode are
+    /// [`InitError::CorruptState`](crate::InitError::CorruptState).
+    pub fn decode_hard_state<H: serde::de::DeserializeOwned + Default>(&self) -> Result<H, crate::InitError> {
+        match &self.hard_state {
+            Some(bytes) => postcard::from_bytes(bytes).map_err(|e| crate::InitError::corrupt("hard state", e)),
+            None => Ok(H::default()),
+        }
+    }
+}
+
 /// Why storage failed. The runtime stops a node rather than run on after this.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

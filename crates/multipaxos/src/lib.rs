@@ -82,11 +82,19 @@ mod catchup;
 mod config;
 mod election;
 mod hint;
+#[cfg(test)]
+mod hint_tests;
 mod leader;
 mod message;
 mod read;
 mod replica;
+#[cfg(test)]
+mod safety_tests;
 mod snapshot;
+#[cfg(test)]
+mod test_helpers;
+#[cfg(test)]
+mod tests;
 
 pub use config::{MultiPaxosConfig, PlantedBug, MAX_PLAUSIBLE_SLOT, MAX_SLOTS_ABOVE_COMMIT};
 pub use message::{Message, SnapshotPiece};
@@ -344,10 +352,7 @@ impl Protocol for MultiPaxos {
 
     fn new(init: Init<MultiPaxosConfig>) -> Result<Self, InitError> {
         InitError::check_member(init.id, &init.members)?;
-        let hard: HardState = match &init.stored.hard_state {
-            Some(b) => postcard::from_bytes(b).map_err(|e| InitError::corrupt("hard state", e))?,
-            None => HardState::default(),
-        };
+        let hard: HardState = init.stored.decode_hard_state()?;
         let base = init.stored.snapshot.as_ref().map_or(0, |s| s.index);
         let committed = hard.committed.max(base);
         let mut learner = Learner::starting_after(base);
@@ -515,12 +520,3 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
         &self.acceptor
     }
 }
-
-#[cfg(test)]
-mod hint_tests;
-#[cfg(test)]
-mod safety_tests;
-#[cfg(test)]
-mod test_helpers;
-#[cfg(test)]
-mod tests;

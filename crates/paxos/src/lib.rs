@@ -65,9 +65,13 @@ mod catchup;
 mod config;
 mod invariant;
 mod learner;
+#[cfg(test)]
+mod malformed_tests;
 mod message;
 pub mod outbox;
 mod proposer;
+#[cfg(test)]
+mod tests;
 
 pub use acceptor::{Accepted, Acceptor, Vote, VoteJournal};
 pub use ballot::Ballot;
@@ -303,10 +307,7 @@ impl Protocol for Paxos {
 
     fn new(init: Init<PaxosConfig>) -> Result<Self, InitError> {
         InitError::check_member(init.id, &init.members)?;
-        let hard: HardState = match &init.stored.hard_state {
-            Some(b) => postcard::from_bytes(b).map_err(|e| InitError::corrupt("hard state", e))?,
-            None => HardState::default(),
-        };
+        let hard: HardState = init.stored.decode_hard_state()?;
         let acceptor = Acceptor::recover(init.incarnation(), Ballot::ZERO, &hard.promises, &init.stored.entries);
         let mut learner = Learner::new();
         for e in init.stored.entries.iter().take_while(|e| e.index <= hard.chosen_upto) {
@@ -426,8 +427,3 @@ impl outbox::Stepped for Paxos {
         &self.acceptor
     }
 }
-
-#[cfg(test)]
-mod malformed_tests;
-#[cfg(test)]
-mod tests;

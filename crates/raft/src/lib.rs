@@ -218,10 +218,7 @@ impl Raft {
 
     fn recover(init: &Init<RaftConfig>) -> Result<(HardState, Log, Configs, Option<quorum_core::Snapshot>), InitError> {
         let stored = &init.stored;
-        let hard: HardState = match &stored.hard_state {
-            Some(b) => postcard::from_bytes(b).map_err(|e| InitError::corrupt("hard state", e))?,
-            None => HardState::default(),
-        };
+        let hard: HardState = stored.decode_hard_state()?;
         let initial = Membership { voters: init.members.clone(), learners: Vec::new() };
         let (offset, stamp, base) = match &stored.snapshot {
             Some(s) => {

@@ -369,10 +369,7 @@ impl Protocol for Zab {
     const LINKS: LinkKind = LinkKind::Fifo;
 
     fn new(init: Init<ZabConfig>) -> Result<Self, InitError> {
-        let hard = match init.stored.hard_state.as_deref() {
-            Some(bytes) => HardState::decode(bytes)?,
-            None => HardState::default(),
-        };
+        let hard: HardState = init.stored.decode_hard_state()?;
         if hard.accepted_epoch < hard.current_epoch {
             let detail = format!("acceptedEpoch {} is below currentEpoch {}", hard.accepted_epoch, hard.current_epoch);
             return Err(InitError::corrupt("hard state", detail));

@@ -23,6 +23,7 @@ impl HardState {
         Bytes::from(postcard::to_allocvec(self).expect("encoding the hard state cannot fail"))
     }
 
+    #[cfg(test)]
     pub fn decode(data: &[u8]) -> Result<Self, quorum_core::InitError> {
         postcard::from_bytes(data).map_err(|e| quorum_core::InitError::corrupt("hard state", e))
     }

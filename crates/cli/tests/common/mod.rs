@@ -11,3 +11,12 @@ pub fn quorum(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `quorum args` is refused as a usage error (exit status 2) whose message
+/// contains `says`.
+#[allow(dead_code)] // not every test binary that includes this module refuses something
+pub fn refused(args: &[&str], says: &str) {
+    let (code, stdout, stderr) = quorum(args);
+    assert_eq!(code, 2, "quorum {args:?}: {stdout}{stderr}");
+    assert!(stderr.contains(says), "quorum {args:?} should say {says:?}: {stderr}");
+}
