@@ -175,6 +175,15 @@ pub struct Init<C> {
 }
 
 impl<C> Init<C> {
+    /// Node `id` of a cluster of nodes `1..=cluster_size` starting for the
+    /// first time (nothing stored), at time zero, with seed 1: the usual
+    /// start of a test. Change any field with struct update syntax
+    /// (`Init { stored, ..Init::first_start(NodeId(2), 3, config) }`).
+    pub fn first_start(id: NodeId, cluster_size: u64, config: C) -> Self {
+        let members = (1..=cluster_size).map(NodeId).collect();
+        Init { id, members, config, stored: Stored::default(), seed: 1, now: Instant::ZERO }
+    }
+
     /// An id for this incarnation of the node, different at every restart
     /// (the seed and the start-up time mixed), so that a checker can tell a
     /// restarted node's fresh volatile state from the old one's.

@@ -210,14 +210,7 @@ fn the_checker_catches_two_values_chosen_in_one_slot() {
 
 #[test]
 fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
-    let init = Init {
-        id: NodeId(1),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
-        config: MultiPaxosConfig::default(),
-        stored: Default::default(),
-        seed: 1,
-        now: Instant::ZERO,
-    };
+    let init = Init::first_start(NodeId(1), 3, MultiPaxosConfig::default());
     let mut node = MultiPaxos::new(init).expect("a node starts");
     let mut out = Effects::new();
     node.step(Instant::ZERO, &mut out, MultiPaxos::start_election);

@@ -204,14 +204,7 @@ fn an_acceptor_refuses_a_lower_ballot_and_names_its_promise() {
 fn a_promise_leaves_only_after_the_acceptor_wrote_it() {
     let config = PaxosConfig::default();
     let stored = Default::default();
-    let init = Init {
-        id: NodeId(2),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
-        config,
-        stored,
-        seed: 1,
-        now: Instant::ZERO,
-    };
+    let init = Init { stored, ..Init::first_start(NodeId(2), 3, config) };
     let mut node = Paxos::new(init).expect("a node starts");
     let mut out = Effects::new();
     node.on_message(
@@ -402,14 +395,7 @@ fn real_runs_feed_the_checker_votes_that_add_up() {
 
 #[test]
 fn a_proposers_own_promise_is_written_before_its_prepares_leave() {
-    let init = Init {
-        id: NodeId(1),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
-        config: PaxosConfig::default(),
-        stored: Default::default(),
-        seed: 1,
-        now: Instant::ZERO,
-    };
+    let init = Init::first_start(NodeId(1), 3, PaxosConfig::default());
     let mut node = Paxos::new(init).expect("a node starts");
     let mut out = Effects::new();
     node.propose(Instant::ZERO, cmd(1, 1), &mut out).unwrap();

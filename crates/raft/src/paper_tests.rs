@@ -23,15 +23,7 @@ pub(crate) fn node_with(id: u64, n: u64, term: u64, terms: &[u64], config: RaftC
         entries: terms.iter().enumerate().map(|(i, t)| entry(i as u64 + 1, *t)).collect(),
         snapshot: None,
     };
-    Raft::new(Init {
-        id: NodeId(id),
-        members: (1..=n).map(NodeId).collect(),
-        config,
-        stored,
-        seed: 42,
-        now: Instant::ZERO,
-    })
-    .expect("a node starts")
+    Raft::new(Init { stored, seed: 42, ..Init::first_start(NodeId(id), n, config) }).expect("a node starts")
 }
 
 pub(crate) fn node(id: u64, n: u64) -> Raft {
@@ -394,15 +386,8 @@ fn figure_2_commits_are_emitted_in_order_once_and_again_after_a_restart() {
         }
     }
     let stored = quorum_core::Storage::load(&storage).unwrap();
-    let mut back = Raft::new(Init {
-        id: NodeId(2),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
-        config: config(),
-        stored,
-        seed: 1,
-        now: at(20),
-    })
-    .expect("a node restarts from what it stored");
+    let mut back = Raft::new(Init { stored, now: at(20), ..Init::first_start(NodeId(2), 3, config()) })
+        .expect("a node restarts from what it stored");
     assert_eq!((back.term, back.log.last_index(), back.commit), (1, 2, 0));
     let mut out = Effects::new();
     let hb = Append { term: 1, prev_index: 2, prev_term: 1, entries: vec![], commit: 2, round: 2 };

@@ -443,14 +443,7 @@ fn random_messages_never_panic_a_node_in_any_role() {
 }
 
 fn init(stored: Stored) -> Init<RaftConfig> {
-    Init {
-        id: NodeId(1),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
-        config: RaftConfig::default(),
-        stored,
-        seed: 1,
-        now: Instant::ZERO,
-    }
+    Init { stored, ..Init::first_start(NodeId(1), 3, RaftConfig::default()) }
 }
 
 #[test]

@@ -333,14 +333,7 @@ fn planted_trust_in_proposals_is_caught_by_the_random_messages() {
 }
 
 fn init(stored: Stored) -> Result<Zab, InitError> {
-    Zab::new(Init {
-        id: NodeId(1),
-        members: vec![NodeId(1), NodeId(2), NodeId(3)],
-        config: crate::ZabConfig::default(),
-        stored,
-        seed: 1,
-        now: at(0),
-    })
+    Zab::new(Init { stored, now: at(0), ..Init::first_start(NodeId(1), 3, crate::ZabConfig::default()) })
 }
 
 #[test]

@@ -174,15 +174,8 @@ mod tests {
                 .collect(),
             snapshot: None,
         };
-        Raft::new(quorum_core::Init {
-            id: NodeId(id),
-            members: vec![NodeId(1), NodeId(2), NodeId(3)],
-            config: config(),
-            stored,
-            seed: 7,
-            now: Instant::ZERO,
-        })
-        .expect("a node starts")
+        Raft::new(quorum_core::Init { stored, seed: 7, ..quorum_core::Init::first_start(NodeId(id), 3, config()) })
+            .expect("a node starts")
     }
 
     fn check(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>]) -> Result<(), String> {
