@@ -142,7 +142,7 @@ fn seed_sweep_all_faults_with_snapshots_streamed_in_tiny_pieces() {
         });
     };
     let summary = check_seeds_with::<MultiPaxos>(&base, &config, 0..500, count, |_| {});
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    summary.assert_clean();
     assert!(summary.ops_ok > 10_000, "the workload made progress: {summary}");
     let later = later_pieces.load(Ordering::Relaxed);
     println!("snapshot pieces past the first: {later}");
@@ -160,7 +160,7 @@ fn seed_sweep_all_faults_with_a_tiny_leader_queue() {
         c.max_queued = 2;
     });
     let summary = check_seeds::<MultiPaxos>(&base, &config, 0..300);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    summary.assert_clean();
     assert!(summary.ops_ok > 10_000, "the workload made progress: {summary}");
 }
 
@@ -171,5 +171,5 @@ fn seed_sweep_all_faults_with_lease_reads() {
     let base = SimConfig::quick(0, Faults::All);
     let config = MultiPaxosConfig::default().with(|c| c.read_lease = true);
     let summary = check_seeds::<MultiPaxos>(&base, &config, 0..2000);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    summary.assert_clean();
 }

@@ -28,7 +28,7 @@ fn sweep(planted: Option<PlantedBug>) -> Summary {
 fn slow_disks_short_crashes_and_rival_candidates_keep_one_leader_per_term() {
     let summary = sweep(None);
     eprintln!("{summary}");
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    summary.assert_clean();
 }
 
 #[test]

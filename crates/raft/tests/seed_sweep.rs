@@ -20,7 +20,7 @@ fn seeds(default: u64) -> std::ops::Range<u64> {
 fn sweep(base: SimConfig, config: RaftConfig, seeds: std::ops::Range<u64>) {
     let summary = check_seeds::<Raft>(&base, &config, seeds);
     eprintln!("{summary}");
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    summary.assert_clean();
 }
 
 /// A sweep with the churn operator in every run.
@@ -30,7 +30,7 @@ fn sweep_with_churn(base: SimConfig, config: RaftConfig, seeds: std::ops::Range<
     let summary = check_seeds_with::<Raft>(&base, &config, seeds, setup, |_| {});
     let counts = churn::Counts::of(&record.lock().expect("record lock"));
     eprintln!("{summary}\n  operator: {counts:?}");
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    summary.assert_clean();
     assert!(summary.config_changes > 0, "no membership change ever committed: {summary}");
 }
 

@@ -41,7 +41,7 @@
 //!
 //! // Many seeds:
 //! let summary = check_seeds::<PrimaryBackup>(&SimConfig::quick(0, Faults::All), &Default::default(), 0..20);
-//! assert_eq!(summary.violation_count(), 0, "{summary}");
+//! summary.assert_clean();
 //! ```
 //!
 //! ## Protocol-specific actions: membership changes, leadership transfer
@@ -75,7 +75,7 @@
 //! let base = SimConfig::quick(0, Faults::All);
 //! let setup = |sim: &mut Sim<PrimaryBackup>| sim.set_operator(Duration::from_millis(100), poke);
 //! let summary = check_seeds_with::<PrimaryBackup>(&base, &Default::default(), 0..10, setup, |_| {});
-//! assert_eq!(summary.violation_count(), 0, "{summary}");
+//! summary.assert_clean();
 //! ```
 //!
 //! ## Your own state machine

@@ -193,6 +193,23 @@ impl Summary {
         checks
     }
 
+    /// Asserts that no seed broke a check (else panics showing the summary).
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        assert_eq!(self.violation_count(), 0, "{self}");
+    }
+
+    /// Asserts that `what` (a planted bug) was caught, and only by `checks`;
+    /// prints how many seeds caught it and the first.
+    #[track_caller]
+    pub fn assert_caught_by(&self, what: &str, checks: &[&str]) {
+        let first = self.failures.first().map(|f| f.seed);
+        let (caught, fired) = (self.failures.len(), self.checks_that_fired());
+        eprintln!("{what}: {caught} of {} seeds caught (first {first:?}) by {fired:?}", self.seeds);
+        assert!(caught > 0, "{what} went unnoticed: {self}");
+        assert_eq!(fired, checks, "{self}");
+    }
+
     /// Folds one run in.
     pub fn add<O, R>(&mut self, r: &Report<O, R>) {
         self.seeds += 1;

@@ -14,7 +14,7 @@ fn sweep(faults: Faults, bug: Option<PlantedBug>, seeds: std::ops::Range<u64>) -
 #[test]
 fn the_correct_baseline_passes_every_check_across_many_seeds() {
     let summary = sweep(Faults::All, None, 0..1000);
-    assert_eq!(summary.violation_count(), 0, "{summary}");
+    summary.assert_clean();
     assert!(summary.ops_ok > 1000 * 20, "the workload must make progress: {summary}");
 }
 
