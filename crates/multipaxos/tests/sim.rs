@@ -170,6 +170,5 @@ fn seed_sweep_all_faults_with_lease_reads() {
     // with a lease answers locally, and the history must stay linearizable.
     let base = SimConfig::quick(0, Faults::All);
     let config = MultiPaxosConfig::default().with(|c| c.read_lease = true);
-    let summary = check_seeds::<MultiPaxos>(&base, &config, 0..2000);
-    summary.assert_clean();
+    check_seeds::<MultiPaxos>(&base, &config, 0..2000).assert_clean();
 }

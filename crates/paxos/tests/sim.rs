@@ -94,6 +94,5 @@ fn a_slow_disk_does_not_leave_five_proposers_preempting_each_other() {
     base.clients.count = 4;
     let summary = check_seeds::<Paxos>(&base, &PaxosConfig::default(), 0..20);
     summary.assert_clean();
-    println!("{summary}");
     assert!(summary.ops_ok >= 1_200, "{summary}");
 }

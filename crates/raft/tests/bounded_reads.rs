@@ -96,12 +96,11 @@ fn crowded_sweep(planted: Option<PlantedBug>) -> quorum_sim::Summary {
 
 #[test]
 fn a_crowded_sweep_keeps_the_read_queue_within_its_bound() {
-    let summary = crowded_sweep(None);
-    summary.assert_clean();
+    crowded_sweep(None).assert_clean();
 }
 
 #[test]
 fn a_crowded_sweep_catches_the_unbounded_read_queue_by_its_invariant() {
-    let summary = crowded_sweep(Some(PlantedBug::UnboundedReads));
-    summary.assert_caught_by("planted UnboundedReads", &["raft: bounded queues"]);
+    crowded_sweep(Some(PlantedBug::UnboundedReads))
+        .assert_caught_by("planted UnboundedReads", &["raft: bounded queues"]);
 }

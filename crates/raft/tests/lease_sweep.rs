@@ -67,7 +67,6 @@ fn lease() -> RaftConfig {
 #[test]
 fn seed_sweep_lease_reads_fifo_links_link_down_hints_all_faults() {
     let summary = lease_sweep(seeds(400), &lease());
-    eprintln!("{summary}");
     summary.assert_clean();
     assert!(summary.ops_ok > 400 * 200, "{summary}");
 }
@@ -78,8 +77,7 @@ fn seed_sweep_lease_reads_fifo_links_link_down_hints_all_faults() {
 #[test]
 fn the_lease_sweep_catches_a_follower_that_acks_without_honouring_the_lease() {
     let config = lease().with(|c| c.planted = Some(PlantedBug::SuspectedAckWithoutLease));
-    let summary = lease_sweep(0..500, &config);
-    summary.assert_caught_by("planted SuspectedAckWithoutLease", &["linearizability"]);
+    lease_sweep(0..500, &config).assert_caught_by("planted SuspectedAckWithoutLease", &["linearizability"]);
 }
 
 /// Clocks at the edge of the bound the lease assumes: every node up to
@@ -89,9 +87,7 @@ fn the_lease_sweep_catches_a_follower_that_acks_without_honouring_the_lease() {
 #[test]
 fn lease_reads_stay_linearizable_with_clocks_drifting_within_the_bound() {
     let clocks = ClockConfig { max_offset: Duration::from_secs(1), max_drift_ppm: 5_000 };
-    let summary = lease_sweep_with_clocks(seeds(400), &lease(), clocks);
-    eprintln!("{summary}");
-    summary.assert_clean();
+    lease_sweep_with_clocks(seeds(400), &lease(), clocks).assert_clean();
 }
 
 /// Beyond the bound the lease is not safe, and the sweep shows it: with
@@ -103,6 +99,5 @@ fn lease_reads_stay_linearizable_with_clocks_drifting_within_the_bound() {
 #[test]
 fn lease_reads_with_clocks_drifting_beyond_the_bound_are_caught() {
     let clocks = ClockConfig { max_offset: Duration::from_secs(1), max_drift_ppm: 500_000 };
-    let summary = lease_sweep_with_clocks(0..500, &lease(), clocks);
-    summary.assert_caught_by("clocks 50 % off", &["linearizability"]);
+    lease_sweep_with_clocks(0..500, &lease(), clocks).assert_caught_by("clocks 50 % off", &["linearizability"]);
 }

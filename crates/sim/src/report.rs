@@ -193,9 +193,11 @@ impl Summary {
         checks
     }
 
-    /// Asserts that no seed broke a check (else panics showing the summary).
+    /// Asserts that no seed broke a check (and prints the summary, which a
+    /// test shows when it fails or runs with `--nocapture`).
     #[track_caller]
     pub fn assert_clean(&self) {
+        eprintln!("{self}");
         assert_eq!(self.violation_count(), 0, "{self}");
     }
 
@@ -208,6 +210,15 @@ impl Summary {
         eprintln!("{what}: {caught} of {} seeds caught (first {first:?}) by {fired:?}", self.seeds);
         assert!(caught > 0, "{what} went unnoticed: {self}");
         assert_eq!(fired, checks, "{self}");
+    }
+
+    /// Asserts that `what` (a planted bug) was caught, with `check` among
+    /// the checks that fired.
+    #[track_caller]
+    pub fn assert_caught_including(&self, what: &str, check: &str) {
+        let fired = self.checks_that_fired();
+        eprintln!("{what}: {} of {} seeds caught by {fired:?}\n{self}", self.failures.len(), self.seeds);
+        assert!(fired.iter().any(|c| c == check), "{what}: '{check}' never fired: {self}");
     }
 
     /// Folds one run in.

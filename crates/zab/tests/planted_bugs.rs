@@ -263,8 +263,7 @@ fn crowded() -> (SimConfig, ZabConfig) {
 #[test]
 fn a_crowded_sweep_keeps_the_proposal_queue_within_its_bound() {
     let (cfg, zab) = crowded();
-    let summary = quorum_sim::testkit::sweep::<Zab>(&cfg, &zab, 0..6);
-    summary.assert_clean();
+    quorum_sim::testkit::sweep::<Zab>(&cfg, &zab, 0..6).assert_clean();
 }
 
 #[test]
@@ -304,8 +303,7 @@ fn hostile() -> SimConfig {
 
 #[test]
 fn the_hostile_sweep_never_panics_a_node() {
-    let summary = quorum_sim::testkit::sweep::<Zab>(&hostile(), &ZabConfig::default(), 0..40);
-    summary.assert_clean();
+    quorum_sim::testkit::sweep::<Zab>(&hostile(), &ZabConfig::default(), 0..40).assert_clean();
 }
 
 #[test]
