@@ -100,6 +100,21 @@ pub struct Report<O = KvOp, R = KvResult> {
     pub history: Vec<Operation<O, R>>,
 }
 
+impl<O, R> Report<O, R> {
+    /// Asserts that no check fired and that the clients had at least
+    /// `min_ops` operations answered (a run that did nothing proves nothing).
+    #[track_caller]
+    pub fn assert_clean(&self, min_ops: u64) {
+        assert!(self.violations.is_empty(), "seed {}: {:#?}", self.seed, self.violations);
+        assert!(
+            self.ops_ok >= min_ops,
+            "seed {}: {} operations answered, fewer than {min_ops}",
+            self.seed,
+            self.ops_ok
+        );
+    }
+}
+
 impl<P: Protocol, W: Workload> Sim<P, W> {
     /// Runs the final checks now (after a run driven step by step) and reports.
     pub fn run_finish(self) -> Report<W::Op, W::Output> {
