@@ -2,9 +2,17 @@
 //! crashes, partitions, loss, duplication and reordering, over many seeds,
 //! with Raft's invariants checked after every input.
 
-use quorum_core::{Duration, NodeId, Protocol, Rng};
+use quorum_core::{Duration, Effects, Instant, NodeId, Protocol, Rng};
 type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
-use quorum_raft::RaftConfig;
+use quorum_raft::{Message, Raft, RaftConfig};
+
+/// An admin call at the current leader, if there is one; a refusal (busy,
+/// not caught up, not a member) is part of the chaos.
+fn at_leader<R>(c: &mut Cluster, call: impl FnOnce(&mut Raft, Instant, &mut Effects<Message>) -> R) {
+    if let Some(leader) = c.leader() {
+        let _ = c.act(leader, call);
+    }
+}
 
 fn run(seed: u64) -> Cluster {
     let mut c = chaos(seed);
@@ -42,26 +50,10 @@ fn chaos(seed: u64) -> Cluster {
                     let _ = c.propose(leader, vec![payload]);
                 }
             }
-            40..=49 => {
-                if let Some(leader) = c.leader() {
-                    let _ = c.act(leader, |r, now, out| r.add_learner(now, node, out));
-                }
-            }
-            50..=57 => {
-                if let Some(leader) = c.leader() {
-                    let _ = c.act(leader, |r, now, out| r.promote(now, node, out));
-                }
-            }
-            58..=64 => {
-                if let Some(leader) = c.leader() {
-                    let _ = c.act(leader, |r, now, out| r.remove_node(now, node, out));
-                }
-            }
-            65..=68 => {
-                if let Some(leader) = c.leader() {
-                    let _ = c.act(leader, |r, now, out| r.transfer_leadership(now, node, out));
-                }
-            }
+            40..=49 => at_leader(&mut c, |r, now, out| r.add_learner(now, node, out)),
+            50..=57 => at_leader(&mut c, |r, now, out| r.promote(now, node, out)),
+            58..=64 => at_leader(&mut c, |r, now, out| r.remove_node(now, node, out)),
+            65..=68 => at_leader(&mut c, |r, now, out| r.transfer_leadership(now, node, out)),
             69..=76 if up => c.crash(node),
             69..=76 => c.restart(node),
             77..=82 => c.isolate(node),

@@ -24,18 +24,12 @@ fn local_reads_on_any_node_keep_each_clients_view_moving_forward() {
 
 #[test]
 fn a_node_answering_before_it_reaches_the_clients_last_seen_index_is_caught() {
-    let summary = sweep(Faults::None, Some(DriverBug::LocalReadIgnoresSession), 0..50);
-    let fired = summary.checks_that_fired();
-    eprintln!("ignores session: {} of 50 seeds fail; checks {fired:?}", summary.failures.len());
-    assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
-    assert_eq!(fired, ["session order"], "only the session order rule should see this bug");
+    sweep(Faults::None, Some(DriverBug::LocalReadIgnoresSession), 0..50)
+        .assert_caught_by("ignores session", &["session order"]);
 }
 
 #[test]
 fn a_lagging_node_claiming_the_clients_index_is_caught_by_the_committed_log() {
-    let summary = sweep(Faults::None, Some(DriverBug::LocalReadClaimsSession), 0..50);
-    let fired = summary.checks_that_fired();
-    eprintln!("claims session: {} of 50 seeds fail; checks {fired:?}", summary.failures.len());
-    assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
-    assert_eq!(fired, ["read value"], "only the committed-log rule should see this bug");
+    sweep(Faults::None, Some(DriverBug::LocalReadClaimsSession), 0..50)
+        .assert_caught_by("claims session", &["read value"]);
 }
