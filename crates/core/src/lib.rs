@@ -75,7 +75,10 @@ pub use command::Command;
 pub use effects::{DurabilityGate, Effect, Effects, ReadId};
 pub use ids::{ClientId, NodeId};
 pub use log::{Entry, Log, Membership, Payload, Stamp};
-pub use protocol::{Init, InitError, Invariant, LinkKind, NotLeader, ProposeError, Protocol, ReadError, Role, Status};
+pub use protocol::{
+    node_of, Init, InitError, Invariant, LinkKind, NotLeader, ProposeError, Protocol, ReadError, Role, Status,
+    StepInvariant,
+};
 pub use quorum::{majority, Majority, VoteResult};
 pub use rng::Rng;
 pub use state_machine::{KvOp, KvResult, KvStore, Service, SnapshotError, StateMachine};

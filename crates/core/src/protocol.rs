@@ -287,3 +287,37 @@ pub trait Invariant<P>: Send {
         true
     }
 }
+
+/// An invariant that judges the node that just stepped (most do). Implement
+/// this and [`Invariant`] comes with it: steps of a node that is down are
+/// skipped, and the name and `judges_one_state` are constants.
+pub trait StepInvariant<P>: Send {
+    /// A short name for reports.
+    const NAME: &'static str;
+    /// As [`Invariant::judges_one_state`].
+    const JUDGES_ONE_STATE: bool = true;
+    /// Checks `node`, which just handled an input; `nodes` as in [`Invariant::check`].
+    fn check_stepped(&mut self, now: Instant, node: &P, nodes: &[Option<&P>]) -> Result<(), String>;
+}
+
+impl<P, T: StepInvariant<P>> Invariant<P> for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn check(&mut self, now: Instant, stepped: NodeId, nodes: &[Option<&P>]) -> Result<(), String> {
+        match node_of(stepped, nodes) {
+            Some(node) => self.check_stepped(now, node, nodes),
+            None => Ok(()),
+        }
+    }
+
+    fn judges_one_state(&self) -> bool {
+        T::JUDGES_ONE_STATE
+    }
+}
+
+/// Node `id` among `nodes` (node `i + 1` at `nodes[i]`), if it is up.
+pub fn node_of<'a, P>(id: NodeId, nodes: &[Option<&'a P>]) -> Option<&'a P> {
+    *nodes.get((id.0 as usize).checked_sub(1)?)?
+}

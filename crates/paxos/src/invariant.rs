@@ -9,7 +9,7 @@
 //! value reaches a majority in some slot, or one ballot carries two values.
 
 use crate::Ballot;
-use quorum_core::{Instant, Invariant, Majority, NodeId, Payload};
+use quorum_core::{Instant, Majority, NodeId, Payload, StepInvariant};
 use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug)]
@@ -84,17 +84,11 @@ impl OneValuePerSlot {
     }
 }
 
-impl<P: crate::outbox::Stepped> Invariant<P> for OneValuePerSlot {
-    fn name(&self) -> &'static str {
-        "one value chosen per slot"
-    }
+/// Only the node that stepped can have cast new votes.
+impl<P: crate::outbox::Stepped + quorum_core::Protocol> StepInvariant<P> for OneValuePerSlot {
+    const NAME: &'static str = "one value chosen per slot";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&P>]) -> Result<(), String> {
-        // Only the node that stepped can have cast new votes.
-        let index = (stepped.0 as usize).wrapping_sub(1);
-        match nodes.get(index) {
-            Some(Some(node)) => self.observe(stepped, *node, nodes.len()),
-            _ => Ok(()),
-        }
+    fn check_stepped(&mut self, _now: Instant, node: &P, nodes: &[Option<&P>]) -> Result<(), String> {
+        self.observe(node.status().id, node, nodes.len())
     }
 }

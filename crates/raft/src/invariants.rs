@@ -27,7 +27,7 @@
 
 use crate::node::State;
 use crate::Raft;
-use quorum_core::{Entry, Instant, Invariant, NodeId, Stamp};
+use quorum_core::{Entry, Instant, Invariant, NodeId, Stamp, StepInvariant};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -56,16 +56,16 @@ pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
 #[derive(Debug, Default)]
 pub struct BoundedQueues;
 
-impl Invariant<Raft> for BoundedQueues {
-    fn name(&self) -> &'static str {
-        "raft: bounded queues"
-    }
+impl StepInvariant<Raft> for BoundedQueues {
+    const NAME: &'static str = "raft: bounded queues";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Raft, _nodes: &[Option<&Raft>]) -> Result<(), String> {
         let (waiting, limit) = (node.lead.reads.len(), node.config.max_pending_reads);
         if node.state == State::Leader && waiting > limit {
-            return Err(format!("{stepped} holds {waiting} reads waiting for a round, over max_pending_reads {limit}"));
+            return Err(format!(
+                "{} holds {waiting} reads waiting for a round, over max_pending_reads {limit}",
+                node.id
+            ));
         }
         Ok(())
     }
@@ -75,10 +75,6 @@ fn payload_hash(e: &Entry) -> u64 {
     let mut h = DefaultHasher::new();
     e.payload.hash(&mut h);
     h.finish()
-}
-
-fn stepped_node<'a>(stepped: NodeId, nodes: &[Option<&'a Raft>]) -> Option<&'a Raft> {
-    *nodes.get((stepped.0 as usize).checked_sub(1)?)?
 }
 
 /// Figure 3, election safety: at most one leader can be elected in a given term.
@@ -110,13 +106,10 @@ pub struct LeaderAppendOnly {
     seen: HashMap<NodeId, (Instant, u64, u64, Stamp)>,
 }
 
-impl Invariant<Raft> for LeaderAppendOnly {
-    fn name(&self) -> &'static str {
-        "raft: leader append-only"
-    }
+impl StepInvariant<Raft> for LeaderAppendOnly {
+    const NAME: &'static str = "raft: leader append-only";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Raft, _nodes: &[Option<&Raft>]) -> Result<(), String> {
         if node.state != State::Leader {
             self.seen.remove(&node.id);
             return Ok(());
@@ -147,13 +140,10 @@ pub struct LogMatching {
     verified: HashMap<NodeId, (Instant, u64, Stamp)>,
 }
 
-impl Invariant<Raft> for LogMatching {
-    fn name(&self) -> &'static str {
-        "raft: log matching"
-    }
+impl StepInvariant<Raft> for LogMatching {
+    const NAME: &'static str = "raft: log matching";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Raft, _nodes: &[Option<&Raft>]) -> Result<(), String> {
         let log = &node.log;
         let mut from = log.offset();
         if let Some(&(inc, upto, stamp)) = self.verified.get(&node.id) {
@@ -205,13 +195,10 @@ impl LeaderCompleteness {
     }
 }
 
-impl Invariant<Raft> for LeaderCompleteness {
-    fn name(&self) -> &'static str {
-        "raft: leader completeness"
-    }
+impl StepInvariant<Raft> for LeaderCompleteness {
+    const NAME: &'static str = "raft: leader completeness";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Raft, nodes: &[Option<&Raft>]) -> Result<(), String> {
         // Record what the stepped node newly knows committed.
         let start = match self.recorded.get(&node.id) {
             Some(&(inc, upto)) if inc == node.incarnation => upto,
@@ -260,13 +247,10 @@ pub struct StateMachineSafety {
     checked: HashMap<NodeId, (Instant, u64)>,
 }
 
-impl Invariant<Raft> for StateMachineSafety {
-    fn name(&self) -> &'static str {
-        "raft: state machine safety"
-    }
+impl StepInvariant<Raft> for StateMachineSafety {
+    const NAME: &'static str = "raft: state machine safety";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Raft>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Raft, _nodes: &[Option<&Raft>]) -> Result<(), String> {
         let start = match self.checked.get(&node.id) {
             Some(&(inc, upto)) if inc == node.incarnation => upto,
             _ => node.log.offset(),

@@ -20,7 +20,7 @@
 //! proposals waiting behind its pipeline than `max_queued_proposals`.
 
 use crate::{Zab, Zxid};
-use quorum_core::{Entry, Instant, Invariant, NodeId, Payload};
+use quorum_core::{Entry, Instant, Invariant, NodeId, Payload, StepInvariant};
 use std::collections::{BTreeMap, HashMap};
 
 /// Every invariant, fresh.
@@ -42,27 +42,20 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
 #[derive(Default, Debug)]
 pub struct BoundedQueues;
 
-impl Invariant<Zab> for BoundedQueues {
-    fn name(&self) -> &'static str {
-        "zab: bounded queues"
-    }
+impl StepInvariant<Zab> for BoundedQueues {
+    const NAME: &'static str = "zab: bounded queues";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         let limit = node.config.max_queued_proposals;
         match &node.state {
             crate::State::Leading(l) if l.queue.len() > limit => Err(format!(
-                "{stepped} holds {} proposals behind its pipeline, over max_queued_proposals {limit}",
+                "{} holds {} proposals behind its pipeline, over max_queued_proposals {limit}",
+                node.id(),
                 l.queue.len()
             )),
             _ => Ok(()),
         }
     }
-}
-
-/// The node that stepped, if it is up.
-fn stepped_node<'a>(stepped: NodeId, nodes: &[Option<&'a Zab>]) -> Option<&'a Zab> {
-    *nodes.get(stepped.0.checked_sub(1)? as usize)?
 }
 
 /// Per node, how far its deliveries were checked; hands out the new ones with
@@ -93,13 +86,10 @@ pub struct OneEstablishedLeaderPerEpoch {
     leaders: HashMap<u64, NodeId>,
 }
 
-impl Invariant<Zab> for OneEstablishedLeaderPerEpoch {
-    fn name(&self) -> &'static str {
-        "zab: one established leader per epoch"
-    }
+impl StepInvariant<Zab> for OneEstablishedLeaderPerEpoch {
+    const NAME: &'static str = "zab: one established leader per epoch";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         let Some(epoch) = node.established_epoch() else { return Ok(()) };
         let first = *self.leaders.entry(epoch).or_insert(node.id());
         if first != node.id() {
@@ -130,19 +120,14 @@ impl Integrity {
     }
 }
 
-impl Invariant<Zab> for Integrity {
-    fn name(&self) -> &'static str {
-        "zab: integrity"
-    }
+impl StepInvariant<Zab> for Integrity {
+    const NAME: &'static str = "zab: integrity";
 
     /// What was proposed (or a leader's initial history) may be gone from
     /// every live node by the time a delivery is checked.
-    fn judges_one_state(&self) -> bool {
-        false
-    }
+    const JUDGES_ONE_STATE: bool = false;
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         self.record_proposals(node);
         for (_, e) in self.delivered.fresh(node) {
             match self.proposed.get(&e.stamp) {
@@ -162,13 +147,10 @@ pub struct TotalOrder {
     delivered: Cursor,
 }
 
-impl Invariant<Zab> for TotalOrder {
-    fn name(&self) -> &'static str {
-        "zab: total order"
-    }
+impl StepInvariant<Zab> for TotalOrder {
+    const NAME: &'static str = "zab: total order";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         for (prev, e) in self.delivered.fresh(node) {
             if prev.is_some_and(|p| p >= e.stamp) {
                 return Err(format!("{} delivered {e:?} after zxid {:?}", node.id(), prev.unwrap()));
@@ -194,13 +176,10 @@ pub struct Agreement {
     delivered: Cursor,
 }
 
-impl Invariant<Zab> for Agreement {
-    fn name(&self) -> &'static str {
-        "zab: agreement"
-    }
+impl StepInvariant<Zab> for Agreement {
+    const NAME: &'static str = "zab: agreement";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         for (_, e) in self.delivered.fresh(node) {
             let first = self.at.entry(e.index).or_insert_with(|| (e.stamp, e.payload.clone()));
             if first.0 != e.stamp || first.1 != e.payload {
@@ -217,13 +196,10 @@ pub struct LocalPrimaryOrder {
     delivered: Cursor,
 }
 
-impl Invariant<Zab> for LocalPrimaryOrder {
-    fn name(&self) -> &'static str {
-        "zab: local primary order"
-    }
+impl StepInvariant<Zab> for LocalPrimaryOrder {
+    const NAME: &'static str = "zab: local primary order";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         for (prev, e) in self.delivered.fresh(node) {
             let Some(prev) = prev else { continue };
             let expected = if prev.major == e.stamp.major { prev.minor + 1 } else { 1 };
@@ -241,13 +217,10 @@ pub struct GlobalPrimaryOrder {
     delivered: Cursor,
 }
 
-impl Invariant<Zab> for GlobalPrimaryOrder {
-    fn name(&self) -> &'static str {
-        "zab: global primary order"
-    }
+impl StepInvariant<Zab> for GlobalPrimaryOrder {
+    const NAME: &'static str = "zab: global primary order";
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         for (prev, e) in self.delivered.fresh(node) {
             if prev.is_some_and(|p| p.major > e.stamp.major) {
                 return Err(format!("{} delivered {e:?} of an older epoch after {:?}", node.id(), prev.unwrap()));
@@ -282,19 +255,14 @@ impl PrimaryIntegrity {
     }
 }
 
-impl Invariant<Zab> for PrimaryIntegrity {
-    fn name(&self) -> &'static str {
-        "zab: primary integrity"
-    }
+impl StepInvariant<Zab> for PrimaryIntegrity {
+    const NAME: &'static str = "zab: primary integrity";
 
     /// What was proposed (or a leader's initial history) may be gone from
     /// every live node by the time a delivery is checked.
-    fn judges_one_state(&self) -> bool {
-        false
-    }
+    const JUDGES_ONE_STATE: bool = false;
 
-    fn check(&mut self, _now: Instant, stepped: NodeId, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(node) = stepped_node(stepped, nodes) else { return Ok(()) };
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
         if let (Some(epoch), Some(initial)) = (node.established_epoch(), node.established_index()) {
             if let std::collections::btree_map::Entry::Vacant(slot) = self.initial.entry(epoch) {
                 let log = node.history();

@@ -8,8 +8,6 @@ use crate::Raft;
 use quorum_core::{Instant, Invariant, Majority, NodeId};
 use std::collections::HashMap;
 
-use super::stepped_node;
-
 /// What a check has already covered in each leadership, keyed by the
 /// leader's (incarnation, term): a watermark per node that leads.
 #[derive(Debug, Default)]
@@ -20,7 +18,7 @@ struct PerLeadership {
 impl PerLeadership {
     /// The node that just stepped, if it leads; a node that stopped leading is forgotten.
     fn leader<'a>(&mut self, stepped: NodeId, nodes: &[Option<&'a Raft>]) -> Option<&'a Raft> {
-        let node = stepped_node(stepped, nodes)?;
+        let node = quorum_core::node_of(stepped, nodes)?;
         if node.state != State::Leader {
             self.seen.remove(&node.id);
             return None;
