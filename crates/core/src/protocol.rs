@@ -184,6 +184,14 @@ impl<C> Init<C> {
         Init { id, members, config, stored: Stored::default(), seed: 1, now: Instant::ZERO }
     }
 
+    /// For a protocol whose membership is fixed at start-up: checks that this
+    /// node is one of `members`, then decodes its hard state
+    /// ([`Stored::decode_hard_state`]).
+    pub fn member_hard_state<H: DeserializeOwned + Default>(&self) -> Result<H, InitError> {
+        InitError::check_member(self.id, &self.members)?;
+        self.stored.decode_hard_state()
+    }
+
     /// An id for this incarnation of the node, different at every restart
     /// (the seed and the start-up time mixed), so that a checker can tell a
     /// restarted node's fresh volatile state from the old one's.

@@ -351,8 +351,7 @@ impl Protocol for MultiPaxos {
     const NAME: &'static str = "multipaxos";
 
     fn new(init: Init<MultiPaxosConfig>) -> Result<Self, InitError> {
-        InitError::check_member(init.id, &init.members)?;
-        let hard: HardState = init.stored.decode_hard_state()?;
+        let hard: HardState = init.member_hard_state()?;
         let base = init.stored.snapshot.as_ref().map_or(0, |s| s.index);
         let committed = hard.committed.max(base);
         let mut learner = Learner::starting_after(base);

@@ -306,8 +306,7 @@ impl Protocol for Paxos {
     const NAME: &'static str = "paxos";
 
     fn new(init: Init<PaxosConfig>) -> Result<Self, InitError> {
-        InitError::check_member(init.id, &init.members)?;
-        let hard: HardState = init.stored.decode_hard_state()?;
+        let hard: HardState = init.member_hard_state()?;
         let acceptor = Acceptor::recover(init.incarnation(), Ballot::ZERO, &hard.promises, &init.stored.entries);
         let mut learner = Learner::new();
         for e in init.stored.entries.iter().take_while(|e| e.index <= hard.chosen_upto) {

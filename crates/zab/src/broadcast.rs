@@ -215,9 +215,9 @@ impl Zab {
         out: &mut Effects<Message>,
     ) {
         let Some(l) = self.leading(epoch) else { return };
-        if round > l.ping_round {
+        if round > l.ping.round {
             // It would confirm `sync` reads of rounds not even sent yet.
-            let why = format!("answers ping round {round}, the last sent is {}", l.ping_round);
+            let why = format!("answers ping round {round}, the last sent is {}", l.ping.round);
             self.reject(from, "PING(ACK)", &why);
             return self.reset_learner(from, out);
         }
@@ -240,10 +240,10 @@ impl Zab {
             self.flush_queue(now, out);
         }
         let State::Leading(l) = &mut self.state else { return };
-        if now < l.next_ping {
+        if now < l.ping.next {
             return;
         }
-        l.next_ping = now + tick;
+        l.ping.next = now + tick;
         // Drop learners silent for too long (ZooKeeper's LearnerHandler timeout).
         l.learners.retain(|_, x| {
             let limit = if x.in_stream() { sync_limit } else { init_limit };
@@ -264,11 +264,11 @@ impl Zab {
         let commit = self.commit_index;
         let State::Leading(l) = &mut self.state else { return };
         let Some(epoch) = l.epoch else { return };
-        l.ping_round += 1;
-        l.ping_round_started = now;
+        l.ping.round += 1;
+        l.ping.started = now;
         for (peer, x) in &l.learners {
             if x.in_stream() {
-                out.send(*peer, Message::Ping { epoch, round: l.ping_round, commit });
+                out.send(*peer, Message::Ping { epoch, round: l.ping.round, commit });
             }
         }
     }

@@ -3,7 +3,7 @@
 //! promises (ACKEPOCH) that also report each follower's history.
 
 use crate::message::{HistorySummary, Message};
-use crate::state::{FollowerPhase, Following, LeaderPhase, Leading, Learner, Stage, State};
+use crate::state::{FollowerPhase, Following, LeaderPhase, Leading, Learner, Pings, Stage, State};
 use crate::Zab;
 use quorum_core::{Effects, Instant, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -40,9 +40,7 @@ impl Zab {
             deadline: now + self.config.init_limit(),
             established_index: 0,
             counter: 0,
-            next_ping: now + self.config.tick,
-            ping_round: 0,
-            ping_round_started: now,
+            ping: Pings { next: now + self.config.tick, round: 0, started: now },
             reads: Vec::new(),
             queue: VecDeque::new(),
             batch_deadline: None,

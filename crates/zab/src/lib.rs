@@ -484,7 +484,7 @@ impl Protocol for Zab {
                 _ => f.deadline,
             }),
             State::Leading(l) => {
-                let mut t = l.next_ping;
+                let mut t = l.ping.next;
                 if l.phase != LeaderPhase::Broadcast {
                     t = t.min(l.deadline);
                 }

@@ -55,11 +55,11 @@ impl Zab {
     fn register_read(&mut self, now: Instant, origin: ReadOrigin, out: &mut Effects<Message>) {
         let index = self.commit_index;
         let State::Leading(l) = &mut self.state else { return };
-        if l.ping_round_started != now || l.ping_round == 0 {
+        if l.ping.started != now || l.ping.round == 0 {
             self.ping_round(now, out);
         }
         let State::Leading(l) = &mut self.state else { return };
-        l.reads.push(PendingRead { origin, index, round: l.ping_round });
+        l.reads.push(PendingRead { origin, index, round: l.ping.round });
         self.serve_reads(out);
     }
 
@@ -104,7 +104,7 @@ impl Zab {
         let State::Leading(l) = &mut self.state else { return };
         let mut rounds: Vec<u64> =
             l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.ping_acked).collect();
-        rounds.push(l.ping_round);
+        rounds.push(l.ping.round);
         // Every read waits for a round of at least 1, so 0 (too few answers) serves none.
         let confirmed = quorum.reached_by_quorum(rounds);
         let epoch = l.epoch();

@@ -236,13 +236,25 @@ pub(crate) struct Leading {
     pub established_index: u64,
     /// The counter of the last zxid proposed in this epoch.
     pub counter: u64,
-    pub next_ping: Instant,
-    pub ping_round: u64,
-    pub ping_round_started: Instant,
+    /// The PING rounds that keep followers and confirm `sync` reads.
+    pub ping: Pings,
     pub reads: Vec<PendingRead>,
     /// Proposals waiting for a batch or for room in the pipeline.
     pub queue: VecDeque<Command>,
     pub batch_deadline: Option<Instant>,
+}
+
+/// A leader's PING rounds: each round is numbered, and a follower's answer
+/// names the round it answers (a `sync` read waits for a quorum of answers to
+/// a round sent after the read arrived).
+#[derive(Clone, Debug, Hash)]
+pub(crate) struct Pings {
+    /// When the next periodic round is due.
+    pub next: Instant,
+    /// The last round sent (0: none yet).
+    pub round: u64,
+    /// When that round was sent.
+    pub started: Instant,
 }
 
 impl Leading {

@@ -493,7 +493,7 @@ impl Zab {
         l.phase = LeaderPhase::Broadcast;
         l.established_index = self.log.last_index();
         l.counter = 0;
-        l.next_ping = now;
+        l.ping.next = now;
         let streamed: Vec<NodeId> = l.learners.iter().filter(|(_, x)| x.in_stream()).map(|(p, _)| *p).collect();
         debug!(node = self.id.0, epoch, index = self.log.last_index(), "epoch established");
         self.advance_commit(self.log.last_index(), out);
