@@ -480,12 +480,7 @@ impl Protocol for MultiPaxos {
 
 impl quorum_paxos::outbox::Stepped for MultiPaxos {
     type Message = Message;
-    fn outbox(&mut self) -> &mut Outbox<Message> {
-        &mut self.outbox
-    }
-    fn deliver_local(&mut self, msg: Message) {
-        self.handle(self.id, msg);
-    }
+    quorum_paxos::stepped_accessors!();
     fn emit_ready(&mut self, out: &mut Effects<Message>) {
         if let Some(snapshot) = self.install.take() {
             out.install_snapshot(snapshot);
@@ -511,11 +506,5 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
             })?;
         batch.snapshot = self.snapshot_to_write.take();
         Some(batch)
-    }
-    fn committed(&self) -> u64 {
-        self.learner.committed()
-    }
-    fn acceptor(&self) -> &Acceptor {
-        &self.acceptor
     }
 }

@@ -401,12 +401,7 @@ impl Protocol for Paxos {
 
 impl outbox::Stepped for Paxos {
     type Message = Message;
-    fn outbox(&mut self) -> &mut Outbox<Message> {
-        &mut self.outbox
-    }
-    fn deliver_local(&mut self, msg: Message) {
-        self.handle(self.id, msg);
-    }
+    crate::stepped_accessors!();
     fn emit_ready(&mut self, out: &mut Effects<Message>) {
         self.learner.commit_ready_forgetting(&mut self.acceptor, out);
     }
@@ -418,11 +413,5 @@ impl outbox::Stepped for Paxos {
             let hs = HardState { promises: a.slot_promises(), chosen_upto: c };
             postcard::to_allocvec(&hs).expect("hard state encodes")
         })
-    }
-    fn committed(&self) -> u64 {
-        self.learner.committed()
-    }
-    fn acceptor(&self) -> &Acceptor {
-        &self.acceptor
     }
 }

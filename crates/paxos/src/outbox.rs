@@ -119,6 +119,27 @@ pub trait Stepped {
     fn committed(&self) -> u64;
 }
 
+/// The [`Stepped`] methods every node of the family writes the same way,
+/// for a struct with `id`, `outbox`, `acceptor` and `learner` fields and a
+/// `handle(from, msg)` method. Expanded inside the `impl Stepped` block.
+#[macro_export]
+macro_rules! stepped_accessors {
+    () => {
+        fn outbox(&mut self) -> &mut $crate::outbox::Outbox<Self::Message> {
+            &mut self.outbox
+        }
+        fn acceptor(&self) -> &$crate::Acceptor {
+            &self.acceptor
+        }
+        fn committed(&self) -> u64 {
+            self.learner.committed()
+        }
+        fn deliver_local(&mut self, msg: Self::Message) {
+            self.handle(self.id, msg);
+        }
+    };
+}
+
 /// The write a step of the Paxos family needs: what the acceptor changed
 /// (votes as entries, promises in the hard state), with the commit point
 /// riding along whenever the hard state is written anyway. `must_write`
