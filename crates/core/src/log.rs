@@ -115,6 +115,13 @@ pub struct Entry {
     pub payload: Payload,
 }
 
+impl Entry {
+    /// An entry that carries nothing (a new leader's first entry, a gap filler).
+    pub fn noop(index: u64, stamp: Stamp) -> Entry {
+        Entry { index, stamp, payload: Payload::Noop }
+    }
+}
+
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{:?}:{:?}", self.index, self.stamp, self.payload)
@@ -264,7 +271,7 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64) -> Entry {
-        Entry { index, stamp: Stamp::new(term, 0), payload: Payload::Noop }
+        Entry::noop(index, Stamp::new(term, 0))
     }
 
     #[test]

@@ -239,10 +239,9 @@ impl Storage for MemStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Payload;
 
     fn entry(index: u64, term: u64) -> Entry {
-        Entry { index, stamp: Stamp::new(term, 0), payload: Payload::Noop }
+        Entry::noop(index, Stamp::new(term, 0))
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub(crate) fn config() -> RaftConfig {
 }
 
 pub(crate) fn entry(index: u64, term: u64) -> Entry {
-    Entry { index, stamp: Stamp::new(term, 0), payload: Payload::Noop }
+    Entry::noop(index, Stamp::new(term, 0))
 }
 
 pub(crate) fn node_with(id: u64, n: u64, term: u64, terms: &[u64], config: RaftConfig) -> Raft {

@@ -15,11 +15,7 @@ use quorum_core::{
 };
 
 fn entries(first: u64, stamps: &[(u64, u64)]) -> Vec<Entry> {
-    stamps
-        .iter()
-        .enumerate()
-        .map(|(i, (e, c))| Entry { index: first + i as u64, stamp: Stamp::new(*e, *c), payload: Payload::Noop })
-        .collect()
+    stamps.iter().enumerate().map(|(i, (e, c))| Entry::noop(first + i as u64, Stamp::new(*e, *c))).collect()
 }
 
 /// Delivers `msgs` from node 1 to `z`; returns what it sent back.

@@ -310,12 +310,11 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quorum_core::Payload;
 
     fn log_of(stamps: &[(u64, u64)]) -> Log {
         let mut log = Log::default();
         for (i, (e, c)) in stamps.iter().enumerate() {
-            log.append(Entry { index: i as u64 + 1, stamp: Stamp::new(*e, *c), payload: Payload::Noop });
+            log.append(Entry::noop(i as u64 + 1, Stamp::new(*e, *c)));
         }
         log
     }

@@ -526,12 +526,12 @@ impl Zab {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quorum_core::{Payload, Stamp};
+    use quorum_core::Stamp;
 
     fn log_of(offset: u64, stamps: &[(u64, u64)]) -> Log {
         let mut log = Log::new(0, Stamp::ZERO);
         for (i, (e, c)) in stamps.iter().enumerate() {
-            log.append(Entry { index: i as u64 + 1, stamp: Stamp::new(*e, *c), payload: Payload::Noop });
+            log.append(Entry::noop(i as u64 + 1, Stamp::new(*e, *c)));
         }
         if offset > 0 {
             let st = log.stamp_at(offset).unwrap();

@@ -4,18 +4,14 @@
 use crate::message::{Message, Notification, PeerState, Vote};
 use crate::state::HardState;
 use crate::{Zab, ZabConfig};
-use quorum_core::{Effects, Entry, Init, Instant, NodeId, Payload, Protocol, Stamp, Stored, WriteBatch};
+use quorum_core::{Effects, Entry, Init, Instant, NodeId, Protocol, Stamp, Stored, WriteBatch};
 
 pub(crate) fn at(ms: u64) -> Instant {
     Instant::from_nanos(ms * 1_000_000)
 }
 
 pub(crate) fn history(stamps: &[(u64, u64)]) -> Vec<Entry> {
-    stamps
-        .iter()
-        .enumerate()
-        .map(|(i, (e, c))| Entry { index: i as u64 + 1, stamp: Stamp::new(*e, *c), payload: Payload::Noop })
-        .collect()
+    stamps.iter().enumerate().map(|(i, (e, c))| Entry::noop(i as u64 + 1, Stamp::new(*e, *c))).collect()
 }
 
 pub(crate) fn stored(accepted: (u64, u64), current_epoch: u64, stamps: &[(u64, u64)]) -> Stored {

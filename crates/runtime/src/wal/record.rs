@@ -165,13 +165,13 @@ fn describe(bad: &Bad, remaining: usize, last: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quorum_core::{Bytes, Entry, Payload, Stamp};
+    use quorum_core::{Bytes, Entry, Stamp};
 
     fn batch(tag: u64) -> WriteBatch {
         WriteBatch {
             tag,
             hard_state: Some(Bytes::from(vec![tag as u8; 3])),
-            entries: vec![Entry { index: tag, stamp: Stamp::new(1, 0), payload: Payload::Noop }],
+            entries: vec![Entry::noop(tag, Stamp::new(1, 0))],
             ..Default::default()
         }
     }

@@ -137,7 +137,7 @@ impl PrimaryBackup {
             let entry = self.log.get(self.commit).expect("committed entries are in the log").clone();
             out.commit(entry);
             if self.bug_on_backup(PlantedBug::RedeliverAsNoop) && self.commit > 1 {
-                out.commit(Entry { index: self.commit - 1, stamp: Stamp::new(1, 0), payload: Payload::Noop });
+                out.commit(Entry::noop(self.commit - 1, Stamp::new(1, 0)));
             }
         }
         if self.bug_on_backup(PlantedBug::SnapshotAhead) && self.commit > 0 {

@@ -6,7 +6,7 @@
 //! The deterministic simulator (`quorum-sim`) is the tool for random schedules.
 
 use quorum_core::{
-    Command, Duration, Effect, Effects, Entry, Init, Instant, MemStorage, NodeId, Payload, Protocol, Stamp, Storage,
+    Command, Duration, Effect, Effects, Entry, Init, Instant, MemStorage, NodeId, Protocol, Stamp, Storage,
 };
 use std::collections::VecDeque;
 
@@ -173,7 +173,7 @@ impl<P: Protocol> Net<P> {
         while log.len() + 1 < index {
             // Covered by a snapshot: unknown here, filled with a placeholder of the right index.
             let missing = log.len() as u64 + 1;
-            log.push(Entry { index: missing, stamp: Stamp::ZERO, payload: Payload::Noop });
+            log.push(Entry::noop(missing, Stamp::ZERO));
         }
         log.push(entry);
     }
