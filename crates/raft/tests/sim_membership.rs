@@ -7,9 +7,10 @@ use quorum_core::{Duration, NodeId, Protocol, Role};
 use quorum_raft::{Raft, RaftConfig};
 use quorum_sim::{Faults, Sim, SimConfig};
 
-/// Three nodes with four closed-loop clients running, and a leader that has
-/// committed its first entry (before which it refuses membership changes).
-fn cluster(seed: u64) -> (Sim<Raft>, NodeId) {
+/// Three nodes with four closed-loop clients running, a leader that has
+/// committed its first entry (before which it refuses membership changes),
+/// and one of its followers.
+fn cluster(seed: u64) -> (Sim<Raft>, NodeId, NodeId) {
     let mut cfg = SimConfig::new(3, seed).with_faults(Faults::None);
     cfg.duration = Duration::from_secs(5);
     let mut sim = Sim::<Raft>::new(cfg, RaftConfig::default());
@@ -18,7 +19,8 @@ fn cluster(seed: u64) -> (Sim<Raft>, NodeId) {
     let leader = sim.leader().unwrap();
     sim.run_for(Duration::from_millis(50));
     assert_eq!(sim.leader(), Some(leader));
-    (sim, leader)
+    let follower = sim.members().iter().copied().find(|m| *m != leader).unwrap();
+    (sim, leader, follower)
 }
 
 fn voters(sim: &Sim<Raft>, id: NodeId) -> Vec<NodeId> {
@@ -33,7 +35,7 @@ fn finish(mut sim: Sim<Raft>) {
 
 #[test]
 fn thesis_4_2_2_a_leader_removed_in_the_simulator_steps_down_and_the_rest_carry_on() {
-    let (mut sim, old) = cluster(1);
+    let (mut sim, old, _) = cluster(1);
     let index = sim.act(old, "remove the leader", |r, now, out| r.remove_node(now, old, out)).unwrap().unwrap();
     let moved = sim.run_until(Duration::from_secs(1), |s| s.leader().is_some_and(|l| l != old));
     assert!(moved, "no new leader after the old one removed itself");
@@ -48,8 +50,7 @@ fn thesis_4_2_2_a_leader_removed_in_the_simulator_steps_down_and_the_rest_carry_
 
 #[test]
 fn thesis_4_2_1_a_node_removed_rejoins_as_a_learner_and_is_promoted_once_caught_up() {
-    let (mut sim, leader) = cluster(2);
-    let node = sim.members().iter().copied().find(|m| *m != leader).unwrap();
+    let (mut sim, leader, node) = cluster(2);
     sim.act(leader, "remove", |r, now, out| r.remove_node(now, node, out)).unwrap().unwrap();
     sim.run_for(Duration::from_millis(300)); // the others commit entries it never sees
     assert!(sim.applied_index(node) < sim.applied_index(leader));
@@ -74,8 +75,7 @@ fn thesis_4_2_1_a_node_removed_rejoins_as_a_learner_and_is_promoted_once_caught_
 
 #[test]
 fn thesis_3_10_leadership_transfer_in_the_simulator_completes_before_any_election_timeout() {
-    let (mut sim, old) = cluster(3);
-    let target = sim.members().iter().copied().find(|m| *m != old).unwrap();
+    let (mut sim, old, target) = cluster(3);
     sim.act(old, "transfer", |r, now, out| r.transfer_leadership(now, target, out)).unwrap().unwrap();
     // TimeoutNow: far sooner than the 150 ms minimum election timeout.
     let moved = sim.run_until(Duration::from_millis(50), |s| s.leader() == Some(target));
@@ -86,7 +86,7 @@ fn thesis_3_10_leadership_transfer_in_the_simulator_completes_before_any_electio
 
 #[test]
 fn acting_on_a_crashed_node_is_refused_and_changes_nothing() {
-    let (mut sim, leader) = cluster(4);
+    let (mut sim, leader, _) = cluster(4);
     sim.crash(leader);
     assert!(sim.act(leader, "remove", |r, now, out| r.remove_node(now, leader, out)).is_none());
     sim.restart(leader);
