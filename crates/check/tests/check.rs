@@ -1,7 +1,7 @@
 //! The model checker explores small bounds completely, and finds planted
 //! bugs with a shortest counterexample that replays.
 
-use quorum_check::{explore, replay, Bounds, Report, Search};
+use quorum_check::{explore, replay, Bounds, Counterexample, Report, Search};
 use quorum_multipaxos::MultiPaxos;
 use quorum_paxos::{Paxos, PaxosConfig, PlantedBug as PaxosBug};
 use quorum_raft::{PlantedBug, Raft, RaftConfig};
@@ -10,6 +10,17 @@ use quorum_zab::{PlantedBug as ZabBug, Zab, ZabConfig};
 
 fn quiet<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds) -> Report {
     explore::<P>(config, bounds, |_| {})
+}
+
+/// Checks `bounds` with `config` (a planted bug), expects a counterexample
+/// that breaks `property`, and replays its steps to the same violation.
+fn caught<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds, property: &str) -> (Counterexample, Report) {
+    let report = quiet::<P>(config.clone(), bounds);
+    let cx = report.counterexample.clone().unwrap_or_else(|| panic!("not found in {} states", report.states));
+    assert_eq!(cx.violation.property, property, "{:?}", cx.violation);
+    let world = replay::<P>(config, bounds, &cx.steps);
+    assert_eq!(world.violation().map(|v| v.property), Some(cx.violation.property), "the steps replay to it");
+    (cx, report)
 }
 
 #[test]
@@ -104,38 +115,26 @@ fn zab_through_a_crash_and_a_second_election_shows_no_violation() {
 fn paxos_ignoring_promised_values_chooses_two_values_for_one_slot() {
     let config = PaxosConfig::default().with(|c| c.planted = Some(PaxosBug::IgnorePromisedValues));
     let bounds = Bounds { commands: 2, crashes: 0, timers: 0, max_depth: 40, ..Bounds::default() };
-    let report = quiet::<Paxos>(config.clone(), &bounds);
-    let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
     // Paxos's own invariant sees the second value reach a majority of votes.
-    assert_eq!(cx.violation.property, "protocol invariants", "{:?}", cx.violation);
+    let (cx, _) = caught::<Paxos>(config, &bounds, "protocol invariants");
     assert!(cx.violation.detail.contains("two values chosen"), "{:?}", cx.violation);
-    let world = replay::<Paxos>(config, &bounds, &cx.steps);
-    assert_eq!(world.violation().map(|v| v.property), Some("protocol invariants"));
 }
 
 #[test]
 fn zab_acknowledging_before_the_write_is_durable_applies_what_no_majority_holds() {
     let config = ZabConfig::default().with(|c| c.planted = Some(ZabBug::AckBeforeDurable));
     let bounds = Bounds { commands: 1, crashes: 0, timers: 2, max_term: 2, max_depth: 60, ..Bounds::default() };
-    let report = quiet::<Zab>(config.clone(), &bounds);
-    let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
-    assert_eq!(cx.violation.property, "applied entries are durable on a majority", "{:?}", cx.violation);
-    let world = replay::<Zab>(config, &bounds, &cx.steps);
-    assert_eq!(world.violation().map(|v| v.property), Some(cx.violation.property));
+    caught::<Zab>(config, &bounds, "applied entries are durable on a majority");
 }
 
 #[test]
 fn a_lost_write_is_found_with_its_shortest_path_and_replays() {
     let config = PrimaryBackupConfig { bug: Some(PbBug::AckBeforeMajority), ..Default::default() };
     let bounds = Bounds { commands: 2, crashes: 1, timers: 2, max_depth: 30, ..Bounds::default() };
-    let report = quiet::<PrimaryBackup>(config.clone(), &bounds);
-    let cx = report.counterexample.expect("the planted lost write is found");
     // The primary applies (and answers) a command before any disk holds it:
     // one step, long before a crash could make another value take its place.
-    assert_eq!(cx.violation.property, "applied entries are durable on a majority");
+    let (cx, _) = caught::<PrimaryBackup>(config, &bounds, "applied entries are durable on a majority");
     assert_eq!(cx.steps.len(), 1, "{}", quorum_check::render::steps(&cx));
-    let world = replay::<PrimaryBackup>(config, &bounds, &cx.steps);
-    assert_eq!(world.violation().map(|v| v.property), Some("applied entries are durable on a majority"));
     let diagram = quorum_check::render::mermaid(&cx, bounds.nodes);
     assert!(diagram.starts_with("sequenceDiagram") && diagram.contains("propose"), "{diagram}");
 }
@@ -144,13 +143,9 @@ fn a_lost_write_is_found_with_its_shortest_path_and_replays() {
 fn backups_appending_in_arrival_order_apply_what_a_majority_never_held() {
     let config = PrimaryBackupConfig { bug: Some(PbBug::DivergentApply), ..Default::default() };
     let bounds = Bounds { commands: 2, crashes: 0, timers: 0, max_depth: 30, ..Bounds::default() };
-    let report = quiet::<PrimaryBackup>(config.clone(), &bounds);
-    let cx = report.counterexample.expect("the planted divergence is found");
     // A backup stores the second command at index 1 and acknowledges index 1;
     // the primary counts it as holding the first.
-    assert_eq!(cx.violation.property, "applied entries are durable on a majority");
-    let world = replay::<PrimaryBackup>(config, &bounds, &cx.steps);
-    assert_eq!(world.violation().map(|v| v.property), Some(cx.violation.property));
+    caught::<PrimaryBackup>(config, &bounds, "applied entries are durable on a majority");
 }
 
 #[test]
@@ -173,18 +168,14 @@ fn raft_voting_before_the_vote_is_durable_gives_a_term_two_leaders() {
         max_states: 3_000_000,
         ..Bounds::default()
     };
-    let report = quiet::<Raft>(config.clone(), &bounds);
-    let cx = report.counterexample.unwrap_or_else(|| panic!("not found in {} states", report.states));
+    // The checker's ghost record of who led which term sees it; Raft's own
+    // invariants, run on one state, cannot see a first leader that crashed
+    // before the second won (and the ghost check runs first).
+    let (cx, report) = caught::<Raft>(config, &bounds, "one leader per term");
     eprintln!(
         "found in {} states, {:.1} s:\n{}",
         report.states,
         report.elapsed.as_secs_f64(),
         quorum_check::render::steps(&cx)
     );
-    // The checker's ghost record of who led which term sees it; Raft's own
-    // invariants, run on one state, cannot see a first leader that crashed
-    // before the second won (and the ghost check runs first).
-    assert_eq!(cx.violation.property, "one leader per term", "{:?}", cx.violation);
-    let world = replay::<Raft>(config, &bounds, &cx.steps);
-    assert_eq!(world.violation().map(|v| v.property), Some(cx.violation.property));
 }
