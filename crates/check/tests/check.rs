@@ -12,6 +12,15 @@ fn quiet<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds) -> Repo
     explore::<P>(config, bounds, |_| {})
 }
 
+/// Checks `bounds` with `config`, expecting every state explored and no
+/// violation.
+fn clean<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds) -> Report {
+    let report = quiet::<P>(config, bounds);
+    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+    assert!(report.exhausted, "the bound must be explored completely");
+    report
+}
+
 /// Checks `bounds` with `config` (a planted bug), expects a counterexample
 /// that breaks `property`, and replays its steps to the same violation.
 fn caught<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds, property: &str) -> (Counterexample, Report) {
@@ -26,9 +35,7 @@ fn caught<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds, proper
 #[test]
 fn basic_paxos_with_one_command_is_exhausted_without_a_violation() {
     let bounds = Bounds { commands: 1, crashes: 0, timers: 0, max_depth: 60, ..Bounds::default() };
-    let report = quiet::<Paxos>(Default::default(), &bounds);
-    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
-    assert!(report.exhausted, "the bound must be explored completely");
+    let report = clean::<Paxos>(Default::default(), &bounds);
     // 6,214 states since a broadcast decision no longer draws a catch-up
     // round trip (Decided says whether more is coming).
     assert!(report.states > 5_000, "only {} states: the transitions are not all explored", report.states);
@@ -38,9 +45,7 @@ fn basic_paxos_with_one_command_is_exhausted_without_a_violation() {
 #[test]
 fn raft_elects_a_leader_and_applies_its_no_op_in_every_explored_order() {
     let bounds = Bounds { commands: 0, crashes: 0, timers: 1, max_depth: 60, ..Bounds::default() };
-    let report = quiet::<Raft>(RaftConfig::default(), &bounds);
-    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
-    assert!(report.exhausted);
+    let report = clean::<Raft>(RaftConfig::default(), &bounds);
     assert!(report.first_leader_at.is_some() && report.first_applied_at.is_some(), "{report:?}");
 }
 
@@ -73,9 +78,7 @@ fn two_threads_see_the_states_one_thread_sees() {
 #[test]
 fn multi_paxos_elects_a_leader_in_every_explored_order() {
     let bounds = Bounds { commands: 0, crashes: 0, timers: 1, max_depth: 60, ..Bounds::default() };
-    let report = quiet::<MultiPaxos>(Default::default(), &bounds);
-    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
-    assert!(report.exhausted);
+    let report = clean::<MultiPaxos>(Default::default(), &bounds);
     assert!(report.first_leader_at.is_some(), "{report:?}");
 }
 
@@ -84,9 +87,7 @@ fn zab_elects_a_leader_and_applies_a_command_in_every_explored_order() {
     // Zab needs two timer firings to elect: one to start looking, one to
     // end the election round.
     let bounds = Bounds { commands: 1, crashes: 0, timers: 2, max_term: 2, max_depth: 60, ..Bounds::default() };
-    let report = quiet::<Zab>(ZabConfig::default(), &bounds);
-    assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
-    assert!(report.exhausted);
+    let report = clean::<Zab>(ZabConfig::default(), &bounds);
     assert!(report.first_leader_at.is_some() && report.first_applied_at.is_some(), "{report:?}");
 }
 
