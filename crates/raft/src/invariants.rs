@@ -276,9 +276,16 @@ mod tests {
     use super::*;
     use crate::paper_tests::{config, make_leader, node, node_with};
 
-    fn check(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>]) -> Result<(), String> {
+    pub(crate) fn check(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>]) -> Result<(), String> {
         let nodes: Vec<Option<&Raft>> = nodes.iter().map(Option::as_ref).collect();
         inv.check(Instant::ZERO, NodeId(stepped), &nodes)
+    }
+
+    /// `inv` fires when node `stepped` steps, saying `says`.
+    #[track_caller]
+    pub(crate) fn fires(inv: &mut dyn Invariant<Raft>, stepped: u64, nodes: &[Option<Raft>], says: &str) {
+        let err = check(inv, stepped, nodes).unwrap_err();
+        assert!(err.contains(says), "{err}");
     }
 
     #[test]
@@ -291,8 +298,7 @@ mod tests {
         let mut b = node(2, 3);
         make_leader(&mut b); // planted: a second leader of term 1
         nodes[1] = Some(b);
-        let err = check(&mut inv, 2, &nodes).unwrap_err();
-        assert!(err.contains("two leaders in term 1"), "{err}");
+        fires(&mut inv, 2, &nodes, "two leaders in term 1");
     }
 
     #[test]
@@ -303,8 +309,7 @@ mod tests {
         let mut nodes = vec![Some(a), None, None];
         assert!(check(&mut inv, 1, &nodes).is_ok());
         nodes[0].as_mut().unwrap().log.truncate_from(2); // planted: bypasses Raft::truncate's assertion
-        let err = check(&mut inv, 1, &nodes).unwrap_err();
-        assert!(err.contains("shrank its log"), "{err}");
+        fires(&mut inv, 1, &nodes, "shrank its log");
     }
 
     #[test]
@@ -314,8 +319,7 @@ mod tests {
         let mut inv = LogMatching::default();
         let nodes = vec![Some(a), Some(b), None];
         assert!(check(&mut inv, 1, &nodes).is_ok());
-        let err = check(&mut inv, 2, &nodes).unwrap_err();
-        assert!(err.contains("differs from another log"), "{err}");
+        fires(&mut inv, 2, &nodes, "differs from another log");
     }
 
     #[test]
@@ -328,8 +332,7 @@ mod tests {
         assert!(check(&mut inv, 1, &nodes).is_ok());
         make_leader(&mut b); // a term-3 leader whose index 2 is its no-op, not 2@1
         nodes[1] = Some(b);
-        let err = check(&mut inv, 2, &nodes).unwrap_err();
-        assert!(err.contains("lacks committed entry 2 of term 1"), "{err}");
+        fires(&mut inv, 2, &nodes, "lacks committed entry 2 of term 1");
     }
 
     #[test]
@@ -340,8 +343,7 @@ mod tests {
         let mut inv = StateMachineSafety::default();
         let nodes = vec![Some(a), Some(b), None];
         assert!(check(&mut inv, 1, &nodes).is_ok());
-        let err = check(&mut inv, 2, &nodes).unwrap_err();
-        assert!(err.contains("applied entry 2 of term 2"), "{err}");
+        fires(&mut inv, 2, &nodes, "applied entry 2 of term 2");
     }
 
     #[test]
