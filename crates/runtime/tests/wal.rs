@@ -79,16 +79,22 @@ fn a_wal_cut_at_every_byte_of_its_last_record_recovers_to_the_last_whole_record(
     }
 }
 
-#[test]
-fn a_corrupt_record_in_the_middle_is_refused_naming_file_and_offset() {
+/// A closed log of three one-entry records in one segment: its directory,
+/// the segment, and the byte offset where the second record starts.
+fn three_records() -> (tempfile::TempDir, std::path::PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = Wal::open(dir.path()).unwrap();
     wal.write(&[batch(1, 1..=1)]).unwrap();
-    let seg = only_segment(dir.path());
     let second_at = wal.active_segment_bytes();
     wal.write(&[batch(2, 2..=2)]).unwrap();
     wal.write(&[batch(3, 3..=3)]).unwrap();
-    drop(wal);
+    let seg = only_segment(dir.path());
+    (dir, seg, second_at)
+}
+
+#[test]
+fn a_corrupt_record_in_the_middle_is_refused_naming_file_and_offset() {
+    let (dir, seg, second_at) = three_records();
     let mut bytes = fs::read(&seg).unwrap();
     let flip = second_at as usize + 12;
     bytes[flip] ^= 0x40;
@@ -107,14 +113,8 @@ fn a_corrupt_record_in_the_middle_is_refused_naming_file_and_offset() {
 
 #[test]
 fn a_damaged_length_in_the_middle_is_refused_not_taken_for_a_torn_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path()).unwrap();
-    wal.write(&[batch(1, 1..=1)]).unwrap();
-    let seg = only_segment(dir.path());
-    let second_at = wal.active_segment_bytes() as usize;
-    wal.write(&[batch(2, 2..=2)]).unwrap();
-    wal.write(&[batch(3, 3..=3)]).unwrap();
-    drop(wal);
+    let (dir, seg, second_at) = three_records();
+    let second_at = second_at as usize;
     let mut bytes = fs::read(&seg).unwrap();
     bytes[second_at..second_at + 4].copy_from_slice(&100_000u32.to_le_bytes());
     fs::write(&seg, &bytes).unwrap();
