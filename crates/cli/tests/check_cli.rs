@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{quorum, refused};
+use common::{refused, stdout_of};
 
 #[test]
 fn a_small_raft_bound_is_exhausted_and_exits_zero() {
     let args = ["check", "--protocol", "raft", "--commands", "0", "--crashes", "0", "--timers", "1", "--depth", "60"];
-    let (code, stdout, _) = quorum(&args);
-    assert_eq!(code, 0, "{stdout}");
+    let stdout = stdout_of(&args, 0);
     assert!(stdout.contains("no violation within these bounds (every state expanded)"), "{stdout}");
     assert!(stdout.contains("a leader: first at depth"), "{stdout}");
 }
@@ -18,8 +17,7 @@ fn a_small_raft_bound_is_exhausted_and_exits_zero() {
 #[test]
 fn a_planted_lost_write_exits_one_with_a_counterexample() {
     let args = ["check", "--protocol", "planted-lost-write", "--commands", "2", "--crashes", "1", "--timers", "2"];
-    let (code, stdout, _) = quorum(&args);
-    assert_eq!(code, 1, "{stdout}");
+    let stdout = stdout_of(&args, 1);
     assert!(stdout.contains("VIOLATION    applied entries are durable on a majority (1 steps)"), "{stdout}");
     assert!(stdout.contains("n1 applied c1#1(2B) at index 1 while only 0 of 3 disks held it"), "{stdout}");
     assert!(stdout.contains("1. client proposes v0 at n1"), "{stdout}");
@@ -38,7 +36,6 @@ fn bad_arguments_are_clear_errors() {
 #[test]
 fn a_time_limit_ends_a_large_bound_with_an_honest_result() {
     let args = ["check", "--protocol", "raft", "--commands", "2", "--crashes", "1", "--max-seconds", "1"];
-    let (code, stdout, stderr) = quorum(&args);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    let stdout = stdout_of(&args, 0);
     assert!(stdout.contains("no violation in the states explored (stopped by the time limit)"), "{stdout}");
 }

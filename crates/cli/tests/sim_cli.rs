@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{quorum, refused};
+use common::{quorum, refused, stdout_of};
 
 #[test]
 fn a_clean_sweep_exits_zero_and_reports_json() {
@@ -19,8 +19,7 @@ fn a_clean_sweep_exits_zero_and_reports_json() {
 #[test]
 fn local_reads_on_zab_are_counted_and_checked_for_session_order() {
     let args = ["sim", "--protocol", "zab", "--nodes", "3", "--seeds", "10", "--local-reads", "0.5", "--json"];
-    let (code, stdout, _) = quorum(&args);
-    assert_eq!(code, 0, "{stdout}");
+    let stdout = stdout_of(&args, 0);
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(v["violations"], 0);
     // 904 local reads in these 10 seeds (pauses included in the faults).
@@ -71,8 +70,7 @@ fn one_seed_twice_prints_the_same_trace_hash_and_mermaid_renders() {
 #[test]
 fn churn_changes_raft_membership_in_every_seed_and_is_refused_elsewhere() {
     let args = ["sim", "--protocol", "raft", "--nodes", "3", "--seeds", "20", "--duration", "1", "--churn", "--json"];
-    let (code, stdout, stderr) = quorum(&args);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    let stdout = stdout_of(&args, 0);
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(v["violations"], 0);
     assert!(v["membership_changes"].as_u64().unwrap() >= 20, "{v}");
@@ -108,8 +106,7 @@ fn trace_prints_a_scenario_and_refuses_a_mismatched_protocol() {
 
 #[test]
 fn profiles_are_reported_replayed_and_refused_where_they_do_not_apply() {
-    let (code, stdout, _) = quorum(&["sim", "--protocol", "raft", "--profile", "high-load", "--seeds", "2", "--json"]);
-    assert_eq!(code, 0, "{stdout}");
+    let stdout = stdout_of(&["sim", "--protocol", "raft", "--profile", "high-load", "--seeds", "2", "--json"], 0);
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(v["profile"], "high-load");
     assert_eq!(v["violations"], 0);

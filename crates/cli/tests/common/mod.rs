@@ -20,3 +20,12 @@ pub fn refused(args: &[&str], says: &str) {
     assert_eq!(code, 2, "quorum {args:?}: {stdout}{stderr}");
     assert!(stderr.contains(says), "quorum {args:?} should say {says:?}: {stderr}");
 }
+
+/// Runs `quorum args`, asserts it exits with `code`, and returns what it
+/// printed on stdout.
+#[allow(dead_code)] // not every test binary that includes this module needs it
+pub fn stdout_of(args: &[&str], code: i32) -> String {
+    let (got, stdout, stderr) = quorum(args);
+    assert_eq!(got, code, "quorum {args:?}: {stdout}{stderr}");
+    stdout
+}
