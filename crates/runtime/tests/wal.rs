@@ -79,6 +79,17 @@ fn a_wal_cut_at_every_byte_of_its_last_record_recovers_to_the_last_whole_record(
     }
 }
 
+/// A log in 150-byte segments holding `records` one-entry records (tags and
+/// indexes 1, 2, ...): several segments, rolled over by size.
+fn small_segments(records: u64) -> (tempfile::TempDir, Wal) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open_with_segment_bytes(dir.path(), 150).unwrap();
+    for tag in 1..=records {
+        wal.write(&[batch(tag, tag..=tag)]).unwrap();
+    }
+    (dir, wal)
+}
+
 /// A closed log of three one-entry records in one segment: its directory,
 /// the segment, and the byte offset where the second record starts.
 fn three_records() -> (tempfile::TempDir, std::path::PathBuf, u64) {
@@ -125,11 +136,7 @@ fn a_damaged_length_in_the_middle_is_refused_not_taken_for_a_torn_tail() {
 
 #[test]
 fn a_snapshot_deletes_old_segments_and_recovery_keeps_state_above_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open_with_segment_bytes(dir.path(), 150).unwrap();
-    for tag in 1..=20 {
-        wal.write(&[batch(tag, tag..=tag)]).unwrap();
-    }
+    let (dir, mut wal) = small_segments(20);
     assert!(wal.segment_count() > 2, "segments roll over by size");
     let snapshot =
         Snapshot { index: 15, stamp: Stamp::new(15, 0), meta: Bytes::from("m"), data: Bytes::from("kv image") };
@@ -239,11 +246,7 @@ fn a_write_torn_inside_preallocated_space_recovers_to_the_last_whole_record() {
 
 #[test]
 fn finished_segments_are_cut_back_to_their_records_so_only_the_newest_ends_in_zeros() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open_with_segment_bytes(dir.path(), 150).unwrap();
-    for tag in 1..=10 {
-        wal.write(&[batch(tag, tag..=tag)]).unwrap();
-    }
+    let (dir, mut wal) = small_segments(10);
     assert!(wal.segment_count() > 2);
     drop(wal);
     let mut sizes: Vec<(PathBuf, u64)> = fs::read_dir(dir.path())
