@@ -14,6 +14,16 @@ use std::time::Duration;
 
 const PROTOCOL: &str = "primary-backup";
 
+/// Three nodes with writes `w0, w1, ...` flowing through node `through`:
+/// once `acked` are acknowledged, node `victim` is killed with SIGKILL.
+fn kill9_under_load(through: u64, acked: usize, victim: u64) -> (ProcCluster, Load) {
+    let mut cluster = ProcCluster::start(PROTOCOL, 3);
+    let load = Load::start(&[cluster.clients[&through]], "w");
+    wait_until("some writes are acknowledged", Duration::from_secs(10), || load.acked_count() >= acked);
+    cluster.kill9(victim);
+    (cluster, load)
+}
+
 fn get(cluster: &ProcCluster, node: u64, key: &str) -> Option<u64> {
     cluster.client(node).get(key).unwrap()
 }
@@ -36,10 +46,7 @@ fn three_processes_write_through_one_node_and_read_through_another() {
 
 #[test]
 fn a_backup_killed_with_sigkill_under_load_restarts_and_catches_up() {
-    let mut cluster = ProcCluster::start(PROTOCOL, 3);
-    let load = Load::start(&[cluster.clients[&1]], "w");
-    wait_until("some writes are acknowledged", Duration::from_secs(10), || load.acked_count() >= 50);
-    cluster.kill9(3);
+    let (mut cluster, load) = kill9_under_load(1, 50, 3);
     let at_kill = load.acked_count();
     wait_until("writes go on with one backup down", Duration::from_secs(10), || load.acked_count() >= at_kill + 50);
     cluster.start_node(3);
@@ -57,11 +64,8 @@ fn a_backup_killed_with_sigkill_under_load_restarts_and_catches_up() {
 
 #[test]
 fn every_acknowledged_write_survives_a_sigkill_of_the_leader() {
-    let mut cluster = ProcCluster::start(PROTOCOL, 3);
     // Load through a follower, so the client keeps its connection across the crash.
-    let load = Load::start(&[cluster.clients[&2]], "w");
-    wait_until("some writes are acknowledged", Duration::from_secs(10), || load.acked_count() >= 100);
-    cluster.kill9(1);
+    let (mut cluster, load) = kill9_under_load(2, 100, 1);
     std::thread::sleep(Duration::from_millis(200));
     // The primary-backup baseline has no failover: the primary must come back.
     cluster.start_node(1);
