@@ -266,13 +266,15 @@ impl Log {
     }
 }
 
+/// A no-op entry at `index` of `term`: what the storage and log tests hold.
+#[cfg(test)]
+pub(crate) fn entry(index: u64, term: u64) -> Entry {
+    Entry::noop(index, Stamp::new(term, 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(index: u64, term: u64) -> Entry {
-        Entry::noop(index, Stamp::new(term, 0))
-    }
 
     #[test]
     fn append_truncate_and_slice() {

@@ -240,9 +240,7 @@ impl Storage for MemStorage {
 mod tests {
     use super::*;
 
-    fn entry(index: u64, term: u64) -> Entry {
-        Entry::noop(index, Stamp::new(term, 0))
-    }
+    use crate::log::entry;
 
     #[test]
     fn a_crash_loses_exactly_the_unsynced_batches() {

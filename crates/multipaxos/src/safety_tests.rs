@@ -17,10 +17,12 @@ fn small_caps() -> MultiPaxosConfig {
 /// Issue 12 item 1, the state both scenarios start from (3 nodes,
 /// `catch_up_batch` 8): the leader proposes slots 1..=20, its Accepts for slot
 /// 1 reach nobody, slots 2..=20 are chosen by the leader and one follower, and
-/// the leader's commit point stays at 0 behind the hole. Returns (old leader,
-/// the follower that voted, the node that saw nothing).
-fn chosen_past_the_cap_behind_a_hole(net: &mut Net<MultiPaxos>) -> (NodeId, NodeId, NodeId) {
-    let old = elect(net);
+/// the leader's commit point stays at 0 behind the hole. Returns the
+/// network, the old leader, the follower that voted, and the node that saw
+/// nothing.
+fn chosen_past_the_cap_behind_a_hole(config: MultiPaxosConfig, seed: u64) -> (Net<MultiPaxos>, NodeId, NodeId, NodeId) {
+    let mut net: Net<MultiPaxos> = Net::new(3, config, seed);
+    let old = elect(&mut net);
     assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
     let voter = NodeId(old.0 % 3 + 1);
     let blind = NodeId(6 - old.0 - voter.0);
@@ -34,7 +36,7 @@ fn chosen_past_the_cap_behind_a_hole(net: &mut Net<MultiPaxos>) -> (NodeId, Node
     let node = net.node(old).unwrap();
     assert_eq!(node.learner().committed(), 0, "slot 1 is a hole");
     assert_eq!(node.learner().highest_chosen(), 20, "2..=20 are chosen");
-    (old, voter, blind)
+    (net, old, voter, blind)
 }
 
 /// Runs the cluster with a client at `leader` proposing `seqs`, then checks
@@ -71,8 +73,7 @@ fn a_promise_reports_every_slot_chosen_past_the_catch_up_cap() {
 }
 
 fn promise_past_the_cap(config: MultiPaxosConfig) {
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 21);
-    let (old, _voter, blind) = chosen_past_the_cap_behind_a_hole(&mut net);
+    let (mut net, old, _voter, blind) = chosen_past_the_cap_behind_a_hole(config, 21);
     net.with_node(blind, |node, now, out| node.step(now, out, MultiPaxos::start_election));
     // The old leader's promise arrives first: with the candidate's own, a majority.
     while net.deliver_first(|e| e.to == old) {}
@@ -90,8 +91,7 @@ fn a_re_elected_leader_starts_above_every_slot_it_knows_chosen() {
 }
 
 fn re_elected_past_the_cap(config: MultiPaxosConfig) {
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 22);
-    let (old, voter, blind) = chosen_past_the_cap_behind_a_hole(&mut net);
+    let (mut net, old, voter, blind) = chosen_past_the_cap_behind_a_hole(config, 22);
     net.crash(voter);
     net.with_node(old, |node, now, out| node.step(now, out, MultiPaxos::start_election));
     while net.deliver_first(|e| e.to == blind) {}
