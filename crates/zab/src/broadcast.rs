@@ -6,9 +6,10 @@
 
 use crate::message::{Message, Zxid};
 use crate::state::{FollowerPhase, LeaderPhase, Stage, State};
+use crate::Out;
 use crate::PlantedBug;
 use crate::Zab;
-use quorum_core::{Command, Effects, Entry, Instant, Majority, NodeId, NotLeader, Payload, ProposeError, Snapshot};
+use quorum_core::{Command, Entry, Instant, Majority, NodeId, NotLeader, Payload, ProposeError, Snapshot};
 use tracing::debug;
 
 impl Zab {
@@ -22,12 +23,7 @@ impl Zab {
     }
 
     /// A client command: queue it on the established leader and flush.
-    pub(crate) fn leader_propose(
-        &mut self,
-        now: Instant,
-        cmd: Command,
-        out: &mut Effects<Message>,
-    ) -> Result<(), ProposeError> {
+    pub(crate) fn leader_propose(&mut self, now: Instant, cmd: Command, out: &mut Out) -> Result<(), ProposeError> {
         let delay = self.config.batch_delay;
         let State::Leading(l) = &mut self.state else { return Err(self.not_leader().into()) };
         if l.phase != LeaderPhase::Broadcast {
@@ -49,7 +45,7 @@ impl Zab {
     }
 
     /// Proposes queued commands in batches, within the pipeline's limit.
-    pub(crate) fn flush_queue(&mut self, _now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn flush_queue(&mut self, _now: Instant, out: &mut Out) {
         loop {
             let in_flight = self.log.last_index() - self.commit_index;
             let room = self.config.max_inflight_entries.saturating_sub(in_flight) as usize;
@@ -86,14 +82,7 @@ impl Zab {
     }
 
     /// PROPOSAL: log in order, acknowledge once durable.
-    pub(crate) fn on_proposal(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        entries: Vec<Entry>,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_proposal(&mut self, now: Instant, from: NodeId, epoch: u64, entries: Vec<Entry>, out: &mut Out) {
         let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.last_heard = now;
         // FIFO links never skip: a gap, a zxid out of order or of another
@@ -129,7 +118,7 @@ impl Zab {
     }
 
     /// ACK: count it and commit what a quorum holds.
-    pub(crate) fn on_ack(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Effects<Message>) {
+    pub(crate) fn on_ack(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Out) {
         let State::Leading(l) = &mut self.state else { return };
         if l.epoch != Some(epoch) {
             return;
@@ -148,7 +137,7 @@ impl Zab {
     }
 
     /// Commits the highest index a quorum acknowledged durably in this epoch.
-    pub(crate) fn try_commit(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn try_commit(&mut self, now: Instant, out: &mut Out) {
         let quorum = self.quorum();
         let own = if self.durable_hard.current_epoch == self.hard.current_epoch { self.durable_index } else { 0 };
         let State::Leading(l) = &mut self.state else { return };
@@ -174,7 +163,7 @@ impl Zab {
     }
 
     /// COMMIT: deliver in order up to `index`.
-    pub(crate) fn on_commit(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Effects<Message>) {
+    pub(crate) fn on_commit(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Out) {
         let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.last_heard = now;
         if index > self.log.last_index() {
@@ -188,15 +177,7 @@ impl Zab {
     }
 
     /// PING: the leader is alive; answer so it knows we follow it.
-    pub(crate) fn on_ping(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        round: u64,
-        commit: u64,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_ping(&mut self, now: Instant, from: NodeId, epoch: u64, round: u64, commit: u64, out: &mut Out) {
         let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.last_heard = now;
         if f.up_to_date {
@@ -206,14 +187,7 @@ impl Zab {
     }
 
     /// PING answered: the follower is alive and still ours.
-    pub(crate) fn on_ping_ack(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        round: u64,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_ping_ack(&mut self, now: Instant, from: NodeId, epoch: u64, round: u64, out: &mut Out) {
         let Some(l) = self.leading(epoch) else { return };
         if round > l.ping.round {
             // It would confirm `sync` reads of rounds not even sent yet.
@@ -228,7 +202,7 @@ impl Zab {
     }
 
     /// Leader timer: pings, liveness of the quorum, phase deadlines, batches.
-    pub(crate) fn leader_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn leader_timer(&mut self, now: Instant, out: &mut Out) {
         let quorum = self.quorum();
         let (init_limit, sync_limit, tick) = (self.config.init_limit(), self.config.sync_limit(), self.config.tick);
         let State::Leading(l) = &mut self.state else { return };
@@ -260,7 +234,7 @@ impl Zab {
     }
 
     /// Sends a ping round to every learner in the stream.
-    pub(crate) fn ping_round(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn ping_round(&mut self, now: Instant, out: &mut Out) {
         let commit = self.commit_index;
         let State::Leading(l) = &mut self.state else { return };
         let Some(epoch) = l.epoch else { return };
@@ -274,7 +248,7 @@ impl Zab {
     }
 
     /// Follower timer: `initLimit` during discovery and sync, `syncLimit` after.
-    pub(crate) fn follower_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn follower_timer(&mut self, now: Instant, out: &mut Out) {
         let State::Following(f) = &self.state else { return };
         let expired = match f.phase {
             FollowerPhase::Broadcast => now >= f.last_heard + self.config.sync_limit(),
@@ -288,7 +262,7 @@ impl Zab {
 
     /// The driver snapshotted its state machine at `index`: compact the history
     /// and keep the snapshot for SNAP synchronisation.
-    pub(crate) fn take_snapshot(&mut self, _now: Instant, index: u64, data: bytes::Bytes, out: &mut Effects<Message>) {
+    pub(crate) fn take_snapshot(&mut self, _now: Instant, index: u64, data: bytes::Bytes, out: &mut Out) {
         assert!(index <= self.commit_index, "only committed state is snapshotted");
         if index <= self.log.offset() {
             return;

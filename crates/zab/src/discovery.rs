@@ -4,14 +4,15 @@
 
 use crate::message::{HistorySummary, Message};
 use crate::state::{FollowerPhase, Following, LeaderPhase, Leading, Learner, Pings, Stage, State};
+use crate::Out;
 use crate::Zab;
-use quorum_core::{Effects, Instant, NodeId};
+use quorum_core::{Instant, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tracing::{debug, info};
 
 impl Zab {
     /// Settled as a follower of `leader`: send FOLLOWERINFO (CEPOCH).
-    pub(crate) fn become_follower(&mut self, now: Instant, leader: NodeId, out: &mut Effects<Message>) {
+    pub(crate) fn become_follower(&mut self, now: Instant, leader: NodeId, out: &mut Out) {
         self.early_infos.clear();
         self.session = self.session.wrapping_add(1);
         let session = self.session;
@@ -32,7 +33,7 @@ impl Zab {
     }
 
     /// Settled as leader: collect FOLLOWERINFO from a quorum (ours counts).
-    pub(crate) fn become_leader(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn become_leader(&mut self, now: Instant, out: &mut Out) {
         self.set_state(State::Leading(Box::new(Leading {
             epoch: None,
             phase: LeaderPhase::Discovery,
@@ -60,7 +61,7 @@ impl Zab {
         session: u64,
         accepted_epoch: u64,
         accepted_leader: u64,
-        out: &mut Effects<Message>,
+        out: &mut Out,
     ) {
         if accepted_epoch == u64::MAX {
             // No epoch can be proposed above it.
@@ -106,7 +107,7 @@ impl Zab {
     }
 
     /// With a quorum of FOLLOWERINFO, propose epoch = max(acceptedEpoch) + 1.
-    fn maybe_choose_epoch(&mut self, out: &mut Effects<Message>) {
+    fn maybe_choose_epoch(&mut self, out: &mut Out) {
         let quorum = self.quorum();
         let State::Leading(l) = &mut self.state else { return };
         if l.epoch.is_some() || !quorum.is_reached(l.learners.len() + 1) {
@@ -128,14 +129,7 @@ impl Zab {
     }
 
     /// NEWEPOCH: promise the epoch durably, then ACKEPOCH with our history.
-    pub(crate) fn on_new_epoch(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        session: u64,
-        epoch: u64,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_new_epoch(&mut self, now: Instant, from: NodeId, session: u64, epoch: u64, out: &mut Out) {
         let State::Following(f) = &mut self.state else { return };
         if from != f.leader || session != f.session || f.phase != FollowerPhase::Discovery {
             return;
@@ -172,7 +166,7 @@ impl Zab {
         epoch: u64,
         current_epoch: u64,
         summary: HistorySummary,
-        out: &mut Effects<Message>,
+        out: &mut Out,
     ) {
         let own = (self.hard.current_epoch, self.log.last_stamp());
         if self.leading(epoch).is_none() {
@@ -213,7 +207,7 @@ impl Zab {
 
     /// Forgets a learner and tells it to rejoin with a new session: what a
     /// leader does instead of resetting a FIFO link whose stream it cannot trust.
-    pub(crate) fn reset_learner(&mut self, peer: NodeId, out: &mut Effects<Message>) {
+    pub(crate) fn reset_learner(&mut self, peer: NodeId, out: &mut Out) {
         let State::Leading(l) = &mut self.state else { return };
         let Some(epoch) = l.epoch else { return };
         l.learners.remove(&peer);
@@ -223,7 +217,7 @@ impl Zab {
     }
 
     /// RESET: the leader no longer holds our session; start over.
-    pub(crate) fn on_reset(&mut self, now: Instant, from: NodeId, epoch: u64, out: &mut Effects<Message>) {
+    pub(crate) fn on_reset(&mut self, now: Instant, from: NodeId, epoch: u64, out: &mut Out) {
         let State::Following(f) = &self.state else { return };
         // In discovery the epoch is not known yet, and a RESET sent before our
         // new FOLLOWERINFO arrived is about an older session: FIFO order puts
@@ -236,7 +230,7 @@ impl Zab {
     }
 
     /// With a quorum of ACKEPOCH (ours once our promise is durable), start Phase 2.
-    pub(crate) fn maybe_start_sync(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn maybe_start_sync(&mut self, now: Instant, out: &mut Out) {
         let quorum = self.quorum();
         let own_promise_durable = self.durable_hard.accepted_epoch;
         let State::Leading(l) = &mut self.state else { return };

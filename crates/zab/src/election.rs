@@ -14,13 +14,14 @@
 
 use crate::message::{Message, Notification, PeerState};
 use crate::state::State;
+use crate::Out;
 use crate::Zab;
-use quorum_core::{Effects, Instant, NodeId};
+use quorum_core::{Instant, NodeId};
 use tracing::debug;
 
 impl Zab {
     /// Enters LOOKING: a new round, voting for itself (`lookForLeader`).
-    pub(crate) fn become_looking(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn become_looking(&mut self, now: Instant, out: &mut Out) {
         debug!(node = self.id.0, epoch = self.hard.current_epoch, round = self.election.round + 1, "LOOKING");
         self.fail_reads(out);
         self.set_state(State::Looking);
@@ -40,7 +41,7 @@ impl Zab {
     }
 
     /// Sends this node's vote to every peer and schedules the next re-send.
-    fn broadcast_vote(&mut self, now: Instant, out: &mut Effects<Message>) {
+    fn broadcast_vote(&mut self, now: Instant, out: &mut Out) {
         let n = self.notification();
         for peer in self.peers().collect::<Vec<_>>() {
             out.send(peer, Message::Notification(n));
@@ -51,7 +52,7 @@ impl Zab {
     }
 
     /// A notification arrived.
-    pub(crate) fn on_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Effects<Message>) {
+    pub(crate) fn on_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Out) {
         if !self.members.contains(&n.vote.leader) {
             return self.reject(from, "NOTIFICATION", "votes for a node outside the ensemble");
         }
@@ -79,7 +80,7 @@ impl Zab {
         }
     }
 
-    fn looking_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Effects<Message>) {
+    fn looking_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Out) {
         if n.state == PeerState::Looking {
             // It no longer follows or leads: what it said before no longer
             // names an established leader. (Kept, it could make this node
@@ -156,7 +157,7 @@ impl Zab {
     }
 
     /// Re-sends the vote, or settles once the finalize wait passed.
-    pub(crate) fn election_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn election_timer(&mut self, now: Instant, out: &mut Out) {
         if let Some(at) = self.election.finalize_at {
             if now >= at {
                 if self.quorum().is_reached(self.agreeing(self.election.vote.leader, true)) {
@@ -172,7 +173,7 @@ impl Zab {
     }
 
     /// Leaves LOOKING for the leader in our vote.
-    fn settle(&mut self, now: Instant, out: &mut Effects<Message>) {
+    fn settle(&mut self, now: Instant, out: &mut Out) {
         let leader = self.election.vote.leader;
         debug!(node = self.id.0, leader = leader.0, round = self.election.round, "settled");
         self.election.finalize_at = None;

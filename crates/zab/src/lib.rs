@@ -159,6 +159,9 @@ impl Rng64 {
     }
 }
 
+/// The effects one step of a handler appends to (its outbox).
+pub(crate) type Out = Effects<Message>;
+
 /// What a write changes durably, kept until the driver reports it persisted.
 #[derive(Copy, Clone, Debug, Hash)]
 struct WriteMark {

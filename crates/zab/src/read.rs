@@ -20,13 +20,14 @@
 
 use crate::message::Message;
 use crate::state::{FollowerPhase, LeaderPhase, PendingRead, ReadOrigin, Stage, State};
+use crate::Out;
 use crate::Zab;
-use quorum_core::{Effects, Instant, NodeId, NotLeader, ReadError, ReadId};
+use quorum_core::{Instant, NodeId, NotLeader, ReadError, ReadId};
 
 impl Zab {
     /// `sync` + read: the read point is the leader's commit index, confirmed by
     /// a quorum of followers answering a ping sent after the read arrived.
-    pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
+    pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Out) -> Result<(), ReadError> {
         match &mut self.state {
             State::Leading(l) if l.phase == LeaderPhase::Broadcast => {
                 self.register_read(now, ReadOrigin::Here(id), out);
@@ -52,7 +53,7 @@ impl Zab {
         }
     }
 
-    fn register_read(&mut self, now: Instant, origin: ReadOrigin, out: &mut Effects<Message>) {
+    fn register_read(&mut self, now: Instant, origin: ReadOrigin, out: &mut Out) {
         let index = self.commit_index;
         let State::Leading(l) = &mut self.state else { return };
         if l.ping.started != now || l.ping.round == 0 {
@@ -64,14 +65,7 @@ impl Zab {
     }
 
     /// SYNC from a follower: confirm like a local read, then answer it.
-    pub(crate) fn on_sync_request(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        read: ReadId,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_sync_request(&mut self, now: Instant, from: NodeId, epoch: u64, read: ReadId, out: &mut Out) {
         let State::Leading(l) = &self.state else { return };
         if l.epoch != Some(epoch) || l.phase != LeaderPhase::Broadcast {
             return;
@@ -89,7 +83,7 @@ impl Zab {
         epoch: u64,
         read: ReadId,
         index: u64,
-        out: &mut Effects<Message>,
+        out: &mut Out,
     ) {
         let Some(f) = self.following(from, epoch, None) else { return };
         f.last_heard = now;
@@ -99,7 +93,7 @@ impl Zab {
     }
 
     /// Answers reads whose ping round a quorum has confirmed.
-    pub(crate) fn serve_reads(&mut self, out: &mut Effects<Message>) {
+    pub(crate) fn serve_reads(&mut self, out: &mut Out) {
         let quorum = self.quorum();
         let State::Leading(l) = &mut self.state else { return };
         let mut rounds: Vec<u64> =
@@ -121,7 +115,7 @@ impl Zab {
     }
 
     /// Leaving a role: every read waiting on it fails.
-    pub(crate) fn fail_reads(&mut self, out: &mut Effects<Message>) {
+    pub(crate) fn fail_reads(&mut self, out: &mut Out) {
         let reason = NotLeader { leader_hint: None };
         match &mut self.state {
             State::Leading(l) => {

@@ -7,9 +7,10 @@
 
 use crate::message::{HistorySummary, Message, Zxid};
 use crate::state::{FollowerPhase, LeaderPhase, Pending, Stage, State, SyncKind, SyncStream};
+use crate::Out;
 use crate::Zab;
 use bytes::Bytes;
-use quorum_core::{Effects, Entry, Instant, Log, NodeId, Snapshot};
+use quorum_core::{Entry, Instant, Log, NodeId, Snapshot};
 use tracing::debug;
 
 /// How far the follower's history agrees with the leader's, exactly: the
@@ -87,7 +88,7 @@ pub(crate) fn chains(tail: (u64, Zxid), entries: &[Entry]) -> Result<(), String>
 
 impl Zab {
     /// A quorum promised the epoch: become its leader's history's owner.
-    pub(crate) fn start_sync(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn start_sync(&mut self, now: Instant, out: &mut Out) {
         let State::Leading(l) = &mut self.state else { return };
         l.phase = LeaderPhase::Sync;
         let epoch = l.epoch();
@@ -114,7 +115,7 @@ impl Zab {
     /// SNAP as a header carrying the first chunk, then the rest in bounded
     /// chunks (`pump_sync`), then NEWLEADER. From NEWLEADER on the follower
     /// receives the proposal stream.
-    pub(crate) fn sync_learner(&mut self, now: Instant, peer: NodeId, s: &HistorySummary, out: &mut Effects<Message>) {
+    pub(crate) fn sync_learner(&mut self, now: Instant, peer: NodeId, s: &HistorySummary, out: &mut Out) {
         let epoch = match &self.state {
             State::Leading(l) => l.epoch(),
             _ => return,
@@ -164,7 +165,7 @@ impl Zab {
     /// Sends a streaming follower its next sync chunks, at most
     /// `sync_window_chunks` unacknowledged; once it has everything we hold,
     /// NEWLEADER (and UPTODATE if the epoch is established already).
-    pub(crate) fn pump_sync(&mut self, now: Instant, peer: NodeId, out: &mut Effects<Message>) {
+    pub(crate) fn pump_sync(&mut self, now: Instant, peer: NodeId, out: &mut Out) {
         let chunk = self.config.sync_chunk_bytes.max(1);
         let window = self.config.sync_window_chunks.max(1);
         loop {
@@ -224,14 +225,7 @@ impl Zab {
     }
 
     /// SYNCACK: the follower took `received` sync messages; send more.
-    pub(crate) fn on_sync_ack(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        received: u64,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_sync_ack(&mut self, now: Instant, from: NodeId, epoch: u64, received: u64, out: &mut Out) {
         let sync_limit = self.config.sync_limit();
         let Some(l) = self.leading(epoch) else { return };
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
@@ -280,7 +274,7 @@ impl Zab {
     /// (applied atomically at NEWLEADER) and acknowledge it for flow control.
     /// Anything that does not fit the stream is a broken leader or link:
     /// dropped, counted, and we start over.
-    pub(crate) fn on_sync_data(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
+    pub(crate) fn on_sync_data(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Out) {
         let sync_limit = self.config.sync_limit();
         let kind_name = msg.kind();
         let State::Following(f) = &mut self.state else { return };
@@ -377,7 +371,7 @@ impl Zab {
         epoch: u64,
         last_index: u64,
         last_zxid: Zxid,
-        out: &mut Effects<Message>,
+        out: &mut Out,
     ) {
         let Some(f) = self.following(from, epoch, Some(FollowerPhase::Sync)) else { return };
         let Some(pending) = f.pending.take() else {
@@ -434,14 +428,7 @@ impl Zab {
     }
 
     /// ACK of NEWLEADER: the learner's acks count from now on.
-    pub(crate) fn on_ack_new_leader(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        index: u64,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_ack_new_leader(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Out) {
         let Some(l) = self.leading(epoch) else { return };
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
         if learner.stage != Stage::Synced {
@@ -463,7 +450,7 @@ impl Zab {
     }
 
     /// Our own writes became durable: they may complete a quorum.
-    pub(crate) fn leader_on_durable(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn leader_on_durable(&mut self, now: Instant, out: &mut Out) {
         let phase = match &self.state {
             State::Leading(l) => l.phase,
             _ => return,
@@ -476,7 +463,7 @@ impl Zab {
     }
 
     /// A quorum (us included, once currentEpoch is durable) acknowledged NEWLEADER.
-    fn maybe_establish(&mut self, now: Instant, out: &mut Effects<Message>) {
+    fn maybe_establish(&mut self, now: Instant, out: &mut Out) {
         let quorum = self.quorum();
         let own = self.durable_hard.current_epoch;
         let State::Leading(l) = &mut self.state else { return };
@@ -504,14 +491,7 @@ impl Zab {
     }
 
     /// UPTODATE: the epoch is established; commit up to the leader's point.
-    pub(crate) fn on_up_to_date(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        epoch: u64,
-        commit: u64,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_up_to_date(&mut self, now: Instant, from: NodeId, epoch: u64, commit: u64, out: &mut Out) {
         let Some(f) = self.following(from, epoch, Some(FollowerPhase::Broadcast)) else { return };
         f.up_to_date = true;
         f.last_heard = now;
@@ -540,28 +520,28 @@ mod tests {
         log
     }
 
+    /// Where a leader holding `leader` and a follower holding `follower`
+    /// (stamps from index 1, nothing compacted) agree.
+    fn agree_at(leader: &[(u64, u64)], follower: &[(u64, u64)]) -> Option<u64> {
+        common_prefix(&log_of(0, leader), &HistorySummary::of(&log_of(0, follower)))
+    }
+
     #[test]
     fn prefix_follower_gets_a_diff_point_at_its_end() {
-        let leader = log_of(0, &[(1, 1), (1, 2), (2, 1), (2, 2)]);
-        let follower = log_of(0, &[(1, 1), (1, 2)]);
-        assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), Some(2));
+        assert_eq!(agree_at(&[(1, 1), (1, 2), (2, 1), (2, 2)], &[(1, 1), (1, 2)]), Some(2));
     }
 
     #[test]
     fn uncommitted_old_epoch_suffix_is_cut_at_the_divergence() {
         // The follower logged (1,3) and (1,4) that epoch 2's leader never saw.
-        let leader = log_of(0, &[(1, 1), (1, 2), (2, 1), (2, 2)]);
-        let follower = log_of(0, &[(1, 1), (1, 2), (1, 3), (1, 4)]);
-        assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), Some(2));
+        assert_eq!(agree_at(&[(1, 1), (1, 2), (2, 1), (2, 2)], &[(1, 1), (1, 2), (1, 3), (1, 4)]), Some(2));
     }
 
     #[test]
     fn divergence_behind_a_later_run_is_found_exactly() {
         // Zxid order alone would keep (1,2),(1,3) of the leader: the follower
         // lacks them. The run summary finds the real divergence at index 1.
-        let leader = log_of(0, &[(1, 1), (1, 2), (1, 3), (3, 1)]);
-        let follower = log_of(0, &[(1, 1), (2, 1)]);
-        assert_eq!(common_prefix(&leader, &HistorySummary::of(&follower)), Some(1));
+        assert_eq!(agree_at(&[(1, 1), (1, 2), (1, 3), (3, 1)], &[(1, 1), (2, 1)]), Some(1));
     }
 
     #[test]
