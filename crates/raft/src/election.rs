@@ -5,8 +5,9 @@
 use crate::message::{Append, AppendReply, Message, Reject, SnapshotReply, VoteReply, VoteRequest};
 use crate::node::{LeaderState, State};
 use crate::progress::Progress;
+use crate::Out;
 use crate::{Raft, ReadMode};
-use quorum_core::{Effects, Instant, Majority, NodeId, Payload, VoteResult};
+use quorum_core::{Instant, Majority, NodeId, Payload, VoteResult};
 
 impl Raft {
     /// True while this node refuses to help depose a leader it hears from
@@ -22,7 +23,7 @@ impl Raft {
 
     /// Applies the term rules to an incoming message. Returns false if the
     /// message must not be processed further.
-    pub(crate) fn step_term(&mut self, now: Instant, from: NodeId, msg: &Message, out: &mut Effects<Message>) -> bool {
+    pub(crate) fn step_term(&mut self, now: Instant, from: NodeId, msg: &Message, out: &mut Out) -> bool {
         let term = msg.term();
         if term > self.term {
             match msg {
@@ -138,7 +139,7 @@ impl Raft {
     }
 
     /// The election timer fired (§5.2): campaign, via a pre-vote if enabled.
-    pub(crate) fn on_election_timeout(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn on_election_timeout(&mut self, now: Instant, out: &mut Out) {
         self.reset_election_timer(now);
         self.suspected = None;
         if !self.can_campaign() {
@@ -166,7 +167,7 @@ impl Raft {
     }
 
     /// PreVote: ask whether we could win before disturbing anyone's term.
-    pub(crate) fn become_pre_candidate(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn become_pre_candidate(&mut self, now: Instant, out: &mut Out) {
         tracing::debug!(node = self.id.0, term = self.term, "pre-vote campaign");
         self.state = State::PreCandidate;
         self.leader = None;
@@ -181,7 +182,7 @@ impl Raft {
 
     /// §5.2: increment the term, vote for self, ask every voter. The vote
     /// requests leave only once the new term and vote are durable.
-    pub(crate) fn become_candidate(&mut self, now: Instant, transfer: bool, out: &mut Effects<Message>) {
+    pub(crate) fn become_candidate(&mut self, now: Instant, transfer: bool, out: &mut Out) {
         assert!(self.can_campaign(), "only voters campaign");
         self.term += 1;
         self.vote = Some(self.id);
@@ -200,7 +201,7 @@ impl Raft {
     }
 
     /// A vote or pre-vote request at our term (or a pre-vote for a later one).
-    pub(crate) fn on_vote_request(&mut self, now: Instant, from: NodeId, req: VoteRequest, out: &mut Effects<Message>) {
+    pub(crate) fn on_vote_request(&mut self, now: Instant, from: NodeId, req: VoteRequest, out: &mut Out) {
         // §5.4.1: grant only if the candidate's log is at least as up-to-date as ours.
         let up_to_date = (req.last_term, req.last_index) >= (self.log.last_stamp().major, self.log.last_index());
         if req.pre_vote {
@@ -233,7 +234,7 @@ impl Raft {
     }
 
     /// A vote or pre-vote answer.
-    pub(crate) fn on_vote_reply(&mut self, now: Instant, from: NodeId, reply: VoteReply, out: &mut Effects<Message>) {
+    pub(crate) fn on_vote_reply(&mut self, now: Instant, from: NodeId, reply: VoteReply, out: &mut Out) {
         let expected = if reply.pre_vote {
             self.state == State::PreCandidate && reply.term == self.term + 1
         } else {
@@ -250,7 +251,7 @@ impl Raft {
         self.count_votes(now, out);
     }
 
-    fn count_votes(&mut self, now: Instant, out: &mut Effects<Message>) {
+    fn count_votes(&mut self, now: Instant, out: &mut Out) {
         let voters = &self.configs.current().voters;
         let granted = self.votes.iter().filter(|v| voters.contains(v)).count();
         let rejected = self.rejections.iter().filter(|v| voters.contains(v)).count();
@@ -267,7 +268,7 @@ impl Raft {
 
     /// Won the election: take over replication and append a no-op, so that
     /// entries of earlier terms commit with it (§5.4.2, thesis §6.4).
-    pub(crate) fn become_leader(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn become_leader(&mut self, now: Instant, out: &mut Out) {
         assert_eq!(self.state, State::Candidate);
         tracing::info!(node = self.id.0, term = self.term, "become leader");
         self.state = State::Leader;

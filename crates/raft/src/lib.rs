@@ -120,6 +120,9 @@ mod hint_tests;
 #[cfg(test)]
 mod paper_tests;
 
+/// The effects one step of a handler appends to (its outbox).
+pub(crate) type Out = Effects<Message>;
+
 pub use config::{PlantedBug, RaftConfig, ReadMode};
 pub use membership::ChangeError;
 pub use message::{Append, AppendReply, Message, Reject, SnapshotChunk, SnapshotReply, VoteReply, VoteRequest};

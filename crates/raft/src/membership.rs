@@ -10,8 +10,9 @@
 
 use crate::message::Message;
 use crate::node::State;
+use crate::Out;
 use crate::Raft;
-use quorum_core::{Effects, Instant, Majority, Membership, NodeId, Payload};
+use quorum_core::{Instant, Majority, Membership, NodeId, Payload};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -140,12 +141,7 @@ impl Raft {
     /// learners (§4.1: single-server changes). A node promoted to voter
     /// must have caught up: its match index must reach the leader's commit
     /// index. Returns the index of the configuration entry.
-    pub fn propose_membership(
-        &mut self,
-        now: Instant,
-        new: Membership,
-        out: &mut Effects<Message>,
-    ) -> Result<u64, ChangeError> {
+    pub fn propose_membership(&mut self, now: Instant, new: Membership, out: &mut Out) -> Result<u64, ChangeError> {
         if self.state != State::Leader {
             return Err(ChangeError::NotLeader(self.leader));
         }
@@ -170,20 +166,20 @@ impl Raft {
     }
 
     /// Adds `node` as a learner: it receives the log but does not vote.
-    pub fn add_learner(&mut self, now: Instant, node: NodeId, out: &mut Effects<Message>) -> Result<u64, ChangeError> {
+    pub fn add_learner(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
         let new = self.configs.current().with_learner(node);
         self.propose_membership(now, new, out)
     }
 
     /// Promotes a caught-up learner (or adds a caught-up node) to voter.
-    pub fn promote(&mut self, now: Instant, node: NodeId, out: &mut Effects<Message>) -> Result<u64, ChangeError> {
+    pub fn promote(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
         let new = self.configs.current().with_voter(node);
         self.propose_membership(now, new, out)
     }
 
     /// Removes a voter or learner; the leader itself may be removed, and
     /// steps down once the change commits.
-    pub fn remove_node(&mut self, now: Instant, node: NodeId, out: &mut Effects<Message>) -> Result<u64, ChangeError> {
+    pub fn remove_node(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
         let new = self.configs.current().without(node).ok_or(ChangeError::UnknownNode(node))?;
         self.propose_membership(now, new, out)
     }
@@ -195,7 +191,7 @@ impl Raft {
 
     /// A leader whose own removal committed steps down (thesis §4.2.2),
     /// first handing leadership to the most up-to-date voter.
-    pub(crate) fn maybe_step_down_removed(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn maybe_step_down_removed(&mut self, now: Instant, out: &mut Out) {
         if self.state != State::Leader || is_voter(self.configs.current(), self.id) {
             return;
         }
@@ -220,12 +216,7 @@ impl Raft {
     /// Leadership transfer (thesis §3.10): stop taking proposals, bring
     /// `target` up to date, then tell it to campaign at once (TimeoutNow).
     /// Gives up after an election timeout.
-    pub fn transfer_leadership(
-        &mut self,
-        now: Instant,
-        target: NodeId,
-        out: &mut Effects<Message>,
-    ) -> Result<(), ChangeError> {
+    pub fn transfer_leadership(&mut self, now: Instant, target: NodeId, out: &mut Out) -> Result<(), ChangeError> {
         if self.state != State::Leader {
             return Err(ChangeError::NotLeader(self.leader));
         }
@@ -245,7 +236,7 @@ impl Raft {
     }
 
     /// Sends TimeoutNow once the transfer target has the whole log.
-    pub(crate) fn maybe_send_timeout_now(&mut self, peer: NodeId, out: &mut Effects<Message>) {
+    pub(crate) fn maybe_send_timeout_now(&mut self, peer: NodeId, out: &mut Out) {
         let Some((target, _)) = self.lead.transfer else { return };
         let caught_up = self.lead.progress.get(&peer).is_some_and(|p| p.match_index == self.log.last_index());
         if target == peer && caught_up {
@@ -255,7 +246,7 @@ impl Raft {
     }
 
     /// TimeoutNow from our leader: campaign now, past any lease.
-    pub(crate) fn on_timeout_now(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn on_timeout_now(&mut self, now: Instant, out: &mut Out) {
         if self.state == State::Leader || !self.can_campaign() {
             return;
         }

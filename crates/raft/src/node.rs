@@ -5,10 +5,9 @@ use crate::config::RaftConfig;
 use crate::membership::{is_voter, Configs};
 use crate::progress::Progress;
 use crate::read::PendingRead;
+use crate::Out;
 use bytes::Bytes;
-use quorum_core::{
-    Effects, Entry, Instant, Log, NodeId, Payload, ReadId, Rng, Snapshot, Stamp, WriteBatch, WriteQueue,
-};
+use quorum_core::{Entry, Instant, Log, NodeId, Payload, ReadId, Rng, Snapshot, Stamp, WriteBatch, WriteQueue};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -155,7 +154,7 @@ impl Raft {
     }
 
     /// Issues the pending write, if any.
-    pub(crate) fn flush(&mut self, out: &mut Effects<Message>) {
+    pub(crate) fn flush(&mut self, out: &mut Out) {
         if self.pending.is_empty() {
             return;
         }
@@ -165,7 +164,7 @@ impl Raft {
     }
 
     /// Sends a message that depends on this node's writes so far (votes, acks).
-    pub(crate) fn send_durable(&mut self, to: NodeId, msg: Message, out: &mut Effects<Message>) {
+    pub(crate) fn send_durable(&mut self, to: NodeId, msg: Message, out: &mut Out) {
         self.flush(out);
         out.send_durable(to, msg);
     }
@@ -218,7 +217,7 @@ impl Raft {
     }
 
     /// Hands committed entries to the driver, in order, once each (Figure 2: "if commitIndex > lastApplied").
-    pub(crate) fn apply_committed(&mut self, out: &mut Effects<Message>) {
+    pub(crate) fn apply_committed(&mut self, out: &mut Out) {
         assert!(self.commit <= self.log.last_index(), "commit index beyond the log");
         while self.applied < self.commit {
             let entry = self.log.get(self.applied + 1).expect("committed entries above the snapshot are held").clone();
@@ -247,7 +246,7 @@ impl Raft {
     }
 
     /// Runs at the end of every input: commit, apply, answer reads, write.
-    pub(crate) fn finish(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn finish(&mut self, now: Instant, out: &mut Out) {
         if self.state == State::Leader {
             self.maybe_commit();
             if self.lead.round_wanted {

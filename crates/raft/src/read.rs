@@ -17,10 +17,10 @@
 
 use crate::config::ReadMode;
 use crate::membership::quorum_value;
-use crate::message::Message;
 use crate::node::State;
+use crate::Out;
 use crate::Raft;
-use quorum_core::{Effects, Instant, NotLeader, ReadError, ReadId};
+use quorum_core::{Instant, NotLeader, ReadError, ReadId};
 
 /// A read waiting for its heartbeat round.
 #[derive(Copy, Clone, Debug, Hash)]
@@ -34,7 +34,7 @@ pub(crate) struct PendingRead {
 
 impl Raft {
     /// `Protocol::read`: queue a ReadIndex read (or answer it from the lease).
-    pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Effects<Message>) -> Result<(), ReadError> {
+    pub(crate) fn start_read(&mut self, now: Instant, id: ReadId, out: &mut Out) -> Result<(), ReadError> {
         if self.state != State::Leader {
             return Err(NotLeader { leader_hint: self.leader }.into());
         }
@@ -87,7 +87,7 @@ impl Raft {
     }
 
     /// Answers every queued read whose round a quorum acknowledged.
-    pub(crate) fn process_reads(&mut self, out: &mut Effects<Message>) {
+    pub(crate) fn process_reads(&mut self, out: &mut Out) {
         if !self.own_term_committed() || self.lead.reads.is_empty() {
             return;
         }

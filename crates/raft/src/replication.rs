@@ -5,8 +5,9 @@ use crate::membership::quorum_value;
 use crate::message::{Append, AppendReply, Message, Reject};
 use crate::node::{entry_bytes, State};
 use crate::progress::ReplicationMode;
+use crate::Out;
 use crate::Raft;
-use quorum_core::{Effects, Entry, Instant, NodeId};
+use quorum_core::{Entry, Instant, NodeId};
 
 impl Raft {
     /// Entries for one message starting at `from`: at most `max_entries_per_message`
@@ -21,13 +22,7 @@ impl Raft {
     /// Sends one AppendEntries to `to` if its progress allows. With `allow_empty`
     /// an append without entries (a probe or heartbeat) is sent too.
     /// Returns true if a message with entries left.
-    pub(crate) fn send_append(
-        &mut self,
-        now: Instant,
-        to: NodeId,
-        allow_empty: bool,
-        out: &mut Effects<Message>,
-    ) -> bool {
+    pub(crate) fn send_append(&mut self, now: Instant, to: NodeId, allow_empty: bool, out: &mut Out) -> bool {
         let Some(pr) = self.lead.progress.get(&to) else { return false };
         if !pr.can_send(self.config.max_inflight) {
             return false;
@@ -61,12 +56,12 @@ impl Raft {
     }
 
     /// Sends `to` everything its window allows (pipelining).
-    pub(crate) fn replicate_to(&mut self, now: Instant, to: NodeId, out: &mut Effects<Message>) {
+    pub(crate) fn replicate_to(&mut self, now: Instant, to: NodeId, out: &mut Out) {
         while self.send_append(now, to, false, out) {}
     }
 
     /// Sends new entries to every follower.
-    pub(crate) fn broadcast_append(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn broadcast_append(&mut self, now: Instant, out: &mut Out) {
         let peers: Vec<NodeId> = self.lead.progress.keys().copied().collect();
         for peer in peers {
             self.replicate_to(now, peer, out);
@@ -74,14 +69,14 @@ impl Raft {
     }
 
     /// The heartbeat timer fired: a new round to everyone, retrying what stalled.
-    pub(crate) fn on_heartbeat_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn on_heartbeat_timer(&mut self, now: Instant, out: &mut Out) {
         self.lead.heartbeat_deadline = now + self.config.heartbeat_interval;
         self.broadcast_round(now, out);
     }
 
     /// Starts a heartbeat round: every follower gets an append (or a snapshot chunk)
     /// carrying the new round number, which its answer echoes.
-    pub(crate) fn broadcast_round(&mut self, now: Instant, out: &mut Effects<Message>) {
+    pub(crate) fn broadcast_round(&mut self, now: Instant, out: &mut Out) {
         self.lead.round_wanted = false;
         self.lead.round += 1;
         self.lead.rounds.push_back((self.lead.round, now));
@@ -119,7 +114,7 @@ impl Raft {
     }
 
     /// A follower receives AppendEntries from the leader of its term (Figure 2, receiver rules).
-    pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, msg: Append, out: &mut Effects<Message>) {
+    pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, msg: Append, out: &mut Out) {
         if self.state == State::Leader {
             return self.drop_malformed(from, "an append from another leader of this node's term");
         }
@@ -179,13 +174,7 @@ impl Raft {
     }
 
     /// The leader hears back from a follower.
-    pub(crate) fn on_append_reply(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        reply: AppendReply,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_append_reply(&mut self, now: Instant, from: NodeId, reply: AppendReply, out: &mut Out) {
         if self.state != State::Leader {
             return;
         }

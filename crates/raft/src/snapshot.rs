@@ -11,9 +11,10 @@ use crate::membership::{Configs, SnapshotMeta};
 use crate::message::{Message, SnapshotChunk, SnapshotReply};
 use crate::node::{IncomingSnapshot, State};
 use crate::progress::ReplicationMode;
+use crate::Out;
 use crate::Raft;
 use bytes::Bytes;
-use quorum_core::{Effects, Instant, Log, Membership, NodeId, Snapshot, Stamp};
+use quorum_core::{Instant, Log, Membership, NodeId, Snapshot, Stamp};
 
 impl Raft {
     /// The driver applied everything up to `index` and snapshotted it: compact.
@@ -37,7 +38,7 @@ impl Raft {
     }
 
     /// Leader: switch `to` to snapshot mode and send the first chunk.
-    pub(crate) fn start_snapshot(&mut self, now: Instant, to: NodeId, out: &mut Effects<Message>) {
+    pub(crate) fn start_snapshot(&mut self, now: Instant, to: NodeId, out: &mut Out) {
         let index = self.snapshot.as_ref().expect("a compacted log has a snapshot").index;
         let pr = self.lead.progress.get_mut(&to).expect("a member");
         pr.mode = ReplicationMode::Snapshot { index, offset: 0 };
@@ -48,7 +49,7 @@ impl Raft {
     }
 
     /// Leader: (re)sends the chunk `to` expects next.
-    pub(crate) fn send_snapshot_chunk(&mut self, to: NodeId, out: &mut Effects<Message>) {
+    pub(crate) fn send_snapshot_chunk(&mut self, to: NodeId, out: &mut Out) {
         let snap = self.snapshot.as_ref().expect("snapshot mode needs a snapshot");
         let pr = self.lead.progress.get_mut(&to).expect("a member");
         let ReplicationMode::Snapshot { index, mut offset } = pr.mode else { return };
@@ -74,13 +75,7 @@ impl Raft {
     }
 
     /// Leader: a follower answered a chunk.
-    pub(crate) fn on_snapshot_reply(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        reply: SnapshotReply,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_snapshot_reply(&mut self, now: Instant, from: NodeId, reply: SnapshotReply, out: &mut Out) {
         if self.state != State::Leader {
             return;
         }
@@ -107,13 +102,7 @@ impl Raft {
     }
 
     /// Follower: one chunk from the leader of our term.
-    pub(crate) fn on_snapshot_chunk(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        chunk: SnapshotChunk,
-        out: &mut Effects<Message>,
-    ) {
+    pub(crate) fn on_snapshot_chunk(&mut self, now: Instant, from: NodeId, chunk: SnapshotChunk, out: &mut Out) {
         if self.state == State::Leader {
             return self.drop_malformed(from, "a snapshot from another leader of this node's term");
         }
@@ -171,7 +160,7 @@ impl Raft {
     }
 
     /// Follower: replaces the state machine and the log prefix with a snapshot (§7).
-    fn install(&mut self, incoming: IncomingSnapshot, membership: Membership, out: &mut Effects<Message>) {
+    fn install(&mut self, incoming: IncomingSnapshot, membership: Membership, out: &mut Out) {
         let IncomingSnapshot { index, index_term, meta, data } = incoming;
         assert!(index > self.commit, "a snapshot at or below the commit index adds nothing");
         let stamp = Stamp::new(index_term, 0);

@@ -246,7 +246,7 @@ fn a_write_torn_inside_preallocated_space_recovers_to_the_last_whole_record() {
 
 #[test]
 fn finished_segments_are_cut_back_to_their_records_so_only_the_newest_ends_in_zeros() {
-    let (dir, mut wal) = small_segments(10);
+    let (dir, wal) = small_segments(10);
     assert!(wal.segment_count() > 2);
     drop(wal);
     let mut sizes: Vec<(PathBuf, u64)> = fs::read_dir(dir.path())
