@@ -77,6 +77,16 @@ fn payload_hash(e: &Entry) -> u64 {
     h.finish()
 }
 
+/// Where to resume reading `node`'s log, given how far each node was read
+/// (per incarnation): from there if it is the same incarnation, else from its
+/// snapshot point (a restarted node may hold less than it did).
+fn resume_from(read_upto: &HashMap<NodeId, (Instant, u64)>, node: &Raft) -> u64 {
+    match read_upto.get(&node.id) {
+        Some(&(incarnation, upto)) if incarnation == node.incarnation => upto,
+        _ => node.log.offset(),
+    }
+}
+
 /// Figure 3, election safety: at most one leader can be elected in a given term.
 #[derive(Debug, Default)]
 pub struct ElectionSafety {
@@ -200,10 +210,7 @@ impl StepInvariant<Raft> for LeaderCompleteness {
 
     fn check_stepped(&mut self, _now: Instant, node: &Raft, nodes: &[Option<&Raft>]) -> Result<(), String> {
         // Record what the stepped node newly knows committed.
-        let start = match self.recorded.get(&node.id) {
-            Some(&(inc, upto)) if inc == node.incarnation => upto,
-            _ => node.log.offset(),
-        };
+        let start = resume_from(&self.recorded, node);
         let mut new = Vec::new();
         for index in start.max(node.log.offset()) + 1..=node.commit {
             let term = node.log.stamp_at(index).expect("committed entries are held").major;
@@ -251,10 +258,7 @@ impl StepInvariant<Raft> for StateMachineSafety {
     const NAME: &'static str = "raft: state machine safety";
 
     fn check_stepped(&mut self, _now: Instant, node: &Raft, _nodes: &[Option<&Raft>]) -> Result<(), String> {
-        let start = match self.checked.get(&node.id) {
-            Some(&(inc, upto)) if inc == node.incarnation => upto,
-            _ => node.log.offset(),
-        };
+        let start = resume_from(&self.checked, node);
         for index in start.max(node.log.offset()) + 1..=node.applied {
             let e = node.log.get(index).expect("applied entries above the offset are held");
             let here = (e.stamp.major, payload_hash(e));

@@ -200,13 +200,15 @@ mod tests {
         assert!((8_500..11_500).contains(&p99), "p99 {p99}us");
     }
 
+    /// Two nodes on links of `kind` with 1–9 ms of uniform delay.
+    fn jittery(kind: LinkKind) -> Network {
+        let latency = Latency::Uniform { min: Duration::from_millis(1), max: Duration::from_millis(9) };
+        Network::new(2, kind, &NetworkConfig { latency, ..Default::default() })
+    }
+
     #[test]
     fn fifo_links_keep_order_and_resets_invalidate_in_flight_messages() {
-        let cfg = NetworkConfig {
-            latency: Latency::Uniform { min: Duration::from_millis(1), max: Duration::from_millis(9) },
-            ..Default::default()
-        };
-        let mut net = Network::new(2, LinkKind::Fifo, &cfg);
+        let mut net = jittery(LinkKind::Fifo);
         let mut rng = Rng::new(3);
         let mut last = Instant::ZERO;
         let mut epoch0 = 0;
@@ -252,11 +254,7 @@ mod tests {
 
     #[test]
     fn datagram_links_reorder_under_jitter() {
-        let cfg = NetworkConfig {
-            latency: Latency::Uniform { min: Duration::from_millis(1), max: Duration::from_millis(9) },
-            ..Default::default()
-        };
-        let mut net = Network::new(2, LinkKind::Datagram, &cfg);
+        let mut net = jittery(LinkKind::Datagram);
         let mut rng = Rng::new(3);
         let times: Vec<Instant> = (0..50)
             .map(|i| match net.send(Instant::from_nanos(i * 1000), 0, 1, &mut rng) {
