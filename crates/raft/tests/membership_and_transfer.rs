@@ -17,6 +17,15 @@ fn elected(c: &mut Cluster) -> NodeId {
     c.leader().unwrap()
 }
 
+/// `n` nodes, an elected leader, every message delivered: the cluster and
+/// its leader.
+fn settled(n: u64, seed: u64) -> (Cluster, NodeId) {
+    let mut c = Cluster::new(n, RaftConfig::default(), seed);
+    let leader = elected(&mut c);
+    c.settle();
+    (c, leader)
+}
+
 fn voters(c: &Cluster, id: NodeId) -> Vec<u64> {
     c.node(id).unwrap().membership().voters.iter().map(|v| v.0).collect()
 }
@@ -88,9 +97,7 @@ fn thesis_4_1_one_change_at_a_time_and_one_voter_per_change() {
 
 #[test]
 fn thesis_4_2_removing_a_follower_shrinks_the_majority() {
-    let mut c = Cluster::new(3, RaftConfig::default(), 3);
-    let leader = elected(&mut c);
-    c.settle();
+    let (mut c, leader) = settled(3, 3);
     let victim = c.ids().into_iter().find(|i| *i != leader).unwrap();
     c.act(leader, |r, now, out| r.remove_node(now, victim, out)).unwrap();
     c.settle();
@@ -105,9 +112,7 @@ fn thesis_4_2_removing_a_follower_shrinks_the_majority() {
 
 #[test]
 fn thesis_4_2_2_the_leader_removes_itself_then_steps_down_and_hands_over() {
-    let mut c = Cluster::new(3, RaftConfig::default(), 4);
-    let leader = elected(&mut c);
-    c.settle();
+    let (mut c, leader) = settled(3, 4);
     let term = c.node(leader).unwrap().term();
     c.act(leader, |r, now, out| r.remove_node(now, leader, out)).unwrap();
     c.settle(); // no timer fires: the handover happens through TimeoutNow
@@ -127,9 +132,7 @@ fn thesis_4_2_2_the_leader_removes_itself_then_steps_down_and_hands_over() {
 
 #[test]
 fn thesis_3_10_leadership_transfer_hands_over_without_waiting_for_a_timeout() {
-    let mut c = Cluster::new(5, RaftConfig::default(), 5);
-    let leader = elected(&mut c);
-    c.settle();
+    let (mut c, leader) = settled(5, 5);
     let target = c.ids().into_iter().find(|i| *i != leader).unwrap();
     // Let the target fall behind first: the leader must catch it up before TimeoutNow.
     c.cut_one_way(leader, target);

@@ -221,22 +221,32 @@ fn local_read_sweep(bug: Option<quorum_sim::DriverBug>, seeds: std::ops::Range<u
     (fired, failed)
 }
 
+/// `bug` is caught within 50 seeds of the local-read sweep, by `check` alone.
+fn local_read_bug_is_caught(bug: quorum_sim::DriverBug, what: &str, check: &str) {
+    let (fired, failed) = local_read_sweep(Some(bug), 0..50);
+    eprintln!("{what}: {failed} of 50 seeds caught by {fired:?}");
+    assert!(failed > 0, "{what}: the planted bug went unnoticed");
+    assert_eq!(fired, [check]);
+}
+
 #[test]
 fn a_follower_serving_a_local_read_behind_the_clients_last_zxid_is_caught() {
     // ZooKeeper refuses a client whose last zxid is ahead of the server; a
     // server that answers anyway lets the client's view go back in time.
-    let (fired, failed) = local_read_sweep(Some(quorum_sim::DriverBug::LocalReadIgnoresSession), 0..50);
-    eprintln!("local read ignoring the client's zxid: {failed} of 50 seeds caught by {fired:?}");
-    assert!(failed > 0, "the planted bug went unnoticed");
-    assert_eq!(fired, ["session order"]);
+    local_read_bug_is_caught(
+        quorum_sim::DriverBug::LocalReadIgnoresSession,
+        "local read ignoring the client's zxid",
+        "session order",
+    );
 }
 
 #[test]
 fn a_follower_stamping_a_stale_local_read_with_the_clients_zxid_is_caught() {
-    let (fired, failed) = local_read_sweep(Some(quorum_sim::DriverBug::LocalReadClaimsSession), 0..50);
-    eprintln!("local read claiming the client's zxid: {failed} of 50 seeds caught by {fired:?}");
-    assert!(failed > 0, "the planted bug went unnoticed");
-    assert_eq!(fired, ["read value"]);
+    local_read_bug_is_caught(
+        quorum_sim::DriverBug::LocalReadClaimsSession,
+        "local read claiming the client's zxid",
+        "read value",
+    );
 }
 
 #[test]
