@@ -3,7 +3,7 @@
 //! out-of-date ballot for a chosen value must not crash a peer.
 
 use super::*;
-use crate::test_helpers::{cmd, committed_values, elect, leader_of, value};
+use crate::test_helpers::{cmd, committed_values, elect, elected, leader_of, value};
 use quorum_sim::testkit::{Envelope, Net};
 
 fn accept_carries(env: &Envelope<Message>, slot: u64) -> bool {
@@ -208,8 +208,7 @@ fn dropped(net: &Net<MultiPaxos>, id: NodeId) -> u64 {
 /// skew, a bug elsewhere) is dropped and counted, never a panic.
 #[test]
 fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 25);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 25);
     for seq in 1..=3 {
         net.propose(leader, cmd(1, seq)).unwrap();
     }

@@ -1,6 +1,6 @@
 //! Helpers the hand-driven unit tests share.
 
-use crate::{MultiPaxos, NodeId};
+use crate::{MultiPaxos, MultiPaxosConfig, NodeId};
 use quorum_core::{ClientId, Command, Duration, Payload, Protocol};
 use quorum_sim::testkit::Net;
 
@@ -23,6 +23,14 @@ pub(crate) fn leader_of(net: &Net<MultiPaxos>) -> Option<NodeId> {
 pub(crate) fn elect(net: &mut Net<MultiPaxos>) -> NodeId {
     assert!(net.run_until(Duration::from_secs(2), |net| leader_of(net).is_some()), "a leader is elected");
     leader_of(net).expect("checked above")
+}
+
+/// Three nodes with `config` and `seed`, run until one leads: the network
+/// and its leader.
+pub(crate) fn elected(config: MultiPaxosConfig, seed: u64) -> (Net<MultiPaxos>, NodeId) {
+    let mut net = Net::new(3, config, seed);
+    let leader = elect(&mut net);
+    (net, leader)
 }
 
 /// What node `id` has committed, in order.

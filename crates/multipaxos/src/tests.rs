@@ -1,7 +1,7 @@
 //! Tests that drive Multi-Paxos nodes directly on the hand-driven network.
 
 use super::*;
-use crate::test_helpers::{cmd, committed_values, elect, leader_of, value};
+use crate::test_helpers::{cmd, committed_values, elect, elected, leader_of, value};
 use quorum_core::{Bytes, Effect, ReadError};
 use quorum_sim::testkit::{Envelope, Net};
 
@@ -11,8 +11,7 @@ fn all_committed(n: u64) -> impl Fn(&Net<MultiPaxos>) -> bool {
 
 #[test]
 fn one_phase_1_elects_a_leader_and_non_leaders_redirect_to_it() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 1);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 1);
     // Let a heartbeat reach everyone, then ask a follower.
     net.run_until(Duration::from_millis(50), |_| false);
     let follower = NodeId(leader.0 % 3 + 1);
@@ -24,8 +23,7 @@ fn one_phase_1_elects_a_leader_and_non_leaders_redirect_to_it() {
 
 #[test]
 fn steady_state_is_phase_2_only_one_round_trip() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 2);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 2);
     assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
     let before = net.delivered;
     net.propose(leader, cmd(1, 1)).unwrap();
@@ -47,8 +45,7 @@ fn steady_state_is_phase_2_only_one_round_trip() {
 
 #[test]
 fn followers_learn_the_commit_point_from_the_next_accept_or_heartbeat() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 3);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 3);
     net.propose(leader, cmd(1, 1)).unwrap();
     assert!(net.run_until(Duration::from_millis(100), all_committed(1)));
     for id in 1..=3 {
@@ -59,8 +56,7 @@ fn followers_learn_the_commit_point_from_the_next_accept_or_heartbeat() {
 #[test]
 fn pipelining_keeps_a_window_in_flight_and_batches_the_rest() {
     let config = MultiPaxosConfig::default().with(|c| c.window = 4);
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 4);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(config, 4);
     assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
     for seq in 1..=20 {
         net.propose(leader, cmd(1, seq)).unwrap();
@@ -93,8 +89,7 @@ fn is_accept_from(env: &Envelope<Message>, from: NodeId) -> bool {
 
 #[test]
 fn a_new_leader_fills_holes_with_noops_and_keeps_accepted_values() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 5);
-    let old = elect(&mut net);
+    let (mut net, old) = elected(MultiPaxosConfig::default(), 5);
     assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
     // Slots 1..=3 proposed; the Accepts for slot 2 never leave the old leader.
     for seq in 1..=3 {
@@ -116,8 +111,7 @@ fn a_new_leader_fills_holes_with_noops_and_keeps_accepted_values() {
 
 #[test]
 fn an_old_leaders_late_accepts_are_rejected_and_it_steps_down() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 6);
-    let old = elect(&mut net);
+    let (mut net, old) = elected(MultiPaxosConfig::default(), 6);
     assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
     net.propose(old, cmd(1, 1)).unwrap();
     let late: Vec<Envelope<Message>> = net.in_flight.drain(..).collect();
@@ -143,8 +137,7 @@ fn an_old_leaders_late_accepts_are_rejected_and_it_steps_down() {
 
 #[test]
 fn a_lagging_replica_catches_up_and_gets_a_snapshot_below_the_compaction_point() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 7);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 7);
     let lagging = NodeId(leader.0 % 3 + 1);
     net.crash(lagging);
     for seq in 1..=30 {
@@ -169,8 +162,7 @@ fn a_lagging_replica_catches_up_and_gets_a_snapshot_below_the_compaction_point()
 
 #[test]
 fn a_snapshot_is_persisted_and_a_restart_resumes_after_it() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 8);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 8);
     for seq in 1..=10 {
         net.propose(leader, cmd(1, seq)).unwrap();
     }
@@ -288,8 +280,7 @@ fn with_leases_a_replica_that_heard_the_leader_refuses_other_candidates() {
 #[test]
 fn a_candidate_behind_a_promisers_capped_report_catches_up_instead_of_leading() {
     let config = MultiPaxosConfig::default().with(|c| c.catch_up_batch = 8);
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 12);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(config, 12);
     let behind = NodeId(leader.0 % 3 + 1);
     let other = NodeId(6 - leader.0 - behind.0);
     net.crash(behind);
@@ -314,8 +305,7 @@ fn a_candidate_behind_a_promisers_capped_report_catches_up_instead_of_leading() 
 
 #[test]
 fn a_leader_writes_once_per_command_the_commit_point_rides_on_the_next_write() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 7);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 7);
     assert!(net.run_until(Duration::from_millis(5), |net| net.in_flight.is_empty()));
     for seq in 1..=2 {
         net.propose(leader, cmd(1, seq)).unwrap();
@@ -343,8 +333,7 @@ fn a_leader_writes_once_per_command_the_commit_point_rides_on_the_next_write() {
 /// before it campaigns, and the others, who hear a healthy leader, say no.
 #[test]
 fn a_restarted_node_that_cannot_hear_the_leader_does_not_depose_it() {
-    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 11);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(MultiPaxosConfig::default(), 11);
     let ballot = net.node(leader).unwrap().leading_ballot().unwrap();
     let away = NodeId(leader.0 % 3 + 1);
     net.crash(away);
@@ -443,8 +432,7 @@ fn the_cut_off_leader_test_catches_the_planted_twin() {
 
 fn cut_off_leader(config: MultiPaxosConfig) {
     let (timeout, beat) = (config.election_timeout, config.heartbeat_interval);
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 12);
-    let l = elect(&mut net);
+    let (mut net, l) = elected(config, 12);
     net.run_until(Duration::from_millis(200), |_| false);
     assert_eq!(leader_of(&net), Some(l), "idle, the leader keeps leading (its heartbeats are answered)");
     let cut_at = net.now;
@@ -481,8 +469,7 @@ fn a_leader_that_cannot_commit_refuses_commands_past_its_queue_bound() {
         c.window = 2;
         c.max_queued = 4;
     });
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 13);
-    let l = elect(&mut net);
+    let (mut net, l) = elected(config, 13);
     net.run_until(Duration::from_millis(100), |_| false);
     net.drop_where(|_| true);
     let answers: Vec<Result<(), ProposeError>> = (1..=10).map(|seq| net.propose(l, cmd(1, seq))).collect();
@@ -552,8 +539,7 @@ fn snapshot_catch_up(
     frame: usize,
     mut hook: impl FnMut(&mut Net<MultiPaxos>, NodeId, &CatchUpSeen),
 ) -> (CatchUpSeen, Snapshot) {
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 14);
-    let leader = elect(&mut net);
+    let (mut net, leader) = elected(config, 14);
     let lagging = NodeId(leader.0 % 3 + 1);
     net.crash(lagging);
     for seq in 1..=40 {
@@ -661,8 +647,7 @@ fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
         c.snapshot_chunk_bytes = 64;
         c.window = 64;
     });
-    let mut net: Net<MultiPaxos> = Net::new(3, config, 21);
-    let old = elect(&mut net);
+    let (mut net, old) = elected(config, 21);
     net.run_until(Duration::from_millis(50), |_| false);
     for seq in 1..=20 {
         net.propose(old, cmd(1, seq)).unwrap();
