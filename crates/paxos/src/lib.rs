@@ -63,7 +63,7 @@ mod acceptor;
 mod ballot;
 mod catchup;
 mod config;
-mod invariant;
+mod invariants;
 mod learner;
 #[cfg(test)]
 mod malformed_tests;
@@ -76,7 +76,7 @@ mod tests;
 pub use acceptor::{Accepted, Acceptor, Vote, VoteJournal};
 pub use ballot::Ballot;
 pub use config::{PaxosConfig, PlantedBug};
-pub use invariant::OneValuePerSlot;
+pub use invariants::OneValuePerSlot;
 pub use learner::{Learner, Tally};
 pub use message::{Chosen, Message};
 
