@@ -16,6 +16,7 @@
 
 use crate::{Message, MultiPaxos, PlantedBug, SnapshotPiece};
 use quorum_core::{Bytes, NodeId, Snapshot, Stamp};
+use quorum_paxos::Chosen;
 use tracing::debug;
 
 /// A snapshot being received, piece by piece.
@@ -63,8 +64,9 @@ impl MultiPaxos {
             return;
         }
         let chosen = self.learner.chosen_within(first, self.config.catch_up_batch, self.config.snapshot_chunk_bytes);
-        if !chosen.is_empty() {
-            self.outbox.send(asker, Message::Decided { chosen });
+        if let Some(last) = chosen.last().map(|c| c.slot) {
+            let more = last < self.learner.committed();
+            self.outbox.send(asker, Message::Decided { chosen, more });
         }
     }
 
@@ -98,6 +100,26 @@ impl MultiPaxos {
             data: snapshot.data.slice(start..end),
         });
         self.outbox.send(to, chunk);
+    }
+
+    /// Chosen values from a peer. A capped answer that taught us something
+    /// is followed by the next request at once, not at the next heartbeat:
+    /// with a small `catch_up_batch` a replica hundreds of slots behind
+    /// would otherwise fall further behind a busy leader. An answer that
+    /// taught nothing (another peer's answer covered it) ends the stream.
+    pub(crate) fn on_decided(&mut self, from: NodeId, chosen: Vec<Chosen>, more: bool) {
+        let before = self.learner.first_unknown();
+        for c in chosen {
+            if !self.decide_reported(from, c) {
+                break;
+            }
+        }
+        self.pump();
+        let next = self.learner.first_unknown();
+        if more && next > before {
+            self.last_catch_up = Some(self.now);
+            self.outbox.send(from, Message::CatchUp { from: next });
+        }
     }
 
     /// A piece of a peer's snapshot. Pieces arrive one at a time, in order;

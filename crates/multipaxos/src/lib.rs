@@ -264,14 +264,7 @@ impl MultiPaxos {
             Message::Heartbeat { ballot, commit, sent_at } => self.on_heartbeat(from, ballot, commit, sent_at),
             Message::HeartbeatAck { ballot, sent_at } => self.on_heartbeat_ack(from, ballot, sent_at),
             Message::CatchUp { from: first } => self.on_catch_up(from, first),
-            Message::Decided { chosen } => {
-                for c in chosen {
-                    if !self.decide_reported(from, c) {
-                        break;
-                    }
-                }
-                self.pump();
-            }
+            Message::Decided { chosen, more } => self.on_decided(from, chosen, more),
             Message::SnapshotChunk(piece) => self.on_snapshot_chunk(from, piece),
             Message::SnapshotPull { index, offset } => self.on_snapshot_pull(from, index, offset),
             Message::Suspect { ballot } => self.on_suspect(from, ballot),

@@ -87,6 +87,9 @@ pub enum Message {
     Decided {
         /// The values.
         chosen: Vec<Chosen>,
+        /// An answer to `CatchUp` cut by the caps: the sender has chosen
+        /// values past the last one here, so ask again at once.
+        more: bool,
     },
     /// "My link to the leader of `ballot` broke: have you lost it too?" (the
     /// link-down hint, Raft's PreVote for Paxos). Changes nothing where it lands.

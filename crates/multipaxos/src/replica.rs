@@ -99,7 +99,7 @@ impl MultiPaxos {
             self.outbox.send_durable(from, Message::Accepted { ballot, slots });
         }
         if !decided.is_empty() {
-            self.outbox.send(from, Message::Decided { chosen: decided });
+            self.outbox.send(from, Message::Decided { chosen: decided, more: false });
         }
         self.learn_commit(from, ballot, commit);
     }
@@ -189,7 +189,7 @@ impl Message {
             Message::HeartbeatAck { ballot, .. } | Message::Suspect { ballot } => ballot_ok(*ballot),
             Message::SuspectReply { ballot, .. } => ballot_ok(*ballot),
             Message::CatchUp { from } => slot_ok(*from),
-            Message::Decided { chosen } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
+            Message::Decided { chosen, .. } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
             Message::SnapshotChunk(SnapshotPiece { index, offset, total, data, .. }) => {
                 slot_ok(*index) && slot_ok(*total) && offset <= total && data.len() as u64 <= total - offset
             }

@@ -133,7 +133,7 @@ fn stale_accept(config: MultiPaxosConfig) {
     net.drop_where(|_| true);
     let (b1, b2) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(2)));
     deliver(&mut net, 1, 5, Message::Heartbeat { ballot: b1, commit: 0, sent_at: Instant::ZERO });
-    deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(2, b2, Payload::Noop)] });
+    deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(2, b2, Payload::Noop)], more: false });
     net.in_flight.clear();
     let stale = Message::Accept { ballot: b1, entries: vec![(1, value(1, 1)), (2, value(1, 2))], commit: 0 };
     deliver(&mut net, 1, 5, stale);
@@ -142,7 +142,7 @@ fn stale_accept(config: MultiPaxosConfig) {
     let voted_for_2 =
         net.in_flight.iter().any(|e| matches!(&e.msg, Message::Accepted { slots, .. } if slots.contains(&2)));
     assert!(!voted_for_2, "no vote for a slot known chosen: {:?}", net.in_flight);
-    deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(1, b2, Payload::Noop)] });
+    deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(1, b2, Payload::Noop)], more: false });
     assert_eq!(committed_values(&net, NodeId(5)), vec![Payload::Noop, Payload::Noop]);
     net.crash(NodeId(5));
     net.restart(NodeId(5));
@@ -166,7 +166,7 @@ fn a_learned_value_with_an_older_stamp_than_a_peers_vote_does_not_crash_it() {
     let (b1, b2, b3) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(2)), Ballot::new(3, NodeId(3)));
     let (v, w) = (value(1, 1), value(2, 1));
     deliver(&mut net, 1, 4, Message::Accept { ballot: b1, entries: vec![(1, v.clone())], commit: 0 });
-    deliver(&mut net, 3, 4, Message::Decided { chosen: vec![chosen(1, b3, v.clone())] });
+    deliver(&mut net, 3, 4, Message::Decided { chosen: vec![chosen(1, b3, v.clone())], more: false });
     deliver(&mut net, 3, 4, Message::Heartbeat { ballot: b3, commit: 1, sent_at: Instant::ZERO });
     assert_eq!(net.node(NodeId(4)).unwrap().learner().committed(), 1);
     deliver(&mut net, 2, 5, Message::Accept { ballot: b2, entries: vec![(1, w.clone())], commit: 0 });
@@ -175,7 +175,7 @@ fn a_learned_value_with_an_older_stamp_than_a_peers_vote_does_not_crash_it() {
     net.in_flight.clear();
     deliver(&mut net, 5, 4, Message::CatchUp { from: 1 });
     let answer = net.in_flight.iter().position(|e| e.to == NodeId(5)).expect("node 4 answers");
-    if let Message::Decided { chosen } = &net.in_flight[answer].msg {
+    if let Message::Decided { chosen, .. } = &net.in_flight[answer].msg {
         assert!(chosen[0].ballot >= b3, "the highest ballot known for the chosen value: {chosen:?}");
     }
     net.deliver_at(answer);
@@ -225,9 +225,9 @@ fn malformed_peer_messages_are_dropped_and_counted_not_panicked_on() {
     let wrong = value(9, 9);
     // Messages every node must survive, and whether each is dropped as malformed.
     let messages: Vec<(Message, bool)> = vec![
-        (Message::Decided { chosen: vec![chosen(2, ballot, wrong.clone())] }, true),
-        (Message::Decided { chosen: vec![chosen(u64::MAX, ballot, wrong.clone())] }, true),
-        (Message::Decided { chosen: vec![chosen(5, absurd, wrong.clone())] }, true),
+        (Message::Decided { chosen: vec![chosen(2, ballot, wrong.clone())], more: false }, true),
+        (Message::Decided { chosen: vec![chosen(u64::MAX, ballot, wrong.clone())], more: false }, true),
+        (Message::Decided { chosen: vec![chosen(5, absurd, wrong.clone())], more: false }, true),
         (Message::Accept { ballot, entries: vec![(u64::MAX, wrong.clone())], commit: u64::MAX }, true),
         (Message::Heartbeat { ballot, commit: u64::MAX, sent_at: Instant::ZERO }, true),
         (Message::Accepted { ballot, slots: vec![u64::MAX, 0] }, true),
@@ -343,7 +343,7 @@ fn stale_stamp_under_a_live_leader(config: MultiPaxosConfig) {
     let (b1, b3) = (Ballot::new(1, NodeId(1)), Ballot::new(3, NodeId(3)));
     let (v, w) = (value(1, 1), value(5, 1));
     deliver(&mut net, 1, 4, Message::Accept { ballot: b1, entries: vec![(1, v.clone())], commit: 0 });
-    deliver(&mut net, 3, 4, Message::Decided { chosen: vec![chosen(1, b3, v.clone())] });
+    deliver(&mut net, 3, 4, Message::Decided { chosen: vec![chosen(1, b3, v.clone())], more: false });
     deliver(&mut net, 3, 4, Message::Heartbeat { ballot: b3, commit: 1, sent_at: Instant::ZERO });
     net.crash(NodeId(4));
     net.restart(NodeId(4));

@@ -160,6 +160,31 @@ fn a_lagging_replica_catches_up_and_gets_a_snapshot_below_the_compaction_point()
     assert_eq!(tail, (21..=30).map(|s| value(1, s)).collect::<Vec<_>>());
 }
 
+/// Found by the `backlog` sweep (seed 227): with a small `catch_up_batch`,
+/// a replica that missed hundreds of slots got one capped answer per
+/// heartbeat, 4 slots every 20 ms, and was still behind when the run ended. A
+/// capped answer now says `more`, and the replica asks again at once.
+#[test]
+fn a_replica_far_behind_pulls_capped_catch_up_answers_back_to_back() {
+    let config = MultiPaxosConfig::default().with(|c| c.catch_up_batch = 4);
+    let (mut net, leader) = elected(config, 7);
+    let lagging = NodeId(leader.0 % 3 + 1);
+    net.crash(lagging);
+    for seq in 1..=200 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(2), |net| net.node(leader).unwrap().learner().committed() >= 200));
+    net.restart(lagging);
+    let restarted = net.now;
+    let caught_up = |net: &Net<MultiPaxos>| net.node(lagging).unwrap().learner().committed() >= 200;
+    assert!(net.run_until(Duration::from_secs(2), caught_up), "the lagging replica caught up");
+    // 50 answers of 4 slots: back to back they take a few round trips of
+    // milliseconds each, one per heartbeat they took a second.
+    let took = net.now - restarted;
+    assert!(took < Duration::from_millis(200), "catching up 200 slots took {took:?}");
+    assert_eq!(committed_values(&net, lagging), (1..=200).map(|s| value(1, s)).collect::<Vec<_>>());
+}
+
 #[test]
 fn a_snapshot_is_persisted_and_a_restart_resumes_after_it() {
     let (mut net, leader) = elected(MultiPaxosConfig::default(), 8);
