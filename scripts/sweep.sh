@@ -5,16 +5,18 @@
 # panics on corrupted messages). docs/simulator.md quotes the
 # last results.
 #
-#   scripts/sweep.sh [SEEDS] [HIGH_LOAD_SEEDS]
+#   scripts/sweep.sh [SEEDS] [HIGH_LOAD_SEEDS] [PROFILES]
 #
 # SEEDS (default 10000) per protocol and profile; HIGH_LOAD_SEEDS (default
-# SEEDS) for the 200-client profile, whose seeds cost 10 to 100 times more.
+# SEEDS) for the 200-client profile, whose seeds cost 10 to 100 times more;
+# PROFILES (default all of them) a space-separated list, e.g. "crash-storm backlog".
 # Writes one JSON summary per run to target/sweep/<protocol>-<profile>.json
 # and prints a table; exits 1 if any run found a violation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-10000}
 high_load_seeds=${2:-$seeds}
+profiles=${3:-default tiny-caps high-load lease-fifo drift slow-disk hostile crash-storm backlog}
 out=target/sweep
 mkdir -p "$out"
 cargo build --release -q -p quorum-cli
@@ -23,7 +25,7 @@ status=0
 # A top-level field of the summary: the last match (failures, listed first, may hold the same names).
 field() { grep -o "\"$1\":[^,}]*" "$2" | tail -1 | cut -d: -f2 | tr -d '"'; }
 printf '%-11s %-11s %7s %11s %11s %5s %9s\n' protocol profile seeds ops unanswered viol wall_s
-for profile in default tiny-caps high-load lease-fifo drift slow-disk hostile; do
+for profile in $profiles; do
     for protocol in paxos multipaxos raft zab; do
         case "$profile/$protocol" in lease-fifo/paxos | lease-fifo/zab) continue ;; esac
         n=$seeds

@@ -1,6 +1,7 @@
 //! The one place that names every protocol: maps a `--protocol` name to its
 //! type and settings.
 
+use quorum_core::Duration;
 use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig};
 use quorum_paxos::{Paxos, PaxosConfig};
 use quorum_raft::{Raft, RaftConfig, ReadMode};
@@ -52,6 +53,19 @@ pub enum Profile {
     /// never panic. The safety checks are off (the protocols tolerate
     /// crashes, not lies); a panic fails the seed.
     Hostile,
+    /// Crashes only (unless `--faults` says otherwise), one every 60 ms on
+    /// average, each a quick restart of at most 5 ms; a 30 ms fsync; delays
+    /// of 0.5-10 ms; 3 nodes (unless `--nodes` says otherwise); in Raft, a
+    /// narrow election timeout. Many crashes land between a write and its
+    /// durability, and rival candidates share terms: made for the "only once
+    /// it is durable" rules (a vote, an acknowledgement, a NEWLEADER ack).
+    CrashStorm,
+    /// Twelve clients, 10 % loss and partitions only (unless `--faults` says
+    /// otherwise), one every 80 ms on average, 3 nodes (unless `--nodes`
+    /// says otherwise), with small catch-up and Accept caps: chosen slots
+    /// pile up behind a lost message while leaders change, so a promise or a
+    /// catch-up must carry more than one page.
+    Backlog,
 }
 
 impl Profile {
@@ -65,6 +79,8 @@ impl Profile {
             Profile::Drift => "drift",
             Profile::SlowDisk => "slow-disk",
             Profile::Hostile => "hostile",
+            Profile::CrashStorm => "crash-storm",
+            Profile::Backlog => "backlog",
         }
     }
 
@@ -118,6 +134,7 @@ fn paxos(profile: Profile) -> PaxosConfig {
         }),
         // Queues shorter than the 200 clients, so they fill and answer Busy.
         Profile::HighLoad => PaxosConfig::default().with(|c| c.max_queued = HIGH_LOAD_QUEUE),
+        Profile::Backlog => PaxosConfig::default().with(|c| c.catch_up_batch = 8),
         _ => PaxosConfig::default(),
     }
 }
@@ -138,6 +155,12 @@ fn multipaxos(profile: Profile) -> MultiPaxosConfig {
             c.max_queued = 16;
         }),
         Profile::HighLoad => MultiPaxosConfig::default().with(|c| c.max_queued = HIGH_LOAD_QUEUE),
+        // More chosen slots behind a stuck one than a promise page lists.
+        Profile::Backlog => MultiPaxosConfig::default().with(|c| {
+            c.catch_up_batch = 4;
+            c.window = 32;
+            c.max_batch = 2;
+        }),
         _ => MultiPaxosConfig::default().with(|c| c.read_lease = read_lease),
     }
 }
@@ -155,6 +178,13 @@ fn raft(profile: Profile) -> RaftConfig {
             c.max_pending_reads = 4;
         }),
         Profile::HighLoad => RaftConfig::default().with(|c| c.max_pending_reads = HIGH_LOAD_QUEUE),
+        // Timeouts 150-160 ms: candidates often time out together, so two
+        // of them ask the same voter for its vote in one term.
+        Profile::CrashStorm => RaftConfig::default().with(|c| c.election_timeout_max = Duration::from_millis(160)),
+        Profile::Backlog => RaftConfig::default().with(|c| {
+            c.max_entries_per_message = 4;
+            c.max_inflight = 2;
+        }),
         _ => RaftConfig::default().with(|c| c.read_mode = read_mode),
     }
 }
@@ -173,6 +203,10 @@ fn zab(profile: Profile) -> ZabConfig {
         Profile::HighLoad => ZabConfig::default().with(|c| {
             c.max_inflight_entries = HIGH_LOAD_QUEUE as u64;
             c.max_queued_proposals = HIGH_LOAD_QUEUE;
+        }),
+        Profile::Backlog => ZabConfig::default().with(|c| {
+            c.max_batch_entries = 4;
+            c.sync_chunk_bytes = 256;
         }),
         _ => ZabConfig::default(),
     }

@@ -12,9 +12,9 @@ pub struct SimArgs {
     /// Protocol to run.
     #[arg(long, short)]
     pub protocol: String,
-    /// Cluster size.
-    #[arg(long, default_value_t = 5)]
-    pub nodes: usize,
+    /// Cluster size [default: 5, or 3 with --profile crash-storm or backlog].
+    #[arg(long)]
+    pub nodes: Option<usize>,
     /// Number of seeds to run.
     #[arg(long, default_value_t = 100)]
     pub seeds: u64,
@@ -24,9 +24,10 @@ pub struct SimArgs {
     /// Run one seed (with --trace to print it).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults to inject.
-    #[arg(long, default_value = "all")]
-    pub faults: FaultsArg,
+    /// Faults to inject [default: all; crash with --profile crash-storm,
+    /// partition with --profile backlog].
+    #[arg(long)]
+    pub faults: Option<FaultsArg>,
     /// Virtual seconds of load per seed.
     #[arg(long, default_value_t = 2.0)]
     pub duration: f64,
@@ -88,13 +89,13 @@ pub enum TraceFormat {
 
 impl SimArgs {
     fn config(&self, seed: u64) -> SimConfig {
-        let faults = match self.faults {
+        let faults = match self.faults() {
             FaultsArg::None => Faults::None,
             FaultsArg::Crash => Faults::Crash,
             FaultsArg::Partition => Faults::Partition,
             FaultsArg::All => Faults::All,
         };
-        let mut c = SimConfig::new(self.nodes, seed).with_faults(faults);
+        let mut c = SimConfig::new(self.nodes(), seed).with_faults(faults);
         c.duration = quorum_core::Duration::from_nanos((self.duration * 1e9) as u64);
         c.clients.count = self.clients();
         c.clients.local_read_ratio = self.local_reads;
@@ -104,6 +105,19 @@ impl SimArgs {
             Profile::TinyCaps => c = c.with_small_frames(),
             Profile::Hostile => c = c.with_small_frames().with_corruption(0.03),
             Profile::LeaseFifo => c.network.links = Some(quorum_core::LinkKind::Fifo),
+            Profile::CrashStorm => {
+                c.disk.fsync = quorum_core::Duration::from_millis(30);
+                c.faults.mean_interval = quorum_core::Duration::from_millis(60);
+                c.faults.max_outage = quorum_core::Duration::from_millis(5);
+                c.network.latency = quorum_sim::Latency::Uniform {
+                    min: quorum_core::Duration::from_micros(500),
+                    max: quorum_core::Duration::from_millis(10),
+                };
+            }
+            Profile::Backlog => {
+                c.network.loss = 0.1;
+                c.faults.mean_interval = quorum_core::Duration::from_millis(80);
+            }
             Profile::Drift => {
                 // Rates up to 0.5 % fast or slow, so two nodes differ by up to
                 // 1 %: Raft's `max_clock_drift_ppm`, the tightest lease bound.
@@ -115,7 +129,23 @@ impl SimArgs {
     }
 
     fn clients(&self) -> usize {
-        self.clients.unwrap_or(if self.profile == Profile::HighLoad { 200 } else { 4 })
+        self.clients.unwrap_or(match self.profile {
+            Profile::HighLoad => 200,
+            Profile::Backlog => 12,
+            _ => 4,
+        })
+    }
+
+    fn nodes(&self) -> usize {
+        self.nodes.unwrap_or(if matches!(self.profile, Profile::CrashStorm | Profile::Backlog) { 3 } else { 5 })
+    }
+
+    fn faults(&self) -> FaultsArg {
+        self.faults.unwrap_or(match self.profile {
+            Profile::CrashStorm => FaultsArg::Crash,
+            Profile::Backlog => FaultsArg::Partition,
+            _ => FaultsArg::All,
+        })
     }
 }
 
@@ -124,7 +154,7 @@ pub fn run(args: SimArgs) -> Result<i32, String> {
     if args.history.is_some() && args.seed.is_none() {
         return Err("--history writes one run's history: give --seed too".into());
     }
-    if args.nodes == 0 {
+    if args.nodes == Some(0) {
         return Err("--nodes must be at least 1".into());
     }
     if !(0.0..=1.0).contains(&args.local_reads) {
@@ -165,8 +195,8 @@ fn replay_command(args: &SimArgs, seed: u64) -> String {
         args.protocol,
         args.planted.as_ref().map_or(String::new(), |b| format!(" --planted {b}")),
         if args.profile == Profile::Default { String::new() } else { format!(" --profile {}", args.profile.name()) },
-        args.nodes,
-        args.faults,
+        args.nodes(),
+        args.faults(),
         args.duration,
         args.clients(),
         if args.local_reads > 0.0 { format!(" --local-reads {}", args.local_reads) } else { String::new() },
@@ -250,7 +280,7 @@ where
         println!("protocol     {}", args.protocol);
         println!("seeds        {} (from {})", summary.seeds, args.seed_start);
         println!("profile      {}", args.profile.name());
-        println!("faults       {:?}", args.faults);
+        println!("faults       {:?} on {} nodes", args.faults(), args.nodes());
         println!("ops ok       {}", summary.ops_ok);
         println!("unanswered   {} ({} given up by their clients)", summary.ops_unknown, summary.given_up);
         if summary.local_reads > 0 {
