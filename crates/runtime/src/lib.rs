@@ -52,7 +52,9 @@
 //! `tests/driver.rs` drive nodes with the key-value store.
 #![deny(missing_docs)]
 
+mod handshake;
 pub mod node;
+mod reply;
 pub mod request;
 pub mod server;
 pub mod service;

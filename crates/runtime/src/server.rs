@@ -1,13 +1,16 @@
-//! The client port: the Redis protocol (RESP2), decoded and encoded with the
-//! `redis-protocol` crate.
+//! The client port: the Redis protocol, RESP2 by default and RESP3 after
+//! `HELLO 3` (replies in [`crate::reply`], encoded with the `redis-protocol`
+//! crate).
 //!
 //! Commands: `SET key value`, `GET key`, `DEL key [key ...]`, `PING [msg]`,
-//! `INFO [section]` (role, term, leader, commit and applied index), `ROLE`
-//! (`[role, term, leader id, commit index]`), plus `QUIT`, and the handshake
-//! commands tools send (`COMMAND`, `CONFIG GET`, `CLIENT`, `SELECT 0`) answered
-//! harmlessly. Unknown commands and bad arguments get Redis-style `-ERR`
-//! replies and the connection carries on; bytes that are not RESP get
-//! `-ERR Protocol error` and the connection is closed, as Redis does.
+//! `ECHO msg`, `INFO [section]` (role, term, leader, commit and applied
+//! index), `ROLE` (`[role, term, leader id, commit index]`), `QUIT`, and the
+//! connection commands clients open with (`HELLO`, `CLIENT SETNAME | GETNAME
+//! | ID | INFO | SETINFO`, `RESET`, `SELECT 0`: [`crate::handshake`]);
+//! `COMMAND` and `CONFIG GET` are answered with empty lists. Unknown commands
+//! and bad arguments get Redis-style `-ERR` replies and the connection carries
+//! on; bytes that are not RESP get `-ERR Protocol error` and the connection is
+//! closed, as Redis does.
 //!
 //! **Requests** are read by [`crate::request::RequestParser`]: a command is
 //! one flat array of bulk strings, never a nested one (no recursion, so no
@@ -29,13 +32,13 @@
 //! address. While no leader is known, or the outcome of a command is unknown
 //! (leadership changed), the request is retried for up to `retry_for`.
 
+use crate::handshake::Connection;
 use crate::node::{NodeHandle, NodeStatus};
+use crate::reply::Reply;
 use crate::request::{Request, RequestLimits, RequestParser};
 use crate::wire::Outcome;
 use bytes::{Bytes, BytesMut};
-use quorum_core::{ClientId, KvOp, KvResult};
-use redis_protocol::resp2::encode::extend_encode_borrowed;
-use redis_protocol::resp2::types::{BorrowedFrame, BytesFrame};
+use quorum_core::{ClientId, KvOp, KvResult, Role};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +72,7 @@ impl Default for ServerConfig {
 /// Accepts client connections until the task is dropped.
 pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig) {
     let sessions = Arc::new(AtomicU64::new(1));
-    info!(addr = ?listener.local_addr().ok(), "client port (RESP2) listening");
+    info!(addr = ?listener.local_addr().ok(), "client port (RESP2 and RESP3) listening");
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -82,7 +85,8 @@ pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig
         let _ = stream.set_nodelay(true);
         let counter = sessions.fetch_add(1, Ordering::Relaxed);
         let client = ClientId((node.id().0 << 48) | (counter & ((1 << 48) - 1)));
-        let session = Session { node: node.clone(), client, seq: first_seq(), config: config.clone() };
+        let conn = Connection::new(client.0, Some(remote));
+        let session = Session { node: node.clone(), client, seq: first_seq(), config: config.clone(), conn };
         tokio::spawn(async move {
             if let Err(e) = session.run(stream).await {
                 debug!(%remote, error = %e, "client connection ended");
@@ -96,23 +100,12 @@ fn first_seq() -> u64 {
     since_epoch.as_micros() as u64
 }
 
-/// A reply in the making.
-enum Reply {
-    Frame(BytesFrame),
-    Error(String),
-}
-
-impl Reply {
-    fn ok() -> Reply {
-        Reply::Frame(BytesFrame::SimpleString(Bytes::from_static(b"OK")))
-    }
-}
-
 struct Session {
     node: NodeHandle,
     client: ClientId,
     seq: u64,
     config: ServerConfig,
+    conn: Connection,
 }
 
 impl Session {
@@ -128,17 +121,16 @@ impl Session {
                 match parser.next(&mut input) {
                     Ok(Some(Request::Command(args))) => {
                         let (reply, quit) = self.handle(args).await;
-                        encode(&mut output, &reply);
+                        reply.encode(&mut output, self.conn.proto);
                         if quit {
                             stream.write_all(&output).await?;
                             return Ok(());
                         }
                     }
-                    Ok(Some(Request::Refused(why))) => encode(&mut output, &Reply::Error(why)),
+                    Ok(Some(Request::Refused(why))) => Reply::Error(why).encode(&mut output, self.conn.proto),
                     Ok(None) => break,
                     Err(e) => {
-                        let reply = Reply::Error(format!("ERR Protocol error: {e}"));
-                        encode(&mut output, &reply);
+                        Reply::Error(format!("ERR Protocol error: {e}")).encode(&mut output, self.conn.proto);
                         stream.write_all(&output).await?;
                         return Err(std::io::Error::other(format!("protocol error: {e}")));
                     }
@@ -155,8 +147,8 @@ impl Session {
     async fn handle(&mut self, args: Vec<Bytes>) -> (Reply, bool) {
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
         let reply = match (name.as_str(), args.len()) {
-            ("PING", 1) => Reply::Frame(BytesFrame::SimpleString(Bytes::from_static(b"PONG"))),
-            ("PING", 2) => Reply::Frame(BytesFrame::BulkString(args[1].clone())),
+            ("PING", 1) => Reply::Status("PONG"),
+            ("PING", 2) | ("ECHO", 2) => Reply::Bulk(args[1].clone()),
             ("SET", 3) => {
                 let op = KvOp::Put { key: args[1].clone(), value: args[2].clone() };
                 self.run_op(op).await
@@ -167,11 +159,16 @@ impl Session {
             ("INFO", 1 | 2) => self.info().await,
             ("ROLE", 1) => self.role().await,
             ("QUIT", _) => return (Reply::ok(), true),
+            ("HELLO", _) => {
+                let role = self.redis_role().await;
+                self.conn.hello(&args, role)
+            }
+            ("CLIENT", _) => self.conn.client(&args),
+            ("RESET", 1) => self.conn.reset(),
             ("SELECT", 2) if &args[1][..] == b"0" => Reply::ok(),
-            ("SELECT", 2) => Reply::Error("ERR DB index is out of range".into()),
-            ("COMMAND" | "CONFIG", _) => Reply::Frame(BytesFrame::Array(Vec::new())),
-            ("CLIENT", _) => Reply::ok(),
-            ("PING" | "SET" | "GET" | "DEL" | "INFO" | "ROLE", _) => {
+            ("SELECT", 2) => Reply::Error("ERR DB index is out of range: quorum has one database, 0".into()),
+            ("COMMAND" | "CONFIG", _) => Reply::Array(Vec::new()),
+            ("PING" | "ECHO" | "SET" | "GET" | "DEL" | "INFO" | "ROLE" | "RESET" | "SELECT", _) => {
                 Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase()))
             }
             _ => Reply::Error(unknown_command(&args)),
@@ -183,11 +180,11 @@ impl Session {
         let mut deleted = 0;
         for key in keys {
             match self.run_op(KvOp::Del { key: key.clone() }).await {
-                Reply::Frame(BytesFrame::Integer(n)) => deleted += n,
+                Reply::Integer(n) => deleted += n,
                 other => return other,
             }
         }
-        Reply::Frame(BytesFrame::Integer(deleted))
+        Reply::Integer(deleted)
     }
 
     /// Runs an operation under a fresh sequence number, retrying it (same
@@ -234,18 +231,28 @@ impl Session {
             s.applied_index,
             s.items,
         );
-        Reply::Frame(BytesFrame::BulkString(Bytes::from(text)))
+        Reply::Bulk(Bytes::from(text))
+    }
+
+    /// The node's role in Redis's words, for `HELLO`: `master` while it
+    /// leads (or is a Basic Paxos peer, which takes writes itself), else
+    /// `replica`.
+    async fn redis_role(&self) -> &'static str {
+        match self.node.status().await {
+            Some(s) if matches!(s.status.role, Role::Leader | Role::Peer) => "master",
+            _ => "replica",
+        }
     }
 
     async fn role(&self) -> Reply {
         let Some(s) = self.node.status().await else { return Reply::Error("ERR node is shutting down".into()) };
         let leader = s.status.leader.map_or(-1, |l| l.0 as i64);
-        Reply::Frame(BytesFrame::Array(vec![
-            BytesFrame::BulkString(Bytes::from(s.status.role.to_string())),
-            BytesFrame::Integer(s.status.term as i64),
-            BytesFrame::Integer(leader),
-            BytesFrame::Integer(s.status.commit_index as i64),
-        ]))
+        Reply::Array(vec![
+            Reply::text(s.status.role.to_string()),
+            Reply::Integer(s.status.term as i64),
+            Reply::Integer(leader),
+            Reply::Integer(s.status.commit_index as i64),
+        ])
     }
 }
 
@@ -258,24 +265,12 @@ fn unknown_command(args: &[Bytes]) -> String {
 
 fn kv_reply(result: KvResult) -> Reply {
     match result {
-        KvResult::Value(Some(v)) => Reply::Frame(BytesFrame::BulkString(v)),
-        KvResult::Value(None) => Reply::Frame(BytesFrame::Null),
+        KvResult::Value(Some(v)) => Reply::Bulk(v),
+        KvResult::Value(None) => Reply::Null,
         KvResult::Done => Reply::ok(),
-        KvResult::Deleted(existed) => Reply::Frame(BytesFrame::Integer(i64::from(existed))),
-        KvResult::Swapped(swapped) => Reply::Frame(BytesFrame::Integer(i64::from(swapped))),
+        KvResult::Deleted(existed) => Reply::Integer(i64::from(existed)),
+        KvResult::Swapped(swapped) => Reply::Integer(i64::from(swapped)),
         KvResult::Invalid(why) => Reply::Error(format!("ERR {why}")),
         KvResult::Stale => Reply::Error("ERR stale request: this session already moved past it".into()),
     }
-}
-
-fn encode(out: &mut BytesMut, reply: &Reply) {
-    let result = match reply {
-        Reply::Frame(frame) => redis_protocol::resp2::encode::extend_encode(out, frame, false),
-        Reply::Error(message) => {
-            // RESP errors are one line.
-            let line = message.replace(['\r', '\n'], " ");
-            extend_encode_borrowed(out, &BorrowedFrame::Error(&line), false)
-        }
-    };
-    result.expect("encoding into a growable buffer cannot fail");
 }

@@ -152,3 +152,54 @@ fn garbage_on_the_client_port_gets_a_protocol_error_and_only_that_connection_clo
     let mut conn = cluster.client(NodeId(1));
     let _: () = conn.set("k", "v").unwrap();
 }
+
+/// Raw bytes: `HELLO 3` switches the connection to RESP3 (a map reply, the
+/// RESP3 null), `RESET` switches it back; then an unmodified client library
+/// that opens with `HELLO 3` (the `redis` crate with `protocol=resp3`, as
+/// redis-py 8 does by default) works through the same port.
+#[test]
+fn a_client_that_opens_with_hello_3_gets_resp3_replies() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::new(1, true, 0);
+    let addr = cluster.members[&NodeId(1)].client_addr;
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut ask = |command: &[&str], expect_start: &str| {
+        let mut req = format!("*{}\r\n", command.len());
+        for word in command {
+            req += &format!("${}\r\n{word}\r\n", word.len());
+        }
+        raw.write_all(req.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"\r\n") || got.len() < expect_start.len() {
+            let n = raw.read(&mut buf).unwrap();
+            assert!(n > 0, "the connection closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let got = String::from_utf8_lossy(&got).into_owned();
+        assert!(got.starts_with(expect_start), "{command:?}: expected {expect_start:?}, got {got:?}");
+        got
+    };
+    ask(&["GET", "missing"], "$-1\r\n");
+    let hello = ask(&["HELLO", "3"], "%7\r\n");
+    assert!(hello.contains("$5\r\nproto\r\n:3\r\n"), "{hello:?}");
+    ask(&["GET", "missing"], "_\r\n");
+    ask(&["HELLO", "4"], "-NOPROTO");
+    ask(&["ECHO", "hi"], "$2\r\nhi\r\n");
+    ask(&["RESET"], "+RESET\r\n");
+    ask(&["GET", "missing"], "$-1\r\n");
+
+    let url = format!("redis://{addr}/?protocol=resp3");
+    let mut conn = redis::Client::open(url).unwrap().get_connection_with_timeout(Duration::from_secs(5)).unwrap();
+    let _: () = conn.set("k", "v").unwrap();
+    let v: String = conn.get("k").unwrap();
+    assert_eq!(v, "v");
+    let none: Option<String> = conn.get("nope").unwrap();
+    assert_eq!(none, None);
+    let _: () = redis::cmd("CLIENT").arg("SETNAME").arg("resp3-test").query(&mut conn).unwrap();
+    let name: String = redis::cmd("CLIENT").arg("GETNAME").query(&mut conn).unwrap();
+    assert_eq!(name, "resp3-test");
+    let deleted: i64 = conn.del("k").unwrap();
+    assert_eq!(deleted, 1);
+}
