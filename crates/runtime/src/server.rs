@@ -2,7 +2,9 @@
 //! `HELLO 3` (replies in [`crate::reply`], encoded with the `redis-protocol`
 //! crate).
 //!
-//! Commands: `SET key value`, `GET key`, `DEL key [key ...]`, `PING [msg]`,
+//! Commands: `SET key value [NX]`, `SETNX`, `GET key`, `MGET`, `EXISTS`,
+//! `DEL`/`UNLINK key [key ...]` (the multi-key ones act on each key in turn,
+//! each linearizable, not at one instant), `PING [msg]`,
 //! `ECHO msg`, `INFO [section]` (role, term, leader, commit and applied
 //! index), `ROLE` (`[role, term, leader id, commit index]`), `QUIT`, and the
 //! connection commands clients open with (`HELLO`, `CLIENT SETNAME | GETNAME
@@ -153,9 +155,16 @@ impl Session {
                 let op = KvOp::Put { key: args[1].clone(), value: args[2].clone() };
                 self.run_op(op).await
             }
-            ("SET", n) if n > 3 => Reply::Error("ERR syntax error (SET options are not supported)".into()),
+            ("SET", n) if n > 3 => self.set_with_options(&args).await,
+            ("SETNX", 3) => match self.set_if_absent(&args[1], &args[2]).await {
+                Reply::Null => Reply::Integer(0),
+                Reply::Status(_) => Reply::Integer(1),
+                error => error,
+            },
             ("GET", 2) => self.run_op(KvOp::Get { key: args[1].clone() }).await,
-            ("DEL", n) if n >= 2 => self.delete(&args[1..]).await,
+            ("MGET", n) if n >= 2 => self.get_each(&args[1..]).await,
+            ("EXISTS", n) if n >= 2 => self.exists(&args[1..]).await,
+            ("DEL" | "UNLINK", n) if n >= 2 => self.delete(&args[1..]).await,
             ("INFO", 1 | 2) => self.info().await,
             ("ROLE", 1) => self.role().await,
             ("QUIT", _) => return (Reply::ok(), true),
@@ -168,12 +177,69 @@ impl Session {
             ("SELECT", 2) if &args[1][..] == b"0" => Reply::ok(),
             ("SELECT", 2) => Reply::Error("ERR DB index is out of range: quorum has one database, 0".into()),
             ("COMMAND" | "CONFIG", _) => Reply::Array(Vec::new()),
-            ("PING" | "ECHO" | "SET" | "GET" | "DEL" | "INFO" | "ROLE" | "RESET" | "SELECT", _) => {
-                Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase()))
-            }
+            (
+                "PING" | "ECHO" | "SET" | "SETNX" | "GET" | "MGET" | "EXISTS" | "DEL" | "UNLINK" | "INFO" | "ROLE"
+                | "RESET" | "SELECT",
+                _,
+            ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),
         };
         (reply, false)
+    }
+
+    /// `SET key value NX` (set only if absent: a compare-and-set from
+    /// absence, through the log); the other options are refused by name.
+    async fn set_with_options(&mut self, args: &[Bytes]) -> Reply {
+        let options: Vec<Vec<u8>> = args[3..].iter().map(|o| o.to_ascii_uppercase()).collect();
+        match options.iter().map(Vec::as_slice).collect::<Vec<_>>()[..] {
+            [b"NX"] => self.set_if_absent(&args[1], &args[2]).await,
+            _ => {
+                let known = [&b"XX"[..], b"GET", b"EX", b"PX", b"EXAT", b"PXAT", b"KEEPTTL"];
+                match options.iter().find(|o| o.as_slice() != b"NX") {
+                    Some(o) if known.contains(&o.as_slice()) => Reply::Error(format!(
+                        "ERR SET option {} is not supported yet (SET key value [NX] is)",
+                        String::from_utf8_lossy(o)
+                    )),
+                    _ => Reply::Error("ERR syntax error".into()),
+                }
+            }
+        }
+    }
+
+    /// Sets `key` only if it holds no value: `+OK`, or a null if it did.
+    async fn set_if_absent(&mut self, key: &Bytes, value: &Bytes) -> Reply {
+        match self.run_op(KvOp::Cas { key: key.clone(), expected: None, new: value.clone() }).await {
+            Reply::Integer(1) => Reply::ok(),
+            Reply::Integer(_) => Reply::Null,
+            error => error,
+        }
+    }
+
+    /// `MGET`: each key read as `GET` reads it (linearizable one by one; the
+    /// keys are not read at one instant).
+    async fn get_each(&mut self, keys: &[Bytes]) -> Reply {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.run_op(KvOp::Get { key: key.clone() }).await {
+                value @ (Reply::Bulk(_) | Reply::Null) => values.push(value),
+                error => return error,
+            }
+        }
+        Reply::Array(values)
+    }
+
+    /// `EXISTS`: how many of the keys (counted as often as named) hold a
+    /// value, each read as `GET` reads it.
+    async fn exists(&mut self, keys: &[Bytes]) -> Reply {
+        let mut count = 0;
+        for key in keys {
+            match self.run_op(KvOp::Get { key: key.clone() }).await {
+                Reply::Bulk(_) => count += 1,
+                Reply::Null => {}
+                error => return error,
+            }
+        }
+        Reply::Integer(count)
     }
 
     async fn delete(&mut self, keys: &[Bytes]) -> Reply {

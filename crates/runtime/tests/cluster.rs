@@ -70,6 +70,8 @@ fn unknown_commands_and_bad_arguments_get_errors_and_the_connection_carries_on()
     let err = redis::cmd("GET").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("wrong number of arguments for 'get'"), "{err}");
     let err = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(10).query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("SET option EX is not supported yet"), "{err}");
+    let err = redis::cmd("SET").arg("k").arg("v").arg("BOGUS").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
     let _: () = conn.set("still", "here").unwrap();
     let v: String = conn.get("still").unwrap();
@@ -202,4 +204,31 @@ fn a_client_that_opens_with_hello_3_gets_resp3_replies() {
     assert_eq!(name, "resp3-test");
     let deleted: i64 = conn.del("k").unwrap();
     assert_eq!(deleted, 1);
+}
+
+/// `SET NX` is a compare-and-set from absence through the log (the lock
+/// idiom); `SETNX`, `MGET`, `EXISTS` and `UNLINK` act on each key in turn.
+#[test]
+fn set_nx_takes_a_key_only_once_and_multi_key_reads_answer_per_key() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut a = cluster.client(NodeId(2));
+    let mut b = cluster.client(NodeId(3));
+    let took: Option<String> = redis::cmd("SET").arg("lock").arg("a").arg("NX").query(&mut a).unwrap();
+    assert_eq!(took.as_deref(), Some("OK"));
+    let took: Option<String> = redis::cmd("SET").arg("lock").arg("b").arg("nx").query(&mut b).unwrap();
+    assert_eq!(took, None, "a second SET NX must not take the key");
+    let holder: String = b.get("lock").unwrap();
+    assert_eq!(holder, "a");
+    let set: i64 = redis::cmd("SETNX").arg("lock").arg("b").query(&mut b).unwrap();
+    assert_eq!(set, 0);
+    let set: i64 = redis::cmd("SETNX").arg("other").arg("b").query(&mut b).unwrap();
+    assert_eq!(set, 1);
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg("lock").arg("nope").arg("other").query(&mut a).unwrap();
+    assert_eq!(values, vec![Some("a".to_string()), None, Some("b".to_string())]);
+    let n: i64 = redis::cmd("EXISTS").arg("lock").arg("nope").arg("lock").query(&mut a).unwrap();
+    assert_eq!(n, 2, "a key named twice counts twice, as in Redis");
+    let n: i64 = redis::cmd("UNLINK").arg("lock").arg("nope").query(&mut a).unwrap();
+    assert_eq!(n, 1);
+    let took: Option<String> = redis::cmd("SET").arg("lock").arg("b").arg("NX").query(&mut b).unwrap();
+    assert_eq!(took.as_deref(), Some("OK"), "once released, the lock can be taken again");
 }
