@@ -1,5 +1,6 @@
 //! Client requests off the wire: a command is one flat RESP array of bulk
-//! strings (`*N\r\n$len\r\nbytes\r\n...`), and that is all this parser reads.
+//! strings (`*N\r\n$len\r\nbytes\r\n...`), or an inline command (one line of
+//! words, as typed into telnet), and that is all this parser reads.
 //!
 //! It never recurses (a nested array is a protocol error, so no input can
 //! exhaust the stack), checks every announced length against its limits
@@ -196,10 +197,13 @@ impl RequestParser {
     }
 
     /// Reads the start of a request: `Some(Some(_))` a request complete at
-    /// once, `Some(None)` a command's array header (arguments follow), `None`
-    /// more input needed.
+    /// once, `Some(None)` a command's array header (arguments follow) or an
+    /// empty inline line, `None` more input needed.
     fn start(&mut self, input: &mut BytesMut) -> Result<Option<Option<Request>>, ProtocolError> {
         let Some(&kind) = input.first() else { return Ok(None) };
+        if !matches!(kind, b'*' | b'+' | b'-' | b':' | b'$') {
+            return Self::inline(input);
+        }
         let Some(header) = line(input)? else { return Ok(None) };
         let header_len = header.len() + 2;
         let not_a_command = || Request::Refused("ERR Protocol error: expected an array of bulk strings".into());
@@ -239,8 +243,24 @@ impl RequestParser {
                 }
                 Ok(Some(Some(not_a_command())))
             }
-            other => Err(protocol(format!("unexpected '{}' at the start of a request", other.escape_ascii()))),
+            _ => unreachable!("inline commands are read above"),
         }
+    }
+
+    /// An inline command (`PING\r\n`, as typed into telnet and sent by
+    /// redis-benchmark's *_INLINE tests): one line, ended by `\n`, words
+    /// split on spaces, quotes as Redis reads them.
+    fn inline(input: &mut BytesMut) -> Result<Option<Option<Request>>, ProtocolError> {
+        let window = &input[..input.len().min(MAX_LINE + 1)];
+        let Some(end) = window.iter().position(|&b| b == b'\n') else {
+            return if input.len() > MAX_LINE { Err(protocol("too big inline request")) } else { Ok(None) };
+        };
+        let words = split_inline(&input[..end])?;
+        input.advance(end + 1);
+        if words.is_empty() {
+            return Ok(Some(None)); // an empty line is skipped, as Redis does
+        }
+        Ok(Some(Some(Request::Command(words))))
     }
 
     fn finish(&self, done: Partial) -> Request {
@@ -255,6 +275,79 @@ impl RequestParser {
             Request::Command(done.args)
         }
     }
+}
+
+/// Splits an inline command line into words: runs of non-space bytes,
+/// `"double quoted"` with the escapes `\"`, `\\`, `\n`, `\r`, `\t`, `\b`,
+/// `\a` and `\xHH`, or `'single quoted'` with `\'`. A quote must be followed
+/// by a space or the end of the line; unbalanced quotes are a protocol error.
+fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // An inline command is text: control bytes mean something else is
+    // talking to the port (a TLS handshake, a binary protocol).
+    if let Some(&c) = line.iter().find(|&&c| (c < 0x20 && c != b'\t') || c == 0x7f) {
+        return Err(protocol(format!("unexpected byte {:#04x} in an inline command", c)));
+    }
+    let unbalanced = || protocol("unbalanced quotes in request");
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        if line[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let mut word = Vec::new();
+        match line[i] {
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                loop {
+                    let &c = line.get(i).ok_or_else(unbalanced)?;
+                    i += 1;
+                    if c == quote {
+                        break;
+                    }
+                    if c != b'\\' {
+                        word.push(c);
+                        continue;
+                    }
+                    let &e = line.get(i).ok_or_else(unbalanced)?;
+                    i += 1;
+                    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+                    if quote == b'\'' && e != b'\'' {
+                        word.extend_from_slice(&[b'\\', e]); // only \' escapes in single quotes
+                        continue;
+                    }
+                    word.push(match (quote, e) {
+                        (b'\'', _) => b'\'',
+                        (_, b'n') => b'\n',
+                        (_, b'r') => b'\r',
+                        (_, b't') => b'\t',
+                        (_, b'b') => 8,
+                        (_, b'a') => 7,
+                        (_, b'x') => match (hex(line.get(i)), hex(line.get(i + 1))) {
+                            (Some(h), Some(l)) => {
+                                i += 2;
+                                (h * 16 + l) as u8
+                            }
+                            _ => b'x',
+                        },
+                        (_, other) => other,
+                    });
+                }
+                if line.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+                    return Err(unbalanced());
+                }
+            }
+            _ => {
+                while i < line.len() && !line[i].is_ascii_whitespace() {
+                    word.push(line[i]);
+                    i += 1;
+                }
+            }
+        }
+        words.push(Bytes::from(word));
+    }
+    Ok(words)
 }
 
 #[cfg(test)]
@@ -284,6 +377,22 @@ mod tests {
 
     fn cmd(args: &[&str]) -> Request {
         Request::Command(args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect())
+    }
+
+    #[test]
+    fn inline_commands_split_into_words_with_quotes() {
+        let bytes = b"PING\r\nset k \"a b\\n\\x41\"\n\r\n  GET  'it\\'s' \r\n";
+        for chunk in [1, 1000] {
+            let (got, err) = parse_all(bytes, chunk);
+            assert_eq!(err, None);
+            assert_eq!(got, vec![cmd(&["PING"]), cmd(&["set", "k", "a b\nA"]), cmd(&["GET", "it's"])]);
+        }
+        for bad in [&b"GET \"k\r\n"[..], b"GET 'k'x\r\n", b"\x16\x03\x01 hello\r\n"] {
+            let (got, err) = parse_all(bad, 1000);
+            assert!(got.is_empty() && err.is_some(), "{:?}: {got:?} {err:?}", bad.escape_ascii().to_string());
+        }
+        let (_, err) = parse_all(&vec![b'a'; MAX_LINE + 10], 1000);
+        assert_eq!(err, Some(protocol("too big inline request")));
     }
 
     #[test]
