@@ -3,6 +3,7 @@
 //! crate).
 //!
 //! Commands: `SET key value [NX]`, `SETNX`, `GET key`, `MGET`, `EXISTS`,
+//! `INCR`, `DECR`, `INCRBY`, `DECRBY` (a read, then a compare-and-set),
 //! `DEL`/`UNLINK key [key ...]` (the multi-key ones act on each key in turn,
 //! each linearizable, not at one instant), `PING [msg]`,
 //! `ECHO msg`, `INFO [section]` (role, term, leader, commit and applied
@@ -161,6 +162,13 @@ impl Session {
                 Reply::Status(_) => Reply::Integer(1),
                 error => error,
             },
+            ("INCR", 2) => self.incr_by(&args[1], 1).await,
+            ("DECR", 2) => self.incr_by(&args[1], -1).await,
+            ("INCRBY" | "DECRBY", 3) => match parse_i64(&args[2]) {
+                Some(by) if name == "INCRBY" => self.incr_by(&args[1], by).await,
+                Some(by) if by != i64::MIN => self.incr_by(&args[1], -by).await,
+                _ => Reply::Error(NOT_AN_INTEGER.into()),
+            },
             ("GET", 2) => self.run_op(KvOp::Get { key: args[1].clone() }).await,
             ("MGET", n) if n >= 2 => self.get_each(&args[1..]).await,
             ("EXISTS", n) if n >= 2 => self.exists(&args[1..]).await,
@@ -178,8 +186,8 @@ impl Session {
             ("SELECT", 2) => Reply::Error("ERR DB index is out of range: quorum has one database, 0".into()),
             ("COMMAND" | "CONFIG", _) => Reply::Array(Vec::new()),
             (
-                "PING" | "ECHO" | "SET" | "SETNX" | "GET" | "MGET" | "EXISTS" | "DEL" | "UNLINK" | "INFO" | "ROLE"
-                | "RESET" | "SELECT",
+                "PING" | "ECHO" | "SET" | "SETNX" | "GET" | "MGET" | "EXISTS" | "DEL" | "UNLINK" | "INCR" | "DECR"
+                | "INCRBY" | "DECRBY" | "INFO" | "ROLE" | "RESET" | "SELECT",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),
@@ -212,6 +220,35 @@ impl Session {
             Reply::Integer(1) => Reply::ok(),
             Reply::Integer(_) => Reply::Null,
             error => error,
+        }
+    }
+
+    /// `INCR` and its kin: read the value, then compare-and-set it to the
+    /// sum through the log, again while another client changes it first.
+    /// The compare-and-set is the moment it takes effect, so it is
+    /// linearizable, and a retried one (same session and sequence number) is
+    /// applied once: no increment is lost or doubled.
+    async fn incr_by(&mut self, key: &Bytes, by: i64) -> Reply {
+        let give_up = tokio::time::Instant::now() + self.config.retry_for;
+        loop {
+            let current = match self.run_op(KvOp::Get { key: key.clone() }).await {
+                Reply::Bulk(v) => Some(v),
+                Reply::Null => None,
+                error => return error,
+            };
+            let Some(old) = current.as_deref().map_or(Some(0), parse_i64) else {
+                return Reply::Error(NOT_AN_INTEGER.into());
+            };
+            let Some(new) = old.checked_add(by) else {
+                return Reply::Error("ERR increment or decrement would overflow".into());
+            };
+            let op = KvOp::Cas { key: key.clone(), expected: current, new: Bytes::from(new.to_string()) };
+            match self.run_op(op).await {
+                Reply::Integer(1) => return Reply::Integer(new),
+                Reply::Integer(_) if tokio::time::Instant::now() < give_up => {}
+                Reply::Integer(_) => return Reply::Error("TRYAGAIN the key kept changing under this increment".into()),
+                error => return error,
+            }
         }
     }
 
@@ -320,6 +357,15 @@ impl Session {
             Reply::Integer(s.status.commit_index as i64),
         ])
     }
+}
+
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+
+/// A decimal integer as Redis writes it: no spaces, no plus sign, no leading
+/// zeros, within 64 bits.
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    let n: i64 = std::str::from_utf8(b).ok()?.parse().ok()?;
+    (n.to_string().as_bytes() == b).then_some(n)
 }
 
 fn unknown_command(args: &[Bytes]) -> String {

@@ -232,3 +232,41 @@ fn set_nx_takes_a_key_only_once_and_multi_key_reads_answer_per_key() {
     let took: Option<String> = redis::cmd("SET").arg("lock").arg("b").arg("NX").query(&mut b).unwrap();
     assert_eq!(took.as_deref(), Some("OK"), "once released, the lock can be taken again");
 }
+
+/// `INCR` from six clients on three nodes at once: every increment counted
+/// once (the final value is their number), and every answer a different
+/// value (each took effect at its own moment).
+#[test]
+fn concurrent_increments_are_each_counted_once() {
+    let cluster = Cluster::new(3, true, 0);
+    let (threads, each) = (6u64, 40u64);
+    let answers: Vec<i64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mut conn = cluster.client(NodeId(t % 3 + 1));
+                s.spawn(move || (0..each).map(|_| conn.incr::<_, _, i64>("counter", 1).unwrap()).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = answers.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=(threads * each) as i64).collect::<Vec<_>>());
+    let mut conn = cluster.client(NodeId(2));
+    let total: i64 = conn.get("counter").unwrap();
+    assert_eq!(total, (threads * each) as i64);
+    let n: i64 = redis::cmd("DECRBY").arg("counter").arg(40).query(&mut conn).unwrap();
+    assert_eq!(n, total - 40);
+    let n: i64 = redis::cmd("INCRBY").arg("fresh").arg(-5).query(&mut conn).unwrap();
+    assert_eq!(n, -5, "a missing key counts from 0");
+    let n: i64 = redis::cmd("DECR").arg("fresh").query(&mut conn).unwrap();
+    assert_eq!(n, -6);
+    let _: () = conn.set("text", "abc").unwrap();
+    let err = redis::cmd("INCR").arg("text").query::<i64>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("not an integer"), "{err}");
+    let err = redis::cmd("INCRBY").arg("fresh").arg("1.5").query::<i64>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("not an integer"), "{err}");
+    let _: () = conn.set("big", i64::MAX.to_string()).unwrap();
+    let err = redis::cmd("INCR").arg("big").query::<i64>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("overflow"), "{err}");
+}
