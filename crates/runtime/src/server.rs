@@ -1,5 +1,5 @@
 //! The client port: the Redis protocol, RESP2 by default and RESP3 after
-//! `HELLO 3` (replies in [`crate::reply`], encoded with the `redis-protocol`
+//! `HELLO 3` (replies in `reply.rs`, encoded with the `redis-protocol`
 //! crate).
 //!
 //! Commands: `SET key value [NX]`, `SETNX`, `GET key`, `MGET`, `EXISTS`,
@@ -9,7 +9,7 @@
 //! `ECHO msg`, `INFO [section]` (role, term, leader, commit and applied
 //! index), `ROLE` (`[role, term, leader id, commit index]`), `QUIT`, and the
 //! connection commands clients open with (`HELLO`, `CLIENT SETNAME | GETNAME
-//! | ID | INFO | SETINFO`, `RESET`, `SELECT 0`: [`crate::handshake`]);
+//! | ID | INFO | SETINFO`, `RESET`, `SELECT 0`: `handshake.rs`);
 //! `COMMAND` and `CONFIG GET` are answered with empty lists. Unknown commands
 //! and bad arguments get Redis-style `-ERR` replies and the connection carries
 //! on; bytes that are not RESP get `-ERR Protocol error` and the connection is
