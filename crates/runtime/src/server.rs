@@ -2,8 +2,9 @@
 //! `HELLO 3` (replies in `reply.rs`, encoded with the `redis-protocol`
 //! crate).
 //!
-//! Commands: `SET key value [NX]`, `SETNX`, `GET key`, `MGET`, `EXISTS`,
-//! `INCR`, `DECR`, `INCRBY`, `DECRBY` (a read, then a compare-and-set),
+//! Commands: `SET key value [NX | XX] [GET]`, `SETNX`, `GETSET`, `APPEND`,
+//! `STRLEN`, `GET key`, `MGET`, `EXISTS`, `INCR`, `DECR`, `INCRBY`, `DECRBY`
+//! (the read-modify-writes: a read, then a compare-and-set),
 //! `DEL`/`UNLINK key [key ...]` (the multi-key ones act on each key in turn,
 //! each linearizable, not at one instant), `PING [msg]`,
 //! `ECHO msg`, `INFO [section]` (role, term, leader, commit and applied
@@ -162,6 +163,16 @@ impl Session {
                 Reply::Status(_) => Reply::Integer(1),
                 error => error,
             },
+            ("GETSET", 3) => {
+                let value = args[2].clone();
+                self.update(&args[1], |current| Ok(Step::Write(value.clone(), old_or_null(true, current)))).await
+            }
+            ("APPEND", 3) => self.append(&args[1], &args[2]).await,
+            ("STRLEN", 2) => match self.run_op(KvOp::Get { key: args[1].clone() }).await {
+                Reply::Bulk(v) => Reply::Integer(v.len() as i64),
+                Reply::Null => Reply::Integer(0),
+                error => error,
+            },
             ("INCR", 2) => self.incr_by(&args[1], 1).await,
             ("DECR", 2) => self.incr_by(&args[1], -1).await,
             ("INCRBY" | "DECRBY", 3) => match parse_i64(&args[2]) {
@@ -186,8 +197,8 @@ impl Session {
             ("SELECT", 2) => Reply::Error("ERR DB index is out of range: quorum has one database, 0".into()),
             ("COMMAND" | "CONFIG", _) => Reply::Array(Vec::new()),
             (
-                "PING" | "ECHO" | "SET" | "SETNX" | "GET" | "MGET" | "EXISTS" | "DEL" | "UNLINK" | "INCR" | "DECR"
-                | "INCRBY" | "DECRBY" | "INFO" | "ROLE" | "RESET" | "SELECT",
+                "PING" | "ECHO" | "SET" | "SETNX" | "GETSET" | "APPEND" | "STRLEN" | "GET" | "MGET" | "EXISTS" | "DEL"
+                | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "INFO" | "ROLE" | "RESET" | "SELECT",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),
@@ -195,23 +206,42 @@ impl Session {
         (reply, false)
     }
 
-    /// `SET key value NX` (set only if absent: a compare-and-set from
-    /// absence, through the log); the other options are refused by name.
+    /// `SET key value [NX | XX] [GET]`: `NX` alone is one compare-and-set
+    /// from absence; the others read, then compare-and-set (`update`). The
+    /// expiry options are refused by name.
     async fn set_with_options(&mut self, args: &[Bytes]) -> Reply {
-        let options: Vec<Vec<u8>> = args[3..].iter().map(|o| o.to_ascii_uppercase()).collect();
-        match options.iter().map(Vec::as_slice).collect::<Vec<_>>()[..] {
-            [b"NX"] => self.set_if_absent(&args[1], &args[2]).await,
-            _ => {
-                let known = [&b"XX"[..], b"GET", b"EX", b"PX", b"EXAT", b"PXAT", b"KEEPTTL"];
-                match options.iter().find(|o| o.as_slice() != b"NX") {
-                    Some(o) if known.contains(&o.as_slice()) => Reply::Error(format!(
-                        "ERR SET option {} is not supported yet (SET key value [NX] is)",
+        let (mut nx, mut xx, mut get) = (false, false, false);
+        for option in &args[3..] {
+            match option.to_ascii_uppercase().as_slice() {
+                b"NX" => nx = true,
+                b"XX" => xx = true,
+                b"GET" => get = true,
+                o @ (b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL") => {
+                    return Reply::Error(format!(
+                        "ERR SET option {} is not supported yet (NX, XX and GET are)",
                         String::from_utf8_lossy(o)
-                    )),
-                    _ => Reply::Error("ERR syntax error".into()),
+                    ));
                 }
+                _ => return Reply::Error("ERR syntax error".into()),
             }
         }
+        if nx && xx {
+            return Reply::Error("ERR syntax error".into());
+        }
+        if nx && !get {
+            return self.set_if_absent(&args[1], &args[2]).await;
+        }
+        let value = args[2].clone();
+        self.update(&args[1], |current| {
+            let old = || current.cloned().map_or(Reply::Null, Reply::Bulk);
+            let set = current.map_or(!xx, |_| !nx);
+            Ok(if set {
+                Step::Write(value.clone(), if get { old() } else { Reply::ok() })
+            } else {
+                Step::Answer(old_or_null(get, current))
+            })
+        })
+        .await
     }
 
     /// Sets `key` only if it holds no value: `+OK`, or a null if it did.
@@ -223,12 +253,14 @@ impl Session {
         }
     }
 
-    /// `INCR` and its kin: read the value, then compare-and-set it to the
-    /// sum through the log, again while another client changes it first.
-    /// The compare-and-set is the moment it takes effect, so it is
-    /// linearizable, and a retried one (same session and sequence number) is
-    /// applied once: no increment is lost or doubled.
-    async fn incr_by(&mut self, key: &Bytes, by: i64) -> Reply {
+    /// A read-modify-write of one key: read its value (linearizably), let
+    /// `step` decide, and if it writes, compare-and-set from the value read,
+    /// again while another client changes the key first. The
+    /// compare-and-set is the moment the command takes effect (or the read,
+    /// if it writes nothing), so it is linearizable, and a retried one (same
+    /// session and sequence number) is applied once: no increment is lost or
+    /// doubled.
+    async fn update(&mut self, key: &Bytes, mut step: impl FnMut(Option<&Bytes>) -> Result<Step, Reply>) -> Reply {
         let give_up = tokio::time::Instant::now() + self.config.retry_for;
         loop {
             let current = match self.run_op(KvOp::Get { key: key.clone() }).await {
@@ -236,20 +268,39 @@ impl Session {
                 Reply::Null => None,
                 error => return error,
             };
-            let Some(old) = current.as_deref().map_or(Some(0), parse_i64) else {
-                return Reply::Error(NOT_AN_INTEGER.into());
+            let (new, reply) = match step(current.as_ref()) {
+                Ok(Step::Write(new, reply)) => (new, reply),
+                Ok(Step::Answer(reply)) | Err(reply) => return reply,
             };
-            let Some(new) = old.checked_add(by) else {
-                return Reply::Error("ERR increment or decrement would overflow".into());
-            };
-            let op = KvOp::Cas { key: key.clone(), expected: current, new: Bytes::from(new.to_string()) };
-            match self.run_op(op).await {
-                Reply::Integer(1) => return Reply::Integer(new),
+            match self.run_op(KvOp::Cas { key: key.clone(), expected: current, new }).await {
+                Reply::Integer(1) => return reply,
                 Reply::Integer(_) if tokio::time::Instant::now() < give_up => {}
-                Reply::Integer(_) => return Reply::Error("TRYAGAIN the key kept changing under this increment".into()),
+                Reply::Integer(_) => return Reply::Error("TRYAGAIN the key kept changing under this command".into()),
                 error => return error,
             }
         }
+    }
+
+    /// `INCR` and its kin (`update` with the sum).
+    async fn incr_by(&mut self, key: &Bytes, by: i64) -> Reply {
+        self.update(key, |current| {
+            let old = current.map_or(Some(0), |v| parse_i64(v)).ok_or_else(|| Reply::Error(NOT_AN_INTEGER.into()))?;
+            let new =
+                old.checked_add(by).ok_or_else(|| Reply::Error("ERR increment or decrement would overflow".into()))?;
+            Ok(Step::Write(Bytes::from(new.to_string()), Reply::Integer(new)))
+        })
+        .await
+    }
+
+    /// `APPEND key suffix`: the new length (`update` with the joined value).
+    async fn append(&mut self, key: &Bytes, suffix: &Bytes) -> Reply {
+        self.update(key, |current| {
+            let mut joined = current.map_or_else(Vec::new, |v| v.to_vec());
+            joined.extend_from_slice(suffix);
+            let len = joined.len() as i64;
+            Ok(Step::Write(Bytes::from(joined), Reply::Integer(len)))
+        })
+        .await
     }
 
     /// `MGET`: each key read as `GET` reads it (linearizable one by one; the
@@ -356,6 +407,23 @@ impl Session {
             Reply::Integer(leader),
             Reply::Integer(s.status.commit_index as i64),
         ])
+    }
+}
+
+/// What a read-modify-write does with the value it read.
+enum Step {
+    /// Compare-and-set the key to this value; answer this once it took.
+    Write(Bytes, Reply),
+    /// Write nothing: answer this (the read was the moment it took effect).
+    Answer(Reply),
+}
+
+/// With `get`, the value read (a null if none), else a null: what `SET`
+/// answers when it does not set.
+fn old_or_null(get: bool, current: Option<&Bytes>) -> Reply {
+    match current {
+        Some(v) if get => Reply::Bulk(v.clone()),
+        _ => Reply::Null,
     }
 }
 

@@ -270,3 +270,39 @@ fn concurrent_increments_are_each_counted_once() {
     let err = redis::cmd("INCR").arg("big").query::<i64>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("overflow"), "{err}");
 }
+
+/// `SET` with `XX` and `GET`, `GETSET`, `APPEND` and `STRLEN`: the
+/// read-modify-writes answer as Redis does.
+#[test]
+fn set_options_getset_append_and_strlen_answer_as_redis_does() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut conn = cluster.client(NodeId(3));
+    let set = |conn: &mut redis::Connection, v: &str, opts: &[&str]| -> Option<String> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg("k").arg(v);
+        for o in opts {
+            cmd.arg(*o);
+        }
+        cmd.query(conn).unwrap()
+    };
+    assert_eq!(set(&mut conn, "a", &["XX"]), None, "XX on a missing key sets nothing");
+    assert_eq!(conn.get::<_, Option<String>>("k").unwrap(), None);
+    assert_eq!(set(&mut conn, "a", &["GET"]), None, "GET answers the old value: none");
+    assert_eq!(set(&mut conn, "b", &["XX", "GET"]).as_deref(), Some("a"));
+    assert_eq!(set(&mut conn, "c", &["NX", "GET"]).as_deref(), Some("b"), "NX GET on a set key: the value, unchanged");
+    assert_eq!(set(&mut conn, "c", &["xx"]).as_deref(), Some("OK"));
+    let old: Option<String> = redis::cmd("GETSET").arg("k").arg("d").query(&mut conn).unwrap();
+    assert_eq!(old.as_deref(), Some("c"));
+    let len: i64 = redis::cmd("APPEND").arg("k").arg("ef").query(&mut conn).unwrap();
+    assert_eq!(len, 3);
+    let len: i64 = redis::cmd("APPEND").arg("new").arg("xyz").query(&mut conn).unwrap();
+    assert_eq!(len, 3);
+    let v: String = conn.get("k").unwrap();
+    assert_eq!(v, "def");
+    let len: i64 = redis::cmd("STRLEN").arg("k").query(&mut conn).unwrap();
+    assert_eq!(len, 3);
+    let len: i64 = redis::cmd("STRLEN").arg("nope").query(&mut conn).unwrap();
+    assert_eq!(len, 0);
+    let err = redis::cmd("SET").arg("k").arg("v").arg("NX").arg("XX").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+}
