@@ -3,8 +3,9 @@
 //! crate).
 //!
 //! Commands: `SET key value [NX | XX] [GET]`, `SETNX`, `GETSET`, `APPEND`,
-//! `STRLEN`, `GET key`, `MGET`, `EXISTS`, `INCR`, `DECR`, `INCRBY`, `DECRBY`
-//! (the read-modify-writes: a read, then a compare-and-set),
+//! `STRLEN`, `GET key`, `MGET`, `EXISTS`, `TYPE`, `INCR`, `DECR`, `INCRBY`,
+//! `DECRBY` (the read-modify-writes: a read, then a compare-and-set),
+//! `DBSIZE` (this node's applied state, not a linearizable read),
 //! `DEL`/`UNLINK key [key ...]` (the multi-key ones act on each key in turn,
 //! each linearizable, not at one instant), `PING [msg]`,
 //! `ECHO msg`, `INFO [section]` (role, term, leader, commit and applied
@@ -173,6 +174,18 @@ impl Session {
                 Reply::Null => Reply::Integer(0),
                 error => error,
             },
+            ("TYPE", 2) => match self.run_op(KvOp::Get { key: args[1].clone() }).await {
+                Reply::Bulk(_) => Reply::Status("string"),
+                Reply::Null => Reply::Status("none"),
+                error => error,
+            },
+            ("DBSIZE", 1) => match self.node.status().await {
+                Some(s) => Reply::Integer(s.items as i64),
+                None => Reply::Error("ERR node is shutting down".into()),
+            },
+            ("AUTH", 2 | 3) => {
+                Reply::Error("ERR AUTH is not supported: this server has no users or passwords configured".into())
+            }
             ("INCR", 2) => self.incr_by(&args[1], 1).await,
             ("DECR", 2) => self.incr_by(&args[1], -1).await,
             ("INCRBY" | "DECRBY", 3) => match parse_i64(&args[2]) {
@@ -198,7 +211,8 @@ impl Session {
             ("COMMAND" | "CONFIG", _) => Reply::Array(Vec::new()),
             (
                 "PING" | "ECHO" | "SET" | "SETNX" | "GETSET" | "APPEND" | "STRLEN" | "GET" | "MGET" | "EXISTS" | "DEL"
-                | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "INFO" | "ROLE" | "RESET" | "SELECT",
+                | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "TYPE" | "DBSIZE" | "AUTH" | "INFO" | "ROLE"
+                | "RESET" | "SELECT",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),

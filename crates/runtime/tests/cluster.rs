@@ -305,4 +305,13 @@ fn set_options_getset_append_and_strlen_answer_as_redis_does() {
     assert_eq!(len, 0);
     let err = redis::cmd("SET").arg("k").arg("v").arg("NX").arg("XX").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
+    let t: String = redis::cmd("TYPE").arg("k").query(&mut conn).unwrap();
+    assert_eq!(t, "string");
+    let t: String = redis::cmd("TYPE").arg("nope").query(&mut conn).unwrap();
+    assert_eq!(t, "none");
+    let mut leader = cluster.client(NodeId(1));
+    let n: i64 = redis::cmd("DBSIZE").query(&mut leader).unwrap();
+    assert_eq!(n, 2, "k and new, on the leader that applied both");
+    let err = redis::cmd("AUTH").arg("secret").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("AUTH is not supported"), "{err}");
 }
