@@ -169,15 +169,13 @@ impl Session {
                 self.update(&args[1], |current| Ok(Step::Write(value.clone(), old_or_null(true, current)))).await
             }
             ("APPEND", 3) => self.append(&args[1], &args[2]).await,
-            ("STRLEN", 2) => match self.run_op(KvOp::Get { key: args[1].clone() }).await {
-                Reply::Bulk(v) => Reply::Integer(v.len() as i64),
-                Reply::Null => Reply::Integer(0),
-                error => error,
+            ("STRLEN", 2) => match self.read(&args[1]).await {
+                Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
+                Err(error) => error,
             },
-            ("TYPE", 2) => match self.run_op(KvOp::Get { key: args[1].clone() }).await {
-                Reply::Bulk(_) => Reply::Status("string"),
-                Reply::Null => Reply::Status("none"),
-                error => error,
+            ("TYPE", 2) => match self.read(&args[1]).await {
+                Ok(v) => Reply::Status(if v.is_some() { "string" } else { "none" }),
+                Err(error) => error,
             },
             ("DBSIZE", 1) => match self.node.status().await {
                 Some(s) => Reply::Integer(s.items as i64),
@@ -194,8 +192,15 @@ impl Session {
                 _ => Reply::Error(NOT_AN_INTEGER.into()),
             },
             ("GET", 2) => self.run_op(KvOp::Get { key: args[1].clone() }).await,
-            ("MGET", n) if n >= 2 => self.get_each(&args[1..]).await,
-            ("EXISTS", n) if n >= 2 => self.exists(&args[1..]).await,
+            ("MGET", n) if n >= 2 => match self.read_each(&args[1..]).await {
+                Ok(values) => Reply::Array(values.into_iter().map(|v| v.map_or(Reply::Null, Reply::Bulk)).collect()),
+                Err(error) => error,
+            },
+            // A key named twice counts twice, as in Redis.
+            ("EXISTS", n) if n >= 2 => match self.read_each(&args[1..]).await {
+                Ok(values) => Reply::Integer(values.iter().filter(|v| v.is_some()).count() as i64),
+                Err(error) => error,
+            },
             ("DEL" | "UNLINK", n) if n >= 2 => self.delete(&args[1..]).await,
             ("INFO", 1 | 2) => self.info().await,
             ("ROLE", 1) => self.role().await,
@@ -277,10 +282,9 @@ impl Session {
     async fn update(&mut self, key: &Bytes, mut step: impl FnMut(Option<&Bytes>) -> Result<Step, Reply>) -> Reply {
         let give_up = tokio::time::Instant::now() + self.config.retry_for;
         loop {
-            let current = match self.run_op(KvOp::Get { key: key.clone() }).await {
-                Reply::Bulk(v) => Some(v),
-                Reply::Null => None,
-                error => return error,
+            let current = match self.read(key).await {
+                Ok(current) => current,
+                Err(error) => return error,
             };
             let (new, reply) = match step(current.as_ref()) {
                 Ok(Step::Write(new, reply)) => (new, reply),
@@ -317,31 +321,23 @@ impl Session {
         .await
     }
 
-    /// `MGET`: each key read as `GET` reads it (linearizable one by one; the
-    /// keys are not read at one instant).
-    async fn get_each(&mut self, keys: &[Bytes]) -> Reply {
-        let mut values = Vec::with_capacity(keys.len());
-        for key in keys {
-            match self.run_op(KvOp::Get { key: key.clone() }).await {
-                value @ (Reply::Bulk(_) | Reply::Null) => values.push(value),
-                error => return error,
-            }
+    /// Reads `key` as `GET` does: its value, or the error to answer.
+    async fn read(&mut self, key: &Bytes) -> Result<Option<Bytes>, Reply> {
+        match self.run_op(KvOp::Get { key: key.clone() }).await {
+            Reply::Bulk(v) => Ok(Some(v)),
+            Reply::Null => Ok(None),
+            error => Err(error),
         }
-        Reply::Array(values)
     }
 
-    /// `EXISTS`: how many of the keys (counted as often as named) hold a
-    /// value, each read as `GET` reads it.
-    async fn exists(&mut self, keys: &[Bytes]) -> Reply {
-        let mut count = 0;
+    /// Reads each key in turn (linearizable one by one; the keys are not
+    /// read at one instant): `MGET` and `EXISTS`.
+    async fn read_each(&mut self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, Reply> {
+        let mut values = Vec::with_capacity(keys.len());
         for key in keys {
-            match self.run_op(KvOp::Get { key: key.clone() }).await {
-                Reply::Bulk(_) => count += 1,
-                Reply::Null => {}
-                error => return error,
-            }
+            values.push(self.read(key).await?);
         }
-        Reply::Integer(count)
+        Ok(values)
     }
 
     async fn delete(&mut self, keys: &[Bytes]) -> Reply {
