@@ -78,8 +78,21 @@ pub(crate) struct Proposer {
 /// `slow_phases` saturates here: phase timeouts grow to 16 times `retry_timeout`.
 const MAX_SLOW_PHASES: u32 = 4;
 
-fn phase_timeout(config: &crate::PaxosConfig, slow_phases: u32) -> Duration {
-    config.retry_timeout * (1u64 << slow_phases.min(MAX_SLOW_PHASES))
+/// How long a phase may take before it is tried again.
+fn phase_timeout(retry_timeout: Duration, slow_phases: u32) -> Duration {
+    retry_timeout * (1u64 << slow_phases.min(MAX_SLOW_PHASES))
+}
+
+impl Proposer {
+    /// An answer in `ballot` for `slot` arrived: if that phase had run out of
+    /// time here, it was slow, not lost, and the next phases get longer.
+    fn note_late_answer(&mut self, slot: u64, ballot: Ballot) {
+        let Some(instance) = self.instances.get_mut(&slot) else { return };
+        if instance.timed_out == Some(ballot) {
+            instance.timed_out = None;
+            self.slow_phases = (self.slow_phases + 1).min(MAX_SLOW_PHASES);
+        }
+    }
 }
 
 impl Paxos {
@@ -135,7 +148,7 @@ impl Paxos {
     fn prepare(&mut self, slot: u64) {
         let ballot = Ballot::next_above(self.max_round, self.id);
         self.max_round = ballot.round;
-        let deadline = self.now + self.phase_timeout();
+        let deadline = self.now + phase_timeout(self.config.retry_timeout, self.proposer.slow_phases);
         let instance = self.proposer.instances.get_mut(&slot).expect("prepare needs an instance");
         instance.ballot = ballot;
         instance.phase = Phase::Preparing { promises: BTreeMap::new() };
@@ -153,11 +166,8 @@ impl Paxos {
     /// Phase 1b arrived. With a majority of promises, pick the value (P2c) and start Phase 2.
     pub(crate) fn on_promise(&mut self, from: NodeId, slot: u64, ballot: Ballot, accepted: Option<Accepted>) {
         let quorum = Majority::of(self.members.len());
+        self.proposer.note_late_answer(slot, ballot);
         let Some(instance) = self.proposer.instances.get_mut(&slot) else { return };
-        if instance.timed_out.is_some_and(|late| late == ballot) {
-            instance.timed_out = None;
-            self.proposer.slow_phases = (self.proposer.slow_phases + 1).min(MAX_SLOW_PHASES);
-        }
         let Phase::Preparing { promises } = &mut instance.phase else { return };
         if instance.ballot != ballot {
             return;
@@ -166,7 +176,7 @@ impl Paxos {
         if !quorum.is_reached(promises.len()) {
             return;
         }
-        self.proposer.slow_phases = self.proposer.slow_phases.saturating_sub(1);
+        self.proposer.slow_phases = self.proposer.slow_phases.saturating_sub(1); // finished in time
         let took = self.now.saturating_since(instance.prepared_at);
         let average = &mut self.proposer.phase1_time;
         *average = if *average == Duration::ZERO {
@@ -183,7 +193,7 @@ impl Paxos {
         let value = adopted.unwrap_or_else(|| instance.own.clone());
         trace!(node = self.id.0, slot, ?ballot, ?value, "phase 2a: accept");
         instance.phase = Phase::Accepting { value: value.clone(), tally: Tally::new(ballot, self.members.len()) };
-        instance.deadline = self.now + phase_timeout(&self.config, self.proposer.slow_phases);
+        instance.deadline = self.now + phase_timeout(self.config.retry_timeout, self.proposer.slow_phases);
         for to in self.members.clone() {
             self.outbox.send(to, Message::Accept { slot, ballot, value: value.clone() });
         }
@@ -191,17 +201,14 @@ impl Paxos {
 
     /// Phase 2b arrived. A majority in this ballot means the value is chosen.
     pub(crate) fn on_accepted(&mut self, from: NodeId, slot: u64, ballot: Ballot) {
+        self.proposer.note_late_answer(slot, ballot);
         let Some(instance) = self.proposer.instances.get_mut(&slot) else { return };
-        if instance.timed_out.is_some_and(|late| late == ballot) {
-            instance.timed_out = None;
-            self.proposer.slow_phases = (self.proposer.slow_phases + 1).min(MAX_SLOW_PHASES);
-        }
         let Phase::Accepting { value, tally } = &mut instance.phase else { return };
         if instance.ballot != ballot || !tally.add(ballot, from) {
             return;
         }
         let value = value.clone();
-        self.proposer.slow_phases = self.proposer.slow_phases.saturating_sub(1);
+        self.proposer.slow_phases = self.proposer.slow_phases.saturating_sub(1); // finished in time
         debug!(node = self.id.0, slot, ?ballot, ?value, "chosen");
         self.decide(slot, ballot, value, true);
     }
@@ -251,11 +258,6 @@ impl Paxos {
             }
             self.prepare(slot);
         }
-    }
-
-    /// How long the next phase may take before it is tried again.
-    fn phase_timeout(&self) -> Duration {
-        phase_timeout(&self.config, self.proposer.slow_phases)
     }
 
     /// The earliest proposer deadline.
