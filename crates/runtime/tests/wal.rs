@@ -261,3 +261,106 @@ fn finished_segments_are_cut_back_to_their_records_so_only_the_newest_ends_in_ze
     // Zeros in an older segment would be refused as corruption.
     assert_eq!(indexes(&Wal::open(dir.path()).unwrap()), (1..=10).collect::<Vec<_>>());
 }
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut segs: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segs.sort();
+    segs
+}
+
+/// Opening must fail as corruption, with an error that says `says`.
+fn refused(dir: &Path, says: &str) {
+    match Wal::open(dir) {
+        Err(err @ StorageError::Corrupt { .. }) => assert!(err.to_string().contains(says), "{err}"),
+        Err(other) => panic!("expected a corruption error saying '{says}', got {other}"),
+        Ok(wal) => panic!("opened with {:?} entries; expected a refusal saying '{says}'", indexes(&wal)),
+    }
+}
+
+#[test]
+fn a_lost_only_segment_is_refused_not_taken_for_an_empty_log() {
+    let (dir, seg, _) = three_records();
+    fs::remove_file(&seg).unwrap();
+    // Starting empty would forget the term and the vote: the node could vote twice in a term.
+    refused(dir.path(), "missing");
+}
+
+#[test]
+fn a_lost_newest_segment_is_refused() {
+    let (dir, wal) = small_segments(10);
+    drop(wal);
+    let segs = segments(dir.path());
+    assert!(segs.len() > 2);
+    fs::remove_file(segs.last().unwrap()).unwrap();
+    refused(dir.path(), "missing");
+}
+
+#[test]
+fn a_lost_segment_in_the_middle_is_refused() {
+    let (dir, wal) = small_segments(10);
+    drop(wal);
+    let segs = segments(dir.path());
+    fs::remove_file(&segs[1]).unwrap();
+    refused(dir.path(), segs[1].file_name().unwrap().to_str().unwrap());
+}
+
+#[test]
+fn a_finished_segment_shortened_at_a_record_boundary_is_refused() {
+    let (dir, wal) = small_segments(10);
+    drop(wal);
+    let first = &segments(dir.path())[0];
+    let bytes = fs::read(first).unwrap();
+    // Cut the last whole record off: what is left still scans cleanly.
+    let records = quorum_runtime::wal::record::scan(&bytes, "seg", false).unwrap().batches;
+    let mut shorter = Vec::new();
+    for batch in &records[..records.len() - 1] {
+        quorum_runtime::wal::record::encode(batch, &mut shorter);
+    }
+    fs::write(first, &shorter).unwrap();
+    refused(dir.path(), "bytes");
+}
+
+#[test]
+fn a_lost_snapshot_file_is_refused() {
+    let (dir, mut wal) = small_segments(5);
+    let snapshot = Snapshot { index: 4, stamp: Stamp::new(4, 0), meta: Bytes::new(), data: Bytes::from("img") };
+    wal.write(&[WriteBatch { tag: 6, snapshot: Some(snapshot), ..Default::default() }]).unwrap();
+    drop(wal);
+    fs::remove_file(dir.path().join("snapshot")).unwrap();
+    refused(dir.path(), "snapshot");
+}
+
+#[test]
+fn a_crash_between_starting_a_segment_and_naming_it_in_the_manifest_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open_with_segment_bytes(dir.path(), 150).unwrap();
+    wal.write(&[batch(1, 1..=1)]).unwrap();
+    let manifest = dir.path().join("wal.manifest");
+    let before_roll = fs::read(&manifest).unwrap();
+    let count = wal.segment_count();
+    while wal.segment_count() == count {
+        let tag = indexes(&wal).len() as u64 + 1;
+        wal.write(&[batch(tag, tag..=tag)]).unwrap();
+    }
+    let expected = wal.load().unwrap();
+    drop(wal);
+    // The new segment exists, the manifest still names the old one as active.
+    fs::write(&manifest, before_roll).unwrap();
+    assert_eq!(Wal::open(dir.path()).unwrap().load().unwrap(), expected);
+}
+
+#[test]
+fn a_log_without_a_manifest_opens_and_gains_one() {
+    let (dir, wal) = small_segments(6);
+    let expected = wal.load().unwrap();
+    drop(wal);
+    fs::remove_file(dir.path().join("wal.manifest")).unwrap();
+    assert_eq!(Wal::open(dir.path()).unwrap().load().unwrap(), expected);
+    let segs = segments(dir.path());
+    fs::remove_file(segs.last().unwrap()).unwrap();
+    refused(dir.path(), "missing");
+}

@@ -29,14 +29,20 @@
 //! state: older segments replay below the checkpoint and are truncated by it,
 //! and entries at or below the snapshot are dropped on load.
 //!
+//! **Manifest.** `wal.manifest` names the segments and the snapshot index, and
+//! each full segment's length, so that recovery refuses a directory that lost a
+//! segment or whole records from a full one (see `manifest.rs`).
+//!
 //! **Recovery.** [`Wal::open`] reads everything back. A record cut short at the
 //! end of the newest segment (a crash during the last write, never acknowledged)
 //! is truncated away; a bad record anywhere else is [`StorageError::Corrupt`],
 //! naming the file and byte offset.
 
+mod manifest;
 pub mod record;
 mod snapshot_file;
 
+use manifest::Manifest;
 use quorum_core::{Storage, StorageError, Stored, StoredState, WriteBatch};
 use std::fs;
 use std::io::Write;
@@ -71,8 +77,10 @@ fn segment_number(name: &str) -> Option<u64> {
 #[derive(Debug)]
 pub struct Wal {
     dir: PathBuf,
-    /// Segment numbers on disk, oldest first; the last is being appended to.
-    segments: Vec<u64>,
+    /// Full segments on disk, oldest first, with their lengths.
+    finished: Vec<(u64, u64)>,
+    /// The number of the segment being appended to.
+    active_number: u64,
     active: fs::File,
     /// Bytes of records in the active segment: the next record goes here.
     active_bytes: u64,
@@ -102,29 +110,43 @@ impl Wal {
         if let Some(snapshot) = &snapshot {
             durable.apply(&WriteBatch { snapshot: Some(snapshot.clone()), ..Default::default() });
         }
-        let segments = list_segments(&dir)?;
-        for (i, number) in segments.iter().enumerate() {
-            let last = i + 1 == segments.len();
+        let snapshot_index = snapshot.as_ref().map(|s| s.index);
+        let listed = list_segments(&dir)?;
+        let plan = match Manifest::read(&dir)? {
+            Some(manifest) => manifest.check(&dir, &listed, snapshot_index)?,
+            None => manifest::check_unlisted(&listed, snapshot_index)?,
+        };
+        for (i, number) in plan.replay.iter().enumerate() {
+            let last = i + 1 == plan.replay.len();
             replay_segment(&dir, *number, last, &mut durable)?;
         }
-        let snapshot_index = snapshot.as_ref().map(|s| s.index);
         if let Some(snapshot) = snapshot {
             durable = above_snapshot(&durable, snapshot);
         }
-        let mut segments = segments;
-        if segments.is_empty() {
-            segments.push(1);
-            create_segment(&dir, 1)?;
+        let mut finished = Vec::new();
+        for number in &plan.replay {
+            let path = dir.join(segment_name(*number));
+            let len = fs::metadata(&path).map_err(|e| io_error(e, "reading size of", &path))?.len();
+            finished.push((*number, len));
         }
-        let active_number = *segments.last().expect("at least one segment");
+        // Recovery cut the newest segment back to its last whole record.
+        let (active_number, active_bytes) = match finished.pop() {
+            Some(newest) => newest,
+            None => (create_segment(&dir, 1).map(|_| 1)?, 0),
+        };
+        Manifest { snapshot_index, finished: finished.clone(), active: active_number }.write(&dir)?;
+        for number in plan.obsolete {
+            let path = dir.join(segment_name(number));
+            warn!(path = %path.display(), "deleting a segment a snapshot made obsolete (its deletion was cut short)");
+            fs::remove_file(&path).map_err(|e| io_error(e, "deleting", &path))?;
+        }
         let path = dir.join(segment_name(active_number));
         let active = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
-        // Recovery cut the newest segment back to its last whole record.
-        let active_bytes = active.metadata().map_err(|e| io_error(e, "reading size of", &path))?.len();
-        info!(dir = %dir.display(), segments = segments.len(), entries = durable.entry_count(), "write-ahead log recovered");
+        info!(dir = %dir.display(), segments = finished.len() + 1, entries = durable.entry_count(), "write-ahead log recovered");
         Ok(Wal {
             dir,
-            segments,
+            finished,
+            active_number,
             active,
             active_bytes,
             allocated_bytes: active_bytes,
@@ -162,11 +184,20 @@ impl Wal {
 
     /// Number of segment files on disk.
     pub fn segment_count(&self) -> usize {
-        self.segments.len()
+        self.finished.len() + 1
     }
 
     fn active_path(&self) -> PathBuf {
-        self.dir.join(segment_name(*self.segments.last().expect("a segment")))
+        self.dir.join(segment_name(self.active_number))
+    }
+
+    fn write_manifest(&self) -> Result<(), StorageError> {
+        let manifest = Manifest {
+            snapshot_index: self.snapshot_index,
+            finished: self.finished.clone(),
+            active: self.active_number,
+        };
+        manifest.write(&self.dir)
     }
 
     fn flush_and_sync(&mut self) -> Result<(), StorageError> {
@@ -219,7 +250,7 @@ impl Wal {
     /// state above the snapshot, so that every older segment may be deleted.
     fn roll(&mut self, checkpoint: bool) -> Result<(), StorageError> {
         self.trim_active()?;
-        let number = self.segments.last().expect("a segment") + 1;
+        let number = self.active_number + 1;
         let path = create_segment(&self.dir, number)?;
         let mut file = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
         let mut bytes = Vec::new();
@@ -236,10 +267,12 @@ impl Wal {
             file.write_all(&bytes).map_err(|e| io_error(e, "writing checkpoint to", &path))?;
             file.sync_data().map_err(|e| io_error(e, "syncing", &path))?;
         }
-        self.segments.push(number);
+        self.finished.push((self.active_number, self.active_bytes));
+        self.active_number = number;
         self.active = file;
         self.active_bytes = bytes.len() as u64;
         self.allocated_bytes = self.active_bytes;
+        self.write_manifest()?;
         debug!(segment = number, "started a new segment");
         Ok(())
     }
@@ -250,14 +283,16 @@ impl Wal {
         snapshot_file::write(&self.dir, snapshot)?;
         self.snapshot_index = Some(snapshot.index);
         self.roll(true)?;
-        let keep = *self.segments.last().expect("a segment");
-        for number in self.segments.drain(..).filter(|n| *n != keep).collect::<Vec<_>>() {
+        // The manifest stops naming the old segments before they go, so a
+        // crash in between leaves obsolete files, never missing ones.
+        let obsolete = std::mem::take(&mut self.finished);
+        self.write_manifest()?;
+        for (number, _) in obsolete {
             let path = self.dir.join(segment_name(number));
             if let Err(e) = fs::remove_file(&path) {
                 warn!(path = %path.display(), error = %e, "could not delete an old segment");
             }
         }
-        self.segments = vec![keep];
         sync_dir(&self.dir)?;
         info!(index = snapshot.index, "snapshot installed; older segments deleted");
         Ok(())
