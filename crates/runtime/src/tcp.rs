@@ -13,8 +13,11 @@
 //! - **Handshake**: the dialer sends [`Hello`] (magic, cluster id, its node id,
 //!   the node it meant to reach, protocol name and version, its client address);
 //!   the acceptor answers [`HelloReply`]. A stranger — wrong magic, cluster,
-//!   protocol, version or unknown node id — is refused with a log line saying why,
-//!   on both sides.
+//!   protocol, version, unknown node id or this node's own id — is refused with
+//!   a log line saying why, on both sides. A dialer's claims are not trusted:
+//!   the client address a peer announces is recorded only from the answer to
+//!   our own dial of its configured address, and a second link claiming one
+//!   member id closes the first, with a warning (see `register_inbound`).
 //! - **Reconnect**: with exponential backoff from [`TcpConfig::backoff_min`] to
 //!   [`TcpConfig::backoff_max`], cut short when the peer dials us: a peer that
 //!   just connected is up, so a restarted node is heard from at once instead of
@@ -68,7 +71,7 @@ const READ_STEP: usize = 64 * 1024;
 /// Frames coalesced into one write.
 const MAX_WRITE_BYTES: usize = 1 << 20;
 
-/// Client addresses peers announced in their handshakes, by node id.
+/// Client addresses peers gave when this node dialled them, by node id.
 pub type PeerDirectory = Arc<Mutex<HashMap<NodeId, String>>>;
 
 /// Per peer, a signal to its dialer that the peer just connected to us.
@@ -172,7 +175,7 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
         let (inbox_tx, inbox) = mpsc::channel(PEER_QUEUE);
         let config = Arc::new(config);
         let wakers: Wakers = Arc::new(config.peers.keys().map(|&p| (p, Arc::new(Notify::new()))).collect());
-        let inbound = Inbound { config: config.clone(), directory: directory.clone(), inbox: inbox_tx.clone() };
+        let inbound = Inbound { config: config.clone(), inbox: inbox_tx.clone(), links: InboundLinks::default() };
         let mut tasks = vec![tokio::spawn(accept_loop(listener, inbound, wakers.clone()))];
         let mut outboxes = HashMap::new();
         for (&peer, &addr) in &config.peers {
@@ -288,14 +291,34 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 /// What serving an accepted connection needs.
 struct Inbound<M> {
     config: Arc<TcpConfig>,
-    directory: PeerDirectory,
     inbox: mpsc::Sender<Incoming<M>>,
+    links: InboundLinks,
 }
 
 impl<M> Clone for Inbound<M> {
     fn clone(&self) -> Self {
-        Inbound { config: self.config.clone(), directory: self.directory.clone(), inbox: self.inbox.clone() }
+        Inbound { config: self.config.clone(), inbox: self.inbox.clone(), links: self.links.clone() }
     }
+}
+
+/// The accepted link of each peer: a number telling links apart, and the
+/// signal that closes it. One link per peer: a newer one replaces it.
+type InboundLinks = Arc<Mutex<HashMap<NodeId, (u64, Arc<Notify>)>>>;
+
+/// Registers a new inbound link from `peer` and closes the one it replaces.
+/// The newer wins because a restarted peer dials again while its old
+/// connection may still look open here; an impostor using a member's id
+/// therefore cannot hide beside the real link: each replacement is logged.
+fn register_inbound(links: &InboundLinks, peer: NodeId, remote: SocketAddr) -> (u64, Arc<Notify>) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let close = Arc::new(Notify::new());
+    let older = links.lock().expect("links lock").insert(peer, (number, close.clone()));
+    if let Some((_, older)) = older {
+        warn!(%peer, %remote, "a second inbound link claims to be {peer}; closing the older one (once after a peer restarts is normal; repeatedly, two processes use one node id)");
+        older.notify_one();
+    }
+    (number, close)
 }
 
 async fn accept_loop<M: DeserializeOwned + Send + 'static>(listener: TcpListener, inbound: Inbound<M>, wakers: Wakers) {
@@ -331,6 +354,9 @@ fn check_hello(config: &TcpConfig, hello: &Hello) -> Result<NodeId, String> {
         ));
     }
     let from = NodeId(hello.from);
+    if from == config.id {
+        return Err(format!("the dialer claims this node's own id {from}: is a second process running with this id?"));
+    }
     if !config.peers.contains_key(&from) {
         return Err(format!("node id {from} is not a member of this cluster"));
     }
@@ -346,7 +372,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     inbound: Inbound<M>,
     wakers: Wakers,
 ) {
-    let Inbound { config, directory, inbox } = inbound;
+    let Inbound { config, inbox, links } = inbound;
     let mut buf = Vec::new();
     let hello: Hello =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream, MAX_HANDSHAKE_BYTES, &mut buf)).await {
@@ -369,7 +395,9 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
             return;
         }
     };
-    directory.lock().expect("directory lock").insert(peer, hello.client_addr.clone());
+    // The client address in `hello` is not recorded: anyone who knows the
+    // cluster id can send one. The directory holds what a peer answered when
+    // this node dialled the address configured for it.
     let reply = HelloReply::Accepted { client_addr: config.client_addr.clone() };
     if write_frame(&mut stream, &reply).await.is_err() || stream.flush().await.is_err() {
         return;
@@ -377,10 +405,18 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     debug!(%peer, %remote, "inbound peer link up");
     // The peer is up: if our link to it is waiting out a backoff, retry now.
     wakers[&peer].notify_one();
+    let (number, close) = register_inbound(&links, peer, remote);
     let (read_half, _write_half) = stream.into_split();
     let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, read_half);
     loop {
-        match read_frame::<_, M>(&mut reader, config.max_frame_bytes, &mut buf).await {
+        let frame = tokio::select! {
+            frame = read_frame::<_, M>(&mut reader, config.max_frame_bytes, &mut buf) => frame,
+            _ = close.notified() => {
+                debug!(%peer, %remote, "inbound peer link replaced by a newer one");
+                break;
+            }
+        };
+        match frame {
             Ok(msg) => {
                 if inbox.send(Incoming::Message(peer, msg)).await.is_err() {
                     return; // the node is gone
@@ -394,6 +430,12 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
                 warn!(%peer, %remote, reason = %e, "closing inbound peer link");
                 break;
             }
+        }
+    }
+    {
+        let mut links = links.lock().expect("links lock");
+        if links.get(&peer).is_some_and(|(n, _)| *n == number) {
+            links.remove(&peer);
         }
     }
     let _ = inbox.send(Incoming::LinkDown(peer)).await;

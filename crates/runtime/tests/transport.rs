@@ -211,3 +211,56 @@ fn garbage_and_oversized_frames_close_that_connection_and_never_the_node() {
         assert!(text.contains("frame does not decode"), "{text}");
     });
 }
+
+fn hello(from: u64, to: u64, client_addr: &str) -> Hello {
+    Hello {
+        magic: 0x5152_4d31,
+        cluster_id: "c".into(),
+        from,
+        to,
+        protocol: "p".into(),
+        version: 1,
+        client_addr: client_addr.into(),
+    }
+}
+
+#[test]
+fn an_impostor_claiming_a_members_id_changes_nothing_the_node_hands_out_and_is_not_silent() {
+    with_logs(|logs| async move {
+        let pair = Pair::new();
+        let mut a = pair.start(1, "c", "p").await;
+        let mut b = pair.start(2, "c", "p").await;
+        deliver(&a, &mut b, 1, 2).await;
+        deliver(&b, &mut a, 2, 1).await;
+        assert_eq!(b.client_addr_of(NodeId(1)).as_deref(), Some("client-of-1"));
+
+        // Someone who knows the cluster id dials n2 claiming to be n1.
+        let mut impostor = TcpStream::connect(pair.addrs[&NodeId(2)]).await.unwrap();
+        write_frame(&mut impostor, &hello(1, 2, "evil:6379")).await.unwrap();
+        let _: HelloReply = read_frame(&mut impostor, 4096, &mut Vec::new()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The client address n2 hands out for n1 is the one n1 gave when n2 dialled n1's own address.
+        assert_eq!(b.client_addr_of(NodeId(1)).as_deref(), Some("client-of-1"));
+        let text = logs.text();
+        assert!(text.contains("a second inbound link claims to be n1"), "{text}");
+        // The real n1 dials again and closes the impostor's link in turn.
+        drop(impostor);
+        deliver(&a, &mut b, 1, 2).await;
+    });
+}
+
+#[test]
+fn a_handshake_claiming_the_nodes_own_id_is_refused_as_such() {
+    with_logs(|logs| async move {
+        let pair = Pair::new();
+        let _b = pair.start(2, "c", "p").await;
+        let mut rogue = TcpStream::connect(pair.addrs[&NodeId(2)]).await.unwrap();
+        write_frame(&mut rogue, &hello(2, 2, "")).await.unwrap();
+        let reply: HelloReply = read_frame(&mut rogue, 4096, &mut Vec::new()).await.unwrap();
+        assert!(
+            matches!(&reply, HelloReply::Refused { reason } if reason.contains("claims this node's own id n2")),
+            "{reply:?}"
+        );
+        assert!(logs.text().contains("claims this node's own id"));
+    });
+}

@@ -1,6 +1,7 @@
 //! `quorum node` settings, from flags and an optional TOML file.
 
 use quorum_core::NodeId;
+use quorum_runtime::request::REPLICATION_OVERHEAD;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -121,13 +122,21 @@ pub struct NodeSettings {
     pub unsafe_no_fsync: bool,
 }
 
+/// The smallest peer frame limit: room for the headers around a command, and as much again for the command.
+const MIN_FRAME_BYTES: usize = 2 * REPLICATION_OVERHEAD;
+/// The largest peer frame limit (frame lengths are 32-bit; beyond this a single message is unreasonable).
+const MAX_FRAME_BYTES: usize = 1 << 30;
+
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
 pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
-    let mut peers = BTreeMap::new();
+    let mut peers: BTreeMap<NodeId, SocketAddr> = BTreeMap::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (id, addr) = item.split_once('=').ok_or(format!("peer '{item}' is not of the form ID=HOST:PORT"))?;
         let id: u64 = id.trim().parse().map_err(|_| format!("peer id '{id}' is not a number"))?;
         let addr: SocketAddr = addr.trim().parse().map_err(|e| format!("peer address '{addr}': {e}"))?;
+        if let Some((other, _)) = peers.iter().find(|(_, a)| **a == addr) {
+            return Err(format!("peers {} and {id} share the address {addr}", other.0));
+        }
         if id == 0 || peers.insert(NodeId(id), addr).is_some() {
             return Err(format!("peer id {id} is zero or given twice"));
         }
@@ -155,6 +164,13 @@ impl NodeArgs {
             return Err(format!("node id {id} is not in --peers"));
         }
         let flags = &self.serving;
+        let max_frame_bytes = flags.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(16 << 20);
+        if !(MIN_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&max_frame_bytes) {
+            return Err(format!(
+                "--max-frame-bytes {max_frame_bytes} is outside {MIN_FRAME_BYTES}..={MAX_FRAME_BYTES} \
+                 (a peer frame wraps a client command in up to {REPLICATION_OVERHEAD} bytes of headers)"
+            ));
+        }
         Ok(NodeSettings {
             protocol: self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?,
             id,
@@ -165,7 +181,7 @@ impl NodeArgs {
             redirect: flags.redirect || file.redirect.unwrap_or(false),
             local_reads: flags.local_reads || file.local_reads.unwrap_or(false),
             snapshot_every: flags.snapshot_every.or(file.snapshot_every).unwrap_or(10_000),
-            max_frame_bytes: flags.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(16 << 20),
+            max_frame_bytes,
             unsafe_no_fsync: flags.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
         })
     }
@@ -209,8 +225,24 @@ mod tests {
         assert!(parse_peers("1=127.0.0.1:1,1=127.0.0.1:2").unwrap_err().contains("twice"));
         assert!(parse_peers("x=127.0.0.1:1").unwrap_err().contains("not a number"));
         assert!(parse_peers("1:127.0.0.1").unwrap_err().contains("ID=HOST:PORT"));
+        assert!(parse_peers("1=127.0.0.1:1,2=127.0.0.1:1").unwrap_err().contains("peers 1 and 2 share the address"));
         let err = NodeArgs { id: Some(3), peers: Some("1=127.0.0.1:1".into()), ..Default::default() }.resolve();
         assert!(err.unwrap_err().contains("node id 3 is not in --peers"));
+    }
+
+    #[test]
+    fn a_frame_limit_too_small_for_a_command_is_refused() {
+        let args = |bytes| NodeArgs {
+            id: Some(1),
+            peers: Some("1=127.0.0.1:1".into()),
+            serving: ServingFlags { max_frame_bytes: Some(bytes), ..Default::default() },
+            ..Default::default()
+        };
+        for bytes in [0, 4096, MAX_FRAME_BYTES + 1] {
+            assert!(args(bytes).resolve().unwrap_err().contains("--max-frame-bytes"), "{bytes}");
+        }
+        // Past the frame check, the next complaint is a missing flag.
+        assert!(args(MIN_FRAME_BYTES).resolve().unwrap_err().contains("missing --protocol"));
     }
 
     /// What `quorum cluster` passes on parses back to the same flags.
