@@ -1,6 +1,7 @@
 //! The `quorum` command line.
 
 mod bench_cmd;
+mod certs_cmd;
 mod check_cmd;
 mod churn;
 mod node;
@@ -29,6 +30,8 @@ enum Command {
     Node(node::NodeArgs),
     /// Start a local cluster of nodes as child processes.
     Cluster(node::ClusterArgs),
+    /// Write a development CA and per-node certificates for TLS.
+    Certs(certs_cmd::CertsArgs),
     /// Model-check a protocol: every state of a small cluster within bounds.
     Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
@@ -42,6 +45,7 @@ fn main() {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Node(args) => node::node(args),
         Command::Cluster(args) => node::cluster(args),
+        Command::Certs(args) => certs_cmd::run(args),
         Command::Trace(args) => trace_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
     };

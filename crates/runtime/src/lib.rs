@@ -60,6 +60,7 @@ pub mod server;
 pub mod service;
 pub mod storage_thread;
 pub mod tcp;
+pub mod tls;
 pub mod wal;
 pub mod wire;
 

@@ -41,14 +41,15 @@ use crate::handshake::Connection;
 use crate::node::{NodeHandle, NodeStatus};
 use crate::reply::Reply;
 use crate::request::{Request, RequestLimits, RequestParser};
+use crate::tls::Tls;
 use crate::wire::Outcome;
 use bytes::{Bytes, BytesMut};
 use quorum_core::{ClientId, KvOp, KvResult, Role};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 /// Settings of the client port.
@@ -58,6 +59,8 @@ pub struct ServerConfig {
     pub retry_for: Duration,
     /// Limits on one request (array length, bulk length, command size).
     pub limits: RequestLimits,
+    /// Serve TLS (see the `tls` module); `None`: plain TCP.
+    pub tls: Option<Tls>,
 }
 
 impl ServerConfig {
@@ -70,14 +73,18 @@ impl ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { retry_for: Duration::from_secs(5), limits: RequestLimits::default() }
+        ServerConfig { retry_for: Duration::from_secs(5), limits: RequestLimits::default(), tls: None }
     }
 }
+
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts client connections until the task is dropped.
 pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig) {
     let sessions = Arc::new(AtomicU64::new(1));
-    info!(addr = ?listener.local_addr().ok(), "client port (RESP2 and RESP3) listening");
+    let tls = config.tls.as_ref().map(|tls| tls.client_acceptor.clone());
+    info!(addr = ?listener.local_addr().ok(), tls = tls.is_some(), "client port (RESP2 and RESP3) listening");
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -92,8 +99,17 @@ pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig
         let client = ClientId((node.id().0 << 48) | (counter & ((1 << 48) - 1)));
         let conn = Connection::new(client.0, Some(remote));
         let session = Session { node: node.clone(), client, seq: first_seq(), config: config.clone(), conn };
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = session.run(stream).await {
+            let ended = match tls {
+                None => session.run(stream).await,
+                Some(tls) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => session.run(stream).await,
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                },
+            };
+            if let Err(e) = ended {
                 debug!(%remote, error = %e, "client connection ended");
             }
         });
@@ -114,7 +130,7 @@ struct Session {
 }
 
 impl Session {
-    async fn run(mut self, mut stream: TcpStream) -> std::io::Result<()> {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, mut stream: S) -> std::io::Result<()> {
         let mut input = BytesMut::with_capacity(16 * 1024);
         let mut output = BytesMut::with_capacity(16 * 1024);
         let mut parser = RequestParser::new(self.config.limits.clone());
@@ -129,6 +145,7 @@ impl Session {
                         reply.encode(&mut output, self.conn.proto);
                         if quit {
                             stream.write_all(&output).await?;
+                            stream.flush().await?;
                             return Ok(());
                         }
                     }
@@ -137,12 +154,14 @@ impl Session {
                     Err(e) => {
                         Reply::Error(format!("ERR Protocol error: {e}")).encode(&mut output, self.conn.proto);
                         stream.write_all(&output).await?;
+                        stream.flush().await?;
                         return Err(std::io::Error::other(format!("protocol error: {e}")));
                     }
                 }
             }
             if !output.is_empty() {
                 stream.write_all(&output).await?;
+                stream.flush().await?; // TLS may hold a record back until flushed
                 output.clear();
             }
         }

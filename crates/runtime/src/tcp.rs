@@ -25,6 +25,7 @@
 //!   a peer is unreachable are dropped (the protocols' own retries cover loss),
 //!   so a dead peer costs no memory.
 
+use crate::tls::{check_identity, Tls};
 use async_trait::async_trait;
 use quorum_core::{Incoming, NodeId, Transport, TransportError};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -98,7 +99,13 @@ pub struct TcpConfig {
     pub backoff_min: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
+    /// Mutual TLS between peers (see the `tls` module); `None`: plain TCP.
+    pub tls: Option<Tls>,
 }
+
+/// A connection to a peer: plain TCP, or TLS over it.
+trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerStream for T {}
 
 impl TcpConfig {
     /// Settings with defaults for the limits and backoff.
@@ -113,6 +120,7 @@ impl TcpConfig {
             max_frame_bytes: 16 << 20,
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_secs(1),
+            tls: None,
         }
     }
 }
@@ -367,12 +375,31 @@ fn check_hello(config: &TcpConfig, hello: &Hello) -> Result<NodeId, String> {
 }
 
 async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
-    mut stream: TcpStream,
+    stream: TcpStream,
     remote: SocketAddr,
     inbound: Inbound<M>,
     wakers: Wakers,
 ) {
     let Inbound { config, inbox, links } = inbound;
+    // With TLS, a dialer without a certificate from the cluster CA is refused
+    // here, before a byte of the quorum handshake is read.
+    let (mut stream, certificate): (Box<dyn PeerStream>, _) = match &config.tls {
+        None => (Box::new(stream), None),
+        Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.peer_acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let certificate = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
+                (Box::new(stream), certificate)
+            }
+            Ok(Err(e)) => {
+                warn!(%remote, reason = %e, "refused a peer connection: TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                warn!(%remote, "refused a peer connection: no TLS handshake within {HANDSHAKE_TIMEOUT:?}");
+                return;
+            }
+        },
+    };
     let mut buf = Vec::new();
     let hello: Hello =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream, MAX_HANDSHAKE_BYTES, &mut buf)).await {
@@ -386,7 +413,12 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
                 return;
             }
         };
-    let peer = match check_hello(&config, &hello) {
+    let identity = |peer| match &certificate {
+        Some(certificate) => check_identity(certificate, peer).map(|()| peer),
+        None if config.tls.is_some() => Err("the dialer presented no certificate".to_string()),
+        None => Ok(peer),
+    };
+    let peer = match check_hello(&config, &hello).and_then(identity) {
         Ok(peer) => peer,
         Err(reason) => {
             warn!(%remote, %reason, "refused a peer connection");
@@ -406,8 +438,8 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     // The peer is up: if our link to it is waiting out a backoff, retry now.
     wakers[&peer].notify_one();
     let (number, close) = register_inbound(&links, peer, remote);
-    let (read_half, _write_half) = stream.into_split();
-    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, read_half);
+    // Nothing is written after the handshake: the reader owns the stream.
+    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, stream);
     loop {
         let frame = tokio::select! {
             frame = read_frame::<_, M>(&mut reader, config.max_frame_bytes, &mut buf) => frame,
@@ -485,11 +517,22 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
         }
     }
 
-    async fn connect(&self) -> std::io::Result<TcpStream> {
-        let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(self.addr))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        stream.set_nodelay(true)?;
+    async fn connect(&self) -> std::io::Result<Box<dyn PeerStream>> {
+        let timed_out = |_| std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let tcp = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(self.addr)).await.map_err(timed_out)??;
+        tcp.set_nodelay(true)?;
+        let mut stream: Box<dyn PeerStream> = match &self.config.tls {
+            None => Box::new(tcp),
+            // The peer must present a certificate from the cluster CA for node-<its id>.
+            Some(tls) => Box::new(
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.peer_connector.connect(Tls::server_name(self.peer), tcp))
+                    .await
+                    .map_err(timed_out)?
+                    .inspect_err(
+                        |e| warn!(peer = %self.peer, addr = %self.addr, error = %e, "TLS handshake with peer failed"),
+                    )?,
+            ),
+        };
         let hello = Hello {
             magic: MAGIC,
             cluster_id: self.config.cluster_id.clone(),
@@ -500,6 +543,7 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
             client_addr: self.config.client_addr.clone(),
         };
         write_frame(&mut stream, &hello).await?;
+        stream.flush().await?;
         let mut buf = Vec::new();
         let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream, MAX_HANDSHAKE_BYTES, &mut buf))
             .await
@@ -518,8 +562,8 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
     }
 
     /// Streams queued messages until the link breaks (`Err`) or the transport is dropped (`Ok`).
-    async fn stream(&self, stream: TcpStream, outbox: &mut mpsc::Receiver<M>) -> std::io::Result<()> {
-        let (mut read_half, mut writer) = stream.into_split();
+    async fn stream(&self, stream: Box<dyn PeerStream>, outbox: &mut mpsc::Receiver<M>) -> std::io::Result<()> {
+        let (mut read_half, mut writer) = tokio::io::split(stream);
         let mut probe = [0u8; 1];
         let mut buf = Vec::with_capacity(64 * 1024);
         loop {
@@ -534,6 +578,7 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
                         encode_frame(&msg, &mut buf)?;
                     }
                     writer.write_all(&buf).await?;
+                    writer.flush().await?; // TLS may hold a record back until flushed
                 }
                 // The acceptor never writes after the handshake: a readable socket means it closed.
                 read = read_half.read(&mut probe) => {

@@ -5,6 +5,7 @@ mod common;
 
 use quorum_core::{Incoming, NodeId, Transport};
 use quorum_runtime::tcp::{read_frame, write_frame, Hello, HelloReply, PeerDirectory};
+use quorum_runtime::tls::{DevCerts, Tls};
 use quorum_runtime::{TcpConfig, TcpTransport};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio::net::{TcpListener, TcpStream};
 
 /// Log lines captured from the current thread.
@@ -54,7 +56,12 @@ impl Pair {
     }
 
     async fn start(&self, id: u64, cluster: &str, protocol: &str) -> TcpTransport<String> {
+        self.start_with(id, cluster, protocol, None).await
+    }
+
+    async fn start_with(&self, id: u64, cluster: &str, protocol: &str, tls: Option<Tls>) -> TcpTransport<String> {
         let mut config = TcpConfig::new(NodeId(id), cluster, protocol, self.addrs.clone());
+        config.tls = tls;
         config.max_frame_bytes = 1024;
         config.client_addr = format!("client-of-{id}");
         let listener = TcpListener::bind(self.addrs[&NodeId(id)]).await.unwrap();
@@ -262,5 +269,93 @@ fn a_handshake_claiming_the_nodes_own_id_is_refused_as_such() {
             "{reply:?}"
         );
         assert!(logs.text().contains("claims this node's own id"));
+    });
+}
+
+#[test]
+fn peers_with_certificates_from_the_cluster_ca_talk_over_tls() {
+    with_logs(|_| async {
+        let certs = DevCerts::generate([1, 2], &[]).unwrap();
+        let pair = Pair::new();
+        let mut a = pair.start_with(1, "c", "p", Some(certs.tls(1).unwrap())).await;
+        let mut b = pair.start_with(2, "c", "p", Some(certs.tls(2).unwrap())).await;
+        deliver(&a, &mut b, 1, 2).await;
+        deliver(&b, &mut a, 2, 1).await;
+        for i in 0..100 {
+            a.send(NodeId(2), format!("m{i}")).await.unwrap();
+        }
+        for i in 0..100 {
+            assert_eq!(recv(&mut b).await, Incoming::Message(NodeId(1), format!("m{i}")));
+        }
+        assert_eq!(b.client_addr_of(NodeId(1)).as_deref(), Some("client-of-1"));
+    });
+}
+
+/// Dials `to` over TLS with `tls`'s client settings, expecting the server to be `node-<to>`.
+async fn tls_dial(tls: &Tls, addr: SocketAddr, to: u64) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tls.peer_connector.connect(Tls::server_name(NodeId(to)), tcp).await
+}
+
+#[test]
+fn a_peer_without_a_certificate_from_the_cluster_ca_is_refused_before_the_handshake() {
+    with_logs(|logs| async move {
+        let certs = DevCerts::generate([1, 2], &[]).unwrap();
+        let foreign = DevCerts::generate([1], &[]).unwrap();
+        let pair = Pair::new();
+        let mut b = pair.start_with(2, "c", "p", Some(certs.tls(2).unwrap())).await;
+        let b_addr = pair.addrs[&NodeId(2)];
+
+        // A node of the right cluster id but another CA: its TLS handshake fails.
+        let outsider = pair.start_with(1, "c", "p", Some(foreign.tls(1).unwrap())).await;
+        for _ in 0..20 {
+            outsider.send(NodeId(2), "let me in".into()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(tokio::time::timeout(Duration::from_millis(100), b.recv()).await.is_err(), "an outsider got through");
+        drop(outsider);
+
+        // Plain TCP speaking the quorum handshake: not TLS, closed unanswered.
+        let mut plain = TcpStream::connect(b_addr).await.unwrap();
+        write_frame(&mut plain, &hello(1, 2, "")).await.unwrap();
+        assert!(closed_by_peer(&mut plain).await);
+        let text = logs.text();
+        assert!(text.contains("refused a peer connection: TLS handshake failed"), "{text}");
+        assert!(!text.contains("inbound peer link up"), "{text}");
+    });
+}
+
+#[test]
+fn a_peer_whose_certificate_names_another_node_is_refused() {
+    with_logs(|logs| async move {
+        let certs = DevCerts::generate([1, 2, 3], &[]).unwrap();
+        let pair = Pair::new();
+        let _b = pair.start_with(2, "c", "p", Some(certs.tls(2).unwrap())).await;
+        // Node 3's certificate is signed by the cluster CA, but it claims to be n1.
+        let mut rogue = tls_dial(&certs.tls(3).unwrap(), pair.addrs[&NodeId(2)], 2).await.unwrap();
+        write_frame(&mut rogue, &hello(1, 2, "evil:6379")).await.unwrap();
+        rogue.flush().await.unwrap();
+        let reply: HelloReply = read_frame(&mut rogue, 4096, &mut Vec::new()).await.unwrap();
+        let expected = "the dialer claims to be n1 but its certificate is not for node-1";
+        assert!(matches!(&reply, HelloReply::Refused { reason } if reason.contains(expected)), "{reply:?}");
+        assert!(logs.text().contains(expected));
+    });
+}
+
+#[test]
+fn a_dialer_refuses_a_listener_whose_certificate_names_another_node() {
+    with_logs(|logs| async move {
+        let certs = DevCerts::generate([1, 2, 3], &[]).unwrap();
+        let pair = Pair::new();
+        // Whoever listens at n2's address holds node 3's certificate.
+        let mut b = pair.start_with(2, "c", "p", Some(certs.tls(3).unwrap())).await;
+        let a = pair.start_with(1, "c", "p", Some(certs.tls(1).unwrap())).await;
+        for _ in 0..20 {
+            a.send(NodeId(2), "for n2 only".into()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(tokio::time::timeout(Duration::from_millis(100), b.recv()).await.is_err(), "sent to the wrong node");
+        let text = logs.text();
+        assert!(text.contains("TLS handshake with peer failed"), "{text}");
     });
 }

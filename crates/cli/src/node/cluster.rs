@@ -2,6 +2,7 @@
 
 use super::serve::{init_tracing, shutdown_signal};
 use super::settings::ServingFlags;
+use quorum_runtime::tls::{dev_paths, DevCerts};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -28,6 +29,10 @@ pub struct ClusterArgs {
     /// Passed on to every node.
     #[arg(long, default_value = "quorum")]
     pub cluster_id: String,
+    /// Mutual TLS between the nodes and TLS on the client ports, with the
+    /// certificates in DIR/certs (written by `quorum certs` if not there yet).
+    #[arg(long)]
+    pub tls: bool,
     /// How every node serves (passed on to each).
     #[command(flatten)]
     pub serving: ServingFlags,
@@ -58,6 +63,14 @@ async fn cluster(args: ClusterArgs) -> Result<i32, String> {
     }
     let peers = peers.join(",");
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let certs = dir.join("certs");
+    if args.tls && !certs.join("ca.pem").exists() {
+        DevCerts::generate(1..=args.nodes, &[])?.write(&certs)?;
+    }
+    let redis_cli = match args.tls {
+        true => format!("redis-cli --tls --cacert {}", certs.join("ca.pem").display()),
+        false => "redis-cli".to_string(),
+    };
     let mut children: Vec<Child> = Vec::new();
     println!("quorum cluster: {} {} nodes, data in {}", args.nodes, args.protocol, dir.display());
     for i in 1..=args.nodes {
@@ -79,8 +92,12 @@ async fn cluster(args: ClusterArgs) -> Result<i32, String> {
             });
         }
         cmd.args(args.serving.to_args());
+        if args.tls {
+            let (cert, key, ca) = dev_paths(&certs, i);
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key).arg("--tls-ca").arg(ca);
+        }
         children.push(cmd.spawn().map_err(|e| format!("cannot start node {i}: {e}"))?);
-        println!("  node {i}: client {client}  (redis-cli -h 127.0.0.1 -p {})", port(args.client_port, i)?);
+        println!("  node {i}: client {client}  ({redis_cli} -h 127.0.0.1 -p {})", port(args.client_port, i)?);
     }
     println!("Ctrl-C stops the cluster.");
     let died = async {

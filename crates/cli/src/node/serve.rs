@@ -5,6 +5,7 @@ use super::settings::{NodeArgs, NodeSettings};
 use quorum_core::{NodeId, Protocol};
 use quorum_runtime::server::{self, ServerConfig};
 use quorum_runtime::tcp::PeerDirectory;
+use quorum_runtime::tls::Tls;
 use quorum_runtime::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
 use tracing::{error, info, warn};
 
@@ -54,10 +55,15 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
         tokio::net::TcpListener::bind(peer_addr).await.map_err(|e| format!("cannot listen on {peer_addr}: {e}"))?;
     let client_listener =
         tokio::net::TcpListener::bind(s.client).await.map_err(|e| format!("cannot listen on {}: {e}", s.client))?;
+    let tls = match &s.tls {
+        Some(files) => Some(Tls::from_files(&files.cert, &files.key, &files.ca)?),
+        None => None,
+    };
     let directory = PeerDirectory::default();
     let mut tcp = TcpConfig::new(id, &s.cluster_id, P::NAME, s.peers.clone());
     tcp.client_addr = s.client.to_string();
     tcp.max_frame_bytes = s.max_frame_bytes;
+    tcp.tls = tls.clone();
     let transport = TcpTransport::start(peer_listener, tcp, directory.clone())
         .map_err(|e| format!("cannot start the peer transport: {e}"))?;
     let mut wal = Wal::open(&s.data_dir).map_err(|e| format!("cannot open {}: {e}", s.data_dir.display()))?;
@@ -72,9 +78,10 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
     config.directory = directory;
     config.seed = seed(s.id);
     let (node, handle) = Node::<P, _>::new(config, protocol_config, transport, wal).map_err(|e| e.to_string())?;
-    let server = tokio::spawn(server::serve(client_listener, handle, ServerConfig::for_frame_limit(s.max_frame_bytes)));
+    let server_config = ServerConfig { tls, ..ServerConfig::for_frame_limit(s.max_frame_bytes) };
+    let server = tokio::spawn(server::serve(client_listener, handle, server_config));
     info!(
-        id = s.id, protocol = P::NAME, peer = %peer_addr, client = %s.client, data_dir = %s.data_dir.display(),
+        id = s.id, protocol = P::NAME, peer = %peer_addr, client = %s.client, data_dir = %s.data_dir.display(), tls = s.tls.is_some(),
         "node started"
     );
     let result = node.run(shutdown_signal()).await;

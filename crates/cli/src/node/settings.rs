@@ -31,6 +31,16 @@ pub struct NodeArgs {
     /// Peers with another cluster id are refused.
     #[arg(long)]
     pub cluster_id: Option<String>,
+    /// This node's certificate (PEM, naming `node-<id>`): with --tls-key and
+    /// --tls-ca, peers use mutual TLS and the client port serves TLS.
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, requires_all = ["tls_cert", "tls_ca"])]
+    pub tls_key: Option<PathBuf>,
+    /// The cluster CA's certificate (PEM): peers must present a certificate it signed.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
     /// How the node serves (`quorum cluster` takes the same flags).
     #[command(flatten)]
     pub serving: ServingFlags,
@@ -88,6 +98,9 @@ struct NodeFile {
     client: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     cluster_id: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     redirect: Option<bool>,
     local_reads: Option<bool>,
     snapshot_every: Option<u64>,
@@ -110,6 +123,8 @@ pub struct NodeSettings {
     pub data_dir: PathBuf,
     /// The cluster id.
     pub cluster_id: String,
+    /// Certificate, key and CA files, when TLS is on.
+    pub tls: Option<TlsFiles>,
     /// Redirect instead of forwarding.
     pub redirect: bool,
     /// Local (non-linearizable) reads.
@@ -126,6 +141,17 @@ pub struct NodeSettings {
 const MIN_FRAME_BYTES: usize = 2 * REPLICATION_OVERHEAD;
 /// The largest peer frame limit (frame lengths are 32-bit; beyond this a single message is unreasonable).
 const MAX_FRAME_BYTES: usize = 1 << 30;
+
+/// The PEM files of a node's TLS settings.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// This node's certificate chain.
+    pub cert: PathBuf,
+    /// This node's private key.
+    pub key: PathBuf,
+    /// The cluster CA.
+    pub ca: PathBuf,
+}
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
 pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
@@ -171,7 +197,13 @@ impl NodeArgs {
                  (a peer frame wraps a client command in up to {REPLICATION_OVERHEAD} bytes of headers)"
             ));
         }
+        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key), self.tls_ca.or(file.tls_ca)) {
+            (Some(cert), Some(key), Some(ca)) => Some(TlsFiles { cert, key, ca }),
+            (None, None, None) => None,
+            _ => return Err("TLS needs all three of --tls-cert, --tls-key and --tls-ca (or none)".into()),
+        };
         Ok(NodeSettings {
+            tls,
             protocol: self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?,
             id,
             peers,
