@@ -364,3 +364,18 @@ fn a_log_without_a_manifest_opens_and_gains_one() {
     fs::remove_file(segs.last().unwrap()).unwrap();
     refused(dir.path(), "missing");
 }
+
+#[test]
+fn a_manifest_that_lost_a_line_is_refused_and_no_segment_is_deleted() {
+    let (dir, wal) = small_segments(10);
+    drop(wal);
+    let path = dir.path().join("wal.manifest");
+    let text = fs::read_to_string(&path).unwrap();
+    let without_first: String =
+        text.lines().filter(|l| !l.starts_with("finished 1 ")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(text, without_first);
+    fs::write(&path, without_first).unwrap();
+    let count = segments(dir.path()).len();
+    refused(dir.path(), "manifest");
+    assert_eq!(segments(dir.path()).len(), count);
+}

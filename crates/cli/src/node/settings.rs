@@ -277,6 +277,50 @@ mod tests {
         assert!(args(MIN_FRAME_BYTES).resolve().unwrap_err().contains("missing --protocol"));
     }
 
+    /// Damaged config files are refused with a message, never a panic
+    /// (seeded mutations of a valid file: flipped bytes, cut and repeated pieces).
+    #[test]
+    fn damaged_config_files_are_refused_not_panicked_on() {
+        let valid = "protocol = \"raft\"\nid = 2\npeers = \"1=127.0.0.1:7001,2=127.0.0.1:7002\"\n\
+                     client = \"127.0.0.1:6380\"\ndata_dir = \"/tmp/n2\"\nsnapshot_every = 5\n\
+                     max_frame_bytes = 1048576\ntls_cert = \"a\"\ntls_key = \"b\"\ntls_ca = \"c\"\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (state ^ (state >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            (z ^ (z >> 27)) as usize
+        };
+        let (mut ok, mut refused) = (0, 0);
+        for _ in 0..500 {
+            let mut text = valid.as_bytes().to_vec();
+            for _ in 0..1 + next() % 3 {
+                if text.is_empty() {
+                    break;
+                }
+                let at = next() % text.len();
+                match next() % 3 {
+                    0 => text[at] = b"=\"'[]\n0-#x"[next() % 10],
+                    1 => drop(text.drain(at..(at + next() % 12).min(text.len()))),
+                    _ => {
+                        let piece = text[at..(at + next() % 20).min(text.len())].to_vec();
+                        text.splice(at..at, piece);
+                    }
+                }
+            }
+            std::fs::write(&path, &text).unwrap();
+            match (NodeArgs { config: Some(path.clone()), ..Default::default() }).resolve() {
+                Ok(_) => ok += 1,
+                Err(message) => {
+                    assert!(!message.is_empty());
+                    refused += 1;
+                }
+            }
+        }
+        assert!(ok > 0 && refused > 0, "{ok} accepted, {refused} refused");
+    }
+
     /// What `quorum cluster` passes on parses back to the same flags.
     #[test]
     fn serving_flags_pass_on_unchanged() {

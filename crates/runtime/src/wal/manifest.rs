@@ -15,6 +15,7 @@
 //! snapshot 15            (or: snapshot none)
 //! finished 7 67108912    (a full segment and its exact length in bytes)
 //! active 8               (the segment being appended to)
+//! crc32 1a2b3c4d         (of every line above: a damaged manifest is refused)
 //! ```
 //!
 //! What a crash between two steps can leave is accepted: a segment above
@@ -75,6 +76,7 @@ impl Manifest {
             text.push_str(&format!("finished {number} {bytes}\n"));
         }
         text.push_str(&format!("active {}\n", self.active));
+        text.push_str(&format!("crc32 {:08x}\n", crc32fast::hash(text.as_bytes())));
         let temp = dir.join(TEMP);
         let mut file = fs::File::create(&temp).map_err(|e| io_error(e, "creating", &temp))?;
         file.write_all(text.as_bytes()).map_err(|e| io_error(e, "writing", &temp))?;
@@ -97,7 +99,15 @@ impl Manifest {
     }
 
     fn parse(text: &str) -> Result<Manifest, String> {
-        let mut lines = text.lines();
+        // The checksum line covers everything before it, so a lost or
+        // changed line cannot pass for a smaller log.
+        let body_len = text.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+        let (body, last) = text.split_at(body_len);
+        let crc = last.trim_end().strip_prefix("crc32 ").ok_or("the last line is not its checksum")?;
+        if u32::from_str_radix(crc, 16).ok() != Some(crc32fast::hash(body.as_bytes())) {
+            return Err("its checksum does not match".into());
+        }
+        let mut lines = body.lines();
         if lines.next() != Some(HEADER) {
             return Err(format!("the first line is not '{HEADER}'"));
         }
@@ -198,11 +208,17 @@ mod tests {
 
     #[test]
     fn a_damaged_manifest_is_refused() {
-        for text in ["", "quorum-wal-manifest 1\n", "quorum-wal-manifest 1\nactive x\n", "nope\nactive 1\n"] {
-            assert!(Manifest::parse(text).is_err(), "{text:?}");
+        let signed = |body: &str| format!("{body}crc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
+        for body in ["", "quorum-wal-manifest 1\n", "quorum-wal-manifest 1\nactive x\n", "nope\nactive 1\n"] {
+            assert!(Manifest::parse(&signed(body)).is_err(), "{body:?}");
         }
         let gap = "quorum-wal-manifest 1\nsnapshot none\nfinished 1 10\nactive 3\n";
-        assert!(Manifest::parse(gap).unwrap_err().contains("consecutive"));
+        assert!(Manifest::parse(&signed(gap)).unwrap_err().contains("consecutive"));
+        let good = "quorum-wal-manifest 1\nsnapshot none\nfinished 1 10\nactive 2\n";
+        assert!(Manifest::parse(&signed(good)).is_ok());
+        assert!(Manifest::parse(good).unwrap_err().contains("checksum"));
+        let edited = signed(good).replace("finished 1 10\n", "");
+        assert!(Manifest::parse(&edited).unwrap_err().contains("checksum does not match"));
     }
 
     #[test]
