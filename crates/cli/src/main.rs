@@ -5,6 +5,7 @@ mod certs_cmd;
 mod check_cmd;
 mod churn;
 mod node;
+mod passwd_cmd;
 mod planted;
 mod protocols;
 mod sim_cmd;
@@ -32,6 +33,8 @@ enum Command {
     Cluster(node::ClusterArgs),
     /// Write a development CA and per-node certificates for TLS.
     Certs(certs_cmd::CertsArgs),
+    /// Hash a password (read from standard input) for a users file.
+    Passwd(passwd_cmd::PasswdArgs),
     /// Model-check a protocol: every state of a small cluster within bounds.
     Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
@@ -46,6 +49,7 @@ fn main() {
         Command::Node(args) => node::node(args),
         Command::Cluster(args) => node::cluster(args),
         Command::Certs(args) => certs_cmd::run(args),
+        Command::Passwd(args) => passwd_cmd::run(args),
         Command::Trace(args) => trace_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
     };

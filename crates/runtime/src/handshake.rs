@@ -50,7 +50,7 @@ impl Connection {
                         return Reply::Error("ERR syntax error: HELLO AUTH needs a username and a password".into());
                     }
                     return Reply::Error(
-                        "ERR AUTH is not supported: this server has no users or passwords configured".into(),
+                        "ERR AUTH called without any users configured (start the node with --users)".into(),
                     );
                 }
                 b"SETNAME" => match rest.next() {
@@ -182,7 +182,7 @@ mod tests {
         let refused = [
             (&["HELLO", "4"][..], "NOPROTO"),
             (&["HELLO", "three"][..], "ERR Protocol version"),
-            (&["HELLO", "3", "AUTH", "default", "secret"][..], "ERR AUTH is not supported"),
+            (&["HELLO", "3", "AUTH", "default", "secret"][..], "ERR AUTH called without any users"),
             (&["HELLO", "3", "AUTH", "default"][..], "ERR syntax error"),
             (&["HELLO", "3", "SETNAME", "has space"][..], "ERR Client names"),
             (&["HELLO", "3", "SETNAME"][..], "ERR syntax error"),

@@ -52,7 +52,9 @@
 //! `tests/driver.rs` drive nodes with the key-value store.
 #![deny(missing_docs)]
 
+pub mod auth;
 mod handshake;
+pub mod limits;
 pub mod node;
 mod reply;
 pub mod request;

@@ -108,6 +108,11 @@ impl RequestParser {
         RequestParser { limits, partial: None, skip: 0 }
     }
 
+    /// Whether no request is partly read (nothing is waiting for more bytes).
+    pub fn is_idle(&self) -> bool {
+        self.partial.is_none() && self.skip == 0
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &RequestLimits {
         &self.limits

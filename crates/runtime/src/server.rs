@@ -37,7 +37,9 @@
 //! address. While no leader is known, or the outcome of a command is unknown
 //! (leadership changed), the request is retried for up to `retry_for`.
 
+use crate::auth::{required_access, Access, Users};
 use crate::handshake::Connection;
+use crate::limits::{ClientCounters, ClientLimits, Slot, OUTPUT_FLUSH_BYTES};
 use crate::node::{NodeHandle, NodeStatus};
 use crate::reply::Reply;
 use crate::request::{Request, RequestLimits, RequestParser};
@@ -61,6 +63,10 @@ pub struct ServerConfig {
     pub limits: RequestLimits,
     /// Serve TLS (see the `tls` module); `None`: plain TCP.
     pub tls: Option<Tls>,
+    /// Who may do what (see the `auth` module); `None`: anyone, anything.
+    pub users: Option<Users>,
+    /// Connection count and timeouts (see the `limits` module).
+    pub clients: ClientLimits,
 }
 
 impl ServerConfig {
@@ -73,7 +79,13 @@ impl ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { retry_for: Duration::from_secs(5), limits: RequestLimits::default(), tls: None }
+        ServerConfig {
+            retry_for: Duration::from_secs(5),
+            limits: RequestLimits::default(),
+            tls: None,
+            users: None,
+            clients: ClientLimits::default(),
+        }
     }
 }
 
@@ -83,6 +95,7 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepts client connections until the task is dropped.
 pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig) {
     let sessions = Arc::new(AtomicU64::new(1));
+    let counters = Arc::new(ClientCounters::default());
     let tls = config.tls.as_ref().map(|tls| tls.client_acceptor.clone());
     info!(addr = ?listener.local_addr().ok(), tls = tls.is_some(), "client port (RESP2 and RESP3) listening");
     loop {
@@ -95,10 +108,27 @@ pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig
             }
         };
         let _ = stream.set_nodelay(true);
+        let Some(slot) = counters.admit(&config.clients) else {
+            warn!(%remote, max_clients = config.clients.max_clients, "refused a client: max number of clients reached");
+            if tls.is_none() {
+                let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
+            }
+            continue;
+        };
         let counter = sessions.fetch_add(1, Ordering::Relaxed);
         let client = ClientId((node.id().0 << 48) | (counter & ((1 << 48) - 1)));
         let conn = Connection::new(client.0, Some(remote));
-        let session = Session { node: node.clone(), client, seq: first_seq(), config: config.clone(), conn };
+        let access = config.users.is_none().then_some(Access::Admin);
+        let session = Session {
+            node: node.clone(),
+            client,
+            seq: first_seq(),
+            config: config.clone(),
+            conn,
+            access,
+            counters: counters.clone(),
+            _slot: slot,
+        };
         let tls = tls.clone();
         tokio::spawn(async move {
             let ended = match tls {
@@ -127,6 +157,11 @@ struct Session {
     seq: u64,
     config: ServerConfig,
     conn: Connection,
+    /// What this connection may do: `None` until it authenticates.
+    access: Option<Access>,
+    counters: Arc<ClientCounters>,
+    /// This connection's place under `max_clients`, given back on drop.
+    _slot: Slot,
 }
 
 impl Session {
@@ -134,12 +169,38 @@ impl Session {
         let mut input = BytesMut::with_capacity(16 * 1024);
         let mut output = BytesMut::with_capacity(16 * 1024);
         let mut parser = RequestParser::new(self.config.limits.clone());
+        // When the request being read began: it must be whole by `request_timeout`.
+        let mut request_began: Option<tokio::time::Instant> = None;
         loop {
-            if stream.read_buf(&mut input).await? == 0 {
+            let mid_request = !input.is_empty() || !parser.is_idle();
+            let wait = match mid_request {
+                true => {
+                    let began = *request_began.get_or_insert_with(tokio::time::Instant::now);
+                    Some(self.config.clients.request_timeout.saturating_sub(began.elapsed()))
+                }
+                false => self.config.clients.idle_timeout,
+            };
+            let read = match wait {
+                Some(wait) => match tokio::time::timeout(wait, stream.read_buf(&mut input)).await {
+                    Ok(read) => read?,
+                    Err(_) => {
+                        ClientCounters::bump(&self.counters.timed_out);
+                        let why = if mid_request { "a request not complete within" } else { "idle for" };
+                        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{why} {wait:?}")));
+                    }
+                },
+                None => stream.read_buf(&mut input).await?,
+            };
+            if read == 0 {
                 return Ok(());
             }
             loop {
-                match parser.next(&mut input) {
+                let next = parser.next(&mut input);
+                if matches!(next, Ok(Some(_))) {
+                    // Whatever is left began after this request: its time starts later.
+                    request_began = None;
+                }
+                match next {
                     Ok(Some(Request::Command(args))) => {
                         let (reply, quit) = self.handle(args).await;
                         reply.encode(&mut output, self.conn.proto);
@@ -148,8 +209,16 @@ impl Session {
                             stream.flush().await?;
                             return Ok(());
                         }
+                        if output.len() >= OUTPUT_FLUSH_BYTES {
+                            // A long pipeline's replies go out as they come, not gathered whole.
+                            stream.write_all(&output).await?;
+                            output.clear();
+                        }
                     }
-                    Ok(Some(Request::Refused(why))) => Reply::Error(why).encode(&mut output, self.conn.proto),
+                    Ok(Some(Request::Refused(why))) => {
+                        ClientCounters::bump(&self.counters.too_large);
+                        Reply::Error(why).encode(&mut output, self.conn.proto)
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         Reply::Error(format!("ERR Protocol error: {e}")).encode(&mut output, self.conn.proto);
@@ -167,9 +236,67 @@ impl Session {
         }
     }
 
+    /// `AUTH`: on success the connection may do what the user's role allows.
+    async fn auth(&mut self, user: Bytes, password: Bytes) -> Reply {
+        let Some(users) = &self.config.users else {
+            return Reply::Error("ERR AUTH called without any users configured (start the node with --users)".into());
+        };
+        let name = String::from_utf8_lossy(&user).into_owned();
+        match users.check(name.clone(), password).await {
+            Some(access) => {
+                self.access = Some(access);
+                Reply::ok()
+            }
+            None => {
+                ClientCounters::bump(&self.counters.auth_failures);
+                let shown: String = name.chars().take(64).collect();
+                warn!(user = %shown, client = ?self.conn.peer, "authentication failed");
+                Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
+            }
+        }
+    }
+
+    /// `HELLO [protover [AUTH user password] [SETNAME name]]`: with users
+    /// configured, `AUTH` is checked first and a connection that is not
+    /// authenticated by then is refused, as Redis does.
+    async fn hello(&mut self, mut args: Vec<Bytes>) -> Reply {
+        if self.config.users.is_some() {
+            let at = (2..args.len()).find(|&i| args[i].eq_ignore_ascii_case(b"AUTH") && i + 2 < args.len());
+            if let Some(at) = at {
+                let credentials: Vec<Bytes> = args.drain(at..at + 3).collect();
+                let reply = self.auth(credentials[1].clone(), credentials[2].clone()).await;
+                if matches!(reply, Reply::Error(_)) {
+                    return reply;
+                }
+            }
+            if self.access.is_none() {
+                return Reply::Error(
+                    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO \
+                     <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP \
+                     protocol version at the same time"
+                        .into(),
+                );
+            }
+        }
+        let role = self.redis_role().await;
+        self.conn.hello(&args, role)
+    }
+
     /// Answers one command; the flag says to close the connection after it.
     async fn handle(&mut self, args: Vec<Bytes>) -> (Reply, bool) {
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        if let Some(needed) = required_access(&name) {
+            match self.access {
+                None => return (Reply::Error("NOAUTH Authentication required.".into()), false),
+                Some(access) if access < needed => {
+                    let command = String::from_utf8_lossy(&args[0][..args[0].len().min(64)]).to_ascii_lowercase();
+                    let message =
+                        format!("NOPERM a {access} user may not run the '{command}' command (it needs {needed})");
+                    return (Reply::Error(message), false);
+                }
+                Some(_) => {}
+            }
+        }
         let reply = match (name.as_str(), args.len()) {
             ("PING", 1) => Reply::Status("PONG"),
             ("PING", 2) | ("ECHO", 2) => Reply::Bulk(args[1].clone()),
@@ -200,9 +327,8 @@ impl Session {
                 Some(s) => Reply::Integer(s.items as i64),
                 None => Reply::Error("ERR node is shutting down".into()),
             },
-            ("AUTH", 2 | 3) => {
-                Reply::Error("ERR AUTH is not supported: this server has no users or passwords configured".into())
-            }
+            ("AUTH", 2) => self.auth(Bytes::from_static(b"default"), args[1].clone()).await,
+            ("AUTH", 3) => self.auth(args[1].clone(), args[2].clone()).await,
             ("INCR", 2) => self.incr_by(&args[1], 1).await,
             ("DECR", 2) => self.incr_by(&args[1], -1).await,
             ("INCRBY" | "DECRBY", 3) => match parse_i64(&args[2]) {
@@ -224,12 +350,14 @@ impl Session {
             ("INFO", 1 | 2) => self.info().await,
             ("ROLE", 1) => self.role().await,
             ("QUIT", _) => return (Reply::ok(), true),
-            ("HELLO", _) => {
-                let role = self.redis_role().await;
-                self.conn.hello(&args, role)
-            }
+            ("HELLO", _) => self.hello(args).await,
             ("CLIENT", _) => self.conn.client(&args),
-            ("RESET", 1) => self.conn.reset(),
+            ("RESET", 1) => {
+                if self.config.users.is_some() {
+                    self.access = None; // as in Redis: RESET signs the client out
+                }
+                self.conn.reset()
+            }
             ("SELECT", 2) if &args[1][..] == b"0" => Reply::ok(),
             ("SELECT", 2) => Reply::Error("ERR DB index is out of range: quorum has one database, 0".into()),
             ("COMMAND" | "CONFIG", _) => Reply::Array(Vec::new()),
@@ -402,7 +530,7 @@ impl Session {
         let leader = s.status.leader.map_or("none".to_string(), |l| l.0.to_string());
         let text = format!(
             "# Replication\r\nrole:{}\r\nnode_id:{}\r\nprotocol:{}\r\nterm:{}\r\nleader:{}\r\nleader_client_addr:{}\r\n\
-             commit_index:{}\r\nlast_index:{}\r\napplied_index:{}\r\n# Keyspace\r\nkeys:{}\r\n",
+             commit_index:{}\r\nlast_index:{}\r\napplied_index:{}\r\n# Keyspace\r\nkeys:{}\r\n{}",
             s.status.role,
             s.status.id.0,
             s.protocol,
@@ -413,6 +541,7 @@ impl Session {
             s.status.last_index,
             s.applied_index,
             s.items,
+            self.counters.info(),
         );
         Reply::Bulk(Bytes::from(text))
     }

@@ -313,5 +313,179 @@ fn set_options_getset_append_and_strlen_answer_as_redis_does() {
     let n: i64 = redis::cmd("DBSIZE").query(&mut leader).unwrap();
     assert_eq!(n, 2, "k and new, on the leader that applied both");
     let err = redis::cmd("AUTH").arg("secret").query::<()>(&mut conn).unwrap_err();
-    assert!(err.to_string().contains("AUTH is not supported"), "{err}");
+    assert!(err.to_string().contains("AUTH called without any users configured"), "{err}");
+}
+
+/// A cluster whose client ports know three users: a reader, a writer and an admin (`default`).
+fn cluster_with_users() -> Cluster {
+    use quorum_runtime::auth::{hash_password_with, Users};
+    let cheap = |p: &str| hash_password_with(p.as_bytes(), argon2::Params::new(256, 1, 1, None).unwrap()).unwrap();
+    let text = format!(
+        "[[user]]\nname = \"reader\"\npassword = \"{}\"\nrole = \"read\"\n\
+         [[user]]\nname = \"writer\"\npassword = \"{}\"\nrole = \"write\"\n\
+         [[user]]\nname = \"default\"\npassword = \"{}\"\nrole = \"admin\"\n",
+        cheap("r-pw"),
+        cheap("w-pw"),
+        cheap("admin-pw")
+    );
+    let server =
+        quorum_runtime::server::ServerConfig { users: Some(Users::from_toml(&text).unwrap()), ..Default::default() };
+    Cluster::with_server(3, true, 0, server)
+}
+
+/// The error a command gets, upper-cased (the redis crate spells some codes its own way: `NoPerm`).
+fn error_of(conn: &mut redis::Connection, cmd: &mut redis::Cmd) -> String {
+    cmd.query::<redis::Value>(conn).unwrap_err().to_string().to_uppercase()
+}
+
+#[test]
+fn with_users_a_client_must_authenticate_and_may_do_only_what_its_role_allows() {
+    let cluster = cluster_with_users();
+    let mut conn = cluster.client(NodeId(2));
+    let err = error_of(&mut conn, redis::cmd("GET").arg("k"));
+    assert!(err.contains("NOAUTH"), "{err}");
+    assert!(error_of(&mut conn, redis::cmd("SET").arg("k").arg("v")).contains("NOAUTH"));
+    let err = error_of(&mut conn, redis::cmd("HELLO").arg("3"));
+    assert!(err.contains("HELLO MUST BE CALLED"), "{err}");
+    assert!(error_of(&mut conn, redis::cmd("AUTH").arg("reader").arg("wrong")).contains("WRONGPASS"));
+    assert!(error_of(&mut conn, redis::cmd("AUTH").arg("nobody").arg("r-pw")).contains("WRONGPASS"));
+
+    // A reader reads and may not write.
+    let _: () = redis::cmd("AUTH").arg("reader").arg("r-pw").query(&mut conn).unwrap();
+    let v: Option<String> = conn.get("k").unwrap();
+    assert_eq!(v, None);
+    let err = error_of(&mut conn, redis::cmd("SET").arg("k").arg("v"));
+    assert!(err.contains("NOPERM") && err.contains("'SET'"), "{err}");
+    assert!(error_of(&mut conn, redis::cmd("INCR").arg("n")).contains("NOPERM"));
+
+    // A writer writes, here through HELLO 3 AUTH; `AUTH password` alone is the default (admin) user.
+    let mut writer = cluster.client(NodeId(3));
+    let _: redis::Value =
+        redis::cmd("HELLO").arg("3").arg("AUTH").arg("writer").arg("w-pw").query(&mut writer).unwrap();
+    let _: () = writer.set("k", "v").unwrap();
+    let v: String = conn.get("k").unwrap();
+    assert_eq!(v, "v");
+    let mut admin = cluster.client(NodeId(1));
+    let _: () = redis::cmd("AUTH").arg("admin-pw").query(&mut admin).unwrap();
+    let n: i64 = admin.incr("n", 1).unwrap();
+    assert_eq!(n, 1);
+
+    // RESET signs the client out.
+    let _: () = redis::cmd("RESET").query(&mut admin).unwrap();
+    assert!(error_of(&mut admin, redis::cmd("GET").arg("k")).contains("NOAUTH"));
+}
+
+fn cluster_with_client_limits(limits: quorum_runtime::limits::ClientLimits) -> Cluster {
+    let server = quorum_runtime::server::ServerConfig { clients: limits, ..Default::default() };
+    Cluster::with_server(1, true, 0, server)
+}
+
+/// Reads until the server closes the connection or `within` passes; returns what was read and whether it closed.
+fn read_until_closed(stream: &mut std::net::TcpStream, within: Duration) -> (String, bool) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&got).into_owned(), true)
+            }
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+#[test]
+fn a_client_past_max_clients_is_told_so_and_a_freed_slot_is_reused() {
+    use std::io::Write;
+    let limits = quorum_runtime::limits::ClientLimits { max_clients: 2, ..Default::default() };
+    let cluster = cluster_with_client_limits(limits);
+    let addr = cluster.members[&NodeId(1)].client_addr;
+    let mut first = cluster.client(NodeId(1));
+    let _: String = redis::cmd("PING").query(&mut first).unwrap();
+    let mut second = std::net::TcpStream::connect(addr).unwrap();
+    second.write_all(b"PING\r\n").unwrap();
+    let mut third = std::net::TcpStream::connect(addr).unwrap();
+    let (said, closed) = read_until_closed(&mut third, Duration::from_secs(5));
+    assert!(closed && said.contains("max number of clients reached"), "{said:?} closed={closed}");
+    drop(second);
+    wait_until("the slot is given back", || {
+        std::thread::sleep(Duration::from_millis(20));
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else { return false };
+        s.write_all(b"PING\r\n").unwrap();
+        read_until_closed(&mut s, Duration::from_millis(300)).0.contains("PONG")
+    });
+    let info: String = redis::cmd("INFO").query(&mut first).unwrap();
+    assert!(info.contains("rejected_connections:"), "{info}");
+    assert!(!info.contains("rejected_connections:0\r\n"), "{info}");
+}
+
+#[test]
+fn a_slowloris_client_is_cut_off_and_delays_nobody_meanwhile() {
+    use std::io::Write;
+    let limits =
+        quorum_runtime::limits::ClientLimits { request_timeout: Duration::from_millis(400), ..Default::default() };
+    let cluster = cluster_with_client_limits(limits);
+    let addr = cluster.members[&NodeId(1)].client_addr;
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n").unwrap();
+    let started = Instant::now();
+    let mut other = cluster.client(NodeId(1));
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        // One byte every 50 ms: never idle, never done.
+        if slow.write_all(b"x").is_err() {
+            closed = true;
+            break;
+        }
+        let asked = Instant::now();
+        let _: String = redis::cmd("PING").query(&mut other).unwrap();
+        assert!(asked.elapsed() < Duration::from_millis(300), "another client waited {:?}", asked.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !closed {
+        closed = read_until_closed(&mut slow, Duration::from_millis(500)).1;
+    }
+    assert!(closed, "the slow request was never cut off");
+    assert!(started.elapsed() < Duration::from_secs(3), "cut off only after {:?}", started.elapsed());
+    let info: String = redis::cmd("INFO").query(&mut other).unwrap();
+    assert!(info.contains("client_timeouts:1\r\n"), "{info}");
+}
+
+#[test]
+fn an_idle_client_is_closed_after_the_idle_timeout_and_a_busy_pipeline_is_not() {
+    use std::io::Write;
+    let limits = quorum_runtime::limits::ClientLimits {
+        idle_timeout: Some(Duration::from_millis(300)),
+        request_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let cluster = cluster_with_client_limits(limits);
+    let addr = cluster.members[&NodeId(1)].client_addr;
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(3));
+    assert!(closed, "an idle client was kept");
+    // A pipeline longer than the request timeout, sent in pieces: each request is whole quickly.
+    let mut busy = std::net::TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_millis(900) {
+        busy.write_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$1\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        busy.write_all(b"x\r\n").unwrap();
+        answered += 2;
+    }
+    let mut replies = String::new();
+    while replies.matches("\r\n").count() < answered + answered / 2 {
+        let (more, closed) = read_until_closed(&mut busy, Duration::from_millis(200));
+        replies.push_str(&more);
+        assert!(!closed || replies.matches("PONG").count() == answered / 2, "a busy pipeline was cut off");
+        if closed {
+            break;
+        }
+    }
+    assert_eq!(replies.matches("+PONG").count(), answered / 2);
 }

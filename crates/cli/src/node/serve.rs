@@ -3,6 +3,7 @@
 
 use super::settings::{NodeArgs, NodeSettings};
 use quorum_core::{NodeId, Protocol};
+use quorum_runtime::auth::Users;
 use quorum_runtime::server::{self, ServerConfig};
 use quorum_runtime::tcp::PeerDirectory;
 use quorum_runtime::tls::Tls;
@@ -59,6 +60,10 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
         Some(files) => Some(Tls::from_files(&files.cert, &files.key, &files.ca)?),
         None => None,
     };
+    let users = match &s.users {
+        Some(path) => Some(Users::from_file(path)?),
+        None => None,
+    };
     let directory = PeerDirectory::default();
     let mut tcp = TcpConfig::new(id, &s.cluster_id, P::NAME, s.peers.clone());
     tcp.client_addr = s.client.to_string();
@@ -78,7 +83,8 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
     config.directory = directory;
     config.seed = seed(s.id);
     let (node, handle) = Node::<P, _>::new(config, protocol_config, transport, wal).map_err(|e| e.to_string())?;
-    let server_config = ServerConfig { tls, ..ServerConfig::for_frame_limit(s.max_frame_bytes) };
+    let server_config =
+        ServerConfig { tls, users, clients: s.clients.clone(), ..ServerConfig::for_frame_limit(s.max_frame_bytes) };
     let server = tokio::spawn(server::serve(client_listener, handle, server_config));
     info!(
         id = s.id, protocol = P::NAME, peer = %peer_addr, client = %s.client, data_dir = %s.data_dir.display(), tls = s.tls.is_some(),

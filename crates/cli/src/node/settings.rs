@@ -1,11 +1,13 @@
 //! `quorum node` settings, from flags and an optional TOML file.
 
 use quorum_core::NodeId;
+use quorum_runtime::limits::ClientLimits;
 use quorum_runtime::request::REPLICATION_OVERHEAD;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// `quorum node`: run one node of a cluster.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -62,6 +64,19 @@ pub struct ServingFlags {
     /// The largest peer frame accepted, in bytes.
     #[arg(long)]
     pub max_frame_bytes: Option<usize>,
+    /// A TOML file of users (name, Argon2 password hash from `quorum passwd`,
+    /// role read | write | admin): clients must then AUTH.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Client connections served at once (default 10000); one more is refused.
+    #[arg(long)]
+    pub max_clients: Option<usize>,
+    /// Seconds a client request may take from its first byte to its last (default 30).
+    #[arg(long)]
+    pub request_timeout: Option<u64>,
+    /// Seconds a client connection may sit idle before it is closed (default 0: never).
+    #[arg(long)]
+    pub idle_timeout: Option<u64>,
     /// Do not fsync the log: a machine crash may lose acknowledged writes.
     /// For benchmarks of everything but the disk only.
     #[arg(long)]
@@ -84,6 +99,19 @@ impl ServingFlags {
         if let Some(n) = self.max_frame_bytes {
             args.extend(["--max-frame-bytes".to_string(), n.to_string()]);
         }
+        if let Some(path) = &self.users {
+            args.extend(["--users".to_string(), path.display().to_string()]);
+        }
+        let numbers = [
+            ("--max-clients", self.max_clients.map(|n| n as u64)),
+            ("--request-timeout", self.request_timeout),
+            ("--idle-timeout", self.idle_timeout),
+        ];
+        for (flag, value) in numbers {
+            if let Some(n) = value {
+                args.extend([flag.to_string(), n.to_string()]);
+            }
+        }
         args
     }
 }
@@ -105,6 +133,10 @@ struct NodeFile {
     local_reads: Option<bool>,
     snapshot_every: Option<u64>,
     max_frame_bytes: Option<usize>,
+    users: Option<PathBuf>,
+    max_clients: Option<usize>,
+    request_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
     unsafe_no_fsync: Option<bool>,
 }
 
@@ -133,6 +165,10 @@ pub struct NodeSettings {
     pub snapshot_every: u64,
     /// Peer frame size limit.
     pub max_frame_bytes: usize,
+    /// The users file, if clients must authenticate.
+    pub users: Option<PathBuf>,
+    /// Client connection limits.
+    pub clients: ClientLimits,
     /// Skip fsync (benchmarks only).
     pub unsafe_no_fsync: bool,
 }
@@ -202,6 +238,21 @@ impl NodeArgs {
             (None, None, None) => None,
             _ => return Err("TLS needs all three of --tls-cert, --tls-key and --tls-ca (or none)".into()),
         };
+        let defaults = ClientLimits::default();
+        let clients = ClientLimits {
+            max_clients: flags.max_clients.or(file.max_clients).unwrap_or(defaults.max_clients),
+            request_timeout: flags
+                .request_timeout
+                .or(file.request_timeout)
+                .map_or(defaults.request_timeout, Duration::from_secs),
+            idle_timeout: match flags.idle_timeout.or(file.idle_timeout) {
+                Some(0) | None => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+            },
+        };
+        if clients.max_clients == 0 || clients.request_timeout.is_zero() {
+            return Err("--max-clients and --request-timeout must be at least 1".into());
+        }
         Ok(NodeSettings {
             tls,
             protocol: self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?,
@@ -214,6 +265,8 @@ impl NodeArgs {
             local_reads: flags.local_reads || file.local_reads.unwrap_or(false),
             snapshot_every: flags.snapshot_every.or(file.snapshot_every).unwrap_or(10_000),
             max_frame_bytes,
+            users: flags.users.clone().or(file.users),
+            clients,
             unsafe_no_fsync: flags.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
         })
     }
@@ -334,6 +387,10 @@ mod tests {
             local_reads: false,
             snapshot_every: Some(7),
             max_frame_bytes: Some(4096),
+            users: Some(PathBuf::from("/etc/quorum/users.toml")),
+            max_clients: Some(5),
+            request_timeout: Some(7),
+            idle_timeout: Some(0),
             unsafe_no_fsync: true,
         };
         let args = flags.to_args();

@@ -28,11 +28,17 @@ pub struct Cluster {
     pub members: BTreeMap<NodeId, Member>,
     pub forward: bool,
     pub snapshot_every: u64,
+    /// How every node's client port serves.
+    pub server: ServerConfig,
     _root: tempfile::TempDir,
 }
 
 impl Cluster {
     pub fn new(n: u64, forward: bool, snapshot_every: u64) -> Cluster {
+        Cluster::with_server(n, forward, snapshot_every, ServerConfig::default())
+    }
+
+    pub fn with_server(n: u64, forward: bool, snapshot_every: u64, server: ServerConfig) -> Cluster {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let root = tempfile::tempdir().unwrap();
         let members = (1..=n)
@@ -46,7 +52,7 @@ impl Cluster {
                 (NodeId(i), member)
             })
             .collect();
-        let mut cluster = Cluster { rt, members, forward, snapshot_every, _root: root };
+        let mut cluster = Cluster { rt, members, forward, snapshot_every, server, _root: root };
         for i in 1..=n {
             cluster.start(NodeId(i));
         }
@@ -58,7 +64,7 @@ impl Cluster {
         let ids: Vec<NodeId> = self.members.keys().copied().collect();
         let member = &self.members[&id];
         let (peer_addr, client_addr, dir) = (member.peer_addr, member.client_addr, member.dir.clone());
-        let (forward, snapshot_every) = (self.forward, self.snapshot_every);
+        let (forward, snapshot_every, server_config) = (self.forward, self.snapshot_every, self.server.clone());
         let (stop_tx, stop_rx) = oneshot::channel();
         let (node_task, server_task) = self.rt.block_on(async move {
             let directory = PeerDirectory::default();
@@ -73,7 +79,7 @@ impl Cluster {
             let wal = Wal::open(&dir).unwrap();
             let (node, handle) = Node::<FixedLeader, _>::new(config, (), transport, wal).unwrap();
             let clients = tokio::net::TcpListener::bind(client_addr).await.unwrap();
-            let server_task = tokio::spawn(server::serve(clients, handle, ServerConfig::default()));
+            let server_task = tokio::spawn(server::serve(clients, handle, server_config));
             let node_task = tokio::spawn(node.run(async {
                 let _ = stop_rx.await;
             }));
