@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -44,6 +44,8 @@ const MAGIC: u32 = 0x5152_4d31;
 /// The largest handshake frame accepted.
 const MAX_HANDSHAKE_BYTES: usize = 4096;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Inbound peer connections allowed between accept and a finished handshake.
+const MAX_PENDING_HANDSHAKES: usize = 64;
 /// A free 127.0.0.1 address, for tests and clusters started on one machine.
 /// The port comes from below the kernel's ephemeral range (32768 and up on
 /// Linux), which outgoing connections draw from: a port found free there can
@@ -330,11 +332,18 @@ fn register_inbound(links: &InboundLinks, peer: NodeId, remote: SocketAddr) -> (
 }
 
 async fn accept_loop<M: DeserializeOwned + Send + 'static>(listener: TcpListener, inbound: Inbound<M>, wakers: Wakers) {
+    let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
+                // Connections that have not finished their handshake are few:
+                // a flood of them costs a refusal each, not a task and a buffer.
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    debug!(%remote, "refused a peer connection: {MAX_PENDING_HANDSHAKES} handshakes already under way");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_inbound(stream, remote, inbound.clone(), wakers.clone()));
+                tokio::spawn(serve_inbound(stream, remote, inbound.clone(), wakers.clone(), permit));
             }
             Err(e) => {
                 warn!(error = %e, "accepting a peer connection failed");
@@ -379,6 +388,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     remote: SocketAddr,
     inbound: Inbound<M>,
     wakers: Wakers,
+    handshake_permit: OwnedSemaphorePermit,
 ) {
     let Inbound { config, inbox, links } = inbound;
     // With TLS, a dialer without a certificate from the cluster CA is refused
@@ -437,6 +447,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     debug!(%peer, %remote, "inbound peer link up");
     // The peer is up: if our link to it is waiting out a backoff, retry now.
     wakers[&peer].notify_one();
+    drop(handshake_permit);
     let (number, close) = register_inbound(&links, peer, remote);
     // Nothing is written after the handshake: the reader owns the stream.
     let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, stream);

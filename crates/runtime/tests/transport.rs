@@ -359,3 +359,26 @@ fn a_dialer_refuses_a_listener_whose_certificate_names_another_node() {
         assert!(text.contains("TLS handshake with peer failed"), "{text}");
     });
 }
+
+#[test]
+fn stalled_handshakes_are_capped_and_the_node_recovers_when_they_go() {
+    with_logs(|_| async {
+        let pair = Pair::new();
+        let mut b = pair.start(2, "c", "p").await;
+        let b_addr = pair.addrs[&NodeId(2)];
+        let mut stalled = Vec::new();
+        for _ in 0..64 {
+            let mut s = TcpStream::connect(b_addr).await.unwrap();
+            s.write_all(&[0, 0]).await.unwrap(); // half a length prefix, then nothing
+            stalled.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut one_more = TcpStream::connect(b_addr).await.unwrap();
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), one_more.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "a 65th stalled handshake was kept: {read:?}");
+        drop(stalled);
+        let a = pair.start(1, "c", "p").await;
+        deliver(&a, &mut b, 1, 2).await;
+    });
+}
