@@ -1,4 +1,5 @@
-//! Limits on client connections, and the counts of each time one was hit.
+//! Limits on client connections, and the counts of each time a limit of the
+//! client port or the peer port was hit.
 //!
 //! Each connection is its own task with its own buffers, so a slow client
 //! delays nobody else; what it can hold is a connection slot and its
@@ -80,6 +81,30 @@ impl ClientCounters {
             self.timed_out.load(Ordering::Relaxed),
             self.auth_failures.load(Ordering::Relaxed),
             self.too_large.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// What the peer port counts; `INFO` shows it when the client port is given it.
+#[derive(Debug, Default)]
+pub struct PeerCounters {
+    /// Inbound connections refused: TLS or quorum handshake failed, timed
+    /// out or was refused, or too many handshakes were under way.
+    pub refused: AtomicU64,
+    /// Inbound links closed for a frame over the limit or one that did not decode.
+    pub bad_frames: AtomicU64,
+    /// Inbound links closed because a newer one claimed the same member id.
+    pub replaced_links: AtomicU64,
+}
+
+impl PeerCounters {
+    /// The `# Peers` section of `INFO`.
+    pub fn info(&self) -> String {
+        format!(
+            "# Peers\r\nrefused_peer_connections:{}\r\nbad_peer_frames:{}\r\nreplaced_peer_links:{}\r\n",
+            self.refused.load(Ordering::Relaxed),
+            self.bad_frames.load(Ordering::Relaxed),
+            self.replaced_links.load(Ordering::Relaxed),
         )
     }
 }

@@ -39,7 +39,7 @@
 
 use crate::auth::{required_access, Access, Users};
 use crate::handshake::Connection;
-use crate::limits::{ClientCounters, ClientLimits, Slot, OUTPUT_FLUSH_BYTES};
+use crate::limits::{ClientCounters, ClientLimits, PeerCounters, Slot, OUTPUT_FLUSH_BYTES};
 use crate::node::{NodeHandle, NodeStatus};
 use crate::reply::Reply;
 use crate::request::{Request, RequestLimits, RequestParser};
@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub users: Option<Users>,
     /// Connection count and timeouts (see the `limits` module).
     pub clients: ClientLimits,
+    /// The peer transport's counts, shown by `INFO` when given.
+    pub peer_counters: Option<Arc<PeerCounters>>,
 }
 
 impl ServerConfig {
@@ -85,6 +87,7 @@ impl Default for ServerConfig {
             tls: None,
             users: None,
             clients: ClientLimits::default(),
+            peer_counters: None,
         }
     }
 }
@@ -530,7 +533,7 @@ impl Session {
         let leader = s.status.leader.map_or("none".to_string(), |l| l.0.to_string());
         let text = format!(
             "# Replication\r\nrole:{}\r\nnode_id:{}\r\nprotocol:{}\r\nterm:{}\r\nleader:{}\r\nleader_client_addr:{}\r\n\
-             commit_index:{}\r\nlast_index:{}\r\napplied_index:{}\r\n# Keyspace\r\nkeys:{}\r\n{}",
+             commit_index:{}\r\nlast_index:{}\r\napplied_index:{}\r\n# Keyspace\r\nkeys:{}\r\n{}{}",
             s.status.role,
             s.status.id.0,
             s.protocol,
@@ -542,6 +545,7 @@ impl Session {
             s.applied_index,
             s.items,
             self.counters.info(),
+            self.config.peer_counters.as_ref().map(|c| c.info()).unwrap_or_default(),
         );
         Reply::Bulk(Bytes::from(text))
     }

@@ -25,12 +25,14 @@
 //!   a peer is unreachable are dropped (the protocols' own retries cover loss),
 //!   so a dead peer costs no memory.
 
+use crate::limits::PeerCounters;
 use crate::tls::{check_identity, Tls};
 use async_trait::async_trait;
 use quorum_core::{Incoming, NodeId, Transport, TransportError};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -168,6 +170,7 @@ pub struct TcpTransport<M> {
     directory: PeerDirectory,
     local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    counters: Arc<PeerCounters>,
 }
 
 impl<M> Drop for TcpTransport<M> {
@@ -185,7 +188,13 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
         let (inbox_tx, inbox) = mpsc::channel(PEER_QUEUE);
         let config = Arc::new(config);
         let wakers: Wakers = Arc::new(config.peers.keys().map(|&p| (p, Arc::new(Notify::new()))).collect());
-        let inbound = Inbound { config: config.clone(), inbox: inbox_tx.clone(), links: InboundLinks::default() };
+        let counters = Arc::new(PeerCounters::default());
+        let inbound = Inbound {
+            config: config.clone(),
+            inbox: inbox_tx.clone(),
+            links: InboundLinks::default(),
+            counters: counters.clone(),
+        };
         let mut tasks = vec![tokio::spawn(accept_loop(listener, inbound, wakers.clone()))];
         let mut outboxes = HashMap::new();
         for (&peer, &addr) in &config.peers {
@@ -202,7 +211,12 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
             tasks.push(tokio::spawn(link.run(rx)));
         }
         info!(id = %config.id, addr = %local_addr, peers = config.peers.len(), "peer transport listening");
-        Ok(TcpTransport { outboxes, inbox, directory, local_addr, tasks })
+        Ok(TcpTransport { outboxes, inbox, directory, local_addr, tasks, counters })
+    }
+
+    /// What the peer port has refused and closed (for `INFO`).
+    pub fn counters(&self) -> Arc<PeerCounters> {
+        self.counters.clone()
     }
 
     /// The address peers connect to.
@@ -303,11 +317,17 @@ struct Inbound<M> {
     config: Arc<TcpConfig>,
     inbox: mpsc::Sender<Incoming<M>>,
     links: InboundLinks,
+    counters: Arc<PeerCounters>,
 }
 
 impl<M> Clone for Inbound<M> {
     fn clone(&self) -> Self {
-        Inbound { config: self.config.clone(), inbox: self.inbox.clone(), links: self.links.clone() }
+        Inbound {
+            config: self.config.clone(),
+            inbox: self.inbox.clone(),
+            links: self.links.clone(),
+            counters: self.counters.clone(),
+        }
     }
 }
 
@@ -319,12 +339,13 @@ type InboundLinks = Arc<Mutex<HashMap<NodeId, (u64, Arc<Notify>)>>>;
 /// The newer wins because a restarted peer dials again while its old
 /// connection may still look open here; an impostor using a member's id
 /// therefore cannot hide beside the real link: each replacement is logged.
-fn register_inbound(links: &InboundLinks, peer: NodeId, remote: SocketAddr) -> (u64, Arc<Notify>) {
+fn register_inbound(inbound: &Inbound<impl Sized>, peer: NodeId, remote: SocketAddr) -> (u64, Arc<Notify>) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let close = Arc::new(Notify::new());
-    let older = links.lock().expect("links lock").insert(peer, (number, close.clone()));
+    let older = inbound.links.lock().expect("links lock").insert(peer, (number, close.clone()));
     if let Some((_, older)) = older {
+        inbound.counters.replaced_links.fetch_add(1, Ordering::Relaxed);
         warn!(%peer, %remote, "a second inbound link claims to be {peer}; closing the older one (once after a peer restarts is normal; repeatedly, two processes use one node id)");
         older.notify_one();
     }
@@ -339,6 +360,7 @@ async fn accept_loop<M: DeserializeOwned + Send + 'static>(listener: TcpListener
                 // Connections that have not finished their handshake are few:
                 // a flood of them costs a refusal each, not a task and a buffer.
                 let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    inbound.counters.refused.fetch_add(1, Ordering::Relaxed);
                     debug!(%remote, "refused a peer connection: {MAX_PENDING_HANDSHAKES} handshakes already under way");
                     continue;
                 };
@@ -390,7 +412,8 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     wakers: Wakers,
     handshake_permit: OwnedSemaphorePermit,
 ) {
-    let Inbound { config, inbox, links } = inbound;
+    let config = inbound.config.clone();
+    let refused = || inbound.counters.refused.fetch_add(1, Ordering::Relaxed);
     // With TLS, a dialer without a certificate from the cluster CA is refused
     // here, before a byte of the quorum handshake is read.
     let (mut stream, certificate): (Box<dyn PeerStream>, _) = match &config.tls {
@@ -402,10 +425,12 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
             }
             Ok(Err(e)) => {
                 warn!(%remote, reason = %e, "refused a peer connection: TLS handshake failed");
+                refused();
                 return;
             }
             Err(_) => {
                 warn!(%remote, "refused a peer connection: no TLS handshake within {HANDSHAKE_TIMEOUT:?}");
+                refused();
                 return;
             }
         },
@@ -416,10 +441,12 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
             Ok(Ok(hello)) => hello,
             Ok(Err(e)) => {
                 warn!(%remote, reason = %e, "refused a peer connection: bad handshake (not a quorum peer?)");
+                refused();
                 return;
             }
             Err(_) => {
                 warn!(%remote, "refused a peer connection: no handshake within {HANDSHAKE_TIMEOUT:?}");
+                refused();
                 return;
             }
         };
@@ -432,6 +459,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
         Ok(peer) => peer,
         Err(reason) => {
             warn!(%remote, %reason, "refused a peer connection");
+            refused();
             let _ = write_frame(&mut stream, &HelloReply::Refused { reason }).await;
             let _ = stream.flush().await;
             return;
@@ -448,7 +476,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     // The peer is up: if our link to it is waiting out a backoff, retry now.
     wakers[&peer].notify_one();
     drop(handshake_permit);
-    let (number, close) = register_inbound(&links, peer, remote);
+    let (number, close) = register_inbound(&inbound, peer, remote);
     // Nothing is written after the handshake: the reader owns the stream.
     let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, stream);
     loop {
@@ -461,7 +489,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
         };
         match frame {
             Ok(msg) => {
-                if inbox.send(Incoming::Message(peer, msg)).await.is_err() {
+                if inbound.inbox.send(Incoming::Message(peer, msg)).await.is_err() {
                     return; // the node is gone
                 }
             }
@@ -471,17 +499,18 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
             }
             Err(e) => {
                 warn!(%peer, %remote, reason = %e, "closing inbound peer link");
+                inbound.counters.bad_frames.fetch_add(1, Ordering::Relaxed);
                 break;
             }
         }
     }
     {
-        let mut links = links.lock().expect("links lock");
+        let mut links = inbound.links.lock().expect("links lock");
         if links.get(&peer).is_some_and(|(n, _)| *n == number) {
             links.remove(&peer);
         }
     }
-    let _ = inbox.send(Incoming::LinkDown(peer)).await;
+    let _ = inbound.inbox.send(Incoming::LinkDown(peer)).await;
 }
 
 /// The writer side of the link to one peer.

@@ -216,6 +216,9 @@ fn garbage_and_oversized_frames_close_that_connection_and_never_the_node() {
         assert!(text.contains("refused a peer connection"), "{text}");
         assert!(text.contains("exceeds the limit of 1024 bytes"), "{text}");
         assert!(text.contains("frame does not decode"), "{text}");
+        let counts = b.counters().info();
+        assert!(counts.contains("refused_peer_connections:1\r\n"), "{counts}");
+        assert!(counts.contains("bad_peer_frames:2\r\n"), "{counts}");
     });
 }
 
@@ -250,6 +253,8 @@ fn an_impostor_claiming_a_members_id_changes_nothing_the_node_hands_out_and_is_n
         assert_eq!(b.client_addr_of(NodeId(1)).as_deref(), Some("client-of-1"));
         let text = logs.text();
         assert!(text.contains("a second inbound link claims to be n1"), "{text}");
+        // At least the impostor's replacement of n1's link (n1 may already have replaced it back).
+        assert!(!b.counters().info().contains("replaced_peer_links:0\r\n"));
         // The real n1 dials again and closes the impostor's link in turn.
         drop(impostor);
         deliver(&a, &mut b, 1, 2).await;

@@ -71,6 +71,7 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
     tcp.tls = tls.clone();
     let transport = TcpTransport::start(peer_listener, tcp, directory.clone())
         .map_err(|e| format!("cannot start the peer transport: {e}"))?;
+    let peer_counters = transport.counters();
     let mut wal = Wal::open(&s.data_dir).map_err(|e| format!("cannot open {}: {e}", s.data_dir.display()))?;
     if s.unsafe_no_fsync {
         warn!("--unsafe-no-fsync: the log is not synced; a machine crash may lose acknowledged writes");
@@ -83,8 +84,13 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
     config.directory = directory;
     config.seed = seed(s.id);
     let (node, handle) = Node::<P, _>::new(config, protocol_config, transport, wal).map_err(|e| e.to_string())?;
-    let server_config =
-        ServerConfig { tls, users, clients: s.clients.clone(), ..ServerConfig::for_frame_limit(s.max_frame_bytes) };
+    let server_config = ServerConfig {
+        tls,
+        users,
+        clients: s.clients.clone(),
+        peer_counters: Some(peer_counters),
+        ..ServerConfig::for_frame_limit(s.max_frame_bytes)
+    };
     let server = tokio::spawn(server::serve(client_listener, handle, server_config));
     info!(
         id = s.id, protocol = P::NAME, peer = %peer_addr, client = %s.client, data_dir = %s.data_dir.display(), tls = s.tls.is_some(),
