@@ -207,7 +207,7 @@ impl RequestParser {
     fn start(&mut self, input: &mut BytesMut) -> Result<Option<Option<Request>>, ProtocolError> {
         let Some(&kind) = input.first() else { return Ok(None) };
         if !matches!(kind, b'*' | b'+' | b'-' | b':' | b'$') {
-            return Self::inline(input);
+            return self.inline(input);
         }
         let Some(header) = line(input)? else { return Ok(None) };
         let header_len = header.len() + 2;
@@ -255,7 +255,7 @@ impl RequestParser {
     /// An inline command (`PING\r\n`, as typed into telnet and sent by
     /// redis-benchmark's *_INLINE tests): one line, ended by `\n`, words
     /// split on spaces, quotes as Redis reads them.
-    fn inline(input: &mut BytesMut) -> Result<Option<Option<Request>>, ProtocolError> {
+    fn inline(&self, input: &mut BytesMut) -> Result<Option<Option<Request>>, ProtocolError> {
         let window = &input[..input.len().min(MAX_LINE + 1)];
         let Some(end) = window.iter().position(|&b| b == b'\n') else {
             return if input.len() > MAX_LINE { Err(protocol("too big inline request")) } else { Ok(None) };
@@ -265,7 +265,8 @@ impl RequestParser {
         if words.is_empty() {
             return Ok(Some(None)); // an empty line is skipped, as Redis does
         }
-        Ok(Some(Some(Request::Command(words))))
+        let bytes: usize = words.iter().map(|w| w.len()).sum();
+        Ok(Some(Some(self.finish(Partial { left: 0, args: words, bytes, not_bulk: false }))))
     }
 
     fn finish(&self, done: Partial) -> Request {
@@ -398,6 +399,16 @@ mod tests {
         }
         let (_, err) = parse_all(&vec![b'a'; MAX_LINE + 10], 1000);
         assert_eq!(err, Some(protocol("too big inline request")));
+    }
+
+    /// Found by the fuzzer (tests/fuzz.rs): an inline command skipped the command size limit.
+    #[test]
+    fn an_inline_command_over_the_command_limit_is_refused_like_an_array_one() {
+        let long = format!("SET k {}\r\nPING\r\n", "v".repeat(limits().max_command_bytes));
+        let (got, err) = parse_all(long.as_bytes(), 1000);
+        assert_eq!(err, None);
+        assert!(matches!(&got[0], Request::Refused(e) if e.starts_with("ERR value too large")), "{got:?}");
+        assert_eq!(got[1], cmd(&["PING"]));
     }
 
     #[test]

@@ -172,7 +172,7 @@ fn small_limits() -> RequestLimits {
 
 #[test]
 fn resp_requests_valid_ones_parse_exactly_in_any_chunking() {
-    fuzz("resp valid", cases(3000), |rng| {
+    fuzz("resp valid", cases(30_000), |rng| {
         let commands: Vec<Vec<Vec<u8>>> = (0..1 + rng.below(6)).map(|_| command(rng)).collect();
         let input: Vec<u8> = commands.iter().flat_map(|c| encode_resp(c)).collect();
         let mut parser = RequestParser::new(RequestLimits::default());
@@ -184,10 +184,43 @@ fn resp_requests_valid_ones_parse_exactly_in_any_chunking() {
     });
 }
 
+/// What real clients sent, recorded through a proxy in front of a node:
+/// redis-cli (RESP2, RESP3, stdin, inline), redis-benchmark (pipelined and
+/// inline), redis-py 8 (RESP3 handshake, pipeline). Seeds for the mutations.
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/resp");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "the corpus in {} is missing", dir.display());
+    files
+}
+
+#[test]
+fn what_real_clients_send_parses_whole_in_any_chunking() {
+    let corpus = corpus();
+    fuzz("resp corpus", cases(2_000), |rng| {
+        for (name, input) in &corpus {
+            let mut parser = RequestParser::new(RequestLimits::default());
+            let (requests, failed) = parse_in_chunks(rng, &mut parser, input);
+            assert!(!failed && parser.is_idle(), "{name}: refused or left unfinished");
+            assert!(requests.iter().all(|r| matches!(r, Request::Command(_))), "{name}: {requests:?}");
+            assert!(!requests.is_empty(), "{name}");
+        }
+    });
+}
+
 #[test]
 fn resp_requests_damaged_or_random_never_panic_and_limits_hold() {
-    fuzz("resp damaged", cases(20000), |rng| {
+    let corpus = corpus();
+    fuzz("resp damaged", cases(200_000), |rng| {
         let mut input: Vec<u8> = (0..1 + rng.below(4)).flat_map(|_| encode_resp(&command(rng))).collect();
+        if rng.chance(3) {
+            input = corpus[rng.below(corpus.len())].1.clone();
+        }
         match rng.below(4) {
             0 => {
                 let n = rng.below(200);
@@ -210,8 +243,9 @@ fn resp_requests_damaged_or_random_never_panic_and_limits_hold() {
                 let bytes: usize = args.iter().map(|a| a.len()).sum();
                 assert!(
                     bytes <= limits.max_command_bytes,
-                    "a {bytes}-byte command passed a {} limit",
-                    limits.max_command_bytes
+                    "a {bytes}-byte command passed a {} limit; input {:?}",
+                    limits.max_command_bytes,
+                    String::from_utf8_lossy(&input[..input.len().min(160)])
                 );
             }
         }
@@ -255,7 +289,7 @@ fn frames(rng: &mut Rng) -> Vec<u8> {
 #[test]
 fn peer_frames_and_handshakes_damaged_never_panic_or_overrun_the_limit() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    fuzz("peer frames", cases(20000), |rng| {
+    fuzz("peer frames", cases(200_000), |rng| {
         let mut input = frames(rng);
         if rng.chance(8) {
             let n = rng.below(100);
@@ -316,7 +350,7 @@ fn written_log(rng: &mut Rng) -> (tempfile::TempDir, quorum_core::Stored) {
 #[test]
 fn a_damaged_data_directory_opens_to_what_was_written_or_is_refused() {
     let (mut opened, mut refused) = (0, 0);
-    fuzz("data directory", cases(2000), |rng| {
+    fuzz("data directory", cases(10_000), |rng| {
         let (dir, before) = written_log(rng);
         let mut files: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
