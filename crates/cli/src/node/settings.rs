@@ -178,6 +178,11 @@ const MIN_FRAME_BYTES: usize = 2 * REPLICATION_OVERHEAD;
 /// The largest peer frame limit (frame lengths are 32-bit; beyond this a single message is unreasonable).
 const MAX_FRAME_BYTES: usize = 1 << 30;
 
+/// A path from an environment variable, if it is set and not empty.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
 /// The PEM files of a node's TLS settings.
 #[derive(Clone, Debug)]
 pub struct TlsFiles {
@@ -233,10 +238,21 @@ impl NodeArgs {
                  (a peer frame wraps a client command in up to {REPLICATION_OVERHEAD} bytes of headers)"
             ));
         }
-        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key), self.tls_ca.or(file.tls_ca)) {
+        // Secrets' paths may also come from the environment, below the flags and the file.
+        let tls = match (
+            self.tls_cert.or(file.tls_cert).or_else(|| env_path("QUORUM_TLS_CERT")),
+            self.tls_key.or(file.tls_key).or_else(|| env_path("QUORUM_TLS_KEY")),
+            self.tls_ca.or(file.tls_ca).or_else(|| env_path("QUORUM_TLS_CA")),
+        ) {
             (Some(cert), Some(key), Some(ca)) => Some(TlsFiles { cert, key, ca }),
             (None, None, None) => None,
-            _ => return Err("TLS needs all three of --tls-cert, --tls-key and --tls-ca (or none)".into()),
+            _ => {
+                return Err(
+                    "TLS needs all three of --tls-cert, --tls-key and --tls-ca (or tls_cert, tls_key, tls_ca in \
+                            --config, or QUORUM_TLS_CERT, QUORUM_TLS_KEY, QUORUM_TLS_CA), or none"
+                        .into(),
+                )
+            }
         };
         let defaults = ClientLimits::default();
         let clients = ClientLimits {
@@ -265,7 +281,7 @@ impl NodeArgs {
             local_reads: flags.local_reads || file.local_reads.unwrap_or(false),
             snapshot_every: flags.snapshot_every.or(file.snapshot_every).unwrap_or(10_000),
             max_frame_bytes,
-            users: flags.users.clone().or(file.users),
+            users: flags.users.clone().or(file.users).or_else(|| env_path("QUORUM_USERS")),
             clients,
             unsafe_no_fsync: flags.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
         })
