@@ -54,7 +54,9 @@
 
 pub mod auth;
 mod handshake;
+pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod node;
 mod reply;
 pub mod request;

@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub clients: ClientLimits,
     /// The peer transport's counts, shown by `INFO` when given.
     pub peer_counters: Option<Arc<PeerCounters>>,
+    /// Where the client port counts (share it to read the counts elsewhere: `/metrics`).
+    pub client_counters: Arc<ClientCounters>,
 }
 
 impl ServerConfig {
@@ -88,6 +90,7 @@ impl Default for ServerConfig {
             users: None,
             clients: ClientLimits::default(),
             peer_counters: None,
+            client_counters: Arc::default(),
         }
     }
 }
@@ -98,7 +101,7 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepts client connections until the task is dropped.
 pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig) {
     let sessions = Arc::new(AtomicU64::new(1));
-    let counters = Arc::new(ClientCounters::default());
+    let counters = config.client_counters.clone();
     let tls = config.tls.as_ref().map(|tls| tls.client_acceptor.clone());
     info!(addr = ?listener.local_addr().ok(), tls = tls.is_some(), "client port (RESP2 and RESP3) listening");
     loop {

@@ -6,8 +6,10 @@
 //! for the lot — and reports the tags back in issue order. So the busier the
 //! node, the more batches share each fsync.
 
+use crate::metrics::NodeMetrics;
 use quorum_core::{Storage, StorageError, WriteBatch};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::error;
 
@@ -25,7 +27,10 @@ pub struct StorageThread {
 
 impl StorageThread {
     /// Starts the thread; durable tags arrive on the returned receiver.
-    pub fn spawn<S: Storage + Send + 'static>(mut storage: S) -> (StorageThread, mpsc::UnboundedReceiver<Durable>) {
+    pub fn spawn<S: Storage + Send + 'static>(
+        mut storage: S,
+        metrics: Arc<NodeMetrics>,
+    ) -> (StorageThread, mpsc::UnboundedReceiver<Durable>) {
         let (tx, rx) = std_mpsc::channel::<WriteBatch>();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
@@ -40,7 +45,9 @@ impl StorageThread {
                             Err(_) => break,
                         }
                     }
+                    let started = std::time::Instant::now();
                     let result = storage.write(&group).map(|()| group.iter().map(|b| b.tag).collect());
+                    metrics.fsync_latency.observe(started.elapsed());
                     group.clear();
                     let failed = result.is_err();
                     if let Err(e) = &result {

@@ -489,3 +489,27 @@ fn an_idle_client_is_closed_after_the_idle_timeout_and_a_busy_pipeline_is_not() 
     }
     assert_eq!(replies.matches("+PONG").count(), answered / 2);
 }
+
+#[test]
+fn a_watcher_learns_of_commits_without_polling() {
+    let cluster = Cluster::new(3, true, 0);
+    let handle = cluster.members[&NodeId(2)].handle.clone().unwrap();
+    let mut view = handle.watch();
+    let mut conn = cluster.client(NodeId(1));
+    let _: () = conn.set("k", "v").unwrap();
+    let seen = cluster.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if view.borrow_and_update().applied_index >= 1 {
+                    return view.borrow().clone();
+                }
+                view.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("no change reached the watcher")
+    });
+    assert_eq!(seen.leader, Some(1));
+    assert!(seen.commit_index >= 1 && seen.ready(), "{seen:?}");
+    assert!(handle.metrics().applied_entries.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}

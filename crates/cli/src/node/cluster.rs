@@ -26,6 +26,9 @@ pub struct ClusterArgs {
     /// Node i serves clients on this port + i - 1.
     #[arg(long, default_value_t = 6379)]
     pub client_port: u16,
+    /// Node i serves /metrics, /health and /ready on this port + i - 1 (default: no metrics port).
+    #[arg(long)]
+    pub metrics_port: Option<u16>,
     /// Passed on to every node.
     #[arg(long, default_value = "quorum")]
     pub cluster_id: String,
@@ -92,6 +95,9 @@ async fn cluster(args: ClusterArgs) -> Result<i32, String> {
             });
         }
         cmd.args(args.serving.to_args());
+        if let Some(base) = args.metrics_port {
+            cmd.args(["--metrics", &format!("127.0.0.1:{}", port(base, i)?)]);
+        }
         if args.tls {
             let (cert, key, ca) = dev_paths(&certs, i);
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key).arg("--tls-ca").arg(ca);

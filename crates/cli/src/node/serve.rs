@@ -4,6 +4,7 @@
 use super::settings::{NodeArgs, NodeSettings};
 use quorum_core::{NodeId, Protocol};
 use quorum_runtime::auth::Users;
+use quorum_runtime::http::{serve_metrics, MetricsSources};
 use quorum_runtime::server::{self, ServerConfig};
 use quorum_runtime::tcp::PeerDirectory;
 use quorum_runtime::tls::Tls;
@@ -64,6 +65,12 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
         Some(path) => Some(Users::from_file(path)?),
         None => None,
     };
+    let metrics_listener = match s.metrics {
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?)
+        }
+        None => None,
+    };
     let directory = PeerDirectory::default();
     let mut tcp = TcpConfig::new(id, &s.cluster_id, P::NAME, s.peers.clone());
     tcp.client_addr = s.client.to_string();
@@ -88,8 +95,19 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
         tls,
         users,
         clients: s.clients.clone(),
-        peer_counters: Some(peer_counters),
+        peer_counters: Some(peer_counters.clone()),
         ..ServerConfig::for_frame_limit(s.max_frame_bytes)
+    };
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let sources = MetricsSources {
+                node: handle.clone(),
+                clients: server_config.client_counters.clone(),
+                peers: peer_counters,
+            };
+            Some(tokio::spawn(serve_metrics(listener, sources)))
+        }
+        None => None,
     };
     let server = tokio::spawn(server::serve(client_listener, handle, server_config));
     info!(
@@ -98,6 +116,9 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
     );
     let result = node.run(shutdown_signal()).await;
     server.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     result.map_err(|e| {
         error!(error = %e, "node failed");
         e.to_string()

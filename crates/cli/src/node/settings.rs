@@ -24,6 +24,9 @@ pub struct NodeArgs {
     /// The address of the Redis-protocol client port.
     #[arg(long)]
     pub client: Option<SocketAddr>,
+    /// Serve /metrics (Prometheus), /health and /ready over HTTP on this address.
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
     /// Where the write-ahead log and snapshots live.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -124,6 +127,7 @@ struct NodeFile {
     id: Option<u64>,
     peers: Option<String>,
     client: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     cluster_id: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -151,6 +155,8 @@ pub struct NodeSettings {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// The client port.
     pub client: SocketAddr,
+    /// The metrics port, if any.
+    pub metrics: Option<SocketAddr>,
     /// The data directory.
     pub data_dir: PathBuf,
     /// The cluster id.
@@ -275,6 +281,7 @@ impl NodeArgs {
             id,
             peers,
             client: self.client.or(file.client).ok_or_else(|| missing("client"))?,
+            metrics: self.metrics.or(file.metrics),
             data_dir: self.data_dir.or(file.data_dir).ok_or_else(|| missing("data-dir"))?,
             cluster_id: self.cluster_id.or(file.cluster_id).unwrap_or_else(|| "quorum".into()),
             redirect: flags.redirect || file.redirect.unwrap_or(false),

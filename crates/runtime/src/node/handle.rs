@@ -1,9 +1,11 @@
 //! The handle clients (the RESP port, an embedding program) use to talk to
 //! their node task.
 
+use crate::metrics::{NodeMetrics, NodeView};
 use crate::wire::{Op, Outcome};
 use quorum_core::{Bytes, ClientId, KvOp, KvResult, NodeId, Status};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// A request from a client to the node task.
 #[derive(Debug)]
@@ -54,12 +56,26 @@ pub struct NodeStatus {
 pub struct NodeHandle {
     pub(crate) id: NodeId,
     pub(crate) tx: mpsc::Sender<Request>,
+    pub(crate) view: watch::Receiver<NodeView>,
+    pub(crate) metrics: Arc<NodeMetrics>,
 }
 
 impl NodeHandle {
     /// The node this handle reaches.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The node's role, term, leader and commit and applied indexes, updated
+    /// whenever one changes: `changed().await` learns of a new leader
+    /// without polling.
+    pub fn watch(&self) -> watch::Receiver<NodeView> {
+        self.view.clone()
+    }
+
+    /// What the node has counted and timed (latencies, proposals, leader changes...).
+    pub fn metrics(&self) -> Arc<NodeMetrics> {
+        self.metrics.clone()
     }
 
     /// Orders `command` through the log for `(client, seq)` and waits for the

@@ -24,18 +24,21 @@ mod requests;
 
 pub use handle::{NodeHandle, NodeStatus, Request};
 
+use crate::metrics::{NodeMetrics, NodeView};
 use crate::service::Service;
 use crate::storage_thread::{Durable, StorageThread};
 use crate::tcp::PeerDirectory;
 use crate::wire::{Outcome, Wire};
+use quorum_core::Role;
 use quorum_core::{
     Bytes, ClientId, DurabilityGate, Effect, Effects, Entry, Incoming, Init, InitError, Instant, KvStore, NodeId,
     Payload, Protocol, ReadId, Storage, StorageError, Transport,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 /// Client requests drained from the queue before the effects are carried out.
@@ -137,6 +140,8 @@ pub struct Node<P: Protocol, T, M = KvStore> {
     forwards: HashMap<u64, (NodeId, oneshot::Sender<Outcome>, tokio::time::Instant)>,
     next_id: u64,
     was_leader: bool,
+    metrics: Arc<NodeMetrics>,
+    view: watch::Sender<NodeView>,
 }
 
 impl<P, T, M> Node<P, T, M>
@@ -184,9 +189,11 @@ where
             now: Instant::ZERO,
         };
         let protocol = P::new(init)?;
-        let (storage, durable_rx) = StorageThread::spawn(storage);
+        let metrics = Arc::new(NodeMetrics::default());
+        let (storage, durable_rx) = StorageThread::spawn(storage, metrics.clone());
         let (tx, requests) = mpsc::channel(REQUEST_QUEUE);
-        let handle = NodeHandle { id: config.id, tx };
+        let (view, view_rx) = watch::channel(view_of::<P>(&protocol, applied));
+        let handle = NodeHandle { id: config.id, tx, view: view_rx, metrics: metrics.clone() };
         let node = Node {
             config,
             protocol,
@@ -207,6 +214,8 @@ where
             forwards: HashMap::new(),
             next_id: 1,
             was_leader: false,
+            metrics,
+            view,
         };
         Ok((node, handle))
     }
@@ -260,6 +269,7 @@ where
             }
             self.carry_out().await?;
             self.watch_leadership().await;
+            self.publish_view();
         }
         info!(id = %self.config.id, "node stopped");
         Ok(())
@@ -349,9 +359,13 @@ where
         }
         assert_eq!(entry.index, self.applied + 1, "commits must arrive in index order without gaps");
         self.applied = entry.index;
+        NodeMetrics::bump(&self.metrics.applied_entries);
         if let Payload::Command(cmd) = &entry.payload {
             let response = self.machine.apply(entry.index, cmd);
-            if let Some((waiter, _)) = self.pending.remove(&cmd.id()) {
+            if let Some((waiter, deadline)) = self.pending.remove(&cmd.id()) {
+                // The request arrived `request_timeout` before its deadline.
+                let waited = self.config.request_timeout.saturating_sub(deadline - tokio::time::Instant::now());
+                self.metrics.commit_latency.observe(waited);
                 self.answer(waiter, Outcome::Done(response)).await;
             }
         }
@@ -360,6 +374,8 @@ where
             self.last_snapshot = self.applied;
             let data = self.machine.snapshot();
             debug!(index = self.applied, bytes = data.len(), "snapshotting the state machine");
+            NodeMetrics::bump(&self.metrics.snapshots);
+            self.metrics.snapshot_bytes.store(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let now = self.now();
             self.protocol.on_snapshot(now, self.applied, data, &mut self.out);
         }
@@ -388,6 +404,45 @@ where
             }
         }
         self.was_leader = leader;
+    }
+}
+
+impl<P, T, M> Node<P, T, M>
+where
+    P: Protocol,
+    T: Transport<Wire<P::Message>>,
+    M: Service,
+{
+    /// Publishes the node's view to its watchers when it changed, counting
+    /// leader changes and elections on the way.
+    fn publish_view(&mut self) {
+        let new = view_of::<P>(&self.protocol, self.applied);
+        let metrics = &self.metrics;
+        self.view.send_if_modified(|old| {
+            if *old == new {
+                return false;
+            }
+            if old.leader != new.leader && new.leader.is_some() {
+                NodeMetrics::bump(&metrics.leader_changes);
+            }
+            if old.role != Role::Candidate && new.role == Role::Candidate {
+                NodeMetrics::bump(&metrics.elections);
+            }
+            *old = new;
+            true
+        });
+    }
+}
+
+fn view_of<P: Protocol>(protocol: &P, applied: u64) -> NodeView {
+    let status = protocol.status();
+    NodeView {
+        protocol: P::NAME,
+        role: status.role,
+        term: status.term,
+        leader: status.leader.map(|l| l.0),
+        commit_index: status.commit_index,
+        applied_index: applied,
     }
 }
 

@@ -2,6 +2,7 @@
 //! leader, and answering.
 
 use super::{Node, NodeStatus, PendingRead, Request, Waiter};
+use crate::metrics::NodeMetrics;
 use crate::service::Service;
 use crate::wire::{Op, Outcome, Wire};
 use quorum_core::{Bytes, ClientId, Command, NodeId, ProposeError, Protocol, ReadError, Transport};
@@ -98,6 +99,7 @@ where
         let cmd = Command::new(client, seq, data.clone());
         match self.protocol.propose(now, cmd, &mut self.out) {
             Ok(()) => {
+                NodeMetrics::bump(&self.metrics.proposals);
                 let deadline = self.deadline();
                 self.pending.insert((client, seq), (waiter, deadline));
             }

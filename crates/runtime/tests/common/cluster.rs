@@ -20,6 +20,8 @@ pub struct Member {
     pub peer_addr: SocketAddr,
     pub client_addr: SocketAddr,
     pub dir: PathBuf,
+    /// The running node's handle.
+    pub handle: Option<quorum_runtime::NodeHandle>,
     running: Option<Running>,
 }
 
@@ -47,6 +49,7 @@ impl Cluster {
                     peer_addr: super::free_addr(),
                     client_addr: super::free_addr(),
                     dir: root.path().join(format!("n{i}")),
+                    handle: None,
                     running: None,
                 };
                 (NodeId(i), member)
@@ -66,7 +69,7 @@ impl Cluster {
         let (peer_addr, client_addr, dir) = (member.peer_addr, member.client_addr, member.dir.clone());
         let (forward, snapshot_every, server_config) = (self.forward, self.snapshot_every, self.server.clone());
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (node_task, server_task) = self.rt.block_on(async move {
+        let (node_task, server_task, handle) = self.rt.block_on(async move {
             let directory = PeerDirectory::default();
             let mut tcp = TcpConfig::new(id, CLUSTER_ID, "fixed-leader", peers);
             tcp.client_addr = client_addr.to_string();
@@ -79,13 +82,15 @@ impl Cluster {
             let wal = Wal::open(&dir).unwrap();
             let (node, handle) = Node::<FixedLeader, _>::new(config, (), transport, wal).unwrap();
             let clients = tokio::net::TcpListener::bind(client_addr).await.unwrap();
-            let server_task = tokio::spawn(server::serve(clients, handle, server_config));
+            let server_task = tokio::spawn(server::serve(clients, handle.clone(), server_config));
             let node_task = tokio::spawn(node.run(async {
                 let _ = stop_rx.await;
             }));
-            (node_task, server_task)
+            (node_task, server_task, handle)
         });
-        self.members.get_mut(&id).unwrap().running = Some((stop_tx, node_task, server_task));
+        let member = self.members.get_mut(&id).unwrap();
+        member.running = Some((stop_tx, node_task, server_task));
+        member.handle = Some(handle);
     }
 
     pub fn stop(&mut self, id: NodeId) {
