@@ -55,12 +55,14 @@ fn seed() -> u64 {
 /// Runs `case` `n` times with a fresh generator each, naming the case that panics.
 fn fuzz(target: &str, n: usize, mut case: impl FnMut(&mut Rng)) {
     let base = seed();
-    for i in 0..n {
+    // QUORUM_FUZZ_CASE=i runs that case alone (what a failure names).
+    let only: Option<usize> = std::env::var("QUORUM_FUZZ_CASE").ok().and_then(|v| v.parse().ok());
+    for i in only.map_or(0..n, |i| i..i + 1) {
         let mut rng = Rng(base ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407));
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&mut rng)));
         if let Err(panic) = outcome {
             panic!(
-                "{target}: case {i} panicked (reproduce with QUORUM_FUZZ_SEED={base}): {}",
+                "{target}: case {i} panicked (reproduce with QUORUM_FUZZ_SEED={base} QUORUM_FUZZ_CASE={i}): {}",
                 panic
                     .downcast_ref::<String>()
                     .map(String::as_str)
@@ -378,5 +380,7 @@ fn a_damaged_data_directory_opens_to_what_was_written_or_is_refused() {
         }
     });
     println!("data directory: {opened} opened (a torn tail cut, or damage outside the records), {refused} refused");
-    assert!(opened > 0 && refused > 0, "the mutations must reach both outcomes");
+    if opened + refused >= 100 {
+        assert!(opened > 0 && refused > 0, "the mutations must reach both outcomes");
+    }
 }

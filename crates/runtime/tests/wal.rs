@@ -142,8 +142,8 @@ fn a_snapshot_deletes_old_segments_and_recovery_keeps_state_above_it() {
         Snapshot { index: 15, stamp: Stamp::new(15, 0), meta: Bytes::from("m"), data: Bytes::from("kv image") };
     wal.write(&[batch(21, 21..=21), WriteBatch { tag: 22, snapshot: Some(snapshot.clone()), ..Default::default() }])
         .unwrap();
+    assert_eq!(wal.segment_count(), 1, "the checkpoint segment alone");
     wal.write(&[batch(23, 22..=22)]).unwrap();
-    assert_eq!(wal.segment_count(), 1);
     let before = wal.load().unwrap();
     drop(wal);
     let wal = Wal::open(dir.path()).unwrap();
@@ -312,14 +312,17 @@ fn a_lost_segment_in_the_middle_is_refused() {
 fn a_finished_segment_shortened_at_a_record_boundary_is_refused() {
     let (dir, wal) = small_segments(10);
     drop(wal);
+    use quorum_runtime::wal::record::{encode, scan, Format, SEGMENT_MAGIC};
     let first = &segments(dir.path())[0];
     let bytes = fs::read(first).unwrap();
     // Cut the last whole record off: what is left still scans cleanly.
-    let records = quorum_runtime::wal::record::scan(&bytes, "seg", false).unwrap().batches;
-    let mut shorter = Vec::new();
+    let records = scan(&bytes, 1, "seg", false).unwrap().batches;
+    let mut shorter = SEGMENT_MAGIC.to_vec();
+    let mut format = Format::new_segment(1);
     for batch in &records[..records.len() - 1] {
-        quorum_runtime::wal::record::encode(batch, &mut shorter);
+        encode(batch, &mut shorter, &mut format);
     }
+    assert!(scan(&shorter, 1, "seg", false).is_ok());
     fs::write(first, &shorter).unwrap();
     refused(dir.path(), "bytes");
 }
@@ -378,4 +381,32 @@ fn a_manifest_that_lost_a_line_is_refused_and_no_segment_is_deleted() {
     let count = segments(dir.path()).len();
     refused(dir.path(), "manifest");
     assert_eq!(segments(dir.path()).len(), count);
+}
+
+#[test]
+fn a_log_written_before_records_were_linked_opens_and_goes_on() {
+    use quorum_runtime::wal::record::{encode, Format};
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = Vec::new();
+    for tag in 1..=3 {
+        encode(&batch(tag, tag..=tag), &mut old, &mut Format::Unlinked);
+    }
+    fs::write(dir.path().join("wal-00000000000000000001.log"), &old).unwrap();
+    let mut wal = Wal::open(dir.path()).unwrap();
+    assert_eq!(indexes(&wal), vec![1, 2, 3]);
+    wal.write(&[batch(4, 4..=4)]).unwrap();
+    drop(wal);
+    assert_eq!(indexes(&Wal::open(dir.path()).unwrap()), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_record_cut_out_of_the_middle_of_the_newest_segment_is_refused_not_a_hole() {
+    let (dir, seg, second_at) = three_records();
+    let mut bytes = fs::read(&seg).unwrap();
+    // The records have one shape, so the second is as long as the first.
+    let first_len = second_at as usize - quorum_runtime::wal::record::SEGMENT_MAGIC.len();
+    let third_at = second_at as usize + first_len;
+    bytes.drain(second_at as usize..third_at);
+    fs::write(&seg, &bytes).unwrap();
+    refused(dir.path(), "does not follow");
 }

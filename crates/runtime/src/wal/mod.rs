@@ -44,6 +44,7 @@ mod snapshot_file;
 
 use manifest::Manifest;
 use quorum_core::{Storage, StorageError, Stored, StoredState, WriteBatch};
+use record::{Format, SEGMENT_MAGIC};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -84,6 +85,8 @@ pub struct Wal {
     active: fs::File,
     /// Bytes of records in the active segment: the next record goes here.
     active_bytes: u64,
+    /// How the next record in the active segment is written (the link it continues).
+    format: Format,
     /// Length of the active segment file (records, then zeros).
     allocated_bytes: u64,
     preallocate_bytes: u64,
@@ -116,9 +119,10 @@ impl Wal {
             Some(manifest) => manifest.check(&dir, &listed, snapshot_index)?,
             None => manifest::check_unlisted(&listed, snapshot_index)?,
         };
+        let mut format = None;
         for (i, number) in plan.replay.iter().enumerate() {
             let last = i + 1 == plan.replay.len();
-            replay_segment(&dir, *number, last, &mut durable)?;
+            format = Some(replay_segment(&dir, *number, last, &mut durable)?);
         }
         if let Some(snapshot) = snapshot {
             durable = above_snapshot(&durable, snapshot);
@@ -130,9 +134,12 @@ impl Wal {
             finished.push((*number, len));
         }
         // Recovery cut the newest segment back to its last whole record.
-        let (active_number, active_bytes) = match finished.pop() {
-            Some(newest) => newest,
-            None => (create_segment(&dir, 1).map(|_| 1)?, 0),
+        let (active_number, active_bytes, format) = match (finished.pop(), format) {
+            (Some((number, bytes)), Some(format)) => (number, bytes, format),
+            _ => {
+                create_segment(&dir, 1)?;
+                (1, SEGMENT_MAGIC.len() as u64, Format::new_segment(1))
+            }
         };
         Manifest { snapshot_index, finished: finished.clone(), active: active_number }.write(&dir)?;
         for number in plan.obsolete {
@@ -149,6 +156,7 @@ impl Wal {
             active_number,
             active,
             active_bytes,
+            format,
             allocated_bytes: active_bytes,
             preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
             segment_bytes,
@@ -252,8 +260,9 @@ impl Wal {
         self.trim_active()?;
         let number = self.active_number + 1;
         let path = create_segment(&self.dir, number)?;
-        let mut file = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
+        let file = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_error(e, "opening", &path))?;
         let mut bytes = Vec::new();
+        let mut format = Format::new_segment(number);
         if checkpoint {
             let stored = self.durable.to_stored();
             let checkpoint = WriteBatch {
@@ -263,14 +272,16 @@ impl Wal {
                 entries: stored.entries,
                 snapshot: None,
             };
-            record::encode(&checkpoint, &mut bytes);
-            file.write_all(&bytes).map_err(|e| io_error(e, "writing checkpoint to", &path))?;
+            record::encode(&checkpoint, &mut bytes, &mut format);
+            let at = SEGMENT_MAGIC.len() as u64;
+            file.write_all_at(&bytes, at).map_err(|e| io_error(e, "writing checkpoint to", &path))?;
             file.sync_data().map_err(|e| io_error(e, "syncing", &path))?;
         }
         self.finished.push((self.active_number, self.active_bytes));
         self.active_number = number;
         self.active = file;
-        self.active_bytes = bytes.len() as u64;
+        self.active_bytes = (SEGMENT_MAGIC.len() + bytes.len()) as u64;
+        self.format = format;
         self.allocated_bytes = self.active_bytes;
         self.write_manifest()?;
         debug!(segment = number, "started a new segment");
@@ -313,9 +324,9 @@ impl Storage for Wal {
                 continue;
             }
             if batch.snapshot.is_some() {
-                record::encode(&WriteBatch { snapshot: None, ..batch.clone() }, &mut self.buf);
+                record::encode(&WriteBatch { snapshot: None, ..batch.clone() }, &mut self.buf, &mut self.format);
             } else {
-                record::encode(batch, &mut self.buf);
+                record::encode(batch, &mut self.buf, &mut self.format);
             }
         }
         self.flush_and_sync()?;
@@ -356,18 +367,22 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
     Ok(numbers)
 }
 
+/// Creates segment `number`, holding its magic (synced), and syncs the directory.
 fn create_segment(dir: &Path, number: u64) -> Result<PathBuf, StorageError> {
     let path = dir.join(segment_name(number));
-    fs::OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| io_error(e, "creating", &path))?;
+    let mut file =
+        fs::OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| io_error(e, "creating", &path))?;
+    file.write_all(&SEGMENT_MAGIC).and_then(|()| file.sync_data()).map_err(|e| io_error(e, "writing", &path))?;
     sync_dir(dir)?;
     Ok(path)
 }
 
-/// Replays one segment onto `state`, truncating a torn tail of the newest one.
-fn replay_segment(dir: &Path, number: u64, last: bool, state: &mut StoredState) -> Result<(), StorageError> {
+/// Replays one segment onto `state`, truncating a torn tail of the newest
+/// one; returns how a record appended to it would continue.
+fn replay_segment(dir: &Path, number: u64, last: bool, state: &mut StoredState) -> Result<Format, StorageError> {
     let path = dir.join(segment_name(number));
     let data = fs::read(&path).map_err(|e| io_error(e, "reading", &path))?;
-    let scanned = record::scan(&data, &path.display().to_string(), last)?;
+    let scanned = record::scan(&data, number, &path.display().to_string(), last)?;
     for batch in &scanned.batches {
         state.apply(batch);
     }
@@ -386,5 +401,5 @@ fn replay_segment(dir: &Path, number: u64, last: bool, state: &mut StoredState) 
         file.set_len(scanned.valid_len as u64).map_err(|e| io_error(e, "truncating", &path))?;
         file.sync_all().map_err(|e| io_error(e, "syncing", &path))?;
     }
-    Ok(())
+    Ok(scanned.format)
 }
