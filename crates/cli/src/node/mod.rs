@@ -30,13 +30,26 @@ impl WithProtocol for RunNode {
 /// Runs one node of the protocol its arguments name.
 pub fn node(args: NodeArgs) -> Result<i32, String> {
     let name = args.protocol_name()?;
+    refuse_demos(&name)?;
     dispatch(&name, RunNode(args))?
 }
 
 /// Runs a local cluster (after checking the protocol name).
 pub fn cluster(args: ClusterArgs) -> Result<i32, String> {
+    refuse_demos(&args.protocol)?;
     dispatch(&args.protocol, CheckName)?;
     run_cluster(args)
+}
+
+/// The checker demos have deliberate bugs: they run in the simulator only.
+fn refuse_demos(name: &str) -> Result<(), String> {
+    match crate::protocols::PLANTED.contains(&name) {
+        true => Err(format!(
+            "'{name}' is a checker demo with a deliberate bug, for `quorum sim` only; a real node runs one of {}",
+            crate::protocols::NAMES.join(", ")
+        )),
+        false => Ok(()),
+    }
 }
 
 struct CheckName;
@@ -47,5 +60,17 @@ impl WithProtocol for CheckName {
     where
         P::Config: Sync,
     {
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_real_node_refuses_the_planted_bug_demos() {
+        for demo in crate::protocols::PLANTED {
+            assert!(super::refuse_demos(demo).unwrap_err().contains("deliberate bug"), "{demo}");
+        }
+        assert!(super::refuse_demos("raft").is_ok());
+        assert!(super::refuse_demos("primary-backup").is_ok());
     }
 }
