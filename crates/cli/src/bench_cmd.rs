@@ -148,7 +148,7 @@ impl WithProtocol for SimJob<'_> {
     type Output = RunResult;
     fn run<P: quorum_check::Checkable>(self, config: P::Config) -> RunResult
     where
-        P::Config: Sync,
+        P::Config: Sync + quorum_core::settings::Tunables,
     {
         quorum_bench::run_sim::<P>(self.workload, self.plan, self.seed, config)
     }

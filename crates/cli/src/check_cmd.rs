@@ -80,7 +80,7 @@ impl WithProtocol for CheckJob {
     type Output = i32;
     fn run<P: quorum_check::Checkable>(self, config: P::Config) -> i32
     where
-        P::Config: Sync,
+        P::Config: Sync + quorum_core::settings::Tunables,
     {
         let a = self.0;
         let bounds = Bounds {

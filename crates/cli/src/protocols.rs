@@ -15,7 +15,7 @@ pub trait WithProtocol {
     /// Does it with protocol `P` and settings `config`.
     fn run<P: quorum_check::Checkable>(self, config: P::Config) -> Self::Output
     where
-        P::Config: Sync;
+        P::Config: Sync + quorum_core::settings::Tunables;
 }
 
 /// The protocols a user compares.

@@ -180,7 +180,7 @@ impl WithProtocol for SimJob {
     type Output = i32;
     fn run<P: quorum_check::Checkable>(self, config: P::Config) -> i32
     where
-        P::Config: Sync,
+        P::Config: Sync + quorum_core::settings::Tunables,
     {
         match self.0.seed {
             Some(seed) => one_seed::<P>(&self.0, config, seed),

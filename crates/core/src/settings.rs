@@ -39,3 +39,106 @@ macro_rules! settings_builder {
         }
     };
 }
+
+/// Settings an operator may change by name: `quorum node --set KEY=VALUE`,
+/// a `[settings]` table in its TOML file, or `QUORUM_<KEY>` in the
+/// environment. Durations are whole milliseconds under keys ending in `_ms`.
+/// [`tunables!`](crate::tunables!) writes the impl from a list of fields.
+pub trait Tunables {
+    /// Every key, with a line saying what it sets.
+    const KEYS: &'static [(&'static str, &'static str)];
+
+    /// Sets `key` from its text; an unknown key or a bad value is an error naming it.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String>;
+
+    /// The value of `key`, as `set` reads it.
+    fn get(&self, key: &str) -> Option<String>;
+
+    /// Whether the settings can work together; the error names the settings.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Implements [`Tunables`] for a config from its fields: `ms` for a
+/// `Duration` set in milliseconds (key `<field>_ms`), `value` for anything
+/// that parses from and prints as text (numbers, `bool`, enums with
+/// `FromStr`). The check, if given, is a method `fn(&self) -> Result<(), String>`.
+///
+/// ```text
+/// quorum_core::tunables!(RaftConfig, check = RaftConfig::check_settings, {
+///     election_timeout_min: ms "lower bound of the randomized election timeout",
+///     pre_vote: value "ask for votes before standing",
+/// });
+/// ```
+#[macro_export]
+macro_rules! tunables {
+    ($config:ty, check = $check:path, { $($field:ident : $kind:ident $help:literal),* $(,)? }) => {
+        impl $crate::settings::Tunables for $config {
+            const KEYS: &'static [(&'static str, &'static str)] =
+                &[$(($crate::tunables!(@key $kind $field), $help)),*];
+
+            fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+                $(
+                    if key == $crate::tunables!(@key $kind $field) {
+                        self.$field = $crate::tunables!(@parse $kind key value)?;
+                        return Ok(());
+                    }
+                )*
+                let known: Vec<&str> = Self::KEYS.iter().map(|(k, _)| *k).collect();
+                Err(format!("unknown setting '{key}' (this protocol has: {})", known.join(", ")))
+            }
+
+            fn get(&self, key: &str) -> Option<String> {
+                $(
+                    if key == $crate::tunables!(@key $kind $field) {
+                        return Some($crate::tunables!(@show $kind self.$field));
+                    }
+                )*
+                None
+            }
+
+            fn check(&self) -> Result<(), String> {
+                $check(self)
+            }
+        }
+    };
+    (@key ms $field:ident) => { concat!(stringify!($field), "_ms") };
+    (@key value $field:ident) => { stringify!($field) };
+    (@parse ms $key:ident $value:ident) => {
+        $value
+            .trim()
+            .parse::<u64>()
+            .map($crate::Duration::from_millis)
+            .map_err(|_| format!("{}: '{}' is not a whole number of milliseconds", $key, $value))
+    };
+    (@parse value $key:ident $value:ident) => {
+        $value.trim().parse().map_err(|e| format!("{}: '{}' is not valid: {e}", $key, $value))
+    };
+    (@show ms $v:expr) => { $v.as_millis().to_string() };
+    (@show value $v:expr) => { $v.to_string() };
+}
+
+/// Applies `--set`, file and environment settings to `config`, in that
+/// order of precedence, then checks the result. `sets` are `KEY=VALUE`;
+/// `file` the `[settings]` table's entries as text; `env` looks a name up.
+pub fn apply_tunables<C: Tunables>(
+    config: &mut C,
+    sets: &[String],
+    file: &[(String, String)],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    for (key, _) in C::KEYS {
+        if let Some(value) = env(&format!("QUORUM_{}", key.to_ascii_uppercase())) {
+            config.set(key, &value).map_err(|e| format!("QUORUM_{}: {e}", key.to_ascii_uppercase()))?;
+        }
+    }
+    for (key, value) in file {
+        config.set(key, value).map_err(|e| format!("[settings] {e}"))?;
+    }
+    for set in sets {
+        let (key, value) = set.split_once('=').ok_or(format!("--set '{set}' is not KEY=VALUE"))?;
+        config.set(key.trim(), value).map_err(|e| format!("--set {e}"))?;
+    }
+    config.check()
+}

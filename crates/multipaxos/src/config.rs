@@ -98,3 +98,36 @@ impl Default for MultiPaxosConfig {
         }
     }
 }
+
+impl MultiPaxosConfig {
+    /// Says which settings cannot work, by their `--set` names.
+    pub fn check_settings(&self) -> Result<(), String> {
+        let positive = [
+            (self.heartbeat_interval.as_nanos() > 0, "heartbeat_interval_ms"),
+            (self.window > 0, "window"),
+            (self.max_batch > 0, "max_batch"),
+            (self.catch_up_batch > 0, "catch_up_batch"),
+            (self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes"),
+        ];
+        if let Some((_, name)) = positive.iter().find(|(ok, _)| !ok) {
+            return Err(format!("{name} must be positive"));
+        }
+        if self.election_timeout <= self.heartbeat_interval {
+            return Err("election_timeout_ms must exceed heartbeat_interval_ms".into());
+        }
+        Ok(())
+    }
+}
+
+quorum_core::tunables!(MultiPaxosConfig, check = MultiPaxosConfig::check_settings, {
+    heartbeat_interval: ms "how often a leader sends heartbeats and retransmits unanswered Accepts",
+    election_timeout: ms "a follower that hears no leader this long (plus up to as long again) starts Phase 1",
+    retransmit_after: ms "an Accept unanswered this long is sent again",
+    window: value "most slots a leader has in flight",
+    max_batch: value "most slots in one Accept message",
+    catch_up_after: ms "least time between two catch-up requests",
+    catch_up_batch: value "most chosen values in one catch-up answer",
+    snapshot_chunk_bytes: value "largest piece of a snapshot, batch or catch-up answer in one message",
+    max_queued: value "commands a leader holds waiting for a slot before refusing as busy",
+    read_lease: value "serve linearizable reads at the leader under a lease (true or false)",
+});

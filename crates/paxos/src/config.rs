@@ -75,3 +75,37 @@ impl Default for PaxosConfig {
         }
     }
 }
+
+impl PaxosConfig {
+    /// Says which settings cannot work, by their `--set` names.
+    pub fn check_settings(&self) -> Result<(), String> {
+        let positive = [
+            (self.retry_timeout.as_nanos() > 0, "retry_timeout_ms"),
+            (self.max_in_flight > 0, "max_in_flight"),
+            (self.catch_up_batch > 0, "catch_up_batch"),
+            (self.catch_up_bytes > 0, "catch_up_bytes"),
+            (self.sync_every.as_nanos() > 0, "sync_every_ms"),
+        ];
+        if let Some((_, name)) = positive.iter().find(|(ok, _)| !ok) {
+            return Err(format!("{name} must be positive"));
+        }
+        if self.backoff_base > self.backoff_max {
+            return Err("backoff_base_ms must not exceed backoff_max_ms".into());
+        }
+        Ok(())
+    }
+}
+
+quorum_core::tunables!(PaxosConfig, check = PaxosConfig::check_settings, {
+    retry_timeout: ms "a phase without a majority by then starts over with a higher ballot",
+    backoff: value "randomized exponential backoff after a rejection (true or false)",
+    backoff_base: ms "the first backoff window; it doubles with each rejection",
+    backoff_max: ms "the largest backoff window",
+    max_in_flight: value "slots this node fights for at once",
+    catch_up_after: ms "how long the next slot may stay unknown before asking peers",
+    fill_hole_after: ms "how long before proposing a no-op in an unknown slot",
+    sync_every: ms "how often a node asks every peer for values decided beyond what it knows",
+    catch_up_batch: value "most decided values in one catch-up answer",
+    catch_up_bytes: value "most bytes of decided values in one catch-up answer",
+    max_queued: value "client commands waiting for a slot before proposals are refused as busy",
+});

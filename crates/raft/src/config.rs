@@ -123,18 +123,68 @@ impl RaftConfig {
 
     /// Panics with a readable message on settings that cannot work.
     pub fn validate(&self) {
-        assert!(self.heartbeat_interval > Duration::ZERO, "heartbeat_interval must be positive");
-        assert!(
-            self.election_timeout_min > self.heartbeat_interval,
-            "election_timeout_min must exceed heartbeat_interval"
-        );
-        assert!(
-            self.election_timeout_max > self.election_timeout_min,
-            "election_timeout_max must exceed election_timeout_min"
-        );
-        assert!(self.max_entries_per_message > 0, "max_entries_per_message must be positive");
-        assert!(self.max_inflight > 0, "max_inflight must be positive");
-        assert!(self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive");
-        assert!(self.max_pending_reads > 0, "max_pending_reads must be positive");
+        if let Err(e) = self.check_settings() {
+            panic!("{e}");
+        }
+    }
+
+    /// Says which settings cannot work together, by their `--set` names.
+    pub fn check_settings(&self) -> Result<(), String> {
+        let rules = [
+            (self.heartbeat_interval > Duration::ZERO, "heartbeat_interval_ms must be positive"),
+            (
+                self.election_timeout_min > self.heartbeat_interval,
+                "election_timeout_min_ms must exceed heartbeat_interval_ms",
+            ),
+            (
+                self.election_timeout_max > self.election_timeout_min,
+                "election_timeout_min_ms must be below election_timeout_max_ms",
+            ),
+            (self.max_entries_per_message > 0, "max_entries_per_message must be positive"),
+            (self.max_inflight > 0, "max_inflight must be positive"),
+            (self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive"),
+            (self.max_pending_reads > 0, "max_pending_reads must be positive"),
+            (self.read_mode != ReadMode::Lease || self.check_quorum, "read_mode = lease needs check_quorum = true"),
+        ];
+        match rules.iter().find(|(holds, _)| !holds) {
+            Some((_, broken)) => Err(broken.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+quorum_core::tunables!(RaftConfig, check = RaftConfig::check_settings, {
+    election_timeout_min: ms "lower bound of the randomized election timeout",
+    election_timeout_max: ms "upper bound of the randomized election timeout",
+    heartbeat_interval: ms "how often a leader sends heartbeats",
+    pre_vote: value "ask for votes before standing (true or false)",
+    check_quorum: value "a leader steps down without a quorum, followers ignore votes while a leader is heard",
+    read_mode: value "read_index or lease",
+    max_clock_drift_ppm: value "bound on clock rate difference between nodes, for leases",
+    max_entries_per_message: value "entries in one AppendEntries",
+    max_bytes_per_message: value "bytes of entries in one AppendEntries",
+    max_inflight: value "AppendEntries in flight per follower",
+    max_uncommitted_bytes: value "command bytes a leader holds uncommitted before it refuses proposals",
+    snapshot_chunk_bytes: value "bytes of one InstallSnapshot chunk",
+    max_pending_reads: value "reads waiting for a heartbeat round before the leader answers busy",
+});
+
+impl std::fmt::Display for ReadMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadMode::ReadIndex => "read_index",
+            ReadMode::Lease => "lease",
+        })
+    }
+}
+
+impl std::str::FromStr for ReadMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "read_index" => Ok(ReadMode::ReadIndex),
+            "lease" => Ok(ReadMode::Lease),
+            _ => Err("choose read_index or lease".into()),
+        }
     }
 }

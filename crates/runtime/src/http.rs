@@ -27,6 +27,8 @@ pub struct MetricsSources {
     pub clients: Arc<ClientCounters>,
     /// The peer transport's counts.
     pub peers: Arc<PeerCounters>,
+    /// The protocol's settings by name.
+    pub settings: Arc<Vec<(String, String)>>,
 }
 
 /// Serves the metrics port until the task is dropped.
@@ -69,7 +71,11 @@ async fn answer(mut stream: TcpStream, sources: &MetricsSources) -> std::io::Res
     let view = sources.node.watch().borrow().clone();
     let (status, content_type, body) = match (method, path) {
         (b"GET", b"/metrics") => {
-            let text = render(&view, &sources.node.metrics(), &sources.clients, &sources.peers);
+            let mut text = render(&view, &sources.node.metrics(), &sources.clients, &sources.peers);
+            text.push_str("# HELP quorum_setting A protocol setting and its value.\n# TYPE quorum_setting gauge\n");
+            for (key, value) in sources.settings.iter() {
+                text.push_str(&format!("quorum_setting{{key=\"{key}\",value=\"{value}\"}} 1\n"));
+            }
             ("200 OK", "text/plain; version=0.0.4", text)
         }
         (b"GET", b"/health") => ("200 OK", "text/plain", "ok\n".to_string()),

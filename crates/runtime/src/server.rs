@@ -71,6 +71,8 @@ pub struct ServerConfig {
     pub peer_counters: Option<Arc<PeerCounters>>,
     /// Where the client port counts (share it to read the counts elsewhere: `/metrics`).
     pub client_counters: Arc<ClientCounters>,
+    /// The protocol's settings by name, shown by `INFO` (`# Settings`).
+    pub settings: Arc<Vec<(String, String)>>,
 }
 
 impl ServerConfig {
@@ -91,8 +93,18 @@ impl Default for ServerConfig {
             clients: ClientLimits::default(),
             peer_counters: None,
             client_counters: Arc::default(),
+            settings: Arc::default(),
         }
     }
+}
+
+/// The `# Settings` section of `INFO` (empty without settings).
+fn settings_info(settings: &[(String, String)]) -> String {
+    if settings.is_empty() {
+        return String::new();
+    }
+    let lines: String = settings.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect();
+    format!("# Settings\r\n{lines}")
 }
 
 /// A client that has not finished its TLS handshake by then is dropped.
@@ -536,7 +548,7 @@ impl Session {
         let leader = s.status.leader.map_or("none".to_string(), |l| l.0.to_string());
         let text = format!(
             "# Replication\r\nrole:{}\r\nnode_id:{}\r\nprotocol:{}\r\nterm:{}\r\nleader:{}\r\nleader_client_addr:{}\r\n\
-             commit_index:{}\r\nlast_index:{}\r\napplied_index:{}\r\n# Keyspace\r\nkeys:{}\r\n{}{}",
+             commit_index:{}\r\nlast_index:{}\r\napplied_index:{}\r\n# Keyspace\r\nkeys:{}\r\n{}{}{}",
             s.status.role,
             s.status.id.0,
             s.protocol,
@@ -549,6 +561,7 @@ impl Session {
             s.items,
             self.counters.info(),
             self.config.peer_counters.as_ref().map(|c| c.info()).unwrap_or_default(),
+            settings_info(&self.config.settings),
         );
         Reply::Bulk(Bytes::from(text))
     }

@@ -112,3 +112,38 @@ impl ZabConfig {
 }
 
 quorum_core::protocol_config!(ZabConfig, PlantedBug);
+
+impl ZabConfig {
+    /// Says which settings cannot work, by their `--set` names.
+    pub fn check_settings(&self) -> Result<(), String> {
+        let positive = [
+            (self.tick.as_nanos() > 0, "tick_ms"),
+            (self.init_limit_ticks > 0, "init_limit_ticks"),
+            (self.sync_limit_ticks > 0, "sync_limit_ticks"),
+            (self.max_notification_ticks > 0, "max_notification_ticks"),
+            (self.max_batch_entries > 0, "max_batch_entries"),
+            (self.max_inflight_entries > 0, "max_inflight_entries"),
+            (self.sync_chunk_bytes > 0, "sync_chunk_bytes"),
+            (self.sync_window_chunks > 0, "sync_window_chunks"),
+        ];
+        match positive.iter().find(|(ok, _)| !ok) {
+            Some((_, name)) => Err(format!("{name} must be positive")),
+            None => Ok(()),
+        }
+    }
+}
+
+quorum_core::tunables!(ZabConfig, check = ZabConfig::check_settings, {
+    tick: ms "the basic time unit: the leader pings every tick",
+    init_limit_ticks: value "ticks for discovery and synchronization after an election (initLimit)",
+    sync_limit_ticks: value "ticks without a leader or a quorum before going back to LOOKING (syncLimit)",
+    finalize_wait: ms "how long a LOOKING node waits for a better vote once a quorum agrees (finalizeWait)",
+    max_notification_ticks: value "the longest interval between re-sent votes, in ticks",
+    max_batch_entries: value "most entries in one PROPOSAL",
+    max_batch_bytes: value "most command bytes in one PROPOSAL past its first entry",
+    batch_delay: ms "how long a leader may hold a proposal to batch it (0: never)",
+    max_inflight_entries: value "proposed but uncommitted entries in the pipeline",
+    max_queued_proposals: value "proposals waiting behind the pipeline before refusing as busy",
+    sync_chunk_bytes: value "bytes of entries or snapshot in one synchronisation chunk",
+    sync_window_chunks: value "sync chunks sent and not yet acknowledged",
+});

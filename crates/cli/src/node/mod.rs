@@ -21,7 +21,7 @@ impl WithProtocol for RunNode {
     type Output = Result<i32, String>;
     fn run<P: quorum_check::Checkable>(self, config: P::Config) -> Self::Output
     where
-        P::Config: Sync,
+        P::Config: Sync + quorum_core::settings::Tunables,
     {
         run_node::<P>(self.0, config)
     }
@@ -29,9 +29,33 @@ impl WithProtocol for RunNode {
 
 /// Runs one node of the protocol its arguments name.
 pub fn node(args: NodeArgs) -> Result<i32, String> {
+    if args.list_settings {
+        let name = args.protocol.clone().ok_or("--list-settings needs --protocol")?;
+        return dispatch(&name, ListSettings);
+    }
     let name = args.protocol_name()?;
     refuse_demos(&name)?;
     dispatch(&name, RunNode(args))?
+}
+
+struct ListSettings;
+
+impl WithProtocol for ListSettings {
+    type Output = i32;
+    fn run<P: quorum_check::Checkable>(self, config: P::Config) -> Self::Output
+    where
+        P::Config: Sync + quorum_core::settings::Tunables,
+    {
+        use quorum_core::settings::Tunables;
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) ends the listing quietly.
+        let _ = writeln!(out, "{} settings (--set KEY=VALUE, [settings] in --config, or QUORUM_<KEY>):", P::NAME);
+        for (key, help) in <P::Config as Tunables>::KEYS {
+            let _ = writeln!(out, "  {key} = {}\n      {help}", config.get(key).unwrap_or_default());
+        }
+        0
+    }
 }
 
 /// Runs a local cluster (after checking the protocol name).
@@ -58,7 +82,7 @@ impl WithProtocol for CheckName {
     type Output = ();
     fn run<P: quorum_check::Checkable>(self, _config: P::Config) -> Self::Output
     where
-        P::Config: Sync,
+        P::Config: Sync + quorum_core::settings::Tunables,
     {
     }
 }

@@ -2,6 +2,7 @@
 //! the Redis-protocol client port, until Ctrl-C or SIGTERM.
 
 use super::settings::{NodeArgs, NodeSettings};
+use quorum_core::settings::{apply_tunables, Tunables};
 use quorum_core::{NodeId, Protocol};
 use quorum_runtime::auth::Users;
 use quorum_runtime::http::{serve_metrics, MetricsSources};
@@ -9,6 +10,7 @@ use quorum_runtime::server::{self, ServerConfig};
 use quorum_runtime::tcp::PeerDirectory;
 use quorum_runtime::tls::Tls;
 use quorum_runtime::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
+use std::sync::Arc;
 use tracing::{error, info, warn};
 
 /// Sends logs to stderr, filtered by `RUST_LOG` (default `info`).
@@ -37,20 +39,35 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs one node of protocol `P` until Ctrl-C or SIGTERM. Returns the exit code.
-pub fn run_node<P: Protocol>(args: NodeArgs, protocol_config: P::Config) -> Result<i32, String> {
+pub fn run_node<P: Protocol>(args: NodeArgs, mut protocol_config: P::Config) -> Result<i32, String>
+where
+    P::Config: Tunables,
+{
     init_tracing();
     let settings = args.resolve()?;
+    apply_tunables(&mut protocol_config, &settings.sets, &settings.file_settings, |name| std::env::var(name).ok())
+        .map_err(|e| format!("{} settings: {e}", P::NAME))?;
     // One thread runs the node task, the transport and the client sessions: no
     // cross-thread wake-ups on the request path (the storage thread is apart).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(serve_node::<P>(settings, protocol_config))?;
+    let tuned: Vec<(String, String)> = <P::Config as Tunables>::KEYS
+        .iter()
+        .map(|(key, _)| (key.to_string(), protocol_config.get(key).unwrap_or_default()))
+        .collect();
+    info!(protocol = P::NAME, settings = ?tuned, "protocol settings");
+    runtime.block_on(serve_node::<P>(settings, protocol_config, tuned))?;
     Ok(0)
 }
 
-async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) -> Result<(), String> {
+async fn serve_node<P: Protocol>(
+    s: NodeSettings,
+    protocol_config: P::Config,
+    tuned: Vec<(String, String)>,
+) -> Result<(), String> {
+    let tuned = Arc::new(tuned);
     let id = NodeId(s.id);
     let peer_addr = *s.peers.get(&id).ok_or(format!("--peers has no address for this node's id {}", s.id))?;
     let peer_listener =
@@ -96,6 +113,7 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
         users,
         clients: s.clients.clone(),
         peer_counters: Some(peer_counters.clone()),
+        settings: tuned.clone(),
         ..ServerConfig::for_frame_limit(s.max_frame_bytes)
     };
     let metrics = match metrics_listener {
@@ -104,6 +122,7 @@ async fn serve_node<P: Protocol>(s: NodeSettings, protocol_config: P::Config) ->
                 node: handle.clone(),
                 clients: server_config.client_counters.clone(),
                 peers: peer_counters,
+                settings: tuned,
             };
             Some(tokio::spawn(serve_metrics(listener, sources)))
         }

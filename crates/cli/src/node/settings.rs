@@ -46,6 +46,9 @@ pub struct NodeArgs {
     /// The cluster CA's certificate (PEM): peers must present a certificate it signed.
     #[arg(long, requires_all = ["tls_cert", "tls_key"])]
     pub tls_ca: Option<PathBuf>,
+    /// Print the protocol's settings (key, default, meaning) and exit.
+    #[arg(long)]
+    pub list_settings: bool,
     /// How the node serves (`quorum cluster` takes the same flags).
     #[command(flatten)]
     pub serving: ServingFlags,
@@ -80,6 +83,11 @@ pub struct ServingFlags {
     /// Seconds a client connection may sit idle before it is closed (default 0: never).
     #[arg(long)]
     pub idle_timeout: Option<u64>,
+    /// A protocol setting, KEY=VALUE (repeat the flag; `quorum node --protocol P
+    /// --list-settings` names them): wins over `[settings]` in --config and
+    /// over QUORUM_<KEY> in the environment.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Do not fsync the log: a machine crash may lose acknowledged writes.
     /// For benchmarks of everything but the disk only.
     #[arg(long)]
@@ -115,6 +123,9 @@ impl ServingFlags {
                 args.extend([flag.to_string(), n.to_string()]);
             }
         }
+        for set in &self.set {
+            args.extend(["--set".to_string(), set.clone()]);
+        }
         args
     }
 }
@@ -142,6 +153,8 @@ struct NodeFile {
     request_timeout: Option<u64>,
     idle_timeout: Option<u64>,
     unsafe_no_fsync: Option<bool>,
+    /// Protocol settings by key (`quorum node --list-settings`).
+    settings: Option<toml::Table>,
 }
 
 /// Settings with every value decided.
@@ -175,6 +188,10 @@ pub struct NodeSettings {
     pub users: Option<PathBuf>,
     /// Client connection limits.
     pub clients: ClientLimits,
+    /// Protocol settings from `--set`, as `KEY=VALUE`.
+    pub sets: Vec<String>,
+    /// Protocol settings from the file's `[settings]` table, as text.
+    pub file_settings: Vec<(String, String)>,
     /// Skip fsync (benchmarks only).
     pub unsafe_no_fsync: bool,
 }
@@ -272,6 +289,15 @@ impl NodeArgs {
                 Some(secs) => Some(Duration::from_secs(secs)),
             },
         };
+        let file_settings = file
+            .settings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| match value {
+                toml::Value::String(text) => (key, text),
+                other => (key, other.to_string()),
+            })
+            .collect();
         if clients.max_clients == 0 || clients.request_timeout.is_zero() {
             return Err("--max-clients and --request-timeout must be at least 1".into());
         }
@@ -290,6 +316,8 @@ impl NodeArgs {
             max_frame_bytes,
             users: flags.users.clone().or(file.users).or_else(|| env_path("QUORUM_USERS")),
             clients,
+            sets: flags.set.clone(),
+            file_settings,
             unsafe_no_fsync: flags.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false),
         })
     }
@@ -414,6 +442,7 @@ mod tests {
             max_clients: Some(5),
             request_timeout: Some(7),
             idle_timeout: Some(0),
+            set: vec!["election_timeout_min_ms=200".into()],
             unsafe_no_fsync: true,
         };
         let args = flags.to_args();

@@ -61,6 +61,18 @@ pub struct PrimaryBackupConfig {
     pub bug: Option<PlantedBug>,
 }
 
+fn check_primary_backup(config: &PrimaryBackupConfig) -> Result<(), String> {
+    match (config.heartbeat.as_nanos() > 0, config.max_batch > 0) {
+        (true, true) => Ok(()),
+        _ => Err("heartbeat_ms and max_batch must be positive".into()),
+    }
+}
+
+quorum_core::tunables!(PrimaryBackupConfig, check = check_primary_backup, {
+    heartbeat: ms "how often the primary resends what is unacknowledged and the commit point",
+    max_batch: value "most entries in one message",
+});
+
 impl Default for PrimaryBackupConfig {
     fn default() -> Self {
         PrimaryBackupConfig { heartbeat: Duration::from_millis(20), max_batch: 64, bug: None }
