@@ -266,6 +266,15 @@ pub trait Protocol: Sized + 'static {
         let _ = (now, index, data, out);
     }
 
+    /// This node is about to stop: a leader that can pass leadership to an
+    /// up-to-date peer starts doing so and returns true, so that the cluster
+    /// does not wait out an election timeout (Raft's leadership transfer).
+    /// The default does nothing.
+    fn hand_off(&mut self, now: Instant, out: &mut Effects<Self::Message>) -> bool {
+        let _ = (now, out);
+        false
+    }
+
     /// Role, term, leader and commit index.
     fn status(&self) -> Status;
 

@@ -385,6 +385,13 @@ impl Protocol for Raft {
         self.finish(now, out);
     }
 
+    /// A leader about to stop transfers leadership to the voter whose log
+    /// matches its own furthest.
+    fn hand_off(&mut self, now: Instant, out: &mut Effects<Message>) -> bool {
+        let Some(successor) = self.best_successor() else { return false };
+        self.transfer_leadership(now, successor, out).is_ok()
+    }
+
     fn on_snapshot(&mut self, now: Instant, index: u64, data: bytes::Bytes, out: &mut Effects<Message>) {
         self.compact(index, data);
         self.finish(now, out);

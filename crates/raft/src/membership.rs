@@ -198,19 +198,26 @@ impl Raft {
         if self.commit < self.configs.current_index() {
             return; // §4.2.2: it manages the cluster until the change commits
         }
-        let successor = self
-            .lead
-            .progress
-            .iter()
-            .filter(|(id, _)| self.configs.current().voters.contains(id))
-            .max_by_key(|(_, p)| p.match_index)
-            .map(|(id, _)| *id);
-        if let Some(to) = successor {
+        if let Some(to) = self.best_successor() {
             self.lead.lease_revoked = true;
             out.send(to, Message::TimeoutNow { term: self.term });
         }
         tracing::info!(node = self.id.0, term = self.term, "removed from the configuration: stepping down");
         self.become_follower(now, self.term, None);
+    }
+
+    /// The leader's pick to lead after it: the other voter whose log matches
+    /// its own furthest (`None` if not leader or alone).
+    pub(crate) fn best_successor(&self) -> Option<NodeId> {
+        if self.state != State::Leader {
+            return None;
+        }
+        self.lead
+            .progress
+            .iter()
+            .filter(|(id, _)| **id != self.id && self.configs.current().voters.contains(id))
+            .max_by_key(|(_, p)| p.match_index)
+            .map(|(id, _)| *id)
     }
 
     /// Leadership transfer (thesis §3.10): stop taking proposals, bring

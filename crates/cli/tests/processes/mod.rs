@@ -98,6 +98,26 @@ impl ProcCluster {
         drop(self.procs.remove(&i).expect("running"));
     }
 
+    /// SIGTERM, as an operator stops a node: waits for it to exit and
+    /// returns how long that took; panics unless it exits with 0 within 10 s.
+    pub fn stop(&mut self, i: u64) -> Duration {
+        let mut proc = self.procs.remove(&i).expect("running");
+        let started = Instant::now();
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(proc.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        loop {
+            if let Some(status) = proc.0.try_wait().unwrap() {
+                assert!(status.success(), "node {i} exited with {status} after SIGTERM; log:\n{}", self.log(i));
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "node {i} did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn wait_ready(&self, i: u64) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -142,6 +162,8 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
 pub struct Load {
     stop: Arc<AtomicBool>,
     pub acked: Arc<Mutex<Vec<u64>>>,
+    /// When each write was acknowledged, in order.
+    pub acked_at: Arc<Mutex<Vec<Instant>>>,
     pub errors: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -151,8 +173,9 @@ impl Load {
         let addrs = addrs.to_vec();
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let acked_at = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(AtomicU64::new(0));
-        let (s, a, e) = (stop.clone(), acked.clone(), errors.clone());
+        let (s, a, e, at) = (stop.clone(), acked.clone(), errors.clone(), acked_at.clone());
         let thread = std::thread::spawn(move || {
             let mut conn = None;
             let mut n = 0u64;
@@ -174,7 +197,10 @@ impl Load {
                 let result: redis::RedisResult<()> =
                     redis::cmd("SET").arg(format!("{prefix}{n}")).arg(n).query(conn.as_mut().unwrap());
                 match result {
-                    Ok(()) => a.lock().unwrap().push(n),
+                    Ok(()) => {
+                        a.lock().unwrap().push(n);
+                        at.lock().unwrap().push(Instant::now());
+                    }
                     Err(err) => {
                         e.fetch_add(1, Ordering::Relaxed);
                         if err.is_io_error() || err.is_unrecoverable_error() {
@@ -185,7 +211,13 @@ impl Load {
                 }
             }
         });
-        Load { stop, acked, errors, thread: Some(thread) }
+        Load { stop, acked, acked_at, errors, thread: Some(thread) }
+    }
+
+    /// The longest time between two acknowledged writes so far.
+    pub fn max_gap(&self) -> Duration {
+        let at = self.acked_at.lock().unwrap();
+        at.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
     }
 
     pub fn acked_count(&self) -> usize {

@@ -45,6 +45,8 @@ use tracing::{debug, info, warn};
 const MAX_REQUESTS_PER_STEP: usize = 512;
 /// Client requests queued for the node task before clients wait.
 const REQUEST_QUEUE: usize = 8192;
+/// How long a stopping leader waits for its leadership to pass to a peer.
+const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Settings of a node driver.
 #[derive(Clone, Debug)]
@@ -229,15 +231,31 @@ where
         Some(self.epoch + Duration::from_nanos(at.as_nanos()))
     }
 
-    /// Runs until `shutdown` completes or the node fails.
+    /// Runs until `shutdown` completes or the node fails. On `shutdown` a
+    /// leader first hands leadership to an up-to-date peer where its protocol
+    /// can (`Protocol::hand_off`), for at most `HAND_OFF_TIMEOUT`, so that
+    /// the cluster does not wait out an election timeout; then whoever still
+    /// waits on this node is told to retry.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         tokio::pin!(shutdown);
         let mut sweep = tokio::time::interval(Duration::from_millis(50));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut handing_off: Option<tokio::time::Instant> = None;
         loop {
             let timer = self.timer_deadline();
             tokio::select! {
-                _ = &mut shutdown => break,
+                _ = &mut shutdown, if handing_off.is_none() => {
+                    let now = self.now();
+                    if !self.protocol.hand_off(now, &mut self.out) {
+                        break;
+                    }
+                    info!(id = %self.config.id, "stopping: handing leadership to a peer first");
+                    handing_off = Some(tokio::time::Instant::now() + HAND_OFF_TIMEOUT);
+                }
+                _ = tokio::time::sleep_until(handing_off.unwrap_or_else(far_future)), if handing_off.is_some() => {
+                    warn!(id = %self.config.id, "stopping: leadership not handed off within {HAND_OFF_TIMEOUT:?}");
+                    break;
+                }
                 durable = self.durable_rx.recv() => {
                     let tags = durable.ok_or(StorageError::Io {
                         context: "storage thread stopped".into(),
@@ -270,6 +288,16 @@ where
             self.carry_out().await?;
             self.watch_leadership().await;
             self.publish_view();
+            if handing_off.is_some() && self.protocol.status().role != Role::Leader {
+                info!(id = %self.config.id, leader = ?self.protocol.status().leader, "stopping: leadership handed off");
+                break;
+            }
+        }
+        // Whoever still waits here learns at once to go elsewhere.
+        let waiting: Vec<_> =
+            self.pending.drain().map(|(_, (w, _))| w).chain(self.reads.drain().map(|(_, r)| r.waiter)).collect();
+        for waiter in waiting {
+            self.answer(waiter, Outcome::Retry("node is shutting down".into())).await;
         }
         info!(id = %self.config.id, "node stopped");
         Ok(())
