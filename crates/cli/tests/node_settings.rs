@@ -31,7 +31,7 @@ fn the_sample_config_runs_with_environment_and_flags_on_top_and_reports_what_it_
     let mut cmd = node(
         dir.path(),
         client,
-        &["--metrics", &metrics.to_string(), "--set", "election_timeout_max_ms=350"],
+        &["--metrics", &metrics.to_string(), "--set", "election_timeout_max_ms=350", "--log-format", "json"],
         &[
             ("QUORUM_MAX_INFLIGHT", "3"),
             ("QUORUM_HEARTBEAT_INTERVAL_MS", "40"),
@@ -61,6 +61,11 @@ fn the_sample_config_runs_with_environment_and_flags_on_top_and_reports_what_it_
         s.read_to_string(&mut page).is_ok() && page.contains("200 OK")
     });
     assert!(page.contains("quorum_setting{key=\"max_inflight\",value=\"3\"} 1"), "{page}");
+    // --log-format json: every line of the log is a JSON object.
+    let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "protocol settings"), "{log}");
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub struct ClusterArgs {
 /// Starts the cluster, prints its client endpoints and waits for Ctrl-C or
 /// SIGTERM (or a node dying), then stops every node. Returns the exit code.
 pub fn run_cluster(args: ClusterArgs) -> Result<i32, String> {
-    init_tracing();
+    init_tracing(args.serving.log_format);
     if args.nodes == 0 || args.nodes > 99 {
         return Err("--nodes must be between 1 and 99".into());
     }

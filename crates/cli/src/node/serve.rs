@@ -1,7 +1,7 @@
 //! `quorum node`: one node of protocol `P` on real TCP, a write-ahead log and
 //! the Redis-protocol client port, until Ctrl-C or SIGTERM.
 
-use super::settings::{NodeArgs, NodeSettings};
+use super::settings::{LogFormat, NodeArgs, NodeSettings};
 use quorum_core::settings::{apply_tunables, Tunables};
 use quorum_core::{NodeId, Protocol};
 use quorum_runtime::auth::Users;
@@ -13,12 +13,16 @@ use quorum_runtime::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
-/// Sends logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+/// Sends logs to stderr, filtered by `RUST_LOG` (default `info`), as text
+/// or as one JSON object per line.
+pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+    };
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -43,7 +47,7 @@ pub fn run_node<P: Protocol>(args: NodeArgs, mut protocol_config: P::Config) -> 
 where
     P::Config: Tunables,
 {
-    init_tracing();
+    init_tracing(args.serving.log_format);
     let settings = args.resolve()?;
     apply_tunables(&mut protocol_config, &settings.sets, &settings.file_settings, |name| std::env::var(name).ok())
         .map_err(|e| format!("{} settings: {e}", P::NAME))?;

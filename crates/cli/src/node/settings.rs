@@ -88,6 +88,9 @@ pub struct ServingFlags {
     /// over QUORUM_<KEY> in the environment.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Logs on stderr as text, or as one JSON object per line (filtered by RUST_LOG).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Do not fsync the log: a machine crash may lose acknowledged writes.
     /// For benchmarks of everything but the disk only.
     #[arg(long)]
@@ -125,6 +128,9 @@ impl ServingFlags {
         }
         for set in &self.set {
             args.extend(["--set".to_string(), set.clone()]);
+        }
+        if self.log_format == LogFormat::Json {
+            args.extend(["--log-format".to_string(), "json".to_string()]);
         }
         args
     }
@@ -200,6 +206,16 @@ pub struct NodeSettings {
 const MIN_FRAME_BYTES: usize = 2 * REPLICATION_OVERHEAD;
 /// The largest peer frame limit (frame lengths are 32-bit; beyond this a single message is unreasonable).
 const MAX_FRAME_BYTES: usize = 1 << 30;
+
+/// How logs are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// A path from an environment variable, if it is set and not empty.
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -443,6 +459,7 @@ mod tests {
             request_timeout: Some(7),
             idle_timeout: Some(0),
             set: vec!["election_timeout_min_ms=200".into()],
+            log_format: LogFormat::Json,
             unsafe_no_fsync: true,
         };
         let args = flags.to_args();
