@@ -1,5 +1,6 @@
 //! The `quorum` command line.
 
+mod admin_cmd;
 mod bench_cmd;
 mod certs_cmd;
 mod check_cmd;
@@ -35,6 +36,8 @@ enum Command {
     Certs(certs_cmd::CertsArgs),
     /// Hash a password (read from standard input) for a users file.
     Passwd(passwd_cmd::PasswdArgs),
+    /// Ask a running node to do something: status, transfer-leader N, snapshot.
+    Admin(admin_cmd::AdminArgs),
     /// Model-check a protocol: every state of a small cluster within bounds.
     Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
@@ -50,6 +53,7 @@ fn main() {
         Command::Cluster(args) => node::cluster(args),
         Command::Certs(args) => certs_cmd::run(args),
         Command::Passwd(args) => passwd_cmd::run(args),
+        Command::Admin(args) => admin_cmd::run(args),
         Command::Trace(args) => trace_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
     };

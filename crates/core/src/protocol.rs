@@ -266,6 +266,13 @@ pub trait Protocol: Sized + 'static {
         let _ = (now, index, data, out);
     }
 
+    /// An operator asks this leader to pass leadership to `target`. The
+    /// default: the protocol has no such thing, and says so.
+    fn transfer_to(&mut self, now: Instant, target: NodeId, out: &mut Effects<Self::Message>) -> Result<(), String> {
+        let _ = (now, target, out);
+        Err("this protocol has no leadership transfer".into())
+    }
+
     /// This node is about to stop: a leader that can pass leadership to an
     /// up-to-date peer starts doing so and returns true, so that the cluster
     /// does not wait out an election timeout (Raft's leadership transfer).

@@ -385,6 +385,10 @@ impl Protocol for Raft {
         self.finish(now, out);
     }
 
+    fn transfer_to(&mut self, now: Instant, target: NodeId, out: &mut Effects<Message>) -> Result<(), String> {
+        self.transfer_leadership(now, target, out).map_err(|e| e.to_string())
+    }
+
     /// A leader about to stop transfers leadership to the voter whose log
     /// matches its own furthest.
     fn hand_off(&mut self, now: Instant, out: &mut Effects<Message>) -> bool {

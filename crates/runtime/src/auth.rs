@@ -7,8 +7,8 @@
 //! names the user `default`, as in Redis.
 //!
 //! Roles nest: `read` runs the commands that only read, `write` also those
-//! that change data, `admin` also the commands that manage the node (none yet
-//! beyond what `write` may run; membership changes and backups will need it).
+//! that change data, `admin` also the commands that manage the node (the
+//! `QUORUM` family: leadership transfer, snapshots).
 //!
 //! Passwords are stored as Argon2id hashes in PHC form (`quorum passwd`
 //! prints one), checked on a blocking thread so a slow hash never holds up
@@ -146,6 +146,7 @@ pub fn hash_password_with(password: &[u8], params: Params) -> Result<String, Str
 pub fn required_access(command: &str) -> Option<Access> {
     match command {
         "AUTH" | "HELLO" | "QUIT" | "RESET" => None,
+        "QUORUM" => Some(Access::Admin),
         "PING" | "ECHO" | "CLIENT" | "SELECT" | "COMMAND" | "CONFIG" | "INFO" | "ROLE" | "GET" | "MGET" | "EXISTS"
         | "STRLEN" | "TYPE" | "DBSIZE" => Some(Access::Read),
         // Everything else changes data or is unknown (and answered as unknown
@@ -208,6 +209,7 @@ mod tests {
         assert_eq!(required_access("SET"), Some(Access::Write));
         assert_eq!(required_access("INCR"), Some(Access::Write));
         assert_eq!(required_access("FLUSHALL"), Some(Access::Write));
+        assert_eq!(required_access("QUORUM"), Some(Access::Admin));
         assert!(Access::Read < Access::Write && Access::Write < Access::Admin);
     }
 }

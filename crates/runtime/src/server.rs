@@ -40,7 +40,7 @@
 use crate::auth::{required_access, Access, Users};
 use crate::handshake::Connection;
 use crate::limits::{ClientCounters, ClientLimits, PeerCounters, Slot, OUTPUT_FLUSH_BYTES};
-use crate::node::{NodeHandle, NodeStatus};
+use crate::node::{AdminAction, NodeHandle, NodeStatus};
 use crate::reply::Reply;
 use crate::request::{Request, RequestLimits, RequestParser};
 use crate::tls::Tls;
@@ -254,6 +254,25 @@ impl Session {
         }
     }
 
+    /// `QUORUM STATUS | SNAPSHOT | TRANSFER <node id>`: what an operator asks
+    /// of this node (`quorum admin` sends these).
+    async fn admin(&mut self, args: &[Bytes]) -> Reply {
+        let sub = args.get(1).map(|s| s.to_ascii_uppercase());
+        let action = match (sub.as_deref(), args.len()) {
+            (Some(b"STATUS"), 2) => return self.info().await,
+            (Some(b"SNAPSHOT"), 2) => AdminAction::Snapshot,
+            (Some(b"TRANSFER"), 3) => match parse_i64(&args[2]) {
+                Some(id) if id > 0 => AdminAction::TransferLeader(quorum_core::NodeId(id as u64)),
+                _ => return Reply::Error("ERR QUORUM TRANSFER takes a node id".into()),
+            },
+            _ => return Reply::Error("ERR QUORUM takes STATUS, SNAPSHOT or TRANSFER <node id>".into()),
+        };
+        match self.node.admin(action).await {
+            Ok(done) => Reply::Bulk(Bytes::from(done)),
+            Err(why) => Reply::Error(format!("ERR {why}")),
+        }
+    }
+
     /// `AUTH`: on success the connection may do what the user's role allows.
     async fn auth(&mut self, user: Bytes, password: Bytes) -> Reply {
         let Some(users) = &self.config.users else {
@@ -370,6 +389,7 @@ impl Session {
             ("QUIT", _) => return (Reply::ok(), true),
             ("HELLO", _) => self.hello(args).await,
             ("CLIENT", _) => self.conn.client(&args),
+            ("QUORUM", _) => self.admin(&args).await,
             ("RESET", 1) => {
                 if self.config.users.is_some() {
                     self.access = None; // as in Redis: RESET signs the client out

@@ -33,6 +33,22 @@ pub enum Request {
         /// Where the answer goes.
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// Do what an operator asked.
+    Admin {
+        /// What.
+        action: AdminAction,
+        /// A sentence saying what was done, or why not.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+}
+
+/// What an operator may ask of a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminAction {
+    /// This leader passes leadership to the given node (Raft).
+    TransferLeader(NodeId),
+    /// Snapshot the state machine now and let the protocol compact its log.
+    Snapshot,
 }
 
 /// What `INFO` and `ROLE` show.
@@ -71,6 +87,13 @@ impl NodeHandle {
     /// without polling.
     pub fn watch(&self) -> watch::Receiver<NodeView> {
         self.view.clone()
+    }
+
+    /// Asks the node to do `action`; the answer says what was done, or why not.
+    pub async fn admin(&self, action: AdminAction) -> Result<String, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Request::Admin { action, reply }).await.map_err(|_| "the node is shutting down".to_string())?;
+        answer.await.map_err(|_| "the node is shutting down".to_string())?
     }
 
     /// What the node has counted and timed (latencies, proposals, leader changes...).

@@ -22,7 +22,7 @@
 mod handle;
 mod requests;
 
-pub use handle::{NodeHandle, NodeStatus, Request};
+pub use handle::{AdminAction, NodeHandle, NodeStatus, Request};
 
 use crate::metrics::{NodeMetrics, NodeView};
 use crate::service::Service;
@@ -399,14 +399,22 @@ where
         }
         self.release_reads().await;
         if self.config.snapshot_every > 0 && self.applied - self.last_snapshot >= self.config.snapshot_every {
-            self.last_snapshot = self.applied;
-            let data = self.machine.snapshot();
-            debug!(index = self.applied, bytes = data.len(), "snapshotting the state machine");
-            NodeMetrics::bump(&self.metrics.snapshots);
-            self.metrics.snapshot_bytes.store(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            let now = self.now();
-            self.protocol.on_snapshot(now, self.applied, data, &mut self.out);
+            self.snapshot_now();
         }
+    }
+
+    /// Snapshots the state machine at the applied index and hands it to the
+    /// protocol (which may compact its log); says what it did.
+    fn snapshot_now(&mut self) -> String {
+        self.last_snapshot = self.applied;
+        let data = self.machine.snapshot();
+        let bytes = data.len();
+        debug!(index = self.applied, bytes, "snapshotting the state machine");
+        NodeMetrics::bump(&self.metrics.snapshots);
+        self.metrics.snapshot_bytes.store(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        let now = self.now();
+        self.protocol.on_snapshot(now, self.applied, data, &mut self.out);
+        format!("snapshot of {bytes} bytes at index {}", self.applied)
     }
 
     async fn answer(&mut self, waiter: Waiter, outcome: Outcome) {

@@ -1,7 +1,7 @@
 //! Client requests inside the node task: proposing, reading, forwarding to the
 //! leader, and answering.
 
-use super::{Node, NodeStatus, PendingRead, Request, Waiter};
+use super::{AdminAction, Node, NodeStatus, PendingRead, Request, Waiter};
 use crate::metrics::NodeMetrics;
 use crate::service::Service;
 use crate::wire::{Op, Outcome, Wire};
@@ -18,6 +18,17 @@ where
             Request::Op { client, seq, op, reply } => self.execute(client, seq, op, Waiter::Local(reply)).await,
             Request::Local { query, reply } => {
                 let _ = reply.send(self.machine.query(&query));
+            }
+            Request::Admin { action, reply } => {
+                let now = self.now();
+                let done = match action {
+                    AdminAction::TransferLeader(target) => self
+                        .protocol
+                        .transfer_to(now, target, &mut self.out)
+                        .map(|()| format!("transferring leadership to {target}")),
+                    AdminAction::Snapshot => Ok(self.snapshot_now()),
+                };
+                let _ = reply.send(done);
             }
             Request::Status { reply } => {
                 let status = self.protocol.status();
