@@ -142,3 +142,12 @@ pub fn apply_tunables<C: Tunables>(
     }
     config.check()
 }
+
+/// The first rule that does not hold, as an error carrying its sentence:
+/// how a protocol's `check` says which settings cannot work.
+pub fn check_rules(rules: &[(bool, &str)]) -> Result<(), String> {
+    match rules.iter().find(|(holds, _)| !holds) {
+        Some((_, broken)) => Err(broken.to_string()),
+        None => Ok(()),
+    }
+}

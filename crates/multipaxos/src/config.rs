@@ -102,20 +102,14 @@ impl Default for MultiPaxosConfig {
 impl MultiPaxosConfig {
     /// Says which settings cannot work, by their `--set` names.
     pub fn check_settings(&self) -> Result<(), String> {
-        let positive = [
-            (self.heartbeat_interval.as_nanos() > 0, "heartbeat_interval_ms"),
-            (self.window > 0, "window"),
-            (self.max_batch > 0, "max_batch"),
-            (self.catch_up_batch > 0, "catch_up_batch"),
-            (self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes"),
-        ];
-        if let Some((_, name)) = positive.iter().find(|(ok, _)| !ok) {
-            return Err(format!("{name} must be positive"));
-        }
-        if self.election_timeout <= self.heartbeat_interval {
-            return Err("election_timeout_ms must exceed heartbeat_interval_ms".into());
-        }
-        Ok(())
+        quorum_core::settings::check_rules(&[
+            (self.heartbeat_interval.as_nanos() > 0, "heartbeat_interval_ms must be positive"),
+            (self.window > 0, "window must be positive"),
+            (self.max_batch > 0, "max_batch must be positive"),
+            (self.catch_up_batch > 0, "catch_up_batch must be positive"),
+            (self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive"),
+            (self.election_timeout > self.heartbeat_interval, "election_timeout_ms must exceed heartbeat_interval_ms"),
+        ])
     }
 }
 

@@ -79,20 +79,14 @@ impl Default for PaxosConfig {
 impl PaxosConfig {
     /// Says which settings cannot work, by their `--set` names.
     pub fn check_settings(&self) -> Result<(), String> {
-        let positive = [
-            (self.retry_timeout.as_nanos() > 0, "retry_timeout_ms"),
-            (self.max_in_flight > 0, "max_in_flight"),
-            (self.catch_up_batch > 0, "catch_up_batch"),
-            (self.catch_up_bytes > 0, "catch_up_bytes"),
-            (self.sync_every.as_nanos() > 0, "sync_every_ms"),
-        ];
-        if let Some((_, name)) = positive.iter().find(|(ok, _)| !ok) {
-            return Err(format!("{name} must be positive"));
-        }
-        if self.backoff_base > self.backoff_max {
-            return Err("backoff_base_ms must not exceed backoff_max_ms".into());
-        }
-        Ok(())
+        quorum_core::settings::check_rules(&[
+            (self.retry_timeout.as_nanos() > 0, "retry_timeout_ms must be positive"),
+            (self.max_in_flight > 0, "max_in_flight must be positive"),
+            (self.catch_up_batch > 0, "catch_up_batch must be positive"),
+            (self.catch_up_bytes > 0, "catch_up_bytes must be positive"),
+            (self.sync_every.as_nanos() > 0, "sync_every_ms must be positive"),
+            (self.backoff_base <= self.backoff_max, "backoff_base_ms must not exceed backoff_max_ms"),
+        ])
     }
 }
 

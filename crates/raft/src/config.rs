@@ -130,7 +130,7 @@ impl RaftConfig {
 
     /// Says which settings cannot work together, by their `--set` names.
     pub fn check_settings(&self) -> Result<(), String> {
-        let rules = [
+        quorum_core::settings::check_rules(&[
             (self.heartbeat_interval > Duration::ZERO, "heartbeat_interval_ms must be positive"),
             (
                 self.election_timeout_min > self.heartbeat_interval,
@@ -145,11 +145,7 @@ impl RaftConfig {
             (self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive"),
             (self.max_pending_reads > 0, "max_pending_reads must be positive"),
             (self.read_mode != ReadMode::Lease || self.check_quorum, "read_mode = lease needs check_quorum = true"),
-        ];
-        match rules.iter().find(|(holds, _)| !holds) {
-            Some((_, broken)) => Err(broken.to_string()),
-            None => Ok(()),
-        }
+        ])
     }
 }
 

@@ -116,20 +116,16 @@ quorum_core::protocol_config!(ZabConfig, PlantedBug);
 impl ZabConfig {
     /// Says which settings cannot work, by their `--set` names.
     pub fn check_settings(&self) -> Result<(), String> {
-        let positive = [
-            (self.tick.as_nanos() > 0, "tick_ms"),
-            (self.init_limit_ticks > 0, "init_limit_ticks"),
-            (self.sync_limit_ticks > 0, "sync_limit_ticks"),
-            (self.max_notification_ticks > 0, "max_notification_ticks"),
-            (self.max_batch_entries > 0, "max_batch_entries"),
-            (self.max_inflight_entries > 0, "max_inflight_entries"),
-            (self.sync_chunk_bytes > 0, "sync_chunk_bytes"),
-            (self.sync_window_chunks > 0, "sync_window_chunks"),
-        ];
-        match positive.iter().find(|(ok, _)| !ok) {
-            Some((_, name)) => Err(format!("{name} must be positive")),
-            None => Ok(()),
-        }
+        quorum_core::settings::check_rules(&[
+            (self.tick.as_nanos() > 0, "tick_ms must be positive"),
+            (self.init_limit_ticks > 0, "init_limit_ticks must be positive"),
+            (self.sync_limit_ticks > 0, "sync_limit_ticks must be positive"),
+            (self.max_notification_ticks > 0, "max_notification_ticks must be positive"),
+            (self.max_batch_entries > 0, "max_batch_entries must be positive"),
+            (self.max_inflight_entries > 0, "max_inflight_entries must be positive"),
+            (self.sync_chunk_bytes > 0, "sync_chunk_bytes must be positive"),
+            (self.sync_window_chunks > 0, "sync_window_chunks must be positive"),
+        ])
     }
 }
 

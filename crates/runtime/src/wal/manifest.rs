@@ -26,14 +26,12 @@
 //! its length changes with every write (the torn-tail rules of the record
 //! scan apply there), or a manifest deleted along with the segments.
 
-use super::{io_error, segment_name, sync_dir};
+use super::{io_error, replace_file, segment_name};
 use quorum_core::StorageError;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 const FILE: &str = "wal.manifest";
-const TEMP: &str = "wal.manifest.tmp";
 const HEADER: &str = "quorum-wal-manifest 1";
 
 /// What the log was made of when the manifest was last written.
@@ -77,13 +75,7 @@ impl Manifest {
         }
         text.push_str(&format!("active {}\n", self.active));
         text.push_str(&format!("crc32 {:08x}\n", crc32fast::hash(text.as_bytes())));
-        let temp = dir.join(TEMP);
-        let mut file = fs::File::create(&temp).map_err(|e| io_error(e, "creating", &temp))?;
-        file.write_all(text.as_bytes()).map_err(|e| io_error(e, "writing", &temp))?;
-        file.sync_all().map_err(|e| io_error(e, "syncing", &temp))?;
-        let path = dir.join(FILE);
-        fs::rename(&temp, &path).map_err(|e| io_error(e, "renaming into", &path))?;
-        sync_dir(dir)
+        replace_file(dir, FILE, text.as_bytes())
     }
 
     /// Reads the manifest, if the log has one (a new directory, or one

@@ -62,6 +62,18 @@ pub(crate) fn io_error(source: std::io::Error, doing: &str, path: &Path) -> Stor
     StorageError::Io { context: format!("{doing} {}", path.display()), source }
 }
 
+/// Replaces `dir/name` with `bytes` so that a crash leaves the old file or
+/// the new one, whole: written to `name.tmp`, synced, renamed, directory synced.
+pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+    let temp = dir.join(format!("{name}.tmp"));
+    let mut file = fs::File::create(&temp).map_err(|e| io_error(e, "creating", &temp))?;
+    file.write_all(bytes).map_err(|e| io_error(e, "writing", &temp))?;
+    file.sync_all().map_err(|e| io_error(e, "syncing", &temp))?;
+    let path = dir.join(name);
+    fs::rename(&temp, &path).map_err(|e| io_error(e, "renaming into", &path))?;
+    sync_dir(dir)
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(e, "syncing directory", dir))
 }

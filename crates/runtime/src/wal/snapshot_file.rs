@@ -1,14 +1,12 @@
 //! The snapshot file: written to a temporary name, synced, then renamed over
 //! the old one, so a crash leaves either the old snapshot or the new one whole.
 
-use super::{io_error, sync_dir};
+use super::{io_error, replace_file};
 use quorum_core::{Snapshot, StorageError};
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 const FILE: &str = "snapshot";
-const TEMP: &str = "snapshot.tmp";
 
 /// Writes `snapshot` durably, replacing the previous one.
 pub fn write(dir: &Path, snapshot: &Snapshot) -> Result<(), StorageError> {
@@ -20,17 +18,11 @@ pub fn write(dir: &Path, snapshot: &Snapshot) -> Result<(), StorageError> {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&len.to_le_bytes());
     hasher.update(&payload);
-    let temp = dir.join(TEMP);
-    let mut file = fs::File::create(&temp).map_err(|e| io_error(e, "creating", &temp))?;
     let mut bytes = Vec::with_capacity(payload.len() + 8);
     bytes.extend_from_slice(&len.to_le_bytes());
     bytes.extend_from_slice(&hasher.finalize().to_le_bytes());
     bytes.extend_from_slice(&payload);
-    file.write_all(&bytes).map_err(|e| io_error(e, "writing", &temp))?;
-    file.sync_all().map_err(|e| io_error(e, "syncing", &temp))?;
-    let path = dir.join(FILE);
-    fs::rename(&temp, &path).map_err(|e| io_error(e, "renaming into", &path))?;
-    sync_dir(dir)
+    replace_file(dir, FILE, &bytes)
 }
 
 /// Reads the snapshot, if one was ever written. A damaged one is an error:

@@ -62,10 +62,10 @@ pub struct PrimaryBackupConfig {
 }
 
 fn check_primary_backup(config: &PrimaryBackupConfig) -> Result<(), String> {
-    match (config.heartbeat.as_nanos() > 0, config.max_batch > 0) {
-        (true, true) => Ok(()),
-        _ => Err("heartbeat_ms and max_batch must be positive".into()),
-    }
+    quorum_core::settings::check_rules(&[
+        (config.heartbeat.as_nanos() > 0, "heartbeat_ms must be positive"),
+        (config.max_batch > 0, "max_batch must be positive"),
+    ])
 }
 
 quorum_core::tunables!(PrimaryBackupConfig, check = check_primary_backup, {
