@@ -2,8 +2,9 @@
 //! port as the Redis-protocol `QUORUM` command family (so `redis-cli QUORUM
 //! TRANSFER 2` does the same, TLS included).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `quorum admin`: ask a running node to do something.
@@ -32,34 +33,37 @@ pub enum Action {
     },
     /// Snapshot the state machine now and compact the log.
     Snapshot,
+    /// Write a backup of the state machine, holding every write acknowledged
+    /// before it was asked for, to FILE (ask the leader, or any Basic Paxos peer).
+    Backup {
+        /// Where the backup goes (never overwritten).
+        file: PathBuf,
+    },
 }
 
 /// Sends the command and prints the answer; an error answer is exit code 1.
 pub fn run(args: AdminArgs) -> Result<i32, String> {
-    let mut stream = TcpStream::connect(&args.node).map_err(|e| format!("cannot reach {}: {e}", args.node))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
-    if let Some(user) = &args.user {
-        let password =
-            std::env::var("QUORUM_PASSWORD").map_err(|_| "--user needs QUORUM_PASSWORD in the environment")?;
-        send(&mut stream, &["AUTH", user, &password])?;
-        if let Err(why) = reply(&mut reader)? {
-            return Err(format!("AUTH refused: {why}"));
-        }
-    }
-    let id;
-    let words: Vec<&str> = match &args.action {
-        Action::Status => vec!["QUORUM", "STATUS"],
-        Action::Snapshot => vec!["QUORUM", "SNAPSHOT"],
-        Action::TransferLeader { id: target } => {
-            id = target.to_string();
-            vec!["QUORUM", "TRANSFER", &id]
-        }
+    let mut conn = Conn::open(&args.node, args.user.as_deref())?;
+    let target = match &args.action {
+        Action::TransferLeader { id } => id.to_string(),
+        _ => String::new(),
     };
-    send(&mut stream, &words)?;
-    match reply(&mut reader)? {
-        Ok(text) => {
-            println!("{}", text.replace("\r\n", "\n").trim_end());
+    let words: &[&str] = match &args.action {
+        Action::Status => &["QUORUM", "STATUS"],
+        Action::Snapshot => &["QUORUM", "SNAPSHOT"],
+        Action::Backup { .. } => &["QUORUM", "BACKUP"],
+        Action::TransferLeader { .. } => &["QUORUM", "TRANSFER", &target],
+    };
+    conn.send(&words.iter().map(|w| w.as_bytes()).collect::<Vec<_>>())?;
+    match conn.reply()? {
+        Ok(bytes) => {
+            if let Action::Backup { file } = &args.action {
+                let (index, image) = quorum_runtime::backup::decode(&bytes)?;
+                write_new(file, &bytes)?;
+                println!("backup of {} bytes at index {index} written to {}", image.len(), file.display());
+            } else {
+                println!("{}", String::from_utf8_lossy(&bytes).replace("\r\n", "\n").trim_end());
+            }
             Ok(0)
         }
         Err(why) => {
@@ -69,30 +73,68 @@ pub fn run(args: AdminArgs) -> Result<i32, String> {
     }
 }
 
-fn send(stream: &mut TcpStream, words: &[&str]) -> Result<(), String> {
-    let mut request = format!("*{}\r\n", words.len());
-    for word in words {
-        request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
-    }
-    stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send: {e}"))
+/// Writes a file that must not exist yet, and syncs it.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e} (backups are never overwritten)", path.display()))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// One RESP2 reply: `Ok(text)`, or `Err(message)` for an error reply.
-fn reply(reader: &mut impl BufRead) -> Result<Result<String, String>, String> {
-    let mut line = String::new();
-    reader.read_line(&mut line).map_err(|e| format!("no answer: {e}"))?;
-    let line = line.trim_end_matches(['\r', '\n']);
-    let (kind, rest) = line.split_at(line.len().min(1));
-    match kind {
-        "+" | ":" => Ok(Ok(rest.to_string())),
-        "-" => Ok(Err(rest.to_string())),
-        "$" => {
-            let len: usize = rest.parse().map_err(|_| format!("unexpected answer '{line}'"))?;
-            let mut body = vec![0; len + 2];
-            reader.read_exact(&mut body).map_err(|e| format!("answer cut short: {e}"))?;
-            body.truncate(len);
-            Ok(Ok(String::from_utf8_lossy(&body).into_owned()))
+/// A plain RESP2 connection to a node's client port.
+pub struct Conn {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    /// Connects to `node`, signed in as `user` if given (password from QUORUM_PASSWORD).
+    pub fn open(node: &str, user: Option<&str>) -> Result<Conn, String> {
+        let stream = TcpStream::connect(node).map_err(|e| format!("cannot reach {node}: {e}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+        let reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+        let mut conn = Conn { stream, reader };
+        if let Some(user) = user {
+            let password =
+                std::env::var("QUORUM_PASSWORD").map_err(|_| "--user needs QUORUM_PASSWORD in the environment")?;
+            conn.send(&[b"AUTH", user.as_bytes(), password.as_bytes()])?;
+            if let Err(why) = conn.reply()? {
+                return Err(format!("AUTH refused: {why}"));
+            }
         }
-        _ => Err(format!("unexpected answer '{line}'")),
+        Ok(conn)
+    }
+
+    /// Sends one command.
+    pub fn send(&mut self, words: &[&[u8]]) -> Result<(), String> {
+        let mut out = format!("*{}\r\n", words.len()).into_bytes();
+        for word in words {
+            out.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
+            out.extend_from_slice(word);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&out).map_err(|e| format!("cannot send: {e}"))
+    }
+
+    /// One RESP2 reply: `Ok(bytes)`, or `Err(message)` for an error reply.
+    pub fn reply(&mut self) -> Result<Result<Vec<u8>, String>, String> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).map_err(|e| format!("no answer: {e}"))?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        let (kind, rest) = line.split_at(line.len().min(1));
+        match kind {
+            "+" | ":" => Ok(Ok(rest.as_bytes().to_vec())),
+            "-" => Ok(Err(rest.to_string())),
+            "$" => {
+                let len: usize = rest.parse().map_err(|_| format!("unexpected answer '{line}'"))?;
+                let mut body = vec![0; len + 2];
+                self.reader.read_exact(&mut body).map_err(|e| format!("answer cut short: {e}"))?;
+                body.truncate(len);
+                Ok(Ok(body))
+            }
+            _ => Err(format!("unexpected answer '{line}'")),
+        }
     }
 }

@@ -9,6 +9,7 @@ mod node;
 mod passwd_cmd;
 mod planted;
 mod protocols;
+mod restore_cmd;
 mod sim_cmd;
 mod trace_cmd;
 
@@ -36,8 +37,10 @@ enum Command {
     Certs(certs_cmd::CertsArgs),
     /// Hash a password (read from standard input) for a users file.
     Passwd(passwd_cmd::PasswdArgs),
-    /// Ask a running node to do something: status, transfer-leader N, snapshot.
+    /// Ask a running node to do something: status, transfer-leader N, snapshot, backup FILE.
     Admin(admin_cmd::AdminArgs),
+    /// Load a backup into a running cluster, key by key.
+    Restore(restore_cmd::RestoreArgs),
     /// Model-check a protocol: every state of a small cluster within bounds.
     Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
@@ -54,6 +57,7 @@ fn main() {
         Command::Certs(args) => certs_cmd::run(args),
         Command::Passwd(args) => passwd_cmd::run(args),
         Command::Admin(args) => admin_cmd::run(args),
+        Command::Restore(args) => restore_cmd::run(args),
         Command::Trace(args) => trace_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
     };

@@ -42,3 +42,54 @@ fn a_protocol_without_transfer_says_so() {
     let (ok, _, err) = admin(&cluster, 1, &["transfer-leader", "2"]);
     assert!(!ok && err.contains("this protocol has no leadership transfer"), "{err}");
 }
+
+#[test]
+fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_acknowledged_write() {
+    let cluster = ProcCluster::start("raft", 3);
+    let leader = wait_for_leader(&cluster);
+    let clients: Vec<_> = cluster.clients.values().copied().collect();
+    let load = processes::Load::start(&clients, "b");
+    std::thread::sleep(Duration::from_millis(500));
+    // Everything acknowledged before the backup is asked for must be in it.
+    let acked_before: Vec<u64> = load.acked.lock().unwrap().clone();
+    let file = cluster.dir.path().join("cluster.backup");
+    let (ok, said, err) = admin(&cluster, leader, &["backup", file.to_str().unwrap()]);
+    assert!(ok && said.starts_with("backup of "), "{said}{err}");
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    let (ok, _, err) = admin(&cluster, follower, &["backup", "/nonexistent/never"]);
+    assert!(!ok && err.contains("take backups on the leader"), "{err}");
+    let (ok, _, err) = admin(&cluster, leader, &["backup", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("never overwritten"), "{err}");
+    drop(load);
+    assert!(acked_before.len() > 10, "the load wrote {} keys", acked_before.len());
+
+    // A new cluster, of another protocol.
+    let fresh = ProcCluster::start("zab", 3);
+    let out = Command::new(BIN)
+        .args(["restore"])
+        .arg(&file)
+        .args(["--node", &fresh.clients[&2].to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.starts_with("restored "), "{said}");
+    let mut conn = fresh.client(1);
+    for n in &acked_before {
+        let v: Option<u64> = redis::cmd("GET").arg(format!("b{n}")).query(&mut conn).unwrap();
+        assert_eq!(v, Some(*n), "acknowledged write b{n} is not in the restored cluster");
+    }
+    // A damaged backup is refused before anything is written.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let damaged = cluster.dir.path().join("damaged.backup");
+    std::fs::write(&damaged, bytes).unwrap();
+    let out = Command::new(BIN)
+        .args(["restore"])
+        .arg(&damaged)
+        .args(["--node", &fresh.clients[&1].to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("damaged"));
+}

@@ -196,6 +196,11 @@ impl KvStore {
         self.data.get(key)
     }
 
+    /// Every key and its value, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+        self.data.iter()
+    }
+
     /// The index of the last command applied.
     pub fn applied_index(&self) -> u64 {
         self.applied_index

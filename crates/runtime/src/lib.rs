@@ -53,6 +53,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod backup;
 mod handshake;
 pub mod http;
 pub mod limits;

@@ -254,21 +254,43 @@ impl Session {
         }
     }
 
-    /// `QUORUM STATUS | SNAPSHOT | TRANSFER <node id>`: what an operator asks
-    /// of this node (`quorum admin` sends these).
+    /// `QUORUM STATUS | SNAPSHOT | BACKUP | TRANSFER <node id>`: what an
+    /// operator asks of this node (`quorum admin` sends these). `BACKUP`
+    /// first reads linearizably, so the backup holds every write
+    /// acknowledged before it was asked for.
     async fn admin(&mut self, args: &[Bytes]) -> Reply {
         let sub = args.get(1).map(|s| s.to_ascii_uppercase());
         let action = match (sub.as_deref(), args.len()) {
             (Some(b"STATUS"), 2) => return self.info().await,
             (Some(b"SNAPSHOT"), 2) => AdminAction::Snapshot,
+            (Some(b"BACKUP"), 2) => {
+                // A follower's reads are served by its leader, which proves
+                // nothing about what this node has applied: back up where
+                // reads are served, the leader (or any Basic Paxos peer).
+                let Some(s) = self.node.status().await else { return Reply::Error("ERR node is shutting down".into()) };
+                if !matches!(s.status.role, Role::Leader | Role::Peer) {
+                    let leader = s.status.leader.map_or("unknown".to_string(), |l| l.to_string());
+                    let at = s.leader_client_addr.unwrap_or_default();
+                    return Reply::Error(format!("ERR take backups on the leader ({leader} {at})"));
+                }
+                if let Err(error) = self.read(&Bytes::from_static(b"quorum:backup-barrier")).await {
+                    return error;
+                }
+                // Still serving reads in the same term: the read was served here.
+                let after = self.node.status().await.map(|a| (a.status.role, a.status.term));
+                if after != Some((s.status.role, s.status.term)) {
+                    return Reply::Error("TRYAGAIN leadership changed during the backup".into());
+                }
+                AdminAction::Backup
+            }
             (Some(b"TRANSFER"), 3) => match parse_i64(&args[2]) {
                 Some(id) if id > 0 => AdminAction::TransferLeader(quorum_core::NodeId(id as u64)),
                 _ => return Reply::Error("ERR QUORUM TRANSFER takes a node id".into()),
             },
-            _ => return Reply::Error("ERR QUORUM takes STATUS, SNAPSHOT or TRANSFER <node id>".into()),
+            _ => return Reply::Error("ERR QUORUM takes STATUS, SNAPSHOT, BACKUP or TRANSFER <node id>".into()),
         };
         match self.node.admin(action).await {
-            Ok(done) => Reply::Bulk(Bytes::from(done)),
+            Ok(done) => Reply::Bulk(done),
             Err(why) => Reply::Error(format!("ERR {why}")),
         }
     }

@@ -37,8 +37,8 @@ pub enum Request {
     Admin {
         /// What.
         action: AdminAction,
-        /// A sentence saying what was done, or why not.
-        reply: oneshot::Sender<Result<String, String>>,
+        /// What was done (a sentence, or the backup file's bytes), or why not.
+        reply: oneshot::Sender<Result<Bytes, String>>,
     },
 }
 
@@ -49,6 +49,10 @@ pub enum AdminAction {
     TransferLeader(NodeId),
     /// Snapshot the state machine now and let the protocol compact its log.
     Snapshot,
+    /// The bytes of a backup file (see the `backup` module) of the state
+    /// machine as applied now. Ask after a linearizable read for a backup
+    /// holding every acknowledged write.
+    Backup,
 }
 
 /// What `INFO` and `ROLE` show.
@@ -90,7 +94,7 @@ impl NodeHandle {
     }
 
     /// Asks the node to do `action`; the answer says what was done, or why not.
-    pub async fn admin(&self, action: AdminAction) -> Result<String, String> {
+    pub async fn admin(&self, action: AdminAction) -> Result<Bytes, String> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Request::Admin { action, reply }).await.map_err(|_| "the node is shutting down".to_string())?;
         answer.await.map_err(|_| "the node is shutting down".to_string())?

@@ -25,8 +25,11 @@ where
                     AdminAction::TransferLeader(target) => self
                         .protocol
                         .transfer_to(now, target, &mut self.out)
-                        .map(|()| format!("transferring leadership to {target}")),
-                    AdminAction::Snapshot => Ok(self.snapshot_now()),
+                        .map(|()| Bytes::from(format!("transferring leadership to {target}"))),
+                    AdminAction::Snapshot => Ok(Bytes::from(self.snapshot_now())),
+                    AdminAction::Backup => {
+                        Ok(Bytes::from(crate::backup::encode(self.applied, &self.machine.snapshot())))
+                    }
                 };
                 let _ = reply.send(done);
             }
