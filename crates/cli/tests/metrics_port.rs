@@ -74,6 +74,12 @@ fn ready_follows_the_leader_and_metrics_count_what_the_node_did() {
     assert!(sample(&page, "quorum_fsync_latency_seconds_count") >= 1.0, "{page}");
     assert!(sample(&page, "quorum_applied_index") >= 20.0, "{page}");
     assert!(sample(&page, "quorum_ready") == 1.0, "{page}");
+    let sent: f64 = page
+        .lines()
+        .filter(|l| l.starts_with("quorum_peer_sent_messages_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(sent >= 20.0, "a leader that committed 20 writes sent {sent} messages:\n{page}");
     assert_eq!(get(metrics[leader], "/nope").unwrap().0, 404);
 
     // kill -9 the leader: the others see the leader change and become ready again.

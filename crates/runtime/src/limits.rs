@@ -95,6 +95,30 @@ pub struct PeerCounters {
     pub bad_frames: AtomicU64,
     /// Inbound links closed because a newer one claimed the same member id.
     pub replaced_links: AtomicU64,
+    /// Traffic with each peer.
+    pub traffic: std::collections::BTreeMap<quorum_core::NodeId, PeerTraffic>,
+}
+
+/// Messages and bytes exchanged with one peer, and its send queue.
+#[derive(Debug, Default)]
+pub struct PeerTraffic {
+    /// Messages written to the peer.
+    pub sent_messages: AtomicU64,
+    /// Bytes written to the peer (frames, with their length prefixes).
+    pub sent_bytes: AtomicU64,
+    /// Messages read from the peer.
+    pub received_messages: AtomicU64,
+    /// Bytes read from the peer.
+    pub received_bytes: AtomicU64,
+    /// Messages waiting to be written, as of the last write.
+    pub queued: AtomicU64,
+}
+
+impl PeerCounters {
+    /// Counters for these peers.
+    pub fn for_peers(peers: impl IntoIterator<Item = quorum_core::NodeId>) -> Self {
+        PeerCounters { traffic: peers.into_iter().map(|p| (p, PeerTraffic::default())).collect(), ..Default::default() }
+    }
 }
 
 impl PeerCounters {

@@ -5,7 +5,7 @@
 //! client sessions record without locks, and a scrape reads whatever the
 //! counts are at that moment.
 
-use crate::limits::{ClientCounters, PeerCounters};
+use crate::limits::{ClientCounters, PeerCounters, PeerTraffic};
 use quorum_core::Role;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +106,9 @@ impl NodeView {
     }
 }
 
+/// Picks one count out of a peer's traffic.
+type TrafficField = fn(&PeerTraffic) -> &AtomicU64;
+
 /// Everything `/metrics` shows, in the Prometheus text format (version 0.0.4).
 pub fn render(view: &NodeView, node: &NodeMetrics, clients: &ClientCounters, peers: &PeerCounters) -> String {
     let mut out = String::with_capacity(4096);
@@ -162,6 +165,19 @@ pub fn render(view: &NodeView, node: &NodeMetrics, clients: &ClientCounters, pee
     for (name, help, value) in client_counts {
         counter(&mut out, name, help, value);
     }
+    let per_peer: [(&str, &str, &str, TrafficField); 5] = [
+        ("quorum_peer_sent_messages_total", "counter", "Messages written to a peer.", |t| &t.sent_messages),
+        ("quorum_peer_sent_bytes_total", "counter", "Bytes written to a peer.", |t| &t.sent_bytes),
+        ("quorum_peer_received_messages_total", "counter", "Messages read from a peer.", |t| &t.received_messages),
+        ("quorum_peer_received_bytes_total", "counter", "Bytes read from a peer.", |t| &t.received_bytes),
+        ("quorum_peer_queue_depth", "gauge", "Messages waiting to be written to a peer.", |t| &t.queued),
+    ];
+    for (name, kind, help, field) in per_peer {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (peer, traffic) in &peers.traffic {
+            let _ = writeln!(out, "{name}{{peer=\"{}\"}} {}", peer.0, field(traffic).load(Ordering::Relaxed));
+        }
+    }
     out
 }
 
@@ -194,7 +210,8 @@ mod tests {
             commit_index: 5,
             applied_index: 5,
         };
-        let text = render(&view, &NodeMetrics::default(), &ClientCounters::default(), &PeerCounters::default());
+        let peers = PeerCounters::for_peers([quorum_core::NodeId(2), quorum_core::NodeId(3)]);
+        let text = render(&view, &NodeMetrics::default(), &ClientCounters::default(), &peers);
         let mut typed = std::collections::HashSet::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -208,5 +225,6 @@ mod tests {
             }
         }
         assert!(text.contains("quorum_ready 1\n"));
+        assert!(text.contains("quorum_peer_sent_bytes_total{peer=\"3\"} 0\n"), "{text}");
     }
 }

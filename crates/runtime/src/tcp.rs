@@ -188,7 +188,7 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
         let (inbox_tx, inbox) = mpsc::channel(PEER_QUEUE);
         let config = Arc::new(config);
         let wakers: Wakers = Arc::new(config.peers.keys().map(|&p| (p, Arc::new(Notify::new()))).collect());
-        let counters = Arc::new(PeerCounters::default());
+        let counters = Arc::new(PeerCounters::for_peers(config.peers.keys().copied()));
         let inbound = Inbound {
             config: config.clone(),
             inbox: inbox_tx.clone(),
@@ -203,6 +203,7 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
             let link = Dialer {
                 peer,
                 addr,
+                counters: counters.clone(),
                 config: config.clone(),
                 directory: directory.clone(),
                 inbox: inbox_tx.clone(),
@@ -489,6 +490,10 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
         };
         match frame {
             Ok(msg) => {
+                if let Some(traffic) = inbound.counters.traffic.get(&peer) {
+                    traffic.received_messages.fetch_add(1, Ordering::Relaxed);
+                    traffic.received_bytes.fetch_add(buf.len() as u64 + 4, Ordering::Relaxed);
+                }
                 if inbound.inbox.send(Incoming::Message(peer, msg)).await.is_err() {
                     return; // the node is gone
                 }
@@ -522,6 +527,7 @@ struct Dialer<M> {
     inbox: mpsc::Sender<Incoming<M>>,
     /// Signalled when the peer connects to us.
     wake: Arc<Notify>,
+    counters: Arc<PeerCounters>,
 }
 
 impl<M: Serialize + Send + 'static> Dialer<M> {
@@ -612,13 +618,20 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
                     let Some(msg) = msg else { return Ok(()) };
                     buf.clear();
                     encode_frame(&msg, &mut buf)?;
+                    let mut messages = 1;
                     // Batch whatever else is ready into the same write.
                     while buf.len() < MAX_WRITE_BYTES {
                         let Ok(msg) = outbox.try_recv() else { break };
                         encode_frame(&msg, &mut buf)?;
+                        messages += 1;
                     }
                     writer.write_all(&buf).await?;
                     writer.flush().await?; // TLS may hold a record back until flushed
+                    if let Some(traffic) = self.counters.traffic.get(&self.peer) {
+                        traffic.sent_messages.fetch_add(messages, Ordering::Relaxed);
+                        traffic.sent_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        traffic.queued.store(outbox.len() as u64, Ordering::Relaxed);
+                    }
                 }
                 // The acceptor never writes after the handshake: a readable socket means it closed.
                 read = read_half.read(&mut probe) => {
