@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Protocols to compare (repeat the flag); default: all of them.
-    #[arg(long = "protocol", short)]
+    #[arg(long = "protocol", short, value_parser = crate::protocols::any_protocol())]
     pub protocols: Vec<String>,
     /// Where to run: the deterministic simulator, or real processes.
     #[arg(long, default_value = "sim")]

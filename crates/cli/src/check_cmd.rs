@@ -8,7 +8,7 @@ use quorum_check::{explore, render, Bounds, Report, Search};
 #[derive(Args, Debug, Clone)]
 pub struct CheckArgs {
     /// Protocol to check.
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = crate::protocols::any_protocol())]
     pub protocol: String,
     /// Cluster size.
     #[arg(long, default_value_t = 3)]

@@ -41,6 +41,11 @@ enum Command {
     Admin(admin_cmd::AdminArgs),
     /// Load a backup into a running cluster, key by key.
     Restore(restore_cmd::RestoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Model-check a protocol: every state of a small cluster within bounds.
     Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
@@ -58,6 +63,11 @@ fn main() {
         Command::Passwd(args) => passwd_cmd::run(args),
         Command::Admin(args) => admin_cmd::run(args),
         Command::Restore(args) => restore_cmd::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "quorum", &mut std::io::stdout());
+            Ok(0)
+        }
         Command::Trace(args) => trace_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
     };

@@ -18,6 +18,16 @@ pub trait WithProtocol {
         P::Config: Sync + quorum_core::settings::Tunables;
 }
 
+/// `--protocol` for commands that run the simulator: the protocols and the checker demos.
+pub fn any_protocol() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(NAMES.iter().chain(PLANTED).copied())
+}
+
+/// `--protocol` for real nodes: the protocols only (the demos are refused).
+pub fn real_protocol() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(NAMES.iter().copied())
+}
+
 /// The protocols a user compares.
 pub const NAMES: &[&str] = &["paxos", "multipaxos", "raft", "zab", "primary-backup"];
 

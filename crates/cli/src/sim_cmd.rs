@@ -10,7 +10,7 @@ use std::io::Write;
 #[derive(Args, Debug, Clone)]
 pub struct SimArgs {
     /// Protocol to run.
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = crate::protocols::any_protocol())]
     pub protocol: String,
     /// Cluster size [default: 5, or 3 with --profile crash-storm or backlog].
     #[arg(long)]

@@ -27,7 +27,7 @@ fn a_planted_lost_write_exits_one_with_a_counterexample() {
 #[test]
 fn bad_arguments_are_clear_errors() {
     refused(&["check", "--protocol", "raft", "--nodes", "0"], "--nodes must be between 1 and 7");
-    refused(&["check", "--protocol", "nope"], "unknown protocol 'nope'");
+    refused(&["check", "--protocol", "nope"], "invalid value 'nope'");
     refused(&["check", "--protocol", "raft", "--max-seconds=-1"], "--max-seconds must be a positive number");
     // The shipping build has no planted bugs, and says how to get them.
     refused(&["check", "--protocol", "raft", "--planted", "vote-before-persisted"], "--features planted-bugs");

@@ -87,7 +87,7 @@ fn churn_changes_raft_membership_in_every_seed_and_is_refused_elsewhere() {
 
 #[test]
 fn bad_input_gets_a_clear_error() {
-    refused(&["sim", "--protocol", "rafft"], "unknown protocol 'rafft'");
+    refused(&["sim", "--protocol", "rafft"], "[possible values: paxos, multipaxos, raft, zab, primary-backup");
     refused(&["sim", "--protocol", "primary-backup", "--faults", "sometimes"], "sometimes");
 }
 
@@ -152,4 +152,14 @@ fn history_writes_one_runs_operations_as_json_and_needs_a_seed() {
     assert!(ops.iter().all(|op| op["invoked"].is_u64() && op.get("outcome").is_some()), "{}", ops[0]);
     std::fs::remove_file(&path).unwrap();
     refused(&["sim", "--protocol", "raft", "--history", file], "give --seed too");
+}
+
+#[test]
+fn shell_completions_know_the_commands_and_the_protocols() {
+    let script = stdout_of(&["completions", "bash"], 0);
+    for word in ["_quorum", "sim", "node", "admin", "restore", "multipaxos", "planted-lost-write"] {
+        assert!(script.contains(word), "no '{word}' in the bash completions");
+    }
+    refused(&["completions", "tcsh"], "invalid value 'tcsh'");
+    refused(&["node", "--protocol", "planted-lost-write"], "invalid value 'planted-lost-write'");
 }

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClusterArgs {
     /// The protocol every node runs.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::protocols::real_protocol())]
     pub protocol: String,
     /// Number of nodes.
     #[arg(long, default_value_t = 3)]

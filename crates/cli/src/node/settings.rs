@@ -13,7 +13,7 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct NodeArgs {
     /// The protocol to run.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::protocols::real_protocol())]
     pub protocol: Option<String>,
     /// This node's id (a member of --peers).
     #[arg(long)]
