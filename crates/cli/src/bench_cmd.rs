@@ -156,6 +156,7 @@ impl WithProtocol for SimJob<'_> {
 
 /// Runs `quorum bench`; returns the exit code.
 pub fn run(args: BenchArgs) -> Result<i32, String> {
+    crate::logs::init_sim_tracing();
     args.validate()?;
     let protocols: Vec<String> =
         if args.protocols.is_empty() { NAMES.iter().map(|s| s.to_string()).collect() } else { args.protocols.clone() };

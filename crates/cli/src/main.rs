@@ -5,6 +5,7 @@ mod bench_cmd;
 mod certs_cmd;
 mod check_cmd;
 mod churn;
+mod logs;
 mod node;
 mod passwd_cmd;
 mod planted;

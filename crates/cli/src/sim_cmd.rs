@@ -151,6 +151,7 @@ impl SimArgs {
 
 /// Runs `quorum sim`; returns the process exit code.
 pub fn run(args: SimArgs) -> Result<i32, String> {
+    crate::logs::init_sim_tracing();
     if args.history.is_some() && args.seed.is_none() {
         return Err("--history writes one run's history: give --seed too".into());
     }

@@ -36,6 +36,7 @@ pub enum Format {
 
 /// Runs `quorum trace`; returns the exit code.
 pub fn run(args: TraceArgs) -> Result<i32, String> {
+    crate::logs::init_sim_tracing();
     let fits = |s: &scenarios::Scenario| args.protocol.as_ref().is_none_or(|p| s.protocol == p || s.protocol == "all");
     if args.list {
         for s in scenarios::ALL.iter().filter(|s| fits(s)) {

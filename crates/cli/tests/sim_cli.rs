@@ -163,3 +163,18 @@ fn shell_completions_know_the_commands_and_the_protocols() {
     refused(&["completions", "tcsh"], "invalid value 'tcsh'");
     refused(&["node", "--protocol", "planted-lost-write"], "invalid value 'planted-lost-write'");
 }
+
+#[test]
+fn rust_log_shows_the_protocols_decisions_stamped_with_seed_and_virtual_time() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["sim", "--protocol", "raft", "--seeds", "1", "--seed-start", "3"])
+        .env("RUST_LOG", "quorum_raft=info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.contains("become leader")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.starts_with("seed 3 t="), "{line}");
+    // Without RUST_LOG the run says nothing on stderr but its summary.
+    let (_, _, quiet) = quorum(&["sim", "--protocol", "raft", "--seeds", "1"]);
+    assert!(!quiet.contains("become leader"), "{quiet}");
+}

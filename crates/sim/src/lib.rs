@@ -124,6 +124,6 @@ pub use report::{
     check_seeds, check_seeds_with, check_seeds_with_progress, check_workload_seeds, ConfigChange, FailedSeed, Metrics,
     Report, Summary, Violation,
 };
-pub use sim::{DropFilter, Sim};
+pub use sim::{sim_clock, DropFilter, Sim};
 pub use trace::{describe, render_mermaid, render_text, Trace, TraceEvent, What};
 pub use workload::{OpContext, Workload};

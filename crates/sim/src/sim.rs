@@ -35,6 +35,18 @@ pub(crate) enum Event<M> {
 /// A drop filter for crafted schedules: return true to drop the message.
 pub type DropFilter<M> = Box<dyn FnMut(NodeId, NodeId, &M) -> bool>;
 
+thread_local! {
+    /// The seed and virtual time of the event this thread is running, for
+    /// log lines written while a simulation runs (see [`sim_clock`]).
+    static SIM_CLOCK: std::cell::Cell<Option<(u64, Instant)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The seed and virtual time of the simulated event this thread is running,
+/// if it is running one: a log formatter stamps events with it.
+pub fn sim_clock() -> Option<(u64, Instant)> {
+    SIM_CLOCK.with(|c| c.get())
+}
+
 /// A deterministic simulation of one cluster running protocol `P`.
 ///
 /// Build it with [`Sim::new`], then either call [`Sim::run`] for a whole
@@ -248,6 +260,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         let Some((at, event)) = self.queue.pop() else { return false };
         debug_assert!(at >= self.now, "time went backwards");
         self.now = at;
+        SIM_CLOCK.with(|c| c.set(Some((self.config.seed, at))));
         self.events += 1;
         self.dispatch(event);
         true

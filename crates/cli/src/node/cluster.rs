@@ -1,7 +1,8 @@
 //! `quorum cluster`: a local cluster of `quorum node` child processes.
 
-use super::serve::{init_tracing, shutdown_signal};
+use super::serve::shutdown_signal;
 use super::settings::ServingFlags;
+use crate::logs::init_tracing;
 use quorum_runtime::tls::{dev_paths, DevCerts};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -9,7 +9,7 @@ mod serve;
 mod settings;
 
 pub use cluster::ClusterArgs;
-pub use settings::NodeArgs;
+pub use settings::{LogFormat, NodeArgs};
 
 use crate::protocols::{dispatch, WithProtocol};
 use cluster::run_cluster;

@@ -1,7 +1,8 @@
 //! `quorum node`: one node of protocol `P` on real TCP, a write-ahead log and
 //! the Redis-protocol client port, until Ctrl-C or SIGTERM.
 
-use super::settings::{LogFormat, NodeArgs, NodeSettings};
+use super::settings::{NodeArgs, NodeSettings};
+use crate::logs::init_tracing;
 use quorum_core::settings::{apply_tunables, Tunables};
 use quorum_core::{NodeId, Protocol};
 use quorum_runtime::auth::Users;
@@ -12,18 +13,6 @@ use quorum_runtime::tls::Tls;
 use quorum_runtime::{Node, NodeConfig, TcpConfig, TcpTransport, Wal};
 use std::sync::Arc;
 use tracing::{error, info, warn};
-
-/// Sends logs to stderr, filtered by `RUST_LOG` (default `info`), as text
-/// or as one JSON object per line.
-pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
-        LogFormat::Json => builder.json().with_current_span(false).try_init(),
-    };
-}
 
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
