@@ -114,7 +114,7 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig) {
     let sessions = Arc::new(AtomicU64::new(1));
     let counters = config.client_counters.clone();
-    let tls = config.tls.as_ref().map(|tls| tls.client_acceptor.clone());
+    let tls = config.tls.clone();
     info!(addr = ?listener.local_addr().ok(), tls = tls.is_some(), "client port (RESP2 and RESP3) listening");
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -151,11 +151,13 @@ pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig
         tokio::spawn(async move {
             let ended = match tls {
                 None => session.run(stream).await,
-                Some(tls) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => session.run(stream).await,
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-                },
+                Some(tls) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.client_acceptor().accept(stream)).await {
+                        Ok(Ok(stream)) => session.run(stream).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                    }
+                }
             };
             if let Err(e) = ended {
                 debug!(%remote, error = %e, "client connection ended");

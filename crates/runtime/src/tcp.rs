@@ -419,7 +419,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     // here, before a byte of the quorum handshake is read.
     let (mut stream, certificate): (Box<dyn PeerStream>, _) = match &config.tls {
         None => (Box::new(stream), None),
-        Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.peer_acceptor.accept(stream)).await {
+        Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.peer_acceptor().accept(stream)).await {
             Ok(Ok(stream)) => {
                 let certificate = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
                 (Box::new(stream), certificate)
@@ -571,7 +571,7 @@ impl<M: Serialize + Send + 'static> Dialer<M> {
             None => Box::new(tcp),
             // The peer must present a certificate from the cluster CA for node-<its id>.
             Some(tls) => Box::new(
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.peer_connector.connect(Tls::server_name(self.peer), tcp))
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.peer_connector().connect(Tls::server_name(self.peer), tcp))
                     .await
                     .map_err(timed_out)?
                     .inspect_err(

@@ -23,21 +23,34 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 /// The subject alternative name a node's certificate carries.
 pub fn node_name(id: NodeId) -> String {
     format!("node-{}", id.0)
 }
 
 /// A node's TLS settings, built from PEM: its certificate chain and key, and
-/// the cluster CA.
+/// the cluster CA. Clones share them, and [`Tls::reload`] replaces them for
+/// every clone: connections made after it use the new certificates, those
+/// already open keep theirs.
 #[derive(Clone)]
 pub struct Tls {
+    current: Arc<std::sync::RwLock<Configs>>,
+    /// The files they were read from, for [`Tls::reload`].
+    files: Option<Arc<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)>>,
+}
+
+#[derive(Clone)]
+struct Configs {
     /// Accepts peers: a client certificate signed by the CA is required.
-    pub peer_acceptor: TlsAcceptor,
+    peer_acceptor: TlsAcceptor,
     /// Dials peers with this node's certificate.
-    pub peer_connector: TlsConnector,
+    peer_connector: TlsConnector,
     /// Accepts clients on the client port (no client certificate asked).
-    pub client_acceptor: TlsAcceptor,
+    client_acceptor: TlsAcceptor,
 }
 
 impl fmt::Debug for Tls {
@@ -58,9 +71,39 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 impl Tls {
     /// Reads the three PEM files.
     pub fn from_files(cert: &Path, key: &Path, ca: &Path) -> Result<Tls, String> {
-        let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
-        Tls::from_pem(&read(cert)?, &read(key)?, &read(ca)?)
-            .map_err(|e| format!("{e} (certificate {}, key {}, CA {})", cert.display(), key.display(), ca.display()))
+        let mut tls = Tls::from_pem(&read(cert)?, &read(key)?, &read(ca)?)
+            .map_err(|e| format!("{e} (certificate {}, key {}, CA {})", cert.display(), key.display(), ca.display()))?;
+        tls.files = Some(Arc::new((cert.to_path_buf(), key.to_path_buf(), ca.to_path_buf())));
+        Ok(tls)
+    }
+
+    /// Reads the files again and, if they make valid settings, uses them
+    /// from now on; if not, the settings in use stay and the error says why.
+    pub fn reload(&self) -> Result<(), String> {
+        let (cert, key, ca) = self.files.as_deref().ok_or("these TLS settings were not read from files")?;
+        let fresh = Tls::from_files(cert, key, ca)?;
+        let configs = fresh.configs();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = configs;
+        Ok(())
+    }
+
+    fn configs(&self) -> Configs {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Accepts peers (mutual TLS).
+    pub fn peer_acceptor(&self) -> TlsAcceptor {
+        self.configs().peer_acceptor
+    }
+
+    /// Dials peers with this node's certificate.
+    pub fn peer_connector(&self) -> TlsConnector {
+        self.configs().peer_connector
+    }
+
+    /// Accepts clients.
+    pub fn client_acceptor(&self) -> TlsAcceptor {
+        self.configs().client_acceptor
     }
 
     /// Builds the settings from PEM bytes.
@@ -103,11 +146,12 @@ impl Tls {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| format!("certificate and key do not go together: {e}"))?;
-        Ok(Tls {
+        let configs = Configs {
             peer_acceptor: TlsAcceptor::from(Arc::new(peer_server)),
             peer_connector: TlsConnector::from(Arc::new(peer_client)),
             client_acceptor: TlsAcceptor::from(Arc::new(client_server)),
-        })
+        };
+        Ok(Tls { current: Arc::new(std::sync::RwLock::new(configs)), files: None })
     }
 
     /// The name a dialer expects the certificate of `peer` to carry.

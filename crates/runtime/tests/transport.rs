@@ -299,7 +299,7 @@ fn peers_with_certificates_from_the_cluster_ca_talk_over_tls() {
 /// Dials `to` over TLS with `tls`'s client settings, expecting the server to be `node-<to>`.
 async fn tls_dial(tls: &Tls, addr: SocketAddr, to: u64) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    tls.peer_connector.connect(Tls::server_name(NodeId(to)), tcp).await
+    tls.peer_connector().connect(Tls::server_name(NodeId(to)), tcp).await
 }
 
 #[test]

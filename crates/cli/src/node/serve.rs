@@ -75,6 +75,7 @@ async fn serve_node<P: Protocol>(
         Some(path) => Some(Users::from_file(path)?),
         None => None,
     };
+    tokio::spawn(reload_on_hangup(tls.clone()));
     let metrics_listener = match s.metrics {
         Some(addr) => {
             Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?)
@@ -135,6 +136,20 @@ async fn serve_node<P: Protocol>(
         error!(error = %e, "node failed");
         e.to_string()
     })
+}
+
+/// SIGHUP reloads the TLS certificates (new connections use them; a bad set
+/// is refused and the old one stays). Without TLS it is logged and ignored,
+/// rather than ending the process as it would by default.
+async fn reload_on_hangup(tls: Option<Tls>) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hangup.recv().await.is_some() {
+        match tls.as_ref().map(Tls::reload) {
+            Some(Ok(())) => info!("SIGHUP: TLS certificates reloaded"),
+            Some(Err(e)) => warn!(error = %e, "SIGHUP: TLS certificates not reloaded; the ones in use stay"),
+            None => info!("SIGHUP: no TLS certificates to reload"),
+        }
+    }
 }
 
 /// A different seed on every start: the protocol's random choices (election
