@@ -144,7 +144,6 @@ impl RaftConfig {
             (self.max_inflight > 0, "max_inflight must be positive"),
             (self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive"),
             (self.max_pending_reads > 0, "max_pending_reads must be positive"),
-            (self.read_mode != ReadMode::Lease || self.check_quorum, "read_mode = lease needs check_quorum = true"),
         ])
     }
 }

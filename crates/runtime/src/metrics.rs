@@ -201,6 +201,22 @@ mod tests {
     }
 
     #[test]
+    fn ready_needs_a_leader_and_every_known_commit_applied() {
+        let view = |role, leader, commit_index, applied_index| NodeView {
+            protocol: "raft",
+            role,
+            term: 1,
+            leader,
+            commit_index,
+            applied_index,
+        };
+        assert!(view(Role::Follower, Some(1), 10, 10).ready());
+        assert!(!view(Role::Follower, Some(1), 10, 9).ready(), "catching up");
+        assert!(!view(Role::Candidate, None, 10, 10).ready(), "no leader");
+        assert!(view(Role::Peer, None, 3, 3).ready(), "Basic Paxos needs no leader");
+    }
+
+    #[test]
     fn every_sample_line_follows_its_help_and_type() {
         let view = NodeView {
             protocol: "raft",
