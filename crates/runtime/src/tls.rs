@@ -59,6 +59,13 @@ impl fmt::Debug for Tls {
     }
 }
 
+/// A server config on our provider and rustls's default protocol versions.
+fn server_builder() -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::WantsVerifier>, String> {
+    rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+        .map_err(|e| e.to_string())
+}
+
 /// rustls over *ring*: it builds with a C compiler alone, where aws-lc-rs
 /// (rustls's default) wants more of the machine. rustls 0.23.48 deprecates
 /// this provider because it has no post-quantum key exchange; moving to
@@ -124,25 +131,20 @@ impl Tls {
             return Err("the CA file holds no certificate".into());
         }
         let roots = Arc::new(roots);
-        let versions = rustls::DEFAULT_VERSIONS;
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
             .build()
             .map_err(|e| format!("cannot build the peer verifier: {e}"))?;
-        let peer_server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
-            .map_err(|e| e.to_string())?
+        let peer_server = server_builder()?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(|e| format!("certificate and key do not go together: {e}"))?;
         let peer_client = rustls::ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain.clone(), key.clone_key())
             .map_err(|e| format!("certificate and key do not go together: {e}"))?;
-        let client_server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
-            .map_err(|e| e.to_string())?
+        let client_server = server_builder()?
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| format!("certificate and key do not go together: {e}"))?;

@@ -141,7 +141,6 @@ pub struct Node<P: Protocol, T, M = KvStore> {
     ready_reads: BTreeMap<u64, Vec<(Bytes, Waiter)>>,
     forwards: HashMap<u64, (NodeId, oneshot::Sender<Outcome>, tokio::time::Instant)>,
     next_id: u64,
-    was_leader: bool,
     metrics: Arc<NodeMetrics>,
     view: watch::Sender<NodeView>,
 }
@@ -215,7 +214,6 @@ where
             ready_reads: BTreeMap::new(),
             forwards: HashMap::new(),
             next_id: 1,
-            was_leader: false,
             metrics,
             view,
         };
@@ -286,19 +284,17 @@ where
                 _ = sweep.tick() => self.expire_requests().await,
             }
             self.carry_out().await?;
-            self.watch_leadership().await;
-            self.publish_view();
-            if handing_off.is_some() && self.protocol.status().role != Role::Leader {
-                info!(id = %self.config.id, leader = ?self.protocol.status().leader, "stopping: leadership handed off");
+            let view = view_of::<P>(&self.protocol, self.applied);
+            let (role, leader) = (view.role, view.leader);
+            self.watch_leadership(role).await;
+            self.publish_view(view);
+            if handing_off.is_some() && role != Role::Leader {
+                info!(id = %self.config.id, ?leader, "stopping: leadership handed off");
                 break;
             }
         }
         // Whoever still waits here learns at once to go elsewhere.
-        let waiting: Vec<_> =
-            self.pending.drain().map(|(_, (w, _))| w).chain(self.reads.drain().map(|(_, r)| r.waiter)).collect();
-        for waiter in waiting {
-            self.answer(waiter, Outcome::Retry("node is shutting down".into())).await;
-        }
+        self.tell_waiting_to_retry("node is shutting down").await;
         info!(id = %self.config.id, "node stopped");
         Ok(())
     }
@@ -427,19 +423,24 @@ where
     }
 
     /// A leader that lost its role cannot promise to answer what it was
-    /// waiting on: tell those clients to retry (the state machine deduplicates retries).
-    async fn watch_leadership(&mut self) {
-        let leader = self.protocol.status().role == quorum_core::Role::Leader;
-        if self.was_leader && !leader {
+    /// waiting on: tell those clients to retry (the state machine deduplicates
+    /// retries). The role before this step is the one last published.
+    async fn watch_leadership(&mut self, role: Role) {
+        let was_leader = self.view.borrow().role == Role::Leader;
+        if was_leader && role != Role::Leader {
             warn!(id = %self.config.id, "lost leadership; waiting clients are told to retry");
-            let pending: Vec<_> = self.pending.drain().map(|(_, (w, _))| w).collect();
-            // Reads already confirmed (`ReadReady`) stay: they are served once applied.
-            let reads: Vec<_> = self.reads.drain().map(|(_, r)| r.waiter).collect();
-            for waiter in pending.into_iter().chain(reads) {
-                self.answer(waiter, Outcome::Retry("leadership changed".into())).await;
-            }
+            self.tell_waiting_to_retry("leadership changed").await;
         }
-        self.was_leader = leader;
+    }
+
+    /// Answers every proposal and unconfirmed read waiting here with a retry.
+    /// Reads already confirmed (`ReadReady`) stay: they are served once applied.
+    async fn tell_waiting_to_retry(&mut self, why: &str) {
+        let pending: Vec<_> = self.pending.drain().map(|(_, (w, _))| w).collect();
+        let reads: Vec<_> = self.reads.drain().map(|(_, r)| r.waiter).collect();
+        for waiter in pending.into_iter().chain(reads) {
+            self.answer(waiter, Outcome::Retry(why.into())).await;
+        }
     }
 }
 
@@ -451,8 +452,7 @@ where
 {
     /// Publishes the node's view to its watchers when it changed, counting
     /// leader changes and elections on the way.
-    fn publish_view(&mut self) {
-        let new = view_of::<P>(&self.protocol, self.applied);
+    fn publish_view(&mut self, new: NodeView) {
         let metrics = &self.metrics;
         self.view.send_if_modified(|old| {
             if *old == new {
