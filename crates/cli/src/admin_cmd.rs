@@ -129,7 +129,8 @@ impl Conn {
             "-" => Ok(Err(rest.to_string())),
             "$" => {
                 let len: usize = rest.parse().map_err(|_| format!("unexpected answer '{line}'"))?;
-                let mut body = vec![0; len + 2];
+                let with_crlf = len.checked_add(2).ok_or_else(|| format!("unexpected answer '{line}'"))?;
+                let mut body = vec![0; with_crlf];
                 self.reader.read_exact(&mut body).map_err(|e| format!("answer cut short: {e}"))?;
                 body.truncate(len);
                 Ok(Ok(body))

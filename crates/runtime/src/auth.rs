@@ -52,10 +52,17 @@ impl fmt::Display for Access {
 /// password = "$argon2id$v=19$..."   # from `quorum passwd`
 /// role = "admin"                    # read | write | admin
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Users {
     by_name: Arc<HashMap<String, (String, Access)>>,
+    /// Password checks running at once: each costs ~20 MiB and tens of
+    /// milliseconds, so a flood of AUTH attempts waits here instead of
+    /// taking every blocking thread and gigabytes of memory.
+    checking: Arc<tokio::sync::Semaphore>,
 }
+
+/// Password checks run at once, at most (one per core, up to this).
+const MAX_CONCURRENT_CHECKS: usize = 4;
 
 impl fmt::Debug for Users {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,7 +111,9 @@ impl Users {
         if by_name.is_empty() {
             return Err("the users file lists no user".into());
         }
-        Ok(Users { by_name: Arc::new(by_name) })
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let checking = Arc::new(tokio::sync::Semaphore::new(cores.min(MAX_CONCURRENT_CHECKS)));
+        Ok(Users { by_name: Arc::new(by_name), checking })
     }
 
     /// The role of `user` if `password` is theirs. Slow by design (Argon2):
@@ -117,8 +126,17 @@ impl Users {
 
     /// [`Users::verify`] on a blocking thread.
     pub async fn check(&self, user: String, password: bytes::Bytes) -> Option<Access> {
+        // The turn goes with the work: a client that hangs up while its
+        // password is being checked frees nothing until the check ends.
+        let turn = self.checking.clone().acquire_owned().await.ok()?;
         let users = self.clone();
-        tokio::task::spawn_blocking(move || users.verify(&user, &password)).await.ok().flatten()
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            users.verify(&user, &password)
+        })
+        .await
+        .ok()
+        .flatten()
     }
 }
 
@@ -181,6 +199,33 @@ mod tests {
         assert_eq!(users.verify("reader", b"admin-secret"), None);
         assert_eq!(users.verify("nobody", b"r-secret"), None);
         assert!(!format!("{users:?}").contains("argon2"), "Debug must not show hashes");
+    }
+
+    #[test]
+    fn many_checks_at_once_wait_their_turn_and_each_gets_its_answer() {
+        let users = users();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let answers = rt.block_on(async {
+            // All sixteen are in flight together: they take turns at the semaphore.
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let users = users.clone();
+                    let password = if i % 2 == 0 { "r-secret" } else { "wrong" };
+                    tokio::spawn(async move { users.check("reader".into(), bytes::Bytes::from(password)).await })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.unwrap());
+            }
+            answers
+        });
+        for (i, answer) in answers.iter().enumerate() {
+            assert_eq!(*answer, (i % 2 == 0).then_some(Access::Read), "check {i}");
+        }
+        // Every turn came back.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(users.checking.available_permits(), cores.min(MAX_CONCURRENT_CHECKS));
     }
 
     #[test]
