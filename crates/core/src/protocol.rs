@@ -1,6 +1,6 @@
 //! The sans-IO `Protocol` trait that every consensus protocol implements.
 
-use crate::{Command, Effects, Instant, NodeId, ReadId, Stored};
+use crate::{Command, Effects, Instant, NodeId, ReadId, Snapshot, Stored};
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt::{self, Debug};
@@ -280,6 +280,16 @@ pub trait Protocol: Sized + 'static {
     fn hand_off(&mut self, now: Instant, out: &mut Effects<Self::Message>) -> bool {
         let _ = (now, out);
         false
+    }
+
+    /// The snapshot a new cluster of `members` starts from when it is
+    /// restored from a backup (`quorum restore --data-dir`): the state
+    /// machine image `data`, as if every entry up to `index` had been
+    /// applied, with whatever metadata this protocol keeps beside it. `None`
+    /// (the default): the protocol cannot start from a snapshot.
+    fn seed_snapshot(members: &[NodeId], index: u64, data: Bytes) -> Option<Snapshot> {
+        let _ = (members, index, data);
+        None
     }
 
     /// Role, term, leader and commit index.

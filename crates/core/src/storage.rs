@@ -26,6 +26,14 @@ pub struct Snapshot {
     pub data: Bytes,
 }
 
+impl Snapshot {
+    /// A snapshot of `data` at `index` with no history before it: the zero
+    /// stamp and no metadata (see [`crate::Protocol::seed_snapshot`]).
+    pub fn seed(index: u64, data: Bytes) -> Snapshot {
+        Snapshot { index, stamp: Stamp::ZERO, meta: Bytes::new(), data }
+    }
+}
+
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Snapshot(index={}, stamp={:?}, {}B)", self.index, self.stamp, self.data.len())

@@ -343,6 +343,10 @@ impl Protocol for MultiPaxos {
     type Config = MultiPaxosConfig;
     const NAME: &'static str = "multipaxos";
 
+    fn seed_snapshot(_members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<Snapshot> {
+        Some(Snapshot::seed(index, data))
+    }
+
     fn new(init: Init<MultiPaxosConfig>) -> Result<Self, InitError> {
         let hard: HardState = init.member_hard_state()?;
         let base = init.stored.snapshot.as_ref().map_or(0, |s| s.index);

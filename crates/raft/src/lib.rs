@@ -253,6 +253,12 @@ impl Protocol for Raft {
 
     const NAME: &'static str = "raft";
 
+    fn seed_snapshot(members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<quorum_core::Snapshot> {
+        let meta = SnapshotMeta { membership: Membership { voters: members.to_vec(), learners: Vec::new() } };
+        let meta = bytes::Bytes::from(postcard::to_allocvec(&meta).expect("snapshot metadata encodes"));
+        Some(quorum_core::Snapshot { meta, ..quorum_core::Snapshot::seed(index, data) })
+    }
+
     fn new(init: Init<RaftConfig>) -> Result<Self, InitError> {
         init.config.validate();
         let (hard, log, configs, snapshot) = Self::recover(&init)?;

@@ -4,7 +4,9 @@
 //! `QUORUM BACKUP` takes one on any node after a linearizable read, so the
 //! image holds every write acknowledged before the backup was asked for
 //! (`quorum admin backup FILE` writes it); `quorum restore FILE --node ADDR`
-//! loads it into a running cluster, any protocol, through its client port.
+//! loads it into a running cluster, any protocol, through its client port,
+//! and `quorum restore FILE --data-dir D` seeds a new node's log with it as a
+//! snapshot (`Protocol::seed_snapshot`).
 //!
 //! File: `QRMBKUP1 | applied index: u64 LE | image length: u64 LE | image | crc32 LE`,
 //! the CRC over everything before it.

@@ -371,6 +371,10 @@ impl Protocol for Zab {
     const NAME: &'static str = "zab";
     const LINKS: LinkKind = LinkKind::Fifo;
 
+    fn seed_snapshot(_members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<Snapshot> {
+        Some(Snapshot::seed(index, data))
+    }
+
     fn new(init: Init<ZabConfig>) -> Result<Self, InitError> {
         let hard: HardState = init.stored.decode_hard_state()?;
         if hard.accepted_epoch < hard.current_epoch {

@@ -43,21 +43,33 @@ impl ProcCluster {
 
     /// A cluster whose nodes all get `extra_args`.
     pub fn start_with(protocol: &str, n: u64, extra_args: &[&str]) -> ProcCluster {
-        let mut cluster = ProcCluster {
+        let mut cluster = ProcCluster::unstarted(protocol, n, extra_args);
+        cluster.start_all();
+        cluster
+    }
+
+    /// Addresses and a directory for a cluster whose nodes are not running
+    /// yet (`data_dir` may be prepared before `start_all`).
+    pub fn unstarted(protocol: &str, n: u64, extra_args: &[&str]) -> ProcCluster {
+        ProcCluster {
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             protocol: protocol.to_string(),
             peers: (1..=n).map(|i| (i, free_addr())).collect(),
             clients: (1..=n).map(|i| (i, free_addr())).collect(),
             dir: tempfile::tempdir().unwrap(),
             procs: BTreeMap::new(),
-        };
-        for i in 1..=n {
-            cluster.start_node(i);
         }
-        for i in 1..=n {
-            cluster.wait_ready(i);
+    }
+
+    /// Starts every node and waits until each answers.
+    pub fn start_all(&mut self) {
+        let ids: Vec<u64> = self.peers.keys().copied().collect();
+        for &i in &ids {
+            self.start_node(i);
         }
-        cluster
+        for &i in &ids {
+            self.wait_ready(i);
+        }
     }
 
     pub fn peers_arg(&self) -> String {
