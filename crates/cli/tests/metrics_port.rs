@@ -30,26 +30,99 @@ fn sample(page: &str, name: &str) -> f64 {
 }
 
 #[test]
+fn a_raft_node_behind_the_cluster_is_ready_only_once_it_has_caught_up() {
+    ready_only_once_caught_up("raft");
+}
+
+#[test]
+fn a_multipaxos_node_behind_the_cluster_is_ready_only_once_it_has_caught_up() {
+    ready_only_once_caught_up("multipaxos");
+}
+
+#[test]
+fn a_zab_node_behind_the_cluster_is_ready_only_once_it_has_caught_up() {
+    ready_only_once_caught_up("zab");
+}
+
+/// A node that joins a cluster 32 MB ahead of it is not ready until it has
+/// applied what the cluster had committed when it started: each /metrics
+/// page shows `quorum_ready` and `quorum_applied_index` from one view, so the
+/// first ready page must show the node caught up.
+fn ready_only_once_caught_up(protocol: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+    let clients: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+    let metrics: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+    let peers_arg = peers.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
+    let start = |i: usize| start_node(protocol, dir.path(), i, &peers_arg, clients[i - 1], metrics[i - 1]);
+    let _nodes = [start(1), start(2)];
+    for addr in &metrics[..2] {
+        wait_until("nodes 1 and 2 are ready", Duration::from_secs(15), || {
+            get(*addr, "/ready").is_some_and(|r| r.0 == 200)
+        });
+    }
+    let mut conn = redis::Client::open(format!("redis://{}/", clients[0])).unwrap().get_connection().unwrap();
+    let value = vec![b'v'; 8 << 10];
+    for batch in 0..40 {
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            pipe.cmd("SET").arg(format!("k{batch}-{i}")).arg(&value).ignore();
+        }
+        let () = pipe.query(&mut conn).unwrap();
+    }
+    let committed =
+        (0..2).map(|i| sample(&get(metrics[i], "/metrics").unwrap().1, "quorum_commit_index")).fold(0.0, f64::max);
+    assert!(committed >= 4000.0, "{protocol}: the cluster committed {committed} entries");
+    let _late = start(3);
+    let started = std::time::Instant::now();
+    let mut not_ready_pages = 0;
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "{protocol}: node 3 never became ready");
+        let Some((_, page)) = get(metrics[2], "/metrics") else { continue };
+        if sample(&page, "quorum_ready") == 1.0 {
+            let applied = sample(&page, "quorum_applied_index");
+            assert!(
+                applied >= committed,
+                "{protocol}: node 3 said ready at applied index {applied}, {committed} were committed before it started \
+                 ({not_ready_pages} not-ready pages before)"
+            );
+            break;
+        }
+        not_ready_pages += 1;
+    }
+    assert!(not_ready_pages > 0, "{protocol}: node 3 was ready at its first answer");
+}
+
+fn start_node(
+    protocol: &str,
+    dir: &std::path::Path,
+    i: usize,
+    peers_arg: &str,
+    client: SocketAddr,
+    metrics: SocketAddr,
+) -> Proc {
+    let log = std::fs::File::create(dir.join(format!("n{i}.log"))).unwrap();
+    Proc(
+        Command::new(BIN)
+            .args(["node", "--protocol", protocol, "--id", &i.to_string(), "--peers", peers_arg])
+            .args(["--client", &client.to_string(), "--metrics", &metrics.to_string()])
+            .arg("--data-dir")
+            .arg(dir.join(format!("n{i}")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
 fn ready_follows_the_leader_and_metrics_count_what_the_node_did() {
     let dir = tempfile::tempdir().unwrap();
     let peers: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
     let clients: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
     let metrics: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
     let peers_arg = peers.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
-    let start = |i: usize| {
-        let log = std::fs::File::create(dir.path().join(format!("n{i}.log"))).unwrap();
-        Proc(
-            Command::new(BIN)
-                .args(["node", "--protocol", "raft", "--id", &i.to_string(), "--peers", &peers_arg])
-                .args(["--client", &clients[i - 1].to_string(), "--metrics", &metrics[i - 1].to_string()])
-                .arg("--data-dir")
-                .arg(dir.path().join(format!("n{i}")))
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start = |i: usize| start_node("raft", dir.path(), i, &peers_arg, clients[i - 1], metrics[i - 1]);
     // Alone, a node is alive and not ready: no leader can be elected.
     let mut nodes = vec![start(1)];
     wait_until("node 1 answers /health", Duration::from_secs(10), || get(metrics[0], "/health").is_some());

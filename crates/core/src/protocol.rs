@@ -46,6 +46,11 @@ pub struct Status {
     pub leader: Option<NodeId>,
     /// The highest index known committed.
     pub commit_index: u64,
+    /// The highest commit index the current leader has announced to this
+    /// node (its own on a leader or a Basic Paxos peer); `None` until the
+    /// leader has said. A node that has applied less is still catching up,
+    /// even if it has applied everything it knows committed (`/ready`).
+    pub leader_commit: Option<u64>,
     /// The highest index in this node's log.
     pub last_index: u64,
 }

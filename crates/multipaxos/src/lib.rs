@@ -166,6 +166,8 @@ pub struct MultiPaxos {
     /// A peer's snapshot being received piece by piece (`catchup.rs`).
     incoming: Option<catchup::Incoming>,
     persisted_commit: u64,
+    /// The highest commit point a leader announced, and in which ballot.
+    heard_commit: Option<(Ballot, u64)>,
     /// Peer messages dropped because they broke the protocol's expectations.
     dropped_messages: u64,
 }
@@ -391,6 +393,7 @@ impl Protocol for MultiPaxos {
             install: None,
             incoming: None,
             persisted_commit: hard.committed,
+            heard_commit: None,
             dropped_messages: 0,
         })
     }
@@ -466,6 +469,10 @@ impl Protocol for MultiPaxos {
             term,
             leader: self.leader,
             commit_index: self.learner.committed(),
+            leader_commit: match self.state {
+                State::Leader(_) => Some(self.learner.committed()),
+                _ => self.heard_commit.filter(|(b, _)| *b == self.leader_ballot).map(|(_, c)| c),
+            },
             last_index: self.acceptor.last_slot().max(self.learner.highest_chosen()),
         }
     }

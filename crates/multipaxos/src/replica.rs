@@ -121,6 +121,8 @@ impl MultiPaxos {
     /// only reports slots chosen at or below its ballot, so that is the chosen
     /// value. Anything else is fetched from the leader.
     fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: u64) {
+        let heard = self.heard_commit.filter(|(b, _)| *b == ballot).map_or(0, |(_, c)| c);
+        self.heard_commit = Some((ballot, heard.max(commit)));
         let mut slot = self.learner.committed() + 1;
         while slot <= commit {
             if self.learner.chosen(slot).is_none() {

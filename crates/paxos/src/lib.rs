@@ -390,6 +390,7 @@ impl Protocol for Paxos {
             term: self.max_round,
             leader: None,
             commit_index: self.learner.committed(),
+            leader_commit: Some(self.learner.committed()),
             last_index: self.highest_slot_seen.max(self.learner.committed()),
         }
     }

@@ -286,6 +286,7 @@ impl Protocol for Raft {
             heard_leader_at: Some(init.now),
             suspected: None,
             malformed: 0,
+            heard_commit: None,
             incoming: None,
             failed_reads: Vec::new(),
             pending: Default::default(),
@@ -420,6 +421,10 @@ impl Protocol for Raft {
             term: self.term,
             leader: self.leader,
             commit_index: self.commit,
+            leader_commit: match self.state {
+                State::Leader => Some(self.commit),
+                _ => self.heard_commit.filter(|(term, _)| *term == self.term).map(|(_, c)| c),
+            },
             last_index: self.log.last_index(),
         }
     }

@@ -91,6 +91,8 @@ pub struct Raft {
     pub(crate) suspected: Option<(NodeId, u64)>,
     /// Messages dropped as malformed (validate.rs).
     pub(crate) malformed: u64,
+    /// The highest commit index the leader of a term announced, and the term.
+    pub(crate) heard_commit: Option<(u64, u64)>,
     pub(crate) incoming: Option<IncomingSnapshot>,
     pub(crate) failed_reads: Vec<ReadId>,
     // Writes.

@@ -121,6 +121,8 @@ impl Raft {
         self.heard_from_leader(now, from);
         let round = msg.round;
         let Append { mut prev_index, mut prev_term, mut entries, commit, .. } = msg;
+        let heard = self.heard_commit.filter(|(term, _)| *term == self.term).map_or(0, |(_, c)| c);
+        self.heard_commit = Some((self.term, heard.max(commit)));
         // Entries at or below our commit index are committed: they match the leader's already.
         if prev_index < self.commit {
             let skip = (self.commit - prev_index) as usize;

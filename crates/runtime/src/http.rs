@@ -79,14 +79,10 @@ async fn answer(mut stream: TcpStream, sources: &MetricsSources) -> std::io::Res
             ("200 OK", "text/plain; version=0.0.4", text)
         }
         (b"GET", b"/health") => ("200 OK", "text/plain", "ok\n".to_string()),
-        (b"GET", b"/ready") if view.ready() => ("200 OK", "text/plain", "ready\n".to_string()),
-        (b"GET", b"/ready") => {
-            let why = match view.leader {
-                None => "no leader known".to_string(),
-                Some(_) => format!("applied {} of {} committed", view.applied_index, view.commit_index),
-            };
-            ("503 Service Unavailable", "text/plain", format!("not ready: {why}\n"))
-        }
+        (b"GET", b"/ready") => match view.not_ready_because() {
+            None => ("200 OK", "text/plain", "ready\n".to_string()),
+            Some(why) => ("503 Service Unavailable", "text/plain", format!("not ready: {why}\n")),
+        },
         (b"GET", _) => ("404 Not Found", "text/plain", "try /metrics, /health or /ready\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),
     };

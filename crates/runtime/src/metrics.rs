@@ -93,16 +93,32 @@ pub struct NodeView {
     pub leader: Option<u64>,
     /// The highest index known committed.
     pub commit_index: u64,
+    /// The highest commit index the leader has announced to this node
+    /// (`None`: it has not yet, as while a node synchronises with it).
+    pub leader_commit: Option<u64>,
     /// The highest index applied to the state machine.
     pub applied_index: u64,
 }
 
 impl NodeView {
-    /// Ready to serve: a leader is known (or none is needed) and everything
-    /// known committed is applied.
+    /// Ready to serve: a leader is known (or none is needed) and this node
+    /// has applied everything it knows committed and everything the leader
+    /// announced committed (a node that has just rejoined knows little).
     pub fn ready(&self) -> bool {
+        self.not_ready_because().is_none()
+    }
+
+    /// Why the node is not ready, or `None` if it is.
+    pub fn not_ready_because(&self) -> Option<String> {
         // A Basic Paxos peer needs no leader: any peer proposes.
-        (self.leader.is_some() || self.role == Role::Peer) && self.applied_index >= self.commit_index
+        if self.leader.is_none() && self.role != Role::Peer {
+            return Some("no leader known".into());
+        }
+        let Some(leader_commit) = self.leader_commit else {
+            return Some("waiting for the leader's commit point (synchronising)".into());
+        };
+        let target = leader_commit.max(self.commit_index);
+        (self.applied_index < target).then(|| format!("applied {} of {target} committed", self.applied_index))
     }
 }
 
@@ -208,12 +224,17 @@ mod tests {
             term: 1,
             leader,
             commit_index,
+            leader_commit: Some(commit_index),
             applied_index,
         };
         assert!(view(Role::Follower, Some(1), 10, 10).ready());
         assert!(!view(Role::Follower, Some(1), 10, 9).ready(), "catching up");
         assert!(!view(Role::Candidate, None, 10, 10).ready(), "no leader");
         assert!(view(Role::Peer, None, 3, 3).ready(), "Basic Paxos needs no leader");
+        let rejoined = NodeView { leader_commit: Some(4000), ..view(Role::Follower, Some(1), 64, 64) };
+        assert_eq!(rejoined.not_ready_because().as_deref(), Some("applied 64 of 4000 committed"));
+        let syncing = NodeView { leader_commit: None, ..view(Role::Follower, Some(1), 0, 0) };
+        assert!(!syncing.ready(), "the leader has not said how far it is");
     }
 
     #[test]
@@ -224,6 +245,7 @@ mod tests {
             term: 2,
             leader: Some(1),
             commit_index: 5,
+            leader_commit: Some(5),
             applied_index: 5,
         };
         let peers = PeerCounters::for_peers([quorum_core::NodeId(2), quorum_core::NodeId(3)]);

@@ -557,6 +557,12 @@ impl Protocol for Zab {
             term: self.hard.current_epoch,
             leader,
             commit_index: self.commit_index,
+            // A follower learns the leader's commit point with UPTODATE, at
+            // the end of synchronisation.
+            leader_commit: match &self.state {
+                State::Following(f) if !f.up_to_date => None,
+                _ => leader.map(|_| self.commit_index),
+            },
             last_index: self.log.last_index(),
         }
     }

@@ -478,6 +478,7 @@ fn view_of<P: Protocol>(protocol: &P, applied: u64) -> NodeView {
         term: status.term,
         leader: status.leader.map(|l| l.0),
         commit_index: status.commit_index,
+        leader_commit: status.leader_commit,
         applied_index: applied,
     }
 }

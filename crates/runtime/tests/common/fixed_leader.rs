@@ -228,6 +228,7 @@ impl Protocol for FixedLeader {
             term: 1,
             leader: Some(self.leader),
             commit_index: self.commit,
+            leader_commit: Some(self.commit),
             last_index: self.log.last_index(),
         }
     }

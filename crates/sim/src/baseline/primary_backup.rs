@@ -349,6 +349,7 @@ impl Protocol for PrimaryBackup {
             term: 1,
             leader: Some(self.primary),
             commit_index: self.commit,
+            leader_commit: Some(self.commit),
             last_index: self.log.last_index(),
         }
     }
