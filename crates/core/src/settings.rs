@@ -102,6 +102,21 @@ macro_rules! tunables {
                 $check(self)
             }
         }
+
+        /// From a table of the same keys and values as `--set` (missing
+        /// keys keep their defaults), checked as `--set` is.
+        impl<'de> $crate::settings::serde::Deserialize<'de> for $config {
+            fn deserialize<D: $crate::settings::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::settings::deserialize_tunables(d)
+            }
+        }
+
+        /// As a table of the keys and values `--list-settings` shows.
+        impl $crate::settings::serde::Serialize for $config {
+            fn serialize<S: $crate::settings::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                $crate::settings::serialize_tunables(self, s)
+            }
+        }
     };
     (@key ms $field:ident) => { concat!(stringify!($field), "_ms") };
     (@key value $field:ident) => { stringify!($field) };
@@ -117,6 +132,53 @@ macro_rules! tunables {
     };
     (@show ms $v:expr) => { $v.as_millis().to_string() };
     (@show value $v:expr) => { $v.to_string() };
+}
+
+#[doc(hidden)]
+pub use serde;
+
+/// One value of a settings table, whatever its type in the file.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// A config from a table of its tunable keys, applied with `set` on top of
+/// the defaults and checked: how [`tunables!`](crate::tunables!) derives
+/// `Deserialize` (self-describing formats only: TOML, JSON, YAML).
+pub fn deserialize_tunables<'de, D, C>(d: D) -> Result<C, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    C: Tunables + Default,
+{
+    use serde::de::Error;
+    let table: std::collections::BTreeMap<String, Scalar> = serde::Deserialize::deserialize(d)?;
+    let mut config = C::default();
+    for (key, value) in table {
+        let text = match value {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(n) => n.to_string(),
+            Scalar::Float(x) => x.to_string(),
+            Scalar::Text(t) => t,
+        };
+        config.set(&key, &text).map_err(D::Error::custom)?;
+    }
+    config.check().map_err(D::Error::custom)?;
+    Ok(config)
+}
+
+/// A config as a table of its tunable keys and their values as text.
+pub fn serialize_tunables<S: serde::Serializer, C: Tunables>(config: &C, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(C::KEYS.len()))?;
+    for (key, _) in C::KEYS {
+        map.serialize_entry(key, &config.get(key).unwrap_or_default())?;
+    }
+    map.end()
 }
 
 /// Applies `--set`, file and environment settings to `config`, in that

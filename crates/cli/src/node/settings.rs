@@ -352,6 +352,35 @@ impl NodeArgs {
 mod tests {
     use super::*;
 
+    /// An embedder can keep a protocol's settings in its own file: every
+    /// config deserializes from the keys `--set` takes, checked the same way,
+    /// and serializes back to them.
+    #[test]
+    fn protocol_configs_deserialize_from_their_setting_keys() {
+        use quorum_core::Duration;
+        let raft: quorum_raft::RaftConfig = toml::from_str(
+            "election_timeout_min_ms = 300\nelection_timeout_max_ms = 600\nread_mode = \"lease\"\npre_vote = false\n",
+        )
+        .unwrap();
+        assert_eq!(raft.election_timeout_min, Duration::from_millis(300));
+        assert_eq!(raft.read_mode, quorum_raft::ReadMode::Lease);
+        assert!(!raft.pre_vote);
+        assert_eq!(raft.max_inflight, quorum_raft::RaftConfig::default().max_inflight, "unset keys keep defaults");
+        let again: quorum_raft::RaftConfig = toml::from_str(&toml::to_string(&raft).unwrap()).unwrap();
+        assert_eq!(again, raft);
+        let zab: quorum_zab::ZabConfig = toml::from_str("tick_ms = 20").unwrap();
+        assert_eq!(zab.tick, Duration::from_millis(20));
+        let mp: quorum_multipaxos::MultiPaxosConfig = toml::from_str("window = 4\nread_lease = true").unwrap();
+        assert_eq!((mp.window, mp.read_lease), (4, true));
+        let paxos: quorum_paxos::PaxosConfig = serde_json::from_str(r#"{"max_in_flight": 3}"#).unwrap();
+        assert_eq!(paxos.max_in_flight, 3);
+
+        let bad = toml::from_str::<quorum_raft::RaftConfig>("election_timeout_min_ms = 900").unwrap_err();
+        assert!(bad.to_string().contains("election_timeout_min_ms must be below election_timeout_max_ms"), "{bad}");
+        let unknown = toml::from_str::<quorum_zab::ZabConfig>("tick = 20").unwrap_err();
+        assert!(unknown.to_string().contains("unknown setting 'tick'"), "{unknown}");
+    }
+
     #[test]
     fn flags_override_the_config_file() {
         let dir = std::env::temp_dir().join(format!("quorum-settings-{}", std::process::id()));
