@@ -104,7 +104,13 @@ impl SimArgs {
             Profile::SlowDisk => c.disk.fsync = quorum_core::Duration::from_millis(10),
             Profile::TinyCaps => c = c.with_small_frames(),
             Profile::Hostile => c = c.with_small_frames().with_corruption(0.03),
-            Profile::LeaseFifo => c.network.links = Some(quorum_core::LinkKind::Fifo),
+            Profile::LeaseFifo => {
+                c.network.links = Some(quorum_core::LinkKind::Fifo);
+                // Mostly reads, and clients that leave a stalled leader soon,
+                // so reads reach both the old leader and the new one.
+                c.clients.read_ratio = 0.6;
+                c.clients.timeout = quorum_core::Duration::from_millis(20);
+            }
             Profile::CrashStorm => {
                 c.disk.fsync = quorum_core::Duration::from_millis(30);
                 c.faults.mean_interval = quorum_core::Duration::from_millis(60);
@@ -128,10 +134,23 @@ impl SimArgs {
         c
     }
 
+    /// The operators the arguments ask for: `--churn`, and the lease
+    /// disturbance of `--profile lease-fifo`.
+    fn install_operators<P: Protocol>(&self, sim: &mut Sim<P>) {
+        if self.churn {
+            crate::churn::install(sim);
+        }
+        if self.profile == Profile::LeaseFifo {
+            let (min, max) = (quorum_core::Duration::from_millis(20), quorum_core::Duration::from_millis(200));
+            sim.set_operator(quorum_core::Duration::from_millis(2), quorum_sim::LeaseDisturbance::new(min, max));
+        }
+    }
+
     fn clients(&self) -> usize {
         self.clients.unwrap_or(match self.profile {
             Profile::HighLoad => 200,
             Profile::Backlog => 12,
+            Profile::LeaseFifo => 16,
             _ => 4,
         })
     }
@@ -214,9 +233,7 @@ fn one_seed<P: Protocol>(args: &SimArgs, protocol: P::Config, seed: u64) -> i32 
     config.trace = args.trace.is_some();
     let nodes = config.nodes;
     let mut sim = Sim::<P>::new(config, protocol);
-    if args.churn {
-        crate::churn::install(&mut sim);
-    }
+    args.install_operators(&mut sim);
     let report = sim.run();
     if let Some(path) = &args.history {
         let written = serde_json::to_vec(&report.history)
@@ -260,11 +277,7 @@ where
     let total = args.seeds;
     let show_progress = !args.json && total >= 20;
     let protocol_name = &args.protocol;
-    let setup = |sim: &mut Sim<P>| {
-        if args.churn {
-            crate::churn::install(sim);
-        }
-    };
+    let setup = |sim: &mut Sim<P>| args.install_operators(sim);
     let summary = check_seeds_with::<P>(&args.config(0), &protocol, seeds, setup, |done| {
         if show_progress && (done % (total / 20).max(1) == 0 || done == total) {
             eprint!("\r{}: {done}/{total} seeds", protocol_name);

@@ -11,7 +11,7 @@
 //! sweeps: 0 of 600 seeds with random faults, 0 of 400 with `reset_and_cut`,
 //! and a single catch (linearizability) in about 3,000 seed runs of variants
 //! of `reset_then_isolate`.
-//! `reset_then_isolate` does reach the state (two leaders at once, the old
+//! `reset_then_isolate` (now `quorum_sim::LeaseDisturbance`) does reach the state (two leaders at once, the old
 //! one still holding a lease on acks the new leader's promiser gave), but a
 //! stale read also needs the old leader to have had no write offered to it
 //! since it was cut off: its lease read waits for its last proposed slot to
@@ -23,7 +23,7 @@
 
 use quorum_core::{Duration, LinkKind, NodeId, Protocol, Rng};
 use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig};
-use quorum_sim::{check_seeds, check_seeds_with, Faults, Sim, SimConfig};
+use quorum_sim::{check_seeds, check_seeds_with, Faults, LeaseDisturbance, Sim, SimConfig};
 
 fn base() -> SimConfig {
     let mut base = SimConfig::quick(0, Faults::All);
@@ -76,47 +76,6 @@ fn seed_sweep_lease_reads_with_resets_and_cuts() {
     check_seeds_with::<MultiPaxos>(&base, &lease(), 0..300, reset_and_cut, |_| {}).assert_clean();
 }
 
-/// The operator that reaches the stale read of issue 12 item 4. Every few
-/// hundred milliseconds: cut the leader off from one follower (`far`, both
-/// ways) while the other follower's (`near`'s) connection to it resets, a
-/// link-down hint while the leader lives; `near` keeps acknowledging the
-/// leader's heartbeats while it waits to ask about it. Just before `near`
-/// may promise `far` (an election timeout after it last counted the
-/// leader's contact), cut `near`'s messages to the leader too, so the leader
-/// hears of no new ballot and serves lease reads on its last acks; heal later.
-fn reset_then_isolate(sim: &mut Sim<MultiPaxos>, isolate_after: Duration) {
-    let mut phase = 0;
-    let mut t0 = quorum_core::Instant::ZERO;
-    let mut pair = (NodeId(0), NodeId(0));
-    sim.set_operator(Duration::from_millis(2), move |sim: &mut Sim<MultiPaxos>, rng: &mut Rng| {
-        let now = sim.now();
-        match phase {
-            0 if now >= t0 => {
-                let Some(leader) = sim.leader() else { return };
-                let others: Vec<NodeId> = sim.members().iter().copied().filter(|&n| n != leader).collect();
-                let far = others[rng.range(0, others.len() as u64) as usize];
-                let near = others.iter().copied().find(|&n| n != far).expect("three nodes");
-                sim.cut_one_way(leader, far);
-                sim.cut_one_way(far, leader);
-                sim.act(near, "connection reset", |node, now, out| node.on_link_down(now, leader, out));
-                pair = (leader, near);
-                t0 = now;
-                phase = 1;
-            }
-            1 if now >= t0 + isolate_after => {
-                sim.cut_one_way(pair.1, pair.0);
-                phase = 2;
-            }
-            2 if now >= t0 + Duration::from_millis(300) => {
-                sim.heal();
-                t0 = now + Duration::from_millis(rng.range(50, 200));
-                phase = 0;
-            }
-            _ => {}
-        }
-    });
-}
-
 fn sharp_base() -> SimConfig {
     let mut base = base();
     base.faults.kind = Faults::None;
@@ -131,7 +90,10 @@ fn seed_sweep_lease_reads_with_a_reset_then_an_isolated_leader() {
         &sharp_base(),
         &lease(),
         0..200,
-        |s| reset_then_isolate(s, Duration::from_millis(95)),
+        |s| {
+            let at = Duration::from_millis(95);
+            s.set_operator(Duration::from_millis(2), LeaseDisturbance::new(at, at))
+        },
         |_| {},
     );
     summary.assert_clean();

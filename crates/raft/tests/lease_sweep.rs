@@ -2,7 +2,7 @@
 
 use quorum_core::{Duration, LinkKind, NodeId, Protocol, Rng};
 use quorum_raft::{Message, PlantedBug, Raft, RaftConfig, ReadMode};
-use quorum_sim::{check_seeds_with, ClockConfig, Faults, Sim, SimConfig, Summary};
+use quorum_sim::{check_seeds_with, ClockConfig, Faults, LeaseDisturbance, Sim, SimConfig, Summary};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -78,6 +78,25 @@ fn seed_sweep_lease_reads_fifo_links_link_down_hints_all_faults() {
 fn the_lease_sweep_catches_a_follower_that_acks_without_honouring_the_lease() {
     let config = lease().with(|c| c.planted = Some(PlantedBug::SuspectedAckWithoutLease));
     lease_sweep(0..500, &config).assert_caught_by("planted SuspectedAckWithoutLease", &["linearizability"]);
+}
+
+/// The generic disturbance of `quorum sim --profile lease-fifo` (5 nodes,
+/// every fault, `quorum_sim::LeaseDisturbance`), with none of this file's
+/// Raft-specific filters, catches the same twin.
+#[test]
+fn the_lease_fifo_profiles_disturbance_catches_the_same_twin() {
+    let mut base = SimConfig::new(5, 0).with_faults(Faults::All);
+    base.network.links = Some(LinkKind::Fifo);
+    base.clients.count = 16;
+    base.clients.read_ratio = 0.6;
+    base.clients.timeout = Duration::from_millis(20);
+    let config = lease().with(|c| c.planted = Some(PlantedBug::SuspectedAckWithoutLease));
+    let disturb = |sim: &mut Sim<Raft>| {
+        let (min, max) = (Duration::from_millis(20), Duration::from_millis(200));
+        sim.set_operator(Duration::from_millis(2), LeaseDisturbance::new(min, max));
+    };
+    check_seeds_with::<Raft>(&base, &config, 0..40, disturb, |_| {})
+        .assert_caught_by("planted SuspectedAckWithoutLease", &["linearizability"]);
 }
 
 /// Clocks at the edge of the bound the lease assumes: every node up to

@@ -97,6 +97,7 @@ pub mod baseline;
 mod client;
 mod clock;
 mod config;
+mod disturbance;
 mod faults;
 mod history;
 mod host;
@@ -117,6 +118,7 @@ pub use config::{
     ClientConfig, ClockConfig, DiskConfig, DriverBug, FaultConfig, Faults, KeyDistribution, Latency, NetworkConfig,
     ReadPath, SimConfig, DEFAULT_MAX_MESSAGE_BYTES,
 };
+pub use disturbance::LeaseDisturbance;
 pub use history::{Operation, Outcome};
 pub use operator::Operator;
 pub use quiet::{panic_message, quietly};
