@@ -31,6 +31,27 @@ pub enum Action {
         /// The node to lead next.
         id: u64,
     },
+    /// The members: id, voter or learner, peer address (one per line).
+    Members,
+    /// Add node ID, listening for peers at ADDRESS, as a learner (Raft): it
+    /// receives the log but does not vote. Start it first with
+    /// `quorum node --join`. Answered once the change commits.
+    Add {
+        /// The new node's id (not in use).
+        id: u64,
+        /// Where it listens for peers (ip:port).
+        address: String,
+    },
+    /// Make learner ID a voter, once it has caught up (Raft).
+    Promote {
+        /// The learner.
+        id: u64,
+    },
+    /// Remove member ID (the leader too: it hands over first) (Raft).
+    Remove {
+        /// The member.
+        id: u64,
+    },
     /// Snapshot the state machine now and compact the log.
     Snapshot,
     /// Write a backup of the state machine, holding every write acknowledged
@@ -42,20 +63,37 @@ pub enum Action {
 }
 
 /// Sends the command and prints the answer; an error answer is exit code 1.
+/// A membership change sent to a follower is sent again to the leader the
+/// follower names.
 pub fn run(args: AdminArgs) -> Result<i32, String> {
-    let mut conn = Conn::open(&args.node, args.user.as_deref())?;
-    let target = match &args.action {
-        Action::TransferLeader { id } => id.to_string(),
-        _ => String::new(),
+    let words: Vec<String> = match &args.action {
+        Action::Status => vec!["STATUS".into()],
+        Action::Members => vec!["MEMBERS".into()],
+        Action::Snapshot => vec!["SNAPSHOT".into()],
+        Action::Backup { .. } => vec!["BACKUP".into()],
+        Action::TransferLeader { id } => vec!["TRANSFER".into(), id.to_string()],
+        Action::Add { id, address } => vec!["ADD".into(), id.to_string(), address.clone()],
+        Action::Promote { id } => vec!["PROMOTE".into(), id.to_string()],
+        Action::Remove { id } => vec!["REMOVE".into(), id.to_string()],
     };
-    let words: &[&str] = match &args.action {
-        Action::Status => &["QUORUM", "STATUS"],
-        Action::Snapshot => &["QUORUM", "SNAPSHOT"],
-        Action::Backup { .. } => &["QUORUM", "BACKUP"],
-        Action::TransferLeader { .. } => &["QUORUM", "TRANSFER", &target],
-    };
-    conn.send(&words.iter().map(|w| w.as_bytes()).collect::<Vec<_>>())?;
-    match conn.reply()? {
+    let mut words: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+    words.insert(0, b"QUORUM");
+    let mut node = args.node.clone();
+    let mut conn = Conn::open(&node, args.user.as_deref())?;
+    conn.send(&words)?;
+    let mut answer = conn.reply()?;
+    if let Err(why) = &answer {
+        if let Some(leader) =
+            why.strip_prefix("ERR not the leader: the leader is ").and_then(|l| l.split(" at ").nth(1))
+        {
+            eprintln!("{node} is not the leader; asking {leader}");
+            node = leader.to_string();
+            conn = Conn::open(&node, args.user.as_deref())?;
+            conn.send(&words)?;
+            answer = conn.reply()?;
+        }
+    }
+    match answer {
         Ok(bytes) => {
             if let Action::Backup { file } = &args.action {
                 let (index, image) = quorum_runtime::backup::decode(&bytes)?;
@@ -67,7 +105,7 @@ pub fn run(args: AdminArgs) -> Result<i32, String> {
             Ok(0)
         }
         Err(why) => {
-            eprintln!("{}: {why}", args.node);
+            eprintln!("{node}: {why}");
             Ok(1)
         }
     }

@@ -31,7 +31,7 @@ enum Command {
     /// Run a protocol in the deterministic simulator over many seeds, checking every run.
     Sim(sim_cmd::SimArgs),
     /// Run one node of a cluster (Redis protocol on --client).
-    Node(node::NodeArgs),
+    Node(Box<node::NodeArgs>),
     /// Start a local cluster of nodes as child processes.
     Cluster(node::ClusterArgs),
     /// Write a development CA and per-node certificates for TLS.
@@ -58,7 +58,7 @@ fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
-        Command::Node(args) => node::node(args),
+        Command::Node(args) => node::node(*args),
         Command::Cluster(args) => node::cluster(args),
         Command::Certs(args) => certs_cmd::run(args),
         Command::Passwd(args) => passwd_cmd::run(args),

@@ -74,7 +74,7 @@ mod writes;
 pub use command::Command;
 pub use effects::{DurabilityGate, Effect, Effects, ReadId};
 pub use ids::{ClientId, NodeId};
-pub use log::{Entry, Log, Membership, Payload, Stamp};
+pub use log::{Entry, Log, Membership, MembershipChange, Payload, Stamp, MAX_ADDRESS_LEN};
 pub use protocol::{
     node_of, Init, InitError, Invariant, LinkKind, NotLeader, ProposeError, Protocol, ReadError, Role, Status,
     StepInvariant,

@@ -278,6 +278,28 @@ pub trait Protocol: Sized + 'static {
         Err("this protocol has no leadership transfer".into())
     }
 
+    /// An operator asks this leader to change the membership: add a learner,
+    /// promote one, remove a member. Returns the log index of the change; it
+    /// is in force once that index commits. A change that cannot be carried
+    /// out safely is refused with the reason, and nothing changes. The
+    /// default: the protocol's membership is fixed at start-up, and it says so.
+    fn change_membership(
+        &mut self,
+        now: Instant,
+        change: crate::MembershipChange,
+        out: &mut Effects<Self::Message>,
+    ) -> Result<u64, String> {
+        let _ = (now, change, out);
+        Err(format!("{} has no membership changes: its members are fixed at start-up", Self::NAME))
+    }
+
+    /// The configuration in force at this node (the newest it knows of), for
+    /// a protocol whose membership can change; `None` (the default): the
+    /// members are the ones it started with.
+    fn membership(&self) -> Option<&crate::Membership> {
+        None
+    }
+
     /// This node is about to stop: a leader that can pass leadership to an
     /// up-to-date peer starts doing so and returns true, so that the cluster
     /// does not wait out an election timeout (Raft's leadership transfer).

@@ -41,6 +41,13 @@ pub trait Transport<M: Send + 'static>: Send {
 
     /// The next message or link event; `None` once the transport is closed.
     async fn recv(&mut self) -> Option<Incoming<M>>;
+
+    /// From now on, talk to `peer`, a member added while the cluster runs,
+    /// which listens for peers at `address`. The default: this transport's
+    /// peers are fixed, and it says so.
+    fn add_peer(&mut self, peer: NodeId, address: &str) -> Result<(), String> {
+        Err(format!("this transport cannot add peers ({peer} at {address})"))
+    }
 }
 
 type Inboxes<M> = Arc<Mutex<HashMap<NodeId, mpsc::UnboundedSender<Incoming<M>>>>>;

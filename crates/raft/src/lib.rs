@@ -222,7 +222,7 @@ impl Raft {
     fn recover(init: &Init<RaftConfig>) -> Result<(HardState, Log, Configs, Option<quorum_core::Snapshot>), InitError> {
         let stored = &init.stored;
         let hard: HardState = stored.decode_hard_state()?;
-        let initial = Membership { voters: init.members.clone(), learners: Vec::new() };
+        let initial = Membership { voters: init.members.clone(), ..Membership::default() };
         let (offset, stamp, base) = match &stored.snapshot {
             Some(s) => {
                 let meta: SnapshotMeta =
@@ -254,7 +254,7 @@ impl Protocol for Raft {
     const NAME: &'static str = "raft";
 
     fn seed_snapshot(members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<quorum_core::Snapshot> {
-        let meta = SnapshotMeta { membership: Membership { voters: members.to_vec(), learners: Vec::new() } };
+        let meta = SnapshotMeta { membership: Membership { voters: members.to_vec(), ..Membership::default() } };
         let meta = bytes::Bytes::from(postcard::to_allocvec(&meta).expect("snapshot metadata encodes"));
         Some(quorum_core::Snapshot { meta, ..quorum_core::Snapshot::seed(index, data) })
     }
@@ -394,6 +394,26 @@ impl Protocol for Raft {
 
     fn transfer_to(&mut self, now: Instant, target: NodeId, out: &mut Effects<Message>) -> Result<(), String> {
         self.transfer_leadership(now, target, out).map_err(|e| e.to_string())
+    }
+
+    fn change_membership(
+        &mut self,
+        now: Instant,
+        change: quorum_core::MembershipChange,
+        out: &mut Effects<Message>,
+    ) -> Result<u64, String> {
+        use quorum_core::MembershipChange::*;
+        let done = match change {
+            AddLearner { node, address: Some(address) } => self.add_learner_at(now, node, &address, out),
+            AddLearner { node, address: None } => self.add_learner(now, node, out),
+            Promote(node) => self.promote(now, node, out),
+            Remove(node) => self.remove_node(now, node, out),
+        };
+        done.map_err(|e| e.to_string())
+    }
+
+    fn membership(&self) -> Option<&Membership> {
+        Some(self.configs.current())
     }
 
     /// A leader about to stop transfers leadership to the voter whose log

@@ -36,6 +36,14 @@ pub enum ChangeError {
     NotCaughtUp(NodeId),
     /// The node is not a voter of the current configuration.
     UnknownNode(NodeId),
+    /// The node to remove is neither a voter nor a learner.
+    NotMember(NodeId),
+    /// The node to add is a member already (a voter, or a learner).
+    AlreadyMember(NodeId),
+    /// The node to promote is a voter already.
+    AlreadyVoter(NodeId),
+    /// The peer address given for a new node is empty, too long or not printable.
+    BadAddress(NodeId),
 }
 
 impl fmt::Display for ChangeError {
@@ -47,6 +55,14 @@ impl fmt::Display for ChangeError {
             ChangeError::NotSingleChange => write!(f, "change one voter at a time, and keep at least one voter"),
             ChangeError::NotCaughtUp(n) => write!(f, "{n} has not caught up yet: add it as a learner and wait"),
             ChangeError::UnknownNode(n) => write!(f, "{n} is not a voter in the current configuration"),
+            ChangeError::NotMember(n) => write!(f, "{n} is not a member of the current configuration"),
+            ChangeError::AlreadyMember(n) => write!(f, "{n} is a member already"),
+            ChangeError::AlreadyVoter(n) => write!(f, "{n} is a voter already"),
+            ChangeError::BadAddress(n) => write!(
+                f,
+                "the peer address for {n} must be 1 to {} printable characters (host:port)",
+                quorum_core::MAX_ADDRESS_LEN
+            ),
         }
     }
 }
@@ -167,12 +183,39 @@ impl Raft {
 
     /// Adds `node` as a learner: it receives the log but does not vote.
     pub fn add_learner(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
+        if self.configs.current().contains(node) {
+            return Err(ChangeError::AlreadyMember(node));
+        }
         let new = self.configs.current().with_learner(node);
+        self.propose_membership(now, new, out)
+    }
+
+    /// Adds `node` as a learner that listens for peers at `address`; the
+    /// address goes into the configuration entry, so every member learns it
+    /// from the log (see [`Membership::addresses`]).
+    pub fn add_learner_at(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        address: &str,
+        out: &mut Out,
+    ) -> Result<u64, ChangeError> {
+        let current = self.configs.current();
+        if current.contains(node) {
+            return Err(ChangeError::AlreadyMember(node));
+        }
+        let new = current.with_learner(node).with_address(node, address);
+        if !new.is_sane() {
+            return Err(ChangeError::BadAddress(node));
+        }
         self.propose_membership(now, new, out)
     }
 
     /// Promotes a caught-up learner (or adds a caught-up node) to voter.
     pub fn promote(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
+        if self.configs.current().voters.contains(&node) {
+            return Err(ChangeError::AlreadyVoter(node));
+        }
         let new = self.configs.current().with_voter(node);
         self.propose_membership(now, new, out)
     }
@@ -180,7 +223,7 @@ impl Raft {
     /// Removes a voter or learner; the leader itself may be removed, and
     /// steps down once the change commits.
     pub fn remove_node(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
-        let new = self.configs.current().without(node).ok_or(ChangeError::UnknownNode(node))?;
+        let new = self.configs.current().without(node).ok_or(ChangeError::NotMember(node))?;
         self.propose_membership(now, new, out)
     }
 
@@ -266,7 +309,7 @@ mod tests {
     use super::*;
 
     fn m(voters: &[u64]) -> Membership {
-        Membership { voters: voters.iter().map(|v| NodeId(*v)).collect(), learners: vec![] }
+        Membership { voters: voters.iter().map(|v| NodeId(*v)).collect(), ..Membership::default() }
     }
 
     #[test]

@@ -20,11 +20,7 @@ pub(crate) const LIMIT: u64 = 1 << 62;
 /// A membership a correct leader could have written: at least one voter,
 /// nobody listed twice.
 pub(crate) fn sane_membership(m: &Membership) -> bool {
-    let mut all: Vec<NodeId> = m.voters.iter().chain(m.learners.iter()).copied().collect();
-    let n = all.len();
-    all.sort();
-    all.dedup();
-    !m.voters.is_empty() && all.len() == n
+    m.is_sane()
 }
 
 /// Decodes and checks the Raft metadata of a snapshot.

@@ -294,6 +294,9 @@ fn random_entries(rng: &mut Rng, term: u64, index: u64) -> Vec<Entry> {
                 1 => Payload::Membership(Membership {
                     voters: (0..rng.index(4)).map(|_| NodeId(rng.index(5) as u64)).collect(),
                     learners: (0..rng.index(2)).map(|_| NodeId(rng.index(5) as u64)).collect(),
+                    addresses: (0..rng.index(2))
+                        .map(|_| (NodeId(rng.index(5) as u64), "x".repeat(rng.index(300))))
+                        .collect(),
                 }),
                 _ => cmd("fuzz"),
             };

@@ -170,3 +170,34 @@ fn thesis_6_4_read_index_through_the_cluster() {
     assert_eq!(err.to_string(), format!("not the leader: send this request to {leader}"));
     clean(&c);
 }
+
+#[test]
+fn a_learner_added_with_its_address_carries_it_in_the_log_and_bad_changes_are_refused() {
+    let mut c = Cluster::with_voters(4, &[1, 2, 3], RaftConfig::default(), 3);
+    let leader = elected(&mut c);
+    c.settle();
+    let too_long = "1".repeat(quorum_core::MAX_ADDRESS_LEN + 1);
+    let refused =
+        |c: &mut Cluster, address: &str| c.act(leader, |r, now, out| r.add_learner_at(now, NodeId(4), address, out));
+    assert_eq!(refused(&mut c, &too_long), Err(ChangeError::BadAddress(NodeId(4))));
+    assert_eq!(refused(&mut c, "bad\naddress"), Err(ChangeError::BadAddress(NodeId(4))));
+    assert_eq!(refused(&mut c, ""), Err(ChangeError::BadAddress(NodeId(4))));
+    let other = if leader == NodeId(1) { NodeId(2) } else { NodeId(1) };
+    let again = c.act(leader, |r, now, out| r.add_learner_at(now, other, "127.0.0.1:1", out));
+    assert_eq!(again, Err(ChangeError::AlreadyMember(other)));
+    assert_eq!(c.act(leader, |r, now, out| r.promote(now, other, out)), Err(ChangeError::AlreadyVoter(other)));
+    assert_eq!(c.act(leader, |r, now, out| r.remove_node(now, NodeId(9), out)), Err(ChangeError::NotMember(NodeId(9))));
+    c.act(leader, |r, now, out| r.add_learner_at(now, NodeId(4), "127.0.0.1:7004", out)).unwrap();
+    c.settle();
+    c.run_for(Duration::from_millis(100));
+    for id in 1..=4 {
+        let m = c.node(NodeId(id)).unwrap().membership().clone();
+        assert_eq!(m.learners, vec![NodeId(4)], "node {id}");
+        assert_eq!(m.address_of(NodeId(4)), Some("127.0.0.1:7004"), "node {id} learned the address from the log");
+    }
+    // Removing the learner takes its address out too.
+    c.act(leader, |r, now, out| r.remove_node(now, NodeId(4), out)).unwrap();
+    c.settle();
+    assert!(c.node(leader).unwrap().membership().addresses.is_empty());
+    clean(&c);
+}

@@ -256,10 +256,12 @@ impl Session {
         }
     }
 
-    /// `QUORUM STATUS | SNAPSHOT | BACKUP | TRANSFER <node id>`: what an
-    /// operator asks of this node (`quorum admin` sends these). `BACKUP`
-    /// first reads linearizably, so the backup holds every write
-    /// acknowledged before it was asked for.
+    /// `QUORUM STATUS | MEMBERS | SNAPSHOT | BACKUP | TRANSFER <node id> |
+    /// ADD <node id> <peer address> | PROMOTE <node id> | REMOVE <node id>`:
+    /// what an operator asks of this node (`quorum admin` sends these).
+    /// `BACKUP` first reads linearizably, so the backup holds every write
+    /// acknowledged before it was asked for. A membership change goes to the
+    /// leader (elsewhere the error names it) and is answered once it commits.
     async fn admin(&mut self, args: &[Bytes]) -> Reply {
         let sub = args.get(1).map(|s| s.to_ascii_uppercase());
         let action = match (sub.as_deref(), args.len()) {
@@ -289,12 +291,57 @@ impl Session {
                 Some(id) if id > 0 => AdminAction::TransferLeader(quorum_core::NodeId(id as u64)),
                 _ => return Reply::Error("ERR QUORUM TRANSFER takes a node id".into()),
             },
-            _ => return Reply::Error("ERR QUORUM takes STATUS, SNAPSHOT, BACKUP or TRANSFER <node id>".into()),
+            (Some(b"MEMBERS"), 2) => AdminAction::Members,
+            (Some(sub @ (b"ADD" | b"PROMOTE" | b"REMOVE")), n) => {
+                let usage = "ERR QUORUM ADD <node id> <peer host:port> | PROMOTE <node id> | REMOVE <node id>";
+                let node = match args.get(2).and_then(|a| parse_i64(a)) {
+                    Some(id) if id > 0 => quorum_core::NodeId(id as u64),
+                    _ => return Reply::Error(usage.into()),
+                };
+                let change = match (sub, n) {
+                    (b"ADD", 4) => {
+                        let address = String::from_utf8_lossy(&args[3]).into_owned();
+                        if address.parse::<std::net::SocketAddr>().is_err() {
+                            return Reply::Error(format!(
+                                "ERR the peer address of {node} must be ip:port (as in --peers), not '{address}'"
+                            ));
+                        }
+                        quorum_core::MembershipChange::AddLearner { node, address: Some(address) }
+                    }
+                    (b"PROMOTE", 3) => quorum_core::MembershipChange::Promote(node),
+                    (b"REMOVE", 3) => quorum_core::MembershipChange::Remove(node),
+                    _ => return Reply::Error(usage.into()),
+                };
+                if let Some(elsewhere) = self.not_the_leader().await {
+                    return elsewhere;
+                }
+                AdminAction::Change(change)
+            }
+            _ => {
+                return Reply::Error(
+                    "ERR QUORUM takes STATUS, MEMBERS, SNAPSHOT, BACKUP, TRANSFER <node id>, ADD <node id> <peer address>, PROMOTE <node id> or REMOVE <node id>"
+                        .into(),
+                )
+            }
         };
         match self.node.admin(action).await {
             Ok(done) => Reply::Bulk(done),
             Err(why) => Reply::Error(format!("ERR {why}")),
         }
+    }
+
+    /// `None` on the leader; elsewhere the error that names the leader and
+    /// its client address (`quorum admin` follows it).
+    async fn not_the_leader(&self) -> Option<Reply> {
+        let Some(s) = self.node.status().await else { return Some(Reply::Error("ERR node is shutting down".into())) };
+        if s.status.role == Role::Leader {
+            return None;
+        }
+        Some(Reply::Error(match (s.status.leader, s.leader_client_addr) {
+            (Some(leader), Some(at)) => format!("ERR not the leader: the leader is {leader} at {at}"),
+            (Some(leader), None) => format!("ERR not the leader: the leader is {leader}"),
+            (None, _) => "TRYAGAIN no leader known: retry shortly".into(),
+        }))
     }
 
     /// `AUTH`: on success the connection may do what the user's role allows.

@@ -79,8 +79,13 @@ const MAX_WRITE_BYTES: usize = 1 << 20;
 /// Client addresses peers gave when this node dialled them, by node id.
 pub type PeerDirectory = Arc<Mutex<HashMap<NodeId, String>>>;
 
-/// Per peer, a signal to its dialer that the peer just connected to us.
-type Wakers = Arc<HashMap<NodeId, Arc<Notify>>>;
+/// The peers this node talks to, each with a signal to its dialer that the
+/// peer just connected to us. It grows when a member is added to a running
+/// cluster ([`TcpTransport::add_peer`]); a dialer with an id not in it is refused.
+type Wakers = Arc<Mutex<HashMap<NodeId, Arc<Notify>>>>;
+
+/// The most peers a node talks to, those added while it runs included.
+pub const MAX_PEERS: usize = 128;
 
 /// Settings of a node's peer transport.
 #[derive(Clone, Debug)]
@@ -171,6 +176,9 @@ pub struct TcpTransport<M> {
     local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
     counters: Arc<PeerCounters>,
+    config: Arc<TcpConfig>,
+    wakers: Wakers,
+    inbox_tx: mpsc::Sender<Incoming<M>>,
 }
 
 impl<M> Drop for TcpTransport<M> {
@@ -187,7 +195,7 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
         let local_addr = listener.local_addr()?;
         let (inbox_tx, inbox) = mpsc::channel(PEER_QUEUE);
         let config = Arc::new(config);
-        let wakers: Wakers = Arc::new(config.peers.keys().map(|&p| (p, Arc::new(Notify::new()))).collect());
+        let wakers: Wakers = Arc::new(Mutex::new(config.peers.keys().map(|&p| (p, Arc::new(Notify::new()))).collect()));
         let counters = Arc::new(PeerCounters::for_peers(config.peers.keys().copied()));
         let inbound = Inbound {
             config: config.clone(),
@@ -195,24 +203,39 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
             links: InboundLinks::default(),
             counters: counters.clone(),
         };
-        let mut tasks = vec![tokio::spawn(accept_loop(listener, inbound, wakers.clone()))];
-        let mut outboxes = HashMap::new();
-        for (&peer, &addr) in &config.peers {
-            let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            outboxes.insert(peer, tx);
-            let link = Dialer {
-                peer,
-                addr,
-                counters: counters.clone(),
-                config: config.clone(),
-                directory: directory.clone(),
-                inbox: inbox_tx.clone(),
-                wake: wakers[&peer].clone(),
-            };
-            tasks.push(tokio::spawn(link.run(rx)));
-        }
+        let tasks = vec![tokio::spawn(accept_loop(listener, inbound, wakers.clone()))];
         info!(id = %config.id, addr = %local_addr, peers = config.peers.len(), "peer transport listening");
-        Ok(TcpTransport { outboxes, inbox, directory, local_addr, tasks, counters })
+        let mut transport = TcpTransport {
+            outboxes: HashMap::new(),
+            inbox,
+            directory,
+            local_addr,
+            tasks,
+            counters,
+            config: config.clone(),
+            wakers,
+            inbox_tx,
+        };
+        for (&peer, &addr) in &config.peers {
+            transport.start_dialer(peer, addr);
+        }
+        Ok(transport)
+    }
+
+    fn start_dialer(&mut self, peer: NodeId, addr: SocketAddr) {
+        let wake = self.wakers.lock().expect("wakers lock").entry(peer).or_default().clone();
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        self.outboxes.insert(peer, tx);
+        let link = Dialer {
+            peer,
+            addr,
+            counters: self.counters.clone(),
+            config: self.config.clone(),
+            directory: self.directory.clone(),
+            inbox: self.inbox_tx.clone(),
+            wake,
+        };
+        self.tasks.push(tokio::spawn(link.run(rx)));
     }
 
     /// What the peer port has refused and closed (for `INFO`).
@@ -233,6 +256,22 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> TcpTransport<M> {
 
 #[async_trait]
 impl<M: Serialize + DeserializeOwned + Send + 'static> Transport<M> for TcpTransport<M> {
+    /// Dials `peer` at `address` from now on and lets it connect to us. A
+    /// peer already known keeps its link (and the address it had).
+    fn add_peer(&mut self, peer: NodeId, address: &str) -> Result<(), String> {
+        if peer == self.config.id || self.outboxes.contains_key(&peer) {
+            return Ok(());
+        }
+        if self.outboxes.len() >= MAX_PEERS {
+            return Err(format!("already {MAX_PEERS} peers: {peer} not added"));
+        }
+        let addr: SocketAddr =
+            address.parse().map_err(|e| format!("peer address '{address}' of {peer} is not ip:port: {e}"))?;
+        info!(%peer, %addr, "a new member: dialling it");
+        self.start_dialer(peer, addr);
+        Ok(())
+    }
+
     async fn send(&self, to: NodeId, msg: M) -> Result<(), TransportError> {
         let outbox = self.outboxes.get(&to).ok_or(TransportError::UnknownPeer(to))?;
         outbox.try_send(msg).map_err(|e| match e {
@@ -377,7 +416,7 @@ async fn accept_loop<M: DeserializeOwned + Send + 'static>(listener: TcpListener
 }
 
 /// Checks a dialer's hello; `Err` carries the reason for refusing it.
-fn check_hello(config: &TcpConfig, hello: &Hello) -> Result<NodeId, String> {
+fn check_hello(config: &TcpConfig, wakers: &Wakers, hello: &Hello) -> Result<NodeId, String> {
     if hello.magic != MAGIC {
         return Err(format!("bad magic {:#x}: not a quorum peer", hello.magic));
     }
@@ -397,8 +436,10 @@ fn check_hello(config: &TcpConfig, hello: &Hello) -> Result<NodeId, String> {
     if from == config.id {
         return Err(format!("the dialer claims this node's own id {from}: is a second process running with this id?"));
     }
-    if !config.peers.contains_key(&from) {
-        return Err(format!("node id {from} is not a member of this cluster"));
+    if !wakers.lock().expect("wakers lock").contains_key(&from) {
+        return Err(format!(
+            "node id {from} is not a member of this cluster (a new node is let in once its addition is in the log)"
+        ));
     }
     if hello.to != config.id.0 {
         return Err(format!("peer meant to reach n{}, this is {}", hello.to, config.id));
@@ -456,7 +497,7 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
         None if config.tls.is_some() => Err("the dialer presented no certificate".to_string()),
         None => Ok(peer),
     };
-    let peer = match check_hello(&config, &hello).and_then(identity) {
+    let peer = match check_hello(&config, &wakers, &hello).and_then(identity) {
         Ok(peer) => peer,
         Err(reason) => {
             warn!(%remote, %reason, "refused a peer connection");
@@ -475,7 +516,9 @@ async fn serve_inbound<M: DeserializeOwned + Send + 'static>(
     }
     debug!(%peer, %remote, "inbound peer link up");
     // The peer is up: if our link to it is waiting out a backoff, retry now.
-    wakers[&peer].notify_one();
+    if let Some(wake) = wakers.lock().expect("wakers lock").get(&peer) {
+        wake.notify_one();
+    }
     drop(handshake_permit);
     let (number, close) = register_inbound(&inbound, peer, remote);
     // Nothing is written after the handshake: the reader owns the stream.

@@ -5,6 +5,7 @@
 //! embedding the runtime does not pull clap, toml and tracing-subscriber.
 
 mod cluster;
+mod join;
 mod serve;
 mod settings;
 

@@ -37,7 +37,17 @@ where
     P::Config: Tunables,
 {
     init_tracing(args.serving.log_format);
-    let settings = args.resolve()?;
+    let mut settings = args.resolve()?;
+    let mut members: Vec<NodeId> = settings.peers.keys().copied().collect();
+    if let Some(through) = settings.join.clone() {
+        // The cluster's word on its members; this node's own address is its own.
+        let cluster = super::join::members_of(&through)?;
+        info!(through = %through, voters = ?cluster.voters, "joining a running cluster");
+        let own = settings.peers.get(&NodeId(settings.id)).copied();
+        settings.peers.extend(cluster.peers);
+        settings.peers.extend(own.map(|a| (NodeId(settings.id), a)));
+        members = cluster.voters;
+    }
     apply_tunables(&mut protocol_config, &settings.sets, &settings.file_settings, |name| std::env::var(name).ok())
         .map_err(|e| format!("{} settings: {e}", P::NAME))?;
     // One thread runs the node task, the transport and the client sessions: no
@@ -51,12 +61,15 @@ where
         .map(|(key, _)| (key.to_string(), protocol_config.get(key).unwrap_or_default()))
         .collect();
     info!(protocol = P::NAME, settings = ?tuned, "protocol settings");
-    runtime.block_on(serve_node::<P>(settings, protocol_config, tuned))?;
+    runtime.block_on(serve_node::<P>(settings, members, protocol_config, tuned))?;
     Ok(0)
 }
 
+/// Serves node `s.id`; `members` are the voters it starts with (its peers,
+/// or, when it joins, the running cluster's voters).
 async fn serve_node<P: Protocol>(
     s: NodeSettings,
+    members: Vec<NodeId>,
     protocol_config: P::Config,
     tuned: Vec<(String, String)>,
 ) -> Result<(), String> {
@@ -95,7 +108,8 @@ async fn serve_node<P: Protocol>(
         warn!("--unsafe-no-fsync: the log is not synced; a machine crash may lose acknowledged writes");
         wal.set_unsafe_no_sync(true);
     }
-    let mut config = NodeConfig::new(id, s.peers.keys().copied().collect());
+    let mut config = NodeConfig::new(id, members);
+    config.peer_addresses = s.peers.iter().map(|(node, addr)| (*node, addr.to_string())).collect();
     config.forward = !s.redirect;
     config.local_reads = s.local_reads;
     config.snapshot_every = s.snapshot_every;

@@ -18,9 +18,16 @@ pub struct NodeArgs {
     /// This node's id (a member of --peers).
     #[arg(long)]
     pub id: Option<u64>,
-    /// Every member's peer address: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`.
+    /// Every member's peer address: `1=127.0.0.1:7001,2=127.0.0.1:7002,...`
+    /// (with --join, this node's own entry is enough).
     #[arg(long)]
     pub peers: Option<String>,
+    /// Join a running Raft cluster: ask the member whose client port is
+    /// HOST:PORT for the members and their peer addresses, and start as a
+    /// node that does not vote until `quorum admin add` and `promote` make
+    /// it a learner, then a voter.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<String>,
     /// The address of the Redis-protocol client port.
     #[arg(long)]
     pub client: Option<SocketAddr>,
@@ -143,6 +150,7 @@ struct NodeFile {
     protocol: Option<String>,
     id: Option<u64>,
     peers: Option<String>,
+    join: Option<String>,
     client: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
@@ -172,6 +180,8 @@ pub struct NodeSettings {
     pub id: u64,
     /// Every member's peer address.
     pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// The client address of a member to join through (`--join`).
+    pub join: Option<String>,
     /// The client port.
     pub client: SocketAddr,
     /// The metrics port, if any.
@@ -317,11 +327,19 @@ impl NodeArgs {
         if clients.max_clients == 0 || clients.request_timeout.is_zero() {
             return Err("--max-clients and --request-timeout must be at least 1".into());
         }
+        let protocol = self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?;
+        let join = self.join.or(file.join);
+        if join.is_some() && protocol != "raft" {
+            return Err(format!(
+                "--join: {protocol} has no membership changes (only raft has them so far); start every member with --peers"
+            ));
+        }
         Ok(NodeSettings {
             tls,
-            protocol: self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?,
+            protocol,
             id,
             peers,
+            join,
             client: self.client.or(file.client).ok_or_else(|| missing("client"))?,
             metrics: self.metrics.or(file.metrics),
             data_dir: self.data_dir.or(file.data_dir).ok_or_else(|| missing("data-dir"))?,

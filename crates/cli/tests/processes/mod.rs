@@ -34,6 +34,8 @@ pub struct ProcCluster {
     pub procs: BTreeMap<u64, Proc>,
     /// Extra `quorum node` flags for every node.
     pub extra_args: Vec<String>,
+    /// Nodes started with `--join`, and the client address they join through.
+    pub joined_through: BTreeMap<u64, SocketAddr>,
 }
 
 impl ProcCluster {
@@ -58,7 +60,18 @@ impl ProcCluster {
             clients: (1..=n).map(|i| (i, free_addr())).collect(),
             dir: tempfile::tempdir().unwrap(),
             procs: BTreeMap::new(),
+            joined_through: BTreeMap::new(),
         }
+    }
+
+    /// Starts node `i` with `--join` through node `through`'s client port
+    /// (it knows only its own peer address) and waits until it answers.
+    pub fn add_joiner(&mut self, i: u64, through: u64) {
+        self.peers.insert(i, free_addr());
+        self.clients.insert(i, free_addr());
+        self.joined_through.insert(i, self.clients[&through]);
+        self.start_node(i);
+        self.wait_ready(i);
     }
 
     /// Starts every node and waits until each answers.
@@ -72,8 +85,10 @@ impl ProcCluster {
         }
     }
 
+    /// `--peers` of the founding members (not the nodes that joined later).
     pub fn peers_arg(&self) -> String {
-        self.peers.iter().map(|(i, a)| format!("{i}={a}")).collect::<Vec<_>>().join(",")
+        let founders = self.peers.iter().filter(|(i, _)| !self.joined_through.contains_key(i));
+        founders.map(|(i, a)| format!("{i}={a}")).collect::<Vec<_>>().join(",")
     }
 
     pub fn data_dir(&self, i: u64) -> PathBuf {
@@ -90,8 +105,15 @@ impl ProcCluster {
 
     pub fn start_node(&mut self, i: u64) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(i)).unwrap();
+        let peers = match self.joined_through.get(&i) {
+            Some(_) => format!("{i}={}", self.peers[&i]),
+            None => self.peers_arg(),
+        };
+        let join: Vec<String> =
+            self.joined_through.get(&i).map(|a| vec!["--join".into(), a.to_string()]).unwrap_or_default();
         let child = Command::new(BIN)
-            .args(["node", "--protocol", &self.protocol, "--id", &i.to_string(), "--peers", &self.peers_arg()])
+            .args(["node", "--protocol", &self.protocol, "--id", &i.to_string(), "--peers", &peers])
+            .args(join)
             .args(["--client", &self.clients[&i].to_string()])
             .args(&self.extra_args)
             .arg("--data-dir")

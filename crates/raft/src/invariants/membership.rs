@@ -157,7 +157,7 @@ mod tests {
 
     fn members(voters: &[u64], learners: &[u64]) -> Payload {
         let ids = |v: &[u64]| v.iter().map(|i| NodeId(*i)).collect();
-        Payload::Membership(Membership { voters: ids(voters), learners: ids(learners) })
+        Payload::Membership(Membership { voters: ids(voters), learners: ids(learners), addresses: vec![] })
     }
 
     /// Node `id` of nodes 1..=3 whose durable log holds `entries` as (term, payload).

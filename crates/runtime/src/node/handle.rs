@@ -43,7 +43,7 @@ pub enum Request {
 }
 
 /// What an operator may ask of a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminAction {
     /// This leader passes leadership to the given node (Raft).
     TransferLeader(NodeId),
@@ -53,6 +53,10 @@ pub enum AdminAction {
     /// machine as applied now. Ask after a linearizable read for a backup
     /// holding every acknowledged write.
     Backup,
+    /// Change the membership (on the leader; answered once the change commits).
+    Change(quorum_core::MembershipChange),
+    /// The members, one per line: id, `voter` or `learner`, peer address.
+    Members,
 }
 
 /// What `INFO` and `ROLE` show.

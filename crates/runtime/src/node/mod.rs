@@ -20,6 +20,7 @@
 //! the state machine is snapshotted and handed to the protocol (`on_snapshot`).
 
 mod handle;
+mod membership;
 mod requests;
 
 pub use handle::{AdminAction, NodeHandle, NodeStatus, Request};
@@ -66,6 +67,8 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     /// Client addresses of peers, for redirects (filled by the transport).
     pub directory: PeerDirectory,
+    /// Peer addresses of the founding members (`--peers`), for `QUORUM MEMBERS`.
+    pub peer_addresses: BTreeMap<NodeId, String>,
     /// Seed for the protocol's random choices.
     pub seed: u64,
 }
@@ -81,6 +84,7 @@ impl NodeConfig {
             local_reads: false,
             request_timeout: Duration::from_secs(2),
             directory: PeerDirectory::default(),
+            peer_addresses: BTreeMap::new(),
             seed: id.0,
         }
     }
@@ -143,6 +147,10 @@ pub struct Node<P: Protocol, T, M = KvStore> {
     next_id: u64,
     metrics: Arc<NodeMetrics>,
     view: watch::Sender<NodeView>,
+    /// Membership changes proposed here, waiting to commit.
+    changes: Vec<membership::PendingChange>,
+    /// The peer addresses of the configuration last seen (see `meet_new_members`).
+    addresses_seen: Vec<(NodeId, String)>,
 }
 
 impl<P, T, M> Node<P, T, M>
@@ -216,6 +224,8 @@ where
             next_id: 1,
             metrics,
             view,
+            changes: Vec::new(),
+            addresses_seen: Vec::new(),
         };
         Ok((node, handle))
     }
@@ -284,6 +294,8 @@ where
                 _ = sweep.tick() => self.expire_requests().await,
             }
             self.carry_out().await?;
+            self.answer_changes();
+            self.meet_new_members();
             let view = view_of::<P>(&self.protocol, self.applied);
             let (role, leader) = (view.role, view.leader);
             self.watch_leadership(role).await;

@@ -30,6 +30,8 @@ where
                     AdminAction::Backup => {
                         Ok(Bytes::from(crate::backup::encode(self.applied, &self.machine.snapshot())))
                     }
+                    AdminAction::Members => Ok(Bytes::from(self.members_text())),
+                    AdminAction::Change(change) => return self.propose_change(change, reply),
                 };
                 let _ = reply.send(done);
             }
