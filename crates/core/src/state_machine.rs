@@ -104,13 +104,28 @@ pub enum KvOp {
         /// The value to set.
         new: Bytes,
     },
+    /// Several keys at one index: if every key in `checks` holds the value
+    /// given (`None`: absent), apply every write (`None`: delete), else
+    /// none. `MSET`, `MSETNX`, `RENAME` and `GETDEL` are each one of these.
+    Txn {
+        /// Keys and the values they must hold.
+        checks: Vec<(Bytes, Option<Bytes>)>,
+        /// Keys and their new values, applied in order if the checks hold.
+        writes: Vec<(Bytes, Option<Bytes>)>,
+    },
 }
 
+/// The key of a transaction that names none.
+static NO_KEY: Bytes = Bytes::new();
+
 impl KvOp {
-    /// The key this operation touches.
+    /// The key this operation touches: for a transaction, the first it
+    /// writes (or checks). The simulator's workload issues single-key
+    /// operations only, and its checkers judge keys one at a time.
     pub fn key(&self) -> &Bytes {
         match self {
             KvOp::Get { key } | KvOp::Put { key, .. } | KvOp::Del { key } | KvOp::Cas { key, .. } => key,
+            KvOp::Txn { checks, writes } => writes.first().or(checks.first()).map_or(&NO_KEY, |(k, _)| k),
         }
     }
 
@@ -243,6 +258,18 @@ impl KvStore {
                 }
                 KvResult::Swapped(swapped)
             }
+            KvOp::Txn { checks, writes } => {
+                let holds = checks.iter().all(|(key, expected)| self.data.get(key) == expected.as_ref());
+                if holds {
+                    for (key, value) in writes {
+                        match value {
+                            Some(value) => self.data.insert(key, value),
+                            None => self.data.remove(&key),
+                        };
+                    }
+                }
+                KvResult::Swapped(holds)
+            }
         }
     }
 }
@@ -282,6 +309,34 @@ impl StateMachine for KvStore {
         self.sessions = image.sessions.into_iter().collect();
         self.applied_index = image.applied_index;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod txn_tests {
+    use super::*;
+
+    fn apply(store: &mut KvStore, seq: u64, op: KvOp) -> KvResult {
+        let cmd = Command::new(ClientId(1), seq, op.encode());
+        KvResult::decode(&store.apply(seq, &cmd)).unwrap()
+    }
+
+    #[test]
+    fn a_transaction_writes_all_its_keys_when_its_checks_hold_and_none_otherwise() {
+        let b = |s: &str| Bytes::from(s.to_string());
+        let mut store = KvStore::new();
+        apply(&mut store, 1, KvOp::Put { key: b("a"), value: b("1") });
+        let txn = |expected: Option<&str>| KvOp::Txn {
+            checks: vec![(b("a"), expected.map(b))],
+            writes: vec![(b("a"), None), (b("z"), Some(b("1")))],
+        };
+        assert_eq!(apply(&mut store, 2, txn(Some("2"))), KvResult::Swapped(false));
+        assert_eq!((store.get(b"a").cloned(), store.get(b"z").cloned()), (Some(b("1")), None), "nothing written");
+        assert_eq!(apply(&mut store, 3, txn(Some("1"))), KvResult::Swapped(true));
+        assert_eq!((store.get(b"a").cloned(), store.get(b"z").cloned()), (None, Some(b("1"))), "a renamed to z");
+        let none = KvOp::Txn { checks: vec![], writes: vec![] };
+        assert_eq!(none.key(), &Bytes::new());
+        assert_eq!(apply(&mut store, 4, none), KvResult::Swapped(true));
     }
 }
 

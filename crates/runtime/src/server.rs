@@ -37,6 +37,8 @@
 //! address. While no leader is known, or the outcome of a command is unknown
 //! (leadership changed), the request is retried for up to `retry_for`.
 
+mod strings;
+
 use crate::auth::{required_access, Access, Users};
 use crate::handshake::Connection;
 use crate::limits::{ClientCounters, ClientLimits, PeerCounters, Slot, OUTPUT_FLUSH_BYTES};
@@ -455,6 +457,13 @@ impl Session {
                 Err(error) => error,
             },
             ("DEL" | "UNLINK", n) if n >= 2 => self.delete(&args[1..]).await,
+            ("MSET", _) => self.mset(&name, &args[1..], false).await,
+            ("MSETNX", _) => self.mset(&name, &args[1..], true).await,
+            ("GETDEL", 2) => self.getdel(&args[1]).await,
+            ("RENAME", 3) => self.rename(&args[1], &args[2]).await,
+            ("GETRANGE" | "SUBSTR", 4) => self.getrange(&args[1], &args[2], &args[3]).await,
+            ("SETRANGE", 4) => self.setrange(&args[1], &args[2], &args[3]).await,
+            ("INCRBYFLOAT", 3) => self.incr_by_float(&args[1], &args[2]).await,
             ("INFO", 1 | 2) => self.info().await,
             ("ROLE", 1) => self.role().await,
             ("QUIT", _) => return (Reply::ok(), true),
@@ -473,7 +482,7 @@ impl Session {
             (
                 "PING" | "ECHO" | "SET" | "SETNX" | "GETSET" | "APPEND" | "STRLEN" | "GET" | "MGET" | "EXISTS" | "DEL"
                 | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "TYPE" | "DBSIZE" | "AUTH" | "INFO" | "ROLE"
-                | "RESET" | "SELECT",
+                | "RESET" | "SELECT" | "GETDEL" | "RENAME" | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),

@@ -513,3 +513,64 @@ fn a_watcher_learns_of_commits_without_polling() {
     assert!(seen.commit_index >= 1 && seen.ready(), "{seen:?}");
     assert!(handle.metrics().applied_entries.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
+
+/// `MSET`, `MSETNX`, `GETDEL`, `RENAME` (one log entry each for their keys),
+/// `GETRANGE`, `SETRANGE` and `INCRBYFLOAT` answer as Redis does.
+#[test]
+fn multi_key_writes_take_effect_together_and_range_and_float_commands_answer_as_redis_does() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut conn = cluster.client(NodeId(2));
+    let ok: String = redis::cmd("MSET").arg("a").arg("1").arg("b").arg("2").query(&mut conn).unwrap();
+    assert_eq!(ok, "OK");
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg("a").arg("b").query(&mut conn).unwrap();
+    assert_eq!(values, vec![Some("1".into()), Some("2".into())]);
+    let set: i64 = redis::cmd("MSETNX").arg("c").arg("3").arg("a").arg("x").query(&mut conn).unwrap();
+    assert_eq!(set, 0, "a is set: MSETNX sets nothing");
+    assert_eq!(conn.get::<_, Option<String>>("c").unwrap(), None, "not even c");
+    let set: i64 = redis::cmd("MSETNX").arg("c").arg("3").arg("d").arg("4").query(&mut conn).unwrap();
+    assert_eq!(set, 1);
+    let err = redis::cmd("MSET").arg("a").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("wrong number of arguments for 'mset'"), "{err}");
+
+    let got: Option<String> = redis::cmd("GETDEL").arg("c").query(&mut conn).unwrap();
+    assert_eq!(got.as_deref(), Some("3"));
+    let got: Option<String> = redis::cmd("GETDEL").arg("c").query(&mut conn).unwrap();
+    assert_eq!(got, None, "already gone");
+
+    let ok: String = redis::cmd("RENAME").arg("d").arg("e").query(&mut conn).unwrap();
+    assert_eq!(ok, "OK");
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg("d").arg("e").query(&mut conn).unwrap();
+    assert_eq!(values, vec![None, Some("4".into())]);
+    let err = redis::cmd("RENAME").arg("nope").arg("x").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("no such key"), "{err}");
+    let ok: String = redis::cmd("RENAME").arg("e").arg("e").query(&mut conn).unwrap();
+    assert_eq!(ok, "OK");
+
+    let _: () = conn.set("s", "Hello World").unwrap();
+    let len: i64 = redis::cmd("SETRANGE").arg("s").arg(6).arg("Redis").query(&mut conn).unwrap();
+    assert_eq!(len, 11);
+    let part: String = redis::cmd("GETRANGE").arg("s").arg(-5).arg(-1).query(&mut conn).unwrap();
+    assert_eq!(part, "Redis");
+    let len: i64 = redis::cmd("SETRANGE").arg("pad").arg(3).arg("x").query(&mut conn).unwrap();
+    assert_eq!(len, 4);
+    let padded: Vec<u8> = conn.get("pad").unwrap();
+    assert_eq!(padded, b"\0\0\0x");
+    let err = redis::cmd("SETRANGE").arg("s").arg(-1).arg("x").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("offset is out of range"), "{err}");
+
+    let _: () = conn.set("f", "10.50").unwrap();
+    let sum: String = redis::cmd("INCRBYFLOAT").arg("f").arg("0.1").query(&mut conn).unwrap();
+    assert_eq!(sum, "10.6");
+    let sum: String = redis::cmd("INCRBYFLOAT").arg("f").arg("-5.0e3").query(&mut conn).unwrap();
+    assert_eq!(sum, "-4989.4");
+    let err = redis::cmd("INCRBYFLOAT").arg("s").arg("1").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("not a valid float"), "{err}");
+
+    // Every node applied the same: the transactions replicated as one entry each.
+    for id in 1..=3 {
+        let mut other = cluster.client(NodeId(id));
+        let values: Vec<Option<String>> =
+            redis::cmd("MGET").arg("a").arg("b").arg("e").arg("s").query(&mut other).unwrap();
+        assert_eq!(values, vec![Some("1".into()), Some("2".into()), Some("4".into()), Some("Hello Redis".into())]);
+    }
+}

@@ -135,6 +135,16 @@ pub fn check(history: &[Operation]) -> Result<(), NotLinearizable> {
 
 /// Checks a whole history with the given method; on success, says how the keys were decided.
 pub fn check_with(history: &[Operation], method: Method) -> Result<Decided, NotLinearizable> {
+    if let Some(txn) = history.iter().find(|o| matches!(o.op, KvOp::Txn { .. })) {
+        return Err(NotLinearizable {
+            key: String::from_utf8_lossy(txn.op.key()).into_owned(),
+            detail: format!(
+                "{}#{} is a multi-key transaction, which this checker cannot judge: it decides each key alone, \
+                 which holds only for single-key operations",
+                txn.client, txn.seq
+            ),
+        });
+    }
     let mut per_key: BTreeMap<&Bytes, Vec<&Operation>> = BTreeMap::new();
     for op in history {
         let unanswered_read = op.op.is_read() && op.outcome == Outcome::Unknown;
@@ -184,6 +194,7 @@ pub fn show_op(op: &KvOp) -> String {
         KvOp::Cas { key, expected, new } => {
             format!("cas {} {}->{}", b(key), expected.as_ref().map_or("(absent)".into(), b), b(new))
         }
+        KvOp::Txn { checks, writes } => format!("txn of {} checks and {} writes", checks.len(), writes.len()),
     }
 }
 

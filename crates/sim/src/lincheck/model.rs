@@ -230,6 +230,16 @@ mod tests {
                     }
                     KvResult::Swapped(swap)
                 }
+                KvOp::Txn { checks, writes } => {
+                    let holds = checks.iter().all(|(k, v)| self.0.get(k) == v.as_ref());
+                    for (k, v) in writes.iter().filter(|_| holds) {
+                        match v {
+                            Some(v) => self.0.insert(k.clone(), v.clone()),
+                            None => self.0.remove(k),
+                        };
+                    }
+                    KvResult::Swapped(holds)
+                }
             }
         }
         fn is_read(op: &KvOp) -> bool {

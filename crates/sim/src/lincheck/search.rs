@@ -112,6 +112,7 @@ fn model(op: &Operation, values: &mut Values) -> (ModelOp, ModelResult) {
         KvOp::Cas { expected, new, .. } => {
             ModelOp::Cas { expected: values.id(expected), new: values.id(&Some(new.clone())) }
         }
+        KvOp::Txn { .. } => unreachable!("check_with refuses transactions before searching any key"),
     };
     let res = match &op.outcome {
         Outcome::Unknown => ModelResult::Any,
