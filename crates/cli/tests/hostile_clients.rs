@@ -71,3 +71,39 @@ fn a_value_larger_than_a_peer_frame_is_refused_and_the_leader_keeps_its_term() {
     let got: Vec<u8> = redis::cmd("GET").arg("fits").query(&mut conn).unwrap();
     assert_eq!(got.len(), fits.len());
 }
+
+/// A value grown past what a peer frame carries by commands that are each
+/// small (`APPEND`, `SETRANGE`, or a transaction of several keys) is refused
+/// like a large `SET`: the compare-and-set that would carry it is never
+/// proposed, so the cluster keeps replicating. (Before, the leader put it in
+/// its log, its followers refused the frame, and every later write waited
+/// behind it for good.)
+#[test]
+fn a_value_grown_past_a_peer_frame_by_small_commands_is_refused_and_writes_go_on() {
+    let frame = 256 << 10;
+    let cluster = ProcCluster::start_with("raft", 3, &["--max-frame-bytes", &frame.to_string()]);
+    let leader = processes::wait_for_leader(&cluster);
+    let mut conn = cluster.client(leader);
+    let chunk = vec![b'a'; 90 << 10];
+    let mut refused = None;
+    for _ in 0..4 {
+        match redis::cmd("APPEND").arg("grow").arg(&chunk[..]).query::<i64>(&mut conn) {
+            Ok(_) => {}
+            Err(err) => {
+                refused = Some(err.to_string());
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("APPEND grew a value past the frame limit without a word");
+    assert!(refused.contains("value too large"), "{refused}");
+    let far = redis::cmd("SETRANGE").arg("far").arg(frame).arg("x").query::<i64>(&mut conn).unwrap_err();
+    assert!(far.to_string().contains("value too large"), "{far}");
+    // The cluster still takes and replicates writes.
+    let _: () = redis::cmd("SET").arg("after").arg("1").query(&mut conn).unwrap();
+    for node in 1..=3 {
+        processes::wait_until(&format!("node {node} applies the write after"), Duration::from_secs(10), || {
+            cluster.info(node, "applied_index") == cluster.info(leader, "commit_index")
+        });
+    }
+}

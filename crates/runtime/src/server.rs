@@ -619,6 +619,16 @@ impl Session {
     /// Runs an operation under a fresh sequence number, retrying it (same
     /// number) while the cluster has no leader or the outcome is unknown.
     async fn run_op(&mut self, op: KvOp) -> Reply {
+        // A compare-and-set or a transaction carries values read from the
+        // store (APPEND's old and new value, a renamed value), which no
+        // request limit has bounded: one too large to replicate is refused
+        // here, as a large SET is by the parser, and never proposed.
+        if matches!(op, KvOp::Cas { .. } | KvOp::Txn { .. }) {
+            let (size, limit) = (op.encode().len(), self.config.limits.max_command_bytes);
+            if size > limit {
+                return Reply::Error(format!("ERR value too large: {size} bytes, the limit is {limit}"));
+            }
+        }
         self.seq += 1;
         let give_up = tokio::time::Instant::now() + self.config.retry_for;
         let mut pause = Duration::from_millis(5);

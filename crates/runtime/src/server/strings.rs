@@ -9,7 +9,7 @@ use bytes::Bytes;
 use quorum_core::KvOp;
 
 /// The longest value `SETRANGE` may build (Redis's limit; a value must also
-/// fit in one replicated command, which the node checks when it proposes).
+/// fit in one replicated command, which `run_op` checks before proposing).
 const MAX_STRING_LEN: usize = 512 << 20;
 
 impl Session {
