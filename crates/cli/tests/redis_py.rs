@@ -1,7 +1,9 @@
 //! An unmodified client library against real `quorum node` processes (issue
 //! 21): redis-py, speaking RESP3 (`protocol=3`), runs a small application on
 //! a 3-node cluster of every protocol: a lock taken with `SET NX`, counters
-//! bumped through a pipeline, read-modify-writes, multi-key reads. `.ci/run`
+//! bumped through a pipeline, read-modify-writes, multi-key reads, a
+//! transaction (redis-py's default pipeline), an optimistic one with `WATCH`
+//! and a watched key changed under it, `GETDEL`, `RENAME`. `.ci/run`
 //! installs redis-py with pip; without it (or without python3) the test says
 //! it skipped and why.
 
@@ -29,6 +31,32 @@ assert r.mget("lock", "missing", "log") == ["me", None, "abc"]
 assert r.exists("lock", "log", "missing") == 2
 assert r.delete("lock") == 1
 assert r.set("lock", "you", nx=True) is True, "a released lock can be taken again"
+with r.pipeline() as p:  # redis-py's default pipeline: MULTI ... EXEC, one log entry
+    p.set("a", "1")
+    p.incr("a")
+    p.mset({"b": "2", "c": "3"})
+    p.get("b")
+    assert p.execute() == [True, 2, True, "2"]
+def bump(pipe):
+    value = int(pipe.get("a"))
+    pipe.multi()
+    pipe.set("a", value + 10)
+r.transaction(bump, "a")  # WATCH a, read, MULTI, SET, EXEC
+assert r.get("a") == "12"
+other = redis.Redis(port=int(sys.argv[1]), decode_responses=True)
+with r.pipeline() as p:
+    p.watch("a")
+    other.set("a", "changed")
+    p.multi()
+    p.set("a", "mine")
+    try:
+        p.execute()
+        raise AssertionError("EXEC ran although a watched key changed")
+    except redis.WatchError:
+        pass
+assert r.get("a") == "changed"
+assert r.getdel("c") == "3" and r.get("c") is None
+assert r.rename("b", "d") and r.mget("b", "d") == [None, "2"]
 print("ok")
 "#;
 

@@ -37,6 +37,8 @@
 //! address. While no leader is known, or the outcome of a command is unknown
 //! (leadership changed), the request is retried for up to `retry_for`.
 
+mod multi;
+mod ops;
 mod strings;
 
 use crate::auth::{required_access, Access, Users};
@@ -148,6 +150,8 @@ pub async fn serve(listener: TcpListener, node: NodeHandle, config: ServerConfig
             access,
             counters: counters.clone(),
             _slot: slot,
+            multi: None,
+            watched: Vec::new(),
         };
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -184,6 +188,10 @@ struct Session {
     counters: Arc<ClientCounters>,
     /// This connection's place under `max_clients`, given back on drop.
     _slot: Slot,
+    /// The transaction being queued after `MULTI`.
+    multi: Option<multi::Multi>,
+    /// Keys under `WATCH` and the values they held then.
+    watched: Vec<(Bytes, Option<Bytes>)>,
 }
 
 impl Session {
@@ -407,6 +415,9 @@ impl Session {
                 Some(_) => {}
             }
         }
+        if self.in_multi() && !matches!(name.as_str(), "EXEC" | "DISCARD" | "MULTI" | "WATCH" | "QUIT" | "RESET") {
+            return (self.queue(args), false);
+        }
         let reply = match (name.as_str(), args.len()) {
             ("PING", 1) => Reply::Status("PONG"),
             ("PING", 2) | ("ECHO", 2) => Reply::Bulk(args[1].clone()),
@@ -420,10 +431,7 @@ impl Session {
                 Reply::Status(_) => Reply::Integer(1),
                 error => error,
             },
-            ("GETSET", 3) => {
-                let value = args[2].clone();
-                self.update(&args[1], |current| Ok(Step::Write(value.clone(), old_or_null(true, current)))).await
-            }
+            ("GETSET", 3) => self.update(&args[1], |current| Ok(ops::getset(current, &args[2]))).await,
             ("APPEND", 3) => self.append(&args[1], &args[2]).await,
             ("STRLEN", 2) => match self.read(&args[1]).await {
                 Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
@@ -457,6 +465,14 @@ impl Session {
                 Err(error) => error,
             },
             ("DEL" | "UNLINK", n) if n >= 2 => self.delete(&args[1..]).await,
+            ("MULTI", 1) => self.multi(),
+            ("EXEC", 1) => self.exec().await,
+            ("DISCARD", 1) => self.discard(),
+            ("WATCH", n) if n >= 2 => self.watch(&args[1..]).await,
+            ("UNWATCH", 1) => {
+                self.watched.clear();
+                Reply::ok()
+            }
             ("MSET", _) => self.mset(&name, &args[1..], false).await,
             ("MSETNX", _) => self.mset(&name, &args[1..], true).await,
             ("GETDEL", 2) => self.getdel(&args[1]).await,
@@ -471,6 +487,8 @@ impl Session {
             ("CLIENT", _) => self.conn.client(&args),
             ("QUORUM", _) => self.admin(&args).await,
             ("RESET", 1) => {
+                self.multi = None;
+                self.watched.clear();
                 if self.config.users.is_some() {
                     self.access = None; // as in Redis: RESET signs the client out
                 }
@@ -482,7 +500,8 @@ impl Session {
             (
                 "PING" | "ECHO" | "SET" | "SETNX" | "GETSET" | "APPEND" | "STRLEN" | "GET" | "MGET" | "EXISTS" | "DEL"
                 | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "TYPE" | "DBSIZE" | "AUTH" | "INFO" | "ROLE"
-                | "RESET" | "SELECT" | "GETDEL" | "RENAME" | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT",
+                | "RESET" | "SELECT" | "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" | "GETDEL" | "RENAME"
+                | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),
@@ -494,38 +513,14 @@ impl Session {
     /// from absence; the others read, then compare-and-set (`update`). The
     /// expiry options are refused by name.
     async fn set_with_options(&mut self, args: &[Bytes]) -> Reply {
-        let (mut nx, mut xx, mut get) = (false, false, false);
-        for option in &args[3..] {
-            match option.to_ascii_uppercase().as_slice() {
-                b"NX" => nx = true,
-                b"XX" => xx = true,
-                b"GET" => get = true,
-                o @ (b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL") => {
-                    return Reply::Error(format!(
-                        "ERR SET option {} is not supported yet (NX, XX and GET are)",
-                        String::from_utf8_lossy(o)
-                    ));
-                }
-                _ => return Reply::Error("ERR syntax error".into()),
-            }
-        }
-        if nx && xx {
-            return Reply::Error("ERR syntax error".into());
-        }
-        if nx && !get {
+        let options = match ops::set_options(args) {
+            Ok(options) => options,
+            Err(error) => return error,
+        };
+        if options.nx && !options.get {
             return self.set_if_absent(&args[1], &args[2]).await;
         }
-        let value = args[2].clone();
-        self.update(&args[1], |current| {
-            let old = || current.cloned().map_or(Reply::Null, Reply::Bulk);
-            let set = current.map_or(!xx, |_| !nx);
-            Ok(if set {
-                Step::Write(value.clone(), if get { old() } else { Reply::ok() })
-            } else {
-                Step::Answer(old_or_null(get, current))
-            })
-        })
-        .await
+        self.update(&args[1], |current| Ok(ops::set(current, &args[2], options))).await
     }
 
     /// Sets `key` only if it holds no value: `+OK`, or a null if it did.
@@ -566,24 +561,12 @@ impl Session {
 
     /// `INCR` and its kin (`update` with the sum).
     async fn incr_by(&mut self, key: &Bytes, by: i64) -> Reply {
-        self.update(key, |current| {
-            let old = current.map_or(Some(0), |v| parse_i64(v)).ok_or_else(|| Reply::Error(NOT_AN_INTEGER.into()))?;
-            let new =
-                old.checked_add(by).ok_or_else(|| Reply::Error("ERR increment or decrement would overflow".into()))?;
-            Ok(Step::Write(Bytes::from(new.to_string()), Reply::Integer(new)))
-        })
-        .await
+        self.update(key, |current| ops::incr(current, by)).await
     }
 
     /// `APPEND key suffix`: the new length (`update` with the joined value).
     async fn append(&mut self, key: &Bytes, suffix: &Bytes) -> Reply {
-        self.update(key, |current| {
-            let mut joined = current.map_or_else(Vec::new, |v| v.to_vec());
-            joined.extend_from_slice(suffix);
-            let len = joined.len() as i64;
-            Ok(Step::Write(Bytes::from(joined), Reply::Integer(len)))
-        })
-        .await
+        self.update(key, |current| Ok(ops::append(current, suffix))).await
     }
 
     /// Reads `key` as `GET` does: its value, or the error to answer.

@@ -574,3 +574,56 @@ fn multi_key_writes_take_effect_together_and_range_and_float_commands_answer_as_
         assert_eq!(values, vec![Some("1".into()), Some("2".into()), Some("4".into()), Some("Hello Redis".into())]);
     }
 }
+
+/// `MULTI` / `EXEC` run as one log entry, `WATCH` aborts on a change, and a
+/// command refused while queueing discards the transaction.
+#[test]
+fn multi_exec_is_one_entry_and_watch_aborts_on_a_change() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut conn = cluster.client(NodeId(3));
+    let mut other = cluster.client(NodeId(2));
+    let (set, n): (String, i64) =
+        redis::pipe().atomic().cmd("SET").arg("x").arg("1").cmd("INCRBY").arg("x").arg(41).query(&mut conn).unwrap();
+    assert_eq!((set.as_str(), n), ("OK", 42));
+    let applied = |cluster: &Cluster, id| info_field(&mut cluster.client(NodeId(id)), "applied_index");
+    let before = applied(&cluster, 1);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("MSET")
+        .arg("p")
+        .arg("1")
+        .arg("q")
+        .arg("2")
+        .cmd("DEL")
+        .arg("x")
+        .query(&mut conn)
+        .unwrap();
+    wait_until("the transaction is applied on node 1", || applied(&cluster, 1) != before);
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg("p").arg("q").arg("x").query(&mut conn).unwrap();
+    assert_eq!(values, vec![Some("1".into()), Some("2".into()), None]);
+
+    // WATCH, a change by another client, EXEC: a null, nothing written.
+    let _: () = redis::cmd("WATCH").arg("p").query(&mut conn).unwrap();
+    let _: () = other.set("p", "changed").unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut conn).unwrap();
+    let queued: String = redis::cmd("SET").arg("p").arg("mine").query(&mut conn).unwrap();
+    assert_eq!(queued, "QUEUED");
+    let exec: Option<Vec<String>> = redis::cmd("EXEC").query(&mut conn).unwrap();
+    assert_eq!(exec, None, "a watched key changed: EXEC answers a null");
+    assert_eq!(conn.get::<_, String>("p").unwrap(), "changed");
+
+    // A command that cannot be queued discards the transaction.
+    let _: () = redis::cmd("MULTI").query(&mut conn).unwrap();
+    let _: String = redis::cmd("SET").arg("q").arg("lost").query(&mut conn).unwrap();
+    let err = redis::cmd("INFO").query::<String>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("cannot run inside MULTI"), "{err}");
+    let err = redis::cmd("EXEC").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("Transaction discarded because of previous errors"), "{err}");
+    assert_eq!(conn.get::<_, String>("q").unwrap(), "2", "nothing of the discarded transaction was written");
+    let err = redis::cmd("EXEC").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("EXEC without MULTI"), "{err}");
+    let _: () = redis::cmd("MULTI").query(&mut conn).unwrap();
+    let err = redis::cmd("MULTI").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("can not be nested"), "{err}");
+    let _: () = redis::cmd("DISCARD").query(&mut conn).unwrap();
+}
