@@ -57,6 +57,11 @@ with r.pipeline() as p:
 assert r.get("a") == "changed"
 assert r.getdel("c") == "3" and r.get("c") is None
 assert r.rename("b", "d") and r.mget("b", "d") == [None, "2"]
+for i in range(30):
+    r.set(f"scan:{i}", i)
+assert sorted(r.scan_iter(match="scan:*", count=4)) == sorted(f"scan:{i}" for i in range(30))
+assert sorted(r.keys("scan:1*")) == sorted(["scan:1"] + [f"scan:{i}" for i in range(10, 20)])
+assert r.flushdb() is True and r.keys("*") == []
 print("ok")
 "#;
 

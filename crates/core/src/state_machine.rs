@@ -4,7 +4,7 @@
 use crate::{ClientId, Command};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What a protocol replicates: a deterministic machine fed committed commands in order.
 pub trait StateMachine {
@@ -55,6 +55,7 @@ impl Service for KvStore {
     fn query(&self, query: &[u8]) -> Bytes {
         let result = match KvOp::decode(query) {
             Ok(KvOp::Get { key }) => KvResult::Value(self.get(&key).cloned()),
+            Ok(KvOp::Scan { cursor, count, pattern }) => self.scan(cursor, count, pattern.as_deref()),
             Ok(op) => KvResult::Invalid(format!("not a read: {op:?}")),
             Err(e) => KvResult::Invalid(format!("undecodable query: {e}")),
         };
@@ -113,6 +114,21 @@ pub enum KvOp {
         /// Keys and their new values, applied in order if the checks hold.
         writes: Vec<(Bytes, Option<Bytes>)>,
     },
+    /// A page of keys (Redis `SCAN`): keys are visited in the order of a
+    /// fixed 64-bit hash of each ([`key_hash`]), and `cursor` is the hash to
+    /// go on from (0: the start). Every key present for the whole scan is
+    /// returned once, whatever is written meanwhile. Answered with
+    /// [`KvResult::Keys`].
+    Scan {
+        /// Where the page starts (from the previous page's answer; 0 at first).
+        cursor: u64,
+        /// About how many keys to look at (all the keys of one hash go together).
+        count: u32,
+        /// Only keys matching this Redis glob pattern (`*`, `?`, `[a-z]`, `\`).
+        pattern: Option<Bytes>,
+    },
+    /// Delete every key (Redis `FLUSHDB`).
+    Clear,
 }
 
 /// The key of a transaction that names none.
@@ -126,12 +142,19 @@ impl KvOp {
         match self {
             KvOp::Get { key } | KvOp::Put { key, .. } | KvOp::Del { key } | KvOp::Cas { key, .. } => key,
             KvOp::Txn { checks, writes } => writes.first().or(checks.first()).map_or(&NO_KEY, |(k, _)| k),
+            KvOp::Scan { .. } | KvOp::Clear => &NO_KEY,
         }
+    }
+
+    /// True for an operation on more than one key (a transaction, a scan,
+    /// a clear), which a key-by-key check cannot judge.
+    pub fn is_multi_key(&self) -> bool {
+        matches!(self, KvOp::Txn { .. } | KvOp::Scan { .. } | KvOp::Clear)
     }
 
     /// True for a read that changes nothing.
     pub fn is_read(&self) -> bool {
-        matches!(self, KvOp::Get { .. })
+        matches!(self, KvOp::Get { .. } | KvOp::Scan { .. })
     }
 
     /// Encodes the operation as command bytes.
@@ -160,6 +183,81 @@ pub enum KvResult {
     Invalid(String),
     /// The client already moved past this sequence number; its result is gone.
     Stale,
+    /// A page of a scan: the keys, and the cursor to go on from (0: done).
+    Keys {
+        /// The next page's cursor; 0 when the scan is over.
+        cursor: u64,
+        /// The keys of this page that matched.
+        keys: Vec<Bytes>,
+    },
+}
+
+/// The hash that orders a scan: 64-bit FNV-1a of the key's bytes. Fixed
+/// (not seeded), so every replica, and every page of one scan, agrees.
+pub fn key_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// Whether `text` matches the Redis glob `pattern`: `*` any run, `?` any
+/// byte, `[abc]`, `[^a]`, `[a-z]` classes, `\x` a literal `x`. Iterative,
+/// with one backtracking point per `*`: time is at most the product of the
+/// lengths, whatever the pattern.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+            continue;
+        }
+        if let Some(next) = match_one(pattern, p, text[t]) {
+            p = next;
+            t += 1;
+            continue;
+        }
+        match star {
+            Some((sp, st)) => {
+                p = sp + 1;
+                t = st + 1;
+                star = Some((sp, st + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|b| *b == b'*')
+}
+
+/// If the pattern element at `p` (not `*`) matches byte `c`, where the next one starts.
+fn match_one(pattern: &[u8], p: usize, c: u8) -> Option<usize> {
+    match *pattern.get(p)? {
+        b'?' => Some(p + 1),
+        b'\\' if p + 1 < pattern.len() => (pattern[p + 1] == c).then_some(p + 2),
+        b'[' => {
+            let mut i = p + 1;
+            let negate = pattern.get(i) == Some(&b'^');
+            if negate {
+                i += 1;
+            }
+            let mut hit = false;
+            while i < pattern.len() && pattern[i] != b']' {
+                if pattern[i] == b'\\' && i + 1 < pattern.len() {
+                    hit |= pattern[i + 1] == c;
+                    i += 2;
+                } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
+                    let (lo, hi) = (pattern[i].min(pattern[i + 2]), pattern[i].max(pattern[i + 2]));
+                    hit |= (lo..=hi).contains(&c);
+                    i += 3;
+                } else {
+                    hit |= pattern[i] == c;
+                    i += 1;
+                }
+            }
+            // An unclosed class matches as far as it went, as in Redis.
+            (hit != negate).then_some((i + 1).min(pattern.len()))
+        }
+        literal => (literal == c).then_some(p + 1),
+    }
 }
 
 impl KvResult {
@@ -188,6 +286,8 @@ struct Session {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
     data: BTreeMap<Bytes, Bytes>,
+    /// The keys in scan order (see [`key_hash`]).
+    by_hash: BTreeSet<(u64, Bytes)>,
     sessions: HashMap<ClientId, Session>,
     applied_index: u64,
 }
@@ -247,14 +347,14 @@ impl KvStore {
         match op {
             KvOp::Get { key } => KvResult::Value(self.data.get(&key).cloned()),
             KvOp::Put { key, value } => {
-                self.data.insert(key, value);
+                self.insert(key, value);
                 KvResult::Done
             }
-            KvOp::Del { key } => KvResult::Deleted(self.data.remove(&key).is_some()),
+            KvOp::Del { key } => KvResult::Deleted(self.remove(&key)),
             KvOp::Cas { key, expected, new } => {
                 let swapped = self.data.get(&key) == expected.as_ref();
                 if swapped {
-                    self.data.insert(key, new);
+                    self.insert(key, new);
                 }
                 KvResult::Swapped(swapped)
             }
@@ -263,14 +363,52 @@ impl KvStore {
                 if holds {
                     for (key, value) in writes {
                         match value {
-                            Some(value) => self.data.insert(key, value),
-                            None => self.data.remove(&key),
+                            Some(value) => self.insert(key, value),
+                            None => drop(self.remove(&key)),
                         };
                     }
                 }
                 KvResult::Swapped(holds)
             }
+            KvOp::Scan { cursor, count, pattern } => self.scan(cursor, count, pattern.as_deref()),
+            KvOp::Clear => {
+                self.data.clear();
+                self.by_hash.clear();
+                KvResult::Done
+            }
         }
+    }
+
+    fn insert(&mut self, key: Bytes, value: Bytes) {
+        if self.data.insert(key.clone(), value).is_none() {
+            self.by_hash.insert((key_hash(&key), key));
+        }
+    }
+
+    /// Deletes `key`; true if it was set.
+    fn remove(&mut self, key: &Bytes) -> bool {
+        let existed = self.data.remove(key).is_some();
+        if existed {
+            self.by_hash.remove(&(key_hash(key), key.clone()));
+        }
+        existed
+    }
+
+    /// One page of a scan (see [`KvOp::Scan`]).
+    fn scan(&self, cursor: u64, count: u32, pattern: Option<&[u8]>) -> KvResult {
+        let mut keys = Vec::new();
+        let mut last = None;
+        for (seen, (hash, key)) in self.by_hash.range((cursor, Bytes::new())..).enumerate() {
+            if seen as u64 >= u64::from(count.max(1)) && last != Some(*hash) {
+                // The next page starts at this hash.
+                return KvResult::Keys { cursor: *hash, keys };
+            }
+            last = Some(*hash);
+            if pattern.is_none_or(|p| glob_match(p, key)) {
+                keys.push(key.clone());
+            }
+        }
+        KvResult::Keys { cursor: 0, keys }
     }
 }
 
@@ -306,9 +444,82 @@ impl StateMachine for KvStore {
     fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
         let image: KvImage = postcard::from_bytes(data).map_err(|e| SnapshotError(e.to_string()))?;
         self.data = image.data.into_iter().collect();
+        self.by_hash = self.data.keys().map(|k| (key_hash(k), k.clone())).collect();
         self.sessions = image.sessions.into_iter().collect();
         self.applied_index = image.applied_index;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    fn page(store: &KvStore, cursor: u64, count: u32, pattern: Option<&str>) -> (u64, Vec<Bytes>) {
+        match store.scan(cursor, count, pattern.map(str::as_bytes)) {
+            KvResult::Keys { cursor, keys } => (cursor, keys),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_scan_returns_every_key_present_throughout_once_while_others_come_and_go() {
+        let key = |i: u32| Bytes::from(format!("k{i}"));
+        let mut store = KvStore::new();
+        for i in 0..500 {
+            store.insert(key(i), Bytes::from_static(b"v"));
+        }
+        let (mut cursor, mut seen, mut pages) = (0, Vec::new(), 0);
+        loop {
+            let (next, keys) = page(&store, cursor, 7, None);
+            seen.extend(keys);
+            pages += 1;
+            // Meanwhile: keys 500.. arrive, keys 400..450 go.
+            store.insert(key(500 + pages), Bytes::from_static(b"v"));
+            if pages <= 50 {
+                store.remove(&key(399 + pages));
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "a key was returned twice");
+        for i in (0..400).chain(450..500) {
+            assert!(seen.contains(&key(i)), "k{i} was present throughout and not returned");
+        }
+        assert!(pages > 60, "pages of about 7 keys: {pages}");
+    }
+
+    #[test]
+    fn a_pattern_filters_a_page_and_a_clear_empties_the_store() {
+        let mut store = KvStore::new();
+        for k in ["user:1", "user:2", "order:1"] {
+            store.insert(Bytes::from(k), Bytes::from_static(b"v"));
+        }
+        let (cursor, mut keys) = page(&store, 0, 100, Some("user:*"));
+        keys.sort();
+        assert_eq!((cursor, keys), (0, vec![Bytes::from("user:1"), Bytes::from("user:2")]));
+        store.execute(KvOp::Clear);
+        assert_eq!(page(&store, 0, 100, None), (0, vec![]));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn globs_match_as_in_redis() {
+        let m = |p: &str, t: &str| glob_match(p.as_bytes(), t.as_bytes());
+        assert!(m("*", "") && m("*", "anything") && m("h?llo", "hello") && m("h*llo", "heeello"));
+        assert!(m("h[ae]llo", "hallo") && !m("h[ae]llo", "hillo") && m("h[^e]llo", "hallo") && !m("h[^e]llo", "hello"));
+        assert!(m("h[a-b]llo", "hbllo") && !m("h[a-b]llo", "hcllo") && m("a\\*b", "a*b") && !m("a\\*b", "axb"));
+        assert!(m("*:*:*", "a:b:c") && !m("*:*:*", "a:b") && m("k*", "k") && !m("k?", "k"));
+        // A pattern made to backtrack: one backtracking point, so the product
+        // of the lengths at most (an exponential matcher would not finish).
+        let text = [&b"a".repeat(5000)[..], b"b"].concat();
+        assert!(!glob_match(&b"*a".repeat(500), &text));
+        assert!(glob_match(&[&b"*a".repeat(500)[..], b"*"].concat(), &text));
     }
 }
 

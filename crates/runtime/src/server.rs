@@ -37,6 +37,7 @@
 //! address. While no leader is known, or the outcome of a command is unknown
 //! (leadership changed), the request is retried for up to `retry_for`.
 
+mod keyspace;
 mod multi;
 mod ops;
 mod strings;
@@ -465,6 +466,9 @@ impl Session {
                 Err(error) => error,
             },
             ("DEL" | "UNLINK", n) if n >= 2 => self.delete(&args[1..]).await,
+            ("SCAN", n) if n >= 2 => self.scan(&args).await,
+            ("KEYS", 2) => self.keys(&args[1]).await,
+            ("FLUSHDB" | "FLUSHALL", 1 | 2) => self.flush(&args).await,
             ("MULTI", 1) => self.multi(),
             ("EXEC", 1) => self.exec().await,
             ("DISCARD", 1) => self.discard(),
@@ -500,8 +504,8 @@ impl Session {
             (
                 "PING" | "ECHO" | "SET" | "SETNX" | "GETSET" | "APPEND" | "STRLEN" | "GET" | "MGET" | "EXISTS" | "DEL"
                 | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "TYPE" | "DBSIZE" | "AUTH" | "INFO" | "ROLE"
-                | "RESET" | "SELECT" | "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" | "GETDEL" | "RENAME"
-                | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT",
+                | "RESET" | "SELECT" | "SCAN" | "KEYS" | "FLUSHDB" | "FLUSHALL" | "MULTI" | "EXEC" | "DISCARD"
+                | "WATCH" | "UNWATCH" | "GETDEL" | "RENAME" | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),
@@ -723,5 +727,9 @@ fn kv_reply(result: KvResult) -> Reply {
         KvResult::Swapped(swapped) => Reply::Integer(i64::from(swapped)),
         KvResult::Invalid(why) => Reply::Error(format!("ERR {why}")),
         KvResult::Stale => Reply::Error("ERR stale request: this session already moved past it".into()),
+        KvResult::Keys { cursor, keys } => Reply::Array(vec![
+            Reply::Bulk(Bytes::from(cursor.to_string())),
+            Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+        ]),
     }
 }

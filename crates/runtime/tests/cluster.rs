@@ -627,3 +627,46 @@ fn multi_exec_is_one_entry_and_watch_aborts_on_a_change() {
     assert!(err.to_string().contains("can not be nested"), "{err}");
     let _: () = redis::cmd("DISCARD").query(&mut conn).unwrap();
 }
+
+/// `SCAN` pages through every key once, `KEYS` and `MATCH` filter by glob,
+/// `FLUSHDB` empties the store on every node.
+#[test]
+fn scan_keys_and_flushdb_answer_as_redis_does() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut conn = cluster.client(NodeId(2));
+    for i in 0..100 {
+        let _: () = conn.set(format!("user:{i}"), i).unwrap();
+    }
+    let _: () = conn.set("order:1", 1).unwrap();
+    let mut cursor = "0".to_string();
+    let mut seen = Vec::new();
+    loop {
+        let (next, keys): (String, Vec<String>) =
+            redis::cmd("SCAN").arg(&cursor).arg("MATCH").arg("user:*").arg("COUNT").arg(7).query(&mut conn).unwrap();
+        seen.extend(keys);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    seen.sort();
+    let mut expected: Vec<String> = (0..100).map(|i| format!("user:{i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*:1").query(&mut conn).unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["order:1".to_string(), "user:1".to_string()]);
+    let (_, none): (String, Vec<String>) = redis::cmd("SCAN").arg(0).arg("TYPE").arg("hash").query(&mut conn).unwrap();
+    assert!(none.is_empty(), "only strings are stored");
+    let err = redis::cmd("SCAN").arg("x").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("invalid cursor"), "{err}");
+    let _: () = redis::cmd("FLUSHDB").query(&mut conn).unwrap();
+    for id in 1..=3 {
+        let mut other = cluster.client(NodeId(id));
+        wait_until("the flush is applied everywhere", || {
+            info_field(&mut other, "applied_index") == info_field(&mut cluster.client(NodeId(1)), "commit_index")
+        });
+        let n: i64 = redis::cmd("DBSIZE").query(&mut other).unwrap();
+        assert_eq!(n, 0, "node {id}");
+    }
+}

@@ -135,13 +135,15 @@ pub fn check(history: &[Operation]) -> Result<(), NotLinearizable> {
 
 /// Checks a whole history with the given method; on success, says how the keys were decided.
 pub fn check_with(history: &[Operation], method: Method) -> Result<Decided, NotLinearizable> {
-    if let Some(txn) = history.iter().find(|o| matches!(o.op, KvOp::Txn { .. })) {
+    if let Some(txn) = history.iter().find(|o| o.op.is_multi_key()) {
         return Err(NotLinearizable {
             key: String::from_utf8_lossy(txn.op.key()).into_owned(),
             detail: format!(
-                "{}#{} is a multi-key transaction, which this checker cannot judge: it decides each key alone, \
-                 which holds only for single-key operations",
-                txn.client, txn.seq
+                "{}#{} ({}) is a multi-key transaction, scan or clear, which this checker cannot judge: it decides \
+                 each key alone, which holds only for single-key operations",
+                txn.client,
+                txn.seq,
+                show_op(&txn.op)
             ),
         });
     }
@@ -195,6 +197,8 @@ pub fn show_op(op: &KvOp) -> String {
             format!("cas {} {}->{}", b(key), expected.as_ref().map_or("(absent)".into(), b), b(new))
         }
         KvOp::Txn { checks, writes } => format!("txn of {} checks and {} writes", checks.len(), writes.len()),
+        KvOp::Scan { cursor, .. } => format!("scan from {cursor}"),
+        KvOp::Clear => "clear".to_string(),
     }
 }
 
@@ -208,6 +212,7 @@ pub fn show_result(result: &KvResult) -> String {
         KvResult::Swapped(b) => format!("swapped={b}"),
         KvResult::Invalid(e) => format!("invalid: {e}"),
         KvResult::Stale => "stale".to_string(),
+        KvResult::Keys { cursor, keys } => format!("{} keys, next {cursor}", keys.len()),
     }
 }
 

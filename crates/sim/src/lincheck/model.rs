@@ -240,6 +240,11 @@ mod tests {
                     }
                     KvResult::Swapped(holds)
                 }
+                KvOp::Clear => {
+                    self.0.clear();
+                    KvResult::Done
+                }
+                KvOp::Scan { .. } => KvResult::Invalid("this test model does not scan".into()),
             }
         }
         fn is_read(op: &KvOp) -> bool {

@@ -228,7 +228,9 @@ pub(super) fn decide(ops: &[&Operation]) -> Verdict {
                 Some(prev)
             }
             (KvOp::Put { .. }, _) => None,
-            (KvOp::Txn { .. }, _) => unreachable!("check_with refuses transactions before deciding any key"),
+            (KvOp::Txn { .. } | KvOp::Scan { .. } | KvOp::Clear, _) => {
+                unreachable!("check_with refuses multi-key operations before deciding any key")
+            }
         };
         if let Some(c) = member_of {
             key.clusters[c].add(i, inv, ret);

@@ -112,7 +112,9 @@ fn model(op: &Operation, values: &mut Values) -> (ModelOp, ModelResult) {
         KvOp::Cas { expected, new, .. } => {
             ModelOp::Cas { expected: values.id(expected), new: values.id(&Some(new.clone())) }
         }
-        KvOp::Txn { .. } => unreachable!("check_with refuses transactions before searching any key"),
+        KvOp::Txn { .. } | KvOp::Scan { .. } | KvOp::Clear => {
+            unreachable!("check_with refuses multi-key operations before searching any key")
+        }
     };
     let res = match &op.outcome {
         Outcome::Unknown => ModelResult::Any,
@@ -121,7 +123,7 @@ fn model(op: &Operation, values: &mut Values) -> (ModelOp, ModelResult) {
             KvResult::Done => ModelResult::Done,
             KvResult::Deleted(b) => ModelResult::Deleted(*b),
             KvResult::Swapped(b) => ModelResult::Swapped(*b),
-            KvResult::Invalid(_) | KvResult::Stale => ModelResult::Any,
+            KvResult::Invalid(_) | KvResult::Stale | KvResult::Keys { .. } => ModelResult::Any,
         },
     };
     (mop, res)

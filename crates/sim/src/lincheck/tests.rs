@@ -418,5 +418,5 @@ fn a_multi_key_transaction_is_refused_not_judged_key_by_key() {
     let txn = KvOp::Txn { checks: vec![], writes: vec![(Bytes::from_static(b"x"), Some(Bytes::from_static(b"a")))] };
     let h = vec![op(1, txn, 0, Some(10), KvResult::Swapped(true)), op(2, get(), 12, Some(13), val("a"))];
     let err = check(&h).unwrap_err();
-    assert!(err.detail.contains("multi-key transaction, which this checker cannot judge"), "{err:?}");
+    assert!(err.detail.contains("multi-key transaction, scan or clear, which this checker cannot judge"), "{err:?}");
 }
