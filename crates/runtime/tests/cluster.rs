@@ -65,7 +65,7 @@ fn a_follower_in_redirect_mode_answers_moved_with_the_leaders_client_address() {
 fn unknown_commands_and_bad_arguments_get_errors_and_the_connection_carries_on() {
     let cluster = Cluster::new(1, true, 0);
     let mut conn = cluster.client(NodeId(1));
-    let err = redis::cmd("FLUSHALL").query::<()>(&mut conn).unwrap_err();
+    let err = redis::cmd("LPUSH").arg("list").arg("x").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("unknown command"), "{err}");
     let err = redis::cmd("GET").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("wrong number of arguments for 'get'"), "{err}");
