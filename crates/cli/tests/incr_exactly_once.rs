@@ -34,16 +34,8 @@ fn client(addrs: Vec<SocketAddr>, first: usize, stop: Arc<AtomicBool>, tally: Ar
     let mut n = first as u64;
     while !stop.load(Ordering::Relaxed) {
         if conn.is_none() {
-            let addr = addrs[server % addrs.len()];
-            conn = redis::Client::open(format!("redis://{addr}/"))
-                .unwrap()
-                .get_connection_with_timeout(Duration::from_millis(500))
-                .ok();
-            if let Some(c) = &conn {
-                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            } else {
-                server += 1;
-                std::thread::sleep(Duration::from_millis(20));
+            conn = processes::connect_round_robin(&addrs, &mut server);
+            if conn.is_none() {
                 continue;
             }
         }

@@ -146,6 +146,20 @@ impl KvOp {
         }
     }
 
+    /// The bytes of keys and values the operation carries: about its
+    /// encoded size, without encoding it.
+    pub fn data_len(&self) -> usize {
+        let opt = |v: &Option<Bytes>| v.as_ref().map_or(0, |v| v.len());
+        match self {
+            KvOp::Get { key } | KvOp::Del { key } => key.len(),
+            KvOp::Put { key, value } => key.len() + value.len(),
+            KvOp::Cas { key, expected, new } => key.len() + opt(expected) + new.len(),
+            KvOp::Txn { checks, writes } => checks.iter().chain(writes).map(|(k, v)| k.len() + opt(v)).sum(),
+            KvOp::Scan { pattern, .. } => opt(pattern),
+            KvOp::Clear => 0,
+        }
+    }
+
     /// True for an operation on more than one key (a transaction, a scan,
     /// a clear), which a key-by-key check cannot judge.
     pub fn is_multi_key(&self) -> bool {

@@ -611,7 +611,8 @@ impl Session {
         // request limit has bounded: one too large to replicate is refused
         // here, as a large SET is by the parser, and never proposed.
         if matches!(op, KvOp::Cas { .. } | KvOp::Txn { .. }) {
-            let (size, limit) = (op.encode().len(), self.config.limits.max_command_bytes);
+            // Counted without encoding: this runs for every INCR and APPEND.
+            let (size, limit) = (op.data_len(), self.config.limits.max_command_bytes);
             if size > limit {
                 return Reply::Error(format!("ERR value too large: {size} bytes, the limit is {limit}"));
             }

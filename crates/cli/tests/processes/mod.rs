@@ -190,6 +190,22 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
     }
 }
 
+/// A connection to `addrs[*server % len]` for a client that moves round
+/// robin: on failure it moves `server` on, pauses briefly and answers `None`.
+pub fn connect_round_robin(addrs: &[SocketAddr], server: &mut usize) -> Option<redis::Connection> {
+    let addr = addrs[*server % addrs.len()];
+    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+    let conn = client.get_connection_with_timeout(Duration::from_millis(500)).ok();
+    match &conn {
+        Some(c) => c.set_read_timeout(Some(Duration::from_secs(10))).unwrap(),
+        None => {
+            *server += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    conn
+}
+
 /// A client writing `w<n> = n` in a loop, remembering what was acknowledged.
 /// It talks to the first address and moves to the next one (round robin)
 /// whenever its connection breaks, as a client with a list of servers would.
@@ -216,14 +232,8 @@ impl Load {
             let mut server = 0;
             while !s.load(Ordering::Relaxed) {
                 if conn.is_none() {
-                    let addr = addrs[server % addrs.len()];
-                    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
-                    conn = client.get_connection_with_timeout(Duration::from_millis(500)).ok();
-                    if let Some(c) = &conn {
-                        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                    } else {
-                        server += 1;
-                        std::thread::sleep(Duration::from_millis(20));
+                    conn = connect_round_robin(&addrs, &mut server);
+                    if conn.is_none() {
                         continue;
                     }
                 }

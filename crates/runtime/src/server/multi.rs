@@ -23,11 +23,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The most commands one transaction may queue.
 const MAX_QUEUED: usize = 10_000;
+/// The most keys one connection may watch.
+const MAX_WATCHED: usize = 10_000;
 
 /// A connection's transaction being queued.
 #[derive(Debug, Default)]
 pub(super) struct Multi {
     queued: Vec<Vec<Bytes>>,
+    /// The queued commands' argument bytes, held to one command's limit.
+    queued_bytes: usize,
     keys: BTreeSet<Bytes>,
     /// A command was refused while queueing: `EXEC` discards the transaction.
     aborted: bool,
@@ -183,10 +187,15 @@ impl Session {
     /// transaction marked to be discarded).
     pub(super) fn queue(&mut self, args: Vec<Bytes>) -> Reply {
         let Some(multi) = self.multi.as_mut() else { return Reply::Error("ERR not in a transaction".into()) };
-        if multi.queued.len() >= MAX_QUEUED {
+        let bytes: usize = args.iter().map(|a| a.len()).sum();
+        let limit = self.config.limits.max_command_bytes;
+        if multi.queued.len() >= MAX_QUEUED || multi.queued_bytes + bytes > limit {
             multi.aborted = true;
-            return Reply::Error(format!("ERR a transaction holds at most {MAX_QUEUED} commands"));
+            return Reply::Error(format!(
+                "ERR a transaction holds at most {MAX_QUEUED} commands and {limit} bytes of arguments"
+            ));
         }
+        multi.queued_bytes += bytes;
         match keys_of(&args) {
             Ok(keys) => {
                 multi.keys.extend(keys);
@@ -213,6 +222,9 @@ impl Session {
     pub(super) async fn watch(&mut self, keys: &[Bytes]) -> Reply {
         if self.multi.is_some() {
             return Reply::Error("ERR WATCH inside MULTI is not allowed".into());
+        }
+        if self.watched.len() + keys.len() > MAX_WATCHED {
+            return Reply::Error(format!("ERR a connection watches at most {MAX_WATCHED} keys"));
         }
         for key in keys {
             match self.read(key).await {
