@@ -58,6 +58,7 @@ macro_rules! debug_is_display {
 pub mod batch;
 mod command;
 mod effects;
+mod expiry;
 mod ids;
 mod log;
 pub mod planted;
@@ -73,6 +74,7 @@ mod writes;
 
 pub use command::Command;
 pub use effects::{DurabilityGate, Effect, Effects, ReadId};
+pub use expiry::{ExpireIf, Ttl};
 pub use ids::{ClientId, NodeId};
 pub use log::{Entry, Log, Membership, MembershipChange, Payload, Stamp, MAX_ADDRESS_LEN};
 pub use protocol::{

@@ -1,6 +1,7 @@
 //! The replicated state machine, and the key-value store every test, example
 //! and benchmark uses.
 
+use crate::expiry::{Deadlines, ExpireIf, Ttl};
 use crate::{ClientId, Command};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,15 @@ pub trait Service: StateMachine {
     fn item_count(&self) -> usize {
         0
     }
+
+    /// A command the leader should propose now for the state's own upkeep,
+    /// given its wall clock in milliseconds since the Unix epoch: the key-value
+    /// store's deletion of keys past their deadline. Replicas never act on
+    /// their own clocks; they apply what the leader proposed, so every one
+    /// holds the same state at every index.
+    fn housekeeping(&self, _now_unix_ms: u64) -> Option<Bytes> {
+        None
+    }
 }
 
 impl Service for KvStore {
@@ -56,6 +66,7 @@ impl Service for KvStore {
         let result = match KvOp::decode(query) {
             Ok(KvOp::Get { key }) => KvResult::Value(self.get(&key).cloned()),
             Ok(KvOp::Scan { cursor, count, pattern }) => self.scan(cursor, count, pattern.as_deref()),
+            Ok(KvOp::Deadline { key }) => self.deadline_of(&key),
             Ok(op) => KvResult::Invalid(format!("not a read: {op:?}")),
             Err(e) => KvResult::Invalid(format!("undecodable query: {e}")),
         };
@@ -68,6 +79,11 @@ impl Service for KvStore {
 
     fn item_count(&self) -> usize {
         self.len()
+    }
+
+    fn housekeeping(&self, now_unix_ms: u64) -> Option<Bytes> {
+        let due = self.deadlines.earliest()? <= now_unix_ms;
+        due.then(|| KvOp::Sweep { now: now_unix_ms }.encode())
     }
 }
 
@@ -106,13 +122,44 @@ pub enum KvOp {
         new: Bytes,
     },
     /// Several keys at one index: if every key in `checks` holds the value
-    /// given (`None`: absent), apply every write (`None`: delete), else
-    /// none. `MSET`, `MSETNX`, `RENAME` and `GETDEL` are each one of these.
+    /// given (`None`: absent), apply every write (`None`: delete), then set
+    /// the deadlines in `ttls` of the keys that then exist; else nothing.
+    /// `MSET`, `MSETNX`, `RENAME`, `GETDEL` and `SET ... EX` are each one of
+    /// these. A written key keeps its deadline unless `ttls` names it (as
+    /// `INCR` and `APPEND` keep it in Redis); a deleted key loses it.
     Txn {
         /// Keys and the values they must hold.
         checks: Vec<(Bytes, Option<Bytes>)>,
         /// Keys and their new values, applied in order if the checks hold.
         writes: Vec<(Bytes, Option<Bytes>)>,
+        /// Keys and their new deadlines; [`Ttl::From`] reads the deadline a
+        /// key had before this transaction.
+        ttls: Vec<(Bytes, Ttl)>,
+    },
+    /// Set (`at`) or remove (`None`) an existing key's deadline, if `when`
+    /// allows it; a deadline at or before `now` deletes the key at once.
+    /// Answered `Swapped(true)` if it changed something (Redis's 1).
+    Expire {
+        /// The key.
+        key: Bytes,
+        /// The deadline, in milliseconds since the Unix epoch; `None`: `PERSIST`.
+        at: Option<u64>,
+        /// The clock of the node that took the command, in the same unit.
+        now: u64,
+        /// `NX`, `XX`, `GT` or `LT`.
+        when: ExpireIf,
+    },
+    /// Read a key's deadline (`TTL`): answered with [`KvResult::Deadline`].
+    Deadline {
+        /// The key.
+        key: Bytes,
+    },
+    /// Delete every key whose deadline is at or before `now`: proposed by the
+    /// leader when its clock passes the earliest deadline
+    /// ([`Service::housekeeping`]).
+    Sweep {
+        /// The leader's clock, in milliseconds since the Unix epoch.
+        now: u64,
     },
     /// A page of keys (Redis `SCAN`): keys are visited in the order of a
     /// fixed 64-bit hash of each ([`key_hash`]), and `cursor` is the hash to
@@ -140,9 +187,14 @@ impl KvOp {
     /// operations only, and its checkers judge keys one at a time.
     pub fn key(&self) -> &Bytes {
         match self {
-            KvOp::Get { key } | KvOp::Put { key, .. } | KvOp::Del { key } | KvOp::Cas { key, .. } => key,
-            KvOp::Txn { checks, writes } => writes.first().or(checks.first()).map_or(&NO_KEY, |(k, _)| k),
-            KvOp::Scan { .. } | KvOp::Clear => &NO_KEY,
+            KvOp::Get { key }
+            | KvOp::Put { key, .. }
+            | KvOp::Del { key }
+            | KvOp::Cas { key, .. }
+            | KvOp::Expire { key, .. }
+            | KvOp::Deadline { key } => key,
+            KvOp::Txn { checks, writes, .. } => writes.first().or(checks.first()).map_or(&NO_KEY, |(k, _)| k),
+            KvOp::Scan { .. } | KvOp::Clear | KvOp::Sweep { .. } => &NO_KEY,
         }
     }
 
@@ -151,24 +203,30 @@ impl KvOp {
     pub fn data_len(&self) -> usize {
         let opt = |v: &Option<Bytes>| v.as_ref().map_or(0, |v| v.len());
         match self {
-            KvOp::Get { key } | KvOp::Del { key } => key.len(),
+            KvOp::Get { key } | KvOp::Del { key } | KvOp::Expire { key, .. } | KvOp::Deadline { key } => key.len(),
             KvOp::Put { key, value } => key.len() + value.len(),
             KvOp::Cas { key, expected, new } => key.len() + opt(expected) + new.len(),
-            KvOp::Txn { checks, writes } => checks.iter().chain(writes).map(|(k, v)| k.len() + opt(v)).sum(),
+            KvOp::Txn { checks, writes, ttls } => {
+                let from = |t: &Ttl| if let Ttl::From(k) = t { k.len() } else { 0 };
+                let values: usize = checks.iter().chain(writes).map(|(k, v)| k.len() + opt(v)).sum();
+                values + ttls.iter().map(|(k, t)| k.len() + from(t)).sum::<usize>()
+            }
             KvOp::Scan { pattern, .. } => opt(pattern),
-            KvOp::Clear => 0,
+            KvOp::Clear | KvOp::Sweep { .. } => 0,
         }
     }
 
-    /// True for an operation on more than one key (a transaction, a scan,
-    /// a clear), which a key-by-key check cannot judge.
-    pub fn is_multi_key(&self) -> bool {
-        matches!(self, KvOp::Txn { .. } | KvOp::Scan { .. } | KvOp::Clear)
+    /// True for the operations of a register, one key each (get, put, del,
+    /// compare-and-set), which a key-by-key check can judge; false for a
+    /// transaction, scan or clear (several keys) and for the deadlines
+    /// (time, which a register has not).
+    pub fn is_register_op(&self) -> bool {
+        matches!(self, KvOp::Get { .. } | KvOp::Put { .. } | KvOp::Del { .. } | KvOp::Cas { .. })
     }
 
     /// True for a read that changes nothing.
     pub fn is_read(&self) -> bool {
-        matches!(self, KvOp::Get { .. } | KvOp::Scan { .. })
+        matches!(self, KvOp::Get { .. } | KvOp::Scan { .. } | KvOp::Deadline { .. })
     }
 
     /// Encodes the operation as command bytes.
@@ -203,6 +261,13 @@ pub enum KvResult {
         cursor: u64,
         /// The keys of this page that matched.
         keys: Vec<Bytes>,
+    },
+    /// A key's deadline ([`KvOp::Deadline`]).
+    Deadline {
+        /// Whether the key holds a value.
+        exists: bool,
+        /// When it expires (milliseconds since the Unix epoch); `None`: never.
+        at: Option<u64>,
     },
 }
 
@@ -302,6 +367,8 @@ pub struct KvStore {
     data: BTreeMap<Bytes, Bytes>,
     /// The keys in scan order (see [`key_hash`]).
     by_hash: BTreeSet<(u64, Bytes)>,
+    /// The keys that expire, and when.
+    deadlines: Deadlines,
     sessions: HashMap<ClientId, Session>,
     applied_index: u64,
 }
@@ -309,6 +376,7 @@ pub struct KvStore {
 #[derive(Serialize, Deserialize)]
 struct KvImage {
     data: Vec<(Bytes, Bytes)>,
+    deadlines: Vec<(Bytes, u64)>,
     sessions: Vec<(ClientId, Session)>,
     applied_index: u64,
 }
@@ -328,6 +396,16 @@ impl KvStore {
     /// Every key and its value, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
         self.data.iter()
+    }
+
+    /// When `key` expires (milliseconds since the Unix epoch), if it does.
+    pub fn deadline(&self, key: &[u8]) -> Option<u64> {
+        self.deadlines.get(key)
+    }
+
+    /// How many keys have a deadline.
+    pub fn expiring(&self) -> usize {
+        self.deadlines.len()
     }
 
     /// The index of the last command applied.
@@ -361,6 +439,7 @@ impl KvStore {
         match op {
             KvOp::Get { key } => KvResult::Value(self.data.get(&key).cloned()),
             KvOp::Put { key, value } => {
+                self.deadlines.clear(&key);
                 self.insert(key, value);
                 KvResult::Done
             }
@@ -372,25 +451,68 @@ impl KvStore {
                 }
                 KvResult::Swapped(swapped)
             }
-            KvOp::Txn { checks, writes } => {
+            KvOp::Txn { checks, writes, ttls } => {
                 let holds = checks.iter().all(|(key, expected)| self.data.get(key) == expected.as_ref());
                 if holds {
+                    // `From` names a deadline as it was before the writes.
+                    let ttls: Vec<(Bytes, Option<u64>)> = ttls
+                        .into_iter()
+                        .map(|(key, ttl)| match ttl {
+                            Ttl::At(at) => (key, Some(at)),
+                            Ttl::Persist => (key, None),
+                            Ttl::From(from) => (key, self.deadlines.get(&from)),
+                        })
+                        .collect();
                     for (key, value) in writes {
                         match value {
                             Some(value) => self.insert(key, value),
                             None => drop(self.remove(&key)),
                         };
                     }
+                    for (key, at) in ttls {
+                        match at {
+                            Some(at) if self.data.contains_key(&key) => self.deadlines.set(key, at),
+                            _ => drop(self.deadlines.clear(&key)),
+                        }
+                    }
                 }
                 KvResult::Swapped(holds)
+            }
+            KvOp::Expire { key, at, now, when } => {
+                if !self.data.contains_key(&key) {
+                    return KvResult::Swapped(false);
+                }
+                let Some(at) = at else { return KvResult::Swapped(self.deadlines.clear(&key)) };
+                if !when.allows(self.deadlines.get(&key), at) {
+                    return KvResult::Swapped(false);
+                }
+                if at <= now {
+                    self.remove(&key);
+                } else {
+                    self.deadlines.set(key, at);
+                }
+                KvResult::Swapped(true)
+            }
+            KvOp::Deadline { key } => self.deadline_of(&key),
+            KvOp::Sweep { now } => {
+                let due = self.deadlines.due(now);
+                for key in &due {
+                    self.remove(key);
+                }
+                KvResult::Deleted(!due.is_empty())
             }
             KvOp::Scan { cursor, count, pattern } => self.scan(cursor, count, pattern.as_deref()),
             KvOp::Clear => {
                 self.data.clear();
                 self.by_hash.clear();
+                self.deadlines.clear_all();
                 KvResult::Done
             }
         }
+    }
+
+    fn deadline_of(&self, key: &[u8]) -> KvResult {
+        KvResult::Deadline { exists: self.data.contains_key(key), at: self.deadlines.get(key) }
     }
 
     fn insert(&mut self, key: Bytes, value: Bytes) {
@@ -404,6 +526,7 @@ impl KvStore {
         let existed = self.data.remove(key).is_some();
         if existed {
             self.by_hash.remove(&(key_hash(key), key.clone()));
+            self.deadlines.clear(key);
         }
         existed
     }
@@ -449,6 +572,7 @@ impl StateMachine for KvStore {
         sessions.sort_by_key(|(c, _)| *c);
         let image = KvImage {
             data: self.data.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            deadlines: self.deadlines.iter().map(|(k, at)| (k.clone(), *at)).collect(),
             sessions,
             applied_index: self.applied_index,
         };
@@ -459,6 +583,13 @@ impl StateMachine for KvStore {
         let image: KvImage = postcard::from_bytes(data).map_err(|e| SnapshotError(e.to_string()))?;
         self.data = image.data.into_iter().collect();
         self.by_hash = self.data.keys().map(|k| (key_hash(k), k.clone())).collect();
+        self.deadlines = Deadlines::default();
+        for (key, at) in image.deadlines {
+            // A snapshot comes from a peer: a deadline of no key is dropped.
+            if self.data.contains_key(&key) {
+                self.deadlines.set(key, at);
+            }
+        }
         self.sessions = image.sessions.into_iter().collect();
         self.applied_index = image.applied_index;
         Ok(())
@@ -554,12 +685,13 @@ mod txn_tests {
         let txn = |expected: Option<&str>| KvOp::Txn {
             checks: vec![(b("a"), expected.map(b))],
             writes: vec![(b("a"), None), (b("z"), Some(b("1")))],
+            ttls: vec![],
         };
         assert_eq!(apply(&mut store, 2, txn(Some("2"))), KvResult::Swapped(false));
         assert_eq!((store.get(b"a").cloned(), store.get(b"z").cloned()), (Some(b("1")), None), "nothing written");
         assert_eq!(apply(&mut store, 3, txn(Some("1"))), KvResult::Swapped(true));
         assert_eq!((store.get(b"a").cloned(), store.get(b"z").cloned()), (None, Some(b("1"))), "a renamed to z");
-        let none = KvOp::Txn { checks: vec![], writes: vec![] };
+        let none = KvOp::Txn { checks: vec![], writes: vec![], ttls: vec![] };
         assert_eq!(none.key(), &Bytes::new());
         assert_eq!(apply(&mut store, 4, none), KvResult::Swapped(true));
     }
@@ -629,5 +761,95 @@ mod tests {
         let mut kv = KvStore::new();
         let r = result(kv.apply(1, &Command::new(ClientId(1), 1, Bytes::from_static(b"\xff\xff\xff\xff\xff"))));
         assert!(matches!(r, KvResult::Invalid(_)), "{r:?}");
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::from(s.to_string())
+    }
+
+    fn apply(store: &mut KvStore, op: KvOp) -> KvResult {
+        let seq = store.applied_index() + 1;
+        KvResult::decode(&store.apply(seq, &Command::new(ClientId(1), seq, op.encode()))).unwrap()
+    }
+
+    fn expire(key: &str, at: Option<u64>, when: ExpireIf) -> KvOp {
+        KvOp::Expire { key: b(key), at, now: 1_000, when }
+    }
+
+    #[test]
+    fn only_the_leaders_sweep_deletes_keys_past_their_deadline() {
+        let mut store = KvStore::new();
+        apply(&mut store, KvOp::Put { key: b("a"), value: b("1") });
+        apply(&mut store, KvOp::Put { key: b("b"), value: b("2") });
+        assert_eq!(apply(&mut store, expire("a", Some(2_000), ExpireIf::Always)), KvResult::Swapped(true));
+        assert_eq!(apply(&mut store, expire("b", Some(3_000), ExpireIf::Always)), KvResult::Swapped(true));
+        assert_eq!(apply(&mut store, expire("none", Some(3_000), ExpireIf::Always)), KvResult::Swapped(false));
+        // Past the deadline by any clock, the key stays until a sweep is applied.
+        assert_eq!(store.housekeeping(1_999), None);
+        let sweep = store.housekeeping(2_500).expect("a is due at 2,500");
+        assert_eq!(KvOp::decode(&sweep).unwrap(), KvOp::Sweep { now: 2_500 });
+        assert_eq!(store.get(b"a"), Some(&b("1")));
+        assert_eq!(apply(&mut store, KvOp::Sweep { now: 2_500 }), KvResult::Deleted(true));
+        assert_eq!((store.get(b"a"), store.get(b"b")), (None, Some(&b("2"))));
+        assert_eq!(
+            apply(&mut store, KvOp::Deadline { key: b("b") }),
+            KvResult::Deadline { exists: true, at: Some(3_000) }
+        );
+        assert_eq!(apply(&mut store, KvOp::Sweep { now: 2_600 }), KvResult::Deleted(false));
+        assert_eq!(store.expiring(), 1);
+    }
+
+    #[test]
+    fn writes_keep_or_drop_a_deadline_as_redis_does() {
+        let mut store = KvStore::new();
+        let txn = |writes: Vec<(&str, Option<&str>)>, ttls: Vec<(&str, Ttl)>| KvOp::Txn {
+            checks: vec![],
+            writes: writes.into_iter().map(|(k, v)| (b(k), v.map(b))).collect(),
+            ttls: ttls.into_iter().map(|(k, t)| (b(k), t)).collect(),
+        };
+        // SET k v EX: value and deadline at one index.
+        apply(&mut store, txn(vec![("k", Some("1"))], vec![("k", Ttl::At(5_000))]));
+        assert_eq!(store.deadline(b"k"), Some(5_000));
+        // A compare-and-set (INCR, APPEND) keeps it.
+        apply(&mut store, KvOp::Cas { key: b("k"), expected: Some(b("1")), new: b("2") });
+        assert_eq!(store.deadline(b"k"), Some(5_000));
+        // RENAME carries it; the old name loses it.
+        apply(&mut store, txn(vec![("k", None), ("j", Some("2"))], vec![("j", Ttl::From(b("k")))]));
+        assert_eq!((store.deadline(b"k"), store.deadline(b"j")), (None, Some(5_000)));
+        // A plain SET drops it; so does a delete.
+        apply(&mut store, KvOp::Put { key: b("j"), value: b("3") });
+        assert_eq!(store.deadline(b"j"), None);
+        apply(&mut store, txn(vec![("d", Some("1"))], vec![("d", Ttl::At(9_000)), ("gone", Ttl::At(9_000))]));
+        apply(&mut store, KvOp::Del { key: b("d") });
+        assert_eq!((store.deadline(b"d"), store.deadline(b"gone"), store.expiring()), (None, None, 0));
+        // NX / XX / GT / LT, PERSIST, and a deadline already past.
+        apply(&mut store, KvOp::Put { key: b("e"), value: b("1") });
+        assert_eq!(apply(&mut store, expire("e", Some(4_000), ExpireIf::HasDeadline)), KvResult::Swapped(false));
+        assert_eq!(apply(&mut store, expire("e", Some(4_000), ExpireIf::Later)), KvResult::Swapped(false));
+        assert_eq!(apply(&mut store, expire("e", Some(4_000), ExpireIf::NoDeadline)), KvResult::Swapped(true));
+        assert_eq!(apply(&mut store, expire("e", Some(3_000), ExpireIf::Later)), KvResult::Swapped(false));
+        assert_eq!(apply(&mut store, expire("e", Some(3_000), ExpireIf::Earlier)), KvResult::Swapped(true));
+        assert_eq!(apply(&mut store, expire("e", None, ExpireIf::Always)), KvResult::Swapped(true));
+        assert_eq!(apply(&mut store, expire("e", None, ExpireIf::Always)), KvResult::Swapped(false));
+        assert_eq!(apply(&mut store, expire("e", Some(900), ExpireIf::Always)), KvResult::Swapped(true));
+        assert_eq!(store.get(b"e"), None, "a deadline before the command's clock deletes at once");
+    }
+
+    #[test]
+    fn deadlines_survive_a_snapshot_and_a_clear_drops_them() {
+        let mut store = KvStore::new();
+        apply(&mut store, KvOp::Put { key: b("a"), value: b("1") });
+        apply(&mut store, expire("a", Some(7_000), ExpireIf::Always));
+        let mut copy = KvStore::new();
+        copy.restore(&store.snapshot()).unwrap();
+        assert_eq!(copy, store);
+        assert_eq!(copy.deadline(b"a"), Some(7_000));
+        apply(&mut copy, KvOp::Clear);
+        assert_eq!((copy.expiring(), copy.housekeeping(u64::MAX)), (0, None));
     }
 }

@@ -2,7 +2,7 @@
 //! `HELLO 3` (replies in `reply.rs`, encoded with the `redis-protocol`
 //! crate).
 //!
-//! Commands: `SET key value [NX | XX] [GET]`, `SETNX`, `GETSET`, `APPEND`,
+//! Commands: `SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT | KEEPTTL]`, `SETNX`, `GETSET`, `APPEND`,
 //! `STRLEN`, `GET key`, `MGET`, `EXISTS`, `TYPE`, `INCR`, `DECR`, `INCRBY`,
 //! `DECRBY` (the read-modify-writes: a read, then a compare-and-set),
 //! `DBSIZE` (this node's applied state, not a linearizable read),
@@ -12,7 +12,11 @@
 //! index), `ROLE` (`[role, term, leader id, commit index]`), `QUIT`, and the
 //! connection commands clients open with (`HELLO`, `CLIENT SETNAME | GETNAME
 //! | ID | INFO | SETINFO`, `RESET`, `SELECT 0`: `handshake.rs`);
-//! `COMMAND` and `CONFIG GET` are answered with empty lists. Unknown commands
+//! `COMMAND` and `CONFIG GET` are answered with empty lists. Deadlines
+//! (`EXPIRE`, `TTL`, `SET ... EX`: `server/expiry.rs`), the multi-key
+//! strings (`server/strings.rs`), the keyspace (`server/keyspace.rs`) and
+//! transactions (`server/multi.rs`) have modules of their own;
+//! docs/redis.md lists every command and how it is served. Unknown commands
 //! and bad arguments get Redis-style `-ERR` replies and the connection carries
 //! on; bytes that are not RESP get `-ERR Protocol error` and the connection is
 //! closed, as Redis does.
@@ -37,6 +41,7 @@
 //! address. While no leader is known, or the outcome of a command is unknown
 //! (leadership changed), the request is retried for up to `retry_for`.
 
+mod expiry;
 mod keyspace;
 mod multi;
 mod ops;
@@ -45,13 +50,13 @@ mod strings;
 use crate::auth::{required_access, Access, Users};
 use crate::handshake::Connection;
 use crate::limits::{ClientCounters, ClientLimits, PeerCounters, Slot, OUTPUT_FLUSH_BYTES};
-use crate::node::{AdminAction, NodeHandle, NodeStatus};
+use crate::node::{unix_millis, AdminAction, NodeHandle, NodeStatus};
 use crate::reply::Reply;
 use crate::request::{Request, RequestLimits, RequestParser};
 use crate::tls::Tls;
 use crate::wire::Outcome;
 use bytes::{Bytes, BytesMut};
-use quorum_core::{ClientId, KvOp, KvResult, Role};
+use quorum_core::{ClientId, KvOp, KvResult, Role, Ttl};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -432,7 +437,11 @@ impl Session {
                 Reply::Status(_) => Reply::Integer(1),
                 error => error,
             },
-            ("GETSET", 3) => self.update(&args[1], |current| Ok(ops::getset(current, &args[2]))).await,
+            ("SETEX" | "PSETEX", 4) => self.setex(&name, &args).await,
+            ("GETSET", 3) => {
+                let persist = Some(Ttl::Persist); // as in Redis, the new value has no deadline
+                self.update_with(&args[1], persist, |current| Ok(ops::getset(current, &args[2]))).await
+            }
             ("APPEND", 3) => self.append(&args[1], &args[2]).await,
             ("STRLEN", 2) => match self.read(&args[1]).await {
                 Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
@@ -484,6 +493,9 @@ impl Session {
             ("GETRANGE" | "SUBSTR", 4) => self.getrange(&args[1], &args[2], &args[3]).await,
             ("SETRANGE", 4) => self.setrange(&args[1], &args[2], &args[3]).await,
             ("INCRBYFLOAT", 3) => self.incr_by_float(&args[1], &args[2]).await,
+            ("EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT", 3 | 4) => self.expire(&name, &args).await,
+            ("PERSIST", 2) => self.persist(&args[1]).await,
+            ("TTL" | "PTTL" | "EXPIRETIME" | "PEXPIRETIME", 2) => self.ttl(&name, &args[1]).await,
             ("INFO", 1 | 2) => self.info().await,
             ("ROLE", 1) => self.role().await,
             ("QUIT", _) => return (Reply::ok(), true),
@@ -505,7 +517,9 @@ impl Session {
                 "PING" | "ECHO" | "SET" | "SETNX" | "GETSET" | "APPEND" | "STRLEN" | "GET" | "MGET" | "EXISTS" | "DEL"
                 | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "TYPE" | "DBSIZE" | "AUTH" | "INFO" | "ROLE"
                 | "RESET" | "SELECT" | "SCAN" | "KEYS" | "FLUSHDB" | "FLUSHALL" | "MULTI" | "EXEC" | "DISCARD"
-                | "WATCH" | "UNWATCH" | "GETDEL" | "RENAME" | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT",
+                | "WATCH" | "UNWATCH" | "GETDEL" | "RENAME" | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT"
+                | "SETEX" | "PSETEX" | "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "PERSIST" | "TTL" | "PTTL"
+                | "EXPIRETIME" | "PEXPIRETIME",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),
@@ -513,18 +527,19 @@ impl Session {
         (reply, false)
     }
 
-    /// `SET key value [NX | XX] [GET]`: `NX` alone is one compare-and-set
-    /// from absence; the others read, then compare-and-set (`update`). The
-    /// expiry options are refused by name.
+    /// `SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT | KEEPTTL]`:
+    /// `NX` alone is one compare-and-set from absence; the others read, then
+    /// write checked against the value read (`update_with`), with the
+    /// deadline in the same log entry.
     async fn set_with_options(&mut self, args: &[Bytes]) -> Reply {
-        let options = match ops::set_options(args) {
+        let options = match ops::set_options(args, unix_millis()) {
             Ok(options) => options,
             Err(error) => return error,
         };
-        if options.nx && !options.get {
+        if options.nx && !options.get && options.ttl() == Some(Ttl::Persist) {
             return self.set_if_absent(&args[1], &args[2]).await;
         }
-        self.update(&args[1], |current| Ok(ops::set(current, &args[2], options))).await
+        self.update_with(&args[1], options.ttl(), |current| Ok(ops::set(current, &args[2], options))).await
     }
 
     /// Sets `key` only if it holds no value: `+OK`, or a null if it did.
@@ -543,7 +558,18 @@ impl Session {
     /// if it writes nothing), so it is linearizable, and a retried one (same
     /// session and sequence number) is applied once: no increment is lost or
     /// doubled.
-    async fn update(&mut self, key: &Bytes, mut step: impl FnMut(Option<&Bytes>) -> Result<Step, Reply>) -> Reply {
+    async fn update(&mut self, key: &Bytes, step: impl FnMut(Option<&Bytes>) -> Result<Step, Reply>) -> Reply {
+        self.update_with(key, None, step).await
+    }
+
+    /// `update`, and if it writes, the key's deadline becomes `ttl` in the
+    /// same log entry (`None`: the key keeps the one it has).
+    async fn update_with(
+        &mut self,
+        key: &Bytes,
+        ttl: Option<Ttl>,
+        mut step: impl FnMut(Option<&Bytes>) -> Result<Step, Reply>,
+    ) -> Reply {
         let give_up = tokio::time::Instant::now() + self.config.retry_for;
         loop {
             let current = match self.read(key).await {
@@ -554,7 +580,15 @@ impl Session {
                 Ok(Step::Write(new, reply)) => (new, reply),
                 Ok(Step::Answer(reply)) | Err(reply) => return reply,
             };
-            match self.run_op(KvOp::Cas { key: key.clone(), expected: current, new }).await {
+            let op = match &ttl {
+                None => KvOp::Cas { key: key.clone(), expected: current, new },
+                Some(ttl) => KvOp::Txn {
+                    checks: vec![(key.clone(), current)],
+                    writes: vec![(key.clone(), Some(new))],
+                    ttls: vec![(key.clone(), ttl.clone())],
+                },
+            };
+            match self.run_op(op).await {
                 Reply::Integer(1) => return reply,
                 Reply::Integer(_) if tokio::time::Instant::now() < give_up => {}
                 Reply::Integer(_) => return Reply::Error("TRYAGAIN the key kept changing under this command".into()),
@@ -603,9 +637,18 @@ impl Session {
         Reply::Integer(deleted)
     }
 
-    /// Runs an operation under a fresh sequence number, retrying it (same
-    /// number) while the cluster has no leader or the outcome is unknown.
+    /// Runs an operation (`run_kv`) and answers as Redis would.
     async fn run_op(&mut self, op: KvOp) -> Reply {
+        match self.run_kv(op).await {
+            Ok(result) => kv_reply(result),
+            Err(error) => error,
+        }
+    }
+
+    /// Runs an operation under a fresh sequence number, retrying it (same
+    /// number) while the cluster has no leader or the outcome is unknown:
+    /// its result, or the error to answer.
+    async fn run_kv(&mut self, op: KvOp) -> Result<KvResult, Reply> {
         // A compare-and-set or a transaction carries values read from the
         // store (APPEND's old and new value, a renamed value), which no
         // request limit has bounded: one too large to replicate is refused
@@ -614,7 +657,7 @@ impl Session {
             // Counted without encoding: this runs for every INCR and APPEND.
             let (size, limit) = (op.data_len(), self.config.limits.max_command_bytes);
             if size > limit {
-                return Reply::Error(format!("ERR value too large: {size} bytes, the limit is {limit}"));
+                return Err(Reply::Error(format!("ERR value too large: {size} bytes, the limit is {limit}")));
             }
         }
         self.seq += 1;
@@ -623,10 +666,10 @@ impl Session {
         loop {
             let outcome = self.node.execute(self.client, self.seq, op.clone()).await;
             let why = match outcome {
-                Outcome::Done(result) => return kv_reply(result),
+                Outcome::Done(result) => return Ok(result),
                 Outcome::NotLeader(Some(leader)) => match self.node.status().await {
                     Some(NodeStatus { leader_client_addr: Some(addr), .. }) => {
-                        return Reply::Error(format!("MOVED 0 {addr}"));
+                        return Err(Reply::Error(format!("MOVED 0 {addr}")));
                     }
                     _ => format!("the leader {leader} has not announced its client address yet"),
                 },
@@ -634,7 +677,7 @@ impl Session {
                 Outcome::Retry(why) => why,
             };
             if tokio::time::Instant::now() + pause > give_up {
-                return Reply::Error(format!("TRYAGAIN {why}"));
+                return Err(Reply::Error(format!("TRYAGAIN {why}")));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
@@ -732,5 +775,7 @@ fn kv_reply(result: KvResult) -> Reply {
             Reply::Bulk(Bytes::from(cursor.to_string())),
             Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
         ]),
+        // `TTL` reads it through `run_kv`; no command answers it bare.
+        KvResult::Deadline { exists, at } => Reply::Error(format!("ERR unexpected deadline {exists} {at:?}")),
     }
 }

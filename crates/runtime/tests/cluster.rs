@@ -69,8 +69,10 @@ fn unknown_commands_and_bad_arguments_get_errors_and_the_connection_carries_on()
     assert!(err.to_string().contains("unknown command"), "{err}");
     let err = redis::cmd("GET").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("wrong number of arguments for 'get'"), "{err}");
-    let err = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(10).query::<()>(&mut conn).unwrap_err();
-    assert!(err.to_string().contains("SET option EX is not supported yet"), "{err}");
+    let err = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(0).query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("invalid expire time in 'set' command"), "{err}");
+    let err = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(1).arg("PX").arg(5).query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
     let err = redis::cmd("SET").arg("k").arg("v").arg("BOGUS").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
     let _: () = conn.set("still", "here").unwrap();
@@ -273,6 +275,81 @@ fn concurrent_increments_are_each_counted_once() {
 
 /// `SET` with `XX` and `GET`, `GETSET`, `APPEND` and `STRLEN`: the
 /// read-modify-writes answer as Redis does.
+#[test]
+fn keys_expire_everywhere_at_once_by_the_leaders_sweep_and_writes_keep_or_drop_deadlines_as_redis_does() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut conn = cluster.client(NodeId(2));
+    let int = |conn: &mut redis::Connection, words: &[&str]| -> i64 {
+        let mut cmd = redis::cmd(words[0]);
+        for w in &words[1..] {
+            cmd.arg(*w);
+        }
+        cmd.query(conn).unwrap_or_else(|e| panic!("{words:?}: {e}"))
+    };
+    // A lock: SET NX PX, taken once.
+    let took: Option<String> =
+        redis::cmd("SET").arg("lock").arg("a").arg("NX").arg("PX").arg(1500).query(&mut conn).unwrap();
+    let again: Option<String> =
+        redis::cmd("SET").arg("lock").arg("b").arg("NX").arg("PX").arg(1500).query(&mut conn).unwrap();
+    assert_eq!((took.as_deref(), again), (Some("OK"), None));
+    let pttl = int(&mut conn, &["PTTL", "lock"]);
+    assert!((1..=1500).contains(&pttl), "PTTL {pttl}");
+    assert!((1..=2).contains(&int(&mut conn, &["TTL", "lock"])), "rounded to seconds as in Redis");
+    // A counter that expires: INCR keeps the deadline, as in Redis.
+    let _: () = redis::cmd("SETEX").arg("hits").arg(100).arg(5).query(&mut conn).unwrap();
+    assert_eq!(int(&mut conn, &["INCR", "hits"]), 6);
+    assert!((99..=100).contains(&int(&mut conn, &["TTL", "hits"])));
+    // Plain SET drops it, KEEPTTL keeps it, PERSIST removes it, GT / NX conditions.
+    let _: () = redis::cmd("SET").arg("hits").arg(7).arg("KEEPTTL").query(&mut conn).unwrap();
+    assert!(int(&mut conn, &["TTL", "hits"]) > 0);
+    let _: () = conn.set("hits", 8).unwrap();
+    assert_eq!(int(&mut conn, &["TTL", "hits"]), -1);
+    assert_eq!(int(&mut conn, &["TTL", "nope"]), -2);
+    assert_eq!(int(&mut conn, &["EXPIRE", "hits", "50", "GT"]), 0, "no deadline counts as forever");
+    assert_eq!(int(&mut conn, &["EXPIRE", "hits", "50", "NX"]), 1);
+    assert_eq!(int(&mut conn, &["EXPIRE", "hits", "40", "GT"]), 0);
+    assert_eq!(int(&mut conn, &["PERSIST", "hits"]), 1);
+    assert_eq!(int(&mut conn, &["PERSIST", "hits"]), 0);
+    assert_eq!(int(&mut conn, &["EXPIRE", "nope", "5"]), 0);
+    // RENAME carries the deadline; EXPIREAT / PEXPIRETIME give it back.
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1000;
+    assert_eq!(int(&mut conn, &["EXPIREAT", "hits", &at.to_string()]), 1);
+    let _: () = redis::cmd("RENAME").arg("hits").arg("moved").query(&mut conn).unwrap();
+    assert_eq!(int(&mut conn, &["EXPIRETIME", "moved"]), at as i64);
+    assert_eq!(int(&mut conn, &["PEXPIRETIME", "moved"]), at as i64 * 1000);
+    // MULTI: INCR then EXPIRE, one entry (the rate-limiter idiom).
+    let (n, set): (i64, i64) = redis::pipe().atomic().incr("rate", 1).expire("rate", 60).query(&mut conn).unwrap();
+    assert_eq!((n, set), (1, 1));
+    assert!((59..=60).contains(&int(&mut conn, &["TTL", "rate"])));
+    // A deadline already past deletes at once.
+    let _: () = conn.set("gone", 1).unwrap();
+    assert_eq!(int(&mut conn, &["PEXPIRE", "gone", "-5"]), 1);
+    assert_eq!(conn.get::<_, Option<String>>("gone").unwrap(), None);
+    // The lock expires: the leader's sweep deletes it on every replica, and it can be taken again.
+    let keys_on = |id: u64| int(&mut cluster.client(NodeId(id)), &["DBSIZE"]);
+    wait_until("lock, moved and rate on every replica", || (1..=3).all(|id| keys_on(id) == 3));
+    wait_until("the lock expired on every replica", || (1..=3).all(|id| keys_on(id) == 2));
+    assert_eq!(conn.get::<_, Option<String>>("lock").unwrap(), None);
+    assert_eq!(int(&mut conn, &["TTL", "lock"]), -2);
+    let took: Option<String> =
+        redis::cmd("SET").arg("lock").arg("b").arg("NX").arg("EX").arg(10).query(&mut conn).unwrap();
+    assert_eq!(took.as_deref(), Some("OK"));
+    for (words, error) in [
+        (&["EXPIRE", "moved", "x"][..], "not an integer"),
+        (&["EXPIRE", "moved", "5", "BOGUS"], "Unsupported option BOGUS"),
+        (&["SETEX", "k", "-1", "v"], "invalid expire time in 'setex' command"),
+        (&["SET", "k", "v", "EX", "9223372036854775807"], "invalid expire time in 'set' command"),
+        (&["TTL"], "wrong number of arguments for 'ttl'"),
+    ] {
+        let mut cmd = redis::cmd(words[0]);
+        for w in &words[1..] {
+            cmd.arg(*w);
+        }
+        let err = cmd.query::<()>(&mut conn).unwrap_err();
+        assert!(err.to_string().contains(error), "{words:?}: {err}");
+    }
+}
+
 #[test]
 fn set_options_getset_append_and_strlen_answer_as_redis_does() {
     let cluster = Cluster::new(3, true, 0);

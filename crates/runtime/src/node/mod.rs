@@ -16,14 +16,17 @@
 //! - `ReadReady { index }` answers a query once the state machine has applied `index`.
 //!
 //! Client requests that arrive together are proposed together, so their
-//! entries share messages and fsyncs. Every `snapshot_every` applied entries
+//! entries share messages and fsyncs. Every 50 ms the leader also proposes
+//! what the state machine asks for its upkeep (`upkeep.rs`: expired keys). Every `snapshot_every` applied entries
 //! the state machine is snapshotted and handed to the protocol (`on_snapshot`).
 
 mod handle;
 mod membership;
 mod requests;
+mod upkeep;
 
 pub use handle::{AdminAction, NodeHandle, NodeStatus, Request};
+pub use upkeep::unix_millis;
 
 use crate::metrics::{NodeMetrics, NodeView};
 use crate::service::Service;
@@ -291,7 +294,10 @@ where
                         self.protocol.on_timer(now, &mut self.out);
                     }
                 }
-                _ = sweep.tick() => self.expire_requests().await,
+                _ = sweep.tick() => {
+                    self.expire_requests().await;
+                    self.propose_upkeep().await;
+                }
             }
             self.carry_out().await?;
             self.answer_changes();

@@ -109,7 +109,7 @@ where
     }
 
     /// Orders a command (or a query the protocol can only read through the log).
-    async fn propose(&mut self, client: ClientId, seq: u64, op: Op, waiter: Waiter) {
+    pub(super) async fn propose(&mut self, client: ClientId, seq: u64, op: Op, waiter: Waiter) {
         let (Op::Command(data) | Op::Query(data)) = &op;
         let now = self.now();
         let cmd = Command::new(client, seq, data.clone());

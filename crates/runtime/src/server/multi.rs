@@ -9,16 +9,20 @@
 //! every key still holds what was read (and every watched key what it held
 //! at `WATCH`), its writes are the keys the commands changed. If the checks
 //! hold at the transaction's index, all of it takes effect there, as if the
-//! commands ran alone at that index: atomic and linearizable. If another
+//! commands ran alone at that index: atomic and linearizable. Deadlines go in
+//! the same entry: `SET ... EX`, `SETEX`, `EXPIRE` and `PEXPIRE` set one, a
+//! plain `SET`, `GETSET` or `MSET` clears it, `RENAME` carries it (`TTL` and
+//! `PERSIST`, which answer from the deadline, are not queued). If another
 //! client changed a key first, `EXEC` reads again and reruns (for up to
 //! `retry_for`); if a watched key changed, `EXEC` answers a null and nothing
 //! is written, as in Redis. A watched key written back to the value it held
 //! counts as unchanged here (Redis would abort).
 
 use super::{ops, parse_i64, Session, Step};
+use crate::node::unix_millis;
 use crate::reply::Reply;
 use bytes::Bytes;
-use quorum_core::KvOp;
+use quorum_core::{KvOp, Ttl};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The most commands one transaction may queue.
@@ -45,7 +49,8 @@ fn keys_of(args: &[Bytes]) -> Result<Vec<Bytes>, Reply> {
     let ok = match name.as_str() {
         "GET" | "STRLEN" | "TYPE" | "GETDEL" | "INCR" | "DECR" => n == 2,
         "SETNX" | "GETSET" | "APPEND" | "INCRBY" | "DECRBY" | "INCRBYFLOAT" | "RENAME" => n == 3,
-        "GETRANGE" | "SUBSTR" | "SETRANGE" => n == 4,
+        "EXPIRE" | "PEXPIRE" => n == 3,
+        "GETRANGE" | "SUBSTR" | "SETRANGE" | "SETEX" | "PSETEX" => n == 4,
         "SET" => n >= 3,
         "DEL" | "UNLINK" | "EXISTS" | "MGET" => n >= 2,
         "MSET" | "MSETNX" => n >= 3 && n % 2 == 1,
@@ -73,9 +78,13 @@ fn keys_of(args: &[Bytes]) -> Result<Vec<Bytes>, Reply> {
 
 /// The keys a transaction read, and what it has made of them so far.
 type View = BTreeMap<Bytes, Option<Bytes>>;
+/// The deadlines a transaction changes.
+type Ttls = BTreeMap<Bytes, Ttl>;
 
-/// Runs one queued command on `view`; answers as the command alone would.
-fn run(args: &[Bytes], view: &mut View) -> Reply {
+/// Runs one queued command on `view` and `ttls`, `now` being this node's
+/// clock (milliseconds since the Unix epoch); answers as the command alone
+/// would.
+fn run(args: &[Bytes], view: &mut View, ttls: &mut Ttls, now: u64) -> Reply {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
     let value = |view: &View, key: &Bytes| view.get(key).cloned().flatten();
     // A read-modify-write of one key, as `Session::update` does alone.
@@ -100,23 +109,69 @@ fn run(args: &[Bytes], view: &mut View) -> Reply {
         "DEL" | "UNLINK" => {
             let mut deleted = 0;
             for key in &args[1..] {
+                ttls.insert(key.clone(), Ttl::Persist); // a key made again later has none
                 if view.insert(key.clone(), None).flatten().is_some() {
                     deleted += 1;
                 }
             }
             Reply::Integer(deleted)
         }
-        "SET" => match ops::set_options(args) {
-            Ok(o) => step(view, &args[1], &|c| Ok(ops::set(c, &args[2], o))),
-            Err(error) => error,
-        },
+        "SET" | "SETEX" | "PSETEX" => {
+            let options = match name.as_str() {
+                "SET" => ops::set_options(args, now),
+                _ => match parse_i64(&args[2]) {
+                    None => Err(Reply::Error(super::NOT_AN_INTEGER.into())),
+                    Some(n) => match ops::deadline(n, if name == "SETEX" { 1000 } else { 1 }, true, now) {
+                        Some(at) if n > 0 => Ok(ops::SetOptions { expire_at: Some(at), ..Default::default() }),
+                        _ => Err(Reply::Error(format!(
+                            "ERR invalid expire time in '{}' command",
+                            name.to_ascii_lowercase()
+                        ))),
+                    },
+                },
+            };
+            let new = if name == "SET" { &args[2] } else { &args[3] };
+            match options {
+                Ok(o) => match ops::set(value(view, &args[1]).as_ref(), new, o) {
+                    Step::Write(new, reply) => {
+                        view.insert(args[1].clone(), Some(new));
+                        if let Some(ttl) = o.ttl() {
+                            ttls.insert(args[1].clone(), ttl);
+                        }
+                        reply
+                    }
+                    Step::Answer(reply) => reply,
+                },
+                Err(error) => error,
+            }
+        }
+        "EXPIRE" | "PEXPIRE" => {
+            let Some(n) = parse_i64(&args[2]) else { return Reply::Error(super::NOT_AN_INTEGER.into()) };
+            let Some(at) = ops::deadline(n, if name == "EXPIRE" { 1000 } else { 1 }, true, now) else {
+                return Reply::Error(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
+            };
+            let key = &args[1];
+            if value(view, key).is_none() {
+                return Reply::Integer(0);
+            }
+            if at <= now {
+                view.insert(key.clone(), None);
+                ttls.insert(key.clone(), Ttl::Persist);
+            } else {
+                ttls.insert(key.clone(), Ttl::At(at));
+            }
+            Reply::Integer(1)
+        }
         "SETNX" => match step(view, &args[1], &|c| {
             Ok(ops::set(c, &args[2], ops::SetOptions { nx: true, ..Default::default() }))
         }) {
             Reply::Null => Reply::Integer(0),
             _ => Reply::Integer(1),
         },
-        "GETSET" => step(view, &args[1], &|c| Ok(ops::getset(c, &args[2]))),
+        "GETSET" => {
+            ttls.insert(args[1].clone(), Ttl::Persist);
+            step(view, &args[1], &|c| Ok(ops::getset(c, &args[2])))
+        }
         "APPEND" => step(view, &args[1], &|c| Ok(ops::append(c, &args[2]))),
         "INCR" => step(view, &args[1], &|c| ops::incr(c, 1)),
         "DECR" => step(view, &args[1], &|c| ops::incr(c, -1)),
@@ -136,22 +191,27 @@ fn run(args: &[Bytes], view: &mut View) -> Reply {
             Ok(offset) => step(view, &args[1], &|c| Ok(ops::setrange(c, offset, &args[3]))),
             Err(error) => error,
         },
-        "GETDEL" => match view.insert(args[1].clone(), None).flatten() {
-            Some(old) => Reply::Bulk(old),
-            None => Reply::Null,
-        },
+        "GETDEL" => {
+            ttls.insert(args[1].clone(), Ttl::Persist);
+            view.insert(args[1].clone(), None).flatten().map_or(Reply::Null, Reply::Bulk)
+        }
         "RENAME" => match value(view, &args[1]) {
             None => Reply::Error("ERR no such key".into()),
             Some(_) if args[1] == args[2] => Reply::ok(),
             Some(v) => {
-                view.insert(args[1].clone(), None);
-                view.insert(args[2].clone(), Some(v));
+                let (from, to) = (&args[1], &args[2]);
+                let ttl = ttls.get(from).cloned().unwrap_or_else(|| Ttl::From(from.clone()));
+                ttls.insert(to.clone(), ttl);
+                ttls.insert(from.clone(), Ttl::Persist);
+                view.insert(from.clone(), None);
+                view.insert(to.clone(), Some(v));
                 Reply::ok()
             }
         },
         "MSET" => {
             for pair in args[1..].chunks(2) {
                 view.insert(pair[0].clone(), Some(pair[1].clone()));
+                ttls.insert(pair[0].clone(), Ttl::Persist);
             }
             Reply::ok()
         }
@@ -161,6 +221,7 @@ fn run(args: &[Bytes], view: &mut View) -> Reply {
             }
             for pair in args[1..].chunks(2) {
                 view.insert(pair[0].clone(), Some(pair[1].clone()));
+                ttls.insert(pair[0].clone(), Ttl::Persist);
             }
             Reply::Integer(1)
         }
@@ -256,10 +317,11 @@ impl Session {
             if watched.iter().any(|(key, then)| read.get(key) != Some(then)) {
                 return Reply::Null; // a watched key changed: nothing is written
             }
-            let mut view = read.clone();
-            let replies: Vec<Reply> = multi.queued.iter().map(|args| run(args, &mut view)).collect();
+            let (mut view, mut ttls, now) = (read.clone(), Ttls::new(), unix_millis());
+            let replies: Vec<Reply> = multi.queued.iter().map(|args| run(args, &mut view, &mut ttls, now)).collect();
             let writes = view.iter().filter(|(k, v)| read.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone()));
-            let op = KvOp::Txn { checks: read.clone().into_iter().collect(), writes: writes.collect() };
+            let checks = read.clone().into_iter().collect();
+            let op = KvOp::Txn { checks, writes: writes.collect(), ttls: ttls.into_iter().collect() };
             match self.checked(op, give_up).await {
                 Ok(true) => return Reply::Array(replies),
                 Ok(false) => {}
@@ -293,15 +355,47 @@ mod tests {
             (&["DEL", "t", "n"], Reply::Integer(2)),
             (&["INCR", "t"], Reply::Integer(1)),
         ];
+        let mut ttls = Ttls::new();
         for (cmd, expected) in script {
             let a = args(cmd);
             for key in keys_of(&a).unwrap() {
                 view.entry(key).or_insert(None);
             }
-            assert_eq!(run(&a, &mut view), expected, "{cmd:?}");
+            assert_eq!(run(&a, &mut view, &mut ttls, 1_000), expected, "{cmd:?}");
         }
         assert_eq!(view.get(&Bytes::from("t")), Some(&Some(Bytes::from("1"))));
         assert_eq!(view.get(&Bytes::from("n")), Some(&None));
+    }
+
+    #[test]
+    fn deadlines_set_inside_a_transaction_follow_the_keys() {
+        let (mut view, mut ttls) = (View::new(), Ttls::new());
+        let b = |s: &str| Bytes::from(s.to_string());
+        view.insert(b("old"), Some(b("1")));
+        let script = [
+            (&["INCR", "hits"][..], Reply::Integer(1)),
+            (&["EXPIRE", "hits", "60"], Reply::Integer(1)),
+            (&["EXPIRE", "absent", "60"], Reply::Integer(0)),
+            (&["SET", "lock", "me", "NX", "PX", "500"], Reply::ok()),
+            (&["RENAME", "lock", "held"], Reply::ok()),
+            (&["RENAME", "old", "new"], Reply::ok()),
+            (&["SETEX", "s", "0", "v"], Reply::Error("ERR invalid expire time in 'setex' command".into())),
+            (&["PSETEX", "p", "20", "v"], Reply::ok()),
+            (&["PEXPIRE", "p", "-1"], Reply::Integer(1)),
+        ];
+        for (cmd, expected) in script {
+            let a = args(cmd);
+            for key in keys_of(&a).unwrap() {
+                view.entry(key).or_insert(None);
+            }
+            assert_eq!(run(&a, &mut view, &mut ttls, 1_000), expected, "{cmd:?}");
+        }
+        assert_eq!(ttls.get(&b("hits")), Some(&Ttl::At(61_000)));
+        assert_eq!(ttls.get(&b("absent")), None);
+        assert_eq!(ttls.get(&b("held")), Some(&Ttl::At(1_500)), "RENAME carries the deadline set before it");
+        assert_eq!(ttls.get(&b("lock")), Some(&Ttl::Persist));
+        assert_eq!(ttls.get(&b("new")), Some(&Ttl::From(b("old"))), "and one set before the transaction");
+        assert_eq!(view.get(&b("p")), Some(&None), "a deadline already past deletes the key");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::{old_or_null, Step, NOT_AN_INTEGER};
 use crate::reply::Reply;
 use bytes::Bytes;
+use quorum_core::Ttl;
 
 const NOT_A_FLOAT: &str = "ERR value is not a valid float";
 
@@ -18,30 +19,75 @@ pub(super) struct SetOptions {
     pub xx: bool,
     /// Answer the old value.
     pub get: bool,
+    /// `KEEPTTL`: the key keeps its deadline.
+    pub keep_ttl: bool,
+    /// `EX | PX | EXAT | PXAT`: the deadline, in milliseconds since the Unix epoch.
+    pub expire_at: Option<u64>,
 }
 
-/// Parses `SET key value [NX | XX] [GET]`'s options (`args` whole); the
-/// expiry options are refused by name.
-pub(super) fn set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
+impl SetOptions {
+    /// What the write does to the key's deadline: `None` keeps it.
+    pub fn ttl(&self) -> Option<Ttl> {
+        match (self.keep_ttl, self.expire_at) {
+            (true, _) => None,
+            (false, Some(at)) => Some(Ttl::At(at)),
+            (false, None) => Some(Ttl::Persist),
+        }
+    }
+}
+
+/// Parses `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms |
+/// KEEPTTL]`'s options (`args` whole); `now` is this node's clock in
+/// milliseconds since the Unix epoch.
+pub(super) fn set_options(args: &[Bytes], now: u64) -> Result<SetOptions, Reply> {
+    let syntax = || Reply::Error("ERR syntax error".into());
     let mut o = SetOptions::default();
-    for option in args.iter().skip(3) {
-        match option.to_ascii_uppercase().as_slice() {
+    let mut expiry_given = false;
+    let mut i = 3;
+    while i < args.len() {
+        let option = args[i].to_ascii_uppercase();
+        match option.as_slice() {
             b"NX" => o.nx = true,
             b"XX" => o.xx = true,
             b"GET" => o.get = true,
-            name @ (b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL") => {
-                return Err(Reply::Error(format!(
-                    "ERR SET option {} is not supported yet (NX, XX and GET are)",
-                    String::from_utf8_lossy(name)
-                )));
+            b"KEEPTTL" if !expiry_given => {
+                o.keep_ttl = true;
+                expiry_given = true;
             }
-            _ => return Err(Reply::Error("ERR syntax error".into())),
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !expiry_given => {
+                let value = args.get(i + 1).ok_or_else(syntax)?;
+                let n = super::parse_i64(value).ok_or_else(|| Reply::Error(NOT_AN_INTEGER.into()))?;
+                let (unit, relative) = match option.as_slice() {
+                    b"EX" => (1000, true),
+                    b"PX" => (1, true),
+                    b"EXAT" => (1000, false),
+                    _ => (1, false),
+                };
+                o.expire_at = Some(
+                    deadline(n, unit, relative, now)
+                        .filter(|_| n > 0)
+                        .ok_or_else(|| Reply::Error("ERR invalid expire time in 'set' command".into()))?,
+                );
+                expiry_given = true;
+                i += 1;
+            }
+            _ => return Err(syntax()),
         }
+        i += 1;
     }
     if o.nx && o.xx {
-        return Err(Reply::Error("ERR syntax error".into()));
+        return Err(syntax());
     }
     Ok(o)
+}
+
+/// The deadline, in milliseconds since the Unix epoch, that `n` seconds
+/// (`unit` 1000) or milliseconds (`unit` 1) from `now` (`relative`) or from
+/// the epoch make; `None` past what Redis accepts. A time already past
+/// comes out at or before `now` (0 at the earliest).
+pub(super) fn deadline(n: i64, unit: i64, relative: bool, now: u64) -> Option<u64> {
+    let ms = i128::from(n) * i128::from(unit) + if relative { i128::from(now) } else { 0 };
+    (ms <= i128::from(i64::MAX)).then(|| ms.max(0) as u64)
 }
 
 /// `SET key value` with options, on the value read.

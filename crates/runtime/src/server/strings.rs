@@ -6,7 +6,7 @@
 use super::{ops, parse_i64, Session};
 use crate::reply::Reply;
 use bytes::Bytes;
-use quorum_core::KvOp;
+use quorum_core::{KvOp, Ttl};
 
 /// The longest value `SETRANGE` may build (Redis's limit; a value must also
 /// fit in one replicated command, which `run_op` checks before proposing).
@@ -22,7 +22,9 @@ impl Session {
         let writes: Vec<(Bytes, Option<Bytes>)> =
             pairs.chunks(2).map(|kv| (kv[0].clone(), Some(kv[1].clone()))).collect();
         let checks = if nx { writes.iter().map(|(k, _)| (k.clone(), None)).collect() } else { Vec::new() };
-        match self.run_op(KvOp::Txn { checks, writes }).await {
+        // As `SET` does, each key loses any deadline it had.
+        let ttls = writes.iter().map(|(k, _)| (k.clone(), Ttl::Persist)).collect();
+        match self.run_op(KvOp::Txn { checks, writes, ttls }).await {
             Reply::Integer(1) if !nx => Reply::ok(),
             other => other,
         }
@@ -37,7 +39,8 @@ impl Session {
                 Ok(None) => return Reply::Null,
                 Err(error) => return error,
             };
-            let op = KvOp::Txn { checks: vec![(key.clone(), Some(value.clone()))], writes: vec![(key.clone(), None)] };
+            let checks = vec![(key.clone(), Some(value.clone()))];
+            let op = KvOp::Txn { checks, writes: vec![(key.clone(), None)], ttls: Vec::new() };
             match self.checked(op, give_up).await {
                 Ok(true) => return Reply::Bulk(value),
                 Ok(false) => {}
@@ -46,7 +49,8 @@ impl Session {
         }
     }
 
-    /// `RENAME from to`: `to` takes `from`'s value and `from` goes, at one index.
+    /// `RENAME from to`: `to` takes `from`'s value and deadline and `from`
+    /// goes, at one index.
     pub(super) async fn rename(&mut self, from: &Bytes, to: &Bytes) -> Reply {
         let give_up = tokio::time::Instant::now() + self.config.retry_for;
         loop {
@@ -60,7 +64,8 @@ impl Session {
             }
             let checks = vec![(from.clone(), Some(value.clone()))];
             let writes = vec![(from.clone(), None), (to.clone(), Some(value))];
-            match self.checked(KvOp::Txn { checks, writes }, give_up).await {
+            let ttls = vec![(to.clone(), Ttl::From(from.clone()))];
+            match self.checked(KvOp::Txn { checks, writes, ttls }, give_up).await {
                 Ok(true) => return Reply::ok(),
                 Ok(false) => {}
                 Err(error) => return error,

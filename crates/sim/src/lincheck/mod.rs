@@ -135,12 +135,13 @@ pub fn check(history: &[Operation]) -> Result<(), NotLinearizable> {
 
 /// Checks a whole history with the given method; on success, says how the keys were decided.
 pub fn check_with(history: &[Operation], method: Method) -> Result<Decided, NotLinearizable> {
-    if let Some(txn) = history.iter().find(|o| o.op.is_multi_key()) {
+    if let Some(txn) = history.iter().find(|o| !o.op.is_register_op()) {
         return Err(NotLinearizable {
             key: String::from_utf8_lossy(txn.op.key()).into_owned(),
             detail: format!(
-                "{}#{} ({}) is a multi-key transaction, scan or clear, which this checker cannot judge: it decides \
-                 each key alone, which holds only for single-key operations",
+                "{}#{} ({}) is a multi-key transaction, scan or clear, or an expiry, which this checker cannot \
+                 judge: it decides each key alone as a register, which holds only for get, put, delete and \
+                 compare-and-set",
                 txn.client,
                 txn.seq,
                 show_op(&txn.op)
@@ -196,9 +197,14 @@ pub fn show_op(op: &KvOp) -> String {
         KvOp::Cas { key, expected, new } => {
             format!("cas {} {}->{}", b(key), expected.as_ref().map_or("(absent)".into(), b), b(new))
         }
-        KvOp::Txn { checks, writes } => format!("txn of {} checks and {} writes", checks.len(), writes.len()),
+        KvOp::Txn { checks, writes, ttls } => {
+            format!("txn of {} checks, {} writes and {} deadlines", checks.len(), writes.len(), ttls.len())
+        }
         KvOp::Scan { cursor, .. } => format!("scan from {cursor}"),
         KvOp::Clear => "clear".to_string(),
+        KvOp::Expire { key, at, .. } => format!("expire {} at {at:?}", b(key)),
+        KvOp::Deadline { key } => format!("deadline of {}", b(key)),
+        KvOp::Sweep { now } => format!("sweep at {now}"),
     }
 }
 
@@ -213,6 +219,7 @@ pub fn show_result(result: &KvResult) -> String {
         KvResult::Invalid(e) => format!("invalid: {e}"),
         KvResult::Stale => "stale".to_string(),
         KvResult::Keys { cursor, keys } => format!("{} keys, next {cursor}", keys.len()),
+        KvResult::Deadline { exists, at } => format!("exists={exists} deadline={at:?}"),
     }
 }
 

@@ -230,7 +230,7 @@ mod tests {
                     }
                     KvResult::Swapped(swap)
                 }
-                KvOp::Txn { checks, writes } => {
+                KvOp::Txn { checks, writes, .. } => {
                     let holds = checks.iter().all(|(k, v)| self.0.get(k) == v.as_ref());
                     for (k, v) in writes.iter().filter(|_| holds) {
                         match v {
@@ -245,6 +245,9 @@ mod tests {
                     KvResult::Done
                 }
                 KvOp::Scan { .. } => KvResult::Invalid("this test model does not scan".into()),
+                KvOp::Expire { .. } | KvOp::Deadline { .. } | KvOp::Sweep { .. } => {
+                    KvResult::Invalid("this test model has no deadlines".into())
+                }
             }
         }
         fn is_read(op: &KvOp) -> bool {

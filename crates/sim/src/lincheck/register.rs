@@ -228,7 +228,15 @@ pub(super) fn decide(ops: &[&Operation]) -> Verdict {
                 Some(prev)
             }
             (KvOp::Put { .. }, _) => None,
-            (KvOp::Txn { .. } | KvOp::Scan { .. } | KvOp::Clear, _) => {
+            (
+                KvOp::Txn { .. }
+                | KvOp::Scan { .. }
+                | KvOp::Clear
+                | KvOp::Expire { .. }
+                | KvOp::Deadline { .. }
+                | KvOp::Sweep { .. },
+                _,
+            ) => {
                 unreachable!("check_with refuses multi-key operations before deciding any key")
             }
         };

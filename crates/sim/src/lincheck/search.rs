@@ -112,7 +112,12 @@ fn model(op: &Operation, values: &mut Values) -> (ModelOp, ModelResult) {
         KvOp::Cas { expected, new, .. } => {
             ModelOp::Cas { expected: values.id(expected), new: values.id(&Some(new.clone())) }
         }
-        KvOp::Txn { .. } | KvOp::Scan { .. } | KvOp::Clear => {
+        KvOp::Txn { .. }
+        | KvOp::Scan { .. }
+        | KvOp::Clear
+        | KvOp::Expire { .. }
+        | KvOp::Deadline { .. }
+        | KvOp::Sweep { .. } => {
             unreachable!("check_with refuses multi-key operations before searching any key")
         }
     };
@@ -123,7 +128,9 @@ fn model(op: &Operation, values: &mut Values) -> (ModelOp, ModelResult) {
             KvResult::Done => ModelResult::Done,
             KvResult::Deleted(b) => ModelResult::Deleted(*b),
             KvResult::Swapped(b) => ModelResult::Swapped(*b),
-            KvResult::Invalid(_) | KvResult::Stale | KvResult::Keys { .. } => ModelResult::Any,
+            KvResult::Invalid(_) | KvResult::Stale | KvResult::Keys { .. } | KvResult::Deadline { .. } => {
+                ModelResult::Any
+            }
         },
     };
     (mop, res)
