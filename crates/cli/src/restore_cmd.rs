@@ -49,29 +49,62 @@ pub fn run(args: RestoreArgs) -> Result<i32, String> {
     }
 }
 
+/// The commands that write every key of `store`, with its deadline: `SET`
+/// for a string, `HSET` (at most `HASH_FIELDS_PER_COMMAND` fields each) for a
+/// hash.
+fn commands_for(store: &KvStore) -> Vec<Vec<Bytes>> {
+    let word = |w: &'static [u8]| Bytes::from_static(w);
+    let pxat = |key: &Bytes| store.deadline(key).map(|at| Bytes::from(at.to_string()));
+    let mut commands = Vec::with_capacity(store.len());
+    for (key, value) in store.iter() {
+        let mut set = vec![word(b"SET"), key.clone(), value.clone()];
+        if let Some(at) = pxat(key) {
+            set.extend([word(b"PXAT"), at]);
+        }
+        commands.push(set);
+    }
+    for (key, fields) in store.hashes() {
+        let fields: Vec<_> = fields.iter().collect();
+        for chunk in fields.chunks(HASH_FIELDS_PER_COMMAND) {
+            let mut hset = vec![word(b"HSET"), key.clone()];
+            hset.extend(chunk.iter().flat_map(|(f, v)| [(*f).clone(), (*v).clone()]));
+            commands.push(hset);
+        }
+        if let Some(at) = pxat(key) {
+            commands.push(vec![word(b"PEXPIREAT"), key.clone(), at]);
+        }
+    }
+    commands
+}
+
+/// Fields of a hash written by one `HSET` while restoring.
+const HASH_FIELDS_PER_COMMAND: usize = 1000;
+
 /// Writes every key of `store` through the client port of `node`.
 fn load_through(node: &str, user: Option<&str>, store: &KvStore, index: u64) -> Result<i32, String> {
     let mut conn = Conn::open(node, user)?;
-    let pairs: Vec<_> = store.iter().collect();
+    let commands = commands_for(store);
     let mut written = 0;
-    for chunk in pairs.chunks(PIPELINE) {
-        for (key, value) in chunk {
-            conn.send(&[b"SET", key, value])?;
+    for chunk in commands.chunks(PIPELINE) {
+        for command in chunk {
+            let words: Vec<&[u8]> = command.iter().map(|w| &w[..]).collect();
+            conn.send(&words)?;
         }
-        for (key, _) in chunk {
+        for command in chunk {
             if let Err(why) = conn.reply()? {
-                return Err(format!("SET {} refused after {written} keys: {why}", String::from_utf8_lossy(key)));
+                let (name, key) = (String::from_utf8_lossy(&command[0]), String::from_utf8_lossy(&command[1]));
+                return Err(format!("{name} {key} refused after {written} commands: {why}"));
             }
             written += 1;
         }
-        if pairs.len() >= 10 * PIPELINE {
-            eprint!("\rrestored {written} of {} keys", pairs.len());
+        if commands.len() >= 10 * PIPELINE {
+            eprint!("\rrestored {written} of {} commands", commands.len());
         }
     }
-    if pairs.len() >= 10 * PIPELINE {
+    if commands.len() >= 10 * PIPELINE {
         eprintln!();
     }
-    println!("restored {written} keys from the backup at index {index}");
+    println!("restored {} keys ({written} commands) from the backup at index {index}", store.len());
     Ok(0)
 }
 

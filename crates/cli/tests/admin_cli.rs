@@ -49,6 +49,12 @@ fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_acknowledged
     let leader = wait_for_leader(&cluster);
     let clients: Vec<_> = cluster.clients.values().copied().collect();
     let load = processes::Load::start(&clients, "b");
+    // A hash and keys with deadlines must come back as they were.
+    let mut setup = cluster.client(leader);
+    let _: () =
+        redis::cmd("HSET").arg("profile").arg("name").arg("ada").arg("visits").arg(3).query(&mut setup).unwrap();
+    let _: () = redis::cmd("SET").arg("session").arg("s1").arg("EX").arg(3600).query(&mut setup).unwrap();
+    let _: () = redis::cmd("EXPIRE").arg("profile").arg(7200).query(&mut setup).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // Everything acknowledged before the backup is asked for must be in it.
     let acked_before: Vec<u64> = load.acked.lock().unwrap().clone();
@@ -78,6 +84,12 @@ fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_acknowledged
     for n in &acked_before {
         let v: Option<u64> = redis::cmd("GET").arg(format!("b{n}")).query(&mut conn).unwrap();
         assert_eq!(v, Some(*n), "acknowledged write b{n} is not in the restored cluster");
+    }
+    let profile: Vec<(String, String)> = redis::cmd("HGETALL").arg("profile").query(&mut conn).unwrap();
+    assert_eq!(profile, [("name".to_string(), "ada".to_string()), ("visits".to_string(), "3".to_string())]);
+    for (key, most) in [("session", 3600), ("profile", 7200)] {
+        let ttl: i64 = redis::cmd("TTL").arg(key).query(&mut conn).unwrap();
+        assert!((most - 60..=most).contains(&ttl), "{key}: TTL {ttl}, set to {most} s before the backup");
     }
     // A damaged backup is refused before anything is written.
     let mut bytes = std::fs::read(&file).unwrap();

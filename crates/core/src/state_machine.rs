@@ -1,6 +1,8 @@
 //! The replicated state machine, and the key-value store every test, example
 //! and benchmark uses.
 
+mod hashes;
+
 use crate::expiry::{Deadlines, ExpireIf, Ttl};
 use crate::{ClientId, Command};
 use bytes::Bytes;
@@ -64,9 +66,7 @@ impl Service for KvStore {
     /// A query is an encoded [`KvOp::Get`], answered with an encoded [`KvResult`].
     fn query(&self, query: &[u8]) -> Bytes {
         let result = match KvOp::decode(query) {
-            Ok(KvOp::Get { key }) => KvResult::Value(self.get(&key).cloned()),
-            Ok(KvOp::Scan { cursor, count, pattern }) => self.scan(cursor, count, pattern.as_deref()),
-            Ok(KvOp::Deadline { key }) => self.deadline_of(&key),
+            Ok(op) if op.is_read() => self.read(op),
             Ok(op) => KvResult::Invalid(format!("not a read: {op:?}")),
             Err(e) => KvResult::Invalid(format!("undecodable query: {e}")),
         };
@@ -161,6 +161,43 @@ pub enum KvOp {
         /// The leader's clock, in milliseconds since the Unix epoch.
         now: u64,
     },
+    /// Set fields of the hash at `key` (`HSET`; `if_new`: `HSETNX`, only
+    /// fields it lacks): answered with the [`KvResult::Count`] of fields added.
+    HSet {
+        /// The key.
+        key: Bytes,
+        /// Fields and their values.
+        pairs: Vec<(Bytes, Bytes)>,
+        /// Leave fields that exist as they are.
+        if_new: bool,
+    },
+    /// Delete fields of a hash (`HDEL`); a hash left empty is deleted.
+    /// Answered with the [`KvResult::Count`] of fields deleted.
+    HDel {
+        /// The key.
+        key: Bytes,
+        /// The fields.
+        fields: Vec<Bytes>,
+    },
+    /// Add `by` to a field holding a decimal integer (`HINCRBY`): answered
+    /// with its new value, [`KvResult::Integer`].
+    HIncr {
+        /// The key.
+        key: Bytes,
+        /// The field.
+        field: Bytes,
+        /// What to add.
+        by: i64,
+    },
+    /// Read fields of a hash (`None`: all of them): answered with
+    /// [`KvResult::Fields`].
+    HGet {
+        /// The key.
+        key: Bytes,
+        /// The fields to read.
+        fields: Option<Vec<Bytes>>,
+    },
+
     /// A page of keys (Redis `SCAN`): keys are visited in the order of a
     /// fixed 64-bit hash of each ([`key_hash`]), and `cursor` is the hash to
     /// go on from (0: the start). Every key present for the whole scan is
@@ -173,9 +210,20 @@ pub enum KvOp {
         count: u32,
         /// Only keys matching this Redis glob pattern (`*`, `?`, `[a-z]`, `\`).
         pattern: Option<Bytes>,
+        /// Only keys holding this kind of value.
+        kind: Option<KeyKind>,
     },
     /// Delete every key (Redis `FLUSHDB`).
     Clear,
+}
+
+/// What a key holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyKind {
+    /// A string (`SET`).
+    String,
+    /// A hash (`HSET`).
+    Hash,
 }
 
 /// The key of a transaction that names none.
@@ -192,7 +240,11 @@ impl KvOp {
             | KvOp::Del { key }
             | KvOp::Cas { key, .. }
             | KvOp::Expire { key, .. }
-            | KvOp::Deadline { key } => key,
+            | KvOp::Deadline { key }
+            | KvOp::HSet { key, .. }
+            | KvOp::HDel { key, .. }
+            | KvOp::HIncr { key, .. }
+            | KvOp::HGet { key, .. } => key,
             KvOp::Txn { checks, writes, .. } => writes.first().or(checks.first()).map_or(&NO_KEY, |(k, _)| k),
             KvOp::Scan { .. } | KvOp::Clear | KvOp::Sweep { .. } => &NO_KEY,
         }
@@ -213,6 +265,10 @@ impl KvOp {
             }
             KvOp::Scan { pattern, .. } => opt(pattern),
             KvOp::Clear | KvOp::Sweep { .. } => 0,
+            KvOp::HSet { key, pairs, .. } => key.len() + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>(),
+            KvOp::HDel { key, fields } => key.len() + fields.iter().map(Bytes::len).sum::<usize>(),
+            KvOp::HIncr { key, field, .. } => key.len() + field.len(),
+            KvOp::HGet { key, fields } => key.len() + fields.iter().flatten().map(Bytes::len).sum::<usize>(),
         }
     }
 
@@ -226,7 +282,7 @@ impl KvOp {
 
     /// True for a read that changes nothing.
     pub fn is_read(&self) -> bool {
-        matches!(self, KvOp::Get { .. } | KvOp::Scan { .. } | KvOp::Deadline { .. })
+        matches!(self, KvOp::Get { .. } | KvOp::Scan { .. } | KvOp::Deadline { .. } | KvOp::HGet { .. })
     }
 
     /// Encodes the operation as command bytes.
@@ -262,6 +318,14 @@ pub enum KvResult {
         /// The keys of this page that matched.
         keys: Vec<Bytes>,
     },
+    /// A string command on a key holding another kind of value, or the reverse.
+    WrongType,
+    /// How many fields a hash command added or deleted.
+    Count(u64),
+    /// A field's value after `HINCRBY`.
+    Integer(i64),
+    /// Fields of a hash and their values ([`KvOp::HGet`]; `None`: no such field).
+    Fields(Vec<(Bytes, Option<Bytes>)>),
     /// A key's deadline ([`KvOp::Deadline`]).
     Deadline {
         /// Whether the key holds a value.
@@ -364,7 +428,10 @@ struct Session {
 /// latest one is all that must be remembered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
+    /// The keys holding strings.
     data: BTreeMap<Bytes, Bytes>,
+    /// The keys holding hashes (never empty ones; no key is in both maps).
+    hashes: BTreeMap<Bytes, BTreeMap<Bytes, Bytes>>,
     /// The keys in scan order (see [`key_hash`]).
     by_hash: BTreeSet<(u64, Bytes)>,
     /// The keys that expire, and when.
@@ -376,6 +443,7 @@ pub struct KvStore {
 #[derive(Serialize, Deserialize)]
 struct KvImage {
     data: Vec<(Bytes, Bytes)>,
+    hashes: Vec<(Bytes, Vec<(Bytes, Bytes)>)>,
     deadlines: Vec<(Bytes, u64)>,
     sessions: Vec<(ClientId, Session)>,
     applied_index: u64,
@@ -393,7 +461,8 @@ impl KvStore {
         self.data.get(key)
     }
 
-    /// Every key and its value, in key order.
+    /// Every key holding a string and its value, in key order (hashes:
+    /// [`KvStore::hashes`]).
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
         self.data.iter()
     }
@@ -415,12 +484,22 @@ impl KvStore {
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.data.len() + self.hashes.len()
     }
 
     /// True when no key is set.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether `key` holds a value of any kind.
+    fn exists(&self, key: &[u8]) -> bool {
+        self.data.contains_key(key) || self.hashes.contains_key(key)
+    }
+
+    /// Whether `key` holds the string `expected` (`None`: nothing at all).
+    fn holds(&self, key: &[u8], expected: Option<&Bytes>) -> bool {
+        !self.hashes.contains_key(key) && self.data.get(key) == expected
     }
 
     /// The recorded answer if `(client, seq)` was already applied.
@@ -435,9 +514,21 @@ impl KvStore {
         }
     }
 
+    /// Answers a read ([`KvOp::is_read`]), through the log or not.
+    fn read(&self, op: KvOp) -> KvResult {
+        match op {
+            KvOp::Get { key } if self.hashes.contains_key(&key) => KvResult::WrongType,
+            KvOp::Get { key } => KvResult::Value(self.data.get(&key).cloned()),
+            KvOp::Scan { cursor, count, pattern, kind } => self.scan(cursor, count, pattern.as_deref(), kind),
+            KvOp::Deadline { key } => self.deadline_of(&key),
+            KvOp::HGet { key, fields } => self.hget(&key, fields.as_deref()),
+            op => KvResult::Invalid(format!("not a read: {op:?}")),
+        }
+    }
+
     fn execute(&mut self, op: KvOp) -> KvResult {
         match op {
-            KvOp::Get { key } => KvResult::Value(self.data.get(&key).cloned()),
+            op if op.is_read() => self.read(op),
             KvOp::Put { key, value } => {
                 self.deadlines.clear(&key);
                 self.insert(key, value);
@@ -445,14 +536,14 @@ impl KvStore {
             }
             KvOp::Del { key } => KvResult::Deleted(self.remove(&key)),
             KvOp::Cas { key, expected, new } => {
-                let swapped = self.data.get(&key) == expected.as_ref();
+                let swapped = self.holds(&key, expected.as_ref());
                 if swapped {
                     self.insert(key, new);
                 }
                 KvResult::Swapped(swapped)
             }
             KvOp::Txn { checks, writes, ttls } => {
-                let holds = checks.iter().all(|(key, expected)| self.data.get(key) == expected.as_ref());
+                let holds = checks.iter().all(|(key, expected)| self.holds(key, expected.as_ref()));
                 if holds {
                     // `From` names a deadline as it was before the writes.
                     let ttls: Vec<(Bytes, Option<u64>)> = ttls
@@ -471,7 +562,7 @@ impl KvStore {
                     }
                     for (key, at) in ttls {
                         match at {
-                            Some(at) if self.data.contains_key(&key) => self.deadlines.set(key, at),
+                            Some(at) if self.exists(&key) => self.deadlines.set(key, at),
                             _ => drop(self.deadlines.clear(&key)),
                         }
                     }
@@ -479,7 +570,7 @@ impl KvStore {
                 KvResult::Swapped(holds)
             }
             KvOp::Expire { key, at, now, when } => {
-                if !self.data.contains_key(&key) {
+                if !self.exists(&key) {
                     return KvResult::Swapped(false);
                 }
                 let Some(at) = at else { return KvResult::Swapped(self.deadlines.clear(&key)) };
@@ -493,7 +584,6 @@ impl KvStore {
                 }
                 KvResult::Swapped(true)
             }
-            KvOp::Deadline { key } => self.deadline_of(&key),
             KvOp::Sweep { now } => {
                 let due = self.deadlines.due(now);
                 for key in &due {
@@ -501,9 +591,15 @@ impl KvStore {
                 }
                 KvResult::Deleted(!due.is_empty())
             }
-            KvOp::Scan { cursor, count, pattern } => self.scan(cursor, count, pattern.as_deref()),
+            KvOp::HSet { key, pairs, if_new } => self.hset(key, pairs, if_new),
+            KvOp::HDel { key, fields } => self.hdel(key, fields),
+            KvOp::HIncr { key, field, by } => self.hincr(key, field, by),
+            KvOp::Get { .. } | KvOp::Scan { .. } | KvOp::Deadline { .. } | KvOp::HGet { .. } => {
+                unreachable!("reads are answered by `read` above")
+            }
             KvOp::Clear => {
                 self.data.clear();
+                self.hashes.clear();
                 self.by_hash.clear();
                 self.deadlines.clear_all();
                 KvResult::Done
@@ -512,18 +608,29 @@ impl KvStore {
     }
 
     fn deadline_of(&self, key: &[u8]) -> KvResult {
-        KvResult::Deadline { exists: self.data.contains_key(key), at: self.deadlines.get(key) }
+        KvResult::Deadline { exists: self.exists(key), at: self.deadlines.get(key) }
     }
 
+    /// Sets `key` to a string, replacing whatever it held.
     fn insert(&mut self, key: Bytes, value: Bytes) {
-        if self.data.insert(key.clone(), value).is_none() {
+        let was_hash = self.hashes.remove(&key).is_some();
+        if self.data.insert(key.clone(), value).is_none() && !was_hash {
             self.by_hash.insert((key_hash(&key), key));
         }
     }
 
-    /// Deletes `key`; true if it was set.
+    /// What `key` holds, if anything.
+    fn kind_of(&self, key: &[u8]) -> Option<KeyKind> {
+        match (self.data.contains_key(key), self.hashes.contains_key(key)) {
+            (true, _) => Some(KeyKind::String),
+            (false, true) => Some(KeyKind::Hash),
+            (false, false) => None,
+        }
+    }
+
+    /// Deletes `key`, whatever it holds; true if it was set.
     fn remove(&mut self, key: &Bytes) -> bool {
-        let existed = self.data.remove(key).is_some();
+        let existed = self.data.remove(key).is_some() || self.hashes.remove(key).is_some();
         if existed {
             self.by_hash.remove(&(key_hash(key), key.clone()));
             self.deadlines.clear(key);
@@ -532,7 +639,7 @@ impl KvStore {
     }
 
     /// One page of a scan (see [`KvOp::Scan`]).
-    fn scan(&self, cursor: u64, count: u32, pattern: Option<&[u8]>) -> KvResult {
+    fn scan(&self, cursor: u64, count: u32, pattern: Option<&[u8]>, kind: Option<KeyKind>) -> KvResult {
         let mut keys = Vec::new();
         let mut last = None;
         for (seen, (hash, key)) in self.by_hash.range((cursor, Bytes::new())..).enumerate() {
@@ -541,7 +648,7 @@ impl KvStore {
                 return KvResult::Keys { cursor: *hash, keys };
             }
             last = Some(*hash);
-            if pattern.is_none_or(|p| glob_match(p, key)) {
+            if pattern.is_none_or(|p| glob_match(p, key)) && kind.is_none_or(|k| self.kind_of(key) == Some(k)) {
                 keys.push(key.clone());
             }
         }
@@ -572,6 +679,11 @@ impl StateMachine for KvStore {
         sessions.sort_by_key(|(c, _)| *c);
         let image = KvImage {
             data: self.data.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            hashes: self
+                .hashes
+                .iter()
+                .map(|(k, h)| (k.clone(), h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()))
+                .collect(),
             deadlines: self.deadlines.iter().map(|(k, at)| (k.clone(), *at)).collect(),
             sessions,
             applied_index: self.applied_index,
@@ -582,11 +694,14 @@ impl StateMachine for KvStore {
     fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
         let image: KvImage = postcard::from_bytes(data).map_err(|e| SnapshotError(e.to_string()))?;
         self.data = image.data.into_iter().collect();
-        self.by_hash = self.data.keys().map(|k| (key_hash(k), k.clone())).collect();
+        // A snapshot comes from a peer: a key is a string or a hash, and a hash is never empty.
+        let hashes = image.hashes.into_iter().filter(|(k, h)| !h.is_empty() && !self.data.contains_key(k));
+        self.hashes = hashes.map(|(k, h)| (k, h.into_iter().collect())).collect();
+        self.by_hash = self.data.keys().chain(self.hashes.keys()).map(|k| (key_hash(k), k.clone())).collect();
         self.deadlines = Deadlines::default();
         for (key, at) in image.deadlines {
             // A snapshot comes from a peer: a deadline of no key is dropped.
-            if self.data.contains_key(&key) {
+            if self.exists(&key) {
                 self.deadlines.set(key, at);
             }
         }
@@ -601,7 +716,7 @@ mod scan_tests {
     use super::*;
 
     fn page(store: &KvStore, cursor: u64, count: u32, pattern: Option<&str>) -> (u64, Vec<Bytes>) {
-        match store.scan(cursor, count, pattern.map(str::as_bytes)) {
+        match store.scan(cursor, count, pattern.map(str::as_bytes), None) {
             KvResult::Keys { cursor, keys } => (cursor, keys),
             other => panic!("{other:?}"),
         }

@@ -166,7 +166,10 @@ pub fn required_access(command: &str) -> Option<Access> {
         "AUTH" | "HELLO" | "QUIT" | "RESET" => None,
         "QUORUM" => Some(Access::Admin),
         "PING" | "ECHO" | "CLIENT" | "SELECT" | "COMMAND" | "CONFIG" | "INFO" | "ROLE" | "GET" | "MGET" | "EXISTS"
-        | "STRLEN" | "TYPE" | "DBSIZE" | "GETRANGE" | "SUBSTR" | "SCAN" | "KEYS" => Some(Access::Read),
+        | "STRLEN" | "TYPE" | "DBSIZE" | "GETRANGE" | "SUBSTR" | "SCAN" | "KEYS" | "TTL" | "PTTL" | "EXPIRETIME"
+        | "PEXPIRETIME" | "HGET" | "HMGET" | "HGETALL" | "HKEYS" | "HVALS" | "HLEN" | "HEXISTS" | "HSTRLEN" => {
+            Some(Access::Read)
+        }
         // Everything else changes data or is unknown (and answered as unknown
         // once the client may write): the safe side is to ask for `write`.
         _ => Some(Access::Write),

@@ -42,6 +42,7 @@
 //! (leadership changed), the request is retried for up to `retry_for`.
 
 mod expiry;
+mod hashes;
 mod keyspace;
 mod multi;
 mod ops;
@@ -447,8 +448,10 @@ impl Session {
                 Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
                 Err(error) => error,
             },
-            ("TYPE", 2) => match self.read(&args[1]).await {
-                Ok(v) => Reply::Status(if v.is_some() { "string" } else { "none" }),
+            ("TYPE", 2) => match self.run_kv(KvOp::Get { key: args[1].clone() }).await {
+                Ok(KvResult::Value(v)) => Reply::Status(if v.is_some() { "string" } else { "none" }),
+                Ok(KvResult::WrongType) => Reply::Status("hash"), // the one other kind
+                Ok(other) => kv_reply(other),
                 Err(error) => error,
             },
             ("DBSIZE", 1) => match self.node.status().await {
@@ -465,13 +468,16 @@ impl Session {
                 _ => Reply::Error(NOT_AN_INTEGER.into()),
             },
             ("GET", 2) => self.run_op(KvOp::Get { key: args[1].clone() }).await,
+            // A key holding a hash reads as a null here, as in Redis.
             ("MGET", n) if n >= 2 => match self.read_each(&args[1..]).await {
-                Ok(values) => Reply::Array(values.into_iter().map(|v| v.map_or(Reply::Null, Reply::Bulk)).collect()),
+                Ok(values) => {
+                    Reply::Array(values.into_iter().map(|v| v.flatten().map_or(Reply::Null, Reply::Bulk)).collect())
+                }
                 Err(error) => error,
             },
-            // A key named twice counts twice, as in Redis.
+            // A key named twice counts twice, as in Redis; a hash counts.
             ("EXISTS", n) if n >= 2 => match self.read_each(&args[1..]).await {
-                Ok(values) => Reply::Integer(values.iter().filter(|v| v.is_some()).count() as i64),
+                Ok(values) => Reply::Integer(values.iter().filter(|v| *v != &Some(None)).count() as i64),
                 Err(error) => error,
             },
             ("DEL" | "UNLINK", n) if n >= 2 => self.delete(&args[1..]).await,
@@ -496,6 +502,15 @@ impl Session {
             ("EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT", 3 | 4) => self.expire(&name, &args).await,
             ("PERSIST", 2) => self.persist(&args[1]).await,
             ("TTL" | "PTTL" | "EXPIRETIME" | "PEXPIRETIME", 2) => self.ttl(&name, &args[1]).await,
+            (hash, _) if hash.starts_with('H') && hashes::HASH_COMMANDS.contains(&hash) => {
+                match self.hash_command(hash, &args).await {
+                    Some(reply) => reply,
+                    None => Reply::Error(format!(
+                        "ERR wrong number of arguments for '{}' command",
+                        name.to_ascii_lowercase()
+                    )),
+                }
+            }
             ("INFO", 1 | 2) => self.info().await,
             ("ROLE", 1) => self.role().await,
             ("QUIT", _) => return (Reply::ok(), true),
@@ -617,11 +632,16 @@ impl Session {
     }
 
     /// Reads each key in turn (linearizable one by one; the keys are not
-    /// read at one instant): `MGET` and `EXISTS`.
-    async fn read_each(&mut self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, Reply> {
+    /// read at one instant): `MGET` and `EXISTS`. Per key: `None` if it
+    /// holds a hash, `Some(None)` if nothing, `Some(Some(v))` the string `v`.
+    async fn read_each(&mut self, keys: &[Bytes]) -> Result<Vec<Option<Option<Bytes>>>, Reply> {
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
-            values.push(self.read(key).await?);
+            values.push(match self.run_kv(KvOp::Get { key: key.clone() }).await? {
+                KvResult::Value(v) => Some(v),
+                KvResult::WrongType => None,
+                other => return Err(kv_reply(other)),
+            });
         }
         Ok(values)
     }
@@ -747,6 +767,7 @@ fn old_or_null(get: bool, current: Option<&Bytes>) -> Reply {
 }
 
 const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+const WRONG_TYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 /// A decimal integer as Redis writes it: no spaces, no plus sign, no leading
 /// zeros, within 64 bits.
@@ -775,6 +796,12 @@ fn kv_reply(result: KvResult) -> Reply {
             Reply::Bulk(Bytes::from(cursor.to_string())),
             Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
         ]),
+        KvResult::WrongType => Reply::Error(WRONG_TYPE.into()),
+        KvResult::Count(n) => Reply::Integer(n.min(i64::MAX as u64) as i64),
+        KvResult::Integer(n) => Reply::Integer(n),
+        KvResult::Fields(fields) => {
+            Reply::Array(fields.into_iter().map(|(_, v)| v.map_or(Reply::Null, Reply::Bulk)).collect())
+        }
         // `TTL` reads it through `run_kv`; no command answers it bare.
         KvResult::Deadline { exists, at } => Reply::Error(format!("ERR unexpected deadline {exists} {at:?}")),
     }

@@ -351,6 +351,71 @@ fn keys_expire_everywhere_at_once_by_the_leaders_sweep_and_writes_keep_or_drop_d
 }
 
 #[test]
+fn hashes_hold_fields_and_a_key_holds_one_kind_of_value() {
+    let cluster = Cluster::new(3, true, 0);
+    let mut conn = cluster.client(NodeId(3));
+    let added: i64 =
+        redis::cmd("HSET").arg("user:1").arg("name").arg("ada").arg("lang").arg("en").query(&mut conn).unwrap();
+    assert_eq!(added, 2);
+    let added: i64 =
+        redis::cmd("HSET").arg("user:1").arg("lang").arg("fr").arg("age").arg(36).query(&mut conn).unwrap();
+    assert_eq!(added, 1, "lang was there: only age is new");
+    assert_eq!(conn.hget::<_, _, String>("user:1", "lang").unwrap(), "fr");
+    assert_eq!(conn.hget::<_, _, Option<String>>("user:1", "nope").unwrap(), None);
+    let all: std::collections::BTreeMap<String, String> = conn.hgetall("user:1").unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all["name"], "ada");
+    let some: Vec<Option<String>> = redis::cmd("HMGET").arg("user:1").arg("name").arg("x").query(&mut conn).unwrap();
+    assert_eq!(some, [Some("ada".to_string()), None]);
+    assert_eq!(conn.hincr::<_, _, _, i64>("user:1", "age", 4).unwrap(), 40);
+    assert!(conn.hexists::<_, _, bool>("user:1", "age").unwrap());
+    assert_eq!(conn.hlen::<_, i64>("user:1").unwrap(), 3);
+    let keys: Vec<String> = conn.hkeys("user:1").unwrap();
+    assert_eq!(keys, ["age", "lang", "name"]);
+    let vals: Vec<String> = conn.hvals("user:1").unwrap();
+    assert_eq!(vals, ["40", "fr", "ada"]);
+    let len: i64 = redis::cmd("HSTRLEN").arg("user:1").arg("name").query(&mut conn).unwrap();
+    assert_eq!(len, 3);
+    let set: i64 = redis::cmd("HSETNX").arg("user:1").arg("name").arg("bob").query(&mut conn).unwrap();
+    assert_eq!(set, 0);
+    let ok: String = redis::cmd("HMSET").arg("user:2").arg("name").arg("bob").query(&mut conn).unwrap();
+    assert_eq!(ok, "OK");
+    // Kinds: TYPE, SCAN TYPE, WRONGTYPE both ways, EXISTS and MGET over both.
+    let _: () = conn.set("plain", "v").unwrap();
+    let t: String = redis::cmd("TYPE").arg("user:1").query(&mut conn).unwrap();
+    assert_eq!(t, "hash");
+    let (_, hashes): (u64, Vec<String>) =
+        redis::cmd("SCAN").arg(0).arg("TYPE").arg("hash").arg("COUNT").arg(100).query(&mut conn).unwrap();
+    assert_eq!(hashes.len(), 2, "{hashes:?}");
+    for err in [
+        conn.get::<_, String>("user:1").unwrap_err(),
+        conn.incr::<_, _, i64>("user:1", 1).unwrap_err(),
+        conn.hget::<_, _, String>("plain", "f").unwrap_err(),
+        conn.hset::<_, _, _, i64>("plain", "f", "v").unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    }
+    assert_eq!(conn.exists::<_, i64>(&["user:1", "plain", "none"]).unwrap(), 2);
+    let got: Vec<Option<String>> = conn.mget(&["user:1", "plain"]).unwrap();
+    assert_eq!(got, [None, Some("v".to_string())]);
+    let err = redis::cmd("HINCRBY").arg("user:1").arg("name").arg(1).query::<i64>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("hash value is not an integer"), "{err}");
+    let err = redis::cmd("HSET").arg("user:1").arg("odd").query::<i64>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("wrong number of arguments for 'hset'"), "{err}");
+    // A hash goes with its last field; SET replaces one; DEL deletes one.
+    let gone: i64 = redis::cmd("HDEL").arg("user:2").arg("name").arg("x").query(&mut conn).unwrap();
+    assert_eq!(gone, 1);
+    assert_eq!(conn.exists::<_, i64>("user:2").unwrap(), 0);
+    let _: () = conn.set("user:1", "flat").unwrap();
+    assert_eq!(conn.get::<_, String>("user:1").unwrap(), "flat");
+    let _: () = conn.hset("h", "f", "v").unwrap();
+    assert_eq!(conn.del::<_, i64>("h").unwrap(), 1);
+    // Every replica holds the same: two keys (user:1, plain).
+    let keys_on = |id: u64| -> i64 { redis::cmd("DBSIZE").query(&mut cluster.client(NodeId(id))).unwrap() };
+    wait_until("every replica has applied the same", || (1..=3).all(|id| keys_on(id) == 2));
+}
+
+#[test]
 fn set_options_getset_append_and_strlen_answer_as_redis_does() {
     let cluster = Cluster::new(3, true, 0);
     let mut conn = cluster.client(NodeId(3));

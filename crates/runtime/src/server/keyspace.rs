@@ -5,7 +5,7 @@
 use super::{parse_i64, Session};
 use crate::reply::Reply;
 use bytes::Bytes;
-use quorum_core::KvOp;
+use quorum_core::{KeyKind, KvOp};
 
 impl Session {
     /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`: a page of keys
@@ -16,7 +16,8 @@ impl Session {
             Some(cursor) => cursor,
             None => return Reply::Error("ERR invalid cursor".into()),
         };
-        let (mut count, mut pattern, mut strings) = (10u32, None, true);
+        // `kind`: `None` any kind; `Some(None)` a kind no key holds (lists...).
+        let (mut count, mut pattern, mut kind) = (10u32, None, None);
         let mut options = args[2..].chunks(2);
         for option in options.by_ref() {
             let [name, value] = option else { return Reply::Error("ERR syntax error".into()) };
@@ -26,13 +27,18 @@ impl Session {
                     Some(n) if n >= 1 => count = n.min(i64::from(u32::MAX)) as u32,
                     _ => return Reply::Error("ERR value is out of range, must be positive".into()),
                 },
-                // Only strings are stored: another type matches nothing.
-                b"TYPE" => strings = value.eq_ignore_ascii_case(b"string"),
+                b"TYPE" => {
+                    kind = Some(match value.to_ascii_lowercase().as_slice() {
+                        b"string" => Some(KeyKind::String),
+                        b"hash" => Some(KeyKind::Hash),
+                        _ => None,
+                    })
+                }
                 _ => return Reply::Error("ERR syntax error".into()),
             }
         }
-        match self.run_op(KvOp::Scan { cursor, count, pattern }).await {
-            Reply::Array(mut page) if !strings && page.len() == 2 => {
+        match self.run_op(KvOp::Scan { cursor, count, pattern, kind: kind.flatten() }).await {
+            Reply::Array(mut page) if kind == Some(None) && page.len() == 2 => {
                 page[1] = Reply::Array(Vec::new());
                 Reply::Array(page)
             }
@@ -43,7 +49,7 @@ impl Session {
     /// `KEYS pattern`: every matching key, in one read (as in Redis, a long
     /// answer on a large store; `SCAN` pages it).
     pub(super) async fn keys(&mut self, pattern: &Bytes) -> Reply {
-        match self.run_op(KvOp::Scan { cursor: 0, count: u32::MAX, pattern: Some(pattern.clone()) }).await {
+        match self.run_op(KvOp::Scan { cursor: 0, count: u32::MAX, pattern: Some(pattern.clone()), kind: None }).await {
             Reply::Array(mut page) if page.len() == 2 => page.pop().unwrap_or(Reply::Array(Vec::new())),
             other => other,
         }

@@ -205,6 +205,10 @@ pub fn show_op(op: &KvOp) -> String {
         KvOp::Expire { key, at, .. } => format!("expire {} at {at:?}", b(key)),
         KvOp::Deadline { key } => format!("deadline of {}", b(key)),
         KvOp::Sweep { now } => format!("sweep at {now}"),
+        KvOp::HSet { key, pairs, .. } => format!("hset {} of {} fields", b(key), pairs.len()),
+        KvOp::HDel { key, fields } => format!("hdel {} of {} fields", b(key), fields.len()),
+        KvOp::HIncr { key, field, by } => format!("hincrby {} {} {by}", b(key), b(field)),
+        KvOp::HGet { key, .. } => format!("hget {}", b(key)),
     }
 }
 
@@ -220,6 +224,10 @@ pub fn show_result(result: &KvResult) -> String {
         KvResult::Stale => "stale".to_string(),
         KvResult::Keys { cursor, keys } => format!("{} keys, next {cursor}", keys.len()),
         KvResult::Deadline { exists, at } => format!("exists={exists} deadline={at:?}"),
+        KvResult::WrongType => "wrong type".to_string(),
+        KvResult::Count(n) => format!("count={n}"),
+        KvResult::Integer(n) => format!("{n}"),
+        KvResult::Fields(fields) => format!("{} fields", fields.len()),
     }
 }
 

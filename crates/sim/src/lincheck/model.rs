@@ -245,9 +245,7 @@ mod tests {
                     KvResult::Done
                 }
                 KvOp::Scan { .. } => KvResult::Invalid("this test model does not scan".into()),
-                KvOp::Expire { .. } | KvOp::Deadline { .. } | KvOp::Sweep { .. } => {
-                    KvResult::Invalid("this test model has no deadlines".into())
-                }
+                _ => KvResult::Invalid("this test model has no deadlines or hashes".into()),
             }
         }
         fn is_read(op: &KvOp) -> bool {

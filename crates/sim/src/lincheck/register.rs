@@ -228,16 +228,8 @@ pub(super) fn decide(ops: &[&Operation]) -> Verdict {
                 Some(prev)
             }
             (KvOp::Put { .. }, _) => None,
-            (
-                KvOp::Txn { .. }
-                | KvOp::Scan { .. }
-                | KvOp::Clear
-                | KvOp::Expire { .. }
-                | KvOp::Deadline { .. }
-                | KvOp::Sweep { .. },
-                _,
-            ) => {
-                unreachable!("check_with refuses multi-key operations before deciding any key")
+            _ => {
+                unreachable!("check_with refuses every operation but get, put, del and cas before deciding any key")
             }
         };
         if let Some(c) = member_of {
