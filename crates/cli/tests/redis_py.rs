@@ -3,7 +3,9 @@
 //! a 3-node cluster of every protocol: a lock taken with `SET NX`, counters
 //! bumped through a pipeline, read-modify-writes, multi-key reads, a
 //! transaction (redis-py's default pipeline), an optimistic one with `WATCH`
-//! and a watched key changed under it, `GETDEL`, `RENAME`. `.ci/run`
+//! and a watched key changed under it, `GETDEL`, `RENAME`, a lock with a
+//! deadline (`SET NX PX`) that expires, `INCR` and `EXPIRE` in one
+//! transaction, a hash, `SCAN`. `.ci/run`
 //! installs redis-py with pip; without it (or without python3) the test says
 //! it skipped and why.
 
@@ -31,12 +33,38 @@ assert r.mget("lock", "missing", "log") == ["me", None, "abc"]
 assert r.exists("lock", "log", "missing") == 2
 assert r.delete("lock") == 1
 assert r.set("lock", "you", nx=True) is True, "a released lock can be taken again"
+# A lock that expires: SET NX PX, then the leader's sweep deletes it.
+assert r.set("lease", "me", nx=True, px=300) is True
+assert r.set("lease", "you", nx=True, px=300) is None
+assert 0 < r.pttl("lease") <= 300
+import time
+deadline = time.time() + 5
+while r.exists("lease") and time.time() < deadline:
+    time.sleep(0.05)
+assert r.set("lease", "you", nx=True, ex=10) is True, "the expired lease could not be taken"
+assert 9 <= r.ttl("lease") <= 10
+assert r.persist("lease") is True and r.ttl("lease") == -1
+# A hash.
+assert r.hset("user:1", mapping={"name": "ada", "visits": 1}) == 2
+assert r.hincrby("user:1", "visits", 2) == 3
+assert r.hgetall("user:1") == {"name": "ada", "visits": "3"}
+assert r.hmget("user:1", "name", "nope") == ["ada", None]
+assert r.hdel("user:1", "visits") == 1 and r.hlen("user:1") == 1
+assert r.type("user:1") == "hash"
+try:
+    r.incr("user:1")
+    raise AssertionError("INCR on a hash")
+except redis.ResponseError as e:
+    assert "WRONGTYPE" in str(e), e
 with r.pipeline() as p:  # redis-py's default pipeline: MULTI ... EXEC, one log entry
     p.set("a", "1")
     p.incr("a")
     p.mset({"b": "2", "c": "3"})
     p.get("b")
-    assert p.execute() == [True, 2, True, "2"]
+    p.incr("hits")
+    p.expire("hits", 60)  # the rate-limiter idiom: the deadline in the same entry
+    assert p.execute() == [True, 2, True, "2", 1, True]
+assert 59 <= r.ttl("hits") <= 60
 def bump(pipe):
     value = int(pipe.get("a"))
     pipe.multi()
