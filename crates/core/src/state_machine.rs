@@ -161,6 +161,15 @@ pub enum KvOp {
         /// The leader's clock, in milliseconds since the Unix epoch.
         now: u64,
     },
+    /// Add `by` to the decimal integer `key` holds (absent: 0), keeping its
+    /// deadline (`INCR`, `INCRBY`, `DECR`, `DECRBY`): answered with the new
+    /// value, [`KvResult::Integer`], or why not.
+    Incr {
+        /// The key.
+        key: Bytes,
+        /// What to add.
+        by: i64,
+    },
     /// Set fields of the hash at `key` (`HSET`; `if_new`: `HSETNX`, only
     /// fields it lacks): answered with the [`KvResult::Count`] of fields added.
     HSet {
@@ -241,6 +250,7 @@ impl KvOp {
             | KvOp::Cas { key, .. }
             | KvOp::Expire { key, .. }
             | KvOp::Deadline { key }
+            | KvOp::Incr { key, .. }
             | KvOp::HSet { key, .. }
             | KvOp::HDel { key, .. }
             | KvOp::HIncr { key, .. }
@@ -268,6 +278,7 @@ impl KvOp {
             KvOp::HSet { key, pairs, .. } => key.len() + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>(),
             KvOp::HDel { key, fields } => key.len() + fields.iter().map(Bytes::len).sum::<usize>(),
             KvOp::HIncr { key, field, .. } => key.len() + field.len(),
+            KvOp::Incr { key, .. } => key.len(),
             KvOp::HGet { key, fields } => key.len() + fields.iter().flatten().map(Bytes::len).sum::<usize>(),
         }
     }
@@ -322,7 +333,7 @@ pub enum KvResult {
     WrongType,
     /// How many fields a hash command added or deleted.
     Count(u64),
-    /// A field's value after `HINCRBY`.
+    /// A value after `INCR` or `HINCRBY`.
     Integer(i64),
     /// Fields of a hash and their values ([`KvOp::HGet`]; `None`: no such field).
     Fields(Vec<(Bytes, Option<Bytes>)>),
@@ -333,6 +344,13 @@ pub enum KvResult {
         /// When it expires (milliseconds since the Unix epoch); `None`: never.
         at: Option<u64>,
     },
+}
+
+/// A decimal integer as Redis writes one: no spaces, no plus sign, no
+/// leading zeros, within 64 bits.
+pub(crate) fn parse_integer(text: &[u8]) -> Option<i64> {
+    let n: i64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+    (n.to_string().as_bytes() == text).then_some(n)
 }
 
 /// The hash that orders a scan: 64-bit FNV-1a of the key's bytes. Fixed
@@ -591,6 +609,7 @@ impl KvStore {
                 }
                 KvResult::Deleted(!due.is_empty())
             }
+            KvOp::Incr { key, by } => self.incr(key, by),
             KvOp::HSet { key, pairs, if_new } => self.hset(key, pairs, if_new),
             KvOp::HDel { key, fields } => self.hdel(key, fields),
             KvOp::HIncr { key, field, by } => self.hincr(key, field, by),
@@ -617,6 +636,21 @@ impl KvStore {
         if self.data.insert(key.clone(), value).is_none() && !was_hash {
             self.by_hash.insert((key_hash(&key), key));
         }
+    }
+
+    /// `INCRBY`: the new value, or why not (Redis's messages).
+    fn incr(&mut self, key: Bytes, by: i64) -> KvResult {
+        if self.hashes.contains_key(&key) {
+            return KvResult::WrongType;
+        }
+        let Some(old) = self.data.get(&key).map_or(Some(0), |v| parse_integer(v)) else {
+            return KvResult::Invalid("value is not an integer or out of range".into());
+        };
+        let Some(new) = old.checked_add(by) else {
+            return KvResult::Invalid("increment or decrement would overflow".into());
+        };
+        self.insert(key, Bytes::from(new.to_string()));
+        KvResult::Integer(new)
     }
 
     /// What `key` holds, if anything.
@@ -880,6 +914,34 @@ mod tests {
 }
 
 #[cfg(test)]
+mod incr_tests {
+    use super::*;
+
+    #[test]
+    fn incr_sums_at_its_index_and_refuses_what_is_not_an_integer() {
+        let b = |s: &str| Bytes::from(s.to_string());
+        let mut store = KvStore::new();
+        let mut apply = |seq: u64, op: KvOp| {
+            KvResult::decode(&store.apply(seq, &Command::new(ClientId(1), seq, op.encode()))).unwrap()
+        };
+        assert_eq!(apply(1, KvOp::Incr { key: b("n"), by: 5 }), KvResult::Integer(5));
+        // A retry of the same (client, seq) is answered, not applied again.
+        assert_eq!(apply(1, KvOp::Incr { key: b("n"), by: 5 }), KvResult::Integer(5));
+        assert_eq!(apply(2, KvOp::Incr { key: b("n"), by: -7 }), KvResult::Integer(-2));
+        let overflow = apply(3, KvOp::Incr { key: b("n"), by: i64::MIN });
+        assert_eq!(overflow, KvResult::Invalid("increment or decrement would overflow".into()));
+        for (seq, text) in [(4, "x"), (5, "007"), (6, " 1"), (7, "+1"), (8, "99999999999999999999")] {
+            apply(seq, KvOp::Put { key: b("s"), value: b(text) });
+            let got = apply(100 + seq, KvOp::Incr { key: b("s"), by: 1 });
+            assert_eq!(got, KvResult::Invalid("value is not an integer or out of range".into()), "{text}");
+        }
+        apply(120, KvOp::HSet { key: b("h"), pairs: vec![(b("f"), b("1"))], if_new: false });
+        assert_eq!(apply(121, KvOp::Incr { key: b("h"), by: 1 }), KvResult::WrongType);
+        assert_eq!(store.get(b"n"), Some(&b("-2")));
+    }
+}
+
+#[cfg(test)]
 mod expiry_tests {
     use super::*;
 
@@ -930,8 +992,11 @@ mod expiry_tests {
         // SET k v EX: value and deadline at one index.
         apply(&mut store, txn(vec![("k", Some("1"))], vec![("k", Ttl::At(5_000))]));
         assert_eq!(store.deadline(b"k"), Some(5_000));
-        // A compare-and-set (INCR, APPEND) keeps it.
+        // A compare-and-set (APPEND) keeps it, and so does INCR.
         apply(&mut store, KvOp::Cas { key: b("k"), expected: Some(b("1")), new: b("2") });
+        assert_eq!(store.deadline(b"k"), Some(5_000));
+        assert_eq!(apply(&mut store, KvOp::Incr { key: b("k"), by: 40 }), KvResult::Integer(42));
+        assert_eq!(apply(&mut store, KvOp::Incr { key: b("k"), by: -40 }), KvResult::Integer(2));
         assert_eq!(store.deadline(b"k"), Some(5_000));
         // RENAME carries it; the old name loses it.
         apply(&mut store, txn(vec![("k", None), ("j", Some("2"))], vec![("j", Ttl::From(b("k")))]));

@@ -3,8 +3,9 @@
 //! crate).
 //!
 //! Commands: `SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT | KEEPTTL]`, `SETNX`, `GETSET`, `APPEND`,
-//! `STRLEN`, `GET key`, `MGET`, `EXISTS`, `TYPE`, `INCR`, `DECR`, `INCRBY`,
-//! `DECRBY` (the read-modify-writes: a read, then a compare-and-set),
+//! `STRLEN`, `GET key`, `MGET`, `EXISTS`, `TYPE` (the read-modify-writes: a
+//! read, then a compare-and-set), `INCR`, `DECR`, `INCRBY`, `DECRBY` (one
+//! entry each, summed by the store),
 //! `DBSIZE` (this node's applied state, not a linearizable read),
 //! `DEL`/`UNLINK key [key ...]` (the multi-key ones act on each key in turn,
 //! each linearizable, not at one instant), `PING [msg]`,
@@ -12,7 +13,7 @@
 //! index), `ROLE` (`[role, term, leader id, commit index]`), `QUIT`, and the
 //! connection commands clients open with (`HELLO`, `CLIENT SETNAME | GETNAME
 //! | ID | INFO | SETINFO`, `RESET`, `SELECT 0`: `handshake.rs`);
-//! `COMMAND` and `CONFIG GET` are answered with empty lists. Deadlines
+//! `COMMAND` and `CONFIG GET` describe the server (`server/introspection.rs`). Deadlines
 //! (`EXPIRE`, `TTL`, `SET ... EX`: `server/expiry.rs`), the multi-key
 //! strings (`server/strings.rs`), the keyspace (`server/keyspace.rs`) and
 //! transactions (`server/multi.rs`) have modules of their own;
@@ -43,6 +44,7 @@
 
 mod expiry;
 mod hashes;
+mod introspection;
 mod keyspace;
 mod multi;
 mod ops;
@@ -527,7 +529,8 @@ impl Session {
             }
             ("SELECT", 2) if &args[1][..] == b"0" => Reply::ok(),
             ("SELECT", 2) => Reply::Error("ERR DB index is out of range: quorum has one database, 0".into()),
-            ("COMMAND" | "CONFIG", _) => Reply::Array(Vec::new()),
+            ("COMMAND", _) => introspection::command(&args),
+            ("CONFIG", _) => introspection::config(&args),
             (
                 "PING" | "ECHO" | "SET" | "SETNX" | "GETSET" | "APPEND" | "STRLEN" | "GET" | "MGET" | "EXISTS" | "DEL"
                 | "UNLINK" | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "TYPE" | "DBSIZE" | "AUTH" | "INFO" | "ROLE"
@@ -612,9 +615,11 @@ impl Session {
         }
     }
 
-    /// `INCR` and its kin (`update` with the sum).
+    /// `INCR` and its kin: one log entry, the sum computed by the store at
+    /// its index (no read first, so concurrent increments of one key never
+    /// retry each other), applied once however often it is retried.
     async fn incr_by(&mut self, key: &Bytes, by: i64) -> Reply {
-        self.update(key, |current| ops::incr(current, by)).await
+        self.run_op(KvOp::Incr { key: key.clone(), by }).await
     }
 
     /// `APPEND key suffix`: the new length (`update` with the joined value).

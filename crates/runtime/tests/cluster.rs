@@ -416,6 +416,42 @@ fn hashes_hold_fields_and_a_key_holds_one_kind_of_value() {
 }
 
 #[test]
+fn command_describes_every_command_served_and_config_get_answers_what_tools_ask() {
+    let cluster = Cluster::new(1, true, 0);
+    let mut conn = cluster.client(NodeId(1));
+    let names: Vec<String> = redis::cmd("COMMAND").arg("LIST").query(&mut conn).unwrap();
+    let count: usize = redis::cmd("COMMAND").arg("COUNT").query(&mut conn).unwrap();
+    assert_eq!(names.len(), count);
+    assert!(names.len() > 60, "{names:?}");
+    // Every command described is served: sent bare, none is unknown.
+    for name in &names {
+        let mut fresh = cluster.client(NodeId(1));
+        if let Err(e) = redis::cmd(name).query::<redis::Value>(&mut fresh) {
+            assert!(!e.to_string().contains("unknown command"), "{name}: {e}");
+        }
+    }
+    let info: Vec<redis::Value> = redis::cmd("COMMAND").arg("INFO").arg("set").arg("nosuch").query(&mut conn).unwrap();
+    assert!(matches!(&info[1], redis::Value::Nil), "{info:?}");
+    let set: (String, i64, Vec<String>, i64, i64, i64) = match &info[0] {
+        redis::Value::Array(fields) => {
+            redis::FromRedisValue::from_redis_value(redis::Value::Array(fields[..6].to_vec())).unwrap()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(set, ("set".to_string(), -3, vec!["write".to_string()], 1, 1, 1));
+    let docs: std::collections::HashMap<String, redis::Value> =
+        redis::cmd("COMMAND").arg("DOCS").arg("get").query(&mut conn).unwrap();
+    let text = format!("{:?}", docs["get"]);
+    assert!(text.contains("Returns the string value of a key") && text.contains("arguments"), "{text}");
+    let config: std::collections::HashMap<String, String> =
+        redis::cmd("CONFIG").arg("GET").arg("save").arg("append*").query(&mut conn).unwrap();
+    assert_eq!(config.len(), 3, "{config:?}");
+    assert_eq!((config["save"].as_str(), config["appendonly"].as_str()), ("", "yes"));
+    let err = redis::cmd("CONFIG").arg("SET").arg("save").arg("").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("not by CONFIG SET"), "{err}");
+}
+
+#[test]
 fn set_options_getset_append_and_strlen_answer_as_redis_does() {
     let cluster = Cluster::new(3, true, 0);
     let mut conn = cluster.client(NodeId(3));

@@ -61,9 +61,9 @@ impl KvStore {
         }
         let old = match self.hashes.get(&key).and_then(|h| h.get(&field)) {
             None => 0,
-            Some(v) => match std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()) {
-                Some(n) if n.to_string().as_bytes() == &v[..] => n,
-                _ => return KvResult::Invalid("hash value is not an integer".into()),
+            Some(v) => match super::parse_integer(v) {
+                Some(n) => n,
+                None => return KvResult::Invalid("hash value is not an integer".into()),
             },
         };
         let Some(new) = old.checked_add(by) else {

@@ -208,6 +208,7 @@ pub fn show_op(op: &KvOp) -> String {
         KvOp::HSet { key, pairs, .. } => format!("hset {} of {} fields", b(key), pairs.len()),
         KvOp::HDel { key, fields } => format!("hdel {} of {} fields", b(key), fields.len()),
         KvOp::HIncr { key, field, by } => format!("hincrby {} {} {by}", b(key), b(field)),
+        KvOp::Incr { key, by } => format!("incrby {} {by}", b(key)),
         KvOp::HGet { key, .. } => format!("hget {}", b(key)),
     }
 }
