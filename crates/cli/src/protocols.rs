@@ -78,6 +78,10 @@ pub enum Profile {
     /// pile up behind a lost message while leaders change, so a promise or a
     /// catch-up must carry more than one page.
     Backlog,
+    /// Eight clients, two operations in five on counters (`INCR` and reads
+    /// of them), judged against a counter model: a retry applied twice shows
+    /// as a count that skips, which a register's writes cannot show.
+    Counters,
 }
 
 impl Profile {
@@ -93,6 +97,7 @@ impl Profile {
             Profile::Hostile => "hostile",
             Profile::CrashStorm => "crash-storm",
             Profile::Backlog => "backlog",
+            Profile::Counters => "counters",
         }
     }
 

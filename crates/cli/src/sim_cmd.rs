@@ -101,6 +101,7 @@ impl SimArgs {
         c.clients.local_read_ratio = self.local_reads;
         match self.profile {
             Profile::Default | Profile::HighLoad => {}
+            Profile::Counters => c.clients.incr_ratio = 0.4,
             Profile::SlowDisk => c.disk.fsync = quorum_core::Duration::from_millis(10),
             Profile::TinyCaps => c = c.with_small_frames(),
             Profile::Hostile => c = c.with_small_frames().with_corruption(0.03),
@@ -149,6 +150,7 @@ impl SimArgs {
     fn clients(&self) -> usize {
         self.clients.unwrap_or(match self.profile {
             Profile::HighLoad => 200,
+            Profile::Counters => 8,
             Profile::Backlog => 12,
             Profile::LeaseFifo => 16,
             _ => 4,

@@ -17,6 +17,18 @@ fn a_clean_sweep_exits_zero_and_reports_json() {
 }
 
 #[test]
+fn counters_are_linearizable_on_every_protocol_under_every_fault() {
+    // The counter model itself, and the planted double increment it catches:
+    // crates/sim/tests/counters.rs.
+    for protocol in ["paxos", "multipaxos", "raft", "zab"] {
+        let stdout = stdout_of(&["sim", "--protocol", protocol, "--profile", "counters", "--seeds", "60", "--json"], 0);
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        assert_eq!((v["profile"].as_str(), v["violations"].as_u64()), (Some("counters"), Some(0)), "{stdout}");
+        assert!(v["ops_ok"].as_u64().unwrap() > 60 * 500, "{protocol}: {stdout}");
+    }
+}
+
+#[test]
 fn local_reads_on_zab_are_counted_and_checked_for_session_order() {
     let args = ["sim", "--protocol", "zab", "--nodes", "3", "--seeds", "10", "--local-reads", "0.5", "--json"];
     let stdout = stdout_of(&args, 0);

@@ -271,6 +271,13 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         let client = &mut self.clients[c];
         if retarget {
             client.target = (client.target + 1) % client.nodes;
+            if self.config.driver_bug == Some(crate::config::DriverBug::RetryWithNewSeq) {
+                client.seq += 1;
+                let new_seq = client.seq;
+                if let Some(f) = client.in_flight.as_mut() {
+                    f.seq = new_seq;
+                }
+            }
         }
         self.client_send(c);
     }

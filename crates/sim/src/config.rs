@@ -165,6 +165,12 @@ pub struct ClientConfig {
     pub cas_ratio: f64,
     /// Fraction that are deletes.
     pub delete_ratio: f64,
+    /// Fraction of operations on counters (keys `n0`, `n1`, ...): half
+    /// `INCR`s, half reads of a counter, checked against a counter model
+    /// (0: none; the dice are only rolled when it is set, so other runs keep
+    /// their random stream).
+    #[serde(default)]
+    pub incr_ratio: f64,
     /// How long a client waits for an answer before retrying elsewhere.
     pub timeout: Duration,
     /// Pause between one answer and the next request.
@@ -209,6 +215,7 @@ impl Default for ClientConfig {
             read_ratio: 0.4,
             cas_ratio: 0.1,
             delete_ratio: 0.05,
+            incr_ratio: 0.0,
             timeout: Duration::from_millis(150),
             think_time: Duration::from_millis(1),
             reads: ReadPath::Protocol,
@@ -230,6 +237,10 @@ pub enum DriverBug {
     /// A lagging node answers a local read at once from its current state but
     /// stamps it with the client's last seen index, as if it had caught up.
     LocalReadClaimsSession,
+    /// A client retries a timed-out operation under a new sequence number,
+    /// so the state machine cannot tell it from a new one: if the first
+    /// attempt committed too, it takes effect twice (an `INCR` counts twice).
+    RetryWithNewSeq,
 }
 
 /// Which faults to inject.

@@ -453,7 +453,12 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             let read = self.hosts[i].reads.remove(&id).expect("listed above");
             let response = self.hosts[i].state.query(&read.query);
             debug_assert!(
-                !read.local || applied >= read.floor || self.config.driver_bug.is_some(),
+                !read.local
+                    || applied >= read.floor
+                    || matches!(
+                        self.config.driver_bug,
+                        Some(DriverBug::LocalReadIgnoresSession | DriverBug::LocalReadClaimsSession)
+                    ),
                 "a local read is served only once the node reached the client's last seen index"
             );
             let served = if read.local { Served::LocalRead } else { Served::Read };
@@ -711,7 +716,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
     fn local_read(&mut self, i: usize, client: usize, seq: u64, query: bytes::Bytes, floor: u64) {
         let wait_for = match self.config.driver_bug {
             Some(DriverBug::LocalReadIgnoresSession | DriverBug::LocalReadClaimsSession) => 0,
-            None => floor,
+            Some(DriverBug::RetryWithNewSeq) | None => floor,
         };
         self.next_read_id += 1;
         let read = PendingRead { client, seq, query, index: Some(wait_for), local: true, floor };

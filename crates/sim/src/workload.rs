@@ -96,6 +96,11 @@ impl Workload for KvStore {
         let size = if large { cfg.large_value_size } else { cfg.value_size };
         value.resize(size.max(value.len()), b'.');
         let value = Bytes::from(value);
+        if cfg.incr_ratio > 0.0 && ctx.rng.chance(cfg.incr_ratio) {
+            // Counters live apart from the registers: their values are not unique.
+            let key = Bytes::from(format!("n{}", ctx.key));
+            return if ctx.rng.chance(0.5) { KvOp::Incr { key, by: 1 } } else { KvOp::Get { key } };
+        }
         let roll = ctx.rng.unit();
         let (read, cas, del) = (cfg.read_ratio, cfg.cas_ratio, cfg.delete_ratio);
         if roll < read {

@@ -77,6 +77,7 @@
 //! including after everything else, which is the same as not at all. A read
 //! that never got an answer constrains nothing and is left out.
 
+mod counter;
 pub mod gen;
 mod model;
 mod register;
@@ -126,6 +127,8 @@ pub struct Decided {
     pub by_register: usize,
     /// Keys decided by the search.
     pub by_search: usize,
+    /// Keys with increments, decided by the search against a counter model.
+    pub by_counter: usize,
 }
 
 /// Checks a whole history; returns the first key that fails.
@@ -135,13 +138,14 @@ pub fn check(history: &[Operation]) -> Result<(), NotLinearizable> {
 
 /// Checks a whole history with the given method; on success, says how the keys were decided.
 pub fn check_with(history: &[Operation], method: Method) -> Result<Decided, NotLinearizable> {
-    if let Some(txn) = history.iter().find(|o| !o.op.is_register_op()) {
+    let is_incr = |o: &Operation| matches!(o.op, KvOp::Incr { .. });
+    if let Some(txn) = history.iter().find(|o| !o.op.is_register_op() && !is_incr(o)) {
         return Err(NotLinearizable {
             key: String::from_utf8_lossy(txn.op.key()).into_owned(),
             detail: format!(
                 "{}#{} ({}) is a multi-key transaction, scan or clear, or an expiry, which this checker cannot \
-                 judge: it decides each key alone as a register, which holds only for get, put, delete and \
-                 compare-and-set",
+                 judge: it decides each key alone, which holds only for get, put, delete, compare-and-set and \
+                 increment",
                 txn.client,
                 txn.seq,
                 show_op(&txn.op)
@@ -156,6 +160,15 @@ pub fn check_with(history: &[Operation], method: Method) -> Result<Decided, NotL
         }
     }
     let mut decided = Decided::default();
+    // Keys with increments: the register check needs unique written values.
+    let counters: Vec<&Bytes> =
+        per_key.iter().filter(|(_, ops)| ops.iter().any(|o| is_incr(o))).map(|(k, _)| *k).collect();
+    for key in counters {
+        let ops: Vec<Operation> = per_key.remove(key).unwrap_or_default().into_iter().cloned().collect();
+        model::check_model(&ops, &counter::Cell::default(), |_| ())
+            .map_err(|e| NotLinearizable { key: String::from_utf8_lossy(key).into_owned(), detail: e.detail })?;
+        decided.by_counter += 1;
+    }
     for (key, ops) in per_key {
         let fail = |detail| NotLinearizable { key: String::from_utf8_lossy(key).into_owned(), detail };
         match method {

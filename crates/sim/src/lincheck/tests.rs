@@ -158,7 +158,7 @@ fn the_register_check_decides_puts_reads_and_successful_cas() {
         op(3, cas(Some("b"), "c"), 14, Some(15), KvResult::Swapped(true)),
         op(2, get(), 16, Some(17), val("c")),
     ];
-    assert_eq!(check_with(&h, Method::Auto), Ok(Decided { by_register: 1, by_search: 0 }));
+    assert_eq!(check_with(&h, Method::Auto), Ok(Decided { by_register: 1, by_search: 0, by_counter: 0 }));
     assert!(all_agree(&h));
 }
 
@@ -223,7 +223,7 @@ fn deletes_and_failed_cas_go_to_the_search() {
         op(3, cas(Some("a"), "b"), 4, Some(5), KvResult::Swapped(false)),
         op(3, get(), 6, Some(7), KvResult::Value(None)),
     ];
-    assert_eq!(check_with(&h, Method::Auto), Ok(Decided { by_register: 0, by_search: 1 }));
+    assert_eq!(check_with(&h, Method::Auto), Ok(Decided { by_register: 0, by_search: 1, by_counter: 0 }));
     assert!(all_agree(&h));
 }
 
@@ -330,7 +330,7 @@ fn a_write_that_forecloses_a_cas_from_absent_is_a_dead_end_at_once() {
         h.push(op(10 + i as u64, put(name), 0, Some(100), KvResult::Done));
     }
     h.push(op(99, get(), 101, Some(102), val("p7")));
-    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1 }));
+    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1, by_counter: 0 }));
 }
 
 /// Forty names for concurrent writes.
@@ -355,7 +355,7 @@ fn each_cas_from_absent_needs_a_stretch_of_absence_of_its_own() {
         h.push(op(10 + i as u64, put(name), 0, Some(100), KvResult::Done));
     }
     h.push(op(99, get(), 101, Some(102), val("p7")));
-    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1 }));
+    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1, by_counter: 0 }));
 }
 
 /// Seen at 200 clients: dozens of writes that never got an answer (clients
@@ -387,7 +387,7 @@ fn reads_of_absent_not_yet_called_need_a_delete_too() {
         h.push(op(10 + i as u64, put(name), 2, Some(11), KvResult::Done));
     }
     h.push(op(99, get(), 12, Some(20), KvResult::Value(None)));
-    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1 }));
+    assert_eq!(check_with(&h, Method::Search), Ok(Decided { by_register: 0, by_search: 1, by_counter: 0 }));
 }
 
 /// Seen at 200 clients (Raft, high load, seed 358: 1,943 operations on a key,
@@ -424,4 +424,29 @@ fn a_multi_key_transaction_or_an_expiry_is_refused_not_judged_key_by_key() {
         let why = "multi-key transaction, scan or clear, or an expiry, which this checker cannot judge";
         assert!(err.detail.contains(why) && err.detail.contains(shown), "{err:?}");
     }
+}
+
+#[test]
+fn increments_are_judged_against_a_counter_and_a_doubled_one_is_caught() {
+    let incr = || KvOp::Incr { key: Bytes::from_static(b"k"), by: 1 };
+    let n = KvResult::Integer;
+    let get = || KvOp::Get { key: Bytes::from_static(b"k") };
+    // Two concurrent increments in either order, an unanswered one that took
+    // effect (the read sees 3), and one that did not.
+    let h = vec![
+        op(1, incr(), 0, Some(10), n(2)),
+        op(2, incr(), 1, Some(9), n(1)),
+        op(3, incr(), 11, None, KvResult::Done),
+        op(4, get(), 20, Some(21), val("3")),
+        op(5, incr(), 30, None, KvResult::Done),
+        op(6, get(), 40, Some(41), KvResult::Value(Some(Bytes::from_static(b"3")))),
+    ];
+    assert_eq!(check_with(&h, Method::Auto), Ok(Decided { by_register: 0, by_search: 0, by_counter: 1 }));
+    // An increment counted twice: 1, then 3 with nothing between.
+    let doubled = vec![op(1, incr(), 0, Some(1), n(1)), op(2, incr(), 2, Some(3), n(3))];
+    let err = check_with(&doubled, Method::Auto).unwrap_err();
+    assert!(err.detail.contains("no linearization") && err.detail.contains("incrby k 1"), "{err}");
+    // Two increments both answered 1: one was lost.
+    let lost = vec![op(1, incr(), 0, Some(5), n(1)), op(2, incr(), 1, Some(6), n(1))];
+    assert!(check_with(&lost, Method::Auto).unwrap_err().detail.contains("no linearization"));
 }
