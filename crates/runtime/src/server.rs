@@ -785,7 +785,74 @@ fn unknown_command(args: &[Bytes]) -> String {
     let name = String::from_utf8_lossy(&args[0]);
     let rest: Vec<String> =
         args[1..].iter().take(4).map(|a| format!("'{}'", String::from_utf8_lossy(&a[..a.len().min(64)]))).collect();
-    format!("ERR unknown command '{}', with args beginning with: {}", &name[..name.len().min(64)], rest.join(" "))
+    let name = &name[..name.len().min(64)];
+    let why = match collection_of(&name.to_ascii_uppercase()) {
+        Some(kind) => format!(" ({kind} command: quorum stores strings and hashes only, see docs/redis.md)"),
+        None => String::new(),
+    };
+    format!("ERR unknown command '{name}', with args beginning with: {}{why}", rest.join(" "))
+}
+
+/// The kind of value a Redis command quorum does not serve works on, for
+/// the error that refuses it.
+fn collection_of(name: &str) -> Option<&'static str> {
+    const LISTS: &[&str] = &[
+        "LPUSH",
+        "RPUSH",
+        "LPOP",
+        "RPOP",
+        "LRANGE",
+        "LLEN",
+        "LINDEX",
+        "LSET",
+        "LREM",
+        "LTRIM",
+        "LINSERT",
+        "LPOS",
+        "LMOVE",
+        "BLPOP",
+        "BRPOP",
+        "BLMOVE",
+        "RPOPLPUSH",
+        "LPUSHX",
+        "RPUSHX",
+        "LMPOP",
+        "BLMPOP",
+    ];
+    const SETS: &[&str] = &[
+        "SADD",
+        "SREM",
+        "SPOP",
+        "SMEMBERS",
+        "SISMEMBER",
+        "SMISMEMBER",
+        "SCARD",
+        "SRANDMEMBER",
+        "SMOVE",
+        "SINTER",
+        "SUNION",
+        "SDIFF",
+        "SINTERSTORE",
+        "SUNIONSTORE",
+        "SDIFFSTORE",
+        "SINTERCARD",
+        "SSCAN",
+    ];
+    if LISTS.contains(&name) {
+        Some("a list")
+    } else if SETS.contains(&name) {
+        Some("a set")
+    } else if name.starts_with('Z') {
+        Some("a sorted-set")
+    } else if name.starts_with('X') {
+        Some("a stream")
+    } else if name.starts_with("PF") {
+        Some("a HyperLogLog")
+    } else if name.starts_with("GEO") {
+        Some("a geo")
+    } else {
+        None
+    }
 }
 
 fn kv_reply(result: KvResult) -> Reply {

@@ -66,7 +66,9 @@ fn unknown_commands_and_bad_arguments_get_errors_and_the_connection_carries_on()
     let cluster = Cluster::new(1, true, 0);
     let mut conn = cluster.client(NodeId(1));
     let err = redis::cmd("LPUSH").arg("list").arg("x").query::<()>(&mut conn).unwrap_err();
-    assert!(err.to_string().contains("unknown command"), "{err}");
+    assert!(err.to_string().contains("unknown command") && err.to_string().contains("a list command"), "{err}");
+    let err = redis::cmd("NOSUCH").query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("unknown command 'NOSUCH'") && !err.to_string().contains("stores"), "{err}");
     let err = redis::cmd("GET").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("wrong number of arguments for 'get'"), "{err}");
     let err = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(0).query::<()>(&mut conn).unwrap_err();
