@@ -89,17 +89,8 @@ impl KvStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::{ClientId, Command, KvOp, KvResult, KvStore, StateMachine};
-    use bytes::Bytes;
-
-    fn b(s: &str) -> Bytes {
-        Bytes::from(s.to_string())
-    }
-
-    fn apply(store: &mut KvStore, op: KvOp) -> KvResult {
-        let seq = store.applied_index() + 1;
-        KvResult::decode(&store.apply(seq, &Command::new(ClientId(1), seq, op.encode()))).unwrap()
-    }
+    use super::super::testing::{apply, b};
+    use crate::{KvOp, KvResult, KvStore, StateMachine};
 
     fn hset(key: &str, pairs: &[(&str, &str)]) -> KvOp {
         KvOp::HSet { key: b(key), pairs: pairs.iter().map(|(f, v)| (b(f), b(v))).collect(), if_new: false }
