@@ -497,7 +497,9 @@ impl Session {
             ("MSET", _) => self.mset(&name, &args[1..], false).await,
             ("MSETNX", _) => self.mset(&name, &args[1..], true).await,
             ("GETDEL", 2) => self.getdel(&args[1]).await,
-            ("RENAME", 3) => self.rename(&args[1], &args[2]).await,
+            ("RENAME", 3) => self.rename(&args[1], &args[2], false).await,
+            ("RENAMENX", 3) => self.rename(&args[1], &args[2], true).await,
+            ("GETEX", 2..=4) => self.getex(&args).await,
             ("GETRANGE" | "SUBSTR", 4) => self.getrange(&args[1], &args[2], &args[3]).await,
             ("SETRANGE", 4) => self.setrange(&args[1], &args[2], &args[3]).await,
             ("INCRBYFLOAT", 3) => self.incr_by_float(&args[1], &args[2]).await,
@@ -537,7 +539,7 @@ impl Session {
                 | "RESET" | "SELECT" | "SCAN" | "KEYS" | "FLUSHDB" | "FLUSHALL" | "MULTI" | "EXEC" | "DISCARD"
                 | "WATCH" | "UNWATCH" | "GETDEL" | "RENAME" | "GETRANGE" | "SUBSTR" | "SETRANGE" | "INCRBYFLOAT"
                 | "SETEX" | "PSETEX" | "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "PERSIST" | "TTL" | "PTTL"
-                | "EXPIRETIME" | "PEXPIRETIME",
+                | "EXPIRETIME" | "PEXPIRETIME" | "RENAMENX" | "GETEX",
                 _,
             ) => Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())),
             _ => Reply::Error(unknown_command(&args)),

@@ -319,6 +319,20 @@ fn keys_expire_everywhere_at_once_by_the_leaders_sweep_and_writes_keep_or_drop_d
     let _: () = redis::cmd("RENAME").arg("hits").arg("moved").query(&mut conn).unwrap();
     assert_eq!(int(&mut conn, &["EXPIRETIME", "moved"]), at as i64);
     assert_eq!(int(&mut conn, &["PEXPIRETIME", "moved"]), at as i64 * 1000);
+    // GETEX reads and changes the deadline at one index; RENAMENX only to a free name.
+    let v: String = redis::cmd("GETEX").arg("moved").arg("PERSIST").query(&mut conn).unwrap();
+    assert_eq!((v.as_str(), int(&mut conn, &["TTL", "moved"])), ("8", -1));
+    let v: String = redis::cmd("GETEX").arg("moved").arg("EX").arg(30).query(&mut conn).unwrap();
+    assert_eq!(v, "8");
+    assert!((29..=30).contains(&int(&mut conn, &["TTL", "moved"])));
+    let none: Option<String> = redis::cmd("GETEX").arg("nope").arg("EX").arg(30).query(&mut conn).unwrap();
+    assert_eq!(none, None);
+    let _: () = conn.set("taken", 1).unwrap();
+    assert_eq!(int(&mut conn, &["RENAMENX", "moved", "taken"]), 0);
+    assert_eq!(int(&mut conn, &["RENAMENX", "moved", "free"]), 1);
+    assert!((29..=30).contains(&int(&mut conn, &["TTL", "free"])), "RENAMENX carries the deadline");
+    assert_eq!(int(&mut conn, &["RENAMENX", "free", "moved"]), 1);
+    let _: () = conn.del("taken").unwrap();
     // MULTI: INCR then EXPIRE, one entry (the rate-limiter idiom).
     let (n, set): (i64, i64) = redis::pipe().atomic().incr("rate", 1).expire("rate", 60).query(&mut conn).unwrap();
     assert_eq!((n, set), (1, 1));
@@ -342,6 +356,8 @@ fn keys_expire_everywhere_at_once_by_the_leaders_sweep_and_writes_keep_or_drop_d
         (&["SETEX", "k", "-1", "v"], "invalid expire time in 'setex' command"),
         (&["SET", "k", "v", "EX", "9223372036854775807"], "invalid expire time in 'set' command"),
         (&["TTL"], "wrong number of arguments for 'ttl'"),
+        (&["GETEX", "moved", "EX"], "syntax error"),
+        (&["GETEX", "moved", "PX", "0"], "invalid expire time in 'getex' command"),
     ] {
         let mut cmd = redis::cmd(words[0]);
         for w in &words[1..] {

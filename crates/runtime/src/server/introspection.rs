@@ -44,6 +44,8 @@ const COMMANDS: &[Spec] = &[
     Spec("exists", -2, false, (1, -1, 1), "generic", "Counts the keys that exist.", "key [key ...]"),
     Spec("type", 2, false, (1, 1, 1), "generic", "Returns the kind of value a key holds.", "key"),
     Spec("rename", 3, true, (1, 2, 1), "generic", "Renames a key, with its deadline.", "key newkey"),
+    Spec("renamenx", 3, true, (1, 2, 1), "generic", "Renames a key only if the new name is free.", "key newkey"),
+    Spec("getex", -2, true, (1, 1, 1), "string", "Returns a key's value and changes its deadline.", "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]"),
     Spec("expire", -3, true, (1, 1, 1), "generic", "Sets a key's time to live in seconds.", "key seconds [NX | XX | GT | LT]"),
     Spec("pexpire", -3, true, (1, 1, 1), "generic", "Sets a key's time to live in milliseconds.", "key milliseconds [NX | XX | GT | LT]"),
     Spec("expireat", -3, true, (1, 1, 1), "generic", "Sets a key's deadline as a Unix time in seconds.", "key unix-time-seconds [NX | XX | GT | LT]"),

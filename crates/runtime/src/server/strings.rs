@@ -6,7 +6,7 @@
 use super::{ops, parse_i64, Session};
 use crate::reply::Reply;
 use bytes::Bytes;
-use quorum_core::{KvOp, Ttl};
+use quorum_core::{KvOp, KvResult, Ttl};
 
 /// The longest value `SETRANGE` may build (Redis's limit; a value must also
 /// fit in one replicated command, which `run_op` checks before proposing).
@@ -49,10 +49,11 @@ impl Session {
         }
     }
 
-    /// `RENAME from to`: `to` takes `from`'s value and deadline and `from`
-    /// goes, at one index.
-    pub(super) async fn rename(&mut self, from: &Bytes, to: &Bytes) -> Reply {
+    /// `RENAME from to` (`nx`: `RENAMENX`, only if `to` does not exist):
+    /// `to` takes `from`'s value and deadline and `from` goes, at one index.
+    pub(super) async fn rename(&mut self, from: &Bytes, to: &Bytes, nx: bool) -> Reply {
         let give_up = tokio::time::Instant::now() + self.config.retry_for;
+        let done = if nx { Reply::Integer(1) } else { Reply::ok() };
         loop {
             let value = match self.read(from).await {
                 Ok(Some(value)) => value,
@@ -60,13 +61,57 @@ impl Session {
                 Err(error) => return error,
             };
             if from == to {
-                return Reply::ok(); // as Redis: nothing changes
+                // As Redis: nothing changes.
+                return if nx { Reply::Integer(0) } else { Reply::ok() };
             }
-            let checks = vec![(from.clone(), Some(value.clone()))];
+            let mut checks = vec![(from.clone(), Some(value.clone()))];
+            if nx {
+                match self.run_kv(KvOp::Deadline { key: to.clone() }).await {
+                    Ok(KvResult::Deadline { exists: true, .. }) => return Reply::Integer(0),
+                    Ok(_) => checks.push((to.clone(), None)),
+                    Err(error) => return error,
+                }
+            }
             let writes = vec![(from.clone(), None), (to.clone(), Some(value))];
             let ttls = vec![(to.clone(), Ttl::From(from.clone()))];
             match self.checked(KvOp::Txn { checks, writes, ttls }, give_up).await {
-                Ok(true) => return Reply::ok(),
+                Ok(true) => return done,
+                Ok(false) => {}
+                Err(error) => return error,
+            }
+        }
+    }
+
+    /// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`: the value,
+    /// and the deadline changed at one index, checked against the value read.
+    pub(super) async fn getex(&mut self, args: &[Bytes]) -> Reply {
+        let now = crate::node::unix_millis();
+        let ttl = match args.get(2).map(|o| o.to_ascii_uppercase()).as_deref() {
+            None if args.len() == 2 => None,
+            Some(b"PERSIST") if args.len() == 3 => Some(Ttl::Persist),
+            Some(unit @ (b"EX" | b"PX" | b"EXAT" | b"PXAT")) if args.len() == 4 => {
+                let Some(n) = parse_i64(&args[3]) else { return Reply::Error(super::NOT_AN_INTEGER.into()) };
+                let (scale, relative) = (if unit.starts_with(b"P") { 1 } else { 1000 }, !unit.ends_with(b"AT"));
+                match ops::deadline(n, scale, relative, now) {
+                    Some(at) if n > 0 => Some(Ttl::At(at)),
+                    _ => return Reply::Error("ERR invalid expire time in 'getex' command".into()),
+                }
+            }
+            _ => return Reply::Error("ERR syntax error".into()),
+        };
+        let give_up = tokio::time::Instant::now() + self.config.retry_for;
+        loop {
+            let value = match self.read(&args[1]).await {
+                Ok(Some(value)) => value,
+                Ok(None) => return Reply::Null,
+                Err(error) => return error,
+            };
+            let Some(ttl) = ttl.clone() else { return Reply::Bulk(value) };
+            let key = args[1].clone();
+            let op =
+                KvOp::Txn { checks: vec![(key.clone(), Some(value.clone()))], writes: vec![], ttls: vec![(key, ttl)] };
+            match self.checked(op, give_up).await {
+                Ok(true) => return Reply::Bulk(value),
                 Ok(false) => {}
                 Err(error) => return error,
             }
