@@ -1,10 +1,13 @@
 //! Keys that expire, kept so that every replica agrees at every index.
 //!
-//! A deadline is a time in milliseconds since the Unix epoch, written into
-//! the command by the node that took it from the client. No replica deletes
-//! a key on its own clock: the leader, when its clock passes the earliest
-//! deadline, proposes a [`KvOp::Sweep`](crate::KvOp::Sweep) carrying that
-//! clock reading, and every replica deletes the same keys at the same index.
+//! A deadline is a time in milliseconds since the Unix epoch. A relative
+//! time to live ([`Ttl::In`]) is resolved against the `now` its operation
+//! carries, which the leader sets from its own clock as it proposes the
+//! operation ([`Service::stamp`](crate::Service::stamp)): time comes from the
+//! leader. No replica deletes a key on its own clock: the leader, when its
+//! clock passes the earliest deadline, proposes a
+//! [`KvOp::Sweep`](crate::KvOp::Sweep) carrying that clock reading, and every
+//! replica deletes the same keys at the same index.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -16,6 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum Ttl {
     /// Expire at this time (milliseconds since the Unix epoch).
     At(u64),
+    /// Expire this many milliseconds after the operation's `now`: the
+    /// clock of the leader that proposed it (`EX`, `PX`, `EXPIRE`).
+    In(u64),
     /// Never expire (`SET` without `KEEPTTL`, `PERSIST`).
     Persist,
     /// Whatever deadline this key had before the transaction (`RENAME`).

@@ -64,6 +64,15 @@ pub trait Service: StateMachine {
     fn housekeeping(&self, _now_unix_ms: u64) -> Option<Bytes> {
         None
     }
+
+    /// The command as the leader proposes it, given its wall clock in
+    /// milliseconds since the Unix epoch; `None`: as it is. The key-value
+    /// store sets the `now` of the operations that carry time, so that time
+    /// comes from the leader, whichever node took the command. A retry may
+    /// be stamped again by a later leader; only one copy is applied.
+    fn stamp(&self, _command: &[u8], _now_unix_ms: u64) -> Option<Bytes> {
+        None
+    }
 }
 
 impl Service for KvStore {
@@ -88,6 +97,27 @@ impl Service for KvStore {
     fn housekeeping(&self, now_unix_ms: u64) -> Option<Bytes> {
         let due = self.deadlines.earliest()? <= now_unix_ms;
         due.then(|| KvOp::Sweep { now: now_unix_ms }.encode())
+    }
+
+    fn stamp(&self, command: &[u8], now_unix_ms: u64) -> Option<Bytes> {
+        // Only the operations that carry time are decoded: the first byte of
+        // an encoded operation is its variant (postcard, fewer than 128).
+        static TIMED: std::sync::OnceLock<[u8; 2]> = std::sync::OnceLock::new();
+        let timed = TIMED.get_or_init(|| {
+            let txn = KvOp::Txn { checks: vec![], writes: vec![], ttls: vec![], now: 0 };
+            let expire = KvOp::Expire { key: Bytes::new(), at: Ttl::Persist, now: 0, when: ExpireIf::Always };
+            [txn.encode()[0], expire.encode()[0]]
+        });
+        if !timed.contains(command.first()?) {
+            return None;
+        }
+        match KvOp::decode(command).ok()? {
+            KvOp::Txn { checks, writes, ttls, .. } => {
+                Some(KvOp::Txn { checks, writes, ttls, now: now_unix_ms }.encode())
+            }
+            KvOp::Expire { key, at, when, .. } => Some(KvOp::Expire { key, at, now: now_unix_ms, when }.encode()),
+            _ => None,
+        }
     }
 }
 
@@ -139,16 +169,20 @@ pub enum KvOp {
         /// Keys and their new deadlines; [`Ttl::From`] reads the deadline a
         /// key had before this transaction.
         ttls: Vec<(Bytes, Ttl)>,
+        /// The clock [`Ttl::In`] counts from: the proposing leader's, in
+        /// milliseconds since the Unix epoch ([`Service::stamp`]).
+        now: u64,
     },
-    /// Set (`at`) or remove (`None`) an existing key's deadline, if `when`
+    /// Set or remove ([`Ttl::Persist`]) an existing key's deadline, if `when`
     /// allows it; a deadline at or before `now` deletes the key at once.
     /// Answered `Swapped(true)` if it changed something (Redis's 1).
     Expire {
         /// The key.
         key: Bytes,
-        /// The deadline, in milliseconds since the Unix epoch; `None`: `PERSIST`.
-        at: Option<u64>,
-        /// The clock of the node that took the command, in the same unit.
+        /// The deadline (`At`, or `In` from `now`), or `Persist`.
+        at: Ttl,
+        /// The proposing leader's clock, in milliseconds since the Unix epoch
+        /// ([`Service::stamp`]).
         now: u64,
         /// `NX`, `XX`, `GT` or `LT`.
         when: ExpireIf,
@@ -272,7 +306,7 @@ impl KvOp {
             KvOp::Get { key } | KvOp::Del { key } | KvOp::Expire { key, .. } | KvOp::Deadline { key } => key.len(),
             KvOp::Put { key, value } => key.len() + value.len(),
             KvOp::Cas { key, expected, new } => key.len() + opt(expected) + new.len(),
-            KvOp::Txn { checks, writes, ttls } => {
+            KvOp::Txn { checks, writes, ttls, .. } => {
                 let from = |t: &Ttl| if let Ttl::From(k) = t { k.len() } else { 0 };
                 let values: usize = checks.iter().chain(writes).map(|(k, v)| k.len() + opt(v)).sum();
                 values + ttls.iter().map(|(k, t)| k.len() + from(t)).sum::<usize>()
@@ -564,18 +598,12 @@ impl KvStore {
                 }
                 KvResult::Swapped(swapped)
             }
-            KvOp::Txn { checks, writes, ttls } => {
+            KvOp::Txn { checks, writes, ttls, now } => {
                 let holds = checks.iter().all(|(key, expected)| self.holds(key, expected.as_ref()));
                 if holds {
                     // `From` names a deadline as it was before the writes.
-                    let ttls: Vec<(Bytes, Option<u64>)> = ttls
-                        .into_iter()
-                        .map(|(key, ttl)| match ttl {
-                            Ttl::At(at) => (key, Some(at)),
-                            Ttl::Persist => (key, None),
-                            Ttl::From(from) => (key, self.deadlines.get(&from)),
-                        })
-                        .collect();
+                    let ttls: Vec<(Bytes, Option<u64>)> =
+                        ttls.into_iter().map(|(key, ttl)| (key, self.resolve(&ttl, now))).collect();
                     for (key, value) in writes {
                         match value {
                             Some(value) => self.insert(key, value),
@@ -595,7 +623,10 @@ impl KvStore {
                 if !self.exists(&key) {
                     return KvResult::Swapped(false);
                 }
-                let Some(at) = at else { return KvResult::Swapped(self.deadlines.clear(&key)) };
+                if matches!(at, Ttl::From(_)) {
+                    return KvResult::Invalid("EXPIRE takes a time, not another key's deadline".into());
+                }
+                let Some(at) = self.resolve(&at, now) else { return KvResult::Swapped(self.deadlines.clear(&key)) };
                 if !when.allows(self.deadlines.get(&key), at) {
                     return KvResult::Swapped(false);
                 }
@@ -627,6 +658,16 @@ impl KvStore {
                 self.deadlines.clear_all();
                 KvResult::Done
             }
+        }
+    }
+
+    /// The deadline `ttl` names, `now` being its operation's clock (`None`: never).
+    fn resolve(&self, ttl: &Ttl, now: u64) -> Option<u64> {
+        match ttl {
+            Ttl::At(at) => Some(*at),
+            Ttl::In(ms) => Some(now.saturating_add(*ms)),
+            Ttl::Persist => None,
+            Ttl::From(key) => self.deadlines.get(key),
         }
     }
 
@@ -839,12 +880,13 @@ mod txn_tests {
             checks: vec![(b("a"), expected.map(b))],
             writes: vec![(b("a"), None), (b("z"), Some(b("1")))],
             ttls: vec![],
+            now: 0,
         };
         assert_eq!(apply(&mut store, 2, txn(Some("2"))), KvResult::Swapped(false));
         assert_eq!((store.get(b"a").cloned(), store.get(b"z").cloned()), (Some(b("1")), None), "nothing written");
         assert_eq!(apply(&mut store, 3, txn(Some("1"))), KvResult::Swapped(true));
         assert_eq!((store.get(b"a").cloned(), store.get(b"z").cloned()), (None, Some(b("1"))), "a renamed to z");
-        let none = KvOp::Txn { checks: vec![], writes: vec![], ttls: vec![] };
+        let none = KvOp::Txn { checks: vec![], writes: vec![], ttls: vec![], now: 0 };
         assert_eq!(none.key(), &Bytes::new());
         assert_eq!(apply(&mut store, 4, none), KvResult::Swapped(true));
     }

@@ -552,7 +552,7 @@ impl Session {
     /// write checked against the value read (`update_with`), with the
     /// deadline in the same log entry.
     async fn set_with_options(&mut self, args: &[Bytes]) -> Reply {
-        let options = match ops::set_options(args, unix_millis()) {
+        let options = match ops::set_options(args) {
             Ok(options) => options,
             Err(error) => return error,
         };
@@ -606,6 +606,7 @@ impl Session {
                     checks: vec![(key.clone(), current)],
                     writes: vec![(key.clone(), Some(new))],
                     ttls: vec![(key.clone(), ttl.clone())],
+                    now: unix_millis(), // until the leader stamps its own
                 },
             };
             match self.run_op(op).await {

@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(apply(&mut store, cas), KvResult::Swapped(false));
         assert!(store.hash(b"h").is_some() && store.get(b"h").is_none());
         // SET replaces whatever the key held; a deadline and a delete work on both.
-        let expire = KvOp::Expire { key: b("h"), at: Some(50), now: 10, when: Default::default() };
+        let expire = KvOp::Expire { key: b("h"), at: crate::Ttl::At(50), now: 10, when: Default::default() };
         assert_eq!(apply(&mut store, expire), KvResult::Swapped(true));
         let mut copy = KvStore::new();
         copy.restore(&store.snapshot()).unwrap();

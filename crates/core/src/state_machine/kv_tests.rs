@@ -26,7 +26,7 @@ fn incr_sums_at_its_index_and_refuses_what_is_not_an_integer() {
 }
 
 fn expire(key: &str, at: Option<u64>, when: ExpireIf) -> KvOp {
-    KvOp::Expire { key: b(key), at, now: 1_000, when }
+    KvOp::Expire { key: b(key), at: at.map_or(Ttl::Persist, Ttl::At), now: 1_000, when }
 }
 
 #[test]
@@ -56,6 +56,7 @@ fn writes_keep_or_drop_a_deadline_as_redis_does() {
         checks: vec![],
         writes: writes.into_iter().map(|(k, v)| (b(k), v.map(b))).collect(),
         ttls: ttls.into_iter().map(|(k, t)| (b(k), t)).collect(),
+        now: 1_000,
     };
     // SET k v EX: value and deadline at one index.
     apply(&mut store, txn(vec![("k", Some("1"))], vec![("k", Ttl::At(5_000))]));
@@ -99,4 +100,28 @@ fn deadlines_survive_a_snapshot_and_a_clear_drops_them() {
     assert_eq!(copy.deadline(b"a"), Some(7_000));
     apply(&mut copy, KvOp::Clear);
     assert_eq!((copy.expiring(), copy.housekeeping(u64::MAX)), (0, None));
+}
+
+#[test]
+fn a_relative_deadline_counts_from_the_clock_the_leader_stamped() {
+    let mut store = KvStore::new();
+    // SET k v EX 10, taken by a node whose clock read 1,000 ...
+    let set = KvOp::Txn {
+        checks: vec![],
+        writes: vec![(b("k"), Some(b("v")))],
+        ttls: vec![(b("k"), Ttl::In(10_000))],
+        now: 1_000,
+    };
+    // ... and proposed by a leader whose clock reads 5,000.
+    let stamped = KvOp::decode(&store.stamp(&set.encode(), 5_000).unwrap()).unwrap();
+    assert!(matches!(stamped, KvOp::Txn { now: 5_000, .. }), "{stamped:?}");
+    apply(&mut store, stamped);
+    assert_eq!(store.deadline(b"k"), Some(15_000));
+    let expire = KvOp::Expire { key: b("k"), at: Ttl::In(500), now: 1_000, when: ExpireIf::Always };
+    let stamped = KvOp::decode(&store.stamp(&expire.encode(), 7_000).unwrap()).unwrap();
+    apply(&mut store, stamped);
+    assert_eq!(store.deadline(b"k"), Some(7_500));
+    // Commands without time are proposed as they are.
+    assert_eq!(store.stamp(&KvOp::Put { key: b("k"), value: b("w") }.encode(), 7_000), None);
+    assert_eq!(store.stamp(b"not an operation", 7_000), None);
 }

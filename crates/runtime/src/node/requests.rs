@@ -112,7 +112,12 @@ where
     pub(super) async fn propose(&mut self, client: ClientId, seq: u64, op: Op, waiter: Waiter) {
         let (Op::Command(data) | Op::Query(data)) = &op;
         let now = self.now();
-        let cmd = Command::new(client, seq, data.clone());
+        // Time in a command comes from the node that proposes it (the leader).
+        let stamped = match &op {
+            Op::Command(data) => self.machine.stamp(data, super::unix_millis()),
+            Op::Query(_) => None,
+        };
+        let cmd = Command::new(client, seq, stamped.unwrap_or_else(|| data.clone()));
         match self.protocol.propose(now, cmd, &mut self.out) {
             Ok(()) => {
                 NodeMetrics::bump(&self.metrics.proposals);

@@ -3,20 +3,20 @@
 //! `PEXPIRETIME`, `SETEX`, `PSETEX` (and `SET`'s `EX | PX | EXAT | PXAT |
 //! KEEPTTL`, in `ops.rs`).
 //!
-//! A deadline is computed here, from this node's clock, and travels in the
-//! log entry as a time since the Unix epoch; replicas never expire a key on
-//! their own clock. The leader proposes the deletion of keys past their
-//! deadline by its clock (`node/upkeep.rs`), so a key may still be read for
-//! up to one upkeep round (50 ms) and a commit after its deadline, and a
-//! clock skew of s between the node that took the command and the leader
-//! moves the expiry by s. `TTL` counts from the clock of the node that
-//! answers it.
+//! Time comes from the leader: a relative time to live travels as such
+//! (`Ttl::In`) and counts from the clock the leader stamps on the operation
+//! as it proposes it (`Service::stamp`); `EXPIREAT` and `EXAT` are absolute.
+//! Replicas never expire a key on their own clock: the leader proposes the
+//! deletion of keys past their deadline by its clock (`node/upkeep.rs`), so a
+//! key may still be read for up to one upkeep round (50 ms) and a commit
+//! after its deadline. `TTL` counts from the clock of the node that answers
+//! it.
 
 use super::{ops, parse_i64, Session, NOT_AN_INTEGER};
 use crate::node::unix_millis;
 use crate::reply::Reply;
 use bytes::Bytes;
-use quorum_core::{ExpireIf, KvOp, KvResult};
+use quorum_core::{ExpireIf, KvOp, KvResult, Ttl};
 
 impl Session {
     /// `EXPIRE key seconds [NX | XX | GT | LT]` and its kin: 1 if the
@@ -38,16 +38,16 @@ impl Session {
             "EXPIREAT" => (1000, false),
             _ => (1, false),
         };
-        let now = unix_millis();
-        let Some(at) = ops::deadline(n, unit, relative, now) else {
+        let Some(at) = ops::expire_ttl(n, unit, relative) else {
             return Reply::Error(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
         };
-        self.run_op(KvOp::Expire { key: args[1].clone(), at: Some(at), now, when }).await
+        // `now` is this node's clock until the leader stamps its own.
+        self.run_op(KvOp::Expire { key: args[1].clone(), at, now: unix_millis(), when }).await
     }
 
     /// `PERSIST key`: 1 if the key had a deadline and now has none.
     pub(super) async fn persist(&mut self, key: &Bytes) -> Reply {
-        let op = KvOp::Expire { key: key.clone(), at: None, now: unix_millis(), when: ExpireIf::Always };
+        let op = KvOp::Expire { key: key.clone(), at: Ttl::Persist, now: unix_millis(), when: ExpireIf::Always };
         self.run_op(op).await
     }
 

@@ -81,10 +81,9 @@ type View = BTreeMap<Bytes, Option<Bytes>>;
 /// The deadlines a transaction changes.
 type Ttls = BTreeMap<Bytes, Ttl>;
 
-/// Runs one queued command on `view` and `ttls`, `now` being this node's
-/// clock (milliseconds since the Unix epoch); answers as the command alone
-/// would.
-fn run(args: &[Bytes], view: &mut View, ttls: &mut Ttls, now: u64) -> Reply {
+/// Runs one queued command on `view` and `ttls`; answers as the command
+/// alone would.
+fn run(args: &[Bytes], view: &mut View, ttls: &mut Ttls) -> Reply {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
     let value = |view: &View, key: &Bytes| view.get(key).cloned().flatten();
     // A read-modify-write of one key, as `Session::update` does alone.
@@ -118,11 +117,13 @@ fn run(args: &[Bytes], view: &mut View, ttls: &mut Ttls, now: u64) -> Reply {
         }
         "SET" | "SETEX" | "PSETEX" => {
             let options = match name.as_str() {
-                "SET" => ops::set_options(args, now),
+                "SET" => ops::set_options(args),
                 _ => match parse_i64(&args[2]) {
                     None => Err(Reply::Error(super::NOT_AN_INTEGER.into())),
-                    Some(n) => match ops::deadline(n, if name == "SETEX" { 1000 } else { 1 }, true, now) {
-                        Some(at) if n > 0 => Ok(ops::SetOptions { expire_at: Some(at), ..Default::default() }),
+                    Some(n) => match ops::expire_ttl(n, if name == "SETEX" { 1000 } else { 1 }, true) {
+                        Some(Ttl::In(ms)) if n > 0 => {
+                            Ok(ops::SetOptions { expire: Some((ms, true)), ..Default::default() })
+                        }
                         _ => Err(Reply::Error(format!(
                             "ERR invalid expire time in '{}' command",
                             name.to_ascii_lowercase()
@@ -147,18 +148,19 @@ fn run(args: &[Bytes], view: &mut View, ttls: &mut Ttls, now: u64) -> Reply {
         }
         "EXPIRE" | "PEXPIRE" => {
             let Some(n) = parse_i64(&args[2]) else { return Reply::Error(super::NOT_AN_INTEGER.into()) };
-            let Some(at) = ops::deadline(n, if name == "EXPIRE" { 1000 } else { 1 }, true, now) else {
+            let Some(ttl) = ops::expire_ttl(n, if name == "EXPIRE" { 1000 } else { 1 }, true) else {
                 return Reply::Error(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
             };
             let key = &args[1];
             if value(view, key).is_none() {
                 return Reply::Integer(0);
             }
-            if at <= now {
+            if let Ttl::In(_) = ttl {
+                ttls.insert(key.clone(), ttl);
+            } else {
+                // A time of 0 or less: the key goes at once.
                 view.insert(key.clone(), None);
                 ttls.insert(key.clone(), Ttl::Persist);
-            } else {
-                ttls.insert(key.clone(), Ttl::At(at));
             }
             Reply::Integer(1)
         }
@@ -317,11 +319,13 @@ impl Session {
             if watched.iter().any(|(key, then)| read.get(key) != Some(then)) {
                 return Reply::Null; // a watched key changed: nothing is written
             }
-            let (mut view, mut ttls, now) = (read.clone(), Ttls::new(), unix_millis());
-            let replies: Vec<Reply> = multi.queued.iter().map(|args| run(args, &mut view, &mut ttls, now)).collect();
+            let (mut view, mut ttls) = (read.clone(), Ttls::new());
+            let replies: Vec<Reply> = multi.queued.iter().map(|args| run(args, &mut view, &mut ttls)).collect();
             let writes = view.iter().filter(|(k, v)| read.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone()));
             let checks = read.clone().into_iter().collect();
-            let op = KvOp::Txn { checks, writes: writes.collect(), ttls: ttls.into_iter().collect() };
+            let ttls = ttls.into_iter().collect();
+            // `now` is this node's clock until the leader stamps its own.
+            let op = KvOp::Txn { checks, writes: writes.collect(), ttls, now: unix_millis() };
             match self.checked(op, give_up).await {
                 Ok(true) => return Reply::Array(replies),
                 Ok(false) => {}
@@ -361,7 +365,7 @@ mod tests {
             for key in keys_of(&a).unwrap() {
                 view.entry(key).or_insert(None);
             }
-            assert_eq!(run(&a, &mut view, &mut ttls, 1_000), expected, "{cmd:?}");
+            assert_eq!(run(&a, &mut view, &mut ttls), expected, "{cmd:?}");
         }
         assert_eq!(view.get(&Bytes::from("t")), Some(&Some(Bytes::from("1"))));
         assert_eq!(view.get(&Bytes::from("n")), Some(&None));
@@ -388,11 +392,11 @@ mod tests {
             for key in keys_of(&a).unwrap() {
                 view.entry(key).or_insert(None);
             }
-            assert_eq!(run(&a, &mut view, &mut ttls, 1_000), expected, "{cmd:?}");
+            assert_eq!(run(&a, &mut view, &mut ttls), expected, "{cmd:?}");
         }
-        assert_eq!(ttls.get(&b("hits")), Some(&Ttl::At(61_000)));
+        assert_eq!(ttls.get(&b("hits")), Some(&Ttl::In(60_000)));
         assert_eq!(ttls.get(&b("absent")), None);
-        assert_eq!(ttls.get(&b("held")), Some(&Ttl::At(1_500)), "RENAME carries the deadline set before it");
+        assert_eq!(ttls.get(&b("held")), Some(&Ttl::In(500)), "RENAME carries the deadline set before it");
         assert_eq!(ttls.get(&b("lock")), Some(&Ttl::Persist));
         assert_eq!(ttls.get(&b("new")), Some(&Ttl::From(b("old"))), "and one set before the transaction");
         assert_eq!(view.get(&b("p")), Some(&None), "a deadline already past deletes the key");

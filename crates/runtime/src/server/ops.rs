@@ -21,25 +21,26 @@ pub(super) struct SetOptions {
     pub get: bool,
     /// `KEEPTTL`: the key keeps its deadline.
     pub keep_ttl: bool,
-    /// `EX | PX | EXAT | PXAT`: the deadline, in milliseconds since the Unix epoch.
-    pub expire_at: Option<u64>,
+    /// `EX | PX` (milliseconds from the leader's clock, `true`) or `EXAT |
+    /// PXAT` (milliseconds since the Unix epoch, `false`).
+    pub expire: Option<(u64, bool)>,
 }
 
 impl SetOptions {
     /// What the write does to the key's deadline: `None` keeps it.
     pub fn ttl(&self) -> Option<Ttl> {
-        match (self.keep_ttl, self.expire_at) {
+        match (self.keep_ttl, self.expire) {
             (true, _) => None,
-            (false, Some(at)) => Some(Ttl::At(at)),
+            (false, Some((ms, true))) => Some(Ttl::In(ms)),
+            (false, Some((at, false))) => Some(Ttl::At(at)),
             (false, None) => Some(Ttl::Persist),
         }
     }
 }
 
 /// Parses `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms |
-/// KEEPTTL]`'s options (`args` whole); `now` is this node's clock in
-/// milliseconds since the Unix epoch.
-pub(super) fn set_options(args: &[Bytes], now: u64) -> Result<SetOptions, Reply> {
+/// KEEPTTL]`'s options (`args` whole).
+pub(super) fn set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
     let syntax = || Reply::Error("ERR syntax error".into());
     let mut o = SetOptions::default();
     let mut expiry_given = false;
@@ -63,11 +64,9 @@ pub(super) fn set_options(args: &[Bytes], now: u64) -> Result<SetOptions, Reply>
                     b"EXAT" => (1000, false),
                     _ => (1, false),
                 };
-                o.expire_at = Some(
-                    deadline(n, unit, relative, now)
-                        .filter(|_| n > 0)
-                        .ok_or_else(|| Reply::Error("ERR invalid expire time in 'set' command".into()))?,
-                );
+                let ms = millis(n, unit).filter(|_| n > 0);
+                let ms = ms.ok_or_else(|| Reply::Error("ERR invalid expire time in 'set' command".into()))?;
+                o.expire = Some((ms, relative));
                 expiry_given = true;
                 i += 1;
             }
@@ -81,13 +80,24 @@ pub(super) fn set_options(args: &[Bytes], now: u64) -> Result<SetOptions, Reply>
     Ok(o)
 }
 
-/// The deadline, in milliseconds since the Unix epoch, that `n` seconds
-/// (`unit` 1000) or milliseconds (`unit` 1) from `now` (`relative`) or from
-/// the epoch make; `None` past what Redis accepts. A time already past
-/// comes out at or before `now` (0 at the earliest).
-pub(super) fn deadline(n: i64, unit: i64, relative: bool, now: u64) -> Option<u64> {
-    let ms = i128::from(n) * i128::from(unit) + if relative { i128::from(now) } else { 0 };
+/// `n` seconds (`unit` 1000) or milliseconds (`unit` 1) in milliseconds
+/// (0 for a time before 0); `None` past what Redis accepts.
+fn millis(n: i64, unit: i64) -> Option<u64> {
+    let ms = i128::from(n) * i128::from(unit);
     (ms <= i128::from(i64::MAX)).then(|| ms.max(0) as u64)
+}
+
+/// The deadline `EXPIRE`, `PEXPIRE` (`relative`: from the leader's clock),
+/// `EXPIREAT` or `PEXPIREAT` name with `n` seconds (`unit` 1000) or
+/// milliseconds; `None` past what Redis accepts. A relative time of 0 or
+/// less is a deadline already past (the key goes at once).
+pub(super) fn expire_ttl(n: i64, unit: i64, relative: bool) -> Option<Ttl> {
+    let ms = millis(n, unit)?;
+    Some(match relative {
+        true if ms > 0 => Ttl::In(ms),
+        true => Ttl::At(0),
+        false => Ttl::At(ms),
+    })
 }
 
 /// `SET key value` with options, on the value read.

@@ -24,7 +24,7 @@ impl Session {
         let checks = if nx { writes.iter().map(|(k, _)| (k.clone(), None)).collect() } else { Vec::new() };
         // As `SET` does, each key loses any deadline it had.
         let ttls = writes.iter().map(|(k, _)| (k.clone(), Ttl::Persist)).collect();
-        match self.run_op(KvOp::Txn { checks, writes, ttls }).await {
+        match self.run_op(KvOp::Txn { checks, writes, ttls, now: 0 }).await {
             Reply::Integer(1) if !nx => Reply::ok(),
             other => other,
         }
@@ -40,7 +40,7 @@ impl Session {
                 Err(error) => return error,
             };
             let checks = vec![(key.clone(), Some(value.clone()))];
-            let op = KvOp::Txn { checks, writes: vec![(key.clone(), None)], ttls: Vec::new() };
+            let op = KvOp::Txn { checks, writes: vec![(key.clone(), None)], ttls: Vec::new(), now: 0 };
             match self.checked(op, give_up).await {
                 Ok(true) => return Reply::Bulk(value),
                 Ok(false) => {}
@@ -74,7 +74,7 @@ impl Session {
             }
             let writes = vec![(from.clone(), None), (to.clone(), Some(value))];
             let ttls = vec![(to.clone(), Ttl::From(from.clone()))];
-            match self.checked(KvOp::Txn { checks, writes, ttls }, give_up).await {
+            match self.checked(KvOp::Txn { checks, writes, ttls, now: 0 }, give_up).await {
                 Ok(true) => return done,
                 Ok(false) => {}
                 Err(error) => return error,
@@ -85,15 +85,14 @@ impl Session {
     /// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`: the value,
     /// and the deadline changed at one index, checked against the value read.
     pub(super) async fn getex(&mut self, args: &[Bytes]) -> Reply {
-        let now = crate::node::unix_millis();
         let ttl = match args.get(2).map(|o| o.to_ascii_uppercase()).as_deref() {
             None if args.len() == 2 => None,
             Some(b"PERSIST") if args.len() == 3 => Some(Ttl::Persist),
             Some(unit @ (b"EX" | b"PX" | b"EXAT" | b"PXAT")) if args.len() == 4 => {
                 let Some(n) = parse_i64(&args[3]) else { return Reply::Error(super::NOT_AN_INTEGER.into()) };
                 let (scale, relative) = (if unit.starts_with(b"P") { 1 } else { 1000 }, !unit.ends_with(b"AT"));
-                match ops::deadline(n, scale, relative, now) {
-                    Some(at) if n > 0 => Some(Ttl::At(at)),
+                match ops::expire_ttl(n, scale, relative) {
+                    Some(ttl) if n > 0 => Some(ttl),
                     _ => return Reply::Error("ERR invalid expire time in 'getex' command".into()),
                 }
             }
@@ -108,8 +107,8 @@ impl Session {
             };
             let Some(ttl) = ttl.clone() else { return Reply::Bulk(value) };
             let key = args[1].clone();
-            let op =
-                KvOp::Txn { checks: vec![(key.clone(), Some(value.clone()))], writes: vec![], ttls: vec![(key, ttl)] };
+            let checks = vec![(key.clone(), Some(value.clone()))];
+            let op = KvOp::Txn { checks, writes: vec![], ttls: vec![(key, ttl)], now: crate::node::unix_millis() };
             match self.checked(op, give_up).await {
                 Ok(true) => return Reply::Bulk(value),
                 Ok(false) => {}

@@ -210,7 +210,7 @@ pub fn show_op(op: &KvOp) -> String {
         KvOp::Cas { key, expected, new } => {
             format!("cas {} {}->{}", b(key), expected.as_ref().map_or("(absent)".into(), b), b(new))
         }
-        KvOp::Txn { checks, writes, ttls } => {
+        KvOp::Txn { checks, writes, ttls, .. } => {
             format!("txn of {} checks, {} writes and {} deadlines", checks.len(), writes.len(), ttls.len())
         }
         KvOp::Scan { cursor, .. } => format!("scan from {cursor}"),

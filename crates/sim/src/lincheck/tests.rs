@@ -416,9 +416,10 @@ fn answered_twins_are_interchangeable_too() {
 #[test]
 fn a_multi_key_transaction_or_an_expiry_is_refused_not_judged_key_by_key() {
     let x = Bytes::from_static(b"x");
-    let txn = KvOp::Txn { checks: vec![], writes: vec![(x.clone(), Some(Bytes::from_static(b"a")))], ttls: vec![] };
-    let expire = KvOp::Expire { key: x, at: Some(5), now: 1, when: quorum_core::ExpireIf::Always };
-    for (refused, shown) in [(txn, "(txn of 0 checks, 1 writes"), (expire, "(expire x at Some(5))")] {
+    let txn =
+        KvOp::Txn { checks: vec![], writes: vec![(x.clone(), Some(Bytes::from_static(b"a")))], ttls: vec![], now: 0 };
+    let expire = KvOp::Expire { key: x, at: quorum_core::Ttl::At(5), now: 1, when: quorum_core::ExpireIf::Always };
+    for (refused, shown) in [(txn, "(txn of 0 checks, 1 writes"), (expire, "(expire x at At(5))")] {
         let h = vec![op(1, refused, 0, Some(10), KvResult::Swapped(true)), op(2, get(), 12, Some(13), val("a"))];
         let err = check(&h).unwrap_err();
         let why = "multi-key transaction, scan or clear, or an expiry, which this checker cannot judge";
