@@ -94,9 +94,10 @@ impl Deadlines {
         self.by_time.first().map(|(at, _)| *at)
     }
 
-    /// The keys whose deadline is at or before `now`, earliest first.
-    pub(crate) fn due(&self, now: u64) -> Vec<Bytes> {
-        self.by_time.iter().take_while(|(at, _)| *at <= now).map(|(_, k)| k.clone()).collect()
+    /// The keys whose deadline is at or before `now`, earliest first, at
+    /// most `limit` of them.
+    pub(crate) fn due(&self, now: u64, limit: usize) -> Vec<Bytes> {
+        self.by_time.iter().take_while(|(at, _)| *at <= now).take(limit).map(|(_, k)| k.clone()).collect()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &u64)> {

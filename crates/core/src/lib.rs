@@ -83,7 +83,9 @@ pub use protocol::{
 };
 pub use quorum::{majority, Majority, VoteResult};
 pub use rng::Rng;
-pub use state_machine::{glob_match, key_hash, KeyKind, KvOp, KvResult, KvStore, Service, SnapshotError, StateMachine};
+pub use state_machine::{
+    glob_match, key_hash, KeyKind, KvOp, KvResult, KvStore, Service, SnapshotError, StateMachine, MAX_SWEPT,
+};
 pub use storage::{MemStorage, Snapshot, Storage, StorageError, Stored, StoredState, WriteBatch};
 pub use time::{Duration, Instant};
 pub use transport::{ChannelNetwork, ChannelTransport, Incoming, Transport, TransportError};

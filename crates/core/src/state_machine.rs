@@ -192,9 +192,9 @@ pub enum KvOp {
         /// The key.
         key: Bytes,
     },
-    /// Delete every key whose deadline is at or before `now`: proposed by the
-    /// leader when its clock passes the earliest deadline
-    /// ([`Service::housekeeping`]).
+    /// Delete the keys whose deadline is at or before `now`, at most
+    /// [`MAX_SWEPT`] of them, earliest first: proposed by the leader when its
+    /// clock passes the earliest deadline ([`Service::housekeeping`]).
     Sweep {
         /// The leader's clock, in milliseconds since the Unix epoch.
         now: u64,
@@ -272,6 +272,9 @@ pub enum KeyKind {
     /// A hash (`HSET`).
     Hash,
 }
+
+/// The most keys one [`KvOp::Sweep`] deletes.
+pub const MAX_SWEPT: usize = 10_000;
 
 /// The key of a transaction that names none.
 static NO_KEY: Bytes = Bytes::new();
@@ -638,7 +641,9 @@ impl KvStore {
                 KvResult::Swapped(true)
             }
             KvOp::Sweep { now } => {
-                let due = self.deadlines.due(now);
+                // Bounded, so that one entry never holds a node up for long;
+                // the leader proposes another while keys are still due.
+                let due = self.deadlines.due(now, MAX_SWEPT);
                 for key in &due {
                     self.remove(key);
                 }

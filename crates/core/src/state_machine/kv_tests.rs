@@ -125,3 +125,18 @@ fn a_relative_deadline_counts_from_the_clock_the_leader_stamped() {
     assert_eq!(store.stamp(&KvOp::Put { key: b("k"), value: b("w") }.encode(), 7_000), None);
     assert_eq!(store.stamp(b"not an operation", 7_000), None);
 }
+
+#[test]
+fn one_sweep_deletes_at_most_max_swept_keys_earliest_first() {
+    let mut store = KvStore::new();
+    let n = MAX_SWEPT + 5;
+    let ttls = (0..n).map(|i| (b(&format!("k{i:06}")), Ttl::At(100 + i as u64))).collect();
+    let writes = (0..n).map(|i| (b(&format!("k{i:06}")), Some(b("v")))).collect();
+    apply(&mut store, KvOp::Txn { checks: vec![], writes, ttls, now: 0 });
+    assert_eq!(apply(&mut store, KvOp::Sweep { now: u64::MAX }), KvResult::Deleted(true));
+    assert_eq!(store.len(), 5, "the latest five are left for the next sweep");
+    assert!(store.get(b"k010004").is_some() && store.get(b"k009999").is_none());
+    assert!(store.housekeeping(u64::MAX).is_some());
+    apply(&mut store, KvOp::Sweep { now: u64::MAX });
+    assert_eq!((store.len(), store.housekeeping(u64::MAX)), (0, None));
+}
