@@ -350,6 +350,11 @@ fn keys_expire_everywhere_at_once_by_the_leaders_sweep_and_writes_keep_or_drop_d
     let took: Option<String> =
         redis::cmd("SET").arg("lock").arg("b").arg("NX").arg("EX").arg(10).query(&mut conn).unwrap();
     assert_eq!(took.as_deref(), Some("OK"));
+    // The longest time to live a client may give: answered, not overflowed.
+    let _: () = redis::cmd("SET").arg("far").arg(1).arg("PX").arg(i64::MAX).query(&mut conn).unwrap();
+    assert_eq!(int(&mut conn, &["EXPIRETIME", "far"]), i64::MAX / 1000);
+    assert!(int(&mut conn, &["PTTL", "far"]) > i64::MAX - 60_000);
+    let _: () = conn.del("far").unwrap();
     for (words, error) in [
         (&["EXPIRE", "moved", "x"][..], "not an integer"),
         (&["EXPIRE", "moved", "5", "BOGUS"], "Unsupported option BOGUS"),

@@ -67,7 +67,7 @@ impl Session {
             _ => at,
         };
         let ms = ms.min(i64::MAX as u64) as i64;
-        Reply::Integer(if name.starts_with('P') { ms } else { (ms + 500) / 1000 })
+        Reply::Integer(if name.starts_with('P') { ms } else { ms.saturating_add(500) / 1000 })
     }
 
     /// `SETEX key seconds value`, `PSETEX key milliseconds value`: `SET`
