@@ -161,7 +161,7 @@ impl Conn {
         let mut line = String::new();
         self.reader.read_line(&mut line).map_err(|e| format!("no answer: {e}"))?;
         let line = line.trim_end_matches(['\r', '\n']);
-        let (kind, rest) = line.split_at(line.len().min(1));
+        let (kind, rest) = line.split_at(line.chars().next().map_or(0, char::len_utf8));
         match kind {
             "+" | ":" => Ok(Ok(rest.as_bytes().to_vec())),
             "-" => Ok(Err(rest.to_string())),

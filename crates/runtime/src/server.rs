@@ -785,10 +785,10 @@ fn parse_i64(b: &[u8]) -> Option<i64> {
 }
 
 fn unknown_command(args: &[Bytes]) -> String {
-    let name = String::from_utf8_lossy(&args[0]);
+    // Cut the bytes, not the text: 64 bytes may end inside a character.
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(64)]);
     let rest: Vec<String> =
         args[1..].iter().take(4).map(|a| format!("'{}'", String::from_utf8_lossy(&a[..a.len().min(64)]))).collect();
-    let name = &name[..name.len().min(64)];
     let why = match collection_of(&name.to_ascii_uppercase()) {
         Some(kind) => format!(" ({kind} command: quorum stores strings and hashes only, see docs/redis.md)"),
         None => String::new(),

@@ -67,6 +67,9 @@ fn unknown_commands_and_bad_arguments_get_errors_and_the_connection_carries_on()
     let mut conn = cluster.client(NodeId(1));
     let err = redis::cmd("LPUSH").arg("list").arg("x").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("unknown command") && err.to_string().contains("a list command"), "{err}");
+    // A long name of multi-byte characters is cut on a byte, not a character boundary.
+    let err = redis::cmd(&"€".repeat(30)).query::<()>(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("unknown command"), "{err}");
     let err = redis::cmd("NOSUCH").query::<()>(&mut conn).unwrap_err();
     assert!(err.to_string().contains("unknown command 'NOSUCH'") && !err.to_string().contains("stores"), "{err}");
     let err = redis::cmd("GET").query::<()>(&mut conn).unwrap_err();
