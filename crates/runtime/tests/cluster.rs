@@ -874,3 +874,90 @@ fn scan_keys_and_flushdb_answer_as_redis_does() {
         assert_eq!(n, 0, "node {id}");
     }
 }
+
+/// Every command the server lists, with arguments drawn from values that
+/// have broken parsers before (extremes of 64 bits, multi-byte text, option
+/// words in the wrong places, keys of both kinds): each gets an answer or an
+/// error and the connection carries on; a panic would close it. With the
+/// unknown-command fix of this session reverted it fails at its second case.
+#[test]
+fn every_listed_command_with_hostile_arguments_is_answered_and_the_connection_carries_on() {
+    let cluster = Cluster::new(1, true, 0);
+    let mut conn = cluster.client(NodeId(1));
+    let names: Vec<String> = redis::cmd("COMMAND").arg("LIST").query(&mut conn).unwrap();
+    // QUIT and HELLO change the connection itself; QUORUM writes backups to paths.
+    let names: Vec<String> = names.into_iter().filter(|n| !matches!(n.as_str(), "quit" | "hello" | "quorum")).collect();
+    let words: &[&[u8]] = &[
+        b"k",
+        b"h",
+        b"n",
+        b"",
+        b"0",
+        b"1",
+        b"-1",
+        b"9223372036854775807",
+        b"-9223372036854775808",
+        b"99999999999999999999",
+        b"1.5",
+        b"1e400",
+        b"nan",
+        b"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
+        b"\xff\xfe",
+        b"NX",
+        b"XX",
+        b"GT",
+        b"LT",
+        b"EX",
+        b"PX",
+        b"EXAT",
+        b"PXAT",
+        b"KEEPTTL",
+        b"PERSIST",
+        b"GET",
+        b"MATCH",
+        b"COUNT",
+        b"TYPE",
+        b"hash",
+        b"string",
+        b"*",
+        b"[",
+        b"\\",
+        b"DOCS",
+        b"INFO",
+        b"LIST",
+        b"SETNAME",
+    ];
+    let long_text = "€".repeat(30); // past a 64-byte cut, inside a character
+    let words: Vec<&[u8]> = words.iter().copied().chain([long_text.as_bytes()]).collect();
+    let _: () = conn.set("k", "1").unwrap();
+    let _: () = redis::cmd("HSET").arg("h").arg("f").arg("1").query(&mut conn).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for case in 0..10_000 {
+        // Now and then a name nobody serves, to reach the unknown-command answer.
+        let name = if next(20) == 0 { long_text.as_str() } else { names[next(names.len())].as_str() };
+        let mut cmd = redis::cmd(name);
+        for _ in 0..next(6) {
+            cmd.arg(words[next(words.len())]);
+        }
+        if let Err(e) = cmd.query::<redis::Value>(&mut conn) {
+            assert!(e.kind() != redis::ErrorKind::Io && !e.is_connection_dropped(), "case {case}: {cmd:?}: {e}");
+        }
+        let ping = |conn: &mut redis::Connection| -> String {
+            redis::cmd("PING").query(conn).unwrap_or_else(|e| panic!("case {case}: after {cmd:?}: {e}"))
+        };
+        if ping(&mut conn) == "QUEUED" {
+            // Inside MULTI: run or drop what was queued (random commands included).
+            let end = if next(2) == 0 { "EXEC" } else { "DISCARD" };
+            if let Err(e) = redis::cmd(end).query::<redis::Value>(&mut conn) {
+                assert!(e.kind() != redis::ErrorKind::Io && !e.is_connection_dropped(), "case {case}: {end}: {e}");
+            }
+        }
+        assert_eq!(ping(&mut conn), "PONG", "case {case}: after {cmd:?}");
+    }
+}
