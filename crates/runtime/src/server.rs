@@ -552,14 +552,18 @@ impl Session {
     /// write checked against the value read (`update_with`), with the
     /// deadline in the same log entry.
     async fn set_with_options(&mut self, args: &[Bytes]) -> Reply {
-        let options = match ops::set_options(args) {
-            Ok(options) => options,
-            Err(error) => return error,
-        };
-        if options.nx && !options.get && options.ttl() == Some(Ttl::Persist) {
-            return self.set_if_absent(&args[1], &args[2]).await;
+        match ops::set_options(args) {
+            Ok(options) => self.set_with(&args[1], &args[2], options).await,
+            Err(error) => error,
         }
-        self.update_with(&args[1], options.ttl(), |current| Ok(ops::set(current, &args[2], options))).await
+    }
+
+    /// `SET key value` with options already parsed (`SET`, `SETEX`, `PSETEX`).
+    async fn set_with(&mut self, key: &Bytes, value: &Bytes, options: ops::SetOptions) -> Reply {
+        if options.nx && !options.get && options.ttl() == Some(Ttl::Persist) {
+            return self.set_if_absent(key, value).await;
+        }
+        self.update_with(key, options.ttl(), |current| Ok(ops::set(current, value, options))).await
     }
 
     /// Sets `key` only if it holds no value: `+OK`, or a null if it did.

@@ -32,13 +32,7 @@ impl Session {
             Some(o) => return Reply::Error(format!("ERR Unsupported option {}", String::from_utf8_lossy(&o))),
         };
         let Some(n) = parse_i64(&args[2]) else { return Reply::Error(NOT_AN_INTEGER.into()) };
-        let (unit, relative) = match name {
-            "EXPIRE" => (1000, true),
-            "PEXPIRE" => (1, true),
-            "EXPIREAT" => (1000, false),
-            _ => (1, false),
-        };
-        let Some(at) = ops::expire_ttl(n, unit, relative) else {
+        let Some(at) = ops::expire_ttl(name.as_bytes(), n) else {
             return Reply::Error(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
         };
         // `now` is this node's clock until the leader stamps its own.
@@ -73,13 +67,9 @@ impl Session {
     /// `SETEX key seconds value`, `PSETEX key milliseconds value`: `SET`
     /// with `EX` or `PX`.
     pub(super) async fn setex(&mut self, name: &str, args: &[Bytes]) -> Reply {
-        let option = Bytes::from_static(if name == "SETEX" { b"EX" } else { b"PX" });
-        let set = [Bytes::from_static(b"SET"), args[1].clone(), args[3].clone(), option, args[2].clone()];
-        match self.set_with_options(&set).await {
-            Reply::Error(e) if e.contains("invalid expire time") => {
-                Reply::Error(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()))
-            }
-            other => other,
+        match ops::setex_options(name, &args[2]) {
+            Ok(options) => self.set_with(&args[1], &args[3], options).await,
+            Err(error) => error,
         }
     }
 }

@@ -118,18 +118,7 @@ fn run(args: &[Bytes], view: &mut View, ttls: &mut Ttls) -> Reply {
         "SET" | "SETEX" | "PSETEX" => {
             let options = match name.as_str() {
                 "SET" => ops::set_options(args),
-                _ => match parse_i64(&args[2]) {
-                    None => Err(Reply::Error(super::NOT_AN_INTEGER.into())),
-                    Some(n) => match ops::expire_ttl(n, if name == "SETEX" { 1000 } else { 1 }, true) {
-                        Some(Ttl::In(ms)) if n > 0 => {
-                            Ok(ops::SetOptions { expire: Some((ms, true)), ..Default::default() })
-                        }
-                        _ => Err(Reply::Error(format!(
-                            "ERR invalid expire time in '{}' command",
-                            name.to_ascii_lowercase()
-                        ))),
-                    },
-                },
+                _ => ops::setex_options(&name, &args[2]),
             };
             let new = if name == "SET" { &args[2] } else { &args[3] };
             match options {
@@ -148,7 +137,7 @@ fn run(args: &[Bytes], view: &mut View, ttls: &mut Ttls) -> Reply {
         }
         "EXPIRE" | "PEXPIRE" => {
             let Some(n) = parse_i64(&args[2]) else { return Reply::Error(super::NOT_AN_INTEGER.into()) };
-            let Some(ttl) = ops::expire_ttl(n, if name == "EXPIRE" { 1000 } else { 1 }, true) else {
+            let Some(ttl) = ops::expire_ttl(name.as_bytes(), n) else {
                 return Reply::Error(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
             };
             let key = &args[1];

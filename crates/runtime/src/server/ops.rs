@@ -58,12 +58,7 @@ pub(super) fn set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
             b"EX" | b"PX" | b"EXAT" | b"PXAT" if !expiry_given => {
                 let value = args.get(i + 1).ok_or_else(syntax)?;
                 let n = super::parse_i64(value).ok_or_else(|| Reply::Error(NOT_AN_INTEGER.into()))?;
-                let (unit, relative) = match option.as_slice() {
-                    b"EX" => (1000, true),
-                    b"PX" => (1, true),
-                    b"EXAT" => (1000, false),
-                    _ => (1, false),
-                };
+                let (unit, relative) = time_unit(&option);
                 let ms = millis(n, unit).filter(|_| n > 0);
                 let ms = ms.ok_or_else(|| Reply::Error("ERR invalid expire time in 'set' command".into()))?;
                 o.expire = Some((ms, relative));
@@ -87,17 +82,35 @@ fn millis(n: i64, unit: i64) -> Option<u64> {
     (ms <= i128::from(i64::MAX)).then(|| ms.max(0) as u64)
 }
 
-/// The deadline `EXPIRE`, `PEXPIRE` (`relative`: from the leader's clock),
-/// `EXPIREAT` or `PEXPIREAT` name with `n` seconds (`unit` 1000) or
-/// milliseconds; `None` past what Redis accepts. A relative time of 0 or
-/// less is a deadline already past (the key goes at once).
-pub(super) fn expire_ttl(n: i64, unit: i64, relative: bool) -> Option<Ttl> {
+/// The unit of a time named by `word` (upper case: `EX`, `PXAT`, `EXPIRE`,
+/// `PEXPIREAT`, `SETEX`...): milliseconds if it starts with `P`, else
+/// seconds; an absolute time (since the Unix epoch) if it ends with `AT`,
+/// else one relative to the leader's clock.
+fn time_unit(word: &[u8]) -> (i64, bool) {
+    (if word.starts_with(b"P") { 1 } else { 1000 }, !word.ends_with(b"AT"))
+}
+
+/// The deadline `n` names in the unit of `word` (see `time_unit`); `None`
+/// past what Redis accepts. A relative time of 0 or less is a deadline
+/// already past (the key goes at once).
+pub(super) fn expire_ttl(word: &[u8], n: i64) -> Option<Ttl> {
+    let (unit, relative) = time_unit(word);
     let ms = millis(n, unit)?;
     Some(match relative {
         true if ms > 0 => Ttl::In(ms),
         true => Ttl::At(0),
         false => Ttl::At(ms),
     })
+}
+
+/// `SETEX key seconds value` and `PSETEX key milliseconds value`'s
+/// options: those of `SET` with `EX` or `PX`.
+pub(super) fn setex_options(name: &str, time: &[u8]) -> Result<SetOptions, Reply> {
+    let n = super::parse_i64(time).ok_or_else(|| Reply::Error(NOT_AN_INTEGER.into()))?;
+    match expire_ttl(name.as_bytes(), n) {
+        Some(Ttl::In(ms)) if n > 0 => Ok(SetOptions { expire: Some((ms, true)), ..Default::default() }),
+        _ => Err(Reply::Error(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()))),
+    }
 }
 
 /// `SET key value` with options, on the value read.

@@ -90,8 +90,7 @@ impl Session {
             Some(b"PERSIST") if args.len() == 3 => Some(Ttl::Persist),
             Some(unit @ (b"EX" | b"PX" | b"EXAT" | b"PXAT")) if args.len() == 4 => {
                 let Some(n) = parse_i64(&args[3]) else { return Reply::Error(super::NOT_AN_INTEGER.into()) };
-                let (scale, relative) = (if unit.starts_with(b"P") { 1 } else { 1000 }, !unit.ends_with(b"AT"));
-                match ops::expire_ttl(n, scale, relative) {
+                match ops::expire_ttl(unit, n) {
                     Some(ttl) if n > 0 => Some(ttl),
                     _ => return Reply::Error("ERR invalid expire time in 'getex' command".into()),
                 }
