@@ -17,8 +17,9 @@
 //!
 //! Client requests that arrive together are proposed together, so their
 //! entries share messages and fsyncs. Every 50 ms the leader also proposes
-//! what the state machine asks for its upkeep (`upkeep.rs`: expired keys). Every `snapshot_every` applied entries
-//! the state machine is snapshotted and handed to the protocol (`on_snapshot`).
+//! what the state machine asks for its upkeep (`upkeep.rs`: expired keys).
+//! Every `snapshot_every` applied entries the state machine is snapshotted
+//! and handed to the protocol (`on_snapshot`).
 
 mod handle;
 mod membership;
