@@ -29,7 +29,16 @@
 //! - values that nobody read and no compare-and-set expected are one value
 //!   to the model (which of them the key holds changes no result), and
 //!   unanswered operations that do the same thing are interchangeable once
-//!   called, so only the first of them is tried.
+//!   called, so only the first of them is tried;
+//! - an unanswered compare-and-set whose new value someone saw took effect
+//!   and succeeded, and is searched as a success (its expected value is
+//!   needed, as above);
+//! - an unanswered operation that would leave the state as it is is never
+//!   placed: it can come after everything instead, where it changes nothing
+//!   either, and once every answered operation is placed the rest fit in any
+//!   order;
+//! - for the cache, a value that no unplaced operation compares the state
+//!   with is the same state as any other such value.
 //!
 //! Its candidates are tried earliest deadline first (a write's deadline is the
 //! earliest return among it and its readers), which is the real order in a
@@ -224,6 +233,46 @@ fn merge_unseen_values(models: &mut [(ModelOp, ModelResult)]) {
             if !seen.contains(v) {
                 *v = unseen;
             }
+        }
+    }
+}
+
+/// An unanswered compare-and-set whose new value (written by it alone) some
+/// answer shows, a read of it or a compare-and-set that found it, did take
+/// effect, and succeeded: its result is settled as a success, so that the
+/// value it expects is needed like any other success's (while the key holds
+/// it, nothing else may replace it). Otherwise the search learns it only when
+/// the read that shows the value is due, after trying every order of what
+/// came in between.
+fn settle_unanswered_swaps(models: &mut [(ModelOp, ModelResult)]) {
+    let mut writes: HashMap<u32, u32> = HashMap::new();
+    for (op, _) in models.iter() {
+        if let ModelOp::Put(v) | ModelOp::Cas { new: v, .. } = op {
+            *writes.entry(*v).or_default() += 1;
+        }
+    }
+    loop {
+        let mut shown = HashSet::new();
+        for m in models.iter() {
+            match m {
+                (ModelOp::Get, ModelResult::Value(v))
+                | (ModelOp::Cas { expected: v, .. }, ModelResult::Swapped(true)) => {
+                    shown.insert(*v);
+                }
+                _ => {}
+            }
+        }
+        let mut settled = false;
+        for (op, res) in models.iter_mut() {
+            if let (ModelOp::Cas { new, .. }, ModelResult::Any) = (op, &res) {
+                if writes.get(new) == Some(&1) && shown.contains(new) {
+                    *res = ModelResult::Swapped(true);
+                    settled = true;
+                }
+            }
+        }
+        if !settled {
+            return;
         }
     }
 }
@@ -454,11 +503,30 @@ struct Frame {
 fn reduced(ops: &[&Operation]) -> Result<(), String> {
     let (mut models, mut ev) = prepare(ops);
     merge_unseen_values(&mut models);
+    settle_unanswered_swaps(&mut models);
     let facts = Facts::new(ops, &models);
     let mut need = vec![0u32; facts.requires.iter().max().map_or(1, |m| *m as usize + 1)];
     for r in &facts.requires {
         need[*r as usize] += 1;
     }
+    // The value each operation compares the state with (0 if none or
+    // absent), and how many unplaced operations compare it with each value.
+    let watches: Vec<u32> = models
+        .iter()
+        .map(|m| match m {
+            (ModelOp::Get, ModelResult::Value(v)) | (ModelOp::Cas { expected: v, .. }, _) => *v,
+            _ => 0,
+        })
+        .collect();
+    let mut watched = vec![0u32; watches.iter().max().map_or(1, |m| *m as usize + 1)];
+    for w in &watches {
+        watched[*w as usize] += 1;
+    }
+    // A value no unplaced operation compares the state with is one state
+    // with any other such value for the cache: which of them the key holds
+    // changes no result to come (orders that differ only in which finished
+    // value was written last meet again).
+    let forgotten = |v: u32, watched: &[u32]| v != 0 && watched.get(v as usize).is_none_or(|n| *n == 0);
     let budget = STEP_BUDGET.max(200 * ops.len() as u64);
     let mut cache: HashSet<(u128, u32), BuildMix> = HashSet::default();
     let mut stack: Vec<Frame> = Vec::new();
@@ -469,26 +537,34 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
     let (mut deepest, mut deepest_window) = (0usize, Vec::new());
     let mut steps = 0u64;
     let mut placed = vec![false; ops.len()];
+    // Once every answered operation is placed, the unanswered rest fit after
+    // them in any order: each takes any state, and none has a return to keep.
+    let answered = |op: usize| ops[op].completed_at().is_some();
+    let mut answered_left = (0..ops.len()).filter(|op| answered(*op)).count();
 
     // Places the operation of `call`; false if that state was explored already.
     macro_rules! place {
         ($call:expr, $new_state:expr, $forced:expr, $from:expr, $to:expr) => {{
             let op = ev.op[$call];
-            if cache.insert((hash ^ facts.zobrist[op], $new_state)) {
+            watched[watches[op] as usize] -= 1;
+            let key = if forgotten($new_state, &watched) { u32::MAX } else { $new_state };
+            if cache.insert((hash ^ facts.zobrist[op], key)) {
                 stack.push(Frame { call: $call, prev_state: state, forced: $forced, from: $from, to: $to });
                 hash ^= facts.zobrist[op];
                 need[facts.requires[op] as usize] -= 1;
                 placed[op] = true;
+                answered_left -= usize::from(answered(op));
                 state = $new_state;
                 ev.lift($call);
                 true
             } else {
+                watched[watches[op] as usize] += 1;
                 false
             }
         }};
     }
 
-    'search: while ev.next[0] != NIL {
+    'search: while answered_left > 0 {
         steps += 1;
         if steps > budget {
             let furthest = explain_window(ops, deepest, &deepest_window);
@@ -530,7 +606,12 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             twins.clear();
             for (i, &c) in window.iter().enumerate() {
                 let allowed = needed == 0 || (needed == 1 && facts.requires[ev.op[c]] == state);
-                if allowed && fits_at(&models, &ev, c, state).is_some() {
+                // An unanswered operation that would leave the state as it
+                // is may as well come last, where it changes nothing either
+                // (it fits anywhere and nothing waits for its return): so it
+                // is never a choice.
+                let idle = |new_state| new_state == state && !answered(ev.op[c]);
+                if allowed && fits_at(&models, &ev, c, state).is_some_and(|s| !idle(s)) {
                     let op = ev.op[c];
                     twins.push((model_key(&models[op]), facts.deadline[op].1, i, c));
                 }
@@ -558,7 +639,9 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
             state = frame.prev_state;
             hash ^= facts.zobrist[op];
             need[facts.requires[op] as usize] += 1;
+            watched[watches[op] as usize] += 1;
             placed[op] = false;
+            answered_left += usize::from(answered(op));
             untried.truncate(frame.to);
             if frame.forced {
                 continue;
