@@ -74,7 +74,7 @@ impl Leader {
 
     /// True if a majority (ourselves included) answered within `timeout`,
     /// or this leadership is younger than that.
-    fn has_quorum(&self, now: Instant, timeout: Duration, quorum: Majority) -> bool {
+    pub(crate) fn has_quorum(&self, now: Instant, timeout: Duration, quorum: Majority) -> bool {
         if now < self.since + timeout {
             return true;
         }
@@ -146,9 +146,14 @@ impl MultiPaxos {
             }
         }
         if only.is_none() && !self.config.read_lease {
+            let (timeout, quorum) = (self.config.election_timeout, Majority::of(self.members.len()));
             if let State::Leader(leader) = &mut self.state {
-                // Every peer just heard the commit point: the next heartbeat can wait.
-                leader.heartbeat_due = self.now + self.config.heartbeat_interval;
+                // Every peer just heard the commit point: the next heartbeat
+                // can wait. Not past CheckQuorum, which runs on the same
+                // timer: without a majority heard, the tick stays due.
+                if leader.has_quorum(self.now, timeout, quorum) {
+                    leader.heartbeat_due = self.now + self.config.heartbeat_interval;
+                }
             }
         }
     }
@@ -161,7 +166,12 @@ impl MultiPaxos {
         if leader.ballot != ballot {
             return;
         }
-        leader.heard_from(from, now);
+        // Our own vote says nothing about who hears us (CheckQuorum counts
+        // us once already: in three nodes, a cut-off leader that kept
+        // proposing counted itself twice, a majority, and led on).
+        if from != self.id {
+            leader.heard_from(from, now);
+        }
         let mut chosen = Vec::new();
         for slot in slots {
             let Some(proposal) = leader.proposals.get_mut(&slot) else { continue };

@@ -84,6 +84,7 @@ mod election;
 mod hint;
 #[cfg(test)]
 mod hint_tests;
+mod invariants;
 mod leader;
 mod message;
 mod read;
@@ -97,6 +98,7 @@ mod test_helpers;
 mod tests;
 
 pub use config::{MultiPaxosConfig, PlantedBug, MAX_PLAUSIBLE_SLOT, MAX_SLOTS_ABOVE_COMMIT};
+pub use invariants::CheckQuorum;
 pub use message::{Message, SnapshotPiece};
 
 use election::{Candidate, PromiseKnown, PromisePage};
@@ -478,7 +480,7 @@ impl Protocol for MultiPaxos {
     }
 
     fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
-        vec![Box::new(OneValuePerSlot::new())]
+        vec![Box::new(OneValuePerSlot::new()), Box::new(CheckQuorum)]
     }
 }
 

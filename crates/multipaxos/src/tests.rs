@@ -481,6 +481,35 @@ fn cut_off_leader(config: MultiPaxosConfig) {
     assert!(matches!(net.propose(l, cmd(1, seq + 1)), Err(ProposeError::NotLeader(_))));
 }
 
+/// CheckQuorum runs on the heartbeat timer, and an Accept broadcast put the
+/// next heartbeat off (the Accept carries the commit point). A cut-off leader
+/// offered commands more often than it beats then never checked, and led on
+/// for as long as the commands kept coming (found by the `check quorum`
+/// invariant in 28 of 300 default sweep seeds, most after a pause).
+#[test]
+fn a_cut_off_leader_offered_commands_faster_than_it_beats_still_steps_down() {
+    let config = MultiPaxosConfig::default();
+    let (timeout, beat) = (config.election_timeout, config.heartbeat_interval);
+    let (mut net, l) = elected(config, 12);
+    net.run_until(Duration::from_millis(200), |_| false);
+    let cut_at = net.now;
+    let mut seq = 0;
+    while net.now < cut_at + timeout * 5 && net.node(l).unwrap().status().role == Role::Leader {
+        seq += 1;
+        net.propose(l, cmd(1, seq)).expect("a leader takes the command");
+        net.drop_where(|e| e.from == l || e.to == l);
+        while net.deliver_at(0) {
+            net.drop_where(|e| e.from == l || e.to == l);
+        }
+        net.now += Duration::from_nanos(beat.as_nanos() / 4);
+        if net.next_timer().is_some_and(|t| t <= net.now) {
+            net.fire_timers();
+        }
+    }
+    assert_ne!(net.node(l).unwrap().status().role, Role::Leader, "still leading {:?} after the cut", net.now - cut_at);
+    assert!(net.now <= cut_at + timeout + beat * 2, "stepped down only {:?} after the cut", net.now - cut_at);
+}
+
 fn queued(net: &Net<MultiPaxos>, id: NodeId) -> usize {
     match &net.node(id).unwrap().state {
         State::Leader(leader) => leader.queued(),
