@@ -48,11 +48,12 @@ pub enum Profile {
     /// operations per key.
     HighLoad,
     /// Reads served by a leader lease (Raft `ReadMode::Lease`, Multi-Paxos
-    /// `read_lease`) over FIFO links, so the link-down hint runs; 16 clients,
-    /// 60 % reads, and the lease disturbance (`quorum_sim::LeaseDisturbance`:
-    /// a live leader cut off from all but a bare majority whose links to it
-    /// reset, then from them too). Raft and Multi-Paxos only (Basic Paxos has no lease, Zab always runs on FIFO
-    /// links).
+    /// `read_lease`) over FIFO links, so the link-down hint runs; 16 clients
+    /// (4 of them only read), 60 % reads, and the lease disturbance
+    /// (`quorum_sim::LeaseDisturbance`: a live leader cut off from all but a
+    /// bare majority whose links to it reset, then from them too, and from
+    /// the clients that write). Raft and Multi-Paxos only (Basic Paxos has no
+    /// lease, Zab always runs on FIFO links).
     LeaseFifo,
     /// The lease settings with the nodes' clocks as far apart as the lease
     /// bound allows: rates up to 1 % apart, 30 s offsets.

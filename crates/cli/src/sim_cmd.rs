@@ -111,6 +111,9 @@ impl SimArgs {
                 // so reads reach both the old leader and the new one.
                 c.clients.read_ratio = 0.6;
                 c.clients.timeout = quorum_core::Duration::from_millis(20);
+                // A quarter only read, and stay with a leader the
+                // disturbance cuts off from the writers.
+                c.clients.readers = c.clients.count / 4;
             }
             Profile::CrashStorm => {
                 c.disk.fsync = quorum_core::Duration::from_millis(30);
@@ -143,7 +146,8 @@ impl SimArgs {
         }
         if self.profile == Profile::LeaseFifo {
             let (min, max) = (quorum_core::Duration::from_millis(20), quorum_core::Duration::from_millis(200));
-            sim.set_operator(quorum_core::Duration::from_millis(2), quorum_sim::LeaseDisturbance::new(min, max));
+            let disturbance = quorum_sim::LeaseDisturbance::new(min, max).cutting_writers();
+            sim.set_operator(quorum_core::Duration::from_millis(2), disturbance);
         }
     }
 

@@ -125,6 +125,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             key,
             config: &self.config.clients,
             history: &self.history,
+            reader: c < self.config.clients.readers,
         };
         let op = W::next_op(&mut ctx);
         let local = self.roll_local_read(&op);
@@ -182,7 +183,16 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             op: W::show_op(&op),
         });
         let at = self.now + self.net.sample(&mut self.rng);
-        self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_query, local_floor } });
+        if self.net.client_cut(c, node) {
+            self.trace.record(self.now, || What::Drop {
+                from: client_id(c),
+                to: node as u64 + 1,
+                msg: W::show_op(&op),
+                reason: "client cut off".into(),
+            });
+        } else {
+            self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_query, local_floor } });
+        }
         let timeout = self.now + self.config.clients.timeout;
         self.queue.push(timeout, Event::ClientRetry { client: c, seq, attempt, retarget: true });
     }

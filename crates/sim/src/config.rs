@@ -196,6 +196,12 @@ pub struct ClientConfig {
     /// new client (a new id, so a new session) for its next operation.
     #[serde(default = "half")]
     pub crash_on_give_up: f64,
+    /// The first this many clients only read (a dashboard beside a service
+    /// that writes): they stay with a leader that answers their reads, where
+    /// a client that writes moves on when its write stalls. The lease
+    /// disturbance keeps them with a leader it cuts off.
+    #[serde(default)]
+    pub readers: usize,
 }
 
 fn give_up_after() -> u32 {
@@ -222,6 +228,7 @@ impl Default for ClientConfig {
             local_read_ratio: 0.0,
             give_up_after: give_up_after(),
             crash_on_give_up: half(),
+            readers: 0,
         }
     }
 }

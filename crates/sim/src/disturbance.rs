@@ -14,6 +14,13 @@
 //! after the round began. A correct lease has run out by the time a new
 //! leader can be elected; a lease renewed by acknowledgements it should not
 //! count has not.
+//!
+//! [`LeaseDisturbance::cutting_writers`] also cuts the clients that write
+//! from the leader for the round (the read-only ones,
+//! `ClientConfig::readers`, stay with it): a Multi-Paxos leader's lease read
+//! waits for the last slot it proposed, so one write reaching it after the
+//! cut, which can no longer commit, stalls its reads, and a stale one never
+//! shows.
 
 use crate::{Sim, Workload};
 use quorum_core::{Duration, Instant, NodeId, Protocol, Rng};
@@ -25,6 +32,8 @@ pub struct LeaseDisturbance {
     /// The wait before `near`'s messages to the leader are cut, drawn per
     /// round between these bounds.
     pub isolate_after: (Duration, Duration),
+    /// Cut the clients that write from the leader for the round.
+    pub cut_writers: bool,
     phase: Phase,
 }
 
@@ -44,7 +53,18 @@ const ROUND: Duration = Duration::from_millis(300);
 impl LeaseDisturbance {
     /// Rounds that isolate the leader after a wait between `min` and `max`.
     pub fn new(min: Duration, max: Duration) -> LeaseDisturbance {
-        LeaseDisturbance { isolate_after: (min, max.max(min)), phase: Phase::Idle { next: Instant::ZERO } }
+        LeaseDisturbance {
+            isolate_after: (min, max.max(min)),
+            cut_writers: false,
+            phase: Phase::Idle { next: Instant::ZERO },
+        }
+    }
+
+    /// Also cuts the clients that may write (all but the first
+    /// `ClientConfig::readers`) from the leader for each round.
+    pub fn cutting_writers(mut self) -> LeaseDisturbance {
+        self.cut_writers = true;
+        self
     }
 }
 
@@ -72,6 +92,12 @@ impl<P: Protocol, W: Workload> crate::Operator<P, W> for LeaseDisturbance {
                 }
                 for &n in &near {
                     sim.act(n, "connection to the leader reset", |node, now, out| node.on_link_down(now, leader, out));
+                }
+                if self.cut_writers {
+                    let clients = &sim.config().clients;
+                    for c in clients.readers..clients.count {
+                        sim.cut_client(c, leader);
+                    }
                 }
                 let (min, max) = self.isolate_after;
                 let wait = Duration::from_nanos(rng.range(min.as_nanos(), max.as_nanos() + 1));

@@ -53,6 +53,15 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         self.trace.record(self.now, || What::Partition { cut: format!("{} -> {} cut", from.0, to.0) });
     }
 
+    /// Drops client `client`'s requests to `node` (clients are numbered
+    /// from 0 in the order they start) until the next [`Sim::heal`].
+    pub fn cut_client(&mut self, client: usize, node: NodeId) {
+        let n = self.index(node);
+        self.net.cut_client(client, n);
+        self.trace.mix_u64s(&[15, self.now.as_nanos(), client as u64, n as u64]);
+        self.trace.record(self.now, || What::Partition { cut: format!("client {client} -> {} cut", node.0) });
+    }
+
     fn cut_link(&mut self, a: usize, b: usize) {
         if self.net.cut(a, b) {
             // A fifo connection cannot survive losing one direction.

@@ -41,6 +41,8 @@ pub(crate) struct Network {
     extra: Vec<Duration>,
     /// Larger encoded messages break their link (the runtime's frame limit).
     pub(crate) max_message_bytes: usize,
+    /// (client, node) pairs whose requests are dropped.
+    client_cuts: Vec<(usize, usize)>,
 }
 
 impl Network {
@@ -57,6 +59,7 @@ impl Network {
             next_reset: vec![None; n * n],
             extra: vec![Duration::ZERO; n],
             max_message_bytes: config.max_message_bytes,
+            client_cuts: Vec::new(),
         }
     }
 
@@ -138,14 +141,27 @@ impl Network {
         changed
     }
 
-    /// Restores every link.
+    /// Drops `client`'s requests to `node` from now on.
+    pub(crate) fn cut_client(&mut self, client: usize, node: usize) {
+        if !self.client_cut(client, node) {
+            self.client_cuts.push((client, node));
+        }
+    }
+
+    /// Whether `client`'s requests to `node` are dropped.
+    pub(crate) fn client_cut(&self, client: usize, node: usize) -> bool {
+        self.client_cuts.contains(&(client, node))
+    }
+
+    /// Restores every link, clients' too.
     pub(crate) fn heal(&mut self) {
         self.cut.iter_mut().for_each(|c| *c = false);
+        self.client_cuts.clear();
     }
 
     /// True if any link is cut.
     pub(crate) fn partitioned(&self) -> bool {
-        self.cut.iter().any(|c| *c)
+        self.cut.iter().any(|c| *c) || !self.client_cuts.is_empty()
     }
 }
 

@@ -79,6 +79,8 @@ pub struct OpContext<'a, O, R> {
     pub key: usize,
     /// The clients' settings (ratios, value size, ...).
     pub config: &'a ClientConfig,
+    /// The client only reads ([`ClientConfig::readers`]).
+    pub reader: bool,
     /// Every operation so far, answered or not.
     pub history: &'a [Operation<O, R>],
 }
@@ -100,6 +102,9 @@ impl Workload for KvStore {
             // Counters live apart from the registers: their values are not unique.
             let key = Bytes::from(format!("n{}", ctx.key));
             return if ctx.rng.chance(0.5) { KvOp::Incr { key, by: 1 } } else { KvOp::Get { key } };
+        }
+        if ctx.reader {
+            return KvOp::Get { key };
         }
         let roll = ctx.rng.unit();
         let (read, cas, del) = (cfg.read_ratio, cfg.cas_ratio, cfg.delete_ratio);

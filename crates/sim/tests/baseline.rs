@@ -166,3 +166,34 @@ fn a_node_that_never_catches_up_is_caught_at_the_end_of_the_run() {
     assert!(!summary.failures.is_empty(), "the planted bug went unnoticed: {summary}");
     assert_eq!(summary.checks_that_fired(), vec!["convergence".to_string()], "{summary}");
 }
+
+/// `ClientConfig::readers` only read; a client cut from every node
+/// (`Sim::cut_client`) is answered nothing until the network heals, and then
+/// carries on.
+#[test]
+fn readers_only_read_and_a_cut_off_client_waits_for_the_heal() {
+    let mut cfg = SimConfig::new(3, 8);
+    cfg.clients.count = 4;
+    cfg.clients.readers = 2;
+    cfg.clients.give_up_after = 0;
+    let mut sim = Sim::<PrimaryBackup>::new(cfg, Default::default());
+    for node in sim.members().to_vec() {
+        sim.cut_client(3, node);
+    }
+    sim.start_workload();
+    sim.run_for(Duration::from_millis(400));
+    let answered = |sim: &Sim<PrimaryBackup>, client: u64| {
+        sim.history().iter().filter(|o| o.client == ClientId(client) && o.completed_at().is_some()).count()
+    };
+    assert_eq!(answered(&sim, 4), 0, "the cut-off client got an answer");
+    assert!(answered(&sim, 3) > 10, "the others carry on");
+    sim.heal();
+    sim.run_for(Duration::from_millis(400));
+    assert!(answered(&sim, 4) > 10, "after the heal it carries on too");
+    for op in sim.history() {
+        let reader = op.client == ClientId(1) || op.client == ClientId(2);
+        assert!(!reader || op.op.is_read(), "a reader wrote: {op:?}");
+    }
+    assert!(sim.history().iter().any(|o| o.client == ClientId(3) && !o.op.is_read()), "the others write");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
