@@ -7,10 +7,10 @@
 //! before it backs another leader. These sweeps run lease reads in that
 //! setting and must stay linearizable.
 //!
-//! The planted twin (`PlantedBug::LeaseIgnoresAcks`) is not caught by these
-//! sweeps: 0 of 600 seeds with random faults, 0 of 400 with `reset_and_cut`,
-//! and a single catch (linearizability) in about 3,000 seed runs of variants
-//! of `reset_then_isolate`.
+//! The planted twin (`PlantedBug::LeaseIgnoresAcks`) is not caught by the
+//! first three sweeps: 0 of 600 seeds with random faults, 0 of 400 with
+//! `reset_and_cut`, and a single catch (linearizability) in about 3,000 seed
+//! runs of variants of `reset_then_isolate`.
 //! `reset_then_isolate` (now `quorum_sim::LeaseDisturbance`) does reach the state (two leaders at once, the old
 //! one still holding a lease on acks the new leader's promiser gave), but a
 //! stale read also needs the old leader to have had no write offered to it
@@ -19,10 +19,13 @@
 //! stalls its lease reads until it steps down. The hand-driven harness
 //! catches the twin instead
 //! (`tests::the_stale_lease_read_harness_catches_the_planted_twin`, in 11 of
-//! 20 seeds, first at seed 1).
+//! 20 seeds, first at seed 1), and so does the last sweep here, whose
+//! disturbance also cuts the clients that write off from the isolated leader
+//! while some only read (as `quorum sim --profile lease-fifo` does).
 
 use quorum_core::{Duration, LinkKind, NodeId, Protocol, Rng};
-use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig};
+use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig, PlantedBug};
+use quorum_sim::Summary;
 use quorum_sim::{check_seeds, check_seeds_with, Faults, LeaseDisturbance, Sim, SimConfig};
 
 fn base() -> SimConfig {
@@ -98,4 +101,47 @@ fn seed_sweep_lease_reads_with_a_reset_then_an_isolated_leader() {
     );
     summary.assert_clean();
     assert!(summary.ops_ok > 10_000, "the workload made progress: {summary}");
+}
+
+/// `quorum sim --profile lease-fifo` in small: 16 clients of which 4 only
+/// read, and the lease disturbance cutting the writers off from the leader it
+/// isolates, so that its lease reads are not stalled behind a write.
+fn readers_with_an_isolated_leader(config: MultiPaxosConfig, seeds: std::ops::Range<u64>) -> Summary {
+    let mut base = sharp_base();
+    base.faults.kind = Faults::All;
+    base.faults.loss = 0.05;
+    base.clients.count = 16;
+    base.clients.readers = 4;
+    base.duration = Duration::from_secs(2);
+    check_seeds_with::<MultiPaxos>(
+        &base,
+        &config,
+        seeds,
+        |s| {
+            let (min, max) = (Duration::from_millis(20), Duration::from_millis(200));
+            s.set_operator(Duration::from_millis(2), LeaseDisturbance::new(min, max).cutting_writers())
+        },
+        |_| {},
+    )
+}
+
+#[test]
+fn seed_sweep_lease_reads_with_readers_left_with_an_isolated_leader() {
+    readers_with_an_isolated_leader(lease(), 0..100).assert_clean();
+}
+
+#[test]
+fn readers_left_with_an_isolated_leader_catch_the_planted_twin() {
+    let planted = lease().with(|c| c.planted = Some(PlantedBug::LeaseIgnoresAcks));
+    readers_with_an_isolated_leader(planted, 0..40).assert_caught_by("planted LeaseIgnoresAcks", &["linearizability"]);
+}
+
+/// The planted `NoCheckQuorum` (a leader cut off in a minority leads on) is a
+/// liveness bug no safety check sees; the `multipaxos: check quorum`
+/// invariant does, and alone.
+#[test]
+fn the_check_quorum_invariant_catches_the_planted_no_check_quorum() {
+    let planted = lease().with(|c| c.planted = Some(PlantedBug::NoCheckQuorum));
+    readers_with_an_isolated_leader(planted, 0..10)
+        .assert_caught_by("planted NoCheckQuorum", &["multipaxos: check quorum"]);
 }

@@ -183,14 +183,8 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             op: W::show_op(&op),
         });
         let at = self.now + self.net.sample(&mut self.rng);
-        if self.net.client_cut(c, node) {
-            self.trace.record(self.now, || What::Drop {
-                from: client_id(c),
-                to: node as u64 + 1,
-                msg: W::show_op(&op),
-                reason: "client cut off".into(),
-            });
-        } else {
+        // A client cut off from the node (`Sim::cut_client`, traced there) loses the request.
+        if !self.net.client_cut(c, node) {
             self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_query, local_floor } });
         }
         let timeout = self.now + self.config.clients.timeout;

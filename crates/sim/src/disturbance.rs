@@ -94,8 +94,7 @@ impl<P: Protocol, W: Workload> crate::Operator<P, W> for LeaseDisturbance {
                     sim.act(n, "connection to the leader reset", |node, now, out| node.on_link_down(now, leader, out));
                 }
                 if self.cut_writers {
-                    let clients = &sim.config().clients;
-                    for c in clients.readers..clients.count {
+                    for c in sim.config().clients.readers..sim.clients.len() {
                         sim.cut_client(c, leader);
                     }
                 }

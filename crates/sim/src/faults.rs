@@ -54,12 +54,14 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
     }
 
     /// Drops client `client`'s requests to `node` (clients are numbered
-    /// from 0 in the order they start) until the next [`Sim::heal`].
+    /// from 0 in the order they start; traces call client 0 `c1`) until the
+    /// next [`Sim::heal`].
     pub fn cut_client(&mut self, client: usize, node: NodeId) {
         let n = self.index(node);
         self.net.cut_client(client, n);
         self.trace.mix_u64s(&[15, self.now.as_nanos(), client as u64, n as u64]);
-        self.trace.record(self.now, || What::Partition { cut: format!("client {client} -> {} cut", node.0) });
+        let cut = format!("c{} -> n{} cut: its requests there are lost", client + 1, node.0);
+        self.trace.record(self.now, || What::Partition { cut });
     }
 
     fn cut_link(&mut self, a: usize, b: usize) {

@@ -91,6 +91,9 @@ impl Workload for KvStore {
 
     fn next_op(ctx: &mut OpContext<'_, KvOp, KvResult>) -> KvOp {
         let key = Bytes::from(format!("k{}", ctx.key));
+        if ctx.reader {
+            return KvOp::Get { key };
+        }
         let cfg = ctx.config;
         // Values are unique per write, so the checker can tell writes apart.
         let mut value = format!("c{}.{}", ctx.client.0, ctx.seq).into_bytes();
@@ -102,9 +105,6 @@ impl Workload for KvStore {
             // Counters live apart from the registers: their values are not unique.
             let key = Bytes::from(format!("n{}", ctx.key));
             return if ctx.rng.chance(0.5) { KvOp::Incr { key, by: 1 } } else { KvOp::Get { key } };
-        }
-        if ctx.reader {
-            return KvOp::Get { key };
         }
         let roll = ctx.rng.unit();
         let (read, cas, del) = (cfg.read_ratio, cfg.cas_ratio, cfg.delete_ratio);

@@ -251,28 +251,27 @@ fn settle_unanswered_swaps(models: &mut [(ModelOp, ModelResult)]) {
             *writes.entry(*v).or_default() += 1;
         }
     }
-    loop {
-        let mut shown = HashSet::new();
-        for m in models.iter() {
-            match m {
-                (ModelOp::Get, ModelResult::Value(v))
-                | (ModelOp::Cas { expected: v, .. }, ModelResult::Swapped(true)) => {
-                    shown.insert(*v);
-                }
-                _ => {}
+    let mut shown: HashSet<u32> = models
+        .iter()
+        .filter_map(|m| match m {
+            (ModelOp::Get, ModelResult::Value(v)) | (ModelOp::Cas { expected: v, .. }, ModelResult::Swapped(true)) => {
+                Some(*v)
             }
-        }
-        let mut settled = false;
+            _ => None,
+        })
+        .collect();
+    // A settled one shows the value it expected in turn: repeat until none settles.
+    let mut settled = true;
+    while settled {
+        settled = false;
         for (op, res) in models.iter_mut() {
-            if let (ModelOp::Cas { new, .. }, ModelResult::Any) = (op, &res) {
+            if let (ModelOp::Cas { expected, new }, ModelResult::Any) = (op, &res) {
                 if writes.get(new) == Some(&1) && shown.contains(new) {
                     *res = ModelResult::Swapped(true);
+                    shown.insert(*expected);
                     settled = true;
                 }
             }
-        }
-        if !settled {
-            return;
         }
     }
 }
@@ -526,6 +525,7 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
     // with any other such value for the cache: which of them the key holds
     // changes no result to come (orders that differ only in which finished
     // value was written last meet again).
+    const FORGOTTEN: u32 = u32::MAX;
     let forgotten = |v: u32, watched: &[u32]| v != 0 && watched.get(v as usize).is_none_or(|n| *n == 0);
     let budget = STEP_BUDGET.max(200 * ops.len() as u64);
     let mut cache: HashSet<(u128, u32), BuildMix> = HashSet::default();
@@ -547,7 +547,7 @@ fn reduced(ops: &[&Operation]) -> Result<(), String> {
         ($call:expr, $new_state:expr, $forced:expr, $from:expr, $to:expr) => {{
             let op = ev.op[$call];
             watched[watches[op] as usize] -= 1;
-            let key = if forgotten($new_state, &watched) { u32::MAX } else { $new_state };
+            let key = if forgotten($new_state, &watched) { FORGOTTEN } else { $new_state };
             if cache.insert((hash ^ facts.zobrist[op], key)) {
                 stack.push(Frame { call: $call, prev_state: state, forced: $forced, from: $from, to: $to });
                 hash ^= facts.zobrist[op];
