@@ -24,6 +24,6 @@ mod workload;
 pub use aggregate::{aggregate, spread, ProtocolResult, Spread, Spreads};
 pub use metrics::{summarize, Latencies, RunData, RunResult, BUCKET};
 pub use output::{json, markdown, table};
-pub use real_mode::{current_exe, run_real, RealOptions};
+pub use real_mode::{current_exe, run_real, run_reference, RealOptions, Reference};
 pub use sim_mode::{run_sim, sim_config};
 pub use workload::{FaultKind, FaultPlan, Workload};

@@ -74,6 +74,16 @@ pub struct BenchArgs {
     /// Write a Markdown report and SVG charts into this directory.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Real mode: production systems to measure beside the protocols, under
+    /// the same load, client loop and fault plan (`etcd`, `zookeeper`,
+    /// `redis`, comma-separated or repeated), each started from its Debian
+    /// package; one not installed is named and left out.
+    #[arg(long = "reference", value_delimiter = ',')]
+    pub references: Vec<quorum_bench::Reference>,
+    /// Real mode: start the quorum nodes with `--unsafe-no-fsync`, to see what
+    /// the disk costs (never for data that matters).
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
 }
 
 /// Where the benchmark runs.
@@ -102,6 +112,9 @@ impl BenchArgs {
         }
         if !(0.0..=1.0).contains(&self.read_ratio) || !(0.0..1.0).contains(&self.loss) {
             return Err("--read-ratio must be in 0..1 and --loss in 0..1".into());
+        }
+        if self.mode == Mode::Sim && (!self.references.is_empty() || self.unsafe_no_fsync) {
+            return Err("--reference and --unsafe-no-fsync need --mode real".into());
         }
         if self.repeat == 0 {
             return Err("--repeat must be at least 1".into());
@@ -138,6 +151,21 @@ impl BenchArgs {
     }
 }
 
+/// A row of the comparison: one of our protocols, or a reference system.
+enum Row {
+    Protocol(String),
+    Reference(quorum_bench::Reference),
+}
+
+impl Row {
+    fn name(&self) -> &str {
+        match self {
+            Row::Protocol(p) => p,
+            Row::Reference(r) => r.name(),
+        }
+    }
+}
+
 struct SimJob<'a> {
     workload: &'a Workload,
     plan: &'a FaultPlan,
@@ -160,27 +188,46 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
     args.validate()?;
     let protocols: Vec<String> =
         if args.protocols.is_empty() { NAMES.iter().map(|s| s.to_string()).collect() } else { args.protocols.clone() };
+    let mut references = Vec::new();
+    for r in &args.references {
+        match r.installed() {
+            Ok(()) if !references.contains(r) => references.push(*r),
+            Ok(()) => {}
+            Err(why) => eprintln!("{why}: its row is left out"),
+        }
+    }
+    let rows: Vec<Row> = protocols
+        .iter()
+        .map(|p| Row::Protocol(p.clone()))
+        .chain(references.iter().map(|r| Row::Reference(*r)))
+        .collect();
     let workload = args.workload();
     let plan = args.plan();
-    let total = protocols.len() as u64 * args.repeat;
+    let total = rows.len() as u64 * args.repeat;
     let mut done = 0;
     let mut results: Vec<ProtocolResult> = Vec::new();
-    for name in &protocols {
+    for row in &rows {
+        let name = row.name();
         let mut runs = Vec::new();
         for seed in args.seed..args.seed + args.repeat {
             if !args.json {
                 eprint!("\r[{}/{total}] {name} seed {seed}          ", done + 1);
                 let _ = std::io::stderr().flush();
             }
-            let run = match args.mode {
-                Mode::Sim => dispatch(name, SimJob { workload: &workload, plan: &plan, seed })?,
-                Mode::Real => {
+            let run = match (args.mode, row) {
+                (Mode::Sim, _) => dispatch(name, SimJob { workload: &workload, plan: &plan, seed })?,
+                (Mode::Real, Row::Protocol(name)) => {
                     if !NAMES.contains(&name.as_str()) {
                         return Err(format!("unknown protocol '{name}': choose one of {}", NAMES.join(", ")));
                     }
-                    let opts = RealOptions { exe: quorum_bench::current_exe()?, protocol: name.clone() };
+                    let opts = RealOptions {
+                        exe: quorum_bench::current_exe()?,
+                        protocol: name.clone(),
+                        no_fsync: args.unsafe_no_fsync,
+                    };
                     quorum_bench::run_real(&workload, &plan, seed, &opts)?
                 }
+                (Mode::Real, Row::Reference(r)) => quorum_bench::run_reference(&workload, &plan, seed, *r)?,
             };
             runs.push(run);
             done += 1;
@@ -207,6 +254,12 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
             if args.mode == Mode::Sim { "sim" } else { "real" }
         );
         print!("{}", quorum_bench::table(&results));
+        if args.unsafe_no_fsync {
+            println!("quorum nodes ran with --unsafe-no-fsync: their logs were never synced");
+        }
+        for r in &references {
+            println!("{}: {}", r.name(), r.settings());
+        }
     }
     if let Some(dir) = &args.report {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -214,6 +267,9 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
         let md = quorum_bench::markdown(&results, &workload, &plan, &command);
         let path = dir.join("README.md");
         std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let json = dir.join("results.json");
+        std::fs::write(&json, quorum_bench::json(&results))
+            .map_err(|e| format!("cannot write {}: {e}", json.display()))?;
         quorum_bench::charts::write_all(&results, dir).map_err(|e| format!("cannot draw charts: {e}"))?;
         if !args.json {
             println!("report written to {}", path.display());

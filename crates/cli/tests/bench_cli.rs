@@ -34,7 +34,7 @@ fn json_output_has_every_promised_field_for_every_protocol() {
 }
 
 #[test]
-fn a_report_directory_gets_markdown_and_three_charts() {
+fn a_report_directory_gets_markdown_three_charts_and_the_json() {
     let dir = std::env::temp_dir().join(format!("quorum-bench-report-{}", std::process::id()));
     let (code, _, stderr) = quorum(&[
         "bench",
@@ -50,6 +50,9 @@ fn a_report_directory_gets_markdown_and_three_charts() {
     assert_eq!(code, 0, "{stderr}");
     let md = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert!(md.contains("| protocol | runs | ops/s"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).expect("JSON");
+    assert_eq!(json["results"].as_array().map(Vec::len), Some(5), "a row per protocol: {json}");
     for chart in ["latency_cdf.svg", "throughput.svg", "recovery.svg"] {
         let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
         assert!(svg.starts_with("<svg") && (svg.contains("polyline") || svg.contains("rect")), "{chart} looks empty");
@@ -93,4 +96,82 @@ fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
     let recovery = r["recovery_ms"].as_f64().expect("a recovery time after kill -9");
     assert!(recovery > 0.0 && recovery < 1500.0, "recovery {recovery} ms");
     assert!(r["victim"].as_str().unwrap().contains("the leader"), "{r}");
+}
+
+/// The reference systems this machine has installed; the others are named.
+fn installed_references() -> Vec<&'static str> {
+    let on_path = |p: &str| {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(p).is_file()))
+    };
+    let mut found = Vec::new();
+    for (name, present, package) in [
+        ("etcd", on_path("etcd"), "etcd-server"),
+        ("zookeeper", on_path("java") && std::path::Path::new("/usr/share/java/zookeeper.jar").is_file(), "zookeeper"),
+        ("redis", on_path("redis-server"), "redis-server"),
+    ] {
+        if present {
+            found.push(name);
+        } else {
+            println!("SKIPPED the {name} reference: not installed (apt-get install {package})");
+        }
+    }
+    found
+}
+
+#[test]
+fn reference_systems_run_under_the_same_load_and_lose_their_leader_to_kill_9() {
+    let references = installed_references();
+    if references.is_empty() {
+        return;
+    }
+    let list = references.join(",");
+    let args = [
+        "bench",
+        "--mode",
+        "real",
+        "-p",
+        "raft",
+        "--reference",
+        &list,
+        "--nodes",
+        "3",
+        "--clients",
+        "2",
+        "--duration",
+        "3",
+        "--warmup",
+        "0.3",
+        "--fault-at",
+        "1",
+        "--fault-until",
+        "2",
+        "--json",
+    ];
+    let (code, stdout, stderr) = quorum(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let rows = v["results"].as_array().expect("results");
+    let names: Vec<&str> = rows.iter().map(|r| r["protocol"].as_str().unwrap()).collect();
+    let mut expected = vec!["raft"];
+    expected.extend(&references);
+    assert_eq!(names, expected);
+    for r in rows {
+        assert!(r["throughput_ops"].as_f64().unwrap() > 50.0, "{r}");
+        if r["protocol"] == "redis" {
+            // One server: no leader to lose, so no fault and no recovery.
+            assert!(r["recovery_ms"].is_null() && r["victim"].is_null(), "{r}");
+        } else {
+            assert!(r["victim"].as_str().unwrap().contains("the leader"), "{r}");
+            let recovery = r["recovery_ms"].as_f64().expect("a recovery time after kill -9");
+            assert!(recovery > 0.0 && recovery < 3000.0, "{r}");
+            assert!(r["elections"].as_f64().unwrap() >= 1.0, "a new leader after kill -9: {r}");
+        }
+    }
+}
+
+#[test]
+fn references_and_no_fsync_need_real_mode_and_known_names() {
+    refused(&["bench", "--reference", "redis"], "--mode real");
+    refused(&["bench", "--unsafe-no-fsync"], "--mode real");
+    refused(&["bench", "--mode", "real", "--reference", "mysql"], "choose etcd, zookeeper or redis");
 }

@@ -1,0 +1,329 @@
+//! Running a workload and a fault plan against real processes on loopback:
+//! `quorum node` clusters (TCP between peers, fsync'd write-ahead logs, clients
+//! speaking the Redis protocol), and, as reference rows beside them, 3-node
+//! etcd and ZooKeeper and one durable redis, started from their packages. A
+//! crash is `kill -9` of the process; a freeze is `SIGSTOP` (its connections
+//! stay open) and `SIGCONT` to thaw. Every system is driven by the same
+//! client loop ([`client_loop`]); only the wire protocol of a write differs.
+
+mod etcd;
+mod procs;
+mod quorum;
+mod redis_server;
+mod zookeeper;
+
+use crate::metrics::{summarize, RunData, RunResult};
+use crate::workload::{FaultKind, FaultPlan, Workload};
+use procs::Procs;
+use quorum_core::{ClientId, Instant, KvOp, KvResult, NodeId};
+use quorum_sim::{Operation, Outcome};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use quorum::RealOptions;
+
+/// A cluster under test, started from real processes.
+pub(crate) trait System {
+    /// The row's name.
+    fn name(&self) -> &str;
+    /// The member processes.
+    fn procs(&self) -> &Procs;
+    /// The member processes, to kill, stop or restart.
+    fn procs_mut(&mut self) -> &mut Procs;
+    /// The member that says it leads, if any.
+    fn leader(&self) -> Option<usize>;
+    /// The highest term, epoch or ballot round a member reports (counts elections).
+    fn term(&self) -> u64;
+    /// Opens client connections.
+    fn connector(&self) -> Connector;
+    /// Whether there is a leader to lose (a single server has none).
+    fn fails_over(&self) -> bool {
+        true
+    }
+    /// How long the same load runs, unmeasured, before the run (a JVM's JIT).
+    fn warm_up(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Opens a connection to member `i`, with this timeout for connecting and for each request.
+pub(crate) type Connector = Arc<dyn Fn(usize, Duration) -> Option<Box<dyn KvClient>> + Send + Sync>;
+
+/// One client connection: a write, answered once it is durable and committed.
+pub(crate) trait KvClient {
+    /// Sets `key` to `value`.
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
+}
+
+/// A production system to measure beside quorum, from its Debian package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// etcd 3.4 (`etcd-server`): 3 members, heartbeat 30 ms, election 150 ms; its JSON gateway.
+    Etcd,
+    /// ZooKeeper 3.8 (`zookeeper`): 3 servers, tickTime 50 ms, syncLimit 3; its binary protocol.
+    Zookeeper,
+    /// One redis 7 (`redis-server`) with `appendfsync always`: durable, not replicated.
+    Redis,
+}
+
+impl Reference {
+    /// Every reference, in the order reports list them.
+    pub const ALL: [Reference; 3] = [Reference::Etcd, Reference::Zookeeper, Reference::Redis];
+
+    /// The row's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reference::Etcd => "etcd",
+            Reference::Zookeeper => "zookeeper",
+            Reference::Redis => "redis",
+        }
+    }
+
+    /// Whether its server is installed here; if not, what to install.
+    pub fn installed(self) -> Result<(), String> {
+        let (found, package) = match self {
+            Reference::Etcd => (procs::on_path("etcd").is_some(), "etcd-server"),
+            Reference::Zookeeper => (zookeeper::installed(), "zookeeper"),
+            Reference::Redis => (procs::on_path("redis-server").is_some(), "redis-server"),
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(format!("{} is not installed (apt-get install {package})", self.name()))
+        }
+    }
+
+    /// How it is configured, for reports.
+    pub fn settings(self) -> &'static str {
+        match self {
+            Reference::Etcd => etcd::SETTINGS,
+            Reference::Zookeeper => zookeeper::SETTINGS,
+            Reference::Redis => redis_server::SETTINGS,
+        }
+    }
+}
+
+impl std::str::FromStr for Reference {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Reference::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("unknown reference '{s}': choose etcd, zookeeper or redis"))
+    }
+}
+
+/// One client's record: (invoked, completed, answering member) per successful write.
+type Record = Vec<(std::time::Instant, std::time::Instant, usize)>;
+
+/// A closed-loop client: one write at a time to its member, moving on to the
+/// next member when a write fails or takes longer than 100 ms.
+fn client_loop(
+    id: usize,
+    members: usize,
+    connect: Connector,
+    w: Workload,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<Vec<Record>>>,
+) {
+    let mut record = Record::new();
+    let mut target = id % members;
+    let mut con: Option<Box<dyn KvClient>> = None;
+    let value = vec![b'v'; w.value_size];
+    let mut rng = quorum_core::Rng::new(id as u64 + 1);
+    while !stop.load(Ordering::Relaxed) {
+        let Some(c) = con.as_mut() else {
+            con = connect(target, Duration::from_millis(100));
+            if con.is_none() {
+                target = (target + 1) % members;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            continue;
+        };
+        let key = format!("k{}", rng.range(0, w.keys.max(1) as u64));
+        let invoked = std::time::Instant::now();
+        match c.put(&key, &value) {
+            Ok(()) => record.push((invoked, std::time::Instant::now(), target)),
+            Err(_) => {
+                // The member died, hung, or has no leader to forward to: try the next one.
+                con = None;
+                target = (target + 1) % members;
+            }
+        }
+    }
+    out.lock().expect("record lock").push(record);
+}
+
+fn sleep_until(t: std::time::Instant) {
+    let now = std::time::Instant::now();
+    if t > now {
+        std::thread::sleep(t - now);
+    }
+}
+
+/// Runs one protocol's processes under a workload and fault plan.
+pub fn run_real(w: &Workload, plan: &FaultPlan, seed: u64, opts: &RealOptions) -> Result<RunResult, String> {
+    check_plan(plan)?;
+    let mut cluster = quorum::QuorumCluster::start(opts, w.nodes, seed)?;
+    run_system(&mut cluster, w, plan, seed)
+}
+
+/// Runs a reference system (etcd and ZooKeeper with `w.nodes` members, one
+/// redis) under the same workload and fault plan. A single redis has no
+/// leader to lose: it runs without the fault.
+pub fn run_reference(w: &Workload, plan: &FaultPlan, seed: u64, reference: Reference) -> Result<RunResult, String> {
+    check_plan(plan)?;
+    reference.installed()?;
+    match reference {
+        Reference::Etcd => run_system(&mut etcd::Etcd::start(w.nodes, seed)?, w, plan, seed),
+        Reference::Zookeeper => run_system(&mut zookeeper::ZooKeeper::start(w.nodes, seed)?, w, plan, seed),
+        Reference::Redis => run_system(&mut redis_server::Redis::start(seed)?, w, plan, seed),
+    }
+}
+
+fn check_plan(plan: &FaultPlan) -> Result<(), String> {
+    if plan.kind == FaultKind::LeaderPartition {
+        return Err("--fault leader-partition needs network namespaces; real mode supports leader-crash, \
+                    leader-freeze, follower-crash and none"
+            .into());
+    }
+    Ok(())
+}
+
+/// Waits until a write succeeds through some member (forwarded to a leader if needed).
+fn wait_ready(system: &mut dyn System, limit: Duration) -> Result<(), String> {
+    let connect = system.connector();
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        for i in 0..system.procs().len() {
+            if let Some(mut con) = connect(i, Duration::from_millis(500)) {
+                if con.put("quorum-bench-ready", b"1").is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    system.procs_mut().keep();
+    Err(format!(
+        "{} accepted no write within {limit:?}; its logs are in {}",
+        system.name(),
+        system.procs().dir().display()
+    ))
+}
+
+/// Starts `w.clients` client threads; they run until `stop` is set.
+fn start_clients(
+    system: &dyn System,
+    w: &Workload,
+    stop: &Arc<AtomicBool>,
+    records: &Arc<Mutex<Vec<Record>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let members = system.procs().len();
+    (0..w.clients.max(1))
+        .map(|id| {
+            let (connect, w, stop, records) = (system.connector(), w.clone(), stop.clone(), records.clone());
+            std::thread::spawn(move || client_loop(id, members, connect, w, stop, records))
+        })
+        .collect()
+}
+
+fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64) -> Result<RunResult, String> {
+    wait_ready(system, Duration::from_secs(30))?;
+    if !system.warm_up().is_zero() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = start_clients(system, w, &stop, &Arc::new(Mutex::new(Vec::new())));
+        std::thread::sleep(system.warm_up());
+        stop.store(true, Ordering::Relaxed);
+        threads.into_iter().for_each(|t| drop(t.join()));
+    }
+    let members = system.procs().len();
+    let term_before = system.term();
+    let stop = Arc::new(AtomicBool::new(false));
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let start = std::time::Instant::now();
+    let threads = start_clients(system, w, &stop, &records);
+    let mut fault = None;
+    let mut victim_note = None;
+    if plan.kind != FaultKind::None && system.fails_over() {
+        sleep_until(start + plan.at.to_std());
+        let leader = system.leader();
+        let victim = match (plan.kind, leader) {
+            (FaultKind::FollowerCrash, l) => (0..members).rev().find(|i| Some(*i) != l).unwrap_or(0),
+            (_, Some(l)) => l,
+            (_, None) => 0,
+        };
+        victim_note = Some(match (plan.kind, leader) {
+            (FaultKind::FollowerCrash, _) => format!("n{} (a follower)", victim + 1),
+            (_, Some(_)) => format!("n{} (the leader)", victim + 1),
+            (_, None) => format!("n{} (no leader reported: node 1)", victim + 1),
+        });
+        match plan.kind {
+            FaultKind::LeaderCrash | FaultKind::FollowerCrash => system.procs_mut().kill(victim),
+            FaultKind::LeaderFreeze => system.procs().signal(victim, "-STOP"),
+            _ => unreachable!("checked above"),
+        }
+        // Stamped once the signal is delivered: starting `kill` takes a few
+        // milliseconds in which the victim still serves.
+        fault = Some((std::time::Instant::now(), victim));
+        sleep_until(start + plan.until.to_std());
+        match plan.kind {
+            FaultKind::LeaderCrash | FaultKind::FollowerCrash => system.procs_mut().spawn(victim)?,
+            FaultKind::LeaderFreeze => system.procs().signal(victim, "-CONT"),
+            _ => unreachable!("checked above"),
+        }
+    }
+    sleep_until(start + w.duration.to_std());
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    // Terms, epochs and ballot rounds each count elections, but only where
+    // someone leads: Basic Paxos raises its round on every proposal and has
+    // no leader to elect (the simulator counts 0 for it too).
+    let elections = match system.leader() {
+        Some(_) => system.term().saturating_sub(term_before),
+        None => 0,
+    };
+    let since = |t: std::time::Instant| Instant::from_nanos(t.saturating_duration_since(start).as_nanos() as u64 + 1);
+    let mut history = Vec::new();
+    for (c, record) in records.lock().expect("record lock").iter().enumerate() {
+        for (seq, (invoked, done, node)) in record.iter().enumerate() {
+            history.push(Operation {
+                client: ClientId(c as u64),
+                seq: seq as u64,
+                op: KvOp::Put { key: Default::default(), value: Default::default() },
+                invoked: since(*invoked),
+                outcome: Outcome::Ok { at: since(*done), result: KvResult::Done },
+                answered_by: Some(NodeId(*node as u64 + 1)),
+            });
+        }
+    }
+    let mut result = summarize(&RunData {
+        protocol: system.name(),
+        mode: "real",
+        seed,
+        history: &history,
+        start: Instant::from_nanos(0),
+        warmup: w.warmup,
+        duration: w.duration,
+        fault: fault.map(|(at, v)| (since(at), NodeId(v as u64 + 1))),
+        messages: 0,
+        bytes: 0,
+        commits: 0,
+        elections,
+        violations: 0,
+        victim: victim_note,
+        first_applied: &[],
+    });
+    // Peer traffic is not counted in real mode.
+    result.msgs_per_commit = f64::NAN;
+    result.bytes_per_commit = f64::NAN;
+    Ok(result)
+}
+
+/// The default place of the `quorum` binary: the running executable.
+pub fn current_exe() -> Result<std::path::PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot find the quorum executable: {e}"))
+}
