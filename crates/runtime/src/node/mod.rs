@@ -306,6 +306,7 @@ where
             let view = view_of::<P>(&self.protocol, self.applied);
             let (role, leader) = (view.role, view.leader);
             self.watch_leadership(role).await;
+            self.watch_forwards(leader);
             self.publish_view(view);
             if handing_off.is_some() && role != Role::Leader {
                 info!(id = %self.config.id, ?leader, "stopping: leadership handed off");
@@ -449,6 +450,19 @@ where
         if was_leader && role != Role::Leader {
             warn!(id = %self.config.id, "lost leadership; waiting clients are told to retry");
             self.tell_waiting_to_retry("leadership changed").await;
+        }
+    }
+
+    /// Requests forwarded to a node that no longer leads in our view may
+    /// never be answered (it may be frozen, or cut off with its links still
+    /// up): their clients retry now, through whoever leads, instead of at
+    /// the forward's deadline. The leader before this step is the one last
+    /// published; a retry carries the same client and sequence number, so it
+    /// is applied once even if the old leader answers after all.
+    fn watch_forwards(&mut self, leader: Option<u64>) {
+        let former = self.view.borrow().leader;
+        if let Some(former) = former.filter(|f| Some(*f) != leader) {
+            self.fail_forwards_to(NodeId(former));
         }
     }
 

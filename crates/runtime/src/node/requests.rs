@@ -200,12 +200,13 @@ where
         }
     }
 
-    /// The link to `peer` broke: requests forwarded to it may never be answered.
+    /// Requests forwarded to `peer` may never be answered (its link broke, or
+    /// it no longer leads): their clients are told to retry.
     pub(super) fn fail_forwards_to(&mut self, peer: NodeId) {
         let ids: Vec<_> = self.forwards.iter().filter(|(_, (to, _, _))| *to == peer).map(|(id, _)| *id).collect();
         for id in ids {
             if let Some((_, reply, _)) = self.forwards.remove(&id) {
-                let _ = reply.send(Outcome::Retry(format!("the link to the leader {peer} broke")));
+                let _ = reply.send(Outcome::Retry(format!("the leader {peer} is gone or no longer leads")));
             }
         }
     }
