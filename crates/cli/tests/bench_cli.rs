@@ -96,6 +96,12 @@ fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
     let recovery = r["recovery_ms"].as_f64().expect("a recovery time after kill -9");
     assert!(recovery > 0.0 && recovery < 1500.0, "recovery {recovery} ms");
     assert!(r["victim"].as_str().unwrap().contains("the leader"), "{r}");
+    // Peer traffic from the nodes' /metrics, the killed leader's included:
+    // each write is sent to two followers and acknowledged, in batches.
+    let msgs = r["msgs_per_commit"].as_f64().expect("peer messages counted");
+    let bytes = r["bytes_per_commit"].as_f64().expect("peer bytes counted");
+    assert!(msgs > 0.5 && msgs < 50.0, "{r}");
+    assert!(bytes > 2.0 * 128.0, "two copies of each 128-byte value at least: {r}");
 }
 
 /// The reference systems this machine has installed; the others are named.
@@ -157,6 +163,9 @@ fn reference_systems_run_under_the_same_load_and_lose_their_leader_to_kill_9() {
     assert_eq!(names, expected);
     for r in rows {
         assert!(r["throughput_ops"].as_f64().unwrap() > 50.0, "{r}");
+        if r["protocol"] != "raft" {
+            assert!(r["msgs_per_commit"].is_null(), "a reference's peer traffic is not counted: {r}");
+        }
         if r["protocol"] == "redis" {
             // One server: no leader to lose, so no fault and no recovery.
             assert!(r["recovery_ms"].is_null() && r["victim"].is_null(), "{r}");

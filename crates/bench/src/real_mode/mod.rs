@@ -7,6 +7,7 @@
 //! client loop ([`client_loop`]); only the wire protocol of a write differs.
 
 mod etcd;
+mod http;
 mod procs;
 mod quorum;
 mod redis_server;
@@ -44,6 +45,63 @@ pub(crate) trait System {
     /// How long the same load runs, unmeasured, before the run (a JVM's JIT).
     fn warm_up(&self) -> Duration {
         Duration::ZERO
+    }
+    /// Member `i`'s peer traffic so far, if it counts it.
+    fn traffic(&self, _i: usize) -> Option<Traffic> {
+        None
+    }
+}
+
+/// Messages and bytes a member has written to its peers since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Traffic {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+impl std::ops::Add for Traffic {
+    type Output = Traffic;
+    fn add(self, o: Traffic) -> Traffic {
+        Traffic { messages: self.messages + o.messages, bytes: self.bytes + o.bytes }
+    }
+}
+
+impl std::ops::Sub for Traffic {
+    type Output = Traffic;
+    fn sub(self, o: Traffic) -> Traffic {
+        Traffic { messages: self.messages.saturating_sub(o.messages), bytes: self.bytes.saturating_sub(o.bytes) }
+    }
+}
+
+/// The cluster's peer traffic over a run: what every member wrote between
+/// the start and the end, counting a member killed on the way by what it
+/// wrote before it died plus what its new process wrote.
+struct TrafficCount {
+    start: Vec<Option<Traffic>>,
+    before_kill: Option<(usize, Option<Traffic>)>,
+}
+
+impl TrafficCount {
+    fn start(system: &dyn System) -> TrafficCount {
+        TrafficCount { start: (0..system.procs().len()).map(|i| system.traffic(i)).collect(), before_kill: None }
+    }
+
+    fn before_kill(&mut self, system: &dyn System, victim: usize) {
+        self.before_kill = Some((victim, system.traffic(victim)));
+    }
+
+    /// The total, if every member answered every time.
+    fn end(self, system: &dyn System) -> Option<Traffic> {
+        let mut total = Traffic::default();
+        for (i, start) in self.start.into_iter().enumerate() {
+            let end = system.traffic(i)?;
+            total = total
+                + match self.before_kill {
+                    Some((victim, before)) if victim == i => (before? - start?) + end,
+                    _ => end - start?,
+                };
+        }
+        Some(total)
     }
 }
 
@@ -240,6 +298,7 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
     }
     let members = system.procs().len();
     let term_before = system.term();
+    let mut traffic = TrafficCount::start(system);
     let stop = Arc::new(AtomicBool::new(false));
     let records = Arc::new(Mutex::new(Vec::new()));
     let start = std::time::Instant::now();
@@ -260,7 +319,10 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
             (_, None) => format!("n{} (no leader reported: node 1)", victim + 1),
         });
         match plan.kind {
-            FaultKind::LeaderCrash | FaultKind::FollowerCrash => system.procs_mut().kill(victim),
+            FaultKind::LeaderCrash | FaultKind::FollowerCrash => {
+                traffic.before_kill(system, victim);
+                system.procs_mut().kill(victim)
+            }
             FaultKind::LeaderFreeze => system.procs().signal(victim, "-STOP"),
             _ => unreachable!("checked above"),
         }
@@ -286,6 +348,7 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         Some(_) => system.term().saturating_sub(term_before),
         None => 0,
     };
+    let traffic = traffic.end(system);
     let since = |t: std::time::Instant| Instant::from_nanos(t.saturating_duration_since(start).as_nanos() as u64 + 1);
     let mut history = Vec::new();
     for (c, record) in records.lock().expect("record lock").iter().enumerate() {
@@ -309,17 +372,21 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         warmup: w.warmup,
         duration: w.duration,
         fault: fault.map(|(at, v)| (since(at), NodeId(v as u64 + 1))),
-        messages: 0,
-        bytes: 0,
-        commits: 0,
+        messages: traffic.map_or(0, |t| t.messages),
+        bytes: traffic.map_or(0, |t| t.bytes),
+        // Every acknowledged write of the run (warm-up included, as the
+        // traffic is), each one committed entry.
+        commits: history.len() as u64,
         elections,
         violations: 0,
         victim: victim_note,
         first_applied: &[],
     });
-    // Peer traffic is not counted in real mode.
-    result.msgs_per_commit = f64::NAN;
-    result.bytes_per_commit = f64::NAN;
+    if traffic.is_none() {
+        // Not counted (a reference system, or a member's metrics did not answer).
+        result.msgs_per_commit = f64::NAN;
+        result.bytes_per_commit = f64::NAN;
+    }
     Ok(result)
 }
 
