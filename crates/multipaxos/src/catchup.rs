@@ -108,6 +108,15 @@ impl MultiPaxos {
     /// would otherwise fall further behind a busy leader. An answer that
     /// taught nothing (another peer's answer covered it) ends the stream.
     pub(crate) fn on_decided(&mut self, from: NodeId, chosen: Vec<Chosen>, more: bool) {
+        if chosen.is_empty() && more {
+            // "You propose in slots I committed and compacted into my
+            // snapshot" (`on_accept`): only that snapshot can teach us those
+            // slots, so ask for it, unless another peer's is on its way.
+            if self.incoming.as_ref().is_none_or(|i| i.from == from) {
+                self.request_catch_up(from);
+            }
+            return;
+        }
         let before = self.learner.first_unknown();
         for c in chosen {
             if !self.decide_reported(from, c) {

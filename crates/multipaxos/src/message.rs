@@ -83,7 +83,8 @@ pub enum Message {
         /// The first slot it is missing.
         from: u64,
     },
-    /// Chosen values, in slot order.
+    /// Chosen values, in slot order. With none and `more`: "you propose in
+    /// slots I have compacted into my snapshot: catch up from me".
     Decided {
         /// The values.
         chosen: Vec<Chosen>,

@@ -65,6 +65,7 @@ impl MultiPaxos {
         let mut slots = Vec::with_capacity(entries.len());
         let mut decided = Vec::new();
         let mut refused_by = None;
+        let mut compacted = false;
         for (slot, value) in entries {
             if let Some((chosen_in, chosen)) = self.learner.chosen(slot) {
                 if slot > committed && self.config.planted(crate::PlantedBug::AcceptOverwritesChosen) {
@@ -82,7 +83,8 @@ impl MultiPaxos {
                 continue;
             }
             if slot <= committed {
-                continue; // committed and compacted away: nothing to tell
+                compacted = true; // committed here, and compacted into our snapshot
+                continue;
             }
             // Paxos Made Simple §2.3 (2b): accept unless a higher ballot was
             // promised, here or implicitly by a value stored in a higher ballot.
@@ -100,6 +102,14 @@ impl MultiPaxos {
         }
         if !decided.is_empty() {
             self.outbox.send(from, Message::Decided { chosen: decided, more: false });
+        }
+        if compacted {
+            // The leader is behind us, past what we can report slot by slot:
+            // a leader elected with an old commit point, re-proposing slots
+            // the others have compacted, would otherwise wait for answers
+            // that never come and never commit again. An empty `Decided`
+            // with `more` asks it to catch up from us (`on_decided`).
+            self.outbox.send(from, Message::Decided { chosen: Vec::new(), more: true });
         }
         self.learn_commit(from, ballot, commit);
     }
