@@ -1,5 +1,6 @@
 //! Protocol costs without the network: one committed command per protocol,
-//! Raft's commit path with and without batching, the wire codec, and the
+//! Raft's and Multi-Paxos's commit paths with one proposal at a time and 64
+//! at once (Multi-Paxos with and without its Accept pipeline limit), the wire codec, and the
 //! write-ahead log with and without fsync.
 //!
 //! Run with `cargo bench --bench protocols`.
@@ -7,6 +8,7 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use quorum::core::{ClientId, Command, Duration, Entry, NodeId, Payload, Protocol, Stamp, Storage, WriteBatch};
+use quorum::multipaxos::{MultiPaxos, MultiPaxosConfig};
 use quorum::raft::{Append, Message, Raft, RaftConfig};
 use quorum::sim::testkit::Cluster;
 use quorum::sim::{Latency, Sim, SimConfig};
@@ -43,9 +45,9 @@ fn per_protocol(c: &mut Criterion) {
     g.finish();
 }
 
-/// Raft's own in-memory driver: `batch` proposals, then deliver until all commit.
-fn raft_commits(batch: u64) -> impl FnMut(&mut Cluster<Raft>) {
-    move |cluster: &mut Cluster<Raft>| {
+/// An in-memory cluster: `batch` proposals, then deliver until all commit.
+fn commits<P: Protocol>(batch: u64) -> impl FnMut(&mut Cluster<P>) {
+    move |cluster: &mut Cluster<P>| {
         let leader = cluster.leader().expect("a leader");
         let target = cluster.applied_index(leader) + batch;
         for _ in 0..batch {
@@ -56,18 +58,28 @@ fn raft_commits(batch: u64) -> impl FnMut(&mut Cluster<Raft>) {
     }
 }
 
-fn raft_batching(c: &mut Criterion) {
-    let mut g = c.benchmark_group("raft_3_nodes_in_memory");
+/// `batch` proposals at once, then every message delivered until all commit.
+fn proposals_in_batches<P: Protocol>(c: &mut Criterion, group: &str, config: P::Config) {
+    let mut g = c.benchmark_group(group);
     for batch in [1u64, 64] {
         g.throughput(Throughput::Elements(batch));
         g.bench_function(format!("proposals_in_batches_of_{batch}"), |b| {
-            let mut cluster = Cluster::<Raft>::new(3, RaftConfig::default(), 7);
+            let mut cluster = Cluster::<P>::new(3, config.clone(), 7);
             assert!(cluster.run_until(Duration::from_secs(2), |c| c.leader().is_some()));
-            let mut step = raft_commits(batch);
+            let mut step = commits::<P>(batch);
             b.iter(|| step(&mut cluster));
         });
     }
     g.finish();
+}
+
+fn batching(c: &mut Criterion) {
+    proposals_in_batches::<Raft>(c, "raft_3_nodes_in_memory", RaftConfig::default());
+    // Accepts behind a pipeline limit (the default, 8 batches in flight)
+    // against one Accept per command as it comes (a limit the window never reaches).
+    proposals_in_batches::<MultiPaxos>(c, "multipaxos_3_nodes_in_memory", MultiPaxosConfig::default());
+    let unbatched = MultiPaxosConfig::default().with(|c| c.max_accepts_in_flight = c.window);
+    proposals_in_batches::<MultiPaxos>(c, "multipaxos_3_nodes_in_memory_one_accept_per_command", unbatched);
 }
 
 fn append_message() -> Message {
@@ -122,5 +134,5 @@ fn wal(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_protocol, raft_batching, codec, wal);
+criterion_group!(benches, per_protocol, batching, codec, wal);
 criterion_main!(benches);

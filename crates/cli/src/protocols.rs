@@ -168,16 +168,19 @@ fn multipaxos(profile: Profile) -> MultiPaxosConfig {
         Profile::TinyCaps | Profile::Hostile => MultiPaxosConfig::default().with(|c| {
             c.window = 4;
             c.max_batch = 2;
+            c.max_accepts_in_flight = 1;
             c.catch_up_batch = 8;
             c.snapshot_chunk_bytes = 64;
             c.max_queued = 16;
         }),
         Profile::HighLoad => MultiPaxosConfig::default().with(|c| c.max_queued = HIGH_LOAD_QUEUE),
         // More chosen slots behind a stuck one than a promise page lists.
+        // One Accept per command as it comes, so one lost Accept holds back one slot.
         Profile::Backlog => MultiPaxosConfig::default().with(|c| {
             c.catch_up_batch = 4;
             c.window = 32;
             c.max_batch = 2;
+            c.max_accepts_in_flight = 32;
         }),
         _ => MultiPaxosConfig::default().with(|c| c.read_lease = read_lease),
     }

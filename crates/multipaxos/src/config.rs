@@ -17,6 +17,12 @@ pub struct MultiPaxosConfig {
     pub window: usize,
     /// Most slots in one Accept message.
     pub max_batch: usize,
+    /// Most Accept batches of new commands in flight (sent, not all chosen):
+    /// beyond it, new commands wait and leave together in the next batch
+    /// once one is chosen, so the batches grow with the load and a busy
+    /// leader sends (and its followers decode, store and answer) one
+    /// message for many commands instead of one each.
+    pub max_accepts_in_flight: usize,
     /// Least time between two catch-up requests.
     pub catch_up_after: Duration,
     /// Most chosen values in one catch-up answer.
@@ -88,6 +94,7 @@ impl Default for MultiPaxosConfig {
             retransmit_after: Duration::from_millis(40),
             window: 128,
             max_batch: 64,
+            max_accepts_in_flight: 8,
             catch_up_after: Duration::from_millis(10),
             catch_up_batch: 256,
             snapshot_chunk_bytes: 1 << 20,
@@ -106,6 +113,7 @@ impl MultiPaxosConfig {
             (self.heartbeat_interval.as_nanos() > 0, "heartbeat_interval_ms must be positive"),
             (self.window > 0, "window must be positive"),
             (self.max_batch > 0, "max_batch must be positive"),
+            (self.max_accepts_in_flight > 0, "max_accepts_in_flight must be positive"),
             (self.catch_up_batch > 0, "catch_up_batch must be positive"),
             (self.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive"),
             (self.election_timeout > self.heartbeat_interval, "election_timeout_ms must exceed heartbeat_interval_ms"),
@@ -119,6 +127,7 @@ quorum_core::tunables!(MultiPaxosConfig, check = MultiPaxosConfig::check_setting
     retransmit_after: ms "an Accept unanswered this long is sent again",
     window: value "most slots a leader has in flight",
     max_batch: value "most slots in one Accept message",
+    max_accepts_in_flight: value "most Accept batches of new commands in flight; more commands wait for the next batch",
     catch_up_after: ms "least time between two catch-up requests",
     catch_up_batch: value "most chosen values in one catch-up answer",
     snapshot_chunk_bytes: value "largest piece of a snapshot, batch or catch-up answer in one message",

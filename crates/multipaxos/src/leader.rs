@@ -39,6 +39,9 @@ pub(crate) struct Leader {
     pub(crate) ballot: Ballot,
     next_slot: u64,
     pub(crate) proposals: BTreeMap<u64, Proposal>,
+    /// The first and last slot of each batch of new commands sent and not
+    /// yet wholly chosen (`max_accepts_in_flight`).
+    batches: VecDeque<(u64, u64)>,
     queue: VecDeque<Payload>,
     pub(crate) heartbeat_due: Instant,
     pub(crate) lease: Lease,
@@ -54,6 +57,7 @@ impl Leader {
             ballot,
             next_slot,
             proposals: BTreeMap::new(),
+            batches: VecDeque::new(),
             queue: VecDeque::new(),
             heartbeat_due: now,
             lease: Lease::default(),
@@ -107,11 +111,17 @@ impl MultiPaxos {
         Ok(())
     }
 
-    /// Assigns slots to queued values while the window has room and sends them.
+    /// Assigns slots to queued values while the window has room and fewer
+    /// than `max_accepts_in_flight` batches are out, and sends them as one batch.
     pub(crate) fn pump(&mut self) {
         let size = self.members.len();
         let (now, window) = (self.now, self.config.window);
         let State::Leader(leader) = &mut self.state else { return };
+        let proposals = &leader.proposals;
+        leader.batches.retain(|&(first, last)| proposals.range(first..=last).next().is_some());
+        if leader.batches.len() >= self.config.max_accepts_in_flight {
+            return;
+        }
         let mut fresh = Vec::new();
         while leader.proposals.len() < window {
             let Some(value) = leader.queue.pop_front() else { break };
@@ -120,7 +130,8 @@ impl MultiPaxos {
             leader.add_proposal(slot, value.clone(), size, now);
             fresh.push((slot, value));
         }
-        if !fresh.is_empty() {
+        if let (Some(&(first, _)), Some(&(last, _))) = (fresh.first(), fresh.last()) {
+            leader.batches.push_back((first, last));
             self.send_accepts(fresh, None);
         }
     }

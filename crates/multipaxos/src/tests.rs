@@ -700,6 +700,7 @@ fn a_promise_larger_than_a_message_goes_in_pages_and_loses_no_accepted_value() {
     let config = MultiPaxosConfig::default().with(|c| {
         c.snapshot_chunk_bytes = 64;
         c.window = 64;
+        c.max_accepts_in_flight = 32; // all twenty sent before any is chosen
     });
     let (mut net, old) = elected(config, 21);
     net.run_until(Duration::from_millis(50), |_| false);

@@ -16,12 +16,15 @@ use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig, PlantedBug};
 use quorum_sim::{check_seeds, Faults, SimConfig};
 
 /// Caps small enough that a stuck slot leaves more chosen slots behind it
-/// than a promise lists (`catch_up_batch`), and Accepts carry few slots.
+/// than a promise lists (`catch_up_batch`), and Accepts carry few slots;
+/// each command leaves in an Accept of its own as it comes (as many batches
+/// in flight as the window has slots), so one lost Accept holds back one slot.
 fn tiny_caps(planted: Option<PlantedBug>) -> MultiPaxosConfig {
     MultiPaxosConfig::default().with(|c| {
         c.catch_up_batch = 8;
         c.window = 16;
         c.max_batch = 4;
+        c.max_accepts_in_flight = 16;
         c.planted = planted;
     })
 }
