@@ -695,6 +695,7 @@ impl Session {
         self.seq += 1;
         let give_up = tokio::time::Instant::now() + self.config.retry_for;
         let mut pause = Duration::from_millis(5);
+        let mut view = self.node.watch();
         loop {
             let outcome = self.node.execute(self.client, self.seq, op.clone()).await;
             let why = match outcome {
@@ -711,7 +712,16 @@ impl Session {
             if tokio::time::Instant::now() + pause > give_up {
                 return Err(Reply::Error(format!("TRYAGAIN {why}")));
             }
-            tokio::time::sleep(pause).await;
+            // Again after the pause, or as soon as this node sees a leader
+            // other than the one it saw now (an election ended): the retry
+            // should not sleep through the first moments a new leader serves.
+            let seen = view.borrow_and_update().leader;
+            let elected = view.wait_for(|v| v.leader.is_some() && v.leader != seen);
+            let stopped = matches!(tokio::time::timeout(pause, elected).await, Ok(Err(_)));
+            if stopped {
+                // The node stopped (no more views): its next answer says so.
+                tokio::time::sleep(pause).await;
+            }
             pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
