@@ -26,7 +26,7 @@ raft suspected-ack-without-lease lease-fifo
 raft unbounded-reads high-load
 raft trust-snapshot-meta hostile
 raft vote-before-persisted crash-storm
-raft trust-match-index default
+raft trust-match-index churn
 zab ack-before-durable crash-storm
 zab commit-without-quorum default
 zab sessions-from-zero crash-storm
@@ -42,8 +42,10 @@ while read -r protocol bug profile; do
     n=$seeds
     [[ $profile == high-load ]] && n=$((seeds / 5))
     file="$out/$protocol-$bug.json"
+    flags=(--profile "$profile")
+    [[ $profile == churn ]] && flags=(--churn) # the operator's membership changes, on the default profile
     # stderr holds progress and the panic messages of bugs caught by a panic.
-    "$bin" sim --protocol "$protocol" --planted "$bug" --profile "$profile" --seeds "$n" --json > "$file" 2>/dev/null || true
+    "$bin" sim --protocol "$protocol" --planted "$bug" "${flags[@]}" --seeds "$n" --json > "$file" 2>/dev/null || true
     python3 - "$file" "$protocol" "$bug" "$profile" "$n" <<'PY'
 import json, re, statistics, sys
 path, protocol, bug, profile, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])

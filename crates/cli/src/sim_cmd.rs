@@ -309,6 +309,7 @@ where
         println!("events       {} ({:.2} M/s)", summary.events, summary.events as f64 / secs / 1e6);
         if args.churn {
             println!("membership   {} changes committed", summary.config_changes);
+            println!("wiped disks  {} (nodes that did not vote, joining again empty)", summary.wipes);
         }
         if summary.torn_tails > 0 {
             println!("torn tails   {} crashes kept part of their unsynced writes", summary.torn_tails);
@@ -356,6 +357,7 @@ fn json_summary(
         "violations": s.violation_count(),
         "membership_changes": s.config_changes,
         "torn_tails": s.torn_tails,
+        "wiped_disks": s.wipes,
         "given_up": s.given_up,
         "oversized": s.oversized,
         "failures": failures,

@@ -86,6 +86,7 @@ fn churn_changes_raft_membership_in_every_seed_and_is_refused_elsewhere() {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(v["violations"], 0);
     assert!(v["membership_changes"].as_u64().unwrap() >= 20, "{v}");
+    assert!(v["wiped_disks"].as_u64().unwrap() >= 5, "the operator replaces learners' disks too: {v}");
     // One seed replays with the same interventions: the same trace hash, and the trace names them.
     let one = ["sim", "--protocol", "raft", "--nodes", "3", "--duration", "1", "--churn", "--seed", "4"];
     let (_, a, _) = quorum(&[&one[..], &["--json"]].concat());

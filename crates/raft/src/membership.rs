@@ -173,10 +173,19 @@ impl Raft {
                 return Err(ChangeError::NotCaughtUp(*v));
             }
         }
+        let promoted: Vec<NodeId> =
+            new.voters.iter().copied().filter(|v| !old.voters.contains(v) && *v != self.id).collect();
         let index = self.append_new(Payload::Membership(new));
         self.sync_progress(now);
         tracing::info!(node = self.id.0, term = self.term, index, "membership change proposed");
-        self.broadcast_append(now, out);
+        // The round `broadcast_round` starts next is the first a new voter's answers count from.
+        let round = self.lead.round + 1;
+        for v in &promoted {
+            if let Some(pr) = self.lead.progress.get_mut(v) {
+                pr.count_from_round(round, now);
+            }
+        }
+        self.broadcast_round(now, out);
         self.finish(now, out);
         Ok(index)
     }
@@ -230,6 +239,12 @@ impl Raft {
     /// The configuration in force (the newest in this node's log).
     pub fn membership(&self) -> &Membership {
         self.configs.current()
+    }
+
+    /// True if this node knows the configuration in force to be committed:
+    /// no other can take over from it.
+    pub fn membership_committed(&self) -> bool {
+        self.configs.current_index() <= self.commit
     }
 
     /// A leader whose own removal committed steps down (thesis §4.2.2),

@@ -49,6 +49,9 @@ pub(crate) struct Progress {
     pub recent_active: bool,
     /// The highest heartbeat round it acknowledged.
     pub acked_round: u64,
+    /// Answers to rounds before this one count for nothing (see
+    /// [`Progress::count_from_round`]).
+    pub min_round: u64,
     /// When `match_index` last moved or the mode last changed (stall detection).
     pub last_progress: Instant,
 }
@@ -64,8 +67,25 @@ impl Progress {
             probe_sent: false,
             recent_active: true,
             acked_round: 0,
+            min_round: 0,
             last_progress: now,
         }
+    }
+
+    /// The follower was just made a voter: from now on its match index
+    /// counts towards commits. What it acknowledged as a learner may come
+    /// from a process whose disk has since been replaced (a learner may be
+    /// wiped and join again, and the leader hears of it only from its next
+    /// answer, while older answers may still be on their way). So it starts
+    /// again from nothing: only answers to rounds from `round` on, which
+    /// only the process that runs now can give, count; the probe at the old
+    /// match index finds where its log really ends.
+    pub fn count_from_round(&mut self, round: u64, now: Instant) {
+        let next = self.match_index + 1;
+        self.match_index = 0;
+        self.acked_round = 0;
+        self.min_round = round;
+        self.become_probe(next, now);
     }
 
     /// Back to one-at-a-time probing from `next_index`.

@@ -189,6 +189,9 @@ impl Raft {
             return self.drop_malformed(from, "an answer to a heartbeat round not yet sent");
         }
         let Some(pr) = self.lead.progress.get_mut(&from) else { return };
+        if reply.round < pr.min_round {
+            return; // from before it was made a voter: maybe from a process since wiped
+        }
         pr.recent_active = true;
         pr.acked_round = pr.acked_round.max(reply.round);
         match reply.result {

@@ -6,7 +6,7 @@
 //! a snapshot if those entries were compacted), instead of probing forever
 //! just above the old match index.
 
-use quorum_core::{Duration, NodeId};
+use quorum_core::{Duration, NodeId, Protocol};
 type Cluster = quorum_sim::testkit::Cluster<quorum_raft::Raft>;
 use quorum_raft::{PlantedBug, RaftConfig};
 
@@ -79,4 +79,60 @@ fn the_planted_twin_never_lets_the_wiped_follower_catch_up() {
         message.contains("did not settle within a million steps"),
         "the twin should livelock the leader and the wiped follower, not fail otherwise: {message}"
     );
+}
+
+/// A learner is wiped and joins again, and the operator promotes it before
+/// the leader has heard from the new, empty process: the leader still holds
+/// the match index the old process acknowledged, which passes the caught-up
+/// check. Were that index counted, entries the new voter does not hold would
+/// commit on it. Here two voters, one cut off: the old leader alone holds
+/// five entries, so only the new voter's stale acknowledgment could make a
+/// quorum for them. (Found by the `--churn` sweep once its operator wiped
+/// learners: 10 seeds of 5,000, `raft: commit on a quorum of the configuration`.)
+#[test]
+fn a_wiped_learner_promoted_before_its_leader_hears_from_it_counts_only_what_it_holds() {
+    for seed in 1..=5 {
+        let mut c = Cluster::with_voters(3, &[1, 2], RaftConfig::default(), seed);
+        assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()));
+        let leader = c.leader().unwrap();
+        let voter = NodeId(3 - leader.0);
+        let learner = NodeId(3);
+        c.act(leader, |r, now, out| r.add_learner(now, learner, out)).unwrap();
+        c.settle();
+        c.cut_one_way(leader, voter);
+        c.cut_one_way(voter, leader);
+        for i in 0..5 {
+            c.propose(leader, format!("held by the learner only {i}").into_bytes()).unwrap();
+        }
+        c.settle();
+        let held = c.node(leader).unwrap().log().last_index();
+        let learner_match = c.node(leader).unwrap().progress().iter().find(|p| p.id == learner).unwrap().match_index;
+        assert_eq!(learner_match, held, "seed {seed}: the learner acknowledged the five entries");
+        assert!(
+            c.node(leader).unwrap().status().commit_index < held,
+            "seed {seed}: with one voter cut off, nothing commits"
+        );
+
+        // The learner's disk is replaced; the leader does not hear from the new process yet.
+        c.cut_one_way(learner, leader);
+        c.wipe(learner);
+        c.restart(learner);
+        c.act(leader, |r, now, out| r.promote(now, learner, out))
+            .expect("the stale match index passes the caught-up check");
+        c.settle();
+        assert!(
+            c.violations().is_empty(),
+            "seed {seed}: the leader counted the wiped voter's old acknowledgment: {:?}",
+            c.violations()
+        );
+        assert!(c.node(leader).unwrap().status().commit_index < held, "seed {seed}: still nothing may commit");
+
+        c.heal();
+        assert!(
+            c.run_until(Duration::from_secs(5), |c| c.ids().iter().all(|id| c.applied_index(*id) > held)),
+            "seed {seed}: once healed, the entries commit and every node applies them"
+        );
+        assert_eq!(c.applied(learner), c.applied(leader), "seed {seed}");
+        assert!(c.violations().is_empty(), "seed {seed}: {:?}", c.violations());
+    }
 }

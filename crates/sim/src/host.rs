@@ -55,6 +55,10 @@ pub(crate) struct Host<M, W> {
     /// A frozen node handles nothing; events for it wait in `held`.
     pub(crate) frozen: bool,
     pub(crate) held: Vec<crate::sim::Event<M>>,
+    /// The voters a wiped node learns of when it boots, as `quorum node
+    /// --join` learns them from a running member (`None`: the founding
+    /// members, which every node starts with).
+    pub(crate) join_voters: Option<Vec<NodeId>>,
 }
 
 impl<M, W: Default> Host<M, W> {
@@ -79,6 +83,7 @@ impl<M, W: Default> Host<M, W> {
             last_role: None,
             frozen: false,
             held: Vec::new(),
+            join_voters: None,
         }
     }
 }
@@ -116,7 +121,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         let host = &mut self.hosts[i];
         let init = Init {
             id: host.id,
-            members: self.members.clone(),
+            members: host.join_voters.clone().unwrap_or_else(|| self.members.clone()),
             config: self.protocol_config.clone(),
             stored,
             seed: host.rng.next_u64(),
@@ -167,6 +172,23 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                 self.notify_link_down(peer, i);
             }
         }
+    }
+
+    /// Crashes node `id` and throws its disk away, as an operator who
+    /// replaces a machine's disk does. Restarted, it comes back empty and
+    /// joins the running cluster of `voters`, as `quorum node --join` does.
+    /// A wiped voter would forget its votes, which no protocol here survives
+    /// (consensus assumes stable storage): wipe only nodes that do not vote.
+    pub fn wipe(&mut self, id: NodeId, voters: Vec<NodeId>) {
+        self.crash(id);
+        let i = self.index(id);
+        let host = &mut self.hosts[i];
+        host.storage = MemStorage::new();
+        host.gate = DurabilityGate::new();
+        host.join_voters = Some(voters);
+        self.metrics.wipes += 1;
+        self.trace.mix_u64s(&[3, self.now.as_nanos(), id.0]);
+        self.trace.record(self.now, || What::Wipe { node: id.0 });
     }
 
     /// Restarts a crashed node from its durable state.

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub commits: u64,
     /// Crashes that tore the tail: some unsynced writes reached the disk.
     pub torn_tails: u64,
+    /// Disks thrown away ([`crate::Sim::wipe`]).
+    pub wipes: u64,
     /// Operations their clients gave up on (outcome unknown).
     pub given_up: u64,
     /// Times a node became leader of a new term.
@@ -186,6 +188,8 @@ pub struct Summary {
     pub config_changes: u64,
     /// Crashes that tore the tail (some unsynced writes survived), over all seeds.
     pub torn_tails: u64,
+    /// Disks thrown away, over all seeds.
+    pub wipes: u64,
     /// Operations their clients gave up on, over all seeds.
     pub given_up: u64,
     /// Messages over the frame limit (each lost, and its link broken), over all seeds.
@@ -245,6 +249,7 @@ impl Summary {
         self.events += r.events;
         self.config_changes += r.metrics.config_changes.len() as u64;
         self.torn_tails += r.metrics.torn_tails;
+        self.wipes += r.metrics.wipes;
         self.given_up += r.metrics.given_up;
         self.oversized += r.metrics.oversized;
         if self.slowest.is_none_or(|(_, w)| r.wall > w) {
@@ -371,6 +376,7 @@ where
                 slim.metrics = Metrics {
                     config_changes: std::mem::take(&mut slim.metrics.config_changes),
                     torn_tails: slim.metrics.torn_tails,
+                    wipes: slim.metrics.wipes,
                     given_up: slim.metrics.given_up,
                     oversized: slim.metrics.oversized,
                     ..Metrics::default()

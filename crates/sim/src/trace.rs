@@ -42,6 +42,11 @@ pub enum What {
         /// The node.
         node: u64,
     },
+    /// A crashed node's disk was thrown away: it comes back empty.
+    Wipe {
+        /// The node.
+        node: u64,
+    },
     /// A node's role, term or leader changed.
     Role {
         /// The node.
@@ -206,6 +211,7 @@ pub fn describe(what: &What) -> String {
         What::Drop { from, to, msg, reason } => format!("n{from} -x n{to}: {msg} ({reason})"),
         What::Crash { node } => format!("n{node} crashes"),
         What::Restart { node } => format!("n{node} restarts from its disk"),
+        What::Wipe { node } => format!("n{node}'s disk is wiped"),
         What::Role { node, role, term, leader } => match leader {
             Some(l) => format!("n{node} is {role} in term {term} (leader n{l})"),
             None => format!("n{node} is {role} in term {term}"),
@@ -300,6 +306,7 @@ fn mermaid(events: &[TraceEvent], nodes: usize) -> String {
             What::Drop { from, to, msg, reason } => format!("N{from}--xN{to}: {} ({reason})", label(msg)),
             What::Crash { node } => format!("Note over N{node}: {t} crash"),
             What::Restart { node } => format!("Note over N{node}: {t} restart"),
+            What::Wipe { node } => format!("Note over N{node}: {t} disk wiped"),
             What::Role { node, role, term, .. } => format!("Note over N{node}: {t} {role} (term {term})"),
             What::Partition { cut } => format!("Note over {all}: {t} partition {}", label(cut)),
             What::Heal => format!("Note over {all}: {t} healed"),
