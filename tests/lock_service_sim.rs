@@ -44,10 +44,11 @@ fn linearizability_catches_stale_reads_of_the_holder() {
     let protocol = PrimaryBackupConfig { bug: Some(PlantedBug::StaleLocalRead), ..Default::default() };
     let mut base = sim::config(0);
     base.clients.reads = quorum::sim::ReadPath::Protocol;
-    let summary = check_workload_seeds::<PrimaryBackup, LockService>(&base, &protocol, 0..24, |_| {}, |_| {});
+    let summary = check_workload_seeds::<PrimaryBackup, LockService>(&base, &protocol, 0..64, |_| {}, |_| {});
     let checks = fired(&summary);
     println!("{checks:?}");
-    // Measured: 4 of the 24 seeds (a stale read must overlap a lease change).
+    // Measured: 7 of the 64 seeds (a stale read must overlap a lease change;
+    // 4 of the first 24 before half the crashes became machine crashes, 1 after).
     assert!(checks.iter().any(|(c, n)| c == "linearizability" && *n >= 2), "{summary}");
     assert!(checks.iter().all(|(c, _)| c == "linearizability"), "only the model check can see it: {checks:?}");
 }

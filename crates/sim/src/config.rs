@@ -295,10 +295,26 @@ pub struct FaultConfig {
     /// have moved on); the rest are crashes and partitions, half each.
     #[serde(default = "pause_share")]
     pub pauses: f64,
+    /// The share of random crashes that are a machine's rather than a
+    /// process's: no FIN closes the machine's connections, so each peer hears
+    /// that its link broke only once the machine is back and answers a write
+    /// of the peer's with a reset, up to [`LATE_LINK_DOWN`] after the restart:
+    /// until then only the protocol's own timeouts can tell, and the
+    /// restarted node's new connection may deliver messages first (as the
+    /// runtime's TCP transport may report it).
+    #[serde(default = "late_share")]
+    pub late_link_down: f64,
 }
+
+/// How long after a crashed machine is back its peers may take to hear that their old connections to it broke.
+pub const LATE_LINK_DOWN: Duration = Duration::from_millis(20);
 
 fn pause_share() -> f64 {
     0.2
+}
+
+fn late_share() -> f64 {
+    0.5
 }
 
 impl Default for FaultConfig {
@@ -310,6 +326,7 @@ impl Default for FaultConfig {
             loss: 0.05,
             duplicate: 0.05,
             pauses: pause_share(),
+            late_link_down: late_share(),
         }
     }
 }

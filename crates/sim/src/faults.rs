@@ -146,8 +146,20 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         };
         if crash {
             let Some(victim) = self.random_node(|sim, i| sim.protos[i].is_some()) else { return };
-            self.crash(self.members[victim]);
-            let back = self.now + self.outage();
+            let p = self.config.faults.late_link_down;
+            // (No draw at all when no crash is a machine's: runs keep the schedules they had before.)
+            let down = if p > 0.0 && self.rng.chance(p) {
+                // A machine's peers hear of it once it is back and answers
+                // their next write with a reset.
+                let down = self.outage();
+                let late = down + Duration::from_nanos(self.rng.range(0, crate::config::LATE_LINK_DOWN.as_nanos()));
+                self.crash_noticed_late(self.members[victim], late);
+                down
+            } else {
+                self.crash(self.members[victim]);
+                self.outage()
+            };
+            let back = self.now + down;
             self.queue.push(back, Event::Fault(FaultEvent::Restart(victim)));
         } else {
             if self.net.partitioned() {

@@ -12,8 +12,8 @@ use crate::sim::{Event, Sim};
 use crate::trace::What;
 use crate::Workload;
 use quorum_core::{
-    ClientId, DurabilityGate, Effect, Entry, Init, Instant, MemStorage, NodeId, Payload, ProposeError, Protocol,
-    ReadError, ReadId, Rng, Role,
+    ClientId, DurabilityGate, Duration, Effect, Entry, Init, Instant, MemStorage, NodeId, Payload, ProposeError,
+    Protocol, ReadError, ReadId, Rng, Role,
 };
 use std::collections::HashMap;
 
@@ -140,6 +140,13 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
 
     /// Crashes node `id`: unsynced writes, held messages and volatile state are lost.
     pub fn crash(&mut self, id: NodeId) {
+        self.crash_noticed_late(id, Duration::ZERO);
+    }
+
+    /// Crashes node `id` as a machine crashes: its peers hear of their
+    /// broken links `late` after one network delay, not at once (see
+    /// `FaultConfig::late_link_down`).
+    pub fn crash_noticed_late(&mut self, id: NodeId, late: Duration) {
         let i = self.index(id);
         if self.protos[i].is_none() {
             return;
@@ -169,7 +176,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         for peer in 0..self.hosts.len() {
             if peer != i {
                 self.net.break_link(i, peer);
-                self.notify_link_down(peer, i);
+                self.notify_link_down(peer, i, late);
             }
         }
     }
@@ -205,15 +212,16 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
     /// Breaks the connection between two nodes; on fifo links, tells the live ends.
     pub(crate) fn break_link(&mut self, a: usize, b: usize) {
         if self.net.break_link(a, b) {
-            self.notify_link_down(a, b);
-            self.notify_link_down(b, a);
+            self.notify_link_down(a, b, Duration::ZERO);
+            self.notify_link_down(b, a, Duration::ZERO);
         }
     }
 
-    /// Tells `node`, if it is up, that its connection to `peer` broke (after one network delay).
-    fn notify_link_down(&mut self, node: usize, peer: usize) {
+    /// Tells `node`, if it is up, that its connection to `peer` broke (after
+    /// one network delay, and `late` more).
+    fn notify_link_down(&mut self, node: usize, peer: usize, late: Duration) {
         if self.protos[node].is_some() {
-            let at = self.now + self.net.sample(&mut self.rng);
+            let at = self.now + self.net.sample(&mut self.rng) + late;
             let incarnation = self.hosts[node].incarnation;
             self.queue.push(at, Event::LinkDown { node, peer, incarnation });
         }

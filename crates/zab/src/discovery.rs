@@ -155,7 +155,8 @@ impl Zab {
         }
         let summary = HistorySummary::of(&self.log);
         // Durable: the promise and the reported history are on disk first.
-        out.send_durable(from, Message::AckEpoch { epoch, current_epoch: self.hard.current_epoch, summary });
+        let current_epoch = self.hard.current_epoch;
+        out.send_durable(from, Message::AckEpoch { session, epoch, current_epoch, summary });
     }
 
     /// ACKEPOCH: count the quorum; once reached, synchronise it.
@@ -163,7 +164,7 @@ impl Zab {
         &mut self,
         now: Instant,
         from: NodeId,
-        epoch: u64,
+        (session, epoch): (u64, u64),
         current_epoch: u64,
         summary: HistorySummary,
         out: &mut Out,
@@ -186,8 +187,8 @@ impl Zab {
             // it would wait for sync until initLimit. Tell it to start over.
             return self.reset_learner(from, out);
         };
-        if learner.stage != Stage::EpochSent {
-            return;
+        if learner.session != session || learner.stage != Stage::EpochSent {
+            return; // an earlier session's (held back by its fsync), or a duplicate
         }
         learner.last_heard = now;
         if l.phase != LeaderPhase::Discovery {
@@ -272,7 +273,8 @@ mod tests {
         let Effect::Persist(batch) = &effects[0] else { panic!("the promise is written first: {effects:?}") };
         let hard = HardState::decode(batch.hard_state.as_ref().unwrap()).unwrap();
         assert_eq!((hard.accepted_epoch, hard.accepted_leader, hard.current_epoch), (3, 1, 2));
-        let Effect::SendDurable { to, msg: Message::AckEpoch { epoch, current_epoch, summary } } = &effects[1] else {
+        let Effect::SendDurable { to, msg: Message::AckEpoch { epoch, current_epoch, summary, .. } } = &effects[1]
+        else {
             panic!("then ACKEPOCH, durably: {effects:?}")
         };
         assert_eq!((*to, *epoch, *current_epoch), (NodeId(1), 3, 2));
@@ -401,7 +403,12 @@ mod tests {
         }
         let summary = HistorySummary::of(&ahead);
         let mut out = Effects::new();
-        z.on_message(at(21), NodeId(2), Message::AckEpoch { epoch: 2, current_epoch: 1, summary }, &mut out);
+        z.on_message(
+            at(21),
+            NodeId(2),
+            Message::AckEpoch { session: 1, epoch: 2, current_epoch: 1, summary },
+            &mut out,
+        );
         z
     }
 
@@ -448,6 +455,54 @@ mod tests {
     fn planted_sessions_from_zero_drop_the_restarted_follower() {
         let config = crate::ZabConfig::default().with(|c| c.planted = Some(crate::PlantedBug::SessionsFromZero));
         assert!(!restarted_follower_gets_newepoch(config), "the planted bug must reproduce the duplicate drop");
+    }
+
+    /// `zab: fresh sessions` judged on the leader and node 2's new
+    /// incarnation, once the leader has its FOLLOWERINFO and before it heard
+    /// that the old connection broke.
+    fn fresh_sessions_after_a_restart(config: crate::ZabConfig) -> Result<(), String> {
+        use quorum_core::StepInvariant;
+        // Node 2 is active in its first session (1 in this scripted leader's world).
+        let mut leader = established_leader();
+        let (second, info) = rebooted_follower(config, 77, 160);
+        leader.on_message(at(161), NodeId(2), info, &mut Effects::new());
+        let nodes = [Some(&leader), Some(&second), None];
+        crate::invariants::FreshSessions.check_stepped(at(161), &leader, &nodes)?;
+        crate::invariants::FreshSessions.check_stepped(at(161), &second, &nodes)
+    }
+
+    #[test]
+    fn fresh_sessions_sees_a_restarted_follower_reuse_its_dead_incarnations_session() {
+        assert_eq!(fresh_sessions_after_a_restart(crate::ZabConfig::default()), Ok(()));
+        let planted = crate::ZabConfig::default().with(|c| c.planted = Some(crate::PlantedBug::SessionsFromZero));
+        let err = fresh_sessions_after_a_restart(planted).expect_err("the reused session must be seen");
+        assert!(
+            err.contains("n2 starts to join n1 in session 0x1, which that leader already took to the ACK of NEWLEADER"),
+            "{err}"
+        );
+    }
+
+    /// An ACKEPOCH that waited for its fsync while its follower went back to
+    /// LOOKING and began a new session arrives after the new FOLLOWERINFO:
+    /// it speaks for the old session, and the leader must not take it for
+    /// the new one's (the crash-storm sweep found the leader doing so once
+    /// `zab: fresh sessions` looked).
+    #[test]
+    fn an_ackepoch_of_an_earlier_session_does_not_count_for_the_new_one() {
+        let mut leader = established_leader();
+        let (second, info) = rebooted_follower(crate::ZabConfig::default(), 77, 160);
+        let new_session = session_of(&second);
+        leader.on_message(at(161), NodeId(2), info, &mut Effects::new());
+        let summary = HistorySummary::of(&quorum_core::Log::default());
+        let stale =
+            Message::AckEpoch { session: new_session - 1, epoch: 1, current_epoch: 1, summary: summary.clone() };
+        leader.on_message(at(162), NodeId(2), stale, &mut Effects::new());
+        let State::Leading(l) = &leader.state else { panic!("still leading") };
+        assert_eq!(l.learners[&NodeId(2)].stage, crate::state::Stage::EpochSent, "the old session's ack was taken");
+        let fresh = Message::AckEpoch { session: new_session, epoch: 1, current_epoch: 1, summary };
+        let mut out = Effects::new();
+        leader.on_message(at(163), NodeId(2), fresh, &mut out);
+        assert!(sent(&out).iter().any(|(to, m, _)| *to == NodeId(2) && matches!(m, Message::NewLeader { .. })));
     }
 
     #[test]

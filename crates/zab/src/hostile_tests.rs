@@ -137,9 +137,9 @@ fn an_ack_of_newleader_naming_another_index_resets_the_learner() {
     let mut out = Effects::new();
     follower_info(&mut z, at(201), 3, 5, 0, &mut out);
     let summary = HistorySummary::of(&Log::default());
-    z.on_message(at(202), NodeId(3), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
+    z.on_message(at(202), NodeId(3), Message::AckEpoch { session: 5, epoch: 1, current_epoch: 0, summary }, &mut out);
     let mut out = Effects::new();
-    z.on_message(at(203), NodeId(3), Message::AckNewLeader { epoch: 1, index: 40 }, &mut out);
+    z.on_message(at(203), NodeId(3), Message::AckNewLeader { session: 5, epoch: 1, index: 40 }, &mut out);
     assert_learner_reset(&z, &out, 3);
 }
 
@@ -162,7 +162,7 @@ fn an_ackepoch_with_an_impossible_history_resets_the_learner() {
         let mut out = Effects::new();
         follower_info(&mut z, at(201), 3, 5, 0, &mut out);
         let mut out = Effects::new();
-        let ack = Message::AckEpoch { epoch: 1, current_epoch: 0, summary: summary.clone() };
+        let ack = Message::AckEpoch { session: 5, epoch: 1, current_epoch: 0, summary: summary.clone() };
         z.on_message(at(202), NodeId(3), ack, &mut out);
         let State::Leading(l) = &z.state else { panic!("{summary:?}: still leading") };
         // Either dropped as garbage, or (a snapshot we cannot check against) answered with our snapshot.
@@ -240,7 +240,12 @@ fn random_message(rng: &mut Rng) -> Message {
         }),
         1 => Message::FollowerInfo { session: rng.range(0, 3), accepted_epoch: e, accepted_leader: rng.range(0, 4) },
         2 => Message::NewEpoch { session: rng.range(0, 3), epoch: e },
-        3 => Message::AckEpoch { epoch: e, current_epoch: rng.range(0, 4), summary: summary(rng) },
+        3 => Message::AckEpoch {
+            session: rng.range(0, 3),
+            epoch: e,
+            current_epoch: rng.range(0, 4),
+            summary: summary(rng),
+        },
         4 => Message::Diff { epoch: e, prev_index: i, prev_zxid: stamp, entries: random_entries(rng) },
         5 => Message::Trunc { epoch: e, index: i, zxid: stamp, entries: random_entries(rng) },
         6 => {
@@ -251,9 +256,9 @@ fn random_message(rng: &mut Rng) -> Message {
         }
         7 => Message::SnapChunk { epoch: e, data: Bytes::from(vec![1u8; rng.range(0, 4) as usize]) },
         8 => Message::SyncEntries { epoch: e, entries: random_entries(rng) },
-        9 => Message::SyncAck { epoch: e, received: rng.range(0, 5) },
+        9 => Message::SyncAck { session: rng.range(0, 3), epoch: e, received: rng.range(0, 5) },
         10 => Message::NewLeader { epoch: e, last_index: i, last_zxid: stamp },
-        11 => Message::AckNewLeader { epoch: e, index: i },
+        11 => Message::AckNewLeader { session: rng.range(0, 3), epoch: e, index: i },
         12 => Message::UpToDate { epoch: e, commit: i },
         13 | 14 => Message::Proposal { epoch: e, entries: random_entries(rng) },
         15 => Message::Ack { epoch: e, index: i },

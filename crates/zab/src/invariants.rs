@@ -17,7 +17,9 @@
 //!   initial history, every transaction of an older epoch that anyone delivers.
 //!
 //! And one about resources: [`BoundedQueues`], a leader holds no more
-//! proposals waiting behind its pipeline than `max_queued_proposals`.
+//! proposals waiting behind its pipeline than `max_queued_proposals`; and one
+//! about the joining handshake: [`FreshSessions`], a follower that starts to
+//! join its leader does so in a session that leader has not seen go further.
 
 use crate::{Zab, Zxid};
 use quorum_core::{Entry, Instant, Invariant, NodeId, Payload, StepInvariant};
@@ -34,7 +36,57 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
         Box::new(GlobalPrimaryOrder::default()),
         Box::new(PrimaryIntegrity::default()),
         Box::new(BoundedQueues),
+        Box::new(FreshSessions),
     ]
+}
+
+/// A follower's session names one attempt to join one leader, by one
+/// incarnation of the follower: it starts a new one every time it settles
+/// on a leader, and a restart must not reuse the numbers of the boot before
+/// (issue 12 item 5). So while a follower is in discovery in session `s`,
+/// its leader cannot have taken `s` past NEWEPOCH: that would be an older
+/// attempt, or a dead incarnation's, under the same name, and the leader
+/// drops the new FOLLOWERINFO as a duplicate of it; the follower then waits
+/// out initLimit for nothing. (Checked when either of the two steps.)
+#[derive(Default, Debug)]
+pub struct FreshSessions;
+
+impl StepInvariant<Zab> for FreshSessions {
+    const NAME: &'static str = "zab: fresh sessions";
+
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, nodes: &[Option<&Zab>]) -> Result<(), String> {
+        let node_at = |id: NodeId| nodes.get((id.0 - 1) as usize).copied().flatten();
+        let stale = |leader: &Zab, follower: &Zab| -> Option<String> {
+            let crate::State::Following(f) = &follower.state else { return None };
+            let crate::State::Leading(l) = &leader.state else { return None };
+            let learner = l.learners.get(&follower.id())?;
+            let discovering = f.leader == leader.id() && f.phase == crate::state::FollowerPhase::Discovery;
+            use crate::state::Stage;
+            let past = match learner.stage {
+                Stage::Info | Stage::EpochSent => return None,
+                Stage::AckedEpoch(_) => "ACKEPOCH",
+                Stage::Streaming => "the sync stream",
+                Stage::Synced => "NEWLEADER",
+                Stage::Active => "the ACK of NEWLEADER",
+            };
+            (discovering && learner.session == f.session).then(|| {
+                format!(
+                    "{} starts to join {} in session {:#x}, which that leader already took to {past}",
+                    follower.id(),
+                    leader.id(),
+                    f.session,
+                )
+            })
+        };
+        let found = match &node.state {
+            crate::State::Following(f) => node_at(f.leader).and_then(|leader| stale(leader, node)),
+            crate::State::Leading(l) => {
+                l.learners.keys().find_map(|id| node_at(*id).and_then(|follower| stale(node, follower)))
+            }
+            _ => None,
+        };
+        found.map_or(Ok(()), Err)
+    }
 }
 
 /// A leader's queue of proposals waiting behind the pipeline stays within

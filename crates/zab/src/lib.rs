@@ -446,19 +446,23 @@ impl Protocol for Zab {
                 self.on_follower_info(now, from, session, accepted_epoch, accepted_leader, out)
             }
             Message::NewEpoch { session, epoch } => self.on_new_epoch(now, from, session, epoch, out),
-            Message::AckEpoch { epoch, current_epoch, summary } => {
-                self.on_ack_epoch(now, from, epoch, current_epoch, summary, out)
+            Message::AckEpoch { session, epoch, current_epoch, summary } => {
+                self.on_ack_epoch(now, from, (session, epoch), current_epoch, summary, out)
             }
             Message::Diff { .. }
             | Message::Trunc { .. }
             | Message::Snap { .. }
             | Message::SnapChunk { .. }
             | Message::SyncEntries { .. } => self.on_sync_data(now, from, msg, out),
-            Message::SyncAck { epoch, received } => self.on_sync_ack(now, from, epoch, received, out),
+            Message::SyncAck { session, epoch, received } => {
+                self.on_sync_ack(now, from, (session, epoch), received, out)
+            }
             Message::NewLeader { epoch, last_index, last_zxid } => {
                 self.on_new_leader(now, from, epoch, last_index, last_zxid, out)
             }
-            Message::AckNewLeader { epoch, index } => self.on_ack_new_leader(now, from, epoch, index, out),
+            Message::AckNewLeader { session, epoch, index } => {
+                self.on_ack_new_leader(now, from, (session, epoch), index, out)
+            }
             Message::UpToDate { epoch, commit } => self.on_up_to_date(now, from, epoch, commit, out),
             Message::Proposal { epoch, entries } => self.on_proposal(now, from, epoch, entries, out),
             Message::Ack { epoch, index } => self.on_ack(now, from, epoch, index, out),

@@ -128,6 +128,10 @@ pub enum Message {
     },
     /// Phase 1, follower → leader, sent once the accepted epoch is durable.
     AckEpoch {
+        /// The follower's session (see [`Message::FollowerInfo`]): an
+        /// acknowledgment that waited for its fsync may leave after the
+        /// follower began a new session, and must not count for that one.
+        session: u64,
         /// The epoch acknowledged.
         epoch: u64,
         /// The follower's current epoch.
@@ -185,6 +189,8 @@ pub enum Message {
     },
     /// Phase 2, follower → leader: flow control of the sync stream.
     SyncAck {
+        /// The follower's session.
+        session: u64,
         /// The new epoch.
         epoch: u64,
         /// How many sync messages (DIFF/TRUNC/SNAP, SNAPCHUNK, SYNCENTRIES)
@@ -202,6 +208,8 @@ pub enum Message {
     },
     /// Phase 2, follower → leader, sent once history and current epoch are durable.
     AckNewLeader {
+        /// The follower's session.
+        session: u64,
         /// The epoch.
         epoch: u64,
         /// The follower's last index, now durable.

@@ -225,10 +225,20 @@ impl Zab {
     }
 
     /// SYNCACK: the follower took `received` sync messages; send more.
-    pub(crate) fn on_sync_ack(&mut self, now: Instant, from: NodeId, epoch: u64, received: u64, out: &mut Out) {
+    pub(crate) fn on_sync_ack(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        (session, epoch): (u64, u64),
+        received: u64,
+        out: &mut Out,
+    ) {
         let sync_limit = self.config.sync_limit();
         let Some(l) = self.leading(epoch) else { return };
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
+        if learner.session != session {
+            return; // about an earlier session's stream
+        }
         if received > learner.sync_sent || received < learner.sync_acked {
             let why = format!("acknowledges {received} sync messages, {} sent", learner.sync_sent);
             self.reject(from, "SYNCACK", &why);
@@ -304,7 +314,7 @@ impl Zab {
         f.last_heard = now;
         f.deadline = f.deadline.max(now + sync_limit);
         f.sync_received += 1;
-        out.send(from, Message::SyncAck { epoch, received: f.sync_received });
+        out.send(from, Message::SyncAck { session: f.session, epoch, received: f.sync_received });
     }
 
     /// Adds one sync message to the pending data, if it fits.
@@ -419,7 +429,8 @@ impl Zab {
         batch.hard_state = Some(self.hard.encode());
         self.persist(batch, out);
         debug!(node = self.id.0, epoch, last_index, "NEWLEADER accepted");
-        let ack = Message::AckNewLeader { epoch, index: last_index };
+        let State::Following(f) = &self.state else { unreachable!("NEWLEADER is taken while following") };
+        let ack = Message::AckNewLeader { session: f.session, epoch, index: last_index };
         if self.config.planted(crate::PlantedBug::AckNewLeaderBeforeDurable) {
             out.send(from, ack);
         } else {
@@ -428,11 +439,18 @@ impl Zab {
     }
 
     /// ACK of NEWLEADER: the learner's acks count from now on.
-    pub(crate) fn on_ack_new_leader(&mut self, now: Instant, from: NodeId, epoch: u64, index: u64, out: &mut Out) {
+    pub(crate) fn on_ack_new_leader(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        (session, epoch): (u64, u64),
+        index: u64,
+        out: &mut Out,
+    ) {
         let Some(l) = self.leading(epoch) else { return };
         let Some(learner) = l.learners.get_mut(&from) else { return self.reset_learner(from, out) };
-        if learner.stage != Stage::Synced {
-            return;
+        if learner.session != session || learner.stage != Stage::Synced {
+            return; // an earlier session's (held back by its fsync), or a duplicate
         }
         if index != learner.newleader_index {
             let why = format!("acknowledges index {index}, NEWLEADER announced {}", learner.newleader_index);
@@ -590,7 +608,10 @@ mod phase_tests {
         let diff = Message::Diff { epoch: 2, prev_index: 1, prev_zxid: Stamp::new(1, 1), entries };
         z.on_message(at(3), NodeId(1), diff, &mut out);
         assert!(writes(&out).is_empty(), "sync data is held until NEWLEADER");
-        assert!(matches!(&sent(&out)[..], [(_, Message::SyncAck { epoch: 2, received: 1 }, false)]), "flow control");
+        assert!(
+            matches!(&sent(&out)[..], [(_, Message::SyncAck { epoch: 2, received: 1, .. }, false)]),
+            "flow control"
+        );
         assert_eq!(z.history().last_index(), 1);
         let mut out = Effects::new();
         let nl = Message::NewLeader { epoch: 2, last_index: 3, last_zxid: Stamp::new(1, 3) };
@@ -600,7 +621,10 @@ mod phase_tests {
         let Effect::Persist(batch) = &effects[0] else { panic!("{effects:?}") };
         assert_eq!(batch.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(HardState::decode(batch.hard_state.as_ref().unwrap()).unwrap().current_epoch, 2);
-        assert!(matches!(effects[1], Effect::SendDurable { msg: Message::AckNewLeader { epoch: 2, index: 3 }, .. }));
+        assert!(matches!(
+            effects[1],
+            Effect::SendDurable { msg: Message::AckNewLeader { epoch: 2, index: 3, .. }, .. }
+        ));
         assert!(commits(&out).is_empty(), "nothing is committed before UPTODATE");
     }
 
@@ -659,14 +683,14 @@ mod phase_tests {
             behind.append(e);
         }
         let mut out = Effects::new();
-        let ack = Message::AckEpoch { epoch: 3, current_epoch: 1, summary: HistorySummary::of(&behind) };
+        let ack = Message::AckEpoch { session: 1, epoch: 3, current_epoch: 1, summary: HistorySummary::of(&behind) };
         z.on_message(at(21), NodeId(2), ack, &mut out);
         let msgs: Vec<Message> = sent(&out).into_iter().map(|(_, m, _)| m).collect();
         assert!(matches!(&msgs[0], Message::Trunc { index: 2, entries, .. } if entries.len() == 1), "{msgs:?}");
         assert!(matches!(msgs[1], Message::NewLeader { epoch: 3, last_index: 3, .. }));
         assert_eq!(z.current_epoch(), 3);
         // The epoch is established once our epoch write and node 2's ack are in.
-        z.on_message(at(22), NodeId(2), Message::AckNewLeader { epoch: 3, index: 3 }, &mut out);
+        z.on_message(at(22), NodeId(2), Message::AckNewLeader { session: 1, epoch: 3, index: 3 }, &mut out);
         assert_eq!(z.established_epoch(), None, "our own currentEpoch is not durable yet");
         let mut out = Effects::new();
         persist_all(&mut z, at(22), &mut out);
@@ -692,7 +716,12 @@ mod phase_tests {
         assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 1, epoch: 1 }));
         let mut out = Effects::new();
         let summary = HistorySummary::of(&quorum_core::Log::default());
-        z.on_message(at(202), NodeId(3), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
+        z.on_message(
+            at(202),
+            NodeId(3),
+            Message::AckEpoch { session: 1, epoch: 1, current_epoch: 0, summary },
+            &mut out,
+        );
         let msgs: Vec<Message> = sent(&out).into_iter().map(|(_, m, _)| m).collect();
         assert!(matches!(&msgs[0], Message::Diff { prev_index: 0, entries, .. } if entries.len() == 2), "{msgs:?}");
         assert!(matches!(msgs[1], Message::NewLeader { epoch: 1, last_index: 2, .. }));
@@ -704,7 +733,7 @@ mod phase_tests {
         assert!(sent(&out).iter().any(|(to, m, _)| *to == NodeId(3) && matches!(m, Message::Proposal { .. })));
         // Its ACK of NEWLEADER (index 2) makes a quorum with the leader for 1..=2.
         let mut out = Effects::new();
-        z.on_message(at(204), NodeId(3), Message::AckNewLeader { epoch: 1, index: 2 }, &mut out);
+        z.on_message(at(204), NodeId(3), Message::AckNewLeader { session: 1, epoch: 1, index: 2 }, &mut out);
         assert_eq!(commits(&out), vec![1, 2]);
     }
 

@@ -127,9 +127,9 @@ pub(crate) fn established_leader() -> Zab {
     follower_info(&mut z, at(100), 2, 1, 0, &mut out);
     persist_all(&mut z, at(100), &mut out);
     let summary = crate::HistorySummary::of(&quorum_core::Log::default());
-    z.on_message(at(101), NodeId(2), Message::AckEpoch { epoch: 1, current_epoch: 0, summary }, &mut out);
+    z.on_message(at(101), NodeId(2), Message::AckEpoch { session: 1, epoch: 1, current_epoch: 0, summary }, &mut out);
     persist_all(&mut z, at(101), &mut out);
-    z.on_message(at(102), NodeId(2), Message::AckNewLeader { epoch: 1, index: 0 }, &mut out);
+    z.on_message(at(102), NodeId(2), Message::AckNewLeader { session: 1, epoch: 1, index: 0 }, &mut out);
     assert_eq!(z.established_epoch(), Some(1));
     z
 }
