@@ -298,7 +298,7 @@ pub struct FaultConfig {
     /// The share of random crashes that are a machine's rather than a
     /// process's: no FIN closes the machine's connections, so each peer hears
     /// that its link broke only once the machine is back and answers a write
-    /// of the peer's with a reset, up to [`LATE_LINK_DOWN`] after the restart:
+    /// of the peer's with a reset, up to 20 ms (`LATE_LINK_DOWN`) after the restart:
     /// until then only the protocol's own timeouts can tell, and the
     /// restarted node's new connection may deliver messages first (as the
     /// runtime's TCP transport may report it).
