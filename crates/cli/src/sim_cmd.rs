@@ -192,6 +192,10 @@ pub fn run(args: SimArgs) -> Result<i32, String> {
     if args.churn && !crate::churn::PROTOCOLS.contains(&args.protocol.as_str()) {
         return Err(format!("--churn changes membership, supported for: {}", crate::churn::PROTOCOLS.join(", ")));
     }
+    if args.churn && args.profile == Profile::LeaseFifo {
+        // Both act through the simulator's one operator; the disturbance would silently replace the churn.
+        return Err("--churn cannot run with --profile lease-fifo: its lease disturbance is the run's operator".into());
+    }
     if !args.profile.applies_to(&args.protocol) {
         return Err(format!("--profile {} does not apply to {}", args.profile.name(), args.protocol));
     }
