@@ -165,14 +165,7 @@ const HIGH_LOAD_QUEUE: usize = 32;
 fn multipaxos(profile: Profile) -> MultiPaxosConfig {
     let read_lease = matches!(profile, Profile::LeaseFifo | Profile::Drift);
     match profile {
-        Profile::TinyCaps | Profile::Hostile => MultiPaxosConfig::default().with(|c| {
-            c.window = 4;
-            c.max_batch = 2;
-            c.max_accepts_in_flight = 1;
-            c.catch_up_batch = 8;
-            c.snapshot_chunk_bytes = 64;
-            c.max_queued = 16;
-        }),
+        Profile::TinyCaps | Profile::Hostile => MultiPaxosConfig::tiny_caps(),
         Profile::HighLoad => MultiPaxosConfig::default().with(|c| c.max_queued = HIGH_LOAD_QUEUE),
         // More chosen slots behind a stuck one than a promise page lists.
         // One Accept per command as it comes, so one lost Accept holds back one slot.

@@ -107,6 +107,20 @@ impl Default for MultiPaxosConfig {
 }
 
 impl MultiPaxosConfig {
+    /// The settings of `quorum sim --profile tiny-caps`: every window, batch,
+    /// chunk and catch-up cap at a few slots or bytes, so that each boundary
+    /// path runs thousands of times in a sweep.
+    pub fn tiny_caps() -> Self {
+        MultiPaxosConfig::default().with(|c| {
+            c.window = 4;
+            c.max_batch = 2;
+            c.max_accepts_in_flight = 1;
+            c.catch_up_batch = 8;
+            c.snapshot_chunk_bytes = 64;
+            c.max_queued = 16;
+        })
+    }
+
     /// Says which settings cannot work, by their `--set` names.
     pub fn check_settings(&self) -> Result<(), String> {
         quorum_core::settings::check_rules(&[

@@ -184,15 +184,7 @@ fn a_leader_behind_its_followers_snapshots_catches_up_and_commits() {
     let mut cfg = SimConfig::new(5, 3666).with_faults(Faults::All).with_small_frames();
     cfg.faults.late_link_down = 0.0;
     cfg.trace = true;
-    let tiny_caps = MultiPaxosConfig::default().with(|c| {
-        c.window = 4;
-        c.max_batch = 2;
-        c.max_accepts_in_flight = 1;
-        c.catch_up_batch = 8;
-        c.snapshot_chunk_bytes = 64;
-        c.max_queued = 16;
-    });
-    let report = Sim::<MultiPaxos>::new(cfg, tiny_caps).run();
+    let report = Sim::<MultiPaxos>::new(cfg, MultiPaxosConfig::tiny_caps()).run();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     assert!(
         report.trace.to_text().contains("Decided { chosen: [], more: true }"),
