@@ -45,7 +45,7 @@ fn nacks(sim: &Sim<Paxos>) -> usize {
 /// Tells the first `rounds` refusals of the duel, as the trace shows them.
 fn narrate_duel(story: &mut Story, sim: &Sim<Paxos>, rounds: usize) {
     let refusals = sim.trace().events().iter().filter_map(|e| match &e.what {
-        What::Deliver { from, to, msg } if msg.starts_with("Nack") => Some((e.at_ns, *from, *to, msg.clone())),
+        What::Deliver { from, to, msg, .. } if msg.starts_with("Nack") => Some((e.at_ns, *from, *to, msg.clone())),
         _ => None,
     });
     for (at, from, to, msg) in refusals.take(rounds) {

@@ -28,7 +28,9 @@ fn worth_drawing(e: &TraceEvent) -> bool {
 /// The first delivery whose message starts with `kind`, at or after `from`: (time, from, to).
 fn first(sim: &Sim<Zab>, kind: &str, from: Instant) -> Option<(Instant, u64, u64)> {
     sim.trace().events().iter().filter(|e| e.at_ns >= from.as_nanos()).find_map(|e| match &e.what {
-        What::Deliver { from, to, msg } if msg.starts_with(kind) => Some((Instant::from_nanos(e.at_ns), *from, *to)),
+        What::Deliver { from, to, msg, .. } if msg.starts_with(kind) => {
+            Some((Instant::from_nanos(e.at_ns), *from, *to))
+        }
         _ => None,
     })
 }

@@ -13,6 +13,7 @@ mod protocols;
 mod restore_cmd;
 mod sim_cmd;
 mod trace_cmd;
+mod viz;
 
 use clap::{Parser, Subcommand};
 
@@ -51,6 +52,8 @@ enum Command {
     Check(check_cmd::CheckArgs),
     /// Print a narrated scenario's run as a Mermaid diagram, JSON or text.
     Trace(trace_cmd::TraceArgs),
+    /// Watch and poke the protocols in a browser: a simulated cluster per tab.
+    Viz(viz::VizArgs),
 }
 
 fn main() {
@@ -71,6 +74,7 @@ fn main() {
         }
         Command::Trace(args) => trace_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Viz(args) => viz::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -32,6 +32,9 @@ pub enum Format {
     Text,
     /// The plain-words narration and its checks.
     Story,
+    /// One self-contained HTML page that plays the run, with its narration
+    /// beside the picture (the player of `quorum viz`).
+    Html,
 }
 
 /// Runs `quorum trace`; returns the exit code.
@@ -65,6 +68,7 @@ pub fn run(args: TraceArgs) -> Result<i32, String> {
         Format::Json => println!("{}", story.trace_json()),
         Format::Text => print!("{}", story.trace_text()),
         Format::Story => print!("{}", story.narration()),
+        Format::Html => print!("{}", crate::viz::player_html(&story, scenario.protocol)),
     }
     Ok(i32::from(!story.passed()))
 }

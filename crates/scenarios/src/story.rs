@@ -46,6 +46,11 @@ impl Story {
         &self.events
     }
 
+    /// The cluster size the events are drawn for.
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
     /// True when every claim held.
     pub fn passed(&self) -> bool {
         !self.checks.is_empty() && self.checks.iter().all(|(_, ok)| *ok)

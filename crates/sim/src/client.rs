@@ -18,7 +18,7 @@ use crate::trace::What;
 use crate::workload::OpContext;
 use crate::Workload;
 use bytes::Bytes;
-use quorum_core::{ClientId, Command, Duration, NodeId, Protocol};
+use quorum_core::{ClientId, Command, Duration, Instant, NodeId, Protocol};
 
 /// A request on its way to a node.
 pub(crate) struct Request {
@@ -29,6 +29,8 @@ pub(crate) struct Request {
     /// Set for a local read: the highest index the client has seen, which the
     /// serving node must have applied before it answers.
     pub(crate) local_floor: Option<u64>,
+    /// When the client sent it.
+    pub(crate) sent: Instant,
 }
 
 /// A node's answer to a client.
@@ -88,6 +90,16 @@ impl<O> Client<O> {
     }
 }
 
+/// A short label of an answer on its way, for a picture of the wire.
+pub(crate) fn answer_label(answer: &Answer) -> String {
+    match answer {
+        Answer::Ok { .. } => "answer".into(),
+        Answer::NotLeader(Some(l)) => format!("not leader, try {l}"),
+        Answer::NotLeader(None) => "not leader".into(),
+        Answer::Busy => "busy".into(),
+    }
+}
+
 /// Client ids in traces are numbered from 1.
 fn client_id(c: usize) -> u64 {
     c as u64 + 1
@@ -133,6 +145,28 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             // A client may reconnect to any server: the hardest case for session order.
             self.clients[c].target = self.rng.index(self.config.nodes);
         }
+        self.start_op(c, op, local);
+    }
+
+    /// Sends one operation from a new client to `node`, as someone typing at
+    /// a console would: the client follows redirects and retries like the
+    /// workload's clients, its request and answer are traced, and the
+    /// operation joins the history the checks judge. `local` asks for a
+    /// local read (see `ClientConfig::local_read_ratio`). Returns the
+    /// client's number in traces (`c1` is 1).
+    pub fn submit(&mut self, node: NodeId, op: W::Op, local: bool) -> u64 {
+        let target = self.index(node);
+        let c = self.clients.len();
+        let mut client = Client::new(c, self.config.nodes);
+        client.target = target;
+        self.clients.push(client);
+        let local = local && W::is_read(&op);
+        self.start_op(c, op, local);
+        client_id(c)
+    }
+
+    /// Client `c` starts `op`: into the history, and off to its target.
+    fn start_op(&mut self, c: usize, op: W::Op, local: bool) {
         let client = &mut self.clients[c];
         client.seq += 1;
         let seq = client.seq;
@@ -185,7 +219,10 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         let at = self.now + self.net.sample(&mut self.rng);
         // A client cut off from the node (`Sim::cut_client`, traced there) loses the request.
         if !self.net.client_cut(c, node) {
-            self.queue.push(at, Event::Request { node, req: Request { client: c, cmd, read_query, local_floor } });
+            self.queue.push(
+                at,
+                Event::Request { node, req: Request { client: c, cmd, read_query, local_floor, sent: self.now } },
+            );
         }
         let timeout = self.now + self.config.clients.timeout;
         self.queue.push(timeout, Event::ClientRetry { client: c, seq, attempt, retarget: true });

@@ -242,7 +242,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         self.after_step(node);
     }
 
-    pub(crate) fn deliver(&mut self, from: usize, to: usize, msg: P::Message, epoch: u64) {
+    pub(crate) fn deliver(&mut self, from: usize, to: usize, msg: P::Message, epoch: u64, sent: Instant) {
         let (from_id, to_id) = (NodeId(from as u64 + 1), NodeId(to as u64 + 1));
         let refused = if self.protos[to].is_none() { Err("crashed") } else { self.net.deliverable(from, to, epoch) };
         if let Err(reason) = refused {
@@ -256,7 +256,12 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             return;
         }
         self.trace.mix_u64s(&[5, self.now.as_nanos(), from as u64, to as u64]);
-        self.trace.record(self.now, || What::Deliver { from: from_id.0, to: to_id.0, msg: format!("{msg:?}") });
+        self.trace.record(self.now, || What::Deliver {
+            from: from_id.0,
+            to: to_id.0,
+            msg: format!("{msg:?}"),
+            sent_ns: sent.as_nanos(),
+        });
         let now = self.local_now(to);
         let mut out = std::mem::take(&mut self.out);
         if let Some(p) = self.protos[to].as_mut() {
@@ -569,9 +574,10 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         match self.net.send(self.now, from, to_i, &mut self.rng) {
             Fate::Deliver { at, again, epoch } => {
                 if let Some(again) = again {
-                    self.queue.push(again, Event::Deliver { from, to: to_i, msg: msg.clone(), epoch });
+                    let copy = Event::Deliver { from, to: to_i, msg: msg.clone(), epoch, sent: self.now };
+                    self.queue.push(again, copy);
                 }
-                self.queue.push(at, Event::Deliver { from, to: to_i, msg, epoch });
+                self.queue.push(at, Event::Deliver { from, to: to_i, msg, epoch, sent: self.now });
             }
             Fate::Dropped(reason) => self.trace_drop(from, to, &msg, || reason.to_string()),
             Fate::Broke => {
@@ -757,6 +763,6 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
     /// Sends an answer from node `i` back to a client.
     pub(crate) fn reply(&mut self, i: usize, client: usize, seq: u64, answer: Answer) {
         let at = self.now + self.net.sample(&mut self.rng);
-        self.queue.push(at, Event::Answer { node: i, client, seq, answer });
+        self.queue.push(at, Event::Answer { node: i, client, seq, answer, sent: self.now });
     }
 }

@@ -99,6 +99,7 @@ mod clock;
 mod config;
 mod disturbance;
 mod faults;
+mod flights;
 mod history;
 mod host;
 pub mod lincheck;
@@ -119,6 +120,7 @@ pub use config::{
     ReadPath, SimConfig, DEFAULT_MAX_MESSAGE_BYTES,
 };
 pub use disturbance::LeaseDisturbance;
+pub use flights::{Flight, Party};
 pub use history::{Operation, Outcome};
 pub use operator::Operator;
 pub use quiet::{panic_message, quietly};

@@ -72,6 +72,10 @@ impl Network {
         self.extra[node] = delay;
     }
 
+    pub(crate) fn extra_delay(&self, node: usize) -> Duration {
+        self.extra[node]
+    }
+
     /// One sample of the configured one-way delay.
     pub(crate) fn sample(&self, rng: &mut Rng) -> Duration {
         sample_latency(self.latency, rng)
@@ -139,6 +143,11 @@ impl Network {
         let changed = !self.cut[link];
         self.cut[link] = true;
         changed
+    }
+
+    /// Whether `from → to` is cut.
+    pub(crate) fn is_cut(&self, from: usize, to: usize) -> bool {
+        self.cut[from * self.n + to]
     }
 
     /// Drops `client`'s requests to `node` from now on.

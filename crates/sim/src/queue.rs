@@ -50,6 +50,11 @@ impl<E> EventQueue<E> {
         self.heap.pop().map(|s| (s.at, s.event))
     }
 
+    /// Every pending event, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Instant, &E)> {
+        self.heap.iter().map(|s| (s.at, &s.event))
+    }
+
     pub(crate) fn peek_time(&self) -> Option<Instant> {
         self.heap.peek().map(|s| s.at)
     }

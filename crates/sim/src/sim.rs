@@ -18,12 +18,12 @@ use quorum_core::{
 
 /// Everything that can happen at an instant.
 pub(crate) enum Event<M> {
-    Deliver { from: usize, to: usize, msg: M, epoch: u64 },
+    Deliver { from: usize, to: usize, msg: M, epoch: u64, sent: Instant },
     LinkDown { node: usize, peer: usize, incarnation: u64 },
     Timer { node: usize, generation: u64 },
     DiskSynced { node: usize, incarnation: u64 },
     Request { node: usize, req: Request },
-    Answer { node: usize, client: usize, seq: u64, answer: Answer },
+    Answer { node: usize, client: usize, seq: u64, answer: Answer, sent: Instant },
     ClientRetry { client: usize, seq: u64, attempt: u32, retarget: bool },
     ClientNext { client: usize },
     Arrival,
@@ -255,6 +255,11 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         result
     }
 
+    /// When the next event is due, if any is.
+    pub fn next_event_at(&self) -> Option<Instant> {
+        self.queue.peek_time()
+    }
+
     /// Runs one event. Returns false when nothing is left to run.
     pub fn step(&mut self) -> bool {
         let Some((at, event)) = self.queue.pop() else { return false };
@@ -399,6 +404,18 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         }
     }
 
+    /// Whether node `id` is frozen ([`Sim::freeze`]).
+    pub fn is_frozen(&self, id: NodeId) -> bool {
+        self.hosts[self.index(id)].frozen
+    }
+
+    /// When node `id`'s protocol timer fires next, in true (simulated) time:
+    /// the election or heartbeat deadline a picture draws.
+    pub fn next_timer(&self, id: NodeId) -> Option<Instant> {
+        let host = &self.hosts[self.index(id)];
+        host.timer_at.map(|at| host.clock.true_time(at))
+    }
+
     /// The node that most recently accepted a client command (who to crash in
     /// a leaderless protocol).
     pub fn last_proposer(&self) -> Option<NodeId> {
@@ -424,12 +441,12 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
             }
         }
         match event {
-            Event::Deliver { from, to, msg, epoch } => self.deliver(from, to, msg, epoch),
+            Event::Deliver { from, to, msg, epoch, sent } => self.deliver(from, to, msg, epoch, sent),
             Event::LinkDown { node, peer, incarnation } => self.link_down(node, peer, incarnation),
             Event::Timer { node, generation } => self.timer(node, generation),
             Event::DiskSynced { node, incarnation } => self.disk_synced(node, incarnation),
             Event::Request { node, req } => self.request(node, req),
-            Event::Answer { node, client, seq, answer } => self.answer(node, client, seq, answer),
+            Event::Answer { node, client, seq, answer, .. } => self.answer(node, client, seq, answer),
             Event::ClientRetry { client, seq, attempt, retarget } => self.client_retry(client, seq, attempt, retarget),
             Event::ClientNext { client } => self.client_next(client),
             Event::Arrival => self.arrival(),

@@ -20,6 +20,8 @@ pub enum What {
         to: u64,
         /// The message, as `Debug` prints it.
         msg: String,
+        /// When it was sent (virtual nanoseconds), to draw its journey.
+        sent_ns: u64,
     },
     /// A message was lost.
     Drop {
@@ -207,7 +209,7 @@ impl Trace {
 /// A plain-words description of one event.
 pub fn describe(what: &What) -> String {
     match what {
-        What::Deliver { from, to, msg } => format!("n{from} -> n{to}: {msg}"),
+        What::Deliver { from, to, msg, .. } => format!("n{from} -> n{to}: {msg}"),
         What::Drop { from, to, msg, reason } => format!("n{from} -x n{to}: {msg} ({reason})"),
         What::Crash { node } => format!("n{node} crashes"),
         What::Restart { node } => format!("n{node} restarts from its disk"),
@@ -302,7 +304,7 @@ fn mermaid(events: &[TraceEvent], nodes: usize) -> String {
     for e in events {
         let t = format!("{:.1}ms", e.at_ns as f64 / 1e6);
         let line = match &e.what {
-            What::Deliver { from, to, msg } => format!("N{from}->>N{to}: {}", label(msg)),
+            What::Deliver { from, to, msg, .. } => format!("N{from}->>N{to}: {}", label(msg)),
             What::Drop { from, to, msg, reason } => format!("N{from}--xN{to}: {} ({reason})", label(msg)),
             What::Crash { node } => format!("Note over N{node}: {t} crash"),
             What::Restart { node } => format!("Note over N{node}: {t} restart"),
@@ -358,7 +360,12 @@ mod tests {
     #[test]
     fn mermaid_escapes_special_characters_and_draws_losses() {
         let mut t = Trace::new(true);
-        t.record(Instant::from_nanos(1_000_000), || What::Deliver { from: 1, to: 2, msg: "Append{a; #3}".into() });
+        t.record(Instant::from_nanos(1_000_000), || What::Deliver {
+            from: 1,
+            to: 2,
+            msg: "Append{a; #3}".into(),
+            sent_ns: 0,
+        });
         t.record(Instant::from_nanos(2_000_000), || What::Drop {
             from: 2,
             to: 1,
