@@ -25,7 +25,7 @@ use std::sync::Arc;
 #[derive(Args, Debug, Clone)]
 pub struct VizArgs {
     /// The protocol a new tab starts with (the page can switch).
-    #[arg(long, short, default_value = "raft", value_parser = crate::protocols::real_protocol())]
+    #[arg(long, short, default_value = "raft", value_parser = crate::protocols::any_protocol())]
     pub protocol: String,
     /// Cluster size (1 to 9).
     #[arg(long, short, default_value_t = 5)]
@@ -43,6 +43,11 @@ pub struct VizArgs {
     /// Most tabs served at once; a tab beyond it is told so.
     #[arg(long, default_value_t = 16)]
     pub max_tabs: usize,
+    /// Open the run an export describes: a file holding its list of actions
+    /// (the export's "actions"), carried out at their moments on the cluster
+    /// that --protocol, --nodes and --seed name.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<std::path::PathBuf>,
 }
 
 /// The biggest message a page may send: requests are small JSON objects.
@@ -51,19 +56,28 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 struct Shared {
     args: VizArgs,
     tabs: AtomicUsize,
+    /// The actions of `--replay`.
+    replay: Option<String>,
 }
 
 /// Runs `quorum viz` until interrupted.
 pub fn run(args: VizArgs) -> Result<i32, String> {
-    Session::new(&args.protocol, args.nodes, args.seed)?; // refuse bad settings before serving
+    // Refuse bad settings, or a replay that does not fit them, before serving.
+    Session::new(&args.protocol, args.nodes, args.seed)?;
+    if let Some(path) = &args.replay {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Session::replaying(&args.protocol, args.nodes, args.seed, &text)
+            .map_err(|e| format!("cannot replay {}: {e}", path.display()))?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(serve(args))
+    let replay = args.replay.as_ref().map(|p| std::fs::read_to_string(p).expect("read above"));
+    runtime.block_on(serve(args, replay))
 }
 
-async fn serve(args: VizArgs) -> Result<i32, String> {
+async fn serve(args: VizArgs, replay: Option<String>) -> Result<i32, String> {
     let listener = tokio::net::TcpListener::bind((args.bind, args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.bind, args.port))?;
@@ -74,7 +88,7 @@ async fn serve(args: VizArgs) -> Result<i32, String> {
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let shared = Arc::new(Shared { args, tabs: AtomicUsize::new(0) });
+    let shared = Arc::new(Shared { args, tabs: AtomicUsize::new(0), replay });
     let app = Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("assets/index.html")) }))
         .route("/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/app.js")) }))
@@ -141,10 +155,17 @@ async fn tab(mut socket: WebSocket, q: TabQuery, shared: Arc<Shared>) {
         let _ = socket.send(Message::Text(error_json(&refusal).into())).await;
         return;
     }
+    // A tab opened on the cluster of --replay opens the replayed run.
+    let replay =
+        shared.replay.clone().filter(|_| (protocol.as_str(), nodes, seed) == (a.protocol.as_str(), a.nodes, a.seed));
     let (to_sim, mut requests) = tokio::sync::mpsc::channel::<String>(4);
     let (replies, mut from_sim) = tokio::sync::mpsc::channel::<String>(4);
     let worker = std::thread::Builder::new().name("viz-tab".into()).spawn(move || {
-        let mut session = match Session::new(&protocol, nodes, seed) {
+        let started = match &replay {
+            Some(actions) => Session::replaying(&protocol, nodes, seed, actions),
+            None => Session::new(&protocol, nodes, seed),
+        };
+        let mut session = match started {
             Ok(s) => s,
             Err(e) => return drop(replies.blocking_send(error_json(&e))),
         };

@@ -4,7 +4,7 @@
 //! came at), so rewinding rebuilds the cluster and replays them.
 
 use super::world::{build, Action, NodeView, ViolationView, World};
-use quorum_sim::{describe, Flight, TraceEvent};
+use quorum_sim::{describe, Flight, TraceEvent, What};
 use serde::{Deserialize, Serialize};
 
 /// The most events one frame carries: at full speed a frame may cover
@@ -56,7 +56,7 @@ pub struct EventView {
 pub struct Export {
     /// A Mermaid `sequenceDiagram` of the events asked for.
     pub mermaid: String,
-    /// The command that starts the same cluster.
+    /// The command that opens the same run, once `actions` is saved as `actions.json`.
     pub command: String,
     /// The actions taken so far, as the page sends them, with the step and time of each.
     pub actions: String,
@@ -92,6 +92,9 @@ pub struct Frame {
     pub flights: Vec<Flight>,
     /// Failed safety checks.
     pub violations: Vec<ViolationView>,
+    /// Where in the trace the first failed check is: rewinding to just
+    /// after it shows the cluster as the check saw it.
+    pub violation_event: Option<usize>,
     /// Actions taken so far.
     pub actions: usize,
     /// The trace is at its limit: the run will not go further.
@@ -102,11 +105,55 @@ pub struct Frame {
     pub export: Option<Export>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// An action and the moment it came: after `step` simulator steps, at `at_ns`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Recorded {
     step: u64,
     at_ns: u64,
     action: Action,
+}
+
+/// Rebuilds a run from its seed, carrying out `actions` at their moments,
+/// until the trace holds `keep` events (the actions after that point are
+/// dropped) or the actions run out. Actions out of order, or at a moment the
+/// run never reaches, are refused.
+fn replay(
+    protocol: &str,
+    size: usize,
+    seed: u64,
+    actions: Vec<Recorded>,
+    keep: usize,
+) -> Result<(Box<dyn World>, Vec<Recorded>), String> {
+    let mut world = build(protocol, size, seed)?;
+    let mut kept: Vec<Recorded> = Vec::new();
+    for (n, recorded) in actions.into_iter().enumerate() {
+        if kept.last().is_some_and(|last| (last.step, last.at_ns) > (recorded.step, recorded.at_ns)) {
+            return Err(format!("action {n} comes before the one before it"));
+        }
+        while world.steps() < recorded.step && world.trace().len() < keep {
+            if !world.step() {
+                return Err(format!("action {n} comes at step {}, which the run never reaches", recorded.step));
+            }
+        }
+        if world.trace().len() >= keep {
+            break;
+        }
+        // The action came after `step` steps, at `at_ns`: no event ran
+        // between the two (the clock moved on with nothing due), unless the
+        // page was stepping, and then the clock is already there.
+        if world.now_ns() < recorded.at_ns {
+            world.run_until_ns(recorded.at_ns);
+        }
+        if world.steps() != recorded.step {
+            return Err(format!(
+                "action {n} comes at step {} and {} ns, which do not meet",
+                recorded.step, recorded.at_ns
+            ));
+        }
+        world.apply(&recorded.action).map_err(|e| format!("action {n}: {e}"))?;
+        kept.push(recorded);
+    }
+    Ok((world, kept))
 }
 
 /// One tab's simulation.
@@ -118,13 +165,26 @@ pub struct Session {
     actions: Vec<Recorded>,
     /// Trace events already sent to the page.
     sent: usize,
+    /// Trace events already searched for a failed check.
+    seen: usize,
+    /// Where in the trace the first failed check is.
+    first_violation: Option<usize>,
 }
 
 impl Session {
     /// A fresh cluster.
     pub fn new(protocol: &str, size: usize, seed: u64) -> Result<Session, String> {
         let world = build(protocol, size, seed)?;
-        Ok(Session { protocol: protocol.to_string(), size, seed, world, actions: Vec::new(), sent: 0 })
+        Ok(Session {
+            protocol: protocol.to_string(),
+            size,
+            seed,
+            world,
+            actions: Vec::new(),
+            sent: 0,
+            seen: 0,
+            first_violation: None,
+        })
     }
 
     /// Handles one request; a refused one leaves the run as it was and says why.
@@ -151,6 +211,12 @@ impl Session {
     /// A frame for a page that has just connected or asked again.
     pub fn frame(&mut self, rebuilt: bool) -> Frame {
         let trace = self.world.trace();
+        if self.first_violation.is_none() {
+            let found =
+                trace[self.seen.min(trace.len())..].iter().position(|e| matches!(e.what, What::Violation { .. }));
+            self.first_violation = found.map(|k| self.seen + k);
+        }
+        self.seen = trace.len();
         let from = if rebuilt { trace.len().saturating_sub(EVENTS_PER_FRAME) } else { self.sent.min(trace.len()) };
         let first = from.max(trace.len().saturating_sub(EVENTS_PER_FRAME));
         let events = trace[first..]
@@ -172,6 +238,7 @@ impl Session {
             cuts: self.world.cuts(),
             flights: self.world.flights(),
             violations: self.world.violations(),
+            violation_event: self.first_violation,
             actions: self.actions.len(),
             at_limit: trace.len() >= TRACE_LIMIT,
             error: None,
@@ -229,28 +296,30 @@ impl Session {
         if keep >= self.world.trace().len() {
             return Ok(false); // that is now, or later
         }
-        let mut world = build(&self.protocol, self.size, self.seed)?;
-        let mut kept = Vec::new();
-        for recorded in std::mem::take(&mut self.actions) {
-            while world.steps() < recorded.step && world.trace().len() < keep {
-                world.step();
-            }
-            if world.trace().len() >= keep {
-                break;
-            }
-            // The action came after `step` steps, at `at_ns`: no event ran
-            // between the two (the clock moved on with nothing due), unless
-            // the page was stepping, and then the clock is already there.
-            if world.now_ns() < recorded.at_ns {
-                world.run_until_ns(recorded.at_ns);
-            }
-            world.apply(&recorded.action).expect("an action that was carried out once is carried out again");
-            kept.push(recorded);
-        }
+        let actions = std::mem::take(&mut self.actions);
+        let (mut world, kept) = replay(&self.protocol, self.size, self.seed, actions, keep)
+            .expect("actions that were carried out once are carried out again");
         while world.trace().len() < keep && world.step() {}
         self.world = world;
         self.actions = kept;
+        self.first_violation = None;
+        self.seen = 0;
         Ok(true)
+    }
+
+    /// A run rebuilt from its seed with `actions` (as an export lists them)
+    /// carried out at their moments: what `quorum viz --replay` opens.
+    pub fn replaying(protocol: &str, size: usize, seed: u64, actions: &str) -> Result<Session, String> {
+        let actions: Vec<Recorded> =
+            serde_json::from_str(actions).map_err(|e| format!("not a list of actions as an export gives: {e}"))?;
+        if actions.len() > ACTION_LIMIT {
+            return Err(format!("{} actions, more than the {ACTION_LIMIT} a run keeps", actions.len()));
+        }
+        let (world, actions) = replay(protocol, size, seed, actions, TRACE_LIMIT)?;
+        let mut session = Session::new(protocol, size, seed)?;
+        session.world = world;
+        session.actions = actions;
+        Ok(session)
     }
 
     fn reset(&mut self, protocol: Option<String>, nodes: Option<usize>, seed: Option<u64>) -> Result<bool, String> {
@@ -281,7 +350,10 @@ impl Session {
         Ok(Export {
             html,
             mermaid: quorum_sim::render_mermaid(&trace[from..to], self.size),
-            command: format!("quorum viz --protocol {} --nodes {} --seed {}", self.protocol, self.size, self.seed),
+            command: format!(
+                "quorum viz --protocol {} --nodes {} --seed {} --replay actions.json",
+                self.protocol, self.size, self.seed
+            ),
             actions: serde_json::to_string(&self.actions).expect("actions serialize"),
         })
     }
@@ -402,7 +474,77 @@ mod tests {
         let e = s.handle(Request::Export { from: 0, to: len }).export.unwrap();
         assert!(e.mermaid.starts_with("sequenceDiagram"));
         assert!(e.mermaid.contains("put k=hello"), "{}", e.mermaid);
-        assert_eq!(e.command, "quorum viz --protocol raft --nodes 3 --seed 5");
+        assert_eq!(e.command, "quorum viz --protocol raft --nodes 3 --seed 5 --replay actions.json");
         assert!(e.actions.contains(r#""do":"write""#), "{}", e.actions);
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    fn act(s: &mut Session, action: Action) {
+        let f = s.handle(Request::Act { action });
+        assert!(f.error.is_none(), "{:?}", f.error);
+    }
+
+    fn advance(s: &mut Session, ms: u64) -> Frame {
+        s.handle(Request::Advance { ns: ms * 1_000_000 })
+    }
+
+    #[test]
+    fn an_exported_run_replays_to_the_same_events() {
+        let mut s = Session::new("zab", 5, 4).unwrap();
+        advance(&mut s, 700);
+        act(&mut s, Action::Isolate { node: 2 });
+        advance(&mut s, 300);
+        s.handle(Request::Step);
+        act(&mut s, Action::Write { node: 3, key: "k".into(), value: "v".into() });
+        advance(&mut s, 200);
+        act(&mut s, Action::Heal);
+        let len = s.world.trace().len();
+        let export = s.handle(Request::Export { from: 0, to: len }).export.unwrap();
+        let replayed = Session::replaying("zab", 5, 4, &export.actions).unwrap();
+        assert_eq!(replayed.world.trace(), s.world.trace(), "the run up to its last action, event for event");
+        assert_eq!(replayed.actions.len(), 3, "{}", export.actions);
+    }
+
+    #[test]
+    fn a_replay_file_that_does_not_fit_the_run_is_refused_with_the_reason() {
+        let refuse = |actions: &str, why: &str| {
+            let e = Session::replaying("raft", 3, 1, actions).err().unwrap_or_else(|| panic!("{actions} accepted"));
+            assert!(e.contains(why), "{actions}: {e}");
+        };
+        refuse("not json", "not a list of actions");
+        refuse(r#"[{"step": 1, "at_ns": 5, "action": {"do": "crash", "node": 9}}]"#, "action 0: there is no node 9");
+        refuse(
+            r#"[{"step": 50, "at_ns": 5000000, "action": {"do": "heal"}}, {"step": 10, "at_ns": 1, "action": {"do": "heal"}}]"#,
+            "action 1 comes before the one before it",
+        );
+        // Step 3 comes long before 1 s: the moments do not meet.
+        refuse(r#"[{"step": 3, "at_ns": 1000000000, "action": {"do": "heal"}}]"#, "which do not meet");
+        refuse(r#"[{"step": 3, "at_ns": 0, "action": {"do": "jump"}}]"#, "not a list of actions");
+    }
+
+    #[test]
+    fn a_planted_bug_is_caught_and_the_page_can_go_back_to_the_moment() {
+        let mut s = Session::new("planted-divergence", 3, 1).unwrap();
+        advance(&mut s, 300);
+        // Many writes at once: the links reorder them, and the backups apply
+        // them in the order they arrive.
+        let primary = s.world.nodes().iter().find(|n| n.role == "leader").map(|n| n.id).unwrap();
+        for k in 0..10 {
+            act(&mut s, Action::Write { node: primary, key: format!("k{k}"), value: "v".into() });
+        }
+        let f = advance(&mut s, 300);
+        assert!(!f.violations.is_empty(), "the divergent backups were not caught");
+        let at = f.violation_event.expect("where the check failed");
+        assert!(matches!(s.world.trace()[at].what, What::Violation { .. }));
+        let back = s.handle(Request::Rewind { keep: at + 1 });
+        assert_eq!(back.violation_event, Some(at));
+        // One step may fail two checks (a lost acknowledged write is also a
+        // state machine safety failure): the first is the same.
+        assert_eq!(back.violations[0], f.violations[0], "the first failure, as the check saw it");
+        assert!(back.now_ns < f.now_ns);
     }
 }

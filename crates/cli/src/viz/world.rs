@@ -133,8 +133,13 @@ pub fn sim_config(nodes: usize, seed: u64) -> SimConfig {
 
 /// A fresh cluster of `protocol`.
 pub fn build(protocol: &str, nodes: usize, seed: u64) -> Result<Box<dyn World>, String> {
-    if !crate::protocols::NAMES.contains(&protocol) {
-        return Err(format!("unknown protocol '{protocol}': choose one of {}", crate::protocols::NAMES.join(", ")));
+    use crate::protocols::{NAMES, PLANTED};
+    if !NAMES.contains(&protocol) && !PLANTED.contains(&protocol) {
+        return Err(format!(
+            "unknown protocol '{protocol}': choose one of {} (or a checker demo: {})",
+            NAMES.join(", "),
+            PLANTED.join(", ")
+        ));
     }
     if !(1..=9).contains(&nodes) {
         return Err(format!("a cluster of {nodes} nodes: choose 1 to 9"));

@@ -137,10 +137,14 @@ function renderPanel(f) {
   const checks = $("#checks");
   if (f.violations.length) {
     checks.className = "checks bad";
-    checks.textContent = f.violations.map((v) => `${(v.at_ns / 1e6).toFixed(3)} ms — ${v.check}: ${v.detail}`).join("\n");
+    const shown = f.violations.slice(0, 5).map((v) => `${(v.at_ns / 1e6).toFixed(3)} ms — ${v.check}: ${v.detail}`);
+    if (f.violations.length > 5) shown.push(`and ${f.violations.length - 5} more`);
+    checks.textContent = shown.join("\n");
     const banner = $("#banner");
     banner.hidden = false;
-    banner.textContent = `Safety check failed: ${f.violations[0].check} at ${(f.violations[0].at_ns / 1e6).toFixed(3)} ms`;
+    banner.textContent = `Safety check failed: ${f.violations[0].check} at ${(f.violations[0].at_ns / 1e6).toFixed(3)} ms` +
+      (f.violation_event != null && f.violation_event + 1 < f.trace_len ? " — click to go back to that moment" : "");
+    banner.dataset.event = f.violation_event == null ? "" : String(f.violation_event);
   } else {
     checks.className = "checks ok";
     checks.textContent = "All checks hold (agreement on every index, at most one leader per term, and the protocol's own).";
@@ -229,6 +233,12 @@ $("#nodes").addEventListener("click", (ev) => {
   act(action);
 });
 $("#play").onclick = () => setPlaying(!view.playing);
+$("#banner").onclick = () => {
+  const at = $("#banner").dataset.event;
+  if (at === "" || !view.frame || Number(at) + 1 >= view.frame.trace_len) return;
+  setPlaying(false);
+  request({ op: "rewind", keep: Number(at) + 1 });
+};
 $("#step").onclick = () => { setPlaying(false); request({ op: "step" }); };
 $("#speed").onchange = (e) => { view.speed = Number(e.target.value); };
 $("#reset").onclick = () => {

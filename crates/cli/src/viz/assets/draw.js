@@ -13,7 +13,8 @@ const ROLE_COLORS = {
 
 function layout(count, w, h) {
   const cx = w / 2, cy = h / 2 + 10;
-  const radius = Math.max(80, Math.min(w, h) / 2 - 120);
+  // Room beside each node for its text: about 240 px across, 150 px up and down.
+  const radius = Math.max(80, Math.min(w - 480, h - 300) / 2);
   const pos = {};
   for (let i = 0; i < count; i++) {
     const a = -Math.PI / 2 + (2 * Math.PI * i) / count;
@@ -133,16 +134,33 @@ function drawCluster(canvas, f, opts) {
     ctx.textAlign = out.x > 0.3 ? "left" : out.x < -0.3 ? "right" : "center";
     ctx.textBaseline = out.y > 0.3 ? "top" : out.y < -0.3 ? "bottom" : "middle";
     const lines = n.up ? [`commit ${n.commit} · applied ${n.applied} · log ${n.last_index}`, n.leader ? `believes n${n.leader} leads` : "knows no leader"] : ["down"];
-    for (const entry of n.up ? n.log.slice(-3) : []) lines.push(entry.length > 36 ? entry.slice(0, 35) + "…" : entry);
+    for (const entry of n.up ? n.log.slice(-2) : []) lines.push(entry.length > 36 ? entry.slice(0, 35) + "…" : entry);
     ctx.fillStyle = "#3b4356"; ctx.font = "11px system-ui";
     const lh = 13;
     const y0 = ctx.textBaseline === "bottom" ? ty - (lines.length - 1) * lh : ctx.textBaseline === "middle" ? ty - ((lines.length - 1) * lh) / 2 : ty;
     lines.forEach((line, i) => ctx.fillText(line, tx, y0 + i * lh));
+    // The tail of its log as boxes: green up to its commit index, white past it.
+    if (n.up && n.last_index > 0) {
+      const count = Math.min(10, n.last_index), first = n.last_index - count + 1, size = 11, gap = 2;
+      const width = count * (size + gap);
+      const bx = ctx.textAlign === "left" ? tx : ctx.textAlign === "right" ? tx - width : tx - width / 2;
+      // Above the text for a node at the top of the ring, below it elsewhere.
+      const by = ctx.textBaseline === "bottom" ? y0 - lh - size - 2
+        : ctx.textBaseline === "top" ? y0 + lines.length * lh + 2
+        : y0 + (lines.length - 1) * lh + lh / 2 + 2;
+      for (let k = 0; k < count; k++) {
+        const index = first + k;
+        ctx.fillStyle = index <= n.commit ? "#7cc48a" : "#ffffff";
+        ctx.strokeStyle = "#8a92a3"; ctx.lineWidth = 1;
+        ctx.fillRect(bx + k * (size + gap), by, size, size);
+        ctx.strokeRect(bx + k * (size + gap), by, size, size);
+      }
+    }
   }
 
   // Legend.
   ctx.textAlign = "left"; ctx.textBaseline = "middle"; ctx.font = "11px system-ui";
-  let y = h - 16 - 6 * 16;
+  let y = h - 16 - 7 * 16;
   const legend = [
     ["#f2b705", "leader (★)"], ["#f57c00", "candidate / looking"], ["#4f8ef7", "follower"], ["#26a69a", "Basic Paxos peer"],
     ["#b0b4bd", "crashed"], ["#1c5fbf", "client request / answer"],
@@ -152,6 +170,7 @@ function drawCluster(canvas, f, opts) {
     ctx.fillStyle = "#3b4356"; ctx.fillText(text, 28, y); y += 16;
   }
   ctx.fillText("outer ring: time left on the node's timer (green heartbeat, orange election)", 10, y);
+  ctx.fillText("boxes: the last entries of its log, green once committed", 10, y + 16);
   ctx.textAlign = "right";
   ctx.fillText(opts.caption, w - 10, 14);
 }
