@@ -167,6 +167,13 @@ impl StoredState {
             || self.snapshot.as_ref().is_some_and(|s| s.index >= index)
     }
 
+    /// The last `n` entries held, oldest first.
+    pub fn last_entries(&self, n: usize) -> Vec<&Entry> {
+        let mut tail: Vec<&Entry> = self.entries.values().rev().take(n).collect();
+        tail.reverse();
+        tail
+    }
+
     /// Number of entries held.
     pub fn entry_count(&self) -> usize {
         self.entries.len()

@@ -64,6 +64,38 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         self.trace.record(self.now, || What::Partition { cut });
     }
 
+    /// Makes the link between `a` and `b` lose a fraction `p` of its
+    /// messages, both ways (on fifo links: break as often as that loss
+    /// would), on top of the network's own loss (0: back to that).
+    pub fn set_link_loss(&mut self, a: NodeId, b: NodeId, p: f64) {
+        let (i, j) = (self.index(a), self.index(b));
+        let p = p.clamp(0.0, 1.0);
+        self.net.set_link_loss(i, j, p);
+        self.trace.mix_u64s(&[16, self.now.as_nanos(), i as u64, j as u64, (p * 1e6) as u64]);
+        let cut = format!("link {}-{} loses {:.0}%", a.0, b.0, p * 100.0);
+        self.trace.record(self.now, || What::Partition { cut });
+    }
+
+    /// The loss of the link from `from` to `to` set by [`Sim::set_link_loss`].
+    pub fn link_loss(&self, from: NodeId, to: NodeId) -> f64 {
+        self.net.link_loss(self.index(from), self.index(to))
+    }
+
+    /// Makes every fsync of node `id`'s disk take `extra` longer (zero: back
+    /// to the configured time), from its next fsync on.
+    pub fn set_disk_delay(&mut self, id: NodeId, extra: Duration) {
+        let i = self.index(id);
+        self.hosts[i].slow_disk = extra;
+        self.trace.mix_u64s(&[17, self.now.as_nanos(), i as u64, extra.as_nanos()]);
+        let cut = format!("{}'s disk syncs {extra} slower", id.0);
+        self.trace.record(self.now, || What::Partition { cut });
+    }
+
+    /// The extra fsync time of node `id`'s disk.
+    pub fn disk_delay(&self, id: NodeId) -> Duration {
+        self.hosts[self.index(id)].slow_disk
+    }
+
     fn cut_link(&mut self, a: usize, b: usize) {
         if self.net.cut(a, b) {
             // A fifo connection cannot survive losing one direction.

@@ -59,6 +59,8 @@ pub(crate) struct Host<M, W> {
     /// --join` learns them from a running member (`None`: the founding
     /// members, which every node starts with).
     pub(crate) join_voters: Option<Vec<NodeId>>,
+    /// Added to every fsync of this node's disk (`Sim::set_disk_delay`).
+    pub(crate) slow_disk: Duration,
 }
 
 impl<M, W: Default> Host<M, W> {
@@ -84,6 +86,7 @@ impl<M, W: Default> Host<M, W> {
             frozen: false,
             held: Vec::new(),
             join_voters: None,
+            slow_disk: Duration::ZERO,
         }
     }
 }
@@ -316,7 +319,8 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         if host.syncing == 0 && host.unsynced > 0 {
             host.syncing = std::mem::take(&mut host.unsynced);
             let incarnation = host.incarnation;
-            self.queue.push(self.now + self.config.disk.fsync, Event::DiskSynced { node, incarnation });
+            let took = self.config.disk.fsync + host.slow_disk;
+            self.queue.push(self.now + took, Event::DiskSynced { node, incarnation });
         }
     }
 

@@ -39,6 +39,8 @@ pub(crate) struct Network {
     next_reset: Vec<Option<Instant>>,
     /// Extra one-way delay on every message to or from a node (a slow node).
     extra: Vec<Duration>,
+    /// Loss on one link, on top of `loss` (the larger counts).
+    link_loss: Vec<f64>,
     /// Larger encoded messages break their link (the runtime's frame limit).
     pub(crate) max_message_bytes: usize,
     /// (client, node) pairs whose requests are dropped.
@@ -58,6 +60,7 @@ impl Network {
             last_delivery: vec![Instant::ZERO; n * n],
             next_reset: vec![None; n * n],
             extra: vec![Duration::ZERO; n],
+            link_loss: vec![0.0; n * n],
             max_message_bytes: config.max_message_bytes,
             client_cuts: Vec::new(),
         }
@@ -76,6 +79,16 @@ impl Network {
         self.extra[node]
     }
 
+    /// Sets the loss of the link between `a` and `b`, both ways.
+    pub(crate) fn set_link_loss(&mut self, a: usize, b: usize, p: f64) {
+        self.link_loss[a * self.n + b] = p;
+        self.link_loss[b * self.n + a] = p;
+    }
+
+    pub(crate) fn link_loss(&self, from: usize, to: usize) -> f64 {
+        self.link_loss[from * self.n + to]
+    }
+
     /// One sample of the configured one-way delay.
     pub(crate) fn sample(&self, rng: &mut Rng) -> Duration {
         sample_latency(self.latency, rng)
@@ -90,7 +103,7 @@ impl Network {
         let delay = self.sample(rng) + self.extra[from] + self.extra[to];
         match self.kind {
             LinkKind::Datagram => {
-                if rng.chance(self.loss) {
+                if rng.chance(self.loss.max(self.link_loss[link])) {
                     return Fate::Dropped("lost");
                 }
                 let again =
@@ -98,9 +111,10 @@ impl Network {
                 Fate::Deliver { at: now + delay, again, epoch: self.epoch[link] }
             }
             LinkKind::Fifo => {
-                if self.loss > 0.0 {
+                let loss = self.loss.max(self.link_loss[link]);
+                if loss > 0.0 {
                     let pair = from.min(to) * self.n + from.max(to);
-                    let mean = reset_interval(self.loss);
+                    let mean = reset_interval(loss);
                     let due = *self.next_reset[pair].get_or_insert_with(|| now + exponential(mean, rng));
                     if now >= due {
                         self.next_reset[pair] = Some(now + exponential(mean, rng));

@@ -195,6 +195,13 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         &self.hosts[self.index(id)].applied
     }
 
+    /// The last `n` entries on node `id`'s disk (synced, not only staged),
+    /// oldest first: its log tail, committed or not (a Raft log, a Zab
+    /// history, the slots a Paxos acceptor accepted).
+    pub fn disk_tail(&self, id: NodeId, n: usize) -> Vec<Entry> {
+        self.hosts[self.index(id)].storage.durable().last_entries(n).into_iter().cloned().collect()
+    }
+
     /// The highest index the node has applied.
     pub fn applied_index(&self, id: NodeId) -> u64 {
         self.hosts[self.index(id)].applied_index

@@ -88,6 +88,8 @@ pub struct Frame {
     pub nodes: Vec<NodeView>,
     /// Cut links, (from, to).
     pub cuts: Vec<(u64, u64)>,
+    /// Lossy links, (a, b, percent lost).
+    pub lossy: Vec<(u64, u64, u64)>,
     /// What is on the wire.
     pub flights: Vec<Flight>,
     /// Failed safety checks.
@@ -236,6 +238,7 @@ impl Session {
             skipped: first - from,
             nodes: self.world.nodes(),
             cuts: self.world.cuts(),
+            lossy: self.world.lossy(),
             flights: self.world.flights(),
             violations: self.world.violations(),
             violation_event: self.first_violation,
@@ -481,6 +484,7 @@ mod tests {
 
 #[cfg(test)]
 mod replay_tests {
+    use super::super::world::DiskEntry;
     use super::*;
 
     fn act(s: &mut Session, action: Action) {
@@ -524,6 +528,22 @@ mod replay_tests {
         // Step 3 comes long before 1 s: the moments do not meet.
         refuse(r#"[{"step": 3, "at_ns": 1000000000, "action": {"do": "heal"}}]"#, "which do not meet");
         refuse(r#"[{"step": 3, "at_ns": 0, "action": {"do": "jump"}}]"#, "not a list of actions");
+    }
+
+    #[test]
+    fn a_cut_off_leader_shows_the_write_it_holds_but_cannot_commit() {
+        for protocol in ["raft", "multipaxos", "zab"] {
+            let mut s = Session::new(protocol, 5, 2).unwrap();
+            let f = advance(&mut s, 1_000);
+            let leader = f.nodes.iter().find(|n| n.role == "leader").unwrap_or_else(|| panic!("{protocol}")).id;
+            act(&mut s, Action::Isolate { node: leader });
+            act(&mut s, Action::Write { node: leader, key: "k".into(), value: "lost".into() });
+            let f = advance(&mut s, 50);
+            let view = &f.nodes[leader as usize - 1];
+            let held: Vec<&DiskEntry> = view.disk.iter().filter(|e| e.index > view.commit).collect();
+            assert!(held.iter().any(|e| e.what == "put k=lost"), "{protocol}: {view:?}");
+            assert!(f.nodes.iter().all(|n| !n.log.iter().any(|e| e.ends_with("put k=lost"))), "{protocol}: applied");
+        }
     }
 
     #[test]

@@ -24,10 +24,14 @@ pub enum Action {
     Isolate { node: u64 },
     /// Cut the link between two nodes, both ways.
     Cut { a: u64, b: u64 },
-    /// Restore every link.
+    /// Make the link between two nodes lose `percent` of its messages, both ways (0: no more).
+    Lossy { a: u64, b: u64, percent: u64 },
+    /// Restore every link: no cuts, no lossy links.
     Heal,
     /// Slow every message to and from a node by `ms` milliseconds (0: back to normal).
     Slow { node: u64, ms: u64 },
+    /// Make every fsync of a node's disk `ms` milliseconds slower (0: back to normal).
+    SlowDisk { node: u64, ms: u64 },
     /// A client sends `SET key value` to a node.
     Write { node: u64, key: String, value: String },
     /// A client sends `GET key` to a node; `local` asks for a local read.
@@ -44,9 +48,10 @@ impl Action {
             | Action::Thaw { node }
             | Action::Isolate { node }
             | Action::Slow { node, .. }
+            | Action::SlowDisk { node, .. }
             | Action::Write { node, .. }
             | Action::Read { node, .. } => vec![*node],
-            Action::Cut { a, b } => vec![*a, *b],
+            Action::Cut { a, b } | Action::Lossy { a, b, .. } => vec![*a, *b],
             Action::Heal => vec![],
         }
     }
@@ -63,6 +68,8 @@ pub struct NodeView {
     pub frozen: bool,
     /// Extra delay on its messages, in milliseconds.
     pub slow_ms: u64,
+    /// Extra time on each of its fsyncs, in milliseconds.
+    pub slow_disk_ms: u64,
     /// Its role, as the protocol names it (`leader`, `follower`, ...).
     pub role: String,
     /// Raft term, ballot round or Zab epoch.
@@ -79,7 +86,23 @@ pub struct NodeView {
     pub timer_ns: Option<u64>,
     /// Its last few applied entries, oldest first, as `index: what`.
     pub log: Vec<String>,
+    /// The tail of the log on its disk, committed or not, oldest first.
+    pub disk: Vec<DiskEntry>,
 }
+
+/// An entry on a node's disk.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiskEntry {
+    /// Its index (slot).
+    pub index: u64,
+    /// Its term, ballot or zxid epoch and counter, as `major.minor`.
+    pub stamp: String,
+    /// What it carries.
+    pub what: String,
+}
+
+/// How many entries of each node's disk a view lists.
+const DISK_TAIL: usize = 10;
 
 /// A failed safety check, where and when.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -115,6 +138,8 @@ pub trait World {
     fn nodes(&self) -> Vec<NodeView>;
     /// Every link that is cut, as (from, to).
     fn cuts(&self) -> Vec<(u64, u64)>;
+    /// Every lossy link, as (a, b, percent lost), each pair once.
+    fn lossy(&self) -> Vec<(u64, u64, u64)>;
     /// What is on the wire.
     fn flights(&self) -> Vec<Flight>;
     /// The safety checks that failed.
@@ -209,7 +234,19 @@ impl<P: quorum_core::Protocol> World for Sim<P> {
                 self.cut_one_way(NodeId(*a), NodeId(*b));
                 self.cut_one_way(NodeId(*b), NodeId(*a));
             }
-            Action::Heal => self.heal(),
+            Action::Lossy { a, b, .. } if a == b => return Err(format!("node {a} has no link to itself")),
+            Action::Lossy { a, b, percent } => {
+                self.set_link_loss(NodeId(*a), NodeId(*b), (*percent).min(100) as f64 / 100.0);
+            }
+            Action::Heal => {
+                self.heal();
+                for (a, b, _) in self.lossy() {
+                    self.set_link_loss(NodeId(a), NodeId(b), 0.0);
+                }
+            }
+            Action::SlowDisk { node, ms } => {
+                self.set_disk_delay(NodeId(*node), Duration::from_millis((*ms).min(10_000)));
+            }
             Action::Slow { node, ms } => self.set_node_delay(NodeId(*node), Duration::from_millis((*ms).min(10_000))),
             Action::Write { node, key, value } => {
                 let op = KvOp::Put { key: Bytes::from(key.clone()), value: Bytes::from(value.clone()) };
@@ -234,6 +271,7 @@ impl<P: quorum_core::Protocol> World for Sim<P> {
                     up: self.is_up(id),
                     frozen: self.is_frozen(id),
                     slow_ms: self.node_delay(id).as_nanos() / 1_000_000,
+                    slow_disk_ms: self.disk_delay(id).as_nanos() / 1_000_000,
                     role: status.as_ref().map_or("crashed".into(), |s| s.role.to_string()),
                     term: status.as_ref().map_or(0, |s| s.term),
                     leader: status.as_ref().and_then(|s| s.leader.map(|l| l.0)),
@@ -242,6 +280,15 @@ impl<P: quorum_core::Protocol> World for Sim<P> {
                     applied: self.applied_index(id),
                     timer_ns: self.next_timer(id).map(Instant::as_nanos),
                     log: tail.iter().map(|e| format!("{}: {}", e.index, show_payload(&e.payload))).collect(),
+                    disk: self
+                        .disk_tail(id, DISK_TAIL)
+                        .iter()
+                        .map(|e| DiskEntry {
+                            index: e.index,
+                            stamp: format!("{}.{}", e.stamp.major, e.stamp.minor),
+                            what: show_payload(&e.payload),
+                        })
+                        .collect(),
                 }
             })
             .collect()
@@ -258,6 +305,20 @@ impl<P: quorum_core::Protocol> World for Sim<P> {
             }
         }
         cuts
+    }
+
+    fn lossy(&self) -> Vec<(u64, u64, u64)> {
+        let ids = self.members();
+        let mut lossy = Vec::new();
+        for &a in ids {
+            for &b in ids.iter().filter(|b| b.0 > a.0) {
+                let p = self.link_loss(a, b);
+                if p > 0.0 {
+                    lossy.push((a.0, b.0, (p * 100.0).round() as u64));
+                }
+            }
+        }
+        lossy
     }
 
     fn flights(&self) -> Vec<Flight> {

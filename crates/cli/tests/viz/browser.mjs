@@ -96,6 +96,17 @@ async function tour(browser, protocol) {
   if (!mermaid.startsWith("sequenceDiagram")) fail(`the export is not a Mermaid diagram: ${mermaid.slice(0, 80)}`);
   const link = await page.$eval("#export-html", (a) => a.href);
   if (!link.startsWith("blob:")) fail(`no page to download: ${link}`);
+  await page.click("#export-dialog button");
+  if (protocol === "raft") {
+    // A lossy link and a slow disk, then heal.
+    await page.click("#lossy");
+    await page.waitForFunction(() => window.vizFrame.lossy.length === 1 && window.vizFrame.lossy[0][2] === 30);
+    await page.click('button[data-act="slow_disk"][data-ms="20"][data-node="3"]');
+    await page.waitForFunction(() => window.vizFrame.nodes[2].slow_disk_ms === 20);
+    await shot("5-lossy-link-slow-disk");
+    await page.click("#heal");
+    await page.waitForFunction(() => window.vizFrame.lossy.length === 0);
+  }
   if (errors.length) fail(`the page threw: ${errors.join("; ")}`);
   await page.close();
   console.log(`${protocol}: crashed n${crashed}, wrote through n${target}, applied on a majority, rewound to event ${rewound} (asked ${beforeCrash})`);

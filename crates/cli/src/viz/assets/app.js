@@ -78,6 +78,7 @@ function onFrame(f) {
     else if (!span || span[0] !== n.timer_ns) view.timerSpan[n.id] = [n.timer_ns, Math.max(1, n.timer_ns - f.now_ns)];
   }
   view.frame = f;
+  window.vizFrame = f; // for the browser test, and for anyone curious in the console
   if (first) syncSettings(f);
   renderPanel(f, first);
   if (f.export) showExport(f.export);
@@ -102,6 +103,8 @@ function syncSettings(f) {
         <button data-act="isolate" data-node="${n.id}" title="cut every link to the other nodes">isolate</button>
         <button data-act="slow" data-node="${n.id}" data-ms="40" title="delay every message to and from it by 40 ms">slow</button>
         <button data-act="slow" data-node="${n.id}" data-ms="0" title="back to the normal delay">unslow</button>
+        <button data-act="slow_disk" data-node="${n.id}" data-ms="20" title="every fsync of its disk takes 20 ms longer">slow disk</button>
+        <button data-act="slow_disk" data-node="${n.id}" data-ms="0" title="back to the normal fsync">fast disk</button>
       </td>
     </tr>
     <tr class="logrow" data-log-of="${n.id}"><td></td><td colspan="5" class="log-tail small"></td></tr>`).join("");
@@ -117,7 +120,7 @@ function renderPanel(f) {
     row.dataset.frozen = String(n.frozen);
     row.dataset.term = String(n.term);
     row.querySelector(".role").textContent =
-      !n.up ? "crashed" : n.frozen ? `${n.role} (frozen)` : n.slow_ms ? `${n.role} (slow)` : n.role;
+      !n.up ? "crashed" : n.frozen ? `${n.role} (frozen)` : n.slow_ms || n.slow_disk_ms ? `${n.role} (slow)` : n.role;
     row.querySelector(".term").textContent = n.up ? n.term : "";
     row.querySelector(".commit").textContent = n.up ? `${n.commit} / ${n.applied}` : "";
     row.querySelector(".leader").textContent = n.up && n.leader ? `n${n.leader}` : "";
@@ -128,8 +131,12 @@ function renderPanel(f) {
     row.querySelector('[data-act="isolate"]').hidden = !n.up;
     row.querySelector('[data-act="slow"][data-ms="40"]').hidden = !n.up || n.slow_ms > 0;
     row.querySelector('[data-act="slow"][data-ms="0"]').hidden = n.slow_ms === 0;
+    row.querySelector('[data-act="slow_disk"][data-ms="20"]').hidden = !n.up || n.slow_disk_ms > 0;
+    row.querySelector('[data-act="slow_disk"][data-ms="0"]').hidden = n.slow_disk_ms === 0;
     const tail = document.querySelector(`tr[data-log-of="${n.id}"] .log-tail`);
-    tail.textContent = !n.up ? "" : n.log.length ? `applied … ${n.log.join(" · ")}` : "applied nothing yet";
+    const pending = n.disk.filter((e) => e.index > n.commit).map((e) => `${e.index} (${e.stamp}): ${e.what}`);
+    tail.textContent = !n.up ? "" : (n.log.length ? `applied … ${n.log.join(" · ")}` : "applied nothing yet") +
+      (pending.length ? ` — on disk, not known committed: ${pending.join(" · ")}` : "");
   }
   const slider = $("#timeline");
   if (!slider.matches(":active")) { slider.max = String(f.trace_len); slider.value = String(f.trace_len); }
@@ -258,6 +265,7 @@ $("#read").onclick = () => act({ do: "read", node: target(), key: $("#key").valu
 $("#local-read").onclick = () => act({ do: "read", node: target(), key: $("#key").value, local: true });
 $("#cut").onclick = () => act({ do: "cut", a: Number($("#cut-a").value), b: Number($("#cut-b").value) });
 $("#heal").onclick = () => act({ do: "heal" });
+$("#lossy").onclick = () => act({ do: "lossy", a: Number($("#cut-a").value), b: Number($("#cut-b").value), percent: 30 });
 $("#timeline").addEventListener("input", (e) => {
   $("#timeline-label").textContent = `rewind to event ${e.target.value} of ${view.frame ? view.frame.trace_len : 0}`;
 });

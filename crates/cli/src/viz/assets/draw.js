@@ -59,14 +59,20 @@ function drawCluster(canvas, f, opts) {
   const L = layout(f.nodes.length, w, h);
   const r = 34;
   const cut = new Set(f.cuts.map(([a, b]) => `${a}-${b}`));
+  const lossy = new Map((f.lossy || []).map(([a, b, p]) => [`${a}-${b}`, p]));
 
-  // Links: grey, or red and dashed where cut.
+  // Links: grey; red and dashed where cut; orange and dotted where lossy.
   for (let a = 1; a <= f.nodes.length; a++) for (let b = a + 1; b <= f.nodes.length; b++) {
     const isCut = cut.has(`${a}-${b}`) || cut.has(`${b}-${a}`);
-    ctx.strokeStyle = isCut ? "#d9534f" : "#d5d9e3";
-    ctx.setLineDash(isCut ? [6, 5] : []);
-    ctx.lineWidth = isCut ? 2 : 1;
+    const loss = lossy.get(`${a}-${b}`);
+    ctx.strokeStyle = isCut ? "#d9534f" : loss ? "#f57c00" : "#d5d9e3";
+    ctx.setLineDash(isCut ? [6, 5] : loss ? [2, 4] : []);
+    ctx.lineWidth = isCut || loss ? 2 : 1;
     ctx.beginPath(); ctx.moveTo(L.pos[a].x, L.pos[a].y); ctx.lineTo(L.pos[b].x, L.pos[b].y); ctx.stroke();
+    if (loss && !isCut) {
+      ctx.fillStyle = "#c25e00"; ctx.font = "11px system-ui"; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+      ctx.fillText(`loses ${loss}%`, (L.pos[a].x + L.pos[b].x) / 2, (L.pos[a].y + L.pos[b].y) / 2 - 4);
+    }
   }
   ctx.setLineDash([]);
 
@@ -125,6 +131,8 @@ function drawCluster(canvas, f, opts) {
     ctx.font = "bold 15px system-ui"; ctx.fillText(`n${n.id}`, p.x, p.y - 9);
     ctx.font = "11px system-ui";
     ctx.fillText(!n.up ? "crashed" : n.frozen ? "frozen" : n.role, p.x, p.y + 6);
+    const slow = [n.slow_ms ? "slow links" : "", n.slow_disk_ms ? "slow disk" : ""].filter(Boolean).join(", ");
+    if (n.up && slow) { ctx.fillStyle = "#c25e00"; ctx.fillText(slow, p.x, p.y + r + 12); ctx.fillStyle = "#111"; }
     if (n.up) ctx.fillText(`${termName(f)} ${n.term}`, p.x, p.y + 19);
     if (!n.up) { ctx.strokeStyle = "#555"; ctx.lineWidth = 3; ctx.beginPath(); ctx.moveTo(p.x - 22, p.y - 22); ctx.lineTo(p.x + 22, p.y + 22); ctx.stroke(); }
     if (n.up && n.role === "leader") { ctx.font = "18px system-ui"; ctx.fillText("★", p.x, p.y - r - 14); }
@@ -139,9 +147,11 @@ function drawCluster(canvas, f, opts) {
     const lh = 13;
     const y0 = ctx.textBaseline === "bottom" ? ty - (lines.length - 1) * lh : ctx.textBaseline === "middle" ? ty - ((lines.length - 1) * lh) / 2 : ty;
     lines.forEach((line, i) => ctx.fillText(line, tx, y0 + i * lh));
-    // The tail of its log as boxes: green up to its commit index, white past it.
-    if (n.up && n.last_index > 0) {
-      const count = Math.min(10, n.last_index), first = n.last_index - count + 1, size = 11, gap = 2;
+    // The tail of the log on its disk as boxes: green up to its commit
+    // index, white past it (a recorded run has no disk: its last indexes).
+    const disk = n.disk || Array.from({ length: Math.min(10, n.last_index) }, (_, k) => ({ index: n.last_index - Math.min(10, n.last_index) + 1 + k }));
+    if (n.up && disk.length) {
+      const count = disk.length, size = 11, gap = 2;
       const width = count * (size + gap);
       const bx = ctx.textAlign === "left" ? tx : ctx.textAlign === "right" ? tx - width : tx - width / 2;
       // Above the text for a node at the top of the ring, below it elsewhere.
@@ -149,7 +159,7 @@ function drawCluster(canvas, f, opts) {
         : ctx.textBaseline === "top" ? y0 + lines.length * lh + 2
         : y0 + (lines.length - 1) * lh + lh / 2 + 2;
       for (let k = 0; k < count; k++) {
-        const index = first + k;
+        const index = disk[k].index;
         ctx.fillStyle = index <= n.commit ? "#7cc48a" : "#ffffff";
         ctx.strokeStyle = "#8a92a3"; ctx.lineWidth = 1;
         ctx.fillRect(bx + k * (size + gap), by, size, size);
