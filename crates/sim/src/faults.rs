@@ -76,6 +76,18 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         self.trace.record(self.now, || What::Partition { cut });
     }
 
+    /// Restores the link between `a` and `b`, both ways: no cut
+    /// ([`Sim::partition`], [`Sim::cut_one_way`]), no loss of its own
+    /// ([`Sim::set_link_loss`]). Other links stay as they are.
+    pub fn heal_link(&mut self, a: NodeId, b: NodeId) {
+        let (i, j) = (self.index(a), self.index(b));
+        if self.net.heal_link(i, j) {
+            self.trace.mix_u64s(&[18, self.now.as_nanos(), i as u64, j as u64]);
+            let cut = format!("link {}-{} healed", a.0, b.0);
+            self.trace.record(self.now, || What::Partition { cut });
+        }
+    }
+
     /// The loss of the link from `from` to `to` set by [`Sim::set_link_loss`].
     pub fn link_loss(&self, from: NodeId, to: NodeId) -> f64 {
         self.net.link_loss(self.index(from), self.index(to))

@@ -164,6 +164,18 @@ impl Network {
         self.cut[from * self.n + to]
     }
 
+    /// Restores the link between `a` and `b`, both ways, and takes its loss
+    /// away. Returns true if this changed anything.
+    pub(crate) fn heal_link(&mut self, a: usize, b: usize) -> bool {
+        let mut changed = false;
+        for link in [a * self.n + b, b * self.n + a] {
+            changed |= self.cut[link] || self.link_loss[link] > 0.0;
+            self.cut[link] = false;
+            self.link_loss[link] = 0.0;
+        }
+        changed
+    }
+
     /// Drops `client`'s requests to `node` from now on.
     pub(crate) fn cut_client(&mut self, client: usize, node: usize) {
         if !self.client_cut(client, node) {

@@ -57,6 +57,29 @@ fn a_lossy_link_loses_its_own_messages_and_no_others() {
     assert!(healed.iter().any(|e| matches!(e.what, What::Deliver { from: 1, to: 2, .. })));
 }
 
+#[test]
+fn healing_one_link_leaves_the_others_cut() {
+    let mut sim = Sim::<PrimaryBackup>::new(scripted(LinkKind::Datagram), Default::default());
+    sim.partition(&[&[NodeId(1)]]);
+    sim.set_link_loss(NodeId(2), NodeId(3), 0.5);
+    sim.heal_link(NodeId(2), NodeId(1));
+    assert!(!sim.is_cut(NodeId(1), NodeId(2)) && !sim.is_cut(NodeId(2), NodeId(1)));
+    assert!(sim.is_cut(NodeId(1), NodeId(3)) && sim.is_cut(NodeId(3), NodeId(1)));
+    assert_eq!(sim.link_loss(NodeId(3), NodeId(2)), 0.5);
+    sim.heal_link(NodeId(3), NodeId(2));
+    assert_eq!(sim.link_loss(NodeId(2), NodeId(3)), 0.0);
+    let healed: Vec<String> = sim
+        .trace()
+        .events()
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Partition { cut } if cut.ends_with("healed") => Some(cut.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(healed, ["link 2-1 healed", "link 3-2 healed"]);
+}
+
 /// How long the first write through node 1 takes, from request to answer.
 fn write_latency(disk_delay: Duration) -> Duration {
     let mut sim = Sim::<PrimaryBackup>::new(scripted(LinkKind::Fifo), Default::default());

@@ -26,6 +26,8 @@ pub enum Action {
     Cut { a: u64, b: u64 },
     /// Make the link between two nodes lose `percent` of its messages, both ways (0: no more).
     Lossy { a: u64, b: u64, percent: u64 },
+    /// Restore the link between two nodes: no cut, no loss.
+    HealLink { a: u64, b: u64 },
     /// Restore every link: no cuts, no lossy links.
     Heal,
     /// Slow every message to and from a node by `ms` milliseconds (0: back to normal).
@@ -51,7 +53,7 @@ impl Action {
             | Action::SlowDisk { node, .. }
             | Action::Write { node, .. }
             | Action::Read { node, .. } => vec![*node],
-            Action::Cut { a, b } | Action::Lossy { a, b, .. } => vec![*a, *b],
+            Action::Cut { a, b } | Action::Lossy { a, b, .. } | Action::HealLink { a, b } => vec![*a, *b],
             Action::Heal => vec![],
         }
     }
@@ -238,6 +240,7 @@ impl<P: quorum_core::Protocol> World for Sim<P> {
             Action::Lossy { a, b, percent } => {
                 self.set_link_loss(NodeId(*a), NodeId(*b), (*percent).min(100) as f64 / 100.0);
             }
+            Action::HealLink { a, b } => self.heal_link(NodeId(*a), NodeId(*b)),
             Action::Heal => {
                 self.heal();
                 for (a, b, _) in self.lossy() {

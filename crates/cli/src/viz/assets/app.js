@@ -265,6 +265,7 @@ $("#read").onclick = () => act({ do: "read", node: target(), key: $("#key").valu
 $("#local-read").onclick = () => act({ do: "read", node: target(), key: $("#key").value, local: true });
 $("#cut").onclick = () => act({ do: "cut", a: Number($("#cut-a").value), b: Number($("#cut-b").value) });
 $("#heal").onclick = () => act({ do: "heal" });
+$("#heal-link").onclick = () => act({ do: "heal_link", a: Number($("#cut-a").value), b: Number($("#cut-b").value) });
 $("#lossy").onclick = () => act({ do: "lossy", a: Number($("#cut-a").value), b: Number($("#cut-b").value), percent: 30 });
 $("#timeline").addEventListener("input", (e) => {
   $("#timeline-label").textContent = `rewind to event ${e.target.value} of ${view.frame ? view.frame.trace_len : 0}`;

@@ -20,6 +20,7 @@ function frameAt(t) {
   }
   const node = (id) => nodes[id - 1] || { log: [] };
   let cuts = [];
+  const lossy = new Map();
   const flights = [];
   for (const e of run.events) {
     if (e.at_ns > t) {
@@ -39,16 +40,27 @@ function frameAt(t) {
         n.log.push(`${e.index}: ${e.entry}`);
         if (n.log.length > 6) n.log.shift();
         break;
-      case "partition": cuts = applyCut(cuts, e.cut, nodes); break;
+      case "partition": cuts = applyCut(cuts, lossy, e.cut, nodes); break;
       case "heal": cuts = []; break;
     }
   }
-  return { protocol: run.protocol, size: run.nodes, now_ns: t, nodes, cuts, flights };
+  const lossyList = [...lossy].map(([k, p]) => k.split("-").map(Number).concat([p]));
+  return { protocol: run.protocol, size: run.nodes, now_ns: t, nodes, cuts, lossy: lossyList, flights };
 }
 
-// `{1,2} | {3,4,5}`, `1 -> 2 cut`, `3 frozen`, `3 thawed`.
-function applyCut(cuts, text, nodes) {
+// `{1,2} | {3,4,5}`, `1 -> 2 cut`, `3 frozen`, `3 thawed`, `link 1-2 loses 30%`,
+// `link 1-2 healed` (the trace's words for what was done to the network).
+function applyCut(cuts, lossy, text, nodes) {
   let m;
+  const pair = (a, b) => `${Math.min(a, b)}-${Math.max(a, b)}`;
+  if ((m = text.match(/^link (\d+)-(\d+) loses (\d+)%$/))) {
+    if (Number(m[3]) > 0) lossy.set(pair(m[1], m[2]), Number(m[3])); else lossy.delete(pair(m[1], m[2]));
+    return cuts;
+  }
+  if ((m = text.match(/^link (\d+)-(\d+) healed$/))) {
+    lossy.delete(pair(m[1], m[2]));
+    return cuts.filter(([a, b]) => pair(a, b) !== pair(m[1], m[2]));
+  }
   if ((m = text.match(/^(\d+) frozen$/))) { nodes[m[1] - 1].frozen = true; return cuts; }
   if ((m = text.match(/^(\d+) thawed$/))) { nodes[m[1] - 1].frozen = false; return cuts; }
   if ((m = text.match(/^(\d+) -> (\d+) cut$/))) return cuts.concat([[Number(m[1]), Number(m[2])]]);
