@@ -90,13 +90,13 @@ impl<O> Client<O> {
     }
 }
 
-/// A short label of an answer on its way, for a picture of the wire.
+/// A short label of an answer: how traces and pictures of the wire name it.
 pub(crate) fn answer_label(answer: &Answer) -> String {
     match answer {
         Answer::Ok { .. } => "answer".into(),
         Answer::NotLeader(Some(l)) => format!("not leader, try {l}"),
         Answer::NotLeader(None) => "not leader".into(),
-        Answer::Busy => "busy".into(),
+        Answer::Busy => "busy, retry later".into(),
     }
 }
 
@@ -261,10 +261,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                 self.trace.record(self.now, || What::Reply {
                     client: client_id(c),
                     node: node as u64 + 1,
-                    result: match hint {
-                        Some(l) => format!("not leader, try {l}"),
-                        None => "not leader".into(),
-                    },
+                    result: answer_label(&Answer::NotLeader(hint)),
                 });
                 let client = &mut self.clients[c];
                 // A hint names a node of the cluster, unless a forged message
@@ -286,7 +283,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                 self.trace.record(self.now, || What::Reply {
                     client: client_id(c),
                     node: node as u64 + 1,
-                    result: "busy, retry later".into(),
+                    result: answer_label(&Answer::Busy),
                 });
                 let f = self.clients[c].in_flight.as_mut().expect("checked above");
                 f.attempt += 1; // cancels the pending timeout of the attempt just answered

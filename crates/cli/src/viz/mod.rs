@@ -64,16 +64,17 @@ struct Shared {
 pub fn run(args: VizArgs) -> Result<i32, String> {
     // Refuse bad settings, or a replay that does not fit them, before serving.
     Session::new(&args.protocol, args.nodes, args.seed)?;
+    let mut replay = None;
     if let Some(path) = &args.replay {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Session::replaying(&args.protocol, args.nodes, args.seed, &text)
             .map_err(|e| format!("cannot replay {}: {e}", path.display()))?;
+        replay = Some(text);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let replay = args.replay.as_ref().map(|p| std::fs::read_to_string(p).expect("read above"));
     runtime.block_on(serve(args, replay))
 }
 
