@@ -115,7 +115,8 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         }
     }
 
-    /// Restores every link.
+    /// Restores every link: no cuts, and no link's own loss
+    /// ([`Sim::set_link_loss`]; the network's configured loss stays).
     pub fn heal(&mut self) {
         if self.net.partitioned() {
             self.net.heal();

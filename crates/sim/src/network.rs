@@ -188,15 +188,16 @@ impl Network {
         self.client_cuts.contains(&(client, node))
     }
 
-    /// Restores every link, clients' too.
+    /// Restores every link, clients' too, and takes every link's own loss away.
     pub(crate) fn heal(&mut self) {
         self.cut.iter_mut().for_each(|c| *c = false);
+        self.link_loss.iter_mut().for_each(|p| *p = 0.0);
         self.client_cuts.clear();
     }
 
-    /// True if any link is cut.
+    /// True if any link is cut or loses messages of its own.
     pub(crate) fn partitioned(&self) -> bool {
-        self.cut.iter().any(|c| *c) || !self.client_cuts.is_empty()
+        self.cut.iter().any(|c| *c) || !self.client_cuts.is_empty() || self.link_loss.iter().any(|p| *p > 0.0)
     }
 }
 

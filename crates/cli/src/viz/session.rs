@@ -3,8 +3,8 @@
 //! seed and actions (each stamped with the simulator step and virtual time it
 //! came at), so rewinding rebuilds the cluster and replays them.
 
-use super::world::{build, Action, NodeView, ViolationView, World};
-use quorum_sim::{describe, Flight, TraceEvent, What};
+use super::world::{build, Action, NodeView, World};
+use quorum_sim::{describe, Flight, TraceEvent, Violation, What};
 use serde::{Deserialize, Serialize};
 
 /// The most events one frame carries: at full speed a frame may cover
@@ -93,7 +93,7 @@ pub struct Frame {
     /// What is on the wire.
     pub flights: Vec<Flight>,
     /// Failed safety checks.
-    pub violations: Vec<ViolationView>,
+    pub violations: Vec<Violation>,
     /// Where in the trace the first failed check is: rewinding to just
     /// after it shows the cluster as the check saw it.
     pub violation_event: Option<usize>,
@@ -176,17 +176,11 @@ pub struct Session {
 impl Session {
     /// A fresh cluster.
     pub fn new(protocol: &str, size: usize, seed: u64) -> Result<Session, String> {
-        let world = build(protocol, size, seed)?;
-        Ok(Session {
-            protocol: protocol.to_string(),
-            size,
-            seed,
-            world,
-            actions: Vec::new(),
-            sent: 0,
-            seen: 0,
-            first_violation: None,
-        })
+        Ok(Session::of(protocol, size, seed, build(protocol, size, seed)?, Vec::new()))
+    }
+
+    fn of(protocol: &str, size: usize, seed: u64, world: Box<dyn World>, actions: Vec<Recorded>) -> Session {
+        Session { protocol: protocol.to_string(), size, seed, world, actions, sent: 0, seen: 0, first_violation: None }
     }
 
     /// Handles one request; a refused one leaves the run as it was and says why.
@@ -240,7 +234,7 @@ impl Session {
             cuts: self.world.cuts(),
             lossy: self.world.lossy(),
             flights: self.world.flights(),
-            violations: self.world.violations(),
+            violations: self.world.violations().to_vec(),
             violation_event: self.first_violation,
             actions: self.actions.len(),
             at_limit: trace.len() >= TRACE_LIMIT,
@@ -319,10 +313,7 @@ impl Session {
             return Err(format!("{} actions, more than the {ACTION_LIMIT} a run keeps", actions.len()));
         }
         let (world, actions) = replay(protocol, size, seed, actions, TRACE_LIMIT)?;
-        let mut session = Session::new(protocol, size, seed)?;
-        session.world = world;
-        session.actions = actions;
-        Ok(session)
+        Ok(Session::of(protocol, size, seed, world, actions))
     }
 
     fn reset(&mut self, protocol: Option<String>, nodes: Option<usize>, seed: Option<u64>) -> Result<bool, String> {

@@ -5,7 +5,7 @@
 use crate::protocols::{dispatch, WithProtocol};
 use bytes::Bytes;
 use quorum_core::{Duration, Instant, KvOp, NodeId, Payload};
-use quorum_sim::{Flight, Latency, Sim, SimConfig, TraceEvent};
+use quorum_sim::{Flight, Latency, Sim, SimConfig, TraceEvent, Violation};
 use serde::{Deserialize, Serialize};
 
 /// Something the learner does to the cluster.
@@ -106,17 +106,6 @@ pub struct DiskEntry {
 /// How many entries of each node's disk a view lists.
 const DISK_TAIL: usize = 10;
 
-/// A failed safety check, where and when.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ViolationView {
-    /// Virtual time in nanoseconds.
-    pub at_ns: u64,
-    /// Which check.
-    pub check: String,
-    /// What it saw.
-    pub detail: String,
-}
-
 /// How many applied entries a node view lists.
 const LOG_TAIL: usize = 6;
 
@@ -145,7 +134,7 @@ pub trait World {
     /// What is on the wire.
     fn flights(&self) -> Vec<Flight>;
     /// The safety checks that failed.
-    fn violations(&self) -> Vec<ViolationView>;
+    fn violations(&self) -> &[Violation];
 }
 
 /// The simulated world a tab watches: no workload and no random faults (the
@@ -241,12 +230,7 @@ impl<P: quorum_core::Protocol> World for Sim<P> {
                 self.set_link_loss(NodeId(*a), NodeId(*b), (*percent).min(100) as f64 / 100.0);
             }
             Action::HealLink { a, b } => self.heal_link(NodeId(*a), NodeId(*b)),
-            Action::Heal => {
-                self.heal();
-                for (a, b, _) in self.lossy() {
-                    self.set_link_loss(NodeId(a), NodeId(b), 0.0);
-                }
-            }
+            Action::Heal => self.heal(),
             Action::SlowDisk { node, ms } => {
                 self.set_disk_delay(NodeId(*node), Duration::from_millis((*ms).min(10_000)));
             }
@@ -328,10 +312,7 @@ impl<P: quorum_core::Protocol> World for Sim<P> {
         Sim::flights(self)
     }
 
-    fn violations(&self) -> Vec<ViolationView> {
+    fn violations(&self) -> &[Violation] {
         Sim::violations(self)
-            .iter()
-            .map(|v| ViolationView { at_ns: v.at.as_nanos(), check: v.check.clone(), detail: v.detail.clone() })
-            .collect()
     }
 }

@@ -144,12 +144,12 @@ function renderPanel(f) {
   const checks = $("#checks");
   if (f.violations.length) {
     checks.className = "checks bad";
-    const shown = f.violations.slice(0, 5).map((v) => `${(v.at_ns / 1e6).toFixed(3)} ms — ${v.check}: ${v.detail}`);
+    const shown = f.violations.slice(0, 5).map((v) => `${(v.at / 1e6).toFixed(3)} ms — ${v.check}: ${v.detail}`);
     if (f.violations.length > 5) shown.push(`and ${f.violations.length - 5} more`);
     checks.textContent = shown.join("\n");
     const banner = $("#banner");
     banner.hidden = false;
-    banner.textContent = `Safety check failed: ${f.violations[0].check} at ${(f.violations[0].at_ns / 1e6).toFixed(3)} ms` +
+    banner.textContent = `Safety check failed: ${f.violations[0].check} at ${(f.violations[0].at / 1e6).toFixed(3)} ms` +
       (f.violation_event != null && f.violation_event + 1 < f.trace_len ? " — click to go back to that moment" : "");
     banner.dataset.event = f.violation_event == null ? "" : String(f.violation_event);
   } else {

@@ -41,7 +41,7 @@ function frameAt(t) {
         if (n.log.length > 6) n.log.shift();
         break;
       case "partition": cuts = applyCut(cuts, lossy, e.cut, nodes); break;
-      case "heal": cuts = []; break;
+      case "heal": cuts = []; lossy.clear(); break;
     }
   }
   const lossyList = [...lossy].map(([k, p]) => k.split("-").map(Number).concat([p]));
