@@ -22,6 +22,7 @@ multipaxos learn-keeps-older-stamp backlog
 multipaxos lease-ignores-acks lease-fifo
 multipaxos no-check-quorum lease-fifo
 multipaxos whole-snapshot tiny-caps
+multipaxos non-voters-count churn
 raft suspected-ack-without-lease lease-fifo
 raft unbounded-reads high-load
 raft trust-snapshot-meta hostile

@@ -1,26 +1,47 @@
-//! `quorum sim --churn`: a seeded operator that changes Raft's membership and
-//! moves its leadership at random times during each simulated run.
+//! `quorum sim --churn`: a seeded operator that changes the membership of a
+//! Raft or Multi-Paxos cluster and moves its leadership at random times
+//! during each simulated run, through the protocols' shared operator calls
+//! (`Protocol::change_membership`, `Protocol::transfer_to`).
 
-use quorum_core::{Duration, NodeId, Protocol, Rng};
+use quorum_core::{Duration, MembershipChange, NodeId, Protocol, Rng};
+use quorum_multipaxos::MultiPaxos;
 use quorum_raft::Raft;
 use quorum_sim::Sim;
 use std::any::Any;
 
-/// Protocols whose membership the operator knows how to change.
-pub const PROTOCOLS: &[&str] = &["raft"];
-
 /// Mean time between the operator's turns.
 const MEAN_INTERVAL: Duration = Duration::from_millis(80);
 
+/// A protocol the operator can churn.
+trait Churnable: Protocol {
+    /// True if no configuration change is in flight at this leader.
+    fn settled(&self) -> bool;
+}
+
+impl Churnable for Raft {
+    fn settled(&self) -> bool {
+        self.membership_committed()
+    }
+}
+
+impl Churnable for MultiPaxos {
+    fn settled(&self) -> bool {
+        self.membership_committed()
+    }
+}
+
 /// Installs the churn operator if `P` supports it; returns whether it did.
 pub fn install<P: Protocol>(sim: &mut Sim<P>) -> bool {
-    match (sim as &mut dyn Any).downcast_mut::<Sim<Raft>>() {
-        Some(sim) => {
-            sim.set_operator(MEAN_INTERVAL, raft_churn);
-            true
-        }
-        None => false,
+    let sim = sim as &mut dyn Any;
+    if let Some(sim) = sim.downcast_mut::<Sim<Raft>>() {
+        sim.set_operator(MEAN_INTERVAL, churn::<Raft>);
+        return true;
     }
+    if let Some(sim) = sim.downcast_mut::<Sim<MultiPaxos>>() {
+        sim.set_operator(MEAN_INTERVAL, churn::<MultiPaxos>);
+        return true;
+    }
+    false
 }
 
 /// One turn: bring a node that is out back (as a learner, then as a voter
@@ -29,30 +50,34 @@ pub fn install<P: Protocol>(sim: &mut Sim<P>) -> bool {
 /// the others replace the disk of a node that does not vote (it comes back
 /// empty and joins again, as `quorum node --join` does). At most one node is
 /// out at a time.
-fn raft_churn(sim: &mut Sim<Raft>, rng: &mut Rng) {
+fn churn<P: Churnable>(sim: &mut Sim<P>, rng: &mut Rng) {
     let Some(leader) = sim.leader() else { return };
-    let conf = sim.node(leader).expect("the leader is up").membership().clone();
+    let node = sim.node(leader).expect("the leader is up");
+    let conf = node.membership().expect("a churnable protocol has a membership").clone();
+    // Only once the configuration is committed: in one still pending, or in
+    // the one before, the node may vote yet, and it would forget its votes.
+    let settled = node.settled();
     let outside: Vec<NodeId> =
         sim.members().iter().copied().filter(|m| !conf.voters.contains(m) && !conf.learners.contains(m)).collect();
     let others: Vec<NodeId> = conf.voters.iter().copied().filter(|v| *v != leader).collect();
     // A refused request (busy, not caught up) is simply tried again on a later turn.
     let non_voters: Vec<NodeId> = conf.learners.iter().chain(&outside).copied().collect();
-    // Only once the configuration is committed: in one still pending, or in
-    // the one before, the node may vote yet, and it would forget its votes.
-    let committed = sim.node(leader).is_some_and(|r| r.membership_committed());
+    let change = |sim: &mut Sim<P>, change: MembershipChange| {
+        sim.act(leader, &change.to_string(), |p, now, out| p.change_membership(now, change.clone(), out).map(drop));
+    };
     if rng.chance(0.3) && !others.is_empty() {
         let to = others[rng.index(others.len())];
-        sim.act(leader, &format!("transfer leadership to {to}"), |r, now, out| r.transfer_leadership(now, to, out));
-    } else if rng.chance(0.2) && committed && !non_voters.is_empty() {
+        sim.act(leader, &format!("transfer leadership to {to}"), |p, now, out| p.transfer_to(now, to, out));
+    } else if rng.chance(0.2) && settled && !non_voters.is_empty() {
         let node = non_voters[rng.index(non_voters.len())];
         sim.wipe(node, conf.voters.clone());
         sim.restart(node);
     } else if let Some(&node) = conf.learners.first() {
-        sim.act(leader, &format!("promote {node}"), |r, now, out| r.promote(now, node, out).map(drop));
+        change(sim, MembershipChange::Promote(node));
     } else if let Some(&node) = outside.first() {
-        sim.act(leader, &format!("add {node} as a learner"), |r, now, out| r.add_learner(now, node, out).map(drop));
+        change(sim, MembershipChange::AddLearner { node, address: None });
     } else {
         let node = if rng.chance(1.0 / 3.0) || others.is_empty() { leader } else { others[rng.index(others.len())] };
-        sim.act(leader, &format!("remove {node}"), |r, now, out| r.remove_node(now, node, out).map(drop));
+        change(sim, MembershipChange::Remove(node));
     }
 }

@@ -19,6 +19,7 @@ const MULTIPAXOS: &[MultiPaxosBug] = &[
     MultiPaxosBug::LeaseIgnoresAcks,
     MultiPaxosBug::NoCheckQuorum,
     MultiPaxosBug::WholeSnapshot,
+    MultiPaxosBug::NonVotersCount,
 ];
 const RAFT: &[RaftBug] = &[
     RaftBug::SuspectedAckWithoutLease,

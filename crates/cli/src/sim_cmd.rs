@@ -189,8 +189,9 @@ pub fn run(args: SimArgs) -> Result<i32, String> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         return Err("--duration must be a positive number of seconds".into());
     }
-    if args.churn && !crate::churn::PROTOCOLS.contains(&args.protocol.as_str()) {
-        return Err(format!("--churn changes membership, supported for: {}", crate::churn::PROTOCOLS.join(", ")));
+    if args.churn && !crate::protocols::RECONFIGURABLE.contains(&args.protocol.as_str()) {
+        let supported = crate::protocols::RECONFIGURABLE.join(", ");
+        return Err(format!("--churn changes membership, supported for: {supported}"));
     }
     if args.churn && args.profile == Profile::LeaseFifo {
         // Both act through the simulator's one operator; the disturbance would silently replace the churn.

@@ -89,7 +89,16 @@ fn gap_since(load: &Load, from: Instant) -> Duration {
 
 #[test]
 fn raft_grows_replaces_its_leader_and_a_member_under_load() {
-    let mut cluster = ProcCluster::start_with("raft", 3, &["--local-reads"]);
+    grows_replaces_its_leader_and_a_member_under_load("raft");
+}
+
+#[test]
+fn multipaxos_grows_replaces_its_leader_and_a_member_under_load() {
+    grows_replaces_its_leader_and_a_member_under_load("multipaxos");
+}
+
+fn grows_replaces_its_leader_and_a_member_under_load(protocol: &str) {
+    let mut cluster = ProcCluster::start_with(protocol, 3, &["--local-reads"]);
     let first_leader = wait_for_leader(&cluster);
     let addrs: Vec<_> = cluster.clients.values().copied().collect();
     let load = Load::start(&addrs, "m");
@@ -136,7 +145,7 @@ fn raft_grows_replaces_its_leader_and_a_member_under_load() {
         }
     }
     eprintln!(
-        "raft: {} writes acknowledged; learner 4 caught up {caught_up_4:?} after its add, learner 5 {caught_up_5:?}; \
+        "{protocol}: {} writes acknowledged; learner 4 caught up {caught_up_4:?} after its add, learner 5 {caught_up_5:?}; \
          longest gap between acknowledged writes: add+promote 4 {gap_add_4:?}, remove leader {first_leader} \
          {gap_remove_leader:?}, add+promote 5 {gap_add_5:?}, remove {second} {gap_remove_member:?}",
         acked.len()
@@ -158,7 +167,7 @@ fn unsafe_or_meaningless_changes_are_refused_with_the_reason() {
     refused(&["add", "9", "x".repeat(300).as_str()], "must be ip:port");
     refused(&["add", "9", "localhost:7009"], "must be ip:port");
     let before = members(&cluster, leader);
-    // A node of another protocol cannot join: --join is for raft only.
+    // A node of a protocol with fixed members cannot join.
     let out = Command::new(BIN)
         .args(["node", "--protocol", "zab", "--id", "9", "--peers", "9=127.0.0.1:1", "--client", "127.0.0.1:2"])
         .args(["--data-dir", "/nonexistent", "--join", &cluster.clients[&leader].to_string()])

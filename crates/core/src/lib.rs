@@ -61,6 +61,7 @@ mod effects;
 mod expiry;
 mod ids;
 mod log;
+mod membership;
 pub mod planted;
 mod protocol;
 pub mod quorum;
@@ -76,7 +77,10 @@ pub use command::Command;
 pub use effects::{DurabilityGate, Effect, Effects, ReadId};
 pub use expiry::{ExpireIf, Ttl};
 pub use ids::{ClientId, NodeId};
-pub use log::{Entry, Log, Membership, MembershipChange, Payload, Stamp, MAX_ADDRESS_LEN};
+pub use log::{Entry, Log, Payload, Stamp};
+pub use membership::{
+    check_single_change, ChangeError, Configs, Membership, MembershipChange, SnapshotMeta, MAX_ADDRESS_LEN,
+};
 pub use protocol::{
     node_of, Init, InitError, Invariant, LinkKind, NotLeader, ProposeError, Protocol, ReadError, Role, Status,
     StepInvariant,

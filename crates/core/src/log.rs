@@ -6,7 +6,7 @@
 //! `(epoch, counter)`. Paxos-family protocols keep sparse slots and do not use
 //! [`Log`]; they still write [`Entry`] values to storage, one per slot.
 
-use crate::{Command, NodeId};
+use crate::{Command, Membership};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fmt;
@@ -33,128 +33,6 @@ impl Stamp {
 impl fmt::Debug for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
-    }
-}
-
-/// The voting and non-voting members of a cluster.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub struct Membership {
-    /// Nodes whose votes count towards a quorum.
-    pub voters: Vec<NodeId>,
-    /// Nodes that receive the log but do not vote.
-    pub learners: Vec<NodeId>,
-    /// Where members added while the cluster ran listen for their peers, as
-    /// the operator gave it (`host:port`), by node id. The address travels
-    /// in the log with the change that adds the node, so every member, and
-    /// any member restarted later, learns it from the log and never from
-    /// what an unauthenticated peer claims. The founding members' addresses
-    /// come from each node's own settings and are not listed.
-    pub addresses: Vec<(NodeId, String)>,
-}
-
-/// The longest peer address a membership may carry.
-pub const MAX_ADDRESS_LEN: usize = 256;
-
-impl Membership {
-    /// True if `node` votes or learns here.
-    pub fn contains(&self, node: NodeId) -> bool {
-        self.voters.contains(&node) || self.learners.contains(&node)
-    }
-
-    /// This configuration with `node` added as a learner (unchanged if it is
-    /// a member already).
-    pub fn with_learner(&self, node: NodeId) -> Membership {
-        let mut new = self.clone();
-        if !self.contains(node) {
-            new.learners.push(node);
-            new.learners.sort();
-        }
-        new
-    }
-
-    /// This configuration with `node` a voter (a learner promoted, or a node
-    /// added).
-    pub fn with_voter(&self, node: NodeId) -> Membership {
-        let mut new = self.clone();
-        new.learners.retain(|l| *l != node);
-        if !new.voters.contains(&node) {
-            new.voters.push(node);
-            new.voters.sort();
-        }
-        new
-    }
-
-    /// This configuration without `node`, or `None` if it is not a member.
-    pub fn without(&self, node: NodeId) -> Option<Membership> {
-        let mut new = self.clone();
-        new.voters.retain(|v| *v != node);
-        new.learners.retain(|l| *l != node);
-        new.addresses.retain(|(n, _)| *n != node);
-        self.contains(node).then_some(new)
-    }
-
-    /// This configuration with `address` recorded for `node`.
-    pub fn with_address(&self, node: NodeId, address: &str) -> Membership {
-        let mut new = self.clone();
-        new.addresses.retain(|(n, _)| *n != node);
-        new.addresses.push((node, address.to_string()));
-        new.addresses.sort();
-        new
-    }
-
-    /// The peer address recorded for `node`, if it was added with one.
-    pub fn address_of(&self, node: NodeId) -> Option<&str> {
-        self.addresses.iter().find(|(n, _)| *n == node).map(|(_, a)| a.as_str())
-    }
-
-    /// Whether this configuration is one a node could have made: at least
-    /// one voter, nobody listed twice, addresses only for members, each
-    /// short and printable. Check what a peer sends before trusting it.
-    pub fn is_sane(&self) -> bool {
-        let mut all: Vec<NodeId> = self.voters.iter().chain(self.learners.iter()).copied().collect();
-        let n = all.len();
-        all.sort();
-        all.dedup();
-        let mut addressed: Vec<NodeId> = self.addresses.iter().map(|(n, _)| *n).collect();
-        addressed.dedup();
-        !self.voters.is_empty()
-            && all.len() == n
-            && addressed.len() == self.addresses.len()
-            && self.addresses.iter().all(|(node, address)| {
-                self.contains(*node)
-                    && !address.is_empty()
-                    && address.len() <= MAX_ADDRESS_LEN
-                    && address.bytes().all(|b| b.is_ascii_graphic())
-            })
-    }
-}
-
-/// A change of membership an operator asks of a leader
-/// ([`crate::Protocol::change_membership`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MembershipChange {
-    /// Add a node that receives the log but does not vote, listening for
-    /// peers at `address` (`None`: its address is already configured).
-    AddLearner {
-        /// The new node.
-        node: NodeId,
-        /// Where it listens for peers.
-        address: Option<String>,
-    },
-    /// Make a learner that has caught up a voter.
-    Promote(NodeId),
-    /// Remove a voter (the leader itself too) or a learner.
-    Remove(NodeId),
-}
-
-impl fmt::Display for MembershipChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MembershipChange::AddLearner { node, address: Some(a) } => write!(f, "add {node} at {a} as a learner"),
-            MembershipChange::AddLearner { node, address: None } => write!(f, "add {node} as a learner"),
-            MembershipChange::Promote(node) => write!(f, "promote {node} to voter"),
-            MembershipChange::Remove(node) => write!(f, "remove {node}"),
-        }
     }
 }
 

@@ -15,7 +15,7 @@
 //! two snapshots at the same index need not be the same bytes.
 
 use crate::{Message, MultiPaxos, PlantedBug, SnapshotPiece};
-use quorum_core::{Bytes, NodeId, Snapshot, Stamp};
+use quorum_core::{Bytes, NodeId, Snapshot, SnapshotMeta, Stamp};
 use quorum_paxos::Chosen;
 use tracing::debug;
 
@@ -165,17 +165,26 @@ impl MultiPaxos {
         }
         let incoming = self.incoming.take().expect("set above");
         let snapshot = Snapshot { index, stamp, meta: incoming.meta, data: Bytes::from(incoming.data) };
-        self.on_install_snapshot(snapshot);
+        self.on_install_snapshot(from, snapshot);
         // Then the chosen values after it.
         let from_slot = self.learner.committed() + 1;
         self.outbox.send(from, Message::CatchUp { from: from_slot });
     }
 
     /// A peer's snapshot, received whole: if it is ahead of us, it replaces our committed prefix.
-    pub(crate) fn on_install_snapshot(&mut self, snapshot: Snapshot) {
+    pub(crate) fn on_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
         if snapshot.index <= self.learner.committed() {
             return;
         }
+        // The configuration in force at its index replaces ours (an empty
+        // meta comes from a version that had no changes: ours stands).
+        let config = match SnapshotMeta::decode(&snapshot.meta) {
+            Ok(meta) => meta.membership,
+            Err(_) if snapshot.meta.is_empty() => self.config().clone(),
+            Err(why) => return self.drop_message(from, &format!("snapshot metadata: {why}")),
+        };
+        let old = self.config().clone();
+        self.configs.reset(snapshot.index, config);
         debug!(node = self.id.0, index = snapshot.index, "installing a snapshot");
         self.learner.skip_to(snapshot.index);
         self.acceptor.forget_upto(snapshot.index);
@@ -185,5 +194,8 @@ impl MultiPaxos {
         self.install = Some(snapshot.clone());
         self.snapshot_to_write = Some(snapshot.clone());
         self.snapshot = Some(snapshot);
+        if *self.config() != old {
+            self.on_config_committed(&old);
+        }
     }
 }

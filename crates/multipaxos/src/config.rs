@@ -72,6 +72,9 @@ pub enum PlantedBug {
     NoCheckQuorum,
     /// A snapshot goes in one piece, however large.
     WholeSnapshot,
+    /// A leader counts the votes of learners and removed nodes towards a
+    /// majority, as if they were voters.
+    NonVotersCount,
 }
 
 /// Slot numbers and snapshot indexes at or above this come from a broken

@@ -9,9 +9,9 @@
 
 use crate::leader::Leader;
 use crate::{Message, MultiPaxos, State};
-use quorum_core::{Instant, Majority, NodeId, Payload};
+use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Accepted, Ballot, Chosen};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use tracing::{debug, info, warn};
 
 /// What a promiser told the candidate, page by page.
@@ -48,19 +48,25 @@ pub(crate) struct PromiseKnown {
 pub(crate) struct Candidate {
     pub(crate) ballot: Ballot,
     /// The first slot this candidate does not know committed.
-    from: u64,
+    pub(crate) from: u64,
     promises: BTreeMap<NodeId, PromiseBody>,
+    /// The nodes sent a Prepare in this ballot.
+    pub(crate) asked: BTreeSet<NodeId>,
 }
 
 impl MultiPaxos {
     /// Phase 1a: a fresh ballot, promised by our own acceptor before the
     /// Prepares leave (durable), so the ballot is never reused after a crash.
     pub(crate) fn start_election(&mut self) {
+        if !self.is_voter() {
+            return self.stay_out(); // only voters lead (`membership.rs`)
+        }
         let ballot = Ballot::next_above(self.max_round, self.id);
         self.max_round = ballot.round;
         let from = self.learner.committed() + 1;
         info!(node = self.id.0, ?ballot, from, "suspecting the leader: phase 1");
-        self.state = State::Candidate(Candidate { ballot, from, promises: BTreeMap::new() });
+        let asked: BTreeSet<NodeId> = self.peers().into_iter().chain([self.id]).collect();
+        self.state = State::Candidate(Candidate { ballot, from, promises: BTreeMap::new(), asked });
         self.leader = None;
         self.election_deadline = self.random_election_deadline();
         self.suspicion = None;
@@ -74,7 +80,6 @@ impl MultiPaxos {
 
     /// Phase 1b arrived. With a majority, take over.
     pub(crate) fn on_promise(&mut self, from: NodeId, ballot: Ballot, page: PromisePage, known: PromiseKnown) {
-        let quorum = Majority::of(self.members.len());
         let State::Candidate(candidate) = &mut self.state else { return };
         if candidate.ballot != ballot {
             return;
@@ -131,11 +136,39 @@ impl MultiPaxos {
             }
             None => {
                 body.complete = true;
-                if quorum.is_reached(candidate.promises.values().filter(|b| b.complete).count()) {
+                if self.phase1_reached() {
                     self.become_leader();
                 }
             }
         }
+    }
+
+    /// True once the complete promises hold a majority of every
+    /// configuration on the chain from this node's commit point
+    /// (`membership.rs`); asks the voters still missing.
+    fn phase1_reached(&mut self) -> bool {
+        let State::Candidate(candidate) = &self.state else { return false };
+        let complete = candidate.promises.iter().filter(|(_, b)| b.complete);
+        let promisers: BTreeSet<NodeId> = complete.clone().map(|(n, _)| *n).collect();
+        // Each slot's value as P2c picks it: known chosen first (ours or
+        // reported), else the one accepted in the highest ballot.
+        let mut promised: BTreeMap<u64, (Ballot, &Payload, bool)> = BTreeMap::new();
+        for (slot, (ballot, value)) in self.learner.chosen_above(candidate.from) {
+            promised.insert(slot, (ballot, value, true));
+        }
+        for (_, body) in complete {
+            for c in &body.chosen {
+                promised.insert(c.slot, (c.ballot, &c.value, true));
+            }
+            for (slot, accepted) in &body.accepted {
+                let better = promised.get(slot).is_none_or(|(b, _, chosen)| !chosen && accepted.ballot > *b);
+                if better {
+                    promised.insert(*slot, (accepted.ballot, &accepted.value, false));
+                }
+            }
+        }
+        let chain = self.chain(&promised);
+        self.chain_reached(&chain, &promisers)
     }
 
     /// Phase 1 succeeded: learn what is known chosen, re-propose the rest.
@@ -144,7 +177,12 @@ impl MultiPaxos {
             unreachable!("only a candidate becomes leader")
         };
         let ballot = candidate.ballot;
-        self.state = State::Candidate(Candidate { ballot, from: candidate.from, promises: BTreeMap::new() });
+        self.state = State::Candidate(Candidate {
+            ballot,
+            from: candidate.from,
+            promises: BTreeMap::new(),
+            asked: candidate.asked,
+        });
         let mut highest: BTreeMap<u64, Accepted> = BTreeMap::new();
         let mut last_slot = self.learner.committed();
         for (from, body) in candidate.promises.into_iter().filter(|(_, b)| b.complete) {
@@ -171,9 +209,15 @@ impl MultiPaxos {
         // on a chosen one.
         last_slot = last_slot.max(self.learner.highest_chosen());
         let mut leader = Leader::new(ballot, last_slot + 1, self.now);
+        leader.takeover_upto = last_slot;
         let ignore_promises = self.config.planted(crate::PlantedBug::IgnorePromisedValues);
+        let voters = self.config().voters.len();
         for slot in self.learner.committed() + 1..=last_slot {
-            if self.learner.chosen(slot).is_some() {
+            if let Some((_, known)) = self.learner.chosen(slot) {
+                // A configuration known chosen holds back what follows it.
+                if leader.barrier.is_none() && matches!(known, Payload::Membership(_)) {
+                    leader.barrier = Some(slot);
+                }
                 continue;
             }
             // A slot nobody reported was never chosen (a majority answered): a no-op fills it.
@@ -181,11 +225,16 @@ impl MultiPaxos {
             if ignore_promises {
                 value = Payload::Noop;
             }
-            leader.add_proposal(slot, value, self.members.len(), self.now);
+            if leader.barrier.is_some() {
+                // Past a configuration not yet in force: proposed once it is.
+                leader.held.insert(slot, value);
+            } else {
+                leader.add_proposal(slot, value, voters, self.now);
+            }
         }
         info!(node = self.id.0, ?ballot, reproposed = leader.proposals.len(), "leading");
         let resend: Vec<(u64, Payload)> = leader.proposals.iter().map(|(&s, p)| (s, p.value.clone())).collect();
-        self.state = State::Leader(leader);
+        self.state = State::Leader(Box::new(leader));
         self.leader = Some(self.id);
         self.leader_ballot = ballot;
         self.send_accepts(resend, None);

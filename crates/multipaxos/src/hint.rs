@@ -34,7 +34,7 @@
 //! heartbeats, and every acknowledgement binds it.
 
 use crate::{Message, MultiPaxos, State};
-use quorum_core::{Duration, Instant, Majority, NodeId};
+use quorum_core::{Duration, Instant, NodeId};
 use quorum_paxos::Ballot;
 use std::collections::BTreeSet;
 use tracing::info;
@@ -111,7 +111,7 @@ impl MultiPaxos {
             self.suspicion = Some(Suspicion::Waiting { at: bound });
             return;
         }
-        if Majority::of(self.members.len()).is_reached(1) {
+        if self.config().is_quorum([&self.id]) {
             return self.start_election(); // alone: nobody to ask
         }
         self.suspicion = Some(Suspicion::Asking { agreed: BTreeSet::from([self.id]) });
@@ -146,10 +146,10 @@ impl MultiPaxos {
         if !agree || ballot != self.leader_ballot || !matches!(self.state, State::Follower) {
             return;
         }
-        let quorum = Majority::of(self.members.len());
+        let config = self.configs.current();
         let Some(Suspicion::Asking { agreed }) = &mut self.suspicion else { return };
         agreed.insert(from);
-        if quorum.is_reached(agreed.len()) {
+        if config.is_quorum(agreed.iter()) {
             if self.lease_bound_until().is_some_and(|b| self.now < b) {
                 // A heartbeat acknowledged since we asked: wait for its lease.
                 return self.suspect_after_timeout();

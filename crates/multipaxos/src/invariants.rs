@@ -2,7 +2,7 @@
 //! CheckQuorum, judged from outside.
 
 use crate::{MultiPaxos, State};
-use quorum_core::{Instant, Majority, StepInvariant};
+use quorum_core::{Instant, StepInvariant};
 
 /// "A leader leads only while a majority hears it": once its leadership is
 /// older than an election timeout, a leader has heard from a majority
@@ -31,7 +31,7 @@ impl StepInvariant<MultiPaxos> for CheckQuorum {
             return Ok(());
         }
         let window = node.config.election_timeout + node.config.heartbeat_interval;
-        if leader.has_quorum(now, window, Majority::of(node.members.len())) {
+        if leader.has_quorum(now, window, node.configs.current(), node.id) {
             return Ok(());
         }
         Err(format!(

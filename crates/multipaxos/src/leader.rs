@@ -20,7 +20,7 @@
 
 use crate::read::Lease;
 use crate::{Message, MultiPaxos, PlantedBug, State};
-use quorum_core::{Duration, Instant, Majority, NodeId, Payload, ProposeError};
+use quorum_core::{Duration, Instant, Membership, NodeId, Payload, ProposeError};
 use quorum_paxos::{Ballot, Tally};
 use std::collections::{BTreeMap, VecDeque};
 use tracing::{info, trace};
@@ -49,6 +49,19 @@ pub(crate) struct Leader {
     since: Instant,
     /// When each peer last answered in this ballot (CheckQuorum).
     heard: BTreeMap<NodeId, Instant>,
+    /// Each peer's commit point, as its last heartbeat acknowledgement said,
+    /// and when the heartbeat it answered left (whether a learner has caught
+    /// up enough to vote; an old answer may predate a disk it lost since).
+    pub(crate) commits: BTreeMap<NodeId, (u64, Instant)>,
+    /// The slot of a configuration proposed and not yet committed: nothing
+    /// past it is proposed before it is (`membership.rs`).
+    pub(crate) barrier: Option<u64>,
+    /// Values Phase 1 found past such a configuration, proposed once it commits.
+    pub(crate) held: BTreeMap<u64, Payload>,
+    /// The last slot Phase 1 re-proposed: a membership change waits until
+    /// every one of them is committed (Raft's rule that a leader commits an
+    /// entry of its own before it changes the configuration).
+    pub(crate) takeover_upto: u64,
 }
 
 impl Leader {
@@ -63,6 +76,10 @@ impl Leader {
             lease: Lease::default(),
             since: now,
             heard: BTreeMap::new(),
+            commits: BTreeMap::new(),
+            barrier: None,
+            held: BTreeMap::new(),
+            takeover_upto: 0,
         }
     }
 
@@ -76,13 +93,31 @@ impl Leader {
         self.heard.insert(peer, now);
     }
 
-    /// True if a majority (ourselves included) answered within `timeout`,
-    /// or this leadership is younger than that.
-    pub(crate) fn has_quorum(&self, now: Instant, timeout: Duration, quorum: Majority) -> bool {
+    /// True if a majority of `config`'s voters (`me` included) answered
+    /// within `timeout`, or this leadership is younger than that.
+    pub(crate) fn has_quorum(&self, now: Instant, timeout: Duration, config: &Membership, me: NodeId) -> bool {
         if now < self.since + timeout {
             return true;
         }
-        quorum.is_reached(1 + self.heard.values().filter(|&&at| now < at + timeout).count())
+        let recent = self.heard.iter().filter(|(_, &at)| now < at + timeout).map(|(node, _)| node);
+        config.is_quorum(recent.chain([&me]))
+    }
+
+    /// True while a configuration this leader proposed (or found in Phase 1)
+    /// is not committed: nothing is proposed past it, and no other change starts.
+    pub(crate) fn change_in_flight(&self, committed: u64) -> bool {
+        self.barrier.is_some_and(|slot| committed < slot) || !self.held.is_empty()
+    }
+
+    /// The next free slot, now taken.
+    pub(crate) fn take_slot(&mut self) -> u64 {
+        self.next_slot += 1;
+        self.next_slot - 1
+    }
+
+    /// When each peer last answered in this ballot.
+    pub(crate) fn heard_at(&self) -> impl Iterator<Item = (NodeId, Instant)> + '_ {
+        self.heard.iter().map(|(n, at)| (*n, *at))
     }
 
     /// The last slot this leader has given a value (its own or re-proposed).
@@ -90,8 +125,12 @@ impl Leader {
         self.next_slot - 1
     }
 
-    pub(crate) fn add_proposal(&mut self, slot: u64, value: Payload, cluster_size: usize, now: Instant) {
-        let proposal = Proposal { value, tally: Tally::new(self.ballot, cluster_size), sent_at: now };
+    /// Proposes `value` in `slot`, to be chosen by a majority of `voters` voters.
+    pub(crate) fn add_proposal(&mut self, slot: u64, value: Payload, voters: usize, now: Instant) {
+        if matches!(value, Payload::Membership(_)) {
+            self.barrier = Some(slot);
+        }
+        let proposal = Proposal { value, tally: Tally::new(self.ballot, voters), sent_at: now };
         let previous = self.proposals.insert(slot, proposal);
         assert!(previous.is_none(), "slot {slot} proposed twice in one ballot");
     }
@@ -114,9 +153,13 @@ impl MultiPaxos {
     /// Assigns slots to queued values while the window has room and fewer
     /// than `max_accepts_in_flight` batches are out, and sends them as one batch.
     pub(crate) fn pump(&mut self) {
-        let size = self.members.len();
-        let (now, window) = (self.now, self.config.window);
+        self.release_held();
+        let size = self.config().voters.len();
+        let (now, window, committed) = (self.now, self.config.window, self.learner.committed());
         let State::Leader(leader) = &mut self.state else { return };
+        if leader.change_in_flight(committed) {
+            return; // the slots past a configuration wait until it is in force
+        }
         let proposals = &leader.proposals;
         leader.batches.retain(|&(first, last)| proposals.range(first..=last).next().is_some());
         if leader.batches.len() >= self.config.max_accepts_in_flight {
@@ -125,8 +168,7 @@ impl MultiPaxos {
         let mut fresh = Vec::new();
         while leader.proposals.len() < window {
             let Some(value) = leader.queue.pop_front() else { break };
-            let slot = leader.next_slot;
-            leader.next_slot += 1;
+            let slot = leader.take_slot();
             leader.add_proposal(slot, value.clone(), size, now);
             fresh.push((slot, value));
         }
@@ -134,6 +176,38 @@ impl MultiPaxos {
             leader.batches.push_back((first, last));
             self.send_accepts(fresh, None);
         }
+    }
+
+    /// Once the configuration that held them back is in force, proposes the
+    /// values Phase 1 found past it, up to the next configuration among them.
+    fn release_held(&mut self) {
+        let (committed, voters, now) = (self.learner.committed(), self.configs.current().voters.len(), self.now);
+        let State::Leader(leader) = &mut self.state else { return };
+        if leader.held.is_empty() || leader.barrier.is_some_and(|slot| committed < slot) {
+            return;
+        }
+        let mut released = Vec::new();
+        while let Some((slot, value)) = leader.held.pop_first() {
+            if let Some((_, known)) = self.learner.chosen(slot) {
+                // Learned chosen meanwhile: nothing to propose, but a
+                // configuration still holds back what follows it.
+                if matches!(known, Payload::Membership(_)) {
+                    leader.barrier = Some(slot);
+                    break;
+                }
+                continue;
+            }
+            if slot <= committed {
+                continue;
+            }
+            let is_config = matches!(value, Payload::Membership(_));
+            leader.add_proposal(slot, value.clone(), voters, now);
+            released.push((slot, value));
+            if is_config {
+                break;
+            }
+        }
+        self.send_accepts(released, None);
     }
 
     /// Sends Accepts for `entries` in batches, to `only` or to every member (ourselves included).
@@ -157,12 +231,13 @@ impl MultiPaxos {
             }
         }
         if only.is_none() && !self.config.read_lease {
-            let (timeout, quorum) = (self.config.election_timeout, Majority::of(self.members.len()));
+            let timeout = self.config.election_timeout;
+            let config = self.configs.current();
             if let State::Leader(leader) = &mut self.state {
                 // Every peer just heard the commit point: the next heartbeat
                 // can wait. Not past CheckQuorum, which runs on the same
                 // timer: without a majority heard, the tick stays due.
-                if leader.has_quorum(self.now, timeout, quorum) {
+                if leader.has_quorum(self.now, timeout, config, self.id) {
                     leader.heartbeat_due = self.now + self.config.heartbeat_interval;
                 }
             }
@@ -182,6 +257,12 @@ impl MultiPaxos {
         // proposing counted itself twice, a majority, and led on).
         if from != self.id {
             leader.heard_from(from, now);
+        }
+        // A learner's (or a removed node's) vote is stored but never counts:
+        // every slot in flight is decided by the configuration in force.
+        let counts = self.configs.current().voters.contains(&from) || self.config.planted(PlantedBug::NonVotersCount);
+        if !counts {
+            return;
         }
         let mut chosen = Vec::new();
         for slot in slots {
@@ -211,13 +292,14 @@ impl MultiPaxos {
         let (now, retransmit_after) = (self.now, self.config.retransmit_after);
         let peers = self.peers();
         let commit = self.learner.committed();
-        let (timeout, quorum) = (self.config.election_timeout, Majority::of(self.members.len()));
+        let timeout = self.config.election_timeout;
         let check_quorum = !self.config.planted(PlantedBug::NoCheckQuorum);
+        let config = self.configs.current();
         let State::Leader(leader) = &mut self.state else { return };
         if now < leader.heartbeat_due {
             return;
         }
-        if check_quorum && !leader.has_quorum(now, timeout, quorum) {
+        if check_quorum && !leader.has_quorum(now, timeout, config, self.id) {
             // CheckQuorum: cut off in a minority. Stop leading (and serving
             // lease reads); the queued commands' clients retry elsewhere.
             info!(node = self.id.0, ballot = ?leader.ballot, "no majority answered within an election timeout: stepping down");

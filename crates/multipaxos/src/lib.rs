@@ -54,7 +54,14 @@
 //! own ballot — which is what lets followers trust their own accepted value.
 //! The simulator checks [`quorum_paxos::OneValuePerSlot`] on the acceptors' votes.
 //!
-//! **Storage.** Hard state: the promised ballot and the commit point. Entries:
+//! **Membership changes (`membership.rs`).** A configuration is a value in
+//! the log, in force once its slot commits; the leader proposes nothing past
+//! it until then, Phase 1 follows the chain of configurations its promises
+//! report, and a node that joins with an empty disk stays silent until it
+//! has caught up.
+//!
+//! **Storage.** Hard state: the promised ballot, the commit point and whether
+//! the node is still joining. Entries:
 //! each slot's accepted `(ballot, value)` (overwritten with the chosen value
 //! once committed). Snapshots: `WriteBatch::snapshot`, which drops the entries
 //! it covers. A restart resumes committing after the snapshot.
@@ -86,6 +93,7 @@ mod hint;
 mod hint_tests;
 mod invariants;
 mod leader;
+mod membership;
 mod message;
 mod read;
 mod replica;
@@ -105,8 +113,8 @@ use election::{Candidate, PromiseKnown, PromisePage};
 use hint::Suspicion;
 use leader::Leader;
 use quorum_core::{
-    Command, Duration, Effects, Init, InitError, Instant, Invariant, NodeId, NotLeader, Payload, ProposeError,
-    Protocol, ReadError, Rng, Role, Snapshot, Status, WriteBatch,
+    Command, Configs, Duration, Effects, Init, InitError, Instant, Invariant, Membership, MembershipChange, NodeId,
+    NotLeader, Payload, ProposeError, Protocol, ReadError, Rng, Role, Snapshot, SnapshotMeta, Status, WriteBatch,
 };
 use quorum_paxos::outbox::{acceptor_write, Outbox};
 use quorum_paxos::{Acceptor, Ballot, Learner, OneValuePerSlot, Vote};
@@ -120,6 +128,9 @@ struct HardState {
     promised: Ballot,
     /// Every slot up to here is committed and its stored entry holds the chosen value.
     committed: u64,
+    /// The node joined a running cluster and has not yet caught up to where
+    /// the cluster was when a leader first spoke to it (`membership.rs`).
+    joining: bool,
 }
 
 /// What a node is doing.
@@ -127,14 +138,15 @@ struct HardState {
 enum State {
     Follower,
     Candidate(Candidate),
-    Leader(Leader),
+    Leader(Box<Leader>),
 }
 
 /// One Multi-Paxos node.
 #[derive(Clone, Debug, Hash)]
 pub struct MultiPaxos {
     id: NodeId,
-    members: Vec<NodeId>,
+    /// The configurations committed here; the newest is in force (`membership.rs`).
+    configs: Configs,
     config: MultiPaxosConfig,
     acceptor: Acceptor,
     learner: Learner,
@@ -172,6 +184,12 @@ pub struct MultiPaxos {
     heard_commit: Option<(Ballot, u64)>,
     /// Peer messages dropped because they broke the protocol's expectations.
     dropped_messages: u64,
+    /// For a node that joined with an empty disk (not among the members it
+    /// started with), until it has caught up: the commit point the first
+    /// leader it heard reported, which it must reach before it takes part;
+    /// `None` until a leader speaks. Zero for any other node. Stored as
+    /// `HardState::joining`, so a restart keeps it waiting.
+    join_floor: Option<u64>,
 }
 
 impl MultiPaxos {
@@ -228,12 +246,19 @@ impl MultiPaxos {
         self.acceptor.plant_vote(vote);
     }
 
+    /// The other members of the configuration in force, voters and learners.
     fn peers(&self) -> Vec<NodeId> {
-        self.members.iter().copied().filter(|&m| m != self.id).collect()
+        self.members().filter(|&m| m != self.id).collect()
+    }
+
+    /// Every member of the configuration in force, voters and learners.
+    fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let config = self.configs.current();
+        config.voters.iter().chain(&config.learners).copied()
     }
 
     fn broadcast(&mut self, msg: Message, durable: bool) {
-        for to in self.members.clone() {
+        for to in self.members().collect::<Vec<_>>() {
             if durable {
                 self.outbox.send_durable(to, msg.clone());
             } else {
@@ -266,7 +291,10 @@ impl MultiPaxos {
             Message::Accepted { ballot, slots } => self.on_accepted(from, ballot, slots),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised),
             Message::Heartbeat { ballot, commit, sent_at } => self.on_heartbeat(from, ballot, commit, sent_at),
-            Message::HeartbeatAck { ballot, sent_at } => self.on_heartbeat_ack(from, ballot, sent_at),
+            Message::HeartbeatAck { ballot, sent_at, committed } => {
+                self.on_heartbeat_ack(from, ballot, sent_at, committed)
+            }
+            Message::TakeOver { ballot } => self.on_take_over(from, ballot),
             Message::CatchUp { from: first } => self.on_catch_up(from, first),
             Message::Decided { chosen, more } => self.on_decided(from, chosen, more),
             Message::SnapshotChunk(piece) => self.on_snapshot_chunk(from, piece),
@@ -347,18 +375,44 @@ impl Protocol for MultiPaxos {
     type Config = MultiPaxosConfig;
     const NAME: &'static str = "multipaxos";
 
-    fn seed_snapshot(_members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<Snapshot> {
-        Some(Snapshot::seed(index, data))
+    fn seed_snapshot(members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<Snapshot> {
+        let meta = SnapshotMeta { membership: Membership { voters: members.to_vec(), ..Membership::default() } };
+        Some(Snapshot { meta: meta.encode(), ..Snapshot::seed(index, data) })
     }
 
+    /// A node that is not among `init.members` starts as one joining a
+    /// running cluster: silent until it has caught up to the configuration
+    /// that adds it (`membership.rs`).
     fn new(init: Init<MultiPaxosConfig>) -> Result<Self, InitError> {
-        let hard: HardState = init.member_hard_state()?;
+        let hard: HardState = init.stored.decode_hard_state()?;
+        let empty =
+            init.stored.hard_state.is_none() && init.stored.entries.is_empty() && init.stored.snapshot.is_none();
+        let joining = hard.joining || (empty && !init.members.contains(&init.id));
         let base = init.stored.snapshot.as_ref().map_or(0, |s| s.index);
         let committed = hard.committed.max(base);
         let mut learner = Learner::starting_after(base);
-        let (chosen, open): (Vec<_>, Vec<_>) = init.stored.entries.iter().cloned().partition(|e| e.index <= committed);
+        let (mut chosen, open): (Vec<_>, Vec<_>) =
+            init.stored.entries.iter().cloned().partition(|e| e.index <= committed);
+        chosen.sort_by_key(|e| e.index);
+        let founding = Membership { voters: init.members.clone(), ..Membership::default() };
+        let base_config = match init.stored.snapshot.as_ref().filter(|s| !s.meta.is_empty()) {
+            Some(s) => {
+                SnapshotMeta::decode(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?.membership
+            }
+            None => founding,
+        };
+        let mut configs = Configs::new(base, base_config);
         for e in chosen.iter().filter(|e| e.index > base) {
             learner.learn(e.index, Ballot::from_stamp(e.stamp), e.payload.clone());
+            if let Payload::Membership(m) = &e.payload {
+                if !m.is_sane() {
+                    let detail = format!("slot {} holds a membership that makes no sense: {m:?}", e.index);
+                    return Err(InitError::corrupt("log", detail));
+                }
+                if m.follows(configs.current()) {
+                    configs.push(e.index, m.clone());
+                }
+            }
         }
         #[allow(unused_mut)]
         let mut acceptor = Acceptor::recover(init.incarnation(), hard.promised, &[], &open);
@@ -372,7 +426,7 @@ impl Protocol for MultiPaxos {
         let election_deadline = init.now + Duration::from_nanos(rng.range(timeout, 2 * timeout));
         Ok(MultiPaxos {
             id: init.id,
-            members: init.members,
+            configs,
             config: init.config,
             acceptor,
             learner,
@@ -397,6 +451,7 @@ impl Protocol for MultiPaxos {
             persisted_commit: hard.committed,
             heard_commit: None,
             dropped_messages: 0,
+            join_floor: (!joining).then_some(0),
         })
     }
 
@@ -407,6 +462,8 @@ impl Protocol for MultiPaxos {
     fn on_timer(&mut self, now: Instant, out: &mut Effects<Message>) {
         self.step(now, out, |node| match node.state {
             State::Leader(_) => node.leader_tick(),
+            // Learners and nodes outside the configuration never campaign.
+            State::Follower if !node.is_voter() => node.stay_out(),
             // A follower asks before it campaigns (see hint.rs); a candidate
             // whose Phase 1 stalled has asked already and tries again.
             State::Follower if node.now >= node.election_deadline => node.suspect_after_timeout(),
@@ -458,8 +515,37 @@ impl Protocol for MultiPaxos {
         self.step(now, out, |node| node.take_snapshot(index, data));
     }
 
+    fn transfer_to(&mut self, now: Instant, target: NodeId, out: &mut Effects<Message>) -> Result<(), String> {
+        let mut result = Ok(());
+        self.step(now, out, |node| result = node.transfer(target).map_err(|e| e.to_string()));
+        result
+    }
+
+    fn change_membership(
+        &mut self,
+        now: Instant,
+        change: MembershipChange,
+        out: &mut Effects<Message>,
+    ) -> Result<u64, String> {
+        let mut result = Ok(0);
+        self.step(now, out, |node| result = node.change(&change).map_err(|e| e.to_string()));
+        result
+    }
+
+    fn membership(&self) -> Option<&Membership> {
+        Some(self.configs.current())
+    }
+
+    /// A leader about to stop hands leadership to the voter it heard last.
+    fn hand_off(&mut self, now: Instant, out: &mut Effects<Message>) -> bool {
+        let mut handed = false;
+        self.step(now, out, |node| handed = node.hand_off_to_successor());
+        handed
+    }
+
     fn status(&self) -> Status {
         let role = match self.state {
+            State::Follower if !self.is_voter() => Role::Learner,
             State::Follower => Role::Follower,
             State::Candidate(_) => Role::Candidate,
             State::Leader(_) => Role::Leader,
@@ -491,7 +577,18 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
         if let Some(snapshot) = self.install.take() {
             out.install_snapshot(snapshot);
         }
-        self.learner.commit_ready_forgetting(&mut self.acceptor, out);
+        let committed = self.learner.commit_ready(out);
+        if let Some(last) = committed.last() {
+            self.acceptor.forget_upto(last.index);
+        }
+        for entry in committed {
+            let Payload::Membership(next) = entry.payload else { continue };
+            if next.follows(self.configs.current()) {
+                let old = self.configs.current().clone();
+                self.configs.push(entry.index, next);
+                self.on_config_committed(&old);
+            }
+        }
     }
     /// The write this step needs, if any. The commit point only rides along
     /// with a write made anyway (votes, promises, a snapshot): it is a hint for
@@ -503,11 +600,12 @@ impl quorum_paxos::outbox::Stepped for MultiPaxos {
     /// settles; `Acceptor::learn` explains why a learned value is safe there.
     fn take_batch(&mut self) -> Option<WriteBatch> {
         let committed = self.learner.committed();
+        let joining = self.joining();
         let has_snapshot = self.snapshot_to_write.is_some();
         let tag = self.outbox.next_tag();
         let mut batch =
             acceptor_write(&mut self.acceptor, tag, committed, &mut self.persisted_commit, has_snapshot, |a, c| {
-                postcard::to_allocvec(&HardState { promised: a.promised_all(), committed: c })
+                postcard::to_allocvec(&HardState { promised: a.promised_all(), committed: c, joining })
                     .expect("hard state encodes")
             })?;
         batch.snapshot = self.snapshot_to_write.take();

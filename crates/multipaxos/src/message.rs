@@ -71,12 +71,21 @@ pub enum Message {
         /// The leader's clock when it sent this (echoed back for leases).
         sent_at: Instant,
     },
-    /// A replica accepted the heartbeat sent at `sent_at` (leases only).
+    /// A replica accepted the heartbeat sent at `sent_at` (for CheckQuorum,
+    /// read leases, and how far a learner has caught up).
     HeartbeatAck {
         /// The leader's ballot.
         ballot: Ballot,
         /// The echoed send time.
         sent_at: Instant,
+        /// The replica's commit point.
+        committed: u64,
+    },
+    /// "Take over from me now": a leader hands over to a voter (a transfer,
+    /// or its own removal), which starts Phase 1 without waiting.
+    TakeOver {
+        /// The sender's ballot: only the leader the receiver follows is obeyed.
+        ballot: Ballot,
     },
     /// A lagging replica asks for the chosen values from `from` on.
     CatchUp {

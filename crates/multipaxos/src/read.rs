@@ -30,7 +30,7 @@
 //! driver sends the read through the log instead.
 
 use crate::{Message, MultiPaxos, PlantedBug, State};
-use quorum_core::{Duration, Effects, Instant, Majority, NodeId, NotLeader, ReadError, ReadId};
+use quorum_core::{Duration, Effects, Instant, NodeId, NotLeader, ReadError, ReadId};
 use quorum_paxos::Ballot;
 use std::collections::BTreeSet;
 
@@ -81,7 +81,8 @@ impl MultiPaxos {
         if !self.config.planted(PlantedBug::LeaseIgnoresAcks) {
             self.lease_ack = Some((ballot, self.now));
         }
-        self.outbox.send(leader, Message::HeartbeatAck { ballot, sent_at });
+        let committed = self.learner.committed();
+        self.outbox.send(leader, Message::HeartbeatAck { ballot, sent_at, committed });
     }
 
     /// The leader starts a heartbeat round at `now`.
@@ -93,8 +94,8 @@ impl MultiPaxos {
     }
 
     /// A replica echoed the heartbeat sent at `sent_at`.
-    pub(crate) fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, sent_at: Instant) {
-        let quorum = Majority::of(self.members.len());
+    pub(crate) fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, sent_at: Instant, committed: u64) {
+        let config = self.configs.current();
         let lease_duration = self.lease_duration();
         let now = self.now;
         let State::Leader(leader) = &mut self.state else { return };
@@ -102,12 +103,15 @@ impl MultiPaxos {
             return;
         }
         leader.heard_from(from, now);
+        leader.commits.insert(from, (committed, sent_at));
         let Some((round_at, acks)) = &mut leader.lease.round else { return };
         if *round_at != sent_at {
             return;
         }
         acks.insert(from);
-        if quorum.is_reached(acks.len()) {
+        // Only voters of the configuration in force count: with one voter
+        // changed at a time, their majority overlaps every next one's.
+        if config.is_quorum(acks.iter()) {
             let until = sent_at + lease_duration;
             leader.lease.until = Some(leader.lease.until.map_or(until, |u| u.max(until)));
         }

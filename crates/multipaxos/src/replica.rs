@@ -11,6 +11,13 @@ impl MultiPaxos {
     /// Phase 1b: promise `ballot` for every slot and report what we know from `first` on.
     pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: u64) {
         self.saw(ballot);
+        if !self.takes_part() {
+            // Not (or no longer) a member: its promise must not count
+            // (`membership.rs`). But a candidate may count on it as a voter
+            // this node has not caught up to: catch up from it.
+            self.request_catch_up(from);
+            return;
+        }
         if self.lease_blocks_promise(from, ballot) {
             return; // a leader may hold a lease on our promise: stay silent
         }
@@ -56,6 +63,12 @@ impl MultiPaxos {
     /// Phase 2b for a batch, then the piggybacked commit point.
     pub(crate) fn on_accept(&mut self, from: NodeId, ballot: Ballot, entries: Vec<(u64, Payload)>, commit: u64) {
         self.saw(ballot);
+        if !self.takes_part() {
+            // Joining (or out): no vote, but what the leader committed is worth fetching.
+            self.follow(ballot);
+            self.learn_commit(from, ballot, commit);
+            return;
+        }
         if let Err(promised) = self.acceptor.follow(ballot) {
             self.outbox.send(from, Message::Nack { ballot, promised });
             return;
@@ -117,6 +130,11 @@ impl MultiPaxos {
     /// The leader is alive and reports its commit point.
     pub(crate) fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, commit: u64, sent_at: Instant) {
         self.saw(ballot);
+        if !self.takes_part() {
+            self.follow(ballot);
+            self.learn_commit(from, ballot, commit);
+            return;
+        }
         if let Err(promised) = self.acceptor.follow(ballot) {
             self.outbox.send(from, Message::Nack { ballot, promised });
             return;
@@ -131,6 +149,7 @@ impl MultiPaxos {
     /// only reports slots chosen at or below its ballot, so that is the chosen
     /// value. Anything else is fetched from the leader.
     fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, commit: u64) {
+        self.join_floor.get_or_insert(commit);
         let heard = self.heard_commit.filter(|(b, _)| *b == ballot).map_or(0, |(_, c)| c);
         self.heard_commit = Some((ballot, heard.max(commit)));
         let mut slot = self.learner.committed() + 1;
@@ -181,6 +200,9 @@ impl Message {
     pub(crate) fn implausible(&self) -> Option<&'static str> {
         let slot_ok = |slot: u64| slot < MAX_PLAUSIBLE_SLOT;
         let ballot_ok = |ballot: Ballot| ballot.round < MAX_PLAUSIBLE_SLOT;
+        // A configuration no leader could have made (no voter, someone
+        // listed twice, a bad address) never enters the log.
+        let value_ok = |value: &Payload| !matches!(value, Payload::Membership(m) if !m.is_sane());
         let ok = match self {
             Message::Prepare { ballot, from } => ballot_ok(*ballot) && slot_ok(*from),
             Message::Promise { ballot, first, last, chosen, accepted, snapshot_index, committed } => {
@@ -189,24 +211,31 @@ impl Message {
                     && last.is_none_or(slot_ok)
                     && slot_ok(*snapshot_index)
                     && slot_ok(*committed)
-                    && chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot))
-                    && accepted.iter().all(|(slot, a)| slot_ok(*slot) && ballot_ok(a.ballot))
+                    && chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot) && value_ok(&c.value))
+                    && accepted.iter().all(|(slot, a)| slot_ok(*slot) && ballot_ok(a.ballot) && value_ok(&a.value))
             }
             Message::Accept { ballot, entries, commit } => {
-                ballot_ok(*ballot) && slot_ok(*commit) && entries.iter().all(|(slot, _)| slot_ok(*slot))
+                ballot_ok(*ballot)
+                    && slot_ok(*commit)
+                    && entries.iter().all(|(slot, value)| slot_ok(*slot) && value_ok(value))
             }
             Message::Accepted { ballot, slots } => ballot_ok(*ballot) && slots.iter().all(|s| slot_ok(*s)),
             Message::Nack { ballot, promised } => ballot_ok(*ballot) && ballot_ok(*promised),
             Message::Heartbeat { ballot, commit, .. } => ballot_ok(*ballot) && slot_ok(*commit),
-            Message::HeartbeatAck { ballot, .. } | Message::Suspect { ballot } => ballot_ok(*ballot),
+            Message::HeartbeatAck { ballot, committed, .. } => ballot_ok(*ballot) && slot_ok(*committed),
+            Message::Suspect { ballot } | Message::TakeOver { ballot } => ballot_ok(*ballot),
             Message::SuspectReply { ballot, .. } => ballot_ok(*ballot),
             Message::CatchUp { from } => slot_ok(*from),
-            Message::Decided { chosen, .. } => chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot)),
+            Message::Decided { chosen, .. } => {
+                chosen.iter().all(|c| slot_ok(c.slot) && ballot_ok(c.ballot) && value_ok(&c.value))
+            }
             Message::SnapshotChunk(SnapshotPiece { index, offset, total, data, .. }) => {
                 slot_ok(*index) && slot_ok(*total) && offset <= total && data.len() as u64 <= total - offset
             }
             Message::SnapshotPull { index, offset } => slot_ok(*index) && slot_ok(*offset),
         };
-        (!ok).then_some("a slot, index or ballot round beyond any a cluster reaches")
+        (!ok).then_some(
+            "a slot, index or ballot round beyond any a cluster reaches, or a configuration that makes no sense",
+        )
     }
 }

@@ -1,7 +1,7 @@
 //! Log compaction: the driver snapshotted its state machine; the log below goes.
 
 use crate::MultiPaxos;
-use quorum_core::{Bytes, Snapshot, Stamp};
+use quorum_core::{Bytes, Snapshot, SnapshotMeta, Stamp};
 use tracing::debug;
 
 impl MultiPaxos {
@@ -15,7 +15,9 @@ impl MultiPaxos {
         }
         let stamp = self.learner.chosen(index).map_or(Stamp::ZERO, |(ballot, _)| ballot.stamp());
         debug!(node = self.id.0, index, "compacting the log");
-        let snapshot = Snapshot { index, stamp, meta: Bytes::new(), data };
+        let meta = SnapshotMeta { membership: self.configs.at(index).clone() }.encode();
+        self.configs.compact(index);
+        let snapshot = Snapshot { index, stamp, meta, data };
         self.learner.forget_upto(index);
         self.snapshot_to_write = Some(snapshot.clone());
         self.snapshot = Some(snapshot);

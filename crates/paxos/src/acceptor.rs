@@ -118,6 +118,11 @@ impl Acceptor {
             let ballot = Ballot::from_stamp(e.stamp);
             let state = acceptor.slots.entry(e.index).or_default();
             state.accepted = Some(Accepted { ballot, value: e.payload.clone() });
+            // Durable votes still, though cast by an earlier incarnation: an
+            // Accept sent again in the same ballot is answered from them,
+            // with no new write (a crash may also have kept a write whose
+            // vote the journal of that incarnation never recorded).
+            acceptor.journal.record(Vote { slot: e.index, ballot, value: e.payload.clone() });
         }
         acceptor
     }

@@ -103,6 +103,11 @@ impl Learner {
         self.chosen.get(&slot).map(|(b, v)| (*b, v))
     }
 
+    /// The values known chosen from slot `from` on, in slot order.
+    pub fn chosen_above(&self, from: u64) -> impl Iterator<Item = (u64, (Ballot, &Payload))> {
+        self.chosen.range(from..).map(|(slot, (ballot, value))| (*slot, (*ballot, value)))
+    }
+
     /// The highest slot handed over: every slot up to it is chosen and known.
     pub fn committed(&self) -> u64 {
         self.committed

@@ -124,17 +124,17 @@ mod paper_tests;
 pub(crate) type Out = Effects<Message>;
 
 pub use config::{PlantedBug, RaftConfig, ReadMode};
-pub use membership::ChangeError;
 pub use message::{Append, AppendReply, Message, Reject, SnapshotChunk, SnapshotReply, VoteReply, VoteRequest};
 pub use node::Raft;
 pub use progress::{PeerProgress, ReplicationMode};
+pub use quorum_core::ChangeError;
 
-use membership::{Configs, SnapshotMeta};
 use node::{HardState, LeaderState, State};
 use quorum_core::{
     Command, Effects, Init, InitError, Instant, Invariant, Log, Membership, NodeId, NotLeader, Payload, Protocol,
     ReadError, ReadId, Rng, Role, Status,
 };
+use quorum_core::{Configs, SnapshotMeta};
 use std::fmt;
 
 /// Why a proposal was refused.
@@ -226,7 +226,7 @@ impl Raft {
         let (offset, stamp, base) = match &stored.snapshot {
             Some(s) => {
                 let meta: SnapshotMeta =
-                    validate::decode_snapshot_meta(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?;
+                    SnapshotMeta::decode(&s.meta).map_err(|e| InitError::corrupt("snapshot metadata", e))?;
                 (s.index, s.stamp, meta.membership)
             }
             None => (0, quorum_core::Stamp::ZERO, initial),
@@ -236,7 +236,7 @@ impl Raft {
         let mut configs = Configs::new(offset, base);
         for e in log.iter() {
             if let Payload::Membership(m) = &e.payload {
-                if !validate::sane_membership(m) {
+                if !m.is_sane() {
                     let detail = format!("entry {} holds a membership that makes no sense: {m:?}", e.index);
                     return Err(InitError::corrupt("log", detail));
                 }
@@ -255,8 +255,7 @@ impl Protocol for Raft {
 
     fn seed_snapshot(members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<quorum_core::Snapshot> {
         let meta = SnapshotMeta { membership: Membership { voters: members.to_vec(), ..Membership::default() } };
-        let meta = bytes::Bytes::from(postcard::to_allocvec(&meta).expect("snapshot metadata encodes"));
-        Some(quorum_core::Snapshot { meta, ..quorum_core::Snapshot::seed(index, data) })
+        Some(quorum_core::Snapshot { meta: meta.encode(), ..quorum_core::Snapshot::seed(index, data) })
     }
 
     fn new(init: Init<RaftConfig>) -> Result<Self, InitError> {
@@ -402,14 +401,7 @@ impl Protocol for Raft {
         change: quorum_core::MembershipChange,
         out: &mut Effects<Message>,
     ) -> Result<u64, String> {
-        use quorum_core::MembershipChange::*;
-        let done = match change {
-            AddLearner { node, address: Some(address) } => self.add_learner_at(now, node, &address, out),
-            AddLearner { node, address: None } => self.add_learner(now, node, out),
-            Promote(node) => self.promote(now, node, out),
-            Remove(node) => self.remove_node(now, node, out),
-        };
-        done.map_err(|e| e.to_string())
+        self.change(now, &change, out).map_err(|e| e.to_string())
     }
 
     fn membership(&self) -> Option<&Membership> {

@@ -12,144 +12,11 @@ use crate::message::Message;
 use crate::node::State;
 use crate::Out;
 use crate::Raft;
-use quorum_core::{Instant, Majority, Membership, NodeId, Payload};
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// Raft's metadata kept in a snapshot.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SnapshotMeta {
-    /// The membership in force at the snapshot's index.
-    pub membership: Membership,
-}
-
-/// Why a membership change or leadership transfer was refused.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub enum ChangeError {
-    /// Only the leader changes membership; it may be this node.
-    NotLeader(Option<NodeId>),
-    /// A previous change, or the leader's first entry, is not committed yet: retry shortly.
-    Busy,
-    /// The new configuration changes more than one voter, or leaves none.
-    NotSingleChange,
-    /// The node to promote has not caught up with the leader yet: add it as a learner first.
-    NotCaughtUp(NodeId),
-    /// The node is not a voter of the current configuration.
-    UnknownNode(NodeId),
-    /// The node to remove is neither a voter nor a learner.
-    NotMember(NodeId),
-    /// The node to add is a member already (a voter, or a learner).
-    AlreadyMember(NodeId),
-    /// The node to promote is a voter already.
-    AlreadyVoter(NodeId),
-    /// The peer address given for a new node is empty, too long or not printable.
-    BadAddress(NodeId),
-}
-
-impl fmt::Display for ChangeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChangeError::NotLeader(Some(l)) => write!(f, "not the leader: ask {l}"),
-            ChangeError::NotLeader(None) => write!(f, "not the leader, and no leader is known: retry shortly"),
-            ChangeError::Busy => write!(f, "a membership change or the leader's first entry is not committed yet"),
-            ChangeError::NotSingleChange => write!(f, "change one voter at a time, and keep at least one voter"),
-            ChangeError::NotCaughtUp(n) => write!(f, "{n} has not caught up yet: add it as a learner and wait"),
-            ChangeError::UnknownNode(n) => write!(f, "{n} is not a voter in the current configuration"),
-            ChangeError::NotMember(n) => write!(f, "{n} is not a member of the current configuration"),
-            ChangeError::AlreadyMember(n) => write!(f, "{n} is a member already"),
-            ChangeError::AlreadyVoter(n) => write!(f, "{n} is a voter already"),
-            ChangeError::BadAddress(n) => write!(
-                f,
-                "the peer address for {n} must be 1 to {} printable characters (host:port)",
-                quorum_core::MAX_ADDRESS_LEN
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ChangeError {}
-
-/// The configurations in the log, newest last. The first is the one in force
-/// at the compaction point (or the initial one).
-#[derive(Clone, Debug, Hash)]
-pub(crate) struct Configs {
-    history: Vec<(u64, Membership)>,
-}
-
-impl Configs {
-    /// Starts with `base` in force at `index`.
-    pub fn new(index: u64, base: Membership) -> Self {
-        Configs { history: vec![(index, base)] }
-    }
-
-    /// The configuration in force now (the newest in the log).
-    pub fn current(&self) -> &Membership {
-        &self.history.last().expect("there is always a configuration").1
-    }
-
-    /// The index of the newest configuration entry.
-    pub fn current_index(&self) -> u64 {
-        self.history.last().expect("there is always a configuration").0
-    }
-
-    /// The configuration before the newest one, if the log still holds both.
-    pub fn previous(&self) -> Option<&Membership> {
-        self.history.len().checked_sub(2).map(|i| &self.history[i].1)
-    }
-
-    /// The configuration before the newest one, with its index, if the log still holds both.
-    pub fn previous_with_index(&self) -> Option<(u64, &Membership)> {
-        self.history.len().checked_sub(2).map(|i| (self.history[i].0, &self.history[i].1))
-    }
-
-    /// The configuration in force at `index`.
-    pub fn at(&self, index: u64) -> &Membership {
-        let pos = self.history.iter().rposition(|(i, _)| *i <= index).unwrap_or(0);
-        &self.history[pos].1
-    }
-
-    /// A configuration entry was appended at `index`.
-    pub fn push(&mut self, index: u64, membership: Membership) {
-        assert!(index > self.current_index(), "configurations are appended in index order");
-        self.history.push((index, membership));
-    }
-
-    /// The log was truncated from `index`: configurations stored there go with it.
-    pub fn truncate_from(&mut self, index: u64) {
-        while self.history.len() > 1 && self.history.last().is_some_and(|(i, _)| *i >= index) {
-            self.history.pop();
-        }
-        assert!(self.history[0].0 < index, "cannot truncate the base configuration");
-    }
-
-    /// The log was compacted up to `index`: forget configurations superseded before it.
-    pub fn compact(&mut self, index: u64) {
-        let keep_from = self.history.iter().rposition(|(i, _)| *i <= index).unwrap_or(0);
-        self.history.drain(..keep_from);
-    }
-}
+use quorum_core::{check_single_change, ChangeError, Instant, Membership, MembershipChange, NodeId, Payload};
 
 /// True if `id` votes in `m`.
 pub(crate) fn is_voter(m: &Membership, id: NodeId) -> bool {
     m.voters.contains(&id)
-}
-
-/// The largest value that a majority of `m`'s voters have reached, given each voter's value.
-pub(crate) fn quorum_value(m: &Membership, mut value_of: impl FnMut(NodeId) -> u64) -> u64 {
-    Majority::of(m.voters.len()).reached_by_quorum(m.voters.iter().map(|v| value_of(*v)))
-}
-
-/// Checks that `new` differs from `old` by at most one voter and keeps one.
-pub(crate) fn check_single_change(old: &Membership, new: &Membership) -> Result<(), ChangeError> {
-    if new.voters.is_empty() {
-        return Err(ChangeError::NotSingleChange);
-    }
-    let added = new.voters.iter().filter(|v| !old.voters.contains(v)).count();
-    let removed = old.voters.iter().filter(|v| !new.voters.contains(v)).count();
-    if added + removed > 1 || new.learners.iter().any(|l| new.voters.contains(l)) {
-        return Err(ChangeError::NotSingleChange);
-    }
-    Ok(())
 }
 
 impl Raft {
@@ -190,13 +57,17 @@ impl Raft {
         Ok(index)
     }
 
+    /// Carries out an operator's change: the configuration it makes of the
+    /// current one ([`Membership::changed`] says what is refused), proposed
+    /// as a single-server change.
+    pub fn change(&mut self, now: Instant, change: &MembershipChange, out: &mut Out) -> Result<u64, ChangeError> {
+        let new = self.configs.current().changed(change)?;
+        self.propose_membership(now, new, out)
+    }
+
     /// Adds `node` as a learner: it receives the log but does not vote.
     pub fn add_learner(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
-        if self.configs.current().contains(node) {
-            return Err(ChangeError::AlreadyMember(node));
-        }
-        let new = self.configs.current().with_learner(node);
-        self.propose_membership(now, new, out)
+        self.change(now, &MembershipChange::AddLearner { node, address: None }, out)
     }
 
     /// Adds `node` as a learner that listens for peers at `address`; the
@@ -209,31 +80,18 @@ impl Raft {
         address: &str,
         out: &mut Out,
     ) -> Result<u64, ChangeError> {
-        let current = self.configs.current();
-        if current.contains(node) {
-            return Err(ChangeError::AlreadyMember(node));
-        }
-        let new = current.with_learner(node).with_address(node, address);
-        if !new.is_sane() {
-            return Err(ChangeError::BadAddress(node));
-        }
-        self.propose_membership(now, new, out)
+        self.change(now, &MembershipChange::AddLearner { node, address: Some(address.to_string()) }, out)
     }
 
     /// Promotes a caught-up learner (or adds a caught-up node) to voter.
     pub fn promote(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
-        if self.configs.current().voters.contains(&node) {
-            return Err(ChangeError::AlreadyVoter(node));
-        }
-        let new = self.configs.current().with_voter(node);
-        self.propose_membership(now, new, out)
+        self.change(now, &MembershipChange::Promote(node), out)
     }
 
     /// Removes a voter or learner; the leader itself may be removed, and
     /// steps down once the change commits.
     pub fn remove_node(&mut self, now: Instant, node: NodeId, out: &mut Out) -> Result<u64, ChangeError> {
-        let new = self.configs.current().without(node).ok_or(ChangeError::NotMember(node))?;
-        self.propose_membership(now, new, out)
+        self.change(now, &MembershipChange::Remove(node), out)
     }
 
     /// The configuration in force (the newest in this node's log).
@@ -316,43 +174,5 @@ impl Raft {
             return;
         }
         self.become_candidate(now, true, out);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn m(voters: &[u64]) -> Membership {
-        Membership { voters: voters.iter().map(|v| NodeId(*v)).collect(), ..Membership::default() }
-    }
-
-    #[test]
-    fn quorum_value_is_the_majority_th_largest() {
-        let conf = m(&[1, 2, 3, 4, 5]);
-        let values = [10, 9, 3, 2, 7];
-        assert_eq!(quorum_value(&conf, |n| values[(n.0 - 1) as usize]), 7);
-        assert_eq!(quorum_value(&m(&[1]), |_| 4), 4);
-    }
-
-    #[test]
-    fn configurations_follow_truncation_and_compaction() {
-        let mut c = Configs::new(0, m(&[1, 2, 3]));
-        c.push(5, m(&[1, 2, 3, 4]));
-        c.push(9, m(&[1, 2, 4]));
-        assert_eq!(c.at(7), &m(&[1, 2, 3, 4]));
-        c.truncate_from(9);
-        assert_eq!(c.current(), &m(&[1, 2, 3, 4]));
-        c.compact(6);
-        assert_eq!(c.at(0), &m(&[1, 2, 3, 4]));
-        assert_eq!(c.current_index(), 5);
-    }
-
-    #[test]
-    fn only_single_server_changes_pass() {
-        assert!(check_single_change(&m(&[1, 2, 3]), &m(&[1, 2, 3, 4])).is_ok());
-        assert!(check_single_change(&m(&[1, 2, 3]), &m(&[1, 2])).is_ok());
-        assert_eq!(check_single_change(&m(&[1, 2, 3]), &m(&[1, 4])), Err(ChangeError::NotSingleChange));
-        assert_eq!(check_single_change(&m(&[1]), &m(&[])), Err(ChangeError::NotSingleChange));
     }
 }

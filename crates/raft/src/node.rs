@@ -2,11 +2,12 @@
 //! role switches, timers and applying committed entries.
 
 use crate::config::RaftConfig;
-use crate::membership::{is_voter, Configs};
+use crate::membership::is_voter;
 use crate::progress::Progress;
 use crate::read::PendingRead;
 use crate::Out;
 use bytes::Bytes;
+use quorum_core::Configs;
 use quorum_core::{Entry, Instant, Log, NodeId, Payload, ReadId, Rng, Snapshot, Stamp, WriteBatch, WriteQueue};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -16,7 +16,6 @@
 //! it is off during a leadership transfer (the target ignores leases).
 
 use crate::config::ReadMode;
-use crate::membership::quorum_value;
 use crate::node::State;
 use crate::Out;
 use crate::Raft;
@@ -62,13 +61,15 @@ impl Raft {
     /// The newest round a quorum of voters acknowledged.
     fn confirmed_round(&self) -> u64 {
         let (id, round, progress) = (self.id, self.lead.round, &self.lead.progress);
-        quorum_value(self.configs.current(), |n| {
-            if n == id {
-                round
-            } else {
-                progress.get(&n).map_or(0, |p| p.acked_round)
-            }
-        })
+        self.configs.current().quorum_value(
+            |n| {
+                if n == id {
+                    round
+                } else {
+                    progress.get(&n).map_or(0, |p| p.acked_round)
+                }
+            },
+        )
     }
 
     /// True while the leader's lease holds (see the module docs).

@@ -1,7 +1,6 @@
 //! Log replication (§5.3): AppendEntries with the consistency check, fast
 //! backup on conflicts, batching and pipelining, and the commit rule (§5.4.2).
 
-use crate::membership::quorum_value;
 use crate::message::{Append, AppendReply, Message, Reject};
 use crate::node::{entry_bytes, State};
 use crate::progress::ReplicationMode;
@@ -267,7 +266,7 @@ impl Raft {
         }
         let (id, durable) = (self.id, self.durable_index);
         let progress = &self.lead.progress;
-        let quorum_index = quorum_value(self.configs.current(), |n| {
+        let quorum_index = self.configs.current().quorum_value(|n| {
             if n == id {
                 durable
             } else {

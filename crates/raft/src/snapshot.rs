@@ -7,13 +7,13 @@
 //! wait, resent on each heartbeat until answered), then hands it to its driver
 //! with `Effect::InstallSnapshot` and keeps any log suffix that follows it.
 
-use crate::membership::{Configs, SnapshotMeta};
 use crate::message::{Message, SnapshotChunk, SnapshotReply};
 use crate::node::{IncomingSnapshot, State};
 use crate::progress::ReplicationMode;
 use crate::Out;
 use crate::Raft;
 use bytes::Bytes;
+use quorum_core::{Configs, SnapshotMeta};
 use quorum_core::{Instant, Log, Membership, NodeId, Snapshot, Stamp};
 
 impl Raft {
@@ -27,8 +27,7 @@ impl Raft {
             return;
         }
         let stamp = self.log.stamp_at(index).expect("applied entries above the offset are held");
-        let meta = SnapshotMeta { membership: self.configs.at(index).clone() };
-        let meta = Bytes::from(postcard::to_allocvec(&meta).expect("snapshot metadata encodes"));
+        let meta = SnapshotMeta { membership: self.configs.at(index).clone() }.encode();
         self.log.compact_to(index, stamp);
         self.configs.compact(index);
         let snapshot = Snapshot { index, stamp, meta, data };
@@ -150,7 +149,7 @@ impl Raft {
             return;
         }
         let incoming = self.incoming.take().expect("set above");
-        let membership = match crate::validate::decode_snapshot_meta(&incoming.meta) {
+        let membership = match SnapshotMeta::decode(&incoming.meta) {
             Ok(meta) => meta.membership,
             Err(e) if self.config.planted(crate::PlantedBug::TrustSnapshotMeta) => {
                 panic!("the leader's snapshot metadata decodes: {e}")

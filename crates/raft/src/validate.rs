@@ -8,29 +8,13 @@
 //! made where that state is read (an acknowledgement past the leader's log,
 //! a leader hearing from another leader of its own term).
 
-use crate::membership::SnapshotMeta;
 use crate::message::Message;
 use crate::Raft;
-use quorum_core::{Entry, Membership, NodeId, Payload};
+use quorum_core::{Entry, NodeId, Payload, SnapshotMeta};
 
 /// No term or log index reaches this: anything above is corruption. With
 /// every term and index below it, `+ 1` and `+ len` never overflow.
 pub(crate) const LIMIT: u64 = 1 << 62;
-
-/// A membership a correct leader could have written: at least one voter,
-/// nobody listed twice.
-pub(crate) fn sane_membership(m: &Membership) -> bool {
-    m.is_sane()
-}
-
-/// Decodes and checks the Raft metadata of a snapshot.
-pub(crate) fn decode_snapshot_meta(meta: &[u8]) -> Result<SnapshotMeta, String> {
-    let decoded: SnapshotMeta = postcard::from_bytes(meta).map_err(|e| e.to_string())?;
-    if !sane_membership(&decoded.membership) {
-        return Err(format!("membership makes no sense: {:?}", decoded.membership));
-    }
-    Ok(decoded)
-}
 
 fn check_entries(term: u64, prev_index: u64, prev_term: u64, entries: &[Entry]) -> Result<(), String> {
     let mut last_term = prev_term;
@@ -46,7 +30,7 @@ fn check_entries(term: u64, prev_index: u64, prev_term: u64, entries: &[Entry]) 
         }
         last_term = e.stamp.major;
         if let Payload::Membership(m) = &e.payload {
-            if !sane_membership(m) {
+            if !m.is_sane() {
                 return Err(format!("entry {} holds a membership that makes no sense: {m:?}", e.index));
             }
         }
@@ -91,7 +75,7 @@ pub(crate) fn check_shape(msg: &Message, trust_snapshot_meta: bool) -> Result<()
             }
             if c.offset == 0 && !trust_snapshot_meta {
                 // The first chunk starts the snapshot: its metadata must make sense.
-                decode_snapshot_meta(&c.meta).map_err(|e| format!("snapshot metadata: {e}"))?;
+                SnapshotMeta::decode(&c.meta).map_err(|e| format!("snapshot metadata: {e}"))?;
             }
         }
         Message::SnapshotReply(r) => {

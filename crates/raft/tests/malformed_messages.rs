@@ -297,6 +297,7 @@ fn random_entries(rng: &mut Rng, term: u64, index: u64) -> Vec<Entry> {
                     addresses: (0..rng.index(2))
                         .map(|_| (NodeId(rng.index(5) as u64), "x".repeat(rng.index(300))))
                         .collect(),
+                    epoch: rng.index(3) as u64,
                 }),
                 _ => cmd("fuzz"),
             };

@@ -425,10 +425,16 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                 self.applied_at[slot] = Some((fp, id));
                 self.sessions.record_commit(index, &entry.payload);
                 self.metrics.commits += 1;
-                if let Payload::Membership(membership) = &entry.payload {
-                    let change =
-                        ConfigChange { at: self.now, index, stamp: entry.stamp, membership: membership.clone() };
-                    self.metrics.config_changes.push(change);
+                // A configuration not made from the one in force is void
+                // (`Membership::follows`): it changes nobody's membership.
+                let in_force = self.metrics.config_changes.last().map_or(0, |c| c.membership.epoch);
+                match &entry.payload {
+                    Payload::Membership(membership) if membership.epoch == in_force + 1 => {
+                        let change =
+                            ConfigChange { at: self.now, index, stamp: entry.stamp, membership: membership.clone() };
+                        self.metrics.config_changes.push(change);
+                    }
+                    _ => {}
                 }
                 if self.metrics.first_applied.len() <= slot {
                     self.metrics.first_applied.resize(slot + 1, Instant::ZERO);

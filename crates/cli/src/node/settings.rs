@@ -329,9 +329,10 @@ impl NodeArgs {
         }
         let protocol = self.protocol.or(file.protocol).ok_or_else(|| missing("protocol"))?;
         let join = self.join.or(file.join);
-        if join.is_some() && protocol != "raft" {
+        if join.is_some() && !crate::protocols::RECONFIGURABLE.contains(&protocol.as_str()) {
             return Err(format!(
-                "--join: {protocol} has no membership changes (only raft has them so far); start every member with --peers"
+                "--join: {protocol} has no membership changes (only {} have them so far); start every member with --peers",
+                crate::protocols::RECONFIGURABLE.join(" and ")
             ));
         }
         Ok(NodeSettings {

@@ -2,9 +2,9 @@
 //! the quorum behind every commit is counted in the configuration in force,
 //! and configurations change one voter at a time, one change at a time.
 
-use crate::membership::check_single_change;
 use crate::node::State;
 use crate::Raft;
+use quorum_core::check_single_change;
 use quorum_core::{Instant, Invariant, Majority, NodeId};
 use std::collections::HashMap;
 
@@ -157,7 +157,7 @@ mod tests {
 
     fn members(voters: &[u64], learners: &[u64]) -> Payload {
         let ids = |v: &[u64]| v.iter().map(|i| NodeId(*i)).collect();
-        Payload::Membership(Membership { voters: ids(voters), learners: ids(learners), addresses: vec![] })
+        Payload::Membership(Membership { voters: ids(voters), learners: ids(learners), addresses: vec![], epoch: 0 })
     }
 
     /// Node `id` of nodes 1..=3 whose durable log holds `entries` as (term, payload).

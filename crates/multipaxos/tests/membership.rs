@@ -1,0 +1,254 @@
+//! Membership changes and leadership transfer in Multi-Paxos, driven through
+//! the shared operator calls (`Protocol::change_membership`,
+//! `Protocol::transfer_to`) on the in-memory cluster, which checks the
+//! protocol's invariants (one value per slot, counted by the voters of the
+//! configuration that decides each slot) after every input.
+
+use quorum_core::{Duration, Effect, Effects, Init, Instant, MembershipChange, NodeId, Protocol, Role, Stored};
+use quorum_multipaxos::{Message, MultiPaxos, MultiPaxosConfig, PlantedBug};
+use quorum_paxos::Ballot;
+
+type Cluster = quorum_sim::testkit::Cluster<MultiPaxos>;
+
+fn elected(c: &mut Cluster) -> NodeId {
+    assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()), "no leader");
+    c.leader().unwrap()
+}
+
+fn settled(n: u64, voters: &[u64], seed: u64) -> (Cluster, NodeId) {
+    let mut c = Cluster::with_voters(n, voters, MultiPaxosConfig::default(), seed);
+    let leader = elected(&mut c);
+    c.settle();
+    (c, leader)
+}
+
+fn change(c: &mut Cluster, leader: NodeId, change: MembershipChange) -> Result<u64, String> {
+    c.act(leader, |p, now, out| p.change_membership(now, change, out))
+}
+
+fn add(node: u64) -> MembershipChange {
+    MembershipChange::AddLearner { node: NodeId(node), address: None }
+}
+
+fn voters(c: &Cluster, id: NodeId) -> Vec<u64> {
+    c.node(id).unwrap().membership().unwrap().voters.iter().map(|v| v.0).collect()
+}
+
+fn clean(c: &Cluster) {
+    assert!(c.violations().is_empty(), "{:?}", c.violations());
+}
+
+#[test]
+fn a_learner_catches_up_before_it_is_promoted_then_its_vote_counts() {
+    let (mut c, leader) = settled(4, &[1, 2, 3], 1);
+    for i in 0..40 {
+        c.propose(leader, vec![i]).unwrap();
+    }
+    c.settle();
+    assert_eq!(c.applied_index(NodeId(4)), 0, "outside the configuration it hears nothing");
+    c.isolate(NodeId(4));
+    let slot = change(&mut c, leader, add(4)).unwrap();
+    c.settle();
+    assert!(c.applied_index(leader) >= slot);
+    let refused = change(&mut c, leader, MembershipChange::Promote(NodeId(4))).unwrap_err();
+    assert!(refused.contains("has not caught up"), "{refused}");
+    c.heal();
+    c.run_for(Duration::from_millis(200));
+    assert_eq!(c.node(NodeId(4)).unwrap().status().role, Role::Learner);
+    assert_eq!(c.applied_index(NodeId(4)), c.applied_index(leader), "the learner caught up");
+    let slot = change(&mut c, leader, MembershipChange::Promote(NodeId(4))).unwrap();
+    c.run_for(Duration::from_millis(100));
+    for id in c.ids() {
+        assert_eq!(voters(&c, id), vec![1, 2, 3, 4], "{id} has the new configuration in force");
+        assert!(c.applied_index(id) >= slot);
+    }
+    // Four voters: a majority is three. With two followers down nothing is
+    // chosen; with the new voter back, its vote makes the third.
+    let others: Vec<NodeId> = [1, 2, 3].map(NodeId).into_iter().filter(|n| *n != leader).collect();
+    c.crash(others[0]);
+    c.crash(NodeId(4));
+    let before = c.applied_index(leader);
+    c.propose(leader, b"needs three".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(30));
+    assert_eq!(c.applied_index(leader), before, "two of four voters are no majority");
+    c.restart(NodeId(4));
+    c.run_for(Duration::from_millis(300));
+    assert!(c.applied_index(leader) > before, "the promoted node's vote counts");
+    clean(&c);
+}
+
+#[test]
+fn a_change_that_cannot_be_carried_out_safely_is_refused_and_nothing_changes() {
+    let (mut c, leader) = settled(5, &[1, 2, 3], 2);
+    let follower = c.ids().into_iter().find(|n| *n != leader && n.0 <= 3).unwrap();
+    let before = c.node(leader).unwrap().membership().unwrap().clone();
+    let refused = |c: &mut Cluster, id, ch| change(c, id, ch).unwrap_err();
+    assert!(refused(&mut c, follower, add(4)).contains("not the leader"));
+    assert!(refused(&mut c, leader, add(2)).contains("a member already"));
+    assert!(refused(&mut c, leader, MembershipChange::Promote(NodeId(2))).contains("a voter already"));
+    assert!(refused(&mut c, leader, MembershipChange::Remove(NodeId(9))).contains("not a member"));
+    let bad = MembershipChange::AddLearner { node: NodeId(4), address: Some(String::new()) };
+    assert!(refused(&mut c, leader, bad).contains("peer address"));
+    assert!(refused(&mut c, leader, MembershipChange::Promote(NodeId(5))).contains("has not caught up"));
+    assert_eq!(c.node(leader).unwrap().membership().unwrap(), &before, "refusals change nothing");
+    // One change at a time: the second waits for the first to commit.
+    change(&mut c, leader, add(4)).unwrap();
+    assert!(refused(&mut c, leader, add(5)).contains("not committed yet"));
+    c.settle();
+    change(&mut c, leader, add(5)).unwrap();
+    c.settle();
+    // Down to one voter, and never to none.
+    for node in [1, 2, 3].map(NodeId).into_iter().filter(|n| *n != leader) {
+        change(&mut c, leader, MembershipChange::Remove(node)).unwrap();
+        c.settle();
+    }
+    assert_eq!(voters(&c, leader), vec![leader.0]);
+    assert!(refused(&mut c, leader, MembershipChange::Remove(leader)).contains("keep at least one voter"));
+    let before = c.applied_index(leader);
+    c.propose(leader, b"alone".to_vec()).unwrap();
+    c.settle();
+    assert!(c.applied_index(leader) > before, "a lone voter is its own majority");
+    clean(&c);
+}
+
+#[test]
+fn a_leader_that_removes_itself_hands_over_without_an_election_timeout() {
+    let (mut c, leader) = settled(3, &[1, 2, 3], 3);
+    let slot = change(&mut c, leader, MembershipChange::Remove(leader)).unwrap();
+    c.settle(); // no timer fires: the handover goes by TakeOver
+    let new = c.leader().expect("a remaining voter took over at once");
+    assert_ne!(new, leader);
+    assert!(c.applied_index(new) >= slot);
+    assert!(!voters(&c, new).contains(&leader.0));
+    assert_eq!(c.node(leader).unwrap().status().role, Role::Learner, "out of the configuration, it only listens");
+    c.run_for(Duration::from_secs(2));
+    assert_eq!(c.leader(), Some(new), "the removed node never campaigns");
+    c.propose(new, b"after".to_vec()).unwrap();
+    c.settle();
+    assert!(c.applied_index(new) > slot);
+    clean(&c);
+}
+
+#[test]
+fn leadership_transfer_hands_over_without_waiting_for_a_timeout() {
+    let (mut c, leader) = settled(5, &[1, 2, 3, 4, 5], 4);
+    c.run_for(Duration::from_millis(50)); // a heartbeat tells the followers who leads
+    let target = c.ids().into_iter().find(|i| *i != leader).unwrap();
+    let refused = c.act(leader, |p, now, out| p.transfer_to(now, NodeId(9), out)).unwrap_err();
+    assert!(refused.contains("not a voter"), "{refused}");
+    c.act(leader, |p, now, out| p.transfer_to(now, target, out)).unwrap();
+    c.settle();
+    assert_eq!(c.leader(), Some(target));
+    c.propose(target, b"x".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(50));
+    assert_eq!(c.leader(), Some(target));
+    assert!(c.applied_index(target) >= 1);
+    assert_eq!(c.applied_index(leader), c.applied_index(target));
+    clean(&c);
+}
+
+#[test]
+fn a_leader_about_to_stop_hands_off_to_a_voter() {
+    let (mut c, leader) = settled(3, &[1, 2, 3], 7);
+    c.run_for(Duration::from_millis(50));
+    assert!(c.act(leader, |p, now, out| p.hand_off(now, out)));
+    c.settle();
+    let new = c.leader().expect("a voter took over without a timeout");
+    assert_ne!(new, leader);
+    assert_ne!(c.node(leader).unwrap().status().role, Role::Leader, "the old leader stepped down");
+    clean(&c);
+}
+
+#[test]
+fn a_node_joining_with_empty_storage_is_silent_until_the_configuration_adds_it() {
+    let init = Init {
+        id: NodeId(4),
+        members: vec![NodeId(1), NodeId(2), NodeId(3)],
+        config: MultiPaxosConfig::default(),
+        stored: Stored::default(),
+        seed: 1,
+        now: Instant::ZERO,
+    };
+    let mut joiner = MultiPaxos::new(init).unwrap();
+    assert_eq!(joiner.status().role, Role::Learner);
+    let mut out = Effects::new();
+    let ballot = Ballot::new(7, NodeId(2));
+    joiner.on_message(Instant::ZERO, NodeId(2), Message::Prepare { ballot, from: 1 }, &mut out);
+    let accept = Message::Accept { ballot, entries: vec![(1, quorum_core::Payload::Noop)], commit: 0 };
+    joiner.on_message(Instant::ZERO, NodeId(2), accept, &mut out);
+    let answered = out.as_slice().iter().any(|e| match e {
+        Effect::Send { msg, .. } | Effect::SendDurable { msg, .. } => {
+            matches!(msg, Message::Promise { .. } | Message::Accepted { .. } | Message::Nack { .. })
+        }
+        _ => false,
+    });
+    assert!(!answered, "its empty promise or vote would stand in for votes it never held: {:?}", out.as_slice());
+    // It never campaigns either.
+    joiner.on_timer(Instant::ZERO + Duration::from_secs(5), &mut out);
+    assert_ne!(joiner.status().role, Role::Candidate);
+}
+
+#[test]
+fn the_configuration_survives_restarts_and_snapshots() {
+    let (mut c, leader) = settled(4, &[1, 2, 3], 5);
+    change(&mut c, leader, add(4)).unwrap();
+    c.run_for(Duration::from_millis(100));
+    change(&mut c, leader, MembershipChange::Promote(NodeId(4))).unwrap();
+    c.run_for(Duration::from_millis(100));
+    let follower = c.ids().into_iter().find(|n| *n != leader && n.0 <= 3).unwrap();
+    change(&mut c, leader, MembershipChange::Remove(follower)).unwrap();
+    c.run_for(Duration::from_millis(100));
+    let expected = c.node(leader).unwrap().membership().unwrap().clone();
+    // One node keeps the changes in its log, one in a snapshot.
+    c.snapshot(NodeId(4));
+    for id in c.ids() {
+        c.crash(id);
+    }
+    for id in c.ids() {
+        c.restart(id);
+    }
+    // A restarted node may hold the last change only as an accepted vote
+    // (the commit point is stored when a write goes anyway): the next
+    // leader's Phase 1 settles it, following the chain of configurations.
+    let leader = elected(&mut c);
+    assert_ne!(leader, follower, "the removed node does not lead");
+    c.propose(leader, b"after".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(100));
+    for id in c.ids().into_iter().filter(|n| *n != follower) {
+        assert_eq!(c.node(id).unwrap().membership().unwrap(), &expected, "{id} after a restart");
+    }
+    clean(&c);
+}
+
+/// A leader that counts a learner's vote commits what no majority of voters
+/// chose; the checker fails it at that commit (which check fired is asserted).
+#[test]
+fn the_checker_catches_a_leader_that_counts_a_learners_vote() {
+    let run = |planted: Option<PlantedBug>| {
+        let config = MultiPaxosConfig::default().with(|c| c.planted = planted);
+        let mut c = Cluster::with_voters(4, &[1, 2, 3], config, 6);
+        let leader = elected(&mut c);
+        c.run_for(Duration::from_millis(50));
+        change(&mut c, leader, add(4)).unwrap();
+        c.run_for(Duration::from_millis(100));
+        assert_eq!(c.applied_index(NodeId(4)), c.applied_index(leader), "the learner caught up");
+        let before = c.applied_index(leader);
+        // The other voters hear nothing from the leader: only the learner votes with it.
+        for other in [1, 2, 3].map(NodeId).into_iter().filter(|n| *n != leader) {
+            c.cut_one_way(leader, other);
+        }
+        c.propose(leader, b"one voter and a learner".to_vec()).unwrap();
+        c.run_for(Duration::from_millis(30));
+        (c.applied_index(leader) > before, c.violations().to_vec())
+    };
+    let (committed, violations) = run(None);
+    assert!(!committed && violations.is_empty(), "{violations:?}");
+    let (committed, violations) = run(Some(PlantedBug::NonVotersCount));
+    assert!(committed, "the planted leader commits with the learner's vote");
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.starts_with("one value chosen per slot") && v.contains("but no majority of the voters")),
+        "{violations:?}"
+    );
+}
