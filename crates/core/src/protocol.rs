@@ -293,9 +293,10 @@ pub trait Protocol: Sized + 'static {
         Err(format!("{} has no membership changes: its members are fixed at start-up", Self::NAME))
     }
 
-    /// The configuration in force at this node (the newest it knows of), for
-    /// a protocol whose membership can change; `None` (the default): the
-    /// members are the ones it started with.
+    /// The configuration in force at this node, for a protocol whose
+    /// membership can change (Raft: the newest in its log; Multi-Paxos: the
+    /// newest it has committed); `None` (the default): the members are the
+    /// ones it started with.
     fn membership(&self) -> Option<&crate::Membership> {
         None
     }
