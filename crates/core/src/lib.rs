@@ -79,7 +79,7 @@ pub use expiry::{ExpireIf, Ttl};
 pub use ids::{ClientId, NodeId};
 pub use log::{Entry, Log, Payload, Stamp};
 pub use membership::{
-    check_single_change, ChangeError, Configs, Membership, MembershipChange, SnapshotMeta, MAX_ADDRESS_LEN,
+    check_single_change, ChangeError, Configs, Membership, MembershipChange, SnapshotMeta, MAX_ADDRESS_LEN, MAX_MEMBERS,
 };
 pub use protocol::{
     node_of, Init, InitError, Invariant, LinkKind, NotLeader, ProposeError, Protocol, ReadError, Role, Status,

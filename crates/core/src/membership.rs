@@ -41,6 +41,13 @@ pub struct Membership {
 /// The longest peer address a membership may carry.
 pub const MAX_ADDRESS_LEN: usize = 256;
 
+/// The most members (voters and learners) a membership may list.
+pub const MAX_MEMBERS: usize = 1024;
+
+/// No configuration gets this many changes: an epoch at or above it comes
+/// from a broken peer (and stays far from overflowing `epoch + 1`).
+const MAX_EPOCH: u64 = 1 << 62;
+
 impl Membership {
     /// True if `node` votes or learns here.
     pub fn contains(&self, node: NodeId) -> bool {
@@ -94,8 +101,9 @@ impl Membership {
     }
 
     /// Whether this configuration is one a node could have made: at least
-    /// one voter, nobody listed twice, addresses only for members, each
-    /// short and printable. Check what a peer sends before trusting it.
+    /// one voter, at most `MAX_MEMBERS` members, nobody listed twice,
+    /// addresses only for members, each short and printable, a plausible
+    /// epoch. Check what a peer sends before trusting it.
     pub fn is_sane(&self) -> bool {
         let mut all: Vec<NodeId> = self.voters.iter().chain(self.learners.iter()).copied().collect();
         let n = all.len();
@@ -104,6 +112,8 @@ impl Membership {
         let mut addressed: Vec<NodeId> = self.addresses.iter().map(|(n, _)| *n).collect();
         addressed.dedup();
         !self.voters.is_empty()
+            && n <= MAX_MEMBERS
+            && self.epoch < MAX_EPOCH
             && all.len() == n
             && addressed.len() == self.addresses.len()
             && self.addresses.iter().all(|(node, address)| {
@@ -165,6 +175,8 @@ pub enum ChangeError {
     AlreadyVoter(NodeId),
     /// The peer address given for a new node is empty, too long or not printable.
     BadAddress(NodeId),
+    /// The configuration would list more than `MAX_MEMBERS` members.
+    TooManyMembers,
 }
 
 impl fmt::Display for ChangeError {
@@ -179,6 +191,7 @@ impl fmt::Display for ChangeError {
             ChangeError::NotMember(n) => write!(f, "{n} is not a member of the current configuration"),
             ChangeError::AlreadyMember(n) => write!(f, "{n} is a member already"),
             ChangeError::AlreadyVoter(n) => write!(f, "{n} is a voter already"),
+            ChangeError::TooManyMembers => write!(f, "a configuration lists at most {MAX_MEMBERS} members"),
             ChangeError::BadAddress(n) => {
                 write!(f, "the peer address for {n} must be 1 to {MAX_ADDRESS_LEN} printable characters (host:port)")
             }
@@ -222,13 +235,17 @@ impl Membership {
             MembershipChange::Remove(node) => self.without(*node).ok_or(ChangeError::NotMember(*node))?,
         };
         check_single_change(self, &new)?;
-        Ok(Membership { epoch: self.epoch + 1, ..new })
+        let new = Membership { epoch: self.epoch + 1, ..new };
+        if !new.is_sane() {
+            return Err(ChangeError::TooManyMembers); // the one rule left that an edit can break
+        }
+        Ok(new)
     }
 
     /// True if this configuration was made from `previous` by one change:
     /// only then does it replace `previous` where it is chosen.
     pub fn follows(&self, previous: &Membership) -> bool {
-        self.epoch == previous.epoch + 1
+        previous.epoch.checked_add(1) == Some(self.epoch)
     }
 
     /// The majority of this configuration's voters.
@@ -406,5 +423,16 @@ mod tests {
         assert_eq!(conf.changed(&MembershipChange::Remove(NodeId(9))), Err(ChangeError::NotMember(NodeId(9))));
         assert_eq!(m(&[1]).changed(&MembershipChange::Remove(NodeId(1))), Err(ChangeError::NotSingleChange));
         assert_eq!(added.changed(&MembershipChange::Promote(NodeId(4))).unwrap().voters.len(), 4);
+    }
+
+    #[test]
+    fn a_configuration_stays_within_its_bounds() {
+        let full = m(&(1..=MAX_MEMBERS as u64).collect::<Vec<_>>());
+        assert!(full.is_sane());
+        let add = MembershipChange::AddLearner { node: NodeId(MAX_MEMBERS as u64 + 1), address: None };
+        assert_eq!(full.changed(&add), Err(ChangeError::TooManyMembers));
+        let late = Membership { epoch: u64::MAX, ..m(&[1]) };
+        assert!(!late.is_sane(), "an epoch no cluster reaches is a broken peer's");
+        assert!(!Membership { epoch: 0, ..m(&[1]) }.follows(&late), "no overflow past u64::MAX");
     }
 }

@@ -103,7 +103,9 @@ impl MultiPaxos {
             return;
         }
         leader.heard_from(from, now);
-        leader.commits.insert(from, (committed, sent_at));
+        if config.contains(from) {
+            leader.commits.insert(from, (committed, sent_at)); // members only: bounded
+        }
         let Some((round_at, acks)) = &mut leader.lease.round else { return };
         if *round_at != sent_at {
             return;

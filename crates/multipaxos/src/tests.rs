@@ -225,6 +225,23 @@ fn the_checker_catches_two_values_chosen_in_one_slot() {
 }
 
 #[test]
+fn the_checker_catches_a_chosen_configuration_that_changes_two_voters() {
+    let net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 9);
+    let mut nodes = net.nodes;
+    let b1 = Ballot::new(1, NodeId(1));
+    // From voters {1, 2, 3}, epoch 0, straight to {1, 4, 5}: n2 and n3 out,
+    // n4 and n5 in, in one step. n1 and n2 accept it, a majority of {1, 2, 3}.
+    let jump = Membership { voters: vec![NodeId(1), NodeId(4), NodeId(5)], epoch: 1, ..Membership::default() };
+    let mut checker = OneValuePerSlot::new();
+    for node in &mut nodes[..2] {
+        node.as_mut().unwrap().plant_vote(Vote { slot: 1, ballot: b1, value: Payload::Membership(jump.clone()) });
+    }
+    let nodes: Vec<Option<&MultiPaxos>> = nodes.iter().map(Option::as_ref).collect();
+    let err = Invariant::<MultiPaxos>::check(&mut checker, Instant::ZERO, NodeId(1), &nodes).unwrap_err();
+    assert!(err.contains("their majorities need not overlap"), "{err}");
+}
+
+#[test]
 fn a_candidates_own_promise_is_written_before_its_prepares_leave() {
     let init = Init::first_start(NodeId(1), 3, MultiPaxosConfig::default());
     let mut node = MultiPaxos::new(init).expect("a node starts");

@@ -429,7 +429,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
                 // (`Membership::follows`): it changes nobody's membership.
                 let in_force = self.metrics.config_changes.last().map_or(0, |c| c.membership.epoch);
                 match &entry.payload {
-                    Payload::Membership(membership) if membership.epoch == in_force + 1 => {
+                    Payload::Membership(membership) if in_force.checked_add(1) == Some(membership.epoch) => {
                         let change =
                             ConfigChange { at: self.now, index, stamp: entry.stamp, membership: membership.clone() };
                         self.metrics.config_changes.push(change);
