@@ -323,6 +323,20 @@ pub trait Protocol: Sized + 'static {
     /// Role, term, leader and commit index.
     fn status(&self) -> Status;
 
+    /// Whether `msg` vouches for what its sender has written (a vote, a
+    /// promise, an acknowledgement of entries), so that it may leave only
+    /// once every write issued before it is durable
+    /// ([`Effects::send_durable`]): a receiver counts on it surviving a
+    /// crash. The simulator fails a run in which such a message is sent
+    /// plainly while its sender still has writes on their way to disk (the
+    /// "durable sends" check), so a vote or an acknowledgement sent too
+    /// early is caught in the run that sends it, not only in the rare one
+    /// where a crash lands in between. The default: no message does.
+    fn vouches_for_disk(msg: &Self::Message) -> bool {
+        let _ = msg;
+        false
+    }
+
     /// Safety checks this protocol adds to the simulator's own.
     fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
         Vec::new()

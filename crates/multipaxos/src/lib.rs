@@ -106,7 +106,7 @@ mod test_helpers;
 mod tests;
 
 pub use config::{MultiPaxosConfig, PlantedBug, MAX_PLAUSIBLE_SLOT, MAX_SLOTS_ABOVE_COMMIT};
-pub use invariants::CheckQuorum;
+pub use invariants::{CheckQuorum, VotesMatchDecisions};
 pub use message::{Message, SnapshotPiece};
 
 use election::{Candidate, PromiseKnown, PromisePage};
@@ -543,6 +543,11 @@ impl Protocol for MultiPaxos {
         handed
     }
 
+    /// Phase 1b and Phase 2b: a promise and a vote must survive a crash.
+    fn vouches_for_disk(msg: &Message) -> bool {
+        matches!(msg, Message::Promise { .. } | Message::Accepted { .. })
+    }
+
     fn status(&self) -> Status {
         let role = match self.state {
             State::Follower if !self.is_voter() => Role::Learner,
@@ -566,7 +571,7 @@ impl Protocol for MultiPaxos {
     }
 
     fn invariants() -> Vec<Box<dyn Invariant<Self>>> {
-        vec![Box::new(OneValuePerSlot::new()), Box::new(CheckQuorum)]
+        vec![Box::new(OneValuePerSlot::new()), Box::new(CheckQuorum), Box::new(VotesMatchDecisions)]
     }
 }
 

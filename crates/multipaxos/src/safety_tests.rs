@@ -400,3 +400,46 @@ fn the_planted_stale_stamp_twin_diverges_in_the_same_scenario() {
 fn empty_promise(ballot: Ballot) -> Message {
     Message::Promise { ballot, first: 0, last: None, chosen: vec![], accepted: vec![], snapshot_index: 0, committed: 0 }
 }
+
+/// What `VotesMatchDecisions` says about node `id` now.
+fn votes_match(net: &Net<MultiPaxos>, id: u64) -> Result<(), String> {
+    let node = net.node(NodeId(id)).unwrap();
+    quorum_core::StepInvariant::check_stepped(&mut crate::VotesMatchDecisions, Instant::ZERO, node, &[])
+}
+
+/// Both twins leave a node's acceptor holding something other than what it
+/// knows chosen, and `multipaxos: votes match decisions` says so the moment
+/// it happens, where the fixed code passes the same scenario.
+#[test]
+fn votes_match_decisions_catches_both_stale_vote_twins() {
+    // A stale Accept for a slot known chosen (the scenario of `stale_accept`).
+    for (config, overwritten) in [(small_caps(), false), (planted(PlantedBug::AcceptOverwritesChosen), true)] {
+        let mut net: Net<MultiPaxos> = Net::new(5, config, 23);
+        net.drop_where(|_| true);
+        let (b1, b2) = (Ballot::new(1, NodeId(1)), Ballot::new(2, NodeId(2)));
+        deliver(&mut net, 1, 5, Message::Heartbeat { ballot: b1, commit: 0, sent_at: Instant::ZERO });
+        deliver(&mut net, 2, 5, Message::Decided { chosen: vec![chosen(2, b2, Payload::Noop)], more: false });
+        assert_eq!(votes_match(&net, 5), Ok(()));
+        let stale = Message::Accept { ballot: b1, entries: vec![(1, value(1, 1)), (2, value(1, 2))], commit: 0 };
+        deliver(&mut net, 1, 5, stale);
+        let err = votes_match(&net, 5).err();
+        assert_eq!(err.is_some(), overwritten, "{err:?}");
+        if let Some(err) = err {
+            assert!(err.contains("knows noop chosen in slot 2") && err.contains("c1#2"), "{err}");
+        }
+    }
+    // A decision learned for a value held in an older ballot (`LearnKeepsOlderStamp`).
+    for (config, older) in [(small_caps(), false), (planted(PlantedBug::LearnKeepsOlderStamp), true)] {
+        let mut net: Net<MultiPaxos> = Net::new(5, config, 24);
+        net.drop_where(|_| true);
+        let (b1, b3) = (Ballot::new(1, NodeId(1)), Ballot::new(3, NodeId(3)));
+        // Slot 2, above a hole at slot 1: the decision is not handed over at once.
+        deliver(&mut net, 1, 4, Message::Accept { ballot: b1, entries: vec![(2, value(1, 2))], commit: 0 });
+        deliver(&mut net, 3, 4, Message::Decided { chosen: vec![chosen(2, b3, value(1, 2))], more: false });
+        let err = votes_match(&net, 4).err();
+        assert_eq!(err.is_some(), older, "{err:?}");
+        if let Some(err) = err {
+            assert!(err.contains("in slot 2 in b3.3") && err.contains("b1.1"), "{err}");
+        }
+    }
+}

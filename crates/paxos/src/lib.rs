@@ -383,6 +383,11 @@ impl Protocol for Paxos {
         });
     }
 
+    /// Phase 1b and Phase 2b: a promise and a vote must survive a crash.
+    fn vouches_for_disk(msg: &Message) -> bool {
+        matches!(msg, Message::Promise { .. } | Message::Accepted { .. })
+    }
+
     fn status(&self) -> Status {
         Status {
             id: self.id,

@@ -420,6 +420,17 @@ impl Protocol for Raft {
         self.finish(now, out);
     }
 
+    /// A granted vote (§5.2: a vote must survive a crash, or the voter may
+    /// vote twice in one term) and an append's success (the leader counts the
+    /// entries as stored there).
+    fn vouches_for_disk(msg: &Message) -> bool {
+        match msg {
+            Message::VoteReply(reply) => reply.granted && !reply.pre_vote,
+            Message::AppendReply(reply) => reply.result.is_ok(),
+            _ => false,
+        }
+    }
+
     fn status(&self) -> Status {
         let role = match self.state {
             State::Leader => Role::Leader,

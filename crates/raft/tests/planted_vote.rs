@@ -29,6 +29,19 @@ fn slow_disks_short_crashes_and_rival_candidates_keep_one_leader_per_term() {
     sweep(None).assert_clean();
 }
 
+/// The early vote itself is caught in every run with an election, by the
+/// simulator's "durable sends" check, where the double vote it allows needs
+/// a crash inside the write's window and a rival in the same term.
+#[test]
+fn durable_sends_catches_the_early_vote_in_every_run() {
+    let base = SimConfig::quick(0, Faults::None);
+    let config = RaftConfig::default().with(|c| c.planted = Some(PlantedBug::VoteBeforePersisted));
+    let summary = quorum_sim::testkit::sweep::<Raft>(&base, &config, 0..20);
+    assert_eq!(summary.failures.len(), 20, "{summary}");
+    summary.assert_caught_by("planted VoteBeforePersisted", &["durable sends"]);
+    quorum_sim::testkit::sweep::<Raft>(&base, &RaftConfig::default(), 0..20).assert_clean();
+}
+
 #[test]
 fn the_sweep_catches_a_vote_sent_before_it_is_durable() {
     let summary = sweep(Some(PlantedBug::VoteBeforePersisted));

@@ -346,7 +346,17 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
 
     fn apply_effect(&mut self, i: usize, effect: Effect<P::Message>) {
         match effect {
-            Effect::Send { to, msg } => self.net_send(i, to, msg),
+            Effect::Send { to, msg } => {
+                let host = &self.hosts[i];
+                if P::vouches_for_disk(&msg) && host.gate.outstanding() > 0 {
+                    let detail = format!(
+                        "{} sent {msg:?} to {to} while writes issued before it were not yet durable (it must go with send_durable)",
+                        host.id
+                    );
+                    self.violation("durable sends", detail);
+                }
+                self.net_send(i, to, msg)
+            }
             Effect::SendDurable { to, msg } => {
                 if let Some((to, msg)) = self.hosts[i].gate.send(to, msg) {
                     self.net_send(i, to, msg);

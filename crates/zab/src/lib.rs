@@ -548,6 +548,12 @@ impl Protocol for Zab {
         self.take_snapshot(now, index, data, out);
     }
 
+    /// ACKEPOCH (the follower's acceptedEpoch promise), ACK of NEWLEADER
+    /// (its history is the new epoch's) and ACK of a proposal (it is logged).
+    fn vouches_for_disk(msg: &Message) -> bool {
+        matches!(msg, Message::AckEpoch { .. } | Message::AckNewLeader { .. } | Message::Ack { .. })
+    }
+
     fn status(&self) -> Status {
         let (role, leader) = match &self.state {
             State::Looking => (Role::Candidate, None),
