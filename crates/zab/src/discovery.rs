@@ -471,6 +471,34 @@ mod tests {
         crate::invariants::FreshSessions.check_stepped(at(161), &second, &nodes)
     }
 
+    /// `zab: unique sessions` over two boots of node 2, each settled on node 1.
+    fn unique_sessions_over_a_restart(config: crate::ZabConfig) -> Result<(), String> {
+        use quorum_core::StepInvariant;
+        let mut check = crate::invariants::UniqueSessions::default();
+        // The first boot's session got past discovery (the leader answered).
+        let mut leader = established_leader();
+        let (mut first, info) = rebooted_follower(config.clone(), 2, 1);
+        check.check_stepped(at(1), &first, &[])?;
+        let mut out = Effects::new();
+        leader.on_link_down(at(2), NodeId(2), &mut out); // forget the scripted session 1
+        let mut out = Effects::new();
+        leader.on_message(at(2), NodeId(2), info, &mut out);
+        let new_epoch =
+            sent(&out).into_iter().find(|(to, m, _)| *to == NodeId(2) && matches!(m, Message::NewEpoch { .. }));
+        first.on_message(at(3), NodeId(1), new_epoch.expect("NEWEPOCH").1, &mut Effects::new());
+        check.check_stepped(at(3), &first, &[])?;
+        let (second, _) = rebooted_follower(config, 77, 160);
+        check.check_stepped(at(160), &second, &[])
+    }
+
+    #[test]
+    fn unique_sessions_sees_a_reused_number_whoever_holds_the_old_session() {
+        assert_eq!(unique_sessions_over_a_restart(crate::ZabConfig::default()), Ok(()));
+        let planted = crate::ZabConfig::default().with(|c| c.planted = Some(crate::PlantedBug::SessionsFromZero));
+        let err = unique_sessions_over_a_restart(planted).expect_err("the reused number must be seen");
+        assert!(err.contains("n2 follows n1 in session 0x1, a number it took before"), "{err}");
+    }
+
     #[test]
     fn fresh_sessions_sees_a_restarted_follower_reuse_its_dead_incarnations_session() {
         assert_eq!(fresh_sessions_after_a_restart(crate::ZabConfig::default()), Ok(()));

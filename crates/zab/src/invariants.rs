@@ -19,7 +19,9 @@
 //! And one about resources: [`BoundedQueues`], a leader holds no more
 //! proposals waiting behind its pipeline than `max_queued_proposals`; and one
 //! about the joining handshake: [`FreshSessions`], a follower that starts to
-//! join its leader does so in a session that leader has not seen go further.
+//! join its leader does so in a session that leader has not seen go further;
+//! and [`UniqueSessions`], no follower joins twice under one session number,
+//! across restarts too.
 
 use crate::{Zab, Zxid};
 use quorum_core::{Entry, Instant, Invariant, NodeId, Payload, StepInvariant};
@@ -37,6 +39,7 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
         Box::new(PrimaryIntegrity::default()),
         Box::new(BoundedQueues),
         Box::new(FreshSessions),
+        Box::new(UniqueSessions::default()),
     ]
 }
 
@@ -86,6 +89,43 @@ impl StepInvariant<Zab> for FreshSessions {
             _ => None,
         };
         found.map_or(Ok(()), Err)
+    }
+}
+
+/// The rule behind [`FreshSessions`], checked on its own: a follower takes
+/// a new session number each time it settles on a leader, and never one it
+/// took before, in this boot or an earlier one (each boot starts from a
+/// random nonce, `Zab::boot_nonce`). `FreshSessions` sees a reused number
+/// only when the leader still holds the old session, which a run seldom
+/// arranges (the restarted follower's LOOKING notification reaches the
+/// leader first and makes it forget that session); this ghost record of
+/// the numbers each node used sees the reuse itself. A session begins in
+/// discovery and only moves on, so a node seen in discovery under a number
+/// it had already taken past discovery has taken that number twice (a reuse
+/// of a session that died in discovery goes unseen).
+#[derive(Default, Debug)]
+pub struct UniqueSessions {
+    /// Per node and session number: whether it was seen past discovery.
+    used: BTreeMap<(NodeId, u64), bool>,
+}
+
+impl StepInvariant<Zab> for UniqueSessions {
+    const NAME: &'static str = "zab: unique sessions";
+
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
+        let crate::State::Following(f) = &node.state else { return Ok(()) };
+        let discovering = f.phase == crate::state::FollowerPhase::Discovery;
+        let progressed = self.used.entry((node.id(), f.session)).or_default();
+        if discovering && *progressed {
+            return Err(format!(
+                "{} follows {} in session {:#x}, a number it took before",
+                node.id(),
+                f.leader,
+                f.session
+            ));
+        }
+        *progressed |= !discovering;
+        Ok(())
     }
 }
 
