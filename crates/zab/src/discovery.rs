@@ -202,6 +202,7 @@ impl Zab {
             debug!(node = self.id.0, follower = from.0, "follower is ahead of the leader");
             return self.become_looking(now, out);
         }
+        learner.epoch_ack = Some([(current_epoch, summary.last_zxid()), own]);
         learner.stage = Stage::AckedEpoch(summary);
         self.maybe_start_sync(now, out);
     }
@@ -388,6 +389,12 @@ mod tests {
         let z = leader_meets_a_follower_ahead(config);
         assert!(matches!(z.state, State::Leading(_)), "the check did not fire");
         assert_eq!(z.current_epoch(), 2, "it went on to synchronise its quorum with a shorter history");
+        // The invariant that states the rule sees it at once.
+        use quorum_core::StepInvariant;
+        let err = crate::invariants::LeaderNotBehindQuorum.check_stepped(at(21), &z, &[]).unwrap_err();
+        assert!(err.contains("n1 leads with n2 in its epoch quorum"), "{err}");
+        let fixed = leader_meets_a_follower_ahead(crate::ZabConfig::default());
+        assert_eq!(crate::invariants::LeaderNotBehindQuorum.check_stepped(at(21), &fixed, &[]), Ok(()));
     }
 
     /// Leader 1 with history (1,1) gets ACKEPOCH from node 2 holding (1,1),(1,2).

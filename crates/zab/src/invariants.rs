@@ -21,7 +21,8 @@
 //! about the joining handshake: [`FreshSessions`], a follower that starts to
 //! join its leader does so in a session that leader has not seen go further;
 //! and [`UniqueSessions`], no follower joins twice under one session number,
-//! across restarts too.
+//! across restarts too; and [`LeaderNotBehindQuorum`], a leader establishes
+//! its epoch only with followers whose history is not ahead of its own.
 
 use crate::{Zab, Zxid};
 use quorum_core::{Entry, Instant, Invariant, NodeId, Payload, StepInvariant};
@@ -40,6 +41,7 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
         Box::new(BoundedQueues),
         Box::new(FreshSessions),
         Box::new(UniqueSessions::default()),
+        Box::new(LeaderNotBehindQuorum),
     ]
 }
 
@@ -125,6 +127,38 @@ impl StepInvariant<Zab> for UniqueSessions {
             ));
         }
         *progressed |= !discovering;
+        Ok(())
+    }
+}
+
+/// ZooKeeper's `waitForEpochAck` rule: every follower whose ACKEPOCH counts
+/// toward the quorum a leader establishes its epoch with reported a
+/// (currentEpoch, last zxid) no greater than the leader's own. A follower
+/// ahead may hold transactions the leader lacks, and synchronising it to the
+/// leader's shorter history would cut them off; the leader must give up and
+/// let the election run again. Leader election already picks the most
+/// up-to-date node of the quorum that elected it, so this holds mostly on
+/// its own; a follower outside that quorum can still answer first. Judged on
+/// the leader, from what each learner's ACKEPOCH reported and what the
+/// leader held then (`Learner::epoch_ack`: by the end of the step the leader
+/// may have moved its current epoch on).
+#[derive(Default, Debug)]
+pub struct LeaderNotBehindQuorum;
+
+impl StepInvariant<Zab> for LeaderNotBehindQuorum {
+    const NAME: &'static str = "zab: leader not behind its quorum";
+
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
+        let crate::State::Leading(l) = &node.state else { return Ok(()) };
+        for (id, learner) in &l.learners {
+            let Some([theirs, own]) = learner.epoch_ack else { continue };
+            if theirs > own {
+                return Err(format!(
+                    "{} leads with {id} in its epoch quorum, whose ACKEPOCH reported (currentEpoch, last zxid) {theirs:?}, above its own {own:?}",
+                    node.id()
+                ));
+            }
+        }
         Ok(())
     }
 }

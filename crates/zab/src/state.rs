@@ -174,6 +174,13 @@ pub(crate) struct Learner {
     pub sync_acked: u64,
     /// The last index announced in its NEWLEADER: its ACK must name it.
     pub newleader_index: u64,
+    /// If its ACKEPOCH counted toward the quorum that establishes the epoch
+    /// (not a late joiner's): its (currentEpoch, last zxid) as reported, and
+    /// the leader's own then, before establishing the epoch moved them on.
+    /// ZooKeeper's `waitForEpochAck` rule, which the invariant `zab: leader
+    /// not behind its quorum` checks from this record: the first is never
+    /// above the second.
+    pub epoch_ack: Option<[(u64, crate::Zxid); 2]>,
 }
 
 impl Learner {
@@ -189,6 +196,7 @@ impl Learner {
             sync_sent: 0,
             sync_acked: 0,
             newleader_index: 0,
+            epoch_ack: None,
         }
     }
 }
