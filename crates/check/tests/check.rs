@@ -96,19 +96,29 @@ fn zab_through_a_crash_and_a_second_election_shows_no_violation() {
     // This bound once reported "zab: integrity" in 61,251 states: an
     // invariant that remembers proposals, shown a state whose proposer had
     // crashed. Such invariants are skipped (`judges_one_state`).
-    let bounds = Bounds {
+    clean_to_the_state_limit::<Zab>(ZabConfig::default(), &through_a_crash(150_000));
+}
+
+/// One command, one crash, three timers, terms up to 2, depth first until
+/// `max_states`.
+fn through_a_crash(max_states: usize) -> Bounds {
+    Bounds {
         commands: 1,
         crashes: 1,
         timers: 3,
         max_term: 2,
         max_depth: 40,
-        max_states: 150_000,
+        max_states,
         search: Search::DepthFirst,
         ..Bounds::default()
-    };
-    let report = quiet::<Zab>(ZabConfig::default(), &bounds);
+    }
+}
+
+/// Explores `bounds` up to its state limit: no violation, and a command applied.
+fn clean_to_the_state_limit<P: quorum_check::Checkable>(config: P::Config, bounds: &Bounds) {
+    let report = quiet::<P>(config, bounds);
     assert!(report.counterexample.is_none(), "{:?}", report.counterexample.map(|c| c.violation));
-    assert_eq!(report.states, 150_000, "the search ended early");
+    assert_eq!(report.states, bounds.max_states, "the search ended early");
     assert!(report.first_applied_at.is_some(), "{report:?}");
 }
 
@@ -119,21 +129,9 @@ fn multipaxos_through_a_crash_and_a_second_ballot_shows_no_violation() {
     // invariant's commit check, shown a fresh state, could not see the votes
     // of a node that crashed after voting, or votes forgotten once
     // committed. A checker that starts late judges votes, not commits.
-    let bounds = Bounds {
-        commands: 1,
-        crashes: 1,
-        timers: 3,
-        max_term: 2,
-        max_depth: 40,
-        max_states: 60_000,
-        search: Search::DepthFirst,
-        one_leader_per_term: false, // ballots (round, node) share rounds, as `quorum check` knows
-        ..Bounds::default()
-    };
-    let report = quiet::<MultiPaxos>(Default::default(), &bounds);
-    assert!(report.counterexample.is_none(), "{:?}", report.counterexample.map(|c| c.violation));
-    assert_eq!(report.states, 60_000, "the search ended early");
-    assert!(report.first_applied_at.is_some(), "{report:?}");
+    // Ballots (round, node) share rounds, as `quorum check` knows.
+    let bounds = Bounds { one_leader_per_term: false, ..through_a_crash(60_000) };
+    clean_to_the_state_limit::<MultiPaxos>(Default::default(), &bounds);
 }
 
 #[test]
