@@ -41,8 +41,11 @@ pub(crate) struct Host<M, W> {
     /// Writes covered by the fsync in progress (0: the disk is idle).
     pub(crate) syncing: usize,
     pub(crate) incarnation: u64,
+    /// The protocol's timer deadline, on the node's own clock.
     pub(crate) timer_at: Option<Instant>,
-    pub(crate) timer_generation: u64,
+    /// The earliest wake-up queued for this incarnation's timer, in true
+    /// time (`Sim::arm_timer`).
+    pub(crate) timer_queued: Option<Instant>,
     pub(crate) state: W,
     pub(crate) applied_index: u64,
     pub(crate) applied: Vec<Entry>,
@@ -75,7 +78,7 @@ impl<M, W: Default> Host<M, W> {
             syncing: 0,
             incarnation: 0,
             timer_at: None,
-            timer_generation: 0,
+            timer_queued: None,
             state: W::default(),
             applied_index: 0,
             applied: Vec::new(),
@@ -165,7 +168,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         host.unsynced = 0;
         host.syncing = 0;
         host.incarnation += 1;
-        host.timer_generation += 1;
+        host.timer_queued = None;
         host.timer_at = None;
         host.waiting.clear();
         host.reads.clear();
@@ -274,11 +277,21 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         self.after_step(to);
     }
 
-    pub(crate) fn timer(&mut self, node: usize, generation: u64) {
-        if self.hosts[node].timer_generation != generation {
+    pub(crate) fn timer(&mut self, node: usize, incarnation: u64, at: Instant) {
+        let host = &mut self.hosts[node];
+        if host.incarnation != incarnation {
             return;
         }
-        self.hosts[node].timer_at = None;
+        if host.timer_queued == Some(at) {
+            host.timer_queued = None;
+        }
+        let Some(deadline) = host.timer_at.map(|local| host.clock.true_time(local)) else { return };
+        if deadline > self.now {
+            // The deadline moved on since this wake-up was queued.
+            self.arm_timer(node);
+            return;
+        }
+        host.timer_at = None;
         let now = self.local_now(node);
         let mut out = std::mem::take(&mut self.out);
         if let Some(p) = self.protos[node].as_mut() {
@@ -689,17 +702,22 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         }
     }
 
+    /// Makes sure a wake-up is queued no later than the protocol's timer
+    /// deadline. A deadline that moves later (an election timer reset by
+    /// every heartbeat) queues nothing: the wake-up already queued finds the
+    /// deadline not yet due and queues one for it then. So a node has a
+    /// few wake-ups in the queue (one per move earlier, until it passes), not
+    /// one per reset, and the queue stays small under load.
     fn arm_timer(&mut self, i: usize) {
         let next = self.protos[i].as_ref().and_then(|p| p.next_timer());
         let host = &mut self.hosts[i];
-        if next != host.timer_at {
-            host.timer_at = next;
-            host.timer_generation += 1;
-            if let Some(at) = next {
-                let generation = host.timer_generation;
-                let at = host.clock.true_time(at);
-                self.queue.push(at.max(self.now), Event::Timer { node: i, generation });
-            }
+        host.timer_at = next;
+        let Some(local) = next else { return };
+        let at = host.clock.true_time(local).max(self.now);
+        if host.timer_queued.is_none_or(|queued| at < queued) {
+            host.timer_queued = Some(at);
+            let incarnation = host.incarnation;
+            self.queue.push(at, Event::Timer { node: i, incarnation, at });
         }
     }
 

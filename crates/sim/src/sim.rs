@@ -18,14 +18,50 @@ use quorum_core::{
 
 /// Everything that can happen at an instant.
 pub(crate) enum Event<M> {
-    Deliver { from: usize, to: usize, msg: M, epoch: u64, sent: Instant },
-    LinkDown { node: usize, peer: usize, incarnation: u64 },
-    Timer { node: usize, generation: u64 },
-    DiskSynced { node: usize, incarnation: u64 },
-    Request { node: usize, req: Request },
-    Answer { node: usize, client: usize, seq: u64, answer: Answer, sent: Instant },
-    ClientRetry { client: usize, seq: u64, attempt: u32, retarget: bool },
-    ClientNext { client: usize },
+    Deliver {
+        from: usize,
+        to: usize,
+        msg: M,
+        epoch: u64,
+        sent: Instant,
+    },
+    LinkDown {
+        node: usize,
+        peer: usize,
+        incarnation: u64,
+    },
+    /// A wake-up for node `node`'s protocol timer, queued for `at`: it
+    /// fires the timer if due by then, else queues a wake-up for the deadline
+    /// (`Sim::arm_timer`).
+    Timer {
+        node: usize,
+        incarnation: u64,
+        at: Instant,
+    },
+    DiskSynced {
+        node: usize,
+        incarnation: u64,
+    },
+    Request {
+        node: usize,
+        req: Request,
+    },
+    Answer {
+        node: usize,
+        client: usize,
+        seq: u64,
+        answer: Answer,
+        sent: Instant,
+    },
+    ClientRetry {
+        client: usize,
+        seq: u64,
+        attempt: u32,
+        retarget: bool,
+    },
+    ClientNext {
+        client: usize,
+    },
     Arrival,
     Fault(FaultEvent),
     Operate,
@@ -423,6 +459,12 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         host.timer_at.map(|at| host.clock.true_time(at))
     }
 
+    /// How many timer wake-ups wait in the event queue, for all nodes
+    /// together: a few per node, however often its deadline moves later.
+    pub fn timer_wakeups_queued(&self) -> usize {
+        self.queue.iter().filter(|(_, e)| matches!(e, Event::Timer { .. })).count()
+    }
+
     /// The node that most recently accepted a client command (who to crash in
     /// a leaderless protocol).
     pub fn last_proposer(&self) -> Option<NodeId> {
@@ -450,7 +492,7 @@ impl<P: Protocol, W: Workload> Sim<P, W> {
         match event {
             Event::Deliver { from, to, msg, epoch, sent } => self.deliver(from, to, msg, epoch, sent),
             Event::LinkDown { node, peer, incarnation } => self.link_down(node, peer, incarnation),
-            Event::Timer { node, generation } => self.timer(node, generation),
+            Event::Timer { node, incarnation, at } => self.timer(node, incarnation, at),
             Event::DiskSynced { node, incarnation } => self.disk_synced(node, incarnation),
             Event::Request { node, req } => self.request(node, req),
             Event::Answer { node, client, seq, answer, .. } => self.answer(node, client, seq, answer),
