@@ -5,24 +5,28 @@
 # panics on corrupted messages). docs/simulator.md quotes the
 # last results.
 #
-#   scripts/sweep.sh [SEEDS] [HIGH_LOAD_SEEDS] [PROFILES]
+#   scripts/sweep.sh [SEEDS] [HIGH_LOAD_SEEDS] [PROFILES] [FIRST_SEED]
 #
 # SEEDS (default 10000) per protocol and profile; HIGH_LOAD_SEEDS (default
 # SEEDS) for the 200-client profile, whose seeds cost 10 to 100 times more;
 # PROFILES (default all of them) a space-separated list, e.g. "crash-storm backlog";
 # `churn` stands for `--churn` (Raft and Multi-Paxos: the operator changes
 # membership, moves leadership and replaces learners' disks, on the default profile).
-# Writes one JSON summary per run to target/sweep/<protocol>-<profile>.json
+# FIRST_SEED (default 0) starts every run there, so a long sweep can be run
+# in chunks (seeds 0-999, then 1000-1999, ...). QUORUM_BIN names a binary to
+# use instead of building one (a copy, so that rebuilding cannot change it mid-sweep).
+# Writes one JSON summary per run to target/sweep/<protocol>-<profile>-<first>.json
 # and prints a table; exits 1 if any run found a violation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-10000}
 high_load_seeds=${2:-$seeds}
 profiles=${3:-default tiny-caps high-load lease-fifo drift slow-disk hostile crash-storm backlog churn}
+first=${4:-0}
 out=target/sweep
 mkdir -p "$out"
-cargo build --release -q -p quorum-cli
-bin=target/release/quorum
+bin=${QUORUM_BIN:-target/release/quorum}
+[[ -n ${QUORUM_BIN:-} ]] || cargo build --release -q -p quorum-cli
 status=0
 # A top-level field of the summary: the last match (failures, listed first, may hold the same names).
 field() { grep -o "\"$1\":[^,}]*" "$2" | tail -1 | cut -d: -f2 | tr -d '"'; }
@@ -34,8 +38,8 @@ for profile in $profiles; do
         [[ $profile == churn ]] && flags=(--churn)
         n=$seeds
         [[ $profile == high-load ]] && n=$high_load_seeds
-        file="$out/$protocol-$profile.json"
-        if ! "$bin" sim --protocol "$protocol" "${flags[@]}" --seeds "$n" --json > "$file"; then
+        file="$out/$protocol-$profile-$first.json"
+        if ! "$bin" sim --protocol "$protocol" "${flags[@]}" --seeds "$n" --seed-start "$first" --json > "$file"; then
             status=1
         fi
         printf '%-11s %-11s %7s %11s %11s %5s %9.0f\n' "$protocol" "$profile" "$(field seeds "$file")" \
