@@ -53,6 +53,12 @@ pub(crate) struct Leader {
     /// and when the heartbeat it answered left (whether a learner has caught
     /// up enough to vote; an old answer may predate a disk it lost since).
     pub(crate) commits: BTreeMap<NodeId, (u64, Instant)>,
+    /// The last heartbeat sent to ask a learner to be promoted how far it
+    /// is: to whom, when, and the commit point it carried. Its answer is
+    /// judged against that point, not against ours when the operator asks
+    /// again: under load ours moves on by more than the window in one round
+    /// trip, and a learner keeping pace would never look caught up.
+    pub(crate) probe: Option<(NodeId, Instant, u64)>,
     /// The slot of a configuration proposed and not yet committed: nothing
     /// past it is proposed before it is (`membership.rs`).
     pub(crate) barrier: Option<u64>,
@@ -77,6 +83,7 @@ impl Leader {
             since: now,
             heard: BTreeMap::new(),
             commits: BTreeMap::new(),
+            probe: None,
             barrier: None,
             held: BTreeMap::new(),
             takeover_upto: 0,

@@ -105,21 +105,35 @@ impl MultiPaxos {
         }
         let old = self.config();
         let new = old.changed(change)?;
-        // The window is how far a voter may lag: the leader's own commit
-        // point moves on while the acknowledgement travels. The answer must
-        // be to one of the last heartbeats (within a retransmission period).
+        // The window is how far a voter may lag. The answer must be to one
+        // of the last heartbeats (within a retransmission period), and is
+        // judged against the commit point that heartbeat carried if we know
+        // it (our probe, below), else against ours now.
         let slack = self.config.window as u64;
         let recent = |sent: Instant| self.now < sent + self.config.heartbeat_interval + self.config.retransmit_after;
+        let mut probe = None;
         for &v in new.voters.iter().filter(|v| !old.voters.contains(v)) {
-            let caught_up = leader.commits.get(&v).is_some_and(|&(c, sent)| c + slack >= committed && recent(sent));
+            let caught_up = leader.commits.get(&v).is_some_and(|&(c, sent)| {
+                let then = match leader.probe {
+                    Some((to, at, commit)) if to == v && at == sent => commit,
+                    _ => committed,
+                };
+                c + slack >= then && recent(sent)
+            });
             if !caught_up {
                 // Under load Accepts stand in for heartbeats, so a learner
                 // may have had none to answer lately: ask it now, so that
                 // the operator's retry finds a fresh answer.
-                let (ballot, sent_at) = (leader.ballot, self.now);
-                self.outbox.send(v, Message::Heartbeat { ballot, commit: committed, sent_at });
-                return Err(ChangeError::NotCaughtUp(v));
+                probe = Some(v);
+                break;
             }
+        }
+        if let Some(v) = probe {
+            let State::Leader(leader) = &mut self.state else { unreachable!("checked above") };
+            let (ballot, sent_at) = (leader.ballot, self.now);
+            leader.probe = Some((v, sent_at, committed));
+            self.outbox.send(v, Message::Heartbeat { ballot, commit: committed, sent_at });
+            return Err(ChangeError::NotCaughtUp(v));
         }
         let voters = old.voters.len();
         let State::Leader(leader) = &mut self.state else { unreachable!("checked above") };

@@ -252,3 +252,40 @@ fn the_checker_catches_a_leader_that_counts_a_learners_vote() {
         "{violations:?}"
     );
 }
+
+/// Under load the leader's commit point moves on by more than the window
+/// while a probe travels to a learner and back, so judging the learner's
+/// answer against the leader's commit point at the time of the retry
+/// refused a learner that kept pace (`quorum bench --mode real --fault
+/// reconfigure` waited 4-7 s for a lull). The answer is judged against what
+/// the leader had committed when it sent the probe.
+#[test]
+fn a_learner_that_keeps_pace_under_load_is_promoted_at_the_next_try() {
+    let (mut c, leader) = settled(4, &[1, 2, 3], 3);
+    change(&mut c, leader, add(4)).unwrap();
+    c.settle();
+    let mut next = 0u32;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let before = c.applied_index(leader);
+        for _ in 0..25 {
+            for _ in 0..20 {
+                next += 1;
+                let _ = c.propose(leader, next.to_be_bytes().to_vec());
+            }
+            c.run_for(Duration::from_millis(1));
+        }
+        let moved = c.applied_index(leader) - before;
+        assert!(moved > 128, "the load must move the commit point past the window: {moved} slots");
+        match change(&mut c, leader, MembershipChange::Promote(NodeId(4))) {
+            Ok(_) => break,
+            Err(why) => assert!(why.contains("has not caught up"), "{why}"),
+        }
+        assert!(tries < 10, "still refused after {tries} tries under load");
+    }
+    assert!(tries <= 2, "promoted at try {tries}: the first probe's answer should do");
+    c.settle();
+    assert_eq!(voters(&c, leader), vec![1, 2, 3, 4]);
+    clean(&c);
+}
