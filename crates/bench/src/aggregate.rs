@@ -47,6 +47,8 @@ pub struct ProtocolResult {
     pub spread: Spreads,
     /// Which node the fault hit (from the first run).
     pub victim: Option<String>,
+    /// `--fault reconfigure`: what each change cost (from the first run).
+    pub membership: Option<crate::metrics::MembershipRun>,
     /// The run whose throughput is the median, for charts.
     #[serde(skip)]
     pub representative: RunResult,
@@ -116,6 +118,7 @@ pub fn aggregate(runs: Vec<RunResult>) -> ProtocolResult {
             recovery_ms: recovery,
         },
         victim: runs[0].victim.clone(),
+        membership: runs[0].membership.clone(),
         representative,
     }
 }

@@ -22,8 +22,8 @@ mod sim_mode;
 mod workload;
 
 pub use aggregate::{aggregate, spread, ProtocolResult, Spread, Spreads};
-pub use metrics::{summarize, Latencies, RunData, RunResult, BUCKET};
-pub use output::{json, markdown, table};
+pub use metrics::{summarize, ChangeCost, Latencies, MembershipRun, RunData, RunResult, BUCKET};
+pub use output::{json, markdown, membership_table, table};
 pub use real_mode::{current_exe, run_real, run_reference, RealOptions, Reference};
 pub use sim_mode::{run_sim, sim_config};
 pub use workload::{FaultKind, FaultPlan, Workload};

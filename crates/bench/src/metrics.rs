@@ -61,6 +61,33 @@ pub struct RunResult {
     pub latency_sorted_ms: Vec<f64>,
     /// When the fault hit, in ms from the start of the load.
     pub fault_at_ms: Option<f64>,
+    /// `--fault reconfigure`: what each membership change cost.
+    pub membership: Option<MembershipRun>,
+}
+
+/// What the membership changes of `--fault reconfigure` cost in one run.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct MembershipRun {
+    /// Why no change was made (the protocol has none), if none was.
+    pub refused: Option<String>,
+    /// Each change, in order.
+    pub changes: Vec<ChangeCost>,
+}
+
+/// One membership change under load.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ChangeCost {
+    /// What changed: `add+promote n4`, `remove n1 (leader)`.
+    pub change: String,
+    /// From the add to the learner having applied what the leader had
+    /// committed when the add committed (adds only).
+    pub caught_up_ms: Option<f64>,
+    /// From the first admin command to the change in force (for a removed
+    /// leader: to another leader).
+    pub took_ms: f64,
+    /// The longest time between two acknowledged writes that overlaps the
+    /// change: how long writes stopped.
+    pub unavailable_ms: f64,
 }
 
 /// Everything needed to compute a [`RunResult`] from a run.
@@ -154,6 +181,7 @@ pub fn summarize(d: &RunData<'_>) -> RunResult {
         throughput_series,
         latency_sorted_ms: thinned,
         fault_at_ms: d.fault.map(|(at, _)| ms(at - d.start)),
+        membership: None,
     }
 }
 

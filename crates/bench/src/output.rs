@@ -101,7 +101,11 @@ pub fn markdown(results: &[ProtocolResult], workload: &Workload, plan: &FaultPla
         workload.loss,
         workload.fsync
     );
-    let _ = writeln!(s, "Fault: {} at {}, undone at {}.\n", plan.kind, plan.at, plan.until);
+    if plan.kind == crate::FaultKind::Reconfigure {
+        let _ = writeln!(s, "Fault: {} from {} on.\n", plan.kind, plan.at);
+    } else {
+        let _ = writeln!(s, "Fault: {} at {}, undone at {}.\n", plan.kind, plan.at, plan.until);
+    }
     s.push_str(&markdown_row(COLUMNS.iter().map(|c| c.markdown.to_string())));
     s.push_str(&markdown_row(COLUMNS.iter().map(|_| "---".to_string())));
     for r in results {
@@ -119,8 +123,39 @@ pub fn markdown(results: &[ProtocolResult], workload: &Workload, plan: &FaultPla
          to the first write a client saw answered by another node, client timeouts and retries included. *to 90%*: to \
          the first 100 ms with at least 90% of the throughput before the fault.\n\n",
     );
+    if let Some(changes) = membership_table(results) {
+        s.push_str("Membership changes under the load (`--fault reconfigure`; from the first run of each):\n\n");
+        s.push_str(&changes);
+        s.push('\n');
+    }
     s.push_str(
         "![latency CDF](latency_cdf.svg)\n\n![throughput over time](throughput.svg)\n\n![recovery](recovery.svg)\n",
     );
     s
+}
+
+/// The costs of `--fault reconfigure`, one row per change (a Markdown
+/// table, readable as text too), or `None` if no result has any.
+pub fn membership_table(results: &[ProtocolResult]) -> Option<String> {
+    let mut rows = String::new();
+    for r in results {
+        let Some(m) = &r.membership else { continue };
+        if let Some(why) = &m.refused {
+            let _ = writeln!(rows, "| {} | refused: {} | - | - | - |", r.protocol, why.replace('|', "/"));
+        }
+        for c in &m.changes {
+            let caught_up = c.caught_up_ms.map_or("-".to_string(), |ms| format!("{ms:.0}"));
+            let _ = writeln!(
+                rows,
+                "| {} | {} | {caught_up} | {:.0} | {:.0} |",
+                r.protocol, c.change, c.took_ms, c.unavailable_ms
+            );
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    let head = "| protocol | change | learner caught up (ms) | change took (ms) | writes stopped (ms) |\n\
+                |---|---|---|---|---|\n";
+    Some(format!("{head}{rows}"))
 }

@@ -50,7 +50,9 @@ pub fn run_sim<P: Protocol>(w: &Workload, plan: &FaultPlan, seed: u64, protocol:
     sim.start_workload();
     let mut fault = None;
     let mut victim_note = None;
-    if plan.kind != FaultKind::None {
+    // Membership changes under load are a real-mode plan (`quorum sim
+    // --churn` is the simulator's): here they are no fault at all.
+    if !matches!(plan.kind, FaultKind::None | FaultKind::Reconfigure) {
         sim.run_until_time(start + plan.at);
         let (v, note) = victim(&sim, plan.kind);
         victim_note = Some(note);
@@ -62,14 +64,14 @@ pub fn run_sim<P: Protocol>(w: &Workload, plan: &FaultPlan, seed: u64, protocol:
                 let rest: Vec<NodeId> = sim.members().iter().copied().filter(|m| *m != v).collect();
                 sim.partition(&[&[v], &rest]);
             }
-            FaultKind::None => unreachable!(),
+            FaultKind::None | FaultKind::Reconfigure => unreachable!("no fault to make"),
         }
         sim.run_until_time(start + plan.until);
         match plan.kind {
             FaultKind::LeaderCrash | FaultKind::FollowerCrash => sim.restart(v),
             FaultKind::LeaderFreeze => sim.thaw(v),
             FaultKind::LeaderPartition => sim.heal(),
-            FaultKind::None => unreachable!(),
+            FaultKind::None | FaultKind::Reconfigure => unreachable!("no fault to make"),
         }
     }
     sim.run_until_time(start + w.duration + sim.config().drain);

@@ -66,6 +66,12 @@ pub enum FaultKind {
     LeaderPartition,
     /// One follower crashes and restarts later.
     FollowerCrash,
+    /// Real mode only: membership changes under load. A fourth node joins
+    /// as a learner, catches up and is promoted; the original leader is
+    /// removed; a fifth replaces a second original member the same way.
+    /// Reports how long each learner took to catch up and how long writes
+    /// stopped during each change.
+    Reconfigure,
 }
 
 impl std::str::FromStr for FaultKind {
@@ -77,8 +83,10 @@ impl std::str::FromStr for FaultKind {
             "leader-freeze" => Ok(FaultKind::LeaderFreeze),
             "leader-partition" => Ok(FaultKind::LeaderPartition),
             "follower-crash" => Ok(FaultKind::FollowerCrash),
+            "reconfigure" => Ok(FaultKind::Reconfigure),
             other => Err(format!(
-                "unknown fault '{other}': use none, leader-crash, leader-freeze, leader-partition or follower-crash"
+                "unknown fault '{other}': use none, leader-crash, leader-freeze, leader-partition, follower-crash \
+                 or reconfigure"
             )),
         }
     }
@@ -92,6 +100,7 @@ impl std::fmt::Display for FaultKind {
             FaultKind::LeaderFreeze => "leader-freeze",
             FaultKind::LeaderPartition => "leader-partition",
             FaultKind::FollowerCrash => "follower-crash",
+            FaultKind::Reconfigure => "reconfigure",
         };
         f.write_str(s)
     }

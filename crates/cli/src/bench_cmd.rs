@@ -113,6 +113,11 @@ impl BenchArgs {
         if !(0.0..=1.0).contains(&self.read_ratio) || !(0.0..1.0).contains(&self.loss) {
             return Err("--read-ratio must be in 0..1 and --loss in 0..1".into());
         }
+        if self.fault == FaultKind::Reconfigure && (self.mode == Mode::Sim || !self.references.is_empty()) {
+            return Err("--fault reconfigure changes the membership of real quorum clusters: it needs --mode real \
+                        and no --reference (in the simulator, `quorum sim --churn` changes membership)"
+                .into());
+        }
         if self.mode == Mode::Sim && (!self.references.is_empty() || self.unsafe_no_fsync) {
             return Err("--reference and --unsafe-no-fsync need --mode real".into());
         }
@@ -240,20 +245,25 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
     if args.json {
         println!("{}", quorum_bench::json(&results));
     } else {
+        let fault = if args.fault == FaultKind::Reconfigure {
+            format!("{} from {:.1}s on", args.fault, args.fault_at)
+        } else {
+            format!("{} at {:.1}s undone at {:.1}s", args.fault, args.fault_at, args.fault_until)
+        };
         println!(
-            "{} nodes, {}, fault: {} at {:.1}s undone at {:.1}s, {} run(s) each, {} mode\n",
+            "{} nodes, {}, fault: {fault}, {} run(s) each, {} mode\n",
             args.nodes,
             match args.rate {
                 Some(r) => format!("open loop {r:.0}/s"),
                 None => format!("{} closed-loop clients", args.clients),
             },
-            args.fault,
-            args.fault_at,
-            args.fault_until,
             args.repeat,
             if args.mode == Mode::Sim { "sim" } else { "real" }
         );
         print!("{}", quorum_bench::table(&results));
+        if let Some(changes) = quorum_bench::membership_table(&results) {
+            println!("\nmembership changes under the load (the first run of each):\n{changes}");
+        }
         if args.unsafe_no_fsync {
             println!("quorum nodes ran with --unsafe-no-fsync: their logs were never synced");
         }

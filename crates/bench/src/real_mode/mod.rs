@@ -10,10 +10,11 @@ mod etcd;
 mod http;
 mod procs;
 mod quorum;
+mod reconfigure;
 mod redis_server;
 mod zookeeper;
 
-use crate::metrics::{summarize, RunData, RunResult};
+use crate::metrics::{summarize, MembershipRun, RunData, RunResult};
 use crate::workload::{FaultKind, FaultPlan, Workload};
 use procs::Procs;
 use quorum_core::{ClientId, Instant, KvOp, KvResult, NodeId};
@@ -48,6 +49,11 @@ pub(crate) trait System {
     }
     /// Member `i`'s peer traffic so far, if it counts it.
     fn traffic(&self, _i: usize) -> Option<Traffic> {
+        None
+    }
+    /// The cluster, if its membership can be changed while it runs
+    /// (`--fault reconfigure`): quorum's own nodes only.
+    fn reconfigurable(&mut self) -> Option<&mut quorum::QuorumCluster> {
         None
     }
 }
@@ -232,6 +238,11 @@ pub fn run_real(w: &Workload, plan: &FaultPlan, seed: u64, opts: &RealOptions) -
 /// leader to lose: it runs without the fault.
 pub fn run_reference(w: &Workload, plan: &FaultPlan, seed: u64, reference: Reference) -> Result<RunResult, String> {
     check_plan(plan)?;
+    if plan.kind == FaultKind::Reconfigure {
+        return Err(
+            "--fault reconfigure changes the membership of quorum's own clusters, not of the reference systems".into(),
+        );
+    }
     reference.installed()?;
     match reference {
         Reference::Etcd => run_system(&mut etcd::Etcd::start(w.nodes, seed)?, w, plan, seed),
@@ -305,7 +316,24 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
     let threads = start_clients(system, w, &stop, &records);
     let mut fault = None;
     let mut victim_note = None;
-    if plan.kind != FaultKind::None && system.fails_over() {
+    let mut changes = None;
+    if plan.kind == FaultKind::Reconfigure {
+        sleep_until(start + plan.at.to_std());
+        let made = match system.reconfigurable() {
+            Some(cluster) => reconfigure::run(cluster),
+            None => Err(format!("{} cannot change its membership here", system.name())),
+        };
+        match made {
+            Ok(outcome) => changes = Some(outcome),
+            Err(why) => {
+                stop.store(true, Ordering::Relaxed);
+                threads.into_iter().for_each(|t| drop(t.join()));
+                system.procs_mut().keep();
+                let logs = system.procs().dir().display().to_string();
+                return Err(format!("{}: {why}; its logs are in {logs}", system.name()));
+            }
+        }
+    } else if plan.kind != FaultKind::None && system.fails_over() {
         sleep_until(start + plan.at.to_std());
         let leader = system.leader();
         let victim = match (plan.kind, leader) {
@@ -338,6 +366,7 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
     }
     sleep_until(start + w.duration.to_std());
     stop.store(true, Ordering::Relaxed);
+    let stopped = std::time::Instant::now();
     for t in threads {
         let _ = t.join();
     }
@@ -381,6 +410,14 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         violations: 0,
         victim: victim_note,
         first_applied: &[],
+    });
+    result.membership = changes.map(|outcome| match outcome {
+        reconfigure::Outcome::Refused(why) => MembershipRun { refused: Some(why), changes: Vec::new() },
+        reconfigure::Outcome::Done(windows) => {
+            let records = records.lock().expect("record lock");
+            let acked = records.iter().flatten().map(|(_, done, _)| *done).collect();
+            MembershipRun { refused: None, changes: reconfigure::costs(&windows, acked, stopped) }
+        }
     });
     if traffic.is_none() {
         // Not counted (a reference system, or a member's metrics did not answer).

@@ -21,10 +21,13 @@ pub struct RealOptions {
     pub no_fsync: bool,
 }
 
-/// A cluster of `quorum node` processes.
+/// A cluster of `quorum node` processes. Member `i` is node `i + 1`; the
+/// founders come first, nodes that joined later after them.
 pub(crate) struct QuorumCluster {
-    protocol: String,
+    opts: RealOptions,
     procs: Procs,
+    /// Each node's peer address.
+    peers: Vec<SocketAddr>,
     clients: Vec<SocketAddr>,
     /// Each node's `--metrics` address (peer traffic counts).
     metrics: Vec<SocketAddr>,
@@ -32,24 +35,86 @@ pub(crate) struct QuorumCluster {
 
 impl QuorumCluster {
     pub fn start(opts: &RealOptions, n: usize, seed: u64) -> Result<QuorumCluster, String> {
-        let mut procs = Procs::new(&opts.protocol, seed)?;
+        let procs = Procs::new(&opts.protocol, seed)?;
         let peers: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect::<Result<_, _>>()?;
         let clients: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect::<Result<_, _>>()?;
         let metrics: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect::<Result<_, _>>()?;
         let peer_list: Vec<String> = peers.iter().enumerate().map(|(j, p)| format!("{}={p}", j + 1)).collect();
-        for (i, client) in clients.iter().enumerate() {
-            let mut args: Vec<std::ffi::OsString> =
-                ["node", "--protocol", &opts.protocol, "--id", &(i + 1).to_string()].iter().map(Into::into).collect();
-            args.extend(["--peers".into(), peer_list.join(",").into(), "--client".into(), client.to_string().into()]);
-            args.extend(["--metrics".into(), metrics[i].to_string().into()]);
-            args.extend(["--data-dir".into(), procs.dir().join(format!("n{}", i + 1)).into_os_string()]);
-            if opts.no_fsync {
-                args.push("--unsafe-no-fsync".into());
-            }
-            let log = procs.dir().join(format!("n{}.log", i + 1));
-            procs.add(Launch { program: opts.exe.clone(), args, log })?;
+        let mut cluster = QuorumCluster { opts: opts.clone(), procs, peers, clients, metrics };
+        for i in 0..n {
+            cluster.launch(i, peer_list.join(","), None)?;
         }
-        Ok(QuorumCluster { protocol: opts.protocol.clone(), procs, clients, metrics })
+        Ok(cluster)
+    }
+
+    /// Starts member `i` with these `--peers` (and `--join`, for a node that
+    /// joins a running cluster through a member's client address).
+    fn launch(&mut self, i: usize, peers: String, join: Option<SocketAddr>) -> Result<(), String> {
+        let opts = &self.opts;
+        let mut args: Vec<std::ffi::OsString> =
+            ["node", "--protocol", &opts.protocol, "--id", &(i + 1).to_string()].iter().map(Into::into).collect();
+        args.extend(["--peers".into(), peers.into(), "--client".into(), self.clients[i].to_string().into()]);
+        if let Some(through) = join {
+            args.extend(["--join".into(), through.to_string().into()]);
+        }
+        args.extend(["--metrics".into(), self.metrics[i].to_string().into()]);
+        args.extend(["--data-dir".into(), self.procs.dir().join(format!("n{}", i + 1)).into_os_string()]);
+        if opts.no_fsync {
+            args.push("--unsafe-no-fsync".into());
+        }
+        let log = self.procs.dir().join(format!("n{}.log", i + 1));
+        self.procs.add(Launch { program: opts.exe.clone(), args, log })
+    }
+
+    /// Starts a new, empty node that joins through member `via` (it waits,
+    /// silent, until a change adds it); returns its member index.
+    pub fn add_joiner(&mut self, via: usize) -> Result<usize, String> {
+        let i = self.procs.len();
+        self.peers.push(free_addr()?);
+        self.clients.push(free_addr()?);
+        self.metrics.push(free_addr()?);
+        self.launch(i, format!("{}={}", i + 1, self.peers[i]), Some(self.clients[via]))?;
+        Ok(i)
+    }
+
+    /// Member `i`'s peer address.
+    pub fn peer_addr(&self, i: usize) -> SocketAddr {
+        self.peers[i]
+    }
+
+    /// A number from member `i`'s `INFO` (`commit_index`, `applied_index`).
+    pub fn info_number(&self, i: usize, field: &str) -> Option<u64> {
+        let info = self.info(i)?;
+        let prefix = format!("{field}:");
+        info.lines().find_map(|l| l.strip_prefix(&prefix).and_then(|v| v.trim().parse().ok()))
+    }
+
+    /// `QUORUM words...` on member `i`: its answer, or its error (prefixed
+    /// `connection:` when the member could not be asked at all).
+    pub fn quorum_command(&self, i: usize, words: &[&str]) -> Result<String, String> {
+        let mut con = connect(self.clients[i], Duration::from_secs(10))
+            .ok_or_else(|| format!("connection: n{} is down", i + 1))?;
+        let mut cmd = redis::cmd("QUORUM");
+        for w in words {
+            cmd.arg(*w);
+        }
+        cmd.query::<String>(&mut con).map_err(|e| {
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                format!("connection: {e}")
+            } else {
+                match (e.code(), e.detail()) {
+                    (Some(code), Some(detail)) => format!("{code} {detail}"),
+                    _ => e.to_string(),
+                }
+            }
+        })
+    }
+
+    /// The running member that says it leads, other than `not`.
+    pub fn leader_other_than(&self, not: Option<usize>) -> Option<usize> {
+        (0..self.clients.len())
+            .filter(|i| Some(*i) != not)
+            .find(|i| self.procs.is_up(*i) && self.info(*i).is_some_and(|s| s.contains("role:leader")))
     }
 
     fn info(&self, i: usize) -> Option<String> {
@@ -60,7 +125,7 @@ impl QuorumCluster {
 
 impl System for QuorumCluster {
     fn name(&self) -> &str {
-        &self.protocol
+        &self.opts.protocol
     }
 
     fn procs(&self) -> &Procs {
@@ -72,8 +137,7 @@ impl System for QuorumCluster {
     }
 
     fn leader(&self) -> Option<usize> {
-        (0..self.clients.len())
-            .find(|i| self.procs.is_up(*i) && self.info(*i).is_some_and(|s| s.contains("role:leader")))
+        self.leader_other_than(None)
     }
 
     fn term(&self) -> u64 {
@@ -87,6 +151,10 @@ impl System for QuorumCluster {
 
     fn connector(&self) -> Connector {
         resp_connector(self.clients.clone())
+    }
+
+    fn reconfigurable(&mut self) -> Option<&mut QuorumCluster> {
+        Some(self)
     }
 
     fn traffic(&self, i: usize) -> Option<Traffic> {
