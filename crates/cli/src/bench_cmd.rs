@@ -107,7 +107,14 @@ impl BenchArgs {
         if self.duration <= 0.0 || self.warmup < 0.0 || self.warmup >= self.duration {
             return Err("--duration must be positive and longer than --warmup".into());
         }
-        if self.fault != FaultKind::None && !(self.fault_at < self.fault_until && self.fault_until <= self.duration) {
+        if self.fault == FaultKind::Reconfigure {
+            // The changes take what they take; --fault-until has no part.
+            if !(self.fault_at >= 0.0 && self.fault_at < self.duration) {
+                return Err("--fault reconfigure must start before the load ends: --fault-at < --duration".into());
+            }
+        } else if self.fault != FaultKind::None
+            && !(self.fault_at < self.fault_until && self.fault_until <= self.duration)
+        {
             return Err("the fault must satisfy --fault-at < --fault-until <= --duration".into());
         }
         if !(0.0..=1.0).contains(&self.read_ratio) || !(0.0..1.0).contains(&self.loss) {

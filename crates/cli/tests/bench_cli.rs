@@ -104,6 +104,61 @@ fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
     assert!(bytes > 2.0 * 128.0, "two copies of each 128-byte value at least: {r}");
 }
 
+/// `--fault reconfigure` on real processes: Raft and Multi-Paxos each add and
+/// promote two nodes and remove two founders (the leader first) under load;
+/// Zab says it has no membership changes, and its load runs on.
+#[test]
+fn real_mode_reconfigures_raft_and_multipaxos_under_load_and_zab_says_it_cannot() {
+    let args = [
+        "bench",
+        "--mode",
+        "real",
+        "-p",
+        "raft",
+        "-p",
+        "multipaxos",
+        "-p",
+        "zab",
+        "--nodes",
+        "3",
+        "--clients",
+        "4",
+        "--duration",
+        "3",
+        "--warmup",
+        "0.3",
+        "--fault",
+        "reconfigure",
+        "--fault-at",
+        "0.8",
+        "--json",
+    ];
+    let (code, stdout, stderr) = quorum(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    for r in v["results"].as_array().unwrap() {
+        let m = &r["membership"];
+        if r["protocol"] == "zab" {
+            assert!(m["refused"].as_str().unwrap().contains("no membership changes"), "{r}");
+            assert!(r["throughput_ops"].as_f64().unwrap() > 50.0, "{r}");
+            continue;
+        }
+        let changes: Vec<&str> =
+            m["changes"].as_array().unwrap().iter().map(|c| c["change"].as_str().unwrap()).collect();
+        assert_eq!(changes.len(), 4, "{r}");
+        assert!(changes[0] == "add+promote n4" && changes[2] == "add+promote n5", "{changes:?}");
+        assert!(changes[1].ends_with("(leader)") && !changes[3].ends_with("(leader)"), "{changes:?}");
+        for c in m["changes"].as_array().unwrap() {
+            // Generous bounds (the machine is shared); the figures are what
+            // the issue asks the command to report, not a speed test.
+            let stopped = c["unavailable_ms"].as_f64().unwrap();
+            assert!(stopped > 0.0 && stopped < 3000.0, "{c}");
+            let caught_up = c["caught_up_ms"].as_f64();
+            assert_eq!(caught_up.is_some(), c["change"].as_str().unwrap().starts_with("add"), "{c}");
+        }
+    }
+}
+
 /// The reference systems this machine has installed; the others are named.
 fn installed_references() -> Vec<&'static str> {
     let on_path = |p: &str| {
