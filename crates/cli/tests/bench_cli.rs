@@ -65,32 +65,21 @@ fn inconsistent_fault_times_are_refused_with_a_clear_message() {
     refused(&["bench", "--fault-at", "3", "--fault-until", "2"], "--fault-at < --fault-until");
 }
 
-#[test]
-fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
-    let args = [
-        "bench",
-        "--mode",
-        "real",
-        "-p",
-        "raft",
-        "--nodes",
-        "3",
-        "--clients",
-        "2",
-        "--duration",
-        "2.5",
-        "--warmup",
-        "0.3",
-        "--fault-at",
-        "0.8",
-        "--fault-until",
-        "1.8",
-        "--json",
-    ];
+/// `quorum bench --mode real --nodes 3 --warmup 0.3 --json` with `flags`:
+/// the results, one per protocol.
+fn real_bench(flags: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["bench", "--mode", "real", "--nodes", "3", "--warmup", "0.3", "--json"];
+    args.extend_from_slice(flags);
     let (code, stdout, stderr) = quorum(&args);
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    let r = &v["results"][0];
+    v["results"].as_array().expect("results").clone()
+}
+
+#[test]
+fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
+    let flags = ["-p", "raft", "--clients", "2", "--duration", "2.5", "--fault-at", "0.8", "--fault-until", "1.8"];
+    let r = &real_bench(&flags)[0];
     assert_eq!(r["mode"], "real");
     assert!(r["throughput_ops"].as_f64().unwrap() > 50.0, "{r}");
     let recovery = r["recovery_ms"].as_f64().expect("a recovery time after kill -9");
@@ -109,46 +98,23 @@ fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
 /// Zab says it has no membership changes, and its load runs on.
 #[test]
 fn real_mode_reconfigures_raft_and_multipaxos_under_load_and_zab_says_it_cannot() {
-    let args = [
-        "bench",
-        "--mode",
-        "real",
-        "-p",
-        "raft",
-        "-p",
-        "multipaxos",
-        "-p",
-        "zab",
-        "--nodes",
-        "3",
-        "--clients",
-        "4",
-        "--duration",
-        "3",
-        "--warmup",
-        "0.3",
-        "--fault",
-        "reconfigure",
-        "--fault-at",
-        "0.8",
-        "--json",
-    ];
-    let (code, stdout, stderr) = quorum(&args);
-    assert_eq!(code, 0, "{stderr}");
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    for r in v["results"].as_array().unwrap() {
+    let protocols = ["-p", "raft", "-p", "multipaxos", "-p", "zab"];
+    let flags = [&protocols[..], &["--clients", "4", "--duration", "3", "--fault", "reconfigure", "--fault-at", "0.8"]];
+    let results = real_bench(&flags.concat());
+    assert_eq!(results.len(), 3);
+    for r in &results {
         let m = &r["membership"];
         if r["protocol"] == "zab" {
             assert!(m["refused"].as_str().unwrap().contains("no membership changes"), "{r}");
             assert!(r["throughput_ops"].as_f64().unwrap() > 50.0, "{r}");
             continue;
         }
-        let changes: Vec<&str> =
-            m["changes"].as_array().unwrap().iter().map(|c| c["change"].as_str().unwrap()).collect();
-        assert_eq!(changes.len(), 4, "{r}");
-        assert!(changes[0] == "add+promote n4" && changes[2] == "add+promote n5", "{changes:?}");
-        assert!(changes[1].ends_with("(leader)") && !changes[3].ends_with("(leader)"), "{changes:?}");
-        for c in m["changes"].as_array().unwrap() {
+        let changes = m["changes"].as_array().unwrap();
+        let names: Vec<&str> = changes.iter().map(|c| c["change"].as_str().unwrap()).collect();
+        assert_eq!(names.len(), 4, "{r}");
+        assert!(names[0] == "add+promote n4" && names[2] == "add+promote n5", "{names:?}");
+        assert!(names[1].ends_with("(leader)") && !names[3].ends_with("(leader)"), "{names:?}");
+        for c in changes {
             // Generous bounds (the machine is shared); the figures are what
             // the issue asks the command to report, not a speed test.
             let stopped = c["unavailable_ms"].as_f64().unwrap();
@@ -157,6 +123,12 @@ fn real_mode_reconfigures_raft_and_multipaxos_under_load_and_zab_says_it_cannot(
             assert_eq!(caught_up.is_some(), c["change"].as_str().unwrap().starts_with("add"), "{c}");
         }
     }
+}
+
+#[test]
+fn reconfigure_is_refused_where_it_cannot_run() {
+    refused(&["bench", "--fault", "reconfigure"], "needs --mode real");
+    refused(&["bench", "--mode", "real", "--fault", "reconfigure", "--reference", "redis"], "no --reference");
 }
 
 /// The reference systems this machine has installed; the others are named.
