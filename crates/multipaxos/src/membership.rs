@@ -111,24 +111,20 @@ impl MultiPaxos {
         // it (our probe, below), else against ours now.
         let slack = self.config.window as u64;
         let recent = |sent: Instant| self.now < sent + self.config.heartbeat_interval + self.config.retransmit_after;
-        let mut probe = None;
-        for &v in new.voters.iter().filter(|v| !old.voters.contains(v)) {
-            let caught_up = leader.commits.get(&v).is_some_and(|&(c, sent)| {
+        let caught_up = |v: NodeId| {
+            leader.commits.get(&v).is_some_and(|&(c, sent)| {
                 let then = match leader.probe {
                     Some((to, at, commit)) if to == v && at == sent => commit,
                     _ => committed,
                 };
                 c + slack >= then && recent(sent)
-            });
-            if !caught_up {
-                // Under load Accepts stand in for heartbeats, so a learner
-                // may have had none to answer lately: ask it now, so that
-                // the operator's retry finds a fresh answer.
-                probe = Some(v);
-                break;
-            }
-        }
-        if let Some(v) = probe {
+            })
+        };
+        let behind = new.voters.iter().copied().filter(|v| !old.voters.contains(v)).find(|&v| !caught_up(v));
+        if let Some(v) = behind {
+            // Under load Accepts stand in for heartbeats, so a learner may
+            // have had none to answer lately: ask it now, so that the
+            // operator's retry finds a fresh answer.
             let State::Leader(leader) = &mut self.state else { unreachable!("checked above") };
             let (ballot, sent_at) = (leader.ballot, self.now);
             leader.probe = Some((v, sent_at, committed));

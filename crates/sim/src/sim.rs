@@ -16,52 +16,18 @@ use quorum_core::{
     Role, Status,
 };
 
-/// Everything that can happen at an instant.
+/// Everything that can happen at an instant. A `Timer` is a wake-up for a
+/// node's protocol timer, queued for `at`: it fires the timer if due by then,
+/// else queues a wake-up for the deadline (`Sim::arm_timer`).
 pub(crate) enum Event<M> {
-    Deliver {
-        from: usize,
-        to: usize,
-        msg: M,
-        epoch: u64,
-        sent: Instant,
-    },
-    LinkDown {
-        node: usize,
-        peer: usize,
-        incarnation: u64,
-    },
-    /// A wake-up for node `node`'s protocol timer, queued for `at`: it
-    /// fires the timer if due by then, else queues a wake-up for the deadline
-    /// (`Sim::arm_timer`).
-    Timer {
-        node: usize,
-        incarnation: u64,
-        at: Instant,
-    },
-    DiskSynced {
-        node: usize,
-        incarnation: u64,
-    },
-    Request {
-        node: usize,
-        req: Request,
-    },
-    Answer {
-        node: usize,
-        client: usize,
-        seq: u64,
-        answer: Answer,
-        sent: Instant,
-    },
-    ClientRetry {
-        client: usize,
-        seq: u64,
-        attempt: u32,
-        retarget: bool,
-    },
-    ClientNext {
-        client: usize,
-    },
+    Deliver { from: usize, to: usize, msg: M, epoch: u64, sent: Instant },
+    LinkDown { node: usize, peer: usize, incarnation: u64 },
+    Timer { node: usize, incarnation: u64, at: Instant },
+    DiskSynced { node: usize, incarnation: u64 },
+    Request { node: usize, req: Request },
+    Answer { node: usize, client: usize, seq: u64, answer: Answer, sent: Instant },
+    ClientRetry { client: usize, seq: u64, attempt: u32, retarget: bool },
+    ClientNext { client: usize },
     Arrival,
     Fault(FaultEvent),
     Operate,
