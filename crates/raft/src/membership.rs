@@ -22,8 +22,9 @@ pub(crate) fn is_voter(m: &Membership, id: NodeId) -> bool {
 impl Raft {
     /// Proposes a new configuration: add or remove one voter, or change
     /// learners (§4.1: single-server changes). A node promoted to voter
-    /// must have caught up: its match index must reach the leader's commit
-    /// index. Returns the index of the configuration entry.
+    /// must keep pace with the leader: its match index within one pipeline
+    /// of appends of the leader's commit index. Returns the index of the
+    /// configuration entry.
     pub fn propose_membership(&mut self, now: Instant, new: Membership, out: &mut Out) -> Result<u64, ChangeError> {
         if self.state != State::Leader {
             return Err(ChangeError::NotLeader(self.leader));
@@ -34,8 +35,17 @@ impl Raft {
         }
         let old = self.configs.current().clone();
         check_single_change(&old, &new)?;
+        // A new voter must keep pace: it has acknowledged appends, answered
+        // since the last CheckQuorum, and trails the commit point by no more
+        // than one full pipeline (what may be in flight to it). Under load a
+        // strict `match_index >= commit` is rarely true at the instant the
+        // operator asks, and never for a learner on a slower link.
+        let pipeline = (self.config.max_inflight * self.config.max_entries_per_message) as u64;
+        let keeps_pace = |p: &crate::progress::Progress| {
+            p.recent_active && p.match_index > 0 && p.match_index + pipeline >= self.commit
+        };
         for v in new.voters.iter().filter(|v| !old.voters.contains(v) && **v != self.id) {
-            let caught_up = self.lead.progress.get(v).is_some_and(|p| p.match_index >= self.commit);
+            let caught_up = self.lead.progress.get(v).is_some_and(keeps_pace);
             if !caught_up {
                 return Err(ChangeError::NotCaughtUp(*v));
             }
@@ -107,6 +117,14 @@ impl Raft {
 
     /// A leader whose own removal committed steps down (thesis §4.2.2),
     /// first handing leadership to the most up-to-date voter.
+    ///
+    /// The hand-over is a transfer: no more proposals, the successor brought
+    /// up to our last entry, then TimeoutNow, and only then the step down.
+    /// Told to campaign while it lacks entries that another voter holds, the
+    /// successor would lose, and the cluster would wait out an election
+    /// timeout with no leader (under load, 7 of 40 simulated removals did:
+    /// `a_leader_that_removes_itself_under_load_hands_over_without_an_election_timeout`).
+    /// If the transfer gives up (an election timeout), it steps down anyway.
     pub(crate) fn maybe_step_down_removed(&mut self, now: Instant, out: &mut Out) {
         if self.state != State::Leader || is_voter(self.configs.current(), self.id) {
             return;
@@ -114,9 +132,21 @@ impl Raft {
         if self.commit < self.configs.current_index() {
             return; // §4.2.2: it manages the cluster until the change commits
         }
-        if let Some(to) = self.best_successor() {
-            self.lead.lease_revoked = true;
-            out.send(to, Message::TimeoutNow { term: self.term });
+        if !self.lead.lease_revoked {
+            if self.lead.transfer.is_some() {
+                return; // TimeoutNow goes once the successor has our last entry
+            }
+            if !self.lead.handing_over {
+                self.lead.handing_over = true;
+                if let Some(to) = self.best_successor() {
+                    self.lead.transfer = Some((to, now + self.config.election_timeout_max));
+                    self.maybe_send_timeout_now(to, out);
+                    if !self.lead.lease_revoked {
+                        self.replicate_to(now, to, out);
+                        return;
+                    }
+                }
+            }
         }
         tracing::info!(node = self.id.0, term = self.term, "removed from the configuration: stepping down");
         self.become_follower(now, self.term, None);

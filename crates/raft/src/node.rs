@@ -61,6 +61,9 @@ pub(crate) struct LeaderState {
     /// A TimeoutNow was sent: the target may win past every lease, so this
     /// leader serves no more lease reads.
     pub lease_revoked: bool,
+    /// Removed from the configuration, this leader started handing over to
+    /// a successor (`Raft::maybe_step_down_removed`).
+    pub handing_over: bool,
 }
 
 /// A Raft node: a deterministic state machine driven through `quorum_core::Protocol`.

@@ -4,7 +4,7 @@
 //! and the run ends with every check, linearizability included.
 
 use quorum_core::{Duration, NodeId, Protocol, Role};
-use quorum_raft::{Raft, RaftConfig};
+use quorum_raft::{ChangeError, Raft, RaftConfig};
 use quorum_sim::{Faults, Sim, SimConfig};
 
 /// Three nodes with four closed-loop clients running, a leader that has
@@ -92,4 +92,72 @@ fn acting_on_a_crashed_node_is_refused_and_changes_nothing() {
     sim.restart(leader);
     assert_eq!(voters(&sim, leader).len(), 3);
     finish(sim);
+}
+
+/// `nodes` nodes under 32 closed-loop clients for 3 s, with a leader that
+/// has served them for 100 ms.
+fn loaded(nodes: usize, seed: u64) -> (Sim<Raft>, NodeId) {
+    let mut cfg = SimConfig::new(nodes, seed).with_faults(Faults::None);
+    cfg.duration = Duration::from_secs(3);
+    cfg.clients.count = 32;
+    let mut sim = Sim::<Raft>::new(cfg, RaftConfig::default());
+    sim.start_workload();
+    assert!(sim.run_until(Duration::from_secs(2), |s| s.leader().is_some()), "no leader");
+    sim.run_for(Duration::from_millis(100));
+    let leader = sim.leader().unwrap();
+    (sim, leader)
+}
+
+/// Under steady load a learner's match index trails the commit point by
+/// what is in flight to it, and a learner on a slower link (a new machine
+/// further away) trails it at every instant. Promotion judges whether it
+/// keeps pace — everything up to the commit point sent to it, its answers
+/// coming in — not whether it happens to match at the moment of asking: a
+/// strict `match >= commit` refused this learner on every try.
+#[test]
+fn a_learner_on_a_slower_link_that_keeps_pace_under_load_is_promoted_at_once() {
+    let (mut sim, leader) = loaded(3, 5);
+    let node = sim.members().iter().copied().find(|m| *m != leader).unwrap();
+    sim.act(leader, "remove", |r, now, out| r.remove_node(now, node, out)).unwrap().unwrap();
+    sim.run_for(Duration::from_millis(200));
+    sim.set_node_delay(node, Duration::from_millis(3));
+    sim.act(leader, "add learner", |r, now, out| r.add_learner(now, node, out)).unwrap().unwrap();
+    sim.run_for(Duration::from_millis(300)); // it catches up, then keeps pace
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let before = sim.applied_index(leader);
+        sim.run_for(Duration::from_millis(20));
+        assert!(sim.applied_index(leader) > before + 20, "the load keeps the commit point moving");
+        match sim.act(leader, "promote", |r, now, out| r.promote(now, node, out)).unwrap() {
+            Ok(_) => break,
+            Err(why) => assert_eq!(why, ChangeError::NotCaughtUp(node)),
+        }
+        assert!(tries < 10, "still refused after {tries} tries: {:?}", sim.node(leader).unwrap().progress());
+    }
+    assert_eq!(tries, 1, "promoted at try {tries}");
+    assert!(sim.run_until(Duration::from_secs(1), |s| voters(s, leader).contains(&node)));
+    finish(sim);
+}
+
+/// Thesis §4.2.2 under load: a leader that removed itself hands over to
+/// the voter whose log matches its own furthest. If that voter lacks entries
+/// another voter holds, its campaign loses, and nobody leads until an
+/// election timeout (150-300 ms): 7 of these 40 seeds did so when the
+/// leader sent TimeoutNow at once. It brings the successor up to its last
+/// entry first, taking no proposals meanwhile, then steps down.
+#[test]
+fn a_leader_that_removes_itself_under_load_hands_over_without_an_election_timeout() {
+    let mut slowest = Duration::ZERO;
+    for seed in 0..40 {
+        let (mut sim, old) = loaded(4, seed);
+        let start = sim.now();
+        sim.act(old, "remove the leader", |r, now, out| r.remove_node(now, old, out)).unwrap().unwrap();
+        let moved = sim.run_until(Duration::from_secs(1), |s| s.leader().is_some_and(|l| l != old));
+        assert!(moved, "seed {seed}: no new leader");
+        slowest = slowest.max(sim.now() - start);
+        finish(sim);
+    }
+    // (`run_until` looks every 10 ms; an election timeout is at least 150.)
+    assert!(slowest < Duration::from_millis(50), "the slowest hand-over took {slowest}");
 }
