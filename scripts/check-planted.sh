@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every planted protocol bug against the model checker: for each, the bounds
-# tried in order (breadth first or depth first, each with a time limit) and
+# tried in order (breadth first, depth first or random walks, each with a time limit) and
 # the first that finds it, with the property that broke, the counterexample's
 # length, the states visited and the wall time. The table in
 # docs/model-checking.md comes from this. Builds `quorum` with
@@ -15,18 +15,19 @@ out=target/planted/check-results
 mkdir -p "$out"
 dfs1="--search dfs --commands 1 --crashes 1 --timers 3 --max-term 2 --depth 40"
 dfs2="--search dfs --commands 2 --crashes 1 --timers 4 --max-term 3 --depth 50"
+walk="--search random --seed 0 --commands 3 --crashes 3 --timers 12 --max-term 6 --depth 150"
 # protocol bug profile | bounds to try, in order, separated by ';'
 runs="
 paxos ignore-promised-values default|--commands 2 --crashes 0 --timers 0 --depth 40
 multipaxos ignore-promised-values default|$dfs1;$dfs2
-multipaxos accept-overwrites-chosen default|$dfs1;$dfs2
-multipaxos learn-keeps-older-stamp default|$dfs1;$dfs2
-multipaxos promise-omits-chosen-past-cap tiny-caps|$dfs1;$dfs2
+multipaxos accept-overwrites-chosen default|$dfs1;$dfs2;$walk
+multipaxos learn-keeps-older-stamp default|$dfs1;$dfs2;$walk
+multipaxos promise-omits-chosen-past-cap tiny-caps|$dfs1;$dfs2;$walk
 raft vote-before-persisted default|--commands 0 --crashes 1 --timers 2 --max-term 1 --depth 40;$dfs1
-raft trust-match-index default|$dfs1;$dfs2
+raft trust-match-index default|$dfs1;$dfs2;$walk
 zab ack-before-durable default|--commands 1 --crashes 0 --timers 2 --max-term 2 --depth 60
-zab ack-new-leader-before-durable default|$dfs1;$dfs2
-zab skip-follower-ahead-check default|$dfs1;$dfs2
+zab ack-new-leader-before-durable default|$dfs1;$dfs2;$walk
+zab skip-follower-ahead-check default|$dfs1;$dfs2;$walk
 "
 printf '| protocol | bug | bound | result | states | wall |\n|---|---|---|---|---|---|\n'
 while IFS='|' read -r head bounds; do

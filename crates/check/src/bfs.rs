@@ -177,7 +177,7 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
     let mut report = Report::start();
     let mut initial = match initial_world::<P>(config.clone(), bounds) {
         Ok(world) => world,
-        Err(cx) => return Report { counterexample: Some(cx), ..report },
+        Err(done) => return *done,
     };
     let root = initial.fingerprint();
     let shared = Shared {

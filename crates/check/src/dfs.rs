@@ -6,10 +6,9 @@
 //! path the search was on when a property broke: it replays, but a shorter
 //! one may exist (the breadth-first search finds that one).
 
-use crate::explore::{initial_world, labelled, Bounds, ByFingerprint, Counterexample, Report};
+use crate::explore::{initial_world, labelled, Bounds, ByFingerprint, Counterexample, Pace, Report};
 use crate::world::{Action, World};
 use crate::Checkable;
-use std::time::{Duration, Instant};
 
 /// One world on the current path, the actions out of it, and how far
 /// through them the search is.
@@ -23,33 +22,23 @@ struct Frame<P: quorum_core::Protocol> {
 
 /// The depth-first search (see the module's comment).
 pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progress: impl FnMut(&Report)) -> Report {
-    let started = Instant::now();
-    let deadline = bounds.max_time.map(|t| started + t);
+    let mut pace = Pace::new(bounds);
     let limits = bounds.limits();
     let mut report = Report::start();
     let mut root = match initial_world::<P>(config.clone(), bounds) {
         Ok(world) => world,
-        Err(cx) => return Report { counterexample: Some(cx), ..report },
+        Err(done) => return *done,
     };
     let mut seen: ByFingerprint<u32> = ByFingerprint::default();
     seen.insert(root.fingerprint(), 0);
     let actions = root.actions(&limits);
     let mut path = vec![Frame { world: root, actions, next: 0, via: None }];
-    let mut last_progress = Instant::now();
     let mut steps_taken: u64 = 0;
     while let Some(top) = path.last_mut() {
         // Look at the clock now and then, whatever the last step found.
         steps_taken += 1;
-        if steps_taken % 1024 == 0 {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                report.stopped_by = Some("the time limit");
-                break;
-            }
-            if last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                report.elapsed = started.elapsed();
-                progress(&report);
-            }
+        if steps_taken % 1024 == 0 && pace.out_of_time(&mut report, &mut progress) {
+            break;
         }
         let Some(action) = top.actions.get(top.next).cloned() else {
             path.pop();
@@ -71,15 +60,7 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
         seen.insert(fp, depth as u32);
         if known.is_none() {
             // A new state: its properties are checked once.
-            next.check_invariants();
-            report.states += 1;
-            report.depth = report.depth.max(depth);
-            if next.applied_count() > 0 && report.first_applied_at.is_none_or(|d| depth < d) {
-                report.first_applied_at = Some(depth);
-            }
-            if next.had_leader() && report.first_leader_at.is_none_or(|d| depth < d) {
-                report.first_leader_at = Some(depth);
-            }
+            report.first_visit(&mut next, depth);
             if let Some(violation) = next.violation().cloned() {
                 let mut steps: Vec<Action> = path.iter().filter_map(|f| f.via.clone()).collect();
                 steps.push(action);
@@ -103,6 +84,6 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
         path.push(Frame { world: next, actions, next: 0, via: Some(action) });
     }
     report.exhausted = report.counterexample.is_none() && report.stopped_by.is_none();
-    report.elapsed = started.elapsed();
+    report.elapsed = pace.elapsed();
     report
 }

@@ -1,9 +1,10 @@
-//! The search: its bounds, what it reports, and the two ways to walk the
-//! state space. Breadth first (`bfs.rs`, the default) finds a shortest
+//! The search: its bounds, what it reports, and the ways to walk the state
+//! space. Breadth first (`bfs.rs`, the default) finds a shortest
 //! counterexample but holds a whole level of worlds in memory; depth first
 //! (`dfs.rs`) holds one path, so it reaches deep states within a memory
 //! budget, and its counterexample is the path it was on (replayable, not
-//! necessarily shortest).
+//! necessarily shortest). Random walks (`walk.rs`) exhaust nothing and go
+//! deep at once.
 
 use crate::world::{Action, Limits, Violation, World};
 use crate::Checkable;
@@ -21,6 +22,9 @@ pub enum Search {
     /// One path at a time (one thread): deep states soon, little memory;
     /// the counterexample is the path the search was on.
     DepthFirst,
+    /// Random walks to the depth bound, again and again (one thread, seeded):
+    /// never exhaustive, but deep at once; the counterexample is the walk.
+    RandomWalks,
 }
 
 /// How far to look.
@@ -48,8 +52,10 @@ pub struct Bounds {
     pub one_leader_per_term: bool,
     /// Worker threads (breadth first only).
     pub threads: usize,
-    /// Breadth or depth first.
+    /// Breadth or depth first, or random walks.
     pub search: Search,
+    /// Seed of the random walks.
+    pub seed: u64,
 }
 
 impl Bounds {
@@ -72,6 +78,7 @@ impl Default for Bounds {
             one_leader_per_term: true,
             threads: 1,
             search: Search::BreadthFirst,
+            seed: 0,
         }
     }
 }
@@ -134,9 +141,58 @@ impl Report {
         }
     }
 
+    /// A state met for the first time, at `depth`: checks its properties
+    /// and notes the "sometimes" depths it shows.
+    pub(crate) fn first_visit<P: Checkable>(&mut self, world: &mut World<P>, depth: usize) {
+        world.check_invariants();
+        self.states += 1;
+        self.depth = self.depth.max(depth);
+        if world.applied_count() > 0 && self.first_applied_at.is_none_or(|d| depth < d) {
+            self.first_applied_at = Some(depth);
+        }
+        if world.had_leader() && self.first_leader_at.is_none_or(|d| depth < d) {
+            self.first_leader_at = Some(depth);
+        }
+    }
+
     /// Distinct states per second of wall time.
     pub fn states_per_second(&self) -> f64 {
         self.states as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The wall clock of a one-thread search: its time limit, and a progress
+/// report about once a second.
+pub(crate) struct Pace {
+    started: std::time::Instant,
+    deadline: Option<std::time::Instant>,
+    last_progress: std::time::Instant,
+}
+
+impl Pace {
+    pub(crate) fn new(bounds: &Bounds) -> Self {
+        let started = std::time::Instant::now();
+        Pace { started, deadline: bounds.max_time.map(|t| started + t), last_progress: started }
+    }
+
+    /// True if the time limit ran out (and the report says so); otherwise
+    /// hands `progress` the report if a second passed since it last did.
+    pub(crate) fn out_of_time(&mut self, report: &mut Report, progress: &mut impl FnMut(&Report)) -> bool {
+        if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            report.stopped_by = Some("the time limit");
+            return true;
+        }
+        if self.last_progress.elapsed() >= Duration::from_secs(1) {
+            self.last_progress = std::time::Instant::now();
+            report.elapsed = self.started.elapsed();
+            progress(report);
+        }
+        false
+    }
+
+    /// Wall time since the search started.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 
@@ -162,13 +218,16 @@ impl Hasher for AsIs {
 pub(crate) type ByFingerprint<V> = HashMap<u64, V, BuildHasherDefault<AsIs>>;
 
 /// The initial world, its properties checked; or, if it breaks one already,
-/// the empty counterexample.
-pub(crate) fn initial_world<P: Checkable>(config: P::Config, bounds: &Bounds) -> Result<World<P>, Counterexample> {
+/// the finished report, with the empty counterexample.
+pub(crate) fn initial_world<P: Checkable>(config: P::Config, bounds: &Bounds) -> Result<World<P>, Box<Report>> {
     let mut world = World::<P>::new(bounds.nodes, config);
     world.check_state(bounds.one_leader_per_term);
     match world.violation().cloned() {
         None => Ok(world),
-        Some(violation) => Err(Counterexample { violation, steps: Vec::new() }),
+        Some(violation) => {
+            let cx = Counterexample { violation, steps: Vec::new() };
+            Err(Box::new(Report { counterexample: Some(cx), ..Report::start() }))
+        }
     }
 }
 
@@ -179,6 +238,7 @@ pub fn explore<P: Checkable>(config: P::Config, bounds: &Bounds, progress: impl 
     match bounds.search {
         Search::BreadthFirst => crate::bfs::search::<P>(config, bounds, progress),
         Search::DepthFirst => crate::dfs::search::<P>(config, bounds, progress),
+        Search::RandomWalks => crate::walk::search::<P>(config, bounds, progress),
     }
 }
 

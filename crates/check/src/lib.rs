@@ -42,6 +42,7 @@ mod bfs;
 mod dfs;
 mod explore;
 pub mod render;
+mod walk;
 mod world;
 
 pub use explore::{explore, replay, Bounds, Counterexample, Report, Search};

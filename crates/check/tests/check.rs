@@ -202,3 +202,59 @@ fn raft_voting_before_the_vote_is_durable_gives_a_term_two_leaders() {
         quorum_check::render::steps(&cx)
     );
 }
+
+/// The bound of `scripts/check-planted.sh`'s random walks: deeper than any
+/// exhaustive search gets (three crashes, a dozen timer firings, 150 steps).
+fn walks(seed: u64) -> Bounds {
+    Bounds {
+        commands: 3,
+        crashes: 3,
+        timers: 12,
+        max_term: 6,
+        max_depth: 150,
+        max_states: 20_000_000,
+        search: Search::RandomWalks,
+        seed,
+        ..Bounds::default()
+    }
+}
+
+#[test]
+fn random_walks_are_repeatable_and_find_nothing_in_the_fixed_protocols() {
+    let bounds = Bounds { max_states: 30_000, ..walks(7) };
+    let first = quiet::<Raft>(RaftConfig::default(), &bounds);
+    let again = quiet::<Raft>(RaftConfig::default(), &bounds);
+    assert!(first.counterexample.is_none(), "{:?}", first.counterexample);
+    assert_eq!((first.states, first.transitions), (again.states, again.transitions), "same seed, same walks");
+    assert!(!first.exhausted && first.stopped_by == Some("the state limit"), "walks never claim to exhaust");
+    assert!(first.depth > 100 && first.first_applied_at.is_some(), "deep, and commands are applied: {first:?}");
+    let other = quiet::<Raft>(RaftConfig::default(), &Bounds { seed: 8, ..bounds.clone() });
+    assert_ne!(other.transitions, first.transitions, "another seed walks elsewhere");
+    // (A Paxos ballot round may be tried by several proposers, each with its own ballot.)
+    let ballots = Bounds { one_leader_per_term: false, ..bounds.clone() };
+    for report in [quiet::<Zab>(ZabConfig::default(), &bounds), quiet::<MultiPaxos>(Default::default(), &ballots)] {
+        assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+    }
+}
+
+/// A follower that acknowledges NEWLEADER before its synchronised history
+/// is durable: its scripted path (`zab/tests/planted_bugs.rs`) takes three
+/// crashes and three elections, past every exhaustive bound tried; a random
+/// walk gets there in a few hundred states.
+#[test]
+fn random_walks_find_zab_acknowledging_new_leader_before_its_history_is_durable() {
+    let config = ZabConfig::default().with(|c| c.planted = Some(ZabBug::AckNewLeaderBeforeDurable));
+    let (cx, report) = caught::<Zab>(config, &walks(0), "applied entries are durable on a majority");
+    assert!(report.states < 100_000, "found in {} states", report.states);
+    eprintln!("found in {} states, a walk of {} steps", report.states, cx.steps.len());
+}
+
+/// A leader that skips ZooKeeper's "follower is ahead" check establishes an
+/// epoch with a follower whose history outranks its own.
+#[test]
+fn random_walks_find_zab_leading_behind_a_follower_of_its_quorum() {
+    let config = ZabConfig::default().with(|c| c.planted = Some(ZabBug::SkipFollowerAheadCheck));
+    let (cx, report) = caught::<Zab>(config, &walks(0), "protocol invariants");
+    assert!(cx.violation.detail.contains("leader not behind its quorum"), "{:?}", cx.violation);
+    eprintln!("found in {} states, a walk of {} steps", report.states, cx.steps.len());
+}

@@ -43,14 +43,18 @@ pub struct CheckArgs {
     #[arg(long)]
     pub planted: Option<String>,
     /// Breadth first (a shortest counterexample; memory grows with the
-    /// widest level) or depth first (one thread, little memory, deep states
-    /// soon; the counterexample is the path it was on).
+    /// widest level), depth first (one thread, little memory, deep states
+    /// soon; the counterexample is the path it was on), or random walks to
+    /// the depth bound (never exhaustive; deep at once; see `--seed`).
     #[arg(long, value_enum, default_value = "bfs")]
     pub search: SearchArg,
     /// Worker threads (default: one per core). With one, every run finds the
     /// same counterexample; with more, an equally short one may be found.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Seed of `--search random` (the same seed walks the same way).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `--search`.
@@ -60,6 +64,8 @@ pub enum SearchArg {
     Bfs,
     /// Depth first.
     Dfs,
+    /// Random walks.
+    Random,
 }
 
 /// Runs `quorum check`; exit code 1 if a property is broken.
@@ -98,7 +104,9 @@ impl WithProtocol for CheckJob {
             search: match a.search {
                 SearchArg::Bfs => Search::BreadthFirst,
                 SearchArg::Dfs => Search::DepthFirst,
+                SearchArg::Random => Search::RandomWalks,
             },
+            seed: a.seed,
             threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
         println!(
@@ -113,6 +121,7 @@ impl WithProtocol for CheckJob {
             match bounds.search {
                 Search::BreadthFirst => format!("breadth first, {} threads", bounds.threads),
                 Search::DepthFirst => "depth first".to_string(),
+                Search::RandomWalks => format!("random walks, seed {}", a.seed),
             }
         );
         if a.planted.is_some() || a.profile != Profile::Default {

@@ -39,3 +39,16 @@ fn a_time_limit_ends_a_large_bound_with_an_honest_result() {
     let stdout = stdout_of(&args, 0);
     assert!(stdout.contains("no violation in the states explored (stopped by the time limit)"), "{stdout}");
 }
+
+#[test]
+fn random_walks_say_so_and_never_claim_to_exhaust_a_bound() {
+    let args =
+        ["check", "--protocol", "zab", "--search", "random", "--seed", "3", "--depth", "100", "--max-states", "20000"];
+    let stdout = stdout_of(&args, 0);
+    assert!(stdout.contains("depth <= 100, random walks, seed 3"), "{stdout}");
+    assert!(stdout.contains("no violation in the states explored (stopped by the state limit)"), "{stdout}");
+    // A planted lost write: the walk that found it replays as steps.
+    let args = ["check", "--protocol", "planted-lost-write", "--search", "random", "--commands", "2", "--timers", "2"];
+    let stdout = stdout_of(&args, 1);
+    assert!(stdout.contains("VIOLATION    applied entries are durable on a majority"), "{stdout}");
+}
