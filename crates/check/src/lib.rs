@@ -42,6 +42,7 @@ mod bfs;
 mod dfs;
 mod explore;
 pub mod render;
+mod shrink;
 mod walk;
 mod world;
 

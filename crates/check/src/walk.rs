@@ -6,9 +6,10 @@
 //! crashes, restarts, elections and commands spread along it: the deep
 //! corners that the breadth-first search reaches only after millions of
 //! shallower states. Seeded (`Bounds::seed`), so a run is repeatable; the
-//! counterexample is the walk that broke a property.
+//! counterexample is the walk that broke a property, shortened (`shrink.rs`).
 
 use crate::explore::{initial_world, labelled, Bounds, ByFingerprint, Counterexample, Pace, Report};
+use crate::shrink::shrink;
 use crate::Checkable;
 use quorum_core::Rng;
 
@@ -58,7 +59,8 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
             // known state may still break a property on its way (a value
             // applied twice differently, a panic).
             if let Some(violation) = world.violation().cloned() {
-                report.counterexample = Some(Counterexample { violation, steps: labelled::<P>(config, bounds, steps) });
+                let cx = Counterexample { violation, steps: labelled::<P>(config.clone(), bounds, steps) };
+                report.counterexample = Some(shrink::<P>(&config, bounds, cx));
                 break 'walks;
             }
             if report.states >= bounds.max_states {
