@@ -139,10 +139,8 @@ impl Raft {
             if !self.lead.handing_over {
                 self.lead.handing_over = true;
                 if let Some(to) = self.best_successor() {
-                    self.lead.transfer = Some((to, now + self.config.election_timeout_max));
-                    self.maybe_send_timeout_now(to, out);
+                    self.start_transfer(now, to, out);
                     if !self.lead.lease_revoked {
-                        self.replicate_to(now, to, out);
                         return;
                     }
                 }
@@ -179,13 +177,18 @@ impl Raft {
         if !is_voter(self.configs.current(), target) {
             return Err(ChangeError::UnknownNode(target));
         }
-        let deadline = now + self.config.election_timeout_max;
-        self.lead.transfer = Some((target, deadline));
         tracing::info!(node = self.id.0, term = self.term, %target, "leadership transfer");
-        self.maybe_send_timeout_now(target, out);
-        self.replicate_to(now, target, out);
+        self.start_transfer(now, target, out);
         self.finish(now, out);
         Ok(())
+    }
+
+    /// Takes no more proposals, and sends `target` TimeoutNow once it has our
+    /// last entry (at once if it has it now); gives up after an election timeout.
+    fn start_transfer(&mut self, now: Instant, target: NodeId, out: &mut Out) {
+        self.lead.transfer = Some((target, now + self.config.election_timeout_max));
+        self.maybe_send_timeout_now(target, out);
+        self.replicate_to(now, target, out);
     }
 
     /// Sends TimeoutNow once the transfer target has the whole log.
