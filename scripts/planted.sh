@@ -36,6 +36,7 @@ zab skip-follower-ahead-check crash-storm
 zab unbounded-proposal-queue high-load
 zab sync-in-one-message tiny-caps
 zab trust-proposals hostile
+zab non-voters-count churn
 "
 printf '%-11s %-30s %-10s %6s %7s %6s %7s  %s\n' protocol bug profile seeds caught first median checks
 while read -r protocol bug profile; do

@@ -1,5 +1,5 @@
 //! `quorum sim --churn`: a seeded operator that changes the membership of a
-//! Raft or Multi-Paxos cluster and moves its leadership at random times
+//! Raft, Multi-Paxos or Zab cluster and moves its leadership at random times
 //! during each simulated run, through the protocols' shared operator calls
 //! (`Protocol::change_membership`, `Protocol::transfer_to`).
 
@@ -7,6 +7,7 @@ use quorum_core::{Duration, MembershipChange, NodeId, Protocol, Rng};
 use quorum_multipaxos::MultiPaxos;
 use quorum_raft::Raft;
 use quorum_sim::Sim;
+use quorum_zab::Zab;
 use std::any::Any;
 
 /// Mean time between the operator's turns.
@@ -30,6 +31,12 @@ impl Churnable for MultiPaxos {
     }
 }
 
+impl Churnable for Zab {
+    fn settled(&self) -> bool {
+        self.membership_committed()
+    }
+}
+
 /// Installs the churn operator if `P` supports it; returns whether it did.
 pub fn install<P: Protocol>(sim: &mut Sim<P>) -> bool {
     let sim = sim as &mut dyn Any;
@@ -39,6 +46,10 @@ pub fn install<P: Protocol>(sim: &mut Sim<P>) -> bool {
     }
     if let Some(sim) = sim.downcast_mut::<Sim<MultiPaxos>>() {
         sim.set_operator(MEAN_INTERVAL, churn::<MultiPaxos>);
+        return true;
+    }
+    if let Some(sim) = sim.downcast_mut::<Sim<Zab>>() {
+        sim.set_operator(MEAN_INTERVAL, churn::<Zab>);
         return true;
     }
     false

@@ -37,6 +37,7 @@ const ZAB: &[ZabBug] = &[
     ZabBug::UnboundedProposalQueue,
     ZabBug::SyncInOneMessage,
     ZabBug::TrustProposals,
+    ZabBug::NonVotersCount,
 ];
 
 /// A bug's command-line name: its variant's name in kebab case.

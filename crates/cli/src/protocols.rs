@@ -32,9 +32,8 @@ pub const NAMES: &[&str] = &["paxos", "multipaxos", "raft", "zab", "primary-back
 
 /// The protocols whose membership changes while they run (`quorum admin`,
 /// `quorum node --join`, `quorum sim --churn`). Basic Paxos decides one
-/// value per slot with no leader to order a change, and Zab's dynamic
-/// reconfiguration is not built yet.
-pub const RECONFIGURABLE: &[&str] = &["raft", "multipaxos"];
+/// value per slot with no leader to order a change.
+pub const RECONFIGURABLE: &[&str] = &["raft", "multipaxos", "zab"];
 
 /// Deliberately broken variants of the baseline, to see the checkers fire.
 pub const PLANTED: &[&str] = &["planted-lost-write", "planted-divergence", "planted-stale-read"];

@@ -97,6 +97,11 @@ fn multipaxos_grows_replaces_its_leader_and_a_member_under_load() {
     grows_replaces_its_leader_and_a_member_under_load("multipaxos");
 }
 
+#[test]
+fn zab_grows_replaces_its_leader_and_a_member_under_load() {
+    grows_replaces_its_leader_and_a_member_under_load("zab");
+}
+
 fn grows_replaces_its_leader_and_a_member_under_load(protocol: &str) {
     let mut cluster = ProcCluster::start_with(protocol, 3, &["--local-reads"]);
     let first_leader = wait_for_leader(&cluster);
@@ -169,11 +174,11 @@ fn unsafe_or_meaningless_changes_are_refused_with_the_reason() {
     let before = members(&cluster, leader);
     // A node of a protocol with fixed members cannot join.
     let out = Command::new(BIN)
-        .args(["node", "--protocol", "zab", "--id", "9", "--peers", "9=127.0.0.1:1", "--client", "127.0.0.1:2"])
+        .args(["node", "--protocol", "paxos", "--id", "9", "--peers", "9=127.0.0.1:1", "--client", "127.0.0.1:2"])
         .args(["--data-dir", "/nonexistent", "--join", &cluster.clients[&leader].to_string()])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("zab has no membership changes"), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paxos has no membership changes"), "{out:?}");
     assert_eq!(members(&cluster, leader), before, "a refused change changed the members");
     // A follower names the leader, and `quorum admin` follows it.
     let follower = (1..=3).find(|i| *i != leader).unwrap();

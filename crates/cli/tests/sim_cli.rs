@@ -95,7 +95,7 @@ fn churn_changes_raft_membership_in_every_seed_and_is_refused_elsewhere() {
     assert_eq!(hash(&a), hash(&b));
     let (_, text, _) = quorum(&[&one[..], &["--trace", "text"]].concat());
     assert!(text.contains("is told: remove n") || text.contains("is told: transfer"), "no intervention in the trace");
-    refused(&["sim", "--protocol", "zab", "--seeds", "1", "--churn"], "--churn");
+    refused(&["sim", "--protocol", "paxos", "--seeds", "1", "--churn"], "--churn");
     refused(&["sim", "--protocol", "raft", "--profile", "lease-fifo", "--seeds", "1", "--churn"], "lease disturbance");
 }
 

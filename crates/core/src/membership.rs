@@ -143,6 +143,13 @@ pub enum MembershipChange {
     Remove(NodeId),
 }
 
+impl MembershipChange {
+    /// Add `node` as a learner whose peer address is configured already.
+    pub fn learner(node: NodeId) -> MembershipChange {
+        MembershipChange::AddLearner { node, address: None }
+    }
+}
+
 impl fmt::Display for MembershipChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -10,32 +10,11 @@ use quorum_paxos::Ballot;
 
 type Cluster = quorum_sim::testkit::Cluster<MultiPaxos>;
 
-fn elected(c: &mut Cluster) -> NodeId {
-    assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()), "no leader");
-    c.leader().unwrap()
-}
-
 fn settled(n: u64, voters: &[u64], seed: u64) -> (Cluster, NodeId) {
     let mut c = Cluster::with_voters(n, voters, MultiPaxosConfig::default(), seed);
-    let leader = elected(&mut c);
+    let leader = c.elected(Duration::from_secs(3));
     c.settle();
     (c, leader)
-}
-
-fn change(c: &mut Cluster, leader: NodeId, change: MembershipChange) -> Result<u64, String> {
-    c.act(leader, |p, now, out| p.change_membership(now, change, out))
-}
-
-fn add(node: u64) -> MembershipChange {
-    MembershipChange::AddLearner { node: NodeId(node), address: None }
-}
-
-fn voters(c: &Cluster, id: NodeId) -> Vec<u64> {
-    c.node(id).unwrap().membership().unwrap().voters.iter().map(|v| v.0).collect()
-}
-
-fn clean(c: &Cluster) {
-    assert!(c.violations().is_empty(), "{:?}", c.violations());
 }
 
 #[test]
@@ -47,19 +26,19 @@ fn a_learner_catches_up_before_it_is_promoted_then_its_vote_counts() {
     c.settle();
     assert_eq!(c.applied_index(NodeId(4)), 0, "outside the configuration it hears nothing");
     c.isolate(NodeId(4));
-    let slot = change(&mut c, leader, add(4)).unwrap();
+    let slot = c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
     c.settle();
     assert!(c.applied_index(leader) >= slot);
-    let refused = change(&mut c, leader, MembershipChange::Promote(NodeId(4))).unwrap_err();
+    let refused = c.change_membership(leader, MembershipChange::Promote(NodeId(4))).unwrap_err();
     assert!(refused.contains("has not caught up"), "{refused}");
     c.heal();
     c.run_for(Duration::from_millis(200));
     assert_eq!(c.node(NodeId(4)).unwrap().status().role, Role::Learner);
     assert_eq!(c.applied_index(NodeId(4)), c.applied_index(leader), "the learner caught up");
-    let slot = change(&mut c, leader, MembershipChange::Promote(NodeId(4))).unwrap();
+    let slot = c.change_membership(leader, MembershipChange::Promote(NodeId(4))).unwrap();
     c.run_for(Duration::from_millis(100));
     for id in c.ids() {
-        assert_eq!(voters(&c, id), vec![1, 2, 3, 4], "{id} has the new configuration in force");
+        assert_eq!(c.voters(id), vec![1, 2, 3, 4], "{id} has the new configuration in force");
         assert!(c.applied_index(id) >= slot);
     }
     // Four voters: a majority is three. With two followers down nothing is
@@ -74,7 +53,7 @@ fn a_learner_catches_up_before_it_is_promoted_then_its_vote_counts() {
     c.restart(NodeId(4));
     c.run_for(Duration::from_millis(300));
     assert!(c.applied_index(leader) > before, "the promoted node's vote counts");
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
@@ -82,9 +61,9 @@ fn a_change_that_cannot_be_carried_out_safely_is_refused_and_nothing_changes() {
     let (mut c, leader) = settled(5, &[1, 2, 3], 2);
     let follower = c.ids().into_iter().find(|n| *n != leader && n.0 <= 3).unwrap();
     let before = c.node(leader).unwrap().membership().unwrap().clone();
-    let refused = |c: &mut Cluster, id, ch| change(c, id, ch).unwrap_err();
-    assert!(refused(&mut c, follower, add(4)).contains("not the leader"));
-    assert!(refused(&mut c, leader, add(2)).contains("a member already"));
+    let refused = |c: &mut Cluster, id, ch| c.change_membership(id, ch).unwrap_err();
+    assert!(refused(&mut c, follower, MembershipChange::learner(NodeId(4))).contains("not the leader"));
+    assert!(refused(&mut c, leader, MembershipChange::learner(NodeId(2))).contains("a member already"));
     assert!(refused(&mut c, leader, MembershipChange::Promote(NodeId(2))).contains("a voter already"));
     assert!(refused(&mut c, leader, MembershipChange::Remove(NodeId(9))).contains("not a member"));
     let bad = MembershipChange::AddLearner { node: NodeId(4), address: Some(String::new()) };
@@ -92,41 +71,41 @@ fn a_change_that_cannot_be_carried_out_safely_is_refused_and_nothing_changes() {
     assert!(refused(&mut c, leader, MembershipChange::Promote(NodeId(5))).contains("has not caught up"));
     assert_eq!(c.node(leader).unwrap().membership().unwrap(), &before, "refusals change nothing");
     // One change at a time: the second waits for the first to commit.
-    change(&mut c, leader, add(4)).unwrap();
-    assert!(refused(&mut c, leader, add(5)).contains("not committed yet"));
+    c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
+    assert!(refused(&mut c, leader, MembershipChange::learner(NodeId(5))).contains("not committed yet"));
     c.settle();
-    change(&mut c, leader, add(5)).unwrap();
+    c.change_membership(leader, MembershipChange::learner(NodeId(5))).unwrap();
     c.settle();
     // Down to one voter, and never to none.
     for node in [1, 2, 3].map(NodeId).into_iter().filter(|n| *n != leader) {
-        change(&mut c, leader, MembershipChange::Remove(node)).unwrap();
+        c.change_membership(leader, MembershipChange::Remove(node)).unwrap();
         c.settle();
     }
-    assert_eq!(voters(&c, leader), vec![leader.0]);
+    assert_eq!(c.voters(leader), vec![leader.0]);
     assert!(refused(&mut c, leader, MembershipChange::Remove(leader)).contains("keep at least one voter"));
     let before = c.applied_index(leader);
     c.propose(leader, b"alone".to_vec()).unwrap();
     c.settle();
     assert!(c.applied_index(leader) > before, "a lone voter is its own majority");
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
 fn a_leader_that_removes_itself_hands_over_without_an_election_timeout() {
     let (mut c, leader) = settled(3, &[1, 2, 3], 3);
-    let slot = change(&mut c, leader, MembershipChange::Remove(leader)).unwrap();
+    let slot = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
     c.settle(); // no timer fires: the handover goes by TakeOver
     let new = c.leader().expect("a remaining voter took over at once");
     assert_ne!(new, leader);
     assert!(c.applied_index(new) >= slot);
-    assert!(!voters(&c, new).contains(&leader.0));
+    assert!(!c.voters(new).contains(&leader.0));
     assert_eq!(c.node(leader).unwrap().status().role, Role::Learner, "out of the configuration, it only listens");
     c.run_for(Duration::from_secs(2));
     assert_eq!(c.leader(), Some(new), "the removed node never campaigns");
     c.propose(new, b"after".to_vec()).unwrap();
     c.settle();
     assert!(c.applied_index(new) > slot);
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
@@ -144,7 +123,7 @@ fn leadership_transfer_hands_over_without_waiting_for_a_timeout() {
     assert_eq!(c.leader(), Some(target));
     assert!(c.applied_index(target) >= 1);
     assert_eq!(c.applied_index(leader), c.applied_index(target));
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
@@ -156,7 +135,7 @@ fn a_leader_about_to_stop_hands_off_to_a_voter() {
     let new = c.leader().expect("a voter took over without a timeout");
     assert_ne!(new, leader);
     assert_ne!(c.node(leader).unwrap().status().role, Role::Leader, "the old leader stepped down");
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
@@ -191,12 +170,12 @@ fn a_node_joining_with_empty_storage_is_silent_until_the_configuration_adds_it()
 #[test]
 fn the_configuration_survives_restarts_and_snapshots() {
     let (mut c, leader) = settled(4, &[1, 2, 3], 5);
-    change(&mut c, leader, add(4)).unwrap();
+    c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
     c.run_for(Duration::from_millis(100));
-    change(&mut c, leader, MembershipChange::Promote(NodeId(4))).unwrap();
+    c.change_membership(leader, MembershipChange::Promote(NodeId(4))).unwrap();
     c.run_for(Duration::from_millis(100));
     let follower = c.ids().into_iter().find(|n| *n != leader && n.0 <= 3).unwrap();
-    change(&mut c, leader, MembershipChange::Remove(follower)).unwrap();
+    c.change_membership(leader, MembershipChange::Remove(follower)).unwrap();
     c.run_for(Duration::from_millis(100));
     let expected = c.node(leader).unwrap().membership().unwrap().clone();
     // One node keeps the changes in its log, one in a snapshot.
@@ -210,14 +189,14 @@ fn the_configuration_survives_restarts_and_snapshots() {
     // A restarted node may hold the last change only as an accepted vote
     // (the commit point is stored when a write goes anyway): the next
     // leader's Phase 1 settles it, following the chain of configurations.
-    let leader = elected(&mut c);
+    let leader = c.elected(Duration::from_secs(3));
     assert_ne!(leader, follower, "the removed node does not lead");
     c.propose(leader, b"after".to_vec()).unwrap();
     c.run_for(Duration::from_millis(100));
     for id in c.ids().into_iter().filter(|n| *n != follower) {
         assert_eq!(c.node(id).unwrap().membership().unwrap(), &expected, "{id} after a restart");
     }
-    clean(&c);
+    c.assert_clean();
 }
 
 /// A leader that counts a learner's vote commits what no majority of voters
@@ -227,9 +206,9 @@ fn the_checker_catches_a_leader_that_counts_a_learners_vote() {
     let run = |planted: Option<PlantedBug>| {
         let config = MultiPaxosConfig::default().with(|c| c.planted = planted);
         let mut c = Cluster::with_voters(4, &[1, 2, 3], config, 6);
-        let leader = elected(&mut c);
+        let leader = c.elected(Duration::from_secs(3));
         c.run_for(Duration::from_millis(50));
-        change(&mut c, leader, add(4)).unwrap();
+        c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
         c.run_for(Duration::from_millis(100));
         assert_eq!(c.applied_index(NodeId(4)), c.applied_index(leader), "the learner caught up");
         let before = c.applied_index(leader);
@@ -262,7 +241,7 @@ fn the_checker_catches_a_leader_that_counts_a_learners_vote() {
 #[test]
 fn a_learner_that_keeps_pace_under_load_is_promoted_at_the_next_try() {
     let (mut c, leader) = settled(4, &[1, 2, 3], 3);
-    change(&mut c, leader, add(4)).unwrap();
+    c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
     c.settle();
     let mut next = 0u32;
     let mut tries = 0;
@@ -278,7 +257,7 @@ fn a_learner_that_keeps_pace_under_load_is_promoted_at_the_next_try() {
         }
         let moved = c.applied_index(leader) - before;
         assert!(moved > 128, "the load must move the commit point past the window: {moved} slots");
-        match change(&mut c, leader, MembershipChange::Promote(NodeId(4))) {
+        match c.change_membership(leader, MembershipChange::Promote(NodeId(4))) {
             Ok(_) => break,
             Err(why) => assert!(why.contains("has not caught up"), "{why}"),
         }
@@ -286,6 +265,6 @@ fn a_learner_that_keeps_pace_under_load_is_promoted_at_the_next_try() {
     }
     assert!(tries <= 2, "promoted at try {tries}: the first probe's answer should do");
     c.settle();
-    assert_eq!(voters(&c, leader), vec![1, 2, 3, 4]);
-    clean(&c);
+    assert_eq!(c.voters(leader), vec![1, 2, 3, 4]);
+    c.assert_clean();
 }

@@ -12,16 +12,11 @@ fn propose(c: &mut Cluster, id: NodeId, data: Vec<u8>) -> Result<u64, ProposeErr
     c.act(id, |r, now, out| r.try_propose(now, cmd, out))
 }
 
-fn elected(c: &mut Cluster) -> NodeId {
-    assert!(c.run_until(Duration::from_secs(3), |c| c.leader().is_some()), "no leader");
-    c.leader().unwrap()
-}
-
 /// `n` nodes, an elected leader, every message delivered: the cluster and
 /// its leader.
 fn settled(n: u64, seed: u64) -> (Cluster, NodeId) {
     let mut c = Cluster::new(n, RaftConfig::default(), seed);
-    let leader = elected(&mut c);
+    let leader = c.elected(Duration::from_secs(3));
     c.settle();
     (c, leader)
 }
@@ -30,14 +25,10 @@ fn voters(c: &Cluster, id: NodeId) -> Vec<u64> {
     c.node(id).unwrap().membership().voters.iter().map(|v| v.0).collect()
 }
 
-fn clean(c: &Cluster) {
-    assert!(c.violations().is_empty(), "{:?}", c.violations());
-}
-
 #[test]
 fn thesis_4_2_1_a_learner_catches_up_before_it_is_promoted_to_voter() {
     let mut c = Cluster::with_voters(4, &[1, 2, 3], RaftConfig::default(), 1);
-    let leader = elected(&mut c);
+    let leader = c.elected(Duration::from_secs(3));
     for i in 0..30 {
         c.propose(leader, vec![i]).unwrap();
     }
@@ -69,13 +60,13 @@ fn thesis_4_2_1_a_learner_catches_up_before_it_is_promoted_to_voter() {
     c.propose(leader, b"after".to_vec()).unwrap();
     c.run_for(Duration::from_millis(100));
     assert_eq!(c.applied_index(NodeId(4)), c.applied_index(leader));
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
 fn thesis_4_1_one_change_at_a_time_and_one_voter_per_change() {
     let mut c = Cluster::with_voters(5, &[1, 2, 3], RaftConfig::default(), 2);
-    let leader = elected(&mut c);
+    let leader = c.elected(Duration::from_secs(3));
     c.settle();
     let mut two_at_once = c.node(leader).unwrap().membership().clone();
     two_at_once.voters.extend([NodeId(4), NodeId(5)]);
@@ -92,7 +83,7 @@ fn thesis_4_1_one_change_at_a_time_and_one_voter_per_change() {
     c.heal();
     c.settle();
     c.act(leader, |r, now, out| r.add_learner(now, NodeId(5), out)).unwrap();
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
@@ -107,7 +98,7 @@ fn thesis_4_2_removing_a_follower_shrinks_the_majority() {
     c.settle();
     assert!(c.applied_index(leader) >= index);
     assert_eq!(voters(&c, leader).len(), 2);
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
@@ -127,7 +118,7 @@ fn thesis_4_2_2_the_leader_removes_itself_then_steps_down_and_hands_over() {
     let index = propose(&mut c, new, b"y".to_vec()).unwrap();
     c.settle();
     assert!(c.applied_index(new) >= index);
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
@@ -149,13 +140,13 @@ fn thesis_3_10_leadership_transfer_hands_over_without_waiting_for_a_timeout() {
     c.run_for(Duration::from_millis(250));
     assert_eq!(c.leader(), Some(target));
     assert_eq!(c.applied_index(target), c.applied_index(leader));
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
 fn thesis_6_4_read_index_through_the_cluster() {
     let mut c = Cluster::new(3, RaftConfig::default(), 6);
-    let leader = elected(&mut c);
+    let leader = c.elected(Duration::from_secs(3));
     let index = propose(&mut c, leader, b"w".to_vec()).unwrap();
     // A read that arrives before the write commits may be served before it...
     c.read(leader, 1).unwrap();
@@ -168,13 +159,13 @@ fn thesis_6_4_read_index_through_the_cluster() {
     let follower = c.ids().into_iter().find(|i| *i != leader).unwrap();
     let err = c.read(follower, 3).unwrap_err();
     assert_eq!(err.to_string(), format!("not the leader: send this request to {leader}"));
-    clean(&c);
+    c.assert_clean();
 }
 
 #[test]
 fn a_learner_added_with_its_address_carries_it_in_the_log_and_bad_changes_are_refused() {
     let mut c = Cluster::with_voters(4, &[1, 2, 3], RaftConfig::default(), 3);
-    let leader = elected(&mut c);
+    let leader = c.elected(Duration::from_secs(3));
     c.settle();
     let too_long = "1".repeat(quorum_core::MAX_ADDRESS_LEN + 1);
     let refused =
@@ -199,5 +190,5 @@ fn a_learner_added_with_its_address_carries_it_in_the_log_and_bad_changes_are_re
     c.act(leader, |r, now, out| r.remove_node(now, NodeId(4), out)).unwrap();
     c.settle();
     assert!(c.node(leader).unwrap().membership().addresses.is_empty());
-    clean(&c);
+    c.assert_clean();
 }

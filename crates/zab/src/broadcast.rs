@@ -57,28 +57,41 @@ impl Zab {
             if l.phase != LeaderPhase::Broadcast || take == 0 {
                 return;
             }
-            let epoch = l.epoch();
-            let mut entries = Vec::with_capacity(take);
-            for cmd in l.queue.drain(..take) {
-                l.counter += 1;
-                let entry = Entry {
-                    index: self.log.last_index() + 1,
-                    stamp: Zxid::new(epoch, l.counter),
-                    payload: Payload::Command(cmd),
-                };
-                self.log.append(entry.clone());
-                entries.push(entry);
-            }
-            let streamed: Vec<NodeId> = l.learners.iter().filter(|(_, x)| x.in_stream()).map(|(p, _)| *p).collect();
-            // The leader sends before its own write is durable (it counts itself
-            // only after `on_persisted`).
-            for peer in streamed {
-                out.send(peer, Message::Proposal { epoch, entries: entries.clone() });
-            }
-            let mut batch = self.batch();
-            batch.entries = entries;
-            self.persist(batch, out);
+            let payloads: Vec<Payload> = l.queue.drain(..take).map(Payload::Command).collect();
+            self.append_and_stream(payloads, out);
         }
+    }
+
+    /// Appends one transaction ahead of the queue and streams it: a
+    /// configuration change. Returns its index.
+    pub(crate) fn propose_payload(&mut self, payload: Payload, out: &mut Out) -> u64 {
+        self.append_and_stream(vec![payload], out);
+        self.log.last_index()
+    }
+
+    /// The established leader appends `payloads` as the next transactions of
+    /// its epoch, sends them to every learner in the stream and logs them.
+    fn append_and_stream(&mut self, payloads: Vec<Payload>, out: &mut Out) {
+        let State::Leading(l) = &mut self.state else { unreachable!("only a leader proposes") };
+        let epoch = l.epoch();
+        let mut entries = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            l.counter += 1;
+            let index = self.log.last_index() + 1;
+            let entry = Entry { index, stamp: Zxid::new(epoch, l.counter), payload };
+            self.log.append(entry.clone());
+            entries.push(entry);
+        }
+        let streamed: Vec<NodeId> = l.learners.iter().filter(|(_, x)| x.in_stream()).map(|(p, _)| *p).collect();
+        // The leader sends before its own write is durable (it counts itself
+        // only after `on_persisted`).
+        for peer in streamed {
+            out.send(peer, Message::Proposal { epoch, entries: entries.clone() });
+        }
+        self.note_appended(&entries);
+        let mut batch = self.batch();
+        batch.entries = entries;
+        self.persist(batch, out);
     }
 
     /// PROPOSAL: log in order, acknowledge once durable.
@@ -106,6 +119,7 @@ impl Zab {
         for e in &entries {
             self.log.append(e.clone());
         }
+        self.note_appended(&entries);
         let index = self.log.last_index();
         let mut batch = self.batch();
         batch.entries = entries;
@@ -138,17 +152,33 @@ impl Zab {
 
     /// Commits the highest index a quorum acknowledged durably in this epoch.
     pub(crate) fn try_commit(&mut self, now: Instant, out: &mut Out) {
-        let quorum = self.quorum();
         let own = if self.durable_hard.current_epoch == self.hard.current_epoch { self.durable_index } else { 0 };
         let State::Leading(l) = &mut self.state else { return };
         if l.phase != LeaderPhase::Broadcast {
             return;
         }
-        let mut acks: Vec<u64> = l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.acked).collect();
-        acks.push(own);
-        // The planted bug counts as if the cluster had three nodes: two acks commit.
-        let quorum = if self.config.planted(PlantedBug::CommitWithoutQuorum) { Majority::of(3) } else { quorum };
-        let agreed = quorum.reached_by_quorum(acks);
+        let acked = |id: NodeId| match l.learners.get(&id) {
+            _ if id == self.id => own,
+            Some(x) if x.stage == Stage::Active => x.acked,
+            _ => 0,
+        };
+        let agreed = if self.config.planted(PlantedBug::NonVotersCount) {
+            // The planted bug: every member acking counts, voter or not.
+            let conf = self.configs.current();
+            let mut acks: Vec<u64> =
+                l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.acked).collect();
+            acks.push(own);
+            acks.sort_unstable_by(|a, b| b.cmp(a));
+            acks.get(conf.voters.len() / 2).copied().unwrap_or(0)
+        } else if self.config.planted(PlantedBug::CommitWithoutQuorum) {
+            // The planted bug counts as if the cluster had three nodes: two acks commit.
+            let mut acks: Vec<u64> =
+                l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.acked).collect();
+            acks.push(own);
+            Majority::of(3).reached_by_quorum(acks)
+        } else {
+            self.configs.current().quorum_value(acked)
+        };
         if agreed <= self.commit_index {
             return;
         }
@@ -159,6 +189,7 @@ impl Zab {
         for peer in streamed {
             out.send(peer, Message::Commit { epoch, index: agreed });
         }
+        self.maybe_step_down_removed(now, out);
         self.flush_queue(now, out);
     }
 
@@ -203,7 +234,6 @@ impl Zab {
 
     /// Leader timer: pings, liveness of the quorum, phase deadlines, batches.
     pub(crate) fn leader_timer(&mut self, now: Instant, out: &mut Out) {
-        let quorum = self.quorum();
         let (init_limit, sync_limit, tick) = (self.config.init_limit(), self.config.sync_limit(), self.config.tick);
         let State::Leading(l) = &mut self.state else { return };
         if l.phase != LeaderPhase::Broadcast && now >= l.deadline {
@@ -224,9 +254,9 @@ impl Zab {
             now.saturating_since(x.last_heard) <= limit
         });
         if l.phase == LeaderPhase::Broadcast {
-            let live = l.learners.values().filter(|x| x.stage == Stage::Active).count();
-            if !quorum.is_reached(live + 1) {
-                debug!(node = self.id.0, live, "lost the quorum");
+            let live = l.learners.iter().filter(|(_, x)| x.stage == Stage::Active).map(|(p, _)| *p);
+            if !crate::membership::quorum_of(self.configs.current(), self.id, live, true) {
+                debug!(node = self.id.0, "lost the quorum");
                 return self.become_looking(now, out);
             }
         }
@@ -268,8 +298,10 @@ impl Zab {
             return;
         }
         let stamp = self.log.stamp_at(index).expect("a committed index above the offset is held");
-        let snapshot = Snapshot { index, stamp, meta: bytes::Bytes::new(), data };
+        let meta = quorum_core::SnapshotMeta { membership: self.configs.at(index).clone() }.encode();
+        let snapshot = Snapshot { index, stamp, meta, data };
         self.log.compact_to(index, stamp);
+        self.configs.compact(index);
         self.snapshot = Some(snapshot.clone());
         let mut batch = self.batch();
         batch.snapshot = Some(snapshot);

@@ -76,6 +76,9 @@ pub enum PlantedBug {
     /// A follower appends a PROPOSAL's entries without checking that they
     /// continue its history (issue 12 item 8).
     TrustProposals,
+    /// The leader counts the acks of learners and removed nodes towards a
+    /// commit, as if they were voters.
+    NonVotersCount,
 }
 
 impl Default for ZabConfig {

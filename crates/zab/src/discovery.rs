@@ -63,6 +63,9 @@ impl Zab {
         accepted_leader: u64,
         out: &mut Out,
     ) {
+        if !self.configs.current().contains(from) {
+            return; // not a member (removed, or not added yet): it may not follow us
+        }
         if accepted_epoch == u64::MAX {
             // No epoch can be proposed above it.
             return self.reject(from, "FOLLOWERINFO", "accepted epoch at the end of the epoch space");
@@ -108,11 +111,11 @@ impl Zab {
 
     /// With a quorum of FOLLOWERINFO, propose epoch = max(acceptedEpoch) + 1.
     fn maybe_choose_epoch(&mut self, out: &mut Out) {
-        let quorum = self.quorum();
-        let State::Leading(l) = &mut self.state else { return };
-        if l.epoch.is_some() || !quorum.is_reached(l.learners.len() + 1) {
+        let State::Leading(l) = &self.state else { return };
+        if l.epoch.is_some() || !self.is_quorum(l.learners.keys().copied(), true) {
             return;
         }
+        let State::Leading(l) = &mut self.state else { return };
         let max = l.learners.values().map(|x| x.accepted_epoch).max().unwrap_or(0).max(self.hard.accepted_epoch);
         let epoch = max + 1;
         l.epoch = Some(epoch);
@@ -196,13 +199,18 @@ impl Zab {
             return self.sync_learner(now, from, &summary, out);
         }
         // ZooKeeper's `waitForEpochAck`: a follower of the quorum ahead of us
-        // may hold committed transactions we lack; give up and re-elect.
-        if (current_epoch, summary.last_zxid()) > own && !self.config.planted(crate::PlantedBug::SkipFollowerAheadCheck)
-        {
+        // may hold committed transactions we lack; give up and re-elect. A
+        // learner's ACKEPOCH counts toward no quorum, and nothing it alone
+        // holds is committed: it is truncated like a late joiner.
+        let voter = self.configs.current().voters.contains(&from);
+        let ahead = (current_epoch, summary.last_zxid()) > own;
+        if voter && ahead && !self.config.planted(crate::PlantedBug::SkipFollowerAheadCheck) {
             debug!(node = self.id.0, follower = from.0, "follower is ahead of the leader");
             return self.become_looking(now, out);
         }
-        learner.epoch_ack = Some([(current_epoch, summary.last_zxid()), own]);
+        let State::Leading(l) = &mut self.state else { return };
+        let Some(learner) = l.learners.get_mut(&from) else { return };
+        learner.epoch_ack = voter.then_some([(current_epoch, summary.last_zxid()), own]);
         learner.stage = Stage::AckedEpoch(summary);
         self.maybe_start_sync(now, out);
     }
@@ -233,15 +241,14 @@ impl Zab {
 
     /// With a quorum of ACKEPOCH (ours once our promise is durable), start Phase 2.
     pub(crate) fn maybe_start_sync(&mut self, now: Instant, out: &mut Out) {
-        let quorum = self.quorum();
         let own_promise_durable = self.durable_hard.accepted_epoch;
-        let State::Leading(l) = &mut self.state else { return };
+        let State::Leading(l) = &self.state else { return };
         let Some(epoch) = l.epoch else { return };
         if l.phase != LeaderPhase::Discovery || own_promise_durable != epoch {
             return;
         }
-        let acked = l.learners.values().filter(|x| matches!(x.stage, Stage::AckedEpoch(_))).count();
-        if quorum.is_reached(acked + 1) {
+        let acked = l.learners.iter().filter(|(_, x)| matches!(x.stage, Stage::AckedEpoch(_))).map(|(p, _)| *p);
+        if self.is_quorum(acked, true) {
             self.start_sync(now, out);
         }
     }

@@ -37,7 +37,11 @@ impl Zab {
     }
 
     fn notification(&self) -> Notification {
-        Notification { round: self.election.round, state: self.peer_state(), vote: self.election.vote }
+        let state = match self.established_epoch() {
+            Some(_) => PeerState::Established,
+            None => self.peer_state(),
+        };
+        Notification { round: self.election.round, state, vote: self.election.vote }
     }
 
     /// Sends this node's vote to every peer and schedules the next re-send.
@@ -53,9 +57,6 @@ impl Zab {
 
     /// A notification arrived.
     pub(crate) fn on_notification(&mut self, now: Instant, from: NodeId, n: Notification, out: &mut Out) {
-        if !self.members.contains(&n.vote.leader) {
-            return self.reject(from, "NOTIFICATION", "votes for a node outside the ensemble");
-        }
         match &mut self.state {
             State::Looking => self.looking_notification(now, from, n, out),
             State::Following(f) => {
@@ -117,15 +118,30 @@ impl Zab {
         // The sender follows or leads already.
         if n.round == self.election.round {
             self.election.received.insert(from, (n.round, n.vote));
-            if self.quorum().is_reached(self.agreeing(n.vote.leader, true)) && self.check_leader(n.vote.leader, n.round)
-            {
+            if self.agreed_on(n.vote.leader) && self.check_leader(n.vote.leader, n.round) {
                 self.election.vote = n.vote;
                 return self.settle(now, out);
             }
         }
         self.election.out_of_election.insert(from, (n.round, n.state, n.vote));
-        let agreeing = self.election.out_of_election.values().filter(|(_, _, v)| v.leader == n.vote.leader).count();
-        if n.vote.leader != self.id && self.quorum().is_reached(agreeing) && self.check_leader(n.vote.leader, n.round) {
+        let leader = n.vote.leader;
+        if !self.configs.current().contains(leader) && !self.election.out_of_election.contains_key(&leader) {
+            // Our history is behind the configuration: ask the leader itself
+            // whether it leads (`check_leader` needs its answer).
+            out.send(leader, Message::Notification(self.notification()));
+        }
+        if n.state == PeerState::Established && from == leader {
+            self.election.round = n.round;
+            self.election.vote = n.vote;
+            return self.settle(now, out);
+        }
+        // Every node that says it follows or leads `leader` counts, voter or
+        // not in our configuration: our history may be behind theirs, and a
+        // learner of ours may vote by now. This only decides whom we try to
+        // follow; the leader counts its own quorum.
+        let agreeing = self.election.out_of_election.values().filter(|(_, _, v)| v.leader == leader).count();
+        let majority = self.configs.current().majority();
+        if leader != self.id && majority.is_reached(agreeing) && self.check_leader(leader, n.round) {
             self.election.round = n.round;
             self.election.vote = n.vote;
             self.settle(now, out);
@@ -137,21 +153,34 @@ impl Zab {
         if leader == self.id {
             return round == self.election.round;
         }
-        self.election.out_of_election.get(&leader).is_some_and(|(_, state, _)| *state == PeerState::Leading)
+        self.election
+            .out_of_election
+            .get(&leader)
+            .is_some_and(|(_, state, _)| matches!(state, PeerState::Leading | PeerState::Established))
     }
 
-    /// How many members of this round vote for `leader` (this node included if `with_self`
-    /// and its own vote names `leader`).
-    fn agreeing(&self, leader: NodeId, with_self: bool) -> usize {
+    /// True if a quorum of the voters of this round vote for `leader`, this
+    /// node included if its own vote names `leader`: even if our history
+    /// says we do not vote, as it may be behind the one that made us a voter
+    /// (a node that would not count itself could stay out of the only
+    /// quorum left). FLE only picks whom to follow; leaders count their own
+    /// quorum.
+    fn agreed_on(&self, leader: NodeId) -> bool {
         let round = self.election.round;
-        let others = self.election.received.values().filter(|(r, v)| *r == round && v.leader == leader).count();
-        others + usize::from(with_self && self.election.vote.leader == leader)
+        let conf = self.configs.current();
+        let others = self
+            .election
+            .received
+            .iter()
+            .filter(|(p, (r, v))| *r == round && v.leader == leader && **p != self.id && conf.voters.contains(p))
+            .count();
+        conf.majority().is_reached(others + usize::from(self.election.vote.leader == leader))
     }
 
     /// Once a quorum agrees with our vote, start the finalize wait.
     fn check_quorum_for_vote(&mut self, now: Instant) {
         let leader = self.election.vote.leader;
-        if self.quorum().is_reached(self.agreeing(leader, true)) && self.election.finalize_at.is_none() {
+        if self.agreed_on(leader) && self.election.finalize_at.is_none() {
             self.election.finalize_at = Some(now + self.config.finalize_wait);
         }
     }
@@ -160,7 +189,7 @@ impl Zab {
     pub(crate) fn election_timer(&mut self, now: Instant, out: &mut Out) {
         if let Some(at) = self.election.finalize_at {
             if now >= at {
-                if self.quorum().is_reached(self.agreeing(self.election.vote.leader, true)) {
+                if self.agreed_on(self.election.vote.leader) {
                     return self.settle(now, out);
                 }
                 self.election.finalize_at = None;
@@ -177,7 +206,11 @@ impl Zab {
         let leader = self.election.vote.leader;
         debug!(node = self.id.0, leader = leader.0, round = self.election.round, "settled");
         self.election.finalize_at = None;
-        if leader == self.id {
+        if leader == self.id && !self.is_voter() {
+            // Chosen by peers whose history makes us a voter, while ours does
+            // not (yet): we cannot count a quorum we are not part of.
+            debug!(node = self.id.0, "not a voter in our own configuration: not leading");
+        } else if leader == self.id {
             self.become_leader(now, out);
         } else {
             self.become_follower(now, leader, out);
@@ -264,7 +297,7 @@ mod tests {
         assert!(z.election.finalize_at.is_some());
         z.on_message(at(2), NodeId(3), vote_note(1, PeerState::Looking, 3), &mut out);
         assert_eq!(z.election.vote.leader, NodeId(3));
-        assert_eq!(z.agreeing(NodeId(3), true), 2);
+        assert!(z.agreed_on(NodeId(3)), "node 3 and this node vote for 3");
         // Node 3's vote plus ours is a quorum for 3: finalize restarts for it.
         let f = z.election.finalize_at.expect("a quorum agrees on node 3 now");
         z.on_timer(f, &mut out);

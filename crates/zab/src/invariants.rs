@@ -42,7 +42,55 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
         Box::new(FreshSessions),
         Box::new(UniqueSessions::default()),
         Box::new(LeaderNotBehindQuorum),
+        Box::new(CommitQuorum::default()),
     ]
+}
+
+/// A transaction an established leader commits is durably held by a
+/// majority of the voters of the configuration in force in the leader's
+/// history (its newest, committed or not): a learner or a removed node never
+/// makes up a quorum, and a shrinking configuration needs a majority of the
+/// smaller set. Checked on the leader whenever its commit index moves within
+/// an epoch it leads, against the other nodes' histories: a live voter holds
+/// the transaction if it has the same zxid at that index durably, or has
+/// compacted past it; a crashed voter's disk cannot be looked at, so it
+/// counts as holding it (the check may miss, never cry wolf).
+#[derive(Default, Debug)]
+pub struct CommitQuorum {
+    /// Per leader: the epoch it leads and the commit index already checked.
+    checked: HashMap<NodeId, (u64, u64)>,
+}
+
+impl StepInvariant<Zab> for CommitQuorum {
+    const NAME: &'static str = "zab: commit on a quorum of the configuration";
+
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, nodes: &[Option<&Zab>]) -> Result<(), String> {
+        let Some(epoch) = node.established_epoch() else {
+            self.checked.remove(&node.id());
+            return Ok(());
+        };
+        let commit = node.commit_index();
+        let from = match self.checked.insert(node.id(), (epoch, commit)) {
+            Some((e, from)) if e == epoch => from,
+            _ => return Ok(()), // first seen established: counted by NEWLEADER acks
+        };
+        if commit <= from || commit <= node.log.offset() {
+            return Ok(());
+        }
+        let zxid = node.log.stamp_at(commit).expect("the commit index is in the history");
+        let voters = &node.configs.current().voters;
+        let holds =
+            |z: &Zab| z.log.offset() >= commit || (z.durable_index >= commit && z.log.stamp_at(commit) == Some(zxid));
+        let holders: Vec<NodeId> =
+            voters.iter().copied().filter(|v| quorum_core::node_of(*v, nodes).is_none_or(holds)).collect();
+        if !node.configs.current().majority().is_reached(holders.len()) {
+            return Err(format!(
+                "leader {} of epoch {epoch} committed {commit} ({zxid:?}) but only {holders:?} of the voters {voters:?} hold it",
+                node.id()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A follower's session names one attempt to join one leader, by one

@@ -125,6 +125,7 @@ mod election;
 #[cfg(test)]
 mod hostile_tests;
 mod invariants;
+mod membership;
 mod message;
 mod read;
 mod state;
@@ -140,8 +141,8 @@ pub use invariants::{
 pub use message::{HistorySummary, Message, Notification, PeerState, Vote, Zxid};
 
 use quorum_core::{
-    Command, Effects, Entry, Init, InitError, Instant, Invariant, LinkKind, Log, Majority, NodeId, ProposeError,
-    Protocol, ReadError, ReadId, Role, Snapshot, Status, WriteBatch, WriteQueue,
+    Command, Configs, Effects, Entry, Init, InitError, Instant, Invariant, LinkKind, Log, Membership, MembershipChange,
+    NodeId, ProposeError, Protocol, ReadError, ReadId, Role, Snapshot, SnapshotMeta, Status, WriteBatch, WriteQueue,
 };
 use state::{Election, HardState, LeaderPhase, State};
 use std::collections::BTreeMap;
@@ -173,7 +174,9 @@ struct WriteMark {
 #[derive(Clone, Debug, Hash)]
 pub struct Zab {
     id: NodeId,
-    members: Vec<NodeId>,
+    /// The configurations in this node's history, newest (in force) last:
+    /// one takes effect as soon as its entry is in the history (`membership.rs`).
+    configs: Configs,
     config: ZabConfig,
     rng: quorum_core::Rng,
     /// acceptedEpoch (with its leader) and currentEpoch, as last written.
@@ -253,16 +256,27 @@ impl Zab {
         }
     }
 
-    fn quorum(&self) -> Majority {
-        Majority::of(self.members.len())
-    }
-
+    /// Every other member of the configuration in force, voter or learner.
     fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.members.iter().copied().filter(move |m| *m != self.id)
+        let conf = self.configs.current();
+        conf.voters.iter().chain(&conf.learners).copied().filter(move |m| *m != self.id)
     }
 
     /// This node's own FLE vote.
+    /// A node that does not vote never proposes itself: it starts from a
+    /// vote for a voter that ranks below every real one, and takes up the
+    /// first better vote it hears.
+    ///
+    /// Votes are adopted by rank whatever the configurations say: nodes
+    /// whose histories differ may disagree on who votes, and a node that
+    /// ignored a vote for a node it does not count as a voter could split
+    /// the election for good. FLE only picks a candidate; the candidate
+    /// counts its own quorum in discovery, which is what keeps histories safe.
     fn own_vote(&self) -> Vote {
+        if !self.is_voter() {
+            let first = self.configs.current().voters.first().copied().unwrap_or(self.id);
+            return Vote { leader: first, zxid: Zxid::ZERO, epoch: 0 };
+        }
         Vote { leader: self.id, zxid: self.log.last_stamp(), epoch: self.hard.current_epoch }
     }
 
@@ -371,8 +385,9 @@ impl Protocol for Zab {
     const NAME: &'static str = "zab";
     const LINKS: LinkKind = LinkKind::Fifo;
 
-    fn seed_snapshot(_members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<Snapshot> {
-        Some(Snapshot::seed(index, data))
+    fn seed_snapshot(members: &[NodeId], index: u64, data: bytes::Bytes) -> Option<Snapshot> {
+        let meta = SnapshotMeta { membership: Membership { voters: members.to_vec(), ..Membership::default() } };
+        Some(Snapshot { meta: meta.encode(), ..Snapshot::seed(index, data) })
     }
 
     fn new(init: Init<ZabConfig>) -> Result<Self, InitError> {
@@ -397,9 +412,10 @@ impl Protocol for Zab {
             }
             prev = e.stamp;
         }
+        let configs = membership::recover(&init.members, init.stored.snapshot.as_ref(), &log)?;
         let mut zab = Zab {
             id: init.id,
-            members: init.members,
+            configs,
             rng: quorum_core::Rng::new(init.seed),
             hard,
             log,
@@ -435,7 +451,11 @@ impl Protocol for Zab {
     }
 
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message, out: &mut Effects<Message>) {
-        if !self.members.contains(&from) || from == self.id {
+        // Messages from outside our configuration are read too: our history
+        // may be behind the one that added the sender. Each handler decides
+        // what a stranger may do (a leader takes no FOLLOWERINFO from one,
+        // FLE counts only voters).
+        if from == self.id {
             return;
         }
         let _step = tracing::debug_span!("zab", node = self.id.0, epoch = self.hard.current_epoch).entered();
@@ -548,6 +568,19 @@ impl Protocol for Zab {
         self.take_snapshot(now, index, data, out);
     }
 
+    fn change_membership(
+        &mut self,
+        now: Instant,
+        change: MembershipChange,
+        out: &mut Effects<Message>,
+    ) -> Result<u64, String> {
+        self.change(now, &change, out).map_err(|e| e.to_string())
+    }
+
+    fn membership(&self) -> Option<&Membership> {
+        Some(self.configs.current())
+    }
+
     /// ACKEPOCH (the follower's acceptedEpoch promise), ACK of NEWLEADER
     /// (its history is the new epoch's) and ACK of a proposal (it is logged).
     fn vouches_for_disk(msg: &Message) -> bool {
@@ -556,7 +589,9 @@ impl Protocol for Zab {
 
     fn status(&self) -> Status {
         let (role, leader) = match &self.state {
+            State::Looking if !self.is_voter() => (Role::Learner, None),
             State::Looking => (Role::Candidate, None),
+            State::Following(f) if !self.is_voter() => (Role::Learner, Some(f.leader)),
             State::Following(f) => (Role::Follower, Some(f.leader)),
             State::Leading(l) if l.phase == LeaderPhase::Broadcast => (Role::Leader, Some(self.id)),
             State::Leading(_) => (Role::Candidate, None),

@@ -22,6 +22,11 @@ pub enum PeerState {
     Following,
     /// Leading.
     Leading,
+    /// Leading an established epoch (phase 3), said by the leader itself: a
+    /// LOOKING node that hears it follows at once. Its own configuration may
+    /// be too old to count the quorum this leader has (it may not even know
+    /// the leader's followers), and the leader takes it only if it is a member.
+    Established,
 }
 
 /// A vote in Fast Leader Election: a candidate and how up to date it is.

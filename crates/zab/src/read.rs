@@ -94,13 +94,14 @@ impl Zab {
 
     /// Answers reads whose ping round a quorum has confirmed.
     pub(crate) fn serve_reads(&mut self, out: &mut Out) {
-        let quorum = self.quorum();
         let State::Leading(l) = &mut self.state else { return };
-        let mut rounds: Vec<u64> =
-            l.learners.values().filter(|x| x.stage == Stage::Active).map(|x| x.ping_acked).collect();
-        rounds.push(l.ping.round);
+        let answered = |id: NodeId| match l.learners.get(&id) {
+            _ if id == self.id => l.ping.round,
+            Some(x) if x.stage == Stage::Active => x.ping_acked,
+            _ => 0,
+        };
         // Every read waits for a round of at least 1, so 0 (too few answers) serves none.
-        let confirmed = quorum.reached_by_quorum(rounds);
+        let confirmed = self.configs.current().quorum_value(answered);
         let epoch = l.epoch();
         l.reads.retain(|r| {
             if r.round > confirmed {

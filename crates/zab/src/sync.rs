@@ -81,6 +81,11 @@ pub(crate) fn chains(tail: (u64, Zxid), entries: &[Entry]) -> Result<(), String>
         if Some(e.index) != index.checked_add(1) || e.stamp <= zxid {
             return Err(format!("entry {} {:?} does not follow {index} {zxid:?}", e.index, e.stamp));
         }
+        if let quorum_core::Payload::Membership(m) = &e.payload {
+            if !m.is_sane() {
+                return Err(format!("entry {} holds a membership that makes no sense: {m:?}", e.index));
+            }
+        }
         (index, zxid) = (e.index, e.stamp);
     }
     Ok(())
@@ -275,6 +280,7 @@ impl Zab {
                 if snapshot.index < self.commit_index {
                     return Err(format!("SNAP at {} is below our commit point {}", snapshot.index, self.commit_index));
                 }
+                crate::membership::of_snapshot(snapshot).map_err(|e| format!("SNAP metadata: {e}"))?;
             }
         }
         Ok(())
@@ -407,11 +413,18 @@ impl Zab {
             SyncKind::Diff { .. } => {}
             SyncKind::Trunc { index, .. } => {
                 self.log.truncate_from(index + 1);
+                self.configs.truncate_from(index + 1);
                 batch.truncate_from = Some(index + 1);
             }
             SyncKind::Snap(header) => {
                 let snapshot = Snapshot { data: Bytes::from(pending.snap_data), ..header };
                 self.log = Log::new(snapshot.index, snapshot.stamp);
+                // Checked by `sync_point_fits`; a snapshot without metadata keeps what we know.
+                let base = match crate::membership::of_snapshot(&snapshot) {
+                    Ok(Some(m)) => m,
+                    _ => self.configs.at(snapshot.index).clone(),
+                };
+                self.configs.reset(snapshot.index, base);
                 batch.truncate_from = Some(snapshot.index + 1);
                 batch.snapshot = Some(snapshot.clone());
                 self.commit_index = snapshot.index;
@@ -422,6 +435,7 @@ impl Zab {
         for e in &pending.entries {
             self.log.append(e.clone());
         }
+        self.note_appended(&pending.entries);
         batch.entries = pending.entries;
         assert_eq!((self.log.last_index(), self.log.last_stamp()), (last_index, last_zxid), "synced to NEWLEADER");
         assert!(epoch >= self.hard.current_epoch, "currentEpoch never moves back");
@@ -482,17 +496,17 @@ impl Zab {
 
     /// A quorum (us included, once currentEpoch is durable) acknowledged NEWLEADER.
     fn maybe_establish(&mut self, now: Instant, out: &mut Out) {
-        let quorum = self.quorum();
         let own = self.durable_hard.current_epoch;
-        let State::Leading(l) = &mut self.state else { return };
+        let State::Leading(l) = &self.state else { return };
         let epoch = l.epoch();
         if l.phase != LeaderPhase::Sync || own != epoch {
             return;
         }
-        let active = l.learners.values().filter(|x| x.stage == Stage::Active).count();
-        if !quorum.is_reached(active + 1) {
+        let active = l.learners.iter().filter(|(_, x)| x.stage == Stage::Active).map(|(p, _)| *p);
+        if !self.is_quorum(active, true) {
             return;
         }
+        let State::Leading(l) = &mut self.state else { return };
         // DSN 2011, Phase 2 step l.2.2: the epoch is established and the
         // initial history is committed.
         l.phase = LeaderPhase::Broadcast;

@@ -332,7 +332,7 @@ impl NodeArgs {
         if join.is_some() && !crate::protocols::RECONFIGURABLE.contains(&protocol.as_str()) {
             return Err(format!(
                 "--join: {protocol} has no membership changes (only {} have them so far); start every member with --peers",
-                crate::protocols::RECONFIGURABLE.join(" and ")
+                crate::protocols::RECONFIGURABLE.join(", ")
             ));
         }
         Ok(NodeSettings {

@@ -23,7 +23,7 @@
 use crate::DropFilter;
 use quorum_core::{
     Bytes, ClientId, Command, DurabilityGate, Duration, Effect, Effects, Entry, Init, Instant, Invariant, MemStorage,
-    NodeId, NotLeader, ProposeError, Protocol, ReadId, Role, Storage,
+    MembershipChange, NodeId, NotLeader, ProposeError, Protocol, ReadId, Role, Storage,
 };
 use std::collections::{BTreeSet, VecDeque};
 
@@ -176,6 +176,34 @@ impl<P: Protocol> Cluster<P> {
         &self.violations
     }
 
+    /// Fails the test with every invariant violation seen, if any.
+    pub fn assert_clean(&self) {
+        assert!(self.violations.is_empty(), "{:?}", self.violations);
+    }
+
+    /// Runs until some node leads (at most `limit` of virtual time), and
+    /// returns it; fails the test if none does.
+    pub fn elected(&mut self, limit: Duration) -> NodeId {
+        assert!(self.run_until(limit, |c| c.leader().is_some()), "no leader within {limit:?}");
+        self.leader().expect("a leader")
+    }
+
+    /// Asks node `id` (the leader, to succeed) for a membership change, as
+    /// an operator does ([`Protocol::change_membership`]).
+    pub fn change_membership(&mut self, id: NodeId, change: MembershipChange) -> Result<u64, String> {
+        self.act(id, |node, now, out| node.change_membership(now, change, out))
+    }
+
+    /// The voters of the configuration in force at live node `id`, by number,
+    /// in order (panics for a protocol whose members are fixed).
+    pub fn voters(&self, id: NodeId) -> Vec<u64> {
+        let node = self.node(id).expect("node is up");
+        let conf = Protocol::membership(node).expect("the protocol's membership changes");
+        let mut voters: Vec<u64> = conf.voters.iter().map(|v| v.0).collect();
+        voters.sort_unstable();
+        voters
+    }
+
     /// Runs `f` on a live node with an effects list, then carries out the effects.
     pub fn act<R>(&mut self, id: NodeId, f: impl FnOnce(&mut P, Instant, &mut Effects<P::Message>) -> R) -> R {
         let mut out = Effects::new();
@@ -295,11 +323,16 @@ impl<P: Protocol> Cluster<P> {
             }
             return true;
         }
-        let pick = match self.chaos.as_mut() {
-            Some(chaos) if !self.network.is_empty() => chaos.rng.index(self.network.len()),
-            _ => 0,
+        // FIFO unless chaos reorders (`swap_remove_back(0)` would move the
+        // newest message to the front).
+        let next = match self.chaos.as_mut() {
+            Some(chaos) if !self.network.is_empty() => {
+                let pick = chaos.rng.index(self.network.len());
+                self.network.swap_remove_back(pick)
+            }
+            _ => self.network.pop_front(),
         };
-        let Some((from, to, msg)) = self.network.swap_remove_back(pick) else { return false };
+        let Some((from, to, msg)) = next else { return false };
         if self.nodes[(to.0 - 1) as usize].is_some() && !self.blocked.contains(&(from, to)) {
             self.act(to, |node, now, out| node.on_message(now, from, msg, out));
         }

@@ -1,0 +1,200 @@
+//! Membership changes in Zab, driven through the shared operator call
+//! (`Protocol::change_membership`) on the in-memory cluster, which checks the
+//! protocol's invariants (among them `zab: commit on a quorum of the
+//! configuration`) after every input.
+
+use quorum_core::{Duration, MembershipChange, NodeId, Protocol, Role};
+use quorum_zab::{PlantedBug, Zab, ZabConfig};
+
+type Cluster = quorum_sim::testkit::Cluster<Zab>;
+
+fn settled(n: u64, voters: &[u64], seed: u64) -> (Cluster, NodeId) {
+    settled_with(n, voters, ZabConfig::default(), seed)
+}
+
+fn settled_with(n: u64, voters: &[u64], config: ZabConfig, seed: u64) -> (Cluster, NodeId) {
+    let mut c = Cluster::with_voters(n, voters, config, seed);
+    let leader = c.elected(Duration::from_secs(5));
+    c.run_for(Duration::from_millis(50));
+    (c, leader)
+}
+
+#[test]
+fn a_learner_catches_up_before_it_is_promoted_then_its_ack_counts() {
+    let (mut c, leader) = settled(4, &[1, 2, 3], 1);
+    for i in 0..40u8 {
+        c.propose(leader, vec![i]).unwrap();
+    }
+    c.run_for(Duration::from_millis(50));
+    assert_eq!(c.applied_index(NodeId(4)), 0, "outside the configuration it is not taken in");
+    c.isolate(NodeId(4));
+    let index = c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
+    c.run_for(Duration::from_millis(50));
+    assert!(c.applied_index(leader) >= index);
+    let refused = c.change_membership(leader, MembershipChange::Promote(NodeId(4))).unwrap_err();
+    assert!(refused.contains("has not caught up"), "{refused}");
+    c.heal();
+    assert!(
+        c.run_until(Duration::from_secs(3), |c| c.applied_index(NodeId(4)) == c.applied_index(leader)),
+        "the learner caught up"
+    );
+    assert_eq!(c.node(NodeId(4)).unwrap().status().role, Role::Learner);
+    let index = c.change_membership(leader, MembershipChange::Promote(NodeId(4))).unwrap();
+    c.run_for(Duration::from_millis(100));
+    for id in c.ids() {
+        assert_eq!(c.voters(id), vec![1, 2, 3, 4], "{id} has the new configuration in force");
+        assert!(c.applied_index(id) >= index);
+    }
+    assert_eq!(c.node(NodeId(4)).unwrap().status().role, Role::Follower);
+    // Four voters: a majority is three. With one other follower cut off,
+    // the new voter's ack makes the third.
+    let other = [1, 2, 3].map(NodeId).into_iter().find(|n| *n != leader).unwrap();
+    c.cut_one_way(leader, other);
+    let before = c.applied_index(leader);
+    c.propose(leader, b"needs three".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(30));
+    assert!(c.applied_index(leader) > before, "the promoted node's ack counts");
+    c.assert_clean();
+}
+
+#[test]
+fn a_change_that_cannot_be_carried_out_safely_is_refused_and_nothing_changes() {
+    let (mut c, leader) = settled(4, &[1, 2, 3], 2);
+    let follower = c.ids().into_iter().find(|n| *n != leader && n.0 <= 3).unwrap();
+    let refused = c.change_membership(follower, MembershipChange::learner(NodeId(4))).unwrap_err();
+    assert!(refused.contains("not the leader"), "{refused}");
+    let refused = c.change_membership(leader, MembershipChange::learner(NodeId(2))).unwrap_err();
+    assert!(refused.contains("is a member already"), "{refused}");
+    let refused = c.change_membership(leader, MembershipChange::Remove(NodeId(9))).unwrap_err();
+    assert!(refused.contains("not a member"), "{refused}");
+    let refused = c.change_membership(leader, MembershipChange::Promote(NodeId(4))).unwrap_err();
+    assert!(refused.contains("has not caught up"), "{refused}");
+    // One change at a time: the second waits for the first to commit.
+    c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
+    let refused = c.change_membership(leader, MembershipChange::Remove(NodeId(4))).unwrap_err();
+    assert!(refused.contains("not committed yet"), "{refused}");
+    c.run_for(Duration::from_millis(100));
+    assert_eq!(c.leader(), Some(leader));
+    // Down to one voter, and never to none.
+    for node in [1, 2, 3].map(NodeId).into_iter().filter(|n| *n != leader) {
+        assert!(
+            c.run_until(Duration::from_secs(2), |c| {
+                c.node(leader).is_some_and(|z| z.membership_committed() && z.established_epoch().is_some())
+            }),
+            "the previous change commits"
+        );
+        c.change_membership(leader, MembershipChange::Remove(node)).unwrap();
+        c.run_for(Duration::from_millis(50));
+    }
+    assert_eq!(c.voters(leader), vec![leader.0]);
+    let refused = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap_err();
+    assert!(refused.contains("keep at least one voter"), "{refused}");
+    let before = c.applied_index(leader);
+    c.propose(leader, b"alone".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(50));
+    assert!(c.applied_index(leader) > before, "a lone voter is its own majority");
+    c.assert_clean();
+}
+
+#[test]
+fn a_leader_that_removes_itself_hands_over_without_waiting_for_sync_limit() {
+    let (mut c, leader) = settled(3, &[1, 2, 3], 3);
+    let index = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
+    let start = c.now();
+    // RESET sends the followers to LOOKING at once: a new leader within the
+    // election's finalize wait, far less than the sync limit they would
+    // otherwise wait out for a silent leader.
+    let limit = ZabConfig::default().sync_limit();
+    assert!(
+        c.run_until(limit, |c| c.leader().is_some_and(|l| l != leader)),
+        "a remaining voter took over within the sync limit"
+    );
+    let new = c.leader().unwrap();
+    let took = c.now().saturating_since(start);
+    assert!(took.as_nanos() < limit.as_nanos() / 2, "took {took:?}");
+    assert!(c.applied_index(new) >= index);
+    assert!(!c.voters(new).contains(&leader.0));
+    c.run_for(Duration::from_secs(2));
+    assert_eq!(c.leader(), Some(new), "the removed node never leads again");
+    assert_ne!(c.node(leader).unwrap().status().role, Role::Leader);
+    c.propose(new, b"after".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(50));
+    assert!(c.applied_index(new) > index);
+    c.assert_clean();
+}
+
+#[test]
+fn a_node_that_joins_with_empty_storage_follows_once_added() {
+    // Node 4 boots knowing only the voters (as `quorum node --join` does),
+    // is not taken in until the leader adds it, then catches up as a learner.
+    let (mut c, leader) = settled(4, &[1, 2, 3], 4);
+    for i in 0..20u8 {
+        c.propose(leader, vec![i]).unwrap();
+    }
+    c.run_for(Duration::from_millis(100));
+    assert_eq!(c.applied_index(NodeId(4)), 0);
+    assert_eq!(c.node(NodeId(4)).unwrap().status().role, Role::Learner, "it does not vote");
+    let index = c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
+    assert!(c.run_until(Duration::from_secs(3), |c| c.applied_index(NodeId(4)) >= index), "the joiner caught up");
+    assert_eq!(c.node(NodeId(4)).unwrap().status().leader, Some(leader));
+    c.assert_clean();
+}
+
+#[test]
+fn the_configuration_survives_restarts_and_snapshots() {
+    let (mut c, leader) = settled(4, &[1, 2, 3], 5);
+    let index = c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
+    assert!(c.run_until(Duration::from_secs(3), |c| c.applied_index(NodeId(4)) >= index));
+    c.change_membership(leader, MembershipChange::Promote(NodeId(4))).unwrap();
+    c.run_for(Duration::from_millis(100));
+    let follower = c.ids().into_iter().find(|n| *n != leader && n.0 <= 3).unwrap();
+    c.change_membership(leader, MembershipChange::Remove(follower)).unwrap();
+    c.run_for(Duration::from_millis(100));
+    let expected: Vec<u64> = [1, 2, 3, 4].into_iter().filter(|n| *n != follower.0).collect();
+    assert_eq!(c.voters(leader), expected);
+    // A snapshot folds the configuration entries away: the metadata keeps them.
+    for id in c.ids() {
+        c.snapshot(id);
+    }
+    for id in c.ids() {
+        c.crash(id);
+    }
+    for id in c.ids() {
+        c.restart(id);
+    }
+    let leader = c.elected(Duration::from_secs(5));
+    assert_eq!(c.voters(leader), expected, "recovered from the snapshot");
+    c.propose(leader, b"after restart".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(100));
+    for id in expected.iter().map(|n| NodeId(*n)) {
+        assert_eq!(c.voters(id), expected);
+        assert_eq!(c.applied_index(id), c.applied_index(leader));
+    }
+    c.assert_clean();
+}
+
+/// The planted leader counts a learner's ack as if it voted: with the other
+/// voters cut off, it commits on itself and the learner, which no majority of
+/// the voters holds. The checker fails it at that commit (which check fired
+/// is asserted).
+#[test]
+fn the_checker_catches_a_leader_that_counts_a_learners_ack() {
+    let run = |planted: Option<PlantedBug>| {
+        let config = ZabConfig::default().with(|c| c.planted = planted);
+        let (mut c, leader) = settled_with(4, &[1, 2, 3], config, 6);
+        let index = c.change_membership(leader, MembershipChange::learner(NodeId(4))).unwrap();
+        assert!(c.run_until(Duration::from_secs(3), |c| c.applied_index(NodeId(4)) >= index));
+        let before = c.applied_index(leader);
+        for other in [1, 2, 3].map(NodeId).into_iter().filter(|n| *n != leader) {
+            c.cut_one_way(leader, other);
+        }
+        c.propose(leader, b"one voter and a learner".to_vec()).unwrap();
+        c.run_for(Duration::from_millis(30));
+        (c.applied_index(leader) > before, c.violations().to_vec())
+    };
+    let (committed, violations) = run(None);
+    assert!(!committed && violations.is_empty(), "{violations:?}");
+    let (committed, violations) = run(Some(PlantedBug::NonVotersCount));
+    assert!(committed, "the planted leader commits with the learner's ack");
+    assert!(violations.iter().any(|v| v.starts_with("zab: commit on a quorum of the configuration")), "{violations:?}");
+}
