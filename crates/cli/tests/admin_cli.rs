@@ -1,6 +1,6 @@
 //! `quorum admin` against real nodes: status, a leadership transfer that the
-//! cluster follows, a snapshot, and a clear refusal where the protocol has
-//! no transfer.
+//! cluster follows (Raft, Zab), a snapshot, and a clear refusal where the
+//! protocol has no transfer.
 
 mod processes;
 
@@ -20,7 +20,16 @@ fn admin(cluster: &ProcCluster, node: u64, words: &[&str]) -> (bool, String, Str
 
 #[test]
 fn an_operator_moves_raft_leadership_and_takes_a_snapshot() {
-    let cluster = ProcCluster::start("raft", 3);
+    moves_leadership_and_takes_a_snapshot("raft");
+}
+
+#[test]
+fn an_operator_moves_zab_leadership_and_takes_a_snapshot() {
+    moves_leadership_and_takes_a_snapshot("zab");
+}
+
+fn moves_leadership_and_takes_a_snapshot(protocol: &str) {
+    let cluster = ProcCluster::start(protocol, 3);
     let leader = wait_for_leader(&cluster);
     let target = (1..=3).find(|i| *i != leader).unwrap();
     let (ok, status, _) = admin(&cluster, target, &["status"]);
@@ -38,7 +47,7 @@ fn an_operator_moves_raft_leadership_and_takes_a_snapshot() {
 
 #[test]
 fn a_protocol_without_transfer_says_so() {
-    let cluster = ProcCluster::start("zab", 3);
+    let cluster = ProcCluster::start("paxos", 3);
     let (ok, _, err) = admin(&cluster, 1, &["transfer-leader", "2"]);
     assert!(!ok && err.contains("this protocol has no leadership transfer"), "{err}");
 }

@@ -29,6 +29,9 @@ impl Zab {
         if l.phase != LeaderPhase::Broadcast {
             return Err(NotLeader { leader_hint: None }.into());
         }
+        if let Some((to, _)) = l.transfer {
+            return Err(NotLeader { leader_hint: Some(to) }.into());
+        }
         let limit = self.config.max_queued_proposals;
         if l.queue.len() >= limit && !self.config.planted(PlantedBug::UnboundedProposalQueue) {
             // Retryable: the client backs off; nothing piles up here while the
@@ -50,6 +53,9 @@ impl Zab {
             let in_flight = self.log.last_index() - self.commit_index;
             let room = self.config.max_inflight_entries.saturating_sub(in_flight) as usize;
             let State::Leading(l) = &mut self.state else { return };
+            if l.transfer.is_some() {
+                return; // what is queued goes once the transfer is over, or fails with it
+            }
             l.batch_deadline = None;
             let sizes = l.queue.iter().map(|cmd| cmd.data.len());
             let most = self.config.max_batch_entries.min(room);
@@ -147,6 +153,7 @@ impl Zab {
         if learner.stage == Stage::Active {
             learner.acked = learner.acked.max(index);
             self.try_commit(now, out);
+            self.maybe_hand_over(now, out);
         }
     }
 
@@ -243,6 +250,7 @@ impl Zab {
         if l.batch_deadline.is_some_and(|d| now >= d) {
             self.flush_queue(now, out);
         }
+        self.maybe_hand_over(now, out);
         let State::Leading(l) = &mut self.state else { return };
         if now < l.ping.next {
             return;

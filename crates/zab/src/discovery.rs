@@ -44,6 +44,7 @@ impl Zab {
             ping: Pings { next: now + self.config.tick, round: 0, started: now },
             reads: Vec::new(),
             queue: VecDeque::new(),
+            transfer: None,
             batch_deadline: None,
         })));
         let early = std::mem::take(&mut self.early_infos);

@@ -12,7 +12,7 @@
 //!
 //! Election only picks who tries to lead: safety rests on discovery's checks.
 
-use crate::message::{Message, Notification, PeerState};
+use crate::message::{Message, Notification, PeerState, Vote};
 use crate::state::State;
 use crate::Out;
 use crate::Zab;
@@ -22,6 +22,14 @@ use tracing::debug;
 impl Zab {
     /// Enters LOOKING: a new round, voting for itself (`lookForLeader`).
     pub(crate) fn become_looking(&mut self, now: Instant, out: &mut Out) {
+        self.look_for(now, None, out);
+    }
+
+    /// Enters LOOKING voting for `successor` (a leadership transfer) if it is
+    /// another voter of our configuration, else for ourselves. The vote
+    /// carries our own history's rank: the successor's own vote, as up to
+    /// date as the old leader's history, ranks at least as high.
+    pub(crate) fn look_for(&mut self, now: Instant, successor: Option<NodeId>, out: &mut Out) {
         debug!(node = self.id.0, epoch = self.hard.current_epoch, round = self.election.round + 1, "LOOKING");
         self.fail_reads(out);
         self.set_state(State::Looking);
@@ -31,7 +39,12 @@ impl Zab {
         e.out_of_election.clear();
         e.finalize_at = None;
         e.resend_ticks = 1;
-        self.election.vote = self.own_vote();
+        self.election.vote = match successor {
+            Some(to) if to != self.id && self.configs.current().voters.contains(&to) => {
+                Vote { leader: to, ..self.own_vote() }
+            }
+            _ => self.own_vote(),
+        };
         self.broadcast_vote(now, out);
         self.check_quorum_for_vote(now);
     }

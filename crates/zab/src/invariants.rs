@@ -43,7 +43,54 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
         Box::new(UniqueSessions::default()),
         Box::new(LeaderNotBehindQuorum),
         Box::new(CommitQuorum::default()),
+        Box::new(SingleServerChanges::default()),
     ]
+}
+
+/// An established leader appends a configuration only once the one before
+/// is committed, and the new one differs from it by at most one voter and
+/// keeps one: so the majorities of two configurations in force one after
+/// the other always meet, and no two can both commit on their own. Checked
+/// on the leader after each step in which a configuration of its epoch
+/// appeared; its commit index then is at least what it was at the append,
+/// so the check may miss, never cry wolf.
+#[derive(Default, Debug)]
+pub struct SingleServerChanges {
+    /// Per leader: the epoch it leads and the index of the newest
+    /// configuration already checked.
+    checked: HashMap<NodeId, (u64, u64)>,
+}
+
+impl StepInvariant<Zab> for SingleServerChanges {
+    const NAME: &'static str = "zab: single-server membership changes";
+
+    fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
+        let Some(epoch) = node.established_epoch() else {
+            self.checked.remove(&node.id());
+            return Ok(());
+        };
+        let newest = node.configs.current_index();
+        match self.checked.insert(node.id(), (epoch, newest)) {
+            Some((e, seen)) if e == epoch && seen < newest => {}
+            _ => return Ok(()), // nothing new, or first seen leading (its history's configurations came before)
+        }
+        let Some((before, previous)) = node.configs.previous_with_index() else { return Ok(()) };
+        let current = node.configs.current();
+        if let Err(why) = quorum_core::check_single_change(previous, current) {
+            return Err(format!(
+                "leader {} of epoch {epoch} appended {current:?} at {newest} after {previous:?}: {why}",
+                node.id()
+            ));
+        }
+        if before > node.commit_index() {
+            return Err(format!(
+                "leader {} of epoch {epoch} appended a configuration at {newest} while the one at {before} was not committed (commit {})",
+                node.id(),
+                node.commit_index()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A transaction an established leader commits is durably held by a
@@ -481,6 +528,37 @@ mod tests {
             inv.check(at(1), NodeId(i as u64 + 1), &nodes)?;
         }
         Ok(())
+    }
+
+    #[test]
+    fn single_server_changes_catches_a_jump_of_two_voters_and_a_change_before_the_last_committed() {
+        use quorum_core::Membership;
+        let voters = |v: &[u64]| Membership { voters: v.iter().map(|i| NodeId(*i)).collect(), ..Membership::default() };
+        let mut leader = established_leader();
+        let mut inv = SingleServerChanges::default();
+        assert_eq!(run(&mut inv, &[Some(leader.clone()), None, None]), Ok(()));
+        let mut out = Effects::new();
+        leader.propose_payload(Payload::Membership(voters(&[1, 2, 3, 4])), &mut out);
+        leader.commit_index = leader.log.last_index();
+        assert_eq!(run(&mut inv, &[Some(leader.clone()), None, None]), Ok(()), "one voter added");
+        let mut jump = leader.clone();
+        jump.propose_payload(Payload::Membership(voters(&[1, 2, 5, 6])), &mut out);
+        let err = run(&mut inv.clone_fresh(&leader), &[Some(jump), None, None]).unwrap_err();
+        assert!(err.contains("change one voter at a time"), "{err}");
+        let mut early = leader.clone();
+        early.propose_payload(Payload::Membership(voters(&[1, 2, 3, 4, 5])), &mut out);
+        early.propose_payload(Payload::Membership(voters(&[1, 2, 3, 4, 5, 6])), &mut out);
+        let err = run(&mut inv.clone_fresh(&leader), &[Some(early), None, None]).unwrap_err();
+        assert!(err.contains("was not committed"), "{err}");
+    }
+
+    impl SingleServerChanges {
+        /// A checker that has seen `leader` as it is now.
+        fn clone_fresh(&self, leader: &Zab) -> SingleServerChanges {
+            let mut fresh = SingleServerChanges::default();
+            fresh.checked.insert(leader.id(), (leader.established_epoch().unwrap(), leader.configs.current_index()));
+            fresh
+        }
     }
 
     #[test]

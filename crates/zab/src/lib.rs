@@ -490,6 +490,7 @@ impl Protocol for Zab {
             Message::Ping { epoch, round, commit } => self.on_ping(now, from, epoch, round, commit, out),
             Message::PingAck { epoch, round } => self.on_ping_ack(now, from, epoch, round, out),
             Message::Reset { epoch } => self.on_reset(now, from, epoch, out),
+            Message::Transfer { epoch, to } => self.on_transfer(now, from, epoch, to, out),
             Message::SyncRequest { epoch, read } => self.on_sync_request(now, from, epoch, read, out),
             Message::SyncReply { epoch, read, index } => self.on_sync_reply(now, from, epoch, read, index, out),
         }
@@ -579,6 +580,17 @@ impl Protocol for Zab {
 
     fn membership(&self) -> Option<&Membership> {
         Some(self.configs.current())
+    }
+
+    fn transfer_to(&mut self, now: Instant, target: NodeId, out: &mut Effects<Message>) -> Result<(), String> {
+        self.transfer_leadership(now, target, out).map_err(|e| e.to_string())
+    }
+
+    fn hand_off(&mut self, now: Instant, out: &mut Effects<Message>) -> bool {
+        match self.best_successor() {
+            Some(to) => self.transfer_leadership(now, to, out).is_ok(),
+            None => false,
+        }
     }
 
     /// ACKEPOCH (the follower's acceptedEpoch promise), ACK of NEWLEADER

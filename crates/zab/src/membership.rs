@@ -23,6 +23,12 @@
 //! - A leader removed from the voters leads until the change commits, then
 //!   tells its followers to look for a new leader at once (RESET) rather than
 //!   letting them wait out `syncLimit`, and stops.
+//! - Leadership transfer (ZooKeeper has none): the leader stops proposing,
+//!   waits until the target has acknowledged its whole history, then tells
+//!   every follower to look for a leader voting for the target (TRANSFER),
+//!   and does so itself. With the longest history and every vote, the target
+//!   wins the election after one `finalize_wait`. If the target does not
+//!   catch up within `syncLimit`, the leader gives up and carries on.
 //!
 //! Why the histories stay safe: a committed transaction is held by a majority
 //! of the voters in force at the leader that committed it; a new leader's
@@ -34,7 +40,7 @@
 //! committed.
 
 use crate::message::Message;
-use crate::state::{LeaderPhase, Stage, State};
+use crate::state::{FollowerPhase, LeaderPhase, Stage, State};
 use crate::{Out, Zab};
 use quorum_core::{
     check_single_change, ChangeError, Configs, Entry, InitError, Instant, Log, Membership, MembershipChange, NodeId,
@@ -123,7 +129,7 @@ impl Zab {
             return Err(ChangeError::NotLeader(None));
         }
         // One change at a time, and only once this leader's epoch is established.
-        if !self.membership_committed() || self.commit_index < l.established_index {
+        if !self.membership_committed() || self.commit_index < l.established_index || l.transfer.is_some() {
             return Err(ChangeError::Busy);
         }
         let old = self.configs.current().clone();
@@ -144,6 +150,73 @@ impl Zab {
         let index = self.propose_payload(Payload::Membership(new), out);
         tracing::info!(node = self.id.0, index, %change, "membership change proposed");
         Ok(index)
+    }
+
+    /// Leadership transfer: no more proposals; once `target` holds our whole
+    /// history, TRANSFER to every follower and LOOKING for `target` here.
+    /// Gives up after `syncLimit`.
+    pub fn transfer_leadership(&mut self, now: Instant, target: NodeId, out: &mut Out) -> Result<(), ChangeError> {
+        let leader = match &self.state {
+            State::Following(f) => Some(f.leader),
+            _ => None,
+        };
+        let State::Leading(l) = &mut self.state else { return Err(ChangeError::NotLeader(leader)) };
+        if l.phase != LeaderPhase::Broadcast {
+            return Err(ChangeError::NotLeader(None));
+        }
+        if target == self.id {
+            return Ok(());
+        }
+        if !self.configs.current().voters.contains(&target) {
+            return Err(ChangeError::UnknownNode(target));
+        }
+        tracing::info!(node = self.id.0, %target, "leadership transfer");
+        l.transfer = Some((target, now + self.config.sync_limit()));
+        self.maybe_hand_over(now, out);
+        Ok(())
+    }
+
+    /// Hands over once the transfer's target acknowledged our whole history;
+    /// gives the transfer up at its deadline.
+    pub(crate) fn maybe_hand_over(&mut self, now: Instant, out: &mut Out) {
+        let last = self.log.last_index();
+        let State::Leading(l) = &mut self.state else { return };
+        let Some((to, deadline)) = l.transfer else { return };
+        let epoch = l.epoch();
+        if now >= deadline {
+            tracing::info!(node = self.id.0, %to, "leadership transfer gave up: the target did not catch up");
+            l.transfer = None;
+            return self.flush_queue(now, out);
+        }
+        if !l.learners.get(&to).is_some_and(|x| x.stage == Stage::Active && x.acked >= last) {
+            return;
+        }
+        for (peer, _) in l.learners.iter().filter(|(_, x)| x.in_stream()) {
+            out.send(*peer, Message::Transfer { epoch, to });
+        }
+        tracing::info!(node = self.id.0, epoch, %to, "handing leadership over");
+        self.look_for(now, Some(to), out);
+    }
+
+    /// TRANSFER from our leader: look for a leader now, voting for `to`.
+    pub(crate) fn on_transfer(&mut self, now: Instant, from: NodeId, epoch: u64, to: NodeId, out: &mut Out) {
+        let State::Following(f) = &self.state else { return };
+        if from != f.leader || f.phase == FollowerPhase::Discovery || epoch != f.epoch {
+            return;
+        }
+        self.look_for(now, Some(to), out);
+    }
+
+    /// The leader's pick to lead after it: the other voter that acknowledged
+    /// the most (`None` if not an established leader, or alone).
+    pub(crate) fn best_successor(&self) -> Option<NodeId> {
+        let State::Leading(l) = &self.state else { return None };
+        let voters = &self.configs.current().voters;
+        l.learners
+            .iter()
+            .filter(|(id, x)| voters.contains(id) && x.stage == Stage::Active)
+            .max_by_key(|(_, x)| x.acked)
+            .map(|(id, _)| *id)
     }
 
     /// A leader whose removal committed tells its followers to look for a new

@@ -273,6 +273,15 @@ pub enum Message {
         /// The leader's epoch.
         epoch: u64,
     },
+    /// Leader → followers: "I step down for `to`": look for a leader now,
+    /// voting for `to` (leadership transfer; the leader sends it once `to`
+    /// has acknowledged its whole history).
+    Transfer {
+        /// The leader's epoch.
+        epoch: u64,
+        /// The voter to elect.
+        to: NodeId,
+    },
     /// A follower asks the leader for a linearizable read point (ZooKeeper's `sync`).
     SyncRequest {
         /// The epoch.
@@ -314,6 +323,7 @@ impl Message {
             Message::Ping { .. } => "PING",
             Message::PingAck { .. } => "PING(ACK)",
             Message::Reset { .. } => "RESET",
+            Message::Transfer { .. } => "TRANSFER",
             Message::SyncRequest { .. } => "SYNC",
             Message::SyncReply { .. } => "SYNC(REPLY)",
         }

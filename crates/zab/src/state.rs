@@ -250,6 +250,9 @@ pub(crate) struct Leading {
     /// Proposals waiting for a batch or for room in the pipeline.
     pub queue: VecDeque<Command>,
     pub batch_deadline: Option<Instant>,
+    /// A leadership transfer in progress: the voter to hand over to, and
+    /// when to give up. No proposals meanwhile.
+    pub transfer: Option<(NodeId, Instant)>,
 }
 
 /// A leader's PING rounds: each round is numbered, and a follower's answer

@@ -198,3 +198,39 @@ fn the_checker_catches_a_leader_that_counts_a_learners_ack() {
     assert!(committed, "the planted leader commits with the learner's ack");
     assert!(violations.iter().any(|v| v.starts_with("zab: commit on a quorum of the configuration")), "{violations:?}");
 }
+
+#[test]
+fn leadership_transfer_hands_over_without_waiting_for_a_timeout() {
+    let (mut c, leader) = settled(5, &[1, 2, 3, 4, 5], 4);
+    let target = c.ids().into_iter().find(|i| *i != leader).unwrap();
+    let refused = c.act(leader, |p, now, out| p.transfer_to(now, NodeId(9), out)).unwrap_err();
+    assert!(refused.contains("not a voter"), "{refused}");
+    for i in 0..10u8 {
+        c.propose(leader, vec![i]).unwrap();
+    }
+    let start = c.now();
+    c.act(leader, |p, now, out| p.transfer_to(now, target, out)).unwrap();
+    let refused = c.propose(leader, b"during".to_vec()).unwrap_err();
+    assert!(format!("{refused:?}").contains(&format!("{target:?}")), "a client is sent to the target: {refused:?}");
+    let limit = ZabConfig::default().sync_limit();
+    assert!(c.run_until(limit, |c| c.leader() == Some(target)), "the target leads: {:?}", c.leader());
+    let took = c.now().saturating_since(start);
+    assert!(took.as_nanos() < limit.as_nanos() / 2, "took {took:?}");
+    let before = c.applied_index(target);
+    c.propose(target, b"x".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(50));
+    assert_eq!(c.leader(), Some(target));
+    assert!(c.applied_index(target) > before);
+    assert_eq!(c.applied_index(leader), c.applied_index(target), "the old leader follows");
+    c.assert_clean();
+}
+
+#[test]
+fn a_leader_about_to_stop_hands_off_to_a_voter() {
+    let (mut c, leader) = settled(3, &[1, 2, 3], 7);
+    assert!(c.act(leader, |p, now, out| p.hand_off(now, out)));
+    let limit = ZabConfig::default().sync_limit();
+    assert!(c.run_until(limit, |c| c.leader().is_some_and(|l| l != leader)), "a voter took over");
+    assert_ne!(c.node(leader).unwrap().status().role, Role::Leader, "the old leader stepped down");
+    c.assert_clean();
+}
