@@ -160,7 +160,7 @@ impl Zab {
     /// Commits the highest index a quorum acknowledged durably in this epoch.
     pub(crate) fn try_commit(&mut self, now: Instant, out: &mut Out) {
         let own = if self.durable_hard.current_epoch == self.hard.current_epoch { self.durable_index } else { 0 };
-        let State::Leading(l) = &mut self.state else { return };
+        let State::Leading(l) = &self.state else { return };
         if l.phase != LeaderPhase::Broadcast {
             return;
         }
@@ -184,7 +184,7 @@ impl Zab {
             acks.push(own);
             Majority::of(3).reached_by_quorum(acks)
         } else {
-            self.configs.current().quorum_value(acked)
+            self.committed_by_quorums(acked)
         };
         if agreed <= self.commit_index {
             return;

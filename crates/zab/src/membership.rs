@@ -11,6 +11,9 @@
 //!   not: appended as a PROPOSAL, or part of the DIFF, TRUNC or SNAP applied
 //!   at NEWLEADER. A truncated entry takes its configuration with it; a
 //!   snapshot carries the configuration in force at its index in its metadata.
+//! - A configuration, and what follows it, commits only once a majority of
+//!   the voters before it holds it too, as in ZooKeeper: the old and the
+//!   new quorum both.
 //! - Every quorum a node counts is a majority of the *voters* of its own
 //!   configuration: FLE votes, FOLLOWERINFO and ACKEPOCH, ACK of NEWLEADER,
 //!   ACKs of proposals, ping answers for `sync`. Learners go through
@@ -110,6 +113,21 @@ impl Zab {
     /// The configuration in force at this node (the newest in its history).
     pub fn membership(&self) -> &Membership {
         self.configs.current()
+    }
+
+    /// The highest index both quorums hold, given each node's acknowledged
+    /// index: a majority of the voters in force, and, while the newest
+    /// configuration is not committed, a majority of the voters before it
+    /// too. ZooKeeper's rule (Shraer et al. 2012): a new configuration is
+    /// committed by the old and the new quorum both. With one voter changed
+    /// at a time either majority alone would meet every other, so this is
+    /// belt and braces, at the price of one more ack while a change is open.
+    pub(crate) fn committed_by_quorums(&self, acked: impl Fn(NodeId) -> u64) -> u64 {
+        let agreed = self.configs.current().quorum_value(&acked);
+        match self.configs.previous() {
+            Some(before) if !self.membership_committed() => agreed.min(before.quorum_value(&acked)),
+            _ => agreed,
+        }
     }
 
     /// True if this node knows the configuration in force to be committed.

@@ -234,3 +234,25 @@ fn a_leader_about_to_stop_hands_off_to_a_voter() {
     assert_ne!(c.node(leader).unwrap().status().role, Role::Leader, "the old leader stepped down");
     c.assert_clean();
 }
+
+/// ZooKeeper's rule: a new configuration commits with the old quorum and the
+/// new one both. Removing node `gone` from four voters, the leader and one
+/// follower are a majority of the three left, not of the four before.
+#[test]
+fn a_removal_commits_only_once_a_majority_of_the_old_voters_holds_it_too() {
+    let (mut c, leader) = settled(4, &[1, 2, 3, 4], 8);
+    let others: Vec<NodeId> = c.ids().into_iter().filter(|n| *n != leader).collect();
+    let (gone, cut, kept) = (others[0], others[1], others[2]);
+    c.cut_one_way(leader, gone);
+    c.cut_one_way(leader, cut);
+    let index = c.change_membership(leader, MembershipChange::Remove(gone)).unwrap();
+    c.run_for(Duration::from_millis(30));
+    assert!(c.applied_index(leader) < index, "the leader and {kept} are two of the four voters before the change");
+    c.heal();
+    c.propose(leader, b"after".to_vec()).unwrap(); // the cut follower sees the gap and syncs again
+    assert!(c.run_until(Duration::from_secs(2), |c| c.applied_index(leader) > index), "committed once {cut} is back");
+    let mut expected = [leader, cut, kept].map(|n| n.0).to_vec();
+    expected.sort_unstable();
+    assert_eq!(c.voters(leader), expected);
+    c.assert_clean();
+}
