@@ -56,23 +56,19 @@ pub(crate) fn all() -> Vec<Box<dyn Invariant<Zab>>> {
 /// so the check may miss, never cry wolf.
 #[derive(Default, Debug)]
 pub struct SingleServerChanges {
-    /// Per leader: the epoch it leads and the index of the newest
-    /// configuration already checked.
-    checked: HashMap<NodeId, (u64, u64)>,
+    /// The index of the newest configuration already checked, per leadership.
+    checked: PerEpoch,
 }
 
 impl StepInvariant<Zab> for SingleServerChanges {
     const NAME: &'static str = "zab: single-server membership changes";
 
     fn check_stepped(&mut self, _now: Instant, node: &Zab, _nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(epoch) = node.established_epoch() else {
-            self.checked.remove(&node.id());
-            return Ok(());
-        };
+        // First seen leading: its history's configurations came before it.
+        let Some((epoch, seen)) = self.checked.advance(node, |z| z.configs.current_index()) else { return Ok(()) };
         let newest = node.configs.current_index();
-        match self.checked.insert(node.id(), (epoch, newest)) {
-            Some((e, seen)) if e == epoch && seen < newest => {}
-            _ => return Ok(()), // nothing new, or first seen leading (its history's configurations came before)
+        if seen >= newest {
+            return Ok(()); // nothing new
         }
         let Some((before, previous)) = node.configs.previous_with_index() else { return Ok(()) };
         let current = node.configs.current();
@@ -104,23 +100,41 @@ impl StepInvariant<Zab> for SingleServerChanges {
 /// counts as holding it (the check may miss, never cry wolf).
 #[derive(Default, Debug)]
 pub struct CommitQuorum {
-    /// Per leader: the epoch it leads and the commit index already checked.
-    checked: HashMap<NodeId, (u64, u64)>,
+    /// The commit index already checked, per leadership.
+    checked: PerEpoch,
+}
+
+/// What a check has already covered in each established leadership: a
+/// watermark per leader, kept for the epoch it leads.
+#[derive(Default, Debug)]
+struct PerEpoch {
+    seen: HashMap<NodeId, (u64, u64)>,
+}
+
+impl PerEpoch {
+    /// Records `mark(node)` for `node` if it is an established leader, and
+    /// returns its epoch with the mark recorded earlier in that epoch (`None`
+    /// if it does not lead, or was first seen leading it now; a node that
+    /// stopped leading is forgotten).
+    fn advance(&mut self, node: &Zab, mark: impl FnOnce(&Zab) -> u64) -> Option<(u64, u64)> {
+        let Some(epoch) = node.established_epoch() else {
+            self.seen.remove(&node.id());
+            return None;
+        };
+        match self.seen.insert(node.id(), (epoch, mark(node))) {
+            Some((e, before)) if e == epoch => Some((epoch, before)),
+            _ => None,
+        }
+    }
 }
 
 impl StepInvariant<Zab> for CommitQuorum {
     const NAME: &'static str = "zab: commit on a quorum of the configuration";
 
     fn check_stepped(&mut self, _now: Instant, node: &Zab, nodes: &[Option<&Zab>]) -> Result<(), String> {
-        let Some(epoch) = node.established_epoch() else {
-            self.checked.remove(&node.id());
-            return Ok(());
-        };
+        // First seen established: what it committed so far was counted by NEWLEADER acks.
+        let Some((epoch, from)) = self.checked.advance(node, Zab::commit_index) else { return Ok(()) };
         let commit = node.commit_index();
-        let from = match self.checked.insert(node.id(), (epoch, commit)) {
-            Some((e, from)) if e == epoch => from,
-            _ => return Ok(()), // first seen established: counted by NEWLEADER acks
-        };
         if commit <= from || commit <= node.log.offset() {
             return Ok(());
         }
@@ -556,7 +570,7 @@ mod tests {
         /// A checker that has seen `leader` as it is now.
         fn clone_fresh(&self, leader: &Zab) -> SingleServerChanges {
             let mut fresh = SingleServerChanges::default();
-            fresh.checked.insert(leader.id(), (leader.established_epoch().unwrap(), leader.configs.current_index()));
+            fresh.checked.advance(leader, |z| z.configs.current_index());
             fresh
         }
     }
