@@ -16,6 +16,9 @@ mkdir -p "$out"
 dfs1="--search dfs --commands 1 --crashes 1 --timers 3 --max-term 2 --depth 40"
 dfs2="--search dfs --commands 2 --crashes 1 --timers 4 --max-term 3 --depth 50"
 walk="--search random --seed 0 --commands 3 --crashes 3 --timers 12 --max-term 6 --depth 150"
+# Walks with an operator: one spare node outside the configuration, and four
+# membership changes or disk replacements (Raft, Multi-Paxos, Zab).
+churn="--search random --seed 0 --spares 1 --changes 4 --commands 3 --crashes 2 --timers 12 --max-term 6 --depth 150"
 # protocol bug profile | bounds to try, in order, separated by ';'
 runs="
 paxos ignore-promised-values default|--commands 2 --crashes 0 --timers 0 --depth 40
@@ -24,7 +27,9 @@ multipaxos accept-overwrites-chosen default|$dfs1;$dfs2;$walk
 multipaxos learn-keeps-older-stamp default|$dfs1;$dfs2;$walk
 multipaxos promise-omits-chosen-past-cap tiny-caps|$dfs1;$dfs2;$walk
 raft vote-before-persisted default|--commands 0 --crashes 1 --timers 2 --max-term 1 --depth 40;$dfs1
-raft trust-match-index default|$dfs1;$dfs2;$walk
+raft trust-match-index default|$dfs1;$dfs2;$walk;$churn
+multipaxos non-voters-count default|$churn
+zab non-voters-count default|$churn
 zab ack-before-durable default|--commands 1 --crashes 0 --timers 2 --max-term 2 --depth 60
 zab ack-new-leader-before-durable default|$dfs1;$dfs2;$walk
 zab skip-follower-ahead-check default|$dfs1;$dfs2;$walk

@@ -38,6 +38,12 @@ pub struct Bounds {
     pub crashes: u32,
     /// Timer firings, in all.
     pub timers: u32,
+    /// Operator actions, in all: membership changes asked of a leader and
+    /// disks replaced (protocols whose membership can change).
+    pub changes: u32,
+    /// Nodes beyond `nodes` that start outside the configuration, for the
+    /// operator to add.
+    pub spares: u64,
     /// States where any node's term, ballot round or epoch exceeds this are
     /// not expanded.
     pub max_term: u64,
@@ -60,7 +66,12 @@ pub struct Bounds {
 
 impl Bounds {
     pub(crate) fn limits(&self) -> Limits {
-        Limits { commands: self.commands, crashes: self.crashes, timers: self.timers }
+        Limits { commands: self.commands, crashes: self.crashes, timers: self.timers, changes: self.changes }
+    }
+
+    /// The initial world of these bounds.
+    pub(crate) fn world<P: Checkable>(&self, config: P::Config) -> World<P> {
+        World::with_spares(self.nodes, self.spares, config)
     }
 }
 
@@ -71,6 +82,8 @@ impl Default for Bounds {
             commands: 2,
             crashes: 1,
             timers: 8,
+            changes: 0,
+            spares: 0,
             max_term: 3,
             max_depth: 40,
             max_states: 1_000_000,
@@ -220,7 +233,7 @@ pub(crate) type ByFingerprint<V> = HashMap<u64, V, BuildHasherDefault<AsIs>>;
 /// The initial world, its properties checked; or, if it breaks one already,
 /// the finished report, with the empty counterexample.
 pub(crate) fn initial_world<P: Checkable>(config: P::Config, bounds: &Bounds) -> Result<World<P>, Box<Report>> {
-    let mut world = World::<P>::new(bounds.nodes, config);
+    let mut world = bounds.world::<P>(config);
     world.check_state(bounds.one_leader_per_term);
     match world.violation().cloned() {
         None => Ok(world),
@@ -248,7 +261,7 @@ pub(crate) fn labelled<P>(config: P::Config, bounds: &Bounds, steps: Vec<Action>
 where
     P: Checkable,
 {
-    let mut world = World::<P>::new(bounds.nodes, config);
+    let mut world = bounds.world::<P>(config);
     steps
         .into_iter()
         .map(|step| {
@@ -266,7 +279,7 @@ pub fn replay<P>(config: P::Config, bounds: &Bounds, steps: &[Action]) -> World<
 where
     P: Checkable,
 {
-    let mut world = World::<P>::new(bounds.nodes, config);
+    let mut world = bounds.world::<P>(config);
     world.check_state(bounds.one_leader_per_term);
     for step in steps {
         let possible = world.actions(&bounds.limits()).into_iter().map(|a| world.labelled(a)).any(|a| a == *step);

@@ -12,7 +12,10 @@
 //! (timers fire in any order: time only moves up to the deadline fired),
 //! sync a disk's oldest staged write, crash a node (its unsynced writes and
 //! connections are lost, its peers are told the links broke), restart it
-//! from its disk, and propose one of a bounded set of commands at any node.
+//! from its disk, and propose one of a bounded set of commands at any node;
+//! with `Bounds::changes`, an operator asks a leader to add a learner (spare
+//! nodes, `Bounds::spares`, start outside the configuration), promote one or
+//! remove a member, and replaces the disk of a node that does not vote.
 //! Loss needs no transition: a message never delivered is a lost one.
 //!
 //! Properties, checked in every state: the values applied at each index

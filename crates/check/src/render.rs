@@ -24,6 +24,10 @@ fn describe(action: &Action) -> String {
         Action::Crash(id) => format!("{id}: crashes (unsynced writes lost)"),
         Action::Restart(id) => format!("{id}: restarts from its disk"),
         Action::Propose { node, command } => format!("client proposes v{command} at {node}"),
+        Action::Change { leader, change } => format!("operator asks {leader}: {change}"),
+        Action::Wipe { node, leader } => {
+            format!("{node}: disk replaced, rejoins with {leader}'s voters (it does not vote there)")
+        }
     }
 }
 
@@ -51,6 +55,10 @@ pub fn mermaid(cx: &Counterexample, nodes: u64) -> String {
             Action::Crash(id) => writeln!(s, "    Note over {id}: CRASH"),
             Action::Restart(id) => writeln!(s, "    Note over {id}: restart"),
             Action::Propose { node, command } => writeln!(s, "    Note over {node}: propose v{command}"),
+            Action::Change { leader, change } => {
+                writeln!(s, "    Note over {leader}: operator: {}", clean(&change.to_string()))
+            }
+            Action::Wipe { node, .. } => writeln!(s, "    Note over {node}: disk replaced"),
         };
     }
     let _ = writeln!(s, "    Note over n1: {} broken", cx.violation.property);

@@ -10,6 +10,7 @@
 
 use crate::explore::{initial_world, labelled, Bounds, ByFingerprint, Counterexample, Pace, Report};
 use crate::shrink::shrink;
+use crate::world::Action;
 use crate::Checkable;
 use quorum_core::Rng;
 
@@ -31,6 +32,7 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
         }
         let mut world = root.clone();
         let mut steps = Vec::new();
+        let mix = Mix::draw(&mut rng, bounds.nodes + bounds.spares);
         while steps.len() < bounds.max_depth {
             if world.max_term() > bounds.max_term {
                 report.pruned_by_term += 1;
@@ -42,7 +44,7 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
                 if actions.is_empty() {
                     break None; // a dead end: nothing can happen here
                 }
-                let action = actions.swap_remove(rng.index(actions.len()));
+                let action = actions.swap_remove(mix.pick(&mut rng, &actions));
                 if world.apply(&action) {
                     break Some(action);
                 }
@@ -75,4 +77,78 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
     report.exhausted = false;
     report.elapsed = pace.elapsed();
     report
+}
+
+/// A walk's mix of actions (swarm testing: Groce et al., "Swarm Testing",
+/// ISSTA 2012). A uniform pick among the enabled actions delivers a message
+/// within a few steps of its sending, fires timers as often as anything
+/// else, and so almost never holds a message across an election; each walk
+/// instead draws weights of its own: some links slow (their messages are
+/// picked rarely, so they arrive late, after the world moved on), timers,
+/// crashes, syncs and proposals each rare or common. One walk in four keeps
+/// the uniform pick.
+struct Mix {
+    /// Weight of a delivery on each directed link, `[from][to]` (ids from 1).
+    link: Vec<Vec<f64>>,
+    timer: f64,
+    sync: f64,
+    crash: f64,
+    restart: f64,
+    propose: f64,
+    change: f64,
+}
+
+impl Mix {
+    fn draw(rng: &mut Rng, nodes: u64) -> Mix {
+        let n = nodes as usize + 1;
+        if rng.chance(0.25) {
+            return Mix {
+                link: vec![vec![1.0; n]; n],
+                timer: 1.0,
+                sync: 1.0,
+                crash: 1.0,
+                restart: 1.0,
+                propose: 1.0,
+                change: 1.0,
+            };
+        }
+        let mut one_of = |choices: &[f64]| choices[rng.index(choices.len())];
+        let (slow, slow_weight) = (one_of(&[0.0, 0.2, 0.4]), one_of(&[0.02, 0.1]));
+        let link = (0..n).map(|_| (0..n).map(|_| if rng.chance(slow) { slow_weight } else { 1.0 }).collect()).collect();
+        let mut one_of = |choices: &[f64]| choices[rng.index(choices.len())];
+        Mix {
+            link,
+            timer: one_of(&[0.05, 0.2, 1.0]),
+            sync: one_of(&[0.2, 1.0, 3.0]),
+            crash: one_of(&[0.01, 0.1, 1.0]),
+            restart: one_of(&[0.1, 1.0]),
+            propose: one_of(&[0.05, 0.3, 1.0]),
+            change: one_of(&[0.05, 0.3, 1.0]),
+        }
+    }
+
+    fn weight(&self, action: &Action) -> f64 {
+        match *action {
+            Action::Deliver { from, to, .. } => self.link[from.0 as usize][to.0 as usize],
+            Action::Timer(_) => self.timer,
+            Action::Sync(_) => self.sync,
+            Action::Crash(_) => self.crash,
+            Action::Restart(_) => self.restart,
+            Action::Propose { .. } => self.propose,
+            Action::Change { .. } | Action::Wipe { .. } => self.change,
+        }
+    }
+
+    /// The position of an action picked with these weights (`actions` is not empty).
+    fn pick(&self, rng: &mut Rng, actions: &[Action]) -> usize {
+        let total: f64 = actions.iter().map(|a| self.weight(a)).sum();
+        let mut at = rng.unit() * total;
+        for (i, action) in actions.iter().enumerate() {
+            at -= self.weight(action);
+            if at < 0.0 {
+                return i;
+            }
+        }
+        actions.len() - 1
+    }
 }

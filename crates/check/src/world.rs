@@ -10,8 +10,8 @@
 
 use crate::Checkable;
 use quorum_core::{
-    ClientId, Command, DurabilityGate, Effect, Effects, Init, Instant, LinkKind, MemStorage, NodeId, Payload, Protocol,
-    Role,
+    ClientId, Command, DurabilityGate, Effect, Effects, Init, Instant, LinkKind, MemStorage, MembershipChange, NodeId,
+    Payload, Protocol, Role,
 };
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -46,6 +46,22 @@ pub enum Action {
         node: NodeId,
         /// Which of the bounded set of commands (0-based).
         command: u32,
+    },
+    /// An operator asks a leader to change the membership (a refusal is no step).
+    Change {
+        /// The leader asked.
+        leader: NodeId,
+        /// Add a learner, promote one, or remove a member.
+        change: MembershipChange,
+    },
+    /// An operator replaces the disk of a node that does not vote in a
+    /// leader's committed configuration: it stops (if up), comes back empty,
+    /// and joins again knowing that leader's voters (`quorum node --join`).
+    Wipe {
+        /// The node whose disk is replaced.
+        node: NodeId,
+        /// The leader whose configuration says it does not vote.
+        leader: NodeId,
     },
 }
 
@@ -88,11 +104,20 @@ struct Slot<P: Protocol> {
     node: Option<P>,
     disk: MemStorage,
     gate: DurabilityGate<P::Message>,
+    /// The voters it boots knowing: the founding voters, or, after a wipe,
+    /// the voters of the configuration it rejoins.
+    join: Vec<NodeId>,
 }
 
 impl<P: Protocol + Clone> Clone for Slot<P> {
     fn clone(&self) -> Self {
-        Slot { node: self.node.clone(), disk: self.disk.clone(), gate: self.gate.clone() }
+        Slot { node: self.node.clone(), disk: self.disk.clone(), gate: self.gate.clone(), join: self.join.clone() }
+    }
+}
+
+impl<P: Protocol> Slot<P> {
+    fn empty(join: Vec<NodeId>) -> Self {
+        Slot { node: None, disk: MemStorage::new(), gate: DurabilityGate::new(), join }
     }
 }
 
@@ -112,8 +137,16 @@ pub struct World<P: Protocol> {
     commands_issued: u32,
     crashes: u32,
     timers: u32,
+    /// Operator actions taken: membership changes and wipes.
+    changes: u32,
     restarts: u64,
     violation: Option<Violation>,
+    /// The voters of the founding configuration (the nodes that are not spares).
+    founders: Arc<[NodeId]>,
+    /// Within a step, once the membership may have changed: the voters the
+    /// acting node went by before it (an entry that changes the
+    /// configuration is decided by the one before it).
+    voters_before: Vec<NodeId>,
 }
 
 impl<P: Protocol> Clone for World<P> {
@@ -129,8 +162,11 @@ impl<P: Protocol> Clone for World<P> {
             commands_issued: self.commands_issued,
             crashes: self.crashes,
             timers: self.timers,
+            changes: self.changes,
             restarts: self.restarts,
             violation: self.violation.clone(),
+            voters_before: Vec::new(),
+            founders: Arc::clone(&self.founders),
         }
     }
 }
@@ -138,12 +174,19 @@ impl<P: Protocol> Clone for World<P> {
 impl<P: Checkable> World<P> {
     /// `n` fresh nodes with ids 1..=n.
     pub fn new(n: u64, config: P::Config) -> Self {
+        World::with_spares(n, 0, config)
+    }
+
+    /// `voters` fresh nodes with ids 1..=voters, the founding configuration,
+    /// and `spares` more after them that start outside it, knowing its
+    /// voters (as `quorum node --join` starts), for an operator to add.
+    pub fn with_spares(voters: u64, spares: u64, config: P::Config) -> Self {
+        let n = voters + spares;
+        let founders: Vec<NodeId> = (1..=voters).map(NodeId).collect();
         let mut world = World {
             now: Instant::ZERO,
             config,
-            slots: (0..n)
-                .map(|_| Arc::new(Slot { node: None, disk: MemStorage::new(), gate: DurabilityGate::new() }))
-                .collect(),
+            slots: (0..n).map(|_| Arc::new(Slot::empty(founders.clone()))).collect(),
             network: Vec::new(),
             slot_hashes: vec![None; n as usize],
             applied: BTreeMap::new(),
@@ -151,8 +194,11 @@ impl<P: Checkable> World<P> {
             commands_issued: 0,
             crashes: 0,
             timers: 0,
+            changes: 0,
             restarts: 0,
             violation: None,
+            voters_before: Vec::new(),
+            founders: founders.clone().into(),
         };
         for id in world.members() {
             world.slot_mut(id).node = world.boot(id, &MemStorage::new());
@@ -160,6 +206,7 @@ impl<P: Checkable> World<P> {
         world
     }
 
+    /// Every slot's id, in the configuration or not.
     fn members(&self) -> Vec<NodeId> {
         (1..=self.slots.len() as u64).map(NodeId).collect()
     }
@@ -167,7 +214,7 @@ impl<P: Checkable> World<P> {
     fn boot(&mut self, id: NodeId, disk: &MemStorage) -> Option<P> {
         let init = Init {
             id,
-            members: self.members(),
+            members: self.slot(id).join.clone(),
             config: self.config.clone(),
             stored: disk.durable().to_stored(),
             seed: id.0.wrapping_mul(0x9e37_79b9).wrapping_add(self.restarts),
@@ -266,11 +313,49 @@ impl<P: Checkable> World<P> {
                     if self.commands_issued < limits.commands {
                         actions.push(Action::Propose { node: id, command: self.commands_issued });
                     }
+                    if self.changes < limits.changes {
+                        self.operator_actions(id, p, &mut actions);
+                    }
                 }
                 None => actions.push(Action::Restart(id)),
             }
         }
         actions
+    }
+
+    /// What an operator may do through `leader`, if it leads with a
+    /// membership: add each node outside its configuration as a learner,
+    /// promote each learner, remove each member (itself too, not the last
+    /// voter); and, once its configuration is committed, replace the disk of
+    /// any node that does not vote in it. `quorum sim --churn` keeps at most
+    /// one node out, so no old configuration can have a majority of nodes
+    /// that forgot their votes; here several may be out, so a disk is
+    /// replaced only while every node is up and none counts it as a voter.
+    fn operator_actions(&self, leader: NodeId, p: &P, actions: &mut Vec<Action>) {
+        let Some(conf) = p.membership().filter(|_| p.status().role == Role::Leader) else { return };
+        let votes_somewhere = |id: NodeId| {
+            self.slots
+                .iter()
+                .any(|s| s.node.as_ref().is_none_or(|n| n.membership().is_none_or(|c| c.voters.contains(&id))))
+        };
+        for id in self.members() {
+            let change = if conf.learners.contains(&id) {
+                MembershipChange::Promote(id)
+            } else if !conf.voters.contains(&id) {
+                MembershipChange::AddLearner { node: id, address: None }
+            } else if conf.voters.len() > 1 {
+                MembershipChange::Remove(id)
+            } else {
+                continue;
+            };
+            actions.push(Action::Change { leader, change });
+            if conf.learners.contains(&id) {
+                actions.push(Action::Change { leader, change: MembershipChange::Remove(id) });
+            }
+            if !conf.voters.contains(&id) && id != leader && p.membership_committed() && !votes_somewhere(id) {
+                actions.push(Action::Wipe { node: id, leader });
+            }
+        }
     }
 
     /// The action with its message label filled in (labels are made only
@@ -306,6 +391,18 @@ impl<P: Checkable> World<P> {
     fn apply_inner(&mut self, action: &Action) -> bool {
         let mut out = Effects::new();
         let now = self.now;
+        self.voters_before.clear();
+        if self.changes > 0 {
+            let acting = match *action {
+                Action::Deliver { index, .. } => Some(self.network[index].to),
+                Action::Timer(id) | Action::Sync(id) | Action::Propose { node: id, .. } => Some(id),
+                Action::Change { leader, .. } => Some(leader),
+                Action::Crash(_) | Action::Restart(_) | Action::Wipe { .. } => None,
+            };
+            if let Some(id) = acting.filter(|&id| self.slot(id).node.is_some()) {
+                self.voters_before = self.voters_at(id);
+            }
+        }
         match *action {
             Action::Deliver { index, .. } => {
                 let m = self.network.remove(index);
@@ -338,21 +435,7 @@ impl<P: Checkable> World<P> {
             }
             Action::Crash(id) => {
                 self.crashes += 1;
-                let slot = self.slot_mut(id);
-                slot.node = None;
-                slot.disk.crash();
-                slot.gate.crash();
-                // Its connections break: what was in flight to or from it is lost,
-                // and its peers are told (as the runtime tells them).
-                self.network.retain(|m| m.from != id && m.to != id);
-                for peer in self.members() {
-                    if self.slot(peer).node.is_none() {
-                        continue;
-                    }
-                    let mut out = Effects::new();
-                    self.slot_mut(peer).node.as_mut().expect("checked live").on_link_down(now, id, &mut out);
-                    self.after(peer, out);
-                }
+                self.crash(id);
             }
             Action::Restart(id) => {
                 self.restarts += 1;
@@ -369,8 +452,48 @@ impl<P: Checkable> World<P> {
                 self.commands_issued += 1;
                 self.after(id, out);
             }
+            Action::Change { leader, ref change } => {
+                let node = self.slot_mut(leader).node.as_mut().expect("changes go to live leaders");
+                if node.change_membership(now, change.clone(), &mut out).is_err() {
+                    return false;
+                }
+                self.changes += 1;
+                self.after(leader, out);
+            }
+            Action::Wipe { node: id, leader } => {
+                self.changes += 1;
+                let voters = self.slot(leader).node.as_ref().and_then(|p| p.membership()).expect("listed by a leader");
+                let voters = voters.voters.clone();
+                if self.slot(id).node.is_some() {
+                    self.crash(id);
+                }
+                *self.slot_mut(id) = Slot::empty(voters);
+                self.restarts += 1;
+                let node = self.boot(id, &MemStorage::new());
+                self.slot_mut(id).node = node;
+            }
         }
         true
+    }
+
+    /// The node stops: unsynced writes and the messages held for them are
+    /// lost, its connections break (what was in flight to or from it is
+    /// lost), and its peers are told (as the runtime tells them).
+    fn crash(&mut self, id: NodeId) {
+        let now = self.now;
+        let slot = self.slot_mut(id);
+        slot.node = None;
+        slot.disk.crash();
+        slot.gate.crash();
+        self.network.retain(|m| m.from != id && m.to != id);
+        for peer in self.members() {
+            if self.slot(peer).node.is_none() {
+                continue;
+            }
+            let mut out = Effects::new();
+            self.slot_mut(peer).node.as_mut().expect("checked live").on_link_down(now, id, &mut out);
+            self.after(peer, out);
+        }
     }
 
     /// Carries out a node's effects and checks what they reveal.
@@ -399,16 +522,21 @@ impl<P: Checkable> World<P> {
                     Some(_) => {}
                     None => {
                         // Applying means a client may have been answered: a
-                        // majority's disks must hold the entry already, or a
-                        // crash of the others could take it back.
-                        let holders = self.slots.iter().filter(|s| s.disk.durable().holds(entry.index, &entry.payload));
-                        let holders = holders.count();
-                        if holders <= self.slots.len() / 2 {
+                        // majority of the voters' disks must hold the entry
+                        // already, or a crash of the others could take it
+                        // back. The voters the node goes by now, or before
+                        // this step (the configuration that decided a change).
+                        let holds = |v: &&NodeId| self.slot(**v).disk.durable().holds(entry.index, &entry.payload);
+                        let majority = |voters: &[NodeId]| voters.iter().filter(holds).count() > voters.len() / 2;
+                        let voters = self.voters_at(id);
+                        let holders = voters.iter().filter(holds).count();
+                        let decided_before = !self.voters_before.is_empty() && majority(&self.voters_before);
+                        if !majority(&voters) && !decided_before {
                             let detail = format!(
-                                "{id} applied {:?} at index {} while only {holders} of {} disks held it",
+                                "{id} applied {:?} at index {} while only {holders} of {} voters' disks held it",
                                 entry.payload,
                                 entry.index,
-                                self.slots.len()
+                                voters.len()
                             );
                             self.fail("applied entries are durable on a majority", detail);
                         }
@@ -418,6 +546,15 @@ impl<P: Checkable> World<P> {
                 Effect::InstallSnapshot(_) | Effect::ReadReady { .. } | Effect::ReadFailed { .. } => {}
                 other => unreachable!("an effect this driver does not know: {other:?}"),
             }
+        }
+    }
+
+    /// The voters of the configuration `id` goes by (every node, for a
+    /// protocol whose membership is fixed).
+    fn voters_at(&self, id: NodeId) -> Vec<NodeId> {
+        match self.slot(id).node.as_ref().and_then(|p| p.membership()) {
+            Some(conf) => conf.voters.clone(),
+            None => self.members(),
         }
     }
 
@@ -467,6 +604,7 @@ impl<P: Checkable> World<P> {
         let look = |first: u64| {
             let order: Vec<NodeId> = (0..n).map(|k| NodeId((first - 1 + k) % n + 1)).collect();
             P::invariants().into_iter().filter(|inv| inv.judges_one_state()).find_map(|mut inv| {
+                inv.founders(&self.founders);
                 let e = order.iter().find_map(|&id| inv.check(self.now, id, &nodes).err())?;
                 Some(format!("{}: {e}", inv.name()))
             })
@@ -484,7 +622,7 @@ impl<P: Checkable> World<P> {
         for (slot, cached) in self.slots.iter().zip(&mut self.slot_hashes) {
             if cached.is_none() {
                 let mut h = hasher();
-                (&slot.node, &slot.disk, &slot.gate).hash(&mut h);
+                (&slot.node, &slot.disk, &slot.gate, &slot.join).hash(&mut h);
                 *cached = Some(h.finish());
             }
         }
@@ -497,7 +635,7 @@ impl<P: Checkable> World<P> {
         }
         msgs.hash(&mut h);
         (&self.applied, &self.leaders).hash(&mut h);
-        (self.commands_issued, self.crashes, self.timers, self.restarts).hash(&mut h);
+        (self.commands_issued, self.crashes, self.timers, self.changes, self.restarts).hash(&mut h);
         h.finish()
     }
 }
@@ -512,6 +650,8 @@ pub struct Limits {
     /// Timer firings (each moves time on, so without a bound every
     /// heartbeat would make new states).
     pub timers: u32,
+    /// Operator actions: membership changes and disk replacements.
+    pub changes: u32,
 }
 
 /// The hasher of fingerprints: fast on many small writes, of good quality,

@@ -2,7 +2,7 @@
 //! bugs with a shortest counterexample that replays.
 
 use quorum_check::{explore, replay, Action, Bounds, Counterexample, Report, Search};
-use quorum_multipaxos::MultiPaxos;
+use quorum_multipaxos::{MultiPaxos, MultiPaxosConfig, PlantedBug as MultiPaxosBug};
 use quorum_paxos::{Paxos, PaxosConfig, PlantedBug as PaxosBug};
 use quorum_raft::{PlantedBug, Raft, RaftConfig};
 use quorum_sim::baseline::{PlantedBug as PbBug, PrimaryBackup, PrimaryBackupConfig};
@@ -261,4 +261,55 @@ fn random_walks_find_zab_leading_behind_a_follower_of_its_quorum() {
     let (cx, report) = caught::<Zab>(config, &walks(0), "protocol invariants");
     assert!(cx.violation.detail.contains("leader not behind its quorum"), "{:?}", cx.violation);
     eprintln!("found in {} states, a walk of {} steps", report.states, cx.steps.len());
+}
+
+/// Walks with an operator: a spare node outside the configuration, and four
+/// operator actions (add a learner, promote, remove, replace a non-voter's
+/// disk) among the crashes, timers and commands.
+fn churning(seed: u64) -> Bounds {
+    Bounds { spares: 1, changes: 4, crashes: 2, ..walks(seed) }
+}
+
+#[test]
+fn operator_changes_add_states_and_break_nothing_in_the_fixed_protocols() {
+    // Exhaustively, on a small bound: the operator's actions are transitions.
+    let small = Bounds { commands: 0, crashes: 0, timers: 1, max_depth: 14, ..Bounds::default() };
+    let fixed = clean::<Raft>(RaftConfig::default(), &small);
+    let changing = clean::<Raft>(RaftConfig::default(), &Bounds { spares: 1, changes: 1, ..small.clone() });
+    assert!(
+        changing.states > 2 * fixed.states,
+        "{} states with an operator, {} without",
+        changing.states,
+        fixed.states
+    );
+    // Deep, by random walks, in all three protocols with membership changes.
+    let bounds = Bounds { max_states: 60_000, ..churning(3) };
+    let ballots = Bounds { one_leader_per_term: false, ..bounds.clone() };
+    let reports = [
+        quiet::<Raft>(RaftConfig::default(), &bounds),
+        quiet::<Zab>(ZabConfig::default(), &bounds),
+        quiet::<MultiPaxos>(MultiPaxosConfig::default(), &ballots),
+    ];
+    for report in reports {
+        assert!(report.counterexample.is_none(), "{:?}", report.counterexample);
+        assert!(report.first_applied_at.is_some(), "{report:?}");
+    }
+}
+
+/// A leader that counts learners in its quorums (the planted
+/// `NonVotersCount` of Multi-Paxos and Zab) applies what no majority of
+/// voters holds, as soon as the operator has added a learner.
+#[test]
+fn walks_with_an_operator_find_learners_counted_in_quorums() {
+    let property = "applied entries are durable on a majority";
+    let ballots = Bounds { one_leader_per_term: false, ..churning(0) };
+    let config = MultiPaxosConfig::default().with(|c| c.planted = Some(MultiPaxosBug::NonVotersCount));
+    let (cx, report) = caught::<MultiPaxos>(config, &ballots, property);
+    let added = |cx: &Counterexample| cx.steps.iter().any(|s| matches!(s, Action::Change { .. }));
+    assert!(added(&cx), "{:?}", cx.steps);
+    eprintln!("multipaxos: found in {} states, {} steps", report.states, cx.steps.len());
+    let config = ZabConfig::default().with(|c| c.planted = Some(ZabBug::NonVotersCount));
+    let (cx, report) = caught::<Zab>(config, &churning(0), property);
+    assert!(added(&cx), "{:?}", cx.steps);
+    eprintln!("zab: found in {} states, {} steps", report.states, cx.steps.len());
 }

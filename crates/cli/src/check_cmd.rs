@@ -22,6 +22,15 @@ pub struct CheckArgs {
     /// Timer firings, in all (each moves time on).
     #[arg(long, default_value_t = 8)]
     pub timers: u32,
+    /// Operator actions, in all: a leader asked to add a learner, promote
+    /// one or remove a member, or the disk of a node that does not vote
+    /// replaced (Raft, Multi-Paxos, Zab).
+    #[arg(long, default_value_t = 0)]
+    pub changes: u32,
+    /// Nodes beyond `--nodes` that start outside the configuration, for the
+    /// operator to add (needs `--changes`).
+    #[arg(long, default_value_t = 0)]
+    pub spares: u64,
     /// Do not expand states where a term, ballot round or epoch passes this.
     #[arg(long, default_value_t = 3)]
     pub max_term: u64,
@@ -70,8 +79,17 @@ pub enum SearchArg {
 
 /// Runs `quorum check`; exit code 1 if a property is broken.
 pub fn run(args: CheckArgs) -> Result<i32, String> {
-    if !(1..=7).contains(&args.nodes) {
-        return Err("--nodes must be between 1 and 7".into());
+    if !(1..=7).contains(&args.nodes) || args.nodes + args.spares > 7 {
+        return Err("--nodes must be between 1 and 7, and --nodes plus --spares at most 7".into());
+    }
+    if args.changes > 0 && !matches!(args.protocol.as_str(), "raft" | "multipaxos" | "zab") {
+        return Err(format!("--changes: {} has no membership changes (raft, multipaxos and zab have)", args.protocol));
+    }
+    if args.spares > 0 && args.changes == 0 {
+        return Err(
+            "--spares: spare nodes wait outside the configuration until an operator adds them: give --changes too"
+                .into(),
+        );
     }
     if args.max_seconds.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
         return Err("--max-seconds must be a positive number of seconds".into());
@@ -94,6 +112,8 @@ impl WithProtocol for CheckJob {
             commands: a.commands,
             crashes: a.crashes,
             timers: a.timers,
+            changes: a.changes,
+            spares: a.spares,
             max_term: a.max_term,
             max_depth: a.depth,
             max_states: a.max_states,
@@ -109,8 +129,13 @@ impl WithProtocol for CheckJob {
             seed: a.seed,
             threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
+        let operator = match (a.changes, a.spares) {
+            (0, _) => String::new(),
+            (c, 0) => format!(", {c} operator actions"),
+            (c, s) => format!(" and {s} spare, {c} operator actions"),
+        };
         println!(
-            "checking {} with {} nodes, {} commands, {} crashes, {} timer firings, terms <= {}, depth <= {}, {}",
+            "checking {} with {} nodes{operator}, {} commands, {} crashes, {} timer firings, terms <= {}, depth <= {}, {}",
             P::NAME,
             a.nodes,
             a.commands,
@@ -136,7 +161,7 @@ impl WithProtocol for CheckJob {
         match &report.counterexample {
             Some(cx) => {
                 println!("\n{}", render::steps(cx));
-                println!("```mermaid\n{}```", render::mermaid(cx, a.nodes));
+                println!("```mermaid\n{}```", render::mermaid(cx, a.nodes + a.spares));
                 1
             }
             None => 0,

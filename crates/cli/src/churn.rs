@@ -13,30 +13,6 @@ use std::any::Any;
 /// Mean time between the operator's turns.
 const MEAN_INTERVAL: Duration = Duration::from_millis(80);
 
-/// A protocol the operator can churn.
-trait Churnable: Protocol {
-    /// True if no configuration change is in flight at this leader.
-    fn settled(&self) -> bool;
-}
-
-impl Churnable for Raft {
-    fn settled(&self) -> bool {
-        self.membership_committed()
-    }
-}
-
-impl Churnable for MultiPaxos {
-    fn settled(&self) -> bool {
-        self.membership_committed()
-    }
-}
-
-impl Churnable for Zab {
-    fn settled(&self) -> bool {
-        self.membership_committed()
-    }
-}
-
 /// Installs the churn operator if `P` supports it; returns whether it did.
 pub fn install<P: Protocol>(sim: &mut Sim<P>) -> bool {
     let sim = sim as &mut dyn Any;
@@ -61,13 +37,13 @@ pub fn install<P: Protocol>(sim: &mut Sim<P>) -> bool {
 /// the others replace the disk of a node that does not vote (it comes back
 /// empty and joins again, as `quorum node --join` does). At most one node is
 /// out at a time.
-fn churn<P: Churnable>(sim: &mut Sim<P>, rng: &mut Rng) {
+fn churn<P: Protocol>(sim: &mut Sim<P>, rng: &mut Rng) {
     let Some(leader) = sim.leader() else { return };
     let node = sim.node(leader).expect("the leader is up");
     let conf = node.membership().expect("a churnable protocol has a membership").clone();
     // Only once the configuration is committed: in one still pending, or in
     // the one before, the node may vote yet, and it would forget its votes.
-    let settled = node.settled();
+    let settled = node.membership_committed();
     let outside: Vec<NodeId> =
         sim.members().iter().copied().filter(|m| !conf.voters.contains(m) && !conf.learners.contains(m)).collect();
     let others: Vec<NodeId> = conf.voters.iter().copied().filter(|v| *v != leader).collect();

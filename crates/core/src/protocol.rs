@@ -301,6 +301,14 @@ pub trait Protocol: Sized + 'static {
         None
     }
 
+    /// True unless a membership change is in flight at this node: the
+    /// configuration it goes by is known committed, so no other can take
+    /// over from it. An operator changes membership, or replaces the disk of
+    /// a node that does not vote, only then. The default (fixed membership): true.
+    fn membership_committed(&self) -> bool {
+        true
+    }
+
     /// This node is about to stop: a leader that can pass leadership to an
     /// up-to-date peer starts doing so and returns true, so that the cluster
     /// does not wait out an election timeout (Raft's leadership transfer).
@@ -362,6 +370,15 @@ pub trait Invariant<P>: Send {
     fn judges_one_state(&self) -> bool {
         true
     }
+
+    /// The driver names the founding configuration's voters, before the
+    /// first check. An invariant that judges membership changes starts from
+    /// it; without it, every node `1..=n` founded the cluster (true in the
+    /// simulator, not in a model with spare nodes that start outside). The
+    /// default ignores it.
+    fn founders(&mut self, voters: &[NodeId]) {
+        let _ = voters;
+    }
 }
 
 /// An invariant that judges the node that just stepped (most do). Implement
@@ -374,6 +391,10 @@ pub trait StepInvariant<P>: Send {
     const JUDGES_ONE_STATE: bool = true;
     /// Checks `node`, which just handled an input; `nodes` as in [`Invariant::check`].
     fn check_stepped(&mut self, now: Instant, node: &P, nodes: &[Option<&P>]) -> Result<(), String>;
+    /// As [`Invariant::founders`].
+    fn founders(&mut self, voters: &[NodeId]) {
+        let _ = voters;
+    }
 }
 
 impl<P, T: StepInvariant<P>> Invariant<P> for T {
@@ -386,6 +407,10 @@ impl<P, T: StepInvariant<P>> Invariant<P> for T {
             Some(node) => self.check_stepped(now, node, nodes),
             None => Ok(()),
         }
+    }
+
+    fn founders(&mut self, voters: &[NodeId]) {
+        StepInvariant::founders(self, voters);
     }
 
     fn judges_one_state(&self) -> bool {

@@ -536,6 +536,10 @@ impl Protocol for MultiPaxos {
         Some(self.configs.current())
     }
 
+    fn membership_committed(&self) -> bool {
+        MultiPaxos::membership_committed(self)
+    }
+
     /// A leader about to stop hands leadership to the voter it heard last.
     fn hand_off(&mut self, now: Instant, out: &mut Effects<Message>) -> bool {
         let mut handed = false;

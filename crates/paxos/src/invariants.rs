@@ -178,6 +178,10 @@ impl OneValuePerSlot {
 impl<P: crate::outbox::Stepped + quorum_core::Protocol> StepInvariant<P> for OneValuePerSlot {
     const NAME: &'static str = "one value chosen per slot";
 
+    fn founders(&mut self, voters: &[NodeId]) {
+        self.founded(&Membership { voters: voters.to_vec(), ..Membership::default() });
+    }
+
     fn check_stepped(&mut self, _now: Instant, node: &P, nodes: &[Option<&P>]) -> Result<(), String> {
         // Every node starts with the founding configuration (epoch 0), so
         // the first one to step shows it, if the protocol has one.

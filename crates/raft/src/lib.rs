@@ -408,6 +408,10 @@ impl Protocol for Raft {
         Some(self.configs.current())
     }
 
+    fn membership_committed(&self) -> bool {
+        Raft::membership_committed(self)
+    }
+
     /// A leader about to stop transfers leadership to the voter whose log
     /// matches its own furthest.
     fn hand_off(&mut self, now: Instant, out: &mut Effects<Message>) -> bool {

@@ -582,6 +582,10 @@ impl Protocol for Zab {
         Some(self.configs.current())
     }
 
+    fn membership_committed(&self) -> bool {
+        Zab::membership_committed(self)
+    }
+
     fn transfer_to(&mut self, now: Instant, target: NodeId, out: &mut Effects<Message>) -> Result<(), String> {
         self.transfer_leadership(now, target, out).map_err(|e| e.to_string())
     }
