@@ -19,13 +19,16 @@ walk="--search random --seed 0 --commands 3 --crashes 3 --timers 12 --max-term 6
 # Walks with an operator: one spare node outside the configuration, and four
 # membership changes or disk replacements (Raft, Multi-Paxos, Zab).
 churn="--search random --seed 0 --spares 1 --changes 4 --commands 3 --crashes 2 --timers 12 --max-term 6 --depth 150"
+# Walks with Multi-Paxos's caps at their smallest, so that four commands
+# cross every cap boundary.
+caps="--search random --seed 0 --set catch_up_batch=1 --set max_batch=1 --set window=2 --commands 4 --crashes 2 --timers 12 --max-term 6 --depth 150"
 # protocol bug profile | bounds to try, in order, separated by ';'
 runs="
 paxos ignore-promised-values default|--commands 2 --crashes 0 --timers 0 --depth 40
 multipaxos ignore-promised-values default|$dfs1;$dfs2
-multipaxos accept-overwrites-chosen default|$dfs1;$dfs2;$walk
-multipaxos learn-keeps-older-stamp default|$dfs1;$dfs2;$walk
-multipaxos promise-omits-chosen-past-cap tiny-caps|$dfs1;$dfs2;$walk
+multipaxos accept-overwrites-chosen default|$dfs1;$dfs2;$walk;$caps
+multipaxos learn-keeps-older-stamp default|$dfs1;$dfs2;$walk;$caps
+multipaxos promise-omits-chosen-past-cap tiny-caps|$dfs1;$dfs2;$walk;$caps
 raft vote-before-persisted default|--commands 0 --crashes 1 --timers 2 --max-term 1 --depth 40;$dfs1
 raft trust-match-index default|$dfs1;$dfs2;$walk;$churn
 multipaxos non-voters-count default|$churn

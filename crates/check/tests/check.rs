@@ -313,3 +313,32 @@ fn walks_with_an_operator_find_learners_counted_in_quorums() {
     assert!(added(&cx), "{:?}", cx.steps);
     eprintln!("zab: found in {} states, {} steps", report.states, cx.steps.len());
 }
+
+/// Multi-Paxos with its caps at their smallest (one chosen value per
+/// catch-up answer and promise page, one command per Accept, two slots in
+/// flight): the cap boundaries of issue 12's fixes come within four
+/// commands, and walks find their planted twins.
+fn smallest_caps(bug: MultiPaxosBug) -> MultiPaxosConfig {
+    MultiPaxosConfig::default().with(|c| {
+        c.catch_up_batch = 1;
+        c.max_batch = 1;
+        c.window = 2;
+        c.planted = Some(bug);
+    })
+}
+
+#[test]
+fn walks_find_multi_paxos_cap_bugs_with_the_smallest_caps() {
+    let bounds = Bounds { commands: 4, crashes: 2, one_leader_per_term: false, ..walks(0) };
+    // A promise that leaves out a slot known chosen past its page: the new
+    // leader fills that slot with something else.
+    let (cx, report) =
+        caught::<MultiPaxos>(smallest_caps(MultiPaxosBug::PromiseOmitsChosenPastCap), &bounds, "protocol invariants");
+    assert!(cx.violation.detail.contains("one value chosen per slot"), "{:?}", cx.violation);
+    eprintln!("promise-omits-chosen-past-cap: {} states, {} steps", report.states, cx.steps.len());
+    // A decision learned for a value held in an older ballot keeps the old stamp.
+    let (cx, report) =
+        caught::<MultiPaxos>(smallest_caps(MultiPaxosBug::LearnKeepsOlderStamp), &bounds, "protocol invariants");
+    assert!(cx.violation.detail.contains("votes match decisions"), "{:?}", cx.violation);
+    eprintln!("learn-keeps-older-stamp: {} states, {} steps", report.states, cx.steps.len());
+}

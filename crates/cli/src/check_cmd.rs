@@ -47,6 +47,11 @@ pub struct CheckArgs {
     /// --profile` sets them; `tiny-caps` makes caps and batches small.
     #[arg(long, value_enum, default_value = "default")]
     pub profile: Profile,
+    /// A protocol setting, `KEY=VALUE`, over the profile's (repeatable; the
+    /// keys are `quorum node --set`'s): e.g. `catch_up_batch=1` brings a cap
+    /// boundary within the few commands a model holds.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Put a fixed bug back (e.g. `vote-before-persisted` in raft), to watch
     /// the checker find it; only in a build with `--features planted-bugs`.
     #[arg(long)]
@@ -102,11 +107,15 @@ struct CheckJob(CheckArgs);
 
 impl WithProtocol for CheckJob {
     type Output = i32;
-    fn run<P: quorum_check::Checkable>(self, config: P::Config) -> i32
+    fn run<P: quorum_check::Checkable>(self, mut config: P::Config) -> i32
     where
         P::Config: Sync + quorum_core::settings::Tunables,
     {
         let a = self.0;
+        if let Err(e) = quorum_core::settings::apply_tunables(&mut config, &a.set, &[], |_| None) {
+            eprintln!("error: {e}");
+            return 2;
+        }
         let bounds = Bounds {
             nodes: a.nodes,
             commands: a.commands,
@@ -149,10 +158,11 @@ impl WithProtocol for CheckJob {
                 Search::RandomWalks => format!("random walks, seed {}", a.seed),
             }
         );
-        if a.planted.is_some() || a.profile != Profile::Default {
+        if a.planted.is_some() || a.profile != Profile::Default || !a.set.is_empty() {
             let planted = a.planted.as_deref().map_or(String::new(), |b| format!(", planted bug {b}"));
             let profile = a.profile.to_possible_value().map_or(String::new(), |v| v.get_name().to_string());
-            println!("settings of profile {profile}{planted}");
+            let sets = if a.set.is_empty() { String::new() } else { format!(" with {}", a.set.join(" ")) };
+            println!("settings of profile {profile}{sets}{planted}");
         }
         let report = explore::<P>(config, &bounds, |r| {
             eprintln!("  ... {} states, depth {}, {:.0} states/s", r.states, r.depth, r.states_per_second());

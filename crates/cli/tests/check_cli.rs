@@ -19,7 +19,7 @@ fn a_planted_lost_write_exits_one_with_a_counterexample() {
     let args = ["check", "--protocol", "planted-lost-write", "--commands", "2", "--crashes", "1", "--timers", "2"];
     let stdout = stdout_of(&args, 1);
     assert!(stdout.contains("VIOLATION    applied entries are durable on a majority (1 steps)"), "{stdout}");
-    assert!(stdout.contains("n1 applied c1#1(2B) at index 1 while only 0 of 3 disks held it"), "{stdout}");
+    assert!(stdout.contains("n1 applied c1#1(2B) at index 1 while only 0 of 3 voters' disks held it"), "{stdout}");
     assert!(stdout.contains("1. client proposes v0 at n1"), "{stdout}");
     assert!(stdout.contains("```mermaid\nsequenceDiagram"), "{stdout}");
 }
@@ -29,6 +29,9 @@ fn bad_arguments_are_clear_errors() {
     refused(&["check", "--protocol", "raft", "--nodes", "0"], "--nodes must be between 1 and 7");
     refused(&["check", "--protocol", "nope"], "invalid value 'nope'");
     refused(&["check", "--protocol", "raft", "--max-seconds=-1"], "--max-seconds must be a positive number");
+    refused(&["check", "--protocol", "raft", "--set", "nonsense=1"], "--set unknown setting 'nonsense'");
+    refused(&["check", "--protocol", "paxos", "--changes", "1"], "paxos has no membership changes");
+    refused(&["check", "--protocol", "raft", "--spares", "1"], "give --changes too");
     // The shipping build has no planted bugs, and says how to get them.
     refused(&["check", "--protocol", "raft", "--planted", "vote-before-persisted"], "--features planted-bugs");
 }
