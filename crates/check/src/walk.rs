@@ -10,7 +10,7 @@
 
 use crate::explore::{initial_world, labelled, Bounds, ByFingerprint, Counterexample, Pace, Report};
 use crate::shrink::shrink;
-use crate::world::Action;
+use crate::world::{Action, World};
 use crate::Checkable;
 use quorum_core::Rng;
 
@@ -44,7 +44,7 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
                 if actions.is_empty() {
                     break None; // a dead end: nothing can happen here
                 }
-                let action = actions.swap_remove(mix.pick(&mut rng, &actions));
+                let action = actions.swap_remove(mix.pick(&mut rng, &actions, &world));
                 if world.apply(&action) {
                     break Some(action);
                 }
@@ -79,17 +79,26 @@ pub(crate) fn search<P: Checkable>(config: P::Config, bounds: &Bounds, mut progr
     report
 }
 
+/// The weight of a straggling message's delivery.
+const SLOW: f64 = 0.02;
+
 /// A walk's mix of actions (swarm testing: Groce et al., "Swarm Testing",
 /// ISSTA 2012). A uniform pick among the enabled actions delivers a message
 /// within a few steps of its sending, fires timers as often as anything
 /// else, and so almost never holds a message across an election; each walk
 /// instead draws weights of its own: some links slow (their messages are
-/// picked rarely, so they arrive late, after the world moved on), timers,
-/// crashes, syncs and proposals each rare or common. One walk in four keeps
-/// the uniform pick.
+/// picked rarely, so they arrive late, after the world moved on), some
+/// messages slow whatever their link (stragglers: a stale message among
+/// fresh ones on the same link), timers, crashes, syncs and proposals each
+/// rare or common. One walk in four keeps the uniform pick.
 struct Mix {
     /// Weight of a delivery on each directed link, `[from][to]` (ids from 1).
     link: Vec<Vec<f64>>,
+    /// The share of messages that straggle (picked with weight `SLOW`),
+    /// chosen by their fingerprint mixed with `salt`, so a message keeps
+    /// its lot for the whole walk.
+    straggle: f64,
+    salt: u64,
     timer: f64,
     sync: f64,
     crash: f64,
@@ -104,6 +113,8 @@ impl Mix {
         if rng.chance(0.25) {
             return Mix {
                 link: vec![vec![1.0; n]; n],
+                straggle: 0.0,
+                salt: 0,
                 timer: 1.0,
                 sync: 1.0,
                 crash: 1.0,
@@ -115,9 +126,12 @@ impl Mix {
         let mut one_of = |choices: &[f64]| choices[rng.index(choices.len())];
         let (slow, slow_weight) = (one_of(&[0.0, 0.2, 0.4]), one_of(&[0.02, 0.1]));
         let link = (0..n).map(|_| (0..n).map(|_| if rng.chance(slow) { slow_weight } else { 1.0 }).collect()).collect();
+        let salt = rng.next_u64();
         let mut one_of = |choices: &[f64]| choices[rng.index(choices.len())];
         Mix {
             link,
+            straggle: one_of(&[0.0, 0.05, 0.2]),
+            salt,
             timer: one_of(&[0.05, 0.2, 1.0]),
             sync: one_of(&[0.2, 1.0, 3.0]),
             crash: one_of(&[0.01, 0.1, 1.0]),
@@ -127,9 +141,13 @@ impl Mix {
         }
     }
 
-    fn weight(&self, action: &Action) -> f64 {
+    fn weight<P: Checkable>(&self, action: &Action, world: &World<P>) -> f64 {
         match *action {
-            Action::Deliver { from, to, .. } => self.link[from.0 as usize][to.0 as usize],
+            Action::Deliver { index, from, to, .. } => {
+                let lot = (world.message_fingerprint(index) ^ self.salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
+                let straggles = (lot as f64) < self.straggle * (1u64 << 53) as f64;
+                self.link[from.0 as usize][to.0 as usize] * if straggles { SLOW } else { 1.0 }
+            }
             Action::Timer(_) => self.timer,
             Action::Sync(_) => self.sync,
             Action::Crash(_) => self.crash,
@@ -140,11 +158,11 @@ impl Mix {
     }
 
     /// The position of an action picked with these weights (`actions` is not empty).
-    fn pick(&self, rng: &mut Rng, actions: &[Action]) -> usize {
-        let total: f64 = actions.iter().map(|a| self.weight(a)).sum();
+    fn pick<P: Checkable>(&self, rng: &mut Rng, actions: &[Action], world: &World<P>) -> usize {
+        let total: f64 = actions.iter().map(|a| self.weight(a, world)).sum();
         let mut at = rng.unit() * total;
         for (i, action) in actions.iter().enumerate() {
-            at -= self.weight(action);
+            at -= self.weight(action, world);
             if at < 0.0 {
                 return i;
             }

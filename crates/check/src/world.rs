@@ -358,6 +358,12 @@ impl<P: Checkable> World<P> {
         }
     }
 
+    /// The fingerprint of the message in flight at `index` (its sender,
+    /// receiver and content).
+    pub fn message_fingerprint(&self, index: usize) -> u64 {
+        self.network[index].hash
+    }
+
     /// The action with its message label filled in (labels are made only
     /// for the steps of a path, not for every action tried).
     pub fn labelled(&self, action: Action) -> Action {
