@@ -21,7 +21,12 @@ impl MultiPaxos {
         if self.lease_blocks_promise(from, ballot) {
             return; // a leader may hold a lease on our promise: stay silent
         }
-        let committed = self.learner.committed();
+        // The acceptor forgets the votes of committed slots. Right after a
+        // restart the commit point on disk is ahead of the learner's until
+        // the first step hands the slots below it over: report the higher,
+        // so that a candidate catches up on slots this promise cannot list
+        // (found by `quorum check`; `safety_tests.rs`).
+        let committed = self.learner.committed().max(self.persisted_commit);
         match self.acceptor.prepare_all(ballot, first.max(committed + 1)) {
             Ok(accepted) => {
                 // Chosen values up to the cap, and every other slot's accepted

@@ -190,6 +190,48 @@ fn a_learned_value_with_an_older_stamp_than_a_peers_vote_does_not_crash_it() {
     assert_eq!(committed_values(&net, NodeId(5)), vec![v]);
 }
 
+/// Found by the model checker's random walks (`quorum check -p multipaxos
+/// --set catch_up_batch=1 --set max_batch=1 --set window=2 --search random
+/// --commands 4 --crashes 2`): two values applied at one index. A node
+/// restarts with committed slots above its snapshot: it knows them chosen,
+/// its acceptor no longer holds their votes (a committed slot needs none),
+/// and until its first step hands them over, its commit point in memory is
+/// still the snapshot's. If that first step answers a Prepare, the promise
+/// must still account for every one of them: listed (chosen or accepted),
+/// or its commit point reported so that the candidate catches up first.
+/// Otherwise the candidate takes slot 2, past the capped list, for free and
+/// fills it with something else.
+#[test]
+fn a_promise_right_after_a_restart_accounts_for_every_committed_slot() {
+    let config = MultiPaxosConfig::default().with(|c| c.catch_up_batch = 1);
+    let (mut net, leader) = elected(config, 26);
+    for seq in 1..=2 {
+        net.propose(leader, cmd(1, seq)).unwrap();
+    }
+    let committed = |net: &Net<MultiPaxos>| net.node(leader).is_some_and(|n| n.learner().committed() >= 2);
+    assert!(net.run_until(Duration::from_secs(1), committed));
+    // The next vote's write carries the commit point to disk.
+    net.propose(leader, cmd(1, 3)).unwrap();
+    net.run_until(Duration::from_millis(100), |_| false);
+    net.crash(leader);
+    net.restart(leader);
+    net.in_flight.clear();
+    let candidate = NodeId(leader.0 % 3 + 1);
+    let ballot = Ballot::new(50, candidate);
+    deliver(&mut net, candidate.0, leader.0, Message::Prepare { ballot, from: 1 });
+    let promise = net.in_flight.iter().find(|e| e.to == candidate).map(|e| e.msg.clone());
+    let Some(Message::Promise { chosen, accepted, committed, .. }) = promise else {
+        panic!("{leader} promises: {:?}", net.in_flight)
+    };
+    for slot in 1..=2 {
+        let listed = chosen.iter().any(|c| c.slot == slot) || accepted.iter().any(|(s, _)| *s == slot);
+        assert!(
+            listed || committed >= slot,
+            "slot {slot} is neither listed nor below the reported commit point {committed}: {chosen:?} {accepted:?}"
+        );
+    }
+}
+
 fn planted(bug: PlantedBug) -> MultiPaxosConfig {
     small_caps().with(|c| c.planted = Some(bug))
 }
