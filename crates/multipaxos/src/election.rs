@@ -214,8 +214,14 @@ impl MultiPaxos {
         let voters = self.config().voters.len();
         for slot in self.learner.committed() + 1..=last_slot {
             if let Some((_, known)) = self.learner.chosen(slot) {
-                // A configuration known chosen holds back what follows it.
-                if leader.barrier.is_none() && matches!(known, Payload::Membership(_)) {
+                if leader.barrier.is_some() {
+                    // Past a configuration not yet in force: `release_held`
+                    // meets this one in order, and if it is a configuration
+                    // too, makes it the next barrier (values past it are
+                    // decided by it, not by the one in force before).
+                    leader.held.insert(slot, known.clone());
+                } else if matches!(known, Payload::Membership(_)) {
+                    // A configuration known chosen holds back what follows it.
                     leader.barrier = Some(slot);
                 }
                 continue;

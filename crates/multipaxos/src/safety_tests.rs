@@ -232,6 +232,63 @@ fn a_promise_right_after_a_restart_accounts_for_every_committed_slot() {
     }
 }
 
+/// Found by the model checker's walks with an operator (`quorum check -p
+/// multipaxos --spares 1 --changes 4 --search random --seed 1 --commands 4
+/// --crashes 2`): a leader committed a slot with a removed node's vote. Its
+/// Phase 1 learned two configurations chosen above its commit point: slot 1
+/// (a learner added) and slot 4 (node 2 removed), with slots 2 and 3 open
+/// between them. Only the first became the barrier, so once slot 1 committed
+/// the leader proposed new commands past slot 4 and counted them with the
+/// voters of slot 1's configuration, although slot 4's decides them.
+#[test]
+fn a_leader_proposes_nothing_past_any_configuration_phase_1_found_chosen() {
+    let mut net: Net<MultiPaxos> = Net::new(3, MultiPaxosConfig::default(), 27);
+    let n1 = NodeId(1);
+    net.with_node(n1, |node, now, out| node.step(now, out, MultiPaxos::start_election));
+    let ballot = net
+        .in_flight
+        .iter()
+        .find_map(|e| match e.msg {
+            Message::Prepare { ballot, .. } => Some(ballot),
+            _ => None,
+        })
+        .expect("n1 asks for promises");
+    net.drop_where(|e| e.to != n1);
+    while net.deliver_first(|e| e.to == n1) {}
+    let founding = net.node(n1).unwrap().membership().expect("a configuration").clone();
+    let learner_added = founding.changed(&MembershipChange::AddLearner { node: NodeId(4), address: None }).unwrap();
+    let two_removed = learner_added.changed(&MembershipChange::Remove(NodeId(2))).unwrap();
+    let old = Ballot::new(0, NodeId(3)); // below n1's ballot (round 1)
+    let promise = Message::Promise {
+        ballot,
+        first: 1,
+        last: None,
+        chosen: vec![
+            chosen(1, old, Payload::Membership(learner_added)),
+            chosen(4, old, Payload::Membership(two_removed.clone())),
+        ],
+        accepted: vec![
+            (2, quorum_paxos::Accepted { ballot: old, value: value(1, 1) }),
+            (3, quorum_paxos::Accepted { ballot: old, value: value(1, 2) }),
+        ],
+        snapshot_index: 0,
+        committed: 1,
+    };
+    deliver(&mut net, 3, 1, promise);
+    assert_eq!(leader_of(&net), Some(n1), "n1 leads on n3 promise: {:?} {:?}", net.node(n1), net.in_flight);
+    net.propose(n1, cmd(2, 1)).unwrap();
+    let past_the_removal = net
+        .in_flight
+        .iter()
+        .find(|e| matches!(&e.msg, Message::Accept { entries, .. } if entries.iter().any(|(s, _)| *s > 4)));
+    assert!(
+        past_the_removal.is_none(),
+        "proposed past slot 4 before {:?} is in force (commit point {}): {past_the_removal:?}",
+        two_removed.voters,
+        net.node(n1).unwrap().learner().committed()
+    );
+}
+
 fn planted(bug: PlantedBug) -> MultiPaxosConfig {
     small_caps().with(|c| c.planted = Some(bug))
 }
