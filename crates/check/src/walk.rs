@@ -123,21 +123,20 @@ impl Mix {
                 change: 1.0,
             };
         }
-        let mut one_of = |choices: &[f64]| choices[rng.index(choices.len())];
-        let (slow, slow_weight) = (one_of(&[0.0, 0.2, 0.4]), one_of(&[0.02, 0.1]));
+        let one_of = |rng: &mut Rng, choices: &[f64]| choices[rng.index(choices.len())];
+        let (slow, slow_weight) = (one_of(rng, &[0.0, 0.2, 0.4]), one_of(rng, &[0.02, 0.1]));
         let link = (0..n).map(|_| (0..n).map(|_| if rng.chance(slow) { slow_weight } else { 1.0 }).collect()).collect();
         let salt = rng.next_u64();
-        let mut one_of = |choices: &[f64]| choices[rng.index(choices.len())];
         Mix {
             link,
-            straggle: one_of(&[0.0, 0.05, 0.2]),
+            straggle: one_of(rng, &[0.0, 0.05, 0.2]),
             salt,
-            timer: one_of(&[0.05, 0.2, 1.0]),
-            sync: one_of(&[0.2, 1.0, 3.0]),
-            crash: one_of(&[0.01, 0.1, 1.0]),
-            restart: one_of(&[0.1, 1.0]),
-            propose: one_of(&[0.05, 0.3, 1.0]),
-            change: one_of(&[0.05, 0.3, 1.0]),
+            timer: one_of(rng, &[0.05, 0.2, 1.0]),
+            sync: one_of(rng, &[0.2, 1.0, 3.0]),
+            crash: one_of(rng, &[0.01, 0.1, 1.0]),
+            restart: one_of(rng, &[0.1, 1.0]),
+            propose: one_of(rng, &[0.05, 0.3, 1.0]),
+            change: one_of(rng, &[0.05, 0.3, 1.0]),
         }
     }
 

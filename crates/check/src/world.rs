@@ -105,18 +105,19 @@ struct Slot<P: Protocol> {
     disk: MemStorage,
     gate: DurabilityGate<P::Message>,
     /// The voters it boots knowing: the founding voters, or, after a wipe,
-    /// the voters of the configuration it rejoins.
-    join: Vec<NodeId>,
+    /// the voters of the configuration it rejoins (shared: a step that
+    /// copies the slot copies no list).
+    join: Arc<[NodeId]>,
 }
 
 impl<P: Protocol + Clone> Clone for Slot<P> {
     fn clone(&self) -> Self {
-        Slot { node: self.node.clone(), disk: self.disk.clone(), gate: self.gate.clone(), join: self.join.clone() }
+        Slot { node: self.node.clone(), disk: self.disk.clone(), gate: self.gate.clone(), join: Arc::clone(&self.join) }
     }
 }
 
 impl<P: Protocol> Slot<P> {
-    fn empty(join: Vec<NodeId>) -> Self {
+    fn empty(join: Arc<[NodeId]>) -> Self {
         Slot { node: None, disk: MemStorage::new(), gate: DurabilityGate::new(), join }
     }
 }
@@ -182,11 +183,11 @@ impl<P: Checkable> World<P> {
     /// voters (as `quorum node --join` starts), for an operator to add.
     pub fn with_spares(voters: u64, spares: u64, config: P::Config) -> Self {
         let n = voters + spares;
-        let founders: Vec<NodeId> = (1..=voters).map(NodeId).collect();
+        let founders: Arc<[NodeId]> = (1..=voters).map(NodeId).collect();
         let mut world = World {
             now: Instant::ZERO,
             config,
-            slots: (0..n).map(|_| Arc::new(Slot::empty(founders.clone()))).collect(),
+            slots: (0..n).map(|_| Arc::new(Slot::empty(Arc::clone(&founders)))).collect(),
             network: Vec::new(),
             slot_hashes: vec![None; n as usize],
             applied: BTreeMap::new(),
@@ -198,7 +199,7 @@ impl<P: Checkable> World<P> {
             restarts: 0,
             violation: None,
             voters_before: Vec::new(),
-            founders: founders.clone().into(),
+            founders,
         };
         for id in world.members() {
             world.slot_mut(id).node = world.boot(id, &MemStorage::new());
@@ -214,7 +215,7 @@ impl<P: Checkable> World<P> {
     fn boot(&mut self, id: NodeId, disk: &MemStorage) -> Option<P> {
         let init = Init {
             id,
-            members: self.slot(id).join.clone(),
+            members: self.slot(id).join.to_vec(),
             config: self.config.clone(),
             stored: disk.durable().to_stored(),
             seed: id.0.wrapping_mul(0x9e37_79b9).wrapping_add(self.restarts),
@@ -469,7 +470,7 @@ impl<P: Checkable> World<P> {
             Action::Wipe { node: id, leader } => {
                 self.changes += 1;
                 let voters = self.slot(leader).node.as_ref().and_then(|p| p.membership()).expect("listed by a leader");
-                let voters = voters.voters.clone();
+                let voters: Arc<[NodeId]> = voters.voters.as_slice().into();
                 if self.slot(id).node.is_some() {
                     self.crash(id);
                 }
@@ -533,11 +534,11 @@ impl<P: Checkable> World<P> {
                         // back. The voters the node goes by now, or before
                         // this step (the configuration that decided a change).
                         let holds = |v: &&NodeId| self.slot(**v).disk.durable().holds(entry.index, &entry.payload);
-                        let majority = |voters: &[NodeId]| voters.iter().filter(holds).count() > voters.len() / 2;
                         let voters = self.voters_at(id);
                         let holders = voters.iter().filter(holds).count();
-                        let decided_before = !self.voters_before.is_empty() && majority(&self.voters_before);
-                        if !majority(&voters) && !decided_before {
+                        let decided_before = !self.voters_before.is_empty()
+                            && self.voters_before.iter().filter(holds).count() > self.voters_before.len() / 2;
+                        if holders <= voters.len() / 2 && !decided_before {
                             let detail = format!(
                                 "{id} applied {:?} at index {} while only {holders} of {} voters' disks held it",
                                 entry.payload,

@@ -87,8 +87,9 @@ pub fn run(args: CheckArgs) -> Result<i32, String> {
     if !(1..=7).contains(&args.nodes) || args.nodes + args.spares > 7 {
         return Err("--nodes must be between 1 and 7, and --nodes plus --spares at most 7".into());
     }
-    if args.changes > 0 && !matches!(args.protocol.as_str(), "raft" | "multipaxos" | "zab") {
-        return Err(format!("--changes: {} has no membership changes (raft, multipaxos and zab have)", args.protocol));
+    if args.changes > 0 && !crate::protocols::RECONFIGURABLE.contains(&args.protocol.as_str()) {
+        let supported = crate::protocols::RECONFIGURABLE.join(", ");
+        return Err(format!("--changes: {} has no membership changes ({supported} have)", args.protocol));
     }
     if args.spares > 0 && args.changes == 0 {
         return Err(
