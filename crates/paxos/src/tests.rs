@@ -441,3 +441,18 @@ fn capped_catch_up_answers_are_followed_up_at_once() {
     );
     assert_eq!(committed_values(&net, 3), committed_values(&net, 1));
 }
+
+#[test]
+fn the_checker_catches_a_configuration_that_changes_two_voters_at_once() {
+    let net: Net<Paxos> = Net::new(3, PaxosConfig::default(), 10);
+    let mut nodes = net.nodes;
+    let b1 = Ballot::new(1, NodeId(1));
+    // From the founding n1, n2, n3 straight to n1 alone: the majorities of
+    // the two need not overlap.
+    let jump = Payload::Membership(quorum_core::Membership { voters: vec![NodeId(1)], epoch: 1, ..Default::default() });
+    nodes[0].as_mut().unwrap().plant_vote(Vote { slot: 1, ballot: b1, value: jump.clone() });
+    nodes[1].as_mut().unwrap().plant_vote(Vote { slot: 1, ballot: b1, value: jump });
+    let mut checker = OneValuePerSlot::new();
+    let err = check_at(&mut checker, Instant::ZERO, NodeId(1), &nodes).unwrap_err();
+    assert!(err.contains("chosen after") && err.contains("change one voter at a time"), "{err}");
+}
