@@ -93,8 +93,9 @@ fi
     echo "## Real processes at a glance (3 nodes on loopback, fsync on)"
     echo
     echo "From the real-process sections below, all measured in this run with the same client loop (one"
-    echo "closed-loop client thread each, 128-byte values over 1,000 keys, spread over the members; a member that"
-    echo "is not the leader forwards, as etcd and ZooKeeper do too); medians of the repeats. *fsync / no fsync*"
+    echo "closed-loop client thread each, 128-byte values over 1,000 keys, spread over the members from the leader"
+    echo "on, so one client talks to the leader; a member that is not the leader forwards, as etcd and ZooKeeper"
+    echo "do too); medians of the repeats. *fsync / no fsync*"
     echo "divides the C=128 throughput by the same build's with \`--unsafe-no-fsync\`. etcd, ZooKeeper and redis"
     echo "are the Debian packages, configured as the lines under each real table say; redis is one server"
     echo "(durable, not replicated), so it has no leader to lose."
@@ -109,7 +110,8 @@ fi
   echo "Basic Paxos has no leader: its fault hits the node that proposed most recently (sim), or node 1 (real)."
   echo "*elect* in real mode is the rise of the highest term, epoch or ballot round seen; Basic Paxos raises"
   echo "its ballot round for contested slots, so its figure there counts ballots, not elections."
-  echo "Real mode counts no peer traffic (msgs/cmt, bytes/cmt: -)."
+  echo "*msgs/cmt* and *bytes/cmt* in real mode are what the quorum nodes wrote to their peers (each node's"
+  echo "\`quorum_peer_sent_*\` counters on its metrics port) over the commits; the reference systems show -."
   echo
   cat "$sections"
 } > "$md"

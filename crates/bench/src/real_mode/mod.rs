@@ -181,21 +181,22 @@ impl std::str::FromStr for Reference {
 /// One client's record: (invoked, completed, answering member) per successful write.
 type Record = Vec<(std::time::Instant, std::time::Instant, usize)>;
 
-/// A closed-loop client: one write at a time to its member, moving on to the
-/// next member when a write fails or takes longer than 100 ms.
+/// A closed-loop client: one write at a time to member `first`, moving on to
+/// the next member when a write fails or takes longer than 100 ms.
 fn client_loop(
-    id: usize,
+    first: usize,
     members: usize,
     connect: Connector,
     w: Workload,
     stop: Arc<AtomicBool>,
     out: Arc<Mutex<Vec<Record>>>,
+    seed: u64,
 ) {
     let mut record = Record::new();
-    let mut target = id % members;
+    let mut target = first;
     let mut con: Option<Box<dyn KvClient>> = None;
     let value = vec![b'v'; w.value_size];
-    let mut rng = quorum_core::Rng::new(id as u64 + 1);
+    let mut rng = quorum_core::Rng::new(seed);
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = con.as_mut() else {
             con = connect(target, Duration::from_millis(100));
@@ -283,6 +284,11 @@ fn wait_ready(system: &mut dyn System, limit: Duration) -> Result<(), String> {
 }
 
 /// Starts `w.clients` client threads; they run until `stop` is set.
+///
+/// Client `i` starts at the member `i` places after the leader, so the
+/// clients spread evenly and every system puts the same share of them on its
+/// leader: one client always talks to the leader (which member wins the
+/// first election differs by protocol, and a forwarded write costs a hop).
 fn start_clients(
     system: &dyn System,
     w: &Workload,
@@ -290,10 +296,12 @@ fn start_clients(
     records: &Arc<Mutex<Vec<Record>>>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     let members = system.procs().len();
+    let leader = system.leader().unwrap_or(0);
     (0..w.clients.max(1))
         .map(|id| {
             let (connect, w, stop, records) = (system.connector(), w.clone(), stop.clone(), records.clone());
-            std::thread::spawn(move || client_loop(id, members, connect, w, stop, records))
+            let first = (leader + id) % members;
+            std::thread::spawn(move || client_loop(first, members, connect, w, stop, records, id as u64 + 1))
         })
         .collect()
 }
