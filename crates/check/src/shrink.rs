@@ -11,7 +11,7 @@
 //! The result is locally minimal — no single step can go — not shortest.
 
 use crate::explore::Bounds;
-use crate::world::{Action, World};
+use crate::world::Action;
 use crate::{Checkable, Counterexample};
 
 /// The counterexample with every step it can do without dropped.
@@ -47,7 +47,7 @@ fn replay_matching<P: Checkable>(
     property: &str,
 ) -> Option<Counterexample> {
     let limits = bounds.limits();
-    let mut world = World::<P>::new(bounds.nodes, config.clone());
+    let mut world = bounds.world::<P>(config.clone());
     let mut taken = Vec::new();
     for step in steps {
         // A step that dropping an earlier one made impossible (a reply to
