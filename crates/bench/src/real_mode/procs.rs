@@ -2,7 +2,7 @@
 //! faults a benchmark does to them (kill -9, SIGSTOP, SIGCONT).
 
 use std::ffi::OsString;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -107,10 +107,12 @@ impl Drop for Procs {
     }
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, never one handed out before in this process.
+/// (Port 0 let the kernel give the same port to two calls in a row once the
+/// first listener closed: a ZooKeeper member was configured with one port
+/// for its quorum and election channels and never came up.)
 pub(crate) fn free_addr() -> Result<SocketAddr, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
-    l.local_addr().map_err(|e| e.to_string())
+    quorum_runtime::tcp::free_loopback_addr().map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
 
 /// The path of `program` on `PATH`, if it is there.
