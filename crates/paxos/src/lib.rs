@@ -26,9 +26,7 @@
 //! it hears of carries `v`, and it proposes `v`. This needs acceptors never to
 //! forget a promise or an acceptance: both are durable before the answer
 //! leaves (`send_durable`), and a proposer's own promise for its ballot is
-//! durable before its Accepts leave, so no ballot that carried a value is
-//! reused after a crash (a first try's Prepares leave at once, so its fsync
-//! and the acceptors' overlap).
+//! durable before its Prepares leave, so no ballot is reused after a crash.
 //!
 //! **Liveness.** Two proposers can preempt each other forever. After a
 //! rejection a proposer waits a random time that doubles with each rejection

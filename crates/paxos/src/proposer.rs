@@ -143,36 +143,23 @@ impl Paxos {
     }
 
     /// Phase 1a: a ballot above every round seen, sent to every acceptor.
-    /// Our own acceptor promises it in the same step; Phase 2 waits for that
-    /// promise to be durable, so no ballot whose Accepts left is reused after
-    /// a crash.
+    /// Our own acceptor promises it first and the Prepares leave only once that
+    /// promise is durable, so after a crash we never reuse the ballot.
     fn prepare(&mut self, slot: u64) {
         let ballot = Ballot::next_above(self.max_round, self.id);
         self.max_round = ballot.round;
         let deadline = self.now + phase_timeout(self.config.retry_timeout, self.proposer.slow_phases);
         let instance = self.proposer.instances.get_mut(&slot).expect("prepare needs an instance");
-        let first_try = instance.ballot == Ballot::ZERO;
         instance.ballot = ballot;
         instance.phase = Phase::Preparing { promises: BTreeMap::new() };
         instance.deadline = deadline;
         instance.prepared_at = self.now;
         debug!(node = self.id.0, slot, ?ballot, "phase 1a: prepare");
-        // Our own acceptor first: its promise is in this step's write and
-        // counts once durable (its Promise to us is held until then). A first
-        // try's Prepares leave at once, so our fsync and the acceptors'
-        // overlap; a crash before the write is durable may then reuse the
-        // ballot, harmless while no Accept of it has left (Accepts wait for
-        // every earlier write). A retry's Prepares wait for our write: a
-        // proposer contending for the slot enters one fsync later, which
-        // spreads rivals behind a slow disk better than a backoff that
-        // starts from zero.
+        // Our own acceptor first, in this step, so that its promise is in this
+        // step's write and the Prepares below leave only once it is durable.
         self.on_prepare(self.id, slot, ballot);
         for to in self.peers().collect::<Vec<_>>() {
-            if first_try {
-                self.outbox.send(to, Message::Prepare { slot, ballot });
-            } else {
-                self.outbox.send_durable(to, Message::Prepare { slot, ballot });
-            }
+            self.outbox.send_durable(to, Message::Prepare { slot, ballot });
         }
     }
 
@@ -207,11 +194,8 @@ impl Paxos {
         trace!(node = self.id.0, slot, ?ballot, ?value, "phase 2a: accept");
         instance.phase = Phase::Accepting { value: value.clone(), tally: Tally::new(ballot, self.members.len()) };
         instance.deadline = self.now + phase_timeout(self.config.retry_timeout, self.proposer.slow_phases);
-        // Held until our promise of this ballot is durable, if it is not yet
-        // (a majority of peers may answer first): a ballot whose Accepts left
-        // is never reused after a crash, or two values could be accepted in it.
         for to in self.members.clone() {
-            self.outbox.send_durable(to, Message::Accept { slot, ballot, value: value.clone() });
+            self.outbox.send(to, Message::Accept { slot, ballot, value: value.clone() });
         }
     }
 
@@ -243,9 +227,7 @@ impl Paxos {
             return;
         }
         let exponent = instance.rejections.min(16);
-        // A rival that won needs about two phases as long as ours to choose
-        // its value: a shorter wait mostly meets it again.
-        let base = self.config.backoff_base.max(self.proposer.phase1_time * 2);
+        let base = self.config.backoff_base.max(self.proposer.phase1_time);
         let ceiling = (base * (1u64 << exponent)).min(self.config.backoff_max.max(base));
         let wait = Duration::from_nanos(self.rng.range(ceiling.as_nanos() / 4, ceiling.as_nanos() + 1));
         instance.phase = Phase::Backoff;

@@ -392,87 +392,22 @@ fn real_runs_feed_the_checker_votes_that_add_up() {
     assert_eq!(checker.chosen_slots(), 5);
 }
 
-/// Carries out `out` as a driver does: writes are issued, plain sends leave,
-/// durable sends wait in `gate`. Returns what left.
-fn drive(gate: &mut quorum_core::DurabilityGate<Message>, out: &mut Effects<Message>) -> Vec<(NodeId, Message)> {
-    let mut left = Vec::new();
-    for effect in out.drain() {
-        match effect {
-            quorum_core::Effect::Persist(_) => gate.write_issued(),
-            quorum_core::Effect::Send { to, msg } => left.push((to, msg)),
-            quorum_core::Effect::SendDurable { to, msg } => left.extend(gate.send(to, msg)),
-            _ => {}
-        }
-    }
-    left
-}
-
-/// Node 1 of three, just asked to propose a command: its driver's gate and
-/// the effects of that step, not yet carried out.
-fn proposing() -> (Paxos, quorum_core::DurabilityGate<Message>, Effects<Message>) {
+#[test]
+fn a_proposers_own_promise_is_written_before_its_prepares_leave() {
     let init = Init::first_start(NodeId(1), 3, PaxosConfig::default());
     let mut node = Paxos::new(init).expect("a node starts");
     let mut out = Effects::new();
     node.propose(Instant::ZERO, cmd(1, 1), &mut out).unwrap();
-    (node, quorum_core::DurabilityGate::new(), out)
-}
-
-fn prepares(left: &[(NodeId, Message)]) -> Vec<Ballot> {
-    left.iter()
-        .filter_map(|(_, m)| if let Message::Prepare { ballot, .. } = m { Some(*ballot) } else { None })
-        .collect()
-}
-
-/// A first try's fsync of its own promise overlaps the acceptors': the
-/// Prepares leave with it. But no Accept of the ballot leaves before that
-/// promise is durable, even when both peers answer first: a crash could
-/// otherwise reuse a ballot that carried a value (and a second value could
-/// then be accepted in it). A retry's Prepares wait for the promise write.
-#[test]
-fn a_first_try_overlaps_its_promise_write_and_its_accepts_wait_for_it() {
-    let (mut node, mut gate, mut out) = proposing();
-    let left = drive(&mut gate, &mut out);
-    assert_eq!(gate.outstanding(), 1, "our promise is written");
-    let ballots = prepares(&left);
-    assert_eq!(ballots.len(), 2, "a first try's Prepares leave at once: {left:?}");
-    for peer in [2, 3] {
-        let promise = Message::Promise { slot: 1, ballot: ballots[0], accepted: None };
-        node.on_message(Instant::from_nanos(1_000_000), NodeId(peer), promise, &mut out);
-    }
-    let left = drive(&mut gate, &mut out);
-    assert!(!left.iter().any(|(_, m)| matches!(m, Message::Accept { .. })), "an Accept left too soon: {left:?}");
-    assert!(node.acceptor().accepted(1).is_none(), "our own acceptor voted too soon");
-    let released = gate.write_durable();
-    let accepts = released.iter().filter(|(_, m)| matches!(m, Message::Accept { .. })).count();
-    assert_eq!(accepts, 2, "the Accepts leave once the promise is durable: {released:?}");
-    node.on_persisted(Instant::from_nanos(2_000_000), 1, &mut out);
-    assert!(node.acceptor().accepted(1).is_some(), "our own acceptor votes once the promise is durable");
-}
-
-#[test]
-fn a_retry_sends_its_prepares_only_once_its_promise_is_durable() {
-    let (mut node, mut gate, mut out) = proposing();
-    let first = prepares(&drive(&mut gate, &mut out))[0];
-    gate.write_durable();
-    node.on_persisted(Instant::from_nanos(100_000), 1, &mut out);
-    drive(&mut gate, &mut out);
-    // A rival holds a higher ballot: refused, we back off and try again.
-    let rival = Ballot::new(first.round + 1, NodeId(2));
-    node.on_message(
-        Instant::from_nanos(1_000_000),
-        NodeId(2),
-        Message::Nack { slot: 1, ballot: first, promised: rival },
-        &mut out,
-    );
-    drive(&mut gate, &mut out);
-    assert!(node.next_timer().is_some(), "the backoff ends");
-    node.on_timer(Instant::from_nanos(60_000_000), &mut out); // past the backoff's at most 8 ms
-    let left = drive(&mut gate, &mut out);
-    assert!(prepares(&left).is_empty(), "a retry's Prepares left before its promise was durable: {left:?}");
-    let released = gate.write_durable();
-    let retried = prepares(&released);
-    assert_eq!(retried.len(), 2, "{released:?}");
-    assert!(retried[0] > rival, "the retry's ballot is above the rival's");
+    let effects = out.as_slice();
+    let write = effects.iter().position(|e| matches!(e, quorum_core::Effect::Persist(_))).expect("a write");
+    let prepares: Vec<usize> = effects
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, quorum_core::Effect::SendDurable { msg: Message::Prepare { .. }, .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(prepares.len(), 2, "{effects:?}");
+    assert!(prepares.iter().all(|&i| i > write), "a crash cannot make us reuse the ballot: {effects:?}");
 }
 
 /// A node that already knows a later slot chosen, behind a long gap, and

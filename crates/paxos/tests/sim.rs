@@ -86,8 +86,7 @@ fn seed_sweep_all_faults_five_nodes() {
 /// A 10 ms fsync behind every promise and every vote: five proposers must not
 /// spend the run preempting each other. With a fixed 4 ms backoff base these
 /// 20 seeds answered 458 operations; starting the backoff from the measured
-/// Phase 1 time, 1,549; from twice that, with a first try's Prepares leaving
-/// beside its own promise write, 2,776.
+/// Phase 1 time, 1,549.
 #[test]
 fn a_slow_disk_does_not_leave_five_proposers_preempting_each_other() {
     let mut base = SimConfig::new(5, 0);
