@@ -10,8 +10,10 @@
 # SEEDS (default 10000) per protocol and profile; HIGH_LOAD_SEEDS (default
 # SEEDS) for the 200-client profile, whose seeds cost 10 to 100 times more;
 # PROFILES (default all of them) a space-separated list, e.g. "crash-storm backlog";
-# `churn` stands for `--churn` (Raft and Multi-Paxos: the operator changes
-# membership, moves leadership and replaces learners' disks, on the default profile).
+# `churn` stands for `--churn` (Raft, Multi-Paxos and Zab: the operator changes
+# membership, moves leadership and replaces learners' disks, on the default
+# profile), and `churn-high-load` for `--churn` on `high-load` (its seed count
+# is HIGH_LOAD_SEEDS).
 # FIRST_SEED (default 0) starts every run there, so a long sweep can be run
 # in chunks (seeds 0-999, then 1000-1999, ...). QUORUM_BIN names a binary to
 # use instead of building one (a copy, so that rebuilding cannot change it mid-sweep).
@@ -21,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-10000}
 high_load_seeds=${2:-$seeds}
-profiles=${3:-default tiny-caps high-load lease-fifo drift slow-disk hostile crash-storm backlog churn}
+profiles=${3:-default tiny-caps high-load lease-fifo drift slow-disk hostile crash-storm backlog churn churn-high-load}
 first=${4:-0}
 out=target/sweep
 mkdir -p "$out"
@@ -30,19 +32,20 @@ bin=${QUORUM_BIN:-target/release/quorum}
 status=0
 # A top-level field of the summary: the last match (failures, listed first, may hold the same names).
 field() { grep -o "\"$1\":[^,}]*" "$2" | tail -1 | cut -d: -f2 | tr -d '"'; }
-printf '%-11s %-11s %7s %11s %11s %5s %9s\n' protocol profile seeds ops unanswered viol wall_s
+printf '%-11s %-15s %7s %11s %11s %5s %9s\n' protocol profile seeds ops unanswered viol wall_s
 for profile in $profiles; do
     for protocol in paxos multipaxos raft zab; do
-        case "$profile/$protocol" in lease-fifo/paxos | lease-fifo/zab | churn/paxos | churn/zab) continue ;; esac
+        case "$profile/$protocol" in lease-fifo/paxos | lease-fifo/zab | churn*/paxos) continue ;; esac
         flags=(--profile "$profile")
         [[ $profile == churn ]] && flags=(--churn)
+        [[ $profile == churn-high-load ]] && flags=(--profile high-load --churn)
         n=$seeds
-        [[ $profile == high-load ]] && n=$high_load_seeds
+        [[ $profile == *high-load ]] && n=$high_load_seeds
         file="$out/$protocol-$profile-$first.json"
         if ! "$bin" sim --protocol "$protocol" "${flags[@]}" --seeds "$n" --seed-start "$first" --json > "$file"; then
             status=1
         fi
-        printf '%-11s %-11s %7s %11s %11s %5s %9.0f\n' "$protocol" "$profile" "$(field seeds "$file")" \
+        printf '%-11s %-15s %7s %11s %11s %5s %9.0f\n' "$protocol" "$profile" "$(field seeds "$file")" \
             "$(field ops_ok "$file")" "$(field ops_unanswered "$file")" "$(field violations "$file")" \
             "$(field wall_s "$file")"
     done
