@@ -44,11 +44,16 @@ fn churn<P: Protocol>(sim: &mut Sim<P>, rng: &mut Rng) {
     // Only once the configuration is committed: in one still pending, or in
     // the one before, the node may vote yet, and it would forget its votes.
     let settled = node.membership_committed();
+    // The operator acts on the nodes this cluster has: under `--profile
+    // hostile` a corrupted message may have put one it has not into the
+    // configuration (seed 1298 of Multi-Paxos: a learner n6 of 5 nodes).
+    let members = sim.members();
+    let learners: Vec<NodeId> = conf.learners.iter().copied().filter(|m| members.contains(m)).collect();
     let outside: Vec<NodeId> =
-        sim.members().iter().copied().filter(|m| !conf.voters.contains(m) && !conf.learners.contains(m)).collect();
-    let others: Vec<NodeId> = conf.voters.iter().copied().filter(|v| *v != leader).collect();
+        members.iter().copied().filter(|m| !conf.voters.contains(m) && !conf.learners.contains(m)).collect();
+    let others: Vec<NodeId> = conf.voters.iter().copied().filter(|v| *v != leader && members.contains(v)).collect();
     // A refused request (busy, not caught up) is simply tried again on a later turn.
-    let non_voters: Vec<NodeId> = conf.learners.iter().chain(&outside).copied().collect();
+    let non_voters: Vec<NodeId> = learners.iter().chain(&outside).copied().collect();
     let change = |sim: &mut Sim<P>, change: MembershipChange| {
         sim.act(leader, &change.to_string(), |p, now, out| p.change_membership(now, change.clone(), out).map(drop));
     };
@@ -59,7 +64,7 @@ fn churn<P: Protocol>(sim: &mut Sim<P>, rng: &mut Rng) {
         let node = non_voters[rng.index(non_voters.len())];
         sim.wipe(node, conf.voters.clone());
         sim.restart(node);
-    } else if let Some(&node) = conf.learners.first() {
+    } else if let Some(&node) = learners.first() {
         change(sim, MembershipChange::Promote(node));
     } else if let Some(&node) = outside.first() {
         change(sim, MembershipChange::AddLearner { node, address: None });
