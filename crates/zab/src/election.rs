@@ -33,8 +33,16 @@ impl Zab {
         debug!(node = self.id.0, epoch = self.hard.current_epoch, round = self.election.round + 1, "LOOKING");
         self.fail_reads(out);
         self.set_state(State::Looking);
+        let voter = self.is_voter();
         let e = &mut self.election;
-        e.round += 1;
+        // Only voters start rounds (ZooKeeper's voters ignore the rounds of
+        // non-voters, `validVoter`): a learner goes LOOKING whenever its
+        // leader is silent, and each new round of its would make the voters
+        // that join it drop the votes they had tallied. It takes the
+        // voters' round from their notifications instead.
+        if voter {
+            e.round += 1;
+        }
         e.received.clear();
         e.out_of_election.clear();
         e.finalize_at = None;
@@ -300,6 +308,39 @@ mod tests {
         let mut out = Effects::new();
         z.on_timer(at_finalize, &mut out);
         assert_eq!(z.peer_state(), PeerState::Leading);
+    }
+
+    /// Seed 2 of `quorum sim -p zab --churn --profile crash-storm`: a
+    /// leader of two voters lost its quorum; the other voter came back and
+    /// settled to follow it, but a learner, hearing no leader, went LOOKING
+    /// again and again, each time in a new round, and the leader joined each
+    /// one, dropping the vote it had tallied: no leader for the last second
+    /// of the run. Only voters start rounds now.
+    #[test]
+    fn a_learner_looking_again_starts_no_round_and_resets_no_tally() {
+        let mut learner = node(4, 3); // outside the configuration of nodes 1-3
+        let mut out = Effects::new();
+        learner.on_message(at(1), NodeId(1), vote_note(3, PeerState::Looking, 1), &mut out);
+        assert_eq!(learner.election.round, 3, "it takes the voters' round");
+        learner.become_looking(at(2), &mut out);
+        assert_eq!(learner.election.round, 3, "and starts none of its own");
+
+        let mut voter = node(3, 3);
+        voter.on_message(at(1), NodeId(1), vote_note(3, PeerState::Looking, 3), &mut out);
+        assert!(voter.election.finalize_at.is_some(), "a quorum (2 of 3) agrees on node 3 in round 3");
+        let mut out = Effects::new();
+        learner.become_looking(at(3), &mut out);
+        let (_, note) = votes_sent(&out).into_iter().find(|(to, _)| *to == NodeId(3)).expect("a vote to node 3");
+        voter.on_message(at(4), NodeId(4), Message::Notification(note), &mut out);
+        assert_eq!(voter.election.round, 3);
+        let at_finalize = voter.election.finalize_at.expect("the tally stands");
+        voter.on_timer(at_finalize, &mut out);
+        assert_eq!(voter.peer_state(), PeerState::Leading);
+
+        let mut again = node(2, 3);
+        let before = again.election.round;
+        again.become_looking(at(5), &mut out);
+        assert_eq!(again.election.round, before + 1, "a voter starts a round");
     }
 
     #[test]
