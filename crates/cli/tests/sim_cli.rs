@@ -86,7 +86,8 @@ fn churn_changes_raft_membership_in_every_seed_and_is_refused_elsewhere() {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(v["violations"], 0);
     assert!(v["membership_changes"].as_u64().unwrap() >= 20, "{v}");
-    assert!(v["wiped_disks"].as_u64().unwrap() >= 5, "the operator replaces learners' disks too: {v}");
+    // Only where no node counts the learner as a voter: 2 in these 20 seeds.
+    assert!(v["wiped_disks"].as_u64().unwrap() >= 1, "the operator replaces learners' disks too: {v}");
     // One seed replays with the same interventions: the same trace hash, and the trace names them.
     let one = ["sim", "--protocol", "raft", "--nodes", "3", "--duration", "1", "--churn", "--seed", "4"];
     let (_, a, _) = quorum(&[&one[..], &["--json"]].concat());
@@ -110,6 +111,19 @@ fn churn_under_corruption_leaves_forged_members_alone() {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(v["violations"], 0, "{v}");
     assert!(v["membership_changes"].as_u64().unwrap() > 0, "{v}");
+}
+
+/// A disk is replaced only where no node still counts its owner as a
+/// voter: in seed 19 of Raft with `counters` on 4 nodes, a node whose log
+/// ended before a removal counted the wiped node's fresh vote in the old
+/// configuration and became a second leader of term 8.
+#[test]
+fn churn_replaces_no_disk_a_lagging_node_still_counts_as_a_voter() {
+    let args =
+        ["sim", "--protocol", "raft", "--profile", "counters", "--nodes", "4", "--churn", "--seed", "19", "--json"];
+    let stdout = stdout_of(&args, 0);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["violations"], 0, "{v}");
 }
 
 #[test]
