@@ -148,10 +148,18 @@ impl MultiPaxos {
         }
         let State::Leader(leader) = &self.state else { return };
         let (ballot, commit) = (leader.ballot, self.learner.committed());
-        // Those removed hear the commit point, and so that they are out.
-        let gone: Vec<NodeId> =
-            old.voters.iter().chain(&old.learners).copied().filter(|n| !self.config().contains(*n)).collect();
-        for node in gone {
+        // Those removed hear the commit point, and so that they are out. A
+        // leader that removed itself tells every member: it stops leading
+        // now, and may be the only node that knows the change chosen.
+        let removed_itself = !self.is_voter();
+        let told: Vec<NodeId> = old
+            .voters
+            .iter()
+            .chain(&old.learners)
+            .copied()
+            .filter(|n| *n != self.id && (removed_itself || !self.config().contains(*n)))
+            .collect();
+        for node in told {
             self.outbox.send(node, Message::Heartbeat { ballot, commit, sent_at: self.now });
         }
         if self.is_voter() {

@@ -14,7 +14,14 @@ impl MultiPaxos {
         if !self.takes_part() {
             // Not (or no longer) a member: its promise must not count
             // (`membership.rs`). But a candidate may count on it as a voter
-            // this node has not caught up to: catch up from it.
+            // this node has not caught up to: catch up from it. Or the
+            // candidate lags this node, as when a leader that removed itself
+            // saw its removal chosen and no one else did: then the old
+            // voters, this one among them, still decide the candidate's
+            // first slots, and only learning them chosen frees it.
+            if first <= self.learner.committed() {
+                self.on_catch_up(from, first);
+            }
             self.request_catch_up(from);
             return;
         }

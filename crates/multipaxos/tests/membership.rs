@@ -268,3 +268,57 @@ fn a_learner_that_keeps_pace_under_load_is_promoted_at_the_next_try() {
     assert_eq!(c.voters(leader), vec![1, 2, 3, 4]);
     c.assert_clean();
 }
+
+/// `quorum sim -p multipaxos --churn --nodes 4 --seed 740`: a leader of four
+/// voters, one of them down, had its own removal chosen and handed over, but
+/// no message carrying the new commit point reached the others. Its
+/// successor had the removal only as accepted, so it still needed three of
+/// the four old voters; the removed node, out of the configuration, gave no
+/// promise, and nothing more was ever chosen. A node outside the
+/// configuration now tells a preparer that lags it what was chosen.
+#[test]
+fn a_leader_that_removed_itself_tells_a_lagging_successor_what_was_chosen() {
+    let (mut c, leader) = settled(4, &[1, 2, 3, 4], 5);
+    c.run_for(Duration::from_millis(50));
+    let down = c.ids().into_iter().find(|n| *n != leader).unwrap();
+    c.crash(down);
+    let slot = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
+    // Every message that would carry the commit point past the removal is lost.
+    c.set_drop_filter(move |from, _, msg| {
+        from == leader
+            && match msg {
+                Message::Accept { commit, .. } | Message::Heartbeat { commit, .. } => *commit >= slot,
+                _ => false,
+            }
+    });
+    c.run_for(Duration::from_millis(50));
+    assert!(c.applied_index(leader) >= slot, "the old leader saw its removal chosen");
+    assert_eq!(c.node(leader).unwrap().status().role, Role::Learner);
+    let others: Vec<NodeId> = c.ids().into_iter().filter(|n| *n != leader && *n != down).collect();
+    let elected = c.run_until(Duration::from_secs(3), |c| c.leader().is_some_and(|l| others.contains(&l)));
+    assert!(elected, "the two remaining live voters of three never elected a leader");
+    let new = c.leader().unwrap();
+    assert!(c.applied_index(new) >= slot);
+    c.propose(new, b"after".to_vec()).unwrap();
+    c.run_for(Duration::from_millis(100));
+    assert!(c.applied_index(new) > slot, "nothing was chosen after the removal");
+    c.assert_clean();
+}
+
+/// The handover itself carries the commit point: the voters that stay learn
+/// the removal chosen from the leader that removed itself, without waiting
+/// for an election to tell them.
+#[test]
+fn a_leader_that_removes_itself_tells_every_voter_its_commit_point() {
+    let (mut c, leader) = settled(3, &[1, 2, 3], 6);
+    c.run_for(Duration::from_millis(50));
+    let slot = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
+    // No election may tell them: every Prepare is lost.
+    c.set_drop_filter(|_, _, msg| matches!(msg, Message::Prepare { .. }));
+    c.run_for(Duration::from_millis(30));
+    assert!(c.applied_index(leader) >= slot);
+    for id in c.ids().into_iter().filter(|n| *n != leader) {
+        assert!(c.applied_index(id) >= slot, "{id} did not learn the removal chosen");
+    }
+    c.assert_clean();
+}
