@@ -64,7 +64,7 @@ impl Zab {
         accepted_leader: u64,
         out: &mut Out,
     ) {
-        if !self.configs.current().contains(from) {
+        if !self.may_follow_us(from) {
             return; // not a member (removed, or not added yet): it may not follow us
         }
         if accepted_epoch == u64::MAX {

@@ -273,7 +273,7 @@ impl Zab {
     /// the election for good. FLE only picks a candidate; the candidate
     /// counts its own quorum in discovery, which is what keeps histories safe.
     fn own_vote(&self) -> Vote {
-        if !self.is_voter() {
+        if !self.may_lead() {
             let first = self.configs.current().voters.first().copied().unwrap_or(self.id);
             return Vote { leader: first, zxid: Zxid::ZERO, epoch: 0 };
         }

@@ -94,6 +94,35 @@ impl Zab {
         self.configs.current().voters.contains(&self.id)
     }
 
+    /// True if `node` may follow this leader: a member of the configuration
+    /// in force, or of the one before while the newest is not known
+    /// committed. A voter whose removal is pending must be let in, since the
+    /// removal commits only with a majority of the voters before it too
+    /// (seed 3 of `quorum sim -p zab --nodes 2 --churn`: the leader turned
+    /// away the one node whose ack it waited for).
+    pub(crate) fn may_follow_us(&self, node: NodeId) -> bool {
+        self.configs.current().contains(node) || self.pending_previous().is_some_and(|c| c.contains(node))
+    }
+
+    /// True if this node may stand for election and lead: it votes in the
+    /// configuration in force, or in the one before while this node does
+    /// not know the newest committed. A leader that proposed its own removal
+    /// and then lost its quorum may hold the newest history, and a voter of
+    /// the old configuration that lacks it needs its ACKEPOCH and gives up
+    /// at it (it is ahead): only the old leader can bring that history to
+    /// the others (seed 86 of `quorum sim -p zab --nodes 2 --churn`). As a
+    /// leader it counts the quorums of its newest configuration, which may
+    /// leave it out, and stops leading once the removal commits.
+    pub(crate) fn may_lead(&self) -> bool {
+        self.is_voter() || self.pending_previous().is_some_and(|c| c.voters.contains(&self.id))
+    }
+
+    /// The configuration before the one in force, while this node does not
+    /// know the newest committed: until then its voters still decide too.
+    fn pending_previous(&self) -> Option<&Membership> {
+        self.configs.previous().filter(|_| !self.membership_committed())
+    }
+
     /// True if the voters among `peers` (and this node, if `with_me` and it
     /// votes) make a majority of the configuration in force.
     pub(crate) fn is_quorum(&self, peers: impl Iterator<Item = NodeId>, with_me: bool) -> bool {
@@ -124,9 +153,9 @@ impl Zab {
     /// belt and braces, at the price of one more ack while a change is open.
     pub(crate) fn committed_by_quorums(&self, acked: impl Fn(NodeId) -> u64) -> u64 {
         let agreed = self.configs.current().quorum_value(&acked);
-        match self.configs.previous() {
-            Some(before) if !self.membership_committed() => agreed.min(before.quorum_value(&acked)),
-            _ => agreed,
+        match self.pending_previous() {
+            Some(before) => agreed.min(before.quorum_value(&acked)),
+            None => agreed,
         }
     }
 

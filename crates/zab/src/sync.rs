@@ -519,6 +519,8 @@ impl Zab {
         for peer in streamed {
             out.send(peer, Message::UpToDate { epoch, commit: self.commit_index });
         }
+        // The initial history may hold this leader's own removal, now committed.
+        self.maybe_step_down_removed(now, out);
         self.flush_queue(now, out);
     }
 

@@ -4,7 +4,7 @@
 //! configuration`) after every input.
 
 use quorum_core::{Duration, MembershipChange, NodeId, Protocol, Role};
-use quorum_zab::{PlantedBug, Zab, ZabConfig};
+use quorum_zab::{Message, PlantedBug, Zab, ZabConfig};
 
 type Cluster = quorum_sim::testkit::Cluster<Zab>;
 
@@ -254,5 +254,90 @@ fn a_removal_commits_only_once_a_majority_of_the_old_voters_holds_it_too() {
     let mut expected = [leader, cut, kept].map(|n| n.0).to_vec();
     expected.sort_unstable();
     assert_eq!(c.voters(leader), expected);
+    c.assert_clean();
+}
+
+/// Seed 86 of `quorum sim -p zab --nodes 2 --churn`: the leader of two voters
+/// proposed its own removal while the other was down, lost its quorum and
+/// stopped leading. The other came back without the removal in its history,
+/// so it needed the old leader's ACKEPOCH, and gave up at it (the old leader
+/// was ahead: ZooKeeper's `waitForEpochAck`); the old leader, whose newest
+/// configuration left it out, would not stand. No leader, for good. A node
+/// that voted in the configuration before an uncommitted newest one may
+/// still lead, to bring that history to the others.
+#[test]
+fn a_leader_whose_own_removal_is_pending_when_it_loses_its_quorum_can_lead_again() {
+    let (mut c, leader) = settled(2, &[1, 2], 9);
+    let other = c.ids().into_iter().find(|n| *n != leader).unwrap();
+    c.crash(other);
+    let index = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
+    c.run_for(Duration::from_secs(1));
+    assert_ne!(c.node(leader).unwrap().status().role, Role::Leader, "without a quorum it stopped leading");
+    c.restart(other);
+    let done = c.run_until(Duration::from_secs(5), |c| {
+        c.leader() == Some(other) && c.applied_index(other) >= index && c.voters(other) == vec![other.0]
+    });
+    let state = |id: NodeId| (c.node(id).unwrap().status().role, c.applied_index(id), c.voters(id));
+    assert!(
+        done,
+        "the removal never committed and no one leads: {:?} ({leader} {:?}, {other} {:?})",
+        c.leader(),
+        state(leader),
+        state(other)
+    );
+    c.assert_clean();
+}
+
+/// Seed 3 of `quorum sim -p zab --nodes 2 --churn`: the leader of two voters
+/// proposed the other's removal while a partition cut it off. The removal
+/// needs an ack from a majority of the voters before it too, so the other
+/// node's; but when it came back, the leader turned its FOLLOWERINFO away,
+/// since its newest configuration no longer lists it, and waited for that
+/// ack for good. A node of the configuration before an uncommitted newest
+/// one may follow.
+#[test]
+fn a_voter_whose_removal_is_pending_may_follow_so_the_removal_commits() {
+    let (mut c, leader) = settled(2, &[1, 2], 10);
+    let other = c.ids().into_iter().find(|n| *n != leader).unwrap();
+    c.isolate(other);
+    let index = c.change_membership(leader, MembershipChange::Remove(other)).unwrap();
+    c.run_for(Duration::from_millis(300));
+    assert!(c.applied_index(leader) < index, "without the old voters' majority the removal waits");
+    c.heal();
+    let done = c.run_until(Duration::from_secs(5), |c| c.applied_index(leader) >= index);
+    assert!(done, "the removal never committed: {} < {index}", c.applied_index(leader));
+    assert_eq!(c.leader(), Some(leader));
+    c.assert_clean();
+}
+
+/// Seed 75 of `quorum sim -p zab --churn --nodes 2 --profile crash-storm`:
+/// a follower acked its own removal and never heard it committed. In its
+/// history the removal is pending, so it may stand (`may_lead`); but it
+/// counted its own vote towards the newest configuration, which leaves it
+/// out, elected itself alone, and did so again every initLimit, never
+/// waiting for the established leader's answer (lost here). Its vote now
+/// counts only where it votes.
+#[test]
+fn a_node_whose_removal_is_pending_in_its_history_does_not_elect_itself_alone() {
+    let (mut c, leader) = settled(2, &[1, 2], 11);
+    let other = c.ids().into_iter().find(|n| *n != leader).unwrap();
+    c.set_drop_filter(move |from, to, msg| {
+        from == leader
+            && to == other
+            && matches!(
+                msg,
+                Message::Commit { .. } | Message::Ping { .. } | Message::Reset { .. } | Message::Notification(_)
+            )
+    });
+    let index = c.change_membership(leader, MembershipChange::Remove(other)).unwrap();
+    assert!(c.run_until(Duration::from_secs(1), |c| c.applied_index(leader) >= index), "the removal commits");
+    assert!(c.applied_index(other) < index, "the removed node never heard it committed");
+    // Outside its configuration, LOOKING shows as a learner: a candidate is
+    // a node leading an epoch it has not established.
+    let led = c.run_until(Duration::from_secs(2), |c| {
+        matches!(c.node(other).unwrap().status().role, Role::Candidate | Role::Leader)
+    });
+    assert!(!led, "the removed node elected itself alone");
+    assert_eq!(c.leader(), Some(leader));
     c.assert_clean();
 }
