@@ -380,6 +380,9 @@ impl Protocol for Raft {
         if let Some(upto) = self.writes.persisted(tag).last() {
             self.durable_index = upto;
         }
+        if self.state == State::Candidate {
+            self.count_votes(now, out); // our own vote may count now
+        }
         self.finish(now, out);
     }
 

@@ -52,6 +52,8 @@ pub(crate) fn make_leader(raft: &mut Raft) -> Effects<Message> {
     let deadline = raft.next_timer().unwrap();
     raft.on_timer(deadline, &mut out);
     assert_eq!(raft.state, State::Candidate);
+    // The vote requests leave once the term and vote are durable.
+    raft.on_persisted(deadline, *persisted_tags(&out).last().unwrap(), &mut out);
     let peers: Vec<NodeId> = raft.configs.current().voters.iter().copied().filter(|v| *v != raft.id).collect();
     for p in peers {
         let reply = VoteReply { term: raft.term, granted: true, pre_vote: false };
@@ -143,6 +145,7 @@ fn section_5_2_majority_of_votes_makes_a_leader_that_appends_a_noop_and_sends_ap
     let mut r = node(1, 5);
     let mut out = Effects::new();
     r.on_timer(r.next_timer().unwrap(), &mut out);
+    r.on_persisted(at(300), *persisted_tags(&out).last().unwrap(), &mut out);
     for p in [2, 3] {
         r.on_message(
             at(300),
@@ -457,4 +460,25 @@ fn a_refused_vote_request_of_a_newer_term_does_not_restart_the_election_timer() 
     let fresh = VoteRequest { term: 4, last_index: 3, last_term: 2, pre_vote: false, transfer: false };
     n.on_message(now, NodeId(2), Message::Vote(fresh), &mut out);
     assert_ne!(n.next_timer(), Some(deadline), "granting a vote restarts the timer");
+}
+
+/// §5.2 with a single voter: its own vote wins, but only once the term and
+/// the vote are durable. Seed 108 of `quorum sim -p raft --churn --nodes 2
+/// --profile crash-storm`: a lone voter led term 2 at once, crashed before
+/// the term was on disk, came back in term 1, and led term 2 a second time
+/// with other entries at the same indexes (`raft: log matching`); a learner
+/// sent the first term's entries would have had both under one (index, term).
+#[test]
+fn section_5_2_a_lone_voter_leads_only_once_its_own_vote_is_durable() {
+    let mut r = node(1, 1);
+    let mut out = Effects::new();
+    let deadline = r.next_timer().unwrap();
+    r.on_timer(deadline, &mut out);
+    assert_eq!((r.term, r.vote), (1, Some(NodeId(1))));
+    assert_eq!(r.state, State::Candidate, "its vote is not on disk yet");
+    let tags = persisted_tags(&out);
+    assert!(!tags.is_empty(), "the term and vote are written");
+    let mut out = Effects::new();
+    r.on_persisted(deadline, *tags.last().unwrap(), &mut out);
+    assert_eq!(r.state, State::Leader, "durable, its own vote is a majority of one");
 }
