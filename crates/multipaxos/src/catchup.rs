@@ -55,6 +55,21 @@ impl MultiPaxos {
         self.outbox.send(peer, Message::CatchUp { from });
     }
 
+    /// Asks again for the rest of a catch-up whose answer was lost. A leader
+    /// that removed itself and handed the cluster to this node speaks no
+    /// more, and if this node has not caught up to the slot that made it a
+    /// voter, nothing else would ever ask (seed 255 of `quorum sim -p
+    /// multipaxos --churn --nodes 2 --profile tiny-caps`).
+    pub(crate) fn resume_catch_up(&mut self) {
+        let behind = self.heard_commit.is_some_and(|(_, commit)| commit > self.learner.committed());
+        if !behind && self.incoming.is_none() {
+            return;
+        }
+        if let Some(peer) = self.incoming.as_ref().map(|i| i.from).or(self.leader) {
+            self.request_catch_up(peer);
+        }
+    }
+
     /// Answers a catch-up request: the first piece of the snapshot if `first`
     /// is below it (the asker pulls the rest, then asks again), else chosen values.
     pub(crate) fn on_catch_up(&mut self, asker: NodeId, first: u64) {

@@ -76,13 +76,15 @@ impl MultiPaxos {
     }
 
     /// A learner's (or an outsider's) timer: it never suspects or campaigns,
-    /// only waits for the next leader to speak.
+    /// only waits for the next leader to speak, and asks again for what it
+    /// knows it lacks.
     pub(crate) fn stay_out(&mut self) {
         if matches!(self.state, State::Candidate(_)) {
             self.step_down(None);
         }
         self.suspicion = None;
         self.election_deadline = self.random_election_deadline();
+        self.resume_catch_up();
     }
 
     /// True unless this node leads with a configuration change in flight.

@@ -322,3 +322,51 @@ fn a_leader_that_removes_itself_tells_every_voter_its_commit_point() {
     }
     c.assert_clean();
 }
+
+/// Seed 255 of `quorum sim -p multipaxos --churn --nodes 2 --profile
+/// tiny-caps`: a learner behind a hole was promoted, then voted the sole
+/// voter's removal of itself, and was handed the cluster, still behind the
+/// slot that promoted it and so a learner in its own eyes. Its catch-up
+/// answers were lost, and with no leader left to speak it never asked
+/// again. A node that knows a commit point past its own asks again on its
+/// timer.
+#[test]
+fn a_learner_handed_the_cluster_mid_catch_up_asks_again_on_its_own() {
+    let (mut c, leader) = settled(2, &[2], 12);
+    assert_eq!(leader, NodeId(2));
+    let learner = NodeId(1);
+    c.change_membership(leader, MembershipChange::learner(learner)).unwrap();
+    c.propose(leader, b"first".to_vec()).unwrap();
+    let caught_up = c.run_until(Duration::from_secs(1), |c| {
+        c.applied_index(learner) > 0 && c.applied_index(learner) == c.applied_index(leader)
+    });
+    assert!(caught_up, "the learner caught up");
+    // The learner misses the next slot and every catch-up answer.
+    let hole = c.applied_index(leader) + 1;
+    c.set_drop_filter(move |from, to, msg| {
+        from == NodeId(2)
+            && to == NodeId(1)
+            && match msg {
+                Message::Accept { entries, .. } => entries.iter().any(|(slot, _)| *slot == hole),
+                Message::Decided { .. } | Message::SnapshotChunk(_) => true,
+                _ => false,
+            }
+    });
+    for i in 0..3 {
+        c.propose(leader, vec![i]).unwrap();
+        c.run_for(Duration::from_millis(5));
+    }
+    c.run_for(Duration::from_millis(50));
+    assert_eq!(c.applied_index(learner), hole - 1, "the learner is stuck behind the hole");
+    let promoted = c.change_membership(leader, MembershipChange::Promote(learner)).unwrap();
+    c.run_for(Duration::from_millis(50));
+    let removed = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
+    c.run_for(Duration::from_millis(100));
+    assert!(c.applied_index(leader) >= removed, "the removal was chosen with the learner's vote");
+    assert!(c.applied_index(learner) < promoted, "the new sole voter does not know it votes");
+    c.clear_drop_filter();
+    let led = c.run_until(Duration::from_secs(3), |c| c.leader() == Some(learner));
+    assert!(led, "the sole voter never caught up to lead: applied {}", c.applied_index(learner));
+    assert!(c.applied_index(learner) >= removed);
+    c.assert_clean();
+}
