@@ -68,7 +68,14 @@ impl Zab {
     /// Sends this node's vote to every peer and schedules the next re-send.
     fn broadcast_vote(&mut self, now: Instant, out: &mut Out) {
         let n = self.notification();
-        for peer in self.peers().collect::<Vec<_>>() {
+        // The members we know, and every node that sent us a vote in this
+        // election: where our history is behind, a voter it does not list
+        // may count on our vote (seed 385 of `quorum sim -p zab --churn
+        // --nodes 4 --local-reads 0.5` elected no one for its last second).
+        let e = &self.election;
+        let heard = e.received.keys().chain(e.out_of_election.keys()).copied();
+        let to: std::collections::BTreeSet<NodeId> = self.peers().chain(heard).filter(|p| *p != self.id).collect();
+        for peer in to {
             out.send(peer, Message::Notification(n));
         }
         let jitter = self.rng.range(0, self.config.tick.as_nanos() / 4 + 1);
@@ -110,29 +117,34 @@ impl Zab {
             // node: two would-be leaders trading places every initLimit.)
             self.election.out_of_election.remove(&from);
             let e = &mut self.election;
-            if n.round > e.round {
+            if n.round < e.round {
+                // A straggler: tell it about our round.
+                out.send(from, Message::Notification(self.notification()));
+                return;
+            }
+            let newer = n.round > e.round;
+            if newer {
                 // A newer round: join it, starting again from our own vote.
                 e.round = n.round;
                 e.received.clear();
                 e.finalize_at = None;
+            }
+            // Recorded before any broadcast, which then reaches the sender too.
+            e.received.insert(from, (n.round, n.vote));
+            if newer {
                 let own = self.own_vote();
                 self.election.vote = if n.vote.beats(&own) { n.vote } else { own };
                 self.broadcast_vote(now, out);
-            } else if n.round < e.round {
-                // A straggler: tell it about our round.
-                out.send(from, Message::Notification(self.notification()));
-                return;
-            } else if n.vote.beats(&e.vote) {
-                e.vote = n.vote;
-                e.finalize_at = None;
+            } else if n.vote.beats(&self.election.vote) {
+                self.election.vote = n.vote;
+                self.election.finalize_at = None;
                 self.broadcast_vote(now, out);
-            } else if e.vote.beats(&n.vote) {
+            } else if self.election.vote.beats(&n.vote) {
                 // The sender has not seen our better vote (it may have arrived
                 // before the sender was LOOKING): tell it now rather than at
                 // our next re-send. Its vote only improves, so this ends.
                 out.send(from, Message::Notification(self.notification()));
             }
-            self.election.received.insert(from, (n.round, n.vote));
             self.check_quorum_for_vote(now);
             return;
         }
@@ -289,6 +301,28 @@ mod tests {
         let worse = Notification { vote: Vote { zxid: Stamp::new(1, 1), ..worse.vote }, ..worse };
         z.on_message(at(2), NodeId(2), Message::Notification(worse), &mut out);
         assert_eq!(z.election.vote, better);
+    }
+
+    /// Seed 385 of `quorum sim -p zab --churn --nodes 4 --local-reads 0.5`:
+    /// a node whose history predates n4's promotion sent its votes only to
+    /// the members it knew. The nodes that knew n4 as a voter settled on n4
+    /// with that node's vote; n4, which never got it, did not, and took up a
+    /// fourth node's vote instead, round after round. A vote now also goes
+    /// to every node that sent one in this election.
+    #[test]
+    fn fle_announces_its_vote_to_a_voter_its_history_does_not_list() {
+        let mut z = node(2, 3); // members n1..n3: n4 is not in this history
+        let mut out = Effects::new();
+        z.on_timer(at(0), &mut out);
+        let round = z.election.round;
+        let mut out = Effects::new();
+        let better = Vote { leader: NodeId(4), zxid: Stamp::new(1, 9), epoch: 1 };
+        let n = Notification { round, state: PeerState::Looking, vote: better };
+        z.on_message(at(1), NodeId(4), Message::Notification(n), &mut out);
+        assert_eq!(z.election.vote, better, "a better vote is taken up whoever sends it");
+        let to: Vec<NodeId> =
+            votes_sent(&out).into_iter().filter(|(_, n)| n.vote == better).map(|(to, _)| to).collect();
+        assert!(to.contains(&NodeId(4)), "n4 counts on this vote and must hear it: sent to {to:?}");
     }
 
     #[test]
