@@ -19,6 +19,10 @@ use crate::Message;
 pub(crate) struct HardState {
     pub term: u64,
     pub vote: Option<NodeId>,
+    /// Started with an empty disk outside the configuration and not yet
+    /// caught up to where the cluster was when a leader first spoke to it
+    /// (`Raft::joining`): kept so that a restart keeps it out too.
+    pub joining: bool,
 }
 
 /// The role a node plays, with PreVote's extra step.
@@ -106,11 +110,14 @@ pub struct Raft {
     /// This node's log is durable up to here (what a leader counts for itself).
     pub(crate) durable_index: u64,
     pub(crate) lead: LeaderState,
+    /// `None` while this node joined with an empty disk and no leader has
+    /// spoken to it; then the commit point that leader reported.
+    pub(crate) join_floor: Option<u64>,
 }
 
 impl Raft {
     pub(crate) fn hard_state(&self) -> HardState {
-        HardState { term: self.term, vote: self.vote }
+        HardState { term: self.term, vote: self.vote, joining: self.joining() }
     }
 
     /// Queues the term and vote for the next write.
@@ -217,6 +224,25 @@ impl Raft {
     /// of its newest configuration, and then manages it without being part
     /// of it until the change commits (thesis §4.2.2).
     pub(crate) fn can_campaign(&self) -> bool {
+        !self.joining() && self.is_voter_or_leaving()
+    }
+
+    /// True while this node joined with an empty disk and has not caught up
+    /// to the commit point the first leader it heard reported. Replaying
+    /// the log from the start, it passes configurations that list an
+    /// earlier incarnation of its id, whose votes and entries it does not
+    /// hold: it does not campaign until it is past them (seed 3192
+    /// of `quorum sim -p raft --churn --nodes 2`: a rejoined node whose log
+    /// ended at a configuration where its old incarnation was the sole
+    /// voter elected itself alone and overwrote committed entries). It
+    /// still grants votes: a configuration made after it joined may count
+    /// it, and a disk is to be replaced only where no node counts its owner
+    /// as a voter, so no configuration that counts it predates it.
+    pub(crate) fn joining(&self) -> bool {
+        self.join_floor.is_none_or(|floor| self.commit < floor)
+    }
+
+    fn is_voter_or_leaving(&self) -> bool {
         self.is_voter()
             || (self.configs.current_index() > self.commit
                 && self.configs.previous().is_some_and(|m| is_voter(m, self.id)))

@@ -17,7 +17,7 @@ pub(crate) fn entry(index: u64, term: u64) -> Entry {
 }
 
 pub(crate) fn node_with(id: u64, n: u64, term: u64, terms: &[u64], config: RaftConfig) -> Raft {
-    let hard = HardState { term, vote: None };
+    let hard = HardState { term, vote: None, joining: false };
     let stored = Stored {
         hard_state: Some(Bytes::from(postcard::to_allocvec(&hard).unwrap())),
         entries: terms.iter().enumerate().map(|(i, t)| entry(i as u64 + 1, *t)).collect(),
@@ -481,4 +481,45 @@ fn section_5_2_a_lone_voter_leads_only_once_its_own_vote_is_durable() {
     let mut out = Effects::new();
     r.on_persisted(deadline, *tags.last().unwrap(), &mut out);
     assert_eq!(r.state, State::Leader, "durable, its own vote is a majority of one");
+}
+
+/// A node that joins with an empty disk replays the log from the start and
+/// passes configurations that list an earlier incarnation of its id. Until
+/// it has caught up to the commit point the first leader it heard reported,
+/// it must not campaign on them. Seed 3192 of `quorum sim -p raft --churn
+/// --nodes 2`: a rejoined node whose log ended where its old incarnation
+/// was the sole voter elected itself alone during a partition and
+/// overwrote committed entries (`raft: leader completeness`).
+#[test]
+fn a_node_that_joined_empty_does_not_campaign_on_its_earlier_incarnations_configuration() {
+    use quorum_core::Membership;
+    let init = Init { members: vec![NodeId(1)], seed: 7, ..Init::first_start(NodeId(2), 1, config()) };
+    let mut r = Raft::new(init).expect("a node starts");
+    let sole_voter = Membership { voters: vec![NodeId(2)], ..Membership::default() };
+    let old = Entry { index: 1, stamp: Stamp::new(1, 0), payload: Payload::Membership(sole_voter) };
+    let append = |entries: Vec<Entry>, prev: u64| Append {
+        term: 1,
+        prev_index: prev,
+        prev_term: if prev == 0 { 0 } else { 1 },
+        entries,
+        commit: 3,
+        round: 1,
+    };
+    let mut out = Effects::new();
+    r.on_message(at(1), NodeId(1), Message::Append(append(vec![old], 0)), &mut out);
+    assert!(r.is_voter(), "its log's configuration lists its id as the sole voter");
+    assert!(r.joining(), "but it is behind the commit point the leader reported");
+    let mut out = Effects::new();
+    r.on_timer(at(1000), &mut out);
+    assert_eq!((r.state, r.term), (State::Follower, 1), "it does not campaign on its old incarnation's vote");
+    // Past the leader's commit point, a configuration that lists it is its own.
+    let mut out = Effects::new();
+    r.on_message(at(1001), NodeId(1), Message::Append(append(vec![entry(2, 1), entry(3, 1)], 1)), &mut out);
+    assert!(!r.joining());
+    let hard = out.writes().iter().filter_map(|b| b.hard_state.clone()).next_back().expect("the hard state is written");
+    let hard: HardState = postcard::from_bytes(&hard).unwrap();
+    assert!(!hard.joining, "so that a restart need not wait again");
+    let mut out = Effects::new();
+    r.on_timer(at(3000), &mut out);
+    assert_ne!(r.state, State::Follower, "now it campaigns");
 }

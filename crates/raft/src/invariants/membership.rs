@@ -162,7 +162,7 @@ mod tests {
 
     /// Node `id` of nodes 1..=3 whose durable log holds `entries` as (term, payload).
     fn node_with_log(id: u64, term: u64, entries: &[(u64, Payload)]) -> Raft {
-        let hard = crate::node::HardState { term, vote: None };
+        let hard = crate::node::HardState { term, vote: None, joining: false };
         let stored = quorum_core::Stored {
             hard_state: Some(bytes::Bytes::from(postcard::to_allocvec(&hard).unwrap())),
             entries: entries
