@@ -337,6 +337,13 @@ impl Configs {
         self.history.len().checked_sub(2).map(|i| &self.history[i].1)
     }
 
+    /// The configuration before the newest one while the newest is not
+    /// committed (its index is above `committed`): until then the voters of
+    /// the one before still decide too.
+    pub fn pending_previous(&self, committed: u64) -> Option<&Membership> {
+        self.previous().filter(|_| self.current_index() > committed)
+    }
+
     /// The configuration before the newest one, with its index, if the log still holds both.
     pub fn previous_with_index(&self) -> Option<(u64, &Membership)> {
         self.history.len().checked_sub(2).map(|i| (self.history[i].0, &self.history[i].1))

@@ -180,6 +180,15 @@ pub struct Init<C> {
 }
 
 impl<C> Init<C> {
+    /// True if this node starts with nothing stored and is not among
+    /// `members`: it joins a running cluster (`quorum node --join`, or a disk
+    /// replaced), and the log it replays may hold configurations that list
+    /// an earlier incarnation of its id, whose votes it does not hold.
+    pub fn joins_empty(&self) -> bool {
+        let s = &self.stored;
+        s.hard_state.is_none() && s.entries.is_empty() && s.snapshot.is_none() && !self.members.contains(&self.id)
+    }
+
     /// Node `id` of a cluster of nodes `1..=cluster_size` starting for the
     /// first time (nothing stored), at time zero, with seed 1: the usual
     /// start of a test. Change any field with struct update syntax

@@ -385,9 +385,7 @@ impl Protocol for MultiPaxos {
     /// that adds it (`membership.rs`).
     fn new(init: Init<MultiPaxosConfig>) -> Result<Self, InitError> {
         let hard: HardState = init.stored.decode_hard_state()?;
-        let empty =
-            init.stored.hard_state.is_none() && init.stored.entries.is_empty() && init.stored.snapshot.is_none();
-        let joining = hard.joining || (empty && !init.members.contains(&init.id));
+        let joining = hard.joining || init.joins_empty();
         let base = init.stored.snapshot.as_ref().map_or(0, |s| s.index);
         let committed = hard.committed.max(base);
         let mut learner = Learner::starting_after(base);

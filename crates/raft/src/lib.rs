@@ -261,9 +261,7 @@ impl Protocol for Raft {
     fn new(init: Init<RaftConfig>) -> Result<Self, InitError> {
         init.config.validate();
         let (hard, log, configs, snapshot) = Self::recover(&init)?;
-        let stored = &init.stored;
-        let empty = stored.hard_state.is_none() && stored.entries.is_empty() && stored.snapshot.is_none();
-        let joining = hard.joining || (empty && !init.members.contains(&init.id));
+        let joining = hard.joining || init.joins_empty();
         let offset = log.offset();
         let durable_index = log.last_index();
         let mut raft = Raft {

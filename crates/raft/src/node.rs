@@ -243,9 +243,7 @@ impl Raft {
     }
 
     fn is_voter_or_leaving(&self) -> bool {
-        self.is_voter()
-            || (self.configs.current_index() > self.commit
-                && self.configs.previous().is_some_and(|m| is_voter(m, self.id)))
+        self.is_voter() || self.configs.pending_previous(self.commit).is_some_and(|m| is_voter(m, self.id))
     }
 
     /// Hands committed entries to the driver, in order, once each (Figure 2: "if commitIndex > lastApplied").

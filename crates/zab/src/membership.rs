@@ -120,7 +120,7 @@ impl Zab {
     /// The configuration before the one in force, while this node does not
     /// know the newest committed: until then its voters still decide too.
     fn pending_previous(&self) -> Option<&Membership> {
-        self.configs.previous().filter(|_| !self.membership_committed())
+        self.configs.pending_previous(self.commit_index)
     }
 
     /// True if the voters among `peers` (and this node, if `with_me` and it
