@@ -294,6 +294,7 @@ impl Protocol for Raft {
             durable_index,
             lead: LeaderState::default(),
             join_floor: (!joining).then_some(0),
+            joining_on_disk: hard.joining,
         };
         raft.reset_election_timer(init.now);
         Ok(raft)

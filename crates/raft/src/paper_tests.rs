@@ -523,3 +523,40 @@ fn a_node_that_joined_empty_does_not_campaign_on_its_earlier_incarnations_config
     r.on_timer(at(3000), &mut out);
     assert_ne!(r.state, State::Follower, "now it campaigns");
 }
+
+/// The same joining node, caught up by a snapshot rather than by entries,
+/// must write down that it caught up too. Seed 31854 of `quorum sim -p raft
+/// --churn --nodes 2 --profile counters --seed-start 30000`: a wiped
+/// learner installed a snapshot past the leader's commit point, was promoted,
+/// and became the sole voter when the leader removed itself; it then
+/// restarted, read "joining" from its hard state and waited for a leader
+/// that no longer existed (`convergence`: 400 applied against 555).
+#[test]
+fn a_node_that_joined_empty_and_caught_up_by_a_snapshot_writes_that_down() {
+    use crate::message::SnapshotChunk;
+    use quorum_core::{Membership, SnapshotMeta};
+    let init = Init { members: vec![NodeId(1)], seed: 7, ..Init::first_start(NodeId(2), 1, config()) };
+    let mut r = Raft::new(init).expect("a node starts");
+    let heartbeat = Append { term: 1, prev_index: 0, prev_term: 0, entries: Vec::new(), commit: 3, round: 1 };
+    let mut out = Effects::new();
+    r.on_message(at(1), NodeId(1), Message::Append(heartbeat), &mut out);
+    assert!(r.joining(), "behind the commit point the leader reported");
+    let sole_voter = Membership { voters: vec![NodeId(2)], ..Membership::default() };
+    let chunk = SnapshotChunk {
+        term: 1,
+        index: 5,
+        index_term: 1,
+        meta: SnapshotMeta { membership: sole_voter }.encode(),
+        offset: 0,
+        data: Bytes::from_static(b"state"),
+        done: true,
+        round: 2,
+    };
+    let mut out = Effects::new();
+    r.on_message(at(2), NodeId(1), Message::Snapshot(chunk), &mut out);
+    assert_eq!(r.commit, 5);
+    assert!(!r.joining(), "past the commit point the leader reported");
+    let hard = out.writes().iter().filter_map(|b| b.hard_state.clone()).next_back().expect("the hard state is written");
+    let hard: HardState = postcard::from_bytes(&hard).unwrap();
+    assert!(!hard.joining, "so that a restart need not wait for a leader again");
+}

@@ -122,7 +122,6 @@ impl Raft {
         let Append { mut prev_index, mut prev_term, mut entries, commit, .. } = msg;
         let heard = self.heard_commit.filter(|(term, _)| *term == self.term).map_or(0, |(_, c)| c);
         self.heard_commit = Some((self.term, heard.max(commit)));
-        let was_joining = self.joining();
         self.join_floor.get_or_insert(commit);
         // Entries at or below our commit index are committed: they match the leader's already.
         if prev_index < self.commit {
@@ -145,9 +144,6 @@ impl Raft {
         if let Ok(last_new) = result {
             // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
             self.set_commit(commit.min(last_new));
-        }
-        if was_joining && !self.joining() {
-            self.persist_hard_state(); // caught up: a restart need not wait again
         }
         let reply = AppendReply { term: self.term, result, round };
         self.send_durable(from, Message::AppendReply(reply), out);
