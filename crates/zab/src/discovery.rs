@@ -87,7 +87,7 @@ impl Zab {
                 // our NEWEPOCH however often it asks, and stays out of the
                 // cluster for as long as we lead. Only a new epoch can take it
                 // in: step down, and the next election proposes one above
-                // every promise.
+                // its promise (`epoch_floor`), whoever answers first.
                 info!(
                     node = self.id.0,
                     follower = from.0,
@@ -96,6 +96,7 @@ impl Zab {
                     accepted_leader,
                     "a follower promised this epoch to another leader: stepping down for a new epoch"
                 );
+                self.epoch_floor = self.epoch_floor.max(accepted_epoch);
                 return self.become_looking(now, out);
             }
         }
@@ -117,7 +118,14 @@ impl Zab {
             return;
         }
         let State::Leading(l) = &mut self.state else { return };
-        let max = l.learners.values().map(|x| x.accepted_epoch).max().unwrap_or(0).max(self.hard.accepted_epoch);
+        let max = l
+            .learners
+            .values()
+            .map(|x| x.accepted_epoch)
+            .max()
+            .unwrap_or(0)
+            .max(self.hard.accepted_epoch)
+            .max(self.epoch_floor);
         let epoch = max + 1;
         l.epoch = Some(epoch);
         for (peer, learner) in l.learners.iter_mut() {
@@ -379,6 +387,39 @@ mod tests {
         let info = Message::FollowerInfo { session: 3, accepted_epoch: 8, accepted_leader: 1 };
         z.on_message(at(22), NodeId(4), info, &mut out);
         assert!(matches!(sent(&out)[0].1, Message::NewEpoch { session: 3, epoch: 8 }), "the same promise is kept");
+    }
+
+    /// The follower that made the leader step down promised an epoch far
+    /// above the quorum's (a candidate cut off from the others raised its
+    /// epoch once per failed attempt). If its FOLLOWERINFO comes after a
+    /// quorum's again, the next epoch must still go above its promise: one
+    /// above the quorum's gained one epoch per election, and seed 30325 of
+    /// `quorum sim -p zab --churn --nodes 4 --seed-start 30000` spent its
+    /// last second stepping down every 200 ms from epoch 12 towards a
+    /// promise of 37 (`convergence`: two nodes never caught up).
+    #[test]
+    fn after_stepping_down_the_leader_proposes_above_the_promise_that_made_it() {
+        let mut z = elected_leader_in_discovery();
+        let mut out = Effects::new();
+        for peer in [2, 3] {
+            let info = Message::FollowerInfo { session: 1, accepted_epoch: 7, accepted_leader: 0 };
+            z.on_message(at(20), NodeId(peer), info, &mut out);
+        }
+        let info = Message::FollowerInfo { session: 3, accepted_epoch: 37, accepted_leader: 5 };
+        z.on_message(at(22), NodeId(4), info, &mut out);
+        assert!(matches!(z.state, State::Looking));
+        for peer in [2, 3] {
+            z.on_message(at(30), NodeId(peer), vote_note(9, PeerState::Looking, 1), &mut out);
+        }
+        let f = z.election.finalize_at.unwrap();
+        z.on_timer(f, &mut out);
+        assert!(matches!(z.state, State::Leading(_)));
+        let mut out = Effects::new();
+        for peer in [2, 3] {
+            let info = Message::FollowerInfo { session: 4, accepted_epoch: 8, accepted_leader: 1 };
+            z.on_message(at(40), NodeId(peer), info, &mut out);
+        }
+        assert_eq!(z.accepted_epoch(), 38, "above node 4's promise, so that it can follow");
     }
 
     #[test]

@@ -191,6 +191,10 @@ pub struct Zab {
     election: Election,
     /// FOLLOWERINFO received while LOOKING, used if this node becomes leader.
     early_infos: BTreeMap<NodeId, (u64, u64, u64)>,
+    /// The highest epoch a follower told this node, as its leader, it had
+    /// promised to another leader: the next epoch it proposes goes above it
+    /// even if that follower is not among the first to answer.
+    epoch_floor: u64,
     /// The last follower session id (one per attempt to follow a leader). It
     /// starts at a nonce drawn at boot, so a restarted node never reuses the
     /// session ids of its previous incarnation (issue 12 item 5).
@@ -433,6 +437,7 @@ impl Protocol for Zab {
             },
             config: init.config,
             early_infos: BTreeMap::new(),
+            epoch_floor: 0,
             session: 0,
             dropped: 0,
             writes: WriteQueue::new(),
