@@ -166,7 +166,7 @@ impl Zab {
         }
         let acked = |id: NodeId| match l.learners.get(&id) {
             _ if id == self.id => own,
-            Some(x) if x.stage == Stage::Active => x.acked,
+            Some(x) if x.stage == Stage::Active && x.acked >= x.counts_from => x.acked,
             _ => 0,
         };
         let agreed = if self.config.planted(PlantedBug::NonVotersCount) {

@@ -194,7 +194,15 @@ impl Zab {
                 return Err(ChangeError::NotCaughtUp(*v));
             }
         }
+        let promoted: Vec<NodeId> = new.voters.iter().filter(|v| !old.voters.contains(v)).copied().collect();
         let index = self.propose_payload(Payload::Membership(new), out);
+        if let State::Leading(l) = &mut self.state {
+            for v in promoted {
+                if let Some(x) = l.learners.get_mut(&v) {
+                    x.counts_from = index;
+                }
+            }
+        }
         tracing::info!(node = self.id.0, index, %change, "membership change proposed");
         Ok(index)
     }

@@ -164,6 +164,13 @@ pub(crate) struct Learner {
     pub stage: Stage,
     /// The highest index it acknowledged as durable in this epoch.
     pub acked: u64,
+    /// Its acknowledgments count toward a quorum only from this index on:
+    /// the configuration that promoted it. The process that acknowledged
+    /// the entries before may be gone with its disk (`quorum sim --churn`
+    /// replaces learners' disks), and the leader may not have heard from
+    /// the new one yet; only a live process can acknowledge an entry
+    /// proposed after the promotion.
+    pub counts_from: u64,
     pub last_heard: Instant,
     /// The highest ping round it answered.
     pub ping_acked: u64,
@@ -190,6 +197,7 @@ impl Learner {
             accepted_epoch,
             stage: Stage::Info,
             acked: 0,
+            counts_from: 0,
             last_heard: now,
             ping_acked: 0,
             stream: None,

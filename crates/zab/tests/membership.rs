@@ -341,3 +341,61 @@ fn a_node_whose_removal_is_pending_in_its_history_does_not_elect_itself_alone() 
     assert_eq!(c.leader(), Some(leader));
     c.assert_clean();
 }
+
+/// A learner's disk is replaced (as `quorum sim --churn`'s operator does)
+/// and it is promoted before its leader hears from the new, empty process:
+/// what the old process acknowledged must not count in the configuration
+/// that makes it a voter. Seed 30873 of `quorum sim -p zab --churn --nodes 4
+/// --profile crash-storm --seed-start 30000`: n1 acknowledged index 21 as a
+/// learner, was wiped, was promoted 2 ms later, and the leader committed 20
+/// and 21 with n1's old acknowledgment as the third of four voters (`zab:
+/// commit on a quorum of the configuration`). Raft has the same rule
+/// (`a_wiped_learner_promoted_before_its_leader_hears_from_it_counts_only_what_it_holds`).
+#[test]
+fn a_wiped_learner_promoted_before_its_leader_hears_from_it_counts_only_what_it_holds() {
+    for seed in 1..=3 {
+        let (mut c, leader) = settled(4, &[1, 2, 3], seed);
+        let learner = NodeId(4);
+        let added = c.change_membership(leader, MembershipChange::learner(learner)).unwrap();
+        assert!(
+            c.run_until(Duration::from_secs(3), |c| c.applied_index(learner) >= added),
+            "seed {seed}: the learner caught up"
+        );
+        let mut others = [1, 2, 3].map(NodeId).into_iter().filter(|n| *n != leader);
+        let (cut, slow) = (others.next().unwrap(), others.next().unwrap());
+        c.cut_one_way(leader, cut);
+        c.cut_one_way(cut, leader);
+        c.cut_one_way(slow, leader); // its acknowledgments wait
+        let before = c.applied_index(leader);
+        for i in 0..2u8 {
+            c.propose(leader, vec![i]).unwrap();
+        }
+        c.run_for(Duration::from_millis(20));
+        assert_eq!(c.applied_index(leader), before, "seed {seed}: the learner's acks do not commit");
+
+        // The learner's disk is replaced; the leader does not hear from the new process yet.
+        c.cut_one_way(learner, leader);
+        c.wipe(learner);
+        c.restart(learner);
+        c.change_membership(leader, MembershipChange::Promote(learner))
+            .expect("the old process's acknowledgment passes the caught-up check");
+        // The slow voter's acknowledgments arrive: a majority of the old
+        // voters, but only two of the four new ones hold the entries.
+        c.heal();
+        c.cut_one_way(leader, cut);
+        c.cut_one_way(cut, leader);
+        c.cut_one_way(learner, leader);
+        c.run_for(Duration::from_millis(20));
+        assert!(
+            c.violations().is_empty(),
+            "seed {seed}: the leader counted the wiped learner's old acknowledgment: {:?}",
+            c.violations()
+        );
+        c.heal();
+        assert!(
+            c.run_until(Duration::from_secs(5), |c| c.ids().iter().all(|id| c.applied_index(*id) > before + 2)),
+            "seed {seed}: once healed, the entries commit and every node applies them"
+        );
+        c.assert_clean();
+    }
+}
