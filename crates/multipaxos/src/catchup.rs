@@ -63,9 +63,27 @@ impl MultiPaxos {
     pub(crate) fn resume_catch_up(&mut self) {
         let behind = self.heard_commit.is_some_and(|(_, commit)| commit > self.learner.committed());
         if !behind && self.incoming.is_none() {
+            if self.leader.is_none() {
+                self.ask_a_member();
+            }
             return;
         }
         if let Some(peer) = self.incoming.as_ref().map(|i| i.from).or(self.leader) {
+            self.request_catch_up(peer);
+        }
+    }
+
+    /// No leader has spoken to this learner since it started. The one that
+    /// promoted it may have removed itself and handed over before this node
+    /// learned of it, and the node then restarted, forgetting the commit
+    /// point it was told: only a voter campaigns, so nothing would ever
+    /// change (seed 31150 of `quorum sim -p multipaxos --churn --nodes 2
+    /// --profile drift --seed-start 30000`). It asks one member at random,
+    /// once per timer; a removed node answers too (`on_catch_up`).
+    fn ask_a_member(&mut self) {
+        let peers = self.peers();
+        if !peers.is_empty() {
+            let peer = peers[self.rng.index(peers.len())];
             self.request_catch_up(peer);
         }
     }

@@ -370,3 +370,50 @@ fn a_learner_handed_the_cluster_mid_catch_up_asks_again_on_its_own() {
     assert!(c.applied_index(learner) >= removed);
     c.assert_clean();
 }
+
+/// The same learner, handed the cluster mid catch-up, restarts before it
+/// asks again: the commit point the old leader reported is gone with its
+/// memory, no leader is left to speak, and only a voter campaigns. Seed
+/// 31150 of `quorum sim -p multipaxos --churn --nodes 2 --profile drift
+/// --seed-start 30000` (`convergence`: 51 applied against 82). A learner
+/// that no leader has spoken to asks a member for what was chosen past its
+/// commit point, one member per timer.
+#[test]
+fn a_learner_handed_the_cluster_that_restarts_before_it_knows_asks_a_member() {
+    let (mut c, leader) = settled(2, &[2], 12);
+    let learner = NodeId(1);
+    c.change_membership(leader, MembershipChange::learner(learner)).unwrap();
+    c.propose(leader, b"first".to_vec()).unwrap();
+    let caught_up = c.run_until(Duration::from_secs(1), |c| {
+        c.applied_index(learner) > 0 && c.applied_index(learner) == c.applied_index(leader)
+    });
+    assert!(caught_up, "the learner caught up");
+    let hole = c.applied_index(leader) + 1;
+    c.set_drop_filter(move |from, to, msg| {
+        from == NodeId(2)
+            && to == NodeId(1)
+            && match msg {
+                Message::Accept { entries, .. } => entries.iter().any(|(slot, _)| *slot == hole),
+                Message::Decided { .. } | Message::SnapshotChunk(_) => true,
+                _ => false,
+            }
+    });
+    for i in 0..3 {
+        c.propose(leader, vec![i]).unwrap();
+        c.run_for(Duration::from_millis(5));
+    }
+    c.run_for(Duration::from_millis(50));
+    let promoted = c.change_membership(leader, MembershipChange::Promote(learner)).unwrap();
+    c.run_for(Duration::from_millis(50));
+    let removed = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
+    c.run_for(Duration::from_millis(100));
+    assert!(c.applied_index(leader) >= removed, "the removal was chosen with the learner's vote");
+    assert!(c.applied_index(learner) < promoted, "the new sole voter does not know it votes");
+    c.crash(learner);
+    c.restart(learner);
+    c.clear_drop_filter();
+    let led = c.run_until(Duration::from_secs(3), |c| c.leader() == Some(learner));
+    assert!(led, "the sole voter never learned it votes: applied {}", c.applied_index(learner));
+    assert!(c.applied_index(learner) >= removed);
+    c.assert_clean();
+}
