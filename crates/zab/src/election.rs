@@ -88,10 +88,13 @@ impl Zab {
         match &mut self.state {
             State::Looking => self.looking_notification(now, from, n, out),
             State::Following(f) => {
-                // Our leader went back to LOOKING after it led us: it gave up.
+                // Our leader went back to LOOKING after it led us, or started
+                // an election of a later round than the one we settled in
+                // (in discovery, a notice of our round may predate its own
+                // settling): it gave up.
                 if from == f.leader
                     && n.state == PeerState::Looking
-                    && f.phase != crate::state::FollowerPhase::Discovery
+                    && (f.phase != crate::state::FollowerPhase::Discovery || n.round > self.election.round)
                 {
                     self.become_looking(now, out);
                     self.looking_notification(now, from, n, out);
@@ -272,6 +275,32 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A follower still in discovery ignores its leader's LOOKING notices of
+    /// the round it settled in (sent before the leader settled too), but one
+    /// of a later round means the leader gave up and started an election:
+    /// the follower joins it. Seed 31304 of `quorum sim -p zab --churn
+    /// --nodes 2 --profile crash-storm --seed-start 30000`: a learner that
+    /// restarted followed the leader of round 1, which had just lost its
+    /// quorum and was LOOKING in round 2; the learner answered every notice
+    /// with its round-1 FOLLOWING one, which the leader could not count, and
+    /// both sat there (one settling again each initLimit) to the end.
+    #[test]
+    fn a_follower_in_discovery_joins_its_leaders_later_election_round() {
+        let mut z = node(2, 3);
+        let mut out = Effects::new();
+        z.on_message(at(1), NodeId(3), vote_note(1, PeerState::Following, 1), &mut out);
+        z.on_message(at(1), NodeId(1), vote_note(1, PeerState::Leading, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following);
+        let mut out = Effects::new();
+        z.on_message(at(2), NodeId(1), vote_note(1, PeerState::Looking, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Following, "a notice of the round it settled in is stale");
+        let mut out = Effects::new();
+        z.on_message(at(3), NodeId(1), vote_note(2, PeerState::Looking, 1), &mut out);
+        assert_eq!(z.peer_state(), PeerState::Looking, "its leader started a new election");
+        assert_eq!(z.election.round, 2);
+        assert!(votes_sent(&out).iter().any(|(to, n)| *to == NodeId(1) && n.round == 2));
     }
 
     #[test]
