@@ -323,15 +323,12 @@ fn a_leader_that_removes_itself_tells_every_voter_its_commit_point() {
     c.assert_clean();
 }
 
-/// Seed 255 of `quorum sim -p multipaxos --churn --nodes 2 --profile
-/// tiny-caps`: a learner behind a hole was promoted, then voted the sole
-/// voter's removal of itself, and was handed the cluster, still behind the
-/// slot that promoted it and so a learner in its own eyes. Its catch-up
-/// answers were lost, and with no leader left to speak it never asked
-/// again. A node that knows a commit point past its own asks again on its
-/// timer.
-#[test]
-fn a_learner_handed_the_cluster_mid_catch_up_asks_again_on_its_own() {
+/// Two nodes: node 2, the sole voter, adds node 1 as a learner, which then
+/// misses one slot and every catch-up answer; node 2 promotes it and removes
+/// itself, both chosen with node 1's vote. Node 1 is left the sole voter,
+/// still behind the slot that promoted it and so a learner in its own eyes,
+/// with the losses still on. Returns the cluster, node 1 and the removal's slot.
+fn a_learner_handed_the_cluster_behind_its_promotion() -> (Cluster, NodeId, u64) {
     let (mut c, leader) = settled(2, &[2], 12);
     assert_eq!(leader, NodeId(2));
     let learner = NodeId(1);
@@ -364,6 +361,16 @@ fn a_learner_handed_the_cluster_mid_catch_up_asks_again_on_its_own() {
     c.run_for(Duration::from_millis(100));
     assert!(c.applied_index(leader) >= removed, "the removal was chosen with the learner's vote");
     assert!(c.applied_index(learner) < promoted, "the new sole voter does not know it votes");
+    (c, learner, removed)
+}
+
+/// Seed 255 of `quorum sim -p multipaxos --churn --nodes 2 --profile
+/// tiny-caps`: the learner above. Its catch-up answers were lost, and with
+/// no leader left to speak it never asked again. A node that knows a commit
+/// point past its own asks again on its timer.
+#[test]
+fn a_learner_handed_the_cluster_mid_catch_up_asks_again_on_its_own() {
+    let (mut c, learner, removed) = a_learner_handed_the_cluster_behind_its_promotion();
     c.clear_drop_filter();
     let led = c.run_until(Duration::from_secs(3), |c| c.leader() == Some(learner));
     assert!(led, "the sole voter never caught up to lead: applied {}", c.applied_index(learner));
@@ -371,44 +378,15 @@ fn a_learner_handed_the_cluster_mid_catch_up_asks_again_on_its_own() {
     c.assert_clean();
 }
 
-/// The same learner, handed the cluster mid catch-up, restarts before it
-/// asks again: the commit point the old leader reported is gone with its
-/// memory, no leader is left to speak, and only a voter campaigns. Seed
-/// 31150 of `quorum sim -p multipaxos --churn --nodes 2 --profile drift
-/// --seed-start 30000` (`convergence`: 51 applied against 82). A learner
-/// that no leader has spoken to asks a member for what was chosen past its
-/// commit point, one member per timer.
+/// The same learner restarts before it asks again: the commit point the old
+/// leader reported is gone with its memory, no leader is left to speak, and
+/// only a voter campaigns. Seed 31150 of `quorum sim -p multipaxos --churn
+/// --nodes 2 --profile drift --seed-start 30000` (`convergence`: 51 applied
+/// against 82). A learner that no leader has spoken to asks a member for
+/// what was chosen past its commit point, one member per timer.
 #[test]
 fn a_learner_handed_the_cluster_that_restarts_before_it_knows_asks_a_member() {
-    let (mut c, leader) = settled(2, &[2], 12);
-    let learner = NodeId(1);
-    c.change_membership(leader, MembershipChange::learner(learner)).unwrap();
-    c.propose(leader, b"first".to_vec()).unwrap();
-    let caught_up = c.run_until(Duration::from_secs(1), |c| {
-        c.applied_index(learner) > 0 && c.applied_index(learner) == c.applied_index(leader)
-    });
-    assert!(caught_up, "the learner caught up");
-    let hole = c.applied_index(leader) + 1;
-    c.set_drop_filter(move |from, to, msg| {
-        from == NodeId(2)
-            && to == NodeId(1)
-            && match msg {
-                Message::Accept { entries, .. } => entries.iter().any(|(slot, _)| *slot == hole),
-                Message::Decided { .. } | Message::SnapshotChunk(_) => true,
-                _ => false,
-            }
-    });
-    for i in 0..3 {
-        c.propose(leader, vec![i]).unwrap();
-        c.run_for(Duration::from_millis(5));
-    }
-    c.run_for(Duration::from_millis(50));
-    let promoted = c.change_membership(leader, MembershipChange::Promote(learner)).unwrap();
-    c.run_for(Duration::from_millis(50));
-    let removed = c.change_membership(leader, MembershipChange::Remove(leader)).unwrap();
-    c.run_for(Duration::from_millis(100));
-    assert!(c.applied_index(leader) >= removed, "the removal was chosen with the learner's vote");
-    assert!(c.applied_index(learner) < promoted, "the new sole voter does not know it votes");
+    let (mut c, learner, removed) = a_learner_handed_the_cluster_behind_its_promotion();
     c.crash(learner);
     c.restart(learner);
     c.clear_drop_filter();
