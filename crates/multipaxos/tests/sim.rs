@@ -191,3 +191,49 @@ fn a_leader_behind_its_followers_snapshots_catches_up_and_commits() {
         "seed 3666 no longer puts a leader behind its followers' snapshots: find another seed"
     );
 }
+
+/// Seed 40981 of `quorum sim -p multipaxos --churn --nodes 7 --profile
+/// tiny-caps --seed-start 40000` (convergence): a leader removed itself
+/// with 150 slots accepted that the others had not committed; each
+/// candidate's Phase 1 paged through them a few slots per round trip,
+/// longer than an election timeout, and its timer started a new ballot
+/// from the first page, over and over, for the last 1.3 s of the run. A
+/// candidate whose promises still have pages to come keeps its ballot.
+#[test]
+fn a_phase_1_longer_than_an_election_timeout_finishes_while_its_pages_arrive() {
+    let mut cfg = SimConfig::new(3, 7);
+    cfg.clients.count = 0;
+    // Promise pages of one or two slots; every Accept leaves, answered or not.
+    let config = MultiPaxosConfig::default().with(|c| {
+        c.snapshot_chunk_bytes = 16;
+        c.max_accepts_in_flight = 1000;
+    });
+    let mut sim = Sim::<MultiPaxos>::new(cfg, config);
+    let old = elect(&mut sim);
+    let others: Vec<NodeId> = (1..=3).map(NodeId).filter(|&n| n != old).collect();
+    // No vote reaches the leader: the followers accept everything and
+    // commit nothing.
+    sim.set_drop_filter(move |_, to, msg| to == old && matches!(msg, Message::Accepted { .. }));
+    let slots = 120;
+    for seq in 1..=slots {
+        sim.propose(old, cmd(seq)).unwrap();
+    }
+    let accepted_all =
+        |s: &Sim<MultiPaxos>| others.iter().all(|&n| s.node(n).unwrap().acceptor().accepted(slots).is_some());
+    assert!(sim.run_until(Duration::from_secs(2), accepted_all), "the followers accept every slot");
+    assert!(others.iter().all(|&n| sim.applied_index(n) == 0));
+    sim.crash(old);
+    sim.clear_drop_filter();
+    // 3 ms each way to and from each follower: a page's round trip takes
+    // 12 ms, so Phase 1 over 120 slots (below the window of 128) takes longer than an election timeout.
+    for &n in &others {
+        sim.set_node_delay(n, Duration::from_millis(3));
+    }
+    let committed = |s: &Sim<MultiPaxos>| others.iter().all(|&n| s.applied_index(n) >= slots);
+    assert!(sim.run_until(Duration::from_secs(10), committed), "a new leader commits the 120 slots");
+    for &n in &others {
+        let expected: Vec<Payload> = (1..=slots).map(|seq| Payload::Command(cmd(seq))).collect();
+        assert_eq!(applied(&sim, n)[..slots as usize], expected[..], "{n}");
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
