@@ -178,17 +178,19 @@ fn seed_sweep_all_faults_with_lease_reads() {
 /// followers have committed and compacted into their snapshots. They used to
 /// ignore those Accepts, so it never committed again (`convergence`); now
 /// each answers with an empty Decided marked `more`, and the leader catches
-/// up from it.
+/// up from it. (Seed 3669 since the promise-page deadline of 2026-12-07
+/// changed 3666's course; the marker below finds a seed again, 3602-3673
+/// held a dozen.)
 #[test]
 fn a_leader_behind_its_followers_snapshots_catches_up_and_commits() {
-    let mut cfg = SimConfig::new(5, 3666).with_faults(Faults::All).with_small_frames();
+    let mut cfg = SimConfig::new(5, 3669).with_faults(Faults::All).with_small_frames();
     cfg.faults.late_link_down = 0.0;
     cfg.trace = true;
     let report = Sim::<MultiPaxos>::new(cfg, MultiPaxosConfig::tiny_caps()).run();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     assert!(
         report.trace.to_text().contains("Decided { chosen: [], more: true }"),
-        "seed 3666 no longer puts a leader behind its followers' snapshots: find another seed"
+        "seed 3669 no longer puts a leader behind its followers' snapshots: find another seed"
     );
 }
 
