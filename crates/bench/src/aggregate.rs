@@ -43,6 +43,10 @@ pub struct ProtocolResult {
     pub elections: f64,
     /// Violations over all runs (must be 0).
     pub violations: usize,
+    /// Real mode: operations checked for linearizability over all runs.
+    pub checked_ops: Option<u64>,
+    /// Real mode: why a run's history is not linearizable (the first such run).
+    pub violation: Option<String>,
     /// Spreads: throughput, p50 latency, recovery.
     pub spread: Spreads,
     /// Which node the fault hit (from the first run).
@@ -112,6 +116,8 @@ pub fn aggregate(runs: Vec<RunResult>) -> ProtocolResult {
         bytes_per_commit: median_of(&runs, |r| r.bytes_per_commit),
         elections: median_of(&runs, |r| r.elections as f64),
         violations: runs.iter().map(|r| r.violations).sum(),
+        checked_ops: runs.iter().map(|r| r.checked_ops).sum(),
+        violation: runs.iter().find_map(|r| r.violation.clone()),
         spread: Spreads {
             throughput_ops: tput,
             latency_p50_ms: spread(runs.iter().map(|r| r.latency_ms.p50).collect()),

@@ -53,6 +53,12 @@ pub struct RunResult {
     pub elections: u64,
     /// Safety violations found (must be 0).
     pub violations: usize,
+    /// Real mode: the operations whose history was checked for
+    /// linearizability (the clients' reads and writes, and a final read of
+    /// every key written). The simulator checks its runs its own way.
+    pub checked_ops: Option<u64>,
+    /// Real mode: why the history is not linearizable, if it is not.
+    pub violation: Option<String>,
     /// Which node the fault hit, and how it was chosen.
     pub victim: Option<String>,
     /// Throughput per 100 ms bucket (ops/s), from the start of the load.
@@ -177,6 +183,8 @@ pub fn summarize(d: &RunData<'_>) -> RunResult {
         bytes_per_commit: d.bytes as f64 / commits,
         elections: d.elections,
         violations: d.violations,
+        checked_ops: None,
+        violation: None,
         victim: d.victim.clone(),
         throughput_series,
         latency_sorted_ms: thinned,

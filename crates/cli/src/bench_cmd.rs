@@ -84,6 +84,11 @@ pub struct BenchArgs {
     /// the disk costs (never for data that matters).
     #[arg(long)]
     pub unsafe_no_fsync: bool,
+    /// Real mode: start the quorum nodes with `--local-reads`, so that each
+    /// serves GET from its own copy (fast, not linearizable: the history
+    /// check says so when a read comes back stale).
+    #[arg(long)]
+    pub local_reads: bool,
 }
 
 /// Where the benchmark runs.
@@ -125,8 +130,8 @@ impl BenchArgs {
                         and no --reference (in the simulator, `quorum sim --churn` changes membership)"
                 .into());
         }
-        if self.mode == Mode::Sim && (!self.references.is_empty() || self.unsafe_no_fsync) {
-            return Err("--reference and --unsafe-no-fsync need --mode real".into());
+        if self.mode == Mode::Sim && (!self.references.is_empty() || self.unsafe_no_fsync || self.local_reads) {
+            return Err("--reference, --unsafe-no-fsync and --local-reads need --mode real".into());
         }
         if self.repeat == 0 {
             return Err("--repeat must be at least 1".into());
@@ -236,6 +241,7 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
                         exe: quorum_bench::current_exe()?,
                         protocol: name.clone(),
                         no_fsync: args.unsafe_no_fsync,
+                        local_reads: args.local_reads,
                     };
                     quorum_bench::run_real(&workload, &plan, seed, &opts)?
                 }
@@ -252,7 +258,9 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
     if args.json {
         println!("{}", quorum_bench::json(&results));
     } else {
-        let fault = if args.fault == FaultKind::Reconfigure {
+        let fault = if args.fault == FaultKind::None {
+            "none".to_string()
+        } else if args.fault == FaultKind::Reconfigure {
             format!("{} from {:.1}s on", args.fault, args.fault_at)
         } else {
             format!("{} at {:.1}s undone at {:.1}s", args.fault, args.fault_at, args.fault_until)
@@ -273,6 +281,9 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
         }
         if args.unsafe_no_fsync {
             println!("quorum nodes ran with --unsafe-no-fsync: their logs were never synced");
+        }
+        if args.local_reads {
+            println!("quorum nodes ran with --local-reads: each served GET from its own copy");
         }
         for r in &references {
             println!("{}: {}", r.name(), r.settings());

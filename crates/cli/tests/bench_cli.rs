@@ -93,6 +93,37 @@ fn real_mode_runs_raft_processes_and_reports_recovery_from_kill_9() {
     assert!(bytes > 2.0 * 128.0, "two copies of each 128-byte value at least: {r}");
 }
 
+/// A real run checks its clients' history for linearizability: their reads
+/// and writes (a write whose answer never came may or may not have taken
+/// effect) and a final read of every key written. Raft and Zab stay
+/// linearizable through their leader's kill -9; nodes that serve reads from
+/// their own copy (`--local-reads`) are caught answering a stale value.
+#[test]
+fn real_runs_are_checked_for_linearizability_and_local_reads_are_caught() {
+    let load =
+        ["-p", "raft", "-p", "zab", "--clients", "8", "--keys", "10", "--read-ratio", "0.5", "--duration", "2.5"];
+    let crash = [&load[..], &["--fault-at", "0.8", "--fault-until", "1.6"]].concat();
+    for r in real_bench(&crash) {
+        assert_eq!(r["violations"], 0, "{r}");
+        assert!(r["violation"].is_null(), "{r}");
+        // Reads and writes of 8 clients for 2.5 s, and the final reads.
+        assert!(r["checked_ops"].as_u64().unwrap() > 1000, "{r}");
+    }
+    // A violation makes the run exit with status 1, after its report.
+    let mut local = vec!["bench", "--mode", "real", "--nodes", "3", "--warmup", "0.3", "--json"];
+    local.extend_from_slice(&load);
+    local.extend_from_slice(&["--fault", "none", "--local-reads"]);
+    let (code, stdout, stderr) = quorum(&local);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the clients' history is not linearizable"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    for r in v["results"].as_array().expect("results") {
+        assert!(r["violations"].as_u64().unwrap() >= 1, "local reads passed the check: {r}");
+        let why = r["violation"].as_str().expect("the violation, explained");
+        assert!(why.starts_with("key k") && why.contains("no linearization"), "{why}");
+    }
+}
+
 /// `--fault reconfigure` on real processes: Raft, Multi-Paxos and Zab each
 /// add and promote two nodes and remove two founders (the leader first)
 /// under load.
@@ -204,5 +235,6 @@ fn reference_systems_run_under_the_same_load_and_lose_their_leader_to_kill_9() {
 fn references_and_no_fsync_need_real_mode_and_known_names() {
     refused(&["bench", "--reference", "redis"], "--mode real");
     refused(&["bench", "--unsafe-no-fsync"], "--mode real");
+    refused(&["bench", "--local-reads"], "--mode real");
     refused(&["bench", "--mode", "real", "--reference", "mysql"], "choose etcd, zookeeper or redis");
 }

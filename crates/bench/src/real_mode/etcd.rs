@@ -119,4 +119,20 @@ impl KvClient for Http {
         let body = format!(r#"{{"key":"{}","value":"{}"}}"#, b64.encode(key), b64.encode(value));
         self.post("/v3/kv/put", &body).map(drop)
     }
+
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        // A range read of one key; etcd serves it linearizably unless asked
+        // for `serializable`.
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let body = self.post("/v3/kv/range", &format!(r#"{{"key":"{}"}}"#, b64.encode(key)))?;
+        let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        match answer["kvs"].get(0) {
+            None => Ok(None),
+            Some(kv) => {
+                // The gateway leaves out empty fields: a missing value is an empty one.
+                let value = kv["value"].as_str().unwrap_or("");
+                b64.decode(value).map(Some).map_err(|e| format!("a value that is not base64: {e}"))
+            }
+        }
+    }
 }

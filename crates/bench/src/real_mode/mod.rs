@@ -6,6 +6,7 @@
 //! stay open) and `SIGCONT` to thaw. Every system is driven by the same
 //! client loop ([`client_loop`]); only the wire protocol of a write differs.
 
+mod clients;
 mod etcd;
 mod http;
 mod procs;
@@ -16,9 +17,9 @@ mod zookeeper;
 
 use crate::metrics::{summarize, MembershipRun, RunData, RunResult};
 use crate::workload::{FaultKind, FaultPlan, Workload};
+use clients::{answer_times, final_reads, history_of, in_client_order, start_clients, written_keys};
 use procs::Procs;
-use quorum_core::{ClientId, Instant, KvOp, KvResult, NodeId};
-use quorum_sim::{Operation, Outcome};
+use quorum_core::{Instant, NodeId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,6 +119,8 @@ pub(crate) type Connector = Arc<dyn Fn(usize, Duration) -> Option<Box<dyn KvClie
 pub(crate) trait KvClient {
     /// Sets `key` to `value`.
     fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
+    /// Reads `key` (`None`: absent), as linearizably as the system offers.
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String>;
 }
 
 /// A production system to measure beside quorum, from its Debian package.
@@ -176,48 +179,6 @@ impl std::str::FromStr for Reference {
             .find(|r| r.name() == s)
             .ok_or_else(|| format!("unknown reference '{s}': choose etcd, zookeeper or redis"))
     }
-}
-
-/// One client's record: (invoked, completed, answering member) per successful write.
-type Record = Vec<(std::time::Instant, std::time::Instant, usize)>;
-
-/// A closed-loop client: one write at a time to member `first`, moving on to
-/// the next member when a write fails or takes longer than 100 ms.
-fn client_loop(
-    first: usize,
-    members: usize,
-    connect: Connector,
-    w: Workload,
-    stop: Arc<AtomicBool>,
-    out: Arc<Mutex<Vec<Record>>>,
-    seed: u64,
-) {
-    let mut record = Record::new();
-    let mut target = first;
-    let mut con: Option<Box<dyn KvClient>> = None;
-    let value = vec![b'v'; w.value_size];
-    let mut rng = quorum_core::Rng::new(seed);
-    while !stop.load(Ordering::Relaxed) {
-        let Some(c) = con.as_mut() else {
-            con = connect(target, Duration::from_millis(100));
-            if con.is_none() {
-                target = (target + 1) % members;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            continue;
-        };
-        let key = format!("k{}", rng.range(0, w.keys.max(1) as u64));
-        let invoked = std::time::Instant::now();
-        match c.put(&key, &value) {
-            Ok(()) => record.push((invoked, std::time::Instant::now(), target)),
-            Err(_) => {
-                // The member died, hung, or has no leader to forward to: try the next one.
-                con = None;
-                target = (target + 1) % members;
-            }
-        }
-    }
-    out.lock().expect("record lock").push(record);
 }
 
 fn sleep_until(t: std::time::Instant) {
@@ -283,34 +244,11 @@ fn wait_ready(system: &mut dyn System, limit: Duration) -> Result<(), String> {
     ))
 }
 
-/// Starts `w.clients` client threads; they run until `stop` is set.
-///
-/// Client `i` starts at the member `i` places after the leader, so the
-/// clients spread evenly and every system puts the same share of them on its
-/// leader: one client always talks to the leader (which member wins the
-/// first election differs by protocol, and a forwarded write costs a hop).
-fn start_clients(
-    system: &dyn System,
-    w: &Workload,
-    stop: &Arc<AtomicBool>,
-    records: &Arc<Mutex<Vec<Record>>>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    let members = system.procs().len();
-    let leader = system.leader().unwrap_or(0);
-    (0..w.clients.max(1))
-        .map(|id| {
-            let (connect, w, stop, records) = (system.connector(), w.clone(), stop.clone(), records.clone());
-            let first = (leader + id) % members;
-            std::thread::spawn(move || client_loop(first, members, connect, w, stop, records, id as u64 + 1))
-        })
-        .collect()
-}
-
 fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64) -> Result<RunResult, String> {
     wait_ready(system, Duration::from_secs(30))?;
     if !system.warm_up().is_zero() {
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = start_clients(system, w, &stop, &Arc::new(Mutex::new(Vec::new())));
+        let threads = start_clients(system, w, "warm-up:", &stop, &Arc::new(Mutex::new(Vec::new())));
         std::thread::sleep(system.warm_up());
         stop.store(true, Ordering::Relaxed);
         threads.into_iter().for_each(|t| drop(t.join()));
@@ -321,7 +259,7 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
     let stop = Arc::new(AtomicBool::new(false));
     let records = Arc::new(Mutex::new(Vec::new()));
     let start = std::time::Instant::now();
-    let threads = start_clients(system, w, &stop, &records);
+    let threads = start_clients(system, w, "", &stop, &records);
     let mut fault = None;
     let mut victim_note = None;
     let mut changes = None;
@@ -387,19 +325,13 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
     };
     let traffic = traffic.end(system);
     let since = |t: std::time::Instant| Instant::from_nanos(t.saturating_duration_since(start).as_nanos() as u64 + 1);
-    let mut history = Vec::new();
-    for (c, record) in records.lock().expect("record lock").iter().enumerate() {
-        for (seq, (invoked, done, node)) in record.iter().enumerate() {
-            history.push(Operation {
-                client: ClientId(c as u64),
-                seq: seq as u64,
-                op: KvOp::Put { key: Default::default(), value: Default::default() },
-                invoked: since(*invoked),
-                outcome: Outcome::Ok { at: since(*done), result: KvResult::Done },
-                answered_by: Some(NodeId(*node as u64 + 1)),
-            });
-        }
-    }
+    let mut records = in_client_order(std::mem::take(&mut *records.lock().expect("record lock")));
+    records.push(final_reads(system, &written_keys(&records), Duration::from_secs(30)).map_err(|why| {
+        system.procs_mut().keep();
+        format!("{}: {why}; its logs are in {}", system.name(), system.procs().dir().display())
+    })?);
+    let history = history_of(&records, since);
+    let verdict = quorum_sim::lincheck::check(&history).err().map(|v| v.to_string());
     let mut result = summarize(&RunData {
         protocol: system.name(),
         mode: "real",
@@ -413,17 +345,21 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         bytes: traffic.map_or(0, |t| t.bytes),
         // Every acknowledged write of the run (warm-up included, as the
         // traffic is), each one committed entry.
-        commits: history.len() as u64,
+        commits: history.iter().filter(|op| !op.op.is_read() && op.completed_at().is_some()).count() as u64,
         elections,
-        violations: 0,
+        violations: usize::from(verdict.is_some()),
         victim: victim_note,
         first_applied: &[],
     });
+    result.checked_ops = Some(history.len() as u64);
+    if let Some(why) = &verdict {
+        eprintln!("{}: the clients' history is not linearizable: {why}", system.name());
+    }
+    result.violation = verdict;
     result.membership = changes.map(|outcome| match outcome {
         reconfigure::Outcome::Refused(why) => MembershipRun { refused: Some(why), changes: Vec::new() },
         reconfigure::Outcome::Done(windows) => {
-            let records = records.lock().expect("record lock");
-            let acked = records.iter().flatten().map(|(_, done, _)| *done).collect();
+            let acked = answer_times(&records, stopped);
             MembershipRun { refused: None, changes: reconfigure::costs(&windows, acked, stopped) }
         }
     });

@@ -19,6 +19,9 @@ pub struct RealOptions {
     /// Start the nodes with `--unsafe-no-fsync` (to measure what the disk
     /// costs; never for data that matters).
     pub no_fsync: bool,
+    /// Start the nodes with `--local-reads` (each serves GET from its own
+    /// copy: not linearizable, which the run's history check shows).
+    pub local_reads: bool,
 }
 
 /// A cluster of `quorum node` processes. Member `i` is node `i + 1`; the
@@ -61,6 +64,9 @@ impl QuorumCluster {
         args.extend(["--data-dir".into(), self.procs.dir().join(format!("n{}", i + 1)).into_os_string()]);
         if opts.no_fsync {
             args.push("--unsafe-no-fsync".into());
+        }
+        if opts.local_reads {
+            args.push("--local-reads".into());
         }
         let log = self.procs.dir().join(format!("n{}.log", i + 1));
         self.procs.add(Launch { program: opts.exe.clone(), args, log })
@@ -189,6 +195,10 @@ struct Resp(redis::Connection);
 impl KvClient for Resp {
     fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
         redis::cmd("SET").arg(key).arg(value).query::<()>(&mut self.0).map_err(|e| e.to_string())
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        redis::cmd("GET").arg(key).query::<Option<Vec<u8>>>(&mut self.0).map_err(|e| e.to_string())
     }
 }
 

@@ -119,7 +119,9 @@ impl System for ZooKeeper {
 
 // Operation codes and error codes of ZooKeeper's protocol (`ZooDefs.OpCode`, `KeeperException.Code`).
 const OP_CREATE: i32 = 1;
+const OP_GET_DATA: i32 = 4;
 const OP_SET_DATA: i32 = 5;
+const OP_SYNC: i32 = 9;
 const NO_NODE: i32 = -101;
 const NODE_EXISTS: i32 = -110;
 /// `ZooDefs.Perms.ALL`, for the `world:anyone` ACL.
@@ -197,6 +199,11 @@ impl Session {
 
     /// Sends one request and returns its error code (0: done).
     fn call(&mut self, op: i32, body: Record) -> Result<i32, String> {
+        self.call_for(op, body).map(|(code, _)| code)
+    }
+
+    /// Sends one request and returns its error code and the answer's body.
+    fn call_for(&mut self, op: i32, body: Record) -> Result<(i32, Vec<u8>), String> {
         self.xid += 1;
         let mut request = Record::default().int(self.xid).int(op);
         request.0.extend_from_slice(&body.0);
@@ -210,7 +217,8 @@ impl Session {
         if xid != self.xid {
             return Err(format!("an answer to request {xid}, not to {}", self.xid));
         }
-        Ok(field(12..16)?)
+        let code = field(12..16)?;
+        Ok((code, answer[16..].to_vec()))
     }
 }
 
@@ -231,6 +239,29 @@ impl KvClient for Session {
         }
         match code {
             0 => Ok(()),
+            code => Err(format!("ZooKeeper error {code}")),
+        }
+    }
+
+    /// `sync` then `getData`: a ZooKeeper server answers reads from its own
+    /// copy, which may lag the leader; `sync` makes it catch up first (the
+    /// read ZooKeeper's documentation gives for "the latest value").
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        let path = format!("/{key}");
+        match self.call(OP_SYNC, Record::default().bytes(path.as_bytes()))? {
+            0 | NO_NODE => {}
+            code => return Err(format!("ZooKeeper error {code} on sync")),
+        }
+        let (code, body) = self.call_for(OP_GET_DATA, Record::default().bytes(path.as_bytes()).boolean(false))?;
+        match code {
+            NO_NODE => Ok(None),
+            0 => {
+                // GetDataResponse: the data as a length-prefixed buffer (-1: null), then the node's Stat.
+                let len =
+                    body.get(0..4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes).ok_or("a short answer")?;
+                let data = usize::try_from(len).ok().and_then(|n| body.get(4..4 + n)).map(<[u8]>::to_vec);
+                Ok(Some(data.unwrap_or_default()))
+            }
             code => Err(format!("ZooKeeper error {code}")),
         }
     }
