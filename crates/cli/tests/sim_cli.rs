@@ -126,6 +126,34 @@ fn churn_replaces_no_disk_a_lagging_node_still_counts_as_a_voter() {
     assert_eq!(v["violations"], 0, "{v}");
 }
 
+/// Seed 50762 of `quorum sim -p multipaxos --churn --nodes 7 --profile
+/// tiny-caps --seed-start 50000` (convergence): a leader transferred its
+/// leadership to a node still pulling its snapshot; that node's Phase 1
+/// started below the snapshot, so no promise from the snapshot's holder
+/// could count, and its ballot deposed the leader. Candidate after
+/// candidate paged through a lagging acceptor's old votes, each ballot kept
+/// alive by the pages although it was behind, until a rival cut it off:
+/// three nodes applied nothing past 66 and 143 in the last 500 ms. Now a
+/// node receiving a snapshot declines to take over, and a ballot behind a
+/// promiser lets its timer run.
+#[test]
+fn a_multipaxos_node_receiving_a_snapshot_declines_to_take_over() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["sim", "-p", "multipaxos", "--churn", "--nodes", "7", "--profile", "tiny-caps", "--seed", "50762"])
+        .args(["--json"])
+        .env("RUST_LOG", "quorum_multipaxos=debug")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["violations"], 0, "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("asked to take over while receiving a snapshot"),
+        "seed 50762 no longer transfers leadership to a node receiving a snapshot: find another seed"
+    );
+}
+
 #[test]
 fn bad_input_gets_a_clear_error() {
     refused(&["sim", "--protocol", "rafft"], "[possible values: paxos, multipaxos, raft, zab, primary-backup");

@@ -52,6 +52,10 @@ pub(crate) struct Candidate {
     promises: BTreeMap<NodeId, PromiseBody>,
     /// The nodes sent a Prepare in this ballot.
     pub(crate) asked: BTreeSet<NodeId>,
+    /// A promiser is ahead of `from` (past its snapshot or its capped
+    /// list): this node catches up first, and a later ballot, from a later
+    /// commit point, is the one that can win.
+    behind: bool,
 }
 
 impl MultiPaxos {
@@ -66,7 +70,7 @@ impl MultiPaxos {
         let from = self.learner.committed() + 1;
         info!(node = self.id.0, ?ballot, from, "suspecting the leader: phase 1");
         let asked: BTreeSet<NodeId> = self.peers().into_iter().chain([self.id]).collect();
-        self.state = State::Candidate(Candidate { ballot, from, promises: BTreeMap::new(), asked });
+        self.state = State::Candidate(Candidate { ballot, from, promises: BTreeMap::new(), asked, behind: false });
         self.leader = None;
         self.election_deadline = self.random_election_deadline();
         self.suspicion = None;
@@ -99,6 +103,7 @@ impl MultiPaxos {
             // whose values this promise does not carry: in its snapshot, or past
             // the capped list. Catch up first; a later ballot will do.
             debug!(node = self.id.0, %from, ?known, "behind a peer: catching up first");
+            candidate.behind = true;
             self.request_catch_up(from);
             return;
         }
@@ -107,6 +112,7 @@ impl MultiPaxos {
             // Each slot reported becomes a proposal at once: far behind the
             // promiser, catch up first rather than propose a million slots.
             debug!(node = self.id.0, %from, ?highest_reported, "far behind a peer: catching up first");
+            candidate.behind = true;
             self.request_catch_up(from);
             return;
         }
@@ -116,14 +122,19 @@ impl MultiPaxos {
             self.drop_message(from, "a promise with another value for a slot known chosen");
             return;
         }
-        if last.is_some() {
+        if last.is_some() && !candidate.behind {
             // A page with more to come keeps this ballot alive: with small
             // pages and many slots past the commit point, Phase 1 takes
             // more round trips than an election timeout lasts, and a new
             // ballot would start it over from the first page, every time
             // (seed 40981 of `quorum sim -p multipaxos --churn --nodes 7
             // --profile tiny-caps --seed-start 40000`). Once every promise
-            // is complete (or stops coming), the timer runs as before.
+            // is complete (or stops coming), the timer runs as before. Not
+            // a ballot that is behind a promiser: it pages from a commit
+            // point that its catch-up leaves behind, and kept alive it held
+            // off the later ballot that could win for as long as a lagging
+            // acceptor had pages, until a rival's ballot cut it off, over
+            // and over (seed 50762 of the same run from 50000).
             self.election_deadline = self.random_election_deadline();
         }
         let State::Candidate(candidate) = &mut self.state else { unreachable!("checked above") };
@@ -192,6 +203,7 @@ impl MultiPaxos {
             from: candidate.from,
             promises: BTreeMap::new(),
             asked: candidate.asked,
+            behind: false,
         });
         let mut highest: BTreeMap<u64, Accepted> = BTreeMap::new();
         let mut last_slot = self.learner.committed();
