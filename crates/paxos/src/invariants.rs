@@ -48,9 +48,9 @@ struct BallotVotes {
 pub struct OneValuePerSlot {
     votes: BTreeMap<(u64, Ballot), BallotVotes>,
     chosen: HashMap<u64, (Ballot, Payload)>,
-    /// Configurations seen chosen, by slot, with the oldest ballot seen
-    /// choosing each; `founding` before the first.
-    configs: BTreeMap<u64, (Ballot, Membership)>,
+    /// Configurations seen chosen, by slot (the oldest ballot seen choosing
+    /// each is its entry in `chosen`); `founding` before the first.
+    configs: BTreeMap<u64, Membership>,
     founding: Option<Membership>,
     /// Per node: (boot id, votes already read).
     cursors: HashMap<NodeId, (u64, u64)>,
@@ -63,6 +63,10 @@ pub struct OneValuePerSlot {
     /// what was committed.
     late: bool,
 }
+
+/// Above every ballot: `governing` with it walks every configuration seen
+/// chosen, whatever ballot chose it.
+const ANY_BALLOT: Ballot = Ballot::new(u64::MAX, NodeId(u64::MAX));
 
 impl OneValuePerSlot {
     /// A checker that has seen nothing yet.
@@ -88,8 +92,8 @@ impl OneValuePerSlot {
         self.configs
             .range(..slot)
             .rev()
-            .find(|(_, (chosen_in, _))| *chosen_in <= ballot)
-            .map(|(_, (_, m))| m)
+            .find(|(s, _)| self.chosen.get(s).is_some_and(|(chosen_in, _)| *chosen_in <= ballot))
+            .map(|(_, m)| m)
             .or(self.founding.as_ref())
             .expect("the founding members are set before any vote is read")
     }
@@ -149,7 +153,7 @@ impl OneValuePerSlot {
             Some(_) if self.late => Ok(()),
             Some(slot) => Err(format!(
                 "{id} committed slot {slot}, but no majority of the voters {:?} that decide it accepted one value there",
-                self.governing(slot, Ballot::new(u64::MAX, NodeId(u64::MAX))).voters
+                self.governing(slot, ANY_BALLOT).voters
             )),
             None => Ok(()),
         }
@@ -173,12 +177,10 @@ impl OneValuePerSlot {
                 // configuration governs from the oldest.
                 let newer = *chosen_in;
                 self.chosen.insert(slot, (ballot, entry.value.clone()));
-                match self.configs.get_mut(&slot) {
-                    Some(config) => {
-                        config.0 = ballot;
-                        self.judge_above(slot, ballot, Some(newer))
-                    }
-                    None => Ok(()),
+                if self.configs.contains_key(&slot) {
+                    self.judge_above(slot, ballot, Some(newer))
+                } else {
+                    Ok(())
                 }
             }
             Some(_) => Ok(()),
@@ -203,7 +205,7 @@ impl OneValuePerSlot {
                     }
                     _ => {}
                 }
-                self.configs.insert(slot, (ballot, config));
+                self.configs.insert(slot, config);
                 self.judge_above(slot, ballot, None)
             }
         }
