@@ -23,7 +23,7 @@ pub struct BenchArgs {
     /// Closed-loop clients.
     #[arg(long, default_value_t = 8)]
     pub clients: usize,
-    /// Open loop instead: requests per second.
+    /// Open loop instead: requests per second (the simulator only).
     #[arg(long)]
     pub rate: Option<f64>,
     /// Number of keys.
@@ -128,6 +128,11 @@ impl BenchArgs {
         if self.fault == FaultKind::Reconfigure && (self.mode == Mode::Sim || !self.references.is_empty()) {
             return Err("--fault reconfigure changes the membership of real quorum clusters: it needs --mode real \
                         and no --reference (in the simulator, `quorum sim --churn` changes membership)"
+                .into());
+        }
+        if self.mode == Mode::Real && self.rate.is_some() {
+            return Err("--rate (open loop) runs in the simulator only: real mode drives closed-loop clients, \
+                        as many as --clients"
                 .into());
         }
         if self.mode == Mode::Sim && (!self.references.is_empty() || self.unsafe_no_fsync || self.local_reads) {

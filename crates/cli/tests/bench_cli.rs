@@ -236,5 +236,6 @@ fn references_and_no_fsync_need_real_mode_and_known_names() {
     refused(&["bench", "--reference", "redis"], "--mode real");
     refused(&["bench", "--unsafe-no-fsync"], "--mode real");
     refused(&["bench", "--local-reads"], "--mode real");
+    refused(&["bench", "--mode", "real", "--rate", "500"], "--rate (open loop) runs in the simulator only");
     refused(&["bench", "--mode", "real", "--reference", "mysql"], "choose etcd, zookeeper or redis");
 }
