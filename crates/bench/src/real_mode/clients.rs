@@ -23,8 +23,9 @@ pub(super) struct Op {
 }
 
 enum OpKind {
-    /// A write of a value unique to this client and sequence number.
-    Put(Vec<u8>),
+    /// A write of the value unique to this client and the operation's place
+    /// in its record (`unique_value`: rebuilt for the check, not kept).
+    Put,
     /// A read and what it returned.
     Get(Option<Vec<u8>>),
 }
@@ -89,8 +90,7 @@ impl ClientLoop {
             } else {
                 // Named by the operation's place in the record (writes are always kept).
                 let value = unique_value(self.id, record.len(), self.w.value_size);
-                let ok = c.put(&name, &value).is_ok();
-                (OpKind::Put(value), ok)
+                (OpKind::Put, c.put(&name, &value).is_ok())
             };
             let done = ok.then(std::time::Instant::now);
             if ok || !read {
@@ -106,16 +106,21 @@ impl ClientLoop {
     }
 }
 
-/// The records the client threads left, client `i`'s at `i` (as its values name it).
-pub(super) fn in_client_order(mut records: Vec<(usize, Record)>) -> Vec<Record> {
-    records.sort_by_key(|(id, _)| *id);
-    records.into_iter().map(|(_, record)| record).collect()
+/// The records the client threads left, client `i`'s at `i` (as its values
+/// name it; a client that left none has an empty record there).
+pub(super) fn in_client_order(records: Vec<(usize, Record)>) -> Vec<Record> {
+    let mut ordered: Vec<Record> = Vec::new();
+    for (id, record) in records {
+        ordered.resize_with(ordered.len().max(id + 1), Vec::new);
+        ordered[id] = record;
+    }
+    ordered
 }
 
 /// Every key some client wrote (or tried to), once each, in order.
 pub(super) fn written_keys(records: &[Record]) -> Vec<usize> {
     let mut keys: Vec<usize> =
-        records.iter().flatten().filter(|op| matches!(op.kind, OpKind::Put(_))).map(|op| op.key).collect();
+        records.iter().flatten().filter(|op| matches!(op.kind, OpKind::Put)).map(|op| op.key).collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -128,8 +133,8 @@ pub(super) fn answer_times(records: &[Record], until: std::time::Instant) -> Vec
 
 /// After the load (and the fault) is over, reads every key the clients
 /// wrote, once, through any member that answers: a write acknowledged and
-/// then lost shows as a final value older than it. Keys no member would
-/// read within `limit` are left out (and said so).
+/// then lost shows as a final value older than it. If the keys are not all
+/// read within `limit`, the run fails with the first key left unread.
 pub(super) fn final_reads(system: &dyn System, written: &[usize], limit: Duration) -> Result<Record, String> {
     let connect = system.connector();
     let members = system.procs().len();
@@ -198,15 +203,23 @@ pub(super) fn start_clients(
 }
 
 /// The clients' records as a history for the linearizability checker, with
-/// times from `since`. Client `i`'s operations are client `i`'s; the final
-/// reads (the last record) are one more client's.
-pub(super) fn history_of(records: &[Record], since: impl Fn(std::time::Instant) -> Instant) -> Vec<Operation> {
+/// times from `since` and writes of `value_size` bytes. Client `i`'s
+/// operations are client `i`'s; the final reads (the last record) are one
+/// more client's.
+pub(super) fn history_of(
+    records: &[Record],
+    value_size: usize,
+    since: impl Fn(std::time::Instant) -> Instant,
+) -> Vec<Operation> {
     let mut history = Vec::new();
     for (c, record) in records.iter().enumerate() {
         for (seq, op) in record.iter().enumerate() {
             let key = bytes::Bytes::from(key_name("", op.key));
             let (op_kind, result) = match &op.kind {
-                OpKind::Put(value) => (KvOp::Put { key, value: bytes::Bytes::from(value.clone()) }, KvResult::Done),
+                OpKind::Put => {
+                    let value = bytes::Bytes::from(unique_value(c, seq, value_size));
+                    (KvOp::Put { key, value }, KvResult::Done)
+                }
                 OpKind::Get(value) => (KvOp::Get { key }, KvResult::Value(value.clone().map(bytes::Bytes::from))),
             };
             let outcome = match op.done {
@@ -230,7 +243,8 @@ pub(super) fn history_of(records: &[Record], since: impl Fn(std::time::Instant) 
 mod tests {
     use super::*;
 
-    /// A history of records given as (client, key, kind, invoked ms, answered ms).
+    /// A history of records given as (client, key, kind, invoked ms,
+    /// answered ms), with values of `SIZE` bytes.
     fn history(ops: &[(usize, usize, OpKind, u64, Option<u64>)]) -> Vec<Operation> {
         let start = std::time::Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
@@ -238,20 +252,30 @@ mod tests {
         for (client, key, kind, invoked, done) in ops {
             records.resize_with(records.len().max(client + 1), Vec::new);
             let kind = match kind {
-                OpKind::Put(v) => OpKind::Put(v.clone()),
+                OpKind::Put => OpKind::Put,
                 OpKind::Get(v) => OpKind::Get(v.clone()),
             };
             records[*client].push(Op { key: *key, kind, invoked: at(*invoked), done: done.map(at), member: 0 });
         }
-        history_of(&records, |t| Instant::from_nanos(t.saturating_duration_since(start).as_nanos() as u64 + 1))
+        history_of(&records, SIZE, |t| Instant::from_nanos(t.saturating_duration_since(start).as_nanos() as u64 + 1))
     }
 
-    fn put(v: &str) -> OpKind {
-        OpKind::Put(v.as_bytes().to_vec())
+    const SIZE: usize = 8;
+
+    fn put() -> OpKind {
+        OpKind::Put
     }
 
-    fn get(v: Option<&str>) -> OpKind {
-        OpKind::Get(v.map(|v| v.as_bytes().to_vec()))
+    /// A read that saw the write at place `seq` of client `client`'s record (or nothing).
+    fn get(seen: Option<(usize, usize)>) -> OpKind {
+        OpKind::Get(seen.map(|(client, seq)| unique_value(client, seq, SIZE)))
+    }
+
+    #[test]
+    fn records_are_placed_by_their_client_even_when_one_is_missing() {
+        let op = || Op { key: 0, kind: OpKind::Put, invoked: std::time::Instant::now(), done: None, member: 0 };
+        let ordered = in_client_order(vec![(2, vec![op(), op()]), (0, vec![op()])]);
+        assert_eq!(ordered.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 0, 2]);
     }
 
     #[test]
@@ -263,19 +287,18 @@ mod tests {
     #[test]
     fn a_history_of_reads_that_see_the_latest_write_is_linearizable() {
         let h = history(&[
-            (0, 1, put("a"), 0, Some(2)),
-            (1, 1, get(Some("a")), 3, Some(4)),
-            (0, 1, put("b"), 5, Some(7)),
-            (1, 1, get(Some("b")), 8, Some(9)),
-            (2, 1, get(Some("b")), 10, Some(11)),
+            (0, 1, put(), 0, Some(2)),
+            (1, 1, get(Some((0, 0))), 3, Some(4)),
+            (0, 1, put(), 5, Some(7)),
+            (1, 1, get(Some((0, 1))), 8, Some(9)),
+            (2, 1, get(Some((0, 1))), 10, Some(11)),
         ]);
         assert_eq!(quorum_sim::lincheck::check(&h), Ok(()));
     }
 
     #[test]
     fn a_stale_read_is_a_violation_on_its_key() {
-        let h =
-            history(&[(0, 1, put("a"), 0, Some(2)), (0, 1, put("b"), 3, Some(5)), (1, 1, get(Some("a")), 6, Some(7))]);
+        let h = history(&[(0, 1, put(), 0, Some(2)), (0, 1, put(), 3, Some(5)), (1, 1, get(Some((0, 0))), 6, Some(7))]);
         let v = quorum_sim::lincheck::check(&h).expect_err("a read of a value overwritten before it began");
         assert_eq!(v.key, "k1");
     }
@@ -283,16 +306,16 @@ mod tests {
     #[test]
     fn an_acknowledged_write_the_final_read_does_not_see_is_a_violation() {
         // Client 1's record stands for the final reads.
-        let lost = history(&[(0, 2, put("a"), 0, Some(2)), (1, 2, get(None), 10, Some(11))]);
+        let lost = history(&[(0, 2, put(), 0, Some(2)), (1, 2, get(None), 10, Some(11))]);
         assert_eq!(quorum_sim::lincheck::check(&lost).expect_err("lost").key, "k2");
     }
 
     #[test]
     fn a_write_whose_answer_never_came_may_or_may_not_have_taken_effect() {
-        for seen in [None, Some("a")] {
-            let h = history(&[(0, 2, put("a"), 0, None), (1, 2, get(seen), 10, Some(11))]);
+        for seen in [None, Some((0, 0))] {
+            let h = history(&[(0, 2, put(), 0, None), (1, 2, get(seen), 10, Some(11))]);
             assert_eq!(quorum_sim::lincheck::check(&h), Ok(()), "final read {seen:?}");
         }
-        assert_eq!(history(&[(0, 2, put("a"), 0, None)])[0].answered_by, None);
+        assert_eq!(history(&[(0, 2, put(), 0, None)])[0].answered_by, None);
     }
 }

@@ -4,7 +4,8 @@
 //! etcd and ZooKeeper and one durable redis, started from their packages. A
 //! crash is `kill -9` of the process; a freeze is `SIGSTOP` (its connections
 //! stay open) and `SIGCONT` to thaw. Every system is driven by the same
-//! client loop ([`client_loop`]); only the wire protocol of a write differs.
+//! client loop (`clients.rs`), and every run's history is checked for
+//! linearizability; only the wire protocol of a request differs.
 
 mod clients;
 mod etcd;
@@ -330,7 +331,7 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         system.procs_mut().keep();
         format!("{}: {why}; its logs are in {}", system.name(), system.procs().dir().display())
     })?);
-    let history = history_of(&records, since);
+    let history = history_of(&records, w.value_size, since);
     let verdict = quorum_sim::lincheck::check(&history).err().map(|v| v.to_string());
     let mut result = summarize(&RunData {
         protocol: system.name(),
