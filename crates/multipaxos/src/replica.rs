@@ -2,7 +2,7 @@
 //! and committing what the leader reports committed.
 
 use crate::{Message, MultiPaxos, SnapshotPiece, MAX_PLAUSIBLE_SLOT};
-use quorum_core::batch::{encoded_len, fitting};
+use quorum_core::batch::encoded_len;
 use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Accepted, Ballot, Chosen};
 use tracing::trace;
@@ -34,42 +34,39 @@ impl MultiPaxos {
         // so that a candidate catches up on slots this promise cannot list
         // (found by `quorum check`; `safety_tests.rs`).
         let committed = self.learner.committed().max(self.persisted_commit);
-        match self.acceptor.prepare_all(ballot, first.max(committed + 1)) {
+        // Chosen values up to the cap, and every other slot's accepted
+        // (ballot, value) past them: a slot this node knows chosen past the
+        // cap is reported as the value its acceptor holds (the chosen one,
+        // `Acceptor::learn`), so no chosen or accepted slot is left out. A
+        // candidate whose own commit point is below `committed` and which
+        // gets fewer chosen values than that catches up first (`on_promise`).
+        let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
+        let reported_upto = chosen.last().map_or(0, |c| c.slot);
+        let omit_chosen_past_cap = self.config.planted(crate::PlantedBug::PromiseOmitsChosenPastCap);
+        let learner = &self.learner;
+        let (chosen, accepted, last) = match self.acceptor.prepare_all(ballot, first.max(committed + 1)) {
             Ok(accepted) => {
-                // Chosen values up to the cap, and every other slot's accepted
-                // (ballot, value) past them: a slot this node knows chosen past
-                // the cap is reported as the value its acceptor holds (the
-                // chosen one, `Acceptor::learn`), so no chosen or accepted slot
-                // is left out. A candidate whose own commit point is below
-                // `committed` and which gets fewer chosen values than that
-                // catches up first (`on_promise`).
-                let chosen = self.learner.chosen_from(first, self.config.catch_up_batch);
-                let reported_upto = chosen.last().map_or(0, |c| c.slot);
-                let omit_chosen_past_cap = self.config.planted(crate::PlantedBug::PromiseOmitsChosenPastCap);
-                let accepted: Vec<(u64, Accepted)> = accepted
-                    .into_iter()
-                    .filter(|(slot, _)| {
-                        let known = self.learner.chosen(*slot).is_some();
-                        !known || (*slot > reported_upto && !omit_chosen_past_cap)
-                    })
-                    .collect();
-                let (chosen, accepted, last) = page(chosen, accepted, self.config.snapshot_chunk_bytes);
-                let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.index);
-                if self.own_ballot().is_some_and(|own| own < ballot) {
-                    self.step_down(None);
-                }
-                if from != self.id {
-                    // Give the candidate time to win before suspecting it in turn.
-                    self.election_deadline = self.random_election_deadline();
-                    // Someone else is taking over: no need for our own Phase 1.
-                    self.suspicion = None;
-                    self.last_promise_to_other = Some(self.now);
-                }
-                let promise = Message::Promise { ballot, first, last, chosen, accepted, snapshot_index, committed };
-                self.outbox.send_durable(from, promise);
+                let accepted = accepted.filter(|(slot, _)| {
+                    let known = learner.chosen(*slot).is_some();
+                    !known || (*slot > reported_upto && !omit_chosen_past_cap)
+                });
+                page(chosen, accepted, self.config.snapshot_chunk_bytes)
             }
-            Err(promised) => self.outbox.send(from, Message::Nack { ballot, promised }),
+            Err(promised) => return self.outbox.send(from, Message::Nack { ballot, promised }),
+        };
+        let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.index);
+        if self.own_ballot().is_some_and(|own| own < ballot) {
+            self.step_down(None);
         }
+        if from != self.id {
+            // Give the candidate time to win before suspecting it in turn.
+            self.election_deadline = self.random_election_deadline();
+            // Someone else is taking over: no need for our own Phase 1.
+            self.suspicion = None;
+            self.last_promise_to_other = Some(self.now);
+        }
+        let promise = Message::Promise { ballot, first, last, chosen, accepted, snapshot_index, committed };
+        self.outbox.send_durable(from, promise);
     }
 
     /// Phase 2b for a batch, then the piggybacked commit point.
@@ -184,25 +181,35 @@ impl MultiPaxos {
 /// (the two lists hold different slots), at most `max_bytes` of them past the
 /// first (one always goes, so every page moves the candidate on). Returns
 /// what the page keeps and, if anything was left out, the last slot it covers.
-fn page(
-    mut chosen: Vec<Chosen>,
-    mut accepted: Vec<(u64, Accepted)>,
+/// The votes are read only as far as the page goes: an acceptor may hold tens
+/// of thousands past its commit point (a leader cut off behind a hole, or a
+/// forged Accept), and a promise is answered at every Prepare.
+fn page<'a>(
+    chosen: Vec<Chosen>,
+    accepted: impl Iterator<Item = (u64, &'a Accepted)>,
     max_bytes: usize,
 ) -> (Vec<Chosen>, Vec<(u64, Accepted)>, Option<u64>) {
-    let mut slots: Vec<(u64, usize)> = chosen
-        .iter()
-        .map(|c| (c.slot, encoded_len(c)))
-        .chain(accepted.iter().map(|entry| (entry.0, encoded_len(entry))))
-        .collect();
-    slots.sort_unstable();
-    let kept = fitting(slots.iter().map(|(_, len)| *len), usize::MAX, max_bytes);
-    if kept == slots.len() {
-        return (chosen, accepted, None);
+    let (mut chosen, mut accepted) = (chosen.into_iter().peekable(), accepted.peekable());
+    let (mut page_chosen, mut page_accepted) = (Vec::new(), Vec::new());
+    let (mut bytes, mut last) = (0usize, None);
+    loop {
+        let (slot, size, from_chosen) = match (chosen.peek(), accepted.peek()) {
+            (None, None) => return (page_chosen, page_accepted, None),
+            (Some(c), Some(&(next, _))) if c.slot < next => (c.slot, encoded_len(c), true),
+            (Some(c), None) => (c.slot, encoded_len(c), true),
+            (_, Some(entry)) => (entry.0, encoded_len(entry), false),
+        };
+        bytes = bytes.saturating_add(size);
+        if last.is_some() && bytes > max_bytes {
+            return (page_chosen, page_accepted, last);
+        }
+        last = Some(slot);
+        if from_chosen {
+            page_chosen.extend(chosen.next());
+        } else {
+            page_accepted.extend(accepted.next().map(|(slot, a)| (slot, a.clone())));
+        }
     }
-    let last = slots[kept - 1].0;
-    chosen.retain(|c| c.slot <= last);
-    accepted.retain(|(slot, _)| *slot <= last);
-    (chosen, accepted, Some(last))
 }
 
 impl Message {
@@ -249,5 +256,36 @@ impl Message {
         (!ok).then_some(
             "a slot, index or ballot round beyond any a cluster reaches, or a configuration that makes no sense",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page;
+    use quorum_core::Payload;
+    use quorum_paxos::{Accepted, Ballot, Chosen};
+    use std::cell::Cell;
+
+    /// A promise page reads the votes only as far as it goes: seed 30001 of
+    /// `quorum sim -p multipaxos --profile hostile` (a forged Accept left a
+    /// vote at slot 32,693, and the next leaders filled the gap with no-ops)
+    /// took 18 s of CPU collecting every vote at every Prepare, 0.2 s now.
+    #[test]
+    fn a_promise_page_reads_no_more_votes_than_it_keeps() {
+        let ballot = Ballot::new(3, quorum_core::NodeId(1));
+        let vote = Accepted { ballot, value: Payload::Noop };
+        let chosen = vec![Chosen { slot: 2, ballot, value: Payload::Noop }];
+        let read = Cell::new(0);
+        let votes = (3..100_000u64).map(|slot| (slot, &vote)).inspect(|_| read.set(read.get() + 1));
+        let (chosen, accepted, last) = page(chosen, votes, 64);
+        assert_eq!(chosen.len(), 1);
+        assert!(!accepted.is_empty() && accepted.len() < 20, "{} votes in a 64-byte page", accepted.len());
+        assert_eq!(last, Some(2 + accepted.len() as u64), "the page covers slots 2 to its last vote");
+        assert_eq!(read.get(), accepted.len() + 1, "one vote read past the page, to see it does not fit");
+        // Everything fits: no `last`, and the two lists merged in slot order.
+        let votes = [(1, &vote), (5, &vote)];
+        let chosen = vec![Chosen { slot: 3, ballot, value: Payload::Noop }];
+        let (chosen, accepted, last) = page(chosen, votes.into_iter(), 1 << 20);
+        assert_eq!((chosen.len(), accepted.iter().map(|(s, _)| *s).collect::<Vec<_>>(), last), (1, vec![1, 5], None));
     }
 }

@@ -177,7 +177,13 @@ impl Acceptor {
 
     /// Phase 1b for every slot at once (Multi-Paxos): promises `ballot` for all
     /// slots and answers with everything accepted at or above `from`.
-    pub fn prepare_all(&mut self, ballot: Ballot, from: u64) -> Result<Vec<(u64, Accepted)>, Ballot> {
+    /// The votes are read as the caller goes (a promise may report only a
+    /// page of them).
+    pub fn prepare_all(
+        &mut self,
+        ballot: Ballot,
+        from: u64,
+    ) -> Result<impl Iterator<Item = (u64, &Accepted)> + '_, Ballot> {
         if ballot < self.promised_all {
             return Err(self.promised_all);
         }
@@ -185,7 +191,7 @@ impl Acceptor {
             self.promised_all = ballot;
             self.promise_dirty = true;
         }
-        Ok(self.accepted_from(from).map(|(slot, a)| (slot, a.clone())).collect())
+        Ok(self.accepted_from(from))
     }
 
     /// Raises the promise for every slot to `ballot` (a Multi-Paxos acceptor
@@ -388,8 +394,7 @@ mod tests {
     fn a_promise_for_all_slots_covers_slots_never_seen() {
         let mut a = Acceptor::new();
         a.accept(3, b(1, 1), Payload::Noop).unwrap();
-        let reported = a.prepare_all(b(2, 2), 2).unwrap();
-        assert_eq!(reported.len(), 1);
+        assert_eq!(a.prepare_all(b(2, 2), 2).unwrap().count(), 1);
         assert_eq!(a.accept(9, b(1, 1), Payload::Noop), Err(b(2, 2)));
         assert_eq!(a.follow(b(1, 3)), Err(b(2, 2)));
         assert_eq!(a.follow(b(3, 1)), Ok(()));
