@@ -7,11 +7,26 @@
 //! slot is still unknown a little later (randomized, so that nodes rarely
 //! compete), it proposes a no-op there. Phase 1 then finds any value that may
 //! have been chosen and proposes it instead (P2c); otherwise the no-op fills
-//! the hole left by a proposer that crashed or gave up.
+//! the hole left by a proposer that crashed or gave up. A proposer killed
+//! with a full window leaves that many holes side by side, so the slots after
+//! the next one that were in use when it got stuck and are still unknown are
+//! filled at the same time, as many as the node's own window allows.
 
 use crate::{Message, Paxos};
 use quorum_core::{Duration, Instant, NodeId, Payload};
 use tracing::debug;
+
+/// The next slot has been unknown since `since`, while later slots were in use.
+#[derive(Clone, Copy, Debug, Hash)]
+pub(crate) struct Stall {
+    /// The commit point it is stuck at.
+    committed: u64,
+    since: Instant,
+    /// The highest slot seen in use when it got stuck: a slot up to here
+    /// still unknown a hole timer later was most likely left by a proposer
+    /// that died (a slot above it may be a live proposer's fresh one).
+    upto: u64,
+}
 
 impl Paxos {
     /// Answers a catch-up request with the decided values from `first` on
@@ -57,8 +72,8 @@ impl Paxos {
         let committed = self.learner.committed();
         if self.highest_slot_seen <= committed {
             self.stalled = None;
-        } else if self.stalled.is_none_or(|(at, _)| at != committed) {
-            self.stalled = Some((committed, self.now));
+        } else if self.stalled.is_none_or(|s| s.committed != committed) {
+            self.stalled = Some(Stall { committed, since: self.now, upto: self.highest_slot_seen });
             self.hole_delay = self.config.fill_hole_after
                 + Duration::from_nanos(self.rng.range(0, self.config.fill_hole_after.as_nanos() + 1));
         }
@@ -66,7 +81,7 @@ impl Paxos {
 
     /// Catch-up, then hole filling, for a stuck next slot.
     pub(crate) fn unblock(&mut self) {
-        let Some((committed, since)) = self.stalled else { return };
+        let Some(Stall { committed, since, upto }) = self.stalled else { return };
         let next = committed + 1;
         if self.now >= since + self.config.catch_up_after && self.now >= self.last_catch_up + self.config.catch_up_after
         {
@@ -76,14 +91,23 @@ impl Paxos {
                 self.outbox.send(to, Message::CatchUp { from: first });
             }
         }
-        if self.now >= since + self.hole_delay && !self.proposer.instances.contains_key(&next) {
-            debug!(node = self.id.0, slot = next, "filling a hole with a no-op");
-            self.start_instance(next, Payload::Noop);
+        if self.now < since + self.hole_delay {
+            return;
+        }
+        // The next slot whatever the window (it blocks everything), the holes
+        // after it while the window has room.
+        let last = upto.min(next.saturating_add(self.config.max_in_flight as u64));
+        for slot in next..=last {
+            let room = slot == next || self.proposer.instances.len() < self.config.max_in_flight;
+            if room && self.learner.chosen(slot).is_none() && !self.proposer.instances.contains_key(&slot) {
+                debug!(node = self.id.0, slot, "filling a hole with a no-op");
+                self.start_instance(slot, Payload::Noop);
+            }
         }
     }
 
     pub(crate) fn unblock_deadline(&self) -> Option<Instant> {
-        let (committed, since) = self.stalled?;
+        let Stall { committed, since, .. } = self.stalled?;
         let catch_up = (since + self.config.catch_up_after).max(self.last_catch_up + self.config.catch_up_after);
         if self.proposer.instances.contains_key(&(committed + 1)) {
             // Already fighting for the hole: only the catch-up timer matters.

@@ -116,8 +116,8 @@ pub struct Paxos {
     highest_slot_seen: u64,
     /// The commit point written to the hard state.
     persisted_commit: u64,
-    /// Since when the next slot has been unknown while later ones are in use.
-    stalled: Option<(u64, Instant)>,
+    /// Whether the next slot is unknown while later ones are in use (`catchup.rs`).
+    stalled: Option<catchup::Stall>,
     last_catch_up: Instant,
     hole_delay: Duration,
     /// A node restarted from its disk asks its peers what was decided while
