@@ -103,6 +103,12 @@ pub fn markdown(results: &[ProtocolResult], workload: &Workload, plan: &FaultPla
     );
     if plan.kind == crate::FaultKind::Reconfigure {
         let _ = writeln!(s, "Fault: {} from {} on.\n", plan.kind, plan.at);
+    } else if plan.kind == crate::FaultKind::Chaos {
+        let _ = writeln!(
+            s,
+            "Fault: chaos from {} to {}: one member at a time killed or frozen, then back.\n",
+            plan.at, plan.until
+        );
     } else {
         let _ = writeln!(s, "Fault: {} at {}, undone at {}.\n", plan.kind, plan.at, plan.until);
     }

@@ -50,9 +50,10 @@ pub fn run_sim<P: Protocol>(w: &Workload, plan: &FaultPlan, seed: u64, protocol:
     sim.start_workload();
     let mut fault = None;
     let mut victim_note = None;
-    // Membership changes under load are a real-mode plan (`quorum sim
-    // --churn` is the simulator's): here they are no fault at all.
-    if !matches!(plan.kind, FaultKind::None | FaultKind::Reconfigure) {
+    // Membership changes under load and chaos are real-mode plans (`quorum
+    // sim --churn` and `--faults all` are the simulator's): here they are no
+    // fault at all (the command refuses them).
+    if !matches!(plan.kind, FaultKind::None | FaultKind::Reconfigure | FaultKind::Chaos) {
         sim.run_until_time(start + plan.at);
         let (v, note) = victim(&sim, plan.kind);
         victim_note = Some(note);
@@ -64,14 +65,14 @@ pub fn run_sim<P: Protocol>(w: &Workload, plan: &FaultPlan, seed: u64, protocol:
                 let rest: Vec<NodeId> = sim.members().iter().copied().filter(|m| *m != v).collect();
                 sim.partition(&[&[v], &rest]);
             }
-            FaultKind::None | FaultKind::Reconfigure => unreachable!("no fault to make"),
+            FaultKind::None | FaultKind::Reconfigure | FaultKind::Chaos => unreachable!("no fault to make"),
         }
         sim.run_until_time(start + plan.until);
         match plan.kind {
             FaultKind::LeaderCrash | FaultKind::FollowerCrash => sim.restart(v),
             FaultKind::LeaderFreeze => sim.thaw(v),
             FaultKind::LeaderPartition => sim.heal(),
-            FaultKind::None | FaultKind::Reconfigure => unreachable!("no fault to make"),
+            FaultKind::None | FaultKind::Reconfigure | FaultKind::Chaos => unreachable!("no fault to make"),
         }
     }
     sim.run_until_time(start + w.duration + sim.config().drain);

@@ -72,6 +72,11 @@ pub enum FaultKind {
     /// Reports how long each learner took to catch up and how long writes
     /// stopped during each change.
     Reconfigure,
+    /// Real mode only: from `at` to `until`, one member at a time is killed
+    /// (kill -9) or frozen (SIGSTOP), leader or not, and brought back 50 to
+    /// 400 ms later, over and over (drawn from the run's seed); the clients'
+    /// history is checked for linearizability, as in every real run.
+    Chaos,
 }
 
 impl std::str::FromStr for FaultKind {
@@ -84,9 +89,10 @@ impl std::str::FromStr for FaultKind {
             "leader-partition" => Ok(FaultKind::LeaderPartition),
             "follower-crash" => Ok(FaultKind::FollowerCrash),
             "reconfigure" => Ok(FaultKind::Reconfigure),
+            "chaos" => Ok(FaultKind::Chaos),
             other => Err(format!(
-                "unknown fault '{other}': use none, leader-crash, leader-freeze, leader-partition, follower-crash \
-                 or reconfigure"
+                "unknown fault '{other}': use none, leader-crash, leader-freeze, leader-partition, follower-crash, \
+                 reconfigure or chaos"
             )),
         }
     }
@@ -101,6 +107,7 @@ impl std::fmt::Display for FaultKind {
             FaultKind::LeaderPartition => "leader-partition",
             FaultKind::FollowerCrash => "follower-crash",
             FaultKind::Reconfigure => "reconfigure",
+            FaultKind::Chaos => "chaos",
         };
         f.write_str(s)
     }

@@ -44,7 +44,11 @@ pub struct BenchArgs {
     /// Seconds of warm-up not measured.
     #[arg(long, default_value_t = 0.5)]
     pub warmup: f64,
-    /// The fault to inject.
+    /// The fault to inject: none, leader-crash, leader-freeze,
+    /// leader-partition (simulator), follower-crash, reconfigure (real mode:
+    /// membership changes under load) or chaos (real mode: one member at a
+    /// time killed or frozen, again and again, from --fault-at to
+    /// --fault-until).
     #[arg(long, default_value = "leader-crash")]
     pub fault: FaultKind,
     /// Seconds into the load when the fault hits.
@@ -128,6 +132,11 @@ impl BenchArgs {
         if self.fault == FaultKind::Reconfigure && (self.mode == Mode::Sim || !self.references.is_empty()) {
             return Err("--fault reconfigure changes the membership of real quorum clusters: it needs --mode real \
                         and no --reference (in the simulator, `quorum sim --churn` changes membership)"
+                .into());
+        }
+        if self.fault == FaultKind::Chaos && self.mode == Mode::Sim {
+            return Err("--fault chaos kills and freezes real processes: it needs --mode real (in the simulator, \
+                        `quorum sim --faults all` crashes, freezes and partitions nodes at random)"
                 .into());
         }
         if self.mode == Mode::Real && self.rate.is_some() {
@@ -267,6 +276,11 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
             "none".to_string()
         } else if args.fault == FaultKind::Reconfigure {
             format!("{} from {:.1}s on", args.fault, args.fault_at)
+        } else if args.fault == FaultKind::Chaos {
+            format!(
+                "chaos from {:.1}s to {:.1}s (one member at a time killed or frozen)",
+                args.fault_at, args.fault_until
+            )
         } else {
             format!("{} at {:.1}s undone at {:.1}s", args.fault, args.fault_at, args.fault_until)
         };
@@ -281,6 +295,13 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
             if args.mode == Mode::Sim { "sim" } else { "real" }
         );
         print!("{}", quorum_bench::table(&results));
+        if args.fault == FaultKind::Chaos {
+            for r in &results {
+                if let Some(v) = &r.victim {
+                    println!("{}: the fault hit {v}", r.protocol);
+                }
+            }
+        }
         if let Some(changes) = quorum_bench::membership_table(&results) {
             println!("\nmembership changes under the load (the first run of each):\n{changes}");
         }

@@ -151,8 +151,26 @@ fn real_mode_reconfigures_raft_multipaxos_and_zab_under_load() {
     }
 }
 
+/// `--fault chaos` on real processes: one member at a time killed or
+/// frozen, over and over, and the clients' history still linearizable.
 #[test]
-fn reconfigure_is_refused_where_it_cannot_run() {
+fn real_runs_stay_linearizable_through_chaos() {
+    let flags = ["-p", "raft", "-p", "multipaxos", "--clients", "6", "--keys", "10", "--read-ratio", "0.3"];
+    let chaos = ["--duration", "3", "--fault", "chaos", "--fault-at", "0.5", "--fault-until", "2.5"];
+    for r in real_bench(&[&flags[..], &chaos[..]].concat()) {
+        assert_eq!(r["violations"], 0, "{r}");
+        assert!(r["checked_ops"].as_u64().unwrap() > 500, "{r}");
+        // 2 s of faults, each 100 to 700 ms: at least three.
+        let what = r["victim"].as_str().expect("what the chaos did");
+        let words: Vec<&str> = what.split(' ').collect();
+        let times: u32 = words.windows(2).find(|w| w[1] == "times").and_then(|w| w[0].parse().ok()).expect(what);
+        assert!(what.starts_with("one member at a time") && times >= 3, "{what}");
+    }
+}
+
+#[test]
+fn reconfigure_and_chaos_are_refused_where_they_cannot_run() {
+    refused(&["bench", "--fault", "chaos"], "needs --mode real");
     refused(&["bench", "--fault", "reconfigure"], "needs --mode real");
     refused(&["bench", "--mode", "real", "--fault", "reconfigure", "--reference", "redis"], "no --reference");
 }

@@ -82,32 +82,36 @@ impl std::ops::Sub for Traffic {
 }
 
 /// The cluster's peer traffic over a run: what every member wrote between
-/// the start and the end, counting a member killed on the way by what it
-/// wrote before it died plus what its new process wrote.
+/// the start and the end, counting a member killed on the way (once or, under
+/// chaos, many times) by what each of its processes wrote before it died
+/// plus what its last process wrote.
 struct TrafficCount {
-    start: Vec<Option<Traffic>>,
-    before_kill: Option<(usize, Option<Traffic>)>,
+    /// Per member: its counters when its current process began to count
+    /// (at the start of the load, or zero for one started since).
+    since: Vec<Option<Traffic>>,
+    /// Per member: what its killed processes wrote.
+    banked: Vec<Option<Traffic>>,
 }
 
 impl TrafficCount {
     fn start(system: &dyn System) -> TrafficCount {
-        TrafficCount { start: (0..system.procs().len()).map(|i| system.traffic(i)).collect(), before_kill: None }
+        let since: Vec<_> = (0..system.procs().len()).map(|i| system.traffic(i)).collect();
+        TrafficCount { banked: vec![Some(Traffic::default()); since.len()], since }
     }
 
     fn before_kill(&mut self, system: &dyn System, victim: usize) {
-        self.before_kill = Some((victim, system.traffic(victim)));
+        self.banked[victim] = match (self.banked[victim], system.traffic(victim), self.since[victim]) {
+            (Some(banked), Some(now), Some(since)) => Some(banked + (now - since)),
+            _ => None,
+        };
+        self.since[victim] = Some(Traffic::default());
     }
 
     /// The total, if every member answered every time.
     fn end(self, system: &dyn System) -> Option<Traffic> {
         let mut total = Traffic::default();
-        for (i, start) in self.start.into_iter().enumerate() {
-            let end = system.traffic(i)?;
-            total = total
-                + match self.before_kill {
-                    Some((victim, before)) if victim == i => (before? - start?) + end,
-                    _ => end - start?,
-                };
+        for (i, (since, banked)) in self.since.into_iter().zip(self.banked).enumerate() {
+            total = total + banked? + (system.traffic(i)? - since?);
         }
         Some(total)
     }
@@ -245,6 +249,14 @@ fn wait_ready(system: &mut dyn System, limit: Duration) -> Result<(), String> {
     ))
 }
 
+/// Stops the clients and keeps the processes' logs: the run failed with `why`.
+fn abandon(system: &mut dyn System, stop: &AtomicBool, threads: Vec<std::thread::JoinHandle<()>>, why: &str) -> String {
+    stop.store(true, Ordering::Relaxed);
+    threads.into_iter().for_each(|t| drop(t.join()));
+    system.procs_mut().keep();
+    format!("{}: {why}; its logs are in {}", system.name(), system.procs().dir().display())
+}
+
 fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64) -> Result<RunResult, String> {
     wait_ready(system, Duration::from_secs(30))?;
     if !system.warm_up().is_zero() {
@@ -272,13 +284,13 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         };
         match made {
             Ok(outcome) => changes = Some(outcome),
-            Err(why) => {
-                stop.store(true, Ordering::Relaxed);
-                threads.into_iter().for_each(|t| drop(t.join()));
-                system.procs_mut().keep();
-                let logs = system.procs().dir().display().to_string();
-                return Err(format!("{}: {why}; its logs are in {logs}", system.name()));
-            }
+            Err(why) => return Err(abandon(system, &stop, threads, &why)),
+        }
+    } else if plan.kind == FaultKind::Chaos && system.fails_over() {
+        sleep_until(start + plan.at.to_std());
+        match chaos(system, &mut traffic, start + plan.until.to_std(), seed) {
+            Ok(note) => victim_note = Some(note),
+            Err(why) => return Err(abandon(system, &stop, threads, &why)),
         }
     } else if plan.kind != FaultKind::None && system.fails_over() {
         sleep_until(start + plan.at.to_std());
@@ -370,6 +382,48 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         result.bytes_per_commit = f64::NAN;
     }
     Ok(result)
+}
+
+/// `--fault chaos`: until `until`, one member at a time, drawn at random
+/// (leader or not), is killed with kill -9 or frozen with SIGSTOP, and
+/// restarted or thawed 50 to 400 ms later; then 50 to 300 ms pass before the
+/// next. At most one member is down at a time, so three or more can always
+/// make progress. Returns what it did, for the report.
+fn chaos(
+    system: &mut dyn System,
+    traffic: &mut TrafficCount,
+    until: std::time::Instant,
+    seed: u64,
+) -> Result<String, String> {
+    let mut rng = quorum_core::Rng::new(seed ^ 0xc4a0_5eed);
+    let members = system.procs().len();
+    let (mut kills, mut freezes) = (0, 0);
+    let mut hit = vec![0u32; members];
+    let ms = |rng: &mut quorum_core::Rng, lo: u64, hi: u64| Duration::from_millis(rng.range(lo, hi));
+    while std::time::Instant::now() < until {
+        let victim = rng.index(members);
+        hit[victim] += 1;
+        let down = ms(&mut rng, 50, 400);
+        if rng.chance(0.5) {
+            kills += 1;
+            traffic.before_kill(system, victim);
+            system.procs_mut().kill(victim);
+            std::thread::sleep(down);
+            system.procs_mut().spawn(victim)?;
+        } else {
+            freezes += 1;
+            system.procs().signal(victim, "-STOP");
+            std::thread::sleep(down);
+            system.procs().signal(victim, "-CONT");
+        }
+        std::thread::sleep(ms(&mut rng, 50, 300));
+    }
+    let per_member: Vec<String> = hit.iter().enumerate().map(|(i, n)| format!("n{} {n}", i + 1)).collect();
+    Ok(format!(
+        "one member at a time, {} times ({kills} kill -9, {freezes} SIGSTOP: {})",
+        kills + freezes,
+        per_member.join(", ")
+    ))
 }
 
 /// The default place of the `quorum` binary: the running executable.
