@@ -26,6 +26,11 @@ pub(crate) struct Stall {
     /// still unknown a hole timer later was most likely left by a proposer
     /// that died (a slot above it may be a live proposer's fresh one).
     upto: u64,
+    /// When its holes may be filled: a hole timer (randomized, so that nodes
+    /// rarely compete) after it began, or at once when the commit point has
+    /// just moved within the holes a ripe stall found, so that a dead
+    /// proposer's holes past one window do not each wait a timer again.
+    ripe: Instant,
 }
 
 impl Paxos {
@@ -73,15 +78,22 @@ impl Paxos {
         if self.highest_slot_seen <= committed {
             self.stalled = None;
         } else if self.stalled.is_none_or(|s| s.committed != committed) {
-            self.stalled = Some(Stall { committed, since: self.now, upto: self.highest_slot_seen });
-            self.hole_delay = self.config.fill_hole_after
-                + Duration::from_nanos(self.rng.range(0, self.config.fill_hole_after.as_nanos() + 1));
+            let now = self.now;
+            let carried = self.stalled.filter(|s| now >= s.ripe && s.upto > committed);
+            self.stalled = Some(match carried {
+                Some(s) => Stall { committed, since: now, upto: s.upto, ripe: now },
+                None => {
+                    let after = self.config.fill_hole_after;
+                    let wait = after + Duration::from_nanos(self.rng.range(0, after.as_nanos() + 1));
+                    Stall { committed, since: now, upto: self.highest_slot_seen, ripe: now + wait }
+                }
+            });
         }
     }
 
     /// Catch-up, then hole filling, for a stuck next slot.
     pub(crate) fn unblock(&mut self) {
-        let Some(Stall { committed, since, upto }) = self.stalled else { return };
+        let Some(Stall { committed, since, upto, ripe }) = self.stalled else { return };
         let next = committed + 1;
         if self.now >= since + self.config.catch_up_after && self.now >= self.last_catch_up + self.config.catch_up_after
         {
@@ -91,7 +103,7 @@ impl Paxos {
                 self.outbox.send(to, Message::CatchUp { from: first });
             }
         }
-        if self.now < since + self.hole_delay {
+        if self.now < ripe {
             return;
         }
         // The next slot whatever the window (it blocks everything), the holes
@@ -107,12 +119,12 @@ impl Paxos {
     }
 
     pub(crate) fn unblock_deadline(&self) -> Option<Instant> {
-        let Stall { committed, since, .. } = self.stalled?;
+        let Stall { committed, since, ripe, .. } = self.stalled?;
         let catch_up = (since + self.config.catch_up_after).max(self.last_catch_up + self.config.catch_up_after);
         if self.proposer.instances.contains_key(&(committed + 1)) {
             // Already fighting for the hole: only the catch-up timer matters.
             return Some(catch_up);
         }
-        Some(catch_up.min(since + self.hole_delay))
+        Some(catch_up.min(ripe))
     }
 }

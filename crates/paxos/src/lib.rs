@@ -83,8 +83,8 @@ pub use message::{Chosen, Message};
 use outbox::Outbox;
 use proposer::Proposer;
 use quorum_core::{
-    Command, Duration, Effects, Init, InitError, Instant, Invariant, NodeId, Payload, ProposeError, Protocol, Rng,
-    Role, Status, WriteBatch,
+    Command, Effects, Init, InitError, Instant, Invariant, NodeId, Payload, ProposeError, Protocol, Rng, Role, Status,
+    WriteBatch,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{trace, warn};
@@ -119,7 +119,6 @@ pub struct Paxos {
     /// Whether the next slot is unknown while later ones are in use (`catchup.rs`).
     stalled: Option<catchup::Stall>,
     last_catch_up: Instant,
-    hole_delay: Duration,
     /// A node restarted from its disk asks its peers what was decided while
     /// it was down, again every `catch_up_after` until one answers: with no
     /// new traffic nothing else would tell it that it is behind. This is when
@@ -337,7 +336,6 @@ impl Protocol for Paxos {
             persisted_commit: hard.chosen_upto,
             stalled: None,
             last_catch_up: Instant::ZERO,
-            hole_delay: Duration::ZERO,
             // Every start asks, an empty one too: a node that lost its disk
             // has nothing stored to tell it that it is behind.
             boot_catch_up: Some(init.now),
