@@ -13,16 +13,39 @@ use serde::Serialize;
 /// all unless a single item is larger on its own (with room, one item always
 /// goes when there is one).
 pub fn fitting(sizes: impl IntoIterator<Item = usize>, max_count: usize, max_bytes: usize) -> usize {
-    let mut bytes = 0usize;
-    let mut keep = 0;
-    for size in sizes.into_iter().take(max_count) {
-        bytes = bytes.saturating_add(size);
-        if keep > 0 && bytes > max_bytes {
-            break;
-        }
-        keep += 1;
+    let mut room = Room::new(max_count, max_bytes);
+    sizes.into_iter().take_while(|&size| room.admits(size)).count()
+}
+
+/// The rule of [`fitting`], one item at a time, for a message filled from
+/// items produced lazily (a promise page read from the acceptor's votes as
+/// far as it goes).
+#[derive(Clone, Copy, Debug)]
+pub struct Room {
+    max_count: usize,
+    max_bytes: usize,
+    count: usize,
+    bytes: usize,
+}
+
+impl Room {
+    /// An empty message that holds at most `max_count` items and `max_bytes`
+    /// bytes of them (past the first).
+    pub fn new(max_count: usize, max_bytes: usize) -> Room {
+        Room { max_count, max_bytes, count: 0, bytes: 0 }
     }
-    keep
+
+    /// Whether the next item, of `size` bytes, goes in; it is counted if so.
+    /// Once an item is refused, the message is full: callers stop there.
+    pub fn admits(&mut self, size: usize) -> bool {
+        let bytes = self.bytes.saturating_add(size);
+        if self.count >= self.max_count || (self.count > 0 && bytes > self.max_bytes) {
+            return false;
+        }
+        self.count += 1;
+        self.bytes = bytes;
+        true
+    }
 }
 
 /// The encoded size of `value` in a message (postcard, as every transport

@@ -2,7 +2,7 @@
 //! and committing what the leader reports committed.
 
 use crate::{Message, MultiPaxos, SnapshotPiece, MAX_PLAUSIBLE_SLOT};
-use quorum_core::batch::encoded_len;
+use quorum_core::batch::{encoded_len, Room};
 use quorum_core::{Instant, NodeId, Payload};
 use quorum_paxos::{Accepted, Ballot, Chosen};
 use tracing::trace;
@@ -191,7 +191,7 @@ fn page<'a>(
 ) -> (Vec<Chosen>, Vec<(u64, Accepted)>, Option<u64>) {
     let (mut chosen, mut accepted) = (chosen.into_iter().peekable(), accepted.peekable());
     let (mut page_chosen, mut page_accepted) = (Vec::new(), Vec::new());
-    let (mut bytes, mut last) = (0usize, None);
+    let (mut room, mut last) = (Room::new(usize::MAX, max_bytes), None);
     loop {
         let (slot, size, from_chosen) = match (chosen.peek(), accepted.peek()) {
             (None, None) => return (page_chosen, page_accepted, None),
@@ -199,8 +199,7 @@ fn page<'a>(
             (Some(c), None) => (c.slot, encoded_len(c), true),
             (_, Some(entry)) => (entry.0, encoded_len(entry), false),
         };
-        bytes = bytes.saturating_add(size);
-        if last.is_some() && bytes > max_bytes {
+        if !room.admits(size) {
             return (page_chosen, page_accepted, last);
         }
         last = Some(slot);
