@@ -30,8 +30,12 @@ fn workload() -> (Workload, FaultPlan) {
         fsync: Duration::from_micros(200),
         ..Workload::default()
     };
-    let plan =
-        FaultPlan { kind: FaultKind::LeaderCrash, at: Duration::from_secs(1), until: Duration::from_millis(1500) };
+    let plan = FaultPlan {
+        kind: FaultKind::LeaderCrash,
+        at: Duration::from_secs(1),
+        until: Duration::from_millis(1500),
+        ..FaultPlan::default()
+    };
     (w, plan)
 }
 

@@ -26,4 +26,4 @@ pub use metrics::{summarize, ChangeCost, Latencies, MembershipRun, RunData, RunR
 pub use output::{json, markdown, membership_table, table};
 pub use real_mode::{current_exe, run_real, run_reference, RealOptions, Reference};
 pub use sim_mode::{run_sim, sim_config};
-pub use workload::{FaultKind, FaultPlan, Workload};
+pub use workload::{at_a_time, FaultKind, FaultPlan, Workload};

@@ -106,8 +106,10 @@ pub fn markdown(results: &[ProtocolResult], workload: &Workload, plan: &FaultPla
     } else if plan.kind == crate::FaultKind::Chaos {
         let _ = writeln!(
             s,
-            "Fault: chaos from {} to {}: one member at a time killed or frozen, then back.\n",
-            plan.at, plan.until
+            "Fault: chaos from {} to {}: {} killed or frozen, then back.\n",
+            plan.at,
+            plan.until,
+            crate::workload::at_a_time(plan.most_down)
         );
     } else {
         let _ = writeln!(s, "Fault: {} at {}, undone at {}.\n", plan.kind, plan.at, plan.until);

@@ -72,10 +72,11 @@ pub enum FaultKind {
     /// Reports how long each learner took to catch up and how long writes
     /// stopped during each change.
     Reconfigure,
-    /// Real mode only: from `at` to `until`, one member at a time is killed
-    /// (kill -9) or frozen (SIGSTOP), leader or not, and brought back 50 to
-    /// 400 ms later, over and over (drawn from the run's seed); the clients'
-    /// history is checked for linearizability, as in every real run.
+    /// Real mode only: from `at` to `until`, members are killed (kill -9) or
+    /// frozen (SIGSTOP), leader or not, and brought back 50 to 400 ms later,
+    /// over and over (drawn from the run's seed), at most `most_down` of them
+    /// at once; the clients' history is checked for linearizability, as in
+    /// every real run.
     Chaos,
 }
 
@@ -122,10 +123,30 @@ pub struct FaultPlan {
     pub at: Duration,
     /// When it is undone: restart, thaw, or heal.
     pub until: Duration,
+    /// `Chaos` only: the most members down (killed or frozen) at once.
+    #[serde(default = "one")]
+    pub most_down: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// How many members chaos takes down at once, in words.
+pub fn at_a_time(most_down: usize) -> String {
+    match most_down {
+        1 => "one member at a time".to_string(),
+        k => format!("up to {k} members at a time"),
+    }
 }
 
 impl Default for FaultPlan {
     fn default() -> Self {
-        FaultPlan { kind: FaultKind::LeaderCrash, at: Duration::from_secs(2), until: Duration::from_secs(4) }
+        FaultPlan {
+            kind: FaultKind::LeaderCrash,
+            at: Duration::from_secs(2),
+            until: Duration::from_secs(4),
+            most_down: 1,
+        }
     }
 }

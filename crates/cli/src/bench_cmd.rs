@@ -46,11 +46,15 @@ pub struct BenchArgs {
     pub warmup: f64,
     /// The fault to inject: none, leader-crash, leader-freeze,
     /// leader-partition (simulator), follower-crash, reconfigure (real mode:
-    /// membership changes under load) or chaos (real mode: one member at a
-    /// time killed or frozen, again and again, from --fault-at to
-    /// --fault-until).
+    /// membership changes under load) or chaos (real mode: members killed
+    /// or frozen, one at a time unless --chaos-down says more, again and
+    /// again, from --fault-at to --fault-until).
     #[arg(long, default_value = "leader-crash")]
     pub fault: FaultKind,
+    /// With --fault chaos: the most members down (killed or frozen) at
+    /// once. More than a minority stalls the cluster until they are back.
+    #[arg(long, default_value_t = 1)]
+    pub chaos_down: usize,
     /// Seconds into the load when the fault hits.
     #[arg(long, default_value_t = 2.0)]
     pub fault_at: f64,
@@ -139,6 +143,12 @@ impl BenchArgs {
                         `quorum sim --faults all` crashes, freezes and partitions nodes at random)"
                 .into());
         }
+        if self.chaos_down != 1 && (self.fault != FaultKind::Chaos || !(1..=self.nodes).contains(&self.chaos_down)) {
+            return Err(format!(
+                "--chaos-down {} needs --fault chaos and at most --nodes ({}) members",
+                self.chaos_down, self.nodes
+            ));
+        }
         if self.mode == Mode::Real && self.rate.is_some() {
             return Err("--rate (open loop) runs in the simulator only: real mode drives closed-loop clients, \
                         as many as --clients"
@@ -178,7 +188,12 @@ impl BenchArgs {
     }
 
     fn plan(&self) -> FaultPlan {
-        FaultPlan { kind: self.fault, at: secs(self.fault_at), until: secs(self.fault_until) }
+        FaultPlan {
+            kind: self.fault,
+            at: secs(self.fault_at),
+            until: secs(self.fault_until),
+            most_down: self.chaos_down,
+        }
     }
 }
 
@@ -278,8 +293,10 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
             format!("{} from {:.1}s on", args.fault, args.fault_at)
         } else if args.fault == FaultKind::Chaos {
             format!(
-                "chaos from {:.1}s to {:.1}s (one member at a time killed or frozen)",
-                args.fault_at, args.fault_until
+                "chaos from {:.1}s to {:.1}s ({} killed or frozen)",
+                args.fault_at,
+                args.fault_until,
+                quorum_bench::at_a_time(args.chaos_down)
             )
         } else {
             format!("{} at {:.1}s undone at {:.1}s", args.fault, args.fault_at, args.fault_until)

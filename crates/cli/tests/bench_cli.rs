@@ -168,9 +168,29 @@ fn real_runs_stay_linearizable_through_chaos() {
     }
 }
 
+/// `--chaos-down 3` on three members: the whole cluster killed or frozen at
+/// once (the schedule comes from the seed, and this one takes all three
+/// down together), and every acknowledged write still there afterwards.
+#[test]
+fn real_runs_stay_linearizable_when_chaos_takes_the_whole_cluster_down() {
+    let flags = ["-p", "raft", "--clients", "6", "--keys", "10", "--read-ratio", "0.3", "--seed", "5"];
+    let chaos =
+        ["--duration", "3", "--fault", "chaos", "--fault-at", "0.5", "--fault-until", "2.5", "--chaos-down", "3"];
+    let r = &real_bench(&[&flags[..], &chaos[..]].concat())[0];
+    assert_eq!(r["violations"], 0, "{r}");
+    assert!(r["checked_ops"].as_u64().unwrap() > 300, "{r}");
+    let what = r["victim"].as_str().expect("what the chaos did");
+    assert!(what.starts_with("up to 3 members at a time (3 reached)"), "{what}");
+}
+
 #[test]
 fn reconfigure_and_chaos_are_refused_where_they_cannot_run() {
     refused(&["bench", "--fault", "chaos"], "needs --mode real");
+    refused(&["bench", "--mode", "real", "--chaos-down", "2"], "needs --fault chaos");
+    refused(
+        &["bench", "--mode", "real", "--fault", "chaos", "--nodes", "3", "--chaos-down", "4"],
+        "at most --nodes (3)",
+    );
     refused(&["bench", "--fault", "reconfigure"], "needs --mode real");
     refused(&["bench", "--mode", "real", "--fault", "reconfigure", "--reference", "redis"], "no --reference");
 }

@@ -288,7 +288,7 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
         }
     } else if plan.kind == FaultKind::Chaos && system.fails_over() {
         sleep_until(start + plan.at.to_std());
-        match chaos(system, &mut traffic, start + plan.until.to_std(), seed) {
+        match chaos(system, &mut traffic, start + plan.until.to_std(), plan.most_down, seed) {
             Ok(note) => victim_note = Some(note),
             Err(why) => return Err(abandon(system, &stop, threads, &why)),
         }
@@ -384,46 +384,89 @@ fn run_system(system: &mut dyn System, w: &Workload, plan: &FaultPlan, seed: u64
     Ok(result)
 }
 
-/// `--fault chaos`: until `until`, one member at a time, drawn at random
-/// (leader or not), is killed with kill -9 or frozen with SIGSTOP, and
-/// restarted or thawed 50 to 400 ms later; then 50 to 300 ms pass before the
-/// next. At most one member is down at a time, so three or more can always
-/// make progress. Returns what it did, for the report.
+/// `--fault chaos`: until `until`, members drawn at random (leader or not)
+/// are killed with kill -9 or frozen with SIGSTOP, and restarted or thawed
+/// 50 to 400 ms later. At most `most_down` are down at once: the next strike
+/// comes 50 to 300 ms after the last one, or after a member came back if
+/// `most_down` were down. With the default of one, three members always
+/// have a majority up; with more than a minority the cluster stalls until
+/// they are back, which tests what survives a kill of most of it. At `until`
+/// every member still down is brought back. Returns what it did, for the
+/// report.
 fn chaos(
     system: &mut dyn System,
     traffic: &mut TrafficCount,
     until: std::time::Instant,
+    most_down: usize,
     seed: u64,
 ) -> Result<String, String> {
+    use std::time::Instant;
     let mut rng = quorum_core::Rng::new(seed ^ 0xc4a0_5eed);
     let members = system.procs().len();
-    let (mut kills, mut freezes) = (0, 0);
+    let most_down = most_down.clamp(1, members);
+    let (mut kills, mut freezes, mut most_at_once) = (0, 0, 0);
     let mut hit = vec![0u32; members];
     let ms = |rng: &mut quorum_core::Rng, lo: u64, hi: u64| Duration::from_millis(rng.range(lo, hi));
-    while std::time::Instant::now() < until {
-        let victim = rng.index(members);
-        hit[victim] += 1;
-        let down = ms(&mut rng, 50, 400);
-        if rng.chance(0.5) {
-            kills += 1;
-            traffic.before_kill(system, victim);
-            system.procs_mut().kill(victim);
-            std::thread::sleep(down);
-            system.procs_mut().spawn(victim)?;
-        } else {
-            freezes += 1;
-            system.procs().signal(victim, "-STOP");
-            std::thread::sleep(down);
-            system.procs().signal(victim, "-CONT");
+    // The members down: when each comes back, which, and whether it was killed.
+    let mut down: Vec<(Instant, usize, bool)> = Vec::new();
+    let mut ready_from = Instant::now();
+    let mut gap = Duration::ZERO;
+    loop {
+        let now = Instant::now();
+        let ending = now >= until;
+        // Bring back, earliest first, those whose time has come (all of them at the end).
+        down.sort_by_key(|d| d.0);
+        while let Some(&(_, victim, killed)) = down.first().filter(|d| ending || d.0 <= now) {
+            let was_full = down.len() == most_down;
+            down.remove(0);
+            if killed {
+                system.procs_mut().spawn(victim)?;
+            } else {
+                system.procs().signal(victim, "-CONT");
+            }
+            if was_full {
+                ready_from = ready_from.max(Instant::now());
+            }
         }
-        std::thread::sleep(ms(&mut rng, 50, 300));
+        if ending {
+            break;
+        }
+        let strike_at = ready_from + gap;
+        if down.len() < most_down && now >= strike_at {
+            let up: Vec<usize> = (0..members).filter(|m| !down.iter().any(|d| d.1 == *m)).collect();
+            let victim = up[rng.index(up.len())];
+            hit[victim] += 1;
+            let back_at = Instant::now() + ms(&mut rng, 50, 400);
+            let killed = rng.chance(0.5);
+            if killed {
+                kills += 1;
+                traffic.before_kill(system, victim);
+                system.procs_mut().kill(victim);
+            } else {
+                freezes += 1;
+                system.procs().signal(victim, "-STOP");
+            }
+            down.push((back_at, victim, killed));
+            most_at_once = most_at_once.max(down.len());
+            gap = ms(&mut rng, 50, 300);
+            ready_from = Instant::now();
+            continue;
+        }
+        let mut wake = until;
+        if let Some(d) = down.iter().map(|d| d.0).min() {
+            wake = wake.min(d);
+        }
+        if down.len() < most_down {
+            wake = wake.min(strike_at);
+        }
+        std::thread::sleep(wake.saturating_duration_since(now));
     }
     let per_member: Vec<String> = hit.iter().enumerate().map(|(i, n)| format!("n{} {n}", i + 1)).collect();
-    Ok(format!(
-        "one member at a time, {} times ({kills} kill -9, {freezes} SIGSTOP: {})",
-        kills + freezes,
-        per_member.join(", ")
-    ))
+    let mut at_once = crate::workload::at_a_time(most_down);
+    if most_down > 1 {
+        at_once += &format!(" ({most_at_once} reached)");
+    }
+    Ok(format!("{at_once}, {} times ({kills} kill -9, {freezes} SIGSTOP: {})", kills + freezes, per_member.join(", ")))
 }
 
 /// The default place of the `quorum` binary: the running executable.
