@@ -100,7 +100,17 @@ impl TrafficCount {
     }
 
     fn before_kill(&mut self, system: &dyn System, victim: usize) {
-        self.banked[victim] = match (self.banked[victim], system.traffic(victim), self.since[victim]) {
+        // A process restarted a moment ago may not serve its metrics yet
+        // (chaos with more than one member down can strike it at once).
+        let mut now = system.traffic(victim);
+        for _ in 0..10 {
+            if now.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            now = system.traffic(victim);
+        }
+        self.banked[victim] = match (self.banked[victim], now, self.since[victim]) {
             (Some(banked), Some(now), Some(since)) => Some(banked + (now - since)),
             _ => None,
         };
