@@ -171,6 +171,24 @@ impl Zab {
             self.election.vote = n.vote;
             return self.settle(now, out);
         }
+        // It leads in our own round, from a history as far as ours: a quorum
+        // of this round chose it, as it counts. Follow it rather than stand
+        // against it. Otherwise two nodes that each won a round in turn (each
+        // helped by a node whose configuration is behind, and which counted
+        // neither) waited initLimit alone, out of phase, and traded places
+        // until the end of the run (seed 70972 of `quorum sim -p zab --churn
+        // --nodes 4`). The leader still counts its own quorum of followers.
+        let own = self.own_vote();
+        if n.state == PeerState::Leading
+            && from == leader
+            && leader != self.id
+            && n.round == self.election.round
+            && (n.vote.epoch, n.vote.zxid) >= (own.epoch, own.zxid)
+        {
+            debug!(node = self.id.0, leader = leader.0, round = n.round, "a leader of our round: following it");
+            self.election.vote = n.vote;
+            return self.settle(now, out);
+        }
         // Every node that says it follows or leads `leader` counts, voter or
         // not in our configuration: our history may be behind theirs, and a
         // learner of ours may vote by now. This only decides whom we try to
